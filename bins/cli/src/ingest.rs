@@ -1,0 +1,571 @@
+//! `learnloop ingest`: load predictions and outcomes from JSONL or CSV.
+//!
+//! Two threads: one reads and validates lines, the other appends them to the
+//! store in batches, so parsing and SQLite overlap on a two-core machine. The
+//! channel between them is bounded, so memory does not grow with the file.
+//! A bad line is reported with its line number and reason and never stops the
+//! good lines around it from landing. When reading a pipe, a partial batch is
+//! committed after a short idle time, so `tail -f events | learnloop ingest`
+//! acknowledges promptly.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use learnloop_config::{BUILTIN_PLUGINS, Config};
+use learnloop_core::limits::MAX_LINE_BYTES;
+use learnloop_core::{
+    RawRecord, Record, RecordDefaults, RecordType, Timestamp, ValidationError, WorkspaceId, parse_json_record,
+};
+use learnloop_store::{AppendMode, ItemStatus, Store};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::Env;
+
+/// Details kept for at most this many rejected lines; the rest are counted.
+const MAX_REPORTED: usize = 10_000;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Files to read; `-` or nothing reads stdin.
+    files: Vec<PathBuf>,
+    /// Input format; by default `.csv` files are CSV and everything else JSONL.
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+    /// Workspace for records that name none (default: `default_workspace` from the config).
+    #[arg(long)]
+    workspace: Option<String>,
+    /// Record type for records without a `type` field.
+    #[arg(long, value_enum)]
+    r#type: Option<TypeArg>,
+    /// Records per store transaction.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    batch_size: u32,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Jsonl,
+    Csv,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum TypeArg {
+    Prediction,
+    Outcome,
+}
+
+/// One line that did not land.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rejected {
+    /// File name, or `-` for stdin.
+    pub source: String,
+    /// 1-based line number (CSV: the line the record starts on).
+    pub line: u64,
+    /// The record id, when it could be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The offending field (empty when the whole line is wrong).
+    pub field: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// What an ingest did.
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    /// Lines read (blank lines excluded).
+    pub read: u64,
+    /// Newly stored records.
+    pub accepted: u64,
+    /// Records that were already stored with the same content.
+    pub duplicates: u64,
+    /// Lines not stored.
+    pub rejected: u64,
+    /// The first 10,000 rejections, with line numbers and reasons.
+    pub rejections: Vec<Rejected>,
+    /// Wall time.
+    pub seconds: f64,
+    /// Records (accepted + duplicates + rejected) per second.
+    pub rows_per_second: f64,
+    /// Peak resident memory of this process, where the OS reports it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_rss_bytes: Option<u64>,
+}
+
+impl Summary {
+    fn reject(&mut self, r: Rejected) {
+        self.rejected += 1;
+        if self.rejections.len() < MAX_REPORTED {
+            self.rejections.push(r);
+        }
+    }
+}
+
+/// One validated record, or a rejected line, in input order.
+enum Item {
+    Record { source: usize, line: u64, record: Record },
+    Rejected(Rejected),
+}
+
+/// Where input comes from.
+pub enum Source {
+    /// A file (format from `--format` or its extension).
+    File(PathBuf),
+    /// Standard input.
+    Stdin,
+}
+
+impl Source {
+    fn name(&self) -> String {
+        match self {
+            Source::File(p) => p.display().to_string(),
+            Source::Stdin => "-".into(),
+        }
+    }
+}
+
+/// Options shared by the CLI command and the quickstart.
+pub struct Options {
+    pub format: Option<Format>,
+    pub defaults: RecordDefaults,
+    pub batch_size: usize,
+    pub progress: bool,
+}
+
+pub fn run(env: &Env, args: &Args) -> Result<ExitCode> {
+    let workspace = args.workspace.as_deref().unwrap_or(&env.config.default_workspace);
+    let defaults = RecordDefaults {
+        workspace: Some(WorkspaceId::parse("--workspace", workspace).map_err(anyhow::Error::msg)?),
+        record_type: args.r#type.map(|t| match t {
+            TypeArg::Prediction => RecordType::Prediction,
+            TypeArg::Outcome => RecordType::Outcome,
+        }),
+    };
+    let sources: Vec<Source> = if args.files.is_empty() {
+        vec![Source::Stdin]
+    } else {
+        args.files
+            .iter()
+            .map(|f| if f.as_os_str() == "-" { Source::Stdin } else { Source::File(f.clone()) })
+            .collect()
+    };
+    for s in &sources {
+        if let Source::File(p) = s {
+            if !p.is_file() {
+                bail!("cannot read {}: no such file", p.display());
+            }
+        }
+    }
+    let store = learnloop_store::open(&env.config)?;
+    let opts = Options {
+        format: args.format,
+        defaults,
+        batch_size: args.batch_size as usize,
+        progress: !env.json,
+    };
+    let summary = ingest(&env.config, store.as_ref(), sources, &opts)?;
+    if env.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        print_summary(&summary);
+    }
+    Ok(if summary.rejected > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+pub fn print_summary(s: &Summary) {
+    println!(
+        "read {} records: {} accepted, {} duplicates, {} rejected ({:.2} s, {:.0} rows/s)",
+        s.read, s.accepted, s.duplicates, s.rejected, s.seconds, s.rows_per_second
+    );
+    for r in s.rejections.iter().take(20) {
+        let id = r.id.as_deref().map(|i| format!(" (id {i})")).unwrap_or_default();
+        let field = if r.field.is_empty() { String::new() } else { format!("{}: ", r.field) };
+        println!("  rejected {}:{}{id}: {field}{}", r.source, r.line, r.reason);
+    }
+    if s.rejected > 20 {
+        println!("  ... and {} more (--json lists the first {MAX_REPORTED})", s.rejected - 20);
+    }
+}
+
+/// Reads every source and appends what validates. Errors only for I/O
+/// failures and store failures; bad lines become rejections.
+pub fn ingest(config: &Config, store: &dyn Store, sources: Vec<Source>, opts: &Options) -> Result<Summary> {
+    let started = Instant::now();
+    let names: Vec<String> = sources.iter().map(Source::name).collect();
+    let total_bytes: u64 = sources
+        .iter()
+        .map(|s| match s {
+            Source::File(p) => std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
+            Source::Stdin => 0,
+        })
+        .sum();
+    let bar = if opts.progress && total_bytes > 0 {
+        let b = ProgressBar::new(total_bytes);
+        b.set_style(
+            ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+                .expect("valid template"),
+        );
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let (tx, rx) = sync_channel::<Item>(opts.batch_size * 2);
+    let summary = std::thread::scope(|scope| -> Result<Summary> {
+        let reader_bar = bar.clone();
+        let reader = scope.spawn(move || -> Result<u64> {
+            let mut read = 0;
+            for (i, source) in sources.into_iter().enumerate() {
+                read += read_source(config, i, source, opts, &tx, &reader_bar)?;
+            }
+            Ok(read)
+        });
+        let mut summary = Summary::default();
+        let mut batch: Vec<Record> = Vec::with_capacity(opts.batch_size);
+        let mut lines: Vec<(usize, u64)> = Vec::with_capacity(opts.batch_size);
+        let flush = |batch: &mut Vec<Record>, lines: &mut Vec<(usize, u64)>, summary: &mut Summary| -> Result<()> {
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let receipt = store.append(batch, AppendMode::SkipRejected, Timestamp::now())?;
+            summary.accepted += receipt.inserted as u64;
+            summary.duplicates += receipt.duplicates as u64;
+            for ((status, record), (source, line)) in receipt.items.iter().zip(batch.iter()).zip(lines.iter()) {
+                if let ItemStatus::Rejected(reason) = status {
+                    summary.reject(Rejected {
+                        source: names[*source].clone(),
+                        line: *line,
+                        id: Some(record.id().to_string()),
+                        field: String::new(),
+                        reason: reason.to_string(),
+                    });
+                }
+            }
+            batch.clear();
+            lines.clear();
+            Ok(())
+        };
+        loop {
+            // Wait briefly for more input; an idle pipe flushes what it has.
+            let item = match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(item) => item,
+                Err(RecvTimeoutError::Timeout) => {
+                    flush(&mut batch, &mut lines, &mut summary)?;
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            match item {
+                Item::Record { source, line, record } => {
+                    batch.push(record);
+                    lines.push((source, line));
+                    if batch.len() >= opts.batch_size {
+                        flush(&mut batch, &mut lines, &mut summary)?;
+                    }
+                }
+                Item::Rejected(r) => summary.reject(r),
+            }
+        }
+        flush(&mut batch, &mut lines, &mut summary)?;
+        summary.read = reader.join().map_err(|_| anyhow::anyhow!("input reader panicked"))??;
+        Ok(summary)
+    })?;
+    bar.finish_and_clear();
+    let mut summary = summary;
+    // Rejections from the reader and from the store arrive interleaved; sort
+    // them back into input order.
+    summary.rejections.sort_by(|a, b| (names.iter().position(|n| *n == a.source), a.line).cmp(&(names.iter().position(|n| *n == b.source), b.line)));
+    summary.seconds = started.elapsed().as_secs_f64();
+    let rows = summary.accepted + summary.duplicates + summary.rejected;
+    summary.rows_per_second = rows as f64 / summary.seconds.max(1e-9);
+    summary.peak_rss_bytes = peak_rss_bytes();
+    Ok(summary)
+}
+
+/// Peak resident set size from /proc (Linux); `None` elsewhere.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Checks the plugin named by a valid record against the config.
+fn check_plugin(config: &Config, record: &Record) -> Result<(), ValidationError> {
+    let plugin = record.plugin().as_str();
+    if config.plugin_enabled(plugin) {
+        return Ok(());
+    }
+    let enabled = config.plugins.enabled.join(", ");
+    let message = if BUILTIN_PLUGINS.contains(&plugin) {
+        format!("plugin {plugin:?} is disabled in the config (enabled: {enabled})")
+    } else {
+        format!("unknown plugin {plugin:?} (enabled: {enabled})")
+    };
+    Err(ValidationError::new("plugin", message))
+}
+
+fn read_source(
+    config: &Config,
+    index: usize,
+    source: Source,
+    opts: &Options,
+    tx: &SyncSender<Item>,
+    bar: &ProgressBar,
+) -> Result<u64> {
+    let name = source.name();
+    let format = opts.format.unwrap_or(match &source {
+        Source::File(p) if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) => Format::Csv,
+        _ => Format::Jsonl,
+    });
+    let reader: Box<dyn Read + Send> = match &source {
+        Source::File(p) => Box::new(File::open(p).with_context(|| format!("cannot open {}", p.display()))?),
+        Source::Stdin => Box::new(std::io::stdin()),
+    };
+    let reader = bar.wrap_read(reader);
+    let emit = |line: u64, parsed: Result<Record, ValidationError>, id: Option<String>| -> bool {
+        let item = match parsed.and_then(|r| check_plugin(config, &r).map(|_| r)) {
+            Ok(record) => Item::Record { source: index, line, record },
+            Err(e) => Item::Rejected(Rejected { source: name.clone(), line, id, field: e.field, reason: e.message }),
+        };
+        tx.send(item).is_ok()
+    };
+    match format {
+        Format::Jsonl => read_jsonl(BufReader::with_capacity(1 << 16, reader), &name, opts, emit),
+        Format::Csv => read_csv(reader, &name, opts, emit),
+    }
+}
+
+fn read_jsonl(
+    mut reader: impl BufRead,
+    name: &str,
+    opts: &Options,
+    emit: impl Fn(u64, Result<Record, ValidationError>, Option<String>) -> bool,
+) -> Result<u64> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut line_no = 0u64;
+    let mut read = 0u64;
+    loop {
+        buf.clear();
+        // Read at most one byte more than a line may have, so a huge line
+        // cannot make us allocate without bound.
+        let n = (&mut reader)
+            .take(MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .with_context(|| format!("reading {name}"))?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        let too_long = buf.len() > MAX_LINE_BYTES && buf.last() != Some(&b'\n');
+        if too_long {
+            // Skip the rest of the line.
+            loop {
+                let available = reader.fill_buf()?;
+                if available.is_empty() {
+                    break;
+                }
+                match available.iter().position(|b| *b == b'\n') {
+                    Some(pos) => {
+                        reader.consume(pos + 1);
+                        break;
+                    }
+                    None => {
+                        let len = available.len();
+                        reader.consume(len);
+                    }
+                }
+            }
+            read += 1;
+            let e = ValidationError::new("", format!("line is longer than {MAX_LINE_BYTES} bytes"));
+            if !emit(line_no, Err(e), None) {
+                break;
+            }
+            continue;
+        }
+        let text = match std::str::from_utf8(&buf) {
+            Ok(t) => t.trim(),
+            Err(_) => {
+                read += 1;
+                if !emit(line_no, Err(ValidationError::new("", "line is not valid UTF-8")), None) {
+                    break;
+                }
+                continue;
+            }
+        };
+        if text.is_empty() {
+            continue;
+        }
+        read += 1;
+        let parsed = parse_json_record(text, &opts.defaults);
+        let id = parsed.is_err().then(|| sniff_id(text)).flatten();
+        if !emit(line_no, parsed, id) {
+            break;
+        }
+    }
+    Ok(read)
+}
+
+/// The `id` of a line that failed validation, if it can be read at all, so
+/// the report can name the record.
+fn sniff_id(text: &str) -> Option<String> {
+    let v: Value = serde_json::from_str(text).ok()?;
+    v.get("id")?.as_str().map(str::to_string)
+}
+
+const CSV_STRINGS: [&str; 10] =
+    ["type", "id", "workspace", "plugin", "subject", "kind", "label", "prediction_id", "feedback", "event_time"];
+const CSV_NUMBERS: [&str; 3] = ["value", "confidence", "quality"];
+
+fn read_csv(
+    reader: impl Read,
+    name: &str,
+    opts: &Options,
+    emit: impl Fn(u64, Result<Record, ValidationError>, Option<String>) -> bool,
+) -> Result<u64> {
+    let mut rdr = csv::ReaderBuilder::new().flexible(false).from_reader(reader);
+    let headers = rdr.headers().with_context(|| format!("reading the header of {name}"))?.clone();
+    for h in headers.iter() {
+        let known = CSV_STRINGS.contains(&h)
+            || CSV_NUMBERS.contains(&h)
+            || matches!(h, "success" | "features" | "payload")
+            || h.strip_prefix("features.").is_some_and(|s| !s.is_empty())
+            || h.strip_prefix("payload.").is_some_and(|s| !s.is_empty());
+        if !known {
+            bail!(
+                "{name}: column {h:?} is not a record field; expected {}, {}, success, features, payload, features.NAME or payload.NAME",
+                CSV_STRINGS.join(", "),
+                CSV_NUMBERS.join(", ")
+            );
+        }
+    }
+    let mut read = 0u64;
+    let mut row = csv::StringRecord::new();
+    loop {
+        let line = rdr.position().line();
+        match rdr.read_record(&mut row) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                read += 1;
+                // A malformed row (wrong field count, bad UTF-8) is one rejection.
+                let line = e.position().map_or(line, |p| p.line());
+                if !emit(line, Err(ValidationError::new("", format!("malformed CSV row: {e}"))), None) {
+                    break;
+                }
+                continue;
+            }
+        }
+        read += 1;
+        let line = row.position().map_or(line, |p| p.line());
+        let id = headers.iter().position(|h| h == "id").and_then(|i| row.get(i)).map(str::to_string);
+        let parsed = csv_record(&headers, &row).and_then(|raw| raw.validate(&opts.defaults));
+        if !emit(line, parsed, id.filter(|s| !s.is_empty())) {
+            break;
+        }
+    }
+    Ok(read)
+}
+
+/// A CSV cell as a feature or payload value: a finite number when it parses
+/// as one, else the string. Empty cells are left out.
+fn csv_scalar(field: &str, cell: &str) -> Result<Option<Value>, ValidationError> {
+    if cell.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(x) = cell.parse::<f64>() {
+        if !x.is_finite() {
+            return Err(ValidationError::new(field, format!("must be a finite number, got {cell}")));
+        }
+        return Ok(serde_json::Number::from_f64(x).map(Value::Number));
+    }
+    Ok(Some(Value::String(cell.to_string())))
+}
+
+fn csv_record(headers: &csv::StringRecord, row: &csv::StringRecord) -> Result<RawRecord, ValidationError> {
+    let mut raw = RawRecord::default();
+    let mut features = Map::new();
+    let mut payload = Map::new();
+    let mut has_features = false;
+    for (h, cell) in headers.iter().zip(row.iter()) {
+        let text = (!cell.is_empty()).then(|| cell.to_string());
+        match h {
+            "type" => raw.record_type = text,
+            "id" => raw.id = text,
+            "workspace" => raw.workspace = text,
+            "plugin" => raw.plugin = text,
+            "subject" => raw.subject = text,
+            "kind" => raw.kind = text,
+            "label" => raw.label = text,
+            "prediction_id" => raw.prediction_id = text,
+            "feedback" => raw.feedback = text,
+            "event_time" => raw.event_time = text,
+            "value" | "confidence" | "quality" => {
+                let x = match text {
+                    None => None,
+                    Some(t) => Some(t.parse::<f64>().map_err(|_| {
+                        ValidationError::new(h, format!("{t:?} is not a number"))
+                    })?),
+                };
+                match h {
+                    "value" => raw.value = x,
+                    "confidence" => raw.confidence = x,
+                    _ => raw.quality = x,
+                }
+            }
+            "success" => {
+                raw.success = match cell.to_ascii_lowercase().as_str() {
+                    "" => None,
+                    "true" | "1" | "yes" => Some(true),
+                    "false" | "0" | "no" => Some(false),
+                    other => {
+                        return Err(ValidationError::new(
+                            "success",
+                            format!("{other:?} is not a boolean (true/false, 1/0, yes/no)"),
+                        ));
+                    }
+                }
+            }
+            "features" | "payload" => {
+                if let Some(t) = text {
+                    let v: Value = serde_json::from_str(&t)
+                        .map_err(|e| ValidationError::new(h, format!("is not a JSON object: {e}")))?;
+                    let Value::Object(map) = v else {
+                        return Err(ValidationError::new(h, "is not a JSON object"));
+                    };
+                    if h == "features" {
+                        has_features = true;
+                        features.extend(map);
+                    } else {
+                        payload.extend(map);
+                    }
+                }
+            }
+            _ => {
+                if let Some(name) = h.strip_prefix("features.") {
+                    if let Some(v) = csv_scalar(h, cell)? {
+                        has_features = true;
+                        features.insert(name.to_string(), v);
+                    }
+                } else if let Some(name) = h.strip_prefix("payload.") {
+                    if let Some(v) = csv_scalar(h, cell)? {
+                        payload.insert(name.to_string(), v);
+                    }
+                }
+            }
+        }
+    }
+    if has_features {
+        raw.features = Some(features);
+    }
+    if !payload.is_empty() {
+        raw.payload = Some(Value::Object(payload));
+    }
+    Ok(raw)
+}

@@ -1,0 +1,156 @@
+//! `learnloop`, the command-line tool for people and scripts.
+//!
+//! It works on the embedded data directory directly. Exit codes: 0 success;
+//! 1 an error stopped the command; 2 the command finished but some input was
+//! rejected (ingest), so scripts can tell "all landed" from "some landed".
+
+mod export;
+mod ingest;
+mod quickstart;
+mod sample;
+mod stats;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use learnloop_config::Config;
+
+/// learnloop closes the loop between what AI systems predict and what really happens.
+#[derive(Parser)]
+#[command(name = "learnloop", version, about, long_about = None)]
+struct Cli {
+    /// Config file. Default: $LEARNLOOP_CONFIG, else ./learnloop.toml if it exists, else built-in defaults.
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Data directory; overrides `data_dir` from the config.
+    #[arg(long, global = true, value_name = "PATH")]
+    data_dir: Option<PathBuf>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the data directory (with an empty store) and a commented config file.
+    Init(InitArgs),
+    /// Ingest predictions and outcomes from JSONL or CSV files, or stdin.
+    Ingest(ingest::Args),
+    /// Export predictions and outcomes as JSONL (re-ingestable).
+    Export(export::Args),
+    /// Counts per workspace, plugin and kind, and predictions still waiting for an outcome.
+    Stats(stats::Args),
+    /// Write deterministic sample events (JSONL) for all four plugins.
+    Sample(sample::Args),
+    /// Try learnloop on sample data: init, ingest, re-ingest, show what was stored.
+    Quickstart,
+}
+
+#[derive(clap::Args)]
+struct InitArgs {
+    /// Overwrite an existing config file.
+    #[arg(long)]
+    force: bool,
+}
+
+/// What every command needs: the loaded config and output mode.
+pub struct Env {
+    /// The effective configuration.
+    pub config: Config,
+    /// The config file that was loaded, if any.
+    pub config_path: Option<PathBuf>,
+    /// JSON output.
+    pub json: bool,
+}
+
+fn find_config(explicit: Option<&Path>) -> Option<PathBuf> {
+    if let Some(p) = explicit {
+        return Some(p.to_owned());
+    }
+    if let Some(p) = std::env::var_os("LEARNLOOP_CONFIG").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let local = PathBuf::from("learnloop.toml");
+    local.exists().then_some(local)
+}
+
+fn load_env(cli: &Cli, for_init: bool) -> Result<Env> {
+    let path = find_config(cli.config.as_deref());
+    // `init` may be asked to create the file it is pointed at.
+    let load_path = path.as_deref().filter(|p| !(for_init && !p.exists()));
+    let mut config = Config::load(load_path)?;
+    if let Some(dir) = &cli.data_dir {
+        config.data_dir = dir.clone();
+    }
+    Ok(Env { config, config_path: path, json: cli.json })
+}
+
+fn init(env: &Env, cli: &Cli, args: &InitArgs) -> Result<()> {
+    let data_dir = env.config.data_dir.clone();
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let store = learnloop_store::open(&env.config)?;
+    let config_path = env.config_path.clone().unwrap_or_else(|| PathBuf::from("learnloop.toml"));
+    let wrote_config = if config_path.exists() && !args.force {
+        false
+    } else {
+        let mut text = learnloop_config::SHIPPED_CONFIG.to_string();
+        if cli.data_dir.is_some() {
+            let line = format!("data_dir = {}", toml_string(&data_dir.display().to_string()));
+            text = text.replacen("data_dir = \"learnloop-data\"", &line, 1);
+        }
+        if let Some(parent) = config_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&config_path, text).with_context(|| format!("cannot write {}", config_path.display()))?;
+        true
+    };
+    if env.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "data_dir": data_dir, "store": store.backend(),
+                "config": config_path, "config_written": wrote_config,
+            })
+        );
+    } else {
+        println!("data directory: {} ({} store ready)", data_dir.display(), store.backend());
+        if wrote_config {
+            println!("config file:    {} (every key commented)", config_path.display());
+        } else {
+            println!("config file:    {} (exists, left as it is; --force rewrites it)", config_path.display());
+        }
+    }
+    Ok(())
+}
+
+/// Quotes a string as a TOML basic string.
+fn toml_string(s: &str) -> String {
+    serde_json::to_string(s).expect("strings serialise")
+}
+
+fn run(cli: &Cli) -> Result<ExitCode> {
+    let env = load_env(cli, matches!(cli.command, Command::Init(_)))?;
+    match &cli.command {
+        Command::Init(args) => init(&env, cli, args).map(|_| ExitCode::SUCCESS),
+        Command::Ingest(args) => ingest::run(&env, args),
+        Command::Export(args) => export::run(&env, args).map(|_| ExitCode::SUCCESS),
+        Command::Stats(args) => stats::run(&env, args).map(|_| ExitCode::SUCCESS),
+        Command::Sample(args) => sample::run(&env, args).map(|_| ExitCode::SUCCESS),
+        Command::Quickstart => quickstart::run(&env).map(|_| ExitCode::SUCCESS),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("learnloop: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

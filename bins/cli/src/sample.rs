@@ -1,0 +1,298 @@
+//! `learnloop sample`: deterministic sample events for all four plugins.
+//!
+//! The events carry the structure each plugin learns from (cost savings that
+//! are biased per type and region, agents with different approval rates,
+//! users with model preferences per task, a model whose feature drifts), so
+//! the quickstart and the benchmarks exercise real learning rather than noise.
+//! Same seed, same bytes: re-running the quickstart is idempotent.
+
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use crate::Env;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Predictions per plugin.
+    #[arg(long, default_value_t = 250)]
+    per_plugin: u64,
+    /// Plugins to generate for (default: the enabled built-in plugins).
+    #[arg(long, value_delimiter = ',')]
+    plugins: Vec<String>,
+    /// Fraction of predictions that get an outcome.
+    #[arg(long, default_value_t = 0.8)]
+    outcome_rate: f64,
+    /// Only write this record type (the ids are the same either way).
+    #[arg(long, value_enum)]
+    only: Option<Only>,
+    /// Random seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Workspace (default: `default_workspace` from the config).
+    #[arg(long)]
+    workspace: Option<String>,
+    /// Write here instead of stdout.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Only {
+    Prediction,
+    Outcome,
+}
+
+/// What to generate.
+pub struct Spec {
+    pub plugins: Vec<String>,
+    pub per_plugin: u64,
+    pub outcome_rate: f64,
+    pub only: Option<Only>,
+    pub seed: u64,
+    pub workspace: String,
+}
+
+pub fn run(env: &Env, args: &Args) -> Result<()> {
+    if !(0.0..=1.0).contains(&args.outcome_rate) {
+        bail!("--outcome-rate must be between 0 and 1, got {}", args.outcome_rate);
+    }
+    let plugins = if args.plugins.is_empty() {
+        env.config
+            .plugins
+            .enabled
+            .iter()
+            .filter(|p| learnloop_config::BUILTIN_PLUGINS.contains(&p.as_str()))
+            .cloned()
+            .collect()
+    } else {
+        args.plugins.clone()
+    };
+    for p in &plugins {
+        if !learnloop_config::BUILTIN_PLUGINS.contains(&p.as_str()) {
+            bail!("--plugins: no sample generator for {p:?}; choose from cost, trust, persona, drift");
+        }
+    }
+    let spec = Spec {
+        plugins,
+        per_plugin: args.per_plugin,
+        outcome_rate: args.outcome_rate,
+        only: args.only,
+        seed: args.seed,
+        workspace: args.workspace.clone().unwrap_or_else(|| env.config.default_workspace.clone()),
+    };
+    let out: Box<dyn Write> = match &args.output {
+        Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    write(&spec, out)?;
+    Ok(())
+}
+
+/// splitmix64: tiny, fast, and good enough for sample data.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn normal(&mut self) -> f64 {
+        let u1 = self.unit().max(1e-300);
+        let u2 = self.unit();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[(self.next_u64() % items.len() as u64) as usize]
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        self.unit() < p
+    }
+}
+
+/// 2026-01-01T00:00:00Z in microseconds.
+const BASE_MICROS: i64 = 1_767_225_600_000_000;
+const DAY_MICROS: i64 = 86_400_000_000;
+
+fn time(micros: i64) -> String {
+    learnloop_core::Timestamp::from_micros(micros).expect("in range").to_rfc3339()
+}
+
+fn round(x: f64, places: i32) -> f64 {
+    let f = 10f64.powi(places);
+    (x * f).round() / f
+}
+
+/// One generated pair: a prediction and maybe its outcome.
+type Pair = (Value, Option<Value>);
+
+fn cost(rng: &mut Rng, i: u64, t: i64, ws: &str) -> Pair {
+    let kind = rng.pick(&["rightsizing", "spot_instances", "reserved_instances", "storage_tiering"]);
+    let region = rng.pick(&["us-east-1", "eu-west-1", "ap-south-1"]);
+    let resource = rng.pick(&["ec2", "rds", "ebs", "s3"]);
+    let risk = rng.pick(&["low", "medium", "high"]);
+    let predicted = round(50.0 + rng.unit() * 1950.0, 2);
+    let id = format!("cost-{i}");
+    let p = json!({
+        "type": "prediction", "id": id, "workspace": ws, "plugin": "cost",
+        "subject": format!("{resource}-{:05}", i % 5000), "kind": kind, "value": predicted,
+        "confidence": round(0.5 + rng.unit() * 0.45, 3),
+        "features": {"resource_type": resource, "region": region, "risk_level": risk,
+                     "monthly_cost": round(predicted * (2.0 + rng.unit() * 3.0), 2)},
+        "event_time": time(t),
+    });
+    // Realised savings are biased per type and region: what the plugin learns to correct.
+    let type_bias = match kind {
+        "rightsizing" => 0.85,
+        "spot_instances" => 0.65,
+        "reserved_instances" => 1.05,
+        _ => 0.75,
+    };
+    let region_bias = match region {
+        "us-east-1" => 1.0,
+        "eu-west-1" => 0.9,
+        _ => 0.8,
+    };
+    let fail_p = match risk {
+        "low" => 0.05,
+        "medium" => 0.15,
+        _ => 0.35,
+    };
+    let success = !rng.chance(fail_p);
+    let actual = if success { round(predicted * type_bias * region_bias * (1.0 + 0.08 * rng.normal()), 2) } else { 0.0 };
+    let issues: Vec<&str> = if success { vec![] } else { vec![rng.pick(&["timeout", "dependency_conflict", "capacity_unavailable", "rollback_required"])] };
+    let o = json!({
+        "type": "outcome", "id": format!("{id}-exec"), "workspace": ws, "plugin": "cost", "prediction_id": id,
+        "value": actual, "success": success,
+        "payload": {"execution_id": format!("exec-{i}"), "duration_seconds": round(30.0 + rng.unit() * 600.0, 1), "issues_encountered": issues},
+        "event_time": time(t + 3 * DAY_MICROS),
+    });
+    (p, Some(o))
+}
+
+fn trust(rng: &mut Rng, i: u64, t: i64, ws: &str) -> Pair {
+    let agent = (rng.next_u64() % 8) as usize;
+    let kind = rng.pick(&["scaling", "security", "cost", "performance"]);
+    // Each agent has a true approval rate, better at some types than others.
+    let base = [0.92, 0.85, 0.78, 0.7, 0.62, 0.55, 0.45, 0.35][agent];
+    let p_approve: f64 = if kind == "security" && agent % 2 == 1 { base - 0.2 } else { base };
+    let id = format!("trust-{i}");
+    let p = json!({
+        "type": "prediction", "id": id, "workspace": ws, "plugin": "trust",
+        "subject": format!("agent-{agent}"), "kind": kind, "confidence": round(0.5 + rng.unit() * 0.5, 3),
+        "label": format!("{kind} recommendation {i}"),
+        "payload": {"agent_name": format!("Agent {agent}"), "workflow_id": format!("wf-{}", i / 4),
+                    "correlation_id": format!("corr-{i}"), "reasoning": "sample", "evidence": []},
+        "event_time": time(t),
+    });
+    let approved = rng.chance(p_approve.clamp(0.05, 0.98));
+    let quality = round(if approved { 0.6 + rng.unit() * 0.4 } else { rng.unit() * 0.5 }, 3);
+    let o = json!({
+        "type": "outcome", "id": format!("{id}-eval"), "workspace": ws, "plugin": "trust", "prediction_id": id,
+        "label": if approved { "approved" } else { "rejected" }, "success": approved, "quality": quality,
+        "feedback": if approved { "useful" } else { "not applicable" },
+        "event_time": time(t + DAY_MICROS / 24),
+    });
+    (p, Some(o))
+}
+
+fn persona(rng: &mut Rng, i: u64, t: i64, ws: &str) -> Pair {
+    let user = rng.next_u64() % 3;
+    let task = rng.pick(&["code", "writing", "analysis"]);
+    let model = rng.pick(&["qwen2.5-coder", "llama3.2", "mistral"]);
+    // Users like one model per task type.
+    let liked = match task {
+        "code" => "qwen2.5-coder",
+        "writing" => "llama3.2",
+        _ => "mistral",
+    };
+    let id = format!("persona-{i}");
+    let p = json!({
+        "type": "prediction", "id": id, "workspace": ws, "plugin": "persona",
+        "subject": format!("user-{user}"), "kind": task, "label": model,
+        "confidence": round(0.4 + rng.unit() * 0.5, 3),
+        "features": {"hour": (t / 3_600_000_000) % 24},
+        "payload": {"input": format!("{task} request {i}"), "hypotheses": ["concise answer", "step by step", "code first"]},
+        "event_time": time(t),
+    });
+    let stars: f64 = if model == liked { 4.0 + rng.unit().round() } else { 1.0 + (rng.unit() * 2.0).round() };
+    let o = json!({
+        "type": "outcome", "id": format!("{id}-fb"), "workspace": ws, "plugin": "persona", "prediction_id": id,
+        "quality": round(stars / 5.0, 3), "success": stars >= 4.0,
+        "payload": {"stars": stars, "model": model, "response_length": 200 + (rng.next_u64() % 800)},
+        "event_time": time(t + 60_000_000),
+    });
+    (p, Some(o))
+}
+
+fn drift(rng: &mut Rng, i: u64, t: i64, ws: &str, n: u64) -> Pair {
+    let model = if i % 2 == 0 { "price-model" } else { "demand-model" };
+    // In the last quarter of the period, price-model's x1 shifts by +1.5 sd.
+    let shifted = model == "price-model" && i > n * 3 / 4;
+    let x1 = rng.normal() + if shifted { 1.5 } else { 0.0 };
+    let x2 = rng.normal();
+    let segment = rng.pick(&["retail", "wholesale", "online"]);
+    let actual = 10.0 + 3.0 * x1 + 2.0 * x2 + if segment == "online" { 1.0 } else { 0.0 } + rng.normal();
+    // The model learned x1 as it was: after the shift its errors grow.
+    let predicted = 10.0 + 3.0 * x1.min(2.0) + 2.0 * x2 + 0.3 * rng.normal();
+    let id = format!("drift-{i}");
+    let p = json!({
+        "type": "prediction", "id": id, "workspace": ws, "plugin": "drift",
+        "subject": model, "kind": "regression", "value": round(predicted, 4),
+        "features": {"x1": round(x1, 4), "x2": round(x2, 4), "segment": segment},
+        "payload": {"model_version": "v1"},
+        "event_time": time(t),
+    });
+    let o = json!({
+        "type": "outcome", "id": format!("{id}-actual"), "workspace": ws, "plugin": "drift", "prediction_id": id,
+        "value": round(actual, 4), "event_time": time(t + DAY_MICROS),
+    });
+    (p, Some(o))
+}
+
+/// Writes the sample as JSONL: all predictions, then all outcomes.
+pub fn write(spec: &Spec, out: impl Write) -> Result<u64> {
+    let mut out = BufWriter::with_capacity(1 << 16, out);
+    let mut written = 0;
+    for pass in [Only::Prediction, Only::Outcome] {
+        if spec.only.is_some_and(|o| o != pass) {
+            continue;
+        }
+        for (pi, plugin) in spec.plugins.iter().enumerate() {
+            // Each pass replays the same random sequence, so ids and values agree.
+            let mut rng = Rng(spec.seed ^ ((pi as u64 + 1) << 32));
+            let n = spec.per_plugin.max(1);
+            let span = 30 * DAY_MICROS;
+            for i in 0..spec.per_plugin {
+                let t = BASE_MICROS + (span / n as i64) * i as i64;
+                let ws = spec.workspace.as_str();
+                let (p, o) = match plugin.as_str() {
+                    "cost" => cost(&mut rng, i, t, ws),
+                    "trust" => trust(&mut rng, i, t, ws),
+                    "persona" => persona(&mut rng, i, t, ws),
+                    _ => drift(&mut rng, i, t, ws, n),
+                };
+                let with_outcome = rng.chance(spec.outcome_rate);
+                let record = match pass {
+                    Only::Prediction => Some(p),
+                    Only::Outcome => o.filter(|_| with_outcome),
+                };
+                if let Some(r) = record {
+                    serde_json::to_writer(&mut out, &r)?;
+                    out.write_all(b"\n")?;
+                    written += 1;
+                }
+            }
+        }
+    }
+    out.flush()?;
+    Ok(written)
+}

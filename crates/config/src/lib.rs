@@ -1,0 +1,553 @@
+//! The one configuration file that all three binaries read.
+//!
+//! `config/learnloop.toml` documents every key; [`Config::default`] is the
+//! same thing in code, and a test keeps the two equal. Loading goes: file
+//! (or built-in defaults) → `LEARNLOOP__SECTION__KEY` environment overrides →
+//! typed deserialisation → cross-field validation. Every failure names the
+//! file (or environment variable), the key and what was expected, because a
+//! config error is usually found by an operator reading a log at night.
+//!
+//! Plugin sections (`[cost]`, `[drift]`, ...) are kept as raw TOML tables
+//! here: each plugin validates its own section, so a third-party plugin can
+//! have one without this crate knowing its schema.
+
+#![deny(missing_docs)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The shipped, fully commented config file (also what `learnloop init` writes).
+pub const SHIPPED_CONFIG: &str = include_str!("../../../config/learnloop.toml");
+
+/// Plugins that ship with learnloop; their sections are always allowed.
+pub const BUILTIN_PLUGINS: [&str; 4] = ["cost", "trust", "persona", "drift"];
+
+/// Prefix of environment overrides: `LEARNLOOP__API__BIND=0.0.0.0:8080`.
+pub const ENV_PREFIX: &str = "LEARNLOOP__";
+
+/// What went wrong while loading the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML.
+    #[error("{origin} is not valid TOML: {message}")]
+    Syntax {
+        /// The file.
+        origin: String,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A key is unknown, has the wrong type or an invalid value.
+    #[error("{origin}: key `{key}`: {message}")]
+    Invalid {
+        /// The file, or the environment variable that set the key.
+        origin: String,
+        /// Dotted path of the key, e.g. `api.bind`.
+        key: String,
+        /// What was wrong and what was expected.
+        message: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Directory of the embedded store, vector index, keys and plugins.
+    /// Relative paths are resolved against the current directory.
+    pub data_dir: PathBuf,
+    /// Workspace given to records that name none.
+    pub default_workspace: String,
+    /// Store of record.
+    pub store: StoreConfig,
+    /// Vector index (knowledge store).
+    pub vector: VectorConfig,
+    /// Local language model (Ollama).
+    pub llm: LlmConfig,
+    /// HTTP API server.
+    pub api: ApiConfig,
+    /// Job scheduler.
+    pub scheduler: SchedulerConfig,
+    /// API keys.
+    pub auth: AuthConfig,
+    /// Which plugins run, and where dynamic ones are found.
+    pub plugins: PluginsConfig,
+    /// Each plugin's own section (`[cost]`, `[drift]`, ...), validated by the plugin.
+    #[serde(skip)]
+    pub plugin_sections: BTreeMap<String, toml::Table>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("learnloop-data"),
+            default_workspace: "default".into(),
+            store: StoreConfig::default(),
+            vector: VectorConfig::default(),
+            llm: LlmConfig::default(),
+            api: ApiConfig::default(),
+            scheduler: SchedulerConfig::default(),
+            auth: AuthConfig::default(),
+            plugins: PluginsConfig::default(),
+            plugin_sections: BUILTIN_PLUGINS
+                .iter()
+                .map(|p| (p.to_string(), toml::Table::new()))
+                .collect(),
+        }
+    }
+}
+
+/// How hard SQLite works to make a commit durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// fsync on every commit: an acknowledged write survives power loss.
+    Full,
+    /// fsync at checkpoints: survives a crash of the process, not of the machine.
+    Normal,
+}
+
+/// `[store]`: the store of record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Empty: embedded SQLite at `<data_dir>/learnloop.sqlite`.
+    /// `sqlite:PATH` for another SQLite file, `postgres://...` for PostgreSQL.
+    pub url: String,
+    /// SQLite durability; see [`Synchronous`].
+    pub synchronous: Synchronous,
+    /// How long a writer waits for another process's write lock, in milliseconds.
+    pub busy_timeout_ms: u64,
+    /// Connections in the pool (PostgreSQL) or readers kept open (SQLite).
+    pub pool_size: u32,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self { url: String::new(), synchronous: Synchronous::Full, busy_timeout_ms: 10_000, pool_size: 8 }
+    }
+}
+
+/// Which vector index backs the knowledge store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VectorBackend {
+    /// Qdrant Edge, in-process, in the data directory.
+    Edge,
+    /// A Qdrant server or cluster at `vector.url`.
+    Qdrant,
+}
+
+/// Which embedder turns records into vectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmbedderKind {
+    /// Deterministic, from a record's structured fields; needs no model.
+    Structured,
+    /// Ollama's embedding model from `[llm]`.
+    Ollama,
+}
+
+/// `[vector]`: the knowledge store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VectorConfig {
+    /// `edge` (embedded, default) or `qdrant` (server).
+    pub backend: VectorBackend,
+    /// Qdrant server URL, used when `backend = "qdrant"`.
+    pub url: String,
+    /// `structured` (default) or `ollama`.
+    pub embedder: EmbedderKind,
+    /// Prefix of collection names, so several installations can share a Qdrant cluster.
+    pub collection_prefix: String,
+}
+
+impl Default for VectorConfig {
+    fn default() -> Self {
+        Self {
+            backend: VectorBackend::Edge,
+            url: String::new(),
+            embedder: EmbedderKind::Structured,
+            collection_prefix: "learnloop".into(),
+        }
+    }
+}
+
+/// `[llm]`: an optional local Ollama server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmConfig {
+    /// Ollama's URL, e.g. `http://127.0.0.1:11434`. Empty: no LLM, rule-based paths only.
+    pub url: String,
+    /// Generation model.
+    pub model: String,
+    /// Embedding model.
+    pub embed_model: String,
+    /// Longest wait for one LLM call before falling back, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            model: "llama3.2".into(),
+            embed_model: "nomic-embed-text".into(),
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+/// `[api]`: the HTTP server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Address to listen on. Loopback by default: exposing the API is a decision.
+    pub bind: SocketAddr,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Most records in one batch request.
+    pub max_batch: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self { bind: "127.0.0.1:8080".parse().expect("valid"), max_body_bytes: 4 * 1024 * 1024, max_batch: 1000 }
+    }
+}
+
+/// `[scheduler]`: the job runner.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulerConfig {
+    /// How long the leader's lease lasts without renewal, in milliseconds.
+    /// A standby takes over at most this long after the leader dies.
+    pub lease_ttl_ms: u64,
+    /// How often the scheduler wakes to renew its lease and look for due jobs, in milliseconds.
+    pub tick_ms: u64,
+    /// Retries of a failed run before the slot is given up.
+    pub max_retries: u32,
+    /// Delay before the first retry, doubled for each further one, in milliseconds.
+    pub retry_backoff_ms: u64,
+    /// Run a slot missed while no scheduler was running once at start-up.
+    pub catch_up: bool,
+    /// Per-job overrides, keyed `"plugin.job"`.
+    pub jobs: BTreeMap<String, JobOverride>,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            lease_ttl_ms: 15_000,
+            tick_ms: 1_000,
+            max_retries: 3,
+            retry_backoff_ms: 30_000,
+            catch_up: true,
+            jobs: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[scheduler.jobs."plugin.job"]`: one job's schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobOverride {
+    /// Cron expression replacing the plugin's default schedule.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// `false` stops the scheduler from running this job (it can still be run by hand).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[auth]`: API keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Require an API key on every route but health. Turn off only behind
+    /// something else that authenticates.
+    pub enabled: bool,
+    /// File (relative to `data_dir`) where the first admin key is written, mode 0600.
+    pub admin_key_file: PathBuf,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self { enabled: true, admin_key_file: PathBuf::from("admin.key") }
+    }
+}
+
+/// `[plugins]`: which plugins run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginsConfig {
+    /// Plugins to load. Events for any other plugin are rejected.
+    pub enabled: Vec<String>,
+    /// Directory of dynamic plugins (`.so`). Empty: `<data_dir>/plugins`.
+    pub dir: PathBuf,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        Self { enabled: BUILTIN_PLUGINS.iter().map(|s| s.to_string()).collect(), dir: PathBuf::new() }
+    }
+}
+
+impl Config {
+    /// Loads `path`, or the built-in defaults when `path` is `None`, then
+    /// applies the process environment's `LEARNLOOP__*` overrides.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    /// [`Config::load`] with explicit environment variables (for tests).
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let (origin, text) = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|source| ConfigError::Read { path: p.to_owned(), source })?;
+                (p.display().to_string(), text)
+            }
+            None => ("built-in defaults".to_string(), String::new()),
+        };
+        Self::from_toml_with_env(&origin, &text, env)
+    }
+
+    /// Parses config text; `origin` names it in errors.
+    pub fn from_toml(origin: &str, text: &str) -> Result<Config, ConfigError> {
+        Self::from_toml_with_env(origin, text, std::iter::empty())
+    }
+
+    fn from_toml_with_env(
+        origin: &str,
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
+            origin: origin.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        // Which keys came from the environment, so an error can name the variable.
+        let mut env_keys: BTreeMap<String, String> = BTreeMap::new();
+        let mut env: Vec<(String, String)> =
+            env.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
+        env.sort();
+        for (var, raw) in env {
+            let path: Vec<String> = var[ENV_PREFIX.len()..].split("__").map(|s| s.to_lowercase()).collect();
+            if path.iter().any(|s| s.is_empty()) {
+                return Err(ConfigError::Invalid {
+                    origin: format!("environment variable {var}"),
+                    key: path.join("."),
+                    message: "empty key segment; use LEARNLOOP__SECTION__KEY".into(),
+                });
+            }
+            set_path(&mut table, &path, env_value(&raw)).map_err(|message| ConfigError::Invalid {
+                origin: format!("environment variable {var}"),
+                key: path.join("."),
+                message,
+            })?;
+            env_keys.insert(path.join("."), var);
+        }
+        let origin_of = |key: &str| -> String {
+            env_keys
+                .iter()
+                .find(|(k, _)| key == k.as_str() || key.starts_with(&format!("{k}.")) || k.starts_with(&format!("{key}.")))
+                .map(|(_, var)| format!("environment variable {var}"))
+                .unwrap_or_else(|| origin.to_string())
+        };
+
+        // Split off plugin sections before the typed pass, so that unknown
+        // top-level keys are still errors.
+        let enabled: Vec<String> = match table.get("plugins").and_then(|p| p.get("enabled")) {
+            Some(toml::Value::Array(items)) => {
+                items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()
+            }
+            _ => PluginsConfig::default().enabled,
+        };
+        let mut plugin_sections: BTreeMap<String, toml::Table> =
+            Config::default().plugin_sections;
+        let known: Vec<&str> = [
+            "data_dir", "default_workspace", "store", "vector", "llm", "api", "scheduler", "auth", "plugins",
+        ]
+        .to_vec();
+        let keys: Vec<String> = table.keys().cloned().collect();
+        for key in keys {
+            if known.contains(&key.as_str()) {
+                continue;
+            }
+            let is_plugin = BUILTIN_PLUGINS.contains(&key.as_str()) || enabled.contains(&key);
+            if !is_plugin {
+                return Err(ConfigError::Invalid {
+                    origin: origin_of(&key),
+                    key,
+                    message: format!(
+                        "unknown key; expected one of {}, or a section named after an enabled plugin ({})",
+                        known.join(", "),
+                        enabled.join(", ")
+                    ),
+                });
+            }
+            match table.remove(&key) {
+                Some(toml::Value::Table(t)) => {
+                    plugin_sections.insert(key, t);
+                }
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        origin: origin_of(&key),
+                        key,
+                        message: "must be a table (a [section])".into(),
+                    });
+                }
+            }
+        }
+
+        let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| {
+                let key = e.path().to_string();
+                ConfigError::Invalid { origin: origin_of(&key), key, message: e.into_inner().message().to_string() }
+            })?;
+        config.plugin_sections = plugin_sections;
+        config.validate().map_err(|(key, message)| ConfigError::Invalid {
+            origin: origin_of(&key),
+            key,
+            message,
+        })?;
+        Ok(config)
+    }
+
+    /// Checks what types alone cannot: ids, ranges, URLs.
+    fn validate(&self) -> Result<(), (String, String)> {
+        let err = |k: &str, m: String| Err((k.to_string(), m));
+        if self.data_dir.as_os_str().is_empty() {
+            return err("data_dir", "must not be empty".into());
+        }
+        if let Err(e) = learnloop_core::WorkspaceId::parse("default_workspace", &self.default_workspace) {
+            return err("default_workspace", e.message);
+        }
+        let url = &self.store.url;
+        if !(url.is_empty()
+            || url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return err(
+                "store.url",
+                format!("{url:?} is not empty, `sqlite:PATH` or `postgres://...`"),
+            );
+        }
+        if self.store.busy_timeout_ms == 0 {
+            return err("store.busy_timeout_ms", "must be greater than 0".into());
+        }
+        if self.store.pool_size == 0 {
+            return err("store.pool_size", "must be greater than 0".into());
+        }
+        if self.vector.backend == VectorBackend::Qdrant && self.vector.url.is_empty() {
+            return err("vector.url", "is required when vector.backend = \"qdrant\"".into());
+        }
+        if self.vector.embedder == EmbedderKind::Ollama && self.llm.url.is_empty() {
+            return err("vector.embedder", "\"ollama\" needs llm.url to be set".into());
+        }
+        if !self.llm.url.is_empty() && !(self.llm.url.starts_with("http://") || self.llm.url.starts_with("https://")) {
+            return err("llm.url", format!("{:?} must start with http:// or https://", self.llm.url));
+        }
+        if self.llm.timeout_ms == 0 {
+            return err("llm.timeout_ms", "must be greater than 0".into());
+        }
+        if self.api.max_body_bytes < 1024 {
+            return err("api.max_body_bytes", "must be at least 1024".into());
+        }
+        if self.api.max_batch == 0 {
+            return err("api.max_batch", "must be greater than 0".into());
+        }
+        if self.scheduler.tick_ms == 0 || self.scheduler.tick_ms * 3 > self.scheduler.lease_ttl_ms {
+            return err(
+                "scheduler.tick_ms",
+                "must be greater than 0 and at most a third of scheduler.lease_ttl_ms, so the lease is renewed in time".into(),
+            );
+        }
+        for key in self.scheduler.jobs.keys() {
+            let ok = key.split_once('.').is_some_and(|(p, j)| !p.is_empty() && !j.is_empty());
+            if !ok {
+                return err(&format!("scheduler.jobs.{key}"), "job keys are \"plugin.job\"".into());
+            }
+        }
+        for (i, name) in self.plugins.enabled.iter().enumerate() {
+            if let Err(e) = learnloop_core::PluginName::parse("", name) {
+                return err(&format!("plugins.enabled[{i}]"), e.message);
+            }
+            if self.plugins.enabled[..i].contains(name) {
+                return err(&format!("plugins.enabled[{i}]"), format!("{name:?} is listed twice"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Where dynamic plugins are looked for.
+    pub fn plugin_dir(&self) -> PathBuf {
+        if self.plugins.dir.as_os_str().is_empty() {
+            self.data_dir.join("plugins")
+        } else {
+            self.plugins.dir.clone()
+        }
+    }
+
+    /// Whether `plugin` is enabled.
+    pub fn plugin_enabled(&self, plugin: &str) -> bool {
+        self.plugins.enabled.iter().any(|p| p == plugin)
+    }
+
+    /// The path of the embedded SQLite file, when the store is SQLite.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        if self.store.url.is_empty() {
+            Some(self.data_dir.join("learnloop.sqlite"))
+        } else {
+            self.store.url.strip_prefix("sqlite:").map(|p| PathBuf::from(p.trim_start_matches("//")))
+        }
+    }
+}
+
+/// Interprets an environment value as TOML (numbers, booleans, arrays,
+/// quoted strings); anything else is taken as a plain string.
+fn env_value(raw: &str) -> toml::Value {
+    let doc = format!("v = {raw}");
+    match doc.parse::<toml::Table>() {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.to_string())),
+        Err(_) => toml::Value::String(raw.to_string()),
+    }
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    let (last, parents) = path.split_last().expect("non-empty");
+    let mut t = table;
+    for (i, seg) in parents.iter().enumerate() {
+        let entry = t.entry(seg.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        t = match entry {
+            toml::Value::Table(inner) => inner,
+            _ => return Err(format!("`{}` is not a section", path[..=i].join("."))),
+        };
+    }
+    t.insert(last.clone(), value);
+    Ok(())
+}

@@ -1,0 +1,28 @@
+//! The vocabulary every part of learnloop shares: workspaces, predictions,
+//! outcomes, insights, alerts, improvements and job runs, with the validation
+//! that decides what may enter the system at all.
+//!
+//! This crate does no I/O. It turns untrusted input (a JSON line, a CSV row, an
+//! HTTP body) into validated values, or into a [`ValidationError`] that names
+//! the offending field, so that every entry point rejects bad input the same
+//! way and nothing downstream has to re-check it.
+
+#![deny(missing_docs)]
+
+mod error;
+mod ids;
+pub mod limits;
+mod model;
+mod record;
+mod time;
+
+pub use error::ValidationError;
+pub use ids::{PluginName, RecordId, WorkspaceId};
+pub use model::{
+    Alert, Improvement, ImprovementStatus, Insight, JobRun, JobStatus, Severity,
+};
+pub use record::{
+    ContentHash, Outcome, Prediction, RawRecord, Record, RecordDefaults, RecordType,
+    parse_json_record,
+};
+pub use time::Timestamp;

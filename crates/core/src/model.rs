@@ -1,0 +1,239 @@
+//! What learning produces and how work is tracked: insights, alerts,
+//! improvements and job runs.
+//!
+//! These are written by the host on a plugin's behalf, never by clients, so
+//! they carry no raw-input form; their invariants (an improvement's lifecycle
+//! transitions, severity order) live here so every store and every binary
+//! enforces the same ones.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{PluginName, Timestamp, WorkspaceId};
+
+/// How bad something is; ordered from least to most severe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing.
+    Low,
+    /// Worth looking at soon.
+    Medium,
+    /// Needs action.
+    High,
+    /// Needs action now.
+    Critical,
+}
+
+/// Something a learning cycle found out, for people to read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Insight {
+    /// Store-assigned id.
+    pub id: i64,
+    /// The tenant.
+    pub workspace: WorkspaceId,
+    /// The plugin that found it.
+    pub plugin: PluginName,
+    /// A stable machine-readable category, e.g. `failure_pattern`.
+    pub kind: String,
+    /// One line for people.
+    pub title: String,
+    /// The longer explanation.
+    pub detail: String,
+    /// How sure the plugin is, in `[0, 1]`.
+    pub confidence: f64,
+    /// Expected effect on the plugin's target metric (plugin-defined units).
+    pub impact: f64,
+    /// Supporting numbers.
+    pub data: Value,
+    /// When it was found.
+    pub created_at: Timestamp,
+}
+
+/// Something that needs attention: drift, degradation, a failing job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Store-assigned id.
+    pub id: i64,
+    /// The tenant.
+    pub workspace: WorkspaceId,
+    /// The plugin that raised it.
+    pub plugin: PluginName,
+    /// How bad it is.
+    pub severity: Severity,
+    /// A stable machine-readable category, e.g. `feature_drift`.
+    pub kind: String,
+    /// What it is about (a model id, an agent id).
+    pub subject: String,
+    /// One paragraph for people.
+    pub message: String,
+    /// Alerts with the same key that are not yet acknowledged are one alert.
+    pub dedup_key: String,
+    /// Supporting numbers.
+    pub data: Value,
+    /// When it was first raised.
+    pub created_at: Timestamp,
+    /// When it was last raised again (deduplicated occurrences update this).
+    pub last_seen_at: Timestamp,
+    /// How many times it was raised while unacknowledged.
+    pub occurrences: u64,
+    /// When someone acknowledged it.
+    pub acknowledged_at: Option<Timestamp>,
+}
+
+/// Where an improvement is in its lifecycle.
+///
+/// ```text
+/// proposed -> backtested -> applied -> kept
+///     |            |           \-> rolled_back
+///     \------------+-> rejected
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImprovementStatus {
+    /// Proposed by a learning cycle, not yet evaluated.
+    Proposed,
+    /// Scored on held-out outcomes; waiting for the policy or a person.
+    Backtested,
+    /// In force and being monitored.
+    Applied,
+    /// Monitoring finished without a regression; stays in force.
+    Kept,
+    /// Replaced by its predecessor after a live regression or by hand.
+    RolledBack,
+    /// Not applied: failed its backtest or was rejected by a person.
+    Rejected,
+}
+
+impl ImprovementStatus {
+    /// Whether the lifecycle allows moving from `self` to `next`.
+    pub fn can_become(self, next: ImprovementStatus) -> bool {
+        use ImprovementStatus::*;
+        matches!(
+            (self, next),
+            (Proposed, Backtested)
+                | (Proposed, Rejected)
+                | (Backtested, Applied)
+                | (Backtested, Rejected)
+                | (Applied, Kept)
+                | (Applied, RolledBack)
+                | (Kept, RolledBack)
+        )
+    }
+}
+
+/// A versioned proposal to change what a plugin serves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Improvement {
+    /// Store-assigned id.
+    pub id: i64,
+    /// The tenant.
+    pub workspace: WorkspaceId,
+    /// The plugin whose parameters change.
+    pub plugin: PluginName,
+    /// Which parameter set changes, e.g. `calibration`.
+    pub target: String,
+    /// Version of the parameter set this would become (1, 2, ...).
+    pub version: u64,
+    /// Lifecycle position.
+    pub status: ImprovementStatus,
+    /// The new parameter set, serialised by the plugin.
+    pub params: Value,
+    /// Why it was proposed.
+    pub evidence: Value,
+    /// The metric it should move, e.g. `savings_mape`.
+    pub metric: String,
+    /// The expected change of that metric.
+    pub expected_gain: f64,
+    /// The backtest result, once scored.
+    pub backtest: Option<Value>,
+    /// When it was proposed.
+    pub created_at: Timestamp,
+    /// When its status last changed.
+    pub updated_at: Timestamp,
+}
+
+/// How a job run ended (or that it has not yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    /// Still running (or its runner died; see the lease).
+    Running,
+    /// Finished and its results were applied.
+    Succeeded,
+    /// Finished with an error; nothing partial was applied.
+    Failed,
+    /// Stopped on shutdown before finishing; nothing partial was applied.
+    Abandoned,
+}
+
+impl JobStatus {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Running => "running",
+            JobStatus::Succeeded => "succeeded",
+            JobStatus::Failed => "failed",
+            JobStatus::Abandoned => "abandoned",
+        }
+    }
+
+    /// Parses the wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "running" => JobStatus::Running,
+            "succeeded" => JobStatus::Succeeded,
+            "failed" => JobStatus::Failed,
+            "abandoned" => JobStatus::Abandoned,
+            _ => return None,
+        })
+    }
+}
+
+/// One run of one job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRun {
+    /// Store-assigned id.
+    pub id: i64,
+    /// The plugin whose job ran.
+    pub plugin: PluginName,
+    /// The job's name within the plugin.
+    pub job: String,
+    /// The scheduled slot (epoch microseconds) this run fills; `None` for a run started by hand.
+    pub slot: Option<i64>,
+    /// Who ran it: `scheduler@host:pid`, `cli`, `api`.
+    pub runner: String,
+    /// Lifecycle position.
+    pub status: JobStatus,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// When it ended.
+    pub finished_at: Option<Timestamp>,
+    /// What the job reported.
+    pub report: Option<Value>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Which attempt at this slot this was (1 for the first).
+    pub attempt: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifecycle_allows_only_documented_moves() {
+        use ImprovementStatus::*;
+        assert!(Proposed.can_become(Backtested));
+        assert!(Applied.can_become(RolledBack));
+        assert!(!Proposed.can_become(Applied), "nothing is applied without a backtest");
+        assert!(!Rejected.can_become(Applied));
+        assert!(!RolledBack.can_become(Applied));
+    }
+
+    #[test]
+    fn severity_orders() {
+        assert!(Severity::Critical > Severity::High && Severity::Medium > Severity::Low);
+        assert_eq!(serde_json::to_string(&Severity::High).unwrap(), "\"high\"");
+    }
+}

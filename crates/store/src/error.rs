@@ -1,0 +1,123 @@
+//! Store errors.
+//!
+//! Policy: variants that describe something the caller did (a conflict, a
+//! rejected record, a lost compare-and-set, a taken slot) carry enough to
+//! build a client-facing message; [`StoreError::Backend`] is everything else
+//! (I/O, a corrupt file, a dropped connection) and its text is for logs only.
+
+use learnloop_core::RecordId;
+
+/// Why the store refused one record of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Rejection {
+    /// A record with this id exists with different content.
+    Conflict {
+        /// What differs: `content` or `event_time`.
+        differs: &'static str,
+    },
+    /// The outcome's prediction is not in this workspace.
+    UnknownPrediction {
+        /// The missing prediction.
+        prediction_id: RecordId,
+    },
+    /// The outcome names another plugin than its prediction.
+    PluginMismatch {
+        /// The prediction's plugin.
+        prediction_plugin: String,
+    },
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rejection::Conflict { differs } => write!(
+                f,
+                "conflict: a record with this id already exists with a different {differs}"
+            ),
+            Rejection::UnknownPrediction { prediction_id } => write!(
+                f,
+                "prediction_id: no prediction {:?} in this workspace (send the prediction first)",
+                prediction_id.as_str()
+            ),
+            Rejection::PluginMismatch { prediction_plugin } => write!(
+                f,
+                "plugin: the prediction belongs to plugin {prediction_plugin:?}"
+            ),
+        }
+    }
+}
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// An all-or-nothing batch had a rejected record; nothing was stored.
+    #[error("record {index} ({id}) was rejected, nothing stored: {reason}")]
+    Rejected {
+        /// Position in the batch.
+        index: usize,
+        /// The record's id.
+        id: RecordId,
+        /// Why.
+        reason: Rejection,
+    },
+    /// Compare-and-set failed: the document is not at the expected version.
+    #[error("state {key}: expected {expected}, found {found}")]
+    VersionConflict {
+        /// The document key.
+        key: String,
+        /// What the caller expected.
+        expected: String,
+        /// What is there.
+        found: String,
+    },
+    /// This job slot and attempt were already started.
+    #[error("job {plugin}.{job} slot {slot} attempt {attempt} was already started")]
+    SlotTaken {
+        /// Plugin.
+        plugin: String,
+        /// Job.
+        job: String,
+        /// Slot (epoch microseconds).
+        slot: i64,
+        /// Attempt.
+        attempt: u32,
+    },
+    /// No such object.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// An argument was invalid (a bad cursor, an over-long state key).
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The argument.
+        field: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// The data was written by a newer learnloop.
+    #[error("the store has schema version {found}, newer than this binary's {supported}; upgrade learnloop")]
+    SchemaTooNew {
+        /// Version in the store.
+        found: i64,
+        /// Newest version this binary knows.
+        supported: i64,
+    },
+    /// The configuration asks for something this build cannot do.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The database or the file system failed.
+    #[error("store backend error: {0}")]
+    Backend(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}

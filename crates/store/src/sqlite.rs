@@ -1,0 +1,811 @@
+//! The embedded store of record: one SQLite file in the data directory.
+//!
+//! WAL mode lets the API, the scheduler and the CLI use the same file from
+//! separate processes: readers never block the writer, and writers queue on
+//! SQLite's lock (`busy_timeout`) rather than failing. Every write starts with
+//! `BEGIN IMMEDIATE` so two processes never deadlock upgrading a read
+//! transaction. With `synchronous = FULL` a commit is on disk before `append`
+//! returns, which is what "acknowledged" means.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use learnloop_core::{
+    JobRun, JobStatus, Outcome, PluginName, Prediction, Record, Timestamp, WorkspaceId,
+};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
+use serde_json::Value;
+
+use crate::types::check_state_key;
+use crate::*;
+
+/// How the SQLite file is opened.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// fsync every commit (`synchronous = FULL`), else only at checkpoints.
+    pub synchronous_full: bool,
+    /// How long to wait for another process's write lock.
+    pub busy_timeout_ms: u64,
+    /// Read connections kept open for concurrent queries.
+    pub readers: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self { synchronous_full: true, busy_timeout_ms: 10_000, readers: 4 }
+    }
+}
+
+/// The SQLite implementation of [`Store`].
+pub struct SqliteStore {
+    path: PathBuf,
+    options: SqliteOptions,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+/// Schema migrations, applied in order, each once. Never edit a released one:
+/// add a new version instead.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    r#"
+CREATE TABLE predictions (
+    seq          INTEGER PRIMARY KEY,
+    workspace    TEXT    NOT NULL,
+    id           TEXT    NOT NULL,
+    plugin       TEXT    NOT NULL,
+    subject      TEXT    NOT NULL,
+    kind         TEXT    NOT NULL,
+    value        REAL,
+    label        TEXT,
+    confidence   REAL,
+    features     TEXT,
+    payload      TEXT,
+    event_time   INTEGER NOT NULL,
+    ingested_at  INTEGER NOT NULL,
+    content_hash BLOB    NOT NULL,
+    UNIQUE (workspace, id)
+);
+CREATE INDEX predictions_by_time ON predictions (workspace, plugin, event_time, seq);
+
+CREATE TABLE outcomes (
+    seq           INTEGER PRIMARY KEY,
+    workspace     TEXT    NOT NULL,
+    id            TEXT    NOT NULL,
+    plugin        TEXT    NOT NULL,
+    prediction_id TEXT    NOT NULL,
+    subject       TEXT    NOT NULL,
+    kind          TEXT    NOT NULL,
+    value         REAL,
+    label         TEXT,
+    success       INTEGER,
+    quality       REAL,
+    feedback      TEXT,
+    payload       TEXT,
+    event_time    INTEGER NOT NULL,
+    ingested_at   INTEGER NOT NULL,
+    content_hash  BLOB    NOT NULL,
+    UNIQUE (workspace, id)
+);
+CREATE INDEX outcomes_by_prediction ON outcomes (workspace, prediction_id);
+CREATE INDEX outcomes_by_time ON outcomes (workspace, plugin, event_time, seq);
+
+CREATE TABLE plugin_state (
+    plugin     TEXT    NOT NULL,
+    workspace  TEXT    NOT NULL,
+    key        TEXT    NOT NULL,
+    value      BLOB    NOT NULL,
+    version    INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (plugin, workspace, key)
+) WITHOUT ROWID;
+
+CREATE TABLE job_runs (
+    id          INTEGER PRIMARY KEY,
+    plugin      TEXT    NOT NULL,
+    job         TEXT    NOT NULL,
+    slot        INTEGER,
+    attempt     INTEGER NOT NULL,
+    runner      TEXT    NOT NULL,
+    status      TEXT    NOT NULL,
+    started_at  INTEGER NOT NULL,
+    finished_at INTEGER,
+    report      TEXT,
+    error       TEXT
+);
+CREATE UNIQUE INDEX job_runs_one_per_slot ON job_runs (plugin, job, slot, attempt) WHERE slot IS NOT NULL;
+CREATE INDEX job_runs_recent ON job_runs (plugin, job, id);
+
+CREATE TABLE leases (
+    name       TEXT    PRIMARY KEY,
+    holder     TEXT    NOT NULL,
+    token      INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+"#,
+)];
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the lock dropped its transaction, which rolled
+    // back; the connection itself is still usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the SQLite store at `path` and brings its
+    /// schema up to date.
+    pub fn open(path: &Path, options: &SqliteOptions) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let mut writer = Self::connect(path, options)?;
+        // Bulk appends touch many index pages; a larger cache keeps them in
+        // memory. Bounded, so memory does not grow with the history.
+        writer.pragma_update(None, "cache_size", -32_768)?;
+        migrate(&mut writer)?;
+        Ok(Self {
+            path: path.to_owned(),
+            options: options.clone(),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn connect(path: &Path, options: &SqliteOptions) -> Result<Connection> {
+        let conn = Connection::open(path)
+            .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
+        conn.busy_timeout(Duration::from_millis(options.busy_timeout_ms))?;
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Backend(format!(
+                "{}: cannot switch to WAL mode (got {mode}); is it on a network file system?",
+                path.display()
+            )));
+        }
+        conn.pragma_update(None, "synchronous", if options.synchronous_full { "FULL" } else { "NORMAL" })?;
+        Ok(conn)
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = match lock(&self.readers).pop() {
+            Some(c) => c,
+            None => Self::connect(&self.path, &self.options)?,
+        };
+        let out = f(&conn);
+        let mut pool = lock(&self.readers);
+        if pool.len() < self.options.readers.max(1) {
+            pool.push(conn);
+        }
+        out
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let current: i64 =
+        tx.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
+    let latest = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+    if current > latest {
+        return Err(StoreError::SchemaTooNew { found: current, supported: latest });
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+            params![version, Timestamp::now().as_micros()],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn features_text(p: &Prediction) -> Option<String> {
+    (!p.features.is_empty()).then(|| serde_json::to_string(&p.features).expect("serialises"))
+}
+
+fn payload_text(v: &Value) -> Option<String> {
+    (!v.is_null()).then(|| serde_json::to_string(v).expect("serialises"))
+}
+
+/// Compares an existing record with a resubmission of the same id.
+fn duplicate_or_conflict(
+    existing: Option<(Vec<u8>, i64)>,
+    hash: &[u8; 32],
+    event_time: Option<Timestamp>,
+) -> Result<ItemStatus> {
+    let (stored_hash, stored_time) =
+        existing.ok_or_else(|| StoreError::Backend("row vanished during append".into()))?;
+    if stored_hash.as_slice() != hash {
+        return Ok(ItemStatus::Rejected(Rejection::Conflict { differs: "content" }));
+    }
+    if event_time.is_some_and(|t| t.as_micros() != stored_time) {
+        return Ok(ItemStatus::Rejected(Rejection::Conflict { differs: "event_time" }));
+    }
+    Ok(ItemStatus::Duplicate)
+}
+
+fn insert_prediction(tx: &rusqlite::Transaction<'_>, p: &Prediction, now: Timestamp) -> Result<ItemStatus> {
+    let hash = p.content_hash().0;
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO predictions (workspace, id, plugin, subject, kind, value, label, confidence, features, payload, event_time, ingested_at, content_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+         ON CONFLICT (workspace, id) DO NOTHING",
+    )?;
+    let changed = stmt.execute(params![
+        p.workspace.as_str(),
+        p.id.as_str(),
+        p.plugin.as_str(),
+        p.subject,
+        p.kind,
+        p.value,
+        p.label,
+        p.confidence,
+        features_text(p),
+        payload_text(&p.payload),
+        p.event_time.unwrap_or(now).as_micros(),
+        now.as_micros(),
+        &hash[..],
+    ])?;
+    if changed == 1 {
+        return Ok(ItemStatus::Inserted);
+    }
+    let existing = tx
+        .prepare_cached("SELECT content_hash, event_time FROM predictions WHERE workspace = ?1 AND id = ?2")?
+        .query_row(params![p.workspace.as_str(), p.id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    duplicate_or_conflict(existing, &hash, p.event_time)
+}
+
+fn insert_outcome(tx: &rusqlite::Transaction<'_>, o: &Outcome, now: Timestamp) -> Result<ItemStatus> {
+    let prediction: Option<(String, String, String)> = tx
+        .prepare_cached("SELECT plugin, subject, kind FROM predictions WHERE workspace = ?1 AND id = ?2")?
+        .query_row(params![o.workspace.as_str(), o.prediction_id.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    let Some((plugin, subject, kind)) = prediction else {
+        return Ok(ItemStatus::Rejected(Rejection::UnknownPrediction { prediction_id: o.prediction_id.clone() }));
+    };
+    if plugin != o.plugin.as_str() {
+        return Ok(ItemStatus::Rejected(Rejection::PluginMismatch { prediction_plugin: plugin }));
+    }
+    let hash = o.content_hash().0;
+    let changed = tx
+        .prepare_cached(
+            "INSERT INTO outcomes (workspace, id, plugin, prediction_id, subject, kind, value, label, success, quality, feedback, payload, event_time, ingested_at, content_hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+             ON CONFLICT (workspace, id) DO NOTHING",
+        )?
+        .execute(params![
+            o.workspace.as_str(),
+            o.id.as_str(),
+            o.plugin.as_str(),
+            o.prediction_id.as_str(),
+            subject,
+            kind,
+            o.value,
+            o.label,
+            o.success,
+            o.quality,
+            o.feedback,
+            payload_text(&o.payload),
+            o.event_time.unwrap_or(now).as_micros(),
+            now.as_micros(),
+            &hash[..],
+        ])?;
+    if changed == 1 {
+        return Ok(ItemStatus::Inserted);
+    }
+    let existing = tx
+        .prepare_cached("SELECT content_hash, event_time FROM outcomes WHERE workspace = ?1 AND id = ?2")?
+        .query_row(params![o.workspace.as_str(), o.id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    duplicate_or_conflict(existing, &hash, o.event_time)
+}
+
+/// Builds the WHERE clause shared by prediction and outcome queries.
+fn where_clause(q: &EventQuery, outcomes: bool) -> Result<(String, Vec<SqlValue>)> {
+    let mut sql = String::from(" WHERE 1 = 1");
+    let mut args: Vec<SqlValue> = Vec::new();
+    let mut eq = |col: &str, v: Option<String>, sql: &mut String| {
+        if let Some(v) = v {
+            args.push(SqlValue::Text(v));
+            sql.push_str(&format!(" AND {col} = ?{}", args.len()));
+        }
+    };
+    eq("workspace", q.workspace.as_ref().map(|w| w.to_string()), &mut sql);
+    eq("plugin", q.plugin.as_ref().map(|p| p.to_string()), &mut sql);
+    eq("kind", q.kind.clone(), &mut sql);
+    eq("subject", q.subject.clone(), &mut sql);
+    if let Some(pid) = &q.prediction_id {
+        if !outcomes {
+            return Err(StoreError::Invalid {
+                field: "prediction_id".into(),
+                message: "filters outcomes only".into(),
+            });
+        }
+        eq("prediction_id", Some(pid.to_string()), &mut sql);
+    }
+    if let Some(from) = q.from {
+        args.push(SqlValue::Integer(from.as_micros()));
+        sql.push_str(&format!(" AND event_time >= ?{}", args.len()));
+    }
+    if let Some(until) = q.until {
+        args.push(SqlValue::Integer(until.as_micros()));
+        sql.push_str(&format!(" AND event_time < ?{}", args.len()));
+    }
+    if let Some(c) = q.after {
+        match q.order {
+            Order::Ingestion => {
+                args.push(SqlValue::Integer(c.seq));
+                sql.push_str(&format!(" AND seq > ?{}", args.len()));
+            }
+            Order::EventTime => {
+                args.push(SqlValue::Integer(c.time));
+                args.push(SqlValue::Integer(c.seq));
+                sql.push_str(&format!(" AND (event_time, seq) > (?{}, ?{})", args.len() - 1, args.len()));
+            }
+        }
+    }
+    sql.push_str(match q.order {
+        Order::Ingestion => " ORDER BY seq",
+        Order::EventTime => " ORDER BY event_time, seq",
+    });
+    let limit = q.limit.clamp(1, EventQuery::MAX_LIMIT);
+    args.push(SqlValue::Integer(limit as i64 + 1));
+    sql.push_str(&format!(" LIMIT ?{}", args.len()));
+    Ok((sql, args))
+}
+
+fn ts(micros: i64) -> rusqlite::Result<Timestamp> {
+    Timestamp::from_micros(micros).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Integer, "timestamp out of range".into())
+    })
+}
+
+fn parse_id<T: TryFrom<String, Error = learnloop_core::ValidationError>>(s: String) -> rusqlite::Result<T> {
+    T::try_from(s).map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+fn parse_json<T: serde::de::DeserializeOwned + Default>(s: Option<String>) -> rusqlite::Result<T> {
+    match s {
+        None => Ok(T::default()),
+        Some(s) => serde_json::from_str(&s)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))),
+    }
+}
+
+fn paginate<T>(mut items: Vec<T>, limit: usize, cursor: impl Fn(&T) -> Cursor) -> Page<T> {
+    let limit = limit.clamp(1, EventQuery::MAX_LIMIT);
+    if items.len() > limit {
+        items.truncate(limit);
+        let next = items.last().map(&cursor);
+        Page { items, next }
+    } else {
+        Page { items, next: None }
+    }
+}
+
+fn job_run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRun> {
+    let status: String = r.get(6)?;
+    Ok(JobRun {
+        id: r.get(0)?,
+        plugin: parse_id(r.get(1)?)?,
+        job: r.get(2)?,
+        slot: r.get(3)?,
+        attempt: r.get(4)?,
+        runner: r.get(5)?,
+        status: JobStatus::parse(&status).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, format!("bad status {status}").into())
+        })?,
+        started_at: ts(r.get(7)?)?,
+        finished_at: r.get::<_, Option<i64>>(8)?.map(ts).transpose()?,
+        report: r.get::<_, Option<String>>(9)?.map(|s| parse_json(Some(s))).transpose()?,
+        error: r.get(10)?,
+    })
+}
+
+const JOB_RUN_COLUMNS: &str =
+    "id, plugin, job, slot, attempt, runner, status, started_at, finished_at, report, error";
+
+fn lease_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Lease> {
+    Ok(Lease { name: r.get(0)?, holder: r.get(1)?, token: r.get(2)?, expires_at: ts(r.get(3)?)? })
+}
+
+fn expect_matches(key: &StateKey, expect: Expect, current: Option<u64>) -> Result<()> {
+    let ok = match (expect, current) {
+        (Expect::Any, _) => true,
+        (Expect::Absent, None) => true,
+        (Expect::Version(v), Some(c)) => v == c,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::VersionConflict {
+            key: key.to_string(),
+            expected: expect.to_string(),
+            found: current.map_or("no document".into(), |v| format!("version {v}")),
+        })
+    }
+}
+
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn append(&self, records: &[Record], mode: AppendMode, now: Timestamp) -> Result<AppendReceipt> {
+        self.write(|tx| {
+            let mut receipt = AppendReceipt { items: Vec::with_capacity(records.len()), ..Default::default() };
+            for (index, record) in records.iter().enumerate() {
+                let status = match record {
+                    Record::Prediction(p) => insert_prediction(tx, p, now)?,
+                    Record::Outcome(o) => insert_outcome(tx, o, now)?,
+                };
+                match &status {
+                    ItemStatus::Inserted => receipt.inserted += 1,
+                    ItemStatus::Duplicate => receipt.duplicates += 1,
+                    ItemStatus::Rejected(reason) => {
+                        if mode == AppendMode::AllOrNothing {
+                            // Returning the error drops the transaction: rollback.
+                            return Err(StoreError::Rejected {
+                                index,
+                                id: record.id().clone(),
+                                reason: reason.clone(),
+                            });
+                        }
+                        receipt.rejected += 1;
+                    }
+                }
+                receipt.items.push(status);
+            }
+            Ok(receipt)
+        })
+    }
+
+    fn predictions(&self, q: &EventQuery) -> Result<Page<StoredPrediction>> {
+        let (clause, args) = where_clause(q, false)?;
+        let sql = format!(
+            "SELECT seq, workspace, id, plugin, subject, kind, value, label, confidence, features, payload, event_time, ingested_at FROM predictions{clause}"
+        );
+        let items = self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(args), |r| {
+                Ok(StoredPrediction {
+                    seq: r.get(0)?,
+                    ingested_at: ts(r.get(12)?)?,
+                    record: Prediction {
+                        workspace: parse_id(r.get(1)?)?,
+                        id: parse_id(r.get(2)?)?,
+                        plugin: parse_id(r.get(3)?)?,
+                        subject: r.get(4)?,
+                        kind: r.get(5)?,
+                        value: r.get(6)?,
+                        label: r.get(7)?,
+                        confidence: r.get(8)?,
+                        features: parse_json(r.get(9)?)?,
+                        payload: parse_json(r.get(10)?)?,
+                        event_time: Some(ts(r.get(11)?)?),
+                    },
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })?;
+        Ok(paginate(items, q.limit, |p| Cursor {
+            time: p.record.event_time.map_or(0, |t| t.as_micros()),
+            seq: p.seq,
+        }))
+    }
+
+    fn outcomes(&self, q: &EventQuery) -> Result<Page<StoredOutcome>> {
+        let (clause, args) = where_clause(q, true)?;
+        let sql = format!(
+            "SELECT seq, workspace, id, plugin, prediction_id, subject, kind, value, label, success, quality, feedback, payload, event_time, ingested_at FROM outcomes{clause}"
+        );
+        let items = self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(args), |r| {
+                Ok(StoredOutcome {
+                    seq: r.get(0)?,
+                    ingested_at: ts(r.get(14)?)?,
+                    subject: r.get(5)?,
+                    kind: r.get(6)?,
+                    record: Outcome {
+                        workspace: parse_id(r.get(1)?)?,
+                        id: parse_id(r.get(2)?)?,
+                        plugin: parse_id(r.get(3)?)?,
+                        prediction_id: parse_id(r.get(4)?)?,
+                        value: r.get(7)?,
+                        label: r.get(8)?,
+                        success: r.get(9)?,
+                        quality: r.get(10)?,
+                        feedback: r.get(11)?,
+                        payload: parse_json(r.get(12)?)?,
+                        event_time: Some(ts(r.get(13)?)?),
+                    },
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })?;
+        Ok(paginate(items, q.limit, |o| Cursor {
+            time: o.record.event_time.map_or(0, |t| t.as_micros()),
+            seq: o.seq,
+        }))
+    }
+
+    fn counts(&self, workspace: Option<&WorkspaceId>) -> Result<Vec<CountRow>> {
+        let filter = if workspace.is_some() { "WHERE workspace = ?1" } else { "" };
+        let pfilter = if workspace.is_some() { "AND p.workspace = ?1" } else { "" };
+        let args: Vec<SqlValue> = workspace.map(|w| SqlValue::Text(w.to_string())).into_iter().collect();
+        self.read(|conn| {
+            let mut rows: BTreeMap<(String, String, String), CountRow> = BTreeMap::new();
+            let queries = [
+                format!("SELECT workspace, plugin, kind, COUNT(*) FROM predictions {filter} GROUP BY 1, 2, 3"),
+                format!("SELECT workspace, plugin, kind, COUNT(*) FROM outcomes {filter} GROUP BY 1, 2, 3"),
+                format!(
+                    "SELECT p.workspace, p.plugin, p.kind, COUNT(*) FROM predictions p
+                     WHERE NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.workspace = p.workspace AND o.prediction_id = p.id) {pfilter}
+                     GROUP BY 1, 2, 3"
+                ),
+            ];
+            for (i, sql) in queries.iter().enumerate() {
+                let mut stmt = conn.prepare(sql)?;
+                let mut q = stmt.query(params_from_iter(args.iter()))?;
+                while let Some(r) = q.next()? {
+                    let key: (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                    let n: i64 = r.get(3)?;
+                    let row = rows.entry(key.clone()).or_insert_with(|| CountRow {
+                        workspace: key.0,
+                        plugin: key.1,
+                        kind: key.2,
+                        predictions: 0,
+                        outcomes: 0,
+                        pending: 0,
+                    });
+                    match i {
+                        0 => row.predictions = n as u64,
+                        1 => row.outcomes = n as u64,
+                        _ => row.pending = n as u64,
+                    }
+                }
+            }
+            Ok(rows.into_values().collect())
+        })
+    }
+
+    fn get_state(&self, key: &StateKey) -> Result<Option<StateDoc>> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT value, version, updated_at FROM plugin_state WHERE plugin = ?1 AND workspace = ?2 AND key = ?3",
+                )?
+                .query_row(params![key.plugin.as_str(), key.workspace.as_str(), key.key], |r| {
+                    Ok(StateDoc { value: r.get(0)?, version: r.get::<_, i64>(1)? as u64, updated_at: ts(r.get(2)?)? })
+                })
+                .optional()?)
+        })
+    }
+
+    fn put_state(&self, key: &StateKey, value: &[u8], expect: Expect, now: Timestamp) -> Result<u64> {
+        check_state_key(&key.key)?;
+        self.write(|tx| {
+            let current: Option<i64> = tx
+                .prepare_cached("SELECT version FROM plugin_state WHERE plugin = ?1 AND workspace = ?2 AND key = ?3")?
+                .query_row(params![key.plugin.as_str(), key.workspace.as_str(), key.key], |r| r.get(0))
+                .optional()?;
+            expect_matches(key, expect, current.map(|v| v as u64))?;
+            let next = current.unwrap_or(0) + 1;
+            tx.prepare_cached(
+                "INSERT INTO plugin_state (plugin, workspace, key, value, version, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (plugin, workspace, key) DO UPDATE SET value = excluded.value, version = excluded.version, updated_at = excluded.updated_at",
+            )?
+            .execute(params![key.plugin.as_str(), key.workspace.as_str(), key.key, value, next, now.as_micros()])?;
+            Ok(next as u64)
+        })
+    }
+
+    fn delete_state(&self, key: &StateKey, expect: Expect) -> Result<()> {
+        self.write(|tx| {
+            let current: Option<i64> = tx
+                .prepare_cached("SELECT version FROM plugin_state WHERE plugin = ?1 AND workspace = ?2 AND key = ?3")?
+                .query_row(params![key.plugin.as_str(), key.workspace.as_str(), key.key], |r| r.get(0))
+                .optional()?;
+            expect_matches(key, expect, current.map(|v| v as u64))?;
+            tx.prepare_cached("DELETE FROM plugin_state WHERE plugin = ?1 AND workspace = ?2 AND key = ?3")?
+                .execute(params![key.plugin.as_str(), key.workspace.as_str(), key.key])?;
+            Ok(())
+        })
+    }
+
+    fn scan_state(
+        &self,
+        plugin: &PluginName,
+        workspace: &WorkspaceId,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, StateDoc)>> {
+        // Keys never contain U+10FFFF (checked on write), so prefix + U+10FFFF
+        // is an upper bound of every key with the prefix and the scan uses
+        // the primary key.
+        let upper = format!("{prefix}{}", char::MAX);
+        let lower = match after {
+            Some(a) if a >= prefix => a.to_string(),
+            _ => prefix.to_string(),
+        };
+        let lower_op = if after.is_some_and(|a| a >= prefix) { ">" } else { ">=" };
+        let sql = format!(
+            "SELECT key, value, version, updated_at FROM plugin_state
+             WHERE plugin = ?1 AND workspace = ?2 AND key {lower_op} ?3 AND key < ?4 ORDER BY key LIMIT ?5"
+        );
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(
+                params![plugin.as_str(), workspace.as_str(), lower, upper, limit.clamp(1, 10_000) as i64],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        StateDoc { value: r.get(1)?, version: r.get::<_, i64>(2)? as u64, updated_at: ts(r.get(3)?)? },
+                    ))
+                },
+            )?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn start_job_run(&self, run: &NewJobRun) -> Result<JobRun> {
+        self.write(|tx| {
+            let inserted = tx.execute(
+                "INSERT INTO job_runs (plugin, job, slot, attempt, runner, status, started_at) VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6)",
+                params![run.plugin.as_str(), run.job, run.slot, run.attempt, run.runner, run.now.as_micros()],
+            );
+            match inserted {
+                Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+                    return Err(StoreError::SlotTaken {
+                        plugin: run.plugin.to_string(),
+                        job: run.job.clone(),
+                        slot: run.slot.unwrap_or_default(),
+                        attempt: run.attempt,
+                    });
+                }
+                other => other?,
+            };
+            let id = tx.last_insert_rowid();
+            Ok(tx.query_row(&format!("SELECT {JOB_RUN_COLUMNS} FROM job_runs WHERE id = ?1"), [id], job_run_row)?)
+        })
+    }
+
+    fn finish_job_run(
+        &self,
+        id: i64,
+        status: JobStatus,
+        report: Option<&Value>,
+        error: Option<&str>,
+        now: Timestamp,
+    ) -> Result<JobRun> {
+        if status == JobStatus::Running {
+            return Err(StoreError::Invalid { field: "status".into(), message: "a finished run cannot be `running`".into() });
+        }
+        self.write(|tx| {
+            let changed = tx.execute(
+                "UPDATE job_runs SET status = ?2, finished_at = ?3, report = ?4, error = ?5 WHERE id = ?1 AND status = 'running'",
+                params![id, status.as_str(), now.as_micros(), report.map(|r| r.to_string()), error],
+            )?;
+            let run = tx
+                .query_row(&format!("SELECT {JOB_RUN_COLUMNS} FROM job_runs WHERE id = ?1"), [id], job_run_row)
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("job run {id}")))?;
+            if changed == 0 {
+                return Err(StoreError::Invalid {
+                    field: "id".into(),
+                    message: format!("job run {id} already finished as {}", run.status.as_str()),
+                });
+            }
+            Ok(run)
+        })
+    }
+
+    fn job_runs(&self, q: &JobRunQuery) -> Result<Vec<JobRun>> {
+        let mut sql = format!("SELECT {JOB_RUN_COLUMNS} FROM job_runs WHERE 1 = 1");
+        let mut args: Vec<SqlValue> = Vec::new();
+        if let Some(p) = &q.plugin {
+            args.push(SqlValue::Text(p.to_string()));
+            sql.push_str(&format!(" AND plugin = ?{}", args.len()));
+        }
+        if let Some(j) = &q.job {
+            args.push(SqlValue::Text(j.clone()));
+            sql.push_str(&format!(" AND job = ?{}", args.len()));
+        }
+        if let Some(s) = q.slot {
+            args.push(SqlValue::Integer(s));
+            sql.push_str(&format!(" AND slot = ?{}", args.len()));
+        }
+        let limit = if q.limit == 0 { 100 } else { q.limit.min(10_000) };
+        args.push(SqlValue::Integer(limit as i64));
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", args.len()));
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(args), job_run_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn acquire_lease(&self, name: &str, holder: &str, ttl_ms: u64, now: Timestamp) -> Result<Option<Lease>> {
+        let expires = now.add_micros(ttl_ms as i64 * 1000);
+        self.write(|tx| {
+            let current = tx
+                .query_row("SELECT name, holder, token, expires_at FROM leases WHERE name = ?1", [name], lease_row)
+                .optional()?;
+            let token = match &current {
+                None => 1,
+                // A lapsed or released lease changes hands with a new token,
+                // even back to its old holder: whatever it did under the old
+                // token may have been overtaken.
+                Some(l) if l.expires_at <= now => l.token + 1,
+                Some(l) if l.holder == holder => l.token,
+                Some(_) => return Ok(None),
+            };
+            tx.execute(
+                "INSERT INTO leases (name, holder, token, expires_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, token = excluded.token, expires_at = excluded.expires_at",
+                params![name, holder, token, expires.as_micros()],
+            )?;
+            Ok(Some(Lease { name: name.to_string(), holder: holder.to_string(), token, expires_at: expires }))
+        })
+    }
+
+    fn renew_lease(&self, lease: &Lease, ttl_ms: u64, now: Timestamp) -> Result<Option<Lease>> {
+        let expires = now.add_micros(ttl_ms as i64 * 1000);
+        self.write(|tx| {
+            let changed = tx.execute(
+                "UPDATE leases SET expires_at = ?4 WHERE name = ?1 AND holder = ?2 AND token = ?3 AND expires_at > ?5",
+                params![lease.name, lease.holder, lease.token, expires.as_micros(), now.as_micros()],
+            )?;
+            Ok((changed == 1).then(|| Lease { expires_at: expires, ..lease.clone() }))
+        })
+    }
+
+    fn release_lease(&self, lease: &Lease) -> Result<()> {
+        self.write(|tx| {
+            // Expire rather than delete, so the fencing token keeps growing.
+            tx.execute(
+                "UPDATE leases SET expires_at = ?4 WHERE name = ?1 AND holder = ?2 AND token = ?3",
+                params![lease.name, lease.holder, lease.token, 0i64],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn current_lease(&self, name: &str, now: Timestamp) -> Result<Option<Lease>> {
+        self.read(|conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT name, holder, token, expires_at FROM leases WHERE name = ?1 AND expires_at > ?2",
+                    params![name, now.as_micros()],
+                    lease_row,
+                )
+                .optional()?)
+        })
+    }
+}

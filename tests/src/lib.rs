@@ -1,0 +1,88 @@
+//! Helpers for end-to-end tests that run the real binaries.
+//!
+//! Binaries are found next to the test executable (`target/<profile>/`),
+//! where `cargo test --workspace` builds them before running any test.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Path of a workspace binary built for this test run.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} not found: run the tests with `cargo test --workspace` so the binaries are built",
+        path.display()
+    );
+    path
+}
+
+/// A scratch data directory with helpers to run `learnloop` on it.
+pub struct Scratch {
+    /// Kept alive for the test's duration.
+    pub dir: tempfile::TempDir,
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Scratch {
+    /// A new empty scratch directory.
+    pub fn new() -> Self {
+        Self { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    /// The data directory inside it.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// A path inside the scratch directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `learnloop --data-dir <data> ARGS`, run in the scratch directory.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin("learnloop"));
+        c.current_dir(self.dir.path())
+            .env_remove("LEARNLOOP_CONFIG")
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .args(args);
+        c
+    }
+
+    /// Runs `learnloop` and returns its output.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run learnloop")
+    }
+
+    /// Runs `learnloop --json ARGS` and parses stdout.
+    pub fn json(&self, args: &[&str]) -> (i32, serde_json::Value) {
+        let mut full = vec!["--json"];
+        full.extend_from_slice(args);
+        let out = self.run(&full);
+        let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+            panic!(
+                "learnloop {args:?} printed no JSON. stdout: {} stderr: {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (out.status.code().unwrap_or(-1), v)
+    }
+
+    /// Writes a file in the scratch directory.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, text).expect("write");
+        p
+    }
+}
