@@ -94,6 +94,12 @@ pub fn chi2_contingency<R: AsRef<[f64]>>(table: &[R]) -> Result<Chi2Result> {
         let d = table[i].as_ref()[j] - expected_freq[i][j];
         d * d / expected_freq[i][j]
     });
+    if !statistic.is_finite() || expected_freq.iter().flatten().any(|e| !e.is_finite()) {
+        return Err(StatsError::Undefined {
+            function: FN,
+            reason: "the counts are too large for the statistic to be represented in double precision",
+        });
+    }
     let dof = (nrows - 1) * (ncols - 1);
     Ok(Chi2Result { statistic, pvalue: chi2_sf(statistic, dof as f64), dof, expected_freq })
 }

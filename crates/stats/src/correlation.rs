@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StatsError, check_paired, check_sample};
 use crate::special::corr_two_sided_p;
-use crate::sum::{np_mean, np_sum_by};
+use crate::sum::{max_abs, np_mean, np_sum_by, pow2_floor};
 
 /// A correlation coefficient with its two-sided p-value.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -44,17 +44,26 @@ pub fn pearson(x: &[f64], y: &[f64]) -> Result<CorrelationResult> {
 /// normalise to unit length, take the dot product.
 fn pearson_r(function: &'static str, x: &[f64], y: &[f64]) -> Result<f64> {
     let n = x.len();
-    let (mx, my) = (np_mean(x), np_mean(y));
-    let xmax = x.iter().fold(0.0f64, |a, &v| a.max((v - mx).abs()));
-    let ymax = y.iter().fold(0.0f64, |a, &v| a.max((v - my).abs()));
+    // r is scale-free; values beyond 1e300 are first divided by a power of
+    // two so that the mean and the deviations cannot overflow.
+    let unit = |v: &[f64]| {
+        let m = max_abs(v);
+        if m > 1e300 { pow2_floor(m) } else { 1.0 }
+    };
+    let (sx, sy) = (unit(x), unit(y));
+    let x = |i: usize| x[i] / sx;
+    let y = |i: usize| y[i] / sy;
+    let (mx, my) = (np_sum_by(n, x) / n as f64, np_sum_by(n, y) / n as f64);
+    let xmax = (0..n).fold(0.0f64, |a, i| a.max((x(i) - mx).abs()));
+    let ymax = (0..n).fold(0.0f64, |a, i| a.max((y(i) - my).abs()));
     if xmax == 0.0 {
         return Err(StatsError::ConstantInput { function, input: "x", what: "the correlation coefficient" });
     }
     if ymax == 0.0 {
         return Err(StatsError::ConstantInput { function, input: "y", what: "the correlation coefficient" });
     }
-    let xs = |i: usize| (x[i] - mx) / xmax;
-    let ys = |i: usize| (y[i] - my) / ymax;
+    let xs = |i: usize| (x(i) - mx) / xmax;
+    let ys = |i: usize| (y(i) - my) / ymax;
     let normx = np_sum_by(n, |i| xs(i) * xs(i)).sqrt();
     let normy = np_sum_by(n, |i| ys(i) * ys(i)).sqrt();
     let r = np_sum_by(n, |i| (xs(i) / normx) * (ys(i) / normy));

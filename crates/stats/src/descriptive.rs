@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StatsError, check_sample};
-use crate::sum::{np_mean, np_sum_by, sorted_copy};
+use crate::sum::{max_abs, np_mean, np_sum_by, pow2_floor, sorted_copy};
 
 /// Arithmetic mean. NumPy: `np.mean(x)`.
 ///
@@ -17,27 +17,71 @@ use crate::sum::{np_mean, np_sum_by, sorted_copy};
 /// Empty input or a non-finite value.
 pub fn mean(x: &[f64]) -> Result<f64> {
     check_sample("mean", "x", x, 1)?;
-    Ok(np_mean(x))
+    Ok(robust_mean(x))
 }
 
-/// Mean and variance with `ddof` in NumPy's order (two passes, pairwise sums).
-pub(crate) fn mean_var(x: &[f64], ddof: f64) -> (f64, f64) {
+/// NumPy's mean, recomputed on x/2^k when the plain sum overflows (values
+/// near ±1.8e308), so that a finite sample always has a finite mean.
+pub(crate) fn robust_mean(x: &[f64]) -> f64 {
     let m = np_mean(x);
+    if m.is_finite() {
+        return m;
+    }
+    let s = pow2_floor(max_abs(x));
+    mean_in(x, s) * s
+}
+
+/// Mean of x/s, for a power of two s.
+fn mean_in(x: &[f64], s: f64) -> f64 {
+    if s == 1.0 {
+        return np_mean(x);
+    }
+    np_sum_by(x.len(), |i| x[i] / s) / x.len() as f64
+}
+
+/// Mean of x/s and the sum of squared deviations of x/s from it, in
+/// NumPy's order (two passes, pairwise sums).
+pub(crate) fn mean_ss_in(x: &[f64], s: f64) -> (f64, f64) {
+    let m = mean_in(x, s);
     let ss = np_sum_by(x.len(), |i| {
-        let d = x[i] - m;
+        let d = x[i] / s - m;
         d * d
     });
-    (m, ss / (x.len() as f64 - ddof))
+    (m, ss)
+}
+
+/// Whether a computed sum of squares can be trusted as is: finite, and
+/// either comfortably above the underflow range or exactly 0 for a sample
+/// that really is constant.
+fn ss_is_reliable(x: &[f64], m: f64, ss: f64) -> bool {
+    m.is_finite() && ss.is_finite() && (ss >= 1e-280 || (ss == 0.0 && x.iter().all(|&v| v == x[0])))
+}
+
+/// (scale, mean/scale, Σ(x/scale − mean/scale)²): scale is 1 (NumPy's exact
+/// arithmetic) unless that overflows or underflows, in which case it is the
+/// power of two nearest below max|x|.
+pub(crate) fn spread(x: &[f64]) -> (f64, f64, f64) {
+    let (m, ss) = mean_ss_in(x, 1.0);
+    if ss_is_reliable(x, m, ss) {
+        return (1.0, m, ss);
+    }
+    let s = pow2_floor(max_abs(x));
+    let (m, ss) = mean_ss_in(x, s);
+    (s, m, ss)
 }
 
 /// Variance with `ddof` delta degrees of freedom (0: population, 1: sample).
 /// NumPy: `np.var(x, ddof=ddof)`.
 ///
+/// A variance beyond the double range (|x| ~ 1e300) is returned as +inf,
+/// the IEEE result; [`std`] stays finite there.
+///
 /// # Errors
 /// Fewer than `ddof + 1` values, or a non-finite value.
 pub fn var(x: &[f64], ddof: u32) -> Result<f64> {
     check_sample("var", "x", x, ddof as usize + 1)?;
-    Ok(mean_var(x, f64::from(ddof)).1)
+    let (s, _, ss) = spread(x);
+    Ok(ss / (x.len() as f64 - f64::from(ddof)) * s * s)
 }
 
 /// Standard deviation with `ddof`. NumPy: `np.std(x, ddof=ddof)`.
@@ -46,7 +90,8 @@ pub fn var(x: &[f64], ddof: u32) -> Result<f64> {
 /// As [`var`].
 pub fn std(x: &[f64], ddof: u32) -> Result<f64> {
     check_sample("std", "x", x, ddof as usize + 1)?;
-    Ok(mean_var(x, f64::from(ddof)).1.sqrt())
+    let (s, _, ss) = spread(x);
+    Ok((ss / (x.len() as f64 - f64::from(ddof))).sqrt() * s)
 }
 
 /// Median (mean of the two middle values for even n). NumPy: `np.median(x)`.
@@ -86,6 +131,11 @@ fn median_sorted(v: &[f64]) -> f64 {
 #[inline]
 fn lerp(a: f64, b: f64, t: f64) -> f64 {
     let diff = b - a;
+    if !diff.is_finite() {
+        // a and b of opposite signs near ±1.8e308: NumPy would return
+        // inf or NaN here; the convex combination cannot overflow.
+        return if t == 0.0 { a } else { a * (1.0 - t) + b * t };
+    }
     if t >= 0.5 { b - diff * (1.0 - t) } else { a + diff * t }
 }
 
@@ -156,30 +206,49 @@ pub fn percentile_sorted(sorted: &[f64], q: f64) -> Result<f64> {
     Ok(quantile_sorted_unchecked(sorted, q / 100.0))
 }
 
-/// Central moments m2, m3, m4 in SciPy's `_moment` arithmetic
-/// (d², d²·d and (d²)² averaged with NumPy's pairwise sum).
-fn central_moments(x: &[f64]) -> (f64, f64, f64, f64) {
+/// Mean and central moments m2, m3, m4 of x/s in SciPy's `_moment`
+/// arithmetic (d², d²·d and (d²)² averaged with NumPy's pairwise sum).
+fn central_moments_in(x: &[f64], s: f64) -> (f64, f64, f64, f64) {
     let n = x.len();
-    let m = np_mean(x);
     let nf = n as f64;
+    let m = mean_in(x, s);
+    let dev = |i: usize| x[i] / s - m;
     let m2 = np_sum_by(n, |i| {
-        let d = x[i] - m;
+        let d = dev(i);
         d * d
     }) / nf;
     let m3 = np_sum_by(n, |i| {
-        let d = x[i] - m;
+        let d = dev(i);
         (d * d) * d
     }) / nf;
     let m4 = np_sum_by(n, |i| {
-        let d = x[i] - m;
-        let s = d * d;
-        s * s
+        let d = dev(i);
+        let q = d * d;
+        q * q
     }) / nf;
     (m, m2, m3, m4)
 }
 
+/// Mean and central moments in units of a power of two: 1 when SciPy's
+/// arithmetic stays in range (then the results are SciPy's bits), otherwise
+/// 2^⌊log₂ max|x|⌋. Skewness and kurtosis are scale-free, so the units cancel.
+fn central_moments(x: &[f64]) -> (f64, f64, f64, f64) {
+    let r = central_moments_in(x, 1.0);
+    let (m, m2, m3, m4) = r;
+    let in_range = m.is_finite()
+        && m3.is_finite()
+        && m4.is_finite()
+        && ((1e-150..=1e150).contains(&m2) || (m2 == 0.0 && x.iter().all(|&v| v == x[0])));
+    if in_range {
+        return r;
+    }
+    central_moments_in(x, pow2_floor(max_abs(x)))
+}
+
 /// SciPy's test for "the variance is zero up to rounding":
 /// m2 <= (eps · mean)². Skewness and kurtosis are NaN there in SciPy.
+/// Both sides are in the same power-of-two units, so the test is unchanged
+/// by the rescaling in [`central_moments`].
 fn is_degenerate(mean: f64, m2: f64) -> bool {
     m2 <= (f64::EPSILON * mean).powf(2.0)
 }
@@ -255,11 +324,11 @@ pub struct Summary {
 pub fn summary(x: &[f64]) -> Result<Summary> {
     check_sample("summary", "x", x, 1)?;
     let v = sorted_copy(x);
-    let (mean, var1) = mean_var(x, 1.0);
+    let (s, _, ss) = spread(x);
     Ok(Summary {
         n: x.len(),
-        mean,
-        std: (x.len() > 1).then(|| var1.sqrt()),
+        mean: robust_mean(x),
+        std: (x.len() > 1).then(|| (ss / (x.len() as f64 - 1.0)).sqrt() * s),
         min: v[0],
         p25: quantile_sorted_unchecked(&v, 0.25),
         median: median_sorted(&v),

@@ -171,7 +171,10 @@ fn wasserstein_core(u: &[f64], v: &[f64]) -> f64 {
             (None, None) => break,
         };
         let diff = (i as f64 / nu - j as f64 / nv).abs();
-        acc.add(diff * (next - cur));
+        // equal ECDFs contribute nothing, even across a gap that overflows
+        if diff != 0.0 {
+            acc.add(diff * (next - cur));
+        }
     }
     acc.value()
 }

@@ -550,11 +550,18 @@ mod tests {
     }
 
     #[test]
-    fn smirnov_matches_scipy_spot_values() {
-        // scipy.special.smirnov(5, 0.3) = 0.3456000000000001 (closed form at small n)
-        assert!(rel(smirnov_sf(5, 0.3), 0.345_600_000_000_000_1) < 1e-12);
-        // scipy.special.smirnov(1000, 0.05) = 0.006741438014766117
-        assert!(rel(smirnov_sf(1000, 0.05), 0.006_741_438_014_766_117) < 1e-10, "{}", smirnov_sf(1000, 0.05));
+    fn smirnov_matches_exact_rational_sums() {
+        // Birnbaum–Tingey evaluated in exact rational arithmetic (Python
+        // fractions) at the decimal x, rounded to double.
+        for &(n, x, exact) in &[
+            (5u64, 0.3, 0.342_82),
+            (20, 0.45, 1.622_320_570_477_733e-4),
+            (100, 0.2, 2.775_963_664_037_339_8e-4),
+            (1000, 0.05, 6.506_037_390_545_169_2e-3),
+        ] {
+            let got = smirnov_sf(n, x);
+            assert!(rel(got, exact) < 1e-12, "n={n} x={x}: {got} vs {exact}");
+        }
     }
 
     #[test]

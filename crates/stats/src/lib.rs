@@ -91,7 +91,9 @@ pub use ks::{KsMethod, KsResult, ks_2samp, ks_2samp_sorted};
 pub use multitest::{benjamini_hochberg, holm};
 pub use regression::{MapeResult, RegressionMetrics, mae, mape, r2, regression_metrics, rmse};
 pub use shapiro::{SHAPIRO_MAX_N, ShapiroResult, shapiro};
-pub use streaming::{Adwin, AdwinConfig, ChangeDirection, Cusum, CusumConfig, PageHinkley, PageHinkleyConfig};
+pub use streaming::{
+    Adwin, AdwinConfig, ChangeDirection, Cusum, CusumConfig, MAX_STREAM_MAGNITUDE, PageHinkley, PageHinkleyConfig,
+};
 pub use ttest::{TTestResult, ttest_1samp, ttest_ind};
 
 /// The alternative hypothesis of a test (SciPy's `alternative`).

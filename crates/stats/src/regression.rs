@@ -9,7 +9,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StatsError, check_paired, check_sample};
-use crate::sum::{np_mean, np_sum_by};
+use crate::descriptive::mean_ss_in;
+use crate::sum::{max_abs, np_sum_by, pow2_floor};
 
 fn check(function: &'static str, y: &[f64], yhat: &[f64]) -> Result<()> {
     check_paired(function, "y", y, "yhat", yhat)?;
@@ -32,14 +33,30 @@ pub fn mae(y: &[f64], yhat: &[f64]) -> Result<f64> {
 /// Empty, mismatched or non-finite inputs.
 pub fn rmse(y: &[f64], yhat: &[f64]) -> Result<f64> {
     check("rmse", y, yhat)?;
-    Ok((sse(y, yhat) / y.len() as f64).sqrt())
+    Ok(rmse_unchecked(y, yhat))
 }
 
-fn sse(y: &[f64], yhat: &[f64]) -> f64 {
+/// Σ((y − ŷ)/s)² for a power of two s.
+fn sse_in(y: &[f64], yhat: &[f64], s: f64) -> f64 {
     np_sum_by(y.len(), |i| {
-        let e = y[i] - yhat[i];
+        let e = y[i] / s - yhat[i] / s;
         e * e
     })
+}
+
+/// Power of two used when the direct sums leave the double range.
+fn unit(y: &[f64], yhat: &[f64]) -> f64 {
+    pow2_floor(max_abs(y).max(max_abs(yhat)))
+}
+
+fn rmse_unchecked(y: &[f64], yhat: &[f64]) -> f64 {
+    let n = y.len() as f64;
+    let sse = sse_in(y, yhat, 1.0);
+    if sse.is_finite() && (sse >= 1e-280 || sse == 0.0) {
+        return (sse / n).sqrt();
+    }
+    let s = unit(y, yhat);
+    (sse_in(y, yhat, s) / n).sqrt() * s
 }
 
 /// Coefficient of determination, 1 − Σ(y − ŷ)² / Σ(y − ȳ)².
@@ -52,15 +69,19 @@ pub fn r2(y: &[f64], yhat: &[f64]) -> Result<f64> {
 }
 
 fn r2_unchecked(y: &[f64], yhat: &[f64]) -> Result<f64> {
-    let m = np_mean(y);
-    let ss_tot = np_sum_by(y.len(), |i| {
-        let d = y[i] - m;
-        d * d
-    });
+    let ratio_in = |s: f64| {
+        let (_, ss_tot) = mean_ss_in(y, s);
+        (sse_in(y, yhat, s), ss_tot)
+    };
+    let (mut sse, mut ss_tot) = ratio_in(1.0);
+    let reliable = |v: f64| v.is_finite() && (v >= 1e-280 || v == 0.0);
+    if !(reliable(sse) && reliable(ss_tot)) || (ss_tot == 0.0 && y.iter().any(|&v| v != y[0])) {
+        (sse, ss_tot) = ratio_in(unit(y, yhat));
+    }
     if ss_tot == 0.0 {
         return Err(StatsError::ConstantInput { function: "r2", input: "y", what: "R^2" });
     }
-    Ok(1.0 - sse(y, yhat) / ss_tot)
+    Ok(1.0 - sse / ss_tot)
 }
 
 /// MAPE with the bookkeeping of skipped points.
@@ -92,7 +113,9 @@ fn mape_unchecked(y: &[f64], yhat: &[f64]) -> Result<MapeResult> {
     }
     let s = np_sum_by(used.len(), |k| {
         let i = used[k];
-        (y[i] - yhat[i]).abs() / y[i].abs()
+        let e = y[i] - yhat[i];
+        // |1 − ŷ/y| is the same ratio without the overflow of y − ŷ near ±1.8e308
+        if e.is_finite() { e.abs() / y[i].abs() } else { (1.0 - yhat[i] / y[i]).abs() }
     });
     Ok(MapeResult { mape: s / used.len() as f64 * 100.0, n_used: used.len(), n_skipped: y.len() - used.len() })
 }
@@ -122,6 +145,6 @@ pub fn regression_metrics(y: &[f64], yhat: &[f64]) -> Result<RegressionMetrics> 
     check("regression_metrics", y, yhat)?;
     let n = y.len();
     let mae = np_sum_by(n, |i| (y[i] - yhat[i]).abs()) / n as f64;
-    let rmse = (sse(y, yhat) / n as f64).sqrt();
+    let rmse = rmse_unchecked(y, yhat);
     Ok(RegressionMetrics { n, mae, rmse, r2: r2_unchecked(y, yhat), mape: mape_unchecked(y, yhat) })
 }

@@ -46,9 +46,17 @@ pub fn shapiro(x: &[f64]) -> Result<ShapiroResult> {
     // SciPy subtracts x[n//2] of the *unsorted* input (gh-15777: centring
     // reduces rounding in the sums of squares); same shift, same bits.
     let shift = x[n / 2];
-    let mut y = sorted_copy(x);
+    let sorted = sorted_copy(x);
+    let mut y = sorted.clone();
     for v in y.iter_mut() {
         *v -= shift;
+    }
+    if !(y[n - 1] - y[0]).is_finite() || y.iter().any(|v| !v.is_finite()) {
+        // Beyond the double range: W is invariant under shifts and scalings,
+        // and a quarter of the data cannot overflow.
+        for (v, s) in y.iter_mut().zip(&sorted) {
+            *v = s * 0.25 - shift * 0.25;
+        }
     }
     swilk(&y).ok_or(StatsError::ConstantInput { function: FN, input: "x", what: "the Shapiro-Wilk W" })
 }
@@ -263,11 +271,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn known_small_sample() {
-        // scipy.stats.shapiro([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
-        //   -> W = 0.9701646566390991, p = 0.8923493623733521
-        let r = shapiro(&[1., 2., 3., 4., 5., 6., 7., 8., 9., 10.]).unwrap();
-        assert!((r.w - 0.970_164_656_639_099_1).abs() < 1e-12, "{r:?}");
-        assert!((r.pvalue - 0.892_349_362_373_352_1).abs() < 1e-10, "{r:?}");
+    fn n3_is_exact() {
+        // Equally spaced: W = 1, p = 1. Two equal values: W = 3/4, its minimum, p = 0.
+        let r = shapiro(&[0.0, 1.0, 2.0]).unwrap();
+        assert!((r.w - 1.0).abs() < 1e-15 && (r.pvalue - 1.0).abs() < 1e-7, "{r:?}");
+        let r = shapiro(&[0.0, 0.0, 1.0]).unwrap();
+        assert!((r.w - 0.75).abs() < 1e-15 && r.pvalue < 1e-7, "{r:?}");
+    }
+
+    #[test]
+    fn w_is_affine_invariant() {
+        let x = [2.1, 3.7, 0.4, 5.5, 4.4, 2.9, 3.3, 8.0, 1.2, 2.2, 3.1, 4.0];
+        let a = shapiro(&x).unwrap();
+        let y: Vec<f64> = x.iter().map(|v| 1e6 + 250.0 * v).collect();
+        let b = shapiro(&y).unwrap();
+        assert!((a.w - b.w).abs() < 1e-12 && (a.pvalue - b.pvalue).abs() < 1e-10, "{a:?} {b:?}");
+        // and survives values near the end of the double range
+        let z: Vec<f64> = x.iter().map(|v| (v - 4.0) * 4e307).collect();
+        let c = shapiro(&z).unwrap();
+        assert!((a.w - c.w).abs() < 1e-12, "{a:?} {c:?}");
     }
 }

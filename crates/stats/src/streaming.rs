@@ -23,12 +23,19 @@ pub enum ChangeDirection {
     Decrease,
 }
 
+/// Largest |value| the detectors accept. Their running sums of squares (and
+/// cumulative sums over long streams) must stay finite; beyond ~1e154 a
+/// single square overflows and the state would turn into inf − inf = NaN.
+pub const MAX_STREAM_MAGNITUDE: f64 = 1e150;
+
 fn check_value(function: &'static str, x: f64) -> Result<()> {
-    if x.is_finite() {
-        Ok(())
-    } else {
-        Err(StatsError::NonFinite { function, input: "x", index: 0, value: x })
+    if !x.is_finite() {
+        return Err(StatsError::NonFinite { function, input: "x", index: 0, value: x });
     }
+    if x.abs() > MAX_STREAM_MAGNITUDE {
+        return Err(invalid(function, "x", x, "streaming detectors accept |x| <= 1e150 (MAX_STREAM_MAGNITUDE)"));
+    }
+    Ok(())
 }
 
 fn invalid(function: &'static str, param: &'static str, value: f64, reason: &'static str) -> StatsError {

@@ -75,6 +75,11 @@ impl NeumaierSum {
     #[inline]
     pub(crate) fn add(&mut self, v: f64) {
         let t = self.sum + v;
+        if !t.is_finite() {
+            // overflow: the compensation would become inf − inf
+            self.sum = t;
+            return;
+        }
         if self.sum.abs() >= v.abs() {
             self.comp += (self.sum - t) + v;
         } else {
@@ -85,8 +90,30 @@ impl NeumaierSum {
 
     #[inline]
     pub(crate) fn value(&self) -> f64 {
-        self.sum + self.comp
+        if self.sum.is_finite() { self.sum + self.comp } else { self.sum }
     }
+}
+
+/// The power of two 2^⌊log₂ v⌋ for finite v > 0 (the smallest normal number
+/// for subnormal v).
+///
+/// Dividing by a power of two is exact, so statistics computed on x / s and
+/// scaled back agree bit for bit with the direct computation whenever the
+/// latter does not overflow or underflow; that makes it the fallback for
+/// samples near the ends of the double range.
+pub(crate) fn pow2_floor(v: f64) -> f64 {
+    if !(v >= f64::MIN_POSITIVE) {
+        return f64::MIN_POSITIVE;
+    }
+    if v.is_infinite() {
+        return f64::from_bits(0x7fe0_0000_0000_0000); // 2^1023
+    }
+    f64::from_bits(v.to_bits() & 0x7ff0_0000_0000_0000)
+}
+
+/// Largest absolute value of a slice (0 for an empty one).
+pub(crate) fn max_abs(x: &[f64]) -> f64 {
+    x.iter().fold(0.0f64, |a, &v| a.max(v.abs()))
 }
 
 /// A sorted copy of a finite sample.
@@ -117,6 +144,16 @@ mod tests {
             let expected = (n * n.saturating_sub(1) / 2) as f64;
             assert_eq!(np_sum(&x), expected, "n = {n}");
         }
+    }
+
+    #[test]
+    fn pow2_floor_is_a_power_of_two_below() {
+        for v in [1.0, 1.5, 3.0, 1e300, 1.7e308, 1e-300, 0.75] {
+            let p = pow2_floor(v);
+            assert!(p <= v && v < 2.0 * p, "{v} -> {p}");
+            assert_eq!(p.to_bits() & 0x000f_ffff_ffff_ffff, 0);
+        }
+        assert_eq!(pow2_floor(5e-324), f64::MIN_POSITIVE);
     }
 
     #[test]
