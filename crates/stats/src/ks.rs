@@ -100,57 +100,87 @@ struct Extremes {
     min_loc: f64,
 }
 
-/// One merge pass computing what SciPy gets from `searchsorted` over the
-/// concatenation `[x, y]`: at every pooled value v,
-/// cdf_x(v) − cdf_y(v) with cdf = #{≤ v}/size, as the same float expression.
-fn ecdf_extremes(x: &[f64], y: &[f64]) -> Extremes {
-    let n1 = x.len() as f64;
-    let n2 = y.len() as f64;
-    let mut ext = Extremes { max_diff: f64::NEG_INFINITY, max_loc: 0.0, min_diff: f64::INFINITY, min_loc: 0.0 };
-    let mut visit = |d: f64, v: f64| {
+/// Running extreme of the ECDF difference over one part of SciPy's pooled
+/// array, keeping the first (lowest) value where it is attained.
+#[derive(Clone, Copy)]
+struct Extreme {
+    max: f64,
+    max_loc: f64,
+    min: f64,
+    min_loc: f64,
+}
+
+impl Extreme {
+    const EMPTY: Extreme =
+        Extreme { max: f64::NEG_INFINITY, max_loc: f64::NAN, min: f64::INFINITY, min_loc: f64::NAN };
+
+    #[inline(always)]
+    fn visit(&mut self, d: f64, v: f64) {
         // strict comparisons: the first occurrence wins, as with argmax/argmin
-        if d > ext.max_diff {
-            ext.max_diff = d;
-            ext.max_loc = v;
+        if d > self.max {
+            self.max = d;
+            self.max_loc = v;
         }
-        if d < ext.min_diff {
-            ext.min_diff = d;
-            ext.min_loc = v;
+        if d < self.min {
+            self.min = d;
+            self.min_loc = v;
         }
-    };
-    // Pass over x: count of x <= v is the end of v's run in x.
-    let mut j = 0usize; // #{y <= v}
-    let mut i = 0usize;
-    while i < x.len() {
-        let v = x[i];
-        let mut run_end = i + 1;
-        while run_end < x.len() && x[run_end] <= v {
-            run_end += 1;
-        }
-        while j < y.len() && y[j] <= v {
-            j += 1;
-        }
-        // Tied x values all have this same difference; the first one counts.
-        visit(run_end as f64 / n1 - j as f64 / n2, v);
-        i = run_end;
     }
-    // Pass over y.
-    let mut i = 0usize; // #{x <= v}
-    let mut j = 0usize;
-    while j < y.len() {
-        let v = y[j];
-        let mut run_end = j + 1;
-        while run_end < y.len() && y[run_end] <= v {
-            run_end += 1;
-        }
-        while i < x.len() && x[i] <= v {
+}
+
+/// What SciPy gets from `searchsorted` over the concatenation `[x, y]` and
+/// `argmax`/`argmin` of the differences, in one merge pass.
+///
+/// At every pooled value v, d(v) = #{x ≤ v}/n1 − #{y ≤ v}/n2 (the same float
+/// expression as SciPy's). All pooled elements equal to v share d(v) and the
+/// location v, so the only thing SciPy's element order decides is which tie
+/// group wins when the extreme is attained more than once: any group that
+/// contains an x value comes before every group reached only through y
+/// (x is first in the concatenation), and within each part lower values come
+/// first. Hence two running extremes, over groups containing an x value and
+/// over groups containing a y value, and the x part wins ties between them.
+///
+/// One pass over both samples instead of SciPy's two binary searches per
+/// element: at 2 × 10⁶ values this scan is ~20 ms, a fraction of the sorting.
+/// Callers guarantee both slices are non-empty and finite.
+fn ecdf_extremes(x: &[f64], y: &[f64]) -> Extremes {
+    let (n1, n2) = (x.len(), y.len());
+    let (n1f, n2f) = (n1 as f64, n2 as f64);
+    let mut in_x = Extreme::EMPTY;
+    let mut in_y = Extreme::EMPTY;
+    let (mut i, mut j) = (0usize, 0usize);
+    let (mut has_x, mut has_y) = (false, false);
+    // Heads of both sides; an exhausted side reads as +inf (inputs are finite).
+    let (mut xv, mut yv) = (x[0], y[0]);
+    loop {
+        let take_x = xv <= yv;
+        let v = if take_x { xv } else { yv };
+        if take_x {
             i += 1;
+            xv = x.get(i).copied().unwrap_or(f64::INFINITY);
+        } else {
+            j += 1;
+            yv = y.get(j).copied().unwrap_or(f64::INFINITY);
         }
-        let d = i as f64 / n1 - run_end as f64 / n2;
-        visit(d, v);
-        j = run_end;
+        has_x |= take_x;
+        has_y |= !take_x;
+        let next = xv.min(yv);
+        if next > v {
+            // end of the group of pooled values equal to v
+            let d = i as f64 / n1f - j as f64 / n2f;
+            // NaN never compares greater or smaller: a masked, branch-free visit.
+            in_x.visit(if has_x { d } else { f64::NAN }, v);
+            in_y.visit(if has_y { d } else { f64::NAN }, v);
+            has_x = false;
+            has_y = false;
+            if next == f64::INFINITY {
+                break;
+            }
+        }
     }
-    ext
+    let (max_diff, max_loc) = if in_x.max >= in_y.max { (in_x.max, in_x.max_loc) } else { (in_y.max, in_y.max_loc) };
+    let (min_diff, min_loc) = if in_x.min <= in_y.min { (in_x.min, in_x.min_loc) } else { (in_y.min, in_y.min_loc) };
+    Extremes { max_diff, max_loc, min_diff, min_loc }
 }
 
 fn gcd(mut a: u64, mut b: u64) -> u64 {
@@ -405,6 +435,52 @@ fn binom(n: f64, k: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// SciPy's definition, literally: searchsorted over the concatenation,
+    /// then argmax/argmin. Quadratic-free but allocation-heavy; for tests.
+    fn extremes_reference(x: &[f64], y: &[f64]) -> (f64, f64, f64, f64) {
+        let all: Vec<f64> = x.iter().chain(y).copied().collect();
+        let count = |s: &[f64], v: f64| s.partition_point(|&e| e <= v);
+        let d: Vec<f64> =
+            all.iter().map(|&v| count(x, v) as f64 / x.len() as f64 - count(y, v) as f64 / y.len() as f64).collect();
+        let (mut amax, mut amin) = (0, 0);
+        for k in 1..d.len() {
+            if d[k] > d[amax] {
+                amax = k;
+            }
+            if d[k] < d[amin] {
+                amin = k;
+            }
+        }
+        (d[amax], all[amax], d[amin], all[amin])
+    }
+
+    #[test]
+    fn merge_pass_matches_scipy_definition_including_ties() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..3000 {
+            let n1 = 1 + (next() % 25) as usize;
+            let n2 = 1 + (next() % 25) as usize;
+            let levels = 1 + next() % if round % 2 == 0 { 4 } else { 1000 };
+            let mut x: Vec<f64> = (0..n1).map(|_| (next() % levels) as f64).collect();
+            let mut y: Vec<f64> = (0..n2).map(|_| (next() % levels) as f64 + 0.5 * (next() % 2) as f64).collect();
+            x.sort_by(f64::total_cmp);
+            y.sort_by(f64::total_cmp);
+            let e = ecdf_extremes(&x, &y);
+            let (mx, mxl, mn, mnl) = extremes_reference(&x, &y);
+            assert_eq!(
+                (e.max_diff.to_bits(), e.max_loc, e.min_diff.to_bits(), e.min_loc),
+                (mx.to_bits(), mxl, mn.to_bits(), mnl),
+                "x = {x:?}, y = {y:?}"
+            );
+        }
+    }
 
     #[test]
     fn equal_size_exact_small_case() {
