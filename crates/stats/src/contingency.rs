@@ -67,7 +67,12 @@ pub fn chi2_contingency<R: AsRef<[f64]>>(table: &[R]) -> Result<Chi2Result> {
             });
         }
         if let Some((index, &value)) = row.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(StatsError::NonFinite { function: FN, input: "table", index, value });
+            return Err(StatsError::NonFinite {
+                function: FN,
+                input: "table",
+                index,
+                value,
+            });
         }
         if let Some(&value) = row.iter().find(|v| **v < 0.0) {
             return Err(StatsError::InvalidParameter {
@@ -80,15 +85,17 @@ pub fn chi2_contingency<R: AsRef<[f64]>>(table: &[R]) -> Result<Chi2Result> {
     }
     let row_sums: Vec<f64> = table.iter().map(|r| r.as_ref().iter().sum()).collect();
     let col_sums: Vec<f64> = (0..ncols).map(|j| table.iter().map(|r| r.as_ref()[j]).sum()).collect();
-    if row_sums.iter().any(|&s| s == 0.0) || col_sums.iter().any(|&s| s == 0.0) {
+    if row_sums.contains(&0.0) || col_sums.contains(&0.0) {
         return Err(StatsError::Undefined {
             function: FN,
             reason: "a row or column of the table sums to 0, so some expected frequencies are 0",
         });
     }
     let total: f64 = row_sums.iter().sum();
-    let expected_freq: Vec<Vec<f64>> =
-        row_sums.iter().map(|&r| col_sums.iter().map(|&c| r * c / total).collect()).collect();
+    let expected_freq: Vec<Vec<f64>> = row_sums
+        .iter()
+        .map(|&r| col_sums.iter().map(|&c| r * c / total).collect())
+        .collect();
     let statistic = np_sum_by(nrows * ncols, |k| {
         let (i, j) = (k / ncols, k % ncols);
         let d = table[i].as_ref()[j] - expected_freq[i][j];
@@ -101,7 +108,12 @@ pub fn chi2_contingency<R: AsRef<[f64]>>(table: &[R]) -> Result<Chi2Result> {
         });
     }
     let dof = (nrows - 1) * (ncols - 1);
-    Ok(Chi2Result { statistic, pvalue: chi2_sf(statistic, dof as f64), dof, expected_freq })
+    Ok(Chi2Result {
+        statistic,
+        pvalue: chi2_sf(statistic, dof as f64),
+        dof,
+        expected_freq,
+    })
 }
 
 /// Convenience for the usual 2×K case: one row per window, counts per category.

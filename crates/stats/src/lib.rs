@@ -80,7 +80,9 @@ use serde::{Deserialize, Serialize};
 
 pub use contingency::{Chi2Result, chi2_contingency, chi2_contingency_2xk};
 pub use correlation::{CorrelationResult, pearson, rankdata, spearman};
-pub use descriptive::{Summary, kurtosis, mean, median, percentile, percentile_sorted, percentiles, skewness, std, summary, var};
+pub use descriptive::{
+    Summary, kurtosis, mean, median, percentile, percentile_sorted, percentiles, skewness, std, summary, var,
+};
 pub use drift::{PsiResult, psi, psi_sorted_reference, wasserstein, wasserstein_sorted};
 pub use error::{Result, StatsError};
 pub use estimation::{

@@ -58,7 +58,11 @@ pub fn shapiro(x: &[f64]) -> Result<ShapiroResult> {
             *v = s * 0.25 - shift * 0.25;
         }
     }
-    swilk(&y).ok_or(StatsError::ConstantInput { function: FN, input: "x", what: "the Shapiro-Wilk W" })
+    swilk(&y).ok_or(StatsError::ConstantInput {
+        function: FN,
+        input: "x",
+        what: "the Shapiro-Wilk W",
+    })
 }
 
 /// Evaluates c[0] + c[1]·x + … with AS R94's coefficient layout.
@@ -137,8 +141,8 @@ fn alnorm_upper(x: f64) -> f64 {
     const B12: f64 = 3.99019417011;
     let mut upper = true;
     let mut z = x;
-    // written as a negation so that NaN takes this branch, as in SciPy
-    if !(z > 0.0) {
+    // NaN takes this branch too, as in SciPy (`if not (z > 0)`)
+    if z.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
         upper = false;
         z = -z;
     }
@@ -149,8 +153,7 @@ fn alnorm_upper(x: f64) -> f64 {
     let temp = if z <= CON {
         0.5 - z * (A1 - A2 * y / (y + A3 - A4 / (y + A5 + A6 / (y + A7))))
     } else {
-        B1 * (-y).exp()
-            / (z - B2 + B3 / (z + B4 + B5 / (z - B6 + B7 / (z + B8 - B9 / (z + B10 + B11 / (z + B12))))))
+        B1 * (-y).exp() / (z - B2 + B3 / (z + B4 + B5 / (z - B6 + B7 / (z + B8 - B9 / (z + B10 + B11 / (z + B12))))))
     };
     if upper { temp } else { 1.0 - temp }
 }
@@ -263,7 +266,10 @@ fn swilk(x: &[f64]) -> Option<ShapiroResult> {
     } else {
         (poly(&C5, xx), poly(&C6, xx).exp())
     };
-    Some(ShapiroResult { w, pvalue: alnorm_upper((y - m) / s) })
+    Some(ShapiroResult {
+        w,
+        pvalue: alnorm_upper((y - m) / s),
+    })
 }
 
 #[cfg(test)]
@@ -285,7 +291,10 @@ mod tests {
         let a = shapiro(&x).unwrap();
         let y: Vec<f64> = x.iter().map(|v| 1e6 + 250.0 * v).collect();
         let b = shapiro(&y).unwrap();
-        assert!((a.w - b.w).abs() < 1e-12 && (a.pvalue - b.pvalue).abs() < 1e-10, "{a:?} {b:?}");
+        assert!(
+            (a.w - b.w).abs() < 1e-12 && (a.pvalue - b.pvalue).abs() < 1e-10,
+            "{a:?} {b:?}"
+        );
         // and survives values near the end of the double range
         let z: Vec<f64> = x.iter().map(|v| (v - 4.0) * 4e307).collect();
         let c = shapiro(&z).unwrap();

@@ -30,16 +30,31 @@ pub const MAX_STREAM_MAGNITUDE: f64 = 1e150;
 
 fn check_value(function: &'static str, x: f64) -> Result<()> {
     if !x.is_finite() {
-        return Err(StatsError::NonFinite { function, input: "x", index: 0, value: x });
+        return Err(StatsError::NonFinite {
+            function,
+            input: "x",
+            index: 0,
+            value: x,
+        });
     }
     if x.abs() > MAX_STREAM_MAGNITUDE {
-        return Err(invalid(function, "x", x, "streaming detectors accept |x| <= 1e150 (MAX_STREAM_MAGNITUDE)"));
+        return Err(invalid(
+            function,
+            "x",
+            x,
+            "streaming detectors accept |x| <= 1e150 (MAX_STREAM_MAGNITUDE)",
+        ));
     }
     Ok(())
 }
 
 fn invalid(function: &'static str, param: &'static str, value: f64, reason: &'static str) -> StatsError {
-    StatsError::InvalidParameter { function, param, value, reason }
+    StatsError::InvalidParameter {
+        function,
+        param,
+        value,
+        reason,
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -64,7 +79,13 @@ pub struct AdwinConfig {
 
 impl Default for AdwinConfig {
     fn default() -> Self {
-        AdwinConfig { delta: 0.002, max_buckets: 5, clock: 32, min_window: 5, grace_period: 10 }
+        AdwinConfig {
+            delta: 0.002,
+            max_buckets: 5,
+            clock: 32,
+            min_window: 5,
+            grace_period: 10,
+        }
     }
 }
 
@@ -104,7 +125,12 @@ impl Adwin {
             return Err(invalid(FN, "delta", config.delta, "must lie in (0, 1)"));
         }
         if config.max_buckets < 2 {
-            return Err(invalid(FN, "max_buckets", config.max_buckets as f64, "must be at least 2"));
+            return Err(invalid(
+                FN,
+                "max_buckets",
+                config.max_buckets as f64,
+                "must be at least 2",
+            ));
         }
         if config.clock == 0 {
             return Err(invalid(FN, "clock", 0.0, "must be at least 1"));
@@ -112,7 +138,15 @@ impl Adwin {
         if config.min_window == 0 {
             return Err(invalid(FN, "min_window", 0.0, "must be at least 1"));
         }
-        Ok(Adwin { config, rows: Vec::new(), width: 0, total: 0.0, m2: 0.0, ticks: 0, detections: 0 })
+        Ok(Adwin {
+            config,
+            rows: Vec::new(),
+            width: 0,
+            total: 0.0,
+            m2: 0.0,
+            ticks: 0,
+            detections: 0,
+        })
     }
 
     /// Number of values in the current window.
@@ -154,7 +188,7 @@ impl Adwin {
         self.rows[0].push_back(Bucket { total: x, m2: 0.0 });
         self.compress();
         self.ticks += 1;
-        if self.ticks % self.config.clock == 0 && self.width > self.config.grace_period {
+        if self.ticks.is_multiple_of(self.config.clock) && self.width > self.config.grace_period {
             let change = self.detect();
             if change.is_some() {
                 self.detections += 1;
@@ -176,7 +210,10 @@ impl Adwin {
             };
             let n = (1u64 << level) as f64;
             let d = a.total / n - b.total / n;
-            let merged = Bucket { total: a.total + b.total, m2: a.m2 + b.m2 + n * n / (2.0 * n) * d * d };
+            let merged = Bucket {
+                total: a.total + b.total,
+                m2: a.m2 + b.m2 + n * n / (2.0 * n) * d * d,
+            };
             if level + 1 == self.rows.len() {
                 self.rows.push(VecDeque::new());
             }
@@ -189,8 +226,7 @@ impl Adwin {
     /// Looks for a cut point; drops the oldest bucket while one exists.
     fn detect(&mut self) -> Option<ChangeDirection> {
         let mut found = None;
-        loop {
-            let Some(direction) = self.find_cut() else { break };
+        while let Some(direction) = self.find_cut() {
             found.get_or_insert(direction);
             if !self.drop_oldest() {
                 break;
@@ -221,7 +257,11 @@ impl Adwin {
                 let m = 1.0 / (1.0 / n0 + 1.0 / n1);
                 let eps = (2.0 / m * variance * ln_term).sqrt() + 2.0 / (3.0 * m) * ln_term;
                 if (mu0 - mu1).abs() > eps {
-                    return Some(if mu1 > mu0 { ChangeDirection::Increase } else { ChangeDirection::Decrease });
+                    return Some(if mu1 > mu0 {
+                        ChangeDirection::Increase
+                    } else {
+                        ChangeDirection::Decrease
+                    });
                 }
             }
         }
@@ -241,7 +281,9 @@ impl Adwin {
             0 => return false,
             l => l - 1,
         };
-        let Some(b) = self.rows[level].pop_front() else { return false };
+        let Some(b) = self.rows[level].pop_front() else {
+            return false;
+        };
         let c = (1u64 << level) as f64;
         let n = self.width as f64;
         let rest = n - c;
@@ -279,7 +321,12 @@ pub struct PageHinkleyConfig {
 
 impl Default for PageHinkleyConfig {
     fn default() -> Self {
-        PageHinkleyConfig { delta: 0.005, threshold: 50.0, alpha: 0.9999, min_instances: 30 }
+        PageHinkleyConfig {
+            delta: 0.005,
+            threshold: 50.0,
+            alpha: 0.9999,
+            min_instances: 30,
+        }
     }
 }
 
@@ -309,7 +356,12 @@ impl PageHinkley {
             return Err(invalid(FN, "delta", config.delta, "must be finite and non-negative"));
         }
         if !(config.threshold > 0.0 && config.threshold.is_finite()) {
-            return Err(invalid(FN, "threshold", config.threshold, "must be finite and positive"));
+            return Err(invalid(
+                FN,
+                "threshold",
+                config.threshold,
+                "must be finite and positive",
+            ));
         }
         if !(config.alpha > 0.0 && config.alpha <= 1.0) {
             return Err(invalid(FN, "alpha", config.alpha, "must lie in (0, 1]"));
@@ -400,7 +452,13 @@ pub struct CusumConfig {
 
 impl Default for CusumConfig {
     fn default() -> Self {
-        CusumConfig { target: None, sigma: None, warmup: 30, k: 0.5, h: 5.0 }
+        CusumConfig {
+            target: None,
+            sigma: None,
+            warmup: 30,
+            k: 0.5,
+            h: 5.0,
+        }
     }
 }
 
@@ -445,10 +503,20 @@ impl Cusum {
             return Err(invalid(FN, "h", config.h, "must be finite and positive"));
         }
         if config.sigma.is_none() && config.warmup < 2 {
-            return Err(invalid(FN, "warmup", config.warmup as f64, "estimating sigma needs at least 2 values"));
+            return Err(invalid(
+                FN,
+                "warmup",
+                config.warmup as f64,
+                "estimating sigma needs at least 2 values",
+            ));
         }
         if config.target.is_none() && config.warmup < 1 {
-            return Err(invalid(FN, "warmup", 0.0, "estimating the target needs at least 1 value"));
+            return Err(invalid(
+                FN,
+                "warmup",
+                0.0,
+                "estimating the target needs at least 1 value",
+            ));
         }
         Ok(Cusum {
             config,
@@ -505,7 +573,9 @@ impl Cusum {
             }
             return Ok(None);
         }
-        let (Some(mu), Some(sigma)) = (self.target, self.sigma) else { return Ok(None) };
+        let (Some(mu), Some(sigma)) = (self.target, self.sigma) else {
+            return Ok(None);
+        };
         let z = (x - mu) / sigma;
         self.s_hi = (self.s_hi + z - self.config.k).max(0.0);
         self.s_lo = (self.s_lo - z - self.config.k).max(0.0);

@@ -90,7 +90,11 @@ impl NeumaierSum {
 
     #[inline]
     pub(crate) fn value(&self) -> f64 {
-        if self.sum.is_finite() { self.sum + self.comp } else { self.sum }
+        if self.sum.is_finite() {
+            self.sum + self.comp
+        } else {
+            self.sum
+        }
     }
 }
 
@@ -102,7 +106,7 @@ impl NeumaierSum {
 /// latter does not overflow or underflow; that makes it the fallback for
 /// samples near the ends of the double range.
 pub(crate) fn pow2_floor(v: f64) -> f64 {
-    if !(v >= f64::MIN_POSITIVE) {
+    if v.is_nan() || v < f64::MIN_POSITIVE {
         return f64::MIN_POSITIVE;
     }
     if v.is_infinite() {
