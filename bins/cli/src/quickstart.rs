@@ -46,7 +46,7 @@ pub fn run(env: &Env) -> Result<()> {
             workspace: Some(WorkspaceId::parse("default_workspace", &config.default_workspace).map_err(anyhow::Error::msg)?),
             record_type: None,
         },
-        batch_size: 5000,
+        batch_size: 20_000,
         progress: false,
     };
     println!("\n-- ingest {}", events.display());

@@ -316,6 +316,11 @@ pub fn parse_json_record(text: &str, defaults: &RecordDefaults) -> Result<Record
             format!("record is {} bytes; at most {MAX_LINE_BYTES} are allowed", text.len()),
         ));
     }
+    // The fast path parses without path tracking; only a failure is parsed
+    // again to find the field to name.
+    if let Ok(raw) = serde_json::from_str::<RawRecord>(text) {
+        return raw.validate(defaults);
+    }
     let mut de = serde_json::Deserializer::from_str(text);
     let raw: RawRecord = serde_path_to_error::deserialize(&mut de).map_err(json_error)?;
     de.end().map_err(|e| ValidationError::new("", format!("trailing data after the record ({e})")))?;

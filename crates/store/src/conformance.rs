@@ -169,9 +169,15 @@ fn outcomes_need_their_prediction(s: &dyn Store) {
     let again = s.append(&[outc("w", "o1", "trust", "p", 2)], AppendMode::AllOrNothing, t(11)).unwrap();
     assert_eq!(statuses(&again), ["duplicate"]);
     let by_pred = s
-        .outcomes(&EventQuery { prediction_id: Some(learnloop_core::RecordId::parse("", "p").unwrap()), ..Default::default() })
+        .outcomes(&EventQuery {
+            workspace: Some(ws("w")),
+            prediction_id: Some(learnloop_core::RecordId::parse("", "p").unwrap()),
+            ..Default::default()
+        })
         .unwrap();
     assert_eq!(by_pred.items.len(), 2);
+    let no_ws = EventQuery { prediction_id: Some(learnloop_core::RecordId::parse("", "p").unwrap()), ..Default::default() };
+    assert!(matches!(s.outcomes(&no_ws), Err(StoreError::Invalid { .. })));
 }
 
 fn queries_filter_and_page(s: &dyn Store) {
