@@ -74,7 +74,7 @@ pub(crate) fn spread(x: &[f64]) -> (f64, f64, f64) {
 /// NumPy: `np.var(x, ddof=ddof)`.
 ///
 /// A variance beyond the double range (|x| ~ 1e300) is returned as +inf,
-/// the IEEE result; [`std`] stays finite there.
+/// the IEEE result; [`std()`] stays finite there.
 ///
 /// # Errors
 /// Fewer than `ddof + 1` values, or a non-finite value.

@@ -12,6 +12,33 @@
 //! out of range) return a [`StatsError`] naming the function, the argument
 //! and the problem; no function returns a silent NaN.
 //!
+//! # Example
+//!
+//! ```
+//! use learnloop_stats::{Alternative, KsMethod, ks_2samp, benjamini_hochberg, Adwin};
+//!
+//! let reference = [0.1, 0.4, 0.35, 0.8, 0.55, 0.2, 0.9, 0.6];
+//! let current = [0.7, 1.1, 0.95, 1.3, 0.85, 1.2, 0.75, 1.0];
+//! let ks = ks_2samp(&reference, &current, Alternative::TwoSided, KsMethod::Auto)?;
+//! assert_eq!(ks.statistic, 0.75);
+//! assert!(ks.pvalue < 0.05);
+//!
+//! // Many features tested at once: control the false discovery rate.
+//! let q = benjamini_hochberg(&[ks.pvalue, 0.30, 0.04])?;
+//! assert!(q.iter().zip([ks.pvalue, 0.30, 0.04]).all(|(q, p)| *q >= p));
+//!
+//! // Online: feed values one by one; the state is serde-serialisable.
+//! let mut adwin = Adwin::new(Default::default())?;
+//! for i in 0..2000 {
+//!     let x = if i < 1000 { 0.0 } else { 1.0 } + 0.1 * ((i * 7919 % 13) as f64 - 6.0);
+//!     if let Some(change) = adwin.update(x)? {
+//!         println!("mean changed ({change:?}) at value {i}");
+//!     }
+//! }
+//! assert!(adwin.detections() >= 1);
+//! # Ok::<(), learnloop_stats::StatsError>(())
+//! ```
+//!
 //! # Functions and their SciPy/NumPy equivalents
 //!
 //! | function | SciPy / NumPy equivalent |
@@ -25,7 +52,7 @@
 //! | [`shapiro`] | `scipy.stats.shapiro(x)` (AS R94, n = 3..5000) |
 //! | [`mean`] | `numpy.mean(x)` |
 //! | [`median`] | `numpy.median(x)` |
-//! | [`var`], [`std`] | `numpy.var(x, ddof)`, `numpy.std(x, ddof)` |
+//! | [`var`], [`std()`] | `numpy.var(x, ddof)`, `numpy.std(x, ddof)` |
 //! | [`percentile`], [`percentiles`], [`percentile_sorted`] | `numpy.percentile(x, q)` (method `linear`) |
 //! | [`skewness`] | `scipy.stats.skew(x, bias)` |
 //! | [`kurtosis`] | `scipy.stats.kurtosis(x, fisher=True, bias)` |
