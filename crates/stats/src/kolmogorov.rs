@@ -14,6 +14,8 @@
 //! positive and is summed in log space, which gives ~1e-13 relative accuracy
 //! without a double-double type.
 
+use crate::error::{Result, StatsError};
+
 const E128: i32 = 128;
 const EP128: f64 = 3.402_823_669_209_385e38; // 2^128
 const EM128: f64 = 2.938_735_877_055_719e-39; // 2^-128
@@ -65,12 +67,38 @@ fn log_nfactorial_div_n_pow_n(n: f64) -> f64 {
     n.ln() / 2.0 - n + (2.0 * PI).ln() / 2.0 + rn * poly
 }
 
+fn check_x(function: &'static str, x: f64) -> Result<()> {
+    if x.is_nan() {
+        return Err(StatsError::NonFinite { function, input: "x", index: 0, value: x });
+    }
+    Ok(())
+}
+
+fn check_n(function: &'static str, n: u64) -> Result<()> {
+    if n == 0 {
+        return Err(StatsError::InvalidParameter {
+            function,
+            param: "n",
+            value: 0.0,
+            reason: "the sample size must be at least 1",
+        });
+    }
+    Ok(())
+}
+
 /// Survival function of the exact one-sample two-sided KS statistic D_n:
 /// P(D_n ≥ x). SciPy: `scipy.stats.kstwo.sf(x, n)`.
-pub fn kstwo_sf(x: f64, n: u64) -> f64 {
-    if n == 0 || x.is_nan() {
-        return f64::NAN;
-    }
+///
+/// # Errors
+/// `n = 0` or a NaN `x` (infinite x are fine: the probability is 1 or 0).
+pub fn kstwo_sf(x: f64, n: u64) -> Result<f64> {
+    check_n("kstwo_sf", n)?;
+    check_x("kstwo_sf", x)?;
+    Ok(kstwo_sf_unchecked(x, n))
+}
+
+/// [`kstwo_sf`] for n ≥ 1 and x not NaN.
+pub(crate) fn kstwo_sf_unchecked(x: f64, n: u64) -> f64 {
     if x >= 1.0 {
         return 0.0;
     }
@@ -101,7 +129,7 @@ pub fn kstwo_sf(x: f64, n: u64) -> f64 {
         return clip01(2.0 * (1.0 - x).powf(nf));
     }
     if x >= 0.5 {
-        return clip01(2.0 * smirnov_sf(n, x));
+        return clip01(2.0 * smirnov_sf_unchecked(n, x));
     }
     let nxsquared = t * x;
     if n <= 140 {
@@ -111,13 +139,13 @@ pub fn kstwo_sf(x: f64, n: u64) -> f64 {
         if nxsquared <= 4.0 {
             return clip01(1.0 - pomeranz_cdf(n, x));
         }
-        return clip01(2.0 * smirnov_sf(n, x));
+        return clip01(2.0 * smirnov_sf_unchecked(n, x));
     }
     if nxsquared >= 370.0 {
         return 0.0;
     }
     if nxsquared >= 2.2 {
-        return clip01(2.0 * smirnov_sf(n, x));
+        return clip01(2.0 * smirnov_sf_unchecked(n, x));
     }
     let cdf = if nxsquared >= 18.0 {
         1.0
@@ -430,10 +458,17 @@ fn pelz_good_cdf(n: f64, x: f64) -> f64 {
 /// Birnbaum–Tingey: Σ_{v=0}^{⌊n(1−x)⌋} C(n,v)·x·(x+v/n)^(v−1)·(1−x−v/n)^(n−v).
 /// All terms are positive, so summing them in log space (with a running
 /// log-sum-exp) loses nothing to cancellation and cannot underflow early.
-pub fn smirnov_sf(n: u64, x: f64) -> f64 {
-    if n == 0 || !(0.0..=1.0).contains(&x) {
-        return f64::NAN;
-    }
+///
+/// # Errors
+/// `n = 0` or a NaN `x`; x outside [0, 1] gives 1 (below) or 0 (above).
+pub fn smirnov_sf(n: u64, x: f64) -> Result<f64> {
+    check_n("smirnov_sf", n)?;
+    check_x("smirnov_sf", x)?;
+    Ok(smirnov_sf_unchecked(n, x.clamp(0.0, 1.0)))
+}
+
+/// [`smirnov_sf`] for n ≥ 1 and x in [0, 1].
+fn smirnov_sf_unchecked(n: u64, x: f64) -> f64 {
     if n == 1 {
         return 1.0 - x;
     }
@@ -507,10 +542,15 @@ pub fn smirnov_sf(n: u64, x: f64) -> f64 {
 /// Survival function of the Kolmogorov limiting distribution:
 /// P(K ≥ x) = 2 Σ (−1)^(k−1) e^(−2k²x²). SciPy: `scipy.stats.kstwobign.sf(x)`
 /// (`scipy.special.kolmogorov`).
-pub fn kolmogorov_sf(x: f64) -> f64 {
-    if x.is_nan() {
-        return f64::NAN;
-    }
+///
+/// # Errors
+/// A NaN `x`.
+pub fn kolmogorov_sf(x: f64) -> Result<f64> {
+    check_x("kolmogorov_sf", x)?;
+    Ok(kolmogorov_sf_unchecked(x))
+}
+
+fn kolmogorov_sf_unchecked(x: f64) -> f64 {
     if x <= 0.0 {
         return 1.0;
     }
@@ -567,7 +607,7 @@ mod tests {
             (100, 0.2, 2.775_963_664_037_34e-4),
             (1000, 0.05, 6.506_037_390_545_169e-3),
         ] {
-            let got = smirnov_sf(n, x);
+            let got = smirnov_sf(n, x).unwrap();
             assert!(rel(got, exact) < 1e-12, "n={n} x={x}: {got} vs {exact}");
         }
     }
@@ -575,9 +615,9 @@ mod tests {
     #[test]
     fn kolmogorov_limit_matches_scipy() {
         // scipy.special.kolmogorov(1.0) = 0.26999967167735456
-        assert!(rel(kolmogorov_sf(1.0), 0.269_999_671_677_354_56) < 1e-14);
+        assert!(rel(kolmogorov_sf(1.0).unwrap(), 0.269_999_671_677_354_56) < 1e-14);
         // scipy.special.kolmogorov(0.5) = 0.9639452436648751
-        assert!(rel(kolmogorov_sf(0.5), 0.963_945_243_664_875_1) < 1e-14);
+        assert!(rel(kolmogorov_sf(0.5).unwrap(), 0.963_945_243_664_875_1) < 1e-14);
     }
 
     #[test]
@@ -596,7 +636,7 @@ mod tests {
             let mut prev = 1.0;
             for i in 1..2000 {
                 let x = i as f64 / 2000.0;
-                let p = kstwo_sf(x, n);
+                let p = kstwo_sf(x, n).unwrap();
                 assert!((0.0..=1.0).contains(&p));
                 assert!(p <= prev + 1e-9, "not monotone at n={n} x={x}: {p} > {prev}");
                 prev = p;

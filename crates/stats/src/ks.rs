@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Alternative;
 use crate::error::{Result, StatsError, check_finite, check_sorted};
-use crate::kolmogorov::kstwo_sf;
+use crate::kolmogorov::kstwo_sf_unchecked;
 use crate::sum::sorted_copy;
 
 const FN: &str = "ks_2samp";
@@ -269,7 +269,7 @@ fn ks_core(x: &[f64], y: &[f64], alternative: Alternative, method: KsMethod) -> 
                         reason: "the asymptotic two-sided p-value needs n*m/(n+m) >= 0.5 (both samples have one value)",
                     });
                 }
-                kstwo_sf(d, kn as u64)
+                kstwo_sf_unchecked(d, kn as u64)
             }
             _ => {
                 // Hodges (1958) eq. 5.3; m must be the larger size.

@@ -144,6 +144,8 @@ fn nan_and_infinity() {
         1,
     );
     non_finite(st::ewma(&with_nan, 0.5), "ewma", "xs", 2);
+    non_finite(st::kstwo_sf(f64::NAN, 10), "kstwo_sf", "x", 0);
+    non_finite(st::kolmogorov_sf(f64::NAN), "kolmogorov_sf", "x", 0);
 
     let mut adwin = st::Adwin::new(Default::default()).unwrap();
     adwin.update(1.0).unwrap();
@@ -200,6 +202,8 @@ fn invalid_parameters() {
     invalid(st::beta_posterior(1, 1, 0.0, 1.0, 0.9), "beta_posterior", "prior_alpha");
     invalid(st::beta_posterior(1, 1, 1.0, 1.0, 1.0), "beta_posterior", "level");
     invalid(st::Ewma::new(0.0), "Ewma::new", "alpha");
+    invalid(st::kstwo_sf(0.3, 0), "kstwo_sf", "n");
+    invalid(st::smirnov_sf(0, 0.3), "smirnov_sf", "n");
     invalid(st::ewma(&x, 1.5), "Ewma::new", "alpha");
     invalid(
         st::Adwin::new(st::AdwinConfig {
