@@ -69,7 +69,12 @@ fn log_nfactorial_div_n_pow_n(n: f64) -> f64 {
 
 fn check_x(function: &'static str, x: f64) -> Result<()> {
     if x.is_nan() {
-        return Err(StatsError::NonFinite { function, input: "x", index: 0, value: x });
+        return Err(StatsError::NonFinite {
+            function,
+            input: "x",
+            index: 0,
+            value: x,
+        });
     }
     Ok(())
 }

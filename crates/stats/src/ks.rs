@@ -279,6 +279,12 @@ fn ks_core(x: &[f64], y: &[f64], alternative: Alternative, method: KsMethod) -> 
             }
         };
     }
+    if prob.is_nan() {
+        return Err(StatsError::Undefined {
+            function: FN,
+            reason: "the p-value could not be computed",
+        });
+    }
     Ok(KsResult {
         statistic: d,
         pvalue: prob.clamp(0.0, 1.0),
