@@ -84,6 +84,13 @@
 //!   beta/gamma evaluations rather than Boost's; they agree to ~1e-13 in the
 //!   reference set, including p-values down to 1e-300.
 //! * [`shapiro`] refuses n > 5000 (SciPy warns that its p-value is invalid there).
+//! * Where SciPy returns NaN (constant samples, n too small, NaN input) this
+//!   crate returns a [`StatsError`]; where SciPy's sums overflow or underflow
+//!   for finite input near ±1e308 or ±1e-300, the computation is redone on the
+//!   data divided by a power of two (exact, so results elsewhere are unchanged)
+//!   instead of returning NaN/inf.
+//! * The streaming detectors accept |x| ≤ [`MAX_STREAM_MAGNITUDE`] (1e150) so
+//!   that their running sums of squares cannot overflow.
 
 #![deny(missing_docs)]
 
