@@ -115,7 +115,7 @@ fn main() {
         "",
     );
     row(
-        "  of which: sort one sample",
+        "ref: std sort by total_cmp",
         "1,000,000",
         time(REPS, || {
             let mut v = x.clone();
