@@ -173,7 +173,7 @@ impl Adwin {
     /// (the window has then already been shrunk to the post-change part).
     ///
     /// # Errors
-    /// A non-finite value (the state is left unchanged).
+    /// A non-finite value, or |x| > [`MAX_STREAM_MAGNITUDE`] (the state is left unchanged).
     pub fn update(&mut self, x: f64) -> Result<Option<ChangeDirection>> {
         check_value("Adwin::update", x)?;
         if self.width > 0 {
@@ -402,7 +402,7 @@ impl PageHinkley {
     /// Adds a value; returns the direction of a detected change.
     ///
     /// # Errors
-    /// A non-finite value (the state is left unchanged).
+    /// A non-finite value, or |x| > [`MAX_STREAM_MAGNITUDE`] (the state is left unchanged).
     pub fn update(&mut self, x: f64) -> Result<Option<ChangeDirection>> {
         check_value("PageHinkley::update", x)?;
         self.n += 1;
@@ -553,7 +553,7 @@ impl Cusum {
     /// deviation from a constant stream is then a change.
     ///
     /// # Errors
-    /// A non-finite value (the state is left unchanged).
+    /// A non-finite value, or |x| > [`MAX_STREAM_MAGNITUDE`] (the state is left unchanged).
     pub fn update(&mut self, x: f64) -> Result<Option<ChangeDirection>> {
         check_value("Cusum::update", x)?;
         if self.target.is_none() || self.sigma.is_none() {

@@ -203,6 +203,11 @@ fn invalid_parameters() {
     invalid(st::beta_posterior(1, 1, 1.0, 1.0, 1.0), "beta_posterior", "level");
     invalid(st::Ewma::new(0.0), "Ewma::new", "alpha");
     invalid(st::kstwo_sf(0.3, 0), "kstwo_sf", "n");
+    let mut adwin = st::Adwin::new(Default::default()).unwrap();
+    invalid(adwin.update(1e200), "Adwin::update", "x");
+    assert_eq!(adwin.width(), 0, "a refused value must not enter the window");
+    let mut ph = st::PageHinkley::new(Default::default()).unwrap();
+    invalid(ph.update(-1e151), "PageHinkley::update", "x");
     invalid(st::smirnov_sf(0, 0.3), "smirnov_sf", "n");
     invalid(st::ewma(&x, 1.5), "Ewma::new", "alpha");
     invalid(
