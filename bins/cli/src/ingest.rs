@@ -22,7 +22,7 @@ use learnloop_core::limits::MAX_LINE_BYTES;
 use learnloop_core::{
     RawRecord, Record, RecordDefaults, RecordType, Timestamp, ValidationError, WorkspaceId, parse_json_record,
 };
-use learnloop_store::{AppendMode, ItemStatus, Store};
+use learnloop_store::{AppendMode, ItemStatus, Prepared, Store};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -113,7 +113,7 @@ impl Summary {
 
 /// One validated record, or a rejected line, in input order.
 enum Item {
-    Record { source: usize, line: u64, record: Record },
+    Record { source: usize, line: u64, record: Prepared },
     Rejected(Rejected),
 }
 
@@ -230,13 +230,13 @@ pub fn ingest(config: &Config, store: &dyn Store, sources: Vec<Source>, opts: &O
             Ok(read)
         });
         let mut summary = Summary::default();
-        let mut batch: Vec<Record> = Vec::with_capacity(opts.batch_size);
+        let mut batch: Vec<Prepared> = Vec::with_capacity(opts.batch_size);
         let mut lines: Vec<(usize, u64)> = Vec::with_capacity(opts.batch_size);
-        let flush = |batch: &mut Vec<Record>, lines: &mut Vec<(usize, u64)>, summary: &mut Summary| -> Result<()> {
+        let flush = |batch: &mut Vec<Prepared>, lines: &mut Vec<(usize, u64)>, summary: &mut Summary| -> Result<()> {
             if batch.is_empty() {
                 return Ok(());
             }
-            let receipt = store.append(batch, AppendMode::SkipRejected, Timestamp::now())?;
+            let receipt = store.append_prepared(batch, AppendMode::SkipRejected, Timestamp::now())?;
             summary.accepted += receipt.inserted as u64;
             summary.duplicates += receipt.duplicates as u64;
             for ((status, record), (source, line)) in receipt.items.iter().zip(batch.iter()).zip(lines.iter()) {
@@ -244,7 +244,7 @@ pub fn ingest(config: &Config, store: &dyn Store, sources: Vec<Source>, opts: &O
                     summary.reject(Rejected {
                         source: names[*source].clone(),
                         line: *line,
-                        id: Some(record.id().to_string()),
+                        id: Some(record.record().id().to_string()),
                         field: String::new(),
                         reason: reason.to_string(),
                     });
@@ -334,7 +334,8 @@ fn read_source(
     let reader = bar.wrap_read(reader);
     let emit = |line: u64, parsed: Result<Record, ValidationError>, id: Option<String>| -> bool {
         let item = match parsed.and_then(|r| check_plugin(config, &r).map(|_| r)) {
-            Ok(record) => Item::Record { source: index, line, record },
+            // Hashing and encoding happen here, on the reader thread.
+            Ok(record) => Item::Record { source: index, line, record: Prepared::new(record) },
             Err(e) => Item::Rejected(Rejected { source: name.clone(), line, id, field: e.field, reason: e.message }),
         };
         tx.send(item).is_ok()

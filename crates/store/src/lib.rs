@@ -53,7 +53,13 @@ pub trait Store: Send + Sync {
     /// with [`AppendMode::SkipRejected`] the rejected items are reported and the
     /// rest commit together. `now` becomes the ingestion time, and the event
     /// time of records that have none.
-    fn append(&self, records: &[Record], mode: AppendMode, now: Timestamp) -> Result<AppendReceipt>;
+    fn append(&self, records: &[Record], mode: AppendMode, now: Timestamp) -> Result<AppendReceipt> {
+        let prepared: Vec<Prepared> = records.iter().cloned().map(Prepared::new).collect();
+        self.append_prepared(&prepared, mode, now)
+    }
+
+    /// [`Store::append`] for records prepared in advance (see [`Prepared`]).
+    fn append_prepared(&self, records: &[Prepared], mode: AppendMode, now: Timestamp) -> Result<AppendReceipt>;
 
     /// One page of predictions matching `query`.
     fn predictions(&self, query: &EventQuery) -> Result<Page<StoredPrediction>>;

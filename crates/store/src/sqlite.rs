@@ -271,14 +271,6 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
-fn features_text(p: &Prediction) -> Option<String> {
-    (!p.features.is_empty()).then(|| serde_json::to_string(&p.features).expect("serialises"))
-}
-
-fn payload_text(v: &Value) -> Option<String> {
-    (!v.is_null()).then(|| serde_json::to_string(v).expect("serialises"))
-}
-
 /// Compares an existing record with a resubmission of the same id.
 fn duplicate_or_conflict(
     existing: Option<(Vec<u8>, i64)>,
@@ -296,8 +288,8 @@ fn duplicate_or_conflict(
     Ok(ItemStatus::Duplicate)
 }
 
-fn insert_prediction(tx: &rusqlite::Transaction<'_>, p: &Prediction, now: Timestamp) -> Result<ItemStatus> {
-    let hash = p.content_hash().0;
+fn insert_prediction(tx: &rusqlite::Transaction<'_>, p: &Prediction, prep: &Prepared, now: Timestamp) -> Result<ItemStatus> {
+    let hash = prep.hash;
     let mut stmt = tx.prepare_cached(
         "INSERT INTO predictions (workspace, id, plugin, subject, kind, value, label, confidence, features, payload, event_time, ingested_at, content_hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
@@ -312,8 +304,8 @@ fn insert_prediction(tx: &rusqlite::Transaction<'_>, p: &Prediction, now: Timest
         p.value,
         p.label,
         p.confidence,
-        features_text(p),
-        payload_text(&p.payload),
+        prep.features,
+        prep.payload,
         p.event_time.unwrap_or(now).as_micros(),
         now.as_micros(),
         &hash[..],
@@ -328,7 +320,7 @@ fn insert_prediction(tx: &rusqlite::Transaction<'_>, p: &Prediction, now: Timest
     duplicate_or_conflict(existing, &hash, p.event_time)
 }
 
-fn insert_outcome(tx: &rusqlite::Transaction<'_>, o: &Outcome, now: Timestamp) -> Result<ItemStatus> {
+fn insert_outcome(tx: &rusqlite::Transaction<'_>, o: &Outcome, prep: &Prepared, now: Timestamp) -> Result<ItemStatus> {
     let prediction: Option<(i64, String, String, String)> = tx
         .prepare_cached("SELECT seq, plugin, subject, kind FROM predictions WHERE workspace = ?1 AND id = ?2")?
         .query_row(params![o.workspace.as_str(), o.prediction_id.as_str()], |r| {
@@ -341,7 +333,7 @@ fn insert_outcome(tx: &rusqlite::Transaction<'_>, o: &Outcome, now: Timestamp) -
     if plugin != o.plugin.as_str() {
         return Ok(ItemStatus::Rejected(Rejection::PluginMismatch { prediction_plugin: plugin }));
     }
-    let hash = o.content_hash().0;
+    let hash = prep.hash;
     let changed = tx
         .prepare_cached(
             "INSERT INTO outcomes (workspace, id, plugin, prediction_id, subject, kind, value, label, success, quality, feedback, payload, event_time, ingested_at, content_hash, prediction_seq)
@@ -360,7 +352,7 @@ fn insert_outcome(tx: &rusqlite::Transaction<'_>, o: &Outcome, now: Timestamp) -
             o.success,
             o.quality,
             o.feedback,
-            payload_text(&o.payload),
+            prep.payload,
             o.event_time.unwrap_or(now).as_micros(),
             now.as_micros(),
             &hash[..],
@@ -519,13 +511,14 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
-    fn append(&self, records: &[Record], mode: AppendMode, now: Timestamp) -> Result<AppendReceipt> {
+    fn append_prepared(&self, records: &[Prepared], mode: AppendMode, now: Timestamp) -> Result<AppendReceipt> {
         self.write(|tx| {
             let mut receipt = AppendReceipt { items: Vec::with_capacity(records.len()), ..Default::default() };
-            for (index, record) in records.iter().enumerate() {
+            for (index, prep) in records.iter().enumerate() {
+                let record = prep.record();
                 let status = match record {
-                    Record::Prediction(p) => insert_prediction(tx, p, now)?,
-                    Record::Outcome(o) => insert_outcome(tx, o, now)?,
+                    Record::Prediction(p) => insert_prediction(tx, p, prep, now)?,
+                    Record::Outcome(o) => insert_outcome(tx, o, prep, now)?,
                 };
                 match &status {
                     ItemStatus::Inserted => receipt.inserted += 1,

@@ -1,6 +1,6 @@
 //! The values that cross the [`Store`](crate::Store) trait.
 
-use learnloop_core::{Outcome, PluginName, Prediction, RecordId, Timestamp, WorkspaceId};
+use learnloop_core::{Outcome, PluginName, Prediction, Record, RecordId, Timestamp, WorkspaceId};
 use serde::Serialize;
 
 use crate::{Rejection, StoreError};
@@ -288,4 +288,39 @@ pub struct Lease {
     pub token: i64,
     /// When it lapses unless renewed.
     pub expires_at: Timestamp,
+}
+
+/// A record with the CPU work of storing it already done: its content hash
+/// and the JSON text of its features and payload.
+///
+/// Preparing is pure computation, so a caller with spare cores (the CLI's
+/// reader thread, an HTTP handler) prepares records in parallel and leaves
+/// only the database work to the single writer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prepared {
+    record: Record,
+    pub(crate) hash: [u8; 32],
+    pub(crate) features: Option<String>,
+    pub(crate) payload: Option<String>,
+}
+
+impl Prepared {
+    /// Prepares a record for [`Store::append_prepared`](crate::Store::append_prepared).
+    pub fn new(record: Record) -> Self {
+        let hash = record.content_hash().0;
+        let json = |v: &serde_json::Value| (!v.is_null()).then(|| v.to_string());
+        let (features, payload) = match &record {
+            Record::Prediction(p) => (
+                (!p.features.is_empty()).then(|| serde_json::to_string(&p.features).expect("maps serialise")),
+                json(&p.payload),
+            ),
+            Record::Outcome(o) => (None, json(&o.payload)),
+        };
+        Self { record, hash, features, payload }
+    }
+
+    /// The record.
+    pub fn record(&self) -> &Record {
+        &self.record
+    }
 }
