@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 mod error;
+pub mod history;
 mod ids;
 pub mod limits;
 mod model;

@@ -1,9 +1,13 @@
 //! The values that cross the [`Store`](crate::Store) trait.
 
-use learnloop_core::{Outcome, PluginName, Prediction, Record, RecordId, Timestamp, WorkspaceId};
+use learnloop_core::{PluginName, Record, Timestamp, WorkspaceId};
 use serde::Serialize;
 
 use crate::{Rejection, StoreError};
+
+pub use learnloop_core::history::{
+    Cursor, Event, EventQuery, Expect, Order, Page, StoredOutcome, StoredPrediction,
+};
 
 /// What to do with a batch that has rejected records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,123 +41,6 @@ pub struct AppendReceipt {
     pub duplicates: usize,
     /// How many were rejected.
     pub rejected: usize,
-}
-
-/// Order of query results.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Order {
-    /// The order the store accepted the records in.
-    #[default]
-    Ingestion,
-    /// By event time, ties in ingestion order.
-    EventTime,
-}
-
-/// Where the next page starts. Opaque to callers; its text form
-/// (`Display`/`FromStr`) is what APIs hand out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cursor {
-    /// Event time (micros) of the last row, for [`Order::EventTime`].
-    pub time: i64,
-    /// Store sequence of the last row.
-    pub seq: i64,
-}
-
-impl std::fmt::Display for Cursor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}", self.time, self.seq)
-    }
-}
-
-impl std::str::FromStr for Cursor {
-    type Err = StoreError;
-    fn from_str(s: &str) -> Result<Self, StoreError> {
-        let bad = || StoreError::Invalid { field: "cursor".into(), message: format!("{s:?} is not a cursor this store handed out") };
-        let (t, q) = s.split_once('.').ok_or_else(bad)?;
-        Ok(Cursor { time: t.parse().map_err(|_| bad())?, seq: q.parse().map_err(|_| bad())? })
-    }
-}
-
-/// Filters for prediction and outcome queries. All filters combine with AND.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EventQuery {
-    /// Only this workspace.
-    pub workspace: Option<WorkspaceId>,
-    /// Only this plugin.
-    pub plugin: Option<PluginName>,
-    /// Only this kind (of the prediction).
-    pub kind: Option<String>,
-    /// Only this subject (of the prediction).
-    pub subject: Option<String>,
-    /// Outcomes only: only those resolving this prediction.
-    pub prediction_id: Option<RecordId>,
-    /// Event time at or after this.
-    pub from: Option<Timestamp>,
-    /// Event time strictly before this.
-    pub until: Option<Timestamp>,
-    /// Result order.
-    pub order: Order,
-    /// Continue after this cursor.
-    pub after: Option<Cursor>,
-    /// Page size (at most [`EventQuery::MAX_LIMIT`]).
-    pub limit: usize,
-}
-
-impl EventQuery {
-    /// The largest page a store returns.
-    pub const MAX_LIMIT: usize = 10_000;
-}
-
-impl Default for EventQuery {
-    fn default() -> Self {
-        Self {
-            workspace: None,
-            plugin: None,
-            kind: None,
-            subject: None,
-            prediction_id: None,
-            from: None,
-            until: None,
-            order: Order::Ingestion,
-            after: None,
-            limit: 1000,
-        }
-    }
-}
-
-/// One page of results.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Page<T> {
-    /// The rows.
-    pub items: Vec<T>,
-    /// Cursor for the next page; `None` when this was the last.
-    pub next: Option<Cursor>,
-}
-
-/// A stored prediction with the store's metadata. Its `event_time` is always set.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StoredPrediction {
-    /// Position in ingestion order.
-    pub seq: i64,
-    /// When the store accepted it.
-    pub ingested_at: Timestamp,
-    /// The prediction.
-    pub record: Prediction,
-}
-
-/// A stored outcome with the store's metadata. Its `event_time` is always set.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StoredOutcome {
-    /// Position in ingestion order.
-    pub seq: i64,
-    /// When the store accepted it.
-    pub ingested_at: Timestamp,
-    /// Its prediction's subject.
-    pub subject: String,
-    /// Its prediction's kind.
-    pub kind: String,
-    /// The outcome.
-    pub record: Outcome,
 }
 
 /// Counts for one (workspace, plugin, kind).
@@ -224,27 +111,6 @@ pub struct StateDoc {
     pub version: u64,
     /// When it was last written.
     pub updated_at: Timestamp,
-}
-
-/// The compare in compare-and-set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Expect {
-    /// Write whatever is there (last writer wins).
-    Any,
-    /// Only create: fail if the document exists.
-    Absent,
-    /// Only if the document is at this version.
-    Version(u64),
-}
-
-impl std::fmt::Display for Expect {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Expect::Any => write!(f, "any version"),
-            Expect::Absent => write!(f, "no document"),
-            Expect::Version(v) => write!(f, "version {v}"),
-        }
-    }
 }
 
 /// The start of a job run.
