@@ -20,7 +20,8 @@ mod time;
 pub use error::ValidationError;
 pub use ids::{PluginName, RecordId, WorkspaceId};
 pub use model::{
-    Alert, Improvement, ImprovementStatus, Insight, JobRun, JobStatus, Severity,
+    Alert, Improvement, ImprovementStatus, Insight, JobRun, JobStatus, NewAlert, NewImprovement, NewInsight,
+    Severity,
 };
 pub use record::{
     ContentHash, Outcome, Prediction, RawRecord, Record, RecordDefaults, RecordType,

@@ -237,3 +237,123 @@ mod tests {
         assert_eq!(serde_json::to_string(&Severity::High).unwrap(), "\"high\"");
     }
 }
+
+/// An insight a plugin emits; the store assigns id and time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewInsight {
+    /// The tenant.
+    pub workspace: WorkspaceId,
+    /// The plugin that found it.
+    pub plugin: PluginName,
+    /// A stable machine-readable category.
+    pub kind: String,
+    /// One line for people.
+    pub title: String,
+    /// The longer explanation.
+    #[serde(default)]
+    pub detail: String,
+    /// How sure the plugin is, in `[0, 1]`.
+    pub confidence: f64,
+    /// Expected effect on the plugin's target metric.
+    #[serde(default)]
+    pub impact: f64,
+    /// Supporting numbers.
+    #[serde(default)]
+    pub data: Value,
+}
+
+/// An alert a plugin raises. While an alert with the same `dedup_key` is
+/// unacknowledged, raising it again bumps its `occurrences` and
+/// `last_seen_at` (and keeps the higher severity) instead of adding another.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewAlert {
+    /// The tenant.
+    pub workspace: WorkspaceId,
+    /// The plugin that raised it.
+    pub plugin: PluginName,
+    /// How bad it is.
+    pub severity: Severity,
+    /// A stable machine-readable category.
+    pub kind: String,
+    /// What it is about.
+    pub subject: String,
+    /// One paragraph for people.
+    pub message: String,
+    /// Deduplication key; alerts with equal keys are one alert until acknowledged.
+    pub dedup_key: String,
+    /// Supporting numbers.
+    #[serde(default)]
+    pub data: Value,
+}
+
+/// A proposal a plugin's job makes; the store assigns id, version and time,
+/// and it starts as [`ImprovementStatus::Proposed`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewImprovement {
+    /// The tenant.
+    pub workspace: WorkspaceId,
+    /// The plugin whose parameters change.
+    pub plugin: PluginName,
+    /// Which parameter set changes, e.g. `calibration`.
+    pub target: String,
+    /// The new parameter set.
+    pub params: Value,
+    /// Why it was proposed.
+    #[serde(default)]
+    pub evidence: Value,
+    /// The metric it should move.
+    pub metric: String,
+    /// The expected change of that metric.
+    pub expected_gain: f64,
+}
+
+impl NewInsight {
+    /// Checks bounds: finite numbers, confidence in `[0, 1]`, non-empty kind and title.
+    pub fn validate(&self) -> Result<(), crate::ValidationError> {
+        check_text("kind", &self.kind, 128)?;
+        check_text("title", &self.title, 1024)?;
+        check_unit("confidence", self.confidence)?;
+        check_finite("impact", self.impact)
+    }
+}
+
+impl NewAlert {
+    /// Checks bounds: non-empty kind, subject, message and dedup key.
+    pub fn validate(&self) -> Result<(), crate::ValidationError> {
+        check_text("kind", &self.kind, 128)?;
+        check_text("subject", &self.subject, 256)?;
+        check_text("message", &self.message, 16 * 1024)?;
+        check_text("dedup_key", &self.dedup_key, 512)
+    }
+}
+
+impl NewImprovement {
+    /// Checks bounds: non-empty target and metric, finite expected gain.
+    pub fn validate(&self) -> Result<(), crate::ValidationError> {
+        check_text("target", &self.target, 128)?;
+        check_text("metric", &self.metric, 128)?;
+        check_finite("expected_gain", self.expected_gain)
+    }
+}
+
+fn check_text(field: &str, s: &str, max: usize) -> Result<(), crate::ValidationError> {
+    if s.trim().is_empty() || s.len() > max || s.contains('\0') {
+        return Err(crate::ValidationError::new(field, format!("must be 1 to {max} bytes of text without NUL")));
+    }
+    Ok(())
+}
+
+fn check_finite(field: &str, x: f64) -> Result<(), crate::ValidationError> {
+    if !x.is_finite() {
+        return Err(crate::ValidationError::new(field, format!("must be a finite number, got {x}")));
+    }
+    Ok(())
+}
+
+fn check_unit(field: &str, x: f64) -> Result<(), crate::ValidationError> {
+    check_finite(field, x)?;
+    if !(0.0..=1.0).contains(&x) {
+        return Err(crate::ValidationError::new(field, format!("must be between 0 and 1, got {x}")));
+    }
+    Ok(())
+}
