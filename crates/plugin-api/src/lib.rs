@@ -31,6 +31,7 @@ mod error;
 pub mod guest;
 mod manifest;
 mod plugin;
+pub mod summary;
 pub mod protocol;
 
 pub use context::{

@@ -1,0 +1,295 @@
+//! The host's [`Context`]: a plugin's window on the store for one call.
+//!
+//! Reads go to the store, scoped to the plugin and workspace. Writes are
+//! buffered and become one [`Changes`] set that the host commits atomically
+//! (for online updates, together with the checkpoint), so a failed or
+//! abandoned call leaves nothing half-applied. Reads see the call's own
+//! writes. Versions a plugin sees for documents it wrote in this call are
+//! the versions they will have once committed.
+
+use std::collections::BTreeMap;
+
+use learnloop_core::{NewAlert, NewImprovement, NewInsight, PluginName};
+use learnloop_plugin_api::*;
+use learnloop_store::{Changes, StateChange, StateKey, Store, StoreError};
+use serde_json::Value;
+
+/// State keys under this prefix belong to the host (checkpoints); plugins cannot touch them.
+pub const HOST_PREFIX: &str = "__host/";
+
+/// Maps a store error to what a plugin sees.
+pub fn plugin_error(e: StoreError) -> PluginError {
+    match e {
+        StoreError::VersionConflict { .. } => PluginError::Conflict { message: e.to_string() },
+        StoreError::Invalid { field, message } => PluginError::invalid(field, message),
+        StoreError::NotFound(m) => PluginError::not_found(m),
+        other => PluginError::internal(other.to_string()),
+    }
+}
+
+struct Pending {
+    /// New value; `None` deletes.
+    value: Option<Value>,
+    /// The store's version when this call first touched the key (`None`: absent).
+    base: Option<u64>,
+}
+
+/// A [`Context`] over a [`Store`] for one plugin, one workspace, one call.
+pub struct HostContext<'a> {
+    store: &'a dyn Store,
+    plugin: PluginName,
+    workspace: WorkspaceId,
+    now: Timestamp,
+    state: BTreeMap<String, Pending>,
+    insights: Vec<NewInsight>,
+    alerts: Vec<NewAlert>,
+    improvements: Vec<NewImprovement>,
+}
+
+impl<'a> HostContext<'a> {
+    /// A context for `plugin` in `workspace`.
+    pub fn new(store: &'a dyn Store, plugin: PluginName, workspace: WorkspaceId, now: Timestamp) -> Self {
+        Self {
+            store,
+            plugin,
+            workspace,
+            now,
+            state: BTreeMap::new(),
+            insights: Vec::new(),
+            alerts: Vec::new(),
+            improvements: Vec::new(),
+        }
+    }
+
+    fn key(&self, key: &str) -> Result<StateKey, PluginError> {
+        if key.starts_with(HOST_PREFIX) {
+            return Err(PluginError::invalid("key", format!("{key:?}: keys starting with {HOST_PREFIX:?} are reserved")));
+        }
+        StateKey::new(self.plugin.clone(), self.workspace.clone(), key).map_err(plugin_error)
+    }
+
+    fn stored(&self, key: &StateKey) -> Result<Option<State>, PluginError> {
+        match self.store.get_state(key).map_err(plugin_error)? {
+            None => Ok(None),
+            Some(doc) => Ok(Some(State {
+                value: serde_json::from_slice(&doc.value)
+                    .map_err(|e| PluginError::internal(format!("state {key} is not JSON: {e}")))?,
+                version: doc.version,
+            })),
+        }
+    }
+
+    /// The buffered writes as one atomic change set.
+    pub fn into_changes(self) -> Changes {
+        let plugin = self.plugin;
+        let workspace = self.workspace;
+        Changes {
+            state: self
+                .state
+                .into_iter()
+                .map(|(key, p)| StateChange {
+                    key: StateKey::new(plugin.clone(), workspace.clone(), key).expect("checked on write"),
+                    value: p.value.map(|v| serde_json::to_vec(&v).expect("JSON values serialise")),
+                    expect: p.base.map_or(Expect::Absent, Expect::Version),
+                })
+                .collect(),
+            insights: self.insights,
+            alerts: self.alerts,
+            improvements: self.improvements,
+        }
+    }
+
+    /// Whether the call wrote anything.
+    pub fn is_empty(&self) -> bool {
+        self.state.is_empty() && self.insights.is_empty() && self.alerts.is_empty() && self.improvements.is_empty()
+    }
+
+    fn scoped(&self, query: &EventQuery) -> EventQuery {
+        let mut q = query.clone();
+        q.workspace = Some(self.workspace.clone());
+        q.plugin = Some(self.plugin.clone());
+        q
+    }
+}
+
+impl Context for HostContext<'_> {
+    fn workspace(&self) -> &WorkspaceId {
+        &self.workspace
+    }
+
+    fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    fn predictions(&mut self, query: &EventQuery) -> Result<Page<StoredPrediction>, PluginError> {
+        self.store.predictions(&self.scoped(query)).map_err(plugin_error)
+    }
+
+    fn outcomes(&mut self, query: &EventQuery) -> Result<Page<StoredOutcome>, PluginError> {
+        self.store.outcomes(&self.scoped(query)).map_err(plugin_error)
+    }
+
+    fn get_state(&mut self, key: &str) -> Result<Option<State>, PluginError> {
+        let k = self.key(key)?;
+        match self.state.get(key) {
+            Some(p) => Ok(p.value.clone().map(|value| State { value, version: p.base.unwrap_or(0) + 1 })),
+            None => self.stored(&k),
+        }
+    }
+
+    fn put_state(&mut self, key: &str, value: Value, expect: Expect) -> Result<u64, PluginError> {
+        let k = self.key(key)?;
+        let (base, current) = match self.state.get(key) {
+            Some(p) => (p.base, p.value.as_ref().map(|_| p.base.unwrap_or(0) + 1)),
+            None => {
+                let v = self.stored(&k)?.map(|s| s.version);
+                (v, v)
+            }
+        };
+        check_expect(key, expect, current)?;
+        self.state.insert(key.to_string(), Pending { value: Some(value), base });
+        Ok(base.unwrap_or(0) + 1)
+    }
+
+    fn delete_state(&mut self, key: &str, expect: Expect) -> Result<(), PluginError> {
+        let k = self.key(key)?;
+        let (base, current) = match self.state.get(key) {
+            Some(p) => (p.base, p.value.as_ref().map(|_| p.base.unwrap_or(0) + 1)),
+            None => {
+                let v = self.stored(&k)?.map(|s| s.version);
+                (v, v)
+            }
+        };
+        check_expect(key, expect, current)?;
+        if base.is_none() {
+            // Never stored: forgetting the pending write is the whole delete.
+            self.state.remove(key);
+        } else {
+            self.state.insert(key.to_string(), Pending { value: None, base });
+        }
+        Ok(())
+    }
+
+    fn scan_state(&mut self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<(String, State)>, PluginError> {
+        if prefix.starts_with(HOST_PREFIX) {
+            return Err(PluginError::invalid("prefix", format!("{prefix:?} is reserved")));
+        }
+        let limit = limit.clamp(1, 10_000);
+        let extra = self.state.len();
+        let stored = self
+            .store
+            .scan_state(&self.plugin, &self.workspace, prefix, after, limit + extra + 1)
+            .map_err(plugin_error)?;
+        let mut merged: BTreeMap<String, State> = BTreeMap::new();
+        for (k, doc) in stored {
+            if k.starts_with(HOST_PREFIX) {
+                continue;
+            }
+            let value = serde_json::from_slice(&doc.value)
+                .map_err(|e| PluginError::internal(format!("state {k} is not JSON: {e}")))?;
+            merged.insert(k, State { value, version: doc.version });
+        }
+        for (k, p) in &self.state {
+            if !k.starts_with(prefix) || after.is_some_and(|a| k.as_str() <= a) {
+                continue;
+            }
+            match &p.value {
+                Some(v) => {
+                    merged.insert(k.clone(), State { value: v.clone(), version: p.base.unwrap_or(0) + 1 });
+                }
+                None => {
+                    merged.remove(k);
+                }
+            }
+        }
+        Ok(merged.into_iter().take(limit).collect())
+    }
+
+    fn emit_insight(&mut self, d: InsightDraft) -> Result<(), PluginError> {
+        let insight = NewInsight {
+            workspace: self.workspace.clone(),
+            plugin: self.plugin.clone(),
+            kind: d.kind,
+            title: d.title,
+            detail: d.detail,
+            confidence: d.confidence,
+            impact: d.impact,
+            data: d.data,
+        };
+        insight.validate()?;
+        self.insights.push(insight);
+        Ok(())
+    }
+
+    fn emit_alert(&mut self, d: AlertDraft) -> Result<(), PluginError> {
+        let alert = NewAlert {
+            workspace: self.workspace.clone(),
+            plugin: self.plugin.clone(),
+            severity: d.severity,
+            kind: d.kind,
+            subject: d.subject,
+            message: d.message,
+            dedup_key: d.dedup_key,
+            data: d.data,
+        };
+        alert.validate()?;
+        self.alerts.push(alert);
+        Ok(())
+    }
+
+    fn propose_improvement(&mut self, d: ImprovementDraft) -> Result<(), PluginError> {
+        let imp = NewImprovement {
+            workspace: self.workspace.clone(),
+            plugin: self.plugin.clone(),
+            target: d.target,
+            params: d.params,
+            evidence: d.evidence,
+            metric: d.metric,
+            expected_gain: d.expected_gain,
+        };
+        imp.validate()?;
+        self.improvements.push(imp);
+        Ok(())
+    }
+
+    fn upsert_vectors(&mut self, _collection: &str, _points: Vec<VectorPoint>) -> Result<(), PluginError> {
+        Err(PluginError::unavailable("the vector store is not part of this build yet"))
+    }
+
+    fn search_vectors(&mut self, _collection: &str, _query: &VectorQuery) -> Result<Vec<VectorHit>, PluginError> {
+        Err(PluginError::unavailable("the vector store is not part of this build yet"))
+    }
+
+    fn embed(&mut self, _texts: &[String]) -> Result<Vec<Vec<f32>>, PluginError> {
+        Err(PluginError::unavailable("no embedder is part of this build yet"))
+    }
+
+    fn llm_generate(&mut self, _request: &LlmRequest) -> Result<Option<String>, PluginError> {
+        // No LLM client in this build: callers take their deterministic path.
+        Ok(None)
+    }
+
+    fn log(&mut self, level: LogLevel, message: &str) {
+        if matches!(level, LogLevel::Warn | LogLevel::Error) {
+            eprintln!("[{} {}] {:?}: {message}", self.plugin, self.workspace, level);
+        }
+    }
+}
+
+fn check_expect(key: &str, expect: Expect, current: Option<u64>) -> Result<(), PluginError> {
+    let ok = match (expect, current) {
+        (Expect::Any, _) | (Expect::Absent, None) => true,
+        (Expect::Version(v), Some(c)) => v == c,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(PluginError::Conflict {
+            message: format!(
+                "state {key}: expected {expect}, found {}",
+                current.map_or("no document".to_string(), |v| format!("version {v}"))
+            ),
+        })
+    }
+}

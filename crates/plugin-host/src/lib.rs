@@ -1,0 +1,528 @@
+//! The plugin host: which plugins run, and everything around them.
+//!
+//! It loads the plugins the config enables — statically linked ones (one
+//! Cargo feature each) or shared libraries from the plugin directory — and
+//! then owns the event path: a record is validated by its plugin before it
+//! is stored; once stored, the plugin's online update runs from a
+//! checkpoint. It runs jobs and route requests with a [`HostContext`] and
+//! records every job run.
+//!
+//! **Consistency of plugin state with the event history** (replay from a
+//! checkpoint): each (plugin, workspace) has a checkpoint, the store
+//! sequence number of the last event its online update has absorbed, kept as
+//! a state document under [`context::HOST_PREFIX`]. [`PluginHost::catch_up`]
+//! feeds the plugin the events after it, in store order, and commits the
+//! plugin's state writes *together with the new checkpoint* in one
+//! transaction, with compare-and-set on every document. A crash between
+//! storing an event and updating state therefore only delays the update: the
+//! next `catch_up` (after the next ingest, at start-up, or by hand) picks up
+//! exactly where the last commit left off. Two processes catching up at once
+//! cannot both win: the loser's commit fails its compare-and-set and it
+//! re-reads. [`PluginHost::replay`] clears a plugin's state and checkpoint
+//! atomically and catches up from the beginning.
+
+#![deny(missing_docs)]
+
+pub mod conformance;
+pub mod context;
+mod dynamic;
+mod routes;
+mod statics;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use learnloop_config::Config;
+use learnloop_core::{JobRun, JobStatus, PluginName, Record, Timestamp, ValidationError, WorkspaceId};
+use learnloop_plugin_api::{Manifest, Plugin, PluginError, RouteRequest, RouteResponse};
+use learnloop_store::{
+    AppendMode, AppendReceipt, Expect, ItemStatus, NewJobRun, Prepared, StateChange, StateKey, Store, StoreError,
+};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+pub use context::HostContext;
+pub use dynamic::DynamicPlugin;
+pub use routes::match_route;
+pub use statics::static_plugin_names;
+
+/// Why a plugin could not be loaded. Every variant names the file.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LoadError {
+    /// The library could not be opened.
+    #[error("{path}: cannot load the library: {message}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// The loader's message.
+        message: String,
+    },
+    /// Built for another ABI version.
+    #[error("{path}: built for plugin ABI version {found}, but this learnloop speaks version {expected}; rebuild the plugin against learnloop-plugin-api {expected}")]
+    AbiMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The plugin's version.
+        found: u32,
+        /// The host's version.
+        expected: u32,
+    },
+    /// An entry symbol is missing: not a learnloop plugin, or built without its `dynamic` feature.
+    #[error("{path}: missing symbol `{symbol}`; is it a learnloop plugin built with its `dynamic` feature?")]
+    MissingSymbol {
+        /// The file.
+        path: PathBuf,
+        /// The symbol.
+        symbol: &'static str,
+    },
+    /// The create function, the manifest or configure failed (or panicked).
+    #[error("{path}: {message}")]
+    Create {
+        /// The file (or `static:<name>`).
+        path: PathBuf,
+        /// What happened.
+        message: String,
+    },
+    /// The plugin's name is not the one it was loaded for.
+    #[error("{path}: the plugin calls itself {found:?}, expected {expected:?}")]
+    WrongName {
+        /// The file.
+        path: PathBuf,
+        /// Manifest name.
+        found: String,
+        /// Expected name.
+        expected: String,
+    },
+    /// No static plugin and no library for an enabled plugin.
+    #[error("plugin {name:?} is enabled but not built in and not found in {dir} (looked for {candidates})")]
+    NotFound {
+        /// The plugin name.
+        name: String,
+        /// The plugin directory.
+        dir: PathBuf,
+        /// File names tried.
+        candidates: String,
+    },
+}
+
+/// Where a loaded plugin came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Origin {
+    /// Linked into this binary.
+    Static,
+    /// Loaded from a shared library.
+    Dynamic {
+        /// The library.
+        path: PathBuf,
+    },
+}
+
+/// A loaded, configured plugin.
+pub struct Loaded {
+    /// The plugin.
+    pub plugin: Arc<dyn Plugin>,
+    /// Its manifest (read once at load).
+    pub manifest: Manifest,
+    /// Where it came from.
+    pub origin: Origin,
+}
+
+/// Why the host refused a record or a call.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The record or request is invalid (4xx).
+    #[error("{0}")]
+    Invalid(ValidationError),
+    /// The plugin failed.
+    #[error("plugin {plugin}: {error}")]
+    Plugin {
+        /// Which plugin.
+        plugin: String,
+        /// What it said.
+        error: PluginError,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What happened to one record given to [`PluginHost::ingest`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum IngestStatus {
+    /// Newly stored.
+    Inserted,
+    /// Already stored with the same content.
+    Duplicate,
+    /// Not stored.
+    Rejected {
+        /// The field at fault (empty for the whole record).
+        field: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// The host.
+pub struct PluginHost {
+    store: Arc<dyn Store>,
+    plugins: BTreeMap<String, Loaded>,
+    enabled: Vec<String>,
+    /// Plugins that are enabled but failed to load, with the reason. The
+    /// others keep working.
+    pub load_errors: Vec<LoadError>,
+}
+
+/// Events handed to `on_events` at once.
+const CATCH_UP_BATCH: usize = 1_000;
+
+impl PluginHost {
+    /// Loads and configures every enabled plugin. A plugin that fails to load
+    /// is reported in [`PluginHost::load_errors`]; the rest work.
+    pub fn load(config: &Config, store: Arc<dyn Store>) -> PluginHost {
+        let mut plugins = BTreeMap::new();
+        let mut load_errors = Vec::new();
+        let dir = config.plugin_dir();
+        for name in &config.plugins.enabled {
+            let section = plugin_section(config, name);
+            match load_one(name, &dir, &section) {
+                Ok(loaded) => {
+                    plugins.insert(name.clone(), loaded);
+                }
+                Err(e) => load_errors.push(e),
+            }
+        }
+        PluginHost { store, plugins, enabled: config.plugins.enabled.clone(), load_errors }
+    }
+
+    /// A host over explicitly given plugins (tests, embedding).
+    pub fn with_plugins(store: Arc<dyn Store>, plugins: Vec<Loaded>) -> PluginHost {
+        let enabled = plugins.iter().map(|l| l.manifest.name.clone()).collect();
+        let plugins = plugins.into_iter().map(|l| (l.manifest.name.clone(), l)).collect();
+        PluginHost { store, plugins, enabled, load_errors: Vec::new() }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Loaded plugins by name.
+    pub fn plugins(&self) -> &BTreeMap<String, Loaded> {
+        &self.plugins
+    }
+
+    /// One loaded plugin, or why it is not available.
+    pub fn plugin(&self, name: &str) -> Result<&Loaded, ValidationError> {
+        if let Some(l) = self.plugins.get(name) {
+            return Ok(l);
+        }
+        let enabled = self.plugins.keys().cloned().collect::<Vec<_>>().join(", ");
+        let message = if self.enabled.iter().any(|e| e == name) {
+            format!("plugin {name:?} is enabled but failed to load (see `learnloop plugins list`)")
+        } else if learnloop_config::BUILTIN_PLUGINS.contains(&name) || static_plugin_names().contains(&name) {
+            format!("plugin {name:?} is disabled in the config (enabled: {enabled})")
+        } else {
+            format!("unknown plugin {name:?} (enabled: {enabled})")
+        };
+        Err(ValidationError::new("plugin", message))
+    }
+
+    /// Checks a record with its plugin, before anything is stored.
+    pub fn validate(&self, record: &Record) -> Result<(), ValidationError> {
+        let loaded = self.plugin(record.plugin().as_str())?;
+        loaded.plugin.validate(record)
+    }
+
+    /// Validates, stores and learns from records: each is validated by its
+    /// plugin, the valid ones are appended in one transaction, and the
+    /// affected plugins catch up. Returns one status per record.
+    pub fn ingest(&self, records: Vec<Record>, now: Timestamp) -> Result<Vec<IngestStatus>, HostError> {
+        let mut statuses: Vec<Option<IngestStatus>> = vec![None; records.len()];
+        let mut prepared = Vec::new();
+        let mut positions = Vec::new();
+        for (i, r) in records.into_iter().enumerate() {
+            match self.validate(&r) {
+                Ok(()) => {
+                    positions.push(i);
+                    prepared.push(Prepared::new(r));
+                }
+                Err(e) => statuses[i] = Some(IngestStatus::Rejected { field: e.field, message: e.message }),
+            }
+        }
+        let receipt = self.append_prepared(&prepared, now)?;
+        for (pos, status) in positions.into_iter().zip(receipt.items) {
+            statuses[pos] = Some(match status {
+                ItemStatus::Inserted => IngestStatus::Inserted,
+                ItemStatus::Duplicate => IngestStatus::Duplicate,
+                ItemStatus::Rejected(r) => {
+                    let text = r.to_string();
+                    let (field, message) = match text.split_once(": ") {
+                        Some((f, m)) if !f.contains(' ') => (f.to_string(), m.to_string()),
+                        _ => (String::new(), text),
+                    };
+                    IngestStatus::Rejected { field, message }
+                }
+            });
+        }
+        Ok(statuses.into_iter().map(|s| s.expect("every record has a status")).collect())
+    }
+
+    /// Appends records already validated by [`PluginHost::validate`] and
+    /// runs the affected plugins' online updates.
+    pub fn append_prepared(&self, prepared: &[Prepared], now: Timestamp) -> Result<AppendReceipt, HostError> {
+        let receipt = self.store.append_prepared(prepared, AppendMode::SkipRejected, now)?;
+        let mut touched: Vec<(String, WorkspaceId)> = Vec::new();
+        for (p, status) in prepared.iter().zip(&receipt.items) {
+            if *status == ItemStatus::Inserted {
+                let key = (p.record().plugin().to_string(), p.record().workspace().clone());
+                if !touched.contains(&key) {
+                    touched.push(key);
+                }
+            }
+        }
+        for (plugin, workspace) in touched {
+            // The events are stored; a failed online update is retried by the
+            // next catch-up rather than failing the ingest.
+            if let Err(e) = self.catch_up(&plugin, &workspace) {
+                eprintln!("learnloop: online update of {plugin} in {workspace} deferred: {e}");
+            }
+        }
+        Ok(receipt)
+    }
+
+    fn checkpoint_key(plugin: &PluginName, workspace: &WorkspaceId) -> StateKey {
+        StateKey::new(plugin.clone(), workspace.clone(), format!("{}checkpoint", context::HOST_PREFIX))
+            .expect("valid key")
+    }
+
+    /// Feeds a plugin the events of a workspace it has not seen yet, in
+    /// store order, committing state and checkpoint together. Returns how
+    /// many events were absorbed.
+    pub fn catch_up(&self, plugin: &str, workspace: &WorkspaceId) -> Result<u64, HostError> {
+        let loaded = self.plugin(plugin).map_err(HostError::Invalid)?;
+        let name = PluginName::parse("plugin", plugin).map_err(HostError::Invalid)?;
+        let key = Self::checkpoint_key(&name, workspace);
+        let mut absorbed = 0u64;
+        let mut conflicts = 0;
+        loop {
+            let doc = self.store.get_state(&key)?;
+            let (after, version) = match &doc {
+                Some(d) => (
+                    serde_json::from_slice::<Value>(&d.value).ok().and_then(|v| v["seq"].as_i64()).unwrap_or(0),
+                    Some(d.version),
+                ),
+                None => (0, None),
+            };
+            let events = self.store.events(workspace, &name, after, CATCH_UP_BATCH)?;
+            let Some(last) = events.last().map(|e| e.seq()) else { return Ok(absorbed) };
+            let mut ctx = HostContext::new(self.store.as_ref(), name.clone(), workspace.clone(), Timestamp::now());
+            loaded
+                .plugin
+                .on_events(&mut ctx, &events)
+                .map_err(|error| HostError::Plugin { plugin: plugin.to_string(), error })?;
+            let mut changes = ctx.into_changes();
+            changes.state.push(StateChange {
+                key: key.clone(),
+                value: Some(serde_json::to_vec(&json!({ "seq": last })).expect("serialises")),
+                expect: version.map_or(Expect::Absent, Expect::Version),
+            });
+            match self.store.commit(&changes, Timestamp::now()) {
+                Ok(_) => absorbed += events.len() as u64,
+                Err(StoreError::VersionConflict { .. }) if conflicts < 100 => {
+                    // Another process advanced the checkpoint or touched the
+                    // same state: re-read and go on from where it left off.
+                    conflicts += 1;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Catches up every loaded plugin in every workspace it has events in.
+    pub fn catch_up_all(&self) -> Result<u64, HostError> {
+        let mut n = 0;
+        for name in self.plugins.keys() {
+            let plugin = PluginName::parse("plugin", name).map_err(HostError::Invalid)?;
+            for ws in self.store.workspaces(&plugin)? {
+                n += self.catch_up(name, &ws)?;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Rebuilds a plugin's state from the event history: clears its state
+    /// documents and checkpoint in one transaction, then catches up from the
+    /// first event. `workspace = None` replays every workspace.
+    pub fn replay(&self, plugin: &str, workspace: Option<&WorkspaceId>) -> Result<BTreeMap<String, u64>, HostError> {
+        self.plugin(plugin).map_err(HostError::Invalid)?;
+        let name = PluginName::parse("plugin", plugin).map_err(HostError::Invalid)?;
+        let workspaces = match workspace {
+            Some(w) => vec![w.clone()],
+            None => self.store.workspaces(&name)?,
+        };
+        let mut out = BTreeMap::new();
+        for ws in workspaces {
+            let mut changes = learnloop_store::Changes::default();
+            let mut after: Option<String> = None;
+            loop {
+                let page = self.store.scan_state(&name, &ws, "", after.as_deref(), 1000)?;
+                let Some((last, _)) = page.last() else { break };
+                after = Some(last.clone());
+                for (k, doc) in page {
+                    changes.state.push(StateChange {
+                        key: StateKey::new(name.clone(), ws.clone(), k)?,
+                        value: None,
+                        expect: Expect::Version(doc.version),
+                    });
+                }
+            }
+            self.store.commit(&changes, Timestamp::now())?;
+            out.insert(ws.to_string(), self.catch_up(plugin, &ws)?);
+        }
+        Ok(out)
+    }
+
+    /// Runs a job of a plugin in every workspace the plugin has events in,
+    /// recording the run. Each workspace's results commit atomically; a
+    /// workspace whose job fails commits nothing and fails the run.
+    pub fn run_job(&self, plugin: &str, job: &str, runner: &str, slot: Option<i64>, attempt: u32) -> Result<JobRun, HostError> {
+        let loaded = self.plugin(plugin).map_err(HostError::Invalid)?;
+        if !loaded.manifest.jobs.iter().any(|j| j.name == job) {
+            let jobs: Vec<&str> = loaded.manifest.jobs.iter().map(|j| j.name.as_str()).collect();
+            return Err(HostError::Invalid(ValidationError::new(
+                "job",
+                format!("plugin {plugin:?} has no job {job:?} (jobs: {})", jobs.join(", ")),
+            )));
+        }
+        let name = PluginName::parse("plugin", plugin).map_err(HostError::Invalid)?;
+        let run = self.store.start_job_run(&NewJobRun {
+            plugin: name.clone(),
+            job: job.to_string(),
+            slot,
+            attempt,
+            runner: runner.to_string(),
+            now: Timestamp::now(),
+        })?;
+        let mut reports = serde_json::Map::new();
+        let mut errors = Vec::new();
+        for ws in self.store.workspaces(&name)? {
+            // Learning sees everything stored so far.
+            if let Err(e) = self.catch_up(plugin, &ws) {
+                errors.push(format!("{ws}: catch-up: {e}"));
+                continue;
+            }
+            let mut ctx = HostContext::new(self.store.as_ref(), name.clone(), ws.clone(), Timestamp::now());
+            match loaded.plugin.run_job(&mut ctx, job) {
+                Ok(report) => match self.store.commit(&ctx.into_changes(), Timestamp::now()) {
+                    Ok(_) => {
+                        reports.insert(ws.to_string(), report);
+                    }
+                    Err(e) => errors.push(format!("{ws}: {e}")),
+                },
+                Err(e) => errors.push(format!("{ws}: {e}")),
+            }
+        }
+        let report = json!({ "workspaces": reports });
+        let (status, error) = if errors.is_empty() {
+            (JobStatus::Succeeded, None)
+        } else {
+            (JobStatus::Failed, Some(errors.join("; ")))
+        };
+        Ok(self.store.finish_job_run(run.id, status, Some(&report), error.as_deref(), Timestamp::now())?)
+    }
+
+    /// Answers a request to a plugin route (`path` relative to
+    /// `/api/v1/<plugin>`), committing whatever the plugin wrote.
+    pub fn handle(
+        &self,
+        plugin: &str,
+        workspace: &WorkspaceId,
+        method: &str,
+        path: &str,
+        query: BTreeMap<String, String>,
+        body: Value,
+    ) -> Result<RouteResponse, HostError> {
+        let loaded = self.plugin(plugin).map_err(HostError::Invalid)?;
+        let Some((route, params)) = match_route(&loaded.manifest.routes, method, path) else {
+            return Err(HostError::Plugin {
+                plugin: plugin.to_string(),
+                error: PluginError::not_found(format!("no route {method} {path} in plugin {plugin:?}")),
+            });
+        };
+        let name = PluginName::parse("plugin", plugin).map_err(HostError::Invalid)?;
+        // Answers reflect everything stored so far.
+        self.catch_up(plugin, workspace)?;
+        let mut ctx = HostContext::new(self.store.as_ref(), name, workspace.clone(), Timestamp::now());
+        let request = RouteRequest { method: method.to_string(), route: route.path.clone(), params, query, body };
+        let response = loaded
+            .plugin
+            .handle(&mut ctx, &request)
+            .map_err(|error| HostError::Plugin { plugin: plugin.to_string(), error })?;
+        if !ctx.is_empty() {
+            self.store.commit(&ctx.into_changes(), Timestamp::now())?;
+        }
+        Ok(response)
+    }
+}
+
+/// A plugin's config section as JSON (null when absent).
+pub fn plugin_section(config: &Config, name: &str) -> Value {
+    config
+        .plugin_sections
+        .get(name)
+        .map(|t| serde_json::to_value(t).unwrap_or(Value::Null))
+        .unwrap_or(Value::Null)
+}
+
+/// File names a dynamic plugin called `name` may have in the plugin directory.
+pub fn library_candidates(name: &str) -> Vec<String> {
+    let ext = std::env::consts::DLL_EXTENSION;
+    vec![format!("liblearnloop_plugin_{name}.{ext}"), format!("lib{name}.{ext}"), format!("{name}.{ext}")]
+}
+
+/// Loads one plugin: a library in `dir` wins over a statically linked
+/// plugin of the same name (so a team can upgrade one plugin without
+/// rebuilding learnloop).
+fn load_one(name: &str, dir: &Path, section: &Value) -> Result<Loaded, LoadError> {
+    let candidates = library_candidates(name);
+    if let Some(path) = candidates.iter().map(|c| dir.join(c)).find(|p| p.is_file()) {
+        let loaded = load_library(&path, section)?;
+        if loaded.manifest.name != name {
+            return Err(LoadError::WrongName { path, found: loaded.manifest.name, expected: name.to_string() });
+        }
+        return Ok(loaded);
+    }
+    match statics::create(name) {
+        Some(mut plugin) => {
+            let path = PathBuf::from(format!("static:{name}"));
+            plugin
+                .configure(section)
+                .map_err(|e| LoadError::Create { path: path.clone(), message: format!("configure: {e}") })?;
+            let manifest = plugin.manifest();
+            Ok(Loaded { plugin: Arc::from(plugin), manifest, origin: Origin::Static })
+        }
+        None => Err(LoadError::NotFound { name: name.to_string(), dir: dir.to_owned(), candidates: candidates.join(", ") }),
+    }
+}
+
+/// Loads and configures a plugin library (also what `learnloop plugins check` does).
+pub fn load_library(path: &Path, section: &Value) -> Result<Loaded, LoadError> {
+    let plugin = DynamicPlugin::load(path)?;
+    let manifest = plugin
+        .try_manifest()
+        .map_err(|e| LoadError::Create { path: path.to_owned(), message: format!("manifest: {e}") })?;
+    if manifest.abi_version != learnloop_plugin_api::abi::ABI_VERSION {
+        return Err(LoadError::AbiMismatch {
+            path: path.to_owned(),
+            found: manifest.abi_version,
+            expected: learnloop_plugin_api::abi::ABI_VERSION,
+        });
+    }
+    plugin
+        .configure_shared(section)
+        .map_err(|e| LoadError::Create { path: path.to_owned(), message: format!("configure: {e}") })?;
+    Ok(Loaded { plugin: Arc::new(plugin), manifest, origin: Origin::Dynamic { path: path.to_owned() } })
+}
