@@ -147,7 +147,7 @@ fn stdin_and_defaults() {
         .stdin
         .take()
         .unwrap()
-        .write_all(b"{\"id\":\"x\",\"plugin\":\"cost\",\"subject\":\"r\",\"kind\":\"spot\"}\n")
+        .write_all(b"{\"id\":\"x\",\"plugin\":\"cost\",\"subject\":\"r\",\"kind\":\"spot\",\"value\":10}\n")
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
@@ -318,4 +318,42 @@ fn committed_rows_survive_kill_9() {
     // Every stored row is complete: ids 0..p form a prefix (batches commit whole, in order).
     let max: i64 = conn.query_row("SELECT MAX(CAST(value AS INTEGER)) FROM predictions", [], |r| r.get(0)).unwrap();
     assert_eq!(max as u64 + 1, p);
+}
+
+#[test]
+fn plugins_list_check_and_replay() {
+    let s = Scratch::new();
+    let (code, v) = s.json(&["plugins", "list"]);
+    assert_eq!(code, 0, "{v}");
+    let names: Vec<&str> = v["plugins"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["cost", "drift", "persona", "trust"]);
+    for p in v["plugins"].as_array().unwrap() {
+        assert_eq!((p["origin"].as_str(), p["enabled"].as_bool()), (Some("static"), Some(true)));
+        assert!(!p["routes"].as_array().unwrap().is_empty() && !p["jobs"].as_array().unwrap().is_empty(), "{p}");
+    }
+
+    // Disabled plugins are listed as such.
+    let cfg = s.write("only-drift.toml", "[plugins]\nenabled = [\"drift\"]\n");
+    let (_, v) = s.json(&["--config", cfg.to_str().unwrap(), "plugins", "list"]);
+    let cost = v["plugins"].as_array().unwrap().iter().find(|p| p["name"] == "cost").unwrap().clone();
+    assert_eq!(cost["enabled"].as_bool(), Some(false));
+
+    // `plugins check` on something that is not a plugin.
+    let junk = s.write("junk.so", "not a library");
+    let out = s.run(&["plugins", "check", junk.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("junk.so"));
+
+    // Ingest learns online; replay rebuilds the same state from history.
+    let file = sample(&s, "events.jsonl", &["--per-plugin", "50", "--plugins", "trust"]);
+    let (code, v) = s.json(&["ingest", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{v}");
+    let n = v["accepted"].as_u64().unwrap();
+    assert_eq!(v["learned"]["trust"].as_u64(), Some(n), "every new event absorbed online: {v}");
+    let (code, v) = s.json(&["replay", "--plugin", "trust"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["workspaces"]["default"].as_u64(), Some(n));
+    let out = s.run(&["replay", "--plugin", "horoscope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown plugin"));
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use learnloop_config::{BUILTIN_PLUGINS, Config};
+use learnloop_plugin_host::PluginHost;
 use learnloop_core::limits::MAX_LINE_BYTES;
 use learnloop_core::{
     RawRecord, Record, RecordDefaults, RecordType, Timestamp, ValidationError, WorkspaceId, parse_json_record,
@@ -97,6 +97,11 @@ pub struct Summary {
     pub seconds: f64,
     /// Records (accepted + duplicates + rejected) per second.
     pub rows_per_second: f64,
+    /// New events absorbed by each plugin's online update.
+    pub learned: std::collections::BTreeMap<String, u64>,
+    /// Online updates that failed (the events are stored; the next catch-up retries).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub learn_errors: Vec<String>,
     /// Peak resident memory of this process, where the OS reports it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peak_rss_bytes: Option<u64>,
@@ -166,14 +171,14 @@ pub fn run(env: &Env, args: &Args) -> Result<ExitCode> {
             }
         }
     }
-    let store = learnloop_store::open(&env.config)?;
+    let host = crate::open_host(&env.config)?;
     let opts = Options {
         format: args.format,
         defaults,
         batch_size: args.batch_size as usize,
         progress: !env.json,
     };
-    let summary = ingest(&env.config, store.as_ref(), sources, &opts)?;
+    let summary = ingest(&host, sources, &opts)?;
     if env.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {
@@ -195,12 +200,20 @@ pub fn print_summary(s: &Summary) {
     if s.rejected > 20 {
         println!("  ... and {} more (--json lists the first {MAX_REPORTED})", s.rejected - 20);
     }
+    for (plugin, n) in &s.learned {
+        println!("  {plugin}: online update absorbed {n} new events");
+    }
+    for e in &s.learn_errors {
+        println!("  online update deferred (the events are stored; `learnloop replay` or the next ingest retries): {e}");
+    }
 }
 
 /// Reads every source and appends what validates. Errors only for I/O
 /// failures and store failures; bad lines become rejections.
-pub fn ingest(config: &Config, store: &dyn Store, sources: Vec<Source>, opts: &Options) -> Result<Summary> {
+pub fn ingest(host: &PluginHost, sources: Vec<Source>, opts: &Options) -> Result<Summary> {
     let started = Instant::now();
+    let store: &dyn Store = host.store().as_ref();
+    let mut touched: Vec<(String, WorkspaceId)> = Vec::new();
     let names: Vec<String> = sources.iter().map(Source::name).collect();
     let total_bytes: u64 = sources
         .iter()
@@ -225,20 +238,28 @@ pub fn ingest(config: &Config, store: &dyn Store, sources: Vec<Source>, opts: &O
         let reader = scope.spawn(move || -> Result<u64> {
             let mut read = 0;
             for (i, source) in sources.into_iter().enumerate() {
-                read += read_source(config, i, source, opts, &tx, &reader_bar)?;
+                read += read_source(host, i, source, opts, &tx, &reader_bar)?;
             }
             Ok(read)
         });
         let mut summary = Summary::default();
         let mut batch: Vec<Prepared> = Vec::with_capacity(opts.batch_size);
         let mut lines: Vec<(usize, u64)> = Vec::with_capacity(opts.batch_size);
-        let flush = |batch: &mut Vec<Prepared>, lines: &mut Vec<(usize, u64)>, summary: &mut Summary| -> Result<()> {
+        let mut flush = |batch: &mut Vec<Prepared>, lines: &mut Vec<(usize, u64)>, summary: &mut Summary| -> Result<()> {
             if batch.is_empty() {
                 return Ok(());
             }
             let receipt = store.append_prepared(batch, AppendMode::SkipRejected, Timestamp::now())?;
             summary.accepted += receipt.inserted as u64;
             summary.duplicates += receipt.duplicates as u64;
+            for (status, record) in receipt.items.iter().zip(batch.iter()) {
+                if *status == ItemStatus::Inserted {
+                    let key = (record.record().plugin().to_string(), record.record().workspace().clone());
+                    if !touched.contains(&key) {
+                        touched.push(key);
+                    }
+                }
+            }
             for ((status, record), (source, line)) in receipt.items.iter().zip(batch.iter()).zip(lines.iter()) {
                 if let ItemStatus::Rejected(reason) = status {
                     summary.reject(Rejected {
@@ -281,6 +302,15 @@ pub fn ingest(config: &Config, store: &dyn Store, sources: Vec<Source>, opts: &O
     })?;
     bar.finish_and_clear();
     let mut summary = summary;
+    // Online updates run once, after everything is stored: the plugins
+    // absorb the new events in large batches. Should this process die
+    // before, the next catch-up absorbs them (see the plugin host's docs).
+    for (plugin, workspace) in touched {
+        match host.catch_up(&plugin, &workspace) {
+            Ok(n) => *summary.learned.entry(plugin).or_default() += n,
+            Err(e) => summary.learn_errors.push(format!("{plugin} in {workspace}: {e}")),
+        }
+    }
     // Rejections from the reader and from the store arrive interleaved; sort
     // them back into input order.
     summary.rejections.sort_by(|a, b| (names.iter().position(|n| *n == a.source), a.line).cmp(&(names.iter().position(|n| *n == b.source), b.line)));
@@ -299,23 +329,8 @@ pub fn peak_rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// Checks the plugin named by a valid record against the config.
-fn check_plugin(config: &Config, record: &Record) -> Result<(), ValidationError> {
-    let plugin = record.plugin().as_str();
-    if config.plugin_enabled(plugin) {
-        return Ok(());
-    }
-    let enabled = config.plugins.enabled.join(", ");
-    let message = if BUILTIN_PLUGINS.contains(&plugin) {
-        format!("plugin {plugin:?} is disabled in the config (enabled: {enabled})")
-    } else {
-        format!("unknown plugin {plugin:?} (enabled: {enabled})")
-    };
-    Err(ValidationError::new("plugin", message))
-}
-
 fn read_source(
-    config: &Config,
+    host: &PluginHost,
     index: usize,
     source: Source,
     opts: &Options,
@@ -333,7 +348,8 @@ fn read_source(
     };
     let reader = bar.wrap_read(reader);
     let emit = |line: u64, parsed: Result<Record, ValidationError>, id: Option<String>| -> bool {
-        let item = match parsed.and_then(|r| check_plugin(config, &r).map(|_| r)) {
+        // The owning plugin validates before anything is stored.
+        let item = match parsed.and_then(|r| host.validate(&r).map(|_| r)) {
             // Hashing and encoding happen here, on the reader thread.
             Ok(record) => Item::Record { source: index, line, record: Prepared::new(record) },
             Err(e) => Item::Rejected(Rejected { source: name.clone(), line, id, field: e.field, reason: e.message }),

@@ -6,6 +6,7 @@
 
 mod export;
 mod ingest;
+mod plugins;
 mod quickstart;
 mod sample;
 mod stats;
@@ -46,8 +47,13 @@ enum Command {
     Stats(stats::Args),
     /// Write deterministic sample events (JSONL) for all four plugins.
     Sample(sample::Args),
-    /// Try learnloop on sample data: init, ingest, re-ingest, show what was stored.
+    /// Try learnloop on sample data: init, ingest, re-ingest, show what was stored and learned.
     Quickstart,
+    /// List the plugins, or check a plugin library.
+    #[command(subcommand)]
+    Plugins(plugins::Command),
+    /// Rebuild a plugin's state from the event history.
+    Replay(plugins::ReplayArgs),
 }
 
 #[derive(clap::Args)]
@@ -127,6 +133,17 @@ fn init(env: &Env, cli: &Cli, args: &InitArgs) -> Result<()> {
     Ok(())
 }
 
+/// Opens the store and loads the enabled plugins. Load failures are
+/// printed and the other plugins keep working.
+pub fn open_host(config: &Config) -> Result<learnloop_plugin_host::PluginHost> {
+    let store = learnloop_store::open(config)?;
+    let host = learnloop_plugin_host::PluginHost::load(config, store);
+    for e in &host.load_errors {
+        eprintln!("learnloop: warning: {e}");
+    }
+    Ok(host)
+}
+
 /// Quotes a string as a TOML basic string.
 fn toml_string(s: &str) -> String {
     serde_json::to_string(s).expect("strings serialise")
@@ -141,6 +158,8 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Stats(args) => stats::run(&env, args).map(|_| ExitCode::SUCCESS),
         Command::Sample(args) => sample::run(&env, args).map(|_| ExitCode::SUCCESS),
         Command::Quickstart => quickstart::run(&env).map(|_| ExitCode::SUCCESS),
+        Command::Plugins(cmd) => plugins::run(&env, cmd).map(|_| ExitCode::SUCCESS),
+        Command::Replay(args) => plugins::replay(&env, args).map(|_| ExitCode::SUCCESS),
     }
 }
 

@@ -18,7 +18,8 @@ pub fn run(env: &Env) -> Result<()> {
     let config = &env.config;
     let dir = config.data_dir.join("sample");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let store = learnloop_store::open(config)?;
+    let host = crate::open_host(config)?;
+    let store = host.store().clone();
     println!("== learnloop quickstart: embedded store at {}", config.data_dir.display());
 
     let events = dir.join("events.jsonl");
@@ -50,9 +51,9 @@ pub fn run(env: &Env) -> Result<()> {
         progress: false,
     };
     println!("\n-- ingest {}", events.display());
-    print_summary(&ingest(config, store.as_ref(), vec![Source::File(events.clone())], &opts)?);
+    print_summary(&ingest(&host, vec![Source::File(events.clone())], &opts)?);
     println!("\n-- ingest the same file again: retries are duplicates, nothing is counted twice");
-    print_summary(&ingest(config, store.as_ref(), vec![Source::File(events)], &opts)?);
+    print_summary(&ingest(&host, vec![Source::File(events)], &opts)?);
 
     let bad = dir.join("bad-lines.jsonl");
     let mut f = std::fs::File::create(&bad)?;
@@ -64,13 +65,27 @@ pub fn run(env: &Env) -> Result<()> {
     writeln!(f, r#"{{"type":"outcome","id":"qs-orphan","workspace":"{ws}","plugin":"drift","prediction_id":"never-sent","value":3}}"#)?;
     drop(f);
     println!("\n-- ingest a file with bad lines: each is reported, the good line lands");
-    print_summary(&ingest(config, store.as_ref(), vec![Source::File(bad)], &opts)?);
+    print_summary(&ingest(&host, vec![Source::File(bad)], &opts)?);
 
     println!("\n-- what the store holds (`learnloop stats`)");
     crate::stats::print(store.as_ref(), None, false)?;
+    println!("\n-- what the plugins learned (each plugin's job, run now; the plugins are still skeletons: per-subject counters)");
+    for (name, loaded) in host.plugins() {
+        let Some(job) = loaded.manifest.jobs.first() else { continue };
+        let run = host.run_job(name, &job.name, "quickstart", None, 1)?;
+        let report = run.report.unwrap_or_default();
+        for (ws, r) in report["workspaces"].as_object().into_iter().flatten() {
+            let t = &r["totals"];
+            let rate = r["success_rate"].as_f64().map(|x| format!(", success rate {:.1}%", x * 100.0)).unwrap_or_default();
+            println!(
+                "{name:8} {} ({:?}) in {ws}: {} subjects, {} predictions, {} outcomes{rate}",
+                job.name, run.status, r["subjects"], t["predictions"], t["outcomes"]
+            );
+        }
+    }
     println!(
-        "\nNext: `learnloop export --plugin cost | head`, `learnloop ingest your-events.jsonl`, \
-         `learnloop stats --json`. Learning cycles arrive with the plugin host (see README)."
+        "\nNext: `learnloop plugins list`, `learnloop export --plugin cost | head`, \
+         `learnloop ingest your-events.jsonl`, `learnloop stats --json`."
     );
     Ok(())
 }

@@ -16,17 +16,19 @@ fn help_lists_every_command() {
     let out = learnloop(&["--help"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for cmd in ["init", "ingest", "export", "stats", "sample", "quickstart"] {
+    for cmd in ["init", "ingest", "export", "stats", "sample", "quickstart", "plugins", "replay"] {
         assert!(text.contains(cmd), "--help lacks {cmd}: {text}");
     }
 }
 
 #[test]
 fn every_command_takes_config_and_data_dir() {
-    for cmd in ["init", "ingest", "export", "stats", "sample", "quickstart"] {
-        let out = learnloop(&[cmd, "--help"]);
+    for cmd in [&["init"][..], &["ingest"], &["export"], &["stats"], &["sample"], &["quickstart"], &["plugins", "list"], &["plugins", "check"], &["replay"]] {
+        let mut args = cmd.to_vec();
+        args.push("--help");
+        let out = learnloop(&args);
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.contains("--config") && text.contains("--data-dir"), "{cmd}: {text}");
+        assert!(text.contains("--config") && text.contains("--data-dir"), "{cmd:?}: {text}");
     }
 }
 

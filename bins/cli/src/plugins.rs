@@ -1,0 +1,147 @@
+//! `learnloop plugins` and `learnloop replay`: what is loaded, checking a
+//! library before deploying it, and rebuilding plugin state from history.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use learnloop_core::WorkspaceId;
+use learnloop_plugin_host::{Origin, PluginHost, load_library, static_plugin_names};
+use serde_json::{Value, json};
+
+use crate::Env;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Every plugin: name, version, static or dynamic, path, routes, jobs, enabled or not, load errors.
+    List,
+    /// Load a plugin library (.so) and report its manifest or why it cannot load.
+    Check {
+        /// The library.
+        path: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct ReplayArgs {
+    /// The plugin whose state to rebuild.
+    #[arg(long)]
+    plugin: String,
+    /// Only this workspace (default: every workspace with events for the plugin).
+    #[arg(long)]
+    workspace: Option<String>,
+}
+
+fn manifest_json(m: &learnloop_plugin_api::Manifest) -> Value {
+    json!({
+        "version": m.version,
+        "abi_version": m.abi_version,
+        "description": m.description,
+        "routes": m.routes.iter().map(|r| format!("{} /api/v1/{}{}", r.method, m.name, r.path)).collect::<Vec<_>>(),
+        "jobs": m.jobs.iter().map(|j| json!({"name": j.name, "schedule": j.schedule, "description": j.description})).collect::<Vec<_>>(),
+    })
+}
+
+pub fn run(env: &Env, cmd: &Command) -> Result<()> {
+    match cmd {
+        Command::List => list(env),
+        Command::Check { path } => check(env, path),
+    }
+}
+
+fn list(env: &Env) -> Result<()> {
+    let host = crate::open_host(&env.config)?;
+    let mut rows = Vec::new();
+    for (name, l) in host.plugins() {
+        let mut row = manifest_json(&l.manifest);
+        row["name"] = json!(name);
+        row["enabled"] = json!(true);
+        match &l.origin {
+            Origin::Static => row["origin"] = json!("static"),
+            Origin::Dynamic { path } => {
+                row["origin"] = json!("dynamic");
+                row["path"] = json!(path);
+            }
+        }
+        rows.push(row);
+    }
+    for name in static_plugin_names() {
+        if !env.config.plugin_enabled(name) {
+            rows.push(json!({"name": name, "origin": "static", "enabled": false}));
+        }
+    }
+    let errors: Vec<String> = host.load_errors.iter().map(|e| e.to_string()).collect();
+    if env.json {
+        println!("{}", json!({"plugins": rows, "load_errors": errors, "plugin_dir": env.config.plugin_dir()}));
+        return Ok(());
+    }
+    for r in &rows {
+        let name = r["name"].as_str().unwrap_or("");
+        if r["enabled"] == json!(false) {
+            println!("{name:8} disabled (built in; enable it in [plugins] enabled)");
+            continue;
+        }
+        let origin = match r["path"].as_str() {
+            Some(p) => format!("dynamic {p}"),
+            None => "static".to_string(),
+        };
+        println!("{name:8} {} ({origin})", r["version"].as_str().unwrap_or(""));
+        for route in r["routes"].as_array().into_iter().flatten() {
+            println!("         route {}", route.as_str().unwrap_or(""));
+        }
+        for job in r["jobs"].as_array().into_iter().flatten() {
+            println!("         job   {} [{}]", job["name"].as_str().unwrap_or(""), job["schedule"].as_str().unwrap_or(""));
+        }
+    }
+    for e in &errors {
+        println!("load error: {e}");
+    }
+    println!("plugin directory: {}", env.config.plugin_dir().display());
+    Ok(())
+}
+
+fn check(env: &Env, path: &std::path::Path) -> Result<()> {
+    // Configure it with its section from the config, as the host would.
+    let name_guess = path.file_stem().and_then(|s| s.to_str()).unwrap_or("").trim_start_matches("lib").trim_start_matches("learnloop_plugin_");
+    let section = learnloop_plugin_host::plugin_section(&env.config, name_guess);
+    match load_library(path, &section) {
+        Ok(l) => {
+            let mut v = manifest_json(&l.manifest);
+            v["name"] = json!(l.manifest.name);
+            v["ok"] = json!(true);
+            if env.json {
+                println!("{v}");
+            } else {
+                println!("{}: ok — plugin {:?} {} (ABI {})", path.display(), l.manifest.name, l.manifest.version, l.manifest.abi_version);
+                for r in v["routes"].as_array().into_iter().flatten() {
+                    println!("  route {}", r.as_str().unwrap_or(""));
+                }
+                for j in v["jobs"].as_array().into_iter().flatten() {
+                    println!("  job   {} [{}]", j["name"].as_str().unwrap_or(""), j["schedule"].as_str().unwrap_or(""));
+                }
+            }
+            Ok(())
+        }
+        Err(e) => {
+            if env.json {
+                println!("{}", json!({"ok": false, "error": e.to_string()}));
+            }
+            bail!("{e}")
+        }
+    }
+}
+
+pub fn replay(env: &Env, args: &ReplayArgs) -> Result<()> {
+    let host: PluginHost = crate::open_host(&env.config)?;
+    let ws = args.workspace.as_deref().map(|w| WorkspaceId::parse("--workspace", w)).transpose().map_err(anyhow::Error::msg)?;
+    let done = host.replay(&args.plugin, ws.as_ref())?;
+    if env.json {
+        println!("{}", json!({"plugin": args.plugin, "workspaces": done}));
+    } else if done.is_empty() {
+        println!("{}: no events to replay", args.plugin);
+    } else {
+        for (ws, n) in done {
+            println!("{}: rebuilt state in workspace {ws} from {n} events", args.plugin);
+        }
+    }
+    Ok(())
+}
