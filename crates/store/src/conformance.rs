@@ -5,8 +5,10 @@
 //! checks panic with a message naming the check, like any test assertion.
 
 use learnloop_core::{
-    JobStatus, PluginName, Record, RecordDefaults, Timestamp, WorkspaceId, parse_json_record,
+    ImprovementStatus, JobStatus, NewAlert, NewImprovement, NewInsight, PluginName, Record, RecordDefaults, Severity,
+    Timestamp, WorkspaceId, parse_json_record,
 };
+use serde_json::json;
 
 use crate::*;
 
@@ -33,6 +35,15 @@ pub const CHECKS: &[(&str, fn(&dyn Store))] = &[
     ("state_scans_are_scoped", state_scans_are_scoped),
     ("job_runs_once_per_slot", job_runs_once_per_slot),
     ("leases_have_one_holder", leases_have_one_holder),
+    ("one_sequence_for_predictions_and_outcomes", one_sequence_for_predictions_and_outcomes),
+    ("events_merge_in_seq_order_and_page", events_merge_in_seq_order_and_page),
+    ("workspaces_of_a_plugin", workspaces_of_a_plugin),
+    ("commit_is_all_or_nothing", commit_is_all_or_nothing),
+    ("commit_validates_before_writing", commit_validates_before_writing),
+    ("insights_filter_newest_first", insights_filter_newest_first),
+    ("alerts_deduplicate_until_acknowledged", alerts_deduplicate_until_acknowledged),
+    ("improvements_number_versions_and_follow_the_lifecycle", improvements_number_versions_and_follow_the_lifecycle),
+    ("workspaces_never_touch_each_others_results", workspaces_never_touch_each_others_results),
 ];
 
 /// Parses a JSON record for tests.
@@ -371,4 +382,448 @@ fn leases_have_one_holder(s: &dyn Store) {
     let c = s.acquire_lease("scheduler", "c", 1_000, t(2)).unwrap().unwrap();
     assert!(c.token > b.token, "tokens never repeat, even after a release");
     assert!(s.acquire_lease("other-lease", "b", 1_000, t(2)).unwrap().is_some(), "leases are independent");
+}
+
+/// The seq of every stored prediction and outcome, by record id.
+fn all_seqs(s: &dyn Store) -> Vec<(String, i64)> {
+    let mut out: Vec<(String, i64)> = Vec::new();
+    for p in EventStream::predictions(s, EventQuery::default()) {
+        let p = p.unwrap();
+        out.push((format!("{}/{}", p.record.workspace, p.record.id), p.seq));
+    }
+    for o in EventStream::outcomes(s, EventQuery::default()) {
+        let o = o.unwrap();
+        out.push((format!("{}/{}", o.record.workspace, o.record.id), o.seq));
+    }
+    out.sort_by_key(|x| x.1);
+    out
+}
+
+fn one_sequence_for_predictions_and_outcomes(s: &dyn Store) {
+    assert_eq!(s.max_seq().unwrap(), 0, "an empty store's max_seq is 0");
+    s.append(
+        &[pred("w", "p1", "trust", "k", "a", 1), outc("w", "o1", "trust", "p1", 2), pred("w", "p2", "trust", "k", "a", 3)],
+        AppendMode::AllOrNothing,
+        t(10),
+    )
+    .unwrap();
+    s.append(
+        &[outc("w", "o2", "trust", "p2", 4), pred("x", "p1", "cost", "k", "b", 5), outc("w", "o3", "trust", "p1", 6)],
+        AppendMode::AllOrNothing,
+        t(11),
+    )
+    .unwrap();
+    let seqs = all_seqs(s);
+    let order: Vec<&str> = seqs.iter().map(|x| x.0.as_str()).collect();
+    assert_eq!(order, ["w/p1", "w/o1", "w/p2", "w/o2", "x/p1", "w/o3"], "seq order is acceptance order across both tables");
+    assert!(seqs.windows(2).all(|w| w[0].1 < w[1].1), "no two records share a seq: {seqs:?}");
+    assert!(seqs[0].1 > 0, "seqs are positive, so after_seq = 0 means from the start");
+    let max = s.max_seq().unwrap();
+    assert_eq!(max, seqs.last().unwrap().1);
+
+    // Duplicates, conflicts and an aborted batch take no seq and move nothing.
+    let r = s
+        .append(
+            &[pred("w", "p1", "trust", "k", "a", 1), outc("w", "o1", "trust", "p1", 2), outc("w", "o2", "trust", "p2", 4)],
+            AppendMode::AllOrNothing,
+            t(12),
+        )
+        .unwrap();
+    assert_eq!(r.duplicates, 3);
+    s.append(&[pred("w", "p1", "trust", "k", "a", 99)], AppendMode::SkipRejected, t(12)).unwrap();
+    assert!(
+        s.append(&[pred("w", "p9", "trust", "k", "a", 1), outc("w", "o9", "trust", "nope", 1)], AppendMode::AllOrNothing, t(12))
+            .is_err()
+    );
+    assert_eq!(all_seqs(s), seqs, "resubmissions leave every seq as it was");
+    assert_eq!(s.max_seq().unwrap(), max);
+
+    // A mixed batch of duplicates and new records: the new ones follow on.
+    s.append(
+        &[pred("w", "p1", "trust", "k", "a", 1), outc("w", "o4", "trust", "p1", 7), pred("w", "p3", "trust", "k", "a", 8)],
+        AppendMode::AllOrNothing,
+        t(13),
+    )
+    .unwrap();
+    let after = all_seqs(s);
+    assert_eq!(after.len(), seqs.len() + 2);
+    assert_eq!(&after[..seqs.len()], &seqs[..]);
+    assert!(after[seqs.len()].1 > max && after[seqs.len()].0 == "w/o4");
+    assert_eq!(after.last().unwrap().0, "w/p3");
+    assert_eq!(s.max_seq().unwrap(), after.last().unwrap().1);
+}
+
+fn event_ids(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| match e {
+            Event::Prediction(p) => p.record.id.to_string(),
+            Event::Outcome(o) => o.record.id.to_string(),
+        })
+        .collect()
+}
+
+fn events_merge_in_seq_order_and_page(s: &dyn Store) {
+    let (w, drift) = (ws("w"), plugin("drift"));
+    assert!(s.events(&w, &drift, 0, 100).unwrap().is_empty());
+    // Three batches interleaving predictions and outcomes of two plugins and
+    // two workspaces; drift in w is the stream under test.
+    let mut expected = Vec::new();
+    for b in 0..3 {
+        let mut batch = Vec::new();
+        for i in 0..4 {
+            let n = b * 4 + i;
+            batch.push(pred("w", &format!("p{n}"), "drift", "k", "m", n));
+            expected.push(format!("p{n}"));
+            batch.push(pred("w", &format!("c{n}"), "cost", "k", "m", n));
+            batch.push(pred("v", &format!("p{n}"), "drift", "k", "m", n));
+            if n % 2 == 1 {
+                batch.push(outc("w", &format!("o{n}"), "drift", &format!("p{}", n - 1), n));
+                expected.push(format!("o{n}"));
+                batch.push(outc("v", &format!("o{n}"), "drift", &format!("p{n}"), n));
+            }
+        }
+        s.append(&batch, AppendMode::AllOrNothing, t(100 + b)).unwrap();
+    }
+    let all = s.events(&w, &drift, 0, 1000).unwrap();
+    assert_eq!(event_ids(&all), expected, "one workspace, one plugin, in seq order");
+    assert!(all.windows(2).all(|x| x[0].seq() < x[1].seq()));
+    assert!(all.iter().all(|e| e.workspace() == &w));
+    match &all[2] {
+        Event::Outcome(o) => assert_eq!((o.subject.as_str(), o.record.prediction_id.as_str()), ("m", "p0")),
+        other => panic!("expected outcome o1, got {other:?}"),
+    }
+
+    // Paging by after_seq with every page size visits each event once.
+    for limit in [1, 2, 3, 5, 7] {
+        let mut seen = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = s.events(&w, &drift, after, limit).unwrap();
+            assert!(page.len() <= limit);
+            if page.is_empty() {
+                break;
+            }
+            after = page.last().unwrap().seq();
+            seen.extend(page);
+        }
+        assert_eq!(seen, all, "pages of {limit}");
+    }
+    assert_eq!(s.events(&w, &drift, 0, 0).unwrap().len(), 1, "limit 0 is clamped to 1");
+    assert!(s.events(&w, &drift, s.max_seq().unwrap(), 10).unwrap().is_empty());
+
+    // New records continue the stream after the last seq seen.
+    let last = all.last().unwrap().seq();
+    s.append(&[outc("w", "late", "drift", "p3", 50), pred("w", "p99", "drift", "k", "m", 50)], AppendMode::AllOrNothing, t(200))
+        .unwrap();
+    assert_eq!(event_ids(&s.events(&w, &drift, last, 10).unwrap()), ["late", "p99"]);
+    assert_eq!(event_ids(&s.events(&ws("v"), &plugin("cost"), 0, 10).unwrap()), Vec::<String>::new());
+}
+
+fn workspaces_of_a_plugin(s: &dyn Store) {
+    assert!(s.workspaces(&plugin("drift")).unwrap().is_empty());
+    let mut batch = Vec::new();
+    for w in ["zeta", "alpha", "mid", "alpha", "zeta"] {
+        let n = batch.len();
+        batch.push(pred(w, &format!("p{n}"), "drift", "k", "m", 1));
+    }
+    batch.push(pred("other", "p", "cost", "k", "m", 1));
+    s.append(&batch, AppendMode::AllOrNothing, t(1)).unwrap();
+    let names = |p: &str| s.workspaces(&plugin(p)).unwrap().iter().map(|w| w.to_string()).collect::<Vec<_>>();
+    assert_eq!(names("drift"), ["alpha", "mid", "zeta"], "sorted, each once");
+    assert_eq!(names("cost"), ["other"]);
+    assert!(names("trust").is_empty());
+}
+
+fn insight(w: &str, p: &str, kind: &str, title: &str) -> NewInsight {
+    NewInsight {
+        workspace: ws(w),
+        plugin: plugin(p),
+        kind: kind.into(),
+        title: title.into(),
+        detail: String::new(),
+        confidence: 0.5,
+        impact: 1.5,
+        data: json!({"n": 3}),
+    }
+}
+
+fn alert(w: &str, p: &str, key: &str, severity: Severity, message: &str) -> NewAlert {
+    NewAlert {
+        workspace: ws(w),
+        plugin: plugin(p),
+        severity,
+        kind: "feature_drift".into(),
+        subject: "model-1".into(),
+        message: message.into(),
+        dedup_key: key.into(),
+        data: json!({"message": message}),
+    }
+}
+
+fn improvement(w: &str, p: &str, target: &str) -> NewImprovement {
+    NewImprovement {
+        workspace: ws(w),
+        plugin: plugin(p),
+        target: target.into(),
+        params: json!({"slope": 0.9}),
+        evidence: json!({"n": 500}),
+        metric: "mape".into(),
+        expected_gain: 0.02,
+    }
+}
+
+fn set(k: &StateKey, value: &[u8], expect: Expect) -> StateChange {
+    StateChange { key: k.clone(), value: Some(value.to_vec()), expect }
+}
+
+/// Counts of (insights, alerts including acknowledged, improvements) in `w`.
+fn results(s: &dyn Store, w: &str) -> (usize, usize, usize) {
+    let w = Some(ws(w));
+    (
+        s.insights(&InsightQuery { workspace: w.clone(), ..Default::default() }).unwrap().len(),
+        s.alerts(&AlertQuery { workspace: w.clone(), include_acknowledged: true, ..Default::default() }).unwrap().len(),
+        s.improvements(&ImprovementQuery { workspace: w, ..Default::default() }).unwrap().len(),
+    )
+}
+
+fn commit_is_all_or_nothing(s: &dyn Store) {
+    let (a, b, checkpoint) = (key("drift", "w", "a"), key("drift", "w", "b"), key("drift", "w", "checkpoint"));
+    s.put_state(&a, b"a1", Expect::Absent, t(1)).unwrap();
+    s.put_state(&b, b"b1", Expect::Absent, t(1)).unwrap();
+    let full = |checkpoint_expect: Expect| Changes {
+        state: vec![
+            set(&a, b"a2", Expect::Version(1)),
+            StateChange { key: b.clone(), value: None, expect: Expect::Version(1) },
+            set(&checkpoint, b"seq=42", checkpoint_expect),
+        ],
+        insights: vec![insight("w", "drift", "pattern", "x")],
+        alerts: vec![alert("w", "drift", "k1", Severity::High, "m")],
+        improvements: vec![improvement("w", "drift", "calibration")],
+    };
+
+    // One stale expect, last in the list: nothing at all is applied.
+    match s.commit(&full(Expect::Version(7)), t(2)) {
+        Err(StoreError::VersionConflict { key, expected, found }) => {
+            assert_eq!(key, checkpoint.to_string(), "the conflict names the key");
+            assert_eq!((expected.as_str(), found.as_str()), ("version 7", "no document"));
+        }
+        other => panic!("a stale expect must fail the commit, got {other:?}"),
+    }
+    assert_eq!(s.get_state(&a).unwrap().unwrap().value, b"a1", "earlier state changes rolled back");
+    assert_eq!(s.get_state(&b).unwrap().unwrap().version, 1, "the delete rolled back");
+    assert_eq!(s.get_state(&checkpoint).unwrap(), None);
+    assert_eq!(results(s, "w"), (0, 0, 0), "no insight, alert or improvement landed");
+
+    let receipt = s.commit(&full(Expect::Absent), t(3)).unwrap();
+    assert_eq!(receipt.state, [Some(2), None, Some(1)]);
+    assert_eq!((receipt.insights.len(), receipt.alerts.len(), receipt.improvements.len()), (1, 1, 1));
+    assert_eq!(receipt.improvements[0].1, 1);
+    let doc = s.get_state(&a).unwrap().unwrap();
+    assert_eq!((doc.value.as_slice(), doc.version, doc.updated_at), (&b"a2"[..], 2, t(3)));
+    assert_eq!(s.get_state(&b).unwrap(), None);
+    assert_eq!(s.get_state(&checkpoint).unwrap().unwrap().value, b"seq=42");
+    assert_eq!(results(s, "w"), (1, 1, 1));
+    let i = &s.insights(&InsightQuery::default()).unwrap()[0];
+    assert_eq!((i.id, i.created_at, &i.data), (receipt.insights[0], t(3), &json!({"n": 3})));
+    assert_eq!(s.alerts(&AlertQuery::default()).unwrap()[0].id, receipt.alerts[0]);
+    let imp = s.improvement(&ws("w"), receipt.improvements[0].0).unwrap();
+    assert_eq!((imp.status, imp.version, imp.created_at), (ImprovementStatus::Proposed, 1, t(3)));
+
+    // Changes to one key apply in order, each checked against the one before.
+    let twice = Changes {
+        state: vec![set(&b, b"x", Expect::Absent), set(&b, b"y", Expect::Version(1))],
+        ..Default::default()
+    };
+    assert_eq!(s.commit(&twice, t(4)).unwrap().state, [Some(1), Some(2)]);
+    let stale_second = Changes {
+        state: vec![set(&b, b"z", Expect::Version(2)), set(&b, b"zz", Expect::Version(2))],
+        ..Default::default()
+    };
+    assert!(matches!(s.commit(&stale_second, t(5)), Err(StoreError::VersionConflict { .. })));
+    assert_eq!(s.get_state(&b).unwrap().unwrap().value, b"y");
+    assert_eq!(s.commit(&Changes::default(), t(6)).unwrap(), CommitReceipt::default(), "an empty commit is a no-op");
+}
+
+fn commit_validates_before_writing(s: &dyn Store) {
+    let k = key("drift", "w", "checkpoint");
+    let mut bad_insight = insight("w", "drift", "pattern", "x");
+    bad_insight.confidence = 1.5;
+    let mut bad_alert = alert("w", "drift", "k", Severity::Low, "m");
+    bad_alert.dedup_key = String::new();
+    let mut bad_improvement = improvement("w", "drift", "calibration");
+    bad_improvement.expected_gain = f64::NAN;
+    let mut nul_detail = insight("w", "drift", "pattern", "x");
+    nul_detail.detail = "a\0b".into();
+    let bad_key = StateKey { plugin: plugin("drift"), workspace: ws("w"), key: String::new() };
+    let base = || Changes {
+        state: vec![set(&k, b"1", Expect::Any)],
+        insights: vec![insight("w", "drift", "pattern", "ok")],
+        alerts: vec![alert("w", "drift", "k", Severity::Low, "m")],
+        improvements: vec![improvement("w", "drift", "calibration")],
+    };
+    let cases: Vec<(&str, Changes)> = vec![
+        ("insights[1].confidence", Changes { insights: vec![insight("w", "drift", "p", "ok"), bad_insight], ..base() }),
+        ("insights[0].detail", Changes { insights: vec![nul_detail], ..base() }),
+        ("alerts[0].dedup_key", Changes { alerts: vec![bad_alert], ..base() }),
+        ("improvements[0].expected_gain", Changes { improvements: vec![bad_improvement], ..base() }),
+        ("state[1].key", Changes { state: vec![set(&k, b"1", Expect::Any), set(&bad_key, b"1", Expect::Any)], ..base() }),
+    ];
+    for (field, changes) in cases {
+        match s.commit(&changes, t(1)) {
+            Err(StoreError::Invalid { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("expected {field} to be invalid, got {other:?}"),
+        }
+        assert_eq!(s.get_state(&k).unwrap(), None, "{field}: nothing applied");
+        assert_eq!(results(s, "w"), (0, 0, 0), "{field}: nothing applied");
+    }
+    assert!(s.put_state(&bad_key, b"1", Expect::Any, t(1)).is_err(), "put_state checks the key too");
+}
+
+fn insights_filter_newest_first(s: &dyn Store) {
+    let commit = |i: NewInsight, at: i64| s.commit(&Changes { insights: vec![i], ..Default::default() }, t(at)).unwrap();
+    commit(insight("w", "drift", "pattern", "first"), 10);
+    commit(insight("w", "drift", "other", "second"), 20);
+    commit(insight("w", "cost", "pattern", "third"), 30);
+    commit(insight("v", "drift", "pattern", "fourth"), 40);
+    let titles = |q: InsightQuery| s.insights(&q).unwrap().into_iter().map(|i| i.title).collect::<Vec<_>>();
+    assert_eq!(titles(InsightQuery::default()), ["fourth", "third", "second", "first"], "newest first");
+    assert_eq!(titles(InsightQuery { workspace: Some(ws("w")), ..Default::default() }), ["third", "second", "first"]);
+    assert_eq!(
+        titles(InsightQuery { workspace: Some(ws("w")), plugin: Some(plugin("drift")), ..Default::default() }),
+        ["second", "first"]
+    );
+    assert_eq!(titles(InsightQuery { kind: Some("pattern".into()), ..Default::default() }), ["fourth", "third", "first"]);
+    assert_eq!(titles(InsightQuery { since: Some(t(20)), ..Default::default() }), ["fourth", "third", "second"]);
+    assert_eq!(titles(InsightQuery { limit: 2, ..Default::default() }), ["fourth", "third"]);
+    let back = &s.insights(&InsightQuery { since: Some(t(40)), ..Default::default() }).unwrap()[0];
+    assert_eq!((back.confidence, back.impact, back.kind.as_str(), back.created_at), (0.5, 1.5, "pattern", t(40)));
+}
+
+fn alerts_deduplicate_until_acknowledged(s: &dyn Store) {
+    let raise = |a: NewAlert, at: i64| s.commit(&Changes { alerts: vec![a], ..Default::default() }, t(at)).unwrap().alerts[0];
+    let first = raise(alert("w", "drift", "model-1/age", Severity::Low, "one"), 10);
+    assert_eq!(raise(alert("w", "drift", "model-1/age", Severity::Critical, "two"), 20), first, "same key: same alert");
+    assert_eq!(raise(alert("w", "drift", "model-1/age", Severity::Medium, "three"), 30), first);
+    let open = s.alerts(&AlertQuery { workspace: Some(ws("w")), ..Default::default() }).unwrap();
+    assert_eq!(open.len(), 1);
+    let a = &open[0];
+    assert_eq!(a.occurrences, 3);
+    assert_eq!(a.severity, Severity::Critical, "the highest severity is kept");
+    assert_eq!((a.message.as_str(), &a.data), ("three", &json!({"message": "three"})), "the newest message and data");
+    assert_eq!((a.created_at, a.last_seen_at, a.acknowledged_at), (t(10), t(30), None));
+
+    // Other keys, plugins and workspaces are other alerts; so is a repeat
+    // within one change set, which folds into the first.
+    let twice = Changes {
+        alerts: vec![alert("w", "drift", "model-2/age", Severity::Low, "x"), alert("w", "drift", "model-2/age", Severity::Low, "y")],
+        ..Default::default()
+    };
+    let ids = s.commit(&twice, t(40)).unwrap().alerts;
+    assert_eq!(ids[0], ids[1]);
+    assert_ne!(ids[0], first);
+    let other_plugin = raise(alert("w", "cost", "model-1/age", Severity::Low, "x"), 41);
+    let other_ws = raise(alert("v", "drift", "model-1/age", Severity::Low, "x"), 42);
+    assert!(other_plugin != first && other_ws != first && other_plugin != other_ws);
+
+    // Acknowledging closes it: the next occurrence is a new alert.
+    let acked = s.acknowledge_alert(&ws("w"), first, t(50)).unwrap();
+    assert_eq!((acked.id, acked.acknowledged_at, acked.occurrences), (first, Some(t(50)), 3));
+    assert_eq!(s.acknowledge_alert(&ws("w"), first, t(55)).unwrap().acknowledged_at, Some(t(50)), "the first ack time stays");
+    let again = raise(alert("w", "drift", "model-1/age", Severity::Low, "four"), 60);
+    assert_ne!(again, first, "after acknowledgement a new alert starts");
+    let q = |include_acknowledged: bool| {
+        s.alerts(&AlertQuery { workspace: Some(ws("w")), plugin: Some(plugin("drift")), include_acknowledged, ..Default::default() })
+            .unwrap()
+    };
+    let open: Vec<_> = q(false).into_iter().map(|a| (a.id, a.occurrences, a.severity)).collect();
+    assert_eq!(open, [(again, 1, Severity::Low), (ids[0], 2, Severity::Low)], "open only, most recent first");
+    assert_eq!(q(true).iter().map(|a| a.id).collect::<Vec<_>>(), [again, ids[0], first]);
+    let since = s.alerts(&AlertQuery { since: Some(t(41)), ..Default::default() }).unwrap();
+    assert_eq!(since.iter().map(|a| a.id).collect::<Vec<_>>(), [again, other_ws, other_plugin]);
+    assert_eq!(s.alerts(&AlertQuery { limit: 1, ..Default::default() }).unwrap().len(), 1);
+    assert!(matches!(s.acknowledge_alert(&ws("w"), 9_999, t(70)), Err(StoreError::NotFound(_))));
+}
+
+fn improvements_number_versions_and_follow_the_lifecycle(s: &dyn Store) {
+    use ImprovementStatus::*;
+    let propose = |i: NewImprovement, at: i64| {
+        s.commit(&Changes { improvements: vec![i], ..Default::default() }, t(at)).unwrap().improvements[0]
+    };
+    let (id1, v1) = propose(improvement("w", "cost", "calibration"), 10);
+    let two = Changes {
+        improvements: vec![improvement("w", "cost", "calibration"), improvement("w", "cost", "thresholds")],
+        ..Default::default()
+    };
+    let r = s.commit(&two, t(20)).unwrap().improvements;
+    assert_eq!((v1, r[0].1, r[1].1), (1, 2, 1), "versions count per target");
+    assert_eq!(propose(improvement("w", "drift", "calibration"), 21).1, 1, "and per plugin");
+    assert_eq!(propose(improvement("v", "cost", "calibration"), 22).1, 1, "and per workspace");
+    let w = ws("w");
+
+    // Illegal moves fail, name both statuses and change nothing.
+    match s.transition_improvement(&w, id1, Applied, None, t(30)) {
+        Err(StoreError::Invalid { message, .. }) => {
+            assert!(message.contains("proposed") && message.contains("applied"), "{message}")
+        }
+        other => panic!("proposed -> applied must be refused, got {other:?}"),
+    }
+    let unchanged = s.improvement(&w, id1).unwrap();
+    assert_eq!((unchanged.status, unchanged.updated_at, unchanged.backtest.clone()), (Proposed, t(10), None));
+    assert_eq!((unchanged.params.clone(), unchanged.metric.as_str()), (json!({"slope": 0.9}), "mape"));
+
+    let score = json!({"mape_before": 0.2, "mape_after": 0.1});
+    let b = s.transition_improvement(&w, id1, Backtested, Some(&score), t(31)).unwrap();
+    assert_eq!((b.status, b.backtest.as_ref(), b.updated_at, b.created_at), (Backtested, Some(&score), t(31), t(10)));
+    let a = s.transition_improvement(&w, id1, Applied, None, t(32)).unwrap();
+    assert_eq!((a.status, a.backtest.as_ref()), (Applied, Some(&score)), "no backtest given: the old one stays");
+    s.transition_improvement(&w, id1, Kept, None, t(33)).unwrap();
+    let rb = s.transition_improvement(&w, id1, RolledBack, None, t(34)).unwrap();
+    assert_eq!(rb.status, RolledBack);
+    assert!(matches!(s.transition_improvement(&w, id1, Applied, None, t(35)), Err(StoreError::Invalid { .. })));
+    let rejected = s.transition_improvement(&w, r[0].0, Rejected, None, t(36)).unwrap();
+    assert_eq!(rejected.status, Rejected);
+    assert!(matches!(s.transition_improvement(&w, r[0].0, Backtested, None, t(37)), Err(StoreError::Invalid { .. })));
+    assert_eq!(propose(improvement("w", "cost", "calibration"), 40).1, 3, "rejected versions are not reused");
+
+    let q = |f: &dyn Fn(&mut ImprovementQuery)| {
+        let mut q = ImprovementQuery { workspace: Some(w.clone()), ..Default::default() };
+        f(&mut q);
+        s.improvements(&q).unwrap().into_iter().map(|i| (i.target, i.version, i.status)).collect::<Vec<_>>()
+    };
+    let cal = |v, st| ("calibration".to_string(), v, st);
+    assert_eq!(
+        q(&|q| {
+            q.plugin = Some(plugin("cost"));
+            q.target = Some("calibration".into());
+        }),
+        [cal(3, Proposed), cal(2, Rejected), cal(1, RolledBack)],
+        "newest first"
+    );
+    assert_eq!(q(&|q| q.status = Some(Proposed)).len(), 3);
+    assert_eq!(q(&|q| q.limit = 2).len(), 2);
+    assert_eq!(q(&|_| {}).len(), 5);
+}
+
+fn workspaces_never_touch_each_others_results(s: &dyn Store) {
+    let changes = Changes {
+        alerts: vec![alert("a", "drift", "k", Severity::High, "m")],
+        improvements: vec![improvement("a", "drift", "calibration")],
+        ..Default::default()
+    };
+    let r = s.commit(&changes, t(1)).unwrap();
+    let (alert_id, (imp_id, _)) = (r.alerts[0], r.improvements[0]);
+    let b = ws("b");
+    assert!(matches!(s.acknowledge_alert(&b, alert_id, t(2)), Err(StoreError::NotFound(_))));
+    assert!(matches!(s.improvement(&b, imp_id), Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        s.transition_improvement(&b, imp_id, ImprovementStatus::Rejected, None, t(2)),
+        Err(StoreError::NotFound(_))
+    ));
+    let a = ws("a");
+    assert_eq!(s.alerts(&AlertQuery::default()).unwrap()[0].acknowledged_at, None, "b's ack did nothing");
+    assert_eq!(s.improvement(&a, imp_id).unwrap().status, ImprovementStatus::Proposed, "b's move did nothing");
+    assert!(s.alerts(&AlertQuery { workspace: Some(b.clone()), ..Default::default() }).unwrap().is_empty());
+    assert!(s.improvements(&ImprovementQuery { workspace: Some(b), ..Default::default() }).unwrap().is_empty());
+    assert!(s.acknowledge_alert(&a, alert_id, t(3)).is_ok());
 }

@@ -13,9 +13,19 @@
 //! * a batch is one transaction: after a crash either all of its accepted
 //!   records are there or none;
 //! * an acknowledged append survives `kill -9` of the process;
+//! * predictions and outcomes share one sequence number (`seq`), assigned in
+//!   the order the store accepts them: no two records share one, duplicates
+//!   and rejections consume none that anyone sees, and a record that becomes
+//!   visible later never has a lower `seq` than one already visible, so
+//!   [`Store::events`] after the last `seq` seen misses nothing;
 //! * queries page by an opaque cursor and [`EventStream`] walks any history in
 //!   bounded memory;
 //! * plugin state documents have versions for compare-and-set;
+//! * a [`Changes`] set (state, insights, alerts, improvements) commits all
+//!   together or not at all ([`Store::commit`]);
+//! * alerts are deduplicated while unacknowledged, improvements are numbered
+//!   per target and move only along their lifecycle, and nothing addressed
+//!   by workspace reaches another workspace's alerts or improvements;
 //! * job runs and leases give the scheduler exactly-once slots and one leader.
 
 #![deny(missing_docs)]
@@ -28,7 +38,9 @@ mod types;
 
 use std::sync::Arc;
 
-use learnloop_core::{JobRun, JobStatus, PluginName, Record, Timestamp, WorkspaceId};
+use learnloop_core::{
+    Alert, Improvement, ImprovementStatus, Insight, JobRun, JobStatus, PluginName, Record, Timestamp, WorkspaceId,
+};
 
 pub use error::{Rejection, StoreError};
 pub use sqlite::{SqliteOptions, SqliteStore};
@@ -61,6 +73,22 @@ pub trait Store: Send + Sync {
     /// [`Store::append`] for records prepared in advance (see [`Prepared`]).
     fn append_prepared(&self, records: &[Prepared], mode: AppendMode, now: Timestamp) -> Result<AppendReceipt>;
 
+    /// Predictions and outcomes of `plugin` in `workspace` with a `seq`
+    /// greater than `after_seq`, merged in `seq` order (the order the store
+    /// accepted them), at most `limit` (clamped to 1..=10,000).
+    ///
+    /// Pass the last event's `seq` as the next `after_seq` to continue; 0
+    /// starts at the beginning. Both record types are read from one snapshot,
+    /// so a page never skips a record that committed together with one it
+    /// contains.
+    fn events(&self, workspace: &WorkspaceId, plugin: &PluginName, after_seq: i64, limit: usize) -> Result<Vec<Event>>;
+
+    /// The highest `seq` of any stored prediction or outcome; 0 when empty.
+    fn max_seq(&self) -> Result<i64>;
+
+    /// The workspaces that have predictions of `plugin`, sorted, each once.
+    fn workspaces(&self, plugin: &PluginName) -> Result<Vec<WorkspaceId>>;
+
     /// One page of predictions matching `query`.
     fn predictions(&self, query: &EventQuery) -> Result<Page<StoredPrediction>>;
 
@@ -77,10 +105,79 @@ pub trait Store: Send + Sync {
 
     /// Writes a state document if its current version is what `expect` says;
     /// returns the new version. Otherwise fails with [`StoreError::VersionConflict`].
-    fn put_state(&self, key: &StateKey, value: &[u8], expect: Expect, now: Timestamp) -> Result<u64>;
+    ///
+    /// A one-item [`Store::commit`].
+    fn put_state(&self, key: &StateKey, value: &[u8], expect: Expect, now: Timestamp) -> Result<u64> {
+        let changes = Changes {
+            state: vec![StateChange { key: key.clone(), value: Some(value.to_vec()), expect }],
+            ..Default::default()
+        };
+        let receipt = self.commit(&changes, now)?;
+        receipt
+            .state
+            .first()
+            .copied()
+            .flatten()
+            .ok_or_else(|| StoreError::Backend("commit returned no version for a write".into()))
+    }
 
-    /// Deletes a state document if its current version is what `expect` says.
-    fn delete_state(&self, key: &StateKey, expect: Expect) -> Result<()>;
+    /// Deletes a state document if its current version is what `expect` says
+    /// (deleting a missing document with [`Expect::Any`] or [`Expect::Absent`]
+    /// is a no-op). Otherwise fails with [`StoreError::VersionConflict`].
+    ///
+    /// A one-item [`Store::commit`].
+    fn delete_state(&self, key: &StateKey, expect: Expect) -> Result<()> {
+        let changes = Changes { state: vec![StateChange { key: key.clone(), value: None, expect }], ..Default::default() };
+        self.commit(&changes, Timestamp::now()).map(|_| ())
+    }
+
+    /// Applies a change set in one transaction: all of it or none of it.
+    ///
+    /// First [`Changes::validate`]: a failure is [`StoreError::Invalid`]
+    /// naming the item and field. Then, in order: each state change, whose
+    /// `expect` must hold (else [`StoreError::VersionConflict`] naming the
+    /// key); each insight; each alert, deduplicated into the unacknowledged
+    /// alert with the same workspace, plugin and `dedup_key` if there is one
+    /// (occurrences + 1, `last_seen_at = now`, the higher severity, the newest
+    /// message and data); each improvement, as
+    /// [`ImprovementStatus::Proposed`] with version 1 + the highest version of
+    /// its workspace, plugin and target. On any error nothing is stored.
+    /// `now` is the time of every write.
+    fn commit(&self, changes: &Changes, now: Timestamp) -> Result<CommitReceipt>;
+
+    /// Insights matching `query`, newest (`created_at`) first.
+    fn insights(&self, query: &InsightQuery) -> Result<Vec<Insight>>;
+
+    /// Alerts matching `query`, most recently raised (`last_seen_at`) first.
+    fn alerts(&self, query: &AlertQuery) -> Result<Vec<Alert>>;
+
+    /// Marks the alert `id` of `workspace` acknowledged at `now` and returns
+    /// it; the next alert with its `dedup_key` starts a new alert.
+    /// Acknowledging twice keeps the first time. [`StoreError::NotFound`] if
+    /// `workspace` has no alert `id` (even if another workspace does).
+    fn acknowledge_alert(&self, workspace: &WorkspaceId, id: i64, now: Timestamp) -> Result<Alert>;
+
+    /// Improvements matching `query`, newest (`created_at`) first.
+    fn improvements(&self, query: &ImprovementQuery) -> Result<Vec<Improvement>>;
+
+    /// The improvement `id` of `workspace`; [`StoreError::NotFound`] if
+    /// `workspace` has none with that id (even if another workspace does).
+    fn improvement(&self, workspace: &WorkspaceId, id: i64) -> Result<Improvement>;
+
+    /// Moves the improvement `id` of `workspace` to `to`, atomically, if
+    /// [`ImprovementStatus::can_become`] allows it (else
+    /// [`StoreError::Invalid`] naming both statuses, nothing changed);
+    /// `backtest`, if given, replaces the stored backtest result. Sets
+    /// `updated_at = now` and returns the updated improvement.
+    /// [`StoreError::NotFound`] as for [`Store::improvement`].
+    fn transition_improvement(
+        &self,
+        workspace: &WorkspaceId,
+        id: i64,
+        to: ImprovementStatus,
+        backtest: Option<&serde_json::Value>,
+        now: Timestamp,
+    ) -> Result<Improvement>;
 
     /// State documents of a plugin in a workspace whose key starts with
     /// `prefix`, in key order, after the key `after`, at most `limit`.

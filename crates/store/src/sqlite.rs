@@ -14,13 +14,14 @@ use std::sync::mpsc::{SyncSender, sync_channel};
 use std::time::Duration;
 
 use learnloop_core::{
-    JobRun, JobStatus, Outcome, PluginName, Prediction, Record, Timestamp, WorkspaceId,
+    Alert, Improvement, ImprovementStatus, Insight, JobRun, JobStatus, NewAlert, NewImprovement, NewInsight, Outcome,
+    PluginName, Prediction, Record, Severity, Timestamp, WorkspaceId,
 };
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 use serde_json::Value;
 
-use crate::types::check_state_key;
+use crate::types::list_limit;
 use crate::*;
 
 /// How the SQLite file is opened.
@@ -85,6 +86,10 @@ impl Drop for SqliteStore {
 const MIGRATIONS: &[(i64, &str)] = &[(
     1,
     r#"
+-- Predictions and outcomes share one sequence: `append_prepared` gives each
+-- inserted row max(seq of both tables) + 1, inside the write transaction,
+-- so seq order across both tables is the order the store accepted them.
+-- Rows are never deleted, so a seq is never reused.
 CREATE TABLE predictions (
     seq          INTEGER PRIMARY KEY,
     workspace    TEXT    NOT NULL,
@@ -103,6 +108,10 @@ CREATE TABLE predictions (
     UNIQUE (workspace, id)
 );
 CREATE INDEX predictions_by_time ON predictions (workspace, plugin, event_time, seq);
+-- The rowid (= seq) is every index's implicit last column, so this one is
+-- ordered by (plugin, workspace, seq): it serves `events` (one workspace's
+-- records of one plugin after a seq) and `workspaces` (a skip scan).
+CREATE INDEX predictions_by_plugin ON predictions (plugin, workspace);
 
 CREATE TABLE outcomes (
     seq           INTEGER PRIMARY KEY,
@@ -127,6 +136,7 @@ CREATE TABLE outcomes (
 );
 CREATE INDEX outcomes_by_prediction ON outcomes (prediction_seq);
 CREATE INDEX outcomes_by_time ON outcomes (workspace, plugin, event_time, seq);
+CREATE INDEX outcomes_by_plugin ON outcomes (plugin, workspace);
 
 CREATE TABLE plugin_state (
     plugin     TEXT    NOT NULL,
@@ -160,6 +170,60 @@ CREATE TABLE leases (
     token      INTEGER NOT NULL,
     expires_at INTEGER NOT NULL
 );
+
+-- JSON values (data, params, evidence, backtest, history) are stored as text.
+CREATE TABLE insights (
+    id         INTEGER PRIMARY KEY,
+    workspace  TEXT    NOT NULL,
+    plugin     TEXT    NOT NULL,
+    kind       TEXT    NOT NULL,
+    title      TEXT    NOT NULL,
+    detail     TEXT    NOT NULL,
+    confidence REAL    NOT NULL,
+    impact     REAL    NOT NULL,
+    data       TEXT    NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX insights_recent ON insights (workspace, plugin, created_at);
+
+CREATE TABLE alerts (
+    id              INTEGER PRIMARY KEY,
+    workspace       TEXT    NOT NULL,
+    plugin          TEXT    NOT NULL,
+    severity        TEXT    NOT NULL,
+    kind            TEXT    NOT NULL,
+    subject         TEXT    NOT NULL,
+    message         TEXT    NOT NULL,
+    dedup_key       TEXT    NOT NULL,
+    data            TEXT    NOT NULL,
+    created_at      INTEGER NOT NULL,
+    last_seen_at    INTEGER NOT NULL,
+    occurrences     INTEGER NOT NULL,
+    acknowledged_at INTEGER
+);
+-- At most one open (unacknowledged) alert per dedup key.
+CREATE UNIQUE INDEX alerts_open ON alerts (workspace, plugin, dedup_key) WHERE acknowledged_at IS NULL;
+CREATE INDEX alerts_recent ON alerts (workspace, last_seen_at);
+
+CREATE TABLE improvements (
+    id            INTEGER PRIMARY KEY,
+    workspace     TEXT    NOT NULL,
+    plugin        TEXT    NOT NULL,
+    target        TEXT    NOT NULL,
+    version       INTEGER NOT NULL,
+    status        TEXT    NOT NULL,
+    params        TEXT    NOT NULL,
+    evidence      TEXT    NOT NULL,
+    metric        TEXT    NOT NULL,
+    expected_gain REAL    NOT NULL,
+    backtest      TEXT,
+    -- Every status it had, oldest first: [{"status": "proposed", "at": "<RFC 3339>"}, ...].
+    history       TEXT    NOT NULL,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    UNIQUE (workspace, plugin, target, version)
+);
+CREATE INDEX improvements_recent ON improvements (workspace, plugin, created_at);
 "#,
 )];
 
@@ -288,11 +352,29 @@ fn duplicate_or_conflict(
     Ok(ItemStatus::Duplicate)
 }
 
-fn insert_prediction(tx: &rusqlite::Transaction<'_>, p: &Prediction, prep: &Prepared, now: Timestamp) -> Result<ItemStatus> {
+/// The seq the next inserted prediction or outcome gets: one past the
+/// highest of both tables (two rowid maxima, O(log n)). Called inside the
+/// write transaction, so no other writer can take it.
+fn next_seq(tx: &rusqlite::Transaction<'_>) -> Result<i64> {
+    let max: i64 = tx
+        .prepare_cached(
+            "SELECT MAX(COALESCE((SELECT MAX(seq) FROM predictions), 0), COALESCE((SELECT MAX(seq) FROM outcomes), 0))",
+        )?
+        .query_row([], |r| r.get(0))?;
+    Ok(max + 1)
+}
+
+fn insert_prediction(
+    tx: &rusqlite::Transaction<'_>,
+    p: &Prediction,
+    prep: &Prepared,
+    now: Timestamp,
+    seq: &mut i64,
+) -> Result<ItemStatus> {
     let hash = prep.hash;
     let mut stmt = tx.prepare_cached(
-        "INSERT INTO predictions (workspace, id, plugin, subject, kind, value, label, confidence, features, payload, event_time, ingested_at, content_hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+        "INSERT INTO predictions (workspace, id, plugin, subject, kind, value, label, confidence, features, payload, event_time, ingested_at, content_hash, seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
          ON CONFLICT (workspace, id) DO NOTHING",
     )?;
     let changed = stmt.execute(params![
@@ -309,8 +391,10 @@ fn insert_prediction(tx: &rusqlite::Transaction<'_>, p: &Prediction, prep: &Prep
         p.event_time.unwrap_or(now).as_micros(),
         now.as_micros(),
         &hash[..],
+        *seq,
     ])?;
     if changed == 1 {
+        *seq += 1;
         return Ok(ItemStatus::Inserted);
     }
     let existing = tx
@@ -320,7 +404,13 @@ fn insert_prediction(tx: &rusqlite::Transaction<'_>, p: &Prediction, prep: &Prep
     duplicate_or_conflict(existing, &hash, p.event_time)
 }
 
-fn insert_outcome(tx: &rusqlite::Transaction<'_>, o: &Outcome, prep: &Prepared, now: Timestamp) -> Result<ItemStatus> {
+fn insert_outcome(
+    tx: &rusqlite::Transaction<'_>,
+    o: &Outcome,
+    prep: &Prepared,
+    now: Timestamp,
+    seq: &mut i64,
+) -> Result<ItemStatus> {
     let prediction: Option<(i64, String, String, String)> = tx
         .prepare_cached("SELECT seq, plugin, subject, kind FROM predictions WHERE workspace = ?1 AND id = ?2")?
         .query_row(params![o.workspace.as_str(), o.prediction_id.as_str()], |r| {
@@ -336,8 +426,8 @@ fn insert_outcome(tx: &rusqlite::Transaction<'_>, o: &Outcome, prep: &Prepared, 
     let hash = prep.hash;
     let changed = tx
         .prepare_cached(
-            "INSERT INTO outcomes (workspace, id, plugin, prediction_id, subject, kind, value, label, success, quality, feedback, payload, event_time, ingested_at, content_hash, prediction_seq)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+            "INSERT INTO outcomes (workspace, id, plugin, prediction_id, subject, kind, value, label, success, quality, feedback, payload, event_time, ingested_at, content_hash, prediction_seq, seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
              ON CONFLICT (workspace, id) DO NOTHING",
         )?
         .execute(params![
@@ -357,8 +447,10 @@ fn insert_outcome(tx: &rusqlite::Transaction<'_>, o: &Outcome, prep: &Prepared, 
             now.as_micros(),
             &hash[..],
             prediction_seq,
+            *seq,
         ])?;
     if changed == 1 {
+        *seq += 1;
         return Ok(ItemStatus::Inserted);
     }
     let existing = tx
@@ -462,6 +554,53 @@ fn paginate<T>(mut items: Vec<T>, limit: usize, cursor: impl Fn(&T) -> Cursor) -
     }
 }
 
+const PREDICTION_COLUMNS: &str =
+    "seq, workspace, id, plugin, subject, kind, value, label, confidence, features, payload, event_time, ingested_at";
+
+fn prediction_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredPrediction> {
+    Ok(StoredPrediction {
+        seq: r.get(0)?,
+        ingested_at: ts(r.get(12)?)?,
+        record: Prediction {
+            workspace: parse_id(r.get(1)?)?,
+            id: parse_id(r.get(2)?)?,
+            plugin: parse_id(r.get(3)?)?,
+            subject: r.get(4)?,
+            kind: r.get(5)?,
+            value: r.get(6)?,
+            label: r.get(7)?,
+            confidence: r.get(8)?,
+            features: parse_json(r.get(9)?)?,
+            payload: parse_json(r.get(10)?)?,
+            event_time: Some(ts(r.get(11)?)?),
+        },
+    })
+}
+
+const OUTCOME_COLUMNS: &str = "seq, workspace, id, plugin, prediction_id, subject, kind, value, label, success, quality, feedback, payload, event_time, ingested_at";
+
+fn outcome_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredOutcome> {
+    Ok(StoredOutcome {
+        seq: r.get(0)?,
+        ingested_at: ts(r.get(14)?)?,
+        subject: r.get(5)?,
+        kind: r.get(6)?,
+        record: Outcome {
+            workspace: parse_id(r.get(1)?)?,
+            id: parse_id(r.get(2)?)?,
+            plugin: parse_id(r.get(3)?)?,
+            prediction_id: parse_id(r.get(4)?)?,
+            value: r.get(7)?,
+            label: r.get(8)?,
+            success: r.get(9)?,
+            quality: r.get(10)?,
+            feedback: r.get(11)?,
+            payload: parse_json(r.get(12)?)?,
+            event_time: Some(ts(r.get(13)?)?),
+        },
+    })
+}
+
 fn job_run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRun> {
     let status: String = r.get(6)?;
     Ok(JobRun {
@@ -486,6 +625,271 @@ const JOB_RUN_COLUMNS: &str =
 
 fn lease_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Lease> {
     Ok(Lease { name: r.get(0)?, holder: r.get(1)?, token: r.get(2)?, expires_at: ts(r.get(3)?)? })
+}
+
+/// Writes (`Some`) or deletes (`None`) one state document if `expect`
+/// holds; the new version, `None` after a delete.
+fn apply_state(
+    tx: &rusqlite::Transaction<'_>,
+    key: &StateKey,
+    value: Option<&[u8]>,
+    expect: Expect,
+    now: Timestamp,
+) -> Result<Option<u64>> {
+    let current: Option<i64> = tx
+        .prepare_cached("SELECT version FROM plugin_state WHERE plugin = ?1 AND workspace = ?2 AND key = ?3")?
+        .query_row(params![key.plugin.as_str(), key.workspace.as_str(), key.key], |r| r.get(0))
+        .optional()?;
+    expect_matches(key, expect, current.map(|v| v as u64))?;
+    let Some(value) = value else {
+        tx.prepare_cached("DELETE FROM plugin_state WHERE plugin = ?1 AND workspace = ?2 AND key = ?3")?
+            .execute(params![key.plugin.as_str(), key.workspace.as_str(), key.key])?;
+        return Ok(None);
+    };
+    let next = current.unwrap_or(0) + 1;
+    tx.prepare_cached(
+        "INSERT INTO plugin_state (plugin, workspace, key, value, version, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (plugin, workspace, key) DO UPDATE SET value = excluded.value, version = excluded.version, updated_at = excluded.updated_at",
+    )?
+    .execute(params![key.plugin.as_str(), key.workspace.as_str(), key.key, value, next, now.as_micros()])?;
+    Ok(Some(next as u64))
+}
+
+fn insert_insight(tx: &rusqlite::Transaction<'_>, i: &NewInsight, now: Timestamp) -> Result<i64> {
+    tx.prepare_cached(
+        "INSERT INTO insights (workspace, plugin, kind, title, detail, confidence, impact, data, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        i.workspace.as_str(),
+        i.plugin.as_str(),
+        i.kind,
+        i.title,
+        i.detail,
+        i.confidence,
+        i.impact,
+        i.data.to_string(),
+        now.as_micros()
+    ])?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// Inserts an alert, or folds it into the open alert with its dedup key.
+fn raise_alert(tx: &rusqlite::Transaction<'_>, a: &NewAlert, now: Timestamp) -> Result<i64> {
+    let open: Option<(i64, String)> = tx
+        .prepare_cached(
+            "SELECT id, severity FROM alerts
+             WHERE workspace = ?1 AND plugin = ?2 AND dedup_key = ?3 AND acknowledged_at IS NULL",
+        )?
+        .query_row(params![a.workspace.as_str(), a.plugin.as_str(), a.dedup_key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    if let Some((id, severity)) = open {
+        let severity = parse_severity(&severity).map_err(|e| StoreError::Backend(e.to_string()))?;
+        tx.prepare_cached(
+            "UPDATE alerts SET occurrences = occurrences + 1, last_seen_at = ?2, severity = ?3, message = ?4, data = ?5
+             WHERE id = ?1",
+        )?
+        .execute(params![
+            id,
+            now.as_micros(),
+            severity_str(severity.max(a.severity)),
+            a.message,
+            a.data.to_string()
+        ])?;
+        return Ok(id);
+    }
+    tx.prepare_cached(
+        "INSERT INTO alerts (workspace, plugin, severity, kind, subject, message, dedup_key, data, created_at, last_seen_at, occurrences)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 1)",
+    )?
+    .execute(params![
+        a.workspace.as_str(),
+        a.plugin.as_str(),
+        severity_str(a.severity),
+        a.kind,
+        a.subject,
+        a.message,
+        a.dedup_key,
+        a.data.to_string(),
+        now.as_micros()
+    ])?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// Inserts a proposed improvement as the next version of its target.
+fn propose_improvement(tx: &rusqlite::Transaction<'_>, i: &NewImprovement, now: Timestamp) -> Result<(i64, u64)> {
+    let version: i64 = tx
+        .prepare_cached(
+            "SELECT COALESCE(MAX(version), 0) + 1 FROM improvements WHERE workspace = ?1 AND plugin = ?2 AND target = ?3",
+        )?
+        .query_row(params![i.workspace.as_str(), i.plugin.as_str(), i.target], |r| r.get(0))?;
+    let history = Value::Array(vec![history_entry(ImprovementStatus::Proposed, now)]);
+    tx.prepare_cached(
+        "INSERT INTO improvements (workspace, plugin, target, version, status, params, evidence, metric, expected_gain, history, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+    )?
+    .execute(params![
+        i.workspace.as_str(),
+        i.plugin.as_str(),
+        i.target,
+        version,
+        improvement_status_str(ImprovementStatus::Proposed),
+        i.params.to_string(),
+        i.evidence.to_string(),
+        i.metric,
+        i.expected_gain,
+        history.to_string(),
+        now.as_micros()
+    ])?;
+    Ok((tx.last_insert_rowid(), version as u64))
+}
+
+fn history_entry(status: ImprovementStatus, at: Timestamp) -> Value {
+    serde_json::json!({ "status": improvement_status_str(status), "at": at })
+}
+
+fn get_improvement(conn: &Connection, workspace: &WorkspaceId, id: i64) -> Result<Improvement> {
+    conn.prepare_cached(&format!("SELECT {IMPROVEMENT_COLUMNS} FROM improvements WHERE id = ?1 AND workspace = ?2"))?
+        .query_row(params![id, workspace.as_str()], improvement_row)
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("improvement {id} in workspace {workspace}")))
+}
+
+/// A WHERE clause of optional filters, ANDed, with its arguments.
+#[derive(Default)]
+struct Filter {
+    sql: String,
+    args: Vec<SqlValue>,
+}
+
+impl Filter {
+    fn eq(&mut self, col: &str, v: Option<String>) {
+        if let Some(v) = v {
+            self.args.push(SqlValue::Text(v));
+            self.sql.push_str(&format!(" AND {col} = ?{}", self.args.len()));
+        }
+    }
+
+    fn at_least(&mut self, col: &str, t: Option<Timestamp>) {
+        if let Some(t) = t {
+            self.args.push(SqlValue::Integer(t.as_micros()));
+            self.sql.push_str(&format!(" AND {col} >= ?{}", self.args.len()));
+        }
+    }
+
+    /// ` WHERE ... ORDER BY {order} LIMIT ?` and the arguments.
+    fn finish(mut self, order: &str, limit: usize) -> (String, Vec<SqlValue>) {
+        self.args.push(SqlValue::Integer(list_limit(limit) as i64));
+        (format!(" WHERE 1 = 1{} ORDER BY {order} LIMIT ?{}", self.sql, self.args.len()), self.args)
+    }
+}
+
+fn severity_str(s: Severity) -> &'static str {
+    match s {
+        Severity::Low => "low",
+        Severity::Medium => "medium",
+        Severity::High => "high",
+        Severity::Critical => "critical",
+    }
+}
+
+fn parse_severity(s: &str) -> rusqlite::Result<Severity> {
+    Ok(match s {
+        "low" => Severity::Low,
+        "medium" => Severity::Medium,
+        "high" => Severity::High,
+        "critical" => Severity::Critical,
+        _ => return Err(bad_text(format!("bad severity {s:?}"))),
+    })
+}
+
+fn improvement_status_str(s: ImprovementStatus) -> &'static str {
+    match s {
+        ImprovementStatus::Proposed => "proposed",
+        ImprovementStatus::Backtested => "backtested",
+        ImprovementStatus::Applied => "applied",
+        ImprovementStatus::Kept => "kept",
+        ImprovementStatus::RolledBack => "rolled_back",
+        ImprovementStatus::Rejected => "rejected",
+    }
+}
+
+fn parse_improvement_status(s: &str) -> rusqlite::Result<ImprovementStatus> {
+    Ok(match s {
+        "proposed" => ImprovementStatus::Proposed,
+        "backtested" => ImprovementStatus::Backtested,
+        "applied" => ImprovementStatus::Applied,
+        "kept" => ImprovementStatus::Kept,
+        "rolled_back" => ImprovementStatus::RolledBack,
+        "rejected" => ImprovementStatus::Rejected,
+        _ => return Err(bad_text(format!("bad improvement status {s:?}"))),
+    })
+}
+
+fn bad_text(message: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, message.into())
+}
+
+fn json_value(s: String) -> rusqlite::Result<Value> {
+    serde_json::from_str(&s)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+const INSIGHT_COLUMNS: &str = "id, workspace, plugin, kind, title, detail, confidence, impact, data, created_at";
+
+fn insight_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Insight> {
+    Ok(Insight {
+        id: r.get(0)?,
+        workspace: parse_id(r.get(1)?)?,
+        plugin: parse_id(r.get(2)?)?,
+        kind: r.get(3)?,
+        title: r.get(4)?,
+        detail: r.get(5)?,
+        confidence: r.get(6)?,
+        impact: r.get(7)?,
+        data: json_value(r.get(8)?)?,
+        created_at: ts(r.get(9)?)?,
+    })
+}
+
+const ALERT_COLUMNS: &str = "id, workspace, plugin, severity, kind, subject, message, dedup_key, data, created_at, last_seen_at, occurrences, acknowledged_at";
+
+fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
+    Ok(Alert {
+        id: r.get(0)?,
+        workspace: parse_id(r.get(1)?)?,
+        plugin: parse_id(r.get(2)?)?,
+        severity: parse_severity(&r.get::<_, String>(3)?)?,
+        kind: r.get(4)?,
+        subject: r.get(5)?,
+        message: r.get(6)?,
+        dedup_key: r.get(7)?,
+        data: json_value(r.get(8)?)?,
+        created_at: ts(r.get(9)?)?,
+        last_seen_at: ts(r.get(10)?)?,
+        occurrences: r.get::<_, i64>(11)? as u64,
+        acknowledged_at: r.get::<_, Option<i64>>(12)?.map(ts).transpose()?,
+    })
+}
+
+const IMPROVEMENT_COLUMNS: &str = "id, workspace, plugin, target, version, status, params, evidence, metric, expected_gain, backtest, created_at, updated_at";
+
+fn improvement_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Improvement> {
+    Ok(Improvement {
+        id: r.get(0)?,
+        workspace: parse_id(r.get(1)?)?,
+        plugin: parse_id(r.get(2)?)?,
+        target: r.get(3)?,
+        version: r.get::<_, i64>(4)? as u64,
+        status: parse_improvement_status(&r.get::<_, String>(5)?)?,
+        params: json_value(r.get(6)?)?,
+        evidence: json_value(r.get(7)?)?,
+        metric: r.get(8)?,
+        expected_gain: r.get(9)?,
+        backtest: r.get::<_, Option<String>>(10)?.map(json_value).transpose()?,
+        created_at: ts(r.get(11)?)?,
+        updated_at: ts(r.get(12)?)?,
+    })
 }
 
 fn expect_matches(key: &StateKey, expect: Expect, current: Option<u64>) -> Result<()> {
@@ -514,11 +918,12 @@ impl Store for SqliteStore {
     fn append_prepared(&self, records: &[Prepared], mode: AppendMode, now: Timestamp) -> Result<AppendReceipt> {
         self.write(|tx| {
             let mut receipt = AppendReceipt { items: Vec::with_capacity(records.len()), ..Default::default() };
+            let mut seq = next_seq(tx)?;
             for (index, prep) in records.iter().enumerate() {
                 let record = prep.record();
                 let status = match record {
-                    Record::Prediction(p) => insert_prediction(tx, p, prep, now)?,
-                    Record::Outcome(o) => insert_outcome(tx, o, prep, now)?,
+                    Record::Prediction(p) => insert_prediction(tx, p, prep, now, &mut seq)?,
+                    Record::Outcome(o) => insert_outcome(tx, o, prep, now, &mut seq)?,
                 };
                 match &status {
                     ItemStatus::Inserted => receipt.inserted += 1,
@@ -543,30 +948,10 @@ impl Store for SqliteStore {
 
     fn predictions(&self, q: &EventQuery) -> Result<Page<StoredPrediction>> {
         let (clause, args) = where_clause(q, false)?;
-        let sql = format!(
-            "SELECT seq, workspace, id, plugin, subject, kind, value, label, confidence, features, payload, event_time, ingested_at FROM predictions{clause}"
-        );
+        let sql = format!("SELECT {PREDICTION_COLUMNS} FROM predictions{clause}");
         let items = self.read(|conn| {
             let mut stmt = conn.prepare_cached(&sql)?;
-            let rows = stmt.query_map(params_from_iter(args), |r| {
-                Ok(StoredPrediction {
-                    seq: r.get(0)?,
-                    ingested_at: ts(r.get(12)?)?,
-                    record: Prediction {
-                        workspace: parse_id(r.get(1)?)?,
-                        id: parse_id(r.get(2)?)?,
-                        plugin: parse_id(r.get(3)?)?,
-                        subject: r.get(4)?,
-                        kind: r.get(5)?,
-                        value: r.get(6)?,
-                        label: r.get(7)?,
-                        confidence: r.get(8)?,
-                        features: parse_json(r.get(9)?)?,
-                        payload: parse_json(r.get(10)?)?,
-                        event_time: Some(ts(r.get(11)?)?),
-                    },
-                })
-            })?;
+            let rows = stmt.query_map(params_from_iter(args), prediction_row)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })?;
         Ok(paginate(items, q.limit, |p| Cursor {
@@ -577,38 +962,89 @@ impl Store for SqliteStore {
 
     fn outcomes(&self, q: &EventQuery) -> Result<Page<StoredOutcome>> {
         let (clause, args) = where_clause(q, true)?;
-        let sql = format!(
-            "SELECT seq, workspace, id, plugin, prediction_id, subject, kind, value, label, success, quality, feedback, payload, event_time, ingested_at FROM outcomes{clause}"
-        );
+        let sql = format!("SELECT {OUTCOME_COLUMNS} FROM outcomes{clause}");
         let items = self.read(|conn| {
             let mut stmt = conn.prepare_cached(&sql)?;
-            let rows = stmt.query_map(params_from_iter(args), |r| {
-                Ok(StoredOutcome {
-                    seq: r.get(0)?,
-                    ingested_at: ts(r.get(14)?)?,
-                    subject: r.get(5)?,
-                    kind: r.get(6)?,
-                    record: Outcome {
-                        workspace: parse_id(r.get(1)?)?,
-                        id: parse_id(r.get(2)?)?,
-                        plugin: parse_id(r.get(3)?)?,
-                        prediction_id: parse_id(r.get(4)?)?,
-                        value: r.get(7)?,
-                        label: r.get(8)?,
-                        success: r.get(9)?,
-                        quality: r.get(10)?,
-                        feedback: r.get(11)?,
-                        payload: parse_json(r.get(12)?)?,
-                        event_time: Some(ts(r.get(13)?)?),
-                    },
-                })
-            })?;
+            let rows = stmt.query_map(params_from_iter(args), outcome_row)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })?;
         Ok(paginate(items, q.limit, |o| Cursor {
             time: o.record.event_time.map_or(0, |t| t.as_micros()),
             seq: o.seq,
         }))
+    }
+
+    fn events(&self, workspace: &WorkspaceId, plugin: &PluginName, after_seq: i64, limit: usize) -> Result<Vec<Event>> {
+        let limit = limit.clamp(1, EventQuery::MAX_LIMIT);
+        let args = params![plugin.as_str(), workspace.as_str(), after_seq, limit as i64];
+        self.read(|conn| {
+            // One read transaction: both queries see the same snapshot, so a
+            // batch that committed in between cannot show its outcomes here
+            // without its predictions.
+            let tx = conn.unchecked_transaction()?;
+            let predictions = tx
+                .prepare_cached(&format!(
+                    "SELECT {PREDICTION_COLUMNS} FROM predictions
+                     WHERE plugin = ?1 AND workspace = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4"
+                ))?
+                .query_map(args, prediction_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let outcomes = tx
+                .prepare_cached(&format!(
+                    "SELECT {OUTCOME_COLUMNS} FROM outcomes
+                     WHERE plugin = ?1 AND workspace = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4"
+                ))?
+                .query_map(args, outcome_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            tx.commit()?;
+            // Each list is the first `limit` of its table after `after_seq`,
+            // so the first `limit` of their merge are the first of both.
+            let mut out = Vec::with_capacity(limit.min(predictions.len() + outcomes.len()));
+            let mut ps = predictions.into_iter().peekable();
+            let mut os = outcomes.into_iter().peekable();
+            while out.len() < limit {
+                let take_prediction = match (ps.peek(), os.peek()) {
+                    (Some(p), Some(o)) => p.seq < o.seq,
+                    (Some(_), None) => true,
+                    (None, Some(_)) => false,
+                    (None, None) => break,
+                };
+                out.push(if take_prediction {
+                    Event::Prediction(ps.next().expect("peeked"))
+                } else {
+                    Event::Outcome(os.next().expect("peeked"))
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn max_seq(&self) -> Result<i64> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT MAX(COALESCE((SELECT MAX(seq) FROM predictions), 0), COALESCE((SELECT MAX(seq) FROM outcomes), 0))",
+                )?
+                .query_row([], |r| r.get(0))?)
+        })
+    }
+
+    fn workspaces(&self, plugin: &PluginName) -> Result<Vec<WorkspaceId>> {
+        // A skip scan of predictions_by_plugin: one index seek per workspace,
+        // however many predictions each has.
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "WITH RECURSIVE w(workspace) AS (
+                     SELECT MIN(workspace) FROM predictions WHERE plugin = ?1
+                     UNION ALL
+                     SELECT (SELECT MIN(workspace) FROM predictions WHERE plugin = ?1 AND workspace > w.workspace)
+                     FROM w WHERE w.workspace IS NOT NULL
+                 )
+                 SELECT workspace FROM w WHERE workspace IS NOT NULL",
+            )?;
+            let rows = stmt.query_map([plugin.as_str()], |r| parse_id(r.get(0)?))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
     }
 
     fn counts(&self, workspace: Option<&WorkspaceId>) -> Result<Vec<CountRow>> {
@@ -664,34 +1100,133 @@ impl Store for SqliteStore {
         })
     }
 
-    fn put_state(&self, key: &StateKey, value: &[u8], expect: Expect, now: Timestamp) -> Result<u64> {
-        check_state_key(&key.key)?;
+    fn commit(&self, changes: &Changes, now: Timestamp) -> Result<CommitReceipt> {
+        changes.validate()?;
         self.write(|tx| {
-            let current: Option<i64> = tx
-                .prepare_cached("SELECT version FROM plugin_state WHERE plugin = ?1 AND workspace = ?2 AND key = ?3")?
-                .query_row(params![key.plugin.as_str(), key.workspace.as_str(), key.key], |r| r.get(0))
-                .optional()?;
-            expect_matches(key, expect, current.map(|v| v as u64))?;
-            let next = current.unwrap_or(0) + 1;
-            tx.prepare_cached(
-                "INSERT INTO plugin_state (plugin, workspace, key, value, version, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (plugin, workspace, key) DO UPDATE SET value = excluded.value, version = excluded.version, updated_at = excluded.updated_at",
-            )?
-            .execute(params![key.plugin.as_str(), key.workspace.as_str(), key.key, value, next, now.as_micros()])?;
-            Ok(next as u64)
+            let mut receipt = CommitReceipt {
+                state: Vec::with_capacity(changes.state.len()),
+                insights: Vec::with_capacity(changes.insights.len()),
+                alerts: Vec::with_capacity(changes.alerts.len()),
+                improvements: Vec::with_capacity(changes.improvements.len()),
+            };
+            for c in &changes.state {
+                receipt.state.push(apply_state(tx, &c.key, c.value.as_deref(), c.expect, now)?);
+            }
+            for i in &changes.insights {
+                receipt.insights.push(insert_insight(tx, i, now)?);
+            }
+            for a in &changes.alerts {
+                receipt.alerts.push(raise_alert(tx, a, now)?);
+            }
+            for i in &changes.improvements {
+                receipt.improvements.push(propose_improvement(tx, i, now)?);
+            }
+            Ok(receipt)
         })
     }
 
-    fn delete_state(&self, key: &StateKey, expect: Expect) -> Result<()> {
+    fn insights(&self, q: &InsightQuery) -> Result<Vec<Insight>> {
+        let mut f = Filter::default();
+        f.eq("workspace", q.workspace.as_ref().map(|w| w.to_string()));
+        f.eq("plugin", q.plugin.as_ref().map(|p| p.to_string()));
+        f.eq("kind", q.kind.clone());
+        f.at_least("created_at", q.since);
+        let (clause, args) = f.finish("created_at DESC, id DESC", q.limit);
+        let sql = format!("SELECT {INSIGHT_COLUMNS} FROM insights{clause}");
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(args), insight_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn alerts(&self, q: &AlertQuery) -> Result<Vec<Alert>> {
+        let mut f = Filter::default();
+        f.eq("workspace", q.workspace.as_ref().map(|w| w.to_string()));
+        f.eq("plugin", q.plugin.as_ref().map(|p| p.to_string()));
+        f.at_least("last_seen_at", q.since);
+        if !q.include_acknowledged {
+            f.sql.push_str(" AND acknowledged_at IS NULL");
+        }
+        let (clause, args) = f.finish("last_seen_at DESC, id DESC", q.limit);
+        let sql = format!("SELECT {ALERT_COLUMNS} FROM alerts{clause}");
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(args), alert_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn acknowledge_alert(&self, workspace: &WorkspaceId, id: i64, now: Timestamp) -> Result<Alert> {
         self.write(|tx| {
-            let current: Option<i64> = tx
-                .prepare_cached("SELECT version FROM plugin_state WHERE plugin = ?1 AND workspace = ?2 AND key = ?3")?
-                .query_row(params![key.plugin.as_str(), key.workspace.as_str(), key.key], |r| r.get(0))
-                .optional()?;
-            expect_matches(key, expect, current.map(|v| v as u64))?;
-            tx.prepare_cached("DELETE FROM plugin_state WHERE plugin = ?1 AND workspace = ?2 AND key = ?3")?
-                .execute(params![key.plugin.as_str(), key.workspace.as_str(), key.key])?;
-            Ok(())
+            tx.prepare_cached(
+                "UPDATE alerts SET acknowledged_at = COALESCE(acknowledged_at, ?3) WHERE id = ?1 AND workspace = ?2",
+            )?
+            .execute(params![id, workspace.as_str(), now.as_micros()])?;
+            tx.prepare_cached(&format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?1 AND workspace = ?2"))?
+                .query_row(params![id, workspace.as_str()], alert_row)
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("alert {id} in workspace {workspace}")))
+        })
+    }
+
+    fn improvements(&self, q: &ImprovementQuery) -> Result<Vec<Improvement>> {
+        let mut f = Filter::default();
+        f.eq("workspace", q.workspace.as_ref().map(|w| w.to_string()));
+        f.eq("plugin", q.plugin.as_ref().map(|p| p.to_string()));
+        f.eq("target", q.target.clone());
+        f.eq("status", q.status.map(|s| improvement_status_str(s).to_string()));
+        let (clause, args) = f.finish("created_at DESC, id DESC", q.limit);
+        let sql = format!("SELECT {IMPROVEMENT_COLUMNS} FROM improvements{clause}");
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(args), improvement_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn improvement(&self, workspace: &WorkspaceId, id: i64) -> Result<Improvement> {
+        self.read(|conn| get_improvement(conn, workspace, id))
+    }
+
+    fn transition_improvement(
+        &self,
+        workspace: &WorkspaceId,
+        id: i64,
+        to: ImprovementStatus,
+        backtest: Option<&Value>,
+        now: Timestamp,
+    ) -> Result<Improvement> {
+        self.write(|tx| {
+            let current = get_improvement(tx, workspace, id)?;
+            if !current.status.can_become(to) {
+                return Err(StoreError::Invalid {
+                    field: "status".into(),
+                    message: format!(
+                        "improvement {id} cannot move from {} to {}",
+                        improvement_status_str(current.status),
+                        improvement_status_str(to)
+                    ),
+                });
+            }
+            let history: String = tx
+                .prepare_cached("SELECT history FROM improvements WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))?;
+            let mut history: Vec<Value> = serde_json::from_str(&history)
+                .map_err(|e| StoreError::Backend(format!("improvement {id}: unreadable history: {e}")))?;
+            history.push(history_entry(to, now));
+            tx.prepare_cached(
+                "UPDATE improvements SET status = ?2, backtest = COALESCE(?3, backtest), history = ?4, updated_at = ?5
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                id,
+                improvement_status_str(to),
+                backtest.map(|b| b.to_string()),
+                Value::Array(history).to_string(),
+                now.as_micros()
+            ])?;
+            get_improvement(tx, workspace, id)
         })
     }
 
@@ -798,8 +1333,7 @@ impl Store for SqliteStore {
             args.push(SqlValue::Integer(s));
             sql.push_str(&format!(" AND slot = ?{}", args.len()));
         }
-        let limit = if q.limit == 0 { 100 } else { q.limit.min(10_000) };
-        args.push(SqlValue::Integer(limit as i64));
+        args.push(SqlValue::Integer(list_limit(q.limit) as i64));
         sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", args.len()));
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(&sql)?;

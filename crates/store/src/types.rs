@@ -1,6 +1,8 @@
 //! The values that cross the [`Store`](crate::Store) trait.
 
-use learnloop_core::{PluginName, Record, Timestamp, WorkspaceId};
+use learnloop_core::{
+    ImprovementStatus, NewAlert, NewImprovement, NewInsight, PluginName, Record, Timestamp, WorkspaceId,
+};
 use serde::Serialize;
 
 use crate::{Rejection, StoreError};
@@ -189,4 +191,143 @@ impl Prepared {
     pub fn record(&self) -> &Record {
         &self.record
     }
+}
+
+/// One change to a plugin state document, part of a [`Changes`] set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateChange {
+    /// The document.
+    pub key: StateKey,
+    /// The new bytes; `None` deletes the document.
+    pub value: Option<Vec<u8>>,
+    /// What the document's version must be for the change to apply.
+    pub expect: Expect,
+}
+
+/// Everything a plugin's online update or a job's run produces, committed
+/// together by [`Store::commit`](crate::Store::commit): all of it or none of it.
+///
+/// Items apply in order, state changes first, then insights, alerts and
+/// improvements; a later change to the same state key sees (and its `expect`
+/// is checked against) the earlier one.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Changes {
+    /// State documents to write or delete (a plugin's checkpoint is one of them).
+    pub state: Vec<StateChange>,
+    /// Insights to add.
+    pub insights: Vec<NewInsight>,
+    /// Alerts to raise (deduplicated against unacknowledged ones, see [`NewAlert`]).
+    pub alerts: Vec<NewAlert>,
+    /// Improvements to propose.
+    pub improvements: Vec<NewImprovement>,
+}
+
+impl Changes {
+    /// Checks everything that can be checked without the store: state keys
+    /// (see [`StateKey::new`]) and the `validate` rules of each insight, alert
+    /// and improvement. The error names the item and its field, e.g.
+    /// `insights[1].confidence`. Every backend's
+    /// [`Store::commit`](crate::Store::commit) calls this first.
+    pub fn validate(&self) -> Result<(), StoreError> {
+        let invalid = |list: &str, i: usize, e: learnloop_core::ValidationError| StoreError::Invalid {
+            field: format!("{list}[{i}].{}", e.field),
+            message: e.message,
+        };
+        for (i, c) in self.state.iter().enumerate() {
+            check_state_key(&c.key.key).map_err(|e| match e {
+                StoreError::Invalid { message, .. } => StoreError::Invalid { field: format!("state[{i}].key"), message },
+                other => other,
+            })?;
+        }
+        for (i, x) in self.insights.iter().enumerate() {
+            x.validate().map_err(|e| invalid("insights", i, e))?;
+            // `NewInsight::validate` leaves `detail` free-form; it still must
+            // not contain NUL, which PostgreSQL cannot store.
+            if x.detail.contains('\0') {
+                return Err(invalid(
+                    "insights",
+                    i,
+                    learnloop_core::ValidationError::new("detail", "must not contain NUL"),
+                ));
+            }
+        }
+        for (i, x) in self.alerts.iter().enumerate() {
+            x.validate().map_err(|e| invalid("alerts", i, e))?;
+        }
+        for (i, x) in self.improvements.iter().enumerate() {
+            x.validate().map_err(|e| invalid("improvements", i, e))?;
+        }
+        Ok(())
+    }
+
+    /// Whether there is nothing to commit.
+    pub fn is_empty(&self) -> bool {
+        self.state.is_empty() && self.insights.is_empty() && self.alerts.is_empty() && self.improvements.is_empty()
+    }
+}
+
+/// What a [`Store::commit`](crate::Store::commit) did, each list in the
+/// order of the corresponding list of [`Changes`].
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct CommitReceipt {
+    /// The new version of each state document; `None` where it was deleted.
+    pub state: Vec<Option<u64>>,
+    /// The ids of the inserted insights.
+    pub insights: Vec<i64>,
+    /// The id of each raised alert: a new one, or the unacknowledged alert it
+    /// was deduplicated into.
+    pub alerts: Vec<i64>,
+    /// The id and the version of each proposed improvement.
+    pub improvements: Vec<(i64, u64)>,
+}
+
+/// Filters for insights. All filters combine with AND.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InsightQuery {
+    /// Only this workspace.
+    pub workspace: Option<WorkspaceId>,
+    /// Only this plugin.
+    pub plugin: Option<PluginName>,
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Only those created at or after this.
+    pub since: Option<Timestamp>,
+    /// At most this many (newest first); 0 means 100, at most 10,000.
+    pub limit: usize,
+}
+
+/// Filters for alerts. All filters combine with AND.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AlertQuery {
+    /// Only this workspace.
+    pub workspace: Option<WorkspaceId>,
+    /// Only this plugin.
+    pub plugin: Option<PluginName>,
+    /// Only those last raised at or after this.
+    pub since: Option<Timestamp>,
+    /// Also return acknowledged alerts (by default only open ones).
+    pub include_acknowledged: bool,
+    /// At most this many (most recently raised first); 0 means 100, at most 10,000.
+    pub limit: usize,
+}
+
+/// Filters for improvements. All filters combine with AND.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ImprovementQuery {
+    /// Only this workspace.
+    pub workspace: Option<WorkspaceId>,
+    /// Only this plugin.
+    pub plugin: Option<PluginName>,
+    /// Only this parameter set.
+    pub target: Option<String>,
+    /// Only improvements in this lifecycle position.
+    pub status: Option<ImprovementStatus>,
+    /// At most this many (newest first); 0 means 100, at most 10,000.
+    pub limit: usize,
+}
+
+/// The page size of the insight, alert, improvement and job-run queries:
+/// 0 means 100, and no more than 10,000.
+pub(crate) fn list_limit(limit: usize) -> usize {
+    if limit == 0 { 100 } else { limit.min(10_000) }
 }
