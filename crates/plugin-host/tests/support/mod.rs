@@ -1,4 +1,4 @@
-//! Shared by the host's integration tests: building plugin libraries and
+//! Shared by the host's integration tests and benchmarks: building plugin libraries and
 //! making sample records.
 
 use std::path::{Path, PathBuf};
@@ -26,14 +26,20 @@ pub fn build_cdylib(package: &str, features: &[&str]) -> PathBuf {
     if !features.is_empty() {
         cmd.args(["--features", &features.join(",")]);
     }
+    // Benchmarks (built without debug assertions) measure optimised plugins.
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    if profile == "release" {
+        cmd.arg("--release");
+    }
     let out = cmd.output().expect("run cargo");
     assert!(out.status.success(), "building {package} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    let lib = target.join("debug").join(format!("lib{}.{}", package.replace('-', "_"), std::env::consts::DLL_EXTENSION));
+    let lib = target.join(profile).join(format!("lib{}.{}", package.replace('-', "_"), std::env::consts::DLL_EXTENSION));
     assert!(lib.exists(), "{} was not built", lib.display());
     lib
 }
 
 /// Copies a built library into `dir` under the name the host looks for.
+#[allow(dead_code)]
 pub fn install(lib: &Path, dir: &Path, plugin: &str) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let dest = dir.join(format!("liblearnloop_plugin_{plugin}.{}", std::env::consts::DLL_EXTENSION));
@@ -45,6 +51,7 @@ fn rec(json: String) -> Record {
     parse_json_record(&json, &RecordDefaults::default()).unwrap_or_else(|e| panic!("{json}: {e}"))
 }
 
+#[allow(dead_code)]
 /// Deterministic, valid records for a built-in plugin in two workspaces.
 pub fn sample_records(plugin: &str, n: usize) -> Vec<Record> {
     let mut out = Vec::new();
