@@ -20,7 +20,8 @@ mod time;
 pub use error::ValidationError;
 pub use ids::{PluginName, RecordId, WorkspaceId};
 pub use model::{
-    Alert, Improvement, ImprovementStatus, Insight, JobRun, JobStatus, NewAlert, NewImprovement, NewInsight,
+    Alert, ApiKey, Improvement, ImprovementStatus, Insight, JobRun, JobStatus, NewAlert, NewImprovement, NewInsight,
+    Role,
     Severity,
 };
 pub use record::{

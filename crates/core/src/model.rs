@@ -357,3 +357,55 @@ fn check_unit(field: &str, x: f64) -> Result<(), crate::ValidationError> {
     }
     Ok(())
 }
+
+/// What an API key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Read its workspace's data and plugin answers.
+    Reader,
+    /// Reader, plus ingest and plugin routes that change state.
+    Writer,
+    /// Everything, in every workspace: jobs, keys, any workspace's data.
+    Admin,
+}
+
+impl Role {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Reader => "reader",
+            Role::Writer => "writer",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Parses the wire name.
+    pub fn parse(s: &str) -> Option<Role> {
+        Some(match s {
+            "reader" => Role::Reader,
+            "writer" => Role::Writer,
+            "admin" => Role::Admin,
+            _ => return None,
+        })
+    }
+}
+
+/// A stored API key (never the key itself: only its SHA-256 is stored).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKey {
+    /// Store-assigned id.
+    pub id: i64,
+    /// A name for people ("ingest from billing").
+    pub name: String,
+    /// The first characters of the key, to recognise it in lists.
+    pub prefix: String,
+    /// The workspace it is limited to; `None` for admin keys (all workspaces).
+    pub workspace: Option<WorkspaceId>,
+    /// What it may do.
+    pub role: Role,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<Timestamp>,
+}

@@ -44,6 +44,7 @@ pub const CHECKS: &[(&str, fn(&dyn Store))] = &[
     ("alerts_deduplicate_until_acknowledged", alerts_deduplicate_until_acknowledged),
     ("improvements_number_versions_and_follow_the_lifecycle", improvements_number_versions_and_follow_the_lifecycle),
     ("workspaces_never_touch_each_others_results", workspaces_never_touch_each_others_results),
+    ("api_keys", api_keys),
 ];
 
 /// Parses a JSON record for tests.
@@ -826,4 +827,30 @@ fn workspaces_never_touch_each_others_results(s: &dyn Store) {
     assert!(s.alerts(&AlertQuery { workspace: Some(b.clone()), ..Default::default() }).unwrap().is_empty());
     assert!(s.improvements(&ImprovementQuery { workspace: Some(b), ..Default::default() }).unwrap().is_empty());
     assert!(s.acknowledge_alert(&a, alert_id, t(3)).is_ok());
+}
+
+/// API keys: only hashes are stored, scoping rules hold, revocation works.
+pub fn api_keys(s: &dyn Store) {
+    use learnloop_core::Role;
+    let new = |name: &str, hash: u8, ws: Option<&str>, role: Role| NewApiKey {
+        name: name.into(),
+        prefix: format!("llk_{hash:02x}"),
+        hash: [hash; 32],
+        workspace: ws.map(|w| WorkspaceId::parse("", w).unwrap()),
+        role,
+        now: Timestamp::from_micros(1_000_000).unwrap(),
+    };
+    let admin = s.create_api_key(&new("admin", 1, None, Role::Admin)).unwrap();
+    let reader = s.create_api_key(&new("reader", 2, Some("w"), Role::Reader)).unwrap();
+    assert_eq!(reader.workspace.as_ref().map(|w| w.as_str()), Some("w"));
+    assert!(matches!(s.create_api_key(&new("bad", 3, Some("w"), Role::Admin)), Err(StoreError::Invalid { .. })));
+    assert!(matches!(s.create_api_key(&new("bad", 4, None, Role::Writer)), Err(StoreError::Invalid { .. })));
+    assert_eq!(s.api_key_by_hash(&[2; 32]).unwrap().unwrap().id, reader.id);
+    assert_eq!(s.api_key_by_hash(&[9; 32]).unwrap(), None);
+    let revoked = s.revoke_api_key(reader.id, Timestamp::from_micros(2_000_000).unwrap()).unwrap();
+    assert!(revoked.revoked_at.is_some());
+    assert_eq!(s.api_key_by_hash(&[2; 32]).unwrap(), None, "revoked keys do not authenticate");
+    assert_eq!(s.api_keys().unwrap().len(), 2);
+    assert_eq!(s.api_key_by_hash(&[1; 32]).unwrap().unwrap().id, admin.id);
+    assert!(matches!(s.revoke_api_key(999, Timestamp::now()), Err(StoreError::NotFound(_))));
 }

@@ -39,7 +39,7 @@ mod types;
 use std::sync::Arc;
 
 use learnloop_core::{
-    Alert, Improvement, ImprovementStatus, Insight, JobRun, JobStatus, PluginName, Record, Timestamp, WorkspaceId,
+    Alert, ApiKey, Improvement, ImprovementStatus, Insight, JobRun, JobStatus, PluginName, Record, Timestamp, WorkspaceId,
 };
 
 pub use error::{Rejection, StoreError};
@@ -219,6 +219,19 @@ pub trait Store: Send + Sync {
 
     /// Who holds `name` now, if anyone.
     fn current_lease(&self, name: &str, now: Timestamp) -> Result<Option<Lease>>;
+
+    /// Stores a new API key (its hash). Admin keys have no workspace;
+    /// reader and writer keys have exactly one.
+    fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKey>;
+
+    /// The active (not revoked) key with this SHA-256, if any.
+    fn api_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiKey>>;
+
+    /// Every key, revoked ones included, oldest first.
+    fn api_keys(&self) -> Result<Vec<ApiKey>>;
+
+    /// Revokes a key; revoking twice keeps the first time.
+    fn revoke_api_key(&self, id: i64, now: Timestamp) -> Result<ApiKey>;
 }
 
 /// Opens the store the configuration names (embedded SQLite by default).

@@ -14,8 +14,8 @@ use std::sync::mpsc::{SyncSender, sync_channel};
 use std::time::Duration;
 
 use learnloop_core::{
-    Alert, Improvement, ImprovementStatus, Insight, JobRun, JobStatus, NewAlert, NewImprovement, NewInsight, Outcome,
-    PluginName, Prediction, Record, Severity, Timestamp, WorkspaceId,
+    Alert, ApiKey, Improvement, ImprovementStatus, Insight, JobRun, JobStatus, NewAlert, NewImprovement, NewInsight, Outcome,
+    PluginName, Prediction, Record, Role, Severity, Timestamp, WorkspaceId,
 };
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
@@ -224,6 +224,21 @@ CREATE TABLE improvements (
     UNIQUE (workspace, plugin, target, version)
 );
 CREATE INDEX improvements_recent ON improvements (workspace, plugin, created_at);
+"#,
+), (
+    2,
+    r#"
+CREATE TABLE api_keys (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT    NOT NULL,
+    prefix     TEXT    NOT NULL,
+    -- SHA-256 of the key; the key itself is never stored.
+    hash       BLOB    NOT NULL UNIQUE,
+    workspace  TEXT,
+    role       TEXT    NOT NULL,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+);
 "#,
 )];
 
@@ -1399,4 +1414,75 @@ impl Store for SqliteStore {
                 .optional()?)
         })
     }
+    fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKey> {
+        if key.name.trim().is_empty() || key.name.len() > 256 {
+            return Err(StoreError::Invalid { field: "name".into(), message: "must be 1 to 256 bytes".into() });
+        }
+        if (key.role == Role::Admin) != key.workspace.is_none() {
+            return Err(StoreError::Invalid {
+                field: "workspace".into(),
+                message: "admin keys cover every workspace; reader and writer keys need exactly one".into(),
+            });
+        }
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO api_keys (name, prefix, hash, workspace, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    key.name,
+                    key.prefix,
+                    &key.hash[..],
+                    key.workspace.as_ref().map(|w| w.to_string()),
+                    key.role.as_str(),
+                    key.now.as_micros()
+                ],
+            )?;
+            let id = tx.last_insert_rowid();
+            Ok(tx.query_row(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = ?1"), [id], api_key_row)?)
+        })
+    }
+
+    fn api_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiKey>> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached(&format!(
+                    "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE hash = ?1 AND revoked_at IS NULL"
+                ))?
+                .query_row([&hash[..]], api_key_row)
+                .optional()?)
+        })
+    }
+
+    fn api_keys(&self) -> Result<Vec<ApiKey>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys ORDER BY id"))?;
+            let rows = stmt.query_map([], api_key_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn revoke_api_key(&self, id: i64, now: Timestamp) -> Result<ApiKey> {
+        self.write(|tx| {
+            tx.execute("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", params![id, now.as_micros()])?;
+            tx.query_row(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = ?1"), [id], api_key_row)
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("API key {id}")))
+        })
+    }
+}
+
+const API_KEY_COLUMNS: &str = "id, name, prefix, workspace, role, created_at, revoked_at";
+
+fn api_key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKey> {
+    let role: String = r.get(4)?;
+    Ok(ApiKey {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        prefix: r.get(2)?,
+        workspace: r.get::<_, Option<String>>(3)?.map(parse_id).transpose()?,
+        role: Role::parse(&role).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, format!("bad role {role}").into())
+        })?,
+        created_at: ts(r.get(5)?)?,
+        revoked_at: r.get::<_, Option<i64>>(6)?.map(ts).transpose()?,
+    })
 }

@@ -331,3 +331,20 @@ pub struct ImprovementQuery {
 pub(crate) fn list_limit(limit: usize) -> usize {
     if limit == 0 { 100 } else { limit.min(10_000) }
 }
+
+/// A key to store: only its SHA-256 and a short prefix are kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewApiKey {
+    /// A name for people.
+    pub name: String,
+    /// The key's first characters.
+    pub prefix: String,
+    /// SHA-256 of the key.
+    pub hash: [u8; 32],
+    /// Its workspace (`None` for admin keys).
+    pub workspace: Option<learnloop_core::WorkspaceId>,
+    /// Its role.
+    pub role: learnloop_core::Role,
+    /// Creation time.
+    pub now: Timestamp,
+}
