@@ -1,0 +1,103 @@
+//! API keys: generation, hashing, and the `Caller` every handler gets.
+//!
+//! Keys are 160 random bits, shown once and stored only as SHA-256. A
+//! reader or writer key belongs to one workspace and sees nothing of any
+//! other; an admin key covers every workspace. Keys travel as
+//! `Authorization: Bearer <key>`.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use learnloop_core::{Role, WorkspaceId};
+use sha2::{Digest, Sha256};
+
+use crate::{ApiError, AppState};
+
+/// Makes a new key: `llk_` and 40 hex digits.
+pub fn generate_key() -> String {
+    let mut bytes = [0u8; 20];
+    getrandom::fill(&mut bytes).expect("the OS random source works");
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("llk_{hex}")
+}
+
+/// SHA-256 of a key, as stored.
+pub fn hash_key(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+/// The first characters of a key, for lists.
+pub fn key_prefix(key: &str) -> String {
+    key.chars().take(12).collect()
+}
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The key's role (admin when auth is disabled).
+    pub role: Role,
+    /// The key's workspace; `None` for all workspaces.
+    pub workspace: Option<WorkspaceId>,
+}
+
+impl Caller {
+    /// Fails with 403 unless the caller has at least `role`.
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.role >= role {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!("this needs a {} key; yours is a {} key", role.as_str(), self.role.as_str())))
+        }
+    }
+
+    /// The workspace a request acts on: the one asked for (which must be
+    /// the key's own), else the key's own, else the configured default.
+    pub fn workspace(&self, requested: Option<&str>, default: &str) -> Result<WorkspaceId, ApiError> {
+        let ws = match (requested, &self.workspace) {
+            (Some(r), _) => WorkspaceId::parse("workspace", r)?,
+            (None, Some(own)) => own.clone(),
+            (None, None) => WorkspaceId::parse("workspace", default)?,
+        };
+        self.check_workspace(&ws)?;
+        Ok(ws)
+    }
+
+    /// Fails with 403 if the key may not touch `ws`.
+    pub fn check_workspace(&self, ws: &WorkspaceId) -> Result<(), ApiError> {
+        match &self.workspace {
+            Some(own) if own != ws => Err(ApiError::forbidden(format!(
+                "this key belongs to workspace {:?}, not {:?}",
+                own.as_str(),
+                ws.as_str()
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if !state.config.auth.enabled {
+            return Ok(Caller { role: Role::Admin, workspace: None });
+        }
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthorized("send an API key as `Authorization: Bearer <key>`"))?;
+        let key = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <key>`"))?;
+        let hash = hash_key(key);
+        let store = state.host.store().clone();
+        let found = tokio::task::spawn_blocking(move || store.api_key_by_hash(&hash))
+            .await
+            .map_err(ApiError::internal)??;
+        let key = found.ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))?;
+        Ok(Caller { role: key.role, workspace: key.workspace })
+    }
+}

@@ -1,0 +1,98 @@
+//! `learnloop-api`: the HTTP face of learnloop.
+//!
+//! [`app`] builds the whole router from an [`AppState`], so tests drive it
+//! with `tower::ServiceExt::oneshot` and no socket. Handlers are grouped one
+//! file per resource under `routes/`; every error is an [`ApiError`], which
+//! renders as `application/problem+json`.
+//!
+//! Routes (all JSON; see `/api/v1/openapi.json` for the full document):
+//! * `POST /api/v1/predictions`, `POST /api/v1/outcomes` — ingest one record
+//!   (an object) or a batch (an array), durably, with per-item results;
+//! * `ANY /api/v1/<plugin>/...` — each enabled plugin's routes;
+//! * `GET /api/v1/insights`, `GET /api/v1/alerts`, `POST /api/v1/alerts/{id}/ack`;
+//! * `GET /api/v1/jobs`, `POST /api/v1/jobs/{plugin}/{job}/run`, `GET /api/v1/jobs/runs`;
+//! * `GET /health`, `GET /ready`, `GET /metrics`, `GET /api/v1/openapi.json`.
+
+#![deny(missing_docs)]
+
+pub mod auth;
+pub mod committer;
+mod error;
+pub mod metrics;
+pub mod openapi;
+mod routes;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use learnloop_config::Config;
+use learnloop_plugin_host::PluginHost;
+
+pub use error::ApiError;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// The plugins and the store.
+    pub host: Arc<PluginHost>,
+    /// Group commit for ingest.
+    pub committer: Arc<committer::Committer>,
+    /// Prometheus metrics.
+    pub metrics: Arc<metrics::Metrics>,
+}
+
+impl AppState {
+    /// State over a loaded host; starts the commit and learner threads.
+    pub fn new(config: Config, host: PluginHost) -> AppState {
+        let host = Arc::new(host);
+        AppState {
+            committer: Arc::new(committer::Committer::start(host.clone())),
+            config: Arc::new(config),
+            host,
+            metrics: Arc::new(metrics::Metrics::default()),
+        }
+    }
+}
+
+async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let response = next.run(req).await;
+    state.metrics.request(&method, &route, response.status().as_u16(), started.elapsed().as_secs_f64());
+    response
+}
+
+/// The whole API.
+pub fn app(state: AppState) -> Router {
+    let limit = state.config.api.max_body_bytes;
+    Router::new()
+        .route("/health", get(routes::health::health))
+        .route("/ready", get(routes::health::ready))
+        .route("/metrics", get(routes::health::metrics))
+        .route("/api/v1/openapi.json", get(routes::health::openapi))
+        .route("/api/v1/predictions", post(routes::ingest::predictions))
+        .route("/api/v1/outcomes", post(routes::ingest::outcomes))
+        .route("/api/v1/insights", get(routes::findings::insights))
+        .route("/api/v1/alerts", get(routes::findings::alerts))
+        .route("/api/v1/alerts/{id}/ack", post(routes::findings::acknowledge))
+        .route("/api/v1/jobs", get(routes::jobs::list))
+        .route("/api/v1/jobs/runs", get(routes::jobs::history))
+        .route("/api/v1/jobs/{plugin}/{job}/run", post(routes::jobs::run))
+        .route("/api/v1/{plugin}/{*rest}", axum::routing::any(routes::plugins::call))
+        .fallback(routes::health::not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(state.clone(), track))
+        .with_state(state)
+}

@@ -1,0 +1,76 @@
+//! What learning found: insights and alerts, per workspace.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use learnloop_core::{PluginName, Role, Timestamp};
+use learnloop_store::{AlertQuery, InsightQuery};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+use crate::auth::Caller;
+use crate::{ApiError, AppState};
+
+type Q = Result<Query<BTreeMap<String, String>>, QueryRejection>;
+
+fn plugin(q: &BTreeMap<String, String>) -> Result<Option<PluginName>, ApiError> {
+    Ok(q.get("plugin").map(|p| PluginName::parse("plugin", p)).transpose()?)
+}
+
+fn since(q: &BTreeMap<String, String>, default_hours: Option<i64>) -> Result<Option<Timestamp>, ApiError> {
+    match q.get("since") {
+        Some(t) => Ok(Some(Timestamp::parse("since", t)?)),
+        None => Ok(default_hours.map(|h| Timestamp::now().add_micros(-h * 3_600_000_000))),
+    }
+}
+
+/// `GET /api/v1/insights?workspace=&plugin=&kind=&since=&limit=`: newest first.
+pub async fn insights(State(s): State<AppState>, caller: Caller, q: Q) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Reader)?;
+    let q = super::query(q)?;
+    let query = InsightQuery {
+        workspace: Some(caller.workspace(q.get("workspace").map(String::as_str), &s.config.default_workspace)?),
+        plugin: plugin(&q)?,
+        kind: q.get("kind").cloned(),
+        since: since(&q, None)?,
+        limit: super::limit(&q, 100, 10_000)?,
+    };
+    let store = s.host.store().clone();
+    let items = tokio::task::spawn_blocking(move || store.insights(&query)).await.map_err(ApiError::internal)??;
+    Ok(Json(json!({ "insights": items })))
+}
+
+/// `GET /api/v1/alerts?workspace=&plugin=&since=&include_acknowledged=&limit=`:
+/// by default the unacknowledged alerts seen in the last 24 hours.
+pub async fn alerts(State(s): State<AppState>, caller: Caller, q: Q) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Reader)?;
+    let q = super::query(q)?;
+    let include_acknowledged = match q.get("include_acknowledged").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => return Err(ApiError::invalid("include_acknowledged", format!("{other:?} is not true or false"))),
+    };
+    let query = AlertQuery {
+        workspace: Some(caller.workspace(q.get("workspace").map(String::as_str), &s.config.default_workspace)?),
+        plugin: plugin(&q)?,
+        since: since(&q, Some(24))?,
+        include_acknowledged,
+        limit: super::limit(&q, 100, 10_000)?,
+    };
+    let store = s.host.store().clone();
+    let items = tokio::task::spawn_blocking(move || store.alerts(&query)).await.map_err(ApiError::internal)??;
+    Ok(Json(json!({ "alerts": items })))
+}
+
+/// `POST /api/v1/alerts/{id}/ack?workspace=`: acknowledges an alert of the workspace.
+pub async fn acknowledge(State(s): State<AppState>, caller: Caller, Path(id): Path<String>, q: Q) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Writer)?;
+    let q = super::query(q)?;
+    let id: i64 = id.parse().map_err(|_| ApiError::invalid("id", format!("{id:?} is not an alert id")))?;
+    let ws = caller.workspace(q.get("workspace").map(String::as_str), &s.config.default_workspace)?;
+    let store = s.host.store().clone();
+    let alert = tokio::task::spawn_blocking(move || store.acknowledge_alert(&ws, id, Timestamp::now()))
+        .await
+        .map_err(ApiError::internal)??;
+    Ok(Json(json!(alert)))
+}

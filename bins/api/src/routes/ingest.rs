@@ -1,0 +1,156 @@
+//! `POST /api/v1/predictions` and `POST /api/v1/outcomes`.
+//!
+//! One JSON object is one record: the answer is 201 (stored), 200
+//! (duplicate) or a problem naming the field. A JSON array is a batch of at
+//! most `api.max_batch` records: every valid record is stored in one durable
+//! transaction and the answer lists each item's result. Nothing from a
+//! request that fails as a whole (malformed JSON, too large, another
+//! workspace) is stored.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use learnloop_core::{RecordDefaults, RecordType, Role, parse_json_record};
+use learnloop_store::{ItemStatus, Prepared};
+use serde_json::{Value, json};
+
+use crate::auth::Caller;
+use crate::{ApiError, AppState};
+
+/// `POST /api/v1/predictions`.
+pub async fn predictions(State(s): State<AppState>, caller: Caller, b: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    ingest(s, caller, RecordType::Prediction, b).await
+}
+
+/// `POST /api/v1/outcomes`.
+pub async fn outcomes(State(s): State<AppState>, caller: Caller, b: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    ingest(s, caller, RecordType::Outcome, b).await
+}
+
+enum Item {
+    Valid(usize),
+    Invalid { field: String, message: String },
+}
+
+async fn ingest(state: AppState, caller: Caller, rt: RecordType, b: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    caller.require(Role::Writer)?;
+    let bytes = super::body(b, state.config.api.max_body_bytes)?;
+    let value = super::json(&bytes)?;
+    let (items, single) = match value {
+        Value::Array(items) => (items, false),
+        v @ Value::Object(_) => (vec![v], true),
+        _ => return Err(ApiError::bad_request("send a JSON object (one record) or an array of objects (a batch)")),
+    };
+    let max = state.config.api.max_batch;
+    if items.len() > max {
+        return Err(ApiError::too_large(format!("a batch holds at most {max} records (api.max_batch); this one has {}", items.len())));
+    }
+    if items.is_empty() {
+        return Err(ApiError::bad_request("the batch is empty"));
+    }
+    let defaults = RecordDefaults { workspace: Some(caller.workspace(None, &state.config.default_workspace)?), record_type: Some(rt) };
+    let mut prepared = Vec::new();
+    let mut results = Vec::with_capacity(items.len());
+    let mut ids = Vec::with_capacity(items.len());
+    for item in &items {
+        ids.push(item.get("id").and_then(Value::as_str).map(str::to_string));
+        if !item.is_object() {
+            results.push(Item::Invalid { field: String::new(), message: "each record must be a JSON object".into() });
+            continue;
+        }
+        match parse_json_record(&item.to_string(), &defaults) {
+            Ok(record) => {
+                // A record for another workspace fails the whole request:
+                // a key never writes outside its workspace.
+                caller.check_workspace(record.workspace())?;
+                match state.host.validate(&record) {
+                    Ok(()) => {
+                        results.push(Item::Valid(prepared.len()));
+                        prepared.push(Prepared::new(record));
+                    }
+                    Err(e) => results.push(Item::Invalid { field: e.field, message: e.message }),
+                }
+            }
+            Err(e) => results.push(Item::Invalid { field: e.field, message: e.message }),
+        }
+    }
+    let receipt = if prepared.is_empty() {
+        None
+    } else {
+        Some(state.committer.append(prepared).await.map_err(ApiError::internal)?)
+    };
+    let statuses: Vec<ItemStatus> = receipt.map(|r| r.items).unwrap_or_default();
+    let type_name = rt.as_str();
+    let (mut inserted, mut duplicates, mut rejected) = (0u64, 0u64, 0u64);
+    let mut out = Vec::with_capacity(results.len());
+    for (index, (item, id)) in results.into_iter().zip(ids).enumerate() {
+        let mut v = json!({"index": index, "id": id});
+        match item {
+            Item::Invalid { field, message } => {
+                rejected += 1;
+                v["status"] = json!("rejected");
+                v["field"] = json!(field);
+                v["message"] = json!(message);
+            }
+            Item::Valid(i) => match &statuses[i] {
+                ItemStatus::Inserted => {
+                    inserted += 1;
+                    v["status"] = json!("inserted");
+                }
+                ItemStatus::Duplicate => {
+                    duplicates += 1;
+                    v["status"] = json!("duplicate");
+                }
+                ItemStatus::Rejected(reason) => {
+                    rejected += 1;
+                    v["status"] = json!("rejected");
+                    let text = reason.to_string();
+                    let (field, message) = match (reason, text.split_once(": ")) {
+                        (learnloop_store::Rejection::Conflict { .. }, Some((_, m))) => ("id".to_string(), m.to_string()),
+                        (_, Some((f, m))) if !f.contains(' ') => (f.to_string(), m.to_string()),
+                        _ => (String::new(), text.clone()),
+                    };
+                    v["field"] = json!(field);
+                    v["message"] = json!(message);
+                    v["conflict"] = json!(matches!(reason, learnloop_store::Rejection::Conflict { .. }));
+                }
+            },
+        }
+        out.push(v);
+    }
+    state.metrics.ingested(type_name, "inserted", inserted);
+    state.metrics.ingested(type_name, "duplicate", duplicates);
+    state.metrics.ingested(type_name, "rejected", rejected);
+    if single {
+        let mut v = out.pop().expect("one item");
+        let conflict = v.as_object_mut().and_then(|o| o.remove("conflict")) == Some(json!(true));
+        return Ok(match v["status"].as_str() {
+            Some("inserted") => (StatusCode::CREATED, Json(json!({"id": v["id"], "status": "inserted"}))).into_response(),
+            Some("duplicate") => (StatusCode::OK, Json(json!({"id": v["id"], "status": "duplicate"}))).into_response(),
+            _ => {
+                let field = v["field"].as_str().unwrap_or("").to_string();
+                let message = v["message"].as_str().unwrap_or("").to_string();
+                if conflict {
+                    ApiError::conflict(message).into_response()
+                } else {
+                    ApiError::invalid(field, message).into_response()
+                }
+            }
+        });
+    }
+    for v in &mut out {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("conflict");
+        }
+    }
+    Ok(Json(json!({
+        "inserted": inserted,
+        "duplicates": duplicates,
+        "rejected": rejected,
+        "results": out,
+    }))
+    .into_response())
+}

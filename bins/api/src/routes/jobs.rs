@@ -1,0 +1,77 @@
+//! Jobs: the list with effective schedules, run now, run history. Jobs
+//! span every workspace, so these routes need an admin key.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use learnloop_core::{PluginName, Role};
+use learnloop_store::JobRunQuery;
+use serde_json::{Value, json};
+
+use crate::auth::Caller;
+use crate::{ApiError, AppState};
+
+/// `GET /api/v1/jobs`: every job of every loaded plugin with its effective schedule.
+pub async fn list(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    let mut jobs = Vec::new();
+    for (name, l) in s.host.plugins() {
+        for j in &l.manifest.jobs {
+            let o = s.config.scheduler.jobs.get(&format!("{name}.{}", j.name));
+            jobs.push(json!({
+                "plugin": name,
+                "job": j.name,
+                "schedule": o.and_then(|o| o.schedule.clone()).unwrap_or_else(|| j.schedule.clone()),
+                "default_schedule": j.schedule,
+                "enabled": o.is_none_or(|o| o.enabled),
+                "description": j.description,
+            }));
+        }
+    }
+    Ok(Json(json!({ "jobs": jobs })))
+}
+
+/// `POST /api/v1/jobs/{plugin}/{job}/run`: runs it now, in every workspace; answers with the recorded run.
+pub async fn run(State(s): State<AppState>, caller: Caller, Path((plugin, job)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    let host = s.host.clone();
+    let started = Instant::now();
+    let (p, j) = (plugin.clone(), job.clone());
+    let run = tokio::task::spawn_blocking(move || host.run_job(&p, &j, "api", None, 1)).await.map_err(ApiError::internal)?;
+    let run = match run {
+        Ok(r) => r,
+        Err(e) => {
+            if matches!(e, learnloop_plugin_host::HostError::Plugin { .. }) {
+                s.metrics.plugin_error(&plugin);
+            }
+            return Err(e.into());
+        }
+    };
+    s.metrics.job(&plugin, &job, run.status.as_str(), started.elapsed().as_secs_f64());
+    if run.status == learnloop_core::JobStatus::Failed {
+        s.metrics.plugin_error(&plugin);
+    }
+    Ok(Json(json!(run)))
+}
+
+/// `GET /api/v1/jobs/runs?plugin=&job=&limit=`: recorded runs, newest first.
+pub async fn history(
+    State(s): State<AppState>,
+    caller: Caller,
+    q: Result<Query<BTreeMap<String, String>>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    let q = super::query(q)?;
+    let query = JobRunQuery {
+        plugin: q.get("plugin").map(|p| PluginName::parse("plugin", p)).transpose()?,
+        job: q.get("job").cloned(),
+        slot: None,
+        limit: super::limit(&q, 100, 10_000)?,
+    };
+    let store = s.host.store().clone();
+    let runs = tokio::task::spawn_blocking(move || store.job_runs(&query)).await.map_err(ApiError::internal)??;
+    Ok(Json(json!({ "runs": runs })))
+}

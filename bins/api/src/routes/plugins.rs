@@ -1,0 +1,58 @@
+//! `/api/v1/<plugin>/...`: each enabled plugin's own routes.
+//!
+//! The host matches the path against the plugin's manifest; routes marked
+//! `writes` need a writer key, the others a reader key. The workspace is the
+//! `workspace` query parameter, else the key's, else the default.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use learnloop_core::Role;
+use learnloop_plugin_host::match_route;
+use serde_json::Value;
+
+use crate::auth::Caller;
+use crate::{ApiError, AppState};
+
+/// Any method on `/api/v1/{plugin}/{*rest}`.
+pub async fn call(
+    State(s): State<AppState>,
+    caller: Caller,
+    method: Method,
+    Path((plugin, rest)): Path<(String, String)>,
+    q: Result<Query<BTreeMap<String, String>>, QueryRejection>,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let loaded = s.host.plugin(&plugin).map_err(|e| ApiError::not_found(e.message))?;
+    let path = format!("/{rest}");
+    let (route, _) = match_route(&loaded.manifest.routes, method.as_str(), &path)
+        .ok_or_else(|| ApiError::not_found(format!("plugin {plugin:?} has no route {method} {path}")))?;
+    caller.require(if route.writes { Role::Writer } else { Role::Reader })?;
+    let query = super::query(q)?;
+    let ws = caller.workspace(query.get("workspace").map(String::as_str), &s.config.default_workspace)?;
+    let bytes = super::body(b, s.config.api.max_body_bytes)?;
+    let body = if bytes.iter().all(u8::is_ascii_whitespace) { Value::Null } else { super::json(&bytes)? };
+    let host = s.host.clone();
+    let m = method.to_string();
+    let p = plugin.clone();
+    let result = tokio::task::spawn_blocking(move || host.handle(&p, &ws, &m, &path, query, body))
+        .await
+        .map_err(ApiError::internal)?;
+    match result {
+        Ok(r) => {
+            let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK);
+            Ok((status, Json(r.body)).into_response())
+        }
+        Err(e) => {
+            if let learnloop_plugin_host::HostError::Plugin { error: learnloop_plugin_api::PluginError::Internal { .. }, .. } = &e {
+                s.metrics.plugin_error(&plugin);
+            }
+            Err(e.into())
+        }
+    }
+}
