@@ -8,27 +8,17 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use learnloop_core::{Role, WorkspaceId};
-use sha2::{Digest, Sha256};
 
 use crate::{ApiError, AppState};
 
-/// Makes a new key: `llk_` and 40 hex digits.
+/// Makes a new key from the OS random source (see [`learnloop_core::keys`]).
 pub fn generate_key() -> String {
     let mut bytes = [0u8; 20];
     getrandom::fill(&mut bytes).expect("the OS random source works");
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("llk_{hex}")
+    learnloop_core::keys::format_key(bytes)
 }
 
-/// SHA-256 of a key, as stored.
-pub fn hash_key(key: &str) -> [u8; 32] {
-    Sha256::digest(key.as_bytes()).into()
-}
-
-/// The first characters of a key, for lists.
-pub fn key_prefix(key: &str) -> String {
-    key.chars().take(12).collect()
-}
+pub use learnloop_core::keys::{hash_key, key_prefix};
 
 /// Who is calling.
 #[derive(Debug, Clone)]

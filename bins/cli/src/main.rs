@@ -6,6 +6,7 @@
 
 mod export;
 mod ingest;
+mod keys;
 mod plugins;
 mod quickstart;
 mod sample;
@@ -54,6 +55,9 @@ enum Command {
     Plugins(plugins::Command),
     /// Rebuild a plugin's state from the event history.
     Replay(plugins::ReplayArgs),
+    /// Create, list and revoke API keys.
+    #[command(subcommand)]
+    Keys(keys::Command),
 }
 
 #[derive(clap::Args)]
@@ -160,6 +164,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Quickstart => quickstart::run(&env).map(|_| ExitCode::SUCCESS),
         Command::Plugins(cmd) => plugins::run(&env, cmd).map(|_| ExitCode::SUCCESS),
         Command::Replay(args) => plugins::replay(&env, args).map(|_| ExitCode::SUCCESS),
+        Command::Keys(cmd) => keys::run(&env, cmd).map(|_| ExitCode::SUCCESS),
     }
 }
 

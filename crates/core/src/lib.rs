@@ -11,6 +11,7 @@
 
 mod error;
 pub mod history;
+pub mod keys;
 mod ids;
 pub mod limits;
 mod model;

@@ -1,0 +1,84 @@
+//! End-to-end tests of the real `learnloop-api` binary.
+//!
+//! mod list: first start (admin key file, loopback bind), ingest over HTTP
+//! with durable acknowledgement, keys made by the CLI, graceful shutdown.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use learnloop_e2e::{Child, Scratch, bin, http, terminate};
+use serde_json::Value;
+
+/// Starts the API on a free loopback port; returns it and its address.
+pub fn start_api(s: &Scratch) -> (Child, String) {
+    let mut child = Command::new(bin("learnloop-api"))
+        .current_dir(s.dir.path())
+        .env_remove("LEARNLOOP_CONFIG")
+        .args(["--data-dir", s.data_dir().to_str().unwrap(), "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = lines.next().expect("api exited before listening").unwrap();
+        if let Some(a) = line.strip_prefix("learnloop-api listening on http://") {
+            break a.to_string();
+        }
+    };
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (Child(child), addr)
+}
+
+#[test]
+fn api_binary_end_to_end() {
+    let s = Scratch::new();
+    let (api, addr) = start_api(&s);
+    assert!(addr.starts_with("127.0.0.1:"), "binds to loopback: {addr}");
+    let key_file = s.data_dir().join("admin.key");
+    let admin = std::fs::read_to_string(&key_file).unwrap().trim().to_string();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let (st, _) = http(&addr, "GET", "/ready", None, "");
+    assert_eq!(st, 200);
+
+    // A writer key made with the CLI on the same data directory works at once.
+    let out = s.run(&["--json", "keys", "create", "--role", "writer", "--workspace", "default"]);
+    let writer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let writer = writer["key"].as_str().unwrap().to_string();
+
+    for i in 0..50 {
+        let body = format!(r#"{{"id":"p{i}","plugin":"drift","subject":"m","kind":"regression","value":{i}}}"#);
+        let (st, b) = http(&addr, "POST", "/api/v1/predictions", Some(&writer), &body);
+        assert_eq!(st, 201, "{b}");
+    }
+    let batch: Vec<String> = (0..50).map(|i| format!(r#"{{"id":"o{i}","plugin":"drift","prediction_id":"p{i}","value":{}}}"#, i + 1)).collect();
+    let (st, b) = http(&addr, "POST", "/api/v1/outcomes", Some(&writer), &format!("[{}]", batch.join(",")));
+    assert_eq!(st, 200, "{b}");
+    let v: Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(v["inserted"].as_u64(), Some(50));
+    let (st, b) = http(&addr, "GET", "/api/v1/drift/summary", Some(&writer), "");
+    assert_eq!(st, 200, "{b}");
+    let (st, _) = http(&addr, "GET", "/api/v1/jobs", Some(&writer), "");
+    assert_eq!(st, 403, "jobs need an admin key");
+    let (st, b) = http(&addr, "POST", "/api/v1/jobs/drift/daily/run", Some(&admin), "");
+    assert_eq!(st, 200, "{b}");
+
+    // SIGTERM: graceful stop, exit 0; everything acknowledged is there.
+    let mut api = api;
+    terminate(&api.0);
+    let status = api.0.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let (_, v) = s.json(&["stats"]);
+    assert_eq!((v["totals"]["predictions"].as_u64(), v["totals"]["outcomes"].as_u64()), (Some(50), Some(50)));
+    // A second start creates no second admin key.
+    let (_api, _addr) = start_api(&s);
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap().trim(), admin);
+    let (_, keys) = s.json(&["keys", "list"]);
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 2);
+}
