@@ -1,0 +1,257 @@
+//! `learnloop jobs list|run|history`: what the scheduler will run and when,
+//! running a job by hand (on the embedded store, or through the API with
+//! `--server`), and the recorded runs.
+//!
+//! The effective schedule (manifest default or config override) comes from
+//! `learnloop_scheduler::effective_jobs`, the same function the scheduler
+//! uses, so the two cannot disagree.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use learnloop_core::{JobRun, JobStatus, PluginName, Timestamp};
+use learnloop_store::JobRunQuery;
+use serde_json::{Value, json};
+
+use crate::Env;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Every job of every loaded plugin: effective schedule, enabled, description, last run.
+    List,
+    /// Run a job now, in every workspace, and print the recorded run (exit 1 if it failed).
+    Run(RunArgs),
+    /// Recorded job runs, newest first.
+    History(HistoryArgs),
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The plugin, e.g. `drift`.
+    plugin: String,
+    /// The job, e.g. `daily` (see `learnloop jobs list`).
+    job: String,
+    /// Run it through a learnloop-api server (e.g. http://127.0.0.1:8080) instead
+    /// of on the local data directory. Plain HTTP only.
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
+    /// API key for --server (an admin key).
+    #[arg(long, value_name = "KEY", env = "LEARNLOOP_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct HistoryArgs {
+    /// Only this plugin.
+    #[arg(long)]
+    plugin: Option<String>,
+    /// Only this job.
+    #[arg(long)]
+    job: Option<String>,
+    /// At most this many runs.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    limit: u32,
+}
+
+pub fn run(env: &Env, cmd: &Command) -> Result<()> {
+    match cmd {
+        Command::List => list(env),
+        Command::Run(args) => match &args.server {
+            Some(server) => run_remote(env, args, server),
+            None => run_local(env, args),
+        },
+        Command::History(args) => history(env, args),
+    }
+}
+
+fn list(env: &Env) -> Result<()> {
+    let host = crate::open_host(&env.config)?;
+    let store = host.store().clone();
+    let mut rows = Vec::new();
+    for info in learnloop_scheduler::effective_jobs(&env.config, &host) {
+        let plugin = PluginName::parse("plugin", &info.plugin).map_err(anyhow::Error::msg)?;
+        let last = store
+            .job_runs(&JobRunQuery { plugin: Some(plugin), job: Some(info.job.clone()), slot: None, limit: 1 })?
+            .into_iter()
+            .next();
+        let mut row = serde_json::to_value(&info)?;
+        row["last_run"] = json!(last);
+        rows.push(row);
+    }
+    let errors: Vec<String> = host.load_errors.iter().map(|e| e.to_string()).collect();
+    if env.json {
+        println!("{}", json!({"jobs": rows, "load_errors": errors}));
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!("no jobs (no plugin with jobs is loaded)");
+    }
+    for r in &rows {
+        let key = format!("{}.{}", r["plugin"].as_str().unwrap_or(""), r["job"].as_str().unwrap_or(""));
+        let mut schedule = format!("[{}]", r["schedule"].as_str().unwrap_or(""));
+        if r["overridden"] == json!(true) {
+            schedule.push_str(" (config)");
+        }
+        let state = if r["enabled"] == json!(true) { "enabled" } else { "disabled" };
+        let last = match r["last_run"].as_object() {
+            Some(l) => format!(
+                "last run: {} {}",
+                l.get("status").and_then(Value::as_str).unwrap_or(""),
+                l.get("finished_at").and_then(Value::as_str).or(l.get("started_at").and_then(Value::as_str)).unwrap_or("")
+            ),
+            None => "never run".to_string(),
+        };
+        println!("{key:32} {schedule:24} {state:8} {last}");
+        println!("    {}", r["description"].as_str().unwrap_or(""));
+        if let Some(e) = r["schedule_error"].as_str() {
+            println!("    schedule error: {e}");
+        }
+    }
+    for e in &errors {
+        println!("load error: {e}");
+    }
+    Ok(())
+}
+
+fn run_local(env: &Env, args: &RunArgs) -> Result<()> {
+    let host = crate::open_host(&env.config)?;
+    let run = host.run_job(&args.plugin, &args.job, "cli", None, 1)?;
+    print_run(env, &run)
+}
+
+fn print_run(env: &Env, run: &JobRun) -> Result<()> {
+    if env.json {
+        println!("{}", json!(run));
+    } else {
+        println!(
+            "{}.{} run {} by {}: {} in {}",
+            run.plugin,
+            run.job,
+            run.id,
+            run.runner,
+            run.status.as_str(),
+            duration(run)
+        );
+        if let Some(report) = &run.report {
+            println!("report: {}", serde_json::to_string_pretty(report)?);
+        }
+        if let Some(e) = &run.error {
+            println!("error: {e}");
+        }
+    }
+    if run.status != JobStatus::Succeeded {
+        bail!("job {}.{} {}: {}", run.plugin, run.job, run.status.as_str(), run.error.as_deref().unwrap_or("no error message"));
+    }
+    Ok(())
+}
+
+fn run_remote(env: &Env, args: &RunArgs, server: &str) -> Result<()> {
+    let base = server.trim_end_matches('/');
+    if base.starts_with("https://") {
+        bail!("--server {server}: this build of learnloop speaks plain HTTP only; use http:// (e.g. on loopback or through a local TLS-terminating proxy)");
+    }
+    if !base.starts_with("http://") {
+        bail!("--server {server}: expected a URL such as http://127.0.0.1:8080");
+    }
+    let Some(key) = args.api_key.as_deref().filter(|k| !k.is_empty()) else {
+        bail!("--server needs an API key: --api-key KEY or LEARNLOOP_API_KEY");
+    };
+    let url = format!("{base}/api/v1/jobs/{}/{}/run", encode_segment(&args.plugin), encode_segment(&args.job));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    let mut response = agent
+        .post(&url)
+        .header("Authorization", format!("Bearer {key}"))
+        .send_empty()
+        .with_context(|| format!("POST {url}"))?;
+    let status = response.status();
+    let body = response.body_mut().read_to_string().with_context(|| format!("reading the answer to POST {url}"))?;
+    let parsed: Option<Value> = serde_json::from_str(&body).ok();
+    if !status.is_success() {
+        let (title, detail) = match &parsed {
+            Some(p) => (
+                p["title"].as_str().unwrap_or("").to_string(),
+                p["detail"].as_str().unwrap_or("").to_string(),
+            ),
+            None => (String::new(), body.chars().take(500).collect()),
+        };
+        if env.json {
+            if let Some(p) = &parsed {
+                println!("{p}");
+            }
+        }
+        let title = if title.is_empty() { status.canonical_reason().unwrap_or("error").to_string() } else { title };
+        if detail.is_empty() {
+            bail!("server answered {}: {title}", status.as_u16());
+        }
+        bail!("server answered {}: {title}: {detail}", status.as_u16());
+    }
+    let value = parsed.with_context(|| format!("the server's answer is not JSON: {}", body.chars().take(500).collect::<String>()))?;
+    let run: JobRun = serde_json::from_value(value).context("the server's answer is not a job run")?;
+    print_run(env, &run)
+}
+
+/// Percent-encodes a path segment (plugin and job names are plain, but a
+/// typo must not change the path).
+fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn history(env: &Env, args: &HistoryArgs) -> Result<()> {
+    let store = learnloop_store::open(&env.config)?;
+    let plugin = args.plugin.as_deref().map(|p| PluginName::parse("--plugin", p)).transpose().map_err(anyhow::Error::msg)?;
+    let runs = store.job_runs(&JobRunQuery { plugin, job: args.job.clone(), slot: None, limit: args.limit as usize })?;
+    if env.json {
+        println!("{}", json!({ "runs": runs }));
+        return Ok(());
+    }
+    if runs.is_empty() {
+        println!("no job runs recorded");
+        return Ok(());
+    }
+    println!("{:>6}  {:28} {:24} {:>3}  {:10} {:>9}  {:24} {}", "id", "job", "slot", "try", "status", "took", "runner", "error");
+    for r in &runs {
+        let slot = r.slot.and_then(Timestamp::from_micros).map(|t| t.to_string()).unwrap_or_else(|| "by hand".into());
+        println!(
+            "{:>6}  {:28} {:24} {:>3}  {:10} {:>9}  {:24} {}",
+            r.id,
+            format!("{}.{}", r.plugin, r.job),
+            slot,
+            r.attempt,
+            r.status.as_str(),
+            duration(r),
+            r.runner,
+            r.error.as_deref().unwrap_or("")
+        );
+    }
+    Ok(())
+}
+
+fn duration(run: &JobRun) -> String {
+    match run.finished_at {
+        Some(f) => format!("{} ms", (f.as_micros() - run.started_at.as_micros()) / 1000),
+        None => "-".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_are_encoded() {
+        assert_eq!(encode_segment("learning_cycle"), "learning_cycle");
+        assert_eq!(encode_segment("a/b c"), "a%2Fb%20c");
+    }
+}
