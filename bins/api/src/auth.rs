@@ -83,11 +83,42 @@ impl FromRequestParts<AppState> for Caller {
             .filter(|k| !k.is_empty())
             .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <key>`"))?;
         let hash = hash_key(key);
+        if let Some(c) = state.keys.get(&hash) {
+            return Ok(c);
+        }
         let store = state.host.store().clone();
         let found = tokio::task::spawn_blocking(move || store.api_key_by_hash(&hash))
             .await
             .map_err(ApiError::internal)??;
         let key = found.ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))?;
-        Ok(Caller { role: key.role, workspace: key.workspace })
+        let caller = Caller { role: key.role, workspace: key.workspace };
+        state.keys.put(hash, caller.clone());
+        Ok(caller)
+    }
+}
+
+/// Recently verified keys, so a busy client does not cost a store lookup
+/// per request. Entries live [`KeyCache::TTL`]: a revoked key stops working
+/// within that time (also on other API nodes, which share only the store).
+#[derive(Default)]
+pub struct KeyCache {
+    entries: std::sync::Mutex<std::collections::HashMap<[u8; 32], (Caller, std::time::Instant)>>,
+}
+
+impl KeyCache {
+    /// How long a verified key is trusted without asking the store again.
+    pub const TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+    fn get(&self, hash: &[u8; 32]) -> Option<Caller> {
+        let map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(hash).filter(|(_, at)| at.elapsed() < Self::TTL).map(|(c, _)| c.clone())
+    }
+
+    fn put(&self, hash: [u8; 32], caller: Caller) {
+        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() > 10_000 {
+            map.retain(|_, (_, at)| at.elapsed() < Self::TTL);
+        }
+        map.insert(hash, (caller, std::time::Instant::now()));
     }
 }

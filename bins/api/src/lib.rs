@@ -46,6 +46,8 @@ pub struct AppState {
     pub committer: Arc<committer::Committer>,
     /// Prometheus metrics.
     pub metrics: Arc<metrics::Metrics>,
+    /// Recently verified API keys.
+    pub keys: Arc<auth::KeyCache>,
 }
 
 impl AppState {
@@ -57,6 +59,7 @@ impl AppState {
             config: Arc::new(config),
             host,
             metrics: Arc::new(metrics::Metrics::default()),
+            keys: Arc::new(auth::KeyCache::default()),
         }
     }
 }
