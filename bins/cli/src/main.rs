@@ -6,6 +6,7 @@
 
 mod export;
 mod ingest;
+mod jobs;
 mod keys;
 mod plugins;
 mod quickstart;
@@ -58,6 +59,9 @@ enum Command {
     /// Create, list and revoke API keys.
     #[command(subcommand)]
     Keys(keys::Command),
+    /// List jobs, run one now (locally or on a server), show run history.
+    #[command(subcommand)]
+    Jobs(jobs::Command),
 }
 
 #[derive(clap::Args)]
@@ -165,6 +169,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Plugins(cmd) => plugins::run(&env, cmd).map(|_| ExitCode::SUCCESS),
         Command::Replay(args) => plugins::replay(&env, args).map(|_| ExitCode::SUCCESS),
         Command::Keys(cmd) => keys::run(&env, cmd).map(|_| ExitCode::SUCCESS),
+        Command::Jobs(cmd) => jobs::run(&env, cmd).map(|_| ExitCode::SUCCESS),
     }
 }
 
