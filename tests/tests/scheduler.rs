@@ -1,0 +1,319 @@
+//! End-to-end tests of the real `learnloop-scheduler` binary.
+//!
+//! mod list: a job on a 2-second schedule runs and is recorded, SIGTERM
+//! exits 0 and releases the lease; two schedulers on one data directory
+//! have exactly one leader, and after `kill -9` of the leader the other takes
+//! over within the lease TTL (+ a tick) without any slot running twice; the
+//! API and the scheduler side by side (ingest over HTTP, the API shows the
+//! scheduler's run).
+//!
+//! What the scheduler did is read straight from the store file (SQLite,
+//! WAL: readers never block the writers), so these tests depend on nothing
+//! but the two binaries and the schema. Every child is killed on drop, and
+//! every wait has a deadline.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use learnloop_e2e::{Child, Scratch, bin, http, terminate};
+use serde_json::Value;
+
+const TTL_MS: u64 = 3_000;
+const TICK_MS: u64 = 500;
+
+/// Writes a scheduler config for `s`: short lease, `drift.daily` every 2 s.
+fn write_config(s: &Scratch) -> PathBuf {
+    s.write(
+        "sched.toml",
+        &format!(
+            "data_dir = {:?}\n\
+             [scheduler]\nlease_ttl_ms = {TTL_MS}\ntick_ms = {TICK_MS}\nretry_backoff_ms = 1000\n\
+             [scheduler.jobs.\"drift.daily\"]\nschedule = \"*/2 * * * * *\"\n",
+            s.data_dir().display().to_string()
+        ),
+    )
+}
+
+/// A few events for every plugin, so the jobs have a workspace to work on.
+fn ingest_sample(s: &Scratch) {
+    let file = s.path("events.jsonl");
+    let out = s.run(&["sample", "-o", file.to_str().unwrap(), "--per-plugin", "20"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = s.run(&["ingest", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Starts a scheduler with `holder` as its id; its stderr goes to `<holder>.log`.
+fn start_scheduler(s: &Scratch, config: &PathBuf, holder: &str) -> Child {
+    let log = File::create(s.path(&format!("{holder}.log"))).unwrap();
+    let child = Command::new(bin("learnloop-scheduler"))
+        .current_dir(s.dir.path())
+        .env_remove("LEARNLOOP_CONFIG")
+        .args(["--config", config.to_str().unwrap(), "--holder", holder])
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap();
+    Child(child)
+}
+
+fn log_of(s: &Scratch, holder: &str) -> String {
+    std::fs::read_to_string(s.path(&format!("{holder}.log"))).unwrap_or_default()
+}
+
+#[derive(Debug, Clone)]
+struct Run {
+    plugin: String,
+    job: String,
+    slot: Option<i64>,
+    attempt: i64,
+    runner: String,
+    status: String,
+    started_at: i64,
+    report: Option<Value>,
+}
+
+impl Run {
+    fn key(&self) -> String {
+        format!("{}.{}", self.plugin, self.job)
+    }
+}
+
+fn open(s: &Scratch) -> Option<rusqlite::Connection> {
+    let path = s.data_dir().join("learnloop.sqlite");
+    if !path.exists() {
+        return None;
+    }
+    let conn = rusqlite::Connection::open(path).ok()?;
+    conn.busy_timeout(Duration::from_secs(10)).ok()?;
+    Some(conn)
+}
+
+/// Every recorded job run, oldest first.
+fn runs(s: &Scratch) -> Vec<Run> {
+    let Some(conn) = open(s) else { return Vec::new() };
+    let mut stmt = conn
+        .prepare("SELECT plugin, job, slot, attempt, runner, status, started_at, report FROM job_runs ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok(Run {
+            plugin: r.get(0)?,
+            job: r.get(1)?,
+            slot: r.get(2)?,
+            attempt: r.get(3)?,
+            runner: r.get(4)?,
+            status: r.get(5)?,
+            started_at: r.get(6)?,
+            report: r.get::<_, Option<String>>(7)?.map(|t| serde_json::from_str(&t).unwrap()),
+        })
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+/// The scheduler lease row: (holder, token, expires_at micros), held or not.
+fn lease(s: &Scratch) -> Option<(String, i64, i64)> {
+    let conn = open(s)?;
+    conn.query_row("SELECT holder, token, expires_at FROM leases WHERE name = 'scheduler'", [], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })
+    .ok()
+}
+
+/// The current leader, if the lease is held now.
+fn leader(s: &Scratch) -> Option<String> {
+    lease(s).filter(|(_, _, exp)| *exp > now_micros()).map(|(h, _, _)| h)
+}
+
+fn now_micros() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_micros() as i64
+}
+
+/// Polls `f` every 100 ms until it returns Some, or panics after `limit`.
+fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits for a child to exit after SIGTERM; its exit code.
+fn stop(child: &mut Child) -> Option<i32> {
+    terminate(&child.0);
+    let status = wait_for(Duration::from_secs(15), "the scheduler to exit after SIGTERM", || child.0.try_wait().unwrap());
+    status.code()
+}
+
+fn assert_no_slot_twice(all: &[Run]) {
+    let mut seen = std::collections::HashSet::new();
+    for r in all.iter().filter(|r| r.slot.is_some()) {
+        assert!(
+            seen.insert((r.key(), r.slot, r.attempt)),
+            "{} slot {:?} attempt {} recorded twice: {all:#?}",
+            r.key(),
+            r.slot,
+            r.attempt
+        );
+    }
+}
+
+fn drift_runs(all: &[Run]) -> Vec<&Run> {
+    all.iter().filter(|r| r.key() == "drift.daily" && r.slot.is_some()).collect()
+}
+
+#[test]
+fn scheduler_runs_a_job_on_a_short_schedule_and_stops_cleanly_on_sigterm() {
+    let s = Scratch::new();
+    ingest_sample(&s);
+    let config = write_config(&s);
+    let mut sched = start_scheduler(&s, &config, "e2e-one");
+
+    // Two consecutive 2-second slots, both succeeded, each with the
+    // default workspace's report.
+    let done = wait_for(Duration::from_secs(20), "two succeeded drift.daily runs", || {
+        let all = runs(&s);
+        let ok: Vec<Run> = drift_runs(&all).into_iter().filter(|r| r.status == "succeeded").cloned().collect();
+        (ok.len() >= 2).then_some(ok)
+    });
+    for r in &done {
+        assert_eq!(r.runner, "e2e-one");
+        assert_eq!(r.attempt, 1);
+        assert_eq!(r.slot.unwrap() % 2_000_000, 0, "slots are even seconds: {r:?}");
+        let report = r.report.as_ref().expect("a report");
+        assert!(report["workspaces"]["default"].is_object(), "the job worked on the ingested workspace: {report}");
+    }
+    assert!(done[1].slot > done[0].slot);
+    assert_eq!(leader(&s).as_deref(), Some("e2e-one"));
+
+    assert_eq!(stop(&mut sched), Some(0), "SIGTERM exits 0; log:\n{}", log_of(&s, "e2e-one"));
+    let (holder, _, expires) = lease(&s).expect("lease row");
+    assert_eq!(holder, "e2e-one");
+    assert!(expires <= now_micros(), "the lease was released, not left to expire");
+    assert_eq!(leader(&s), None);
+
+    let all = runs(&s);
+    assert_no_slot_twice(&all);
+    // Catch-up: the daily jobs' latest slot ran once at start-up, not once per missed day.
+    for job in ["cost.learning_cycle", "persona.preference_update", "trust.meta_learning"] {
+        let n = all.iter().filter(|r| r.key() == job).count();
+        assert_eq!(n, 1, "{job}: {all:#?}");
+    }
+    let log = log_of(&s, "e2e-one");
+    for line in ["became leader as e2e-one", "ran drift.daily slot", ": succeeded in", "released lease", "stopped"] {
+        assert!(log.contains(line), "log lacks {line:?}:\n{log}");
+    }
+}
+
+#[test]
+fn two_schedulers_one_leader_and_failover_after_kill_9() {
+    let s = Scratch::new();
+    ingest_sample(&s);
+    let config = write_config(&s);
+
+    let mut a = start_scheduler(&s, &config, "e2e-a");
+    wait_for(Duration::from_secs(15), "e2e-a to lead", || (leader(&s).as_deref() == Some("e2e-a")).then_some(()));
+    let mut b = start_scheduler(&s, &config, "e2e-b");
+    wait_for(Duration::from_secs(15), "e2e-b to stand by", || log_of(&s, "e2e-b").contains("standing by: e2e-a leads").then_some(()));
+
+    // Overlap: both run for a few slots; only the leader records runs.
+    let before = drift_runs(&runs(&s)).len();
+    wait_for(Duration::from_secs(15), "two more slots during the overlap", || {
+        (drift_runs(&runs(&s)).len() >= before + 2).then_some(())
+    });
+    let overlap = runs(&s);
+    assert!(overlap.iter().all(|r| r.runner == "e2e-a"), "only the leader runs jobs: {overlap:#?}");
+    assert_eq!(leader(&s).as_deref(), Some("e2e-a"));
+    assert!(!log_of(&s, "e2e-b").contains("became leader"), "{}", log_of(&s, "e2e-b"));
+
+    // kill -9 the leader.
+    a.0.kill().unwrap();
+    a.0.wait().unwrap();
+    let killed = Instant::now();
+    let killed_at = now_micros();
+    let a_last_slot = drift_runs(&runs(&s)).iter().filter_map(|r| r.slot).max().unwrap();
+
+    wait_for(Duration::from_secs(15), "e2e-b to take over", || (leader(&s).as_deref() == Some("e2e-b")).then_some(()));
+    let took = killed.elapsed();
+    // The lease lapses at most TTL after the leader's last renewal, and the
+    // standby looks every tick; allow scheduling slack on a busy machine.
+    let bound = Duration::from_millis(TTL_MS + TICK_MS + 2_000);
+    assert!(took <= bound, "take-over took {took:?}, more than {bound:?}");
+
+    // The new leader runs the next slot.
+    let b_run = wait_for(Duration::from_secs(10), "a drift.daily run by e2e-b", || {
+        drift_runs(&runs(&s)).into_iter().find(|r| r.runner == "e2e-b" && r.status == "succeeded").cloned()
+    });
+    assert!(b_run.slot.unwrap() > a_last_slot, "{b_run:?} after slot {a_last_slot}");
+
+    let all = runs(&s);
+    assert_no_slot_twice(&all);
+    for r in &all {
+        if r.started_at < killed_at {
+            assert_eq!(r.runner, "e2e-a", "nothing but the leader ran before the kill: {r:?}");
+        } else {
+            assert_eq!(r.runner, "e2e-b", "nothing but the new leader ran after it: {r:?}");
+        }
+    }
+    let (_, token, _) = lease(&s).unwrap();
+    assert!(token >= 2, "the lease changed hands with a new fencing token");
+    assert_eq!(stop(&mut b), Some(0), "log:\n{}", log_of(&s, "e2e-b"));
+    assert_eq!(leader(&s), None);
+}
+
+/// The issue's acceptance test: both real binaries on one data directory,
+/// ingest over HTTP, the scheduler runs a job on a short schedule, and the
+/// API shows the run.
+#[test]
+fn api_shows_the_run_of_a_job_the_scheduler_ran() {
+    let s = Scratch::new();
+    let mut api = Command::new(bin("learnloop-api"))
+        .current_dir(s.dir.path())
+        .env_remove("LEARNLOOP_CONFIG")
+        .args(["--data-dir", s.data_dir().to_str().unwrap(), "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = api.stdout.take().unwrap();
+    let mut api = Child(api);
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let addr = loop {
+        let line = lines.next().expect("api exited before listening").unwrap();
+        if let Some(a) = line.strip_prefix("learnloop-api listening on http://") {
+            break a.to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let admin = std::fs::read_to_string(s.data_dir().join("admin.key")).unwrap().trim().to_string();
+
+    for i in 0..5 {
+        let body = format!(r#"{{"id":"p{i}","plugin":"drift","subject":"m","kind":"regression","value":{i}}}"#);
+        let (st, b) = http(&addr, "POST", "/api/v1/predictions", Some(&admin), &body);
+        assert_eq!(st, 201, "{b}");
+    }
+
+    let config = write_config(&s);
+    let mut sched = start_scheduler(&s, &config, "e2e-with-api");
+    let run = wait_for(Duration::from_secs(20), "the API to list a scheduled drift.daily run", || {
+        let (st, body) = http(&addr, "GET", "/api/v1/jobs/runs?plugin=drift&job=daily", Some(&admin), "");
+        assert_eq!(st, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        v["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["runner"] == "e2e-with-api" && r["status"] == "succeeded" && r["slot"].is_i64())
+            .cloned()
+    });
+    assert!(run["report"]["workspaces"]["default"].is_object(), "the run saw the events ingested over HTTP: {run}");
+    assert_eq!(stop(&mut sched), Some(0), "log:\n{}", log_of(&s, "e2e-with-api"));
+    terminate(&api.0);
+    wait_for(Duration::from_secs(15), "the API to exit", || api.0.try_wait().unwrap());
+}
