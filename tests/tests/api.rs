@@ -82,3 +82,60 @@ fn api_binary_end_to_end() {
     let (_, keys) = s.json(&["keys", "list"]);
     assert_eq!(keys["keys"].as_array().unwrap().len(), 2);
 }
+
+/// Both binaries on one data directory: events ingested over HTTP, the
+/// scheduler runs a job on a short schedule, the API shows the run.
+#[test]
+fn api_and_scheduler_share_a_data_directory() {
+    let s = Scratch::new();
+    let config = s.write(
+        "learnloop.toml",
+        &format!(
+            "data_dir = {:?}\n[scheduler]\nlease_ttl_ms = 3000\ntick_ms = 500\n[scheduler.jobs.\"drift.daily\"]\nschedule = \"*/2 * * * * *\"\n",
+            s.data_dir().display().to_string()
+        ),
+    );
+    let mut api = Command::new(bin("learnloop-api"))
+        .current_dir(s.dir.path())
+        .args(["--config", config.to_str().unwrap(), "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(api.stdout.take().unwrap()).lines();
+    let api = Child(api);
+    let addr = loop {
+        let line = lines.next().expect("api exited").unwrap();
+        if let Some(a) = line.strip_prefix("learnloop-api listening on http://") {
+            break a.to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let admin = std::fs::read_to_string(s.data_dir().join("admin.key")).unwrap().trim().to_string();
+    let (st, b) = http(&addr, "POST", "/api/v1/predictions", Some(&admin), r#"[{"id":"p1","plugin":"drift","subject":"m","kind":"regression","value":1},{"id":"p2","plugin":"drift","subject":"m","kind":"regression","value":2}]"#);
+    assert_eq!(st, 200, "{b}");
+
+    let scheduler = Child(
+        Command::new(bin("learnloop-scheduler"))
+            .current_dir(s.dir.path())
+            .args(["--config", config.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let run = loop {
+        let (st, b) = http(&addr, "GET", "/api/v1/jobs/runs?plugin=drift&job=daily", Some(&admin), "");
+        assert_eq!(st, 200, "{b}");
+        let v: Value = serde_json::from_str(&b).unwrap();
+        if let Some(r) = v["runs"].as_array().and_then(|r| r.iter().find(|r| r["status"] == "succeeded" && !r["slot"].is_null())) {
+            break r.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "the scheduler never ran drift.daily: {v}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    };
+    assert!(run["runner"].as_str().unwrap().starts_with("scheduler"), "{run}");
+    assert_eq!(run["report"]["workspaces"]["default"]["totals"]["predictions"], 2, "the job saw the HTTP-ingested events: {run}");
+    drop(scheduler);
+    drop(api);
+}
