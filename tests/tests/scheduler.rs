@@ -209,6 +209,21 @@ fn scheduler_runs_a_job_on_a_short_schedule_and_stops_cleanly_on_sigterm() {
     for line in ["became leader as e2e-one", "ran drift.daily slot", ": succeeded in", "released lease", "stopped"] {
         assert!(log.contains(line), "log lacks {line:?}:\n{log}");
     }
+
+    // The CLI shows the same: history newest first, and the effective schedule.
+    let (code, v) = s.json(&["jobs", "history", "--plugin", "drift", "--job", "daily", "--limit", "100"]);
+    assert_eq!(code, 0, "{v}");
+    let listed = v["runs"].as_array().unwrap();
+    assert_eq!(listed.len(), drift_runs(&all).len(), "{v}");
+    assert!(listed.iter().all(|r| r["runner"] == "e2e-one" && r["plugin"] == "drift"), "{v}");
+    let slots: Vec<i64> = listed.iter().map(|r| r["slot"].as_i64().unwrap()).collect();
+    assert!(slots.windows(2).all(|w| w[0] > w[1]), "newest first: {slots:?}");
+    let (code, v) = s.json(&["--config", config.to_str().unwrap(), "jobs", "list"]);
+    assert_eq!(code, 0, "{v}");
+    let daily = v["jobs"].as_array().unwrap().iter().find(|j| j["plugin"] == "drift" && j["job"] == "daily").unwrap();
+    assert_eq!(daily["schedule"], "*/2 * * * * *", "{daily}");
+    assert_eq!(daily["overridden"], true);
+    assert_eq!(daily["last_run"]["status"], "succeeded", "{daily}");
 }
 
 #[test]
@@ -313,6 +328,21 @@ fn api_shows_the_run_of_a_job_the_scheduler_ran() {
             .cloned()
     });
     assert!(run["report"]["workspaces"]["default"].is_object(), "the run saw the events ingested over HTTP: {run}");
+
+    // `learnloop jobs run --server` runs it through the API ...
+    let server = format!("http://{addr}");
+    let (code, v) = s.json(&["jobs", "run", "drift", "daily", "--server", &server, "--api-key", &admin]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!((v["runner"].as_str(), v["status"].as_str()), (Some("api"), Some("succeeded")), "{v}");
+    // ... and reports the server's problem document when refused.
+    let out = s.run(&["jobs", "run", "drift", "daily", "--server", &server, "--api-key", "wrong"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("server answered 401"), "{err}");
+    let out = s.run(&["jobs", "run", "drift", "nope", "--server", &server, "--api-key", &admin]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("server answered 4") && err.contains("nope"), "{err}");
     assert_eq!(stop(&mut sched), Some(0), "log:\n{}", log_of(&s, "e2e-with-api"));
     terminate(&api.0);
     wait_for(Duration::from_secs(15), "the API to exit", || api.0.try_wait().unwrap());

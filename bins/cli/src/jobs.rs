@@ -178,10 +178,8 @@ fn run_remote(env: &Env, args: &RunArgs, server: &str) -> Result<()> {
             ),
             None => (String::new(), body.chars().take(500).collect()),
         };
-        if env.json {
-            if let Some(p) = &parsed {
-                println!("{p}");
-            }
+        if let (true, Some(p)) = (env.json, &parsed) {
+            println!("{p}");
         }
         let title = if title.is_empty() { status.canonical_reason().unwrap_or("error").to_string() } else { title };
         if detail.is_empty() {
@@ -220,7 +218,11 @@ fn history(env: &Env, args: &HistoryArgs) -> Result<()> {
         println!("no job runs recorded");
         return Ok(());
     }
-    println!("{:>6}  {:28} {:24} {:>3}  {:10} {:>9}  {:24} {}", "id", "job", "slot", "try", "status", "took", "runner", "error");
+    let header = ["id", "job", "slot", "try", "status", "took", "runner", "error"];
+    println!(
+        "{:>6}  {:28} {:24} {:>3}  {:10} {:>9}  {:24} {}",
+        header[0], header[1], header[2], header[3], header[4], header[5], header[6], header[7]
+    );
     for r in &runs {
         let slot = r.slot.and_then(Timestamp::from_micros).map(|t| t.to_string()).unwrap_or_else(|| "by hand".into());
         println!(
