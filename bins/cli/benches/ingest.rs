@@ -43,10 +43,11 @@ fn run(rows: u64) {
     let again = learnloop(d, &["ingest", outs.to_str().unwrap()]);
     let mib = |v: &serde_json::Value| v["peak_rss_bytes"].as_f64().unwrap_or(0.0) / (1024.0 * 1024.0);
     println!(
-        "{rows:>9} outcome rows ({:>5.0} MiB JSONL): {:>8.0} rows/s, {:>5.2} s, peak RSS {:>6.1} MiB | predictions first: {:>8.0} rows/s | re-ingest (all duplicates): {:>8.0} rows/s",
+        "{rows:>9} outcome rows ({:>5.0} MiB JSONL): {:>8.0} rows/s, {:>5.2} s (+{:.2} s online update), peak RSS {:>6.1} MiB | predictions first: {:>8.0} rows/s | re-ingest (all duplicates): {:>8.0} rows/s",
         size as f64 / (1024.0 * 1024.0),
         o["rows_per_second"].as_f64().unwrap(),
         o["seconds"].as_f64().unwrap(),
+        o["learn_seconds"].as_f64().unwrap(),
         mib(&o),
         p["rows_per_second"].as_f64().unwrap(),
         again["rows_per_second"].as_f64().unwrap(),

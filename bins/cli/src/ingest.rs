@@ -93,10 +93,12 @@ pub struct Summary {
     pub rejected: u64,
     /// The first 10,000 rejections, with line numbers and reasons.
     pub rejections: Vec<Rejected>,
-    /// Wall time.
+    /// Wall time until every record was stored (and acknowledged).
     pub seconds: f64,
-    /// Records (accepted + duplicates + rejected) per second.
+    /// Records (accepted + duplicates + rejected) per second of `seconds`.
     pub rows_per_second: f64,
+    /// Wall time of the plugins' online updates that followed.
+    pub learn_seconds: f64,
     /// New events absorbed by each plugin's online update.
     pub learned: std::collections::BTreeMap<String, u64>,
     /// Online updates that failed (the events are stored; the next catch-up retries).
@@ -192,6 +194,9 @@ pub fn print_summary(s: &Summary) {
         "read {} records: {} accepted, {} duplicates, {} rejected ({:.2} s, {:.0} rows/s)",
         s.read, s.accepted, s.duplicates, s.rejected, s.seconds, s.rows_per_second
     );
+    if s.learn_seconds >= 0.01 {
+        println!("  online updates took {:.2} s more", s.learn_seconds);
+    }
     for r in s.rejections.iter().take(20) {
         let id = r.id.as_deref().map(|i| format!(" (id {i})")).unwrap_or_default();
         let field = if r.field.is_empty() { String::new() } else { format!("{}: ", r.field) };
@@ -302,6 +307,8 @@ pub fn ingest(host: &PluginHost, sources: Vec<Source>, opts: &Options) -> Result
     })?;
     bar.finish_and_clear();
     let mut summary = summary;
+    summary.seconds = started.elapsed().as_secs_f64();
+    let learn_started = Instant::now();
     // Online updates run once, after everything is stored: the plugins
     // absorb the new events in large batches. Should this process die
     // before, the next catch-up absorbs them (see the plugin host's docs).
@@ -314,7 +321,7 @@ pub fn ingest(host: &PluginHost, sources: Vec<Source>, opts: &Options) -> Result
     // Rejections from the reader and from the store arrive interleaved; sort
     // them back into input order.
     summary.rejections.sort_by(|a, b| (names.iter().position(|n| *n == a.source), a.line).cmp(&(names.iter().position(|n| *n == b.source), b.line)));
-    summary.seconds = started.elapsed().as_secs_f64();
+    summary.learn_seconds = learn_started.elapsed().as_secs_f64();
     let rows = summary.accepted + summary.duplicates + summary.rejected;
     summary.rows_per_second = rows as f64 / summary.seconds.max(1e-9);
     summary.peak_rss_bytes = peak_rss_bytes();

@@ -176,7 +176,7 @@ pub struct PluginHost {
 }
 
 /// Events handed to `on_events` at once.
-const CATCH_UP_BATCH: usize = 1_000;
+const CATCH_UP_BATCH: usize = 10_000;
 
 impl PluginHost {
     /// Loads and configures every enabled plugin. A plugin that fails to load
