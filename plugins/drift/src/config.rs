@@ -1,0 +1,109 @@
+//! The `[drift]` config section: every key, its default and what it does.
+
+use learnloop_plugin_api::{ConfigKey, PluginError};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// The `[drift]` config section. Unknown keys are errors naming the key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Length of the reference window in days (the days before the current window).
+    pub reference_days: f64,
+    /// Length of the current window in days, ending at the model's newest prediction.
+    pub current_days: f64,
+    /// Significance level for every test, after multiple-testing adjustment.
+    pub p_value: f64,
+    /// Minimum values per window (and per segment) before a test is run.
+    pub min_samples: usize,
+    /// Minimum matched outcomes in the current window before retraining is recommended.
+    pub min_retrain_samples: usize,
+    /// MAPE (in %) above which retraining is recommended.
+    pub mape_threshold: f64,
+    /// Quantile bins of the PSI.
+    pub psi_bins: usize,
+    /// Days of history the performance and error routes use when no `from` is given.
+    pub performance_days: f64,
+    /// Quantile bins of a numeric feature for the systematic-error segments.
+    pub segment_bins: usize,
+    /// Pending predictions (waiting for their outcome) kept per model for the online error.
+    pub max_pending: u64,
+    /// ADWIN confidence on the absolute error (smaller: fewer false alarms, later detection).
+    pub adwin_delta: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            reference_days: 30.0,
+            current_days: 7.0,
+            p_value: 0.05,
+            min_samples: 10,
+            min_retrain_samples: 100,
+            mape_threshold: 30.0,
+            psi_bins: 10,
+            performance_days: 30.0,
+            segment_bins: 4,
+            max_pending: 100_000,
+            adwin_delta: 0.002,
+        }
+    }
+}
+
+impl Config {
+    /// Checks ranges; errors name the key.
+    pub fn check(&self) -> Result<(), PluginError> {
+        let bad = |k: &str, m: &str| Err(PluginError::invalid(format!("[drift] {k}"), m.to_string()));
+        for (k, v) in [
+            ("reference_days", self.reference_days),
+            ("current_days", self.current_days),
+            ("performance_days", self.performance_days),
+        ] {
+            if !(v.is_finite() && v > 0.0 && v <= 36_500.0) {
+                return bad(k, "must be a number of days in (0, 36500]");
+            }
+        }
+        if !(self.p_value > 0.0 && self.p_value < 1.0) {
+            return bad("p_value", "must be in (0, 1)");
+        }
+        if self.min_samples < 3 {
+            return bad("min_samples", "must be at least 3");
+        }
+        if !(self.mape_threshold.is_finite() && self.mape_threshold > 0.0) {
+            return bad("mape_threshold", "must be a positive percentage");
+        }
+        if self.psi_bins < 2 || self.psi_bins > 100 {
+            return bad("psi_bins", "must be in 2..=100");
+        }
+        if self.segment_bins < 2 || self.segment_bins > 20 {
+            return bad("segment_bins", "must be in 2..=20");
+        }
+        if !(self.adwin_delta > 0.0 && self.adwin_delta < 1.0) {
+            return bad("adwin_delta", "must be in (0, 1)");
+        }
+        Ok(())
+    }
+
+    /// The manifest's list of keys.
+    pub fn keys() -> Vec<ConfigKey> {
+        let d = Config::default();
+        let k = |key: &str, default: serde_json::Value, doc: &str| ConfigKey {
+            key: key.into(),
+            default,
+            doc: doc.into(),
+        };
+        vec![
+            k("reference_days", json!(d.reference_days), "Reference window length in days: the days before the current window."),
+            k("current_days", json!(d.current_days), "Current window length in days, ending at the model's newest prediction event time (not the wall clock)."),
+            k("p_value", json!(d.p_value), "Significance level of every test, applied to Benjamini-Hochberg (drift) or Holm (segments) adjusted p-values."),
+            k("min_samples", json!(d.min_samples), "Minimum values per window or segment before a test is run."),
+            k("min_retrain_samples", json!(d.min_retrain_samples), "Minimum matched outcomes in the current window before retraining is recommended."),
+            k("mape_threshold", json!(d.mape_threshold), "MAPE (%) in the current window above which retraining is recommended."),
+            k("psi_bins", json!(d.psi_bins), "Quantile bins of the Population Stability Index."),
+            k("performance_days", json!(d.performance_days), "Days of history the performance and errors routes use when no `from` is given."),
+            k("segment_bins", json!(d.segment_bins), "Quantile bins per numeric feature for systematic-error segments."),
+            k("max_pending", json!(d.max_pending), "Predictions per model kept waiting for their outcome (online error); beyond it new ones are not kept and counted as dropped."),
+            k("adwin_delta", json!(d.adwin_delta), "ADWIN confidence on each model's absolute error (online drift)."),
+        ]
+    }
+}
