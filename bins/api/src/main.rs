@@ -30,13 +30,6 @@ struct Args {
     bind: Option<std::net::SocketAddr>,
 }
 
-fn config_path(explicit: Option<&Path>) -> Option<PathBuf> {
-    explicit
-        .map(Path::to_owned)
-        .or_else(|| std::env::var_os("LEARNLOOP_CONFIG").filter(|p| !p.is_empty()).map(PathBuf::from))
-        .or_else(|| Some(PathBuf::from("learnloop.toml")).filter(|p| p.exists()))
-}
-
 /// Creates the first admin key if there is none, writing it to a 0600 file.
 fn first_admin_key(config: &Config, host: &PluginHost) -> Result<()> {
     if !config.auth.enabled || !host.store().api_keys()?.is_empty() {
@@ -96,7 +89,7 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> Result<()> {
     let args = Args::parse();
-    let mut config = Config::load(config_path(args.config.as_deref()).as_deref())?;
+    let mut config = Config::load(learnloop_config::discover(args.config.as_deref()).as_deref())?;
     if let Some(d) = args.data_dir {
         config.data_dir = d;
     }

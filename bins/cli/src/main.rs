@@ -13,7 +13,7 @@ mod quickstart;
 mod sample;
 mod stats;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -81,19 +81,8 @@ pub struct Env {
     pub json: bool,
 }
 
-fn find_config(explicit: Option<&Path>) -> Option<PathBuf> {
-    if let Some(p) = explicit {
-        return Some(p.to_owned());
-    }
-    if let Some(p) = std::env::var_os("LEARNLOOP_CONFIG").filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
-    }
-    let local = PathBuf::from("learnloop.toml");
-    local.exists().then_some(local)
-}
-
 fn load_env(cli: &Cli, for_init: bool) -> Result<Env> {
-    let path = find_config(cli.config.as_deref());
+    let path = learnloop_config::discover(cli.config.as_deref());
     // `init` may be asked to create the file it is pointed at.
     let load_path = path.as_deref().filter(|p| !(for_init && !p.exists()));
     let mut config = Config::load(load_path)?;

@@ -5,7 +5,7 @@
 //! SIGTERM/SIGINT handlers and drives [`Scheduler`] tick by tick. See
 //! `learnloop-scheduler --help` (the text below) for what operators need.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -80,19 +80,8 @@ struct Cli {
     holder: Option<String>,
 }
 
-fn find_config(explicit: Option<&Path>) -> Option<PathBuf> {
-    if let Some(p) = explicit {
-        return Some(p.to_owned());
-    }
-    if let Some(p) = std::env::var_os("LEARNLOOP_CONFIG").filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
-    }
-    let local = PathBuf::from("learnloop.toml");
-    local.exists().then_some(local)
-}
-
 fn run(cli: &Cli) -> Result<()> {
-    let path = find_config(cli.config.as_deref());
+    let path = learnloop_config::discover(cli.config.as_deref());
     let mut config = Config::load(path.as_deref())?;
     if let Some(dir) = &cli.data_dir {
         config.data_dir = dir.clone();

@@ -307,6 +307,20 @@ impl Default for PluginsConfig {
     }
 }
 
+/// Which config file a binary should read: `explicit` (`--config`), else
+/// `$LEARNLOOP_CONFIG`, else `./learnloop.toml` if it exists; `None` means
+/// the built-in defaults. All three binaries use this one rule.
+pub fn discover(explicit: Option<&Path>) -> Option<PathBuf> {
+    if let Some(p) = explicit {
+        return Some(p.to_owned());
+    }
+    if let Some(p) = std::env::var_os("LEARNLOOP_CONFIG").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let local = PathBuf::from("learnloop.toml");
+    local.exists().then_some(local)
+}
+
 impl Config {
     /// Loads `path`, or the built-in defaults when `path` is `None`, then
     /// applies the process environment's `LEARNLOOP__*` overrides.

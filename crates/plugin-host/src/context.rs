@@ -79,6 +79,19 @@ impl<'a> HostContext<'a> {
         }
     }
 
+    /// For a key: the store's version when this call first touched it, and
+    /// the version the plugin sees now (after this call's own writes).
+    fn versions(&self, key: &str) -> Result<(Option<u64>, Option<u64>), PluginError> {
+        let k = self.key(key)?;
+        Ok(match self.state.get(key) {
+            Some(p) => (p.base, p.value.as_ref().map(|_| p.base.unwrap_or(0) + 1)),
+            None => {
+                let v = self.stored(&k)?.map(|s| s.version);
+                (v, v)
+            }
+        })
+    }
+
     /// The buffered writes as one atomic change set.
     pub fn into_changes(self) -> Changes {
         let plugin = self.plugin;
@@ -138,28 +151,14 @@ impl Context for HostContext<'_> {
     }
 
     fn put_state(&mut self, key: &str, value: Value, expect: Expect) -> Result<u64, PluginError> {
-        let k = self.key(key)?;
-        let (base, current) = match self.state.get(key) {
-            Some(p) => (p.base, p.value.as_ref().map(|_| p.base.unwrap_or(0) + 1)),
-            None => {
-                let v = self.stored(&k)?.map(|s| s.version);
-                (v, v)
-            }
-        };
+        let (base, current) = self.versions(key)?;
         check_expect(key, expect, current)?;
         self.state.insert(key.to_string(), Pending { value: Some(value), base });
         Ok(base.unwrap_or(0) + 1)
     }
 
     fn delete_state(&mut self, key: &str, expect: Expect) -> Result<(), PluginError> {
-        let k = self.key(key)?;
-        let (base, current) = match self.state.get(key) {
-            Some(p) => (p.base, p.value.as_ref().map(|_| p.base.unwrap_or(0) + 1)),
-            None => {
-                let v = self.stored(&k)?.map(|s| s.version);
-                (v, v)
-            }
-        };
+        let (base, current) = self.versions(key)?;
         check_expect(key, expect, current)?;
         if base.is_none() {
             // Never stored: forgetting the pending write is the whole delete.

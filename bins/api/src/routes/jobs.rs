@@ -14,23 +14,11 @@ use serde_json::{Value, json};
 use crate::auth::Caller;
 use crate::{ApiError, AppState};
 
-/// `GET /api/v1/jobs`: every job of every loaded plugin with its effective schedule.
+/// `GET /api/v1/jobs`: every job of every loaded plugin with its effective
+/// schedule (the scheduler's own rule, so API, CLI and scheduler agree).
 pub async fn list(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Admin)?;
-    let mut jobs = Vec::new();
-    for (name, l) in s.host.plugins() {
-        for j in &l.manifest.jobs {
-            let o = s.config.scheduler.jobs.get(&format!("{name}.{}", j.name));
-            jobs.push(json!({
-                "plugin": name,
-                "job": j.name,
-                "schedule": o.and_then(|o| o.schedule.clone()).unwrap_or_else(|| j.schedule.clone()),
-                "default_schedule": j.schedule,
-                "enabled": o.is_none_or(|o| o.enabled),
-                "description": j.description,
-            }));
-        }
-    }
+    let jobs = learnloop_scheduler::effective_jobs(&s.config, &s.host);
     Ok(Json(json!({ "jobs": jobs })))
 }
 
