@@ -129,12 +129,30 @@ fn write_loop(host: &PluginHost, rx: Receiver<Job>, learn: Sender<(String, Works
     }
 }
 
+/// At most one round of online updates this often. Each round commits (and
+/// fsyncs) on the same writer as ingest, so running after every group
+/// commit would halve ingest throughput; plugin routes catch up before they
+/// answer, so nobody reads a stale answer in between.
+const LEARN_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
 fn learn_loop(host: &PluginHost, rx: Receiver<(String, WorkspaceId)>) {
-    while let Ok(first) = rx.recv() {
+    let mut open = true;
+    while open {
+        let Ok(first) = rx.recv() else { break };
         // Coalesce: one catch-up per (plugin, workspace) however many commits touched it.
         let mut pending = BTreeSet::from([first]);
-        while let Ok(more) = rx.try_recv() {
-            pending.insert(more);
+        let deadline = std::time::Instant::now() + LEARN_INTERVAL;
+        loop {
+            match rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+                Ok(more) => {
+                    pending.insert(more);
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => break,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    open = false;
+                    break;
+                }
+            }
         }
         for (plugin, ws) in pending {
             if let Err(e) = host.catch_up(&plugin, &ws) {
