@@ -42,7 +42,15 @@ fn static_and_dynamic_builds_behave_the_same() {
         let dir2 = tempfile::tempdir().unwrap();
         let plugins = dir2.path().join("plugins");
         let installed = support::install(&lib, &plugins, plugin);
-        let host = PluginHost::load(&config(&plugins, &[plugin]), store(dir2.path()));
+        // The plugin directory is named in a config file, as an operator would.
+        let config_file = dir2.path().join("learnloop.toml");
+        std::fs::write(
+            &config_file,
+            format!("[plugins]\nenabled = [{plugin:?}]\ndir = {:?}\n", plugins.display().to_string()),
+        )
+        .unwrap();
+        let loaded_config = Config::load_with_env(Some(&config_file), Vec::new()).unwrap();
+        let host = PluginHost::load(&loaded_config, store(dir2.path()));
         assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
         assert_eq!(host.plugins()[plugin].origin, Origin::Dynamic { path: installed });
         let dynamic_snapshot = conformance::check(&host, plugin, &records).unwrap_or_else(|e| panic!("{plugin} dynamic: {e}"));
