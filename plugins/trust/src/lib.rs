@@ -1,25 +1,254 @@
-//! The `trust` plugin. Learns how far to trust each agent of a swarm from how its recommendations were judged (seed 001). Skeleton: validates records and keeps per-agent online counters; trust scores, patterns and routing arrive with the trust plugin issue.
+//! The `trust` plugin: learns how far to trust each agent of a swarm from how
+//! its recommendations were judged (seed 001), and routes decisions to the
+//! agents most likely to be right.
 //!
-//! SKELETON: this crate is the honest minimum the plugin host needs
-//! (manifest, config section, record validation, online counters through
-//! [`learnloop_plugin_api::summary`], one job and one route). It is marked as
-//! such in README.md until its own issue replaces it.
+//! Records:
+//! * a **prediction** is an agent's recommendation: `subject` = agent id,
+//!   `kind` = recommendation type, `confidence`, `label` (a short text of the
+//!   action) and `payload` with `agent_name`, `workflow_id`, `correlation_id`,
+//!   `content`, `reasoning`, `evidence`;
+//! * an **outcome** is its evaluation: `label` approved / rejected / partial /
+//!   pending (anything else is rejected), `success`, `quality` in `[0, 1]` (the
+//!   seed's overall quality 0–100 is `quality × 100`; routes report
+//!   `avg_quality_score` on the 0–100 scale), `feedback`, and `payload` with the
+//!   per-dimension quality scores (`{"quality_scores": {"accuracy": 90, ...}}`).
+//!
+//! State (all reproducible from history by `learnloop replay`):
+//! * `agent/<agent>` — counters per agent and per agent × type, the seed's
+//!   learning-rate scores and the trend EWMAs ([`score::AgentDoc`]);
+//! * `open/<prediction id>` — the client event time and confidence of a
+//!   recommendation until its final evaluation arrives (for timeliness);
+//!   `cleanup` prunes those older than `retention_days`;
+//! * `meta` — the newest event time of the workspace (the plugin's clock: it
+//!   never reads the wall clock, and ignores ingestion times: an event sent
+//!   without `event_time` has no time for timeliness or inactivity) and totals;
+//! * `patterns`, `learning`, `trust_snapshot` — written by the jobs.
+//!
+//! Trust formulas are documented in [`score`], pattern discovery in
+//! [`patterns`], routing in [`route`].
 
 #![deny(missing_docs)]
 
+pub mod patterns;
+pub mod route;
+pub mod score;
+
+use std::collections::BTreeMap;
+
 use learnloop_plugin_api::core::RecordType;
 use learnloop_plugin_api::{
-    Context, Event, JobSpec, KindSpec, Manifest, Plugin, PluginError, Record, RouteRequest, RouteResponse, RouteSpec,
-    ValidationError, abi, parse_config, summary,
+    ConfigKey, Context, Event, EventQuery, Expect, InsightDraft, JobSpec, KindSpec, Manifest, Order, Plugin,
+    PluginError, Record, RouteRequest, RouteResponse, RouteSpec, Timestamp, ValidationError, abi, parse_config,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-/// The `[trust]` config section. The skeleton has no keys yet; an unknown
-/// key is still an error naming it.
-#[derive(Debug, Clone, Default, Deserialize)]
+use score::{AgentDoc, DAY, HOUR, strength};
+
+/// Weights of the trust dimensions in the overall score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct Config {}
+pub struct Weights {
+    /// Accuracy weight (default 0.40).
+    pub accuracy: f64,
+    /// Consistency weight (default 0.25).
+    pub consistency: f64,
+    /// Timeliness weight (default 0.15).
+    pub timeliness: f64,
+    /// Reliability weight (default 0.20).
+    pub reliability: f64,
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Self { accuracy: 0.40, consistency: 0.25, timeliness: 0.15, reliability: 0.20 }
+    }
+}
+
+/// The `[trust]` config section. Every key is optional; an unknown key is an
+/// error naming it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Weights of accuracy, consistency, timeliness, reliability.
+    pub weights: Weights,
+    /// Confidence factor n / (n + confidence_k).
+    pub confidence_k: f64,
+    /// The seed's learning rate for the per-dimension update.
+    pub learning_rate: f64,
+    /// Beta prior α of the approval probability.
+    pub prior_alpha: f64,
+    /// Beta prior β.
+    pub prior_beta: f64,
+    /// Credibility level of the intervals.
+    pub credible_level: f64,
+    /// Latency (outcome time − recommendation time) at which timeliness halves.
+    pub timeliness_half_life_hours: f64,
+    /// Idle days (relative to the workspace's newest event) before evidence starts to fade.
+    pub inactivity_grace_days: f64,
+    /// Half-life of the evidence of an idle agent, in days, after the grace period.
+    pub inactivity_half_life_days: f64,
+    /// Fast − slow EWMA difference that counts as improving/declining.
+    pub trend_threshold: f64,
+    /// Default `threshold` of `GET /trusted`.
+    pub trusted_threshold: f64,
+    /// Default routing strategy: `thompson` or `greedy`.
+    pub routing_strategy: String,
+    /// Monte Carlo draws estimating Thompson selection probabilities.
+    pub routing_samples: usize,
+    /// Pattern lookback window in days.
+    pub lookback_days: f64,
+    /// Patterns below this confidence are pruned.
+    pub min_pattern_confidence: f64,
+    /// Patterns need at least this many observations.
+    pub min_pattern_support: u64,
+    /// Confidence at or above which a recommendation is "high confidence".
+    pub high_confidence_threshold: f64,
+    /// Approval rate above which an agent is an expert.
+    pub expert_approval_rate: f64,
+    /// Rejection rate at or above which an agent × type is a failure pattern.
+    pub failure_rate: f64,
+    /// Approval rate at or above which an agent × type is a success indicator.
+    pub success_indicator_rate: f64,
+    /// New evaluations since the last cycle that make `should_trigger_learning_cycle` true.
+    pub learning_trigger_outcomes: u64,
+    /// Days after which `cleanup` prunes plugin state about a recommendation (never events).
+    pub retention_days: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            weights: Weights::default(),
+            confidence_k: 10.0,
+            learning_rate: 0.1,
+            prior_alpha: 1.0,
+            prior_beta: 1.0,
+            credible_level: 0.95,
+            timeliness_half_life_hours: 24.0,
+            inactivity_grace_days: 14.0,
+            inactivity_half_life_days: 30.0,
+            trend_threshold: 0.05,
+            trusted_threshold: 0.7,
+            routing_strategy: "thompson".into(),
+            routing_samples: 1000,
+            lookback_days: 7.0,
+            min_pattern_confidence: 0.7,
+            min_pattern_support: 20,
+            high_confidence_threshold: 0.8,
+            expert_approval_rate: 0.75,
+            failure_rate: 0.6,
+            success_indicator_rate: 0.8,
+            learning_trigger_outcomes: 100,
+            retention_days: 90.0,
+        }
+    }
+}
+
+impl Config {
+    fn check(&self) -> Result<(), PluginError> {
+        let bad = |k: &str, m: &str| Err(PluginError::invalid(format!("[trust] {k}"), m.to_string()));
+        let w = &self.weights;
+        for (k, v) in [("weights.accuracy", w.accuracy), ("weights.consistency", w.consistency), ("weights.timeliness", w.timeliness), ("weights.reliability", w.reliability)] {
+            if !(v.is_finite() && v >= 0.0) {
+                return bad(k, "must be a finite number ≥ 0");
+            }
+        }
+        if ((w.accuracy + w.consistency + w.timeliness + w.reliability) - 1.0).abs() > 1e-6 {
+            return bad("weights", "must sum to 1");
+        }
+        for (k, v) in [
+            ("confidence_k", self.confidence_k),
+            ("prior_alpha", self.prior_alpha),
+            ("prior_beta", self.prior_beta),
+            ("timeliness_half_life_hours", self.timeliness_half_life_hours),
+            ("inactivity_half_life_days", self.inactivity_half_life_days),
+            ("lookback_days", self.lookback_days),
+            ("retention_days", self.retention_days),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return bad(k, "must be a finite number > 0");
+            }
+        }
+        for (k, v) in [
+            ("learning_rate", self.learning_rate),
+            ("credible_level", self.credible_level),
+            ("min_pattern_confidence", self.min_pattern_confidence),
+            ("high_confidence_threshold", self.high_confidence_threshold),
+            ("expert_approval_rate", self.expert_approval_rate),
+            ("failure_rate", self.failure_rate),
+            ("success_indicator_rate", self.success_indicator_rate),
+            ("trusted_threshold", self.trusted_threshold),
+        ] {
+            let ok = if k == "trusted_threshold" { (0.0..=1.0).contains(&v) } else { v > 0.0 && v < 1.0 };
+            if !ok {
+                return bad(k, "must lie in (0, 1)");
+            }
+        }
+        if !(self.inactivity_grace_days.is_finite() && self.inactivity_grace_days >= 0.0) {
+            return bad("inactivity_grace_days", "must be a finite number ≥ 0");
+        }
+        if !(self.trend_threshold.is_finite() && self.trend_threshold >= 0.0) {
+            return bad("trend_threshold", "must be a finite number ≥ 0");
+        }
+        if !["thompson", "greedy"].contains(&self.routing_strategy.as_str()) {
+            return bad("routing_strategy", "expected \"thompson\" or \"greedy\"");
+        }
+        if !(1..=100_000).contains(&self.routing_samples) {
+            return bad("routing_samples", "must lie in 1..=100000");
+        }
+        Ok(())
+    }
+
+    fn config_keys() -> Vec<ConfigKey> {
+        let d = serde_json::to_value(Config::default()).expect("serializable");
+        let docs: [(&str, &str); 22] = [
+            ("weights", "weights of accuracy, consistency, timeliness, reliability in the overall trust (sum 1)"),
+            ("confidence_k", "confidence factor n / (n + confidence_k), n = effective evaluations"),
+            ("learning_rate", "the seed's per-dimension update v += learning_rate·(signal − v)"),
+            ("prior_alpha", "Beta prior α of an agent's approval probability"),
+            ("prior_beta", "Beta prior β"),
+            ("credible_level", "credibility level of the intervals"),
+            ("timeliness_half_life_hours", "evaluation latency at which the timeliness score halves"),
+            ("inactivity_grace_days", "idle days (relative to the newest event) before an agent's evidence fades"),
+            ("inactivity_half_life_days", "half-life of an idle agent's evidence after the grace period"),
+            ("trend_threshold", "fast − slow EWMA difference that counts as improving/declining"),
+            ("trusted_threshold", "default threshold of GET /trusted"),
+            ("routing_strategy", "default POST /route strategy: thompson or greedy"),
+            ("routing_samples", "Monte Carlo draws estimating Thompson selection probabilities"),
+            ("lookback_days", "pattern discovery window, days back from the newest event"),
+            ("min_pattern_confidence", "patterns below this confidence are pruned"),
+            ("min_pattern_support", "patterns need at least this many observations"),
+            ("high_confidence_threshold", "stated confidence that makes a recommendation high_confidence"),
+            ("expert_approval_rate", "approval rate above which an agent is an expert_opinion pattern"),
+            ("failure_rate", "rejection rate at or above which an agent × type is a failure_avoidance pattern"),
+            ("success_indicator_rate", "approval rate at or above which an agent × type is a success_indicator"),
+            ("learning_trigger_outcomes", "new evaluations since the last cycle that trigger a learning cycle"),
+            ("retention_days", "cleanup prunes plugin state about recommendations older than this (events are never deleted)"),
+        ];
+        docs.iter().map(|(k, doc)| ConfigKey { key: (*k).into(), default: d[*k].clone(), doc: (*doc).into() }).collect()
+    }
+}
+
+/// The workspace-wide document `meta`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Meta {
+    /// Newest event time seen (µs); the plugin's notion of "now".
+    pub newest: i64,
+    /// Recommendations seen.
+    pub recommendations: u64,
+    /// Final evaluations seen.
+    pub evaluated: u64,
+    /// Approved (partial = half) among them.
+    pub approved: f64,
+}
+
+/// An in-flight recommendation: `open/<prediction id>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Open {
+    t: Option<i64>,
+    c: Option<f64>,
+}
 
 /// The plugin.
 #[derive(Debug, Default)]
@@ -27,57 +256,408 @@ pub struct TrustPlugin {
     config: Config,
 }
 
+fn get_doc<T: for<'de> Deserialize<'de> + Default>(ctx: &mut dyn Context, key: &str) -> Result<(T, Expect), PluginError> {
+    Ok(match ctx.get_state(key)? {
+        Some(s) => (serde_json::from_value(s.value)?, Expect::Version(s.version)),
+        None => (T::default(), Expect::Absent),
+    })
+}
+
+fn put_doc<T: Serialize>(ctx: &mut dyn Context, key: &str, v: &T, expect: Expect) -> Result<(), PluginError> {
+    ctx.put_state(key, serde_json::to_value(v)?, expect)?;
+    Ok(())
+}
+
+/// Every agent document, in agent order.
+pub fn load_agents(ctx: &mut dyn Context) -> Result<BTreeMap<String, AgentDoc>, PluginError> {
+    let mut out = BTreeMap::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = ctx.scan_state("agent/", after.as_deref(), 1000)?;
+        let Some((last, _)) = page.last() else { break };
+        after = Some(last.clone());
+        for (k, s) in page {
+            out.insert(k["agent/".len()..].to_string(), serde_json::from_value(s.value)?);
+        }
+    }
+    Ok(out)
+}
+
+/// A state document's value (null when absent).
+pub(crate) fn get_doc_value(ctx: &mut dyn Context, key: &str) -> Result<Value, PluginError> {
+    Ok(ctx.get_state(key)?.map(|s| s.value).unwrap_or(Value::Null))
+}
+
+fn ts(us: i64) -> Value {
+    Timestamp::from_micros(us).map_or(Value::Null, |t| Value::String(t.to_rfc3339()))
+}
+
+fn q_f64(req: &RouteRequest, name: &str, default: f64) -> Result<f64, PluginError> {
+    match req.query.get(name) {
+        None => Ok(default),
+        Some(s) => s.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| PluginError::invalid(name, format!("{s:?} is not a number"))),
+    }
+}
+
+impl TrustPlugin {
+    fn meta(ctx: &mut dyn Context) -> Result<Meta, PluginError> {
+        Ok(get_doc::<Meta>(ctx, "meta")?.0)
+    }
+
+    fn agent_json(&self, id: &str, a: &AgentDoc, newest: i64) -> Value {
+        let cfg = &self.config;
+        let s = a.all.score(cfg, newest);
+        let mut v = s.to_json(cfg.credible_level);
+        let o = v.as_object_mut().expect("object");
+        o.insert("agent_id".into(), json!(id));
+        o.insert("agent_name".into(), json!(a.name));
+        o.insert("trend".into(), json!(a.trend(cfg)));
+        o.insert("recommendation_strength".into(), json!(strength(s.accuracy)));
+        o.insert("approval_rate".into(), json!(a.all.approval_rate()));
+        o.insert("stats".into(), a.all.to_json());
+        o.insert("last_event_time".into(), ts(a.all.last_time));
+        v
+    }
+
+    fn profile(&self, id: &str, a: &AgentDoc, newest: i64) -> Value {
+        let cfg = &self.config;
+        let base = a.all.score(cfg, newest).accuracy;
+        let mut by_type = serde_json::Map::new();
+        let (mut strengths, mut weaknesses) = (Vec::new(), Vec::new());
+        for (kind, c) in &a.types {
+            let s = c.score(cfg, newest);
+            if c.evaluated >= 5 {
+                if s.accuracy >= base + 0.05 {
+                    strengths.push(json!({"recommendation_type": kind, "approval": s.accuracy, "credible_interval": [s.lower, s.upper], "evaluated": c.evaluated}));
+                } else if s.accuracy <= base - 0.05 {
+                    weaknesses.push(json!({"recommendation_type": kind, "approval": s.accuracy, "credible_interval": [s.lower, s.upper], "evaluated": c.evaluated}));
+                }
+            }
+            let mut v = s.to_json(cfg.credible_level);
+            v.as_object_mut().expect("object").insert("stats".into(), c.to_json());
+            by_type.insert(kind.clone(), v);
+        }
+        let mut v = self.agent_json(id, a, newest);
+        let o = v.as_object_mut().expect("object");
+        o.insert("learning_rate_scores".into(), serde_json::to_value(&a.learning_rate).expect("plain"));
+        o.insert("by_type".into(), Value::Object(by_type));
+        o.insert("strengths".into(), json!(strengths));
+        o.insert("weaknesses".into(), json!(weaknesses));
+        v
+    }
+
+    fn recommendations(&self, ctx: &mut dyn Context, req: &RouteRequest, agent: &str) -> Result<RouteResponse, PluginError> {
+        let limit = match req.query.get("limit") {
+            None => 50,
+            Some(s) => s.parse::<usize>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| PluginError::invalid("limit", "expected an integer in 1..=1000"))?,
+        };
+        let q = EventQuery { subject: Some(agent.to_string()), kind: req.query.get("type").cloned(), order: Order::EventTime, limit, ..Default::default() };
+        let page = ctx.predictions(&q)?;
+        let mut items = Vec::new();
+        for p in page.items {
+            let outs = ctx.outcomes(&EventQuery { prediction_id: Some(p.record.id.clone()), limit: 10, ..Default::default() })?;
+            let r = &p.record;
+            items.push(json!({
+                "recommendation_id": r.id, "agent_id": r.subject, "recommendation_type": r.kind,
+                "confidence": r.confidence, "label": r.label, "payload": r.payload,
+                "event_time": r.event_time.map(|t| t.to_rfc3339()),
+                "outcomes": outs.items.iter().map(|o| json!({
+                    "outcome_id": o.record.id, "status": o.record.label, "success": o.record.success,
+                    "quality": o.record.quality, "overall_quality_score": o.record.quality.map(|q| q * 100.0),
+                    "feedback": o.record.feedback, "payload": o.record.payload,
+                    "event_time": o.record.event_time.map(|t| t.to_rfc3339()),
+                })).collect::<Vec<_>>(),
+            }));
+        }
+        Ok(RouteResponse::ok(json!({"agent_id": agent, "recommendations": items, "next": page.next.map(|c| c.to_string())})))
+    }
+
+    fn learning_status(&self, ctx: &mut dyn Context) -> Result<Value, PluginError> {
+        let meta = Self::meta(ctx)?;
+        let learning = ctx.get_state("learning")?.map(|s| s.value).unwrap_or(Value::Null);
+        let last = learning["evaluated_at_last_cycle"].as_u64().unwrap_or(0);
+        let new = meta.evaluated.saturating_sub(last);
+        let patterns = ctx.get_state("patterns")?.map(|s| s.value).unwrap_or(Value::Null);
+        Ok(json!({
+            "should_trigger_learning_cycle": new >= self.config.learning_trigger_outcomes,
+            "new_evaluations_since_last_cycle": new,
+            "learning_trigger_outcomes": self.config.learning_trigger_outcomes,
+            "cycles": learning["cycles"].as_u64().unwrap_or(0),
+            "last_cycle": learning.get("last_result").cloned().unwrap_or(Value::Null),
+            "patterns": patterns["patterns"].as_array().map_or(0, Vec::len),
+            "model_accuracy": patterns.get("accuracy").cloned().unwrap_or(Value::Null),
+            "model_coverage": patterns.get("coverage").cloned().unwrap_or(Value::Null),
+            "targets": {"accuracy": 0.80, "coverage": 0.70},
+            "totals": {"recommendations": meta.recommendations, "evaluated": meta.evaluated},
+            "newest_event_time": ts(meta.newest),
+        }))
+    }
+
+    /// Pattern discovery + bookkeeping shared by meta_learning and pattern_refresh.
+    fn run_patterns(&self, ctx: &mut dyn Context, cycle: bool) -> Result<Value, PluginError> {
+        let cfg = &self.config;
+        let meta = Self::meta(ctx)?;
+        let until = Timestamp::from_micros(meta.newest.saturating_add(1)).unwrap_or(Timestamp::from_micros(0).expect("epoch"));
+        let from = Timestamp::from_micros((meta.newest as f64 - cfg.lookback_days * DAY) as i64).unwrap_or(Timestamp::from_micros(0).expect("epoch"));
+        let d = patterns::discover(ctx, cfg, from, until)?;
+        let (old, expect) = get_doc::<Value>(ctx, "patterns")?;
+        let old_ids: std::collections::BTreeSet<String> =
+            old["patterns"].as_array().into_iter().flatten().filter_map(|p| p["id"].as_str().map(str::to_string)).collect();
+        let confirmed = d.patterns.iter().filter(|p| old_ids.contains(&p.id)).count();
+        let dropped = old_ids.iter().filter(|id| !d.patterns.iter().any(|p| &p.id == *id)).count();
+        let old_conf = old["mean_confidence"].as_f64();
+        let mean_conf = (!d.patterns.is_empty()).then(|| d.patterns.iter().map(|p| p.confidence).sum::<f64>() / d.patterns.len() as f64);
+        let old_acc = old["accuracy"].as_f64();
+        let rules = d.patterns.iter().filter(|p| ["success_indicator", "failure_avoidance", "expert_opinion"].contains(&p.category.as_str())).count();
+        put_doc(ctx, "patterns", &json!({
+            "patterns": d.patterns, "accuracy": d.accuracy, "coverage": d.coverage, "mean_confidence": mean_conf,
+            "window": {"from": ts(from.as_micros()), "until": ts(meta.newest)}, "samples": d.samples,
+        }), expect)?;
+        let count = |c: &str| d.patterns.iter().filter(|p| p.category == c).count();
+        let experts = count("expert_opinion");
+        let failures = count("failure_avoidance");
+        let mut insights = Vec::new();
+        let mut recs = Vec::new();
+        if experts > 0 {
+            insights.push(format!("Identified {experts} expert agents with high approval rates"));
+            recs.push("Route recommendations through expert agents".to_string());
+        }
+        if let Some(p) = d.patterns.iter().find(|p| p.category == "consensus") {
+            insights.push(format!("Multi-agent consensus leads to approval {:.0}% of the time ({} recommendations)", p.success_rate * 100.0, p.frequency));
+            if p.predicts == "approved" {
+                recs.push("Increase use of multi-agent consensus for critical decisions".into());
+            }
+        }
+        if let Some(p) = d.patterns.iter().find(|p| p.category == "high_confidence") {
+            insights.push(format!("High-confidence recommendations are approved {:.0}% of the time", p.success_rate * 100.0));
+        }
+        if failures > 0 {
+            insights.push(format!("{failures} agent × type combinations are mostly rejected"));
+            recs.push("Provide additional training to weak-area agents, and route those types elsewhere".into());
+        }
+        if let (Some(a), Some(c)) = (d.accuracy, d.coverage)
+            && (a < 0.8 || c < 0.7)
+        {
+            recs.push(format!("Patterns are below target (accuracy {a:.2} vs 0.80, coverage {c:.2} vs 0.70): collect more evaluations"));
+        }
+        let totals = json!({"predictions": d.recommendations, "outcomes": d.samples});
+        let mut report = json!({
+            "samples_analyzed": d.samples,
+            "patterns_discovered": d.patterns.len(),
+            "patterns_confirmed": confirmed,
+            "patterns_pruned": d.pruned + dropped,
+            "rules_updated": rules,
+            "iteration_accuracy": d.accuracy,
+            "coverage": d.coverage,
+            "pattern_confidence_improvement": match (mean_conf, old_conf) { (Some(a), Some(b)) => json!(a - b), _ => Value::Null },
+            "rule_effectiveness_improvement": match (d.accuracy, old_acc) { (Some(a), Some(b)) => json!(a - b), _ => Value::Null },
+            "key_insights": insights,
+            "recommendations_for_swarm": recs,
+            "window": {"from": ts(from.as_micros()), "until": ts(meta.newest), "lookback_days": cfg.lookback_days},
+            "subjects": d.agents,
+            "totals": totals,
+            "success_rate": d.success_rate,
+            "note": "timings are in the host's job-run record; reports carry no wall-clock time so replays are identical",
+        });
+        if cycle {
+            let (mut learning, expect) = get_doc::<Value>(ctx, "learning")?;
+            if learning.is_null() {
+                learning = json!({});
+            }
+            let cycles = learning["cycles"].as_u64().unwrap_or(0) + 1;
+            let ws = ctx.workspace().to_string();
+            report["iteration_id"] = json!(format!("iter_{ws}_{}", meta.newest / 1_000_000));
+            report["workspace_id"] = json!(ws);
+            report["iteration"] = json!(cycles);
+            learning["cycles"] = json!(cycles);
+            learning["evaluated_at_last_cycle"] = json!(meta.evaluated);
+            learning["last_result"] = report.clone();
+            put_doc(ctx, "learning", &learning, expect)?;
+            ctx.emit_insight(InsightDraft {
+                kind: "learning_cycle".into(),
+                title: format!("trust: {} patterns from {} evaluated recommendations", d.patterns.len(), d.samples),
+                detail: report["key_insights"].as_array().map(|v| v.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; ")).unwrap_or_default(),
+                confidence: mean_conf.unwrap_or(0.0),
+                impact: 0.0,
+                data: report.clone(),
+            })?;
+        }
+        Ok(report)
+    }
+
+    fn trust_recalculation(&self, ctx: &mut dyn Context) -> Result<Value, PluginError> {
+        let cfg = &self.config;
+        let meta = Self::meta(ctx)?;
+        let agents = load_agents(ctx)?;
+        let (old, expect) = get_doc::<Value>(ctx, "trust_snapshot")?;
+        let mut snap = serde_json::Map::new();
+        let mut changes = Vec::new();
+        for (id, a) in &agents {
+            let s = a.all.score(cfg, meta.newest);
+            if let Some(prev) = old["agents"][id]["overall"].as_f64() {
+                changes.push((id.clone(), s.overall - prev));
+            }
+            snap.insert(id.clone(), json!({"overall": s.overall, "accuracy": s.accuracy, "lower": s.lower, "upper": s.upper, "trend": a.trend(cfg)}));
+        }
+        let trusted = snap.values().filter(|v| v["overall"].as_f64().unwrap_or(0.0) >= cfg.trusted_threshold).count();
+        put_doc(ctx, "trust_snapshot", &json!({"agents": snap, "as_of": ts(meta.newest)}), expect)?;
+        changes.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
+        let declining: Vec<&String> = agents.iter().filter(|(_, a)| a.trend(cfg) == "declining").map(|(id, _)| id).collect();
+        let rate = (meta.evaluated > 0).then(|| meta.approved / meta.evaluated as f64);
+        Ok(json!({
+            "subjects": agents.len(),
+            "totals": {"predictions": meta.recommendations, "outcomes": meta.evaluated},
+            "success_rate": rate,
+            "trusted_agents": trusted,
+            "trusted_threshold": cfg.trusted_threshold,
+            "declining_agents": declining,
+            "largest_changes": changes.iter().take(10).map(|(id, d)| json!({"agent_id": id, "change": d})).collect::<Vec<_>>(),
+            "as_of": ts(meta.newest),
+        }))
+    }
+
+    fn cleanup(&self, ctx: &mut dyn Context) -> Result<Value, PluginError> {
+        let meta = Self::meta(ctx)?;
+        let cutoff = meta.newest - (self.config.retention_days * DAY) as i64;
+        let mut pruned = 0u64;
+        let mut kept = 0u64;
+        let mut after: Option<String> = None;
+        loop {
+            let page = ctx.scan_state("open/", after.as_deref(), 1000)?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.clone());
+            for (k, s) in page {
+                let o: Open = serde_json::from_value(s.value)?;
+                if o.t.is_some_and(|t| t < cutoff) {
+                    ctx.delete_state(&k, Expect::Version(s.version))?;
+                    pruned += 1;
+                } else {
+                    kept += 1;
+                }
+            }
+        }
+        Ok(json!({
+            "pruned_unevaluated_recommendations": pruned,
+            "kept_unevaluated_recommendations": kept,
+            "retention_days": self.config.retention_days,
+            "cutoff": ts(cutoff),
+            "note": "events are never deleted (the host owns history); cleanup only forgets the plugin's in-flight state about recommendations older than retention_days that were never evaluated, so a late evaluation of one of them gets no timeliness score",
+            "subjects": 0,
+            "totals": {"predictions": meta.recommendations, "outcomes": meta.evaluated},
+        }))
+    }
+}
+
+/// The client's event time (µs), or `None` when the store stamped the
+/// ingestion time because the client sent none (then both are equal). State
+/// must be reproducible from history on any machine at any time, so the
+/// plugin never lets an ingestion time into its state: such an event has no
+/// time for timeliness, inactivity or the plugin's clock.
+fn client_time(event_time: Option<Timestamp>, ingested_at: Timestamp) -> Option<i64> {
+    event_time.filter(|t| *t != ingested_at).map(Timestamp::as_micros)
+}
+
+fn outcome_label(label: Option<&str>, success: Option<bool>, quality: Option<f64>) -> &'static str {
+    match label {
+        Some("approved") => "approved",
+        Some("rejected") => "rejected",
+        Some("partial") => "partial",
+        Some(_) => "pending",
+        None => match (success, quality) {
+            (Some(true), _) => "approved",
+            (Some(false), _) => "rejected",
+            (None, Some(q)) if q >= 0.5 => "approved",
+            (None, Some(_)) => "rejected",
+            (None, None) => "pending",
+        },
+    }
+}
+
 impl Plugin for TrustPlugin {
     fn manifest(&self) -> Manifest {
+        let route = |method: &str, path: &str, summary: &str, writes: bool, request_schema: Value| RouteSpec {
+            method: method.into(),
+            path: path.into(),
+            summary: summary.into(),
+            writes,
+            request_schema,
+            response_schema: json!({"type": "object"}),
+        };
+        let job = |name: &str, schedule: &str, description: &str| JobSpec { name: name.into(), schedule: schedule.into(), description: description.into() };
         Manifest {
             name: "trust".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             abi_version: abi::ABI_VERSION,
-            description: "Learns how far to trust each agent of a swarm from how its recommendations were judged (seed 001). Skeleton: validates records and keeps per-agent online counters; trust scores, patterns and routing arrive with the trust plugin issue.".into(),
+            description: "Learns how far to trust each agent of a swarm from how its recommendations were judged (seed 001): trust scores (accuracy, consistency, timeliness, reliability, Beta posteriors with credible intervals, trend), agent profiles, pattern discovery and Thompson-sampling routing.".into(),
             kinds: vec![
                 KindSpec {
                     record_type: RecordType::Prediction,
                     kinds: vec![],
-                    payload_schema: json!({"type": "object"}),
-                    description: "any recommendation type; subject is the agent id".into(),
+                    payload_schema: json!({"type": "object", "properties": {
+                        "agent_name": {"type": "string"}, "workflow_id": {"type": "string"}, "correlation_id": {"type": "string"},
+                        "content": {}, "reasoning": {"type": "string"}, "evidence": {}}}),
+                    description: "an agent's recommendation: subject = agent id, kind = recommendation type, confidence in [0, 1]".into(),
                 },
                 KindSpec {
                     record_type: RecordType::Outcome,
                     kinds: vec![],
-                    payload_schema: json!({"type": "object"}),
-                    description: "what happened to a prediction".into(),
+                    payload_schema: json!({"type": "object", "properties": {"quality_scores": {"type": "object"}}}),
+                    description: "its evaluation: label approved/rejected/partial/pending, success, quality in [0, 1] (= overall quality 0–100 / 100), feedback".into(),
                 },
             ],
-            routes: vec![RouteSpec {
-                method: "GET".into(),
-                path: "/summary".into(),
-                summary: "Per-subject online counters (predictions, outcomes, successes, failures, value sums) by kind".into(),
-                writes: false,
-                request_schema: Value::Null,
-                response_schema: json!({"type": "object"}),
-            }],
-            jobs: vec![JobSpec {
-                name: "meta_learning".into(),
-                schedule: "0 0 2 * * *".into(),
-                description: "Daily meta-learning cycle (skeleton: per-agent totals as an insight).".into(),
-            }],
-            config: vec![],
+            routes: vec![
+                route("GET", "/agents", "Trust scores and stats of every agent, most trusted first", false, Value::Null),
+                route("GET", "/agents/{agent}", "An agent's profile: trust, Beta posterior, trend, strengths and weaknesses by recommendation type", false, Value::Null),
+                route("GET", "/agents/{agent}/recommendations", "An agent's recommendations with their evaluations (query: type, limit ≤ 1000)", false, Value::Null),
+                route("GET", "/agents/{agent}/boost", "Decision boost for an agent and recommendation type (query: type)", false, Value::Null),
+                route("GET", "/trusted", "Agents whose overall trust is at least `threshold` (query; default trusted_threshold)", false, Value::Null),
+                route("POST", "/route", "Rank candidate agents for a recommendation type and pick one (Thompson sampling or greedy); logs selection probabilities as an insight", true,
+                    json!({"type": "object", "required": ["recommendation_type", "candidates"], "properties": {
+                        "recommendation_type": {"type": "string"}, "candidates": {"type": "array", "items": {"type": "string"}},
+                        "strategy": {"enum": ["thompson", "greedy"]}, "seed": {"type": "integer"}}})),
+                route("GET", "/patterns", "Discovered patterns (query: category)", false, Value::Null),
+                route("GET", "/learning/status", "should_trigger_learning_cycle, the last cycle and model accuracy/coverage", false, Value::Null),
+                route("GET", "/stats", "Statistics of the whole learning system", false, Value::Null),
+            ],
+            jobs: vec![
+                job("meta_learning", "0 0 2 * * *", "Daily learning cycle: pattern discovery over the lookback window, model accuracy and coverage, key insights"),
+                job("trust_recalculation", "0 0 */6 * * *", "Every 6 h: recompute every agent's trust (inactivity decay included) and record a snapshot"),
+                job("pattern_refresh", "0 0 1 * * *", "Daily: re-validate patterns and prune those below min_pattern_confidence"),
+                job("cleanup", "0 0 3 * * SUN", "Weekly: forget in-flight state of recommendations older than retention_days (never deletes events)"),
+            ],
+            config: Config::config_keys(),
         }
     }
 
     fn configure(&mut self, section: &Value) -> Result<(), PluginError> {
-        self.config = parse_config("trust", section)?;
+        let c: Config = parse_config("trust", section)?;
+        c.check()?;
+        self.config = c;
         Ok(())
     }
 
     fn validate(&self, record: &Record) -> Result<(), ValidationError> {
-        if let Record::Outcome(o) = record {
-            if let Some(label) = &o.label {
-                if !["approved", "rejected", "partial", "pending"].contains(&label.as_str()) {
+        match record {
+            Record::Outcome(o) => {
+                if let Some(label) = &o.label
+                    && !["approved", "rejected", "partial", "pending"].contains(&label.as_str())
+                {
                     return Err(ValidationError::new(
                         "label",
                         format!("{label:?} is not a status; expected approved, rejected, partial or pending"),
                     ));
+                }
+                if let Some(q) = o.quality
+                    && !(0.0..=1.0).contains(&q)
+                {
+                    return Err(ValidationError::new("quality", "must lie in [0, 1] (overall quality 0–100 divided by 100)"));
+                }
+            }
+            Record::Prediction(p) => {
+                if let Some(c) = p.confidence
+                    && !(0.0..=1.0).contains(&c)
+                {
+                    return Err(ValidationError::new("confidence", "must lie in [0, 1]"));
                 }
             }
         }
@@ -85,21 +665,195 @@ impl Plugin for TrustPlugin {
     }
 
     fn on_events(&self, ctx: &mut dyn Context, events: &[Event]) -> Result<(), PluginError> {
-        summary::absorb(ctx, events)
+        let cfg = &self.config;
+        let (mut meta, meta_expect) = get_doc::<Meta>(ctx, "meta")?;
+        let mut agents: BTreeMap<String, (AgentDoc, Expect)> = BTreeMap::new();
+        for e in events {
+            let agent = match e {
+                Event::Prediction(p) => &p.record.subject,
+                Event::Outcome(o) => &o.subject,
+            };
+            if !agents.contains_key(agent) {
+                let doc = get_doc::<AgentDoc>(ctx, &format!("agent/{agent}"))?;
+                agents.insert(agent.clone(), doc);
+            }
+            let a = &mut agents.get_mut(agent).expect("loaded").0;
+            match e {
+                Event::Prediction(p) => {
+                    let r = &p.record;
+                    let t = client_time(r.event_time, p.ingested_at);
+                    meta.newest = meta.newest.max(t.unwrap_or(0));
+                    meta.recommendations += 1;
+                    if let Some(n) = r.payload.get("agent_name").and_then(Value::as_str) {
+                        a.name = Some(n.to_string());
+                    }
+                    a.all.recommendations += 1;
+                    a.all.last_time = a.all.last_time.max(t.unwrap_or(0));
+                    let c = a.types.entry(r.kind.clone()).or_default();
+                    c.recommendations += 1;
+                    c.last_time = c.last_time.max(t.unwrap_or(0));
+                    put_doc(ctx, &format!("open/{}", r.id.as_str()), &Open { t, c: r.confidence }, Expect::Any)?;
+                }
+                Event::Outcome(o) => {
+                    let r = &o.record;
+                    let t = client_time(r.event_time, o.ingested_at);
+                    meta.newest = meta.newest.max(t.unwrap_or(0));
+                    let label = outcome_label(r.label.as_deref(), r.success, r.quality);
+                    if label == "pending" {
+                        a.all.pending += 1;
+                        a.types.entry(o.kind.clone()).or_default().pending += 1;
+                        continue;
+                    }
+                    let y = match label {
+                        "approved" => 1.0,
+                        "partial" => 0.5,
+                        _ => 0.0,
+                    };
+                    let key = format!("open/{}", r.prediction_id.as_str());
+                    let open = match ctx.get_state(&key)? {
+                        Some(s) => {
+                            ctx.delete_state(&key, Expect::Version(s.version))?;
+                            Some(serde_json::from_value::<Open>(s.value)?)
+                        }
+                        None => None,
+                    };
+                    let latency = match (open.as_ref().and_then(|o| o.t), t) {
+                        (Some(from), Some(to)) => Some(((to - from) as f64 / HOUR).max(0.0)),
+                        _ => None,
+                    };
+                    let conf = open.as_ref().and_then(|o| o.c);
+                    a.evaluate(&o.kind, label, y, r.quality.unwrap_or(y), latency, conf, cfg, t.unwrap_or(0));
+                    meta.evaluated += 1;
+                    meta.approved += y;
+                }
+            }
+        }
+        for (agent, (doc, expect)) in agents {
+            put_doc(ctx, &format!("agent/{agent}"), &doc, expect)?;
+        }
+        put_doc(ctx, "meta", &meta, meta_expect)
     }
 
     fn run_job(&self, ctx: &mut dyn Context, job: &str) -> Result<Value, PluginError> {
         match job {
-            "meta_learning" => summary::report(ctx, "trust"),
+            "meta_learning" => self.run_patterns(ctx, true),
+            "pattern_refresh" => self.run_patterns(ctx, false),
+            "trust_recalculation" => self.trust_recalculation(ctx),
+            "cleanup" => self.cleanup(ctx),
             other => Err(PluginError::invalid("job", format!("unknown job {other:?}"))),
         }
     }
 
-    fn handle(&self, ctx: &mut dyn Context, request: &RouteRequest) -> Result<RouteResponse, PluginError> {
-        match (request.method.as_str(), request.route.as_str()) {
-            ("GET", "/summary") => summary::route(ctx),
-            _ => Err(PluginError::not_found(format!("no route {} {}", request.method, request.route))),
+    fn handle(&self, ctx: &mut dyn Context, req: &RouteRequest) -> Result<RouteResponse, PluginError> {
+        let cfg = &self.config;
+        match (req.method.as_str(), req.route.as_str()) {
+            ("GET", "/agents") => {
+                let meta = Self::meta(ctx)?;
+                let agents = load_agents(ctx)?;
+                let mut list: Vec<Value> = agents.iter().map(|(id, a)| self.agent_json(id, a, meta.newest)).collect();
+                sort_by_trust(&mut list);
+                Ok(RouteResponse::ok(json!({"agents": list, "as_of": ts(meta.newest)})))
+            }
+            ("GET", "/agents/{agent}") => {
+                let id = req.param("agent")?;
+                let meta = Self::meta(ctx)?;
+                let s = ctx.get_state(&format!("agent/{id}"))?.ok_or_else(|| PluginError::not_found(format!("no agent {id:?}")))?;
+                let a: AgentDoc = serde_json::from_value(s.value)?;
+                Ok(RouteResponse::ok(self.profile(id, &a, meta.newest)))
+            }
+            ("GET", "/agents/{agent}/recommendations") => {
+                let id = req.param("agent")?.to_string();
+                self.recommendations(ctx, req, &id)
+            }
+            ("GET", "/agents/{agent}/boost") => {
+                let id = req.param("agent")?;
+                let kind = req.query.get("type").ok_or_else(|| PluginError::invalid("type", "is required"))?;
+                let meta = Self::meta(ctx)?;
+                let a: AgentDoc = match ctx.get_state(&format!("agent/{id}"))? {
+                    Some(s) => serde_json::from_value(s.value)?,
+                    None => AgentDoc::default(),
+                };
+                let c = a.types.get(kind).cloned().unwrap_or_default();
+                let s = c.score(cfg, meta.newest);
+                // Boost: how far the posterior approval is from a coin flip,
+                // shrunk by the confidence factor: in [−0.5, 0.5].
+                let boost = (s.accuracy - 0.5) * s.confidence_factor;
+                Ok(RouteResponse::ok(json!({"agent_id": id, "recommendation_type": kind, "boost": boost, "trust": s.to_json(cfg.credible_level)})))
+            }
+            ("GET", "/trusted") => {
+                let threshold = q_f64(req, "threshold", cfg.trusted_threshold)?;
+                if !(0.0..=1.0).contains(&threshold) {
+                    return Err(PluginError::invalid("threshold", "must lie in [0, 1]"));
+                }
+                let meta = Self::meta(ctx)?;
+                let agents = load_agents(ctx)?;
+                let mut list: Vec<Value> = agents
+                    .iter()
+                    .map(|(id, a)| self.agent_json(id, a, meta.newest))
+                    .filter(|v| v["overall_trust_score"].as_f64().unwrap_or(0.0) >= threshold)
+                    .collect();
+                sort_by_trust(&mut list);
+                Ok(RouteResponse::ok(json!({"threshold": threshold, "agents": list})))
+            }
+            ("POST", "/route") => route::route(self, ctx, req),
+            ("GET", "/patterns") => {
+                let p = ctx.get_state("patterns")?.map(|s| s.value).unwrap_or(json!({"patterns": []}));
+                let cats = ["high_confidence", "consensus", "expert_opinion", "failure_avoidance", "success_indicator"];
+                let mut list: Vec<Value> = p["patterns"].as_array().cloned().unwrap_or_default();
+                if let Some(c) = req.query.get("category") {
+                    if !cats.contains(&c.as_str()) {
+                        return Err(PluginError::invalid("category", format!("expected one of {}", cats.join(", "))));
+                    }
+                    list.retain(|x| x["category"] == c.as_str());
+                }
+                Ok(RouteResponse::ok(json!({"patterns": list, "accuracy": p["accuracy"], "coverage": p["coverage"], "window": p["window"]})))
+            }
+            ("GET", "/learning/status") => Ok(RouteResponse::ok(self.learning_status(ctx)?)),
+            ("GET", "/stats") => {
+                let meta = Self::meta(ctx)?;
+                let agents = load_agents(ctx)?;
+                let mut types: BTreeMap<String, score::Counts> = BTreeMap::new();
+                for a in agents.values() {
+                    for (k, c) in &a.types {
+                        let t = types.entry(k.clone()).or_default();
+                        t.recommendations += c.recommendations;
+                        t.evaluated += c.evaluated;
+                        t.pending += c.pending;
+                        t.approved += c.approved;
+                        t.partial += c.partial;
+                        t.rejected += c.rejected;
+                        t.s += c.s;
+                        t.f += c.f;
+                        t.q_sum += c.q_sum;
+                    }
+                }
+                let trusted = agents.values().filter(|a| a.all.score(cfg, meta.newest).overall >= cfg.trusted_threshold).count();
+                let status = self.learning_status(ctx)?;
+                Ok(RouteResponse::ok(json!({
+                    "agents": agents.len(),
+                    "trusted_agents": trusted,
+                    "totals": {"recommendations": meta.recommendations, "evaluated": meta.evaluated,
+                               "approval_rate": (meta.evaluated > 0).then(|| meta.approved / meta.evaluated as f64)},
+                    "by_type": types.iter().map(|(k, c)| (k.clone(), c.to_json())).collect::<serde_json::Map<_, _>>(),
+                    "learning": status,
+                })))
+            }
+            _ => Err(PluginError::not_found(format!("no route {} {}", req.method, req.route))),
         }
+    }
+}
+
+fn sort_by_trust(list: &mut [Value]) {
+    list.sort_by(|a, b| {
+        let (x, y) = (a["overall_trust_score"].as_f64().unwrap_or(0.0), b["overall_trust_score"].as_f64().unwrap_or(0.0));
+        y.total_cmp(&x).then_with(|| a["agent_id"].as_str().cmp(&b["agent_id"].as_str()))
+    });
+}
+
+impl TrustPlugin {
+    /// The active config.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 }
 

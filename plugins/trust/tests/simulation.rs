@@ -1,0 +1,350 @@
+//! The trust plugin driven through a real plugin host and SQLite store on
+//! simulated agent swarms (fixed seeds, so every run is the same):
+//! * 10 agents with known approval probabilities per recommendation type:
+//!   after 200 evaluated recommendations each, the trust ranking's Spearman
+//!   correlation with the truth is ≥ 0.9, and Thompson routing then picks the
+//!   truly best agent for each type ≥ 90% of the time;
+//! * a new agent with 3 good outcomes does not outrank an established agent
+//!   with 300 slightly less good ones, until its own interval says so;
+//! * an idle agent's uncertainty grows again;
+//! * the jobs discover the planted patterns; routes reject bad input naming
+//!   the field.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use learnloop_config::Config;
+use learnloop_core::{Record, Timestamp, WorkspaceId, parse_json_record};
+use learnloop_plugin_api::{Plugin, PluginError};
+use learnloop_plugin_host::{HostError, IngestStatus, PluginHost};
+use learnloop_plugin_trust::TrustPlugin;
+use learnloop_stats::spearman;
+use learnloop_store::{SqliteOptions, SqliteStore, Store};
+use serde_json::{Value, json};
+
+const HOUR: i64 = 3_600_000_000;
+const DAY: i64 = 24 * HOUR;
+const T0: i64 = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z
+const TYPES: [&str; 3] = ["strategy", "content", "analytics"];
+
+/// SplitMix64: a tiny deterministic generator.
+struct Rng(u64);
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn uniform(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+}
+
+fn rec(v: Value) -> Record {
+    parse_json_record(&v.to_string(), &Default::default()).unwrap()
+}
+
+fn time(us: i64) -> String {
+    Timestamp::from_micros(us).unwrap().to_rfc3339()
+}
+
+/// True approval probability of agent `a` for type `t`: a base from 0.35 to
+/// 0.80, and one specialist per type at 0.95.
+fn truth(a: usize, t: usize) -> f64 {
+    let base = 0.35 + 0.05 * a as f64;
+    match (a, t) {
+        (9, 0) | (2, 1) | (5, 2) => 0.95,
+        _ => base,
+    }
+}
+
+/// One recommendation and its evaluation.
+#[allow(clippy::too_many_arguments)]
+fn pair(out: &mut Vec<Record>, id: &str, agent: &str, kind: &str, approved: bool, t: i64, latency: i64, rng: &mut Rng, workflow: &str) {
+    out.push(rec(json!({"type": "prediction", "id": id, "workspace": "w", "plugin": "trust", "subject": agent,
+        "kind": kind, "confidence": 0.5 + 0.5 * rng.uniform(), "label": format!("{kind} action {id}"),
+        "payload": {"agent_name": format!("Agent {agent}"), "workflow_id": workflow, "correlation_id": id,
+                    "content": format!("{kind}-{id}"), "reasoning": "sim", "evidence": {}},
+        "event_time": time(t)})));
+    let quality = if approved { 0.6 + 0.4 * rng.uniform() } else { 0.4 * rng.uniform() };
+    out.push(rec(json!({"type": "outcome", "id": format!("{id}-eval"), "workspace": "w", "plugin": "trust",
+        "prediction_id": id, "label": if approved { "approved" } else { "rejected" }, "success": approved,
+        "quality": quality, "feedback": "sim", "payload": {"quality_scores": {"accuracy": quality * 100.0}},
+        "event_time": time(t + latency)})));
+}
+
+fn host(dir: &std::path::Path) -> PluginHost {
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&dir.join("s.sqlite"), &SqliteOptions { synchronous_full: false, ..Default::default() }).unwrap(),
+    );
+    let mut c = Config::default();
+    c.plugins.dir = dir.join("no-plugins");
+    c.plugins.enabled = vec!["trust".into()];
+    let host = PluginHost::load(&c, store);
+    assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
+    host
+}
+
+fn ingest(host: &PluginHost, records: Vec<Record>) {
+    let statuses = host.ingest(records, Timestamp::from_micros(T0 + 400 * DAY).unwrap()).unwrap();
+    assert!(statuses.iter().all(|s| *s == IngestStatus::Inserted), "{:?}", statuses.iter().find(|s| **s != IngestStatus::Inserted));
+}
+
+fn ws() -> WorkspaceId {
+    WorkspaceId::parse("", "w").unwrap()
+}
+
+fn call(host: &PluginHost, method: &str, path: &str, query: &[(&str, &str)], body: Value) -> Result<Value, PluginError> {
+    let q: BTreeMap<String, String> = query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    match host.handle("trust", &ws(), method, path, q, body) {
+        Ok(r) => {
+            assert_eq!(r.status, 200);
+            Ok(r.body)
+        }
+        Err(HostError::Plugin { error, .. }) => Err(error),
+        Err(e) => panic!("{method} {path}: {e}"),
+    }
+}
+
+fn get(host: &PluginHost, path: &str, query: &[(&str, &str)]) -> Value {
+    call(host, "GET", path, query, Value::Null).unwrap_or_else(|e| panic!("GET {path}: {e}"))
+}
+
+fn route(host: &PluginHost, kind: &str, candidates: &[String], strategy: &str, seed: u64) -> Value {
+    call(host, "POST", "/route", &[], json!({"recommendation_type": kind, "candidates": candidates, "strategy": strategy, "seed": seed}))
+        .unwrap_or_else(|e| panic!("POST /route: {e}"))
+}
+
+#[test]
+fn ten_agents_ranking_routing_and_patterns() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = host(dir.path());
+    let mut rng = Rng(7);
+    let agents: Vec<String> = (0..10).map(|a| format!("agent-{a}")).collect();
+    let mut records = Vec::new();
+    // 200 evaluated recommendations per agent over 6 days, types balanced.
+    for i in 0..200 {
+        for (a, agent) in agents.iter().enumerate() {
+            let t = i % 3;
+            let approved = rng.uniform() < truth(a, t);
+            let when = T0 + (i as i64) * 6 * DAY / 200 + a as i64 * 1000;
+            let latency = HOUR + (rng.uniform() * 47.0 * HOUR as f64) as i64;
+            pair(&mut records, &format!("r{i}-{a}"), agent, TYPES[t], approved, when, latency, &mut rng, &format!("wf-{i}"));
+        }
+    }
+    ingest(&host, records);
+
+    // Trust ranking vs the truth (approval averaged over the balanced types).
+    let list = get(&host, "/agents", &[]);
+    let list = list["agents"].as_array().unwrap();
+    assert_eq!(list.len(), 10);
+    let mut trust = vec![0.0; 10];
+    for v in list {
+        let a: usize = v["agent_id"].as_str().unwrap()["agent-".len()..].parse().unwrap();
+        trust[a] = v["overall_trust_score"].as_f64().unwrap();
+        assert_eq!(v["stats"]["evaluated"], 200, "{v:#}");
+        let ci = v["bayesian"]["credible_interval"].as_array().unwrap();
+        assert!(ci[0].as_f64().unwrap() < v["accuracy_score"].as_f64().unwrap() && v["accuracy_score"].as_f64().unwrap() < ci[1].as_f64().unwrap());
+    }
+    let truth_mean: Vec<f64> = (0..10).map(|a| (0..3).map(|t| truth(a, t)).sum::<f64>() / 3.0).collect();
+    let rho = spearman(&trust, &truth_mean).unwrap().statistic;
+    println!("Spearman(trust, truth) = {rho:.3}; trust = {trust:?}");
+    assert!(rho >= 0.9, "Spearman {rho}");
+
+    // Profiles: the specialists' strength is their type.
+    let p = get(&host, "/agents/agent-2", &[]);
+    let strengths: Vec<&str> = p["strengths"].as_array().unwrap().iter().map(|s| s["recommendation_type"].as_str().unwrap()).collect();
+    assert_eq!(strengths, ["content"], "{p:#}");
+    assert!(p["by_type"]["content"]["bayesian"]["credible_interval"].is_array());
+    assert!(["improving", "stable", "declining"].contains(&p["trend"].as_str().unwrap()));
+    let recs = get(&host, "/agents/agent-2/recommendations", &[("limit", "5"), ("type", "content")]);
+    assert_eq!(recs["recommendations"].as_array().unwrap().len(), 5);
+    assert_eq!(recs["recommendations"][0]["outcomes"][0]["status"].as_str().map(|s| s == "approved" || s == "rejected"), Some(true));
+
+    // Trusted agents.
+    let trusted = get(&host, "/trusted", &[("threshold", "0.6")]);
+    for v in trusted["agents"].as_array().unwrap() {
+        assert!(v["overall_trust_score"].as_f64().unwrap() >= 0.6);
+    }
+    assert!(!trusted["agents"].as_array().unwrap().is_empty());
+
+    // Routing after warm-up: Thompson sampling online, each pick's outcome fed back.
+    let best = [9usize, 2, 5];
+    let mut hits = 0;
+    let mut rounds = 0;
+    let mut t = T0 + 6 * DAY + 2 * HOUR;
+    // 20 online warm-up rounds per type, then 40 measured ones.
+    for round in 0..60u64 {
+        for (ti, kind) in TYPES.iter().enumerate() {
+            let r = route(&host, kind, &agents, "thompson", round * 10 + ti as u64);
+            let pick: usize = r["pick"].as_str().unwrap()["agent-".len()..].parse().unwrap();
+            let probs: f64 = r["selection_probabilities"].as_object().unwrap().values().map(|v| v.as_f64().unwrap()).sum();
+            assert!((probs - 1.0).abs() < 1e-9, "{r:#}");
+            if round >= 20 {
+                rounds += 1;
+                if pick == best[ti] {
+                    hits += 1;
+                }
+            }
+            let mut out = Vec::new();
+            let approved = rng.uniform() < truth(pick, ti);
+            pair(&mut out, &format!("route-{round}-{ti}"), &agents[pick], kind, approved, t, HOUR, &mut rng, &format!("route-wf-{round}"));
+            ingest(&host, out);
+            t += HOUR / 12;
+        }
+    }
+    let rate = hits as f64 / rounds as f64;
+    println!("Thompson picked the best agent in {hits}/{rounds} = {rate:.3}");
+    assert!(rate >= 0.9, "{hits}/{rounds}");
+    // Same request, same answer (deterministic RNG seeded from the request).
+    let a = call(&host, "POST", "/route", &[], json!({"recommendation_type": "content", "candidates": agents})).unwrap();
+    let b = call(&host, "POST", "/route", &[], json!({"recommendation_type": "content", "candidates": agents})).unwrap();
+    assert_eq!(a, b);
+    let g = route(&host, "analytics", &agents, "greedy", 0);
+    assert_eq!(g["pick"], "agent-5", "{g:#}");
+    assert_eq!(g["selection_probabilities"]["agent-5"], 1.0);
+
+    // Learning cycle: the planted patterns are found.
+    let status = get(&host, "/learning/status", &[]);
+    assert_eq!(status["should_trigger_learning_cycle"], true, "{status:#}");
+    let run = host.run_job("trust", "pattern_refresh", "test", None, 1).unwrap();
+    assert!(run.report.is_some());
+    let run = host.run_job("trust", "meta_learning", "test", None, 1).unwrap();
+    let report = run.report.unwrap()["workspaces"]["w"].clone();
+    println!("{report:#}");
+    assert_eq!(report["subjects"], 10);
+    assert!(report["totals"]["outcomes"].as_u64().unwrap() > 1000);
+    assert!(report["success_rate"].as_f64().is_some());
+    assert!(report["patterns_confirmed"].as_u64().unwrap() > 0, "refresh ran first: {report:#}");
+    let patterns = get(&host, "/patterns", &[]);
+    let ids: Vec<&str> = patterns["patterns"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+    for want in ["success_indicator:agent-2:content", "success_indicator:agent-9:strategy", "failure_avoidance:agent-0:strategy", "expert_opinion:agent-9"] {
+        assert!(ids.contains(&want), "{want} missing from {ids:?}");
+    }
+    for p in patterns["patterns"].as_array().unwrap() {
+        assert!(p["confidence"].as_f64().unwrap() >= 0.7, "{p}");
+        assert!(["weak", "moderate", "strong", "very_strong"].contains(&p["strength"].as_str().unwrap()));
+    }
+    let experts = get(&host, "/patterns", &[("category", "expert_opinion")]);
+    assert!(experts["patterns"].as_array().unwrap().iter().all(|p| p["category"] == "expert_opinion"));
+    let status = get(&host, "/learning/status", &[]);
+    assert_eq!(status["should_trigger_learning_cycle"], false, "{status:#}");
+    assert_eq!(status["cycles"], 1);
+    assert!(status["model_accuracy"].as_f64().unwrap() > 0.6, "{status:#}");
+    let run = host.run_job("trust", "trust_recalculation", "test", None, 1).unwrap();
+    assert_eq!(run.report.unwrap()["workspaces"]["w"]["subjects"], 10);
+    let run = host.run_job("trust", "cleanup", "test", None, 1).unwrap();
+    assert_eq!(run.report.unwrap()["workspaces"]["w"]["pruned_unevaluated_recommendations"], 0);
+    let stats = get(&host, "/stats", &[]);
+    assert_eq!(stats["agents"], 10);
+
+    // Replay rebuilds the same trust.
+    let before = get(&host, "/agents", &[]);
+    host.replay("trust", None).unwrap();
+    assert_eq!(get(&host, "/agents", &[]), before);
+}
+
+#[test]
+fn newcomer_does_not_outrank_veteran_until_its_interval_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = host(dir.path());
+    let mut rng = Rng(11);
+    let mut records = Vec::new();
+    // Veteran: 240 of 300 approved (0.80).
+    for i in 0..300 {
+        pair(&mut records, &format!("v{i}"), "veteran", "strategy", i % 5 != 0, T0 + i as i64 * HOUR / 4, HOUR, &mut rng, "wf");
+    }
+    // Newcomer: 3 of 3 approved.
+    for i in 0..3 {
+        pair(&mut records, &format!("n{i}"), "newcomer", "strategy", true, T0 + 70 * HOUR + i as i64 * HOUR, HOUR, &mut rng, "wf");
+    }
+    ingest(&host, records);
+    let both = vec!["newcomer".to_string(), "veteran".to_string()];
+    let list = get(&host, "/agents", &[]);
+    assert_eq!(list["agents"][0]["agent_id"], "veteran", "{list:#}");
+    let (new, vet) = (&list["agents"][1], &list["agents"][0]);
+    let width = |v: &Value| v["bayesian"]["uncertainty"].as_f64().unwrap();
+    assert!(width(new) > 3.0 * width(vet), "{list:#}");
+    let g = route(&host, "strategy", &both, "greedy", 1);
+    assert_eq!(g["pick"], "veteran", "{g:#}");
+    // Thompson ranks the same way (by the interval's lower end) but its pick
+    // explores: P(newcomer's rate > veteran's) under the posteriors is about
+    // 1 − 0.8⁴ ≈ 0.59, and that is the newcomer's selection probability.
+    let th = route(&host, "strategy", &both, "thompson", 1);
+    assert_eq!(th["ranking"][0]["agent_id"], "veteran", "{th:#}");
+    let p_new = th["selection_probabilities"]["newcomer"].as_f64().unwrap();
+    assert!(p_new > 0.45 && p_new < 0.7, "{th:#}");
+
+    // 60 more approvals: the newcomer's interval now lies above the veteran's.
+    let mut records = Vec::new();
+    for i in 3..63 {
+        pair(&mut records, &format!("n{i}"), "newcomer", "strategy", true, T0 + 80 * HOUR + i as i64 * HOUR, HOUR, &mut rng, "wf");
+    }
+    ingest(&host, records);
+    let g = route(&host, "strategy", &both, "greedy", 1);
+    assert_eq!(g["pick"], "newcomer", "{g:#}");
+}
+
+#[test]
+fn idle_agents_grow_uncertain_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = host(dir.path());
+    let mut rng = Rng(3);
+    let mut records = Vec::new();
+    for i in 0..100 {
+        pair(&mut records, &format!("a{i}"), "idle", "content", i % 4 != 0, T0 + i as i64 * HOUR, HOUR, &mut rng, "wf");
+    }
+    ingest(&host, records);
+    let before = get(&host, "/agents/idle", &[]);
+    // Another agent keeps working for 120 days; "idle" says nothing.
+    let mut records = Vec::new();
+    pair(&mut records, "b0", "busy", "content", true, T0 + 120 * DAY, HOUR, &mut rng, "wf");
+    ingest(&host, records);
+    let after = get(&host, "/agents/idle", &[]);
+    let w = |v: &Value| v["bayesian"]["uncertainty"].as_f64().unwrap();
+    assert!(w(&after) > 1.5 * w(&before), "{before:#}\n{after:#}");
+    assert!(after["bayesian"]["idle_days"].as_f64().unwrap() > 100.0);
+    assert!(after["overall_trust_score"].as_f64().unwrap() < before["overall_trust_score"].as_f64().unwrap());
+    // The evidence is not lost: counts are unchanged.
+    assert_eq!(after["stats"], before["stats"]);
+}
+
+#[test]
+fn bad_requests_name_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = host(dir.path());
+    let field = |r: Result<Value, PluginError>| match r {
+        Err(PluginError::Invalid { field, .. }) => field,
+        other => panic!("expected Invalid, got {other:?}"),
+    };
+    assert_eq!(field(call(&host, "POST", "/route", &[], json!({"candidates": ["a"]}))), "recommendation_type");
+    assert_eq!(field(call(&host, "POST", "/route", &[], json!({"recommendation_type": "x", "candidates": []}))), "candidates");
+    assert_eq!(field(call(&host, "POST", "/route", &[], json!({"recommendation_type": "x", "candidates": ["a"], "strategy": "random"}))), "strategy");
+    assert_eq!(field(call(&host, "GET", "/trusted", &[("threshold", "high")], Value::Null)), "threshold");
+    assert_eq!(field(call(&host, "GET", "/patterns", &[("category", "astrology")], Value::Null)), "category");
+    assert!(matches!(call(&host, "GET", "/agents/nobody", &[], Value::Null), Err(PluginError::NotFound { .. })));
+    // An unknown agent can still be routed to (prior only: maximal uncertainty).
+    let r = route(&host, "x", &["a".into(), "b".into()], "thompson", 5);
+    assert!(r["pick"] == "a" || r["pick"] == "b");
+
+    // Outcome labels outside the statuses are rejected before storing.
+    let p = rec(json!({"type": "prediction", "id": "p1", "workspace": "w", "plugin": "trust", "subject": "a", "kind": "k"}));
+    ingest(&host, vec![p]);
+    let bad = rec(json!({"type": "outcome", "id": "o1", "workspace": "w", "plugin": "trust", "prediction_id": "p1", "label": "maybe"}));
+    let e = host.validate(&bad).unwrap_err();
+    assert_eq!(e.field, "label");
+
+    // Config: unknown keys and bad values name the key.
+    let mut plugin = TrustPlugin::default();
+    let e = plugin.configure(&json!({"weightz": 1})).unwrap_err();
+    assert!(e.to_string().contains("weightz"), "{e}");
+    let e = plugin.configure(&json!({"weights": {"accuracy": 0.9}})).unwrap_err();
+    assert!(e.to_string().contains("[trust] weights"), "{e}");
+    let e = plugin.configure(&json!({"routing_strategy": "random"})).unwrap_err();
+    assert!(e.to_string().contains("routing_strategy"), "{e}");
+    plugin.configure(&json!({"weights": {"accuracy": 0.5, "consistency": 0.2, "timeliness": 0.1, "reliability": 0.2}, "lookback_days": 14.0})).unwrap();
+    let keys: Vec<String> = plugin.manifest().config.iter().map(|k| k.key.clone()).collect();
+    assert!(keys.contains(&"weights".to_string()) && keys.contains(&"retention_days".to_string()));
+}
