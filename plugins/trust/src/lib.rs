@@ -616,6 +616,7 @@ impl Plugin for TrustPlugin {
                         "recommendation_type": {"type": "string"}, "candidates": {"type": "array", "items": {"type": "string"}},
                         "strategy": {"enum": ["thompson", "greedy"]}, "seed": {"type": "integer"}}})),
                 route("GET", "/patterns", "Discovered patterns (query: category)", false, Value::Null),
+                route("GET", "/rules", "Decision rules suggested from the patterns, optionally for one recommendation type (query: type)", false, Value::Null),
                 route("GET", "/learning/status", "should_trigger_learning_cycle, the last cycle and model accuracy/coverage", false, Value::Null),
                 route("GET", "/stats", "Statistics of the whole learning system", false, Value::Null),
             ],
@@ -807,6 +808,32 @@ impl Plugin for TrustPlugin {
                     list.retain(|x| x["category"] == c.as_str());
                 }
                 Ok(RouteResponse::ok(json!({"patterns": list, "accuracy": p["accuracy"], "coverage": p["coverage"], "window": p["window"]})))
+            }
+            ("GET", "/rules") => {
+                let p = get_doc_value(ctx, "patterns")?;
+                let kind = req.query.get("type").map(String::as_str);
+                let mut rules = Vec::new();
+                for pat in p["patterns"].as_array().into_iter().flatten() {
+                    let pt = pat["recommendation_type"].as_str();
+                    if kind.is_some() && pt.is_some() && pt != kind {
+                        continue;
+                    }
+                    let agent = pat["agent"].as_str().unwrap_or("");
+                    let (action, text) = match pat["category"].as_str().unwrap_or("") {
+                        "success_indicator" => ("prefer", format!("route {} recommendations to {agent}", pt.unwrap_or("these"))),
+                        "failure_avoidance" => ("avoid", format!("do not route {} recommendations to {agent}", pt.unwrap_or("these"))),
+                        "expert_opinion" => ("boost", format!("weight {agent}'s recommendations up: an expert across types")),
+                        "consensus" if pat["predicts"] == "approved" => ("require_consensus", "seek agreement of several agents for critical decisions".to_string()),
+                        "high_confidence" if pat["predicts"] == "approved" => ("trust_confidence", "high stated confidence is a reliable signal".to_string()),
+                        "consensus" | "high_confidence" => ("distrust_signal", format!("{} does not predict approval here", pat["category"].as_str().unwrap_or(""))),
+                        _ => continue,
+                    };
+                    rules.push(json!({"action": action, "rule": text, "agent": pat["agent"], "recommendation_type": pat["recommendation_type"],
+                        "confidence": pat["confidence"], "strength": pat["strength"], "success_rate": pat["success_rate"],
+                        "frequency": pat["frequency"], "pattern": pat["id"]}));
+                }
+                rules.sort_by(|a, b| b["confidence"].as_f64().unwrap_or(0.0).total_cmp(&a["confidence"].as_f64().unwrap_or(0.0)).then_with(|| a["pattern"].as_str().cmp(&b["pattern"].as_str())));
+                Ok(RouteResponse::ok(json!({"recommendation_type": kind, "rules": rules})))
             }
             ("GET", "/learning/status") => Ok(RouteResponse::ok(self.learning_status(ctx)?)),
             ("GET", "/stats") => {

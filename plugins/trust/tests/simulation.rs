@@ -229,6 +229,10 @@ fn ten_agents_ranking_routing_and_patterns() {
     }
     let experts = get(&host, "/patterns", &[("category", "expert_opinion")]);
     assert!(experts["patterns"].as_array().unwrap().iter().all(|p| p["category"] == "expert_opinion"));
+    let rules = get(&host, "/rules", &[("type", "content")]);
+    let rules = rules["rules"].as_array().unwrap();
+    assert!(rules.iter().any(|r| r["action"] == "prefer" && r["agent"] == "agent-2"), "{rules:#?}");
+    assert!(rules.iter().all(|r| r["recommendation_type"].is_null() || r["recommendation_type"] == "content"));
     let status = get(&host, "/learning/status", &[]);
     assert_eq!(status["should_trigger_learning_cycle"], false, "{status:#}");
     assert_eq!(status["cycles"], 1);
