@@ -27,7 +27,7 @@
 //! (approved for every category but failure_avoidance); accuracy = correct /
 //! covered, coverage = covered / evaluated (in-sample, over the same window).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use learnloop_plugin_api::{Context, EventQuery, Order, PluginError, Timestamp};
 use learnloop_stats::beta_posterior;
@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::Config;
+use crate::route::fnv1a;
 use crate::score::strength;
 
 /// One discovered pattern.
@@ -74,11 +75,27 @@ impl Acc {
     }
 }
 
+/// One recommendation of the window, compactly (agents and types interned,
+/// ids and consensus groups hashed with FNV-1a) so a million fit in tens of MB.
 struct Rec {
-    agent: String,
-    kind: String,
-    confidence: Option<f64>,
-    group: Option<(String, String, String)>,
+    agent: u32,
+    kind: u32,
+    /// NaN when not stated.
+    confidence: f32,
+    /// Hash of (workflow, type, action); 0 when unknown.
+    group: u64,
+    /// First final evaluation; NaN until one is seen.
+    y: f32,
+}
+
+fn intern(map: &mut BTreeMap<String, u32>, names: &mut Vec<String>, s: &str) -> u32 {
+    if let Some(&i) = map.get(s) {
+        return i;
+    }
+    let i = names.len() as u32;
+    names.push(s.to_string());
+    map.insert(s.to_string(), i);
+    i
 }
 
 /// The result of one discovery.
@@ -118,50 +135,55 @@ fn confidence(s: f64, n: u64) -> f64 {
 
 /// Discovers patterns over `[from, until)`.
 pub fn discover(ctx: &mut dyn Context, cfg: &Config, from: Timestamp, until: Timestamp) -> Result<Discovery, PluginError> {
-    let mut recs: BTreeMap<String, Rec> = BTreeMap::new();
+    let (mut agent_ix, mut agent_names) = (BTreeMap::new(), Vec::new());
+    let (mut kind_ix, mut kind_names) = (BTreeMap::new(), Vec::new());
+    let mut recs: BTreeMap<u64, Rec> = BTreeMap::new();
     let mut q = EventQuery { from: Some(from), until: Some(until), order: Order::EventTime, limit: 5000, ..Default::default() };
     loop {
         let page = ctx.predictions(&q)?;
         for p in page.items {
             let r = p.record;
-            let wf = r.payload.get("workflow_id").and_then(Value::as_str).map(str::to_string);
+            let wf = r.payload.get("workflow_id").and_then(Value::as_str);
             let content = match r.payload.get("content") {
                 Some(Value::Null) | None => r.label.clone(),
                 Some(Value::String(s)) => Some(s.clone()),
                 Some(v) => Some(v.to_string()),
             };
             let group = match (wf, content) {
-                (Some(w), Some(c)) => Some((w, r.kind.clone(), c)),
-                _ => None,
+                (Some(w), Some(c)) => fnv1a(format!("{w}\u{0}{}\u{0}{c}", r.kind).as_bytes()).max(1),
+                _ => 0,
             };
-            recs.insert(r.id.as_str().to_string(), Rec { agent: r.subject, kind: r.kind, confidence: r.confidence, group });
+            let agent = intern(&mut agent_ix, &mut agent_names, &r.subject);
+            let kind = intern(&mut kind_ix, &mut kind_names, &r.kind);
+            let confidence = r.confidence.map_or(f32::NAN, |c| c as f32);
+            recs.insert(fnv1a(r.id.as_str().as_bytes()), Rec { agent, kind, confidence, group, y: f32::NAN });
         }
         match page.next {
             Some(c) => q.after = Some(c),
             None => break,
         }
     }
-    // Consensus groups: action → distinct agents.
-    let mut groups: BTreeMap<&(String, String, String), BTreeSet<&str>> = BTreeMap::new();
-    for r in recs.values() {
-        if let Some(g) = &r.group {
-            groups.entry(g).or_default().insert(&r.agent);
+    // Consensus groups: action → first agent, and whether another agent joined.
+    let mut groups: BTreeMap<u64, (u32, bool)> = BTreeMap::new();
+    for r in recs.values().filter(|r| r.group != 0) {
+        let g = groups.entry(r.group).or_insert((r.agent, false));
+        if g.0 != r.agent {
+            g.1 = true;
         }
     }
-    let consensus: BTreeSet<&(String, String, String)> = groups.iter().filter(|(_, a)| a.len() >= 2).map(|(g, _)| *g).collect();
+    let in_consensus = |r: &Rec| r.group != 0 && groups.get(&r.group).is_some_and(|g| g.1);
+    let high_conf = |r: &Rec| !r.confidence.is_nan() && f64::from(r.confidence) >= cfg.high_confidence_threshold;
 
     // Evaluations (the first final one per recommendation).
-    let mut evals: BTreeMap<String, f64> = BTreeMap::new();
     let mut q = EventQuery { from: Some(from), until: None, order: Order::EventTime, limit: 5000, ..Default::default() };
     loop {
         let page = ctx.outcomes(&q)?;
         for o in page.items {
-            let id = o.record.prediction_id.as_str();
-            if !recs.contains_key(id) || evals.contains_key(id) {
-                continue;
-            }
-            if let Some(y) = outcome_value(o.record.label.as_deref(), o.record.success) {
-                evals.insert(id.to_string(), y);
+            let Some(r) = recs.get_mut(&fnv1a(o.record.prediction_id.as_str().as_bytes())) else { continue };
+            if r.y.is_nan()
+                && let Some(y) = outcome_value(o.record.label.as_deref(), o.record.success)
+            {
+                r.y = y as f32;
             }
         }
         match page.next {
@@ -173,20 +195,24 @@ pub fn discover(ctx: &mut dyn Context, cfg: &Config, from: Timestamp, until: Tim
     let mut total = Acc::default();
     let mut high = Acc::default();
     let mut cons = Acc::default();
-    let mut by_agent: BTreeMap<&str, Acc> = BTreeMap::new();
-    let mut by_pair: BTreeMap<(&str, &str), Acc> = BTreeMap::new();
-    for (id, &y) in &evals {
-        let r = &recs[id];
+    let mut by_agent_ix: Vec<Acc> = (0..agent_names.len()).map(|_| Acc::default()).collect();
+    let mut by_pair_ix: BTreeMap<(u32, u32), Acc> = BTreeMap::new();
+    for r in recs.values().filter(|r| !r.y.is_nan()) {
+        let y = f64::from(r.y);
         total.add(y);
-        if r.confidence.is_some_and(|c| c >= cfg.high_confidence_threshold) {
+        if high_conf(r) {
             high.add(y);
         }
-        if r.group.as_ref().is_some_and(|g| consensus.contains(g)) {
+        if in_consensus(r) {
             cons.add(y);
         }
-        by_agent.entry(&r.agent).or_default().add(y);
-        by_pair.entry((&r.agent, &r.kind)).or_default().add(y);
+        by_agent_ix[r.agent as usize].add(y);
+        by_pair_ix.entry((r.agent, r.kind)).or_default().add(y);
     }
+    // In name order, for stable pattern order.
+    let by_agent: BTreeMap<&str, &Acc> = agent_names.iter().zip(&by_agent_ix).filter(|(_, a)| a.n > 0).map(|(n, a)| (n.as_str(), a)).collect();
+    let by_pair: BTreeMap<(&str, &str), &Acc> =
+        by_pair_ix.iter().map(|((a, k), acc)| ((agent_names[*a as usize].as_str(), kind_names[*k as usize].as_str()), acc)).collect();
 
     let mut candidates = Vec::new();
     let mut make = |id: String, category: &str, description: String, agent: Option<&str>, kind: Option<&str>, a: &Acc, predicts: &str| {
@@ -234,24 +260,31 @@ pub fn discover(ctx: &mut dyn Context, cfg: &Config, from: Timestamp, until: Tim
 
     // Model accuracy and coverage.
     let by_id: BTreeMap<&str, &Pattern> = patterns.iter().map(|p| (p.id.as_str(), p)).collect();
+    let expert: Vec<Option<&Pattern>> = agent_names.iter().map(|a| by_id.get(format!("expert_opinion:{a}").as_str()).copied()).collect();
+    let pair_pattern: BTreeMap<(u32, u32), &Pattern> = by_pair_ix
+        .keys()
+        .filter_map(|&(a, k)| {
+            let (an, kn) = (&agent_names[a as usize], &kind_names[k as usize]);
+            by_id
+                .get(format!("failure_avoidance:{an}:{kn}").as_str())
+                .or_else(|| by_id.get(format!("success_indicator:{an}:{kn}").as_str()))
+                .map(|p| ((a, k), *p))
+        })
+        .collect();
+    let high_p = by_id.get("high_confidence").copied();
+    let cons_p = by_id.get("consensus").copied();
     let (mut covered, mut correct) = (0u64, 0u64);
-    for (id, &y) in &evals {
-        let r = &recs[id];
-        let mut keys = vec![
-            format!("expert_opinion:{}", r.agent),
-            format!("failure_avoidance:{}:{}", r.agent, r.kind),
-            format!("success_indicator:{}:{}", r.agent, r.kind),
+    for r in recs.values().filter(|r| !r.y.is_nan()) {
+        let candidates = [
+            expert[r.agent as usize],
+            pair_pattern.get(&(r.agent, r.kind)).copied(),
+            if high_conf(r) { high_p } else { None },
+            if in_consensus(r) { cons_p } else { None },
         ];
-        if r.confidence.is_some_and(|c| c >= cfg.high_confidence_threshold) {
-            keys.push("high_confidence".into());
-        }
-        if r.group.as_ref().is_some_and(|g| consensus.contains(g)) {
-            keys.push("consensus".into());
-        }
-        let best = keys.iter().filter_map(|k| by_id.get(k.as_str())).max_by(|a, b| a.confidence.total_cmp(&b.confidence));
+        let best = candidates.iter().flatten().max_by(|a, b| a.confidence.total_cmp(&b.confidence));
         if let Some(p) = best {
             covered += 1;
-            if (y >= 0.5) == (p.predicts == "approved") {
+            if (r.y >= 0.5) == (p.predicts == "approved") {
                 correct += 1;
             }
         }
@@ -260,7 +293,7 @@ pub fn discover(ctx: &mut dyn Context, cfg: &Config, from: Timestamp, until: Tim
         pruned,
         samples: total.n,
         recommendations: recs.len() as u64,
-        agents: by_agent.len().max(recs.values().map(|r| r.agent.as_str()).collect::<BTreeSet<_>>().len()),
+        agents: agent_names.len(),
         success_rate: (total.n > 0).then(|| total.s / total.n as f64),
         accuracy: (covered > 0).then(|| correct as f64 / covered as f64),
         coverage: (total.n > 0).then(|| covered as f64 / total.n as f64),
