@@ -107,9 +107,10 @@ CREATE TABLE predictions (
     content_hash BLOB    NOT NULL,
     UNIQUE (workspace, id)
 );
-CREATE INDEX predictions_by_time ON predictions (workspace, plugin, event_time, seq);
--- The rowid (= seq) is every index's implicit last column, so this one is
--- ordered by (plugin, workspace, seq): it serves `events` (one workspace's
+-- The rowid (= seq) is every index's implicit last column, so this index is
+-- ordered by (workspace, plugin, event_time, seq) without storing seq twice.
+CREATE INDEX predictions_by_time ON predictions (workspace, plugin, event_time);
+-- Ordered by (plugin, workspace, seq): serves `events` (one workspace's
 -- records of one plugin after a seq) and `workspaces` (a skip scan).
 CREATE INDEX predictions_by_plugin ON predictions (plugin, workspace);
 
@@ -135,7 +136,8 @@ CREATE TABLE outcomes (
     UNIQUE (workspace, id)
 );
 CREATE INDEX outcomes_by_prediction ON outcomes (prediction_seq);
-CREATE INDEX outcomes_by_time ON outcomes (workspace, plugin, event_time, seq);
+-- Both ordered with seq last, like their predictions_ counterparts.
+CREATE INDEX outcomes_by_time ON outcomes (workspace, plugin, event_time);
 CREATE INDEX outcomes_by_plugin ON outcomes (plugin, workspace);
 
 CREATE TABLE plugin_state (
