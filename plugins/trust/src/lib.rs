@@ -351,7 +351,12 @@ impl TrustPlugin {
             None => 50,
             Some(s) => s.parse::<usize>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| PluginError::invalid("limit", "expected an integer in 1..=1000"))?,
         };
-        let q = EventQuery { subject: Some(agent.to_string()), kind: req.query.get("type").cloned(), order: Order::EventTime, limit, ..Default::default() };
+        let after = match req.query.get("after") {
+            None => None,
+            Some(s) => Some(s.parse().map_err(|_| PluginError::invalid("after", "not a cursor this route handed out (`next`)"))?),
+        };
+        // Oldest first by event time; `next` continues with `after`.
+        let q = EventQuery { subject: Some(agent.to_string()), kind: req.query.get("type").cloned(), order: Order::EventTime, limit, after, ..Default::default() };
         let page = ctx.predictions(&q)?;
         let mut items = Vec::new();
         for p in page.items {
@@ -608,7 +613,7 @@ impl Plugin for TrustPlugin {
             routes: vec![
                 route("GET", "/agents", "Trust scores and stats of every agent, most trusted first", false, Value::Null),
                 route("GET", "/agents/{agent}", "An agent's profile: trust, Beta posterior, trend, strengths and weaknesses by recommendation type", false, Value::Null),
-                route("GET", "/agents/{agent}/recommendations", "An agent's recommendations with their evaluations (query: type, limit ≤ 1000)", false, Value::Null),
+                route("GET", "/agents/{agent}/recommendations", "An agent's recommendations with their evaluations, oldest first (query: type, limit ≤ 1000, after = the previous page's next)", false, Value::Null),
                 route("GET", "/agents/{agent}/boost", "Decision boost for an agent and recommendation type (query: type)", false, Value::Null),
                 route("GET", "/trusted", "Agents whose overall trust is at least `threshold` (query; default trusted_threshold)", false, Value::Null),
                 route("POST", "/route", "Rank candidate agents for a recommendation type and pick one (Thompson sampling or greedy); logs selection probabilities as an insight", true,

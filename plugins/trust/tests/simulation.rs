@@ -162,6 +162,9 @@ fn ten_agents_ranking_routing_and_patterns() {
     let recs = get(&host, "/agents/agent-2/recommendations", &[("limit", "5"), ("type", "content")]);
     assert_eq!(recs["recommendations"].as_array().unwrap().len(), 5);
     assert_eq!(recs["recommendations"][0]["outcomes"][0]["status"].as_str().map(|s| s == "approved" || s == "rejected"), Some(true));
+    let next = recs["next"].as_str().unwrap().to_string();
+    let page2 = get(&host, "/agents/agent-2/recommendations", &[("limit", "5"), ("type", "content"), ("after", &next)]);
+    assert_ne!(page2["recommendations"][0]["recommendation_id"], recs["recommendations"][0]["recommendation_id"]);
 
     // Trusted agents.
     let trusted = get(&host, "/trusted", &[("threshold", "0.6")]);
@@ -327,6 +330,7 @@ fn bad_requests_name_the_field() {
     assert_eq!(field(call(&host, "POST", "/route", &[], json!({"recommendation_type": "x", "candidates": []}))), "candidates");
     assert_eq!(field(call(&host, "POST", "/route", &[], json!({"recommendation_type": "x", "candidates": ["a"], "strategy": "random"}))), "strategy");
     assert_eq!(field(call(&host, "GET", "/trusted", &[("threshold", "high")], Value::Null)), "threshold");
+    assert_eq!(field(call(&host, "GET", "/agents/a/recommendations", &[("after", "x")], Value::Null)), "after");
     assert_eq!(field(call(&host, "GET", "/patterns", &[("category", "astrology")], Value::Null)), "category");
     assert!(matches!(call(&host, "GET", "/agents/nobody", &[], Value::Null), Err(PluginError::NotFound { .. })));
     // An unknown agent can still be routed to (prior only: maximal uncertainty).
