@@ -37,8 +37,8 @@ use std::collections::BTreeMap;
 
 use learnloop_plugin_api::core::RecordType;
 use learnloop_plugin_api::{
-    ConfigKey, Context, Event, EventQuery, Expect, InsightDraft, JobSpec, KindSpec, Manifest, Order, Plugin,
-    PluginError, Record, RouteRequest, RouteResponse, RouteSpec, Timestamp, ValidationError, abi, parse_config,
+    AlertDraft, ConfigKey, Context, Event, EventQuery, Expect, InsightDraft, JobSpec, KindSpec, Manifest, Order, Plugin,
+    PluginError, Record, RouteRequest, RouteResponse, RouteSpec, Severity, Timestamp, ValidationError, abi, parse_config,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -508,6 +508,23 @@ impl TrustPlugin {
         put_doc(ctx, "trust_snapshot", &json!({"agents": snap, "as_of": ts(meta.newest)}), expect)?;
         changes.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
         let declining: Vec<&String> = agents.iter().filter(|(_, a)| a.trend(cfg) == "declining").map(|(id, _)| id).collect();
+        // An established agent whose recent approvals fall behind its long-run
+        // average is worth a look before more decisions are routed to it.
+        for id in &declining {
+            let a = &agents[*id];
+            if a.all.evaluated < 20 {
+                continue;
+            }
+            let (fast, slow) = (a.fast.value().unwrap_or(0.0), a.slow.value().unwrap_or(0.0));
+            ctx.emit_alert(AlertDraft {
+                severity: Severity::Medium,
+                kind: "trust_declining".into(),
+                subject: (*id).clone(),
+                message: format!("{id}: recent approval (EWMA {fast:.2}) is below its long-run level ({slow:.2}); its trust is declining"),
+                dedup_key: format!("trust_declining:{id}"),
+                data: json!({"fast_ewma": fast, "slow_ewma": slow, "evaluated": a.all.evaluated}),
+            })?;
+        }
         let rate = (meta.evaluated > 0).then(|| meta.approved / meta.evaluated as f64);
         Ok(json!({
             "subjects": agents.len(),
@@ -627,7 +644,7 @@ impl Plugin for TrustPlugin {
             ],
             jobs: vec![
                 job("meta_learning", "0 0 2 * * *", "Daily learning cycle: pattern discovery over the lookback window, model accuracy and coverage, key insights"),
-                job("trust_recalculation", "0 0 */6 * * *", "Every 6 h: recompute every agent's trust (inactivity decay included) and record a snapshot"),
+                job("trust_recalculation", "0 0 */6 * * *", "Every 6 h: recompute every agent's trust (inactivity decay included), record a snapshot, alert on declining agents"),
                 job("pattern_refresh", "0 0 1 * * *", "Daily: re-validate patterns and prune those below min_pattern_confidence"),
                 job("cleanup", "0 0 3 * * SUN", "Weekly: forget in-flight state of recommendations older than retention_days (never deletes events)"),
             ],

@@ -19,7 +19,7 @@ use learnloop_plugin_api::{Plugin, PluginError};
 use learnloop_plugin_host::{HostError, IngestStatus, PluginHost};
 use learnloop_plugin_trust::TrustPlugin;
 use learnloop_stats::spearman;
-use learnloop_store::{SqliteOptions, SqliteStore, Store};
+use learnloop_store::{AlertQuery, SqliteOptions, SqliteStore, Store};
 use serde_json::{Value, json};
 
 const HOUR: i64 = 3_600_000_000;
@@ -292,6 +292,29 @@ fn newcomer_does_not_outrank_veteran_until_its_interval_says_so() {
     ingest(&host, records);
     let g = route(&host, "strategy", &both, "greedy", 1);
     assert_eq!(g["pick"], "newcomer", "{g:#}");
+}
+
+#[test]
+fn a_declining_agent_is_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = host(dir.path());
+    let mut rng = Rng(5);
+    let mut records = Vec::new();
+    // 150 evaluations at 90% approval, then 30 at 20%.
+    for i in 0..180 {
+        let p = if i < 150 { 0.9 } else { 0.2 };
+        let approved = rng.uniform() < p;
+        pair(&mut records, &format!("d{i}"), "slipping", "content", approved, T0 + i as i64 * HOUR, HOUR, &mut rng, "wf");
+        pair(&mut records, &format!("s{i}"), "steady", "content", rng.uniform() < 0.8, T0 + i as i64 * HOUR, HOUR, &mut rng, "wf");
+    }
+    ingest(&host, records);
+    assert_eq!(get(&host, "/agents/slipping", &[])["trend"], "declining");
+    assert_ne!(get(&host, "/agents/steady", &[])["trend"], "declining");
+    let run = host.run_job("trust", "trust_recalculation", "test", None, 1).unwrap();
+    assert_eq!(run.report.unwrap()["workspaces"]["w"]["declining_agents"], json!(["slipping"]));
+    let alerts = host.store().alerts(&AlertQuery { include_acknowledged: true, limit: 100, ..Default::default() }).unwrap();
+    let flagged: Vec<&str> = alerts.iter().filter(|a| a.kind == "trust_declining").map(|a| a.subject.as_str()).collect();
+    assert_eq!(flagged, ["slipping"]);
 }
 
 #[test]
