@@ -58,7 +58,10 @@ pub fn run(env: &Env) -> Result<()> {
     let bad = dir.join("bad-lines.jsonl");
     let mut f = std::fs::File::create(&bad)?;
     let ws = &config.default_workspace;
-    writeln!(f, r#"{{"type":"prediction","id":"qs-good","workspace":"{ws}","plugin":"drift","subject":"price-model","kind":"regression","value":12.5}}"#)?;
+    // Its own model and an event time inside the sample's month: windows are
+    // measured back from a model's newest prediction, so a "now" here would
+    // move price-model's windows away from its history.
+    writeln!(f, r#"{{"type":"prediction","id":"qs-good","workspace":"{ws}","plugin":"drift","subject":"demo-model","kind":"regression","value":12.5,"event_time":"2026-01-15T00:00:00Z"}}"#)?;
     writeln!(f, r#"{{"type":"prediction","id":"qs-nan","workspace":"{ws}","plugin":"drift","subject":"price-model","kind":"regression","value":NaN}}"#)?;
     writeln!(f, r#"{{"type":"prediction","workspace":"{ws}","plugin":"drift","subject":"price-model","kind":"regression","value":1}}"#)?;
     writeln!(f, r#"{{"type":"prediction","id":"qs-unknown","workspace":"{ws}","plugin":"astrology","subject":"x","kind":"y"}}"#)?;
@@ -69,7 +72,7 @@ pub fn run(env: &Env) -> Result<()> {
 
     println!("\n-- what the store holds (`learnloop stats`)");
     crate::stats::print(store.as_ref(), None, false)?;
-    println!("\n-- what the plugins learned (each plugin's job, run now; the plugins are still skeletons: per-subject counters)");
+    println!("\n-- what the plugins learned (each plugin's first job, run now; cost and persona are still skeletons)");
     for (name, loaded) in host.plugins() {
         let Some(job) = loaded.manifest.jobs.first() else { continue };
         let run = host.run_job(name, &job.name, "quickstart", None, 1)?;
@@ -77,11 +80,27 @@ pub fn run(env: &Env) -> Result<()> {
         for (ws, r) in report["workspaces"].as_object().into_iter().flatten() {
             let t = &r["totals"];
             let rate = r["success_rate"].as_f64().map(|x| format!(", success rate {:.1}%", x * 100.0)).unwrap_or_default();
+            // Whatever else the job counted (drifted models, patterns, alerts, ...).
+            let extra: Vec<String> = t
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, v)| !["predictions", "outcomes"].contains(&k.as_str()) && v.is_u64())
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            let extra = if extra.is_empty() { String::new() } else { format!("; {}", extra.join(", ")) };
             println!(
-                "{name:8} {} ({:?}) in {ws}: {} subjects, {} predictions, {} outcomes{rate}",
+                "{name:8} {} ({:?}) in {ws}: {} subjects, {} predictions, {} outcomes{rate}{extra}",
                 job.name, run.status, r["subjects"], t["predictions"], t["outcomes"]
             );
         }
+    }
+    let alerts = store.alerts(&learnloop_store::AlertQuery { since: None, limit: 100, ..Default::default() })?;
+    for a in alerts.iter().take(5) {
+        println!("alert    {:?} {} {}: {}", a.severity, a.plugin, a.kind, a.message);
+    }
+    if alerts.len() > 5 {
+        println!("         ... and {} more alerts (GET /api/v1/alerts)", alerts.len() - 5);
     }
     println!(
         "\nNext: `learnloop plugins list`, `learnloop export --plugin cost | head`, \
