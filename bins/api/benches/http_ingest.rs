@@ -10,7 +10,7 @@
 //! machine's two cores with the server.
 //!
 //! `cargo bench -p learnloop-api --bench http_ingest`
-//! (`LEARNLOOP_BENCH_SECONDS` per phase, default 10; `LEARNLOOP_BENCH_CONNECTIONS`, default 64).
+//! (`LEARNLOOP_BENCH_SECONDS` per phase, default 10; `LEARNLOOP_BENCH_CONNECTIONS`, default 32).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -70,7 +70,7 @@ fn main() {
 
 fn run(sync: &str) {
     let secs: u64 = std::env::var("LEARNLOOP_BENCH_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
-    let conns: usize = std::env::var("LEARNLOOP_BENCH_CONNECTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
+    let conns: usize = std::env::var("LEARNLOOP_BENCH_CONNECTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(32);
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_learnloop-api"))
         .args(["--data-dir", dir.path().to_str().unwrap(), "--bind", "127.0.0.1:0"])
