@@ -303,4 +303,5 @@ async fn plugin_routes_jobs_openapi_and_metrics() {
     assert!(text.contains("learnloop_http_requests_total{method=\"POST\",route=\"/api/v1/predictions\",status=\"201\"} 1"), "{text}");
     assert!(text.contains("learnloop_ingested_records_total{type=\"prediction\",result=\"inserted\"} 1"), "{text}");
     assert!(text.contains("learnloop_job_duration_seconds_count{plugin=\"drift\",job=\"daily\",status=\"succeeded\"} 1"), "{text}");
+    assert!(text.contains("learnloop_job_last_run_duration_seconds{plugin=\"drift\",job=\"daily\",status=\"succeeded\",runner=\"api\"}"), "{text}");
 }

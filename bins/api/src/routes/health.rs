@@ -29,9 +29,33 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// `GET /metrics`: Prometheus text format.
+/// `GET /metrics`: Prometheus text format. Besides this process's counters,
+/// it reports the last recorded run of every job from the store, so runs
+/// made by the scheduler (another process) are visible too.
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+    let mut text = state.metrics.render();
+    let store = state.host.store().clone();
+    let runs = tokio::task::spawn_blocking(move || store.job_runs(&learnloop_store::JobRunQuery { limit: 1000, ..Default::default() }))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    text.push_str("# HELP learnloop_job_last_run_duration_seconds Duration of the latest finished run of each job (any runner), by status.\n# TYPE learnloop_job_last_run_duration_seconds gauge\n");
+    let mut seen = std::collections::BTreeSet::new();
+    for r in runs.iter().filter(|r| r.finished_at.is_some()) {
+        // Newest first: the first finished run of each job is its latest.
+        if seen.insert((r.plugin.to_string(), r.job.clone())) {
+            let secs = (r.finished_at.unwrap().as_micros() - r.started_at.as_micros()) as f64 / 1e6;
+            text.push_str(&format!(
+                "learnloop_job_last_run_duration_seconds{{plugin=\"{}\",job=\"{}\",status=\"{}\",runner=\"{}\"}} {secs}\n",
+                r.plugin,
+                r.job.replace('"', "'"),
+                r.status.as_str(),
+                r.runner.replace('"', "'").replace('\\', "/")
+            ));
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 /// `GET /api/v1/openapi.json`.
