@@ -121,3 +121,30 @@ impl Drop for Child {
 pub fn terminate(child: &std::process::Child) {
     let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
 }
+
+/// Starts the real `learnloop-api` in the scratch directory with `args`
+/// (e.g. `--data-dir ...` or `--config ...`, plus `--bind 127.0.0.1:0`),
+/// waits until it listens and returns it with its address. Its stdout keeps
+/// being drained so it never blocks on a full pipe.
+pub fn start_api(s: &Scratch, args: &[&str]) -> (Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(bin("learnloop-api"))
+        .current_dir(s.dir.path())
+        .env_remove("LEARNLOOP_CONFIG")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("start learnloop-api");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let child = Child(child);
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = lines.next().expect("learnloop-api exited before listening").expect("read stdout");
+        if let Some(a) = line.strip_prefix("learnloop-api listening on http://") {
+            break a.to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}

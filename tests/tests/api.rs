@@ -3,39 +3,20 @@
 //! mod list: first start (admin key file, loopback bind), ingest over HTTP
 //! with durable acknowledgement, keys made by the CLI, graceful shutdown.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use learnloop_e2e::{Child, Scratch, bin, http, terminate};
+use learnloop_e2e::{Child, Scratch, bin, http, start_api, terminate};
 use serde_json::Value;
 
-/// Starts the API on a free loopback port; returns it and its address.
-pub fn start_api(s: &Scratch) -> (Child, String) {
-    let mut child = Command::new(bin("learnloop-api"))
-        .current_dir(s.dir.path())
-        .env_remove("LEARNLOOP_CONFIG")
-        .args(["--data-dir", s.data_dir().to_str().unwrap(), "--bind", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let addr = loop {
-        let line = lines.next().expect("api exited before listening").unwrap();
-        if let Some(a) = line.strip_prefix("learnloop-api listening on http://") {
-            break a.to_string();
-        }
-    };
-    // Keep draining stdout so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (Child(child), addr)
+/// Starts the API on a free loopback port, on the scratch data directory.
+fn start_api_on(s: &Scratch) -> (Child, String) {
+    start_api(s, &["--data-dir", s.data_dir().to_str().unwrap(), "--bind", "127.0.0.1:0"])
 }
 
 #[test]
 fn api_binary_end_to_end() {
     let s = Scratch::new();
-    let (api, addr) = start_api(&s);
+    let (api, addr) = start_api_on(&s);
     assert!(addr.starts_with("127.0.0.1:"), "binds to loopback: {addr}");
     let key_file = s.data_dir().join("admin.key");
     let admin = std::fs::read_to_string(&key_file).unwrap().trim().to_string();
@@ -77,7 +58,7 @@ fn api_binary_end_to_end() {
     let (_, v) = s.json(&["stats"]);
     assert_eq!((v["totals"]["predictions"].as_u64(), v["totals"]["outcomes"].as_u64()), (Some(50), Some(50)));
     // A second start creates no second admin key.
-    let (_api, _addr) = start_api(&s);
+    let (_api, _addr) = start_api_on(&s);
     assert_eq!(std::fs::read_to_string(&key_file).unwrap().trim(), admin);
     let (_, keys) = s.json(&["keys", "list"]);
     assert_eq!(keys["keys"].as_array().unwrap().len(), 2);
@@ -95,21 +76,7 @@ fn api_and_scheduler_share_a_data_directory() {
             s.data_dir().display().to_string()
         ),
     );
-    let mut api = Command::new(bin("learnloop-api"))
-        .current_dir(s.dir.path())
-        .args(["--config", config.to_str().unwrap(), "--bind", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(api.stdout.take().unwrap()).lines();
-    let api = Child(api);
-    let addr = loop {
-        let line = lines.next().expect("api exited").unwrap();
-        if let Some(a) = line.strip_prefix("learnloop-api listening on http://") {
-            break a.to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let (api, addr) = start_api(&s, &["--config", config.to_str().unwrap(), "--bind", "127.0.0.1:0"]);
     let admin = std::fs::read_to_string(s.data_dir().join("admin.key")).unwrap().trim().to_string();
     let (st, b) = http(&addr, "POST", "/api/v1/predictions", Some(&admin), r#"[{"id":"p1","plugin":"drift","subject":"m","kind":"regression","value":1},{"id":"p2","plugin":"drift","subject":"m","kind":"regression","value":2}]"#);
     assert_eq!(st, 200, "{b}");

@@ -288,24 +288,7 @@ fn two_schedulers_one_leader_and_failover_after_kill_9() {
 #[test]
 fn api_shows_the_run_of_a_job_the_scheduler_ran() {
     let s = Scratch::new();
-    let mut api = Command::new(bin("learnloop-api"))
-        .current_dir(s.dir.path())
-        .env_remove("LEARNLOOP_CONFIG")
-        .args(["--data-dir", s.data_dir().to_str().unwrap(), "--bind", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = api.stdout.take().unwrap();
-    let mut api = Child(api);
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
-    let addr = loop {
-        let line = lines.next().expect("api exited before listening").unwrap();
-        if let Some(a) = line.strip_prefix("learnloop-api listening on http://") {
-            break a.to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let (mut api, addr) = learnloop_e2e::start_api(&s, &["--data-dir", s.data_dir().to_str().unwrap(), "--bind", "127.0.0.1:0"]);
     let admin = std::fs::read_to_string(s.data_dir().join("admin.key")).unwrap().trim().to_string();
 
     for i in 0..5 {

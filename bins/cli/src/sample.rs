@@ -91,16 +91,14 @@ pub fn run(env: &Env, args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// splitmix64: tiny, fast, and good enough for sample data.
-struct Rng(u64);
+/// The shared seeded generator, with the helpers sample data needs. `unit`
+/// is the half-open [0, 1) variant the sample was first generated with; it is
+/// kept so the same seed keeps giving byte-identical sample files.
+struct Rng(learnloop_stats::SplitMix64);
 
 impl Rng {
     fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
@@ -268,7 +266,7 @@ pub fn write(spec: &Spec, out: impl Write) -> Result<u64> {
         }
         for (pi, plugin) in spec.plugins.iter().enumerate() {
             // Each pass replays the same random sequence, so ids and values agree.
-            let mut rng = Rng(spec.seed ^ ((pi as u64 + 1) << 32));
+            let mut rng = Rng(learnloop_stats::SplitMix64(spec.seed ^ ((pi as u64 + 1) << 32)));
             let n = spec.per_plugin.max(1);
             let span = 30 * DAY_MICROS;
             for i in 0..spec.per_plugin {

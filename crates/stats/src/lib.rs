@@ -104,6 +104,7 @@ mod kolmogorov;
 mod ks;
 mod multitest;
 mod regression;
+mod rng;
 mod shapiro;
 mod special;
 mod streaming;
@@ -126,6 +127,7 @@ pub use kolmogorov::{kolmogorov_sf, kstwo_sf, smirnov_sf};
 pub use ks::{KsMethod, KsResult, ks_2samp, ks_2samp_sorted};
 pub use multitest::{benjamini_hochberg, holm};
 pub use regression::{MapeResult, RegressionMetrics, mae, mape, r2, regression_metrics, rmse};
+pub use rng::SplitMix64;
 pub use shapiro::{SHAPIRO_MAX_N, ShapiroResult, shapiro};
 pub use streaming::{
     Adwin, AdwinConfig, ChangeDirection, Cusum, CusumConfig, MAX_STREAM_MAGNITUDE, PageHinkley, PageHinkleyConfig,

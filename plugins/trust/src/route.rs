@@ -35,28 +35,21 @@ use serde_json::{Value, json};
 use crate::score::{AgentDoc, Counts};
 use crate::{TrustPlugin, get_doc_value};
 
-/// SplitMix64.
-pub struct Rng(u64);
+/// The shared seeded generator (`learnloop_stats::SplitMix64`) plus the
+/// Gamma/Beta draws Thompson sampling needs.
+pub struct Rng(learnloop_stats::SplitMix64);
 
 impl Rng {
     /// A generator from a seed.
     pub fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        Rng(learnloop_stats::SplitMix64(seed))
     }
     /// Uniform in (0, 1).
     pub fn uniform(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        self.0.uniform()
     }
     fn normal(&mut self) -> f64 {
-        let (u, v) = (self.uniform(), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+        self.0.normal()
     }
     /// Gamma(shape, 1) by Marsaglia–Tsang (boosted for shape < 1).
     pub fn gamma(&mut self, shape: f64) -> f64 {

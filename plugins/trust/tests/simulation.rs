@@ -27,20 +27,8 @@ const DAY: i64 = 24 * HOUR;
 const T0: i64 = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z
 const TYPES: [&str; 3] = ["strategy", "content", "analytics"];
 
-/// SplitMix64: a tiny deterministic generator.
-struct Rng(u64);
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn uniform(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-}
+/// The shared seeded generator (SplitMix64).
+use learnloop_stats::SplitMix64 as Rng;
 
 fn rec(v: Value) -> Record {
     parse_json_record(&v.to_string(), &Default::default()).unwrap()
