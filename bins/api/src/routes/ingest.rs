@@ -13,7 +13,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use learnloop_core::{RecordDefaults, RecordType, Role, parse_json_record};
+use learnloop_core::{RawRecord, RecordDefaults, RecordType, Role, parse_json_record};
 use learnloop_store::{ItemStatus, Prepared};
 use serde_json::{Value, json};
 
@@ -55,13 +55,20 @@ async fn ingest(state: AppState, caller: Caller, rt: RecordType, b: Result<Bytes
     let mut prepared = Vec::new();
     let mut results = Vec::with_capacity(items.len());
     let mut ids = Vec::with_capacity(items.len());
-    for item in &items {
+    for item in items {
         ids.push(item.get("id").and_then(Value::as_str).map(str::to_string));
         if !item.is_object() {
             results.push(Item::Invalid { field: String::new(), message: "each record must be a JSON object".into() });
             continue;
         }
-        match parse_json_record(&item.to_string(), &defaults) {
+        // The body is parsed already: deserialise the record from the value.
+        // Only a record that fails is turned back into text, so that
+        // `parse_json_record` can name the offending field.
+        let parsed = match <RawRecord as serde::Deserialize>::deserialize(&item) {
+            Ok(raw) => raw.validate(&defaults),
+            Err(_) => parse_json_record(&item.to_string(), &defaults),
+        };
+        match parsed {
             Ok(record) => {
                 // A record for another workspace fails the whole request:
                 // a key never writes outside its workspace.
