@@ -97,7 +97,8 @@ fn run() -> Result<()> {
         config.api.bind = b;
     }
     let store = learnloop_store::open(&config)?;
-    let host = PluginHost::load(&config, store);
+    let services = learnloop_services::open(&config, learnloop_services::Role::Api)?;
+    let host = PluginHost::load(&config, store).with_services(services);
     for e in &host.load_errors {
         eprintln!("learnloop-api: warning: {e}");
     }

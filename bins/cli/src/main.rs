@@ -4,6 +4,7 @@
 //! 1 an error stopped the command; 2 the command finished but some input was
 //! rejected (ingest), so scripts can tell "all landed" from "some landed".
 
+mod call;
 mod export;
 mod ingest;
 mod jobs;
@@ -62,6 +63,8 @@ enum Command {
     /// List jobs, run one now (locally or on a server), show run history.
     #[command(subcommand)]
     Jobs(jobs::Command),
+    /// Call any plugin route on the local data directory, e.g. `call trust GET /agents`.
+    Call(call::Args),
 }
 
 #[derive(clap::Args)]
@@ -134,7 +137,8 @@ fn init(env: &Env, cli: &Cli, args: &InitArgs) -> Result<()> {
 /// printed and the other plugins keep working.
 pub fn open_host(config: &Config) -> Result<learnloop_plugin_host::PluginHost> {
     let store = learnloop_store::open(config)?;
-    let host = learnloop_plugin_host::PluginHost::load(config, store);
+    let services = learnloop_services::open(config, learnloop_services::Role::Cli)?;
+    let host = learnloop_plugin_host::PluginHost::load(config, store).with_services(services);
     for e in &host.load_errors {
         eprintln!("learnloop: warning: {e}");
     }
@@ -159,6 +163,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Replay(args) => plugins::replay(&env, args).map(|_| ExitCode::SUCCESS),
         Command::Keys(cmd) => keys::run(&env, cmd).map(|_| ExitCode::SUCCESS),
         Command::Jobs(cmd) => jobs::run(&env, cmd).map(|_| ExitCode::SUCCESS),
+        Command::Call(args) => call::run(&env, args).map(|_| ExitCode::SUCCESS),
     }
 }
 

@@ -98,7 +98,8 @@ fn run(cli: &Cli) -> Result<()> {
 
     let store = learnloop_store::open(&config)
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
-    let host = learnloop_plugin_host::PluginHost::load(&config, store.clone());
+    let services = learnloop_services::open(&config, learnloop_services::Role::Scheduler)?;
+    let host = learnloop_plugin_host::PluginHost::load(&config, store.clone()).with_services(services);
     for e in &host.load_errors {
         log(format!("warning: {e}"));
     }

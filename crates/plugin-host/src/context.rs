@@ -14,6 +14,8 @@ use learnloop_plugin_api::*;
 use learnloop_store::{Changes, StateChange, StateKey, Store, StoreError};
 use serde_json::Value;
 
+use crate::services::{Scope, Services};
+
 /// State keys under this prefix belong to the host (checkpoints); plugins cannot touch them.
 pub const HOST_PREFIX: &str = "__host/";
 
@@ -37,6 +39,7 @@ struct Pending {
 /// A [`Context`] over a [`Store`] for one plugin, one workspace, one call.
 pub struct HostContext<'a> {
     store: &'a dyn Store,
+    services: &'a Services,
     plugin: PluginName,
     workspace: WorkspaceId,
     now: Timestamp,
@@ -48,9 +51,16 @@ pub struct HostContext<'a> {
 
 impl<'a> HostContext<'a> {
     /// A context for `plugin` in `workspace`.
-    pub fn new(store: &'a dyn Store, plugin: PluginName, workspace: WorkspaceId, now: Timestamp) -> Self {
+    pub fn new(
+        store: &'a dyn Store,
+        services: &'a Services,
+        plugin: PluginName,
+        workspace: WorkspaceId,
+        now: Timestamp,
+    ) -> Self {
         Self {
             store,
+            services,
             plugin,
             workspace,
             now,
@@ -59,6 +69,10 @@ impl<'a> HostContext<'a> {
             alerts: Vec::new(),
             improvements: Vec::new(),
         }
+    }
+
+    fn scope(&self) -> Scope {
+        Scope { plugin: self.plugin.clone(), workspace: self.workspace.clone() }
     }
 
     fn key(&self, key: &str) -> Result<StateKey, PluginError> {
@@ -251,21 +265,34 @@ impl Context for HostContext<'_> {
         Ok(())
     }
 
-    fn upsert_vectors(&mut self, _collection: &str, _points: Vec<VectorPoint>) -> Result<(), PluginError> {
-        Err(PluginError::unavailable("the vector store is not part of this build yet"))
+    fn upsert_vectors(&mut self, collection: &str, points: Vec<VectorPoint>) -> Result<(), PluginError> {
+        // The index is derived data: written directly, rebuilt from the store of record when lost.
+        match &self.services.vectors {
+            Some(v) => v.upsert(&self.scope(), collection, points),
+            None => Err(PluginError::unavailable("no vector index is configured")),
+        }
     }
 
-    fn search_vectors(&mut self, _collection: &str, _query: &VectorQuery) -> Result<Vec<VectorHit>, PluginError> {
-        Err(PluginError::unavailable("the vector store is not part of this build yet"))
+    fn search_vectors(&mut self, collection: &str, query: &VectorQuery) -> Result<Vec<VectorHit>, PluginError> {
+        match &self.services.vectors {
+            Some(v) => v.search(&self.scope(), collection, query),
+            None => Err(PluginError::unavailable("no vector index is configured")),
+        }
     }
 
-    fn embed(&mut self, _texts: &[String]) -> Result<Vec<Vec<f32>>, PluginError> {
-        Err(PluginError::unavailable("no embedder is part of this build yet"))
+    fn embed(&mut self, texts: &[String]) -> Result<Vec<Vec<f32>>, PluginError> {
+        match &self.services.embedder {
+            Some(e) => e.embed(texts),
+            None => Err(PluginError::unavailable("no embedder is configured")),
+        }
     }
 
-    fn llm_generate(&mut self, _request: &LlmRequest) -> Result<Option<String>, PluginError> {
-        // No LLM client in this build: callers take their deterministic path.
-        Ok(None)
+    fn llm_generate(&mut self, request: &LlmRequest) -> Result<Option<String>, PluginError> {
+        match &self.services.llm {
+            Some(l) => l.generate(request),
+            // No LLM: callers take their deterministic path.
+            None => Ok(None),
+        }
     }
 
     fn log(&mut self, level: LogLevel, message: &str) {

@@ -27,6 +27,7 @@ pub mod conformance;
 pub mod context;
 mod dynamic;
 mod routes;
+pub mod services;
 mod statics;
 
 use std::collections::BTreeMap;
@@ -45,6 +46,7 @@ use serde_json::{Value, json};
 pub use context::HostContext;
 pub use dynamic::DynamicPlugin;
 pub use routes::match_route;
+pub use services::{Embedder, Llm, Scope, Services, VectorIndex};
 pub use statics::static_plugin_names;
 
 /// Why a plugin could not be loaded. Every variant names the file.
@@ -168,6 +170,7 @@ pub enum IngestStatus {
 /// The host.
 pub struct PluginHost {
     store: Arc<dyn Store>,
+    services: Services,
     plugins: BTreeMap<String, Loaded>,
     enabled: Vec<String>,
     /// Plugins that are enabled but failed to load, with the reason. The
@@ -194,14 +197,25 @@ impl PluginHost {
                 Err(e) => load_errors.push(e),
             }
         }
-        PluginHost { store, plugins, enabled: config.plugins.enabled.clone(), load_errors }
+        PluginHost { store, services: Services::default(), plugins, enabled: config.plugins.enabled.clone(), load_errors }
     }
 
     /// A host over explicitly given plugins (tests, embedding).
     pub fn with_plugins(store: Arc<dyn Store>, plugins: Vec<Loaded>) -> PluginHost {
         let enabled = plugins.iter().map(|l| l.manifest.name.clone()).collect();
         let plugins = plugins.into_iter().map(|l| (l.manifest.name.clone(), l)).collect();
-        PluginHost { store, plugins, enabled, load_errors: Vec::new() }
+        PluginHost { store, services: Services::default(), plugins, enabled, load_errors: Vec::new() }
+    }
+
+    /// Lends plugins a vector index, an embedder and/or an LLM.
+    pub fn with_services(mut self, services: Services) -> PluginHost {
+        self.services = services;
+        self
+    }
+
+    /// The services lent to plugins.
+    pub fn services(&self) -> &Services {
+        &self.services
     }
 
     /// The store.
@@ -318,7 +332,7 @@ impl PluginHost {
             };
             let events = self.store.events(workspace, &name, after, CATCH_UP_BATCH)?;
             let Some(last) = events.last().map(|e| e.seq()) else { return Ok(absorbed) };
-            let mut ctx = HostContext::new(self.store.as_ref(), name.clone(), workspace.clone(), Timestamp::now());
+            let mut ctx = HostContext::new(self.store.as_ref(), &self.services, name.clone(), workspace.clone(), Timestamp::now());
             loaded
                 .plugin
                 .on_events(&mut ctx, &events)
@@ -414,7 +428,7 @@ impl PluginHost {
                 errors.push(format!("{ws}: catch-up: {e}"));
                 continue;
             }
-            let mut ctx = HostContext::new(self.store.as_ref(), name.clone(), ws.clone(), Timestamp::now());
+            let mut ctx = HostContext::new(self.store.as_ref(), &self.services, name.clone(), ws.clone(), Timestamp::now());
             match loaded.plugin.run_job(&mut ctx, job) {
                 Ok(report) => match self.store.commit(&ctx.into_changes(), Timestamp::now()) {
                     Ok(_) => {
@@ -455,7 +469,7 @@ impl PluginHost {
         let name = PluginName::parse("plugin", plugin).map_err(HostError::Invalid)?;
         // Answers reflect everything stored so far.
         self.catch_up(plugin, workspace)?;
-        let mut ctx = HostContext::new(self.store.as_ref(), name, workspace.clone(), Timestamp::now());
+        let mut ctx = HostContext::new(self.store.as_ref(), &self.services, name, workspace.clone(), Timestamp::now());
         let request = RouteRequest { method: method.to_string(), route: route.path.clone(), params, query, body };
         let response = loaded
             .plugin
