@@ -21,7 +21,7 @@ mod time;
 pub use error::ValidationError;
 pub use ids::{PluginName, RecordId, WorkspaceId};
 pub use model::{
-    Alert, ApiKey, Improvement, ImprovementStatus, Insight, JobRun, JobStatus, NewAlert, NewImprovement, NewInsight,
+    Alert, ApiKey, Improvement, ImprovementEvent, ImprovementStatus, Insight, JobRun, JobStatus, NewAlert, NewImprovement, NewInsight,
     Role,
     Severity,
 };

@@ -151,6 +151,22 @@ pub struct Improvement {
     pub created_at: Timestamp,
     /// When its status last changed.
     pub updated_at: Timestamp,
+    /// Every status it has had, oldest first, with what was known then
+    /// (backtest, monitoring result, rollback evidence).
+    #[serde(default)]
+    pub history: Vec<ImprovementEvent>,
+}
+
+/// One step of an improvement's lifecycle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImprovementEvent {
+    /// The status it moved to.
+    pub status: ImprovementStatus,
+    /// When.
+    pub at: Timestamp,
+    /// Why, with the numbers (null when nothing was recorded).
+    #[serde(default)]
+    pub note: Value,
 }
 
 /// How a job run ended (or that it has not yet).

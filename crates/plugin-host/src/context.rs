@@ -123,6 +123,7 @@ impl<'a> HostContext<'a> {
             insights: self.insights,
             alerts: self.alerts,
             improvements: self.improvements,
+            transitions: Vec::new(),
         }
     }
 

@@ -43,6 +43,7 @@ pub const CHECKS: &[(&str, fn(&dyn Store))] = &[
     ("insights_filter_newest_first", insights_filter_newest_first),
     ("alerts_deduplicate_until_acknowledged", alerts_deduplicate_until_acknowledged),
     ("improvements_number_versions_and_follow_the_lifecycle", improvements_number_versions_and_follow_the_lifecycle),
+    ("improvement_transitions_commit_with_state", improvement_transitions_commit_with_state),
     ("workspaces_never_touch_each_others_results", workspaces_never_touch_each_others_results),
     ("api_keys", api_keys),
 ];
@@ -601,6 +602,7 @@ fn commit_is_all_or_nothing(s: &dyn Store) {
         insights: vec![insight("w", "drift", "pattern", "x")],
         alerts: vec![alert("w", "drift", "k1", Severity::High, "m")],
         improvements: vec![improvement("w", "drift", "calibration")],
+        transitions: vec![],
     };
 
     // One stale expect, last in the list: nothing at all is applied.
@@ -662,6 +664,7 @@ fn commit_validates_before_writing(s: &dyn Store) {
         insights: vec![insight("w", "drift", "pattern", "ok")],
         alerts: vec![alert("w", "drift", "k", Severity::Low, "m")],
         improvements: vec![improvement("w", "drift", "calibration")],
+        transitions: vec![],
     };
     let cases: Vec<(&str, Changes)> = vec![
         ("insights[1].confidence", Changes { insights: vec![insight("w", "drift", "p", "ok"), bad_insight], ..base() }),
@@ -853,4 +856,68 @@ pub fn api_keys(s: &dyn Store) {
     assert_eq!(s.api_keys().unwrap().len(), 2);
     assert_eq!(s.api_key_by_hash(&[1; 32]).unwrap().unwrap().id, admin.id);
     assert!(matches!(s.revoke_api_key(999, Timestamp::now()), Err(StoreError::NotFound(_))));
+}
+
+fn improvement_transitions_commit_with_state(s: &dyn Store) {
+    use ImprovementStatus::*;
+    let w = ws("w");
+    let (id, _) = s
+        .commit(&Changes { improvements: vec![improvement("w", "cost", "calibration")], ..Default::default() }, t(10))
+        .unwrap()
+        .improvements[0];
+    let key = StateKey::new(plugin("cost"), w.clone(), "__applied/calibration").unwrap();
+    let move_to = |from, to, note: serde_json::Value| Transition {
+        workspace: w.clone(),
+        id,
+        from,
+        to,
+        backtest: (to == Backtested).then(|| json!({"gain": 0.1})),
+        note,
+    };
+    s.commit(&Changes { transitions: vec![move_to(Proposed, Backtested, json!({"n": 40}))], ..Default::default() }, t(11))
+        .unwrap();
+    // The document saying which version is in force and the status land together...
+    let apply = Changes {
+        state: vec![StateChange { key: key.clone(), value: Some(br#"{"version":1}"#.to_vec()), expect: Expect::Absent }],
+        transitions: vec![move_to(Backtested, Applied, json!({"policy": "auto"}))],
+        ..Default::default()
+    };
+    s.commit(&apply, t(12)).unwrap();
+    let imp = s.improvement(&w, id).unwrap();
+    assert_eq!((imp.status, imp.backtest.clone()), (Applied, Some(json!({"gain": 0.1}))));
+    assert_eq!(s.get_state(&key).unwrap().map(|d| d.version), Some(1));
+    let steps: Vec<_> = imp.history.iter().map(|e| (e.status, e.at, e.note.clone())).collect();
+    assert_eq!(
+        steps,
+        vec![
+            (Proposed, t(10), serde_json::Value::Null),
+            (Backtested, t(11), json!({"n": 40})),
+            (Applied, t(12), json!({"policy": "auto"}))
+        ],
+        "history keeps every step with its note"
+    );
+    // ...or not at all: a stale `from` (someone else moved it first) fails the
+    // whole set, including its state change,
+    let stale = Changes {
+        state: vec![StateChange { key: key.clone(), value: Some(br#"{"version":0}"#.to_vec()), expect: Expect::Any }],
+        transitions: vec![move_to(Backtested, Applied, serde_json::Value::Null)],
+        ..Default::default()
+    };
+    assert!(matches!(s.commit(&stale, t(13)), Err(StoreError::VersionConflict { .. })));
+    // as does a move the lifecycle forbids (refused before anything is written).
+    let illegal = Changes {
+        state: vec![StateChange { key: key.clone(), value: Some(br#"{"version":0}"#.to_vec()), expect: Expect::Any }],
+        transitions: vec![move_to(Applied, Proposed, serde_json::Value::Null)],
+        ..Default::default()
+    };
+    assert!(matches!(s.commit(&illegal, t(14)), Err(StoreError::Invalid { .. })));
+    assert_eq!(s.get_state(&key).unwrap().map(|d| (d.version, d.value)), Some((1, br#"{"version":1}"#.to_vec())));
+    assert_eq!(s.improvement(&w, id).unwrap().history.len(), 3);
+    // Another workspace cannot move it.
+    let other = Transition { workspace: ws("v"), ..move_to(Applied, Kept, serde_json::Value::Null) };
+    assert!(matches!(
+        s.commit(&Changes { transitions: vec![other], ..Default::default() }, t(15)),
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(s.improvement(&w, id).unwrap().status, Applied);
 }

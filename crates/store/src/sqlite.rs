@@ -740,7 +740,7 @@ fn propose_improvement(tx: &rusqlite::Transaction<'_>, i: &NewImprovement, now: 
             "SELECT COALESCE(MAX(version), 0) + 1 FROM improvements WHERE workspace = ?1 AND plugin = ?2 AND target = ?3",
         )?
         .query_row(params![i.workspace.as_str(), i.plugin.as_str(), i.target], |r| r.get(0))?;
-    let history = Value::Array(vec![history_entry(ImprovementStatus::Proposed, now)]);
+    let history = Value::Array(vec![history_entry(ImprovementStatus::Proposed, now, &Value::Null)]);
     tx.prepare_cached(
         "INSERT INTO improvements (workspace, plugin, target, version, status, params, evidence, metric, expected_gain, history, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
@@ -761,8 +761,59 @@ fn propose_improvement(tx: &rusqlite::Transaction<'_>, i: &NewImprovement, now: 
     Ok((tx.last_insert_rowid(), version as u64))
 }
 
-fn history_entry(status: ImprovementStatus, at: Timestamp) -> Value {
-    serde_json::json!({ "status": improvement_status_str(status), "at": at })
+fn history_entry(status: ImprovementStatus, at: Timestamp, note: &Value) -> Value {
+    serde_json::json!({ "status": improvement_status_str(status), "at": at, "note": note })
+}
+
+/// Moves an improvement to `to` if it is at `from` (any status when `None`)
+/// and the lifecycle allows it; appends the move to its history.
+fn move_improvement(
+    tx: &Connection,
+    workspace: &WorkspaceId,
+    id: i64,
+    from: Option<ImprovementStatus>,
+    to: ImprovementStatus,
+    backtest: Option<&Value>,
+    note: &Value,
+    now: Timestamp,
+) -> Result<Improvement> {
+    let current = get_improvement(tx, workspace, id)?;
+    if let Some(from) = from
+        && current.status != from
+    {
+        return Err(StoreError::VersionConflict {
+            key: format!("improvement {id}"),
+            expected: format!("status {}", improvement_status_str(from)),
+            found: format!("status {}", improvement_status_str(current.status)),
+        });
+    }
+    if !current.status.can_become(to) {
+        return Err(StoreError::Invalid {
+            field: "status".into(),
+            message: format!(
+                "improvement {id} cannot move from {} to {}",
+                improvement_status_str(current.status),
+                improvement_status_str(to)
+            ),
+        });
+    }
+    let history: String =
+        tx.prepare_cached("SELECT history FROM improvements WHERE id = ?1")?.query_row([id], |r| r.get(0))?;
+    let mut history: Vec<Value> = serde_json::from_str(&history)
+        .map_err(|e| StoreError::Backend(format!("improvement {id}: unreadable history: {e}")))?;
+    history.push(history_entry(to, now, note));
+    tx.prepare_cached(
+        "UPDATE improvements SET status = ?2, backtest = COALESCE(?3, backtest), history = ?4, updated_at = ?5
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        improvement_status_str(to),
+        backtest.map(|b| b.to_string()),
+        Value::Array(history).to_string(),
+        now.as_micros()
+    ])?;
+    get_improvement(tx, workspace, id)
 }
 
 fn get_improvement(conn: &Connection, workspace: &WorkspaceId, id: i64) -> Result<Improvement> {
@@ -889,7 +940,8 @@ fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
     })
 }
 
-const IMPROVEMENT_COLUMNS: &str = "id, workspace, plugin, target, version, status, params, evidence, metric, expected_gain, backtest, created_at, updated_at";
+const IMPROVEMENT_COLUMNS: &str =
+    "id, workspace, plugin, target, version, status, params, evidence, metric, expected_gain, backtest, created_at, updated_at, history";
 
 fn improvement_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Improvement> {
     Ok(Improvement {
@@ -906,6 +958,8 @@ fn improvement_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Improvement> {
         backtest: r.get::<_, Option<String>>(10)?.map(json_value).transpose()?,
         created_at: ts(r.get(11)?)?,
         updated_at: ts(r.get(12)?)?,
+        history: serde_json::from_value(json_value(r.get(13)?)?)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(13, rusqlite::types::Type::Text, Box::new(e)))?,
     })
 }
 
@@ -1138,6 +1192,9 @@ impl Store for SqliteStore {
             for i in &changes.improvements {
                 receipt.improvements.push(propose_improvement(tx, i, now)?);
             }
+            for t in &changes.transitions {
+                move_improvement(tx, &t.workspace, t.id, Some(t.from), t.to, t.backtest.as_ref(), &t.note, now)?;
+            }
             Ok(receipt)
         })
     }
@@ -1214,37 +1271,7 @@ impl Store for SqliteStore {
         backtest: Option<&Value>,
         now: Timestamp,
     ) -> Result<Improvement> {
-        self.write(|tx| {
-            let current = get_improvement(tx, workspace, id)?;
-            if !current.status.can_become(to) {
-                return Err(StoreError::Invalid {
-                    field: "status".into(),
-                    message: format!(
-                        "improvement {id} cannot move from {} to {}",
-                        improvement_status_str(current.status),
-                        improvement_status_str(to)
-                    ),
-                });
-            }
-            let history: String = tx
-                .prepare_cached("SELECT history FROM improvements WHERE id = ?1")?
-                .query_row([id], |r| r.get(0))?;
-            let mut history: Vec<Value> = serde_json::from_str(&history)
-                .map_err(|e| StoreError::Backend(format!("improvement {id}: unreadable history: {e}")))?;
-            history.push(history_entry(to, now));
-            tx.prepare_cached(
-                "UPDATE improvements SET status = ?2, backtest = COALESCE(?3, backtest), history = ?4, updated_at = ?5
-                 WHERE id = ?1",
-            )?
-            .execute(params![
-                id,
-                improvement_status_str(to),
-                backtest.map(|b| b.to_string()),
-                Value::Array(history).to_string(),
-                now.as_micros()
-            ])?;
-            get_improvement(tx, workspace, id)
-        })
+        self.write(|tx| move_improvement(tx, workspace, id, None, to, backtest, &Value::Null, now))
     }
 
     fn scan_state(

@@ -220,6 +220,28 @@ pub struct Changes {
     pub alerts: Vec<NewAlert>,
     /// Improvements to propose.
     pub improvements: Vec<NewImprovement>,
+    /// Lifecycle moves of existing improvements, applied last (so a state
+    /// document saying which version is in force and the status saying it
+    /// was applied land together).
+    pub transitions: Vec<Transition>,
+}
+
+/// Moves one improvement along its lifecycle inside a [`Changes`] set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    /// Its workspace.
+    pub workspace: WorkspaceId,
+    /// Its id.
+    pub id: i64,
+    /// The status it must have now (compare-and-set: another process that
+    /// moved it first wins and this whole change set fails).
+    pub from: ImprovementStatus,
+    /// The status it moves to; [`ImprovementStatus::can_become`] must allow it.
+    pub to: ImprovementStatus,
+    /// Replaces the stored backtest result, if given.
+    pub backtest: Option<serde_json::Value>,
+    /// Recorded in its history with the move.
+    pub note: serde_json::Value,
 }
 
 impl Changes {
@@ -257,12 +279,24 @@ impl Changes {
         for (i, x) in self.improvements.iter().enumerate() {
             x.validate().map_err(|e| invalid("improvements", i, e))?;
         }
+        for (i, t) in self.transitions.iter().enumerate() {
+            if !t.from.can_become(t.to) {
+                return Err(StoreError::Invalid {
+                    field: format!("transitions[{i}].to"),
+                    message: format!("an improvement cannot move from {:?} to {:?}", t.from, t.to),
+                });
+            }
+        }
         Ok(())
     }
 
     /// Whether there is nothing to commit.
     pub fn is_empty(&self) -> bool {
-        self.state.is_empty() && self.insights.is_empty() && self.alerts.is_empty() && self.improvements.is_empty()
+        self.state.is_empty()
+            && self.insights.is_empty()
+            && self.alerts.is_empty()
+            && self.improvements.is_empty()
+            && self.transitions.is_empty()
     }
 }
 
