@@ -78,6 +78,8 @@ pub struct Config {
     pub api: ApiConfig,
     /// Job scheduler.
     pub scheduler: SchedulerConfig,
+    /// The improvement lifecycle: backtest, apply, monitor, roll back.
+    pub improvements: ImprovementsConfig,
     /// API keys.
     pub auth: AuthConfig,
     /// Which plugins run, and where dynamic ones are found.
@@ -97,6 +99,7 @@ impl Default for Config {
             llm: LlmConfig::default(),
             api: ApiConfig::default(),
             scheduler: SchedulerConfig::default(),
+            improvements: ImprovementsConfig::default(),
             auth: AuthConfig::default(),
             plugins: PluginsConfig::default(),
             plugin_sections: BUILTIN_PLUGINS
@@ -258,6 +261,42 @@ impl Default for SchedulerConfig {
     }
 }
 
+/// `[improvements]`: when a learned parameter set is applied, kept or rolled back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImprovementsConfig {
+    /// Apply a proposal by itself when its backtest clears the thresholds
+    /// below; otherwise (or when false) it waits for approval.
+    pub auto_apply: bool,
+    /// Least backtest confidence (probability the candidate is better) to apply by itself.
+    pub min_confidence: f64,
+    /// Least relative backtest gain over the version in force to apply by itself (0.02 = 2%).
+    pub min_gain: f64,
+    /// Least held-out outcomes a backtest needs before it can apply anything by itself.
+    pub min_backtest_samples: u64,
+    /// How long an applied version is monitored before it is kept, in hours.
+    pub monitor_hours: u64,
+    /// Least new outcomes before monitoring judges an applied version.
+    pub monitor_min_samples: u64,
+    /// Relative loss against the previous version, on outcomes since it was
+    /// applied, that rolls an applied version back (0.05 = 5% worse).
+    pub rollback_tolerance: f64,
+}
+
+impl Default for ImprovementsConfig {
+    fn default() -> Self {
+        Self {
+            auto_apply: true,
+            min_confidence: 0.7,
+            min_gain: 0.01,
+            min_backtest_samples: 30,
+            monitor_hours: 168,
+            monitor_min_samples: 30,
+            rollback_tolerance: 0.05,
+        }
+    }
+}
+
 /// `[scheduler.jobs."plugin.job"]`: one job's schedule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -398,7 +437,7 @@ impl Config {
         let mut plugin_sections: BTreeMap<String, toml::Table> =
             Config::default().plugin_sections;
         let known: Vec<&str> = [
-            "data_dir", "default_workspace", "store", "vector", "llm", "api", "scheduler", "auth", "plugins",
+            "data_dir", "default_workspace", "store", "vector", "llm", "api", "scheduler", "improvements", "auth", "plugins",
         ]
         .to_vec();
         let keys: Vec<String> = table.keys().cloned().collect();
@@ -465,6 +504,15 @@ impl Config {
                 "store.url",
                 format!("{url:?} is not empty, `sqlite:PATH` or `postgres://...`"),
             );
+        }
+        let imp = &self.improvements;
+        for (k, v) in [("min_confidence", imp.min_confidence), ("min_gain", imp.min_gain), ("rollback_tolerance", imp.rollback_tolerance)] {
+            if !v.is_finite() || !(0.0..=1.0).contains(&v) {
+                return err(&format!("improvements.{k}"), format!("must be between 0 and 1, got {v}"));
+            }
+        }
+        if imp.monitor_hours == 0 {
+            return err("improvements.monitor_hours", "must be greater than 0".into());
         }
         if self.store.busy_timeout_ms == 0 {
             return err("store.busy_timeout_ms", "must be greater than 0".into());

@@ -27,6 +27,7 @@
 pub mod abi;
 mod context;
 mod error;
+pub mod improve;
 #[doc(hidden)]
 pub mod guest;
 mod manifest;
@@ -43,4 +44,5 @@ pub use learnloop_core as core;
 pub use learnloop_core::history::{Event, EventQuery, Expect, Order, Page, StoredOutcome, StoredPrediction};
 pub use learnloop_core::{Outcome, Prediction, Record, RecordType, Severity, Timestamp, ValidationError, WorkspaceId};
 pub use manifest::{ConfigKey, JobSpec, KindSpec, Manifest, RouteSpec, parse_config};
+pub use improve::{Applied, Score, ScoreRequest, ScoreWindow, applied};
 pub use plugin::{Plugin, RouteRequest, RouteResponse};

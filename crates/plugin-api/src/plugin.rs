@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-use crate::{Context, Event, Manifest, PluginError, Record, ValidationError};
+use crate::{Context, Event, Manifest, PluginError, Record, Score, ScoreRequest, ValidationError};
 
 /// A learner. One value serves every workspace, concurrently: everything
 /// per-workspace lives in state documents reached through the [`Context`].
@@ -45,6 +45,16 @@ pub trait Plugin: Send + Sync + 'static {
 
     /// Answers a request to one of the manifest's routes.
     fn handle(&self, ctx: &mut dyn Context, request: &RouteRequest) -> Result<RouteResponse, PluginError>;
+
+    /// Scores a proposed parameter set against a baseline on the outcomes
+    /// `request.window` names (see [`crate::improve`]). Read-only: writes
+    /// made here are discarded. A plugin that proposes improvements
+    /// implements it; the default says it cannot, and the host then holds
+    /// proposals for a person to decide.
+    fn score(&self, ctx: &mut dyn Context, request: &ScoreRequest) -> Result<Score, PluginError> {
+        let _ = (ctx, request);
+        Err(PluginError::unavailable("this plugin does not score its proposals"))
+    }
 }
 
 /// A request to a plugin route, already authenticated and scoped to the

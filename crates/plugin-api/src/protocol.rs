@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::{
     AlertDraft, Context, Event, EventQuery, Expect, ImprovementDraft, InsightDraft, LlmRequest, LogLevel, Plugin,
-    PluginError, Record, RouteRequest, Timestamp, VectorPoint, VectorQuery, WorkspaceId,
+    PluginError, Record, RouteRequest, ScoreRequest, Timestamp, VectorPoint, VectorQuery, WorkspaceId,
 };
 
 /// What a context-bound call needs to rebuild its context on the other side.
@@ -59,6 +59,13 @@ pub enum PluginCall {
         /// The request.
         request: RouteRequest,
     },
+    /// [`Plugin::score`].
+    Score {
+        /// Context.
+        context: ContextInfo,
+        /// The request.
+        request: ScoreRequest,
+    },
 }
 
 impl PluginCall {
@@ -67,7 +74,8 @@ impl PluginCall {
         match self {
             PluginCall::OnEvents { context, .. }
             | PluginCall::RunJob { context, .. }
-            | PluginCall::Handle { context, .. } => Some(context),
+            | PluginCall::Handle { context, .. }
+            | PluginCall::Score { context, .. } => Some(context),
             _ => None,
         }
     }
@@ -128,6 +136,7 @@ pub fn dispatch_plugin(
         }
         PluginCall::RunJob { job, .. } => plugin.run_job(ctx.ok_or_else(need_ctx)?, &job),
         PluginCall::Handle { request, .. } => json(plugin.handle(ctx.ok_or_else(need_ctx)?, &request)?),
+        PluginCall::Score { request, .. } => json(plugin.score(ctx.ok_or_else(need_ctx)?, &request)?),
     }
 }
 

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 
 use learnloop_core::{NewAlert, NewImprovement, NewInsight, PluginName};
+use learnloop_plugin_api::improve::APPLIED_PREFIX;
 use learnloop_plugin_api::*;
 use learnloop_store::{Changes, StateChange, StateKey, Store, StoreError};
 use serde_json::Value;
@@ -96,6 +97,12 @@ impl<'a> HostContext<'a> {
     /// For a key: the store's version when this call first touched it, and
     /// the version the plugin sees now (after this call's own writes).
     fn versions(&self, key: &str) -> Result<(Option<u64>, Option<u64>), PluginError> {
+        if key.starts_with(APPLIED_PREFIX) {
+            return Err(PluginError::invalid(
+                "key",
+                format!("{key:?}: keys starting with {APPLIED_PREFIX:?} are written by the improvement lifecycle only"),
+            ));
+        }
         let k = self.key(key)?;
         Ok(match self.state.get(key) {
             Some(p) => (p.base, p.value.as_ref().map(|_| p.base.unwrap_or(0) + 1)),
@@ -196,7 +203,7 @@ impl Context for HostContext<'_> {
             .map_err(plugin_error)?;
         let mut merged: BTreeMap<String, State> = BTreeMap::new();
         for (k, doc) in stored {
-            if k.starts_with(HOST_PREFIX) {
+            if k.starts_with(HOST_PREFIX) || (k.starts_with(APPLIED_PREFIX) && !prefix.starts_with(APPLIED_PREFIX)) {
                 continue;
             }
             let value = serde_json::from_slice(&doc.value)

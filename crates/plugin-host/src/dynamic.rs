@@ -185,6 +185,11 @@ impl Plugin for DynamicPlugin {
         let v = self.ctx_call(ctx, |context| PluginCall::Handle { context, request: request.clone() })?;
         serde_json::from_value(v).map_err(PluginError::from)
     }
+
+    fn score(&self, ctx: &mut dyn Context, request: &ScoreRequest) -> Result<Score, PluginError> {
+        let v = self.ctx_call(ctx, |context| PluginCall::Score { context, request: request.clone() })?;
+        serde_json::from_value(v).map_err(PluginError::from)
+    }
 }
 
 impl DynamicPlugin {

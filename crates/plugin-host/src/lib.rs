@@ -27,6 +27,7 @@ pub mod conformance;
 pub mod context;
 mod dynamic;
 mod routes;
+pub mod lifecycle;
 pub mod services;
 mod statics;
 
@@ -46,6 +47,7 @@ use serde_json::{Value, json};
 pub use context::HostContext;
 pub use dynamic::DynamicPlugin;
 pub use routes::match_route;
+pub use lifecycle::LifecycleReport;
 pub use services::{Embedder, Llm, Scope, Services, VectorIndex};
 pub use statics::static_plugin_names;
 
@@ -171,6 +173,7 @@ pub enum IngestStatus {
 pub struct PluginHost {
     store: Arc<dyn Store>,
     services: Services,
+    policy: learnloop_config::ImprovementsConfig,
     plugins: BTreeMap<String, Loaded>,
     enabled: Vec<String>,
     /// Plugins that are enabled but failed to load, with the reason. The
@@ -197,20 +200,45 @@ impl PluginHost {
                 Err(e) => load_errors.push(e),
             }
         }
-        PluginHost { store, services: Services::default(), plugins, enabled: config.plugins.enabled.clone(), load_errors }
+        PluginHost {
+            store,
+            services: Services::default(),
+            policy: config.improvements.clone(),
+            plugins,
+            enabled: config.plugins.enabled.clone(),
+            load_errors,
+        }
     }
 
     /// A host over explicitly given plugins (tests, embedding).
     pub fn with_plugins(store: Arc<dyn Store>, plugins: Vec<Loaded>) -> PluginHost {
         let enabled = plugins.iter().map(|l| l.manifest.name.clone()).collect();
         let plugins = plugins.into_iter().map(|l| (l.manifest.name.clone(), l)).collect();
-        PluginHost { store, services: Services::default(), plugins, enabled, load_errors: Vec::new() }
+        PluginHost {
+            store,
+            services: Services::default(),
+            policy: Default::default(),
+            plugins,
+            enabled,
+            load_errors: Vec::new(),
+        }
     }
 
     /// Lends plugins a vector index, an embedder and/or an LLM.
     pub fn with_services(mut self, services: Services) -> PluginHost {
         self.services = services;
         self
+    }
+
+    /// Sets the improvement lifecycle's policy (`[improvements]`).
+    pub fn with_improvement_policy(mut self, policy: learnloop_config::ImprovementsConfig) -> PluginHost {
+        self.policy = policy;
+        self
+    }
+
+    /// The improvement lifecycle's policy.
+    pub fn improvement_policy(&self) -> &learnloop_config::ImprovementsConfig {
+        &self.policy
     }
 
     /// The services lent to plugins.
@@ -421,6 +449,7 @@ impl PluginHost {
             now: Timestamp::now(),
         })?;
         let mut reports = serde_json::Map::new();
+        let mut lifecycle = serde_json::Map::new();
         let mut errors = Vec::new();
         for ws in self.store.workspaces(&name)? {
             // Learning sees everything stored so far.
@@ -433,13 +462,24 @@ impl PluginHost {
                 Ok(report) => match self.store.commit(&ctx.into_changes(), Timestamp::now()) {
                     Ok(_) => {
                         reports.insert(ws.to_string(), report);
+                        // What the job proposed is backtested now; applied versions are monitored.
+                        match self.process_improvements(plugin, &ws, Timestamp::now()) {
+                            Ok(r) if r.is_empty() => {}
+                            Ok(r) => {
+                                lifecycle.insert(ws.to_string(), serde_json::to_value(r).expect("JSON values serialise"));
+                            }
+                            Err(e) => errors.push(format!("{ws}: improvement lifecycle: {e}")),
+                        }
                     }
                     Err(e) => errors.push(format!("{ws}: {e}")),
                 },
                 Err(e) => errors.push(format!("{ws}: {e}")),
             }
         }
-        let report = json!({ "workspaces": reports });
+        let mut report = json!({ "workspaces": reports });
+        if !lifecycle.is_empty() {
+            report["improvements"] = Value::Object(lifecycle);
+        }
         let (status, error) = if errors.is_empty() {
             (JobStatus::Succeeded, None)
         } else {

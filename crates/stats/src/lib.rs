@@ -132,7 +132,7 @@ pub use shapiro::{SHAPIRO_MAX_N, ShapiroResult, shapiro};
 pub use streaming::{
     Adwin, AdwinConfig, ChangeDirection, Cusum, CusumConfig, MAX_STREAM_MAGNITUDE, PageHinkley, PageHinkleyConfig,
 };
-pub use ttest::{TTestResult, ttest_1samp, ttest_ind};
+pub use ttest::{TTestResult, paired_improvement_confidence, ttest_1samp, ttest_ind};
 
 /// The alternative hypothesis of a test (SciPy's `alternative`).
 ///
