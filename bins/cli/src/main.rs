@@ -6,6 +6,7 @@
 
 mod call;
 mod export;
+mod improvements;
 mod ingest;
 mod jobs;
 mod keys;
@@ -63,6 +64,9 @@ enum Command {
     /// List jobs, run one now (locally or on a server), show run history.
     #[command(subcommand)]
     Jobs(jobs::Command),
+    /// The improvement lifecycle: list, show, applied, approve, reject, rollback, process.
+    #[command(subcommand)]
+    Improvements(improvements::Command),
     /// Call any plugin route on the local data directory, e.g. `call trust GET /agents`.
     Call(call::Args),
 }
@@ -163,6 +167,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Replay(args) => plugins::replay(&env, args).map(|_| ExitCode::SUCCESS),
         Command::Keys(cmd) => keys::run(&env, cmd).map(|_| ExitCode::SUCCESS),
         Command::Jobs(cmd) => jobs::run(&env, cmd).map(|_| ExitCode::SUCCESS),
+        Command::Improvements(cmd) => improvements::run(&env, cmd).map(|_| ExitCode::SUCCESS),
         Command::Call(args) => call::run(&env, args).map(|_| ExitCode::SUCCESS),
     }
 }

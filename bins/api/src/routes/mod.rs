@@ -2,6 +2,7 @@
 
 pub mod findings;
 pub mod health;
+pub mod improvements;
 pub mod ingest;
 pub mod jobs;
 pub mod plugins;

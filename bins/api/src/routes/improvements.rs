@@ -1,0 +1,161 @@
+//! The improvement lifecycle over HTTP: what plugins proposed, what is in
+//! force, and a person's approve / reject / rollback.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use learnloop_core::{ImprovementStatus, PluginName, Role, Timestamp};
+use learnloop_plugin_api::improve::APPLIED_PREFIX;
+use learnloop_store::ImprovementQuery;
+use serde_json::{Value, json};
+
+use crate::auth::Caller;
+use crate::{ApiError, AppState};
+
+type Q = Result<Query<BTreeMap<String, String>>, QueryRejection>;
+
+fn status(s: &str) -> Result<ImprovementStatus, ApiError> {
+    serde_json::from_value(json!(s)).map_err(|_| {
+        ApiError::invalid("status", format!("{s:?} is not one of proposed, backtested, applied, kept, rolled_back, rejected"))
+    })
+}
+
+fn id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse().map_err(|_| ApiError::invalid("id", format!("{raw:?} is not an improvement id")))
+}
+
+/// A JSON object body (empty allowed), or a problem.
+fn object_body(b: Result<Bytes, BytesRejection>, limit: usize) -> Result<serde_json::Map<String, Value>, ApiError> {
+    let bytes = super::body(b, limit)?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::Map::new());
+    }
+    match super::json(&bytes)? {
+        Value::Object(m) => Ok(m),
+        _ => Err(ApiError::bad_request("the request body must be a JSON object")),
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)?
+}
+
+/// `GET /api/v1/improvements?workspace=&plugin=&target=&status=&limit=`: newest first.
+pub async fn list(State(s): State<AppState>, caller: Caller, q: Q) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Reader)?;
+    let q = super::query(q)?;
+    let query = ImprovementQuery {
+        workspace: Some(caller.workspace(q.get("workspace").map(String::as_str), &s.config.default_workspace)?),
+        plugin: q.get("plugin").map(|p| PluginName::parse("plugin", p)).transpose()?,
+        target: q.get("target").cloned(),
+        status: q.get("status").map(|v| status(v)).transpose()?,
+        limit: super::limit(&q, 100, 10_000)?,
+    };
+    let store = s.host.store().clone();
+    let items = blocking(move || Ok(store.improvements(&query)?)).await?;
+    Ok(Json(json!({ "improvements": items })))
+}
+
+/// `GET /api/v1/improvements/{id}?workspace=`: one improvement with its history.
+pub async fn show(State(s): State<AppState>, caller: Caller, Path(raw): Path<String>, q: Q) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Reader)?;
+    let q = super::query(q)?;
+    let id = id(&raw)?;
+    let ws = caller.workspace(q.get("workspace").map(String::as_str), &s.config.default_workspace)?;
+    let store = s.host.store().clone();
+    let imp = blocking(move || Ok(store.improvement(&ws, id)?)).await?;
+    Ok(Json(json!(imp)))
+}
+
+/// `GET /api/v1/improvements/applied?workspace=&plugin=`: the version in force
+/// of every parameter set that was ever applied (version 0: built-in defaults).
+pub async fn applied(State(s): State<AppState>, caller: Caller, q: Q) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Reader)?;
+    let q = super::query(q)?;
+    let ws = caller.workspace(q.get("workspace").map(String::as_str), &s.config.default_workspace)?;
+    let only = q.get("plugin").map(|p| PluginName::parse("plugin", p)).transpose()?;
+    let host = s.host.clone();
+    let items = blocking(move || {
+        let mut out = Vec::new();
+        for name in host.plugins().keys() {
+            let plugin = PluginName::parse("plugin", name)?;
+            if only.as_ref().is_some_and(|o| o != &plugin) {
+                continue;
+            }
+            for (_, doc) in host.store().scan_state(&plugin, &ws, APPLIED_PREFIX, None, 10_000)? {
+                let mut v: Value = serde_json::from_slice(&doc.value).map_err(ApiError::internal)?;
+                v["plugin"] = json!(name);
+                out.push(v);
+            }
+        }
+        Ok(out)
+    })
+    .await?;
+    Ok(Json(json!({ "applied": items })))
+}
+
+/// `POST /api/v1/improvements/{id}/approve?workspace=`: applies a backtested improvement now.
+pub async fn approve(State(s): State<AppState>, caller: Caller, Path(raw): Path<String>, q: Q) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Writer)?;
+    let q = super::query(q)?;
+    let id = id(&raw)?;
+    let ws = caller.workspace(q.get("workspace").map(String::as_str), &s.config.default_workspace)?;
+    let host = s.host.clone();
+    let imp = blocking(move || Ok(host.approve_improvement(&ws, id, Timestamp::now())?)).await?;
+    Ok(Json(json!(imp)))
+}
+
+/// `POST /api/v1/improvements/{id}/reject?workspace=` `{"reason": "..."}`.
+pub async fn reject(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    q: Q,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Writer)?;
+    let q = super::query(q)?;
+    let id = id(&raw)?;
+    let ws = caller.workspace(q.get("workspace").map(String::as_str), &s.config.default_workspace)?;
+    let body = object_body(body, s.config.api.max_body_bytes)?;
+    let reason = match body.get("reason") {
+        None => String::new(),
+        Some(Value::String(r)) => r.clone(),
+        Some(_) => return Err(ApiError::invalid("reason", "must be a string")),
+    };
+    let host = s.host.clone();
+    let imp = blocking(move || Ok(host.reject_improvement(&ws, id, &reason, Timestamp::now())?)).await?;
+    Ok(Json(json!(imp)))
+}
+
+/// `POST /api/v1/improvements/rollback?workspace=`
+/// `{"plugin": "trust", "target": "weights", "to_version": 2, "reason": "..."}`:
+/// restores an earlier version (default: the one before the current; 0: the built-in defaults).
+pub async fn rollback(State(s): State<AppState>, caller: Caller, q: Q, body: Result<Bytes, BytesRejection>) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Writer)?;
+    let q = super::query(q)?;
+    let ws = caller.workspace(q.get("workspace").map(String::as_str), &s.config.default_workspace)?;
+    let body = object_body(body, s.config.api.max_body_bytes)?;
+    let text = |k: &str| match body.get(k) {
+        Some(Value::String(v)) if !v.is_empty() => Ok(v.clone()),
+        _ => Err(ApiError::invalid(k, "is required (a non-empty string)")),
+    };
+    let plugin = text("plugin")?;
+    let target = text("target")?;
+    let to_version = match body.get("to_version") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_u64().ok_or_else(|| ApiError::invalid("to_version", format!("{v} is not a version number")))?),
+    };
+    let reason = match body.get("reason") {
+        None => String::new(),
+        Some(Value::String(r)) => r.clone(),
+        Some(_) => return Err(ApiError::invalid("reason", "must be a string")),
+    };
+    let host = s.host.clone();
+    let applied =
+        blocking(move || Ok(host.rollback_improvement(&plugin, &ws, &target, to_version, &reason, Timestamp::now())?)).await?;
+    Ok(Json(json!({ "in_force": applied })))
+}

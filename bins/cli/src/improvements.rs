@@ -1,0 +1,260 @@
+//! `learnloop improvements list|show|applied|approve|reject|rollback|process`:
+//! the improvement lifecycle on the local data directory.
+//!
+//! Plugins propose learned parameter sets; the host backtests, applies by
+//! policy or approval, monitors and rolls back (see
+//! `learnloop_plugin_host::lifecycle`). These commands show that history and
+//! let a person decide.
+
+use anyhow::Result;
+use learnloop_core::{Improvement, ImprovementStatus, PluginName, Timestamp, WorkspaceId};
+use learnloop_plugin_api::improve::APPLIED_PREFIX;
+use learnloop_store::ImprovementQuery;
+use serde_json::{Value, json};
+
+use crate::Env;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Improvements, newest first: id, plugin, target, version, status, backtest gain.
+    List(ListArgs),
+    /// One improvement: parameters, evidence, backtest and every lifecycle step.
+    Show(IdArgs),
+    /// The version in force of every parameter set ever applied (0 = built-in defaults).
+    Applied(WsArgs),
+    /// Apply a backtested improvement now.
+    Approve(IdArgs),
+    /// Reject a proposed or backtested improvement.
+    Reject(RejectArgs),
+    /// Restore an earlier version of a parameter set.
+    Rollback(RollbackArgs),
+    /// Run the lifecycle now: backtest proposals, apply by policy, monitor
+    /// applied versions (it also runs after every job).
+    Process(WsArgs),
+}
+
+#[derive(clap::Args)]
+pub struct WsArgs {
+    /// Only this plugin.
+    #[arg(long)]
+    plugin: Option<String>,
+    /// Workspace.
+    #[arg(long, default_value = "default")]
+    workspace: String,
+}
+
+#[derive(clap::Args)]
+pub struct ListArgs {
+    /// Only this plugin.
+    #[arg(long)]
+    plugin: Option<String>,
+    /// Only this parameter set.
+    #[arg(long)]
+    target: Option<String>,
+    /// Only this status: proposed, backtested, applied, kept, rolled_back, rejected.
+    #[arg(long)]
+    status: Option<String>,
+    /// Workspace.
+    #[arg(long, default_value = "default")]
+    workspace: String,
+    /// At most this many.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    limit: u32,
+}
+
+#[derive(clap::Args)]
+pub struct IdArgs {
+    /// The improvement id.
+    id: i64,
+    /// Workspace.
+    #[arg(long, default_value = "default")]
+    workspace: String,
+}
+
+#[derive(clap::Args)]
+pub struct RejectArgs {
+    /// The improvement id.
+    id: i64,
+    /// Why (recorded in its history).
+    #[arg(long, default_value = "")]
+    reason: String,
+    /// Workspace.
+    #[arg(long, default_value = "default")]
+    workspace: String,
+}
+
+#[derive(clap::Args)]
+pub struct RollbackArgs {
+    /// The plugin.
+    plugin: String,
+    /// The parameter set, e.g. `weights`.
+    target: String,
+    /// The version to restore (0 = built-in defaults). Default: the one in force before the current.
+    #[arg(long = "to")]
+    to_version: Option<u64>,
+    /// Why (recorded in the history of the version rolled back).
+    #[arg(long, default_value = "")]
+    reason: String,
+    /// Workspace.
+    #[arg(long, default_value = "default")]
+    workspace: String,
+}
+
+fn ws(s: &str) -> Result<WorkspaceId> {
+    Ok(WorkspaceId::parse("workspace", s)?)
+}
+
+fn plugin(p: &Option<String>) -> Result<Option<PluginName>> {
+    Ok(p.as_deref().map(|p| PluginName::parse("plugin", p)).transpose()?)
+}
+
+pub fn run(env: &Env, cmd: &Command) -> Result<()> {
+    let host = crate::open_host(&env.config)?;
+    match cmd {
+        Command::List(a) => {
+            let status = match &a.status {
+                None => None,
+                Some(s) => Some(serde_json::from_value::<ImprovementStatus>(json!(s)).map_err(|_| {
+                    anyhow::anyhow!("status: {s:?} is not one of proposed, backtested, applied, kept, rolled_back, rejected")
+                })?),
+            };
+            let items = host.store().improvements(&ImprovementQuery {
+                workspace: Some(ws(&a.workspace)?),
+                plugin: plugin(&a.plugin)?,
+                target: a.target.clone(),
+                status,
+                limit: a.limit as usize,
+            })?;
+            if env.json {
+                println!("{}", json!({ "improvements": items }));
+            } else if items.is_empty() {
+                println!("no improvements");
+            } else {
+                for i in &items {
+                    println!("{}", line(i));
+                }
+            }
+        }
+        Command::Show(a) => {
+            let imp = host.store().improvement(&ws(&a.workspace)?, a.id)?;
+            if env.json {
+                println!("{}", json!(imp));
+            } else {
+                show(&imp)?;
+            }
+        }
+        Command::Applied(a) => {
+            let w = ws(&a.workspace)?;
+            let only = plugin(&a.plugin)?;
+            let mut rows = Vec::new();
+            for name in host.plugins().keys() {
+                let p = PluginName::parse("plugin", name)?;
+                if only.as_ref().is_some_and(|o| o != &p) {
+                    continue;
+                }
+                for (_, doc) in host.store().scan_state(&p, &w, APPLIED_PREFIX, None, 10_000)? {
+                    let mut v: Value = serde_json::from_slice(&doc.value)?;
+                    v["plugin"] = json!(name);
+                    rows.push(v);
+                }
+            }
+            if env.json {
+                println!("{}", json!({ "applied": rows }));
+            } else if rows.is_empty() {
+                println!("nothing applied: every plugin serves its built-in defaults");
+            } else {
+                for r in &rows {
+                    println!(
+                        "{}/{}: version {} since {}  {}",
+                        r["plugin"].as_str().unwrap_or(""),
+                        r["target"].as_str().unwrap_or(""),
+                        r["version"],
+                        r["applied_at"].as_str().unwrap_or(""),
+                        r["params"]
+                    );
+                }
+            }
+        }
+        Command::Approve(a) => {
+            let imp = host.approve_improvement(&ws(&a.workspace)?, a.id, Timestamp::now())?;
+            print_one(env, &imp, "applied")?;
+        }
+        Command::Reject(a) => {
+            let imp = host.reject_improvement(&ws(&a.workspace)?, a.id, &a.reason, Timestamp::now())?;
+            print_one(env, &imp, "rejected")?;
+        }
+        Command::Rollback(a) => {
+            let applied =
+                host.rollback_improvement(&a.plugin, &ws(&a.workspace)?, &a.target, a.to_version, &a.reason, Timestamp::now())?;
+            if env.json {
+                println!("{}", json!({ "in_force": applied }));
+            } else if applied.version == 0 {
+                println!("{}/{}: the built-in defaults are in force again", a.plugin, a.target);
+            } else {
+                println!("{}/{}: version {} is in force again", a.plugin, a.target, applied.version);
+            }
+        }
+        Command::Process(a) => {
+            let w = ws(&a.workspace)?;
+            let names: Vec<String> = match &a.plugin {
+                Some(p) => vec![p.clone()],
+                None => host.plugins().keys().cloned().collect(),
+            };
+            let mut out = serde_json::Map::new();
+            for name in names {
+                let report = host.process_improvements(&name, &w, Timestamp::now())?;
+                out.insert(name, serde_json::to_value(report)?);
+            }
+            println!("{}", if env.json { Value::Object(out).to_string() } else { serde_json::to_string_pretty(&out)? });
+        }
+    }
+    Ok(())
+}
+
+fn gain(i: &Improvement) -> String {
+    match i.backtest.as_ref().and_then(|b| b["relative_gain"].as_f64()) {
+        Some(g) => format!("backtest {:+.1}% (n={})", g * 100.0, i.backtest.as_ref().map_or(json!(0), |b| b["n"].clone())),
+        None => match i.backtest.as_ref().and_then(|b| b["error"].as_str()) {
+            Some(e) => format!("no backtest: {e}"),
+            None => "not backtested".to_string(),
+        },
+    }
+}
+
+fn line(i: &Improvement) -> String {
+    format!(
+        "#{:<5} {}/{} v{} {:<11} {}  ({} {})",
+        i.id,
+        i.plugin,
+        i.target,
+        i.version,
+        learnloop_plugin_host::lifecycle::status_str(i.status),
+        gain(i),
+        i.metric,
+        i.created_at
+    )
+}
+
+fn show(i: &Improvement) -> Result<()> {
+    println!("{}", line(i));
+    println!("params:   {}", i.params);
+    println!("evidence: {}", i.evidence);
+    if let Some(b) = &i.backtest {
+        println!("backtest: {b}");
+    }
+    println!("history:");
+    for e in &i.history {
+        let note = if e.note.is_null() { String::new() } else { format!("  {}", e.note) };
+        println!("  {}  {}{note}", e.at, learnloop_plugin_host::lifecycle::status_str(e.status));
+    }
+    Ok(())
+}
+
+fn print_one(env: &Env, i: &Improvement, what: &str) -> Result<()> {
+    if env.json {
+        println!("{}", json!(i));
+    } else {
+        println!("improvement {} ({}/{} v{}) {what}", i.id, i.plugin, i.target, i.version);
+    }
+    Ok(())
+}
