@@ -66,8 +66,9 @@ pub enum ScoreWindow {
     /// The backtest: outcomes the candidate was not learned from. The plugin
     /// records in the proposal's evidence which those are.
     HeldOut,
-    /// Monitoring: outcomes recorded at or after `since` (when the candidate
-    /// was applied).
+    /// Monitoring: outcomes the store recorded (`ingested_at`) at or after
+    /// `since`, the moment the candidate was applied by the host's clock —
+    /// whatever event times clients gave them.
     Since {
         /// The start.
         since: Timestamp,

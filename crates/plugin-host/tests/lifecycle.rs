@@ -22,12 +22,14 @@ struct Scaler;
 
 const HOLDOUT_SHARE: f64 = 0.25;
 
-fn pairs(ctx: &mut dyn Context, from: Option<Timestamp>) -> Result<Vec<(Timestamp, f64, f64)>, PluginError> {
+/// (event time, predicted, actual) of every outcome with event time at or
+/// after `from` and recorded at or after `recorded_from`.
+fn pairs(ctx: &mut dyn Context, from: Option<Timestamp>, recorded_from: Option<Timestamp>) -> Result<Vec<(Timestamp, f64, f64)>, PluginError> {
     let mut out = Vec::new();
     let mut q = EventQuery { from, order: Order::EventTime, limit: EventQuery::MAX_LIMIT, ..Default::default() };
     loop {
         let page = ctx.outcomes(&q)?;
-        for o in &page.items {
+        for o in page.items.iter().filter(|o| recorded_from.is_none_or(|r| o.ingested_at >= r)) {
             let p = o.record.payload["predicted"].as_f64().unwrap_or(0.0);
             out.push((o.record.event_time.expect("tests set event times"), p, o.record.value.unwrap_or(0.0)));
         }
@@ -68,7 +70,7 @@ impl Plugin for Scaler {
 
     fn run_job(&self, ctx: &mut dyn Context, job: &str) -> Result<Value, PluginError> {
         // Learn from the oldest 75%, hold out the newest 25% for the backtest.
-        let all = pairs(ctx, None)?;
+        let all = pairs(ctx, None, None)?;
         let cut = ((all.len() as f64) * (1.0 - HOLDOUT_SHARE)) as usize;
         let holdout_from = all.get(cut).map(|x| x.0).unwrap_or_else(|| ctx.now());
         let k = match job {
@@ -94,12 +96,14 @@ impl Plugin for Scaler {
     }
 
     fn score(&self, ctx: &mut dyn Context, request: &ScoreRequest) -> Result<Score, PluginError> {
-        let from = match &request.window {
-            ScoreWindow::HeldOut => serde_json::from_value(request.evidence["holdout_from"].clone())
-                .map_err(|e| PluginError::invalid("evidence.holdout_from", e.to_string()))?,
-            ScoreWindow::Since { since } => *since,
+        let data = match &request.window {
+            ScoreWindow::HeldOut => {
+                let from = serde_json::from_value(request.evidence["holdout_from"].clone())
+                    .map_err(|e| PluginError::invalid("evidence.holdout_from", e.to_string()))?;
+                pairs(ctx, Some(from), None)?
+            }
+            ScoreWindow::Since { since } => pairs(ctx, None, Some(*since))?,
         };
-        let data = pairs(ctx, Some(from))?;
         let (kc, kb) = (k_of(Some(&request.candidate)), k_of(request.baseline.as_ref()));
         let loss = |k: f64| data.iter().map(|(_, p, y)| (k * p - y).abs()).collect::<Vec<_>>();
         let (lc, lb) = (loss(kc), loss(kb));

@@ -32,6 +32,7 @@
 pub mod patterns;
 pub mod route;
 pub mod score;
+pub mod weights;
 
 use std::collections::BTreeMap;
 
@@ -114,6 +115,12 @@ pub struct Config {
     pub learning_trigger_outcomes: u64,
     /// Days after which `cleanup` prunes plugin state about a recommendation (never events).
     pub retention_days: f64,
+    /// History (days back from the newest event) the weights are learned from.
+    pub weights_lookback_days: f64,
+    /// Least final evaluations in that history before weights are learned.
+    pub weights_min_evaluations: u64,
+    /// Least value of each learned weight (no dimension is dropped entirely).
+    pub weights_min: f64,
 }
 
 impl Default for Config {
@@ -141,6 +148,9 @@ impl Default for Config {
             success_indicator_rate: 0.8,
             learning_trigger_outcomes: 100,
             retention_days: 90.0,
+            weights_lookback_days: 90.0,
+            weights_min_evaluations: 100,
+            weights_min: 0.05,
         }
     }
 }
@@ -165,6 +175,7 @@ impl Config {
             ("inactivity_half_life_days", self.inactivity_half_life_days),
             ("lookback_days", self.lookback_days),
             ("retention_days", self.retention_days),
+            ("weights_lookback_days", self.weights_lookback_days),
         ] {
             if !(v.is_finite() && v > 0.0) {
                 return bad(k, "must be a finite number > 0");
@@ -191,6 +202,12 @@ impl Config {
         if !(self.trend_threshold.is_finite() && self.trend_threshold >= 0.0) {
             return bad("trend_threshold", "must be a finite number ≥ 0");
         }
+        if !(self.weights_min.is_finite() && (0.0..=0.25).contains(&self.weights_min)) {
+            return bad("weights_min", "must lie in [0, 0.25] (four weights sum to 1)");
+        }
+        if self.weights_min_evaluations < 8 {
+            return bad("weights_min_evaluations", "must be at least 8 (the history is split 50/25/25)");
+        }
         if !["thompson", "greedy"].contains(&self.routing_strategy.as_str()) {
             return bad("routing_strategy", "expected \"thompson\" or \"greedy\"");
         }
@@ -202,7 +219,7 @@ impl Config {
 
     fn config_keys() -> Vec<ConfigKey> {
         let d = serde_json::to_value(Config::default()).expect("serializable");
-        let docs: [(&str, &str); 22] = [
+        let docs: [(&str, &str); 25] = [
             ("weights", "weights of accuracy, consistency, timeliness, reliability in the overall trust (sum 1)"),
             ("confidence_k", "confidence factor n / (n + confidence_k), n = effective evaluations"),
             ("learning_rate", "the seed's per-dimension update v += learning_rate·(signal − v)"),
@@ -225,6 +242,9 @@ impl Config {
             ("success_indicator_rate", "approval rate at or above which an agent × type is a success_indicator"),
             ("learning_trigger_outcomes", "new evaluations since the last cycle that trigger a learning cycle"),
             ("retention_days", "cleanup prunes plugin state about recommendations older than this (events are never deleted)"),
+            ("weights_lookback_days", "meta_learning learns the trust weights from this many days of history"),
+            ("weights_min_evaluations", "least final evaluations in that history before weights are learned"),
+            ("weights_min", "least value of each learned weight"),
         ];
         docs.iter().map(|(k, doc)| ConfigKey { key: (*k).into(), default: d[*k].clone(), doc: (*doc).into() }).collect()
     }
@@ -300,12 +320,25 @@ fn q_f64(req: &RouteRequest, name: &str, default: f64) -> Result<f64, PluginErro
 }
 
 impl TrustPlugin {
+    /// The config with the trust weights in force (the improvement
+    /// lifecycle's applied `weights`, else the configured ones) and their
+    /// version (0: the configured weights).
+    pub fn effective(&self, ctx: &mut dyn Context) -> Result<(Config, u64), PluginError> {
+        let mut cfg = self.config.clone();
+        match learnloop_plugin_api::applied(ctx, weights::TARGET)? {
+            Some(a) => {
+                cfg.weights = weights::from_params(Some(&a.params), &self.config)?;
+                Ok((cfg, a.version))
+            }
+            None => Ok((cfg, 0)),
+        }
+    }
+
     fn meta(ctx: &mut dyn Context) -> Result<Meta, PluginError> {
         Ok(get_doc::<Meta>(ctx, "meta")?.0)
     }
 
-    fn agent_json(&self, id: &str, a: &AgentDoc, newest: i64) -> Value {
-        let cfg = &self.config;
+    fn agent_json(cfg: &Config, id: &str, a: &AgentDoc, newest: i64) -> Value {
         let s = a.all.score(cfg, newest);
         let mut v = s.to_json(cfg.credible_level);
         let o = v.as_object_mut().expect("object");
@@ -319,8 +352,7 @@ impl TrustPlugin {
         v
     }
 
-    fn profile(&self, id: &str, a: &AgentDoc, newest: i64) -> Value {
-        let cfg = &self.config;
+    fn profile(cfg: &Config, id: &str, a: &AgentDoc, newest: i64) -> Value {
         let base = a.all.score(cfg, newest).accuracy;
         let mut by_type = serde_json::Map::new();
         let (mut strengths, mut weaknesses) = (Vec::new(), Vec::new());
@@ -337,7 +369,7 @@ impl TrustPlugin {
             v.as_object_mut().expect("object").insert("stats".into(), c.to_json());
             by_type.insert(kind.clone(), v);
         }
-        let mut v = self.agent_json(id, a, newest);
+        let mut v = Self::agent_json(cfg, id, a, newest);
         let o = v.as_object_mut().expect("object");
         o.insert("learning_rate_scores".into(), serde_json::to_value(&a.learning_rate).expect("plain"));
         o.insert("by_type".into(), Value::Object(by_type));
@@ -476,6 +508,9 @@ impl TrustPlugin {
             report["iteration"] = json!(cycles);
             learning["cycles"] = json!(cycles);
             learning["evaluated_at_last_cycle"] = json!(meta.evaluated);
+            let (effective, weights_version) = self.effective(ctx)?;
+            let learned = weights::learn(ctx, &self.config, &effective.weights, meta.newest)?;
+            report["weights"] = json!({"in_force": effective.weights, "version": weights_version, "learning": learned});
             learning["last_result"] = report.clone();
             put_doc(ctx, "learning", &learning, expect)?;
             ctx.emit_insight(InsightDraft {
@@ -491,7 +526,8 @@ impl TrustPlugin {
     }
 
     fn trust_recalculation(&self, ctx: &mut dyn Context) -> Result<Value, PluginError> {
-        let cfg = &self.config;
+        let (cfg, weights_version) = self.effective(ctx)?;
+        let cfg = &cfg;
         let meta = Self::meta(ctx)?;
         let agents = load_agents(ctx)?;
         let (old, expect) = get_doc::<Value>(ctx, "trust_snapshot")?;
@@ -535,6 +571,7 @@ impl TrustPlugin {
             "declining_agents": declining,
             "largest_changes": changes.iter().take(10).map(|(id, d)| json!({"agent_id": id, "change": d})).collect::<Vec<_>>(),
             "as_of": ts(meta.newest),
+            "weights_version": weights_version,
         }))
     }
 
@@ -768,21 +805,24 @@ impl Plugin for TrustPlugin {
     }
 
     fn handle(&self, ctx: &mut dyn Context, req: &RouteRequest) -> Result<RouteResponse, PluginError> {
-        let cfg = &self.config;
+        let (cfg, weights_version) = self.effective(ctx)?;
+        let cfg = &cfg;
         match (req.method.as_str(), req.route.as_str()) {
             ("GET", "/agents") => {
                 let meta = Self::meta(ctx)?;
                 let agents = load_agents(ctx)?;
-                let mut list: Vec<Value> = agents.iter().map(|(id, a)| self.agent_json(id, a, meta.newest)).collect();
+                let mut list: Vec<Value> = agents.iter().map(|(id, a)| Self::agent_json(cfg, id, a, meta.newest)).collect();
                 sort_by_trust(&mut list);
-                Ok(RouteResponse::ok(json!({"agents": list, "as_of": ts(meta.newest)})))
+                Ok(RouteResponse::ok(json!({"agents": list, "as_of": ts(meta.newest), "weights": cfg.weights, "weights_version": weights_version})))
             }
             ("GET", "/agents/{agent}") => {
                 let id = req.param("agent")?;
                 let meta = Self::meta(ctx)?;
                 let s = ctx.get_state(&format!("agent/{id}"))?.ok_or_else(|| PluginError::not_found(format!("no agent {id:?}")))?;
                 let a: AgentDoc = serde_json::from_value(s.value)?;
-                Ok(RouteResponse::ok(self.profile(id, &a, meta.newest)))
+                let mut v = Self::profile(cfg, id, &a, meta.newest);
+                v["weights_version"] = json!(weights_version);
+                Ok(RouteResponse::ok(v))
             }
             ("GET", "/agents/{agent}/recommendations") => {
                 let id = req.param("agent")?.to_string();
@@ -812,11 +852,11 @@ impl Plugin for TrustPlugin {
                 let agents = load_agents(ctx)?;
                 let mut list: Vec<Value> = agents
                     .iter()
-                    .map(|(id, a)| self.agent_json(id, a, meta.newest))
+                    .map(|(id, a)| Self::agent_json(cfg, id, a, meta.newest))
                     .filter(|v| v["overall_trust_score"].as_f64().unwrap_or(0.0) >= threshold)
                     .collect();
                 sort_by_trust(&mut list);
-                Ok(RouteResponse::ok(json!({"threshold": threshold, "agents": list})))
+                Ok(RouteResponse::ok(json!({"threshold": threshold, "agents": list, "weights_version": weights_version})))
             }
             ("POST", "/route") => route::route(self, ctx, req),
             ("GET", "/patterns") => {
@@ -885,9 +925,21 @@ impl Plugin for TrustPlugin {
                                "approval_rate": (meta.evaluated > 0).then(|| meta.approved / meta.evaluated as f64)},
                     "by_type": types.iter().map(|(k, c)| (k.clone(), c.to_json())).collect::<serde_json::Map<_, _>>(),
                     "learning": status,
+                    "weights": cfg.weights,
+                    "weights_version": weights_version,
                 })))
             }
             _ => Err(PluginError::not_found(format!("no route {} {}", req.method, req.route))),
+        }
+    }
+
+    fn score(&self, ctx: &mut dyn Context, request: &learnloop_plugin_api::ScoreRequest) -> Result<learnloop_plugin_api::Score, PluginError> {
+        match request.target.as_str() {
+            weights::TARGET => {
+                let newest = Self::meta(ctx)?.newest;
+                weights::score(ctx, &self.config, request, newest)
+            }
+            other => Err(PluginError::invalid("target", format!("the trust plugin has no parameter set {other:?}"))),
         }
     }
 }

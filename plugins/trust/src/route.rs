@@ -92,7 +92,8 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
 
 /// Answers `POST /route`.
 pub fn route(plugin: &TrustPlugin, ctx: &mut dyn Context, req: &RouteRequest) -> Result<RouteResponse, PluginError> {
-    let cfg = plugin.config();
+    let (cfg, weights_version) = plugin.effective(ctx)?;
+    let cfg = &cfg;
     let body = &req.body;
     if !body.is_object() {
         return Err(PluginError::invalid("body", "expected a JSON object"));
@@ -178,6 +179,7 @@ pub fn route(plugin: &TrustPlugin, ctx: &mut dyn Context, req: &RouteRequest) ->
         "selection_probabilities": probabilities,
         "ranking": ranking,
         "credible_level": cfg.credible_level,
+        "weights_version": weights_version,
     });
     ctx.emit_insight(InsightDraft {
         kind: "route_decision".into(),

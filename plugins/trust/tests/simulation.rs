@@ -367,3 +367,74 @@ fn bad_requests_name_the_field() {
     let keys: Vec<String> = plugin.manifest().config.iter().map(|k| k.key.clone()).collect();
     assert!(keys.contains(&"weights".to_string()) && keys.contains(&"retention_days".to_string()));
 }
+
+/// The meta-learning cycle learns trust weights that predict later
+/// evaluations better than the configured ones, the host backtests them on
+/// the newest quarter, applies them, and every route says which version it
+/// used; monitoring then judges them on evaluations received afterwards.
+#[test]
+fn learned_weights_go_through_the_improvement_lifecycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = host(dir.path());
+    let mut rng = Rng(11);
+    let agents: Vec<String> = (0..10).map(|a| format!("agent-{a}")).collect();
+    let day = |records: &mut Vec<Record>, i: usize, rng: &mut Rng| {
+        for (a, agent) in agents.iter().enumerate() {
+            let t = i % 3;
+            let approved = rng.uniform() < truth(a, t);
+            let when = T0 + (i as i64) * DAY / 4 + a as i64 * 1000;
+            let latency = HOUR + (rng.uniform() * 47.0 * HOUR as f64) as i64;
+            pair(records, &format!("w{i}-{a}"), agent, TYPES[t], approved, when, latency, rng, &format!("wf-{i}"));
+        }
+    };
+    let mut records = Vec::new();
+    for i in 0..240 {
+        day(&mut records, i, &mut rng);
+    }
+    // Received long before the weights are applied (the store's clock).
+    let received = |records, at: Timestamp| {
+        let statuses = host.ingest(records, at).unwrap();
+        assert!(statuses.iter().all(|s| *s == IngestStatus::Inserted));
+    };
+    received(records, Timestamp::from_micros(T0 + 100 * DAY).unwrap());
+    let before = get(&host, "/agents", &[]);
+    assert_eq!(before["weights_version"], 0, "the configured weights serve until something is applied");
+
+    let run = host.run_job("trust", "meta_learning", "test", None, 1).unwrap();
+    let report = run.report.unwrap();
+    let learning = &report["workspaces"]["w"]["weights"]["learning"];
+    assert_eq!(learning["proposed"], true, "{report:#}");
+    let fitted = learning["weights"]["accuracy"].as_f64().unwrap();
+    assert!(fitted > 0.4, "approval is what predicts approval: accuracy weight {fitted}");
+    assert_eq!(report["improvements"]["w"]["applied"].as_array().map(Vec::len), Some(1), "{report:#}");
+
+    let imps = host.store().improvements(&learnloop_store::ImprovementQuery { workspace: Some(ws()), ..Default::default() }).unwrap();
+    assert_eq!(imps.len(), 1);
+    let bt = imps[0].backtest.clone().unwrap();
+    assert_eq!((bt["metric"].as_str(), bt["n"].as_u64()), (Some("brier"), Some(600)), "scored on the held-out quarter: {bt:#}");
+    assert!(bt["candidate"].as_f64().unwrap() < bt["baseline"].as_f64().unwrap(), "{bt:#}");
+    assert!(bt["confidence"].as_f64().unwrap() > 0.7);
+
+    // Routes serve the applied weights and say so.
+    let after = get(&host, "/agents", &[]);
+    assert_eq!(after["weights_version"], 1);
+    assert_eq!(after["weights"]["accuracy"].as_f64(), Some(fitted));
+    let r = route(&host, "strategy", &agents, "greedy", 1);
+    assert_eq!(r["weights_version"], 1);
+
+    // A second cycle over the same history finds nothing better to propose.
+    let again = host.run_job("trust", "meta_learning", "test", None, 2).unwrap().report.unwrap();
+    assert_eq!(again["workspaces"]["w"]["weights"]["learning"]["proposed"], false, "{again:#}");
+
+    // Monitoring: evaluations received after the weights were applied.
+    let mut more = Vec::new();
+    for i in 240..280 {
+        day(&mut more, i, &mut rng);
+    }
+    received(more, Timestamp::now());
+    let lc = host.process_improvements("trust", &ws(), Timestamp::now()).unwrap();
+    let m = &lc.monitoring[0]["monitoring"];
+    assert_eq!(m["n"], 400, "{lc:?}");
+    assert!(m["relative_gain"].as_f64().unwrap() > 0.0, "still better than the configured weights live: {m}");
+    assert!(lc.rolled_back.is_empty());
+}
