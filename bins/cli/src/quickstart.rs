@@ -95,6 +95,29 @@ pub fn run(env: &Env) -> Result<()> {
             );
         }
     }
+    println!("\n-- what the improvement lifecycle did with what was learned (`learnloop improvements list`)");
+    let improvements = store.improvements(&learnloop_store::ImprovementQuery::default())?;
+    if improvements.is_empty() {
+        println!("no parameter set proposed yet");
+    }
+    for i in improvements.iter().rev() {
+        let b = i.backtest.clone().unwrap_or_default();
+        let decision = i.history.last().map(|e| e.note["decision"].as_str().unwrap_or("").to_string()).unwrap_or_default();
+        println!(
+            "{}/{} v{}: {} — backtest {} {:.4} vs {:.4} in force ({:+.1}%, confidence {:.2}, {} held-out outcomes); params {}",
+            i.plugin,
+            i.target,
+            i.version,
+            if decision.is_empty() { learnloop_plugin_host::lifecycle::status_str(i.status).to_string() } else { decision },
+            i.metric,
+            b["candidate"].as_f64().unwrap_or(f64::NAN),
+            b["baseline"].as_f64().unwrap_or(f64::NAN),
+            b["relative_gain"].as_f64().unwrap_or(f64::NAN) * 100.0,
+            b["confidence"].as_f64().unwrap_or(f64::NAN),
+            b["n"],
+            i.params
+        );
+    }
     let alerts = store.alerts(&learnloop_store::AlertQuery { since: None, limit: 100, ..Default::default() })?;
     for a in alerts.iter().take(5) {
         println!("alert    {:?} {} {}: {}", a.severity, a.plugin, a.kind, a.message);
