@@ -56,6 +56,8 @@ pub struct EventQuery {
     pub kind: Option<String>,
     /// Only this subject (of the prediction).
     pub subject: Option<String>,
+    /// Only the record with this id (ids are unique per workspace and type).
+    pub id: Option<RecordId>,
     /// Outcomes only: only those resolving this prediction.
     pub prediction_id: Option<RecordId>,
     /// Event time at or after this.
@@ -82,6 +84,7 @@ impl Default for EventQuery {
             plugin: None,
             kind: None,
             subject: None,
+            id: None,
             prediction_id: None,
             from: None,
             until: None,

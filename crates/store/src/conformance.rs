@@ -231,6 +231,9 @@ fn queries_filter_and_page(s: &dyn Store) {
     assert_eq!(all(q(&|q| q.kind = Some("odd".into()))).len(), 15);
     assert_eq!(all(q(&|q| q.subject = Some("s1".into()))).len(), 6);
     assert_eq!(all(q(&|q| q.workspace = Some(ws("none")))).len(), 0);
+    let id = |i: &str| Some(learnloop_core::RecordId::parse("id", i).unwrap());
+    assert_eq!(all(q(&|q| q.id = id("p7"))), ["p7"], "one record by id");
+    assert_eq!(all(q(&|q| q.id = id("nope"))).len(), 0);
     // Times 71..=100 exist; [80, 90) holds 10 of them.
     let window = all(q(&|q| {
         q.from = Some(t(80));

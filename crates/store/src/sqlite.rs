@@ -491,6 +491,7 @@ fn where_clause(q: &EventQuery, outcomes: bool) -> Result<(String, Vec<SqlValue>
     eq("plugin", q.plugin.as_ref().map(|p| p.to_string()), &mut sql);
     eq("kind", q.kind.clone(), &mut sql);
     eq("subject", q.subject.clone(), &mut sql);
+    eq("id", q.id.as_ref().map(|i| i.to_string()), &mut sql);
     if let Some(pid) = &q.prediction_id {
         if !outcomes {
             return Err(StoreError::Invalid {

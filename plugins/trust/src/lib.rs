@@ -391,22 +391,32 @@ impl TrustPlugin {
         let q = EventQuery { subject: Some(agent.to_string()), kind: req.query.get("type").cloned(), order: Order::EventTime, limit, after, ..Default::default() };
         let page = ctx.predictions(&q)?;
         let mut items = Vec::new();
-        for p in page.items {
-            let outs = ctx.outcomes(&EventQuery { prediction_id: Some(p.record.id.clone()), limit: 10, ..Default::default() })?;
-            let r = &p.record;
-            items.push(json!({
-                "recommendation_id": r.id, "agent_id": r.subject, "recommendation_type": r.kind,
-                "confidence": r.confidence, "label": r.label, "payload": r.payload,
-                "event_time": r.event_time.map(|t| t.to_rfc3339()),
-                "outcomes": outs.items.iter().map(|o| json!({
-                    "outcome_id": o.record.id, "status": o.record.label, "success": o.record.success,
-                    "quality": o.record.quality, "overall_quality_score": o.record.quality.map(|q| q * 100.0),
-                    "feedback": o.record.feedback, "payload": o.record.payload,
-                    "event_time": o.record.event_time.map(|t| t.to_rfc3339()),
-                })).collect::<Vec<_>>(),
-            }));
+        for p in &page.items {
+            items.push(Self::recommendation_json(ctx, p)?);
         }
         Ok(RouteResponse::ok(json!({"agent_id": agent, "recommendations": items, "next": page.next.map(|c| c.to_string())})))
+    }
+
+    /// A recommendation with every evaluation it received (oldest first).
+    fn recommendation_json(ctx: &mut dyn Context, p: &learnloop_plugin_api::StoredPrediction) -> Result<Value, PluginError> {
+        let outs = ctx.outcomes(&EventQuery {
+            prediction_id: Some(p.record.id.clone()),
+            limit: EventQuery::MAX_LIMIT,
+            ..Default::default()
+        })?;
+        let r = &p.record;
+        Ok(json!({
+            "recommendation_id": r.id, "agent_id": r.subject, "agent_name": r.payload.get("agent_name"),
+            "recommendation_type": r.kind, "confidence": r.confidence, "label": r.label, "payload": r.payload,
+            "event_time": r.event_time.map(|t| t.to_rfc3339()),
+            "status": outs.items.last().map(|o| outcome_label(o.record.label.as_deref(), o.record.success, o.record.quality)).unwrap_or("pending"),
+            "outcomes": outs.items.iter().map(|o| json!({
+                "outcome_id": o.record.id, "status": o.record.label, "success": o.record.success,
+                "quality": o.record.quality, "overall_quality_score": o.record.quality.map(|q| q * 100.0),
+                "feedback": o.record.feedback, "payload": o.record.payload,
+                "event_time": o.record.event_time.map(|t| t.to_rfc3339()),
+            })).collect::<Vec<_>>(),
+        }))
     }
 
     fn learning_status(&self, ctx: &mut dyn Context) -> Result<Value, PluginError> {
@@ -668,6 +678,7 @@ impl Plugin for TrustPlugin {
                 route("GET", "/agents", "Trust scores and stats of every agent, most trusted first", false, Value::Null),
                 route("GET", "/agents/{agent}", "An agent's profile: trust, Beta posterior, trend, strengths and weaknesses by recommendation type", false, Value::Null),
                 route("GET", "/agents/{agent}/recommendations", "An agent's recommendations with their evaluations, oldest first (query: type, limit ≤ 1000, after = the previous page's next)", false, Value::Null),
+                route("GET", "/recommendations/{id}", "One recommendation with its evaluations and current status", false, Value::Null),
                 route("GET", "/agents/{agent}/boost", "Decision boost for an agent and recommendation type (query: type)", false, Value::Null),
                 route("GET", "/trusted", "Agents whose overall trust is at least `threshold` (query; default trusted_threshold)", false, Value::Null),
                 route("POST", "/route", "Rank candidate agents for a recommendation type and pick one (Thompson sampling or greedy); logs selection probabilities as an insight", true,
@@ -827,6 +838,13 @@ impl Plugin for TrustPlugin {
             ("GET", "/agents/{agent}/recommendations") => {
                 let id = req.param("agent")?.to_string();
                 self.recommendations(ctx, req, &id)
+            }
+            ("GET", "/recommendations/{id}") => {
+                let raw = req.param("id")?;
+                let id = learnloop_plugin_api::core::RecordId::parse("id", raw).map_err(|e| PluginError::invalid(e.field, e.message))?;
+                let page = ctx.predictions(&EventQuery { id: Some(id), limit: 1, ..Default::default() })?;
+                let p = page.items.first().ok_or_else(|| PluginError::not_found(format!("no recommendation {raw:?}")))?;
+                Ok(RouteResponse::ok(Self::recommendation_json(ctx, p)?))
             }
             ("GET", "/agents/{agent}/boost") => {
                 let id = req.param("agent")?;

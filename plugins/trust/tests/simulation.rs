@@ -153,6 +153,14 @@ fn ten_agents_ranking_routing_and_patterns() {
     let next = recs["next"].as_str().unwrap().to_string();
     let page2 = get(&host, "/agents/agent-2/recommendations", &[("limit", "5"), ("type", "content"), ("after", &next)]);
     assert_ne!(page2["recommendations"][0]["recommendation_id"], recs["recommendations"][0]["recommendation_id"]);
+    // One recommendation by id.
+    let first = &recs["recommendations"][0];
+    let one = get(&host, &format!("/recommendations/{}", first["recommendation_id"].as_str().unwrap()), &[]);
+    assert_eq!(one["recommendation_id"], first["recommendation_id"]);
+    assert_eq!((one["agent_id"].as_str(), one["recommendation_type"].as_str()), (Some("agent-2"), Some("content")));
+    assert_eq!(one["status"], first["outcomes"][0]["status"]);
+    let missing = call(&host, "GET", "/recommendations/nope", &[], Value::Null).unwrap_err();
+    assert!(matches!(missing, PluginError::NotFound { .. }), "{missing:?}");
 
     // Trusted agents.
     let trusted = get(&host, "/trusted", &[("threshold", "0.6")]);
