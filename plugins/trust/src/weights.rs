@@ -34,10 +34,10 @@ pub const TARGET: &str = "weights";
 /// One event of the history, in time order.
 #[derive(Debug, Clone)]
 enum Obs {
-    /// A recommendation: agent, time.
-    Rec { agent: String },
+    /// A recommendation by an agent (interned: an index into the history's agent list).
+    Rec { agent: u32 },
     /// A final evaluation: agent, y, quality, latency hours.
-    Eval { agent: String, y: f64, quality: f64, latency: Option<f64> },
+    Eval { agent: u32, y: f64, quality: f64, latency: Option<f64> },
 }
 
 fn ts(us: i64) -> Result<Timestamp, PluginError> {
@@ -55,14 +55,19 @@ fn history(ctx: &mut dyn Context, from: i64, until: Option<i64>) -> Result<Vec<(
         ..Default::default()
     };
     let mut out = Vec::new();
-    let mut rec_time: BTreeMap<String, i64> = BTreeMap::new();
+    let mut rec_time: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    let mut agents: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    let mut intern = |a: &str| -> u32 {
+        let n = agents.len() as u32;
+        *agents.entry(a.to_string()).or_insert(n)
+    };
     let mut q = base.clone();
     loop {
         let page = ctx.predictions(&q)?;
         for p in &page.items {
             if let Some(t) = client_time(p.record.event_time, p.ingested_at) {
                 rec_time.insert(p.record.id.as_str().to_string(), t);
-                out.push((t, 0u8, p.ingested_at.as_micros(), Obs::Rec { agent: p.record.subject.clone() }));
+                out.push((t, 0u8, p.ingested_at.as_micros(), Obs::Rec { agent: intern(&p.record.subject) }));
             }
         }
         match page.next {
@@ -84,7 +89,7 @@ fn history(ctx: &mut dyn Context, from: i64, until: Option<i64>) -> Result<Vec<(
                 _ => continue,
             };
             let latency = rec_time.get(r.prediction_id.as_str()).map(|from| ((t - from) as f64 / HOUR).max(0.0));
-            out.push((t, 1, o.ingested_at.as_micros(), Obs::Eval { agent: o.subject.clone(), y, quality: r.quality.unwrap_or(y), latency }));
+            out.push((t, 1, o.ingested_at.as_micros(), Obs::Eval { agent: intern(&o.subject), y, quality: r.quality.unwrap_or(y), latency }));
         }
         match page.next {
             Some(c) => q.after = Some(c),
@@ -96,12 +101,12 @@ fn history(ctx: &mut dyn Context, from: i64, until: Option<i64>) -> Result<Vec<(
 }
 
 /// Each agent's four dimensions from `events`, as of `newest`.
-fn dimensions(events: &[(i64, Obs)], cfg: &Config, newest: i64) -> BTreeMap<String, [f64; 4]> {
-    let mut counts: BTreeMap<&str, Counts> = BTreeMap::new();
+fn dimensions(events: &[(i64, Obs)], cfg: &Config, newest: i64) -> BTreeMap<u32, [f64; 4]> {
+    let mut counts: BTreeMap<u32, Counts> = BTreeMap::new();
     for (t, e) in events {
         match e {
             Obs::Rec { agent } => {
-                let c = counts.entry(agent).or_default();
+                let c = counts.entry(*agent).or_default();
                 c.recommendations += 1;
                 c.last_time = c.last_time.max(*t);
             }
@@ -113,7 +118,7 @@ fn dimensions(events: &[(i64, Obs)], cfg: &Config, newest: i64) -> BTreeMap<Stri
                 } else {
                     "rejected"
                 };
-                counts.entry(agent).or_default().evaluate(label, *y, *quality, *latency, None, cfg, *t);
+                counts.entry(*agent).or_default().evaluate(label, *y, *quality, *latency, None, cfg, *t);
             }
         }
     }
@@ -121,7 +126,7 @@ fn dimensions(events: &[(i64, Obs)], cfg: &Config, newest: i64) -> BTreeMap<Stri
         .into_iter()
         .map(|(a, c)| {
             let s = c.score(cfg, newest);
-            (a.to_string(), [s.accuracy, s.consistency, s.timeliness, s.reliability])
+            (a, [s.accuracy, s.consistency, s.timeliness, s.reliability])
         })
         .collect()
 }
@@ -152,7 +157,7 @@ pub fn from_params(params: Option<&Value>, cfg: &Config) -> Result<Weights, Plug
 }
 
 /// The squared errors of predicting each evaluation of `evals` by `w · d`.
-fn losses(evals: &[(i64, Obs)], dims: &BTreeMap<String, [f64; 4]>, fallback: [f64; 4], w: [f64; 4]) -> Vec<f64> {
+fn losses(evals: &[(i64, Obs)], dims: &BTreeMap<u32, [f64; 4]>, fallback: [f64; 4], w: [f64; 4]) -> Vec<f64> {
     evals
         .iter()
         .filter_map(|(_, e)| match e {
@@ -205,16 +210,42 @@ pub fn learn(ctx: &mut dyn Context, cfg: &Config, current: &Weights, newest: i64
     let dims = dimensions(&events[..b], cfg, b_at);
     let fallback = unknown(cfg);
     let fit_set = &events[b..c];
+    // Brier(w) = w'Aw − 2w'b + c with A = mean(d d'), b = mean(d y), c = mean(y²):
+    // each grid point costs 16 multiplications, whatever the history's size.
+    let (mut am, mut bm, mut cm, mut m) = ([[0.0f64; 4]; 4], [0.0f64; 4], 0.0f64, 0usize);
+    for (_, e) in fit_set {
+        if let Obs::Eval { agent, y, .. } = e {
+            let d = dims.get(agent).copied().unwrap_or(fallback);
+            for i in 0..4 {
+                for j in 0..4 {
+                    am[i][j] += d[i] * d[j];
+                }
+                bm[i] += d[i] * y;
+            }
+            cm += y * y;
+            m += 1;
+        }
+    }
+    let brier = |w: [f64; 4]| {
+        let mut q = cm;
+        for i in 0..4 {
+            q -= 2.0 * w[i] * bm[i];
+            for j in 0..4 {
+                q += w[i] * w[j] * am[i][j];
+            }
+        }
+        q / m.max(1) as f64
+    };
     let mut best: Option<([f64; 4], f64)> = None;
     for w in grid(cfg.weights_min) {
-        let l = mean(&losses(fit_set, &dims, fallback, w));
-        if best.is_none_or(|(_, b)| l < b - 1e-15) {
+        let l = brier(w);
+        if best.is_none_or(|(_, b)| l < b - 1e-12) {
             best = Some((w, l));
         }
     }
     let (w, fit_brier) = best.expect("the grid is never empty: weights_min <= 0.25");
     let candidate = Weights { accuracy: w[0], consistency: w[1], timeliness: w[2], reliability: w[3] };
-    let current_brier = mean(&losses(fit_set, &dims, fallback, as_array(current)));
+    let current_brier = brier(as_array(current));
     if as_array(&candidate).iter().zip(as_array(current)).all(|(a, b)| (a - b).abs() < 1e-9) {
         return Ok(json!({"proposed": false, "reason": "the weights in force are already the best fit", "weights": candidate, "fit_brier": fit_brier}));
     }
