@@ -178,6 +178,12 @@ async fn auth_matrix() {
         ("GET", "/api/v1/insights?workspace=team-a".into(), String::new(), [S::UNAUTHORIZED, S::OK, S::OK, S::OK, S::FORBIDDEN]),
         ("GET", "/api/v1/alerts?workspace=team-a".into(), String::new(), [S::UNAUTHORIZED, S::OK, S::OK, S::OK, S::FORBIDDEN]),
         ("POST", "/api/v1/alerts/1/ack?workspace=team-a".into(), String::new(), [S::UNAUTHORIZED, S::FORBIDDEN, S::NOT_FOUND, S::NOT_FOUND, S::FORBIDDEN]),
+        ("GET", "/api/v1/improvements?workspace=team-a".into(), String::new(), [S::UNAUTHORIZED, S::OK, S::OK, S::OK, S::FORBIDDEN]),
+        ("GET", "/api/v1/improvements/applied?workspace=team-a".into(), String::new(), [S::UNAUTHORIZED, S::OK, S::OK, S::OK, S::FORBIDDEN]),
+        ("GET", "/api/v1/improvements/7?workspace=team-a".into(), String::new(), [S::UNAUTHORIZED, S::NOT_FOUND, S::NOT_FOUND, S::NOT_FOUND, S::FORBIDDEN]),
+        ("POST", "/api/v1/improvements/7/approve?workspace=team-a".into(), String::new(), [S::UNAUTHORIZED, S::FORBIDDEN, S::NOT_FOUND, S::NOT_FOUND, S::FORBIDDEN]),
+        ("POST", "/api/v1/improvements/7/reject?workspace=team-a".into(), r#"{"reason":"x"}"#.into(), [S::UNAUTHORIZED, S::FORBIDDEN, S::NOT_FOUND, S::NOT_FOUND, S::FORBIDDEN]),
+        ("POST", "/api/v1/improvements/rollback?workspace=team-a".into(), r#"{"plugin":"trust","target":"weights"}"#.into(), [S::UNAUTHORIZED, S::FORBIDDEN, S::UNPROCESSABLE_ENTITY, S::UNPROCESSABLE_ENTITY, S::FORBIDDEN]),
         ("GET", "/api/v1/jobs".into(), String::new(), [S::UNAUTHORIZED, S::FORBIDDEN, S::FORBIDDEN, S::OK, S::FORBIDDEN]),
         ("GET", "/api/v1/jobs/runs".into(), String::new(), [S::UNAUTHORIZED, S::FORBIDDEN, S::FORBIDDEN, S::OK, S::FORBIDDEN]),
         ("POST", "/api/v1/jobs/drift/daily/run".into(), String::new(), [S::UNAUTHORIZED, S::FORBIDDEN, S::FORBIDDEN, S::OK, S::FORBIDDEN]),
@@ -289,7 +295,19 @@ async fn plugin_routes_jobs_openapi_and_metrics() {
 
     let (_, doc, _) = a.call("GET", "/api/v1/openapi.json", None, "").await;
     let paths = doc["paths"].as_object().unwrap();
-    for p in ["/api/v1/predictions", "/api/v1/outcomes", "/api/v1/jobs/{plugin}/{job}/run", "/api/v1/alerts", "/metrics"] {
+    for p in [
+        "/api/v1/predictions",
+        "/api/v1/outcomes",
+        "/api/v1/jobs/{plugin}/{job}/run",
+        "/api/v1/alerts",
+        "/metrics",
+        "/api/v1/improvements",
+        "/api/v1/improvements/{id}",
+        "/api/v1/improvements/applied",
+        "/api/v1/improvements/{id}/approve",
+        "/api/v1/improvements/{id}/reject",
+        "/api/v1/improvements/rollback",
+    ] {
         assert!(paths.contains_key(p), "{p} missing from OpenAPI");
     }
     for (name, l) in a.state.host.plugins() {

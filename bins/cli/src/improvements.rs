@@ -8,7 +8,6 @@
 
 use anyhow::Result;
 use learnloop_core::{Improvement, ImprovementStatus, PluginName, Timestamp, WorkspaceId};
-use learnloop_plugin_api::improve::APPLIED_PREFIX;
 use learnloop_store::ImprovementQuery;
 use serde_json::{Value, json};
 
@@ -112,12 +111,7 @@ pub fn run(env: &Env, cmd: &Command) -> Result<()> {
     let host = crate::open_host(&env.config)?;
     match cmd {
         Command::List(a) => {
-            let status = match &a.status {
-                None => None,
-                Some(s) => Some(serde_json::from_value::<ImprovementStatus>(json!(s)).map_err(|_| {
-                    anyhow::anyhow!("status: {s:?} is not one of proposed, backtested, applied, kept, rolled_back, rejected")
-                })?),
-            };
+            let status = a.status.as_deref().map(|s| ImprovementStatus::parse("status", s)).transpose()?;
             let items = host.store().improvements(&ImprovementQuery {
                 workspace: Some(ws(&a.workspace)?),
                 plugin: plugin(&a.plugin)?,
@@ -144,20 +138,15 @@ pub fn run(env: &Env, cmd: &Command) -> Result<()> {
             }
         }
         Command::Applied(a) => {
-            let w = ws(&a.workspace)?;
-            let only = plugin(&a.plugin)?;
-            let mut rows = Vec::new();
-            for name in host.plugins().keys() {
-                let p = PluginName::parse("plugin", name)?;
-                if only.as_ref().is_some_and(|o| o != &p) {
-                    continue;
-                }
-                for (_, doc) in host.store().scan_state(&p, &w, APPLIED_PREFIX, None, 10_000)? {
-                    let mut v: Value = serde_json::from_slice(&doc.value)?;
-                    v["plugin"] = json!(name);
-                    rows.push(v);
-                }
-            }
+            let rows: Vec<Value> = host
+                .applied_all(&ws(&a.workspace)?, a.plugin.as_deref())?
+                .into_iter()
+                .map(|(plugin, applied)| {
+                    let mut v = json!(applied);
+                    v["plugin"] = json!(plugin);
+                    v
+                })
+                .collect();
             if env.json {
                 println!("{}", json!({ "applied": rows }));
             } else if rows.is_empty() {
@@ -228,7 +217,7 @@ fn line(i: &Improvement) -> String {
         i.plugin,
         i.target,
         i.version,
-        learnloop_plugin_host::lifecycle::status_str(i.status),
+        i.status.as_str(),
         gain(i),
         i.metric,
         i.created_at
@@ -245,7 +234,7 @@ fn show(i: &Improvement) -> Result<()> {
     println!("history:");
     for e in &i.history {
         let note = if e.note.is_null() { String::new() } else { format!("  {}", e.note) };
-        println!("  {}  {}{note}", e.at, learnloop_plugin_host::lifecycle::status_str(e.status));
+        println!("  {}  {}{note}", e.at, e.status.as_str());
     }
     Ok(())
 }

@@ -108,7 +108,7 @@ pub fn run(env: &Env) -> Result<()> {
             i.plugin,
             i.target,
             i.version,
-            if decision.is_empty() { learnloop_plugin_host::lifecycle::status_str(i.status).to_string() } else { decision },
+            if decision.is_empty() { i.status.as_str().to_string() } else { decision },
             i.metric,
             b["candidate"].as_f64().unwrap_or(f64::NAN),
             b["baseline"].as_f64().unwrap_or(f64::NAN),

@@ -106,6 +106,36 @@ pub enum ImprovementStatus {
 }
 
 impl ImprovementStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [ImprovementStatus; 6] = [
+        ImprovementStatus::Proposed,
+        ImprovementStatus::Backtested,
+        ImprovementStatus::Applied,
+        ImprovementStatus::Kept,
+        ImprovementStatus::RolledBack,
+        ImprovementStatus::Rejected,
+    ];
+
+    /// The wire name (`rolled_back`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImprovementStatus::Proposed => "proposed",
+            ImprovementStatus::Backtested => "backtested",
+            ImprovementStatus::Applied => "applied",
+            ImprovementStatus::Kept => "kept",
+            ImprovementStatus::RolledBack => "rolled_back",
+            ImprovementStatus::Rejected => "rejected",
+        }
+    }
+
+    /// Parses the wire name, or says which names there are.
+    pub fn parse(field: &str, s: &str) -> Result<Self, crate::ValidationError> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s).ok_or_else(|| {
+            let names: Vec<&str> = Self::ALL.iter().map(|x| x.as_str()).collect();
+            crate::ValidationError::new(field, format!("{s:?} is not one of {}", names.join(", ")))
+        })
+    }
+
     /// Whether the lifecycle allows moving from `self` to `next`.
     pub fn can_become(self, next: ImprovementStatus) -> bool {
         use ImprovementStatus::*;

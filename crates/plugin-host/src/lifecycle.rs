@@ -100,6 +100,21 @@ impl PluginHost {
         Ok(self.applied_doc(plugin, workspace, target)?.map(|(a, _)| a).filter(|a| a.version > 0))
     }
 
+    /// What is in force for every parameter set that was ever applied in
+    /// `workspace` (all loaded plugins, or `only` one), each with its plugin.
+    pub fn applied_all(&self, workspace: &WorkspaceId, only: Option<&str>) -> Result<Vec<(String, Applied)>, HostError> {
+        let mut out = Vec::new();
+        for name in self.plugins().keys().filter(|n| only.is_none_or(|o| o == n.as_str())) {
+            let plugin = PluginName::parse("plugin", name).map_err(HostError::Invalid)?;
+            for (key, doc) in self.store().scan_state(&plugin, workspace, APPLIED_PREFIX, None, 10_000)? {
+                let a: Applied = serde_json::from_slice(&doc.value)
+                    .map_err(|e| StoreError::Backend(format!("{key}: unreadable applied parameters: {e}")))?;
+                out.push((name.clone(), a));
+            }
+        }
+        Ok(out)
+    }
+
     /// The applied document and its state version.
     fn applied_doc(&self, plugin: &str, workspace: &WorkspaceId, target: &str) -> Result<Option<(Applied, u64)>, HostError> {
         let key = self.applied_state_key(plugin, workspace, target)?;
@@ -451,7 +466,7 @@ impl PluginHost {
         if imp.status != ImprovementStatus::Backtested {
             return Err(invalid(
                 "status",
-                format!("improvement {id} is {}, only a backtested improvement can be approved", status_str(imp.status)),
+                format!("improvement {id} is {}, only a backtested improvement can be approved", imp.status.as_str()),
             ));
         }
         let current = self.applied_doc(imp.plugin.as_str(), workspace, &imp.target)?;
@@ -468,7 +483,7 @@ impl PluginHost {
         if !matches!(imp.status, ImprovementStatus::Proposed | ImprovementStatus::Backtested) {
             return Err(invalid(
                 "status",
-                format!("improvement {id} is {}, only a proposed or backtested improvement can be rejected", status_str(imp.status)),
+                format!("improvement {id} is {}, only a proposed or backtested improvement can be rejected", imp.status.as_str()),
             ));
         }
         let note = json!({"decision": "rejected", "by": "person", "reason": reason});
@@ -525,7 +540,7 @@ impl PluginHost {
                 if !matches!(found.status, ImprovementStatus::Applied | ImprovementStatus::Kept | ImprovementStatus::RolledBack) {
                     return Err(invalid(
                         "version",
-                        format!("version {v} of {plugin}/{target:?} was never in force (it is {})", status_str(found.status)),
+                        format!("version {v} of {plugin}/{target:?} was never in force (it is {})", found.status.as_str()),
                     ));
                 }
                 Applied {
@@ -554,17 +569,5 @@ impl PluginHost {
         };
         self.store().commit(&Changes { state: vec![state], transitions, ..Default::default() }, now)?;
         Ok(restored)
-    }
-}
-
-/// The status as written in the API.
-pub fn status_str(s: ImprovementStatus) -> &'static str {
-    match s {
-        ImprovementStatus::Proposed => "proposed",
-        ImprovementStatus::Backtested => "backtested",
-        ImprovementStatus::Applied => "applied",
-        ImprovementStatus::Kept => "kept",
-        ImprovementStatus::RolledBack => "rolled_back",
-        ImprovementStatus::Rejected => "rejected",
     }
 }

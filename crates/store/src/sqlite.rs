@@ -873,26 +873,11 @@ fn parse_severity(s: &str) -> rusqlite::Result<Severity> {
 }
 
 fn improvement_status_str(s: ImprovementStatus) -> &'static str {
-    match s {
-        ImprovementStatus::Proposed => "proposed",
-        ImprovementStatus::Backtested => "backtested",
-        ImprovementStatus::Applied => "applied",
-        ImprovementStatus::Kept => "kept",
-        ImprovementStatus::RolledBack => "rolled_back",
-        ImprovementStatus::Rejected => "rejected",
-    }
+    s.as_str()
 }
 
 fn parse_improvement_status(s: &str) -> rusqlite::Result<ImprovementStatus> {
-    Ok(match s {
-        "proposed" => ImprovementStatus::Proposed,
-        "backtested" => ImprovementStatus::Backtested,
-        "applied" => ImprovementStatus::Applied,
-        "kept" => ImprovementStatus::Kept,
-        "rolled_back" => ImprovementStatus::RolledBack,
-        "rejected" => ImprovementStatus::Rejected,
-        _ => return Err(bad_text(format!("bad improvement status {s:?}"))),
-    })
+    ImprovementStatus::parse("status", s).map_err(|e| bad_text(e.message))
 }
 
 fn bad_text(message: String) -> rusqlite::Error {

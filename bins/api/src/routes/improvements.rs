@@ -8,7 +8,6 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use learnloop_core::{ImprovementStatus, PluginName, Role, Timestamp};
-use learnloop_plugin_api::improve::APPLIED_PREFIX;
 use learnloop_store::ImprovementQuery;
 use serde_json::{Value, json};
 
@@ -16,12 +15,6 @@ use crate::auth::Caller;
 use crate::{ApiError, AppState};
 
 type Q = Result<Query<BTreeMap<String, String>>, QueryRejection>;
-
-fn status(s: &str) -> Result<ImprovementStatus, ApiError> {
-    serde_json::from_value(json!(s)).map_err(|_| {
-        ApiError::invalid("status", format!("{s:?} is not one of proposed, backtested, applied, kept, rolled_back, rejected"))
-    })
-}
 
 fn id(raw: &str) -> Result<i64, ApiError> {
     raw.parse().map_err(|_| ApiError::invalid("id", format!("{raw:?} is not an improvement id")))
@@ -51,7 +44,7 @@ pub async fn list(State(s): State<AppState>, caller: Caller, q: Q) -> Result<Jso
         workspace: Some(caller.workspace(q.get("workspace").map(String::as_str), &s.config.default_workspace)?),
         plugin: q.get("plugin").map(|p| PluginName::parse("plugin", p)).transpose()?,
         target: q.get("target").cloned(),
-        status: q.get("status").map(|v| status(v)).transpose()?,
+        status: q.get("status").map(|v| ImprovementStatus::parse("status", v)).transpose()?,
         limit: super::limit(&q, 100, 10_000)?,
     };
     let store = s.host.store().clone();
@@ -76,24 +69,16 @@ pub async fn applied(State(s): State<AppState>, caller: Caller, q: Q) -> Result<
     caller.require(Role::Reader)?;
     let q = super::query(q)?;
     let ws = caller.workspace(q.get("workspace").map(String::as_str), &s.config.default_workspace)?;
-    let only = q.get("plugin").map(|p| PluginName::parse("plugin", p)).transpose()?;
     let host = s.host.clone();
-    let items = blocking(move || {
-        let mut out = Vec::new();
-        for name in host.plugins().keys() {
-            let plugin = PluginName::parse("plugin", name)?;
-            if only.as_ref().is_some_and(|o| o != &plugin) {
-                continue;
-            }
-            for (_, doc) in host.store().scan_state(&plugin, &ws, APPLIED_PREFIX, None, 10_000)? {
-                let mut v: Value = serde_json::from_slice(&doc.value).map_err(ApiError::internal)?;
-                v["plugin"] = json!(name);
-                out.push(v);
-            }
-        }
-        Ok(out)
-    })
-    .await?;
+    let items = blocking(move || Ok(host.applied_all(&ws, q.get("plugin").map(String::as_str))?)).await?;
+    let items: Vec<Value> = items
+        .into_iter()
+        .map(|(plugin, a)| {
+            let mut v = json!(a);
+            v["plugin"] = json!(plugin);
+            v
+        })
+        .collect();
     Ok(Json(json!({ "applied": items })))
 }
 
