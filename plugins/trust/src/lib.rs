@@ -31,6 +31,7 @@
 
 pub mod patterns;
 pub mod route;
+pub mod rules;
 pub mod score;
 pub mod weights;
 
@@ -521,6 +522,9 @@ impl TrustPlugin {
             let (effective, weights_version) = self.effective(ctx)?;
             let learned = weights::learn(ctx, &self.config, &effective.weights, meta.newest)?;
             report["weights"] = json!({"in_force": effective.weights, "version": weights_version, "learning": learned});
+            let (rules_in_force, rules_version) = rules::in_force(ctx)?;
+            let learned = rules::learn(ctx, &self.config, &rules_in_force, meta.newest)?;
+            report["rules"] = json!({"in_force": rules_in_force.rules.len(), "version": rules_version, "learning": learned});
             learning["last_result"] = report.clone();
             put_doc(ctx, "learning", &learning, expect)?;
             ctx.emit_insight(InsightDraft {
@@ -913,7 +917,9 @@ impl Plugin for TrustPlugin {
                         "frequency": pat["frequency"], "pattern": pat["id"]}));
                 }
                 rules.sort_by(|a, b| b["confidence"].as_f64().unwrap_or(0.0).total_cmp(&a["confidence"].as_f64().unwrap_or(0.0)).then_with(|| a["pattern"].as_str().cmp(&b["pattern"].as_str())));
-                Ok(RouteResponse::ok(json!({"recommendation_type": kind, "rules": rules})))
+                let (in_force, rules_version) = rules::in_force(ctx)?;
+                let applied: Vec<&rules::Rule> = in_force.rules.iter().filter(|r| kind.is_none_or(|k| r.recommendation_type == k)).collect();
+                Ok(RouteResponse::ok(json!({"recommendation_type": kind, "rules": rules, "in_force": applied, "rules_version": rules_version})))
             }
             ("GET", "/learning/status") => Ok(RouteResponse::ok(self.learning_status(ctx)?)),
             ("GET", "/stats") => {
@@ -956,6 +962,10 @@ impl Plugin for TrustPlugin {
             weights::TARGET => {
                 let newest = Self::meta(ctx)?.newest;
                 weights::score(ctx, &self.config, request, newest)
+            }
+            rules::TARGET => {
+                let newest = Self::meta(ctx)?.newest;
+                rules::score(ctx, &self.config, request, newest)
             }
             other => Err(PluginError::invalid("target", format!("the trust plugin has no parameter set {other:?}"))),
         }

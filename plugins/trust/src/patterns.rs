@@ -175,7 +175,7 @@ pub fn discover(ctx: &mut dyn Context, cfg: &Config, from: Timestamp, until: Tim
     let high_conf = |r: &Rec| !r.confidence.is_nan() && f64::from(r.confidence) >= cfg.high_confidence_threshold;
 
     // Evaluations (the first final one per recommendation).
-    let mut q = EventQuery { from: Some(from), until: None, order: Order::EventTime, limit: 5000, ..Default::default() };
+    let mut q = EventQuery { from: Some(from), until: Some(until), order: Order::EventTime, limit: 5000, ..Default::default() };
     loop {
         let page = ctx.outcomes(&q)?;
         for o in page.items {

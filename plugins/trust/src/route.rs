@@ -114,6 +114,14 @@ pub fn route(plugin: &TrustPlugin, ctx: &mut dyn Context, req: &RouteRequest) ->
         }
         ids.push(s.to_string());
     }
+    // The routing rules in force leave out the agents they say to avoid for
+    // this type, unless that would leave nobody.
+    let (rules, rules_version) = crate::rules::in_force(ctx)?;
+    let avoided: Vec<String> = ids.iter().filter(|a| rules.action(a, kind) == Some("avoid")).cloned().collect();
+    let excluded = if avoided.len() < ids.len() { avoided } else { Vec::new() };
+    ids.retain(|a| !excluded.contains(a));
+    let preferred: Vec<&String> = ids.iter().filter(|a| rules.action(a, kind) == Some("prefer")).collect();
+    let preferred = json!(preferred);
     let strategy = match &body["strategy"] {
         Value::Null => cfg.routing_strategy.clone(),
         Value::String(s) if s == "thompson" || s == "greedy" => s.clone(),
@@ -180,6 +188,9 @@ pub fn route(plugin: &TrustPlugin, ctx: &mut dyn Context, req: &RouteRequest) ->
         "ranking": ranking,
         "credible_level": cfg.credible_level,
         "weights_version": weights_version,
+        "rules_version": rules_version,
+        "excluded_by_rules": excluded,
+        "preferred_by_rules": preferred,
     });
     ctx.emit_insight(InsightDraft {
         kind: "route_decision".into(),

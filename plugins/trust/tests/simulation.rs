@@ -211,8 +211,33 @@ fn ten_agents_ranking_routing_and_patterns() {
     let run = host.run_job("trust", "pattern_refresh", "test", None, 1).unwrap();
     assert!(run.report.is_some());
     let run = host.run_job("trust", "meta_learning", "test", None, 1).unwrap();
-    let report = run.report.unwrap()["workspaces"]["w"].clone();
+    let full = run.report.unwrap();
+    let report = full["workspaces"]["w"].clone();
     println!("{report:#}");
+    // The cycle learned routing rules on all but the newest quarter; the host
+    // backtested them on that quarter and applied them.
+    assert_eq!(report["rules"]["learning"]["proposed"], true, "{report:#}");
+    let applied: Vec<&str> =
+        full["improvements"]["w"]["applied"].as_array().unwrap().iter().map(|i| i["target"].as_str().unwrap()).collect();
+    assert!(applied.contains(&"rules"), "{full:#}");
+    let imp = host
+        .store()
+        .improvements(&learnloop_store::ImprovementQuery { workspace: Some(ws()), target: Some("rules".into()), ..Default::default() })
+        .unwrap()
+        .remove(0);
+    let bt = imp.backtest.unwrap();
+    let oos = bt["detail"]["out_of_sample_accuracy"].as_f64().unwrap();
+    println!("rules backtest: {bt:#}");
+    assert!(oos > 0.75, "rules are right on held-out evaluations they cover: {oos}");
+    assert!(bt["candidate"].as_f64().unwrap() < bt["baseline"].as_f64().unwrap());
+    // Routing now leaves out the agent the rules say to avoid for the type.
+    let r = route(&host, "strategy", &agents, "thompson", 3);
+    assert_eq!(r["rules_version"], 1);
+    let excluded: Vec<&str> = r["excluded_by_rules"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(excluded.contains(&"agent-0"), "agent-0 is mostly rejected on strategy: {r:#}");
+    assert!(r["ranking"].as_array().unwrap().iter().all(|x| x["agent_id"] != "agent-0"));
+    let only_bad = route(&host, "strategy", &["agent-0".to_string()], "greedy", 3);
+    assert_eq!(only_bad["pick"], "agent-0", "rules never leave a decision without candidates");
     assert_eq!(report["subjects"], 10);
     assert!(report["totals"]["outcomes"].as_u64().unwrap() > 1000);
     assert!(report["success_rate"].as_f64().is_some());
@@ -229,6 +254,8 @@ fn ten_agents_ranking_routing_and_patterns() {
     let experts = get(&host, "/patterns", &[("category", "expert_opinion")]);
     assert!(experts["patterns"].as_array().unwrap().iter().all(|p| p["category"] == "expert_opinion"));
     let rules = get(&host, "/rules", &[("type", "content")]);
+    assert_eq!(rules["rules_version"], 1);
+    assert!(rules["in_force"].as_array().unwrap().iter().any(|r| r["action"] == "prefer" && r["agent"] == "agent-2"), "{rules:#}");
     let rules = rules["rules"].as_array().unwrap();
     assert!(rules.iter().any(|r| r["action"] == "prefer" && r["agent"] == "agent-2"), "{rules:#?}");
     assert!(rules.iter().all(|r| r["recommendation_type"].is_null() || r["recommendation_type"] == "content"));

@@ -1,0 +1,216 @@
+//! Routing rules learned from patterns, through the host's improvement
+//! lifecycle.
+//!
+//! A rule set is the `failure_avoidance` ("avoid routing type T to agent A")
+//! and `success_indicator` ("prefer A for T") patterns of a discovery. Once a
+//! rule set is in force, `POST /route` leaves out the candidates an `avoid`
+//! rule names for the type (unless that would leave none) and marks the
+//! preferred ones.
+//!
+//! `meta_learning` discovers rules on the lookback window minus its newest
+//! quarter and proposes them (target `rules`) when they differ from the rules
+//! in force. A rule set is scored on evaluations it was not learned from
+//! (the held-out quarter for the backtest, evaluations received since it was
+//! applied for monitoring): each final evaluation costs 0 when a rule
+//! predicted it (avoid → rejected, prefer → approved), 1 when a rule
+//! predicted the opposite, ½ when no rule covers it — so a rule set is better
+//! only when its rules are right more often than a coin *on the cases they
+//! claim*, and covering more such cases helps. The score's detail carries
+//! the out-of-sample accuracy and coverage.
+
+use std::collections::BTreeSet;
+
+use learnloop_plugin_api::{
+    Context, EventQuery, ImprovementDraft, Order, PluginError, Score, ScoreRequest, ScoreWindow, Timestamp,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::patterns::{Discovery, Pattern};
+use crate::score::DAY;
+use crate::{Config, outcome_label};
+
+/// The improvement target name.
+pub const TARGET: &str = "rules";
+
+/// One routing rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rule {
+    /// `avoid` or `prefer`.
+    pub action: String,
+    /// The agent.
+    pub agent: String,
+    /// The recommendation type.
+    pub recommendation_type: String,
+    /// Approval rate behind it.
+    pub success_rate: f64,
+    /// The pattern's confidence.
+    pub confidence: f64,
+    /// Observations behind it.
+    pub frequency: u64,
+}
+
+/// A rule set, as proposed and applied.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RuleSet {
+    /// The rules, sorted by (agent, type).
+    pub rules: Vec<Rule>,
+}
+
+impl RuleSet {
+    /// The routing rules of a discovery's patterns.
+    pub fn from_patterns(patterns: &[Pattern]) -> RuleSet {
+        let mut rules: Vec<Rule> = patterns
+            .iter()
+            .filter_map(|p| {
+                let action = match p.category.as_str() {
+                    "failure_avoidance" => "avoid",
+                    "success_indicator" => "prefer",
+                    _ => return None,
+                };
+                Some(Rule {
+                    action: action.into(),
+                    agent: p.agent.clone()?,
+                    recommendation_type: p.recommendation_type.clone()?,
+                    success_rate: p.success_rate,
+                    confidence: p.confidence,
+                    frequency: p.frequency,
+                })
+            })
+            .collect();
+        rules.sort_by(|a, b| (&a.agent, &a.recommendation_type).cmp(&(&b.agent, &b.recommendation_type)));
+        RuleSet { rules }
+    }
+
+    /// From improvement parameters (`None`: no rules).
+    pub fn from_params(params: Option<&Value>) -> Result<RuleSet, PluginError> {
+        match params {
+            None | Some(Value::Null) => Ok(RuleSet::default()),
+            Some(v) => {
+                let set: RuleSet = serde_json::from_value(v.clone()).map_err(|e| PluginError::invalid("params", format!("not a rule set: {e}")))?;
+                if let Some(r) = set.rules.iter().find(|r| r.action != "avoid" && r.action != "prefer") {
+                    return Err(PluginError::invalid("params", format!("rule action {:?} is not avoid or prefer", r.action)));
+                }
+                Ok(set)
+            }
+        }
+    }
+
+    /// What the rules say about `agent` for `kind`.
+    pub fn action(&self, agent: &str, kind: &str) -> Option<&str> {
+        self.rules.iter().find(|r| r.agent == agent && r.recommendation_type == kind).map(|r| r.action.as_str())
+    }
+
+    fn keys(&self) -> BTreeSet<(&str, &str, &str)> {
+        self.rules.iter().map(|r| (r.action.as_str(), r.agent.as_str(), r.recommendation_type.as_str())).collect()
+    }
+}
+
+/// The rules in force and their version (0: none).
+pub fn in_force(ctx: &mut dyn Context) -> Result<(RuleSet, u64), PluginError> {
+    match learnloop_plugin_api::applied(ctx, TARGET)? {
+        Some(a) => Ok((RuleSet::from_params(Some(&a.params))?, a.version)),
+        None => Ok((RuleSet::default(), 0)),
+    }
+}
+
+fn ts(us: i64) -> Result<Timestamp, PluginError> {
+    Timestamp::from_micros(us.max(0)).ok_or_else(|| PluginError::internal(format!("time {us} µs is out of range")))
+}
+
+/// Discovers rules on the lookback window minus its newest quarter and
+/// proposes them when they differ from `current`. Returns the report.
+pub fn learn(ctx: &mut dyn Context, cfg: &Config, current: &RuleSet, newest: i64) -> Result<Value, PluginError> {
+    let from = newest - (cfg.lookback_days * DAY) as i64;
+    let cut = newest - (cfg.lookback_days * DAY / 4.0) as i64;
+    let d: Discovery = crate::patterns::discover(ctx, cfg, ts(from)?, ts(cut)?)?;
+    let candidate = RuleSet::from_patterns(&d.patterns);
+    if candidate.keys() == current.keys() {
+        return Ok(json!({"proposed": false, "reason": "the rules in force are what the data says", "rules": candidate.rules.len()}));
+    }
+    if candidate.rules.is_empty() && current.rules.is_empty() {
+        return Ok(json!({"proposed": false, "reason": "no agent × type pattern is strong enough for a rule", "rules": 0}));
+    }
+    let evidence = json!({
+        "window_from": ts(from)?,
+        "holdout_from": ts(cut)?,
+        "learned_from_evaluations": d.samples,
+        "in_sample_accuracy": d.accuracy,
+        "in_sample_coverage": d.coverage,
+        "rules_in_force": current.rules.len(),
+        "method": "failure_avoidance and success_indicator patterns over the lookback window minus its newest quarter",
+    });
+    let n = candidate.rules.len();
+    ctx.propose_improvement(ImprovementDraft {
+        target: TARGET.into(),
+        params: serde_json::to_value(&candidate)?,
+        evidence,
+        metric: "rule_loss".into(),
+        expected_gain: 0.0,
+    })?;
+    Ok(json!({"proposed": true, "rules": n}))
+}
+
+/// The host's backtest and monitoring comparison (see the module docs).
+/// `newest` is the workspace's newest event time.
+pub fn score(ctx: &mut dyn Context, cfg: &Config, request: &ScoreRequest, newest: i64) -> Result<Score, PluginError> {
+    let candidate = RuleSet::from_params(Some(&request.candidate))?;
+    let baseline = RuleSet::from_params(request.baseline.as_ref())?;
+    let (from, received_since) = match &request.window {
+        ScoreWindow::HeldOut => {
+            let t: Timestamp = serde_json::from_value(request.evidence["holdout_from"].clone())
+                .map_err(|e| PluginError::invalid("evidence.holdout_from", e.to_string()))?;
+            (t, None)
+        }
+        ScoreWindow::Since { since } => (ts(newest - (cfg.lookback_days * DAY) as i64)?, Some(*since)),
+    };
+    let (mut lc, mut lb) = (Vec::new(), Vec::new());
+    let (mut covered, mut correct) = (0u64, 0u64);
+    let mut q = EventQuery { from: Some(from), order: Order::EventTime, limit: EventQuery::MAX_LIMIT, ..Default::default() };
+    loop {
+        let page = ctx.outcomes(&q)?;
+        for o in page.items.iter().filter(|o| received_since.is_none_or(|s| o.ingested_at >= s)) {
+            let r = &o.record;
+            let y = match outcome_label(r.label.as_deref(), r.success, r.quality) {
+                "approved" => 1.0,
+                "partial" => 0.5,
+                "rejected" => 0.0,
+                _ => continue,
+            };
+            let loss = |set: &RuleSet| match set.action(&o.subject, &o.kind) {
+                Some("avoid") => y,
+                Some(_) => 1.0 - y,
+                None => 0.5,
+            };
+            let l = loss(&candidate);
+            if candidate.action(&o.subject, &o.kind).is_some() {
+                covered += 1;
+                if l < 0.5 {
+                    correct += 1;
+                }
+            }
+            lc.push(l);
+            lb.push(loss(&baseline));
+        }
+        match page.next {
+            Some(c) => q.after = Some(c),
+            None => break,
+        }
+    }
+    let mean = |v: &[f64]| if v.is_empty() { 0.5 } else { v.iter().sum::<f64>() / v.len() as f64 };
+    let confidence = learnloop_stats::paired_improvement_confidence(&lb, &lc).map_err(|e| PluginError::internal(e.to_string()))?;
+    Ok(Score {
+        metric: "rule_loss".into(),
+        higher_is_better: false,
+        candidate: mean(&lc),
+        baseline: mean(&lb),
+        n: lc.len() as u64,
+        confidence,
+        detail: json!({
+            "candidate_rules": candidate.rules.len(),
+            "baseline_rules": baseline.rules.len(),
+            "out_of_sample_accuracy": (covered > 0).then(|| correct as f64 / covered as f64),
+            "out_of_sample_coverage": (!lc.is_empty()).then(|| covered as f64 / lc.len() as f64),
+        }),
+    })
+}
