@@ -14,6 +14,38 @@ use crate::ingest::{Options, Source, ingest, print_summary};
 use crate::sample::{Spec, write};
 use crate::Env;
 
+/// What the trust plugin learned about the sample's agents, through the
+/// routes a client calls (`learnloop call trust GET /agents`, `/rules`).
+fn trust_summary(host: &learnloop_plugin_host::PluginHost, ws: &str) -> Result<()> {
+    use serde_json::Value;
+    let ws = WorkspaceId::parse("default_workspace", ws).map_err(anyhow::Error::msg)?;
+    let get = |path: &str| -> Result<Value> {
+        Ok(host.handle("trust", &ws, "GET", path, Default::default(), Value::Null).map_err(|e| anyhow::anyhow!("{e}"))?.body)
+    };
+    let agents = get("/agents")?;
+    println!(
+        "\n-- what trust learned about the agents (`learnloop call trust GET /agents`; weights version {})",
+        agents["weights_version"]
+    );
+    for a in agents["agents"].as_array().into_iter().flatten().take(4) {
+        let b = &a["bayesian"];
+        println!(
+            "{:10} trust {:.2}  approval {:.2} [{:.2}, {:.2}] from {} evaluations, {}",
+            a["agent_id"].as_str().unwrap_or("?"),
+            a["overall_trust_score"].as_f64().unwrap_or(f64::NAN),
+            a["accuracy_score"].as_f64().unwrap_or(f64::NAN),
+            b["credible_interval"][0].as_f64().unwrap_or(f64::NAN),
+            b["credible_interval"][1].as_f64().unwrap_or(f64::NAN),
+            a["stats"]["evaluated"],
+            a["trend"].as_str().unwrap_or("?")
+        );
+    }
+    let rules = get("/rules")?;
+    let shown: Vec<String> = rules["rules"].as_array().into_iter().flatten().take(3).filter_map(|r| r["rule"].as_str().map(str::to_string)).collect();
+    println!("rules suggested: {}", if shown.is_empty() { "none yet".to_string() } else { shown.join("; ") });
+    Ok(())
+}
+
 pub fn run(env: &Env) -> Result<()> {
     let config = &env.config;
     let dir = config.data_dir.join("sample");
@@ -94,6 +126,9 @@ pub fn run(env: &Env) -> Result<()> {
                 job.name, run.status, r["subjects"], t["predictions"], t["outcomes"]
             );
         }
+    }
+    if host.plugins().contains_key("trust") {
+        trust_summary(&host, &config.default_workspace)?;
     }
     println!("\n-- what the improvement lifecycle did with what was learned (`learnloop improvements list`)");
     let improvements = store.improvements(&learnloop_store::ImprovementQuery::default())?;
