@@ -102,6 +102,11 @@ impl Metrics {
         for (p, n) in &m.plugin_errors {
             let _ = writeln!(out, "learnloop_plugin_errors_total{{plugin=\"{}\"}} {n}", esc(p));
         }
+        // The LLM client's counters (process-wide; zero without `[llm] url`).
+        out.push_str("# HELP learnloop_llm_calls_total Calls to the local LLM by operation and outcome (anything but ok fell back to the rule-based path).\n# TYPE learnloop_llm_calls_total counter\n");
+        for (op, outcome, n) in learnloop_llm::process_counters().snapshot() {
+            let _ = writeln!(out, "learnloop_llm_calls_total{{operation=\"{op}\",outcome=\"{outcome}\"}} {n}");
+        }
         out
     }
 }

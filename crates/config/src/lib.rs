@@ -198,6 +198,21 @@ pub struct LlmConfig {
     pub embed_model: String,
     /// Longest wait for one LLM call before falling back, in milliseconds.
     pub timeout_ms: u64,
+    /// Ollama endpoint used for generation: `/api/chat` or `/api/generate`.
+    pub api: LlmApi,
+    /// After Ollama was unreachable or timed out, skip it for this long
+    /// (milliseconds) so the rule-based path is not slowed down by every call.
+    pub retry_after_ms: u64,
+}
+
+/// Which Ollama endpoint generates text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LlmApi {
+    /// `POST /api/chat` with a system and a user message.
+    Chat,
+    /// `POST /api/generate` with a system prompt and a prompt.
+    Generate,
 }
 
 impl Default for LlmConfig {
@@ -207,6 +222,8 @@ impl Default for LlmConfig {
             model: "llama3.2".into(),
             embed_model: "nomic-embed-text".into(),
             timeout_ms: 10_000,
+            api: LlmApi::Chat,
+            retry_after_ms: 30_000,
         }
     }
 }

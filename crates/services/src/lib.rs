@@ -23,6 +23,21 @@ pub enum Role {
 /// A service that is not configured is left out; plugins then take their
 /// deterministic path.
 pub fn open(config: &Config, role: Role) -> anyhow::Result<Services> {
-    let _ = (config, role);
-    Ok(Services::default())
+    let _ = role;
+    let mut services = Services::default();
+
+    // LLM (learnloop-llm): Ollama when `[llm] url` is set. Building the
+    // client contacts nothing; a background probe logs whether the server
+    // and its models are there. `[vector] embedder = "ollama"` uses the same
+    // client's embeddings.
+    if !config.llm.url.is_empty() {
+        let client = learnloop_llm::OllamaClient::new(&config.llm)?;
+        client.probe_in_background();
+        if config.vector.embedder == learnloop_config::EmbedderKind::Ollama {
+            services.embedder = Some(std::sync::Arc::new(learnloop_llm::OllamaEmbedder(client.clone())));
+        }
+        services.llm = Some(std::sync::Arc::new(client));
+    }
+
+    Ok(services)
 }
