@@ -118,8 +118,12 @@ fn scan_all(ctx: &mut dyn Context, prefix: &str) -> Result<Vec<(String, Value)>,
     Ok(out)
 }
 
-fn event_time(p_time: Option<learnloop_plugin_api::Timestamp>, ingested: learnloop_plugin_api::Timestamp) -> i64 {
-    p_time.unwrap_or(ingested).as_micros()
+/// The client's event time (µs), if it sent one. The store fills a missing
+/// event time with the ingestion time; that is the wall clock, which plugin
+/// state must not depend on (replay and the conformance suite compare it),
+/// so such events advance no clock and count in no time-of-day bucket.
+fn event_time(event_time: Option<learnloop_plugin_api::Timestamp>, ingested: learnloop_plugin_api::Timestamp) -> Option<i64> {
+    event_time.filter(|t| *t != ingested).map(learnloop_plugin_api::Timestamp::as_micros)
 }
 
 fn user_key(user: &str) -> String {
@@ -296,8 +300,7 @@ impl PersonaPlugin {
     fn execute(&self, ctx: &mut dyn Context, u: &mut UserDoc, meta: &mut Meta, p: &StoredPrediction, llm_allowed: bool) -> Result<(), PluginError> {
         let cfg = &self.config;
         let r = &p.record;
-        let t = event_time(r.event_time, p.ingested_at);
-        u.saw(t);
+        let t = u.saw(event_time(r.event_time, p.ingested_at));
         let input = r.payload.get("input_text").and_then(Value::as_str).unwrap_or_default().to_string();
         let hyps = parse_hypotheses(&r.payload).map_err(PluginError::from)?;
         let selected_id = r.label.clone().unwrap_or_default();
@@ -366,7 +369,7 @@ impl PersonaPlugin {
             u.recent.pop_front();
         }
         if let Some(task) = r.payload.get("task_type").and_then(Value::as_str) {
-            u.used_task(task, t, cfg);
+            u.used_task(task, event_time(r.event_time, p.ingested_at), cfg);
         }
 
         let applied: BTreeMap<String, f64> = new.iter().filter_map(|(f, v)| old.get(f).map(|o| (f.clone(), round4(v - o)))).filter(|(_, d)| *d != 0.0).collect();
@@ -418,8 +421,7 @@ impl PersonaPlugin {
     /// An outcome of an interaction: `success: false` undoes its facet changes.
     fn interaction_outcome(&self, ctx: &mut dyn Context, u: &mut UserDoc, meta: &mut Meta, o: &StoredOutcome) -> Result<(), PluginError> {
         let r = &o.record;
-        let t = event_time(r.event_time, o.ingested_at);
-        u.saw(t);
+        let t = u.saw(event_time(r.event_time, o.ingested_at));
         let success = match feedback_score(r.label.as_deref(), r.value, r.success, r.quality) {
             Ok(s) => s > 0.5,
             Err(_) => return Ok(()),
@@ -451,8 +453,7 @@ impl PersonaPlugin {
     fn feedback(&self, ctx: &mut dyn Context, u: &mut UserDoc, meta: &mut Meta, o: &StoredOutcome) -> Result<(), PluginError> {
         let cfg = &self.config;
         let r = &o.record;
-        let t = event_time(r.event_time, o.ingested_at);
-        u.saw(t);
+        u.saw(event_time(r.event_time, o.ingested_at));
         let score = feedback_score(r.label.as_deref(), r.value, r.success, r.quality).map_err(PluginError::from)?;
         let key = format!("resp/{}", r.prediction_id.as_str());
         let resp: Option<Resp> = match ctx.get_state(&key)? {

@@ -100,8 +100,11 @@ impl Memory {
     }
 }
 
-/// RFC 3339 of µs.
+/// RFC 3339 of µs (null for 0, "no time known").
 pub fn ts(us: i64) -> Value {
+    if us == 0 {
+        return Value::Null;
+    }
     learnloop_plugin_api::Timestamp::from_micros(us).map_or(Value::Null, |t| Value::String(t.to_rfc3339()))
 }
 
@@ -190,12 +193,15 @@ impl UserDoc {
         }
     }
 
-    /// Advances the user's clock.
-    pub fn saw(&mut self, t: i64) {
+    /// Advances the user's clock with a client event time, if any; returns
+    /// the time to stamp the event with (its own, else the user's newest).
+    pub fn saw(&mut self, t: Option<i64>) -> i64 {
+        let Some(t) = t else { return self.newest };
         if self.first == 0 || t < self.first {
             self.first = t;
         }
         self.newest = self.newest.max(t);
+        t
     }
 
     /// Active memories of a type, most recent first, with decay applied and
@@ -304,10 +310,13 @@ impl UserDoc {
         old
     }
 
-    /// Records a task type used at time `t` (time-of-day and transitions).
-    pub fn used_task(&mut self, task: &str, t: i64, cfg: &Config) {
-        let bucket = time_bucket(t, cfg.utc_offset_hours);
-        *self.time_of_day.entry(bucket.into()).or_default().entry(task.into()).or_default() += 1;
+    /// Records a task type used at client time `t` (time-of-day, when
+    /// known, and transitions).
+    pub fn used_task(&mut self, task: &str, t: Option<i64>, cfg: &Config) {
+        if let Some(t) = t {
+            let bucket = time_bucket(t, cfg.utc_offset_hours);
+            *self.time_of_day.entry(bucket.into()).or_default().entry(task.into()).or_default() += 1;
+        }
         if let Some(prev) = self.last_task.replace(task.to_string()) {
             *self.transitions.entry(prev).or_default().entry(task.into()).or_default() += 1;
         }
