@@ -104,7 +104,7 @@ pub fn run(env: &Env) -> Result<()> {
 
     println!("\n-- what the store holds (`learnloop stats`)");
     crate::stats::print(store.as_ref(), None, false)?;
-    println!("\n-- what the plugins learned (each plugin's first job, run now; cost and persona are still skeletons)");
+    println!("\n-- what the plugins learned (each plugin's first job, run now; cost is still a skeleton)");
     for (name, loaded) in host.plugins() {
         let Some(job) = loaded.manifest.jobs.first() else { continue };
         let run = host.run_job(name, &job.name, "quickstart", None, 1)?;
@@ -160,9 +160,50 @@ pub fn run(env: &Env) -> Result<()> {
     if alerts.len() > 5 {
         println!("         ... and {} more alerts (GET /api/v1/alerts)", alerts.len() - 5);
     }
+    if host.plugins().contains_key("persona") {
+        persona_summary(&host, &config.default_workspace)?;
+    }
     println!(
         "\nNext: `learnloop plugins list`, `learnloop export --plugin cost | head`, \
          `learnloop ingest your-events.jsonl`, `learnloop stats --json`."
     );
+    Ok(())
+}
+
+/// What the persona plugin learned about the sample's users, through the
+/// same routes a client calls (`learnloop call persona GET /users/user-0`).
+fn persona_summary(host: &learnloop_plugin_host::PluginHost, ws: &str) -> Result<()> {
+    use serde_json::{Value, json};
+    let ws = WorkspaceId::parse("default_workspace", ws).map_err(anyhow::Error::msg)?;
+    let call = |method: &str, path: &str, body: Value| -> Result<Value> {
+        Ok(host.handle("persona", &ws, method, path, Default::default(), body).map_err(|e| anyhow::anyhow!("{e}"))?.body)
+    };
+    let list = |v: &Value| -> String {
+        let items: Vec<&str> = v.as_array().into_iter().flatten().filter_map(|m| m["content"].as_str()).collect();
+        if items.is_empty() { "none".into() } else { items.join("; ") }
+    };
+    println!("\n-- what persona learned per user (`learnloop call persona GET /users/USER` and `/users/USER/preferences`)");
+    for user in ["user-0", "user-1", "user-2"] {
+        let Ok(p) = call("GET", &format!("/users/{user}"), Value::Null) else { continue };
+        let facets: Vec<String> = p["facets"].as_object().into_iter().flatten().map(|(k, v)| format!("{k} {v}")).collect();
+        println!("{user}: {} interactions; facets {}", p["interaction_count"], facets.join(", "));
+        println!("        goals: {}", list(&p["goals"]));
+        println!("        preferences: {}", list(&p["preferences"]));
+        let f = call("GET", &format!("/users/{user}/preferences"), Value::Null)?;
+        let models: Vec<String> = f["preferred_models"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(task, m)| format!("{task} → {}", m["preferred_model"].as_str().unwrap_or("?")))
+            .collect();
+        let acc = f["preference_accuracy"].as_f64().map_or("n/a".to_string(), |a| format!("{:.1}%", a * 100.0));
+        let next = f["next_activity"]["task_type"].as_str().unwrap_or("?");
+        println!("        preferred models: {}; held-out accuracy {acc} ({} scored); next activity: {next}", models.join(", "), f["held_out"]["scored"]);
+    }
+    let h = call("POST", "/hypothesize", json!({"user_id": "user-0", "input_text": "deploy api"}))?;
+    println!("hypotheses for user-0 \"deploy api\" ({}):", h["source"].as_str().unwrap_or("?"));
+    for x in h["hypotheses"].as_array().into_iter().flatten() {
+        println!("        {} {} ({})", x["id"].as_str().unwrap_or("?"), x["text"].as_str().unwrap_or("?"), x["confidence"]);
+    }
     Ok(())
 }

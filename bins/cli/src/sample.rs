@@ -202,8 +202,43 @@ fn trust(rng: &mut Rng, i: u64, t: i64, ws: &str) -> Pair {
     (p, Some(o))
 }
 
+/// Persona: every fourth event is an executed interaction (the hypotheses
+/// offered and the one chosen; user-0 picks the direct h1, user-1 the
+/// step-by-step h2, user-2 alternates); the rest are assistant responses for
+/// a task type by a model, rated with thumbs or stars. Users like one model
+/// per task type; code happens in the morning, writing in the evening.
 fn persona(rng: &mut Rng, i: u64, t: i64, ws: &str) -> Pair {
+    const INTERACTIONS: [(&str, [&str; 3]); 5] = [
+        ("build api", ["Do you want to build a REST API with FastAPI?", "Do you want to design API endpoints?", "Do you want to set up authentication?"]),
+        ("deploy api", ["Do you want to deploy your REST API?", "Do you want to containerize your REST API with Docker?", "Do you want to set up a CI/CD pipeline for your REST API?"]),
+        ("add auth please", ["Do you want to add JWT auth to your REST API?", "Do you want to set up OAuth2?", "Do you want to implement role-based access control?"]),
+        ("show me code for tests", ["Do you want to write unit tests for your REST API?", "Do you want to set up integration tests?", "Do you want to measure test coverage?"]),
+        ("db schema", ["Do you want to design the database schema with PostgreSQL?", "Do you want to add database migrations?", "Do you want to optimize slow queries?"]),
+    ];
+    const CONF: [f64; 3] = [0.75, 0.68, 0.6];
     let user = rng.next_u64() % 3;
+    let id = format!("persona-{i}");
+    if i % 4 == 0 {
+        let (input, texts) = INTERACTIONS[((i / 4) % 5) as usize];
+        let pick = match user {
+            0 => 0,
+            1 => 1,
+            _ => ((i / 4) % 2) as usize * 2,
+        };
+        let hypotheses: Vec<Value> = texts
+            .iter()
+            .enumerate()
+            .map(|(k, text)| json!({"id": format!("h{}", k + 1), "text": text, "confidence": CONF[k]}))
+            .collect();
+        let p = json!({
+            "type": "prediction", "id": id, "workspace": ws, "plugin": "persona",
+            "subject": format!("user-{user}"), "kind": "interaction", "label": format!("h{}", pick + 1),
+            "confidence": CONF[pick],
+            "payload": {"input_text": input, "hypotheses": hypotheses, "task_type": "code"},
+            "event_time": time(t),
+        });
+        return (p, None);
+    }
     let task = rng.pick(&["code", "writing", "analysis"]);
     let model = rng.pick(&["qwen2.5-coder", "llama3.2", "mistral"]);
     // Users like one model per task type.
@@ -212,22 +247,35 @@ fn persona(rng: &mut Rng, i: u64, t: i64, ws: &str) -> Pair {
         "writing" => "llama3.2",
         _ => "mistral",
     };
-    let id = format!("persona-{i}");
+    // Code in the morning, writing in the evening, analysis in the afternoon.
+    let hour = match task {
+        "code" => 9,
+        "writing" => 19,
+        _ => 14,
+    };
+    let day = t - t.rem_euclid(DAY_MICROS);
+    let t = day + hour * 3_600_000_000 + (i as i64 % 60) * 60_000_000;
     let p = json!({
         "type": "prediction", "id": id, "workspace": ws, "plugin": "persona",
         "subject": format!("user-{user}"), "kind": task, "label": model,
-        "confidence": round(0.4 + rng.unit() * 0.5, 3),
-        "features": {"hour": (t / 3_600_000_000) % 24},
-        "payload": {"input": format!("{task} request {i}"), "hypotheses": ["concise answer", "step by step", "code first"]},
+        "payload": {"response_length": 200 + (rng.next_u64() % 800)},
         "event_time": time(t),
     });
-    let stars: f64 = if model == liked { 4.0 + rng.unit().round() } else { 1.0 + (rng.unit() * 2.0).round() };
-    let o = json!({
-        "type": "outcome", "id": format!("{id}-fb"), "workspace": ws, "plugin": "persona", "prediction_id": id,
-        "quality": round(stars / 5.0, 3), "success": stars >= 4.0,
-        "payload": {"stars": stars, "model": model, "response_length": 200 + (rng.next_u64() % 800)},
-        "event_time": time(t + 60_000_000),
-    });
+    let likes = rng.chance(if model == liked { 0.95 } else { 0.05 });
+    let o = if i % 3 == 0 {
+        let stars = if likes { 4 + rng.next_u64() % 2 } else { 1 + rng.next_u64() % 2 };
+        json!({
+            "type": "outcome", "id": format!("{id}-fb"), "workspace": ws, "plugin": "persona", "prediction_id": id,
+            "label": "rating", "value": stars, "feedback": if likes { "helpful" } else { "not what I wanted" },
+            "event_time": time(t + 60_000_000),
+        })
+    } else {
+        json!({
+            "type": "outcome", "id": format!("{id}-fb"), "workspace": ws, "plugin": "persona", "prediction_id": id,
+            "label": if likes { "thumbs_up" } else { "thumbs_down" },
+            "event_time": time(t + 60_000_000),
+        })
+    };
     (p, Some(o))
 }
 

@@ -685,7 +685,14 @@ impl PersonaPlugin {
                 data: json!({"users": table}),
             })?;
         }
-        Ok(json!({"users": users, "preferred_pairs": preferred, "preference_accuracy": accuracy, "held_out_scored": scored}))
+        let (meta, _) = get_doc::<Meta>(ctx, "meta")?;
+        Ok(json!({
+            "users": users, "preferred_pairs": preferred, "preference_accuracy": accuracy, "held_out_scored": scored,
+            // The shape every plugin's first job reports (the quickstart prints it).
+            "subjects": users,
+            "totals": {"predictions": meta.interactions + meta.responses, "outcomes": meta.feedback, "interactions": meta.interactions,
+                       "feedback": meta.feedback, "preferred_pairs": preferred, "held_out_scored": scored},
+        }))
     }
 
     fn memory_decay(&self, ctx: &mut dyn Context) -> Result<Value, PluginError> {

@@ -51,6 +51,9 @@ const NEGATIONS: &[&str] = &["without", "not", "avoid", "no", "instead", "never"
 /// Verbs that make a selected hypothesis a goal (the seed: want to / build / create / implement / deploy).
 const GOAL_VERBS: &[&str] = &["build", "create", "implement", "deploy", "develop", "design", "write", "make", "add", "migrate", "launch", "ship", "set"];
 
+/// Goal verbs that name the thing the user is making.
+const CREATE_VERBS: &[&str] = &["build", "create", "develop", "make", "launch", "ship"];
+
 /// Lowercase word tokens.
 pub fn tokens(text: &str) -> Vec<String> {
     text.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '+' || c == '#'))
@@ -247,7 +250,13 @@ const BASE: [f64; 3] = [0.75, 0.68, 0.60];
 pub fn hypothesize(input: &str, ctx: &Context<'_>) -> Vec<Hypothesis> {
     let toks = tokens(input);
     let topic = TOPICS.iter().find(|t| toks.iter().any(|w| t.keys.contains(&w.as_str())));
-    let goal_obj = ctx.goals.iter().find_map(|g| goal_object(g));
+    // The thing the user is making: the object of the latest goal with a
+    // creating verb ("build a REST API" → "REST API"), not of "set up tests".
+    let goal_obj = ctx
+        .goals
+        .iter()
+        .filter(|g| tokens(g).first().is_some_and(|v| CREATE_VERBS.contains(&v.as_str())))
+        .find_map(|g| goal_object(g));
     let containers = ctx.preferences.iter().find(|(_, c)| c == "containers").map(|(i, _)| i.clone());
     let mut boost = 0.0;
     let obj = match &goal_obj {
