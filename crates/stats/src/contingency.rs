@@ -123,3 +123,79 @@ pub fn chi2_contingency<R: AsRef<[f64]>>(table: &[R]) -> Result<Chi2Result> {
 pub fn chi2_contingency_2xk(row0: &[f64], row1: &[f64]) -> Result<Chi2Result> {
     chi2_contingency(&[row0, row1])
 }
+
+/// Result of [`chisquare`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ChisquareResult {
+    /// Σ (observed − expected)² / expected.
+    pub statistic: f64,
+    /// P(χ²_{k−1} ≥ statistic).
+    pub pvalue: f64,
+    /// Degrees of freedom, k − 1.
+    pub dof: usize,
+}
+
+/// χ² goodness-of-fit test of observed counts against expected counts
+/// (e.g. an A/B test's units per arm against its configured traffic split:
+/// the sample-ratio-mismatch check). SciPy: `scipy.stats.chisquare(f_obs, f_exp)`.
+///
+/// # Errors
+/// Fewer than 2 categories, different lengths, a negative or non-finite
+/// count, a non-positive expected count, or sums of `f_obs` and `f_exp`
+/// that differ by more than a relative 1e-8 (SciPy's check).
+pub fn chisquare(f_obs: &[f64], f_exp: &[f64]) -> Result<ChisquareResult> {
+    const FN: &str = "chisquare";
+    let bad = |param: &'static str, value: f64, reason: &'static str| {
+        Err(StatsError::InvalidParameter { function: FN, param, value, reason })
+    };
+    if f_obs.len() < 2 {
+        return bad("f_obs", f_obs.len() as f64, "needs at least 2 categories");
+    }
+    if f_exp.len() != f_obs.len() {
+        return bad("f_exp", f_exp.len() as f64, "must have as many categories as f_obs");
+    }
+    if let Some(&x) = f_obs.iter().find(|x| !(x.is_finite() && **x >= 0.0)) {
+        return bad("f_obs", x, "counts must be finite and non-negative");
+    }
+    if let Some(&x) = f_exp.iter().find(|x| !(x.is_finite() && **x > 0.0)) {
+        return bad("f_exp", x, "expected counts must be finite and positive");
+    }
+    let (so, se) = (np_sum_by(f_obs.len(), |i| f_obs[i]), np_sum_by(f_exp.len(), |i| f_exp[i]));
+    if (so - se).abs() > 1e-8 * so.max(se) {
+        return bad("f_exp", se, "must sum to the same total as f_obs");
+    }
+    let statistic = np_sum_by(f_obs.len(), |i| {
+        let d = f_obs[i] - f_exp[i];
+        d * d / f_exp[i]
+    });
+    let dof = f_obs.len() - 1;
+    Ok(ChisquareResult { statistic, pvalue: chi2_sf(statistic, dof as f64), dof })
+}
+
+#[cfg(test)]
+mod chisquare_tests {
+    use super::chisquare;
+
+    /// The examples of SciPy's `chisquare` documentation.
+    #[test]
+    fn matches_scipy_documentation_examples() {
+        let r = chisquare(&[16.0, 18.0, 16.0, 14.0, 12.0, 12.0], &[14.666666666666666; 6]).unwrap();
+        assert!((r.statistic - 2.0).abs() < 1e-12, "{r:?}");
+        assert!((r.pvalue - 0.849_145_036_084_609_6).abs() < 1e-12, "{r:?}");
+        let r = chisquare(&[16.0, 18.0, 16.0, 14.0, 12.0, 12.0], &[16.0, 16.0, 16.0, 16.0, 16.0, 8.0]).unwrap();
+        assert!((r.statistic - 3.5).abs() < 1e-12, "{r:?}");
+        assert!((r.pvalue - 0.623_387_627_749_582_2).abs() < 1e-12, "{r:?}");
+        assert_eq!(r.dof, 5);
+    }
+
+    /// Two degrees of freedom: the survival function is exp(−x/2).
+    #[test]
+    fn three_categories_closed_form() {
+        let r = chisquare(&[30.0, 50.0, 20.0], &[40.0, 40.0, 20.0]).unwrap();
+        assert!((r.statistic - 5.0).abs() < 1e-12);
+        assert!((r.pvalue - (-2.5f64).exp()).abs() < 1e-14);
+        assert!(chisquare(&[1.0, 2.0], &[1.0, 1.0]).is_err());
+        assert!(chisquare(&[1.0], &[1.0]).is_err());
+        assert!(chisquare(&[1.0, 1.0], &[2.0, 0.0]).is_err());
+    }
+}

@@ -113,7 +113,7 @@ mod ttest;
 
 use serde::{Deserialize, Serialize};
 
-pub use contingency::{Chi2Result, chi2_contingency, chi2_contingency_2xk};
+pub use contingency::{Chi2Result, ChisquareResult, chi2_contingency, chi2_contingency_2xk, chisquare};
 pub use correlation::{CorrelationResult, pearson, rankdata, spearman};
 pub use descriptive::{
     Summary, kurtosis, mean, median, percentile, percentile_sorted, percentiles, skewness, std, summary, var,
