@@ -30,6 +30,26 @@ pub struct Config {
     pub max_pending: u64,
     /// ADWIN confidence on the absolute error (smaller: fewer false alarms, later detection).
     pub adwin_delta: f64,
+    /// Confidence an A/B test needs to name a winner.
+    pub ab_confidence: f64,
+    /// Matched outcomes per arm before an A/B test can name a winner.
+    pub ab_min_samples: usize,
+    /// p-value below which an A/B test's arm sizes mismatch its split (sample-ratio mismatch).
+    pub srm_p_value: f64,
+    /// Matched outcomes (per time bucket) before feature weights are computed.
+    pub weights_min_samples: usize,
+    /// Consecutive time buckets of the feature-weight trend.
+    pub weights_buckets: usize,
+    /// Aggregation window of service monitoring, in minutes.
+    pub service_window_minutes: f64,
+    /// Hours of service samples the health route reads when no `from` is given.
+    pub service_hours: f64,
+    /// p95 latency (ms) above which an endpoint is slow.
+    pub slow_endpoint_ms: f64,
+    /// Error rate at which the health score's error component reaches 0.
+    pub max_error_rate: f64,
+    /// Memory growth (MB) over the period that suggests a leak.
+    pub memory_leak_mb: f64,
 }
 
 impl Default for Config {
@@ -46,6 +66,16 @@ impl Default for Config {
             segment_bins: 4,
             max_pending: 100_000,
             adwin_delta: 0.002,
+            ab_confidence: 0.95,
+            ab_min_samples: 30,
+            srm_p_value: 0.001,
+            weights_min_samples: 50,
+            weights_buckets: 4,
+            service_window_minutes: 5.0,
+            service_hours: 24.0,
+            slow_endpoint_ms: 100.0,
+            max_error_rate: 0.05,
+            memory_leak_mb: 100.0,
         }
     }
 }
@@ -81,6 +111,35 @@ impl Config {
         if !(self.adwin_delta > 0.0 && self.adwin_delta < 1.0) {
             return bad("adwin_delta", "must be in (0, 1)");
         }
+        if !(self.ab_confidence > 0.5 && self.ab_confidence < 1.0) {
+            return bad("ab_confidence", "must be in (0.5, 1)");
+        }
+        if self.ab_min_samples < 3 {
+            return bad("ab_min_samples", "must be at least 3");
+        }
+        if !(self.srm_p_value > 0.0 && self.srm_p_value < 1.0) {
+            return bad("srm_p_value", "must be in (0, 1)");
+        }
+        if self.weights_min_samples < 3 {
+            return bad("weights_min_samples", "must be at least 3");
+        }
+        if self.weights_buckets < 2 || self.weights_buckets > 52 {
+            return bad("weights_buckets", "must be in 2..=52");
+        }
+        if !(self.service_window_minutes.is_finite() && self.service_window_minutes >= 1.0 / 60.0 && self.service_window_minutes <= 1440.0) {
+            return bad("service_window_minutes", "must be in [1/60, 1440] minutes");
+        }
+        if !(self.service_hours.is_finite() && self.service_hours > 0.0 && self.service_hours <= 8760.0) {
+            return bad("service_hours", "must be in (0, 8760] hours");
+        }
+        for (k, v) in [("slow_endpoint_ms", self.slow_endpoint_ms), ("memory_leak_mb", self.memory_leak_mb)] {
+            if !(v.is_finite() && v > 0.0) {
+                return bad(k, "must be a positive number");
+            }
+        }
+        if !(self.max_error_rate > 0.0 && self.max_error_rate <= 1.0) {
+            return bad("max_error_rate", "must be in (0, 1]");
+        }
         Ok(())
     }
 
@@ -104,6 +163,16 @@ impl Config {
             k("segment_bins", json!(d.segment_bins), "Quantile bins per numeric feature for systematic-error segments."),
             k("max_pending", json!(d.max_pending), "Predictions per model kept waiting for their outcome (online error); beyond it new ones are not kept and counted as dropped."),
             k("adwin_delta", json!(d.adwin_delta), "ADWIN confidence on each model's absolute error (online drift)."),
+            k("ab_confidence", json!(d.ab_confidence), "Confidence an A/B test needs to name a winner (Holm-adjusted Welch p-values at most 1 - confidence)."),
+            k("ab_min_samples", json!(d.ab_min_samples), "Matched outcomes per arm before an A/B test can name a winner."),
+            k("srm_p_value", json!(d.srm_p_value), "An A/B test's arm sizes mismatch its traffic split (no winner) when the chi-square goodness-of-fit p-value is below this."),
+            k("weights_min_samples", json!(d.weights_min_samples), "Matched outcomes per time bucket before feature weights are computed."),
+            k("weights_buckets", json!(d.weights_buckets), "Consecutive equal-count time buckets of the feature-weight trend."),
+            k("service_window_minutes", json!(d.service_window_minutes), "Aggregation window of service monitoring (latency percentiles, error rate, memory), in minutes."),
+            k("service_hours", json!(d.service_hours), "Hours of service samples the health route reads when no `from` is given (back from the newest sample)."),
+            k("slow_endpoint_ms", json!(d.slow_endpoint_ms), "p95 latency (ms) above which an endpoint is slow."),
+            k("max_error_rate", json!(d.max_error_rate), "Error rate at which the health score's error component reaches 0."),
+            k("memory_leak_mb", json!(d.memory_leak_mb), "Fitted memory growth (MB) over the period that suggests a leak."),
         ]
     }
 }

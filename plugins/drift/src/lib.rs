@@ -15,15 +15,26 @@
 //!   per segment (Holm adjusted), the retraining decision. All from
 //!   `learnloop-stats`.
 //!
-//! Routes (under `/api/v1/drift`): `GET /summary`, `GET /models/{model}/performance`,
-//! `GET /models/{model}/drift`, `GET /models/{model}/errors`, `GET /models/{model}/retrain`.
-//! Jobs: `daily` (drift check, performance, alerts) and `weekly` (learning report).
+//! * **A/B tests** ([`abtest`]): versions of a model compared on the same
+//!   period, deterministic unit assignment, SRM check, winner.
+//! * **Retraining requests** ([`retrain`]): recorded with their evidence,
+//!   once per model and day. **Feature weights** ([`weights`]).
+//! * **Service monitoring** ([`service`]): latency/error/memory samples per
+//!   endpoint, p50/p95/p99 per window, slow endpoints, leaks, health score.
+//!
+//! Routes (under `/api/v1/drift`) are listed in the manifest and README.
+//! Jobs: `daily` (drift check, performance, alerts, service health) and
+//! `weekly` (learning report with A/B conclusions).
 
 #![deny(missing_docs)]
 
+pub mod abtest;
 pub mod analysis;
 pub mod config;
 pub mod online;
+pub mod retrain;
+pub mod service;
+pub mod weights;
 pub mod window;
 
 use learnloop_plugin_api::core::RecordType;
@@ -53,6 +64,26 @@ fn route(method: &str, path: &str, summary: &str, response: Value) -> RouteSpec 
         request_schema: Value::Null,
         response_schema: response,
     }
+}
+
+fn write_route(method: &str, path: &str, summary: &str, request: Value) -> RouteSpec {
+    RouteSpec { writes: true, request_schema: request, ..route(method, path, summary, json!({"type": "object"})) }
+}
+
+/// A pinned reference period of a model (state `reference/<model>`).
+fn reference_key(model: &str) -> String {
+    format!("reference/{model}")
+}
+
+fn body_time(body: &Value, name: &str) -> Result<i64, PluginError> {
+    match body.get(name) {
+        Some(Value::String(s)) => Ok(Timestamp::parse(name, s).map_err(PluginError::from)?.as_micros()),
+        _ => Err(PluginError::invalid(name, "is required: an RFC 3339 time")),
+    }
+}
+
+fn ts_json(us: i64) -> Value {
+    Timestamp::from_micros(us).map(|t| json!(t.to_rfc3339())).unwrap_or(Value::Null)
 }
 
 fn days_us(d: f64) -> i64 {
@@ -89,6 +120,14 @@ impl DriftPlugin {
         [(cur_from - days_us(reference_days), cur_from), (cur_from, end)]
     }
 
+    /// The model's pinned reference period, if any.
+    fn pinned(ctx: &mut dyn Context, model: &str) -> Result<Option<(i64, i64)>, PluginError> {
+        Ok(ctx.get_state(&reference_key(model))?.and_then(|s| Some((s.value["from_us"].as_i64()?, s.value["until_us"].as_i64()?))))
+    }
+
+    /// The drift check: the pinned reference set when the model has one
+    /// (and `use_pinned`), else the sliding reference window.
+    #[allow(clippy::too_many_arguments)]
     fn drift_check(
         &self,
         ctx: &mut dyn Context,
@@ -97,12 +136,50 @@ impl DriftPlugin {
         reference_days: f64,
         current_days: f64,
         version: Option<&str>,
+        use_pinned: bool,
     ) -> Result<(Value, Value), PluginError> {
         let ranges = Self::drift_windows(st, reference_days, current_days);
-        let w = window::load(ctx, model, &ranges, version)?;
-        let drift = analysis::drift(&self.config, model, &w[0], &w[1]);
-        let perf = analysis::performance(&w[1]);
+        let pinned = if use_pinned { Self::pinned(ctx, model)? } else { None };
+        let (mut drift, perf) = match pinned {
+            None => {
+                let w = window::load(ctx, model, &ranges, version)?;
+                (analysis::drift(&self.config, model, &w[0], &w[1]), analysis::performance(&w[1]))
+            }
+            Some(p) => {
+                let r = window::load(ctx, model, &[p], version)?;
+                let c = window::load(ctx, model, &ranges[1..], version)?;
+                (analysis::drift(&self.config, model, &r[0], &c[0]), analysis::performance(&c[0]))
+            }
+        };
+        drift["reference"]["pinned"] = json!(pinned.is_some());
+        drift["reference"]["from"] = ts_json(drift["reference"]["from_us"].as_i64().unwrap_or(0));
+        drift["reference"]["until"] = ts_json(drift["reference"]["until_us"].as_i64().unwrap_or(0));
         Ok((drift, perf))
+    }
+
+    fn pin_reference(&self, ctx: &mut dyn Context, model: &str, body: &Value) -> Result<Value, PluginError> {
+        if !body.is_object() {
+            return Err(PluginError::invalid("body", "must be a JSON object with `from` and `until`"));
+        }
+        if let Some(k) = body.as_object().and_then(|o| o.keys().find(|k| *k != "from" && *k != "until")) {
+            return Err(PluginError::invalid(k.as_str(), "unknown field (expected from, until)"));
+        }
+        let (from, until) = (body_time(body, "from")?, body_time(body, "until")?);
+        if from >= until {
+            return Err(PluginError::invalid("from", "must be before `until`"));
+        }
+        self.model(ctx, model)?;
+        let w = window::load(ctx, model, &[(from, until)], None)?;
+        if w[0].n < self.config.min_samples {
+            return Err(PluginError::invalid(
+                "from",
+                format!("the period holds {} predictions of model {model:?}, fewer than min_samples = {}", w[0].n, self.config.min_samples),
+            ));
+        }
+        let doc = json!({"model": model, "from_us": from, "until_us": until, "from": ts_json(from), "until": ts_json(until),
+                         "predictions": w[0].n, "pinned_at": ctx.now().to_rfc3339()});
+        ctx.put_state(&reference_key(model), doc.clone(), learnloop_plugin_api::Expect::Any)?;
+        Ok(doc)
     }
 
     fn window_range(&self, req: &RouteRequest, st: &ModelState) -> Result<(i64, i64), PluginError> {
@@ -175,7 +252,7 @@ impl DriftPlugin {
         for (name, st) in self.models(ctx)? {
             predictions += st.predictions;
             outcomes += st.outcomes;
-            let (drift, perf) = self.drift_check(ctx, &name, &st, cfg.reference_days, cfg.current_days, None)?;
+            let (drift, perf) = self.drift_check(ctx, &name, &st, cfg.reference_days, cfg.current_days, None, true)?;
             let decision = analysis::retrain(&cfg, &drift, &perf);
             let fd = &drift["feature_drift"];
             let fs = fd["severity"].as_str().unwrap_or("none");
@@ -218,6 +295,31 @@ impl DriftPlugin {
                 "recommendation": drift["recommendation"],
             }));
         }
+        let mut services = Map::new();
+        for (name, st) in service::list(ctx)? {
+            let until = st.newest_us.saturating_add(1);
+            let h = service::health(&cfg, ctx, &name, until - (cfg.service_hours * 3.6e9).round() as i64, until)?;
+            for s in h["slow_endpoints"].as_array().cloned().unwrap_or_default() {
+                let ep = s["endpoint"].as_str().unwrap_or("");
+                alerts += 1;
+                Self::alert(ctx, "medium", "slow_endpoint", &format!("{name} {ep}"), s["suggestion"].as_str().unwrap_or("").to_string(), s.clone())?;
+            }
+            if h["memory"]["leak_suspected"] == true {
+                alerts += 1;
+                Self::alert(ctx, "high", "memory_leak", &name,
+                    format!("Service {name}: memory grew by {:.0} MB over {:.1} h (threshold {} MB): possible leak.",
+                        h["memory"]["fitted_growth_mb"].as_f64().unwrap_or(0.0), h["memory"]["span_hours"].as_f64().unwrap_or(0.0), cfg.memory_leak_mb),
+                    h["memory"].clone())?;
+            }
+            if h["error_rate"].as_f64().unwrap_or(0.0) > cfg.max_error_rate {
+                alerts += 1;
+                Self::alert(ctx, "high", "service_error_rate", &name,
+                    format!("Service {name}: error rate {:.1}% is above {:.1}%.", 100.0 * h["error_rate"].as_f64().unwrap_or(0.0), 100.0 * cfg.max_error_rate),
+                    json!({"error_rate": h["error_rate"], "samples": h["samples"]}))?;
+            }
+            services.insert(name, json!({"health": h["health"], "error_rate": h["error_rate"], "slow_endpoints": h["slow_endpoints"].as_array().map_or(0, Vec::len),
+                                         "leak_suspected": h["memory"]["leak_suspected"]}));
+        }
         let n = models.len();
         ctx.emit_insight(InsightDraft {
             kind: "daily_drift_check".into(),
@@ -231,8 +333,9 @@ impl DriftPlugin {
             "job": "daily: drift check (reference vs current window), current-window performance, alerts",
             "subjects": n,
             "totals": {"models": n, "drifted": flagged, "should_retrain": retrain, "alerts_raised": alerts,
-                       "predictions": predictions, "outcomes": outcomes},
+                       "predictions": predictions, "outcomes": outcomes, "services": services.len()},
             "models": models,
+            "services": services,
         }))
     }
 
@@ -241,7 +344,7 @@ impl DriftPlugin {
         let mut models = Map::new();
         let mut retrain = 0u64;
         for (name, st) in self.models(ctx)? {
-            let (drift, perf) = self.drift_check(ctx, &name, &st, cfg.reference_days, cfg.current_days, None)?;
+            let (drift, perf) = self.drift_check(ctx, &name, &st, cfg.reference_days, cfg.current_days, None, true)?;
             let decision = analysis::retrain(&cfg, &drift, &perf);
             let ranges = Self::drift_windows(&st, cfg.reference_days, cfg.current_days);
             let w = window::load(ctx, &name, &ranges[1..], None)?;
@@ -271,11 +374,28 @@ impl DriftPlugin {
             })?;
             models.insert(name, report);
         }
+        let mut ab = Map::new();
+        for t in abtest::list(ctx)? {
+            let r = abtest::results(&cfg, ctx, &t)?;
+            let n: u64 = r["arms"].as_array().map_or(0, |a| a.iter().filter_map(|x| x["n"].as_u64()).sum());
+            ctx.emit_insight(InsightDraft {
+                kind: "ab_test_conclusion".into(),
+                title: format!("A/B test {} of model {}: {}", t.id, t.model, r["winner"].as_str().map_or("no winner yet".into(), |w| format!("version {w} wins"))),
+                detail: r["conclusion"].as_str().unwrap_or("").to_string(),
+                confidence: t.confidence,
+                impact: 0.0,
+                data: json!({"test": t.id, "winner": r["winner"], "matched_outcomes": n, "sample_ratio_mismatch": r["sample_ratio_mismatch"]["mismatch"]}),
+            })?;
+            ab.insert(t.id.clone(), json!({"model": t.model, "status": r["status"], "winner": r["winner"], "conclusion": r["conclusion"],
+                                           "arms": r["arms"], "sample_ratio_mismatch": r["sample_ratio_mismatch"]}));
+        }
         Ok(json!({
-            "job": "weekly: learning report (performance, error analysis, drift, systematic errors, retraining)",
+            "job": "weekly: learning report (performance, error analysis, drift, systematic errors, retraining, A/B conclusions)",
             "subjects": models.len(),
-            "totals": {"models": models.len(), "should_retrain": retrain},
+            "totals": {"models": models.len(), "should_retrain": retrain, "ab_tests": ab.len(),
+                       "ab_winners": ab.values().filter(|v| !v["winner"].is_null()).count()},
             "models": models,
+            "ab_tests": ab,
         }))
     }
 }
@@ -296,6 +416,13 @@ impl Plugin for DriftPlugin {
                     description: "a model's prediction: subject = model id, kind = model type, value (or label) = the prediction, features = numeric and categorical inputs".into(),
                 },
                 KindSpec {
+                    record_type: RecordType::Prediction,
+                    kinds: vec![service::KIND.into()],
+                    payload_schema: json!({"type": "object", "required": ["endpoint"], "properties": {
+                        "endpoint": {"type": "string"}, "error": {"type": "boolean"}, "status_code": {"type": "integer"}, "memory_mb": {"type": "number"}}}),
+                    description: "a monitored service's sample: subject = service, kind = service_sample, value = latency in ms, payload.endpoint, error/status_code, memory_mb".into(),
+                },
+                KindSpec {
                     record_type: RecordType::Outcome,
                     kinds: vec![],
                     payload_schema: obj.clone(),
@@ -308,17 +435,34 @@ impl Plugin for DriftPlugin {
                 route("GET", "/models/{model}/drift", "Feature, concept and prediction drift: reference vs current window (query: reference_days, current_days, version)", obj.clone()),
                 route("GET", "/models/{model}/errors", "Error distribution and systematic errors per segment (query: from, until, version)", obj.clone()),
                 route("GET", "/models/{model}/retrain", "Whether to retrain, with the reasons", obj.clone()),
+                write_route("POST", "/models/{model}/retrain", "Record a retraining request with its evidence, at most one per model and UTC day (a repeat returns the first, created: false)",
+                    json!({"type": "object", "properties": {"reason": {"type": "string"}}})),
+                route("GET", "/retrain/requests", "Recorded retraining requests, newest first (query: model, limit <= 1000, default 100)", obj.clone()),
+                route("GET", "/models/{model}/weights", "Feature weights: correlation of each numeric feature with the actual and with the error, and their trend over time buckets (query: from, until, version)", obj.clone()),
+                route("GET", "/models/{model}/reference", "The model's pinned reference period for feature drift (null when it uses the sliding window)", obj.clone()),
+                write_route("PUT", "/models/{model}/reference", "Pin a reference period for the model's drift checks (body: from, until)",
+                    json!({"type": "object", "required": ["from", "until"], "properties": {"from": {"type": "string"}, "until": {"type": "string"}}})),
+                write_route("DELETE", "/models/{model}/reference", "Unpin: back to the sliding reference window", Value::Null),
+                write_route("POST", "/ab_tests", "Create an A/B test of model versions (body: id, model, versions, split, duration_days, start, confidence)",
+                    json!({"type": "object", "required": ["id", "model", "versions"], "properties": {
+                        "id": {"type": "string"}, "model": {"type": "string"}, "versions": {"type": "array", "items": {"type": ["string", "number"]}},
+                        "split": {"type": ["array", "number"]}, "duration_days": {"type": "number"}, "start": {"type": "string"}, "confidence": {"type": "number"}}})),
+                route("GET", "/ab_tests", "Every A/B test with its status", obj.clone()),
+                route("GET", "/ab_tests/{test}", "An A/B test's results: per-arm MAE, RMSE, MAPE, n; Welch t-tests; sample-ratio mismatch; the winner or why there is none yet", obj.clone()),
+                route("GET", "/ab_tests/{test}/assign", "The arm (model version) of a unit id, deterministic (query: unit)", obj.clone()),
+                route("GET", "/services", "Monitored services (service_sample records) with their counters", obj.clone()),
+                route("GET", "/services/{service}/health", "A service's latency p50/p95/p99 per endpoint and per window, slow endpoints, error rate, memory growth, health score 0-100 (query: from, until)", obj.clone()),
             ],
             jobs: vec![
                 JobSpec {
                     name: "daily".into(),
                     schedule: "0 0 1 * * *".into(),
-                    description: "Drift check of every model, current-window performance, alerts (feature/concept/prediction drift, retraining).".into(),
+                    description: "Drift check of every model, current-window performance, alerts (feature/concept/prediction drift, retraining); health of every monitored service, alerts (slow endpoints, memory leak, error rate).".into(),
                 },
                 JobSpec {
                     name: "weekly".into(),
                     schedule: "0 30 1 * * Mon".into(),
-                    description: "Learning report per model: performance, error analysis, drift, systematic errors, retraining recommendation.".into(),
+                    description: "Learning report per model: performance, error analysis, drift, systematic errors, retraining recommendation; A/B test conclusions.".into(),
                 },
             ],
             config: Config::keys(),
@@ -334,6 +478,7 @@ impl Plugin for DriftPlugin {
 
     fn validate(&self, record: &Record) -> Result<(), ValidationError> {
         match record {
+            Record::Prediction(p) if p.kind == service::KIND => service::validate(p),
             Record::Prediction(p) if p.value.is_none() && p.label.is_none() => Err(ValidationError::new(
                 "value",
                 "is required: the model's predicted value (or `label` for a classifier)",
@@ -391,7 +536,12 @@ impl Plugin for DriftPlugin {
                 let st = self.model(ctx, model)?;
                 let rd = days_param(req, "reference_days", cfg.reference_days)?;
                 let cd = days_param(req, "current_days", cfg.current_days)?;
-                let (drift, _) = self.drift_check(ctx, model, &st, rd, cd, version)?;
+                let use_pinned = match req.query.get("reference").map(String::as_str) {
+                    None | Some("pinned") => true,
+                    Some("window") => false,
+                    Some(other) => return Err(PluginError::invalid("reference", format!("{other:?} is not `pinned` or `window`"))),
+                };
+                let (drift, _) = self.drift_check(ctx, model, &st, rd, cd, version, use_pinned)?;
                 Ok(RouteResponse::ok(drift))
             }
             ("GET", "/models/{model}/errors") => {
@@ -406,12 +556,120 @@ impl Plugin for DriftPlugin {
             ("GET", "/models/{model}/retrain") => {
                 let model = req.param("model")?;
                 let st = self.model(ctx, model)?;
-                let (drift, perf) = self.drift_check(ctx, model, &st, cfg.reference_days, cfg.current_days, None)?;
+                let (drift, perf) = self.drift_check(ctx, model, &st, cfg.reference_days, cfg.current_days, None, true)?;
                 let mut body = analysis::retrain(cfg, &drift, &perf);
                 body["model"] = json!(model);
                 body["drift_severity"] = drift["severity"].clone();
                 body["recommendation"] = drift["recommendation"].clone();
                 Ok(RouteResponse::ok(body))
+            }
+            ("POST", "/models/{model}/retrain") => {
+                let model = req.param("model")?;
+                let reason = match req.body.get("reason") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(s)) if s.len() <= 2000 => Some(s.clone()),
+                    Some(_) => return Err(PluginError::invalid("reason", "must be a string of at most 2000 characters")),
+                };
+                if !(req.body.is_null() || req.body.is_object()) {
+                    return Err(PluginError::invalid("body", "must be a JSON object (or empty)"));
+                }
+                let st = self.model(ctx, model)?;
+                let (drift, perf) = self.drift_check(ctx, model, &st, cfg.reference_days, cfg.current_days, None, true)?;
+                let mut evidence = analysis::retrain(cfg, &drift, &perf);
+                evidence["drift"] = json!({"severity": drift["severity"], "feature_drift": drift["feature_drift"]["severity"],
+                    "affected_features": drift["feature_drift"]["affected_features"], "concept_drift": drift["concept_drift"]["severity"],
+                    "prediction_drift": drift["prediction_drift"]["severity"], "recommendation": drift["recommendation"],
+                    "reference": drift["reference"], "current": drift["current"]});
+                evidence["current_window"] = perf["overall"].clone();
+                evidence["online_all_time"] = st.totals.metrics();
+                let (created, request) = retrain::trigger(ctx, model, reason, evidence)?;
+                Ok(RouteResponse::ok(json!({"created": created, "request": request})))
+            }
+            ("GET", "/retrain/requests") => {
+                let limit = match req.query.get("limit") {
+                    None => 100,
+                    Some(s) => s.parse::<usize>().ok().filter(|l| (1..=1000).contains(l))
+                        .ok_or_else(|| PluginError::invalid("limit", format!("{s:?} is not an integer in 1..=1000")))?,
+                };
+                let requests = retrain::list(ctx, req.query.get("model").map(String::as_str), limit)?;
+                Ok(RouteResponse::ok(json!({"requests": requests})))
+            }
+            ("GET", "/models/{model}/weights") => {
+                let model = req.param("model")?;
+                let st = self.model(ctx, model)?;
+                let (from, until) = self.window_range(req, &st)?;
+                let w = window::load(ctx, model, &[(from, until)], version)?;
+                let mut body = weights::weights(cfg, &w[0]);
+                body["model"] = json!(model);
+                body["window"] = json!({"from": ts_json(from), "until": ts_json(until)});
+                Ok(RouteResponse::ok(body))
+            }
+            ("GET", "/models/{model}/reference") => {
+                let model = req.param("model")?;
+                self.model(ctx, model)?;
+                let pinned = ctx.get_state(&reference_key(model))?.map(|s| s.value);
+                Ok(RouteResponse::ok(json!({"model": model, "pinned": pinned,
+                    "sliding": {"reference_days": cfg.reference_days, "current_days": cfg.current_days}})))
+            }
+            ("PUT", "/models/{model}/reference") => {
+                let model = req.param("model")?;
+                Ok(RouteResponse::ok(json!({"model": model, "pinned": self.pin_reference(ctx, model, &req.body)?})))
+            }
+            ("DELETE", "/models/{model}/reference") => {
+                let model = req.param("model")?;
+                let existed = match ctx.get_state(&reference_key(model))? {
+                    Some(s) => {
+                        ctx.delete_state(&reference_key(model), learnloop_plugin_api::Expect::Version(s.version))?;
+                        true
+                    }
+                    None => false,
+                };
+                Ok(RouteResponse::ok(json!({"model": model, "unpinned": existed})))
+            }
+            ("POST", "/ab_tests") => {
+                let now = ctx.now().as_micros();
+                let t = abtest::AbTest::from_body(cfg, &req.body, now)?;
+                let (created, t) = abtest::create(ctx, &t)?;
+                let mut body = t.describe(now);
+                body["created"] = json!(created);
+                Ok(RouteResponse::ok(body))
+            }
+            ("GET", "/ab_tests") => {
+                let now = ctx.now().as_micros();
+                let tests: Vec<Value> = abtest::list(ctx)?.iter().map(|t| t.describe(now)).collect();
+                Ok(RouteResponse::ok(json!({"tests": tests})))
+            }
+            ("GET", "/ab_tests/{test}") => {
+                let t = abtest::load(ctx, req.param("test")?)?;
+                Ok(RouteResponse::ok(abtest::results(cfg, ctx, &t)?))
+            }
+            ("GET", "/ab_tests/{test}/assign") => {
+                let t = abtest::load(ctx, req.param("test")?)?;
+                let unit = req.query.get("unit").filter(|u| !u.is_empty()).ok_or_else(|| PluginError::invalid("unit", "is required: the unit id to assign"))?;
+                let arm = t.assign(unit);
+                Ok(RouteResponse::ok(json!({"test": t.id, "unit": unit, "arm": arm, "version": t.versions[arm],
+                    "fraction": abtest::unit_fraction(&t.id, unit), "split": t.split})))
+            }
+            ("GET", "/services") => {
+                let services: Map<String, Value> = service::list(ctx)?
+                    .into_iter()
+                    .map(|(k, s)| (k, json!({"samples": s.samples, "errors": s.errors,
+                        "oldest_sample": ts_json(s.oldest_us), "newest_sample": ts_json(s.newest_us)})))
+                    .collect();
+                Ok(RouteResponse::ok(json!({"services": services})))
+            }
+            ("GET", "/services/{service}/health") => {
+                let name = req.param("service")?;
+                let st: service::ServiceState = match ctx.get_state(&service::key(name))? {
+                    Some(s) => serde_json::from_value(s.value)?,
+                    None => return Err(PluginError::not_found(format!("no samples for service {name:?}"))),
+                };
+                let until = time_param(req, "until")?.unwrap_or(st.newest_us.saturating_add(1));
+                let from = time_param(req, "from")?.unwrap_or(until - (cfg.service_hours * 3.6e9).round() as i64);
+                if from >= until {
+                    return Err(PluginError::invalid("from", "must be before `until`"));
+                }
+                Ok(RouteResponse::ok(service::health(cfg, ctx, name, from, until)?))
             }
             _ => Err(PluginError::not_found(format!("no route {} {}", req.method, req.route))),
         }

@@ -180,12 +180,22 @@ pub fn absorb(config: &Config, ctx: &mut dyn Context, events: &[Event]) -> Resul
     // Models in first-seen order of the batch are irrelevant: each model's
     // events are processed in store order, and models are independent.
     let mut by_model: BTreeMap<&str, Vec<&Event>> = BTreeMap::new();
+    let mut by_service: BTreeMap<&str, Vec<&learnloop_plugin_api::Prediction>> = BTreeMap::new();
     for e in events {
         let subject = match e {
+            // Service samples are not model predictions (see `service`); outcomes of them are ignored.
+            Event::Prediction(p) if p.record.kind == crate::service::KIND => {
+                by_service.entry(p.record.subject.as_str()).or_default().push(&p.record);
+                continue;
+            }
+            Event::Outcome(o) if o.kind == crate::service::KIND => continue,
             Event::Prediction(p) => p.record.subject.as_str(),
             Event::Outcome(o) => o.subject.as_str(),
         };
         by_model.entry(subject).or_default().push(e);
+    }
+    for (service, samples) in by_service {
+        crate::service::absorb(ctx, service, &samples)?;
     }
     for (model, events) in by_model {
         let key = model_key(model);

@@ -107,6 +107,8 @@ pub struct Window {
     pub until: i64,
     /// Rows.
     pub n: usize,
+    /// Prediction event time per row (µs), ascending.
+    pub times: Vec<i64>,
     /// Predicted value (NaN for label predictions).
     pub pred: Vec<f64>,
     /// Actual value of the first outcome (NaN when none yet, or a label).
@@ -168,6 +170,9 @@ pub fn load(
         let page = ctx.predictions(&q)?;
         for p in &page.items {
             let r = &p.record;
+            if r.kind == crate::service::KIND {
+                continue;
+            }
             let t = r.event_time.map(|t| t.as_micros()).unwrap_or(0);
             let Some(wi) = ranges.iter().position(|&(f, u)| t >= f && t < u) else { continue };
             let ver = crate::online::version_of(&r.payload);
@@ -177,6 +182,7 @@ pub fn load(
             let w = &mut windows[wi];
             let row = w.n;
             w.n += 1;
+            w.times.push(t);
             w.pred.push(r.value.unwrap_or(f64::NAN));
             w.actual.push(f64::NAN);
             w.label_hit.push(-1);

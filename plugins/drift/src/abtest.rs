@@ -1,0 +1,337 @@
+//! A/B tests of model versions: creation, deterministic assignment of a unit
+//! to an arm, results per arm, the sample-ratio-mismatch check and the
+//! winner.
+//!
+//! A test is a state document `ab/<test>` ([`AbTest`]): the model, two or
+//! more versions (`payload.model_version` of its predictions), the traffic
+//! split and the period `[start, end)` of prediction event times. The
+//! results are a function of the history in that period, read like every
+//! other window ([`crate::window`]), so they can be asked for at any time.
+//!
+//! * **Assignment**: FNV-1a (64-bit) of `"<test>\0<unit>"`, its top 53 bits
+//!   as a fraction u in [0, 1), the arm whose cumulative split first exceeds
+//!   u. Stable across processes, platforms and releases; independent of
+//!   other tests (the test id is hashed too).
+//! * **Per arm**: predictions, matched outcomes, MAE, RMSE, MAPE.
+//! * **Sample-ratio mismatch**: χ² goodness of fit of the predictions per
+//!   arm against the split (`learnloop_stats::chisquare`); p < `srm_p_value`
+//!   means the assignment or the logging is broken and no winner is named.
+//! * **Winner**: the arm with the lowest MAE, if every arm has at least
+//!   `ab_min_samples` matched outcomes and its Welch t-test on absolute
+//!   errors against each other arm, Holm-adjusted over those comparisons, is
+//!   at most 1 − confidence. Otherwise "no winner yet", with the reason.
+
+use learnloop_plugin_api::{Context, Expect, PluginError, Timestamp};
+use learnloop_stats::{Alternative, chisquare, holm, mean, ttest_ind};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::analysis::metrics;
+use crate::config::Config;
+use crate::window;
+
+const DAY_US: f64 = 86_400_000_000.0;
+
+/// One A/B test as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AbTest {
+    /// Test id (the key).
+    pub id: String,
+    /// The model whose versions are compared.
+    pub model: String,
+    /// Versions (arms), in the order given.
+    pub versions: Vec<String>,
+    /// Traffic share per arm, summing to 1.
+    pub split: Vec<f64>,
+    /// Start of the test period (µs, prediction event time).
+    pub start_us: i64,
+    /// End of the test period (µs, exclusive).
+    pub end_us: i64,
+    /// Confidence needed for a winner.
+    pub confidence: f64,
+    /// When it was created (the host's clock).
+    pub created_us: i64,
+}
+
+/// State key of a test.
+pub fn key(id: &str) -> String {
+    format!("ab/{id}")
+}
+
+fn ts(us: i64) -> Value {
+    Timestamp::from_micros(us).map(|t| json!(t.to_rfc3339())).unwrap_or(Value::Null)
+}
+
+impl AbTest {
+    /// Parses a create request body; errors name the field.
+    pub fn from_body(cfg: &Config, body: &Value, now_us: i64) -> Result<Self, PluginError> {
+        let obj = body.as_object().ok_or_else(|| PluginError::invalid("body", "must be a JSON object"))?;
+        for k in obj.keys() {
+            if !["id", "model", "versions", "split", "duration_days", "start", "confidence"].contains(&k.as_str()) {
+                return Err(PluginError::invalid(k.as_str(), "unknown field (expected id, model, versions, split, duration_days, start, confidence)"));
+            }
+        }
+        let text = |k: &str| -> Result<String, PluginError> {
+            match obj.get(k) {
+                Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 200 && !s.contains('/') => Ok(s.clone()),
+                _ => Err(PluginError::invalid(k, "is required: a non-empty string of at most 200 characters without '/'")),
+            }
+        };
+        let id = text("id")?;
+        let model = text("model")?;
+        let versions: Vec<String> = match obj.get("versions") {
+            Some(Value::Array(a)) => a
+                .iter()
+                .enumerate()
+                .map(|(i, v)| match v {
+                    Value::String(s) if !s.is_empty() => Ok(s.clone()),
+                    Value::Number(n) => Ok(n.to_string()),
+                    _ => Err(PluginError::invalid(format!("versions[{i}]"), "must be a non-empty string or a number")),
+                })
+                .collect::<Result<_, _>>()?,
+            _ => return Err(PluginError::invalid("versions", "is required: an array of two or more model versions")),
+        };
+        if versions.len() < 2 || versions.len() > 20 {
+            return Err(PluginError::invalid("versions", "must name 2 to 20 model versions"));
+        }
+        for (i, v) in versions.iter().enumerate() {
+            if versions[..i].contains(v) {
+                return Err(PluginError::invalid(format!("versions[{i}]"), format!("{v:?} is listed twice")));
+            }
+        }
+        let split: Vec<f64> = match obj.get("split") {
+            None | Some(Value::Null) => vec![1.0 / versions.len() as f64; versions.len()],
+            // A single number: the first arm's share, the rest split evenly (the seed's `traffic_split`).
+            Some(Value::Number(n)) => {
+                let a = n.as_f64().unwrap_or(f64::NAN);
+                if !(a > 0.0 && a < 1.0) {
+                    return Err(PluginError::invalid("split", "a single number is the first arm's share, in (0, 1)"));
+                }
+                let rest = (1.0 - a) / (versions.len() - 1) as f64;
+                std::iter::once(a).chain(std::iter::repeat_n(rest, versions.len() - 1)).collect()
+            }
+            Some(Value::Array(a)) => {
+                if a.len() != versions.len() {
+                    return Err(PluginError::invalid("split", format!("must have one share per version ({})", versions.len())));
+                }
+                let s: Vec<f64> = a.iter().map(|v| v.as_f64().unwrap_or(f64::NAN)).collect();
+                if let Some(i) = s.iter().position(|x| !(x.is_finite() && *x > 0.0)) {
+                    return Err(PluginError::invalid(format!("split[{i}]"), "must be a positive number"));
+                }
+                let total: f64 = s.iter().sum();
+                if (total - 1.0).abs() > 1e-6 {
+                    return Err(PluginError::invalid("split", format!("shares must sum to 1 (they sum to {total})")));
+                }
+                s.iter().map(|x| x / total).collect()
+            }
+            Some(_) => return Err(PluginError::invalid("split", "must be an array of shares summing to 1, or the first arm's share")),
+        };
+        let duration = match obj.get("duration_days") {
+            None | Some(Value::Null) => 14.0,
+            Some(v) => match v.as_f64() {
+                Some(d) if d > 0.0 && d <= 3650.0 => d,
+                _ => return Err(PluginError::invalid("duration_days", "must be a number of days in (0, 3650]")),
+            },
+        };
+        let start_us = match obj.get("start") {
+            None | Some(Value::Null) => now_us,
+            Some(Value::String(s)) => Timestamp::parse("start", s).map_err(PluginError::from)?.as_micros(),
+            Some(_) => return Err(PluginError::invalid("start", "must be an RFC 3339 time")),
+        };
+        let confidence = match obj.get("confidence") {
+            None | Some(Value::Null) => cfg.ab_confidence,
+            Some(v) => match v.as_f64() {
+                Some(c) if c > 0.5 && c < 1.0 => c,
+                _ => return Err(PluginError::invalid("confidence", "must be in (0.5, 1)")),
+            },
+        };
+        let end_us = start_us.saturating_add((duration * DAY_US).round() as i64);
+        Ok(Self { id, model, versions, split, start_us, end_us, confidence, created_us: now_us })
+    }
+
+    /// The arm index of a unit id (deterministic, see the module doc).
+    pub fn assign(&self, unit: &str) -> usize {
+        let u = unit_fraction(&self.id, unit);
+        let mut acc = 0.0;
+        for (i, s) in self.split.iter().enumerate() {
+            acc += s;
+            if u < acc {
+                return i;
+            }
+        }
+        self.split.len() - 1
+    }
+
+    /// The test's definition as JSON.
+    pub fn describe(&self, now_us: i64) -> Value {
+        json!({
+            "id": self.id, "model": self.model, "versions": self.versions, "split": self.split,
+            "start": ts(self.start_us), "end": ts(self.end_us), "confidence": self.confidence,
+            "created": ts(self.created_us),
+            "status": if now_us >= self.end_us { "finished" } else if now_us < self.start_us { "scheduled" } else { "running" },
+        })
+    }
+}
+
+/// FNV-1a 64 of `test \0 unit`, as a fraction in [0, 1).
+pub fn unit_fraction(test: &str, unit: &str) -> f64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in test.bytes().chain(std::iter::once(0u8)).chain(unit.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Creates a test; an existing id is a conflict unless the definition is identical (idempotent retry).
+pub fn create(ctx: &mut dyn Context, test: &AbTest) -> Result<(bool, AbTest), PluginError> {
+    let k = key(&test.id);
+    if let Some(s) = ctx.get_state(&k)? {
+        let old: AbTest = serde_json::from_value(s.value)?;
+        let same = AbTest { created_us: old.created_us, start_us: old.start_us, end_us: old.end_us, ..test.clone() };
+        if same == old {
+            return Ok((false, old));
+        }
+        return Err(PluginError::invalid("id", format!("A/B test {:?} already exists with another definition", test.id)));
+    }
+    ctx.put_state(&k, serde_json::to_value(test)?, Expect::Absent)?;
+    Ok((true, test.clone()))
+}
+
+/// Reads a test.
+pub fn load(ctx: &mut dyn Context, id: &str) -> Result<AbTest, PluginError> {
+    match ctx.get_state(&key(id))? {
+        Some(s) => Ok(serde_json::from_value(s.value)?),
+        None => Err(PluginError::not_found(format!("no A/B test {id:?}"))),
+    }
+}
+
+/// Every test, in id order.
+pub fn list(ctx: &mut dyn Context) -> Result<Vec<AbTest>, PluginError> {
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = ctx.scan_state("ab/", after.as_deref(), 1000)?;
+        let Some((last, _)) = page.last() else { break };
+        after = Some(last.clone());
+        for (_, s) in page {
+            out.push(serde_json::from_value(s.value)?);
+        }
+    }
+    Ok(out)
+}
+
+/// The results of a test from the history of its period.
+pub fn results(cfg: &Config, ctx: &mut dyn Context, t: &AbTest) -> Result<Value, PluginError> {
+    let w = window::load(ctx, &t.model, &[(t.start_us, t.end_us)], None)?.pop().unwrap_or_default();
+    let k = t.versions.len();
+    let mut preds = vec![0u64; k];
+    let mut actual: Vec<Vec<f64>> = vec![Vec::new(); k];
+    let mut pred: Vec<Vec<f64>> = vec![Vec::new(); k];
+    let arm_of: Vec<Option<usize>> = w.versions.iter().map(|v| t.versions.iter().position(|x| x == v)).collect();
+    let mut other = 0u64;
+    for i in 0..w.n {
+        let Some(a) = arm_of[w.version[i] as usize] else {
+            other += 1;
+            continue;
+        };
+        preds[a] += 1;
+        if w.pred[i].is_finite() && w.actual[i].is_finite() {
+            actual[a].push(w.actual[i]);
+            pred[a].push(w.pred[i]);
+        }
+    }
+    let abs: Vec<Vec<f64>> = (0..k).map(|a| actual[a].iter().zip(&pred[a]).map(|(y, p)| (y - p).abs()).collect()).collect();
+    let mae: Vec<f64> = abs.iter().map(|e| mean(e).unwrap_or(f64::NAN)).collect();
+    let arms: Vec<Value> = (0..k)
+        .map(|a| {
+            let mut m = metrics(&actual[a], &pred[a]);
+            m["version"] = json!(t.versions[a]);
+            m["split"] = json!(t.split[a]);
+            m["predictions"] = json!(preds[a]);
+            m
+        })
+        .collect();
+
+    // Sample-ratio mismatch: predictions per arm against the split.
+    let total: u64 = preds.iter().sum();
+    let srm = if (total as usize) < cfg.ab_min_samples {
+        json!({"test": "chisquare goodness of fit", "skipped": format!("fewer than ab_min_samples = {} predictions in the test", cfg.ab_min_samples)})
+    } else {
+        let obs: Vec<f64> = preds.iter().map(|&n| n as f64).collect();
+        let exp: Vec<f64> = t.split.iter().map(|s| s * total as f64).collect();
+        match chisquare(&obs, &exp) {
+            Ok(c) => json!({"test": "chisquare goodness of fit", "statistic": c.statistic, "p_value": c.pvalue, "dof": c.dof,
+                            "expected": exp, "observed": preds, "threshold": cfg.srm_p_value, "mismatch": c.pvalue < cfg.srm_p_value}),
+            Err(e) => json!({"test": "chisquare goodness of fit", "skipped": e.to_string()}),
+        }
+    };
+
+    // Winner: the lowest MAE, significantly better than every other arm.
+    let alpha = 1.0 - t.confidence;
+    let mut comparisons = Vec::new();
+    let mut winner: Option<usize> = None;
+    let reason: String;
+    if let Some(a) = (0..k).find(|&a| abs[a].len() < cfg.ab_min_samples) {
+        reason = format!(
+            "no winner yet: version {:?} has {} matched outcomes, fewer than ab_min_samples = {}",
+            t.versions[a],
+            abs[a].len(),
+            cfg.ab_min_samples
+        );
+    } else {
+        let best = (0..k).min_by(|&a, &b| mae[a].total_cmp(&mae[b])).unwrap_or(0);
+        let mut ps = Vec::new();
+        for b in (0..k).filter(|&b| b != best) {
+            let r = ttest_ind(&abs[best], &abs[b], false, Alternative::TwoSided);
+            let (stat, p, df) = match &r {
+                Ok(t) => (t.statistic, t.pvalue, t.df),
+                // Identical constant errors in both arms: no evidence of a difference.
+                Err(_) => (f64::NAN, 1.0, f64::NAN),
+            };
+            ps.push(p);
+            comparisons.push(json!({
+                "versions": [t.versions[best], t.versions[b]],
+                "test": "ttest_ind (Welch) on |error|",
+                "mae": [mae[best], mae[b]],
+                "mae_difference_pct": if mae[b] > 0.0 { json!(100.0 * (mae[best] - mae[b]) / mae[b]) } else { Value::Null },
+                "statistic": if stat.is_finite() { json!(stat) } else { Value::Null },
+                "df": if df.is_finite() { json!(df) } else { Value::Null },
+                "p_value": p,
+            }));
+        }
+        let adj = holm(&ps).unwrap_or_else(|_| ps.clone());
+        for (c, q) in comparisons.iter_mut().zip(&adj) {
+            c["p_adjusted"] = json!(q);
+            c["significant"] = json!(*q <= alpha);
+        }
+        let all = adj.iter().all(|q| *q <= alpha);
+        if srm["mismatch"] == true {
+            reason = format!(
+                "no winner: sample-ratio mismatch (chi-square p = {:.3e} < {}): the arms' sizes do not match the split, so the comparison is not trustworthy",
+                srm["p_value"].as_f64().unwrap_or(0.0),
+                cfg.srm_p_value
+            );
+        } else if all {
+            winner = Some(best);
+            reason = format!(
+                "version {:?} has the lowest MAE ({:.4}) and beats every other version at confidence {} (Holm-adjusted Welch t-tests)",
+                t.versions[best], mae[best], t.confidence
+            );
+        } else {
+            reason = format!(
+                "no winner yet: version {:?} has the lowest MAE ({:.4}) but the difference is not significant at confidence {}",
+                t.versions[best], mae[best], t.confidence
+            );
+        }
+    }
+    let mut out = t.describe(ctx.now().as_micros());
+    out["arms"] = json!(arms);
+    out["other_versions_predictions"] = json!(other);
+    out["sample_ratio_mismatch"] = srm;
+    out["comparisons"] = json!(comparisons);
+    out["winner"] = winner.map(|a| json!(t.versions[a])).unwrap_or(Value::Null);
+    out["conclusion"] = json!(reason);
+    out["rule"] = json!("winner = the lowest-MAE version when every arm has >= ab_min_samples matched outcomes, no sample-ratio mismatch, and every Holm-adjusted Welch p-value against it is <= 1 - confidence");
+    Ok(out)
+}
