@@ -8,7 +8,8 @@
 //! results are a function of the history in that period, read like every
 //! other window ([`crate::window`]), so they can be asked for at any time.
 //!
-//! * **Assignment**: FNV-1a (64-bit) of `"<test>\0<unit>"`, its top 53 bits
+//! * **Assignment**: FNV-1a (64-bit) of `"<test>\0<unit>"` finished with
+//!   MurmurHash3's `fmix64`, its top 53 bits
 //!   as a fraction u in [0, 1), the arm whose cumulative split first exceeds
 //!   u. Stable across processes, platforms and releases; independent of
 //!   other tests (the test id is hashed too).
@@ -173,13 +174,20 @@ impl AbTest {
     }
 }
 
-/// FNV-1a 64 of `test \0 unit`, as a fraction in [0, 1).
+/// FNV-1a 64 of `test \0 unit`, finished with `fmix64`, as a fraction in [0, 1).
 pub fn unit_fraction(test: &str, unit: &str) -> f64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in test.bytes().chain(std::iter::once(0u8)).chain(unit.bytes()) {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
+    // FNV's last bytes barely reach the top bits: finish with MurmurHash3's
+    // fmix64 so that every input bit affects every output bit.
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 33;
     (h >> 11) as f64 / (1u64 << 53) as f64
 }
 
