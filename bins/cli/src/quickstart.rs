@@ -163,6 +163,9 @@ pub fn run(env: &Env) -> Result<()> {
     if host.plugins().contains_key("persona") {
         persona_summary(&host, &config.default_workspace)?;
     }
+    if host.plugins().contains_key("drift") {
+        drift_summary(&host, &config.default_workspace)?;
+    }
     println!(
         "\nNext: `learnloop plugins list`, `learnloop export --plugin cost | head`, \
          `learnloop ingest your-events.jsonl`, `learnloop stats --json`."
@@ -205,5 +208,53 @@ fn persona_summary(host: &learnloop_plugin_host::PluginHost, ws: &str) -> Result
     for x in h["hypotheses"].as_array().into_iter().flatten() {
         println!("        {} {} ({})", x["id"].as_str().unwrap_or("?"), x["text"].as_str().unwrap_or("?"), x["confidence"]);
     }
+    Ok(())
+}
+
+/// What the drift plugin learned about the sample's two models, through the
+/// same routes a client calls (`learnloop call drift GET /models/price-model/drift`).
+fn drift_summary(host: &learnloop_plugin_host::PluginHost, ws: &str) -> Result<()> {
+    use serde_json::{Value, json};
+    let ws = WorkspaceId::parse("default_workspace", ws).map_err(anyhow::Error::msg)?;
+    let call = |method: &str, path: &str, body: Value| -> Result<Value> {
+        Ok(host.handle("drift", &ws, method, path, Default::default(), body).map_err(|e| anyhow::anyhow!("{e}"))?.body)
+    };
+    println!("\n-- what drift learned about the models (`learnloop call drift GET /models/MODEL/drift`, `.../retrain`, `.../weights`)");
+    for model in ["price-model", "demand-model"] {
+        let Ok(d) = call("GET", &format!("/models/{model}/drift"), Value::Null) else { continue };
+        let r = call("GET", &format!("/models/{model}/retrain"), Value::Null)?;
+        let w = call("GET", &format!("/models/{model}/weights"), Value::Null)?;
+        let weights: Vec<String> = w["ranking"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|x| format!("{} {:.2}", x["feature"].as_str().unwrap_or("?"), x["weight"].as_f64().unwrap_or(f64::NAN)))
+            .collect();
+        println!(
+            "{model}: drift {} (features {}, concept {}, predictions {}); retrain {}{}{}",
+            d["severity"].as_str().unwrap_or("?"),
+            d["feature_drift"]["affected_features"],
+            d["concept_drift"]["severity"].as_str().unwrap_or("?"),
+            d["prediction_drift"]["severity"].as_str().unwrap_or("?"),
+            r["should_retrain"],
+            r["reasons"].as_array().filter(|a| !a.is_empty()).map_or(String::new(), |a| format!(
+                " ({})",
+                a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; ")
+            )),
+            r["blocked_by"].as_str().map_or(String::new(), |b| format!(", not yet: {b}"))
+        );
+        println!("             feature weights: {}", if weights.is_empty() { "too few outcomes".into() } else { weights.join(", ") });
+    }
+    // The sample's demand-model serves v1 and v2 half-and-half over its 30 days.
+    let t = call("POST", "/ab_tests", json!({"id": "demand-v1-v2", "model": "demand-model", "versions": ["v1", "v2"],
+        "split": [0.5, 0.5], "start": "2026-01-01T00:00:00Z", "duration_days": 31}))?;
+    let r = call("GET", &format!("/ab_tests/{}", t["id"].as_str().unwrap_or("")), Value::Null)?;
+    let arms: Vec<String> = r["arms"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| format!("{} MAE {:.3} (n {})", a["version"].as_str().unwrap_or("?"), a["mae"].as_f64().unwrap_or(f64::NAN), a["n"]))
+        .collect();
+    println!("A/B test demand-v1-v2 (`learnloop call drift GET /ab_tests/demand-v1-v2`): {}; {}", arms.join(" vs "), r["conclusion"].as_str().unwrap_or(""));
     Ok(())
 }

@@ -288,13 +288,18 @@ fn drift(rng: &mut Rng, i: u64, t: i64, ws: &str, n: u64) -> Pair {
     let segment = rng.pick(&["retail", "wholesale", "online"]);
     let actual = 10.0 + 3.0 * x1 + 2.0 * x2 + if segment == "online" { 1.0 } else { 0.0 } + rng.normal();
     // The model learned x1 as it was: after the shift its errors grow.
-    let predicted = 10.0 + 3.0 * x1.min(2.0) + 2.0 * x2 + 0.3 * rng.normal();
+    let mut predicted = 10.0 + 3.0 * x1.min(2.0) + 2.0 * x2 + 0.3 * rng.normal();
+    // demand-model serves two versions half-and-half (an A/B test): v1 is noisier.
+    let version = if model == "demand-model" && i % 4 == 1 { "v1" } else if model == "demand-model" { "v2" } else { "v1" };
+    if model == "demand-model" && version == "v1" {
+        predicted += 2.0 * rng.normal();
+    }
     let id = format!("drift-{i}");
     let p = json!({
         "type": "prediction", "id": id, "workspace": ws, "plugin": "drift",
         "subject": model, "kind": "regression", "value": round(predicted, 4),
         "features": {"x1": round(x1, 4), "x2": round(x2, 4), "segment": segment},
-        "payload": {"model_version": "v1"},
+        "payload": {"model_version": version},
         "event_time": time(t),
     });
     let o = json!({
