@@ -38,6 +38,9 @@ fn main() {
     let mut c = Config::default();
     c.plugins.dir = dir.path().join("none");
     c.plugins.enabled = vec!["persona".into()];
+    if std::env::var_os("NO_TRAINING").is_some() {
+        c.plugin_sections.insert("persona".into(), toml::from_str("training_data = false").unwrap());
+    }
     let host = PluginHost::load(&c, store);
     assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
     let now = Timestamp::from_micros(T0 + 3650 * 24 * 60 * MIN).unwrap();
@@ -73,8 +76,10 @@ fn main() {
 
     let responses: Vec<Record> = (0..n)
         .map(|i| {
+            let kind = ["code", "writing", "analysis"][(i % 3) as usize];
+            let model = ["m1", "m2", "m3"][(i % 5 % 3) as usize];
             rec(json!({"type": "prediction", "id": format!("r{i}"), "workspace": "w", "plugin": "persona", "subject": format!("u{}", i % users),
-                "kind": ["code", "writing", "analysis"][(i % 3) as usize], "label": ["m1", "m2", "m3"][(i % 5 % 3) as usize],
+                "kind": kind, "label": model,
                 "payload": {"response_length": 300}, "event_time": time(T0 + i * MIN)}))
         })
         .collect();

@@ -373,21 +373,8 @@ impl PersonaPlugin {
         }
 
         let applied: BTreeMap<String, f64> = new.iter().filter_map(|(f, v)| old.get(f).map(|o| (f.clone(), round4(v - o)))).filter(|(_, d)| *d != 0.0).collect();
-        let history = Memory {
-            id: format!("{id}:h"),
-            mtype: MemoryType::History,
-            content,
-            confidence: selected.confidence,
-            tags: vec!["interaction".into(), "text".into(), selected_id.clone()],
-            item: None,
-            category: None,
-            avoid: false,
-            valid_from: t,
-            valid_to: None,
-            superseded_by: None,
-            source: source.into(),
-            interaction_id: id.clone(),
-        };
+        let mut history = Memory::new(format!("{id}:h"), MemoryType::History, content, selected.confidence, t, source, &id);
+        history.tags = vec!["interaction".into(), "text".into(), selected_id.clone()];
         let update = json!({
             "interaction_id": id, "time": t, "user_id": r.subject,
             "old_facets": old, "new_facets": new, "facet_deltas": applied,

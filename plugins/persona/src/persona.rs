@@ -79,6 +79,27 @@ pub struct Memory {
 }
 
 impl Memory {
+    /// A new active memory; tags are the content's words (3+ letters).
+    pub fn new(id: String, mtype: MemoryType, content: String, confidence: f64, t: i64, source: &str, interaction: &str) -> Self {
+        let mut tags: Vec<String> = crate::rules::tokens(&content).into_iter().filter(|w| w.len() >= 3).collect();
+        tags.dedup();
+        Memory {
+            id,
+            mtype,
+            content,
+            confidence,
+            tags,
+            item: None,
+            category: None,
+            avoid: false,
+            valid_from: t,
+            valid_to: None,
+            superseded_by: None,
+            source: source.into(),
+            interaction_id: interaction.into(),
+        }
+    }
+
     /// Confidence after decay at time `now` (µs).
     pub fn decayed(&self, now: i64, half_life_days: f64) -> f64 {
         if half_life_days <= 0.0 {
@@ -224,21 +245,7 @@ impl UserDoc {
             m.confidence = m.confidence.max(confidence);
             return None;
         }
-        self.memories.push(Memory {
-            id: id.clone(),
-            mtype: MemoryType::Goal,
-            content: content.trim().to_string(),
-            confidence,
-            tags: crate::rules::tokens(content),
-            item: None,
-            category: None,
-            avoid: false,
-            valid_from: t,
-            valid_to: None,
-            superseded_by: None,
-            source: source.into(),
-            interaction_id: interaction.into(),
-        });
+        self.memories.push(Memory::new(id.clone(), MemoryType::Goal, content.trim().to_string(), confidence, t, source, interaction));
         Some(id)
     }
 
@@ -279,23 +286,13 @@ impl UserDoc {
             }
         }
         let content = if avoid { format!("Avoids: {item}") } else { format!("Prefers: {item}") };
-        let mut tags = vec![category.to_string(), item.to_lowercase()];
-        tags.dedup();
-        self.memories.push(Memory {
-            id: id.clone(),
-            mtype: MemoryType::Preference,
-            content,
-            confidence,
-            tags,
-            item: Some(item.to_string()),
-            category: Some(category.to_string()),
-            avoid,
-            valid_from: t,
-            valid_to: None,
-            superseded_by: None,
-            source: source.into(),
-            interaction_id: interaction.into(),
-        });
+        let mut m = Memory::new(id.clone(), MemoryType::Preference, content, confidence, t, source, interaction);
+        m.tags = vec![category.to_string(), item.to_lowercase()];
+        m.tags.dedup();
+        m.item = Some(item.to_string());
+        m.category = Some(category.to_string());
+        m.avoid = avoid;
+        self.memories.push(m);
         Some((id, superseded))
     }
 
@@ -472,10 +469,7 @@ mod tests {
         assert_eq!(time_bucket(t0 + 18 * HOUR, 0.0), "evening");
         assert_eq!(time_bucket(t0 + 23 * HOUR, 0.0), "night");
         assert_eq!(time_bucket(t0 + 23 * HOUR, 8.0), "morning");
-        let m = Memory {
-            id: "x".into(), mtype: MemoryType::Goal, content: "g".into(), confidence: 0.8, tags: vec![], item: None, category: None,
-            avoid: false, valid_from: t0, valid_to: None, superseded_by: None, source: "rules".into(), interaction_id: "i".into(),
-        };
+        let m = Memory::new("x".into(), MemoryType::Goal, "g".into(), 0.8, t0, "rules", "i");
         assert!((m.decayed(t0 + 10 * DAY, 10.0) - 0.4).abs() < 1e-12);
         assert_eq!(m.decayed(t0 + 10 * DAY, 0.0), 0.8);
         let n = (0..10_000).filter(|i| held_out(&format!("fb-{i}"), 0.2)).count();
