@@ -152,6 +152,21 @@ fn q_bool(req: &RouteRequest, name: &str) -> Result<bool, PluginError> {
     }
 }
 
+/// Cosine similarity (0 when either vector is zero or lengths differ).
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    if a.len() != b.len() {
+        return 0.0;
+    }
+    let (mut dot, mut na, mut nb) = (0f64, 0f64, 0f64);
+    for (x, y) in a.iter().zip(b) {
+        let (x, y) = (*x as f64, *y as f64);
+        dot += x * y;
+        na += x * x;
+        nb += y * y;
+    }
+    if na == 0.0 || nb == 0.0 { 0.0 } else { dot / (na.sqrt() * nb.sqrt()) }
+}
+
 /// A hypothesis as JSON.
 fn hyp_json(h: &Hypothesis) -> Value {
     json!({"id": h.id, "text": h.text, "confidence": h.confidence})
@@ -542,11 +557,32 @@ impl PersonaPlugin {
                 all.push(serde_json::from_value(d["memory"].clone())?);
             }
         }
-        let mut hits: Vec<(f64, f64, i64, Memory)> = all
+        let candidates: Vec<Memory> =
+            all.into_iter().filter(|m| mtype.is_none_or(|t| m.mtype == t)).filter(|m| include_superseded || m.valid_to.is_none()).collect();
+        // With an embedder (e.g. `[vector] embedder = "ollama"`), a memory
+        // also matches by meaning: its cosine similarity to the query, when
+        // at least `min_similarity`. Without one, text matching alone.
+        let min_similarity = q_f64(req, "min_similarity", 0.75)?;
+        let raw_q = req.query.get("q").map(String::as_str).unwrap_or_default().trim();
+        let mut similarity: Option<Vec<f64>> = None;
+        if !raw_q.is_empty() && !candidates.is_empty() && candidates.len() <= 2000 {
+            let mut texts = vec![raw_q.to_string()];
+            texts.extend(candidates.iter().map(|m| m.content.clone()));
+            if let Ok(v) = ctx.embed(&texts)
+                && v.len() == texts.len()
+            {
+                similarity = Some(v[1..].iter().map(|e| cosine(&v[0], e)).collect());
+            }
+        }
+        let mut hits: Vec<(f64, f64, i64, Memory)> = candidates
             .into_iter()
-            .filter(|m| mtype.is_none_or(|t| m.mtype == t))
-            .filter(|m| include_superseded || m.valid_to.is_none())
-            .map(|m| (persona::search_score(&m, &q), m.decayed(u.newest, cfg.memory_half_life_days), m.valid_from, m))
+            .enumerate()
+            .map(|(i, m)| {
+                let text = persona::search_score(&m, &q);
+                let sem = similarity.as_ref().map_or(0.0, |s| s[i]);
+                let score = if sem >= min_similarity { text.max(sem) } else { text };
+                (score, m.decayed(u.newest, cfg.memory_half_life_days), m.valid_from, m)
+            })
             .filter(|(s, ..)| *s > 0.0)
             .collect();
         hits.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.total_cmp(&a.1)).then(b.2.cmp(&a.2)));
@@ -554,6 +590,7 @@ impl PersonaPlugin {
             "user_id": user,
             "memories": hits.iter().take(limit).map(|(s, _, _, m)| { let mut v = m.to_json(u.newest, cfg); v["match"] = json!(round4(*s)); v }).collect::<Vec<_>>(),
             "total": hits.len(),
+            "ranking": if similarity.is_some() { "text+embeddings" } else { "text" },
         }))
     }
 
@@ -752,7 +789,7 @@ impl Plugin for PersonaPlugin {
                     json!({"type": "object", "required": ["user_id", "input_text"], "properties": {"user_id": {"type": "string"}, "input_text": {"type": "string"}, "task_type": {"type": "string"}}})),
                 route("GET", "/users", "Every user with interaction and feedback counts", false, Value::Null),
                 route("GET", "/users/{user}", "A user's persona: facets, interaction count, active goals and preferences, superseded preferences, recent history", false, Value::Null),
-                route("GET", "/users/{user}/memories", "Search a user's memories (query: q = text, type = GOAL/PREFERENCE/HISTORY, include_superseded, limit)", false, Value::Null),
+                route("GET", "/users/{user}/memories", "Search a user's memories by text, and by meaning when an embedder is configured (query: q, type = GOAL/PREFERENCE/HISTORY, include_superseded, limit, min_similarity)", false, Value::Null),
                 route("GET", "/users/{user}/updates", "A user's persona-update log, newest first (query: limit)", false, Value::Null),
                 route("GET", "/users/{user}/preferences", "Feedback learning: preferred model per task type (EMA), time-of-day patterns, next activity, held-out preference accuracy", false, Value::Null),
                 route("GET", "/users/{user}/next-activity", "The most likely next task type (query: at = RFC 3339 time for the time-of-day fallback)", false, Value::Null),

@@ -303,6 +303,27 @@ fn the_same_flow_with_ollama_uses_the_models_analysis_and_falls_back_safely() {
     assert_eq!(e.get("/users/bulk")["analysed_by"], json!({"llm": 0, "rules": 20}));
 }
 
+/// With an embedder, memory search also matches by meaning (here: the fake
+/// server's byte-histogram embedding, under which a misspelling is close).
+#[test]
+fn memory_search_uses_embeddings_when_an_embedder_is_configured() {
+    let fake = FakeOllama::start();
+    let client = OllamaClient::new(&LlmConfig { url: fake.url.clone(), timeout_ms: 5_000, retry_after_ms: 0, ..Default::default() }).unwrap();
+    let services = Services { embedder: Some(Arc::new(learnloop_llm::OllamaEmbedder(client))), ..Default::default() };
+    let e = env_with("use_llm = false", services);
+    e.interact("u", "a", "deploy with docker", "h1", T0);
+    let text_only = env();
+    text_only.interact("u", "a", "deploy with docker", "h1", T0);
+    let q = [("q", "dokcer"), ("type", "PREFERENCE"), ("min_similarity", "0.8")];
+    let none = text_only.call("GET", "/users/u/memories", &q, Value::Null).unwrap();
+    assert_eq!((none["total"].clone(), none["ranking"].clone()), (json!(0), json!("text")), "no word in common");
+    let found = e.call("GET", "/users/u/memories", &q, Value::Null).unwrap();
+    assert_eq!(found["ranking"], "text+embeddings");
+    assert_eq!(contents(&found["memories"]), ["Prefers: Docker"]);
+    assert!(found["memories"][0]["match"].as_f64().unwrap() >= 0.8);
+    assert!(fake.seen().iter().any(|s| s.path == "/api/embed" && s.body["input"][0] == "dokcer"));
+}
+
 #[test]
 fn malformed_llm_hypotheses_fall_back_to_rules() {
     let fake = FakeOllama::start();
