@@ -164,7 +164,7 @@ async fn chat(State(s): St, Json(body): Json<Value>) -> Response {
     let model = body["model"].as_str().unwrap_or_default().to_string();
     let messages = body["messages"].as_array().cloned().unwrap_or_default();
     let of = |role: &str| {
-        messages.iter().filter(|m| m["role"] == role).filter_map(|m| m["content"].as_str()).last().unwrap_or_default().to_string()
+        messages.iter().filter(|m| m["role"] == role).filter_map(|m| m["content"].as_str()).next_back().unwrap_or_default().to_string()
     };
     let reply = (lock(&s).responder)(&of("system"), &of("user"));
     answer(reply, |t| {
