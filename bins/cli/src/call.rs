@@ -7,7 +7,7 @@
 //! lists double as the CLI reference.
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{Read, Write};
 
 use anyhow::{Context, Result, bail};
 use learnloop_core::WorkspaceId;
@@ -69,6 +69,10 @@ pub fn run(env: &Env, args: &Args) -> Result<()> {
     };
     let host = crate::open_host(&env.config)?;
     let response = host.handle(&args.plugin, &workspace, &method, &path, query, body)?;
-    println!("{}", serde_json::to_string_pretty(&response.body)?);
-    Ok(())
+    // Piped into `head` and the like: a closed pipe is the reader's choice, not an error.
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{}", serde_json::to_string_pretty(&response.body)?).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
