@@ -79,7 +79,10 @@ fn main() {
 
     // For comparison: the store's own paged read of the same rows, untouched.
     let t = Instant::now();
+    // Same filters as the plugin's reads (the host adds workspace and plugin, which the index needs).
     let mut q = learnloop_core::history::EventQuery {
+        workspace: Some(WorkspaceId::parse("", "w").unwrap()),
+        plugin: Some(learnloop_core::PluginName::parse("plugin", "drift").unwrap()),
         subject: Some("m".into()),
         order: learnloop_core::history::Order::EventTime,
         limit: learnloop_core::history::EventQuery::MAX_LIMIT,
