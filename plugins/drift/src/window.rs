@@ -206,7 +206,13 @@ pub fn load(
             ids.insert(r.id.as_str().to_string(), (wi as u32, row as u32));
         }
         match page.next {
-            Some(c) => q.after = Some(c),
+            Some(c) => {
+                // Also raise `from` to the cursor's time: with both a `from`
+                // and a cursor, SQLite seeks to `from` and filters every
+                // earlier page's rows again (quadratic in the window).
+                q.from = Some(ts(c.time.max(start))?);
+                q.after = Some(c);
+            }
             None => break,
         }
     }
