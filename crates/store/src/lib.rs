@@ -1,7 +1,8 @@
 //! The store of record: everything learnloop knows, durably.
 //!
 //! One object-safe, synchronous trait, [`Store`], with an embedded SQLite
-//! implementation ([`SqliteStore`]); PostgreSQL implements the same trait.
+//! implementation ([`SqliteStore`]) and a PostgreSQL one (`PostgresStore`,
+//! feature `postgres`, on by default) for several nodes on one database.
 //! The trait is synchronous on purpose: plugins (including ones behind a C
 //! ABI) and jobs read history as plain iterators, and async callers such as
 //! the HTTP API move store calls onto blocking threads. Nothing SQLite-specific
@@ -30,8 +31,13 @@
 
 #![deny(missing_docs)]
 
+mod common;
 pub mod conformance;
 mod error;
+#[cfg(feature = "postgres")]
+pub mod pg_test;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sqlite;
 mod stream;
 mod types;
@@ -43,6 +49,8 @@ use learnloop_core::{
 };
 
 pub use error::{Rejection, StoreError};
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use stream::EventStream;
 pub use types::*;
@@ -245,8 +253,11 @@ pub fn open(config: &learnloop_config::Config) -> Result<Arc<dyn Store>> {
                 readers: config.store.pool_size as usize,
             },
         )?)),
+        #[cfg(feature = "postgres")]
+        None => Ok(Arc::new(PostgresStore::open(&config.store.url, config.store.pool_size as usize)?)),
+        #[cfg(not(feature = "postgres"))]
         None => Err(StoreError::Unsupported(format!(
-            "store.url {:?}: PostgreSQL is not built into this version yet",
+            "store.url {:?}: this build has no PostgreSQL support (feature `postgres` of learnloop-store)",
             config.store.url
         ))),
     }

@@ -21,6 +21,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 use serde_json::Value;
 
+use crate::common::*;
 use crate::types::list_limit;
 use crate::*;
 
@@ -352,22 +353,6 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
-/// Compares an existing record with a resubmission of the same id.
-fn duplicate_or_conflict(
-    existing: Option<(Vec<u8>, i64)>,
-    hash: &[u8; 32],
-    event_time: Option<Timestamp>,
-) -> Result<ItemStatus> {
-    let (stored_hash, stored_time) =
-        existing.ok_or_else(|| StoreError::Backend("row vanished during append".into()))?;
-    if stored_hash.as_slice() != hash {
-        return Ok(ItemStatus::Rejected(Rejection::Conflict { differs: "content" }));
-    }
-    if event_time.is_some_and(|t| t.as_micros() != stored_time) {
-        return Ok(ItemStatus::Rejected(Rejection::Conflict { differs: "event_time" }));
-    }
-    Ok(ItemStatus::Duplicate)
-}
 
 /// The seq the next inserted prediction or outcome gets: one past the
 /// highest of both tables (two rowid maxima, O(log n)). Called inside the
@@ -561,16 +546,6 @@ fn parse_json<T: serde::de::DeserializeOwned + Default>(s: Option<String>) -> ru
     }
 }
 
-fn paginate<T>(mut items: Vec<T>, limit: usize, cursor: impl Fn(&T) -> Cursor) -> Page<T> {
-    let limit = limit.clamp(1, EventQuery::MAX_LIMIT);
-    if items.len() > limit {
-        items.truncate(limit);
-        let next = items.last().map(&cursor);
-        Page { items, next }
-    } else {
-        Page { items, next: None }
-    }
-}
 
 const PREDICTION_COLUMNS: &str =
     "seq, workspace, id, plugin, subject, kind, value, label, confidence, features, payload, event_time, ingested_at";
@@ -762,10 +737,6 @@ fn propose_improvement(tx: &rusqlite::Transaction<'_>, i: &NewImprovement, now: 
     Ok((tx.last_insert_rowid(), version as u64))
 }
 
-fn history_entry(status: ImprovementStatus, at: Timestamp, note: &Value) -> Value {
-    serde_json::json!({ "status": improvement_status_str(status), "at": at, "note": note })
-}
-
 /// Moves an improvement to `to` if it is at `from` (any status when `None`)
 /// and the lifecycle allows it; appends the move to its history.
 fn move_improvement(
@@ -779,25 +750,7 @@ fn move_improvement(
     now: Timestamp,
 ) -> Result<Improvement> {
     let current = get_improvement(tx, workspace, id)?;
-    if let Some(from) = from
-        && current.status != from
-    {
-        return Err(StoreError::VersionConflict {
-            key: format!("improvement {id}"),
-            expected: format!("status {}", improvement_status_str(from)),
-            found: format!("status {}", improvement_status_str(current.status)),
-        });
-    }
-    if !current.status.can_become(to) {
-        return Err(StoreError::Invalid {
-            field: "status".into(),
-            message: format!(
-                "improvement {id} cannot move from {} to {}",
-                improvement_status_str(current.status),
-                improvement_status_str(to)
-            ),
-        });
-    }
+    check_transition(id, current.status, from, to)?;
     let history: String =
         tx.prepare_cached("SELECT history FROM improvements WHERE id = ?1")?.query_row([id], |r| r.get(0))?;
     let mut history: Vec<Value> = serde_json::from_str(&history)
@@ -853,27 +806,9 @@ impl Filter {
     }
 }
 
-fn severity_str(s: Severity) -> &'static str {
-    match s {
-        Severity::Low => "low",
-        Severity::Medium => "medium",
-        Severity::High => "high",
-        Severity::Critical => "critical",
-    }
-}
 
 fn parse_severity(s: &str) -> rusqlite::Result<Severity> {
-    Ok(match s {
-        "low" => Severity::Low,
-        "medium" => Severity::Medium,
-        "high" => Severity::High,
-        "critical" => Severity::Critical,
-        _ => return Err(bad_text(format!("bad severity {s:?}"))),
-    })
-}
-
-fn improvement_status_str(s: ImprovementStatus) -> &'static str {
-    s.as_str()
+    severity_from_str(s).ok_or_else(|| bad_text(format!("bad severity {s:?}")))
 }
 
 fn parse_improvement_status(s: &str) -> rusqlite::Result<ImprovementStatus> {
@@ -949,23 +884,6 @@ fn improvement_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Improvement> {
     })
 }
 
-fn expect_matches(key: &StateKey, expect: Expect, current: Option<u64>) -> Result<()> {
-    let ok = match (expect, current) {
-        (Expect::Any, _) => true,
-        (Expect::Absent, None) => true,
-        (Expect::Version(v), Some(c)) => v == c,
-        _ => false,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(StoreError::VersionConflict {
-            key: key.to_string(),
-            expected: expect.to_string(),
-            found: current.map_or("no document".into(), |v| format!("version {v}")),
-        })
-    }
-}
 
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
@@ -1054,25 +972,7 @@ impl Store for SqliteStore {
                 .query_map(args, outcome_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             tx.commit()?;
-            // Each list is the first `limit` of its table after `after_seq`,
-            // so the first `limit` of their merge are the first of both.
-            let mut out = Vec::with_capacity(limit.min(predictions.len() + outcomes.len()));
-            let mut ps = predictions.into_iter().peekable();
-            let mut os = outcomes.into_iter().peekable();
-            while out.len() < limit {
-                let take_prediction = match (ps.peek(), os.peek()) {
-                    (Some(p), Some(o)) => p.seq < o.seq,
-                    (Some(_), None) => true,
-                    (None, Some(_)) => false,
-                    (None, None) => break,
-                };
-                out.push(if take_prediction {
-                    Event::Prediction(ps.next().expect("peeked"))
-                } else {
-                    Event::Outcome(os.next().expect("peeked"))
-                });
-            }
-            Ok(out)
+            Ok(merge_events(predictions, outcomes, limit))
         })
     }
 
@@ -1430,15 +1330,7 @@ impl Store for SqliteStore {
         })
     }
     fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKey> {
-        if key.name.trim().is_empty() || key.name.len() > 256 {
-            return Err(StoreError::Invalid { field: "name".into(), message: "must be 1 to 256 bytes".into() });
-        }
-        if (key.role == Role::Admin) != key.workspace.is_none() {
-            return Err(StoreError::Invalid {
-                field: "workspace".into(),
-                message: "admin keys cover every workspace; reader and writer keys need exactly one".into(),
-            });
-        }
+        key.validate()?;
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO api_keys (name, prefix, hash, workspace, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

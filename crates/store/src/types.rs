@@ -382,3 +382,20 @@ pub struct NewApiKey {
     /// Creation time.
     pub now: Timestamp,
 }
+
+impl NewApiKey {
+    /// Checks what every backend checks before storing a key: a name of 1
+    /// to 256 bytes, and a workspace exactly when the role is not admin.
+    pub fn validate(&self) -> Result<(), StoreError> {
+        if self.name.trim().is_empty() || self.name.len() > 256 {
+            return Err(StoreError::Invalid { field: "name".into(), message: "must be 1 to 256 bytes".into() });
+        }
+        if (self.role == learnloop_core::Role::Admin) != self.workspace.is_none() {
+            return Err(StoreError::Invalid {
+                field: "workspace".into(),
+                message: "admin keys cover every workspace; reader and writer keys need exactly one".into(),
+            });
+        }
+        Ok(())
+    }
+}

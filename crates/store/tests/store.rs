@@ -1,9 +1,12 @@
 //! Store tests.
 //!
-//! mod list: `sqlite_conformance` runs the shared behaviour suite against
-//! SQLite; the rest are SQLite-specific (files, processes, durability).
+//! mod list: `sqlite_conformance` and `postgres_conformance` run the shared
+//! behaviour suite against both backends (PostgreSQL at
+//! `LEARNLOOP_TEST_PG_URL`, each check in a fresh schema); the rest are
+//! backend-specific (files, processes, durability, concurrent writers).
 
-use learnloop_store::{SqliteOptions, SqliteStore, Store, conformance};
+use learnloop_store::pg_test::{TestSchema, server_url};
+use learnloop_store::{PostgresStore, SqliteOptions, SqliteStore, Store, conformance};
 
 #[test]
 fn sqlite_conformance() {
@@ -13,6 +16,19 @@ fn sqlite_conformance() {
         counter.set(counter.get() + 1);
         let path = dir.path().join(format!("s{}.sqlite", counter.get()));
         Box::new(SqliteStore::open(&path, &SqliteOptions::default()).unwrap()) as Box<dyn Store>
+    });
+}
+
+#[test]
+fn postgres_conformance() {
+    let Some(server) = server_url("postgres_conformance") else { return };
+    // Every store's schema lives until the end of the test, then is dropped.
+    let schemas = std::cell::RefCell::new(Vec::new());
+    conformance::run_all(&|| {
+        let schema = TestSchema::create(&server);
+        let store = PostgresStore::open(schema.url(), 2).unwrap();
+        schemas.borrow_mut().push(schema);
+        Box::new(store) as Box<dyn Store>
     });
 }
 

@@ -1,0 +1,136 @@
+//! Helpers shared by the backends: status names as stored, and the rules
+//! that do not depend on the database (compare-and-set, duplicate or
+//! conflict, paging).
+
+use learnloop_core::{ImprovementStatus, Severity, Timestamp};
+use serde_json::Value;
+
+use crate::*;
+
+pub(crate) fn severity_str(s: Severity) -> &'static str {
+    match s {
+        Severity::Low => "low",
+        Severity::Medium => "medium",
+        Severity::High => "high",
+        Severity::Critical => "critical",
+    }
+}
+
+pub(crate) fn improvement_status_str(s: ImprovementStatus) -> &'static str {
+    s.as_str()
+}
+
+pub(crate) fn expect_matches(key: &StateKey, expect: Expect, current: Option<u64>) -> Result<()> {
+    let ok = match (expect, current) {
+        (Expect::Any, _) => true,
+        (Expect::Absent, None) => true,
+        (Expect::Version(v), Some(c)) => v == c,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::VersionConflict {
+            key: key.to_string(),
+            expected: expect.to_string(),
+            found: current.map_or("no document".into(), |v| format!("version {v}")),
+        })
+    }
+}
+
+pub(crate) fn paginate<T>(mut items: Vec<T>, limit: usize, cursor: impl Fn(&T) -> Cursor) -> Page<T> {
+    let limit = limit.clamp(1, EventQuery::MAX_LIMIT);
+    if items.len() > limit {
+        items.truncate(limit);
+        let next = items.last().map(&cursor);
+        Page { items, next }
+    } else {
+        Page { items, next: None }
+    }
+}
+
+pub(crate) fn history_entry(status: ImprovementStatus, at: Timestamp, note: &Value) -> Value {
+    serde_json::json!({ "status": improvement_status_str(status), "at": at, "note": note })
+}
+
+/// Whether improvement `id`, now at `current`, may move to `to`: it must be
+/// at `from` when that is given (else a [`StoreError::VersionConflict`]:
+/// someone else moved it first), and the lifecycle must allow the move.
+pub(crate) fn check_transition(
+    id: i64,
+    current: ImprovementStatus,
+    from: Option<ImprovementStatus>,
+    to: ImprovementStatus,
+) -> Result<()> {
+    if let Some(from) = from
+        && current != from
+    {
+        return Err(StoreError::VersionConflict {
+            key: format!("improvement {id}"),
+            expected: format!("status {}", improvement_status_str(from)),
+            found: format!("status {}", improvement_status_str(current)),
+        });
+    }
+    if !current.can_become(to) {
+        return Err(StoreError::Invalid {
+            field: "status".into(),
+            message: format!(
+                "improvement {id} cannot move from {} to {}",
+                improvement_status_str(current),
+                improvement_status_str(to)
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Compares an existing record with a resubmission of the same id.
+pub(crate) fn duplicate_or_conflict(
+    existing: Option<(Vec<u8>, i64)>,
+    hash: &[u8; 32],
+    event_time: Option<Timestamp>,
+) -> Result<ItemStatus> {
+    let (stored_hash, stored_time) =
+        existing.ok_or_else(|| StoreError::Backend("row vanished during append".into()))?;
+    if stored_hash.as_slice() != hash {
+        return Ok(ItemStatus::Rejected(Rejection::Conflict { differs: "content" }));
+    }
+    if event_time.is_some_and(|t| t.as_micros() != stored_time) {
+        return Ok(ItemStatus::Rejected(Rejection::Conflict { differs: "event_time" }));
+    }
+    Ok(ItemStatus::Duplicate)
+}
+
+/// The severity stored as `s`.
+pub(crate) fn severity_from_str(s: &str) -> Option<Severity> {
+    Some(match s {
+        "low" => Severity::Low,
+        "medium" => Severity::Medium,
+        "high" => Severity::High,
+        "critical" => Severity::Critical,
+        _ => return None,
+    })
+}
+
+
+/// Merges the first `limit` predictions and the first `limit` outcomes after
+/// some seq (each in seq order) into the first `limit` events of both.
+pub(crate) fn merge_events(predictions: Vec<StoredPrediction>, outcomes: Vec<StoredOutcome>, limit: usize) -> Vec<Event> {
+    let mut out = Vec::with_capacity(limit.min(predictions.len() + outcomes.len()));
+    let mut ps = predictions.into_iter().peekable();
+    let mut os = outcomes.into_iter().peekable();
+    while out.len() < limit {
+        let take_prediction = match (ps.peek(), os.peek()) {
+            (Some(p), Some(o)) => p.seq < o.seq,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        out.push(if take_prediction {
+            Event::Prediction(ps.next().expect("peeked"))
+        } else {
+            Event::Outcome(os.next().expect("peeked"))
+        });
+    }
+    out
+}

@@ -1,0 +1,1379 @@
+//! The store of record on PostgreSQL, for installations that outgrow one
+//! machine: several API nodes and schedulers share one database.
+//!
+//! Same schema as SQLite, column for column (times are epoch microseconds in
+//! `BIGINT`, JSON is text), so `learnloop migrate` copies rows unchanged.
+//! Text that is compared or sorted uses the `"C"` collation, so keys sort by
+//! bytes exactly as in SQLite (prefix scans and `workspaces` depend on it).
+//!
+//! Concurrency, where SQLite had one writer and PostgreSQL has many:
+//! * `seq`: every append locks the one row of `seq_counter` (`FOR UPDATE`)
+//!   until it commits, so appends that insert commit one after another in
+//!   `seq` order: a reader paging by `seq` never skips a row that commits
+//!   later with a smaller `seq`.
+//! * state compare-and-set is a conditional `UPDATE`/`INSERT … ON CONFLICT`,
+//!   alerts deduplicate with `INSERT … ON CONFLICT` on the open-alert index,
+//!   improvement versions and leases are numbered under a row or advisory
+//!   lock, and job slots are unique by index: no check-then-write races.
+//!
+//! The connection string is a libpq URL; `?options=-c%20search_path%3DNAME`
+//! puts the tables in schema `NAME` (the tests give every store its own).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use learnloop_core::{
+    Alert, ApiKey, Improvement, ImprovementStatus, Insight, JobRun, JobStatus, NewAlert, NewImprovement, NewInsight, Outcome,
+    PluginName, Prediction, Record, Role, Timestamp, WorkspaceId,
+};
+use ::postgres::types::ToSql;
+use ::postgres::{Client, IsolationLevel, NoTls, Row, Statement, Transaction};
+use serde_json::Value;
+
+use crate::common::*;
+use crate::types::list_limit;
+use crate::*;
+
+type Param = Box<dyn ToSql + Sync + Send>;
+
+/// Schema migrations, applied in order, each once, under an advisory lock so
+/// processes starting together do not race. Never edit a released one.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    r#"
+CREATE TABLE seq_counter (
+    one  BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+    last BIGINT  NOT NULL
+);
+INSERT INTO seq_counter (one, last) VALUES (TRUE, 0);
+
+CREATE TABLE predictions (
+    seq          BIGINT PRIMARY KEY,
+    workspace    TEXT COLLATE "C" NOT NULL,
+    id           TEXT COLLATE "C" NOT NULL,
+    plugin       TEXT COLLATE "C" NOT NULL,
+    subject      TEXT COLLATE "C" NOT NULL,
+    kind         TEXT COLLATE "C" NOT NULL,
+    value        DOUBLE PRECISION,
+    label        TEXT,
+    confidence   DOUBLE PRECISION,
+    features     TEXT,
+    payload      TEXT,
+    event_time   BIGINT NOT NULL,
+    ingested_at  BIGINT NOT NULL,
+    content_hash BYTEA  NOT NULL,
+    UNIQUE (workspace, id)
+);
+CREATE INDEX predictions_by_time ON predictions (workspace, plugin, event_time, seq);
+CREATE INDEX predictions_by_plugin ON predictions (plugin, workspace, seq);
+
+CREATE TABLE outcomes (
+    seq            BIGINT PRIMARY KEY,
+    workspace      TEXT COLLATE "C" NOT NULL,
+    id             TEXT COLLATE "C" NOT NULL,
+    plugin         TEXT COLLATE "C" NOT NULL,
+    prediction_id  TEXT COLLATE "C" NOT NULL,
+    prediction_seq BIGINT NOT NULL,
+    subject        TEXT COLLATE "C" NOT NULL,
+    kind           TEXT COLLATE "C" NOT NULL,
+    value          DOUBLE PRECISION,
+    label          TEXT,
+    success        BOOLEAN,
+    quality        DOUBLE PRECISION,
+    feedback       TEXT,
+    payload        TEXT,
+    event_time     BIGINT NOT NULL,
+    ingested_at    BIGINT NOT NULL,
+    content_hash   BYTEA  NOT NULL,
+    UNIQUE (workspace, id)
+);
+CREATE INDEX outcomes_by_prediction ON outcomes (prediction_seq);
+CREATE INDEX outcomes_by_time ON outcomes (workspace, plugin, event_time, seq);
+CREATE INDEX outcomes_by_plugin ON outcomes (plugin, workspace, seq);
+
+CREATE TABLE plugin_state (
+    plugin     TEXT COLLATE "C" NOT NULL,
+    workspace  TEXT COLLATE "C" NOT NULL,
+    key        TEXT COLLATE "C" NOT NULL,
+    value      BYTEA  NOT NULL,
+    version    BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (plugin, workspace, key)
+);
+
+CREATE TABLE job_runs (
+    id          BIGSERIAL PRIMARY KEY,
+    plugin      TEXT COLLATE "C" NOT NULL,
+    job         TEXT COLLATE "C" NOT NULL,
+    slot        BIGINT,
+    attempt     BIGINT NOT NULL,
+    runner      TEXT   NOT NULL,
+    status      TEXT   NOT NULL,
+    started_at  BIGINT NOT NULL,
+    finished_at BIGINT,
+    report      TEXT,
+    error       TEXT
+);
+CREATE UNIQUE INDEX job_runs_one_per_slot ON job_runs (plugin, job, slot, attempt) WHERE slot IS NOT NULL;
+CREATE INDEX job_runs_recent ON job_runs (plugin, job, id);
+
+CREATE TABLE leases (
+    name       TEXT COLLATE "C" PRIMARY KEY,
+    holder     TEXT   NOT NULL,
+    token      BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+
+CREATE TABLE insights (
+    id         BIGSERIAL PRIMARY KEY,
+    workspace  TEXT COLLATE "C" NOT NULL,
+    plugin     TEXT COLLATE "C" NOT NULL,
+    kind       TEXT COLLATE "C" NOT NULL,
+    title      TEXT   NOT NULL,
+    detail     TEXT   NOT NULL,
+    confidence DOUBLE PRECISION NOT NULL,
+    impact     DOUBLE PRECISION NOT NULL,
+    data       TEXT   NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX insights_recent ON insights (workspace, plugin, created_at);
+
+CREATE TABLE alerts (
+    id              BIGSERIAL PRIMARY KEY,
+    workspace       TEXT COLLATE "C" NOT NULL,
+    plugin          TEXT COLLATE "C" NOT NULL,
+    severity        TEXT   NOT NULL,
+    kind            TEXT   NOT NULL,
+    subject         TEXT   NOT NULL,
+    message         TEXT   NOT NULL,
+    dedup_key       TEXT COLLATE "C" NOT NULL,
+    data            TEXT   NOT NULL,
+    created_at      BIGINT NOT NULL,
+    last_seen_at    BIGINT NOT NULL,
+    occurrences     BIGINT NOT NULL,
+    acknowledged_at BIGINT
+);
+CREATE UNIQUE INDEX alerts_open ON alerts (workspace, plugin, dedup_key) WHERE acknowledged_at IS NULL;
+CREATE INDEX alerts_recent ON alerts (workspace, last_seen_at);
+
+CREATE TABLE improvements (
+    id            BIGSERIAL PRIMARY KEY,
+    workspace     TEXT COLLATE "C" NOT NULL,
+    plugin        TEXT COLLATE "C" NOT NULL,
+    target        TEXT COLLATE "C" NOT NULL,
+    version       BIGINT NOT NULL,
+    status        TEXT   NOT NULL,
+    params        TEXT   NOT NULL,
+    evidence      TEXT   NOT NULL,
+    metric        TEXT   NOT NULL,
+    expected_gain DOUBLE PRECISION NOT NULL,
+    backtest      TEXT,
+    history       TEXT   NOT NULL,
+    created_at    BIGINT NOT NULL,
+    updated_at    BIGINT NOT NULL,
+    UNIQUE (workspace, plugin, target, version)
+);
+CREATE INDEX improvements_recent ON improvements (workspace, plugin, created_at);
+
+CREATE TABLE api_keys (
+    id         BIGSERIAL PRIMARY KEY,
+    name       TEXT   NOT NULL,
+    prefix     TEXT   NOT NULL,
+    hash       BYTEA  NOT NULL UNIQUE,
+    workspace  TEXT COLLATE "C",
+    role       TEXT   NOT NULL,
+    created_at BIGINT NOT NULL,
+    revoked_at BIGINT
+);
+"#,
+)];
+
+/// The tables `learnloop migrate` copies, with their columns in the order
+/// both schemas share; the first column is the key rows are copied in order of.
+pub(crate) const TABLES: &[(&str, &str)] = &[
+    ("predictions", PREDICTION_COLUMNS_ALL),
+    ("outcomes", OUTCOME_COLUMNS_ALL),
+    ("plugin_state", "plugin, workspace, key, value, version, updated_at"),
+    ("job_runs", JOB_RUN_COLUMNS),
+    ("leases", "name, holder, token, expires_at"),
+    ("insights", INSIGHT_COLUMNS),
+    ("alerts", ALERT_COLUMNS),
+    ("improvements", "id, workspace, plugin, target, version, status, params, evidence, metric, expected_gain, backtest, history, created_at, updated_at"),
+    ("api_keys", "id, name, prefix, hash, workspace, role, created_at, revoked_at"),
+];
+
+const PREDICTION_COLUMNS_ALL: &str = "seq, workspace, id, plugin, subject, kind, value, label, confidence, features, payload, event_time, ingested_at, content_hash";
+const OUTCOME_COLUMNS_ALL: &str = "seq, workspace, id, plugin, prediction_id, prediction_seq, subject, kind, value, label, success, quality, feedback, payload, event_time, ingested_at, content_hash";
+
+/// The PostgreSQL implementation of [`Store`].
+pub struct PostgresStore {
+    config: ::postgres::Config,
+    pool: Mutex<Vec<Conn>>,
+    pool_size: usize,
+}
+
+/// A pooled connection with its prepared statements (a statement is
+/// prepared once per connection, then each use is a single round trip).
+struct Conn {
+    client: Client,
+    cache: HashMap<String, Statement>,
+}
+
+/// A transaction on a pooled connection, with its statement cache.
+struct Tx<'a> {
+    tx: Transaction<'a>,
+    cache: &'a mut HashMap<String, Statement>,
+}
+
+impl Tx<'_> {
+    fn prepare_cached(&mut self, sql: &str) -> Result<Statement> {
+        if let Some(s) = self.cache.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.tx.prepare(sql)?;
+        self.cache.insert(sql.to_string(), s.clone());
+        Ok(s)
+    }
+
+    fn commit(self) -> Result<()> {
+        Ok(self.tx.commit()?)
+    }
+}
+
+impl<'a> std::ops::Deref for Tx<'a> {
+    type Target = Transaction<'a>;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for Tx<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl From<::postgres::Error> for StoreError {
+    fn from(e: ::postgres::Error) -> Self {
+        // The server's message (and detail) is what says what went wrong.
+        match e.as_db_error() {
+            Some(db) => StoreError::Backend(format!(
+                "{} ({}){}",
+                db.message(),
+                db.code().code(),
+                db.detail().map(|d| format!(": {d}")).unwrap_or_default()
+            )),
+            None => StoreError::Backend(e.to_string()),
+        }
+    }
+}
+
+fn is_unique_violation(e: &::postgres::Error) -> bool {
+    e.code() == Some(&::postgres::error::SqlState::UNIQUE_VIOLATION)
+}
+
+/// A corrupt or foreign value in a column.
+fn bad(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("unreadable value in the store: {what}"))
+}
+
+fn ts(micros: i64) -> Result<Timestamp> {
+    Timestamp::from_micros(micros).ok_or_else(|| bad(format!("timestamp {micros} out of range")))
+}
+
+fn opt_ts(micros: Option<i64>) -> Result<Option<Timestamp>> {
+    micros.map(ts).transpose()
+}
+
+fn id<T: TryFrom<String, Error = learnloop_core::ValidationError>>(s: String) -> Result<T> {
+    T::try_from(s).map_err(bad)
+}
+
+fn json<T: serde::de::DeserializeOwned + Default>(s: Option<String>) -> Result<T> {
+    match s {
+        None => Ok(T::default()),
+        Some(s) => serde_json::from_str(&s).map_err(bad),
+    }
+}
+
+fn json_value(s: String) -> Result<Value> {
+    serde_json::from_str(&s).map_err(bad)
+}
+
+/// `&[&dyn ToSql]` view of owned parameters.
+fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect()
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user@host:port/db`),
+    /// keeping up to `pool_size` connections open, and brings the schema up
+    /// to date.
+    pub fn open(url: &str, pool_size: usize) -> Result<Self> {
+        let config: ::postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Invalid { field: "store.url".into(), message: format!("not a PostgreSQL URL: {e}") })?;
+        let store = Self { config, pool: Mutex::new(Vec::new()), pool_size: pool_size.max(1) };
+        let mut conn = store.connect()?;
+        migrate(&mut conn.client)?;
+        store.give_back(conn);
+        Ok(store)
+    }
+
+    fn connect(&self) -> Result<Conn> {
+        let client = self.config.connect(NoTls).map_err(|e| {
+            let target = self.config.get_hosts().first().map(|h| format!("{h:?}")).unwrap_or_default();
+            StoreError::Backend(format!("cannot connect to PostgreSQL {target}: {e}"))
+        })?;
+        Ok(Conn { client, cache: HashMap::new() })
+    }
+
+    fn give_back(&self, conn: Conn) {
+        let mut pool = lock(&self.pool);
+        // A closed connection (the server went away) is dropped, not reused.
+        if pool.len() < self.pool_size && !conn.client.is_closed() {
+            pool.push(conn);
+        }
+    }
+
+    /// Runs `f` on a pooled connection.
+    fn with<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T>) -> Result<T> {
+        let popped = lock(&self.pool).pop();
+        let mut conn = match popped {
+            Some(c) => c,
+            None => self.connect()?,
+        };
+        let out = f(&mut conn);
+        self.give_back(conn);
+        out
+    }
+
+    /// One transaction (read committed, or `isolation`), committed if `f`
+    /// returns Ok, rolled back otherwise.
+    fn transaction<T>(&self, isolation: Option<IsolationLevel>, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
+        self.with(|c| {
+            let mut b = c.client.build_transaction();
+            if let Some(level) = isolation {
+                b = b.isolation_level(level).read_only(true);
+            }
+            let mut tx = Tx { tx: b.start()?, cache: &mut c.cache };
+            let out = f(&mut tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
+        self.transaction(None, f)
+    }
+
+    /// Plain reads: one statement needs no transaction.
+    fn read<T>(&self, f: impl FnOnce(&mut Client) -> Result<T>) -> Result<T> {
+        self.with(|c| f(&mut c.client))
+    }
+
+    fn query<T>(&self, sql: &str, params: &[Param], row: impl Fn(&Row) -> Result<T>) -> Result<Vec<T>> {
+        self.read(|c| c.query(sql, &refs(params))?.iter().map(row).collect())
+    }
+
+    /// Copies rows of `table` exactly as given (used by `learnloop migrate`):
+    /// rows whose key already exists are skipped, so a copy can resume.
+    /// Returns how many were inserted.
+    pub(crate) fn import_rows(&self, table: &str, columns: &str, key: &str, rows: &[Vec<Param>]) -> Result<u64> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let width = rows[0].len();
+        let mut sql = format!("INSERT INTO {table} ({columns}) VALUES ");
+        for (r, _) in rows.iter().enumerate() {
+            sql.push_str(if r == 0 { "(" } else { ", (" });
+            for c in 0..width {
+                if c > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("${}", r * width + c + 1));
+            }
+            sql.push(')');
+        }
+        sql.push_str(&format!(" ON CONFLICT ({key}) DO NOTHING"));
+        let params: Vec<&(dyn ToSql + Sync)> = rows.iter().flat_map(|r| r.iter().map(|p| &**p as &(dyn ToSql + Sync))).collect();
+        self.write(|tx| Ok(tx.execute(sql.as_str(), &params)?))
+    }
+
+    /// After an import: identity sequences continue after the highest id,
+    /// and the event sequence after the highest seq.
+    pub(crate) fn after_import(&self) -> Result<()> {
+        self.write(|tx| {
+            for table in ["job_runs", "insights", "alerts", "improvements", "api_keys"] {
+                tx.execute(
+                    &format!(
+                        "SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
+                    ),
+                    &[],
+                )?;
+            }
+            tx.execute(
+                "UPDATE seq_counter SET last = GREATEST(last,
+                    COALESCE((SELECT MAX(seq) FROM predictions), 0), COALESCE((SELECT MAX(seq) FROM outcomes), 0))",
+                &[],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Rows in `table`.
+    pub(crate) fn count_rows(&self, table: &str) -> Result<i64> {
+        self.read(|c| Ok(c.query_one(&format!("SELECT COUNT(*) FROM {table}"), &[])?.get(0)))
+    }
+}
+
+fn migrate(c: &mut Client) -> Result<()> {
+    let mut tx = c.transaction()?;
+    // One migrator at a time per database (the key is arbitrary but fixed).
+    tx.execute("SELECT pg_advisory_xact_lock(7346501990431)", &[])?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )?;
+    let current: i64 = tx.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[])?.get(0);
+    let latest = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+    if current > latest {
+        return Err(StoreError::SchemaTooNew { found: current, supported: latest });
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+        tx.batch_execute(sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+            &[version, &Timestamp::now().as_micros()],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn insert_prediction(tx: &mut Tx<'_>, p: &Prediction, prep: &Prepared, now: Timestamp, seq: &mut i64) -> Result<ItemStatus> {
+    let stmt = tx.prepare_cached(
+        "INSERT INTO predictions (workspace, id, plugin, subject, kind, value, label, confidence, features, payload, event_time, ingested_at, content_hash, seq)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+         ON CONFLICT (workspace, id) DO NOTHING",
+    )?;
+    let next = *seq + 1;
+    let changed = tx.execute(
+        &stmt,
+        &[
+            &p.workspace.as_str(),
+            &p.id.as_str(),
+            &p.plugin.as_str(),
+            &p.subject,
+            &p.kind,
+            &p.value,
+            &p.label,
+            &p.confidence,
+            &prep.features,
+            &prep.payload,
+            &p.event_time.unwrap_or(now).as_micros(),
+            &now.as_micros(),
+            &&prep.hash[..],
+            &next,
+        ],
+    )?;
+    if changed == 1 {
+        *seq = next;
+        return Ok(ItemStatus::Inserted);
+    }
+    let stmt = tx.prepare_cached("SELECT content_hash, event_time FROM predictions WHERE workspace = $1 AND id = $2")?;
+    let existing = tx.query_opt(&stmt, &[&p.workspace.as_str(), &p.id.as_str()])?.map(|r| (r.get(0), r.get(1)));
+    duplicate_or_conflict(existing, &prep.hash, p.event_time)
+}
+
+fn insert_outcome(tx: &mut Tx<'_>, o: &Outcome, prep: &Prepared, now: Timestamp, seq: &mut i64) -> Result<ItemStatus> {
+    let stmt = tx.prepare_cached("SELECT seq, plugin, subject, kind FROM predictions WHERE workspace = $1 AND id = $2")?;
+    let Some(prediction) = tx.query_opt(&stmt, &[&o.workspace.as_str(), &o.prediction_id.as_str()])? else {
+        return Ok(ItemStatus::Rejected(Rejection::UnknownPrediction { prediction_id: o.prediction_id.clone() }));
+    };
+    let (prediction_seq, plugin, subject, kind): (i64, String, String, String) =
+        (prediction.get(0), prediction.get(1), prediction.get(2), prediction.get(3));
+    if plugin != o.plugin.as_str() {
+        return Ok(ItemStatus::Rejected(Rejection::PluginMismatch { prediction_plugin: plugin }));
+    }
+    let stmt = tx.prepare_cached(
+        "INSERT INTO outcomes (workspace, id, plugin, prediction_id, subject, kind, value, label, success, quality, feedback, payload, event_time, ingested_at, content_hash, prediction_seq, seq)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+         ON CONFLICT (workspace, id) DO NOTHING",
+    )?;
+    let next = *seq + 1;
+    let changed = tx.execute(
+        &stmt,
+        &[
+            &o.workspace.as_str(),
+            &o.id.as_str(),
+            &o.plugin.as_str(),
+            &o.prediction_id.as_str(),
+            &subject,
+            &kind,
+            &o.value,
+            &o.label,
+            &o.success,
+            &o.quality,
+            &o.feedback,
+            &prep.payload,
+            &o.event_time.unwrap_or(now).as_micros(),
+            &now.as_micros(),
+            &&prep.hash[..],
+            &prediction_seq,
+            &next,
+        ],
+    )?;
+    if changed == 1 {
+        *seq = next;
+        return Ok(ItemStatus::Inserted);
+    }
+    let stmt = tx.prepare_cached("SELECT content_hash, event_time FROM outcomes WHERE workspace = $1 AND id = $2")?;
+    let existing = tx.query_opt(&stmt, &[&o.workspace.as_str(), &o.id.as_str()])?.map(|r| (r.get(0), r.get(1)));
+    duplicate_or_conflict(existing, &prep.hash, o.event_time)
+}
+
+/// A WHERE clause of optional filters, ANDed, with its parameters.
+#[derive(Default)]
+struct Filter {
+    sql: String,
+    params: Vec<Param>,
+}
+
+impl Filter {
+    fn push(&mut self, p: impl ToSql + Sync + Send + 'static) -> String {
+        self.params.push(Box::new(p));
+        format!("${}", self.params.len())
+    }
+
+    fn eq(&mut self, col: &str, v: Option<String>) {
+        if let Some(v) = v {
+            let n = self.push(v);
+            self.sql.push_str(&format!(" AND {col} = {n}"));
+        }
+    }
+
+    fn at_least(&mut self, col: &str, t: Option<Timestamp>) {
+        if let Some(t) = t {
+            let n = self.push(t.as_micros());
+            self.sql.push_str(&format!(" AND {col} >= {n}"));
+        }
+    }
+
+    /// ` WHERE ... ORDER BY {order} LIMIT $n` and the parameters.
+    fn finish(mut self, order: &str, limit: i64) -> (String, Vec<Param>) {
+        let n = self.push(limit);
+        (format!(" WHERE TRUE{} ORDER BY {order} LIMIT {n}", self.sql), self.params)
+    }
+}
+
+/// The WHERE clause shared by prediction and outcome queries.
+fn event_filter(q: &EventQuery, outcomes: bool) -> Result<(String, Vec<Param>)> {
+    let mut f = Filter::default();
+    f.eq("workspace", q.workspace.as_ref().map(|w| w.to_string()));
+    f.eq("plugin", q.plugin.as_ref().map(|p| p.to_string()));
+    f.eq("kind", q.kind.clone());
+    f.eq("subject", q.subject.clone());
+    if let Some(pid) = &q.prediction_id {
+        if !outcomes {
+            return Err(StoreError::Invalid { field: "prediction_id".into(), message: "filters outcomes only".into() });
+        }
+        let ws = q.workspace.as_ref().ok_or_else(|| StoreError::Invalid {
+            field: "prediction_id".into(),
+            message: "needs a workspace (prediction ids are unique per workspace)".into(),
+        })?;
+        let w = f.push(ws.to_string());
+        let p = f.push(pid.to_string());
+        f.sql.push_str(&format!(" AND prediction_seq = (SELECT seq FROM predictions WHERE workspace = {w} AND id = {p})"));
+    }
+    if let Some(from) = q.from {
+        let n = f.push(from.as_micros());
+        f.sql.push_str(&format!(" AND event_time >= {n}"));
+    }
+    if let Some(until) = q.until {
+        let n = f.push(until.as_micros());
+        f.sql.push_str(&format!(" AND event_time < {n}"));
+    }
+    if let Some(c) = q.after {
+        match q.order {
+            Order::Ingestion => {
+                let n = f.push(c.seq);
+                f.sql.push_str(&format!(" AND seq > {n}"));
+            }
+            Order::EventTime => {
+                let t = f.push(c.time);
+                let s = f.push(c.seq);
+                f.sql.push_str(&format!(" AND (event_time, seq) > ({t}, {s})"));
+            }
+        }
+    }
+    let order = match q.order {
+        Order::Ingestion => "seq",
+        Order::EventTime => "event_time, seq",
+    };
+    Ok(f.finish(order, q.limit.clamp(1, EventQuery::MAX_LIMIT) as i64 + 1))
+}
+
+const PREDICTION_COLUMNS: &str =
+    "seq, workspace, id, plugin, subject, kind, value, label, confidence, features, payload, event_time, ingested_at";
+
+fn prediction_row(r: &Row) -> Result<StoredPrediction> {
+    Ok(StoredPrediction {
+        seq: r.get(0),
+        ingested_at: ts(r.get(12))?,
+        record: Prediction {
+            workspace: id(r.get(1))?,
+            id: id(r.get(2))?,
+            plugin: id(r.get(3))?,
+            subject: r.get(4),
+            kind: r.get(5),
+            value: r.get(6),
+            label: r.get(7),
+            confidence: r.get(8),
+            features: json(r.get(9))?,
+            payload: json(r.get(10))?,
+            event_time: Some(ts(r.get(11))?),
+        },
+    })
+}
+
+const OUTCOME_COLUMNS: &str = "seq, workspace, id, plugin, prediction_id, subject, kind, value, label, success, quality, feedback, payload, event_time, ingested_at";
+
+fn outcome_row(r: &Row) -> Result<StoredOutcome> {
+    Ok(StoredOutcome {
+        seq: r.get(0),
+        ingested_at: ts(r.get(14))?,
+        subject: r.get(5),
+        kind: r.get(6),
+        record: Outcome {
+            workspace: id(r.get(1))?,
+            id: id(r.get(2))?,
+            plugin: id(r.get(3))?,
+            prediction_id: id(r.get(4))?,
+            value: r.get(7),
+            label: r.get(8),
+            success: r.get(9),
+            quality: r.get(10),
+            feedback: r.get(11),
+            payload: json(r.get(12))?,
+            event_time: Some(ts(r.get(13))?),
+        },
+    })
+}
+
+const JOB_RUN_COLUMNS: &str = "id, plugin, job, slot, attempt, runner, status, started_at, finished_at, report, error";
+
+fn job_run_row(r: &Row) -> Result<JobRun> {
+    let status: String = r.get(6);
+    Ok(JobRun {
+        id: r.get(0),
+        plugin: id(r.get(1))?,
+        job: r.get(2),
+        slot: r.get(3),
+        attempt: u32::try_from(r.get::<_, i64>(4)).map_err(bad)?,
+        runner: r.get(5),
+        status: JobStatus::parse(&status).ok_or_else(|| bad(format!("job status {status:?}")))?,
+        started_at: ts(r.get(7))?,
+        finished_at: opt_ts(r.get(8))?,
+        report: r.get::<_, Option<String>>(9).map(json_value).transpose()?,
+        error: r.get(10),
+    })
+}
+
+fn lease_row(r: &Row) -> Result<Lease> {
+    Ok(Lease { name: r.get(0), holder: r.get(1), token: r.get(2), expires_at: ts(r.get(3))? })
+}
+
+const INSIGHT_COLUMNS: &str = "id, workspace, plugin, kind, title, detail, confidence, impact, data, created_at";
+
+fn insight_row(r: &Row) -> Result<Insight> {
+    Ok(Insight {
+        id: r.get(0),
+        workspace: id(r.get(1))?,
+        plugin: id(r.get(2))?,
+        kind: r.get(3),
+        title: r.get(4),
+        detail: r.get(5),
+        confidence: r.get(6),
+        impact: r.get(7),
+        data: json_value(r.get(8))?,
+        created_at: ts(r.get(9))?,
+    })
+}
+
+const ALERT_COLUMNS: &str = "id, workspace, plugin, severity, kind, subject, message, dedup_key, data, created_at, last_seen_at, occurrences, acknowledged_at";
+
+fn alert_row(r: &Row) -> Result<Alert> {
+    let severity: String = r.get(3);
+    Ok(Alert {
+        id: r.get(0),
+        workspace: id(r.get(1))?,
+        plugin: id(r.get(2))?,
+        severity: severity_from_str(&severity).ok_or_else(|| bad(format!("severity {severity:?}")))?,
+        kind: r.get(4),
+        subject: r.get(5),
+        message: r.get(6),
+        dedup_key: r.get(7),
+        data: json_value(r.get(8))?,
+        created_at: ts(r.get(9))?,
+        last_seen_at: ts(r.get(10))?,
+        occurrences: r.get::<_, i64>(11) as u64,
+        acknowledged_at: opt_ts(r.get(12))?,
+    })
+}
+
+const IMPROVEMENT_COLUMNS: &str =
+    "id, workspace, plugin, target, version, status, params, evidence, metric, expected_gain, backtest, created_at, updated_at, history";
+
+fn improvement_row(r: &Row) -> Result<Improvement> {
+    let status: String = r.get(5);
+    Ok(Improvement {
+        id: r.get(0),
+        workspace: id(r.get(1))?,
+        plugin: id(r.get(2))?,
+        target: r.get(3),
+        version: r.get::<_, i64>(4) as u64,
+        status: ImprovementStatus::parse("status", &status).map_err(bad)?,
+        params: json_value(r.get(6))?,
+        evidence: json_value(r.get(7))?,
+        metric: r.get(8),
+        expected_gain: r.get(9),
+        backtest: r.get::<_, Option<String>>(10).map(json_value).transpose()?,
+        created_at: ts(r.get(11))?,
+        updated_at: ts(r.get(12))?,
+        history: serde_json::from_value(json_value(r.get(13))?).map_err(bad)?,
+    })
+}
+
+const API_KEY_COLUMNS: &str = "id, name, prefix, workspace, role, created_at, revoked_at";
+
+fn api_key_row(r: &Row) -> Result<ApiKey> {
+    let role: String = r.get(4);
+    Ok(ApiKey {
+        id: r.get(0),
+        name: r.get(1),
+        prefix: r.get(2),
+        workspace: r.get::<_, Option<String>>(3).map(id).transpose()?,
+        role: Role::parse(&role).ok_or_else(|| bad(format!("role {role:?}")))?,
+        created_at: ts(r.get(5))?,
+        revoked_at: opt_ts(r.get(6))?,
+    })
+}
+
+/// Writes (`Some`) or deletes (`None`) one state document if `expect`
+/// holds; the new version, `None` after a delete. Each case is one
+/// conditional statement, so two writers racing on a key cannot both win.
+fn apply_state(tx: &mut Tx<'_>, key: &StateKey, value: Option<&[u8]>, expect: Expect, now: Timestamp) -> Result<Option<u64>> {
+    let (p, w, k) = (key.plugin.as_str(), key.workspace.as_str(), key.key.as_str());
+    let micros = now.as_micros();
+    let done: Option<Option<u64>> = match (value, expect) {
+        (Some(v), Expect::Any) => {
+            let row = tx.query_one(
+                "INSERT INTO plugin_state (plugin, workspace, key, value, version, updated_at) VALUES ($1, $2, $3, $4, 1, $5)
+                 ON CONFLICT (plugin, workspace, key) DO UPDATE
+                 SET value = excluded.value, version = plugin_state.version + 1, updated_at = excluded.updated_at
+                 RETURNING version",
+                &[&p, &w, &k, &v, &micros],
+            )?;
+            Some(Some(row.get::<_, i64>(0) as u64))
+        }
+        (Some(v), Expect::Absent) => tx
+            .query_opt(
+                "INSERT INTO plugin_state (plugin, workspace, key, value, version, updated_at) VALUES ($1, $2, $3, $4, 1, $5)
+                 ON CONFLICT (plugin, workspace, key) DO NOTHING RETURNING version",
+                &[&p, &w, &k, &v, &micros],
+            )?
+            .map(|r| Some(r.get::<_, i64>(0) as u64)),
+        (Some(v), Expect::Version(n)) => tx
+            .query_opt(
+                "UPDATE plugin_state SET value = $4, version = version + 1, updated_at = $5
+                 WHERE plugin = $1 AND workspace = $2 AND key = $3 AND version = $6 RETURNING version",
+                &[&p, &w, &k, &v, &micros, &(n as i64)],
+            )?
+            .map(|r| Some(r.get::<_, i64>(0) as u64)),
+        (None, Expect::Any) => {
+            tx.execute("DELETE FROM plugin_state WHERE plugin = $1 AND workspace = $2 AND key = $3", &[&p, &w, &k])?;
+            Some(None)
+        }
+        (None, Expect::Absent) => None,
+        (None, Expect::Version(n)) => (tx.execute(
+            "DELETE FROM plugin_state WHERE plugin = $1 AND workspace = $2 AND key = $3 AND version = $4",
+            &[&p, &w, &k, &(n as i64)],
+        )? == 1)
+            .then_some(None),
+    };
+    if let Some(done) = done {
+        return Ok(done);
+    }
+    let current: Option<i64> = tx
+        .query_opt("SELECT version FROM plugin_state WHERE plugin = $1 AND workspace = $2 AND key = $3", &[&p, &w, &k])?
+        .map(|r| r.get(0));
+    expect_matches(key, expect, current.map(|v| v as u64))?;
+    // Only "delete, expecting absence" of a missing document gets here.
+    Ok(None)
+}
+
+fn insert_insight(tx: &mut Tx<'_>, i: &NewInsight, now: Timestamp) -> Result<i64> {
+    let stmt = tx.prepare_cached(
+        "INSERT INTO insights (workspace, plugin, kind, title, detail, confidence, impact, data, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+    )?;
+    Ok(tx
+        .query_one(
+            &stmt,
+            &[
+                &i.workspace.as_str(),
+                &i.plugin.as_str(),
+                &i.kind,
+                &i.title,
+                &i.detail,
+                &i.confidence,
+                &i.impact,
+                &i.data.to_string(),
+                &now.as_micros(),
+            ],
+        )?
+        .get(0))
+}
+
+/// Inserts an alert, or folds it into the open alert with its dedup key,
+/// in one statement (two nodes raising the same alert at once fold too).
+fn raise_alert(tx: &mut Tx<'_>, a: &NewAlert, now: Timestamp) -> Result<i64> {
+    let stmt = tx.prepare_cached(
+        "INSERT INTO alerts (workspace, plugin, severity, kind, subject, message, dedup_key, data, created_at, last_seen_at, occurrences)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 1)
+         ON CONFLICT (workspace, plugin, dedup_key) WHERE acknowledged_at IS NULL DO UPDATE SET
+             occurrences = alerts.occurrences + 1,
+             last_seen_at = excluded.last_seen_at,
+             severity = CASE
+                 WHEN array_position(ARRAY['low', 'medium', 'high', 'critical'], excluded.severity)
+                    > array_position(ARRAY['low', 'medium', 'high', 'critical'], alerts.severity)
+                 THEN excluded.severity ELSE alerts.severity END,
+             message = excluded.message,
+             data = excluded.data
+         RETURNING id",
+    )?;
+    Ok(tx
+        .query_one(
+            &stmt,
+            &[
+                &a.workspace.as_str(),
+                &a.plugin.as_str(),
+                &severity_str(a.severity),
+                &a.kind,
+                &a.subject,
+                &a.message,
+                &a.dedup_key,
+                &a.data.to_string(),
+                &now.as_micros(),
+            ],
+        )?
+        .get(0))
+}
+
+/// Inserts a proposed improvement as the next version of its target. An
+/// advisory lock on the target serialises proposals for it across nodes.
+fn propose_improvement(tx: &mut Tx<'_>, i: &NewImprovement, now: Timestamp) -> Result<(i64, u64)> {
+    let (w, p, t) = (i.workspace.as_str(), i.plugin.as_str(), i.target.as_str());
+    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1 || chr(1) || $2 || chr(1) || $3, 0))", &[&w, &p, &t])?;
+    let version: i64 = tx
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) + 1 FROM improvements WHERE workspace = $1 AND plugin = $2 AND target = $3",
+            &[&w, &p, &t],
+        )?
+        .get(0);
+    let history = Value::Array(vec![history_entry(ImprovementStatus::Proposed, now, &Value::Null)]);
+    let row = tx.query_one(
+        "INSERT INTO improvements (workspace, plugin, target, version, status, params, evidence, metric, expected_gain, history, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
+        &[
+            &w,
+            &p,
+            &t,
+            &version,
+            &improvement_status_str(ImprovementStatus::Proposed),
+            &i.params.to_string(),
+            &i.evidence.to_string(),
+            &i.metric,
+            &i.expected_gain,
+            &history.to_string(),
+            &now.as_micros(),
+        ],
+    )?;
+    Ok((row.get(0), version as u64))
+}
+
+fn get_improvement(c: &mut impl ::postgres::GenericClient, workspace: &WorkspaceId, id: i64, lock: bool) -> Result<Improvement> {
+    let sql = format!(
+        "SELECT {IMPROVEMENT_COLUMNS} FROM improvements WHERE id = $1 AND workspace = $2{}",
+        if lock { " FOR UPDATE" } else { "" }
+    );
+    c.query_opt(&sql, &[&id, &workspace.as_str()])?
+        .map(|r| improvement_row(&r))
+        .transpose()?
+        .ok_or_else(|| StoreError::NotFound(format!("improvement {id} in workspace {workspace}")))
+}
+
+/// Moves an improvement to `to` if it is at `from` (any status when `None`)
+/// and the lifecycle allows it; appends the move to its history. The row
+/// is locked (`FOR UPDATE`): two nodes moving one improvement take turns,
+/// and the second sees the first's status.
+#[allow(clippy::too_many_arguments)]
+fn move_improvement(
+    tx: &mut Tx<'_>,
+    workspace: &WorkspaceId,
+    id: i64,
+    from: Option<ImprovementStatus>,
+    to: ImprovementStatus,
+    backtest: Option<&Value>,
+    note: &Value,
+    now: Timestamp,
+) -> Result<Improvement> {
+    let current = get_improvement(&mut **tx, workspace, id, true)?;
+    check_transition(id, current.status, from, to)?;
+    let mut history: Vec<Value> = current.history.iter().map(|e| history_entry(e.status, e.at, &e.note)).collect();
+    history.push(history_entry(to, now, note));
+    let row = tx.query_one(
+        &format!(
+            "UPDATE improvements SET status = $2, backtest = COALESCE($3, backtest), history = $4, updated_at = $5
+             WHERE id = $1 RETURNING {IMPROVEMENT_COLUMNS}"
+        ),
+        &[&id, &improvement_status_str(to), &backtest.map(|b| b.to_string()), &Value::Array(history).to_string(), &now.as_micros()],
+    )?;
+    improvement_row(&row)
+}
+
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn append_prepared(&self, records: &[Prepared], mode: AppendMode, now: Timestamp) -> Result<AppendReceipt> {
+        self.write(|tx| {
+            let mut receipt = AppendReceipt { items: Vec::with_capacity(records.len()), ..Default::default() };
+            // Held until commit: appends commit in the order they take seqs.
+            let start: i64 = tx.query_one("SELECT last FROM seq_counter FOR UPDATE", &[])?.get(0);
+            let mut seq = start;
+            for (index, prep) in records.iter().enumerate() {
+                let record = prep.record();
+                let status = match record {
+                    Record::Prediction(p) => insert_prediction(tx, p, prep, now, &mut seq)?,
+                    Record::Outcome(o) => insert_outcome(tx, o, prep, now, &mut seq)?,
+                };
+                match &status {
+                    ItemStatus::Inserted => receipt.inserted += 1,
+                    ItemStatus::Duplicate => receipt.duplicates += 1,
+                    ItemStatus::Rejected(reason) => {
+                        if mode == AppendMode::AllOrNothing {
+                            return Err(StoreError::Rejected { index, id: record.id().clone(), reason: reason.clone() });
+                        }
+                        receipt.rejected += 1;
+                    }
+                }
+                receipt.items.push(status);
+            }
+            if seq != start {
+                tx.execute("UPDATE seq_counter SET last = $1", &[&seq])?;
+            }
+            Ok(receipt)
+        })
+    }
+
+    fn events(&self, workspace: &WorkspaceId, plugin: &PluginName, after_seq: i64, limit: usize) -> Result<Vec<Event>> {
+        let limit = limit.clamp(1, EventQuery::MAX_LIMIT);
+        let lim = limit as i64;
+        // One snapshot for both tables, as in SQLite.
+        self.transaction(Some(IsolationLevel::RepeatableRead), |tx| {
+            let args: [&(dyn ToSql + Sync); 4] = [&plugin.as_str(), &workspace.as_str(), &after_seq, &lim];
+            let stmt = tx.prepare_cached(&format!(
+                "SELECT {PREDICTION_COLUMNS} FROM predictions WHERE plugin = $1 AND workspace = $2 AND seq > $3 ORDER BY seq LIMIT $4"
+            ))?;
+            let predictions = tx.query(&stmt, &args)?.iter().map(prediction_row).collect::<Result<Vec<_>>>()?;
+            let stmt = tx.prepare_cached(&format!(
+                "SELECT {OUTCOME_COLUMNS} FROM outcomes WHERE plugin = $1 AND workspace = $2 AND seq > $3 ORDER BY seq LIMIT $4"
+            ))?;
+            let outcomes = tx.query(&stmt, &args)?.iter().map(outcome_row).collect::<Result<Vec<_>>>()?;
+            Ok(merge_events(predictions, outcomes, limit))
+        })
+    }
+
+    fn max_seq(&self) -> Result<i64> {
+        // The counter, not MAX(seq): it covers exactly the committed appends.
+        self.read(|c| Ok(c.query_one("SELECT last FROM seq_counter", &[])?.get(0)))
+    }
+
+    fn workspaces(&self, plugin: &PluginName) -> Result<Vec<WorkspaceId>> {
+        // A skip scan of predictions_by_plugin: one index seek per workspace.
+        self.query(
+            "WITH RECURSIVE w(workspace) AS (
+                 SELECT MIN(workspace) FROM predictions WHERE plugin = $1
+                 UNION ALL
+                 SELECT (SELECT MIN(workspace) FROM predictions WHERE plugin = $1 AND workspace > w.workspace)
+                 FROM w WHERE w.workspace IS NOT NULL
+             )
+             SELECT workspace FROM w WHERE workspace IS NOT NULL",
+            &[Box::new(plugin.to_string())],
+            |r| id(r.get(0)),
+        )
+    }
+
+    fn predictions(&self, q: &EventQuery) -> Result<Page<StoredPrediction>> {
+        let (clause, params) = event_filter(q, false)?;
+        let items = self.query(&format!("SELECT {PREDICTION_COLUMNS} FROM predictions{clause}"), &params, prediction_row)?;
+        Ok(paginate(items, q.limit, |p| Cursor { time: p.record.event_time.map_or(0, |t| t.as_micros()), seq: p.seq }))
+    }
+
+    fn outcomes(&self, q: &EventQuery) -> Result<Page<StoredOutcome>> {
+        let (clause, params) = event_filter(q, true)?;
+        let items = self.query(&format!("SELECT {OUTCOME_COLUMNS} FROM outcomes{clause}"), &params, outcome_row)?;
+        Ok(paginate(items, q.limit, |o| Cursor { time: o.record.event_time.map_or(0, |t| t.as_micros()), seq: o.seq }))
+    }
+
+    fn counts(&self, workspace: Option<&WorkspaceId>) -> Result<Vec<CountRow>> {
+        let filter = if workspace.is_some() { "WHERE workspace = $1" } else { "" };
+        let pfilter = if workspace.is_some() { "AND p.workspace = $1" } else { "" };
+        let params: Vec<Param> = workspace.map(|w| Box::new(w.to_string()) as Param).into_iter().collect();
+        let queries = [
+            format!("SELECT workspace, plugin, kind, COUNT(*) FROM predictions {filter} GROUP BY 1, 2, 3"),
+            format!("SELECT workspace, plugin, kind, COUNT(*) FROM outcomes {filter} GROUP BY 1, 2, 3"),
+            format!(
+                "SELECT p.workspace, p.plugin, p.kind, COUNT(*) FROM predictions p
+                 WHERE NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.prediction_seq = p.seq) {pfilter}
+                 GROUP BY 1, 2, 3"
+            ),
+        ];
+        self.transaction(Some(IsolationLevel::RepeatableRead), |tx| {
+            let mut rows: BTreeMap<(String, String, String), CountRow> = BTreeMap::new();
+            for (i, sql) in queries.iter().enumerate() {
+                for r in tx.query(sql.as_str(), &refs(&params))? {
+                    let key: (String, String, String) = (r.get(0), r.get(1), r.get(2));
+                    let n = r.get::<_, i64>(3) as u64;
+                    let row = rows.entry(key.clone()).or_insert_with(|| CountRow {
+                        workspace: key.0,
+                        plugin: key.1,
+                        kind: key.2,
+                        predictions: 0,
+                        outcomes: 0,
+                        pending: 0,
+                    });
+                    match i {
+                        0 => row.predictions = n,
+                        1 => row.outcomes = n,
+                        _ => row.pending = n,
+                    }
+                }
+            }
+            Ok(rows.into_values().collect())
+        })
+    }
+
+    fn get_state(&self, key: &StateKey) -> Result<Option<StateDoc>> {
+        self.read(|c| {
+            c.query_opt(
+                "SELECT value, version, updated_at FROM plugin_state WHERE plugin = $1 AND workspace = $2 AND key = $3",
+                &[&key.plugin.as_str(), &key.workspace.as_str(), &key.key],
+            )?
+            .map(|r| Ok(StateDoc { value: r.get(0), version: r.get::<_, i64>(1) as u64, updated_at: ts(r.get(2))? }))
+            .transpose()
+        })
+    }
+
+    fn commit(&self, changes: &Changes, now: Timestamp) -> Result<CommitReceipt> {
+        changes.validate()?;
+        self.write(|tx| {
+            let mut receipt = CommitReceipt::default();
+            for c in &changes.state {
+                receipt.state.push(apply_state(tx, &c.key, c.value.as_deref(), c.expect, now)?);
+            }
+            for i in &changes.insights {
+                receipt.insights.push(insert_insight(tx, i, now)?);
+            }
+            for a in &changes.alerts {
+                receipt.alerts.push(raise_alert(tx, a, now)?);
+            }
+            for i in &changes.improvements {
+                receipt.improvements.push(propose_improvement(tx, i, now)?);
+            }
+            for t in &changes.transitions {
+                move_improvement(tx, &t.workspace, t.id, Some(t.from), t.to, t.backtest.as_ref(), &t.note, now)?;
+            }
+            Ok(receipt)
+        })
+    }
+
+    fn insights(&self, q: &InsightQuery) -> Result<Vec<Insight>> {
+        let mut f = Filter::default();
+        f.eq("workspace", q.workspace.as_ref().map(|w| w.to_string()));
+        f.eq("plugin", q.plugin.as_ref().map(|p| p.to_string()));
+        f.eq("kind", q.kind.clone());
+        f.at_least("created_at", q.since);
+        let (clause, params) = f.finish("created_at DESC, id DESC", list_limit(q.limit) as i64);
+        self.query(&format!("SELECT {INSIGHT_COLUMNS} FROM insights{clause}"), &params, insight_row)
+    }
+
+    fn alerts(&self, q: &AlertQuery) -> Result<Vec<Alert>> {
+        let mut f = Filter::default();
+        f.eq("workspace", q.workspace.as_ref().map(|w| w.to_string()));
+        f.eq("plugin", q.plugin.as_ref().map(|p| p.to_string()));
+        f.at_least("last_seen_at", q.since);
+        if !q.include_acknowledged {
+            f.sql.push_str(" AND acknowledged_at IS NULL");
+        }
+        let (clause, params) = f.finish("last_seen_at DESC, id DESC", list_limit(q.limit) as i64);
+        self.query(&format!("SELECT {ALERT_COLUMNS} FROM alerts{clause}"), &params, alert_row)
+    }
+
+    fn acknowledge_alert(&self, workspace: &WorkspaceId, id: i64, now: Timestamp) -> Result<Alert> {
+        self.write(|tx| {
+            tx.query_opt(
+                &format!(
+                    "UPDATE alerts SET acknowledged_at = COALESCE(acknowledged_at, $3) WHERE id = $1 AND workspace = $2
+                     RETURNING {ALERT_COLUMNS}"
+                ),
+                &[&id, &workspace.as_str(), &now.as_micros()],
+            )?
+            .map(|r| alert_row(&r))
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound(format!("alert {id} in workspace {workspace}")))
+        })
+    }
+
+    fn improvements(&self, q: &ImprovementQuery) -> Result<Vec<Improvement>> {
+        let mut f = Filter::default();
+        f.eq("workspace", q.workspace.as_ref().map(|w| w.to_string()));
+        f.eq("plugin", q.plugin.as_ref().map(|p| p.to_string()));
+        f.eq("target", q.target.clone());
+        f.eq("status", q.status.map(|s| improvement_status_str(s).to_string()));
+        let (clause, params) = f.finish("created_at DESC, id DESC", list_limit(q.limit) as i64);
+        self.query(&format!("SELECT {IMPROVEMENT_COLUMNS} FROM improvements{clause}"), &params, improvement_row)
+    }
+
+    fn improvement(&self, workspace: &WorkspaceId, id: i64) -> Result<Improvement> {
+        self.read(|c| get_improvement(c, workspace, id, false))
+    }
+
+    fn transition_improvement(
+        &self,
+        workspace: &WorkspaceId,
+        id: i64,
+        to: ImprovementStatus,
+        backtest: Option<&Value>,
+        now: Timestamp,
+    ) -> Result<Improvement> {
+        self.write(|tx| move_improvement(tx, workspace, id, None, to, backtest, &Value::Null, now))
+    }
+
+    fn scan_state(
+        &self,
+        plugin: &PluginName,
+        workspace: &WorkspaceId,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, StateDoc)>> {
+        // Keys never contain U+10FFFF (checked on write) and sort by bytes
+        // (collation "C"), so prefix + U+10FFFF bounds every key with the prefix.
+        let upper = format!("{prefix}{}", char::MAX);
+        let start_after = after.is_some_and(|a| a >= prefix);
+        let lower = if start_after { after.unwrap_or(prefix).to_string() } else { prefix.to_string() };
+        let op = if start_after { ">" } else { ">=" };
+        self.query(
+            &format!(
+                "SELECT key, value, version, updated_at FROM plugin_state
+                 WHERE plugin = $1 AND workspace = $2 AND key {op} $3 AND key < $4 ORDER BY key LIMIT $5"
+            ),
+            &[
+                Box::new(plugin.to_string()),
+                Box::new(workspace.to_string()),
+                Box::new(lower),
+                Box::new(upper),
+                Box::new(limit.clamp(1, 10_000) as i64),
+            ],
+            |r| Ok((r.get(0), StateDoc { value: r.get(1), version: r.get::<_, i64>(2) as u64, updated_at: ts(r.get(3))? })),
+        )
+    }
+
+    fn start_job_run(&self, run: &NewJobRun) -> Result<JobRun> {
+        self.write(|tx| {
+            let row = tx.query_opt(
+                &format!(
+                    "INSERT INTO job_runs (plugin, job, slot, attempt, runner, status, started_at)
+                     VALUES ($1, $2, $3, $4, $5, 'running', $6)
+                     ON CONFLICT (plugin, job, slot, attempt) WHERE slot IS NOT NULL DO NOTHING
+                     RETURNING {JOB_RUN_COLUMNS}"
+                ),
+                &[&run.plugin.as_str(), &run.job, &run.slot, &(run.attempt as i64), &run.runner, &run.now.as_micros()],
+            )?;
+            match row {
+                Some(r) => job_run_row(&r),
+                None => Err(StoreError::SlotTaken {
+                    plugin: run.plugin.to_string(),
+                    job: run.job.clone(),
+                    slot: run.slot.unwrap_or_default(),
+                    attempt: run.attempt,
+                }),
+            }
+        })
+    }
+
+    fn finish_job_run(
+        &self,
+        id: i64,
+        status: JobStatus,
+        report: Option<&Value>,
+        error: Option<&str>,
+        now: Timestamp,
+    ) -> Result<JobRun> {
+        if status == JobStatus::Running {
+            return Err(StoreError::Invalid { field: "status".into(), message: "a finished run cannot be `running`".into() });
+        }
+        self.write(|tx| {
+            let changed = tx.execute(
+                "UPDATE job_runs SET status = $2, finished_at = $3, report = $4, error = $5 WHERE id = $1 AND status = 'running'",
+                &[&id, &status.as_str(), &now.as_micros(), &report.map(|r| r.to_string()), &error],
+            )?;
+            let run = tx
+                .query_opt(&format!("SELECT {JOB_RUN_COLUMNS} FROM job_runs WHERE id = $1"), &[&id])?
+                .map(|r| job_run_row(&r))
+                .transpose()?
+                .ok_or_else(|| StoreError::NotFound(format!("job run {id}")))?;
+            if changed == 0 {
+                return Err(StoreError::Invalid {
+                    field: "id".into(),
+                    message: format!("job run {id} already finished as {}", run.status.as_str()),
+                });
+            }
+            Ok(run)
+        })
+    }
+
+    fn job_runs(&self, q: &JobRunQuery) -> Result<Vec<JobRun>> {
+        let mut f = Filter::default();
+        f.eq("plugin", q.plugin.as_ref().map(|p| p.to_string()));
+        f.eq("job", q.job.clone());
+        if let Some(s) = q.slot {
+            let n = f.push(s);
+            f.sql.push_str(&format!(" AND slot = {n}"));
+        }
+        let (clause, params) = f.finish("id DESC", list_limit(q.limit) as i64);
+        self.query(&format!("SELECT {JOB_RUN_COLUMNS} FROM job_runs{clause}"), &params, job_run_row)
+    }
+
+    fn acquire_lease(&self, name: &str, holder: &str, ttl_ms: u64, now: Timestamp) -> Result<Option<Lease>> {
+        let expires = now.add_micros(ttl_ms as i64 * 1000);
+        self.write(|tx| {
+            // A lapsed placeholder (token 0) if the lease never existed, then
+            // the row lock: contenders for one lease take turns.
+            tx.execute(
+                "INSERT INTO leases (name, holder, token, expires_at) VALUES ($1, '', 0, 0) ON CONFLICT (name) DO NOTHING",
+                &[&name],
+            )?;
+            let current =
+                lease_row(&tx.query_one("SELECT name, holder, token, expires_at FROM leases WHERE name = $1 FOR UPDATE", &[&name])?)?;
+            let token = if current.expires_at <= now {
+                // A lapsed or released lease changes hands with a new token,
+                // even back to its old holder.
+                current.token + 1
+            } else if current.holder == holder {
+                current.token
+            } else {
+                return Ok(None);
+            };
+            tx.execute(
+                "UPDATE leases SET holder = $2, token = $3, expires_at = $4 WHERE name = $1",
+                &[&name, &holder, &token, &expires.as_micros()],
+            )?;
+            Ok(Some(Lease { name: name.to_string(), holder: holder.to_string(), token, expires_at: expires }))
+        })
+    }
+
+    fn renew_lease(&self, lease: &Lease, ttl_ms: u64, now: Timestamp) -> Result<Option<Lease>> {
+        let expires = now.add_micros(ttl_ms as i64 * 1000);
+        self.write(|tx| {
+            let changed = tx.execute(
+                "UPDATE leases SET expires_at = $4 WHERE name = $1 AND holder = $2 AND token = $3 AND expires_at > $5",
+                &[&lease.name, &lease.holder, &lease.token, &expires.as_micros(), &now.as_micros()],
+            )?;
+            Ok((changed == 1).then(|| Lease { expires_at: expires, ..lease.clone() }))
+        })
+    }
+
+    fn release_lease(&self, lease: &Lease) -> Result<()> {
+        self.write(|tx| {
+            // Expire rather than delete, so the fencing token keeps growing.
+            tx.execute(
+                "UPDATE leases SET expires_at = 0 WHERE name = $1 AND holder = $2 AND token = $3",
+                &[&lease.name, &lease.holder, &lease.token],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn current_lease(&self, name: &str, now: Timestamp) -> Result<Option<Lease>> {
+        self.read(|c| {
+            c.query_opt(
+                "SELECT name, holder, token, expires_at FROM leases WHERE name = $1 AND expires_at > $2",
+                &[&name, &now.as_micros()],
+            )?
+            .map(|r| lease_row(&r))
+            .transpose()
+        })
+    }
+
+    fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKey> {
+        key.validate()?;
+        self.write(|tx| {
+            let row = tx
+                .query_one(
+                    &format!(
+                        "INSERT INTO api_keys (name, prefix, hash, workspace, role, created_at) VALUES ($1, $2, $3, $4, $5, $6)
+                         RETURNING {API_KEY_COLUMNS}"
+                    ),
+                    &[
+                        &key.name,
+                        &key.prefix,
+                        &&key.hash[..],
+                        &key.workspace.as_ref().map(|w| w.to_string()),
+                        &key.role.as_str(),
+                        &key.now.as_micros(),
+                    ],
+                )
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        StoreError::Invalid { field: "hash".into(), message: "a key with this hash already exists".into() }
+                    } else {
+                        e.into()
+                    }
+                })?;
+            api_key_row(&row)
+        })
+    }
+
+    fn api_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiKey>> {
+        self.read(|c| {
+            c.query_opt(
+                &format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE hash = $1 AND revoked_at IS NULL"),
+                &[&&hash[..]],
+            )?
+            .map(|r| api_key_row(&r))
+            .transpose()
+        })
+    }
+
+    fn api_keys(&self) -> Result<Vec<ApiKey>> {
+        self.query(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys ORDER BY id"), &[], api_key_row)
+    }
+
+    fn revoke_api_key(&self, id: i64, now: Timestamp) -> Result<ApiKey> {
+        self.write(|tx| {
+            tx.execute("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL", &[&id, &now.as_micros()])?;
+            tx.query_opt(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = $1"), &[&id])?
+                .map(|r| api_key_row(&r))
+                .transpose()?
+                .ok_or_else(|| StoreError::NotFound(format!("API key {id}")))
+        })
+    }
+}
