@@ -2,6 +2,14 @@
 //!
 //! Binaries are found next to the test executable (`target/<profile>/`),
 //! where `cargo test --workspace` builds them before running any test.
+//!
+//! The store: by default the binaries use SQLite in the scratch data
+//! directory. With `LEARNLOOP_E2E_STORE=postgres` every [`Scratch`] gets a
+//! fresh PostgreSQL schema on the server at `LEARNLOOP_TEST_PG_URL` (dropped
+//! with the scratch directory), and every binary started through the
+//! helpers gets it as `LEARNLOOP__STORE__URL`. Tests read what the binaries
+//! stored with [`Scratch::sql`], which runs on either backend (the schemas
+//! are the same).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -24,6 +32,17 @@ pub fn bin(name: &str) -> PathBuf {
 pub struct Scratch {
     /// Kept alive for the test's duration.
     pub dir: tempfile::TempDir,
+    /// The PostgreSQL schema of this scratch store, in PostgreSQL mode.
+    pg: Option<learnloop_store::pg_test::TestSchema>,
+}
+
+/// Whether the end-to-end tests run on PostgreSQL (`LEARNLOOP_E2E_STORE=postgres`).
+pub fn postgres_mode() -> bool {
+    match std::env::var("LEARNLOOP_E2E_STORE").as_deref() {
+        Ok("postgres") => true,
+        Ok("") | Ok("sqlite") | Err(_) => false,
+        Ok(other) => panic!("LEARNLOOP_E2E_STORE={other:?}: use `sqlite` (default) or `postgres`"),
+    }
 }
 
 impl Default for Scratch {
@@ -35,7 +54,92 @@ impl Default for Scratch {
 impl Scratch {
     /// A new empty scratch directory.
     pub fn new() -> Self {
-        Self { dir: tempfile::tempdir().expect("tempdir") }
+        let pg = postgres_mode().then(|| {
+            let server = std::env::var(learnloop_store::pg_test::URL_VAR)
+                .unwrap_or_else(|_| panic!("LEARNLOOP_E2E_STORE=postgres needs {}", learnloop_store::pg_test::URL_VAR));
+            learnloop_store::pg_test::TestSchema::create(&server)
+        });
+        Self { dir: tempfile::tempdir().expect("tempdir"), pg }
+    }
+
+    /// A scratch directory whose binaries use SQLite in it, whatever
+    /// `LEARNLOOP_E2E_STORE` says (for tests of SQLite itself, or of moving
+    /// off it).
+    pub fn sqlite() -> Self {
+        Self { dir: tempfile::tempdir().expect("tempdir"), pg: None }
+    }
+
+    /// Whether the binaries of this scratch store into PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.pg.is_some()
+    }
+
+    /// The `store.url` the binaries use (`None`: SQLite in the data directory).
+    pub fn store_url(&self) -> Option<&str> {
+        self.pg.as_ref().map(|p| p.url())
+    }
+
+    /// Points a command at this scratch store (sets `LEARNLOOP__STORE__URL`
+    /// in PostgreSQL mode; nothing otherwise).
+    pub fn store_env<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
+        if let Some(url) = self.store_url() {
+            cmd.env("LEARNLOOP__STORE__URL", url);
+        }
+        cmd
+    }
+
+    /// Runs a query on the store the binaries use (SQLite file or
+    /// PostgreSQL schema) and returns its rows as JSON values (integers,
+    /// floats, text, booleans, null). Empty if the SQLite file does not
+    /// exist yet.
+    pub fn sql(&self, query: &str) -> Vec<Vec<serde_json::Value>> {
+        use serde_json::Value;
+        if let Some(pg) = &self.pg {
+            use postgres::types::Type;
+            let mut c = postgres::Client::connect(pg.url(), postgres::NoTls).expect("connect to the test schema");
+            let rows = c.query(query, &[]).unwrap_or_else(|e| panic!("{query}: {e}"));
+            return rows
+                .iter()
+                .map(|r| {
+                    (0..r.len())
+                        .map(|i| match *r.columns()[i].type_() {
+                            Type::INT8 => r.get::<_, Option<i64>>(i).map_or(Value::Null, Value::from),
+                            Type::INT4 => r.get::<_, Option<i32>>(i).map_or(Value::Null, Value::from),
+                            Type::FLOAT8 => r.get::<_, Option<f64>>(i).map_or(Value::Null, Value::from),
+                            Type::BOOL => r.get::<_, Option<bool>>(i).map_or(Value::Null, Value::from),
+                            Type::TEXT | Type::VARCHAR | Type::NAME => {
+                                r.get::<_, Option<String>>(i).map_or(Value::Null, Value::from)
+                            }
+                            ref t => panic!("{query}: column {i} has type {t}, which `sql` does not read"),
+                        })
+                        .collect()
+                })
+                .collect();
+        }
+        let path = self.data_dir().join("learnloop.sqlite");
+        if !path.exists() {
+            return Vec::new();
+        }
+        let conn = rusqlite::Connection::open(path).expect("open the SQLite store");
+        conn.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+        let mut stmt = conn.prepare(query).unwrap_or_else(|e| panic!("{query}: {e}"));
+        let n = stmt.column_count();
+        stmt.query_map([], |r| {
+            (0..n)
+                .map(|i| {
+                    Ok(match r.get_ref(i)? {
+                        rusqlite::types::ValueRef::Null => Value::Null,
+                        rusqlite::types::ValueRef::Integer(v) => Value::from(v),
+                        rusqlite::types::ValueRef::Real(v) => Value::from(v),
+                        rusqlite::types::ValueRef::Text(t) => Value::from(String::from_utf8_lossy(t).into_owned()),
+                        rusqlite::types::ValueRef::Blob(_) => panic!("{query}: column {i} is a blob"),
+                    })
+                })
+                .collect()
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
     }
 
     /// The data directory inside it.
@@ -51,8 +155,8 @@ impl Scratch {
     /// `learnloop --data-dir <data> ARGS`, run in the scratch directory.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(bin("learnloop"));
-        c.current_dir(self.dir.path())
-            .env_remove("LEARNLOOP_CONFIG")
+        c.current_dir(self.dir.path()).env_remove("LEARNLOOP_CONFIG");
+        self.store_env(&mut c)
             .arg("--data-dir")
             .arg(self.data_dir())
             .args(args);
@@ -128,9 +232,10 @@ pub fn terminate(child: &std::process::Child) {
 /// being drained so it never blocks on a full pipe.
 pub fn start_api(s: &Scratch, args: &[&str]) -> (Child, String) {
     use std::io::{BufRead, BufReader};
-    let mut child = Command::new(bin("learnloop-api"))
-        .current_dir(s.dir.path())
-        .env_remove("LEARNLOOP_CONFIG")
+    let mut cmd = Command::new(bin("learnloop-api"));
+    cmd.current_dir(s.dir.path()).env_remove("LEARNLOOP_CONFIG");
+    let mut child = s
+        .store_env(&mut cmd)
         .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())

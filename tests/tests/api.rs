@@ -82,7 +82,7 @@ fn api_and_scheduler_share_a_data_directory() {
     assert_eq!(st, 200, "{b}");
 
     let scheduler = Child(
-        Command::new(bin("learnloop-scheduler"))
+        s.store_env(&mut Command::new(bin("learnloop-scheduler")))
             .current_dir(s.dir.path())
             .args(["--config", config.to_str().unwrap()])
             .stdout(Stdio::null())

@@ -203,7 +203,8 @@ fn disabled_plugins_are_rejected_and_env_overrides_apply() {
         "{\"type\":\"prediction\",\"id\":\"a\",\"plugin\":\"cost\",\"subject\":\"r\",\"kind\":\"spot\"}\n",
     );
     // ./learnloop.toml is found without --config; LEARNLOOP__DATA_DIR moves the data.
-    let out = std::process::Command::new(bin("learnloop"))
+    let out = s
+        .store_env(&mut std::process::Command::new(bin("learnloop")))
         .current_dir(s.dir.path())
         .env_remove("LEARNLOOP_CONFIG")
         .env("LEARNLOOP__DATA_DIR", s.path("elsewhere"))
@@ -212,7 +213,8 @@ fn disabled_plugins_are_rejected_and_env_overrides_apply() {
         .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["rejections"][0]["reason"].as_str().unwrap().contains("disabled"), "{v}");
-    assert!(s.path("elsewhere/learnloop.sqlite").exists());
+    // The data moved (with PostgreSQL the store is in the database, not in the data directory).
+    assert!(s.path("elsewhere/learnloop.sqlite").exists() != s.is_postgres());
     assert!(cfg.exists());
 }
 
@@ -222,7 +224,7 @@ fn init_creates_data_dir_and_commented_config() {
     let cfg = s.path("conf/learnloop.toml");
     let out = s.run(&["--config", cfg.to_str().unwrap(), "init"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(s.data_dir().join("learnloop.sqlite").exists());
+    assert!(s.data_dir().join("learnloop.sqlite").exists() != s.is_postgres());
     let text = std::fs::read_to_string(&cfg).unwrap();
     assert!(text.contains("[scheduler]") && text.contains(&format!("data_dir = {:?}", s.data_dir().display().to_string())));
     // The written file loads.
@@ -272,9 +274,9 @@ fn two_concurrent_writer_processes_lose_nothing() {
     assert_eq!(accepted, 40_000, "each distinct row stored once");
     assert_eq!(dups, 4_000, "the overlap counted once as duplicates");
     assert_eq!(totals(&s), (20_000, 20_000, 0));
-    let conn = rusqlite::Connection::open(s.data_dir().join("learnloop.sqlite")).unwrap();
-    let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
-    assert_eq!(ok, "ok");
+    if !s.is_postgres() {
+        assert_eq!(s.sql("PRAGMA integrity_check"), [[serde_json::json!("ok")]]);
+    }
 }
 
 /// What another process can read has been committed; `kill -9` must not take it back.
@@ -312,11 +314,11 @@ fn committed_rows_survive_kill_9() {
     drop(stdin);
     let (p, _, _) = totals(&s);
     assert!(p >= 1_000, "acknowledged rows lost: {p}");
-    let conn = rusqlite::Connection::open(s.data_dir().join("learnloop.sqlite")).unwrap();
-    let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
-    assert_eq!(ok, "ok");
+    if !s.is_postgres() {
+        assert_eq!(s.sql("PRAGMA integrity_check"), [[serde_json::json!("ok")]]);
+    }
     // Every stored row is complete: ids 0..p form a prefix (batches commit whole, in order).
-    let max: i64 = conn.query_row("SELECT MAX(CAST(value AS INTEGER)) FROM predictions", [], |r| r.get(0)).unwrap();
+    let max = s.sql("SELECT CAST(MAX(value) AS BIGINT) FROM predictions")[0][0].as_i64().unwrap();
     assert_eq!(max as u64 + 1, p);
 }
 

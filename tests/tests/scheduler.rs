@@ -7,9 +7,10 @@
 //! API and the scheduler side by side (ingest over HTTP, the API shows the
 //! scheduler's run).
 //!
-//! What the scheduler did is read straight from the store file (SQLite,
-//! WAL: readers never block the writers), so these tests depend on nothing
-//! but the two binaries and the schema. Every child is killed on drop, and
+//! What the scheduler did is read straight from the store (`Scratch::sql`:
+//! the SQLite file, WAL, readers never block the writers; or the PostgreSQL
+//! schema), so these tests depend on nothing but the two binaries and the
+//! schema. Every child is killed on drop, and
 //! every wait has a deadline.
 
 use std::fs::File;
@@ -48,9 +49,10 @@ fn ingest_sample(s: &Scratch) {
 /// Starts a scheduler with `holder` as its id; its stderr goes to `<holder>.log`.
 fn start_scheduler(s: &Scratch, config: &PathBuf, holder: &str) -> Child {
     let log = File::create(s.path(&format!("{holder}.log"))).unwrap();
-    let child = Command::new(bin("learnloop-scheduler"))
-        .current_dir(s.dir.path())
-        .env_remove("LEARNLOOP_CONFIG")
+    let mut cmd = Command::new(bin("learnloop-scheduler"));
+    cmd.current_dir(s.dir.path()).env_remove("LEARNLOOP_CONFIG");
+    let child = s
+        .store_env(&mut cmd)
         .args(["--config", config.to_str().unwrap(), "--holder", holder])
         .stdout(Stdio::null())
         .stderr(Stdio::from(log))
@@ -81,46 +83,28 @@ impl Run {
     }
 }
 
-fn open(s: &Scratch) -> Option<rusqlite::Connection> {
-    let path = s.data_dir().join("learnloop.sqlite");
-    if !path.exists() {
-        return None;
-    }
-    let conn = rusqlite::Connection::open(path).ok()?;
-    conn.busy_timeout(Duration::from_secs(10)).ok()?;
-    Some(conn)
-}
-
 /// Every recorded job run, oldest first.
 fn runs(s: &Scratch) -> Vec<Run> {
-    let Some(conn) = open(s) else { return Vec::new() };
-    let mut stmt = conn
-        .prepare("SELECT plugin, job, slot, attempt, runner, status, started_at, report FROM job_runs ORDER BY id")
-        .unwrap();
-    stmt.query_map([], |r| {
-        Ok(Run {
-            plugin: r.get(0)?,
-            job: r.get(1)?,
-            slot: r.get(2)?,
-            attempt: r.get(3)?,
-            runner: r.get(4)?,
-            status: r.get(5)?,
-            started_at: r.get(6)?,
-            report: r.get::<_, Option<String>>(7)?.map(|t| serde_json::from_str(&t).unwrap()),
+    s.sql("SELECT plugin, job, slot, attempt, runner, status, started_at, report FROM job_runs ORDER BY id")
+        .into_iter()
+        .map(|r| Run {
+            plugin: r[0].as_str().unwrap().to_string(),
+            job: r[1].as_str().unwrap().to_string(),
+            slot: r[2].as_i64(),
+            attempt: r[3].as_i64().unwrap(),
+            runner: r[4].as_str().unwrap().to_string(),
+            status: r[5].as_str().unwrap().to_string(),
+            started_at: r[6].as_i64().unwrap(),
+            report: r[7].as_str().map(|t| serde_json::from_str(t).unwrap()),
         })
-    })
-    .unwrap()
-    .collect::<Result<_, _>>()
-    .unwrap()
+        .collect()
 }
 
 /// The scheduler lease row: (holder, token, expires_at micros), held or not.
 fn lease(s: &Scratch) -> Option<(String, i64, i64)> {
-    let conn = open(s)?;
-    conn.query_row("SELECT holder, token, expires_at FROM leases WHERE name = 'scheduler'", [], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-    })
-    .ok()
+    let rows = s.sql("SELECT holder, token, expires_at FROM leases WHERE name = 'scheduler'");
+    let r = rows.first()?;
+    Some((r[0].as_str()?.to_string(), r[1].as_i64()?, r[2].as_i64()?))
 }
 
 /// The current leader, if the lease is held now.

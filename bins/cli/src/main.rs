@@ -10,6 +10,7 @@ mod improvements;
 mod ingest;
 mod jobs;
 mod keys;
+mod migrate;
 mod plugins;
 mod quickstart;
 mod sample;
@@ -67,6 +68,8 @@ enum Command {
     /// The improvement lifecycle: list, show, applied, approve, reject, rollback, process.
     #[command(subcommand)]
     Improvements(improvements::Command),
+    /// Copy an embedded (SQLite) installation into PostgreSQL, counts verified.
+    Migrate(migrate::Args),
     /// Call any plugin route on the local data directory, e.g. `call trust GET /agents`.
     Call(call::Args),
 }
@@ -169,6 +172,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Jobs(cmd) => jobs::run(&env, cmd).map(|_| ExitCode::SUCCESS),
         Command::Improvements(cmd) => improvements::run(&env, cmd).map(|_| ExitCode::SUCCESS),
         Command::Call(args) => call::run(&env, args).map(|_| ExitCode::SUCCESS),
+        Command::Migrate(args) => migrate::run(&env, args).map(|_| ExitCode::SUCCESS),
     }
 }
 

@@ -33,6 +33,8 @@
 
 mod common;
 pub mod conformance;
+#[cfg(feature = "postgres")]
+mod copy;
 mod error;
 #[cfg(feature = "postgres")]
 pub mod pg_test;
@@ -49,6 +51,8 @@ use learnloop_core::{
 };
 
 pub use error::{Rejection, StoreError};
+#[cfg(feature = "postgres")]
+pub use copy::{CopyOptions, TableCopy, copy_sqlite_to_postgres};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
 pub use sqlite::{SqliteOptions, SqliteStore};

@@ -34,7 +34,7 @@ use crate::common::*;
 use crate::types::list_limit;
 use crate::*;
 
-type Param = Box<dyn ToSql + Sync + Send>;
+pub(crate) type Param = Box<dyn ToSql + Sync + Send>;
 
 /// Schema migrations, applied in order, each once, under an advisory lock so
 /// processes starting together do not race. Never edit a released one.
@@ -383,7 +383,7 @@ impl PostgresStore {
     /// Copies rows of `table` exactly as given (used by `learnloop migrate`):
     /// rows whose key already exists are skipped, so a copy can resume.
     /// Returns how many were inserted.
-    pub(crate) fn import_rows(&self, table: &str, columns: &str, key: &str, rows: &[Vec<Param>]) -> Result<u64> {
+    pub(crate) fn import_rows(&self, table: &str, columns: &str, rows: &[Vec<Param>]) -> Result<u64> {
         if rows.is_empty() {
             return Ok(0);
         }
@@ -399,7 +399,7 @@ impl PostgresStore {
             }
             sql.push(')');
         }
-        sql.push_str(&format!(" ON CONFLICT ({key}) DO NOTHING"));
+        sql.push_str(" ON CONFLICT DO NOTHING");
         let params: Vec<&(dyn ToSql + Sync)> = rows.iter().flat_map(|r| r.iter().map(|p| &**p as &(dyn ToSql + Sync))).collect();
         self.write(|tx| Ok(tx.execute(sql.as_str(), &params)?))
     }
@@ -422,6 +422,23 @@ impl PostgresStore {
                 &[],
             )?;
             Ok(())
+        })
+    }
+
+    /// The data types (`information_schema` names) of `columns` of `table`, in order.
+    pub(crate) fn column_types(&self, table: &str, columns: &str) -> Result<Vec<String>> {
+        let names: Vec<String> = columns.split(',').map(|c| c.trim().to_string()).collect();
+        self.read(|c| {
+            let rows = c.query(
+                "SELECT column_name::text, data_type::text FROM information_schema.columns
+                 WHERE table_schema = current_schema() AND table_name = $1",
+                &[&table],
+            )?;
+            let types: std::collections::HashMap<String, String> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+            names
+                .iter()
+                .map(|n| types.get(n).cloned().ok_or_else(|| StoreError::Backend(format!("{table}.{n}: no such column in the target"))))
+                .collect()
         })
     }
 
@@ -454,86 +471,228 @@ fn migrate(c: &mut Client) -> Result<()> {
     Ok(())
 }
 
-fn insert_prediction(tx: &mut Tx<'_>, p: &Prediction, prep: &Prepared, now: Timestamp, seq: &mut i64) -> Result<ItemStatus> {
-    let stmt = tx.prepare_cached(
-        "INSERT INTO predictions (workspace, id, plugin, subject, kind, value, label, confidence, features, payload, event_time, ingested_at, content_hash, seq)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-         ON CONFLICT (workspace, id) DO NOTHING",
-    )?;
-    let next = *seq + 1;
-    let changed = tx.execute(
-        &stmt,
-        &[
-            &p.workspace.as_str(),
-            &p.id.as_str(),
-            &p.plugin.as_str(),
-            &p.subject,
-            &p.kind,
-            &p.value,
-            &p.label,
-            &p.confidence,
-            &prep.features,
-            &prep.payload,
-            &p.event_time.unwrap_or(now).as_micros(),
-            &now.as_micros(),
-            &&prep.hash[..],
-            &next,
-        ],
-    )?;
-    if changed == 1 {
-        *seq = next;
-        return Ok(ItemStatus::Inserted);
-    }
-    let stmt = tx.prepare_cached("SELECT content_hash, event_time FROM predictions WHERE workspace = $1 AND id = $2")?;
-    let existing = tx.query_opt(&stmt, &[&p.workspace.as_str(), &p.id.as_str()])?.map(|r| (r.get(0), r.get(1)));
-    duplicate_or_conflict(existing, &prep.hash, p.event_time)
+/// What an append needs to know about a stored (or just inserted) prediction.
+struct KnownPrediction {
+    hash: Vec<u8>,
+    event_time: i64,
+    seq: i64,
+    plugin: String,
+    subject: String,
+    kind: String,
 }
 
-fn insert_outcome(tx: &mut Tx<'_>, o: &Outcome, prep: &Prepared, now: Timestamp, seq: &mut i64) -> Result<ItemStatus> {
-    let stmt = tx.prepare_cached("SELECT seq, plugin, subject, kind FROM predictions WHERE workspace = $1 AND id = $2")?;
-    let Some(prediction) = tx.query_opt(&stmt, &[&o.workspace.as_str(), &o.prediction_id.as_str()])? else {
-        return Ok(ItemStatus::Rejected(Rejection::UnknownPrediction { prediction_id: o.prediction_id.clone() }));
-    };
-    let (prediction_seq, plugin, subject, kind): (i64, String, String, String) =
-        (prediction.get(0), prediction.get(1), prediction.get(2), prediction.get(3));
-    if plugin != o.plugin.as_str() {
-        return Ok(ItemStatus::Rejected(Rejection::PluginMismatch { prediction_plugin: plugin }));
+/// Column arrays of the rows one append inserts, sent as one `unnest`.
+#[derive(Default)]
+struct PredictionRows<'a> {
+    seq: Vec<i64>,
+    workspace: Vec<&'a str>,
+    id: Vec<&'a str>,
+    plugin: Vec<&'a str>,
+    subject: Vec<&'a str>,
+    kind: Vec<&'a str>,
+    value: Vec<Option<f64>>,
+    label: Vec<Option<&'a str>>,
+    confidence: Vec<Option<f64>>,
+    features: Vec<Option<&'a str>>,
+    payload: Vec<Option<&'a str>>,
+    event_time: Vec<i64>,
+    hash: Vec<&'a [u8]>,
+}
+
+#[derive(Default)]
+struct OutcomeRows<'a> {
+    seq: Vec<i64>,
+    workspace: Vec<&'a str>,
+    id: Vec<&'a str>,
+    plugin: Vec<&'a str>,
+    prediction_id: Vec<&'a str>,
+    prediction_seq: Vec<i64>,
+    subject: Vec<String>,
+    kind: Vec<String>,
+    value: Vec<Option<f64>>,
+    label: Vec<Option<&'a str>>,
+    success: Vec<Option<bool>>,
+    quality: Vec<Option<f64>>,
+    feedback: Vec<Option<&'a str>>,
+    payload: Vec<Option<&'a str>>,
+    event_time: Vec<i64>,
+    hash: Vec<&'a [u8]>,
+}
+
+/// Appends a batch with a fixed number of round trips, whatever its size:
+/// one query for the stored predictions and outcomes it names, the
+/// decisions (insert, duplicate, conflict, rejection) in memory in batch
+/// order, exactly as one-by-one inserts would decide them, then one
+/// multi-row insert per table. Correct because the caller holds the
+/// `seq_counter` row lock: no other append runs between the lookup and the
+/// insert. Returns the receipt and the last seq used.
+fn append_batch(tx: &mut Tx<'_>, records: &[Prepared], mode: AppendMode, now: Timestamp, start: i64) -> Result<(AppendReceipt, i64)> {
+    // Every (workspace, id) of a prediction the batch names, as a prediction
+    // or as an outcome's prediction; and every outcome's (workspace, id).
+    let (mut pw, mut pi, mut ow, mut oi) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for prep in records {
+        match prep.record() {
+            Record::Prediction(p) => {
+                pw.push(p.workspace.as_str());
+                pi.push(p.id.as_str());
+            }
+            Record::Outcome(o) => {
+                pw.push(o.workspace.as_str());
+                pi.push(o.prediction_id.as_str());
+                ow.push(o.workspace.as_str());
+                oi.push(o.id.as_str());
+            }
+        }
     }
+    let mut predictions: HashMap<(String, String), KnownPrediction> = HashMap::new();
     let stmt = tx.prepare_cached(
-        "INSERT INTO outcomes (workspace, id, plugin, prediction_id, subject, kind, value, label, success, quality, feedback, payload, event_time, ingested_at, content_hash, prediction_seq, seq)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-         ON CONFLICT (workspace, id) DO NOTHING",
+        "SELECT p.workspace, p.id, p.content_hash, p.event_time, p.seq, p.plugin, p.subject, p.kind
+         FROM predictions p JOIN (SELECT DISTINCT w, i FROM unnest($1::text[], $2::text[]) AS k(w, i)) k
+           ON p.workspace = k.w AND p.id = k.i",
     )?;
-    let next = *seq + 1;
-    let changed = tx.execute(
-        &stmt,
-        &[
-            &o.workspace.as_str(),
-            &o.id.as_str(),
-            &o.plugin.as_str(),
-            &o.prediction_id.as_str(),
-            &subject,
-            &kind,
-            &o.value,
-            &o.label,
-            &o.success,
-            &o.quality,
-            &o.feedback,
-            &prep.payload,
-            &o.event_time.unwrap_or(now).as_micros(),
-            &now.as_micros(),
-            &&prep.hash[..],
-            &prediction_seq,
-            &next,
-        ],
-    )?;
-    if changed == 1 {
-        *seq = next;
-        return Ok(ItemStatus::Inserted);
+    for r in tx.query(&stmt, &[&pw, &pi])? {
+        predictions.insert(
+            (r.get(0), r.get(1)),
+            KnownPrediction { hash: r.get(2), event_time: r.get(3), seq: r.get(4), plugin: r.get(5), subject: r.get(6), kind: r.get(7) },
+        );
     }
-    let stmt = tx.prepare_cached("SELECT content_hash, event_time FROM outcomes WHERE workspace = $1 AND id = $2")?;
-    let existing = tx.query_opt(&stmt, &[&o.workspace.as_str(), &o.id.as_str()])?.map(|r| (r.get(0), r.get(1)));
-    duplicate_or_conflict(existing, &prep.hash, o.event_time)
+    let mut outcomes: HashMap<(String, String), (Vec<u8>, i64)> = HashMap::new();
+    if !ow.is_empty() {
+        let stmt = tx.prepare_cached(
+            "SELECT o.workspace, o.id, o.content_hash, o.event_time
+             FROM outcomes o JOIN (SELECT DISTINCT w, i FROM unnest($1::text[], $2::text[]) AS k(w, i)) k
+               ON o.workspace = k.w AND o.id = k.i",
+        )?;
+        for r in tx.query(&stmt, &[&ow, &oi])? {
+            outcomes.insert((r.get(0), r.get(1)), (r.get(2), r.get(3)));
+        }
+    }
+
+    let mut receipt = AppendReceipt { items: Vec::with_capacity(records.len()), ..Default::default() };
+    let (mut prows, mut orows) = (PredictionRows::default(), OutcomeRows::default());
+    let mut seq = start;
+    for (index, prep) in records.iter().enumerate() {
+        let record = prep.record();
+        let status = match record {
+            Record::Prediction(p) => {
+                let key = (p.workspace.to_string(), p.id.to_string());
+                match predictions.get(&key) {
+                    Some(known) => duplicate_or_conflict(Some((known.hash.clone(), known.event_time)), &prep.hash, p.event_time)?,
+                    None => {
+                        seq += 1;
+                        let event_time = p.event_time.unwrap_or(now).as_micros();
+                        prows.seq.push(seq);
+                        prows.workspace.push(p.workspace.as_str());
+                        prows.id.push(p.id.as_str());
+                        prows.plugin.push(p.plugin.as_str());
+                        prows.subject.push(&p.subject);
+                        prows.kind.push(&p.kind);
+                        prows.value.push(p.value);
+                        prows.label.push(p.label.as_deref());
+                        prows.confidence.push(p.confidence);
+                        prows.features.push(prep.features.as_deref());
+                        prows.payload.push(prep.payload.as_deref());
+                        prows.event_time.push(event_time);
+                        prows.hash.push(&prep.hash);
+                        predictions.insert(
+                            key,
+                            KnownPrediction {
+                                hash: prep.hash.to_vec(),
+                                event_time,
+                                seq,
+                                plugin: p.plugin.to_string(),
+                                subject: p.subject.clone(),
+                                kind: p.kind.clone(),
+                            },
+                        );
+                        ItemStatus::Inserted
+                    }
+                }
+            }
+            Record::Outcome(o) => match predictions.get(&(o.workspace.to_string(), o.prediction_id.to_string())) {
+                None => ItemStatus::Rejected(Rejection::UnknownPrediction { prediction_id: o.prediction_id.clone() }),
+                Some(known) if known.plugin != o.plugin.as_str() => {
+                    ItemStatus::Rejected(Rejection::PluginMismatch { prediction_plugin: known.plugin.clone() })
+                }
+                Some(known) => {
+                    let key = (o.workspace.to_string(), o.id.to_string());
+                    match outcomes.get(&key) {
+                        Some(stored) => duplicate_or_conflict(Some(stored.clone()), &prep.hash, o.event_time)?,
+                        None => {
+                            seq += 1;
+                            let event_time = o.event_time.unwrap_or(now).as_micros();
+                            orows.seq.push(seq);
+                            orows.workspace.push(o.workspace.as_str());
+                            orows.id.push(o.id.as_str());
+                            orows.plugin.push(o.plugin.as_str());
+                            orows.prediction_id.push(o.prediction_id.as_str());
+                            orows.prediction_seq.push(known.seq);
+                            orows.subject.push(known.subject.clone());
+                            orows.kind.push(known.kind.clone());
+                            orows.value.push(o.value);
+                            orows.label.push(o.label.as_deref());
+                            orows.success.push(o.success);
+                            orows.quality.push(o.quality);
+                            orows.feedback.push(o.feedback.as_deref());
+                            orows.payload.push(prep.payload.as_deref());
+                            orows.event_time.push(event_time);
+                            orows.hash.push(&prep.hash);
+                            outcomes.insert(key, (prep.hash.to_vec(), event_time));
+                            ItemStatus::Inserted
+                        }
+                    }
+                }
+            },
+        };
+        match &status {
+            ItemStatus::Inserted => receipt.inserted += 1,
+            ItemStatus::Duplicate => receipt.duplicates += 1,
+            ItemStatus::Rejected(reason) => {
+                if mode == AppendMode::AllOrNothing {
+                    return Err(StoreError::Rejected { index, id: record.id().clone(), reason: reason.clone() });
+                }
+                receipt.rejected += 1;
+            }
+        }
+        receipt.items.push(status);
+    }
+
+    let ingested = now.as_micros();
+    if !prows.seq.is_empty() {
+        let stmt = tx.prepare_cached(
+            "INSERT INTO predictions (seq, workspace, id, plugin, subject, kind, value, label, confidence, features, payload, event_time, ingested_at, content_hash)
+             SELECT s, w, i, pl, su, k, v, l, c, f, pa, e, $13, h
+             FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[], $8::text[],
+                         $9::float8[], $10::text[], $11::text[], $12::int8[], $14::bytea[])
+               AS t(s, w, i, pl, su, k, v, l, c, f, pa, e, h)",
+        )?;
+        let r = &prows;
+        tx.execute(
+            &stmt,
+            &[
+                &r.seq, &r.workspace, &r.id, &r.plugin, &r.subject, &r.kind, &r.value, &r.label, &r.confidence, &r.features,
+                &r.payload, &r.event_time, &ingested, &r.hash,
+            ],
+        )?;
+    }
+    if !orows.seq.is_empty() {
+        let stmt = tx.prepare_cached(
+            "INSERT INTO outcomes (seq, workspace, id, plugin, prediction_id, prediction_seq, subject, kind, value, label, success, quality, feedback, payload, event_time, ingested_at, content_hash)
+             SELECT s, w, i, pl, pid, ps, su, k, v, l, ok, q, fb, pa, e, $16, h
+             FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::text[], $8::text[],
+                         $9::float8[], $10::text[], $11::bool[], $12::float8[], $13::text[], $14::text[], $15::int8[], $17::bytea[])
+               AS t(s, w, i, pl, pid, ps, su, k, v, l, ok, q, fb, pa, e, h)",
+        )?;
+        let r = &orows;
+        tx.execute(
+            &stmt,
+            &[
+                &r.seq, &r.workspace, &r.id, &r.plugin, &r.prediction_id, &r.prediction_seq, &r.subject, &r.kind, &r.value,
+                &r.label, &r.success, &r.quality, &r.feedback, &r.payload, &r.event_time, &ingested, &r.hash,
+            ],
+        )?;
+    }
+    Ok((receipt, seq))
 }
 
 /// A WHERE clause of optional filters, ANDed, with its parameters.
@@ -953,30 +1112,11 @@ impl Store for PostgresStore {
 
     fn append_prepared(&self, records: &[Prepared], mode: AppendMode, now: Timestamp) -> Result<AppendReceipt> {
         self.write(|tx| {
-            let mut receipt = AppendReceipt { items: Vec::with_capacity(records.len()), ..Default::default() };
             // Held until commit: appends commit in the order they take seqs.
             let start: i64 = tx.query_one("SELECT last FROM seq_counter FOR UPDATE", &[])?.get(0);
-            let mut seq = start;
-            for (index, prep) in records.iter().enumerate() {
-                let record = prep.record();
-                let status = match record {
-                    Record::Prediction(p) => insert_prediction(tx, p, prep, now, &mut seq)?,
-                    Record::Outcome(o) => insert_outcome(tx, o, prep, now, &mut seq)?,
-                };
-                match &status {
-                    ItemStatus::Inserted => receipt.inserted += 1,
-                    ItemStatus::Duplicate => receipt.duplicates += 1,
-                    ItemStatus::Rejected(reason) => {
-                        if mode == AppendMode::AllOrNothing {
-                            return Err(StoreError::Rejected { index, id: record.id().clone(), reason: reason.clone() });
-                        }
-                        receipt.rejected += 1;
-                    }
-                }
-                receipt.items.push(status);
-            }
-            if seq != start {
-                tx.execute("UPDATE seq_counter SET last = $1", &[&seq])?;
+            let (receipt, last) = append_batch(tx, records, mode, now, start)?;
+            if last != start {
+                tx.execute("UPDATE seq_counter SET last = $1", &[&last])?;
             }
             Ok(receipt)
         })
