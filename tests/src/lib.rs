@@ -69,6 +69,13 @@ impl Scratch {
         Self { dir: tempfile::tempdir().expect("tempdir"), pg: None }
     }
 
+    /// A scratch directory whose store is a fresh schema on the PostgreSQL
+    /// server at `server_url`, whatever `LEARNLOOP_E2E_STORE` says.
+    pub fn postgres(server_url: &str) -> Self {
+        let pg = learnloop_store::pg_test::TestSchema::create(server_url);
+        Self { dir: tempfile::tempdir().expect("tempdir"), pg: Some(pg) }
+    }
+
     /// Whether the binaries of this scratch store into PostgreSQL.
     pub fn is_postgres(&self) -> bool {
         self.pg.is_some()
