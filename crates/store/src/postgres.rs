@@ -736,6 +736,7 @@ fn event_filter(q: &EventQuery, outcomes: bool) -> Result<(String, Vec<Param>)> 
     f.eq("plugin", q.plugin.as_ref().map(|p| p.to_string()));
     f.eq("kind", q.kind.clone());
     f.eq("subject", q.subject.clone());
+    f.eq("id", q.id.as_ref().map(|i| i.to_string()));
     if let Some(pid) = &q.prediction_id {
         if !outcomes {
             return Err(StoreError::Invalid { field: "prediction_id".into(), message: "filters outcomes only".into() });
