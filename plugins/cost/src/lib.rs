@@ -1,25 +1,147 @@
-//! The `cost` plugin. Learns from cost-saving recommendations and their executed outcomes (seed 000). Skeleton: validates records and keeps per-resource online counters; calibration, similar cases and assess arrive with the cost plugin issue.
+//! The `cost` plugin: learns from cost-saving recommendations and their
+//! executed outcomes (seed 000) how far to trust predicted savings, which
+//! recommendations succeed, and which factors predict success — and serves
+//! that back at decision time (`POST /assess`).
 //!
-//! SKELETON: this crate is the honest minimum the plugin host needs
-//! (manifest, config section, record validation, online counters through
-//! [`learnloop_plugin_api::summary`], one job and one route). It is marked as
-//! such in README.md until its own issue replaces it.
+//! Records:
+//! * a **prediction** is a recommendation: `id` = recommendation id,
+//!   `subject` = resource id, `kind` = recommendation type, `value` =
+//!   predicted monthly savings (required, ≥ 0), `confidence` in `[0, 1]`,
+//!   numeric `features` = its scoring factors, and `payload` with
+//!   `resource_type` and `region` (required) and `risk_level`
+//!   (`low`/`medium`/`high`, default `medium`) — these three may also come
+//!   as string `features` (as CSV imports deliver them);
+//! * an **outcome** is an execution result and/or a savings measurement:
+//!   `success` (the execution succeeded) with `payload.execution_id`,
+//!   `execution_duration_seconds`, `issues_encountered` (strings),
+//!   `post_execution_metrics` (object); and/or `value` = the actual monthly
+//!   savings measured over `payload.measurement_window_days` (default
+//!   `measurement_window_days` of the config). Either may come first and
+//!   both may come in one record; a later report replaces an earlier one.
+//!
+//! State (reproducible from history by `learnloop replay`):
+//! * `rec/<id>` — each recommendation with its execution and savings
+//!   ([`record::Rec`]);
+//! * `stats` — online aggregates by type, region, resource type and pairs
+//!   ([`record::Stats`]);
+//! * `params/current` and `params/v<N>` — the applied parameter set and its
+//!   history ([`model::Params`]); `learning` and `insights` — the last
+//!   cycles.
+//!
+//! Learning is in [`model`] and [`learn`], the vector index in [`index`].
 
 #![deny(missing_docs)]
 
+pub mod index;
+pub mod learn;
+pub mod model;
+pub mod record;
+
+use std::collections::BTreeMap;
+
 use learnloop_plugin_api::core::RecordType;
 use learnloop_plugin_api::{
-    Context, Event, JobSpec, KindSpec, Manifest, Plugin, PluginError, Record, RouteRequest, RouteResponse, RouteSpec,
-    ValidationError, abi, parse_config, summary,
+    ConfigKey, Context, Event, Expect, JobSpec, KindSpec, Manifest, Plugin, PluginError, Record, RouteRequest,
+    RouteResponse, RouteSpec, Timestamp, ValidationError, abi, parse_config,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-/// The `[cost]` config section. The skeleton has no keys yet; an unknown
-/// key is still an error naming it.
-#[derive(Debug, Clone, Default, Deserialize)]
+use model::Params;
+use record::{Exec, Rec, Stats};
+
+/// The `[cost]` config section. Every key is optional; an unknown key is an
+/// error naming it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct Config {}
+pub struct Config {
+    /// Default window (days) over which actual savings are measured.
+    pub measurement_window_days: f64,
+    /// Nominal coverage of the savings prediction interval.
+    pub interval_level: f64,
+    /// Pseudo-count k pulling a thin group's estimate toward its broader group.
+    pub shrinkage: f64,
+    /// Newest fraction of measured outcomes held out (by event time) to
+    /// calibrate the interval and backtest a new parameter set.
+    pub holdout_fraction: f64,
+    /// Executions a group needs before patterns, risk levels and weights use it.
+    pub min_group_size: u64,
+    /// Failure rate up to which a type × resource type is low risk.
+    pub risk_low_max_failure: f64,
+    /// Failure rate up to which it is medium risk (above: high).
+    pub risk_medium_max_failure: f64,
+    /// How far each cycle moves scoring weights toward the learned target.
+    pub weight_learning_rate: f64,
+    /// Apply a learned parameter set when its backtest is no worse than the current one.
+    pub auto_apply: bool,
+    /// Similar cases returned by `POST /assess`.
+    pub similar_cases: usize,
+    /// Outcomes the vector index sync reads per call at most.
+    pub index_sync_budget: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            measurement_window_days: 30.0,
+            interval_level: 0.9,
+            shrinkage: 10.0,
+            holdout_fraction: 0.2,
+            min_group_size: 10,
+            risk_low_max_failure: 0.10,
+            risk_medium_max_failure: 0.25,
+            weight_learning_rate: 0.5,
+            auto_apply: true,
+            similar_cases: 5,
+            index_sync_budget: 200_000,
+        }
+    }
+}
+
+impl Config {
+    fn check(&self) -> Result<(), PluginError> {
+        let bad = |k: &str, m: &str| Err(PluginError::invalid(format!("[cost] {k}"), m.to_string()));
+        if !(self.measurement_window_days.is_finite() && self.measurement_window_days >= 1.0 && self.measurement_window_days <= 366.0) {
+            return bad("measurement_window_days", "must lie in [1, 366]");
+        }
+        for (k, v) in [("interval_level", self.interval_level), ("holdout_fraction", self.holdout_fraction), ("weight_learning_rate", self.weight_learning_rate)] {
+            if !(v > 0.0 && v < 1.0) {
+                return bad(k, "must lie in (0, 1)");
+            }
+        }
+        if !(self.shrinkage.is_finite() && self.shrinkage >= 0.0) {
+            return bad("shrinkage", "must be a finite number ≥ 0");
+        }
+        if !(0.0..1.0).contains(&self.risk_low_max_failure) || !(self.risk_low_max_failure..1.0).contains(&self.risk_medium_max_failure) {
+            return bad("risk_medium_max_failure", "need 0 ≤ risk_low_max_failure ≤ risk_medium_max_failure < 1");
+        }
+        if self.similar_cases > 100 {
+            return bad("similar_cases", "must be at most 100");
+        }
+        if self.index_sync_budget == 0 {
+            return bad("index_sync_budget", "must be at least 1");
+        }
+        Ok(())
+    }
+
+    fn config_keys() -> Vec<ConfigKey> {
+        let d = serde_json::to_value(Config::default()).expect("serializable");
+        let docs: [(&str, &str); 11] = [
+            ("measurement_window_days", "default window (days) over which actual savings are measured"),
+            ("interval_level", "nominal coverage of the conformal savings interval"),
+            ("shrinkage", "pseudo-count pulling a thin group's calibration toward its broader group"),
+            ("holdout_fraction", "newest fraction of measured outcomes held out to calibrate intervals and backtest"),
+            ("min_group_size", "executions a group needs before patterns, risk levels and weights use it"),
+            ("risk_low_max_failure", "failure rate up to which a type × resource type is low risk"),
+            ("risk_medium_max_failure", "failure rate up to which it is medium risk (above: high)"),
+            ("weight_learning_rate", "how far each cycle moves scoring weights toward the learned target"),
+            ("auto_apply", "apply a learned parameter set when its backtest is no worse than the current one"),
+            ("similar_cases", "similar past cases returned by POST /assess"),
+            ("index_sync_budget", "outcomes the vector index sync reads per call at most"),
+        ];
+        docs.iter().map(|(k, doc)| ConfigKey { key: (*k).into(), default: d[*k].clone(), doc: (*doc).into() }).collect()
+    }
+}
 
 /// The plugin.
 #[derive(Debug, Default)]
@@ -27,46 +149,285 @@ pub struct CostPlugin {
     config: Config,
 }
 
+impl CostPlugin {
+    /// The active config.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+}
+
+pub(crate) fn ts(us: i64) -> Value {
+    Timestamp::from_micros(us).map_or(Value::Null, |t| Value::String(t.to_rfc3339()))
+}
+
+/// The client's event time (µs), or 0 when the store stamped the ingestion
+/// time because the client sent none: state must be reproducible from
+/// history on any machine at any time, so no wall-clock time enters it.
+fn client_time(event_time: Option<Timestamp>, ingested_at: Timestamp) -> i64 {
+    event_time.filter(|t| *t != ingested_at).map_or(0, Timestamp::as_micros)
+}
+
+pub(crate) fn get_value(ctx: &mut dyn Context, key: &str) -> Result<Value, PluginError> {
+    Ok(ctx.get_state(key)?.map(|s| s.value).unwrap_or(Value::Null))
+}
+
+fn get_doc<T: for<'de> Deserialize<'de> + Default>(ctx: &mut dyn Context, key: &str) -> Result<(T, Expect), PluginError> {
+    Ok(match ctx.get_state(key)? {
+        Some(s) => (serde_json::from_value(s.value)?, Expect::Version(s.version)),
+        None => (T::default(), Expect::Absent),
+    })
+}
+
+fn put_doc<T: Serialize>(ctx: &mut dyn Context, key: &str, v: &T, expect: Expect) -> Result<(), PluginError> {
+    ctx.put_state(key, serde_json::to_value(v)?, expect)?;
+    Ok(())
+}
+
+pub(crate) fn get_rec(ctx: &mut dyn Context, id: &str) -> Result<Option<Rec>, PluginError> {
+    Ok(match ctx.get_state(&format!("rec/{id}"))? {
+        Some(s) => Some(serde_json::from_value(s.value)?),
+        None => None,
+    })
+}
+
+/// The applied parameter set (version 0 = untrained defaults).
+pub fn current_params(ctx: &mut dyn Context) -> Result<Params, PluginError> {
+    Ok(get_doc::<Params>(ctx, "params/current")?.0)
+}
+
+const RISKS: [&str; 3] = ["low", "medium", "high"];
+
+/// A context field of a recommendation: from the payload, else from the
+/// features (where CSV imports put every column).
+fn context_field<'a>(p: &'a learnloop_plugin_api::Prediction, field: &str) -> Option<&'a Value> {
+    p.payload.get(field).or_else(|| p.features.get(field))
+}
+
+fn req_str<'a>(p: &'a learnloop_plugin_api::Prediction, field: &str) -> Result<&'a str, ValidationError> {
+    match context_field(p, field) {
+        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 128 => Ok(s),
+        Some(_) => Err(ValidationError::new(format!("payload.{field}"), "must be a non-empty string of at most 128 bytes")),
+        None => Err(ValidationError::new(format!("payload.{field}"), "is required")),
+    }
+}
+
+fn factors_of(features: &serde_json::Map<String, Value>) -> BTreeMap<String, f64> {
+    features.iter().filter_map(|(k, v)| v.as_f64().filter(|x| x.is_finite()).map(|x| (k.clone(), x))).collect()
+}
+
+fn q_usize(req: &RouteRequest, name: &str, default: usize, max: usize) -> Result<usize, PluginError> {
+    match req.query.get(name) {
+        None => Ok(default),
+        Some(s) => s.parse::<usize>().ok().filter(|n| (1..=max).contains(n)).ok_or_else(|| PluginError::invalid(name, format!("expected an integer in 1..={max}"))),
+    }
+}
+
+fn q_bool(req: &RouteRequest, name: &str) -> Result<Option<bool>, PluginError> {
+    match req.query.get(name).map(String::as_str) {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(other) => Err(PluginError::invalid(name, format!("{other:?}: expected true or false"))),
+    }
+}
+
+/// Exact-match filters for similar-case search from query parameters.
+fn case_filter(req: &RouteRequest) -> Result<Value, PluginError> {
+    let mut f = serde_json::Map::new();
+    for (q, field) in [("type", "recommendation_type"), ("resource_type", "resource_type"), ("region", "region"), ("risk_level", "risk_level")] {
+        if let Some(v) = req.query.get(q) {
+            f.insert(field.into(), json!(v));
+        }
+    }
+    if let Some(b) = q_bool(req, "success")? {
+        f.insert("success".into(), json!(b));
+    }
+    Ok(Value::Object(f))
+}
+
+/// A recommendation described in a request body (for assess and similar).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Proposal {
+    /// Recommendation type.
+    pub recommendation_type: String,
+    /// Resource type.
+    pub resource_type: String,
+    /// Region.
+    pub region: String,
+    /// Predicted monthly savings.
+    pub predicted_savings: f64,
+    /// Stated risk level.
+    #[serde(default = "medium")]
+    pub risk_level: String,
+    /// Stated confidence.
+    #[serde(default)]
+    pub confidence: Option<f64>,
+    /// Scoring factors.
+    #[serde(default)]
+    pub scoring_factors: BTreeMap<String, f64>,
+    /// Resource id (context only).
+    #[serde(default)]
+    pub resource_id: Option<String>,
+    /// Similar cases to return (default `similar_cases`; 0 = none).
+    #[serde(default)]
+    pub similar_cases: Option<usize>,
+}
+
+fn medium() -> String {
+    "medium".into()
+}
+
+impl Proposal {
+    fn parse(body: &Value) -> Result<Proposal, PluginError> {
+        let p: Proposal = serde_json::from_value(body.clone()).map_err(|e| PluginError::invalid("body", e.to_string()))?;
+        for (k, v) in [("recommendation_type", &p.recommendation_type), ("resource_type", &p.resource_type), ("region", &p.region)] {
+            if v.trim().is_empty() {
+                return Err(PluginError::invalid(k, "must not be empty"));
+            }
+        }
+        if !(p.predicted_savings.is_finite() && p.predicted_savings >= 0.0) {
+            return Err(PluginError::invalid("predicted_savings", "must be a finite number ≥ 0"));
+        }
+        if !RISKS.contains(&p.risk_level.as_str()) {
+            return Err(PluginError::invalid("risk_level", "expected low, medium or high"));
+        }
+        if p.confidence.is_some_and(|c| !(0.0..=1.0).contains(&c)) {
+            return Err(PluginError::invalid("confidence", "must lie in [0, 1]"));
+        }
+        if let Some((k, _)) = p.scoring_factors.iter().find(|(_, v)| !v.is_finite()) {
+            return Err(PluginError::invalid(format!("scoring_factors.{k}"), "must be finite"));
+        }
+        if p.similar_cases.is_some_and(|n| n > 100) {
+            return Err(PluginError::invalid("similar_cases", "must be at most 100"));
+        }
+        Ok(p)
+    }
+
+    fn text(&self) -> String {
+        record::embed_text(&self.recommendation_type, &self.resource_type, &self.region, &self.risk_level, self.predicted_savings)
+    }
+}
+
+impl CostPlugin {
+    /// Decision-time assessment of a recommendation.
+    pub fn assess(&self, ctx: &mut dyn Context, p: &Proposal) -> Result<Value, PluginError> {
+        let params = current_params(ctx)?;
+        let e = params.estimate(&p.recommendation_type, &p.region, &p.resource_type, p.predicted_savings);
+        let learned = params.risk_level(&p.recommendation_type, &p.resource_type);
+        let limit = p.similar_cases.unwrap_or(self.config.similar_cases);
+        let (similar, similar_error) = if limit == 0 {
+            (Value::Array(vec![]), Value::Null)
+        } else {
+            match self.similar_for(ctx, &p.text(), limit, json!({}), None) {
+                Ok(v) => (Value::Array(v), Value::Null),
+                Err(PluginError::Unavailable { message }) => (Value::Null, json!(message)),
+                Err(other) => return Err(other),
+            }
+        };
+        let original_score = params_default_score(&p.scoring_factors);
+        Ok(json!({
+            "recommendation_type": p.recommendation_type, "resource_type": p.resource_type, "region": p.region,
+            "resource_id": p.resource_id,
+            "predicted_savings": p.predicted_savings,
+            "calibrated_savings": e.calibrated_savings,
+            "calibration_factor": e.calibration_factor,
+            "interval": e.interval.map(|(lo, hi)| json!({"lower": lo, "upper": hi, "level": params.interval.level})),
+            "probability_of_success": e.probability_of_success,
+            "expected_monthly_savings": e.probability_of_success * e.calibrated_savings,
+            "stated_risk_level": p.risk_level,
+            "updated_risk_level": learned.map_or(p.risk_level.as_str(), |r| r.risk_level.as_str()),
+            "learned_failure_rate": learned.map(|r| r.failure_rate),
+            "stated_confidence": p.confidence,
+            "original_score": original_score,
+            "adjusted_score": params.score(&p.scoring_factors),
+            "scoring_weights": params.weights,
+            "basis": e.basis,
+            "evidence": e.evidence,
+            "params_version": params.version,
+            "similar_cases": similar,
+            "similar_cases_unavailable": similar_error,
+        }))
+    }
+
+    fn similar_for(&self, ctx: &mut dyn Context, text: &str, limit: usize, filter: Value, exclude: Option<&str>) -> Result<Vec<Value>, PluginError> {
+        index::sync(ctx, self.config.index_sync_budget)?;
+        index::similar(ctx, text, limit, filter, exclude)
+    }
+}
+
+/// The score under equal weights (what the recommender used before learning).
+fn params_default_score(factors: &BTreeMap<String, f64>) -> Option<f64> {
+    Params::default().score(factors)
+}
+
 impl Plugin for CostPlugin {
     fn manifest(&self) -> Manifest {
+        let route = |method: &str, path: &str, summary: &str, writes: bool, request_schema: Value| RouteSpec {
+            method: method.into(),
+            path: path.into(),
+            summary: summary.into(),
+            writes,
+            request_schema,
+            response_schema: json!({"type": "object"}),
+        };
+        let proposal = json!({"type": "object", "required": ["recommendation_type", "resource_type", "region", "predicted_savings"], "properties": {
+            "recommendation_type": {"type": "string"}, "resource_type": {"type": "string"}, "region": {"type": "string"},
+            "predicted_savings": {"type": "number", "minimum": 0}, "risk_level": {"enum": RISKS}, "confidence": {"type": "number"},
+            "scoring_factors": {"type": "object", "additionalProperties": {"type": "number"}}, "resource_id": {"type": "string"},
+            "similar_cases": {"type": "integer", "minimum": 0, "maximum": 100}}});
         Manifest {
             name: "cost".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             abi_version: abi::ABI_VERSION,
-            description: "Learns from cost-saving recommendations and their executed outcomes (seed 000). Skeleton: validates records and keeps per-resource online counters; calibration, similar cases and assess arrive with the cost plugin issue.".into(),
+            description: "Learns from cost-saving recommendations and their executed outcomes (seed 000): predicted vs actual savings, success and failure patterns, calibrated savings with conformal intervals, success probability, risk levels, scoring weights, and similar past cases from the knowledge store.".into(),
             kinds: vec![
                 KindSpec {
                     record_type: RecordType::Prediction,
                     kinds: vec![],
-                    payload_schema: json!({"type": "object"}),
-                    description: "any recommendation type, e.g. rightsizing, spot_instances, reserved_instances, storage_tiering".into(),
+                    payload_schema: json!({"type": "object", "required": ["resource_type", "region"], "properties": {
+                        "resource_type": {"type": "string"}, "region": {"type": "string"}, "risk_level": {"enum": RISKS}}}),
+                    description: "a recommendation: kind = recommendation type (rightsizing, spot_instances, …), subject = resource id, value = predicted monthly savings, confidence, numeric features = scoring factors".into(),
                 },
                 KindSpec {
                     record_type: RecordType::Outcome,
                     kinds: vec![],
-                    payload_schema: json!({"type": "object"}),
-                    description: "what happened to a prediction".into(),
+                    payload_schema: json!({"type": "object", "properties": {
+                        "execution_id": {"type": "string"}, "execution_duration_seconds": {"type": "number", "minimum": 0},
+                        "issues_encountered": {"type": "array", "items": {"type": "string"}}, "post_execution_metrics": {"type": "object"},
+                        "measurement_window_days": {"type": "number", "minimum": 1, "maximum": 366}}}),
+                    description: "its execution (success + payload) and/or the actual monthly savings (value) measured over a window".into(),
                 },
             ],
-            routes: vec![RouteSpec {
-                method: "GET".into(),
-                path: "/summary".into(),
-                summary: "Per-subject online counters (predictions, outcomes, successes, failures, value sums) by kind".into(),
-                writes: false,
-                request_schema: Value::Null,
-                response_schema: json!({"type": "object"}),
-            }],
+            routes: vec![
+                route("POST", "/assess", "Decision time: calibrated savings with a conformal interval, probability of success, updated risk level, adjusted score and the most similar past cases for a new recommendation", false, proposal.clone()),
+                route("GET", "/recommendations/{id}", "A recommendation with its execution and predicted vs actual savings (savings accuracy = actual / predicted, execution metrics)", false, Value::Null),
+                route("GET", "/recommendations/{id}/similar", "Past cases most similar to a recorded recommendation (query: limit ≤ 100, type, resource_type, region, risk_level, success)", false, Value::Null),
+                route("POST", "/similar", "Past cases most similar to a recommendation given in the body (query filters as above)", false, proposal),
+                route("GET", "/outcomes", "Historical outcomes, oldest recommendation id first (query: type, resource_type, region, success, measured, limit ≤ 1000, after = the previous page's next)", false, Value::Null),
+                route("GET", "/success-rates", "Success rate and accuracy per recommendation type (query: by = type | region | resource_type)", false, Value::Null),
+                route("GET", "/accuracy", "Accuracy metrics: prediction error, success rate, ROI accuracy, time to savings, improvement over baseline (query: type)", false, Value::Null),
+                route("GET", "/analysis", "Feedback analysis: success and failure patterns per type, accuracy metrics, improvement opportunities, insights (query: type)", false, Value::Null),
+                route("GET", "/insights", "Insights of the latest learning cycles (query: limit ≤ 100)", false, Value::Null),
+                route("GET", "/metrics", "Learning metrics: outcomes tracked, success rate, average accuracy, improvement over baseline, cycles, last cycle, active improvements", false, Value::Null),
+                route("GET", "/params", "The applied parameter set (calibration, interval, success, risk levels, scoring weights) and its version", false, Value::Null),
+                route("POST", "/params/rollback", "Re-apply the previous parameter set version", true, Value::Null),
+                route("POST", "/learning/run", "Run a learning cycle now (as the daily job does)", true, Value::Null),
+                route("POST", "/index/sync", "Bring the vector index up to date with the store (learnloop reindex calls this after clearing the index)", true, Value::Null),
+            ],
             jobs: vec![JobSpec {
                 name: "learning_cycle".into(),
                 schedule: "0 0 3 * * *".into(),
-                description: "Daily learning cycle (skeleton: per-resource totals as an insight).".into(),
+                description: "Daily learning cycle: fit calibration, intervals, success probabilities, risk levels and scoring weights; backtest on the newest outcomes; propose (and, with auto_apply, apply) the new parameter set; insights".into(),
             }],
-            config: vec![],
+            config: Config::config_keys(),
         }
     }
 
     fn configure(&mut self, section: &Value) -> Result<(), PluginError> {
-        self.config = parse_config("cost", section)?;
+        let c: Config = parse_config("cost", section)?;
+        c.check()?;
+        self.config = c;
         Ok(())
     }
 
@@ -74,16 +435,58 @@ impl Plugin for CostPlugin {
         match record {
             Record::Prediction(p) => {
                 let savings = p.value.ok_or_else(|| ValidationError::new("value", "is required: the predicted monthly savings"))?;
-                if savings < 0.0 {
-                    return Err(ValidationError::new("value", format!("predicted savings must not be negative, got {savings}")));
+                if !(savings.is_finite() && savings >= 0.0) {
+                    return Err(ValidationError::new("value", format!("predicted savings must be a finite number ≥ 0, got {savings}")));
+                }
+                if p.confidence.is_some_and(|c| !(0.0..=1.0).contains(&c)) {
+                    return Err(ValidationError::new("confidence", "must lie in [0, 1]"));
+                }
+                if !(p.payload.is_null() || p.payload.is_object()) {
+                    return Err(ValidationError::new("payload", "must be an object with resource_type and region"));
+                }
+                req_str(p, "resource_type")?;
+                req_str(p, "region")?;
+                if let Some(r) = context_field(p, "risk_level")
+                    && !r.as_str().is_some_and(|r| RISKS.contains(&r))
+                {
+                    return Err(ValidationError::new("payload.risk_level", "expected low, medium or high"));
                 }
             }
             Record::Outcome(o) => {
-                if let Some(issues) = o.payload.get("issues_encountered") {
-                    let ok = issues.as_array().is_some_and(|a| a.iter().all(|v| v.is_string()));
-                    if !ok {
-                        return Err(ValidationError::new("payload.issues_encountered", "must be a list of strings"));
-                    }
+                if o.success.is_none() && o.value.is_none() {
+                    return Err(ValidationError::new("success", "an outcome needs success (the execution) and/or value (the actual monthly savings)"));
+                }
+                if o.value.is_some_and(|v| !v.is_finite()) {
+                    return Err(ValidationError::new("value", "actual savings must be finite"));
+                }
+                let p = &o.payload;
+                if !(p.is_null() || p.is_object()) {
+                    return Err(ValidationError::new("payload", "must be an object"));
+                }
+                if let Some(issues) = p.get("issues_encountered")
+                    && !issues.as_array().is_some_and(|a| a.iter().all(|v| v.is_string()))
+                {
+                    return Err(ValidationError::new("payload.issues_encountered", "must be a list of strings"));
+                }
+                if let Some(d) = p.get("execution_duration_seconds")
+                    && !d.as_f64().is_some_and(|d| d.is_finite() && d >= 0.0)
+                {
+                    return Err(ValidationError::new("payload.execution_duration_seconds", "must be a number ≥ 0"));
+                }
+                if let Some(w) = p.get("measurement_window_days")
+                    && !w.as_f64().is_some_and(|w| (1.0..=366.0).contains(&w))
+                {
+                    return Err(ValidationError::new("payload.measurement_window_days", "must be a number in [1, 366]"));
+                }
+                if let Some(m) = p.get("post_execution_metrics")
+                    && !m.is_object()
+                {
+                    return Err(ValidationError::new("payload.post_execution_metrics", "must be an object"));
+                }
+                if let Some(x) = p.get("execution_id")
+                    && !x.is_string()
+                {
+                    return Err(ValidationError::new("payload.execution_id", "must be a string"));
                 }
             }
         }
@@ -91,20 +494,153 @@ impl Plugin for CostPlugin {
     }
 
     fn on_events(&self, ctx: &mut dyn Context, events: &[Event]) -> Result<(), PluginError> {
-        summary::absorb(ctx, events)
+        let (mut stats, stats_expect) = get_doc::<Stats>(ctx, "stats")?;
+        // Documents touched by this batch, written once at the end.
+        let mut recs: BTreeMap<String, (Rec, Expect)> = BTreeMap::new();
+        for e in events {
+            match e {
+                Event::Prediction(sp) => {
+                    let p = &sp.record;
+                    let t = client_time(p.event_time, sp.ingested_at);
+                    stats.newest = stats.newest.max(t);
+                    let rec = Rec {
+                        t,
+                        kind: p.kind.clone(),
+                        resource_id: p.subject.clone(),
+                        resource_type: context_field(p, "resource_type").and_then(Value::as_str).unwrap_or("unknown").to_string(),
+                        region: context_field(p, "region").and_then(Value::as_str).unwrap_or("unknown").to_string(),
+                        risk: context_field(p, "risk_level").and_then(Value::as_str).unwrap_or("medium").to_string(),
+                        predicted: p.value.unwrap_or(0.0),
+                        confidence: p.confidence,
+                        factors: factors_of(&p.features),
+                        exec: None,
+                        actual: None,
+                        actual_t: None,
+                        window_days: None,
+                    };
+                    stats.apply(&rec, 1);
+                    recs.insert(p.id.as_str().to_string(), (rec, Expect::Absent));
+                }
+                Event::Outcome(so) => {
+                    let o = &so.record;
+                    let t = client_time(o.event_time, so.ingested_at);
+                    stats.newest = stats.newest.max(t);
+                    let id = o.prediction_id.as_str().to_string();
+                    if !recs.contains_key(&id) {
+                        let Some(s) = ctx.get_state(&format!("rec/{id}"))? else { continue };
+                        recs.insert(id.clone(), (serde_json::from_value(s.value)?, Expect::Version(s.version)));
+                    }
+                    let rec = &mut recs.get_mut(&id).expect("loaded").0;
+                    stats.apply(rec, -1);
+                    if let Some(ok) = o.success {
+                        let pl = &o.payload;
+                        rec.exec = Some(Exec {
+                            outcome_id: o.id.as_str().to_string(),
+                            execution_id: pl["execution_id"].as_str().map(str::to_string),
+                            success: ok,
+                            duration_seconds: pl["execution_duration_seconds"].as_f64(),
+                            issues: pl["issues_encountered"].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()).unwrap_or_default(),
+                            metrics: pl.get("post_execution_metrics").cloned().unwrap_or(Value::Null),
+                            t,
+                        });
+                    }
+                    if let Some(v) = o.value {
+                        rec.actual = Some(v);
+                        rec.actual_t = Some(t);
+                        rec.window_days = Some(o.payload["measurement_window_days"].as_f64().unwrap_or(self.config.measurement_window_days));
+                    }
+                    stats.apply(rec, 1);
+                }
+            }
+        }
+        for (id, (rec, expect)) in recs {
+            put_doc(ctx, &format!("rec/{id}"), &rec, expect)?;
+        }
+        put_doc(ctx, "stats", &stats, stats_expect)
     }
 
     fn run_job(&self, ctx: &mut dyn Context, job: &str) -> Result<Value, PluginError> {
         match job {
-            "learning_cycle" => summary::report(ctx, "cost"),
+            "learning_cycle" => learn::cycle(self, ctx),
             other => Err(PluginError::invalid("job", format!("unknown job {other:?}"))),
         }
     }
 
-    fn handle(&self, ctx: &mut dyn Context, request: &RouteRequest) -> Result<RouteResponse, PluginError> {
-        match (request.method.as_str(), request.route.as_str()) {
-            ("GET", "/summary") => summary::route(ctx),
-            _ => Err(PluginError::not_found(format!("no route {} {}", request.method, request.route))),
+    fn handle(&self, ctx: &mut dyn Context, req: &RouteRequest) -> Result<RouteResponse, PluginError> {
+        match (req.method.as_str(), req.route.as_str()) {
+            ("POST", "/assess") => {
+                let p = Proposal::parse(&req.body)?;
+                Ok(RouteResponse::ok(self.assess(ctx, &p)?))
+            }
+            ("GET", "/recommendations/{id}") => {
+                let id = req.param("id")?;
+                let rec = get_rec(ctx, id)?.ok_or_else(|| PluginError::not_found(format!("no recommendation {id:?}")))?;
+                let mut v = rec.to_json(id);
+                let params = current_params(ctx)?;
+                let e = params.estimate(&rec.kind, &rec.region, &rec.resource_type, rec.predicted);
+                v["calibrated_savings"] = json!(e.calibrated_savings);
+                v["params_version"] = json!(params.version);
+                Ok(RouteResponse::ok(v))
+            }
+            ("GET", "/recommendations/{id}/similar") => {
+                let id = req.param("id")?.to_string();
+                let limit = q_usize(req, "limit", 10, 100)?;
+                let rec = get_rec(ctx, &id)?.ok_or_else(|| PluginError::not_found(format!("no recommendation {id:?}")))?;
+                let cases = self.similar_for(ctx, &rec.embed_text(), limit, case_filter(req)?, Some(&id))?;
+                Ok(RouteResponse::ok(json!({"recommendation_id": id, "similar_cases": cases})))
+            }
+            ("POST", "/similar") => {
+                let p = Proposal::parse(&req.body)?;
+                let limit = q_usize(req, "limit", 10, 100)?;
+                let cases = self.similar_for(ctx, &p.text(), limit, case_filter(req)?, None)?;
+                Ok(RouteResponse::ok(json!({"similar_cases": cases})))
+            }
+            ("GET", "/outcomes") => learn::outcomes(ctx, req),
+            ("GET", "/success-rates") => {
+                let stats = get_doc::<Stats>(ctx, "stats")?.0;
+                let by = req.query.get("by").map_or("type", String::as_str);
+                let map = match by {
+                    "type" => &stats.by_type,
+                    "region" => &stats.by_region,
+                    "resource_type" => &stats.by_resource_type,
+                    other => return Err(PluginError::invalid("by", format!("{other:?}: expected type, region or resource_type"))),
+                };
+                let groups: serde_json::Map<String, Value> = map.iter().map(|(k, a)| (k.clone(), a.to_json())).collect();
+                Ok(RouteResponse::ok(json!({"by": by, "groups": groups, "overall": stats.all.to_json()})))
+            }
+            ("GET", "/accuracy") => Ok(RouteResponse::ok(learn::accuracy(ctx, req.query.get("type").map(String::as_str))?)),
+            ("GET", "/analysis") => Ok(RouteResponse::ok(learn::analysis(self, ctx, req.query.get("type").map(String::as_str))?)),
+            ("GET", "/insights") => {
+                let limit = q_usize(req, "limit", 10, 100)?;
+                let v = get_value(ctx, "insights")?;
+                let items: Vec<Value> = v["items"].as_array().map(|a| a.iter().take(limit).cloned().collect()).unwrap_or_default();
+                Ok(RouteResponse::ok(json!({"insights": items})))
+            }
+            ("GET", "/metrics") => Ok(RouteResponse::ok(learn::metrics(ctx)?)),
+            ("GET", "/params") => {
+                let p = current_params(ctx)?;
+                Ok(RouteResponse::ok(serde_json::to_value(&p)?))
+            }
+            ("POST", "/params/rollback") => learn::rollback(ctx).map(RouteResponse::ok),
+            ("POST", "/learning/run") => learn::cycle(self, ctx).map(RouteResponse::ok),
+            ("POST", "/index/sync") => {
+                let mut total = index::SyncReport::default();
+                loop {
+                    let r = index::sync(ctx, self.config.index_sync_budget)?;
+                    if total.outcomes == 0 {
+                        total.from_seq = r.from_seq;
+                    }
+                    total.to_seq = r.to_seq;
+                    total.outcomes += r.outcomes;
+                    total.cases += r.cases;
+                    total.insights += r.insights;
+                    if !r.more {
+                        break;
+                    }
+                }
+                Ok(RouteResponse::ok(serde_json::to_value(&total)?))
+            }
+            _ => Err(PluginError::not_found(format!("no route {} {}", req.method, req.route))),
         }
     }
 }

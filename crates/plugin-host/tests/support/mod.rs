@@ -60,7 +60,8 @@ pub fn sample_records(plugin: &str, n: usize) -> Vec<Record> {
             let subject = format!("s{}", i % 3);
             let kind = ["k1", "k2"][i % 2];
             let extra = match plugin {
-                "cost" | "drift" => format!(r#","value":{}"#, 10 + i),
+                "cost" => format!(r#","value":{},"payload":{{"resource_type":"ec2","region":"r{}"}}"#, 10 + i, i % 2),
+                "drift" => format!(r#","value":{}"#, 10 + i),
                 _ => String::new(),
             };
             out.push(rec(format!(

@@ -1,0 +1,439 @@
+//! What the cost plugin learns, as one serialisable parameter set
+//! ([`Params`]), and how it is fitted and applied.
+//!
+//! * **Calibration** of predicted savings: the savings accuracy
+//!   r = actual / predicted is modelled on the log scale. Each level of the
+//!   hierarchy type → type × region → type × region × resource type keeps
+//!   (n, mean log r); the estimate of a group is shrunk toward its parent:
+//!   μ = (n·mean + k·μ_parent) / (n + k), k = `shrinkage`, starting from the
+//!   global mean. Calibrated savings = predicted × exp(μ) (the median of a
+//!   log-normal error).
+//! * **Prediction interval**: split conformal on |log r − μ| residuals of the
+//!   newest `holdout_fraction` of measured outcomes (by event time), scored
+//!   with a model fitted on the older ones: `predicted × exp(μ ± q)` covers a
+//!   new outcome with probability ≥ `interval_level` (per recommendation type
+//!   when its holdout has ≥ [`MIN_TYPE_CALIBRATION`] residuals, else one
+//!   global q).
+//! * **Success probability**: Beta-binomial with the same hierarchy and
+//!   shrinkage, starting from the global success rate.
+//! * **Risk levels**: a type × resource type's failure rate (posterior mean
+//!   with the type's rate as prior) maps to low / medium / high through the
+//!   configured thresholds.
+//! * **Scoring weights**: each scoring factor's Pearson correlation with
+//!   success (point-biserial); the target weights are the positive
+//!   correlations normalised to sum 1, and the new weights move
+//!   `weight_learning_rate` of the way from the current ones.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Config;
+
+/// Holdout residuals a type needs for its own interval quantile.
+pub const MIN_TYPE_CALIBRATION: usize = 30;
+
+/// Running (n, mean) of log savings accuracy in one group.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogStat {
+    /// Measured outcomes.
+    pub n: u64,
+    /// Mean log(actual / predicted).
+    pub mean: f64,
+}
+
+impl LogStat {
+    fn add(&mut self, x: f64) {
+        self.n += 1;
+        self.mean += (x - self.mean) / self.n as f64;
+    }
+}
+
+/// Successes and executions in one group.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Rate {
+    /// Executions.
+    pub n: u64,
+    /// Successful ones.
+    pub s: u64,
+}
+
+/// A learned risk level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RiskEntry {
+    /// Posterior mean failure rate.
+    pub failure_rate: f64,
+    /// Executions it rests on.
+    pub n: u64,
+    /// low / medium / high.
+    pub risk_level: String,
+}
+
+/// The conformal interval half-widths on the log scale.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IntervalParams {
+    /// Nominal coverage.
+    pub level: f64,
+    /// Global quantile q (None: too few holdout residuals).
+    pub q: Option<f64>,
+    /// Residuals q rests on.
+    pub n: usize,
+    /// Per recommendation type.
+    pub by_type: BTreeMap<String, (f64, usize)>,
+}
+
+/// Everything the plugin serves at decision time. Versioned: `version` 0
+/// is the untrained default (no calibration, stated risk, equal weights).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Params {
+    /// Version, incremented each time a set is applied.
+    pub version: u64,
+    /// Newest event time (µs) of the data it was learned from.
+    pub learned_through: i64,
+    /// Shrinkage pseudo-count k used when it was learned.
+    pub shrinkage: f64,
+    /// Global log-accuracy.
+    pub global: LogStat,
+    /// Keys `type`, `type|region`, `type|region|resource_type`.
+    pub calibration: BTreeMap<String, LogStat>,
+    /// The interval.
+    pub interval: IntervalParams,
+    /// Global success rate.
+    pub success_global: Rate,
+    /// Same keys as calibration.
+    pub success: BTreeMap<String, Rate>,
+    /// Keys `type` and `type|resource_type`.
+    pub risk: BTreeMap<String, RiskEntry>,
+    /// Scoring weights by factor name (sum 1; empty: equal weights).
+    pub weights: BTreeMap<String, f64>,
+}
+
+/// One measured, executed or pending recommendation as learning sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample<'a> {
+    /// Event time (µs).
+    pub t: i64,
+    /// Recommendation type.
+    pub kind: &'a str,
+    /// Region.
+    pub region: &'a str,
+    /// Resource type.
+    pub resource_type: &'a str,
+    /// Predicted monthly savings.
+    pub predicted: f64,
+    /// Realised monthly savings, if measured.
+    pub actual: Option<f64>,
+    /// Execution success, if executed.
+    pub success: Option<bool>,
+    /// Scoring factors.
+    pub factors: &'a BTreeMap<String, f64>,
+}
+
+impl Sample<'_> {
+    /// log(actual / predicted), when both are positive.
+    pub fn log_ratio(&self) -> Option<f64> {
+        match self.actual {
+            Some(a) if a > 0.0 && self.predicted > 0.0 => Some((a / self.predicted).ln()),
+            _ => None,
+        }
+    }
+}
+
+/// The hierarchy keys of a recommendation, broad to narrow.
+pub fn keys(kind: &str, region: &str, resource_type: &str) -> [String; 3] {
+    [kind.to_string(), format!("{kind}|{region}"), format!("{kind}|{region}|{resource_type}")]
+}
+
+/// A decision-time estimate from [`Params`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Estimate {
+    /// Multiplier applied to the predicted savings (exp μ).
+    pub calibration_factor: f64,
+    /// Calibrated monthly savings.
+    pub calibrated_savings: f64,
+    /// Interval bounds (None before any calibration data).
+    pub interval: Option<(f64, f64)>,
+    /// Measured outcomes behind the narrowest group used.
+    pub evidence: u64,
+    /// Which level the estimate leans on most: `global`, `type`, `type|region`, `type|region|resource_type`.
+    pub basis: &'static str,
+    /// Probability of success.
+    pub probability_of_success: f64,
+}
+
+impl Params {
+    /// Calibrated savings, interval and success probability of a recommendation.
+    pub fn estimate(&self, kind: &str, region: &str, resource_type: &str, predicted: f64) -> Estimate {
+        let k = self.shrinkage.max(0.0);
+        let names = ["type", "type|region", "type|region|resource_type"];
+        let mut mu = if self.global.n > 0 { self.global.mean } else { 0.0 };
+        let mut basis = "global";
+        let mut evidence = self.global.n;
+        let mut p = (self.success_global.s as f64 + 1.0) / (self.success_global.n as f64 + 2.0);
+        for (i, key) in keys(kind, region, resource_type).iter().enumerate() {
+            if let Some(s) = self.calibration.get(key).filter(|s| s.n > 0) {
+                mu = (s.n as f64 * s.mean + k * mu) / (s.n as f64 + k);
+                basis = names[i];
+                evidence = s.n;
+            }
+            if let Some(r) = self.success.get(key).filter(|r| r.n > 0) {
+                p = (r.s as f64 + k * p) / (r.n as f64 + k);
+            }
+        }
+        let factor = mu.exp();
+        let q = self.interval.by_type.get(kind).map(|(q, _)| *q).or(self.interval.q);
+        let interval = q.filter(|_| self.global.n > 0).map(|q| (predicted * (mu - q).exp(), predicted * (mu + q).exp()));
+        Estimate {
+            calibration_factor: factor,
+            calibrated_savings: predicted * factor,
+            interval,
+            evidence,
+            basis,
+            probability_of_success: p,
+        }
+    }
+
+    /// The learned risk level of a type × resource type (else the type's), if any.
+    pub fn risk_level(&self, kind: &str, resource_type: &str) -> Option<&RiskEntry> {
+        self.risk.get(&format!("{kind}|{resource_type}")).or_else(|| self.risk.get(kind))
+    }
+
+    /// The recommendation's score under the weights: Σ w·x over its
+    /// factors (equal weights when none are learned yet).
+    pub fn score(&self, factors: &BTreeMap<String, f64>) -> Option<f64> {
+        if factors.is_empty() {
+            return None;
+        }
+        let w: Vec<(f64, f64)> = factors
+            .iter()
+            .map(|(name, x)| (if self.weights.is_empty() { 1.0 } else { self.weights.get(name).copied().unwrap_or(0.0) }, *x))
+            .collect();
+        let total: f64 = w.iter().map(|(w, _)| w).sum();
+        (total > 0.0).then(|| w.iter().map(|(w, x)| w * x).sum::<f64>() / total)
+    }
+}
+
+fn fit_calibration(samples: &[&Sample<'_>], p: &mut Params) {
+    p.global = LogStat::default();
+    p.calibration.clear();
+    for s in samples {
+        if let Some(x) = s.log_ratio() {
+            p.global.add(x);
+            for key in keys(s.kind, s.region, s.resource_type) {
+                p.calibration.entry(key).or_default().add(x);
+            }
+        }
+    }
+}
+
+/// Fits a new parameter set from samples (any order). `current` supplies
+/// the scoring weights to move from.
+pub fn fit(samples: &[Sample<'_>], cfg: &Config, current: &Params) -> Params {
+    let mut p = Params { shrinkage: cfg.shrinkage, version: current.version, ..Params::default() };
+    p.learned_through = samples.iter().map(|s| s.t).max().unwrap_or(0);
+
+    // Interval: fit on the older part of the measured outcomes, score the newest.
+    let mut measured: Vec<&Sample<'_>> = samples.iter().filter(|s| s.log_ratio().is_some()).collect();
+    measured.sort_by_key(|s| s.t);
+    let cut = ((measured.len() as f64) * (1.0 - cfg.holdout_fraction)).round() as usize;
+    let (older, newer) = measured.split_at(cut.min(measured.len()));
+    fit_calibration(older, &mut p);
+    let alpha = 1.0 - cfg.interval_level;
+    let mut all_res = Vec::new();
+    let mut by_type: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for s in newer {
+        let e = p.estimate(s.kind, s.region, s.resource_type, s.predicted);
+        let r = (s.log_ratio().expect("measured") - e.calibration_factor.ln()).abs();
+        all_res.push(r);
+        by_type.entry(s.kind).or_default().push(r);
+    }
+    p.interval = IntervalParams { level: cfg.interval_level, q: None, n: all_res.len(), by_type: BTreeMap::new() };
+    if let Ok(c) = learnloop_stats::SplitConformal::calibrate(&all_res, alpha) {
+        p.interval.q = Some(c.quantile);
+    }
+    for (kind, res) in by_type {
+        if res.len() >= MIN_TYPE_CALIBRATION
+            && let Ok(c) = learnloop_stats::SplitConformal::calibrate(&res, alpha)
+        {
+            p.interval.by_type.insert(kind.to_string(), (c.quantile, res.len()));
+        }
+    }
+    // Point estimates: everything measured.
+    fit_calibration(&measured, &mut p);
+
+    // Success and risk.
+    let mut by_type_res: BTreeMap<String, Rate> = BTreeMap::new();
+    for s in samples {
+        let Some(ok) = s.success else { continue };
+        p.success_global.n += 1;
+        p.success_global.s += ok as u64;
+        for key in keys(s.kind, s.region, s.resource_type) {
+            let r = p.success.entry(key).or_default();
+            r.n += 1;
+            r.s += ok as u64;
+        }
+        let r = by_type_res.entry(format!("{}|{}", s.kind, s.resource_type)).or_default();
+        r.n += 1;
+        r.s += ok as u64;
+    }
+    let k = cfg.shrinkage;
+    let level = |f: f64| {
+        if f <= cfg.risk_low_max_failure {
+            "low"
+        } else if f <= cfg.risk_medium_max_failure {
+            "medium"
+        } else {
+            "high"
+        }
+    };
+    let global_fail = 1.0 - (p.success_global.s as f64 + 1.0) / (p.success_global.n as f64 + 2.0);
+    let mut risk = BTreeMap::new();
+    for (key, r) in p.success.iter().filter(|(key, _)| !key.contains('|')) {
+        if r.n < cfg.min_group_size {
+            continue;
+        }
+        let f = ((r.n - r.s) as f64 + k * global_fail) / (r.n as f64 + k);
+        risk.insert(key.clone(), RiskEntry { failure_rate: f, n: r.n, risk_level: level(f).into() });
+    }
+    for (key, r) in &by_type_res {
+        if r.n < cfg.min_group_size {
+            continue;
+        }
+        let kind = key.split('|').next().unwrap_or("");
+        let prior = risk.get(kind).map_or(global_fail, |e: &RiskEntry| e.failure_rate);
+        let f = ((r.n - r.s) as f64 + k * prior) / (r.n as f64 + k);
+        risk.insert(key.clone(), RiskEntry { failure_rate: f, n: r.n, risk_level: level(f).into() });
+    }
+    p.risk = risk;
+
+    // Scoring weights.
+    p.weights = learn_weights(samples, cfg, &current.weights);
+    p
+}
+
+/// Correlation of each factor with success (point-biserial), over
+/// executed recommendations that carry the factor.
+pub fn factor_correlations(samples: &[Sample<'_>]) -> BTreeMap<String, (f64, usize)> {
+    let mut cols: BTreeMap<&str, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    for s in samples {
+        let Some(ok) = s.success else { continue };
+        for (name, x) in s.factors {
+            let c = cols.entry(name).or_default();
+            c.0.push(*x);
+            c.1.push(if ok { 1.0 } else { 0.0 });
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (name, (x, y)) in cols {
+        if let Ok(r) = learnloop_stats::pearson(&x, &y)
+            && r.statistic.is_finite()
+        {
+            out.insert(name.to_string(), (r.statistic, x.len()));
+        }
+    }
+    out
+}
+
+fn learn_weights(samples: &[Sample<'_>], cfg: &Config, current: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
+    let corr = factor_correlations(samples);
+    let usable: BTreeMap<&String, f64> =
+        corr.iter().filter(|(_, (_, n))| *n as u64 >= cfg.min_group_size).map(|(k, (r, _))| (k, r.max(0.0))).collect();
+    let total: f64 = usable.values().sum();
+    if usable.is_empty() || total <= 0.0 {
+        return current.clone();
+    }
+    let names: std::collections::BTreeSet<&String> = usable.keys().copied().chain(current.keys()).collect();
+    let equal = 1.0 / names.len() as f64;
+    let mut out = BTreeMap::new();
+    for name in names {
+        let old = if current.is_empty() { equal } else { current.get(name).copied().unwrap_or(0.0) };
+        let target = usable.get(name).copied().unwrap_or(0.0) / total;
+        out.insert(name.clone(), (1.0 - cfg.weight_learning_rate) * old + cfg.weight_learning_rate * target);
+    }
+    let s: f64 = out.values().sum();
+    if s > 0.0 {
+        out.values_mut().for_each(|w| *w /= s);
+    }
+    out
+}
+
+/// Mean absolute percentage error of `params` on measured samples:
+/// mean |calibrated − actual| / actual over actual > 0 (None when none).
+pub fn holdout_error(params: &Params, samples: &[&Sample<'_>]) -> Option<(f64, f64, usize)> {
+    let mut raw = 0.0;
+    let mut cal = 0.0;
+    let mut n = 0;
+    for s in samples {
+        let Some(a) = s.actual.filter(|a| *a > 0.0) else { continue };
+        let e = params.estimate(s.kind, s.region, s.resource_type, s.predicted);
+        raw += (s.predicted - a).abs() / a;
+        cal += (e.calibrated_savings - a).abs() / a;
+        n += 1;
+    }
+    (n > 0).then(|| (raw / n as f64, cal / n as f64, n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(params: &Params, (kind, region, rt): (&str, &str, &str), predicted: f64, expected_factor: f64, basis: &str) {
+        let e = params.estimate(kind, region, rt, predicted);
+        assert!((e.calibration_factor - expected_factor).abs() < 1e-12, "{kind}/{region}/{rt}: {} vs {expected_factor}", e.calibration_factor);
+        assert!((e.calibrated_savings - predicted * expected_factor).abs() < 1e-9);
+        assert_eq!(e.basis, basis);
+    }
+
+    #[test]
+    fn thin_groups_shrink_toward_their_parent() {
+        let mut p = Params { shrinkage: 10.0, global: LogStat { n: 100, mean: 0.8f64.ln() }, ..Params::default() };
+        p.calibration.insert("spot".into(), LogStat { n: 10, mean: 0.5f64.ln() });
+        p.calibration.insert("spot|eu".into(), LogStat { n: 30, mean: 0.4f64.ln() });
+        // type level: (10·ln .5 + 10·ln .8) / 20
+        let type_mu = (10.0 * 0.5f64.ln() + 10.0 * 0.8f64.ln()) / 20.0;
+        check(&p, ("spot", "us", "ec2"), 100.0, type_mu.exp(), "type");
+        // region level: (30·ln .4 + 10·type_mu) / 40
+        check(&p, ("spot", "eu", "ec2"), 100.0, ((30.0 * 0.4f64.ln() + 10.0 * type_mu) / 40.0).exp(), "type|region");
+        // unknown type: the global mean
+        check(&p, ("other", "eu", "ec2"), 100.0, 0.8, "global");
+        // no data at all: no calibration, no interval
+        let e = Params::default().estimate("x", "y", "z", 50.0);
+        assert_eq!((e.calibration_factor, e.interval, e.probability_of_success), (1.0, None, 0.5));
+    }
+
+    #[test]
+    fn scores_use_learned_weights_or_equal_ones() {
+        let f: BTreeMap<String, f64> = [("a".to_string(), 1.0), ("b".to_string(), 0.0)].into();
+        assert_eq!(Params::default().score(&f), Some(0.5));
+        let p = Params { weights: [("a".to_string(), 0.8), ("b".to_string(), 0.2)].into(), ..Params::default() };
+        assert!((p.score(&f).unwrap() - 0.8).abs() < 1e-12);
+        assert_eq!(p.score(&BTreeMap::new()), None);
+    }
+
+    #[test]
+    fn fit_recovers_a_multiplicative_bias_and_conformal_quantile() {
+        let cfg = Config { shrinkage: 0.0, ..Config::default() };
+        let none = BTreeMap::new();
+        // Ratios alternate 0.5·e^{±0.1}: every holdout residual is exactly 0.1 after fitting the mean.
+        let samples: Vec<Sample<'_>> = (0..100)
+            .map(|i| Sample {
+                t: i,
+                kind: "k",
+                region: "r",
+                resource_type: "t",
+                predicted: 100.0,
+                actual: Some(50.0 * if i % 2 == 0 { 0.1f64.exp() } else { (-0.1f64).exp() }),
+                success: Some(true),
+                factors: &none,
+            })
+            .collect();
+        let p = fit(&samples, &cfg, &Params::default());
+        let e = p.estimate("k", "r", "t", 100.0);
+        assert!((e.calibration_factor - 0.5).abs() < 1e-9, "{}", e.calibration_factor);
+        let q = p.interval.q.unwrap();
+        assert!((q - 0.1).abs() < 1e-9, "{q}");
+        let (lo, hi) = e.interval.unwrap();
+        assert!((lo - 50.0 * (-0.1f64).exp()).abs() < 1e-6 && (hi - 50.0 * 0.1f64.exp()).abs() < 1e-6);
+        assert_eq!(p.interval.n, 20);
+    }
+}
