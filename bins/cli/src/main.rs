@@ -13,6 +13,7 @@ mod keys;
 mod migrate;
 mod plugins;
 mod quickstart;
+mod reindex;
 mod sample;
 mod stats;
 
@@ -72,6 +73,8 @@ enum Command {
     Migrate(migrate::Args),
     /// Call any plugin route on the local data directory, e.g. `call trust GET /agents`.
     Call(call::Args),
+    /// Rebuild the vector index from the store (after switching embedders, or when it was lost).
+    Reindex,
 }
 
 #[derive(clap::Args)]
@@ -173,6 +176,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Improvements(cmd) => improvements::run(&env, cmd).map(|_| ExitCode::SUCCESS),
         Command::Call(args) => call::run(&env, args).map(|_| ExitCode::SUCCESS),
         Command::Migrate(args) => migrate::run(&env, args).map(|_| ExitCode::SUCCESS),
+        Command::Reindex => reindex::run(&env).map(|_| ExitCode::SUCCESS),
     }
 }
 

@@ -104,7 +104,7 @@ pub fn run(env: &Env) -> Result<()> {
 
     println!("\n-- what the store holds (`learnloop stats`)");
     crate::stats::print(store.as_ref(), None, false)?;
-    println!("\n-- what the plugins learned (each plugin's first job, run now; cost is still a skeleton)");
+    println!("\n-- what the plugins learned (each plugin's first job, run now)");
     for (name, loaded) in host.plugins() {
         let Some(job) = loaded.manifest.jobs.first() else { continue };
         let run = host.run_job(name, &job.name, "quickstart", None, 1)?;
@@ -129,6 +129,9 @@ pub fn run(env: &Env) -> Result<()> {
     }
     if host.plugins().contains_key("trust") {
         trust_summary(&host, &config.default_workspace)?;
+    }
+    if host.plugins().contains_key("cost") {
+        cost_learned(&host, &config.default_workspace)?;
     }
     println!("\n-- what the improvement lifecycle did with what was learned (`learnloop improvements list`)");
     let improvements = store.improvements(&learnloop_store::ImprovementQuery::default())?;
@@ -256,5 +259,56 @@ fn drift_summary(host: &learnloop_plugin_host::PluginHost, ws: &str) -> Result<(
         .map(|a| format!("{} MAE {:.3} (n {})", a["version"].as_str().unwrap_or("?"), a["mae"].as_f64().unwrap_or(f64::NAN), a["n"]))
         .collect();
     println!("A/B test demand-v1-v2 (`learnloop call drift GET /ab_tests/demand-v1-v2`): {}; {}", arms.join(" vs "), r["conclusion"].as_str().unwrap_or(""));
+/// What the cost plugin learned from the sample, through its routes
+/// (the same answers as `GET /api/v1/cost/params` and `POST /api/v1/cost/assess`).
+fn cost_learned(host: &learnloop_plugin_host::PluginHost, ws: &str) -> Result<()> {
+    use serde_json::{Value, json};
+    let ws = WorkspaceId::parse("default_workspace", ws).map_err(anyhow::Error::msg)?;
+    let call = |method: &str, path: &str, body: Value| -> Result<Value> {
+        Ok(host.handle("cost", &ws, method, path, Default::default(), body)?.body)
+    };
+    let params = call("GET", "/params", Value::Null)?;
+    let metrics = call("GET", "/metrics", Value::Null)?;
+    println!("\n-- what the cost plugin learned (`learnloop call cost GET /params`, `... GET /metrics`)");
+    let by_type: Vec<String> = params["calibration"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| !k.contains('|'))
+        .map(|(k, v)| format!("{k} {:.0}%", v["mean"].as_f64().unwrap_or(0.0).exp() * 100.0))
+        .collect();
+    println!("realised / predicted savings by type: {}", by_type.join(", "));
+    let bt = &metrics["last_cycle"]["backtest"];
+    if let (Some(raw), Some(new)) = (bt["raw_error"].as_f64(), bt["new_error"].as_f64()) {
+        println!(
+            "savings error on the newest {} outcomes: raw predictions {:.1}%, calibrated {:.1}%",
+            bt["holdout_outcomes"], raw * 100.0, new * 100.0
+        );
+    }
+    let risks: Vec<String> = params["risk"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| !k.contains('|'))
+        .map(|(k, v)| format!("{k} {} ({:.0}% fail)", v["risk_level"].as_str().unwrap_or("?"), v["failure_rate"].as_f64().unwrap_or(0.0) * 100.0))
+        .collect();
+    println!("learned risk levels: {}", risks.join(", "));
+    let weights: Vec<String> = params["weights"].as_object().into_iter().flatten().map(|(k, v)| format!("{k} {:.2}", v.as_f64().unwrap_or(0.0))).collect();
+    println!("scoring weights (toward factors that predict success): {}", weights.join(", "));
+    let example = json!({"recommendation_type": "spot_instances", "resource_type": "ec2", "region": "ap-south-1",
+        "predicted_savings": 1000.0, "risk_level": "low", "scoring_factors": {"utilization_gap": 0.9, "age_days": 0.2}, "similar_cases": 0});
+    let a = call("POST", "/assess", example)?;
+    println!(
+        "assess spot_instances / ec2 / ap-south-1, predicted $1000/month, stated risk low (`learnloop call cost POST /assess --body ...`):\n  \
+         calibrated ${:.0} [{:.0}, {:.0}] ({:.0}% interval), P(success) {:.2}, risk {} -> {}, adjusted score {:.2}",
+        a["calibrated_savings"].as_f64().unwrap_or(0.0),
+        a["interval"]["lower"].as_f64().unwrap_or(f64::NAN),
+        a["interval"]["upper"].as_f64().unwrap_or(f64::NAN),
+        a["interval"]["level"].as_f64().unwrap_or(0.0) * 100.0,
+        a["probability_of_success"].as_f64().unwrap_or(0.0),
+        a["stated_risk_level"].as_str().unwrap_or("?"),
+        a["updated_risk_level"].as_str().unwrap_or("?"),
+        a["adjusted_score"].as_f64().unwrap_or(f64::NAN),
+    );
     Ok(())
 }

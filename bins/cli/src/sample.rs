@@ -138,13 +138,17 @@ fn cost(rng: &mut Rng, i: u64, t: i64, ws: &str) -> Pair {
     let resource = rng.pick(&["ec2", "rds", "ebs", "s3"]);
     let risk = rng.pick(&["low", "medium", "high"]);
     let predicted = round(50.0 + rng.unit() * 1950.0, 2);
+    // Scoring factors the recommender ranked with: utilization_gap predicts
+    // success, age_days does not. The plugin learns which one to weight.
+    let utilization_gap = round(rng.unit(), 3);
+    let age_days = round(rng.unit(), 3);
     let id = format!("cost-{i}");
     let p = json!({
         "type": "prediction", "id": id, "workspace": ws, "plugin": "cost",
         "subject": format!("{resource}-{:05}", i % 5000), "kind": kind, "value": predicted,
         "confidence": round(0.5 + rng.unit() * 0.45, 3),
-        "features": {"resource_type": resource, "region": region, "risk_level": risk,
-                     "monthly_cost": round(predicted * (2.0 + rng.unit() * 3.0), 2)},
+        "features": {"utilization_gap": utilization_gap, "age_days": age_days},
+        "payload": {"resource_type": resource, "region": region, "risk_level": risk},
         "event_time": time(t),
     });
     // Realised savings are biased per type and region: what the plugin learns to correct.
@@ -163,15 +167,17 @@ fn cost(rng: &mut Rng, i: u64, t: i64, ws: &str) -> Pair {
         "low" => 0.05,
         "medium" => 0.15,
         _ => 0.35,
-    };
+    } * (1.5 - utilization_gap);
     let success = !rng.chance(fail_p);
     let actual = if success { round(predicted * type_bias * region_bias * (1.0 + 0.08 * rng.normal()), 2) } else { 0.0 };
     let issues: Vec<&str> = if success { vec![] } else { vec![rng.pick(&["timeout", "dependency_conflict", "capacity_unavailable", "rollback_required"])] };
+    // The execution result and the savings measured over the following 30 days, in one outcome.
     let o = json!({
         "type": "outcome", "id": format!("{id}-exec"), "workspace": ws, "plugin": "cost", "prediction_id": id,
         "value": actual, "success": success,
-        "payload": {"execution_id": format!("exec-{i}"), "duration_seconds": round(30.0 + rng.unit() * 600.0, 1), "issues_encountered": issues},
-        "event_time": time(t + 3 * DAY_MICROS),
+        "payload": {"execution_id": format!("exec-{i}"), "execution_duration_seconds": round(30.0 + rng.unit() * 600.0, 1),
+                    "issues_encountered": issues, "measurement_window_days": 30},
+        "event_time": time(t + 33 * DAY_MICROS),
     });
     (p, Some(o))
 }

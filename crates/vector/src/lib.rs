@@ -257,6 +257,9 @@ pub fn open_edge(root: &Path, embedder: &str, dims: usize) -> Result<(EdgeBacken
 
 type Opener = Box<dyn Fn() -> Result<KnowledgeStore, VectorError> + Send + Sync>;
 
+/// Tells an index its embedder's dimensions when it is opened.
+pub type Dims = Box<dyn Fn() -> Result<usize, VectorError> + Send + Sync>;
+
 /// A [`VectorIndex`] opened on first use, so a process that never searches
 /// (or runs beside the API that owns the embedded index) never takes its
 /// lock or dials its server. A failure to open is not remembered: the next
@@ -275,12 +278,15 @@ impl std::fmt::Debug for LazyIndex {
 }
 
 impl LazyIndex {
-    /// The embedded index under `root` for vectors of `embedder` (`dims`).
-    pub fn edge(root: &Path, prefix: &str, embedder: &str, dims: usize) -> LazyIndex {
+    /// The embedded index under `root` for vectors of `embedder`, whose
+    /// dimensions `dims` tells when the index is opened (a model's are only
+    /// known once it answers).
+    pub fn edge(root: &Path, prefix: &str, embedder: &str, dims: Dims) -> LazyIndex {
         let (root, prefix, embedder) = (root.to_path_buf(), prefix.to_string(), embedder.to_string());
         LazyIndex {
             what: format!("Qdrant Edge at {}", root.display()),
             open: Box::new(move || {
+                let dims = dims()?;
                 let (backend, note) = open_edge(&root, &embedder, dims)?;
                 if let Some(n) = note {
                     eprintln!("learnloop: {n}");
@@ -292,11 +298,12 @@ impl LazyIndex {
     }
 
     /// The collections of a Qdrant server at `url`.
-    pub fn server(url: &str, prefix: &str, embedder: &str, dims: usize) -> LazyIndex {
+    pub fn server(url: &str, prefix: &str, embedder: &str, dims: Dims) -> LazyIndex {
         let (url, prefix, embedder) = (url.to_string(), prefix.to_string(), embedder.to_string());
         LazyIndex {
             what: format!("Qdrant at {url}"),
             open: Box::new(move || {
+                let dims = dims()?;
                 let backend = QdrantBackend::connect(&url, &prefix)?;
                 Ok(KnowledgeStore::new(Arc::new(backend), &prefix, &embedder, dims))
             }),
