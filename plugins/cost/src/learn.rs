@@ -4,12 +4,15 @@
 
 use std::collections::BTreeMap;
 
-use learnloop_plugin_api::{Context, Expect, ImprovementDraft, InsightDraft, PluginError, RouteRequest, RouteResponse};
+use learnloop_plugin_api::{
+    Context, EventQuery, ImprovementDraft, InsightDraft, Order, PluginError, RouteRequest, RouteResponse, Score, ScoreRequest,
+    ScoreWindow, Timestamp,
+};
 use serde_json::{Value, json};
 
 use crate::model::{self, Params, Sample};
 use crate::record::{Agg, Rec, Stats};
-use crate::{CostPlugin, current_params, get_doc, get_value, put_doc, ts};
+use crate::{CostPlugin, get_doc, get_value, put_doc, ts};
 
 /// Every recommendation document, in id order.
 pub fn load_recs(ctx: &mut dyn Context) -> Result<Vec<(String, Rec)>, PluginError> {
@@ -41,83 +44,84 @@ fn samples(recs: &[(String, Rec)]) -> Vec<Sample<'_>> {
         .collect()
 }
 
-/// One learning cycle: fit, backtest, propose, apply (with `auto_apply`),
-/// insights. Deterministic given the history: the report carries no
+/// The parameters in force (merged from the host's applied documents of
+/// every target) and the version of each.
+pub fn serving(ctx: &mut dyn Context) -> Result<(Params, BTreeMap<&'static str, u64>), PluginError> {
+    let mut p = Params::default();
+    let mut versions = BTreeMap::new();
+    for t in model::TARGETS {
+        let a = learnloop_plugin_api::improve::applied(ctx, t)?;
+        p.merge(t, a.as_ref().map(|a| &a.params)).map_err(|e| PluginError::internal(format!("applied {t} parameters are unreadable: {e}")))?;
+        versions.insert(t, a.map_or(0, |a| a.version));
+    }
+    Ok((p, versions))
+}
+
+fn mean(v: &[f64]) -> Option<f64> {
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+/// The event time (µs) from which the newest `holdout_fraction` of the
+/// recommendations with an outcome start (`None`: too few to hold out).
+fn holdout_from(all: &[Sample<'_>], fraction: f64) -> Option<i64> {
+    let mut t: Vec<i64> = all.iter().filter(|s| s.success.is_some() || s.actual.is_some()).map(|s| s.t).collect();
+    t.sort_unstable();
+    let k = ((t.len() as f64) * (1.0 - fraction)).round() as usize;
+    (k > 0 && k < t.len()).then(|| t[k])
+}
+
+/// One learning cycle: fit new parameter sets on everything but the newest
+/// outcomes, measure them against the parameters in force on those held-out
+/// outcomes, propose each changed set to the host's improvement lifecycle
+/// (which backtests it through [`score`] and applies it by policy), and
+/// record insights. Deterministic given the history: the report carries no
 /// wall-clock time.
 pub fn cycle(plugin: &CostPlugin, ctx: &mut dyn Context) -> Result<Value, PluginError> {
     let cfg = plugin.config();
     let recs = load_recs(ctx)?;
     let all = samples(&recs);
-    let (current, current_expect) = get_doc::<Params>(ctx, "params/current")?;
-    let new = model::fit(&all, cfg, &current);
+    let (current, versions) = serving(ctx)?;
+    let cut = holdout_from(&all, cfg.holdout_fraction);
+    let (train, holdout): (Vec<&Sample<'_>>, Vec<&Sample<'_>>) = all.iter().partition(|s| cut.is_none_or(|c| s.t < c));
+    let train_owned: Vec<Sample<'_>> = train.iter().map(|s| (*s).clone()).collect();
+    let candidate = model::fit(&train_owned, cfg, &current);
 
-    // Backtest on the newest measured outcomes: a set fitted without them
-    // against the raw predictions and the currently applied set.
-    let mut measured: Vec<&Sample<'_>> = all.iter().filter(|s| s.log_ratio().is_some()).collect();
-    measured.sort_by_key(|s| s.t);
-    let cut = ((measured.len() as f64) * (1.0 - cfg.holdout_fraction)).round() as usize;
-    let (older, holdout) = measured.split_at(cut.min(measured.len()));
-    let older_owned: Vec<Sample<'_>> = older.iter().map(|s| (*s).clone()).collect();
-    let trial = model::fit(&older_owned, cfg, &current);
-    let bt_new = model::holdout_error(&trial, holdout);
-    let bt_cur = model::holdout_error(&current, holdout);
-    let (raw_err, new_err, n_holdout) = bt_new.unwrap_or((f64::NAN, f64::NAN, 0));
-    let cur_err = bt_cur.map(|b| b.1);
-    let improvement_over_baseline = (raw_err > 0.0).then(|| (raw_err - new_err) / raw_err).filter(|x| x.is_finite());
-    let better = match (bt_new, cur_err) {
-        (Some((_, n, _)), Some(c)) => n <= c + 1e-12,
-        (Some(_), None) => true,
-        (None, _) => !all.is_empty(),
-    };
-
-    let evidence = json!({
-        "holdout_outcomes": n_holdout, "raw_error": finite(raw_err), "new_error": finite(new_err), "current_error": cur_err,
-        "current_version": current.version,
-    });
-    let gain = match cur_err {
-        Some(c) if new_err.is_finite() => c - new_err,
-        _ => 0.0,
-    };
-    ctx.propose_improvement(ImprovementDraft {
-        target: "calibration".into(),
-        params: json!({"shrinkage": new.shrinkage, "global": new.global, "calibration": new.calibration, "interval": new.interval}),
-        evidence: evidence.clone(),
-        metric: "savings_prediction_error".into(),
-        expected_gain: if gain.is_finite() { gain } else { 0.0 },
-    })?;
-    ctx.propose_improvement(ImprovementDraft {
-        target: "risk_levels".into(),
-        params: json!({"success_global": new.success_global, "success": new.success, "risk": new.risk}),
-        evidence: json!({"executions": new.success_global.n}),
-        metric: "execution_failure_rate".into(),
-        expected_gain: 0.0,
-    })?;
-    let corr = model::factor_correlations(&all);
-    if !new.weights.is_empty() && new.weights != current.weights {
+    let mut backtest = serde_json::Map::new();
+    let mut proposed = Vec::new();
+    for target in model::TARGETS {
+        let (metric, lc, lb) = model::losses(target, &candidate, &current, &holdout);
+        let (c, b) = (mean(&lc), mean(&lb));
+        backtest.insert(target.into(), json!({"metric": metric, "candidate": c, "in_force": b, "n": lc.len(), "version_in_force": versions[target]}));
+        if candidate.part(target) == current.part(target) {
+            continue;
+        }
         ctx.propose_improvement(ImprovementDraft {
-            target: "scoring_weights".into(),
-            params: json!({"weights": new.weights}),
-            evidence: json!({"factor_success_correlation": corr.iter().map(|(k, (r, n))| (k.clone(), json!({"r": r, "n": n}))).collect::<serde_json::Map<_, _>>(), "previous": current.weights}),
-            metric: "success_rate".into(),
-            expected_gain: 0.0,
+            target: target.into(),
+            params: candidate.part(target),
+            evidence: json!({
+                "holdout_from": cut.map_or(Value::Null, ts), "holdout_outcomes": lc.len(), "learned_from": train.len(),
+                "candidate": c, "in_force": b,
+            }),
+            metric: metric.into(),
+            expected_gain: match (c, b) {
+                (Some(c), Some(b)) => b - c,
+                _ => 0.0,
+            },
         })?;
+        proposed.push(target);
     }
-
-    let applied = cfg.auto_apply && better;
-    let mut version = current.version;
-    if applied {
-        version += 1;
-        let mut p = new.clone();
-        p.version = version;
-        put_doc(ctx, "params/current", &p, current_expect)?;
-        ctx.put_state(&format!("params/v{version:08}"), serde_json::to_value(&p)?, Expect::Any)?;
-    }
+    let raw_err = model::holdout_error(&Params::default(), &holdout).map(|x| x.0);
+    let cand_err = model::holdout_error(&candidate, &holdout).map(|x| x.1);
+    let improvement_over_baseline = match (raw_err, cand_err) {
+        (Some(r), Some(c)) if r > 0.0 => Some((r - c) / r),
+        _ => None,
+    };
 
     // Insights.
     let stats = get_doc::<Stats>(ctx, "stats")?.0;
     let mut insights = Vec::new();
-    for (key, s) in new.calibration.iter().filter(|(k, _)| !k.contains('|')) {
-        if (s.n as u64) < cfg.min_group_size || s.mean.abs() < 0.05 {
+    for (key, s) in candidate.calibration.iter().filter(|(k, _)| !k.contains('|')) {
+        if s.n < cfg.min_group_size || s.mean.abs() < 0.05 {
             continue;
         }
         let f = s.mean.exp();
@@ -126,10 +130,10 @@ pub fn cycle(plugin: &CostPlugin, ctx: &mut dyn Context) -> Result<Value, Plugin
             "title": format!("{key}: realised savings are {:.0}% of predicted", f * 100.0),
             "detail": format!("Over {} measured outcomes the geometric mean of actual / predicted savings is {f:.3}; assess calibrates predictions by type, region and resource type.", s.n),
             "confidence": s.n as f64 / (s.n as f64 + cfg.shrinkage), "impact": (1.0 - f).abs(),
-            "actionable_recommendations": [format!("Scale {key} savings estimates by {f:.2} (applied by POST /assess)")],
+            "actionable_recommendations": [format!("Scale {key} savings estimates by {f:.2} (POST /assess does, once the calibration is applied)")],
         }));
     }
-    for (key, r) in &new.risk {
+    for (key, r) in &candidate.risk {
         if key.contains('|') || r.risk_level == "low" {
             continue;
         }
@@ -143,6 +147,7 @@ pub fn cycle(plugin: &CostPlugin, ctx: &mut dyn Context) -> Result<Value, Plugin
             "actionable_recommendations": [format!("Treat {key} as {} risk; review the failure causes before executing", r.risk_level)],
         }));
     }
+    let corr = model::factor_correlations(&all);
     if let Some(best) = corr.iter().filter(|(_, (r, n))| *r > 0.1 && *n as u64 >= cfg.min_group_size).max_by(|a, b| a.1.0.total_cmp(&b.1.0)) {
         insights.push(json!({
             "insight_type": "success_pattern", "recommendation_type": null,
@@ -176,20 +181,25 @@ pub fn cycle(plugin: &CostPlugin, ctx: &mut dyn Context) -> Result<Value, Plugin
     }
     put_doc(ctx, "insights", &json!({"total": total + insights.len() as u64, "items": insights}), iexpect)?;
 
+    let measured = all.iter().filter(|s| s.log_ratio().is_some()).count();
     let report = json!({
         "cycle": cycles,
         "recommendations": recs.len(),
         "outcomes_tracked": stats.all.executed.max(stats.all.measured),
-        "measured": measured.len(),
+        "measured": measured,
         "success_rate": stats.all.success_rate(),
-        "backtest": evidence,
+        "holdout_from": cut.map_or(Value::Null, ts),
+        "learned_from": train.len(),
+        "held_out": holdout.len(),
+        "backtest": backtest,
+        "raw_error": raw_err,
+        "calibrated_error": cand_err,
         "improvement_over_baseline": improvement_over_baseline,
-        "applied": applied,
-        "params_version": version,
-        "calibration_groups": new.calibration.len(),
-        "interval": new.interval,
-        "risk_levels": new.risk.iter().filter(|(k, _)| !k.contains('|')).map(|(k, r)| (k.clone(), json!(r.risk_level))).collect::<serde_json::Map<_, _>>(),
-        "scoring_weights": new.weights,
+        "proposed": proposed,
+        "calibration_groups": candidate.calibration.len(),
+        "interval": candidate.interval,
+        "risk_levels": candidate.risk.iter().filter(|(k, _)| !k.contains('|')).map(|(k, r)| (k.clone(), json!(r.risk_level))).collect::<serde_json::Map<_, _>>(),
+        "scoring_weights": candidate.weights,
         "insights": insights.len(),
         "as_of": ts(stats.newest),
         "subjects": stats.by_type.len(),
@@ -202,8 +212,65 @@ pub fn cycle(plugin: &CostPlugin, ctx: &mut dyn Context) -> Result<Value, Plugin
     Ok(report)
 }
 
-fn finite(x: f64) -> Value {
-    if x.is_finite() { json!(x) } else { Value::Null }
+/// Scores a proposed parameter set against a baseline for the host's
+/// improvement lifecycle: on the held-out recommendations the proposal
+/// names (`evidence.holdout_from`), or on those whose outcomes the store
+/// recorded since `since` (monitoring).
+pub fn score(ctx: &mut dyn Context, request: &ScoreRequest) -> Result<Score, PluginError> {
+    let target = request.target.as_str();
+    if !model::TARGETS.contains(&target) {
+        return Err(PluginError::invalid("target", format!("the cost plugin has no parameter set {target:?} (it has {})", model::TARGETS.join(", "))));
+    }
+    let mut cand = Params::default();
+    cand.merge(target, Some(&request.candidate)).map_err(|e| PluginError::invalid("candidate", e.to_string()))?;
+    let mut base = Params::default();
+    base.merge(target, request.baseline.as_ref()).map_err(|e| PluginError::invalid("baseline", e.to_string()))?;
+    let recs: Vec<(String, Rec)> = match &request.window {
+        ScoreWindow::HeldOut => {
+            let from: Option<Timestamp> = serde_json::from_value(request.evidence["holdout_from"].clone())
+                .map_err(|e| PluginError::invalid("evidence.holdout_from", e.to_string()))?;
+            match from {
+                None => Vec::new(),
+                Some(from) => load_recs(ctx)?.into_iter().filter(|(_, r)| r.t >= from.as_micros()).collect(),
+            }
+        }
+        ScoreWindow::Since { since } => {
+            let mut ids = std::collections::BTreeSet::new();
+            let mut after = None;
+            loop {
+                let page = ctx.outcomes(&EventQuery { order: Order::Ingestion, after, limit: 10_000, ..Default::default() })?;
+                for o in &page.items {
+                    if o.ingested_at >= *since {
+                        ids.insert(o.record.prediction_id.as_str().to_string());
+                    }
+                }
+                match page.next {
+                    Some(n) => after = Some(n),
+                    None => break,
+                }
+            }
+            let mut out = Vec::new();
+            for id in ids {
+                if let Some(r) = crate::get_rec(ctx, &id)? {
+                    out.push((id, r));
+                }
+            }
+            out
+        }
+    };
+    let all = samples(&recs);
+    let refs: Vec<&Sample<'_>> = all.iter().collect();
+    let (metric, lc, lb) = model::losses(target, &cand, &base, &refs);
+    let confidence = learnloop_stats::paired_improvement_confidence(&lb, &lc).map_err(|e| PluginError::internal(e.to_string()))?;
+    Ok(Score {
+        metric: metric.into(),
+        higher_is_better: false,
+        candidate: mean(&lc).unwrap_or(0.0),
+        baseline: mean(&lb).unwrap_or(0.0),
+        n: lc.len() as u64,
+        confidence,
+        detail: json!({"recommendations": recs.len()}),
+    })
 }
 
 fn top_issues(a: &Agg, n: usize) -> Vec<String> {
@@ -223,8 +290,8 @@ pub fn accuracy(ctx: &mut dyn Context, kind: Option<&str>) -> Result<Value, Plug
     let mut v = agg.to_json();
     v["recommendation_type"] = json!(kind);
     v["improvement_over_baseline"] = learning["improvement_over_baseline"].clone();
-    v["calibrated_error"] = learning["last_cycle"]["backtest"]["new_error"].clone();
-    v["raw_error_on_holdout"] = learning["last_cycle"]["backtest"]["raw_error"].clone();
+    v["calibrated_error_on_holdout"] = learning["last_cycle"]["calibrated_error"].clone();
+    v["raw_error_on_holdout"] = learning["last_cycle"]["raw_error"].clone();
     Ok(v)
 }
 
@@ -232,9 +299,9 @@ pub fn accuracy(ctx: &mut dyn Context, kind: Option<&str>) -> Result<Value, Plug
 pub fn metrics(ctx: &mut dyn Context) -> Result<Value, PluginError> {
     let stats = get_doc::<Stats>(ctx, "stats")?.0;
     let learning = get_value(ctx, "learning")?;
-    let params = current_params(ctx)?;
+    let (_, versions) = serving(ctx)?;
     let a = &stats.all;
-    let active = [!params.calibration.is_empty(), !params.risk.is_empty(), !params.weights.is_empty()].iter().filter(|x| **x).count();
+    let active = versions.values().filter(|v| **v > 0).count();
     Ok(json!({
         "total_outcomes_tracked": a.executed.max(a.measured),
         "total_recommendations": a.recs,
@@ -246,24 +313,9 @@ pub fn metrics(ctx: &mut dyn Context) -> Result<Value, PluginError> {
         "last_learning_cycle": learning["last_cycle"]["as_of"],
         "last_cycle": learning["last_cycle"],
         "active_improvements": active,
-        "params_version": params.version,
+        "params_versions": versions,
         "newest_event_time": ts(stats.newest),
     }))
-}
-
-/// `POST /params/rollback`.
-pub fn rollback(ctx: &mut dyn Context) -> Result<Value, PluginError> {
-    let (cur, expect) = get_doc::<Params>(ctx, "params/current")?;
-    if cur.version <= 1 {
-        return Err(PluginError::invalid("version", format!("version {} has no earlier version to roll back to", cur.version)));
-    }
-    let prev = ctx
-        .get_state(&format!("params/v{:08}", cur.version - 1))?
-        .ok_or_else(|| PluginError::not_found(format!("parameter set version {} is not kept", cur.version - 1)))?;
-    let p: Params = serde_json::from_value(prev.value)?;
-    put_doc(ctx, "params/current", &p, expect)?;
-    ctx.delete_state(&format!("params/v{:08}", cur.version), Expect::Any)?;
-    Ok(json!({"rolled_back_from": cur.version, "params_version": p.version}))
 }
 
 /// `GET /outcomes`.
@@ -319,7 +371,7 @@ fn pattern_groups<'a>(map: &'a BTreeMap<String, Agg>, kind: &str) -> Vec<(&'a st
 pub fn analysis(plugin: &CostPlugin, ctx: &mut dyn Context, only: Option<&str>) -> Result<Value, PluginError> {
     let cfg = plugin.config();
     let stats = get_doc::<Stats>(ctx, "stats")?.0;
-    let params = current_params(ctx)?;
+    let (params, versions) = serving(ctx)?;
     let min = cfg.min_group_size as i64;
     let mut success_patterns = Vec::new();
     let mut failure_patterns = Vec::new();
@@ -352,7 +404,7 @@ pub fn analysis(plugin: &CostPlugin, ctx: &mut dyn Context, only: Option<&str>) 
             }
         }
         let causes = top_issues(agg, 5);
-        let cal = params.calibration.get(kind);
+        let accuracy = (agg.n_accuracy >= min).then(|| agg.sum_accuracy / agg.n_accuracy as f64);
         success_patterns.push(json!({
             "recommendation_type": kind, "success_rate": rate, "executions": agg.executed,
             "common_characteristics": chars, "optimal_conditions": optimal,
@@ -364,12 +416,12 @@ pub fn analysis(plugin: &CostPlugin, ctx: &mut dyn Context, only: Option<&str>) 
             "avoidance_strategies": agg.failure_issues.keys().take(3).map(|i| format!("check for \"{i}\" before executing {kind}")).chain(risk_factors.iter().take(2).map(|r| format!("require review where {r}"))).collect::<Vec<_>>(),
             "learned_risk_level": params.risk.get(kind).map(|r| r.risk_level.clone()),
         }));
-        if let Some(c) = cal.filter(|c| c.n as i64 >= min && c.mean.abs() >= 0.05) {
+        if let Some(acc) = accuracy.filter(|a| (a - 1.0).abs() >= 0.05) {
             opportunities.push(json!({
                 "opportunity_id": format!("prediction:{kind}"), "area": "prediction", "recommendation_type": kind,
-                "current_performance": agg.to_json()["avg_prediction_error"], "potential_improvement": (1.0 - c.mean.exp()).abs(),
-                "suggested_actions": [format!("scale predicted savings by {:.2}", c.mean.exp())],
-                "estimated_impact": if c.mean.abs() > 0.2 { "high" } else { "medium" },
+                "current_performance": agg.to_json()["avg_prediction_error"], "potential_improvement": (1.0 - acc).abs(),
+                "suggested_actions": [format!("realised savings average {:.0}% of predicted: calibrate {kind} predictions (applied by the learning cycle's calibration)", acc * 100.0)],
+                "estimated_impact": if (1.0 - acc).abs() > 0.2 { "high" } else { "medium" },
             }));
         }
         if 1.0 - rate > cfg.risk_medium_max_failure && agg.executed >= min {
@@ -396,6 +448,6 @@ pub fn analysis(plugin: &CostPlugin, ctx: &mut dyn Context, only: Option<&str>) 
         "accuracy": accuracy(ctx, only)?,
         "improvement_opportunities": opportunities,
         "insights": insights["items"],
-        "params_version": params.version,
+        "params_versions": versions,
     }))
 }

@@ -24,9 +24,13 @@
 //!   ([`record::Rec`]);
 //! * `stats` — online aggregates by type, region, resource type and pairs
 //!   ([`record::Stats`]);
-//! * `params/current` and `params/v<N>` — the applied parameter set and its
-//!   history ([`model::Params`]); `learning` and `insights` — the last
-//!   cycles.
+//! * `learning` and `insights` — the last cycles.
+//!
+//! What it serves (calibration, risk levels, scoring weights) is in force
+//! only through the host's improvement lifecycle: the learning cycle
+//! proposes parameter sets, [`Plugin::score`] backtests them, the host
+//! applies them (`__applied/<target>`), and every answer names the versions
+//! it used.
 //!
 //! Learning is in [`model`] and [`learn`], the vector index in [`index`].
 
@@ -42,7 +46,7 @@ use std::collections::BTreeMap;
 use learnloop_plugin_api::core::RecordType;
 use learnloop_plugin_api::{
     ConfigKey, Context, Event, Expect, JobSpec, KindSpec, Manifest, Plugin, PluginError, Record, RouteRequest,
-    RouteResponse, RouteSpec, Timestamp, ValidationError, abi, parse_config,
+    RouteResponse, RouteSpec, Score, ScoreRequest, Timestamp, ValidationError, abi, parse_config,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -72,8 +76,6 @@ pub struct Config {
     pub risk_medium_max_failure: f64,
     /// How far each cycle moves scoring weights toward the learned target.
     pub weight_learning_rate: f64,
-    /// Apply a learned parameter set when its backtest is no worse than the current one.
-    pub auto_apply: bool,
     /// Similar cases returned by `POST /assess`.
     pub similar_cases: usize,
     /// Outcomes the vector index sync reads per call at most.
@@ -91,7 +93,6 @@ impl Default for Config {
             risk_low_max_failure: 0.10,
             risk_medium_max_failure: 0.25,
             weight_learning_rate: 0.5,
-            auto_apply: true,
             similar_cases: 5,
             index_sync_budget: 200_000,
         }
@@ -126,7 +127,7 @@ impl Config {
 
     fn config_keys() -> Vec<ConfigKey> {
         let d = serde_json::to_value(Config::default()).expect("serializable");
-        let docs: [(&str, &str); 11] = [
+        let docs: [(&str, &str); 10] = [
             ("measurement_window_days", "default window (days) over which actual savings are measured"),
             ("interval_level", "nominal coverage of the conformal savings interval"),
             ("shrinkage", "pseudo-count pulling a thin group's calibration toward its broader group"),
@@ -135,7 +136,6 @@ impl Config {
             ("risk_low_max_failure", "failure rate up to which a type × resource type is low risk"),
             ("risk_medium_max_failure", "failure rate up to which it is medium risk (above: high)"),
             ("weight_learning_rate", "how far each cycle moves scoring weights toward the learned target"),
-            ("auto_apply", "apply a learned parameter set when its backtest is no worse than the current one"),
             ("similar_cases", "similar past cases returned by POST /assess"),
             ("index_sync_budget", "outcomes the vector index sync reads per call at most"),
         ];
@@ -190,10 +190,6 @@ pub(crate) fn get_rec(ctx: &mut dyn Context, id: &str) -> Result<Option<Rec>, Pl
     })
 }
 
-/// The applied parameter set (version 0 = untrained defaults).
-pub fn current_params(ctx: &mut dyn Context) -> Result<Params, PluginError> {
-    Ok(get_doc::<Params>(ctx, "params/current")?.0)
-}
 
 const RISKS: [&str; 3] = ["low", "medium", "high"];
 
@@ -312,7 +308,7 @@ impl Proposal {
 impl CostPlugin {
     /// Decision-time assessment of a recommendation.
     pub fn assess(&self, ctx: &mut dyn Context, p: &Proposal) -> Result<Value, PluginError> {
-        let params = current_params(ctx)?;
+        let (params, versions) = learn::serving(ctx)?;
         let e = params.estimate(&p.recommendation_type, &p.region, &p.resource_type, p.predicted_savings);
         let learned = params.risk_level(&p.recommendation_type, &p.resource_type);
         let limit = p.similar_cases.unwrap_or(self.config.similar_cases);
@@ -344,7 +340,7 @@ impl CostPlugin {
             "scoring_weights": params.weights,
             "basis": e.basis,
             "evidence": e.evidence,
-            "params_version": params.version,
+            "params_versions": versions,
             "similar_cases": similar,
             "similar_cases_unavailable": similar_error,
         }))
@@ -410,15 +406,13 @@ impl Plugin for CostPlugin {
                 route("GET", "/analysis", "Feedback analysis: success and failure patterns per type, accuracy metrics, improvement opportunities, insights (query: type)", false, Value::Null),
                 route("GET", "/insights", "Insights of the latest learning cycles (query: limit ≤ 100)", false, Value::Null),
                 route("GET", "/metrics", "Learning metrics: outcomes tracked, success rate, average accuracy, improvement over baseline, cycles, last cycle, active improvements", false, Value::Null),
-                route("GET", "/params", "The applied parameter set (calibration, interval, success, risk levels, scoring weights) and its version", false, Value::Null),
-                route("POST", "/params/rollback", "Re-apply the previous parameter set version", true, Value::Null),
-                route("POST", "/learning/run", "Run a learning cycle now (as the daily job does)", true, Value::Null),
+                route("GET", "/params", "The parameter sets in force (calibration, risk_levels, scoring_weights) and their versions under the improvement lifecycle", false, Value::Null),
                 route("POST", "/index/sync", "Bring the vector index up to date with the store (learnloop reindex calls this after clearing the index)", true, Value::Null),
             ],
             jobs: vec![JobSpec {
                 name: "learning_cycle".into(),
                 schedule: "0 0 3 * * *".into(),
-                description: "Daily learning cycle: fit calibration, intervals, success probabilities, risk levels and scoring weights; backtest on the newest outcomes; propose (and, with auto_apply, apply) the new parameter set; insights".into(),
+                description: "Daily learning cycle: fit calibration with intervals, success probabilities and risk levels, and scoring weights on all but the newest outcomes; propose each changed set to the improvement lifecycle (backtested on the newest outcomes, applied by policy); insights".into(),
             }],
             config: Config::config_keys(),
         }
@@ -566,6 +560,10 @@ impl Plugin for CostPlugin {
         }
     }
 
+    fn score(&self, ctx: &mut dyn Context, request: &ScoreRequest) -> Result<Score, PluginError> {
+        learn::score(ctx, request)
+    }
+
     fn handle(&self, ctx: &mut dyn Context, req: &RouteRequest) -> Result<RouteResponse, PluginError> {
         match (req.method.as_str(), req.route.as_str()) {
             ("POST", "/assess") => {
@@ -576,10 +574,10 @@ impl Plugin for CostPlugin {
                 let id = req.param("id")?;
                 let rec = get_rec(ctx, id)?.ok_or_else(|| PluginError::not_found(format!("no recommendation {id:?}")))?;
                 let mut v = rec.to_json(id);
-                let params = current_params(ctx)?;
+                let (params, versions) = learn::serving(ctx)?;
                 let e = params.estimate(&rec.kind, &rec.region, &rec.resource_type, rec.predicted);
                 v["calibrated_savings"] = json!(e.calibrated_savings);
-                v["params_version"] = json!(params.version);
+                v["params_versions"] = json!(versions);
                 Ok(RouteResponse::ok(v))
             }
             ("GET", "/recommendations/{id}/similar") => {
@@ -618,11 +616,10 @@ impl Plugin for CostPlugin {
             }
             ("GET", "/metrics") => Ok(RouteResponse::ok(learn::metrics(ctx)?)),
             ("GET", "/params") => {
-                let p = current_params(ctx)?;
-                Ok(RouteResponse::ok(serde_json::to_value(&p)?))
+                let (p, versions) = learn::serving(ctx)?;
+                let sets: serde_json::Map<String, Value> = model::TARGETS.iter().map(|t| (t.to_string(), p.part(t))).collect();
+                Ok(RouteResponse::ok(json!({"versions": versions, "params": sets})))
             }
-            ("POST", "/params/rollback") => learn::rollback(ctx).map(RouteResponse::ok),
-            ("POST", "/learning/run") => learn::cycle(self, ctx).map(RouteResponse::ok),
             ("POST", "/index/sync") => {
                 let mut total = index::SyncReport::default();
                 loop {

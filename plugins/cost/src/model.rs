@@ -8,12 +8,13 @@
 //!   μ = (n·mean + k·μ_parent) / (n + k), k = `shrinkage`, starting from the
 //!   global mean. Calibrated savings = predicted × exp(μ) (the median of a
 //!   log-normal error).
-//! * **Prediction interval**: split conformal on |log r − μ| residuals of the
-//!   newest `holdout_fraction` of measured outcomes (by event time), scored
-//!   with a model fitted on the older ones: `predicted × exp(μ ± q)` covers a
-//!   new outcome with probability ≥ `interval_level` (per recommendation type
-//!   when its holdout has ≥ [`MIN_TYPE_CALIBRATION`] residuals, else one
-//!   global q).
+//! * **Prediction interval**: cross-conformal on |log r − μ| residuals: the
+//!   measured outcomes are cut into [`CONFORMAL_FOLDS`] contiguous folds in
+//!   time order and each fold's residuals come from a calibration fitted on
+//!   the other folds; q is the conformal quantile of all of them, and
+//!   `predicted × exp(μ ± q)` covers a new outcome with probability about
+//!   `interval_level` (per recommendation type when it has ≥
+//!   [`MIN_TYPE_CALIBRATION`] residuals, else one global q).
 //! * **Success probability**: Beta-binomial with the same hierarchy and
 //!   shrinkage, starting from the global success rate.
 //! * **Risk levels**: a type × resource type's failure rate (posterior mean
@@ -27,10 +28,23 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 use crate::Config;
 
-/// Holdout residuals a type needs for its own interval quantile.
+/// The calibration parameter set.
+pub const CALIBRATION: &str = "calibration";
+/// The success-probability and risk-level parameter set.
+pub const RISK: &str = "risk_levels";
+/// The scoring-weights parameter set.
+pub const WEIGHTS: &str = "scoring_weights";
+/// Every parameter set the plugin proposes.
+pub const TARGETS: [&str; 3] = [CALIBRATION, RISK, WEIGHTS];
+
+/// Folds of the cross-conformal interval.
+pub const CONFORMAL_FOLDS: usize = 5;
+
+/// Residuals a type needs for its own interval quantile.
 pub const MIN_TYPE_CALIBRATION: usize = 30;
 
 /// Running (n, mean) of log savings accuracy in one group.
@@ -82,16 +96,21 @@ pub struct IntervalParams {
     pub by_type: BTreeMap<String, (f64, usize)>,
 }
 
-/// Everything the plugin serves at decision time. Versioned: `version` 0
-/// is the untrained default (no calibration, stated risk, equal weights).
+/// Everything the plugin serves at decision time. It travels through the
+/// host's improvement lifecycle as three parameter sets ([`TARGETS`]):
+/// `calibration` (shrinkage, global, calibration, interval), `risk_levels`
+/// (shrinkage, success_global, success, risk) and `scoring_weights`
+/// (weights); [`Params::part`] and [`Params::merge`] convert. The default is
+/// the untrained state: no calibration, stated risk, equal weights.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Params {
-    /// Version, incremented each time a set is applied.
-    pub version: u64,
-    /// Newest event time (µs) of the data it was learned from.
-    pub learned_through: i64,
-    /// Shrinkage pseudo-count k used when it was learned.
+    /// Shrinkage pseudo-count k of the calibration.
     pub shrinkage: f64,
+    /// Shrinkage pseudo-count k of the success probabilities (serialised
+    /// as `shrinkage` in the `risk_levels` set).
+    #[serde(skip)]
+    pub risk_shrinkage: f64,
     /// Global log-accuracy.
     pub global: LogStat,
     /// Keys `type`, `type|region`, `type|region|resource_type`.
@@ -162,9 +181,43 @@ pub struct Estimate {
 }
 
 impl Params {
+    /// The JSON of one parameter set.
+    pub fn part(&self, target: &str) -> Value {
+        match target {
+            CALIBRATION => json!({"shrinkage": self.shrinkage, "global": self.global, "calibration": self.calibration, "interval": self.interval}),
+            RISK => json!({"shrinkage": self.shrinkage, "success_global": self.success_global, "success": self.success, "risk": self.risk}),
+            _ => json!({"weights": self.weights}),
+        }
+    }
+
+    /// Takes one parameter set's fields from `part` (`None`: the defaults).
+    pub fn merge(&mut self, target: &str, part: Option<&Value>) -> Result<(), serde_json::Error> {
+        let p: Params = match part {
+            Some(v) => serde_json::from_value(v.clone())?,
+            None => Params::default(),
+        };
+        match target {
+            CALIBRATION => {
+                self.shrinkage = p.shrinkage;
+                self.global = p.global;
+                self.calibration = p.calibration;
+                self.interval = p.interval;
+            }
+            RISK => {
+                self.risk_shrinkage = p.shrinkage;
+                self.success_global = p.success_global;
+                self.success = p.success;
+                self.risk = p.risk;
+            }
+            _ => self.weights = p.weights,
+        }
+        Ok(())
+    }
+
     /// Calibrated savings, interval and success probability of a recommendation.
     pub fn estimate(&self, kind: &str, region: &str, resource_type: &str, predicted: f64) -> Estimate {
         let k = self.shrinkage.max(0.0);
+        let kr = self.risk_shrinkage.max(0.0);
         let names = ["type", "type|region", "type|region|resource_type"];
         let mut mu = if self.global.n > 0 { self.global.mean } else { 0.0 };
         let mut basis = "global";
@@ -177,7 +230,7 @@ impl Params {
                 evidence = s.n;
             }
             if let Some(r) = self.success.get(key).filter(|r| r.n > 0) {
-                p = (r.s as f64 + k * p) / (r.n as f64 + k);
+                p = (r.s as f64 + kr * p) / (r.n as f64 + kr);
             }
         }
         let factor = mu.exp();
@@ -229,24 +282,28 @@ fn fit_calibration(samples: &[&Sample<'_>], p: &mut Params) {
 /// Fits a new parameter set from samples (any order). `current` supplies
 /// the scoring weights to move from.
 pub fn fit(samples: &[Sample<'_>], cfg: &Config, current: &Params) -> Params {
-    let mut p = Params { shrinkage: cfg.shrinkage, version: current.version, ..Params::default() };
-    p.learned_through = samples.iter().map(|s| s.t).max().unwrap_or(0);
+    let mut p = Params { shrinkage: cfg.shrinkage, risk_shrinkage: cfg.shrinkage, ..Params::default() };
 
-    // Interval: fit on the older part of the measured outcomes, score the newest.
+    // Interval: cross-conformal (K contiguous folds in time order); every
+    // measured outcome gets a residual from a calibration fitted without its
+    // fold, so the quantile rests on all of them rather than on one split.
     let mut measured: Vec<&Sample<'_>> = samples.iter().filter(|s| s.log_ratio().is_some()).collect();
     measured.sort_by_key(|s| s.t);
-    let cut = ((measured.len() as f64) * (1.0 - cfg.holdout_fraction)).round() as usize;
-    let (older, newer) = measured.split_at(cut.min(measured.len()));
-    fit_calibration(older, &mut p);
-    let alpha = 1.0 - cfg.interval_level;
+    let folds = CONFORMAL_FOLDS.min(measured.len());
     let mut all_res = Vec::new();
     let mut by_type: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    for s in newer {
-        let e = p.estimate(s.kind, s.region, s.resource_type, s.predicted);
-        let r = (s.log_ratio().expect("measured") - e.calibration_factor.ln()).abs();
-        all_res.push(r);
-        by_type.entry(s.kind).or_default().push(r);
+    for f in 0..folds {
+        let (lo, hi) = (measured.len() * f / folds, measured.len() * (f + 1) / folds);
+        let rest: Vec<&Sample<'_>> = measured[..lo].iter().chain(&measured[hi..]).copied().collect();
+        fit_calibration(&rest, &mut p);
+        for s in &measured[lo..hi] {
+            let e = p.estimate(s.kind, s.region, s.resource_type, s.predicted);
+            let r = (s.log_ratio().expect("measured") - e.calibration_factor.ln()).abs();
+            all_res.push(r);
+            by_type.entry(s.kind).or_default().push(r);
+        }
     }
+    let alpha = 1.0 - cfg.interval_level;
     p.interval = IntervalParams { level: cfg.interval_level, q: None, n: all_res.len(), by_type: BTreeMap::new() };
     if let Ok(c) = learnloop_stats::SplitConformal::calibrate(&all_res, alpha) {
         p.interval.q = Some(c.quantile);
@@ -357,6 +414,64 @@ fn learn_weights(samples: &[Sample<'_>], cfg: &Config, current: &BTreeMap<String
     out
 }
 
+/// Per-sample losses of two parameter sets of `target` on the same
+/// samples (lower is better), with the metric's name: absolute percentage
+/// error of calibrated savings (`calibration`), Brier score of the success
+/// probability (`risk_levels`), and one minus each successful execution's
+/// share of failed ones its weighted score ranks below — the per-case terms
+/// of 1 − AUC (`scoring_weights`).
+pub fn losses(target: &str, a: &Params, b: &Params, samples: &[&Sample<'_>]) -> (&'static str, Vec<f64>, Vec<f64>) {
+    match target {
+        CALIBRATION => {
+            let (mut la, mut lb) = (Vec::new(), Vec::new());
+            for s in samples {
+                let Some(act) = s.actual.filter(|x| *x > 0.0 && s.predicted > 0.0) else { continue };
+                for (p, l) in [(a, &mut la), (b, &mut lb)] {
+                    l.push((p.estimate(s.kind, s.region, s.resource_type, s.predicted).calibrated_savings - act).abs() / act);
+                }
+            }
+            ("savings_mape", la, lb)
+        }
+        RISK => {
+            let (mut la, mut lb) = (Vec::new(), Vec::new());
+            for s in samples {
+                let Some(ok) = s.success else { continue };
+                let y = if ok { 1.0 } else { 0.0 };
+                for (p, l) in [(a, &mut la), (b, &mut lb)] {
+                    let q = p.estimate(s.kind, s.region, s.resource_type, s.predicted).probability_of_success;
+                    l.push((q - y) * (q - y));
+                }
+            }
+            ("success_brier", la, lb)
+        }
+        _ => {
+            let rank_losses = |p: &Params| -> Vec<f64> {
+                let scored: Vec<(f64, bool)> =
+                    samples.iter().filter_map(|s| Some((p.score(s.factors)?, s.success?))).collect();
+                let mut neg: Vec<f64> = scored.iter().filter(|(_, ok)| !ok).map(|(x, _)| *x).collect();
+                neg.sort_by(f64::total_cmp);
+                if neg.is_empty() {
+                    return Vec::new();
+                }
+                scored
+                    .iter()
+                    .filter(|(_, ok)| *ok)
+                    .map(|(x, _)| {
+                        let below = neg.partition_point(|v| v < x) as f64;
+                        let ties = neg[neg.partition_point(|v| v < x)..].iter().take_while(|v| *v == x).count() as f64;
+                        1.0 - (below + 0.5 * ties) / neg.len() as f64
+                    })
+                    .collect()
+            };
+            let (la, lb) = (rank_losses(a), rank_losses(b));
+            if la.len() != lb.len() {
+                return ("score_auc_loss", Vec::new(), Vec::new());
+            }
+            ("score_auc_loss", la, lb)
+        }
+    }
+}
+
 /// Mean absolute percentage error of `params` on measured samples:
 /// mean |calibrated − actual| / actual over actual > 0 (None when none).
 pub fn holdout_error(params: &Params, samples: &[&Sample<'_>]) -> Option<(f64, f64, usize)> {
@@ -386,7 +501,7 @@ mod tests {
 
     #[test]
     fn thin_groups_shrink_toward_their_parent() {
-        let mut p = Params { shrinkage: 10.0, global: LogStat { n: 100, mean: 0.8f64.ln() }, ..Params::default() };
+        let mut p = Params { shrinkage: 10.0, risk_shrinkage: 10.0, global: LogStat { n: 100, mean: 0.8f64.ln() }, ..Params::default() };
         p.calibration.insert("spot".into(), LogStat { n: 10, mean: 0.5f64.ln() });
         p.calibration.insert("spot|eu".into(), LogStat { n: 30, mean: 0.4f64.ln() });
         // type level: (10·ln .5 + 10·ln .8) / 20
@@ -434,6 +549,6 @@ mod tests {
         assert!((q - 0.1).abs() < 1e-9, "{q}");
         let (lo, hi) = e.interval.unwrap();
         assert!((lo - 50.0 * (-0.1f64).exp()).abs() < 1e-6 && (hi - 50.0 * 0.1f64.exp()).abs() < 1e-6);
-        assert_eq!(p.interval.n, 20);
+        assert_eq!(p.interval.n, 100);
     }
 }

@@ -54,5 +54,5 @@ fn conformance_is_deterministic() {
     assert_eq!(a, b);
     let report = &a.jobs["learning_cycle"]["workspaces"]["alpha"];
     assert_eq!(report["recommendations"], 80, "{report:#}");
-    assert_eq!(report["applied"], true, "{report:#}");
+    assert_eq!(report["proposed"], serde_json::json!(["calibration", "risk_levels", "scoring_weights"]), "{report:#}");
 }

@@ -165,9 +165,13 @@ fn calibration_learns_biases_and_intervals_cover() {
     let (train, test) = all.split_at(cut);
     ingest(&host, train.iter().flat_map(|c| records(c, "w")).collect());
     let run = host.run_job("cost", "learning_cycle", "test", None, 1).unwrap();
-    let report = &run.report.as_ref().unwrap()["workspaces"]["w"];
-    assert_eq!(report["applied"], true, "{report:#}");
-    assert_eq!(report["params_version"], 1);
+    let report = run.report.as_ref().unwrap();
+    let w = &report["workspaces"]["w"];
+    assert_eq!(w["proposed"], json!(["calibration", "risk_levels", "scoring_weights"]), "{w:#}");
+    // The host backtested the proposals (Plugin::score on the held-out outcomes) and applied them.
+    let mut applied: Vec<&str> = report["improvements"]["w"]["applied"].as_array().unwrap().iter().map(|a| a["target"].as_str().unwrap()).collect();
+    applied.sort_unstable();
+    assert_eq!(applied, ["calibration", "risk_levels", "scoring_weights"], "{:#}", report["improvements"]);
 
     let (mut raw, mut cal, mut covered, mut n) = (0.0, 0.0, 0usize, 0usize);
     for c in test.iter().filter(|c| c.success) {
@@ -178,7 +182,7 @@ fn calibration_learns_biases_and_intervals_cover() {
         cal += (calibrated - c.actual).abs() / c.actual;
         covered += usize::from(lo <= c.actual && c.actual <= hi);
         n += 1;
-        assert_eq!(a["params_version"], 1);
+        assert_eq!(a["params_versions"], json!({"calibration": 1, "risk_levels": 1, "scoring_weights": 1}));
     }
     let (raw, cal, coverage) = (raw / n as f64, cal / n as f64, covered as f64 / n as f64);
     println!("held-out: n = {n}, raw error {raw:.3}, calibrated error {cal:.3}, 90% interval coverage {coverage:.3}");
@@ -196,8 +200,9 @@ fn calibration_learns_biases_and_intervals_cover() {
 
     // Scoring weights move toward the factor that predicts success.
     let p = call(&host, "GET", "/params", &[], Value::Null);
-    let (wr, wn) = (p["weights"]["readiness"].as_f64().unwrap(), p["weights"]["noise"].as_f64().unwrap());
-    assert!(wr > 0.7 && wn < 0.3, "weights {:#}", p["weights"]);
+    let w = &p["params"]["scoring_weights"]["weights"];
+    let (wr, wn) = (w["readiness"].as_f64().unwrap(), w["noise"].as_f64().unwrap());
+    assert!(wr > 0.7 && wn < 0.3, "weights {w:#}");
 
     // Feedback analysis names the planted failure cause and the biased types.
     let an = call(&host, "GET", "/analysis", &[("type", "spot_instances")], Value::Null);
