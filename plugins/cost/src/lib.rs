@@ -8,9 +8,9 @@
 //!   `subject` = resource id, `kind` = recommendation type, `value` =
 //!   predicted monthly savings (required, ≥ 0), `confidence` in `[0, 1]`,
 //!   numeric `features` = its scoring factors, and `payload` with
-//!   `resource_type` and `region` (required) and `risk_level`
-//!   (`low`/`medium`/`high`, default `medium`) — these three may also come
-//!   as string `features` (as CSV imports deliver them);
+//!   `resource_type` and `region` (grouped under `unknown` when absent) and
+//!   `risk_level` (`low`/`medium`/`high`, default `medium`) — these three
+//!   may also come as string `features` (as CSV imports deliver them);
 //! * an **outcome** is an execution result and/or a savings measurement:
 //!   `success` (the execution succeeded) with `payload.execution_id`,
 //!   `execution_duration_seconds`, `issues_encountered` (strings),
@@ -65,8 +65,8 @@ pub struct Config {
     pub interval_level: f64,
     /// Pseudo-count k pulling a thin group's estimate toward its broader group.
     pub shrinkage: f64,
-    /// Newest fraction of measured outcomes held out (by event time) to
-    /// calibrate the interval and backtest a new parameter set.
+    /// Newest fraction (by event time) of recommendations with outcomes held
+    /// out: candidates are learned without them and backtested on them.
     pub holdout_fraction: f64,
     /// Executions a group needs before patterns, risk levels and weights use it.
     pub min_group_size: u64,
@@ -131,7 +131,7 @@ impl Config {
             ("measurement_window_days", "default window (days) over which actual savings are measured"),
             ("interval_level", "nominal coverage of the conformal savings interval"),
             ("shrinkage", "pseudo-count pulling a thin group's calibration toward its broader group"),
-            ("holdout_fraction", "newest fraction of measured outcomes held out to calibrate intervals and backtest"),
+            ("holdout_fraction", "newest fraction of outcomes held out: candidates are learned without them and backtested on them"),
             ("min_group_size", "executions a group needs before patterns, risk levels and weights use it"),
             ("risk_low_max_failure", "failure rate up to which a type × resource type is low risk"),
             ("risk_medium_max_failure", "failure rate up to which it is medium risk (above: high)"),
@@ -199,11 +199,13 @@ fn context_field<'a>(p: &'a learnloop_plugin_api::Prediction, field: &str) -> Op
     p.payload.get(field).or_else(|| p.features.get(field))
 }
 
-fn req_str<'a>(p: &'a learnloop_plugin_api::Prediction, field: &str) -> Result<&'a str, ValidationError> {
+/// A context string: absent is allowed (the plugin then groups the
+/// recommendation under `unknown`), present must be a short non-empty string.
+fn opt_str(p: &learnloop_plugin_api::Prediction, field: &str) -> Result<(), ValidationError> {
     match context_field(p, field) {
-        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 128 => Ok(s),
+        None => Ok(()),
+        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 128 => Ok(()),
         Some(_) => Err(ValidationError::new(format!("payload.{field}"), "must be a non-empty string of at most 128 bytes")),
-        None => Err(ValidationError::new(format!("payload.{field}"), "is required")),
     }
 }
 
@@ -381,7 +383,7 @@ impl Plugin for CostPlugin {
                 KindSpec {
                     record_type: RecordType::Prediction,
                     kinds: vec![],
-                    payload_schema: json!({"type": "object", "required": ["resource_type", "region"], "properties": {
+                    payload_schema: json!({"type": "object", "properties": {
                         "resource_type": {"type": "string"}, "region": {"type": "string"}, "risk_level": {"enum": RISKS}}}),
                     description: "a recommendation: kind = recommendation type (rightsizing, spot_instances, …), subject = resource id, value = predicted monthly savings, confidence, numeric features = scoring factors".into(),
                 },
@@ -438,8 +440,8 @@ impl Plugin for CostPlugin {
                 if !(p.payload.is_null() || p.payload.is_object()) {
                     return Err(ValidationError::new("payload", "must be an object with resource_type and region"));
                 }
-                req_str(p, "resource_type")?;
-                req_str(p, "region")?;
+                opt_str(p, "resource_type")?;
+                opt_str(p, "region")?;
                 if let Some(r) = context_field(p, "risk_level")
                     && !r.as_str().is_some_and(|r| RISKS.contains(&r))
                 {

@@ -308,7 +308,7 @@ fn bad_input_is_rejected_naming_the_field() {
         (json!({"type": "prediction", "id": "a", "workspace": "w", "plugin": "cost", "subject": "r", "kind": "rightsizing",
                 "payload": {"resource_type": "ec2", "region": "x"}}), "value"),
         (json!({"type": "prediction", "id": "b", "workspace": "w", "plugin": "cost", "subject": "r", "kind": "rightsizing", "value": 5.0,
-                "payload": {"region": "x"}}), "payload.resource_type"),
+                "payload": {"resource_type": 5, "region": "x"}}), "payload.resource_type"),
         (json!({"type": "prediction", "id": "c", "workspace": "w", "plugin": "cost", "subject": "r", "kind": "rightsizing", "value": -5.0,
                 "payload": {"resource_type": "ec2", "region": "x"}}), "value"),
         (json!({"type": "prediction", "id": "d", "workspace": "w", "plugin": "cost", "subject": "r", "kind": "rightsizing", "value": 5.0,
