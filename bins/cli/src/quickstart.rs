@@ -259,6 +259,9 @@ fn drift_summary(host: &learnloop_plugin_host::PluginHost, ws: &str) -> Result<(
         .map(|a| format!("{} MAE {:.3} (n {})", a["version"].as_str().unwrap_or("?"), a["mae"].as_f64().unwrap_or(f64::NAN), a["n"]))
         .collect();
     println!("A/B test demand-v1-v2 (`learnloop call drift GET /ab_tests/demand-v1-v2`): {}; {}", arms.join(" vs "), r["conclusion"].as_str().unwrap_or(""));
+    Ok(())
+}
+
 /// What the cost plugin learned from the sample, through its routes
 /// (the same answers as `GET /api/v1/cost/params` and `POST /api/v1/cost/assess`).
 fn cost_learned(host: &learnloop_plugin_host::PluginHost, ws: &str) -> Result<()> {
@@ -267,10 +270,11 @@ fn cost_learned(host: &learnloop_plugin_host::PluginHost, ws: &str) -> Result<()
     let call = |method: &str, path: &str, body: Value| -> Result<Value> {
         Ok(host.handle("cost", &ws, method, path, Default::default(), body)?.body)
     };
-    let params = call("GET", "/params", Value::Null)?;
+    let p = call("GET", "/params", Value::Null)?;
     let metrics = call("GET", "/metrics", Value::Null)?;
-    println!("\n-- what the cost plugin learned (`learnloop call cost GET /params`, `... GET /metrics`)");
-    let by_type: Vec<String> = params["calibration"]
+    println!("\n-- what the cost plugin learned (`learnloop call cost GET /params`, `... GET /metrics`; versions in force {})", p["versions"]);
+    let params = &p["params"];
+    let by_type: Vec<String> = params["calibration"]["calibration"]
         .as_object()
         .into_iter()
         .flatten()
@@ -278,14 +282,14 @@ fn cost_learned(host: &learnloop_plugin_host::PluginHost, ws: &str) -> Result<()
         .map(|(k, v)| format!("{k} {:.0}%", v["mean"].as_f64().unwrap_or(0.0).exp() * 100.0))
         .collect();
     println!("realised / predicted savings by type: {}", by_type.join(", "));
-    let bt = &metrics["last_cycle"]["backtest"];
-    if let (Some(raw), Some(new)) = (bt["raw_error"].as_f64(), bt["new_error"].as_f64()) {
+    let last = &metrics["last_cycle"];
+    if let (Some(raw), Some(new)) = (last["raw_error"].as_f64(), last["calibrated_error"].as_f64()) {
         println!(
-            "savings error on the newest {} outcomes: raw predictions {:.1}%, calibrated {:.1}%",
-            bt["holdout_outcomes"], raw * 100.0, new * 100.0
+            "savings error on the {} newest recommendations (held out): raw predictions {:.1}%, calibrated {:.1}%",
+            last["held_out"], raw * 100.0, new * 100.0
         );
     }
-    let risks: Vec<String> = params["risk"]
+    let risks: Vec<String> = params["risk_levels"]["risk"]
         .as_object()
         .into_iter()
         .flatten()
@@ -293,7 +297,7 @@ fn cost_learned(host: &learnloop_plugin_host::PluginHost, ws: &str) -> Result<()
         .map(|(k, v)| format!("{k} {} ({:.0}% fail)", v["risk_level"].as_str().unwrap_or("?"), v["failure_rate"].as_f64().unwrap_or(0.0) * 100.0))
         .collect();
     println!("learned risk levels: {}", risks.join(", "));
-    let weights: Vec<String> = params["weights"].as_object().into_iter().flatten().map(|(k, v)| format!("{k} {:.2}", v.as_f64().unwrap_or(0.0))).collect();
+    let weights: Vec<String> = params["scoring_weights"]["weights"].as_object().into_iter().flatten().map(|(k, v)| format!("{k} {:.2}", v.as_f64().unwrap_or(0.0))).collect();
     println!("scoring weights (toward factors that predict success): {}", weights.join(", "));
     let example = json!({"recommendation_type": "spot_instances", "resource_type": "ec2", "region": "ap-south-1",
         "predicted_savings": 1000.0, "risk_level": "low", "scoring_factors": {"utilization_gap": 0.9, "age_days": 0.2}, "similar_cases": 0});
