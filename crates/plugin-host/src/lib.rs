@@ -361,10 +361,17 @@ impl PluginHost {
             let events = self.store.events(workspace, &name, after, CATCH_UP_BATCH)?;
             let Some(last) = events.last().map(|e| e.seq()) else { return Ok(absorbed) };
             let mut ctx = HostContext::new(self.store.as_ref(), &self.services, name.clone(), workspace.clone(), Timestamp::now());
-            loaded
-                .plugin
-                .on_events(&mut ctx, &events)
-                .map_err(|error| HostError::Plugin { plugin: plugin.to_string(), error })?;
+            match loaded.plugin.on_events(&mut ctx, &events) {
+                Ok(()) => {}
+                // Another process (or this one's other thread) committed the same
+                // state between the plugin's read and its write: the batch is
+                // re-run from the new checkpoint, as for a conflict on commit.
+                Err(PluginError::Conflict { .. }) if conflicts < 100 => {
+                    conflicts += 1;
+                    continue;
+                }
+                Err(error) => return Err(HostError::Plugin { plugin: plugin.to_string(), error }),
+            }
             let mut changes = ctx.into_changes();
             changes.state.push(StateChange {
                 key: key.clone(),
