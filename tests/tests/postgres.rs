@@ -33,14 +33,16 @@ fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) ->
 }
 
 /// A node's config: its own data directory, the shared database, a short
-/// scheduler lease and `drift.daily` every 2 seconds.
+/// scheduler lease and `drift.daily` every 2 seconds; `cost.learning_cycle` off,
+/// so the cost state compared with a replay is the online state only.
 fn node_config(s: &Scratch, node: &str, url: &str) -> PathBuf {
     s.write(
         &format!("{node}.toml"),
         &format!(
             "data_dir = {:?}\n[store]\nurl = {url:?}\n\
              [scheduler]\nlease_ttl_ms = 3000\ntick_ms = 500\nretry_backoff_ms = 1000\n\
-             [scheduler.jobs.\"drift.daily\"]\nschedule = \"*/2 * * * * *\"\n",
+             [scheduler.jobs.\"drift.daily\"]\nschedule = \"*/2 * * * * *\"\n\
+             [scheduler.jobs.\"cost.learning_cycle\"]\nenabled = false\n",
             s.path(node).display().to_string()
         ),
     )
@@ -193,7 +195,7 @@ fn two_apis_and_two_schedulers_share_one_database() {
     }
     drop((api_a, api_b));
     for w in 0..4 {
-        cli(&s, &config_b, &["call", "cost", "GET", "/summary", "--workspace", &format!("w{w}")]);
+        cli(&s, &config_b, &["call", "cost", "GET", "/success-rates", "--workspace", &format!("w{w}")]);
     }
     let online = state_digest(&s, "cost");
     assert!(online.len() >= 4 * 5, "the cost plugin kept state per workspace and subject: {online:?}");
