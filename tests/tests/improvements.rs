@@ -14,8 +14,7 @@ use serde_json::Value;
 const HELD: &str = "[improvements]\nauto_apply = false\n";
 
 /// A data directory whose trust plugin proposed weights that wait for approval.
-fn held_proposal() -> Scratch {
-    let s = Scratch::new();
+fn held_proposal_in(s: Scratch) -> Scratch {
     s.write("learnloop.toml", HELD);
     let sample = s.path("sample.jsonl");
     assert!(s.run(&["sample", "--plugins", "trust", "-o", sample.to_str().unwrap()]).status.success());
@@ -25,6 +24,10 @@ fn held_proposal() -> Scratch {
     let held = &run["report"]["improvements"]["default"]["held"];
     assert_eq!(held.as_array().map(Vec::len), Some(1), "{run:#}");
     s
+}
+
+fn held_proposal() -> Scratch {
+    held_proposal_in(Scratch::new())
 }
 
 fn status(s: &Scratch, id: &str) -> String {
@@ -96,12 +99,14 @@ fn copy_dir(from: &Path, to: &Path) {
 /// both sides agree every time.
 #[test]
 fn kill_9_during_approval_leaves_one_version_fully_in_force() {
-    let base = held_proposal();
+    // Copies of one embedded data directory (the crash is the same on any store:
+    // one transaction), so this test always runs on SQLite.
+    let base = held_proposal_in(Scratch::sqlite());
     let (_, list) = base.json(&["improvements", "list"]);
     let id = list["improvements"][0]["id"].to_string();
     let (mut before, mut after) = (0, 0);
     for i in 0..12u64 {
-        let s = Scratch::new();
+        let s = Scratch::sqlite();
         s.write("learnloop.toml", HELD);
         copy_dir(&base.data_dir(), &s.data_dir());
         let mut child = s.cmd(&["improvements", "approve", &id]).stdout(std::process::Stdio::null()).spawn().unwrap();
