@@ -34,6 +34,7 @@ mod manifest;
 mod plugin;
 pub mod summary;
 pub mod protocol;
+pub mod state;
 
 pub use context::{
     AlertDraft, Context, ImprovementDraft, InsightDraft, LlmRequest, LogLevel, State, VectorHit, VectorPoint,

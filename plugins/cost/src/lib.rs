@@ -167,21 +167,9 @@ fn client_time(event_time: Option<Timestamp>, ingested_at: Timestamp) -> i64 {
     event_time.filter(|t| *t != ingested_at).map_or(0, Timestamp::as_micros)
 }
 
-pub(crate) fn get_value(ctx: &mut dyn Context, key: &str) -> Result<Value, PluginError> {
-    Ok(ctx.get_state(key)?.map(|s| s.value).unwrap_or(Value::Null))
-}
+pub(crate) use learnloop_plugin_api::state::get_value;
 
-fn get_doc<T: for<'de> Deserialize<'de> + Default>(ctx: &mut dyn Context, key: &str) -> Result<(T, Expect), PluginError> {
-    Ok(match ctx.get_state(key)? {
-        Some(s) => (serde_json::from_value(s.value)?, Expect::Version(s.version)),
-        None => (T::default(), Expect::Absent),
-    })
-}
-
-fn put_doc<T: Serialize>(ctx: &mut dyn Context, key: &str, v: &T, expect: Expect) -> Result<(), PluginError> {
-    ctx.put_state(key, serde_json::to_value(v)?, expect)?;
-    Ok(())
-}
+pub(crate) use learnloop_plugin_api::state::{get_doc, put_doc};
 
 pub(crate) fn get_rec(ctx: &mut dyn Context, id: &str) -> Result<Option<Rec>, PluginError> {
     Ok(match ctx.get_state(&format!("rec/{id}"))? {

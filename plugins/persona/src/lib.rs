@@ -93,30 +93,9 @@ pub struct PersonaPlugin {
     config: Config,
 }
 
-fn get_doc<T: for<'de> Deserialize<'de> + Default>(ctx: &mut dyn Context, key: &str) -> Result<(T, Expect), PluginError> {
-    Ok(match ctx.get_state(key)? {
-        Some(s) => (serde_json::from_value(s.value)?, Expect::Version(s.version)),
-        None => (T::default(), Expect::Absent),
-    })
-}
+pub(crate) use learnloop_plugin_api::state::{get_doc, put_doc};
 
-fn put_doc<T: Serialize>(ctx: &mut dyn Context, key: &str, v: &T, expect: Expect) -> Result<(), PluginError> {
-    ctx.put_state(key, serde_json::to_value(v)?, expect)?;
-    Ok(())
-}
-
-/// Every state document under `prefix`, in key order.
-fn scan_all(ctx: &mut dyn Context, prefix: &str) -> Result<Vec<(String, Value)>, PluginError> {
-    let mut out = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = ctx.scan_state(prefix, after.as_deref(), 1000)?;
-        let Some((last, _)) = page.last() else { break };
-        after = Some(last.clone());
-        out.extend(page.into_iter().map(|(k, s)| (k, s.value)));
-    }
-    Ok(out)
-}
+use learnloop_plugin_api::state::scan_all;
 
 /// The client's event time (µs), if it sent one. The store fills a missing
 /// event time with the ingestion time; that is the wall clock, which plugin

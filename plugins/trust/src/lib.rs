@@ -277,17 +277,7 @@ pub struct TrustPlugin {
     config: Config,
 }
 
-fn get_doc<T: for<'de> Deserialize<'de> + Default>(ctx: &mut dyn Context, key: &str) -> Result<(T, Expect), PluginError> {
-    Ok(match ctx.get_state(key)? {
-        Some(s) => (serde_json::from_value(s.value)?, Expect::Version(s.version)),
-        None => (T::default(), Expect::Absent),
-    })
-}
-
-fn put_doc<T: Serialize>(ctx: &mut dyn Context, key: &str, v: &T, expect: Expect) -> Result<(), PluginError> {
-    ctx.put_state(key, serde_json::to_value(v)?, expect)?;
-    Ok(())
-}
+pub(crate) use learnloop_plugin_api::state::{get_doc, put_doc};
 
 /// Every agent document, in agent order.
 pub fn load_agents(ctx: &mut dyn Context) -> Result<BTreeMap<String, AgentDoc>, PluginError> {
@@ -304,10 +294,7 @@ pub fn load_agents(ctx: &mut dyn Context) -> Result<BTreeMap<String, AgentDoc>, 
     Ok(out)
 }
 
-/// A state document's value (null when absent).
-pub(crate) fn get_doc_value(ctx: &mut dyn Context, key: &str) -> Result<Value, PluginError> {
-    Ok(ctx.get_state(key)?.map(|s| s.value).unwrap_or(Value::Null))
-}
+pub(crate) use learnloop_plugin_api::state::get_value as get_doc_value;
 
 fn ts(us: i64) -> Value {
     Timestamp::from_micros(us).map_or(Value::Null, |t| Value::String(t.to_rfc3339()))
