@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 mod error;
+pub mod columns;
 pub mod history;
 pub mod keys;
 mod ids;

@@ -9,7 +9,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{EventQuery, Expect, Page, PluginError, Severity, StoredOutcome, StoredPrediction, Timestamp, WorkspaceId};
+use crate::{
+    ColumnSpec, EventQuery, Expect, Page, PluginError, PredictionColumns, Severity, StoredOutcome, StoredPrediction, Timestamp,
+    WorkspaceId,
+};
 
 /// A state document as a plugin sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -150,6 +153,12 @@ pub trait Context {
 
     /// A page of this plugin's outcomes in this workspace.
     fn outcomes(&mut self, query: &EventQuery) -> Result<Page<StoredOutcome>, PluginError>;
+
+    /// A page of this plugin's predictions in this workspace as columns
+    /// (up to [`ColumnSpec::MAX_ROWS`] rows), with the payload fields and
+    /// first outcomes `spec` asks for: the read path for jobs that scan
+    /// millions of rows. Same rows, order and cursors as `predictions`.
+    fn prediction_columns(&mut self, query: &EventQuery, spec: &ColumnSpec) -> Result<PredictionColumns, PluginError>;
 
     /// Reads a state document.
     fn get_state(&mut self, key: &str) -> Result<Option<State>, PluginError>;

@@ -132,6 +132,9 @@ impl Context for RemoteContext {
     fn outcomes(&mut self, query: &EventQuery) -> Result<Page<StoredOutcome>, PluginError> {
         self.call(HostCall::Outcomes { query: query.clone() })
     }
+    fn prediction_columns(&mut self, query: &EventQuery, spec: &ColumnSpec) -> Result<PredictionColumns, PluginError> {
+        self.call(HostCall::PredictionColumns { query: query.clone(), spec: spec.clone() })
+    }
     fn get_state(&mut self, key: &str) -> Result<Option<State>, PluginError> {
         self.call(HostCall::GetState { key: key.to_string() })
     }

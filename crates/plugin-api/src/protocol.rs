@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{
-    AlertDraft, Context, Event, EventQuery, Expect, ImprovementDraft, InsightDraft, LlmRequest, LogLevel, Plugin,
+    AlertDraft, ColumnSpec, Context, Event, EventQuery, Expect, ImprovementDraft, InsightDraft, LlmRequest, LogLevel, Plugin,
     PluginError, Record, RouteRequest, ScoreRequest, Timestamp, VectorPoint, VectorQuery, WorkspaceId,
 };
 
@@ -88,6 +88,7 @@ impl PluginCall {
 pub enum HostCall {
     Predictions { query: EventQuery },
     Outcomes { query: EventQuery },
+    PredictionColumns { query: EventQuery, spec: ColumnSpec },
     GetState { key: String },
     PutState { key: String, value: Value, expect: Expect },
     DeleteState { key: String, expect: Expect },
@@ -145,6 +146,7 @@ pub fn dispatch_host(ctx: &mut dyn Context, call: HostCall) -> Result<Value, Plu
     match call {
         HostCall::Predictions { query } => json(ctx.predictions(&query)?),
         HostCall::Outcomes { query } => json(ctx.outcomes(&query)?),
+        HostCall::PredictionColumns { query, spec } => json(ctx.prediction_columns(&query, &spec)?),
         HostCall::GetState { key } => json(ctx.get_state(&key)?),
         HostCall::PutState { key, value, expect } => json(ctx.put_state(&key, value, expect)?),
         HostCall::DeleteState { key, expect } => ctx.delete_state(&key, expect).map(|_| Value::Null),

@@ -164,6 +164,10 @@ impl Context for HostContext<'_> {
         self.store.outcomes(&self.scoped(query)).map_err(plugin_error)
     }
 
+    fn prediction_columns(&mut self, query: &EventQuery, spec: &ColumnSpec) -> Result<PredictionColumns, PluginError> {
+        self.store.prediction_columns(&self.scoped(query), spec).map_err(plugin_error)
+    }
+
     fn get_state(&mut self, key: &str) -> Result<Option<State>, PluginError> {
         let k = self.key(key)?;
         match self.state.get(key) {

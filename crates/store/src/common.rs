@@ -38,6 +38,26 @@ pub(crate) fn expect_matches(key: &StateKey, expect: Expect, current: Option<u64
     }
 }
 
+/// The select list of a columnar prediction read (`predictions` is the
+/// outer table; its first outcome by correlated subqueries on
+/// `prediction_seq`, which both backends index).
+pub(crate) fn column_select(spec: &ColumnSpec) -> String {
+    // Typed NULLs: PostgreSQL decodes an untyped NULL as text.
+    let payload = if spec.payload.is_empty() { "CAST(NULL AS TEXT)" } else { "payload" };
+    let outcome = |col: &str, ty: &str| {
+        if spec.first_outcome {
+            format!("(SELECT o.{col} FROM outcomes o WHERE o.prediction_seq = predictions.seq ORDER BY o.seq LIMIT 1)")
+        } else {
+            format!("CAST(NULL AS {ty})")
+        }
+    };
+    format!(
+        "seq, event_time, kind, value, label, features, {payload}, {}, {}",
+        outcome("value", "DOUBLE PRECISION"),
+        outcome("label", "TEXT")
+    )
+}
+
 pub(crate) fn paginate<T>(mut items: Vec<T>, limit: usize, cursor: impl Fn(&T) -> Cursor) -> Page<T> {
     let limit = limit.clamp(1, EventQuery::MAX_LIMIT);
     if items.len() > limit {

@@ -38,6 +38,7 @@ pub const CHECKS: &[(&str, fn(&dyn Store))] = &[
     ("one_sequence_for_predictions_and_outcomes", one_sequence_for_predictions_and_outcomes),
     ("events_merge_in_seq_order_and_page", events_merge_in_seq_order_and_page),
     ("workspaces_of_a_plugin", workspaces_of_a_plugin),
+    ("columns_match_the_records", columns_match_the_records),
     ("commit_is_all_or_nothing", commit_is_all_or_nothing),
     ("commit_validates_before_writing", commit_validates_before_writing),
     ("insights_filter_newest_first", insights_filter_newest_first),
@@ -523,6 +524,134 @@ fn events_merge_in_seq_order_and_page(s: &dyn Store) {
         .unwrap();
     assert_eq!(event_ids(&s.events(&w, &drift, last, 10).unwrap()), ["late", "p99"]);
     assert_eq!(event_ids(&s.events(&ws("v"), &plugin("cost"), 0, 10).unwrap()), Vec::<String>::new());
+}
+
+/// The columnar read returns exactly what the record read does, decoded the
+/// reference way ([`ColumnBuilder::push_stored`]), for every page size,
+/// order and filter, with first outcomes joined.
+fn columns_match_the_records(s: &dyn Store) {
+    use learnloop_core::columns::ColumnBuilder;
+    let mut batch = Vec::new();
+    for n in 0..23i64 {
+        // Event times out of ingestion order, ties included; mixed feature
+        // types, a feature that comes and goes, keys in varying order,
+        // payload versions as strings and numbers, label predictions.
+        let time = (n * 7) % 11;
+        let (value, label) = if n % 5 == 2 { ("null".to_string(), r#""up""#) } else { (format!("{}.25", n), "null") };
+        let features = match n % 3 {
+            0 => format!(r#"{{"x":{n},"c":"eu","flag":true}}"#),
+            1 => format!(r#"{{"c":"us","x":{}.5,"extra":"e{n}"}}"#, -n),
+            _ => r#"{"flag":false,"x":"mixed","k\u00e9y":1e300}"#.to_string(),
+        };
+        let payload = match n % 4 {
+            0 => r#"{"model_version":"v1","deep":{"a":[1,2]}}"#.to_string(),
+            1 => r#"{"model_version":2}"#.to_string(),
+            2 => r#"{"model_version":null,"other":"x"}"#.to_string(),
+            _ => "null".to_string(),
+        };
+        batch.push(rec(&format!(
+            r#"{{"type":"prediction","id":"p{n}","workspace":"w","plugin":"drift","kind":"{kind}","subject":"{subject}","value":{value},"label":{label},"features":{features},"payload":{payload},"event_time":"{}"}}"#,
+            t(time),
+            kind = if n % 6 == 5 { "other" } else { "regression" },
+            subject = if n % 7 == 6 { "m2" } else { "m" },
+        )));
+        batch.push(pred("v", &format!("p{n}"), "drift", "regression", "m", time));
+    }
+    // Outcomes: none, one, or two (the first by seq wins), numbers and labels.
+    for n in (0..23i64).filter(|n| n % 3 != 2) {
+        batch.push(rec(&format!(
+            r#"{{"type":"outcome","id":"o{n}","workspace":"w","plugin":"drift","prediction_id":"p{n}","value":{n}.5,"event_time":"{}"}}"#,
+            t(100 - n)
+        )));
+    }
+    s.append(&batch, AppendMode::AllOrNothing, t(200)).unwrap();
+    s.append(
+        &[
+            rec(&format!(r#"{{"type":"outcome","id":"o0b","workspace":"w","plugin":"drift","prediction_id":"p0","value":99,"event_time":"{}"}}"#, t(1))),
+            rec(&format!(r#"{{"type":"outcome","id":"o2","workspace":"w","plugin":"drift","prediction_id":"p2","label":"up","event_time":"{}"}}"#, t(1))),
+        ],
+        AppendMode::AllOrNothing,
+        t(201),
+    )
+    .unwrap();
+
+    let all_outcomes: Vec<StoredOutcome> = {
+        let q = EventQuery { workspace: Some(ws("w")), limit: EventQuery::MAX_LIMIT, ..Default::default() };
+        s.outcomes(&q).unwrap().items
+    };
+    let first = |pid: &str| all_outcomes.iter().filter(|o| o.record.prediction_id.as_str() == pid).min_by_key(|o| o.seq);
+    let specs = [
+        ColumnSpec::default(),
+        ColumnSpec { payload: vec!["model_version".into(), "absent".into()], first_outcome: true },
+    ];
+    let filters = [
+        EventQuery { workspace: Some(ws("w")), plugin: Some(plugin("drift")), ..Default::default() },
+        EventQuery { workspace: Some(ws("w")), subject: Some("m".into()), kind: Some("regression".into()), ..Default::default() },
+        EventQuery { workspace: Some(ws("w")), from: Some(t(3)), until: Some(t(9)), ..Default::default() },
+    ];
+    for spec in &specs {
+        for filter in &filters {
+            for order in [Order::Ingestion, Order::EventTime] {
+                for limit in [1, 4, 23, 1000] {
+                    let mut q = EventQuery { order, limit, ..filter.clone() };
+                    let (mut got, mut want) = (Vec::new(), Vec::new());
+                    loop {
+                        let page = s.prediction_columns(&q, spec).unwrap();
+                        assert!(page.n <= limit && page.n == page.seq.len());
+                        let expected = s.predictions(&q).unwrap();
+                        let mut b = ColumnBuilder::new(spec);
+                        for p in &expected.items {
+                            let o = if spec.first_outcome { first(p.record.id.as_str()).map(|o| &o.record) } else { None };
+                            b.push_stored(p, o).unwrap();
+                        }
+                        let expected = b.finish(expected.next);
+                        assert_eq!(page.seq, expected.seq, "{order:?} limit {limit} {filter:?}");
+                        assert_eq!(page.next, expected.next, "{order:?} limit {limit}");
+                        // As JSON: absent numbers (NaN) compare equal as null.
+                        let json = |c: &PredictionColumns| serde_json::to_value(c).unwrap();
+                        assert_eq!(json(&page), json(&expected), "{order:?} limit {limit} {spec:?}");
+                        let next = page.next;
+                        got.extend(page.seq);
+                        want.push(next);
+                        match next {
+                            Some(c) => q.after = Some(c),
+                            None => break,
+                        }
+                    }
+                    let mut every = EventQuery { order, limit: EventQuery::MAX_LIMIT, ..filter.clone() };
+                    every.after = None;
+                    let seqs: Vec<i64> = s.predictions(&every).unwrap().items.iter().map(|p| p.seq).collect();
+                    assert_eq!(got, seqs, "pages of {limit} visit every row once");
+                }
+            }
+        }
+    }
+    // Spot checks of the reference itself, so both sides cannot be wrong together.
+    let q = EventQuery { workspace: Some(ws("w")), limit: 100, ..Default::default() };
+    let c = s.prediction_columns(&q, &specs[1]).unwrap();
+    assert_eq!(c.n, 23);
+    assert_eq!(c.outcome_value[0], 0.5, "p0's first outcome, not the later 99");
+    assert!(c.outcome_value[5].is_nan() && c.outcome_label.get(5).is_none(), "p5 has none");
+    assert_eq!(c.outcome_label.get(2), Some("up"));
+    assert!(c.outcome_value[2].is_nan());
+    assert_eq!(c.label.get(2), Some("up"));
+    assert!(c.value[2].is_nan());
+    assert_eq!(c.value[1], 1.25);
+    assert_eq!(c.payload["model_version"].get(0), Some("v1"));
+    assert_eq!(c.payload["model_version"].get(1), Some("2"));
+    assert_eq!(c.payload["model_version"].get(2), None);
+    assert!(c.payload["absent"].codes.iter().all(|&x| x == learnloop_core::columns::NONE));
+    assert_eq!(c.features["x"].nums[1], -1.5);
+    assert_eq!(c.features["x"].cat(2), Some("mixed"));
+    assert_eq!(c.features["flag"].cat(0), Some("true"));
+    assert_eq!(c.features["k\u{e9}y"].nums[2], 1e300);
+    assert!(c.features["extra"].nums.is_empty() && c.features["extra"].cat(1) == Some("e1"));
+    let e = s
+        .prediction_columns(&EventQuery { prediction_id: Some(learnloop_core::RecordId::parse("", "p1").unwrap()), ..q.clone() }, &specs[0])
+        .unwrap_err();
+    assert!(e.to_string().contains("prediction_id"), "{e}");
+    let big = s.prediction_columns(&EventQuery { limit: usize::MAX, ..q }, &specs[0]).unwrap();
+    assert_eq!(big.n, 23, "limits are clamped to ColumnSpec::MAX_ROWS, not rejected");
 }
 
 fn workspaces_of_a_plugin(s: &dyn Store) {

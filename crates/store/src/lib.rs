@@ -51,6 +51,7 @@ use learnloop_core::{
 };
 
 pub use error::{Rejection, StoreError};
+pub use learnloop_core::columns::{ColumnSpec, PredictionColumns};
 #[cfg(feature = "postgres")]
 pub use copy::{CopyOptions, TableCopy, copy_sqlite_to_postgres};
 #[cfg(feature = "postgres")]
@@ -107,6 +108,13 @@ pub trait Store: Send + Sync {
     /// One page of outcomes matching `query` (`kind` and `subject` filter by
     /// the outcome's prediction).
     fn outcomes(&self, query: &EventQuery) -> Result<Page<StoredOutcome>>;
+
+    /// One page of predictions matching `query` as columns (at most
+    /// [`ColumnSpec::MAX_ROWS`] rows; `query.limit` may go up to that), with
+    /// the payload fields and first outcomes `spec` asks for. Same rows,
+    /// order and cursors as [`Store::predictions`]; features are decoded
+    /// from their stored text straight into columns.
+    fn prediction_columns(&self, query: &EventQuery, spec: &ColumnSpec) -> Result<PredictionColumns>;
 
     /// Record counts per workspace, plugin and kind, with predictions that
     /// have no outcome yet.

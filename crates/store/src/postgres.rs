@@ -30,6 +30,8 @@ use ::postgres::types::ToSql;
 use ::postgres::{Client, IsolationLevel, NoTls, Row, Statement, Transaction};
 use serde_json::Value;
 
+use learnloop_core::columns::{ColumnBuilder, RawRow};
+
 use crate::common::*;
 use crate::types::list_limit;
 use crate::*;
@@ -730,7 +732,7 @@ impl Filter {
 }
 
 /// The WHERE clause shared by prediction and outcome queries.
-fn event_filter(q: &EventQuery, outcomes: bool) -> Result<(String, Vec<Param>)> {
+fn event_filter(q: &EventQuery, outcomes: bool, max_limit: usize) -> Result<(String, Vec<Param>)> {
     let mut f = Filter::default();
     f.eq("workspace", q.workspace.as_ref().map(|w| w.to_string()));
     f.eq("plugin", q.plugin.as_ref().map(|p| p.to_string()));
@@ -774,7 +776,7 @@ fn event_filter(q: &EventQuery, outcomes: bool) -> Result<(String, Vec<Param>)> 
         Order::Ingestion => "seq",
         Order::EventTime => "event_time, seq",
     };
-    Ok(f.finish(order, q.limit.clamp(1, EventQuery::MAX_LIMIT) as i64 + 1))
+    Ok(f.finish(order, q.limit.clamp(1, max_limit) as i64 + 1))
 }
 
 const PREDICTION_COLUMNS: &str =
@@ -1162,15 +1164,45 @@ impl Store for PostgresStore {
     }
 
     fn predictions(&self, q: &EventQuery) -> Result<Page<StoredPrediction>> {
-        let (clause, params) = event_filter(q, false)?;
+        let (clause, params) = event_filter(q, false, EventQuery::MAX_LIMIT)?;
         let items = self.query(&format!("SELECT {PREDICTION_COLUMNS} FROM predictions{clause}"), &params, prediction_row)?;
         Ok(paginate(items, q.limit, |p| Cursor { time: p.record.event_time.map_or(0, |t| t.as_micros()), seq: p.seq }))
     }
 
     fn outcomes(&self, q: &EventQuery) -> Result<Page<StoredOutcome>> {
-        let (clause, params) = event_filter(q, true)?;
+        let (clause, params) = event_filter(q, true, EventQuery::MAX_LIMIT)?;
         let items = self.query(&format!("SELECT {OUTCOME_COLUMNS} FROM outcomes{clause}"), &params, outcome_row)?;
         Ok(paginate(items, q.limit, |o| Cursor { time: o.record.event_time.map_or(0, |t| t.as_micros()), seq: o.seq }))
+    }
+
+    fn prediction_columns(&self, q: &EventQuery, spec: &ColumnSpec) -> Result<PredictionColumns> {
+        let (clause, params) = event_filter(q, false, ColumnSpec::MAX_ROWS)?;
+        let sql = format!("SELECT {} FROM predictions{clause}", column_select(spec));
+        let limit = q.limit.clamp(1, ColumnSpec::MAX_ROWS);
+        self.read(|c| {
+            let rows = c.query(sql.as_str(), &refs(&params))?;
+            let mut b = ColumnBuilder::new(spec);
+            let mut last = None;
+            for r in &rows {
+                if b.len() == limit {
+                    return Ok(b.finish(last));
+                }
+                let raw = RawRow {
+                    seq: r.get(0),
+                    event_time: r.get(1),
+                    kind: r.get(2),
+                    value: r.get(3),
+                    label: r.get(4),
+                    features: r.get(5),
+                    payload: r.get(6),
+                    outcome_value: r.get(7),
+                    outcome_label: r.get(8),
+                };
+                last = Some(Cursor { time: raw.event_time, seq: raw.seq });
+                b.push_raw(raw).map_err(|e| StoreError::Backend(e.to_string()))?;
+            }
+            Ok(b.finish(None))
+        })
     }
 
     fn counts(&self, workspace: Option<&WorkspaceId>) -> Result<Vec<CountRow>> {

@@ -21,6 +21,8 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 use serde_json::Value;
 
+use learnloop_core::columns::{ColumnBuilder, RawRow};
+
 use crate::common::*;
 use crate::types::list_limit;
 use crate::*;
@@ -463,7 +465,7 @@ fn insert_outcome(
 }
 
 /// Builds the WHERE clause shared by prediction and outcome queries.
-fn where_clause(q: &EventQuery, outcomes: bool) -> Result<(String, Vec<SqlValue>)> {
+fn where_clause(q: &EventQuery, outcomes: bool, max_limit: usize) -> Result<(String, Vec<SqlValue>)> {
     let mut sql = String::from(" WHERE 1 = 1");
     let mut args: Vec<SqlValue> = Vec::new();
     let mut eq = |col: &str, v: Option<String>, sql: &mut String| {
@@ -522,7 +524,7 @@ fn where_clause(q: &EventQuery, outcomes: bool) -> Result<(String, Vec<SqlValue>
         Order::Ingestion => " ORDER BY seq",
         Order::EventTime => " ORDER BY event_time, seq",
     });
-    let limit = q.limit.clamp(1, EventQuery::MAX_LIMIT);
+    let limit = q.limit.clamp(1, max_limit);
     args.push(SqlValue::Integer(limit as i64 + 1));
     sql.push_str(&format!(" LIMIT ?{}", args.len()));
     Ok((sql, args))
@@ -922,7 +924,7 @@ impl Store for SqliteStore {
     }
 
     fn predictions(&self, q: &EventQuery) -> Result<Page<StoredPrediction>> {
-        let (clause, args) = where_clause(q, false)?;
+        let (clause, args) = where_clause(q, false, EventQuery::MAX_LIMIT)?;
         let sql = format!("SELECT {PREDICTION_COLUMNS} FROM predictions{clause}");
         let items = self.read(|conn| {
             let mut stmt = conn.prepare_cached(&sql)?;
@@ -936,7 +938,7 @@ impl Store for SqliteStore {
     }
 
     fn outcomes(&self, q: &EventQuery) -> Result<Page<StoredOutcome>> {
-        let (clause, args) = where_clause(q, true)?;
+        let (clause, args) = where_clause(q, true, EventQuery::MAX_LIMIT)?;
         let sql = format!("SELECT {OUTCOME_COLUMNS} FROM outcomes{clause}");
         let items = self.read(|conn| {
             let mut stmt = conn.prepare_cached(&sql)?;
@@ -947,6 +949,43 @@ impl Store for SqliteStore {
             time: o.record.event_time.map_or(0, |t| t.as_micros()),
             seq: o.seq,
         }))
+    }
+
+    fn prediction_columns(&self, q: &EventQuery, spec: &ColumnSpec) -> Result<PredictionColumns> {
+        let (clause, args) = where_clause(q, false, ColumnSpec::MAX_ROWS)?;
+        let sql = format!("SELECT {} FROM predictions{clause}", column_select(spec));
+        let limit = q.limit.clamp(1, ColumnSpec::MAX_ROWS);
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query(params_from_iter(args))?;
+            let mut b = ColumnBuilder::new(spec);
+            let mut last = None;
+            while let Some(r) = rows.next()? {
+                if b.len() == limit {
+                    return Ok(b.finish(last));
+                }
+                // Text borrowed from SQLite's row buffer: no copy per row.
+                let text = |i: usize| -> rusqlite::Result<Option<&str>> {
+                    r.get_ref(i)?.as_str_or_null().map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+                    })
+                };
+                let raw = RawRow {
+                    seq: r.get(0)?,
+                    event_time: r.get(1)?,
+                    kind: text(2)?.unwrap_or(""),
+                    value: r.get(3)?,
+                    label: text(4)?,
+                    features: text(5)?,
+                    payload: text(6)?,
+                    outcome_value: r.get(7)?,
+                    outcome_label: text(8)?,
+                };
+                last = Some(Cursor { time: raw.event_time, seq: raw.seq });
+                b.push_raw(raw).map_err(|e| StoreError::Backend(e.to_string()))?;
+            }
+            Ok(b.finish(None))
+        })
     }
 
     fn events(&self, workspace: &WorkspaceId, plugin: &PluginName, after_seq: i64, limit: usize) -> Result<Vec<Event>> {

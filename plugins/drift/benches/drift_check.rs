@@ -1,7 +1,7 @@
 //! Drift check over LEARNLOOP_BENCH_ROWS (default 1,000,000) reference and as
 //! many current predictions of one model, 10 numeric + 2 categorical
 //! features, stored in a real SQLite store; the timed part is the
-//! `GET /models/{model}/drift` route (paged reads, KS/chi-square/PSI/
+//! `GET /models/{model}/drift` route (columnar reads, KS/chi-square/PSI/
 //! Wasserstein per feature, BH). Prints the time and the peak RSS of the
 //! check (VmHWM reset before it through /proc/self/clear_refs).
 //!
@@ -15,7 +15,7 @@ use std::time::Instant;
 use learnloop_config::Config;
 use learnloop_core::{Record, Timestamp, WorkspaceId, parse_json_record};
 use learnloop_plugin_host::PluginHost;
-use learnloop_store::{AppendMode, SqliteOptions, SqliteStore, Store};
+use learnloop_store::{AppendMode, ColumnSpec, SqliteOptions, SqliteStore, Store};
 use serde_json::{Value, json};
 
 const DAY: i64 = 86_400_000_000;
@@ -77,7 +77,8 @@ fn main() {
     host.catch_up_all().unwrap();
     println!("online update (catch-up) in {:.1} s", t.elapsed().as_secs_f64());
 
-    // For comparison: the store's own paged read of the same rows, untouched.
+    // For comparison: the store's own columnar read of the same rows (what
+    // the check reads), untouched by the plugin.
     let t = Instant::now();
     // Same filters as the plugin's reads (the host adds workspace and plugin, which the index needs).
     let mut q = learnloop_core::history::EventQuery {
@@ -85,19 +86,20 @@ fn main() {
         plugin: Some(learnloop_core::PluginName::parse("plugin", "drift").unwrap()),
         subject: Some("m".into()),
         order: learnloop_core::history::Order::EventTime,
-        limit: learnloop_core::history::EventQuery::MAX_LIMIT,
+        limit: ColumnSpec::MAX_ROWS,
         ..Default::default()
     };
+    let spec = ColumnSpec { payload: vec!["model_version".into()], first_outcome: true };
     let mut read = 0usize;
     loop {
-        let page = store.predictions(&q).unwrap();
-        read += page.items.len();
+        let page = store.prediction_columns(&q, &spec).unwrap();
+        read += page.n;
         match page.next {
             Some(c) => q.after = Some(c),
             None => break,
         }
     }
-    println!("store read alone: {read} rows in {:.2} s", t.elapsed().as_secs_f64());
+    println!("store columnar read alone: {read} rows in {:.2} s", t.elapsed().as_secs_f64());
 
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let before = rss("VmRSS:");

@@ -64,7 +64,8 @@ fn change_severity(pct: f64) -> &'static str {
 }
 
 fn sorted(mut v: Vec<f64>) -> Vec<f64> {
-    v.sort_by(f64::total_cmp);
+    // Equal under total_cmp means bit-identical, so unstable is exact.
+    v.sort_unstable_by(f64::total_cmp);
     v
 }
 
@@ -197,16 +198,45 @@ fn categorical_test(cfg: &Config, name: &str, r: &Column, c: &Column) -> Test {
     Test { family: "feature", name: name.to_string(), p: Some(chi.pvalue), effect: psi_severity(psi), detail }
 }
 
+/// `f` over `items` on up to as many threads as there are cores, results
+/// in `items`' order.
+fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len());
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut out: Vec<(usize, R)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        done.push((i, f(item)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().expect("a drift test panicked")).collect()
+    });
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
+}
+
 /// The drift check of one model: reference window `r` vs current window `c`.
 pub fn drift(cfg: &Config, model: &str, r: &Window, c: &Window) -> Value {
-    let mut tests: Vec<Test> = Vec::new();
     let empty = Column::default();
     let names: std::collections::BTreeSet<&String> = r.features.keys().chain(c.features.keys()).collect();
-    for name in names {
+    let names: Vec<&String> = names.into_iter().collect();
+    // Features are independent: test them on every core.
+    let mut tests: Vec<Test> = par_map(&names, |&name| {
         let rc = r.features.get(name).unwrap_or(&empty);
         let cc = c.features.get(name).unwrap_or(&empty);
         let kinds = (rc.kind(), cc.kind());
-        let t = match kinds {
+        match kinds {
             ("numeric" | "empty", "numeric" | "empty") => numeric_test(cfg, "feature", name, rc.values(), cc.values()),
             ("categorical" | "empty", "categorical" | "empty") => categorical_test(cfg, name, rc, cc),
             _ => Test {
@@ -216,9 +246,8 @@ pub fn drift(cfg: &Config, model: &str, r: &Window, c: &Window) -> Value {
                 effect: "none",
                 detail: json!({"type": "mixed", "skipped": "numbers and strings mixed in this feature"}),
             },
-        };
-        tests.push(t);
-    }
+        }
+    });
     // Concept drift: Welch t-test of absolute errors, current vs reference.
     let (er, ec): (Vec<f64>, Vec<f64>) =
         (r.errors().iter().map(|e| e.abs()).collect(), c.errors().iter().map(|e| e.abs()).collect());

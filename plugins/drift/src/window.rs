@@ -1,102 +1,22 @@
 //! Windows of history, read through the context in pages and kept columnar.
 //!
 //! A row is a prediction whose event time falls in the window; its actual
-//! is the value of its first outcome (outcomes are read from the window's
-//! start onwards, so an outcome stamped before its prediction's window is
-//! not seen). Memory is O(rows × features) for the windows asked for, never
-//! the whole history.
+//! is the value of its first outcome (the first the store accepted for
+//! it). Memory is O(rows × features) for the windows asked for, never the
+//! whole history.
 
 use std::collections::{BTreeMap, HashMap};
 
-use learnloop_plugin_api::{Context, EventQuery, Order, PluginError, Timestamp};
-use serde_json::Value;
+
+use learnloop_plugin_api::{
+    ColumnSpec, Context, EventQuery, Order, PluginError, PredictionColumns, Timestamp, ValueColumn,
+};
 
 /// Missing categorical value.
-pub const NONE: u32 = u32::MAX;
+pub const NONE: u32 = learnloop_plugin_api::core::columns::NONE;
 
 /// One feature's values, aligned with the window's rows.
-#[derive(Debug, Default)]
-pub struct Column {
-    /// Numeric values (NaN where the row had none or a non-number); empty when never numeric.
-    pub nums: Vec<f64>,
-    /// Category codes ([`NONE`] where absent); empty when never categorical.
-    pub cats: Vec<u32>,
-    /// Category names by code.
-    pub dict: Vec<String>,
-    index: HashMap<String, u32>,
-    /// Rows with a number.
-    pub n_num: usize,
-    /// Rows with a category.
-    pub n_cat: usize,
-}
-
-impl Column {
-    fn set(&mut self, row: usize, v: &Value) {
-        match v {
-            Value::Number(n) => {
-                if let Some(x) = n.as_f64().filter(|x| x.is_finite()) {
-                    if self.nums.len() < row {
-                        self.nums.resize(row, f64::NAN);
-                    }
-                    self.nums.push(x);
-                    self.n_num += 1;
-                }
-            }
-            Value::String(_) | Value::Bool(_) => {
-                let s = match v {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                let next = self.dict.len() as u32;
-                let code = *self.index.entry(s.clone()).or_insert_with(|| next);
-                if code == next {
-                    self.dict.push(s);
-                }
-                if self.cats.len() < row {
-                    self.cats.resize(row, NONE);
-                }
-                self.cats.push(code);
-                self.n_cat += 1;
-            }
-            _ => {}
-        }
-    }
-
-    fn finish(&mut self, n: usize) {
-        if !self.nums.is_empty() {
-            self.nums.resize(n, f64::NAN);
-        }
-        if !self.cats.is_empty() {
-            self.cats.resize(n, NONE);
-        }
-    }
-
-    /// Whether the feature is numeric (numbers only), categorical (strings/booleans only) or mixed.
-    pub fn kind(&self) -> &'static str {
-        match (self.n_num > 0, self.n_cat > 0) {
-            (true, false) => "numeric",
-            (false, true) => "categorical",
-            (true, true) => "mixed",
-            (false, false) => "empty",
-        }
-    }
-
-    /// Finite numeric values.
-    pub fn values(&self) -> Vec<f64> {
-        self.nums.iter().copied().filter(|x| x.is_finite()).collect()
-    }
-
-    /// Counts per category name.
-    pub fn counts(&self) -> BTreeMap<&str, u64> {
-        let mut c = vec![0u64; self.dict.len()];
-        for &code in &self.cats {
-            if code != NONE {
-                c[code as usize] += 1;
-            }
-        }
-        self.dict.iter().map(String::as_str).zip(c).collect()
-    }
-}
+pub type Column = ValueColumn;
 
 /// Rows of one window.
 #[derive(Debug, Default)]
@@ -121,7 +41,6 @@ pub struct Window {
     pub versions: Vec<String>,
     /// Features by name.
     pub features: BTreeMap<String, Column>,
-    pred_label: Vec<Option<String>>,
 }
 
 impl Window {
@@ -142,7 +61,9 @@ impl Window {
 }
 
 /// Reads `ranges` (each `[from, until)` in µs, ascending and not
-/// overlapping) of `model`'s predictions and joins their first outcomes.
+/// overlapping) of `model`'s predictions, with each one's first outcome
+/// (the first the store accepted for it), through the columnar read: the
+/// store decodes features straight into columns and joins the outcomes.
 /// `version` keeps only predictions of that `payload.model_version`.
 pub fn load(
     ctx: &mut dyn Context,
@@ -150,107 +71,83 @@ pub fn load(
     ranges: &[(i64, i64)],
     version: Option<&str>,
 ) -> Result<Vec<Window>, PluginError> {
-    let mut windows: Vec<Window> =
-        ranges.iter().map(|&(from, until)| Window { from, until, ..Default::default() }).collect();
-    let (Some(start), Some(end)) = (ranges.iter().map(|r| r.0).min(), ranges.iter().map(|r| r.1).max()) else {
-        return Ok(windows);
-    };
     let ts = |us: i64| Timestamp::from_micros(us).ok_or_else(|| PluginError::invalid("from", "time out of range"));
-    let mut ids: HashMap<String, (u32, u32)> = HashMap::new();
-    let mut version_index: Vec<HashMap<String, u32>> = vec![HashMap::new(); windows.len()];
-    let mut q = EventQuery {
-        subject: Some(model.to_string()),
-        from: Some(ts(start)?),
-        until: Some(ts(end)?),
-        order: Order::EventTime,
-        limit: EventQuery::MAX_LIMIT,
-        ..Default::default()
-    };
-    loop {
-        let page = ctx.predictions(&q)?;
-        for p in &page.items {
-            let r = &p.record;
-            if r.kind == crate::service::KIND {
-                continue;
-            }
-            let t = r.event_time.map(|t| t.as_micros()).unwrap_or(0);
-            let Some(wi) = ranges.iter().position(|&(f, u)| t >= f && t < u) else { continue };
-            let ver = crate::online::version_of(&r.payload);
-            if version.is_some_and(|v| v != ver) {
-                continue;
-            }
-            let w = &mut windows[wi];
-            let row = w.n;
-            w.n += 1;
-            w.times.push(t);
-            w.pred.push(r.value.unwrap_or(f64::NAN));
-            w.actual.push(f64::NAN);
-            w.label_hit.push(-1);
-            w.pred_label.push(if r.value.is_none() { r.label.clone() } else { None });
-            let vi = &mut version_index[wi];
-            let next = w.versions.len() as u32;
-            let code = *vi.entry(ver.clone()).or_insert(next);
-            if code == next {
-                w.versions.push(ver);
-            }
-            w.version.push(code);
-            for (k, v) in &r.features {
-                if let Some(col) = w.features.get_mut(k.as_str()) {
-                    col.set(row, v);
-                } else {
-                    let mut col = Column::default();
-                    col.set(row, v);
-                    w.features.insert(k.clone(), col);
+    let spec = ColumnSpec { payload: vec![VERSION_FIELD.to_string()], first_outcome: true };
+    let mut windows = Vec::with_capacity(ranges.len());
+    for &(from, until) in ranges {
+        let mut w = Window { from, until, ..Default::default() };
+        let mut version_index: HashMap<String, u32> = HashMap::new();
+        let mut q = EventQuery {
+            subject: Some(model.to_string()),
+            from: Some(ts(from)?),
+            until: Some(ts(until)?),
+            order: Order::EventTime,
+            limit: ColumnSpec::MAX_ROWS,
+            ..Default::default()
+        };
+        loop {
+            let page = ctx.prediction_columns(&q, &spec)?;
+            w.append(&page, version, &mut version_index);
+            match page.next {
+                Some(c) => {
+                    // Also raise `from` to the cursor's time: with both a
+                    // `from` and a cursor, SQLite seeks to `from` and filters
+                    // every earlier page's rows again (quadratic in the window).
+                    q.from = Some(ts(c.time.max(from))?);
+                    q.after = Some(c);
                 }
+                None => break,
             }
-            ids.insert(r.id.as_str().to_string(), (wi as u32, row as u32));
         }
-        match page.next {
-            Some(c) => {
-                // Also raise `from` to the cursor's time: with both a `from`
-                // and a cursor, SQLite seeks to `from` and filters every
-                // earlier page's rows again (quadratic in the window).
-                q.from = Some(ts(c.time.max(start))?);
-                q.after = Some(c);
-            }
-            None => break,
-        }
-    }
-    for w in &mut windows {
         let n = w.n;
         for col in w.features.values_mut() {
             col.finish(n);
         }
-    }
-    if ids.is_empty() {
-        return Ok(windows);
-    }
-    let mut q = EventQuery {
-        subject: Some(model.to_string()),
-        from: Some(ts(start)?),
-        order: Order::Ingestion,
-        limit: EventQuery::MAX_LIMIT,
-        ..Default::default()
-    };
-    loop {
-        let page = ctx.outcomes(&q)?;
-        for o in &page.items {
-            let Some(&(wi, row)) = ids.get(o.record.prediction_id.as_str()) else { continue };
-            let w = &mut windows[wi as usize];
-            let row = row as usize;
-            if w.actual[row].is_finite() || w.label_hit[row] >= 0 {
-                continue; // first outcome wins
-            }
-            if let Some(v) = o.record.value {
-                w.actual[row] = v;
-            } else if let (Some(pl), Some(al)) = (&w.pred_label[row], &o.record.label) {
-                w.label_hit[row] = i8::from(pl == al);
-            }
-        }
-        match page.next {
-            Some(c) => q.after = Some(c),
-            None => break,
-        }
+        windows.push(w);
     }
     Ok(windows)
+}
+
+/// The payload field naming a prediction's model version.
+const VERSION_FIELD: &str = "model_version";
+
+impl Window {
+    /// Appends a page's rows (service samples and other versions skipped).
+    fn append(&mut self, page: &PredictionColumns, version: Option<&str>, version_index: &mut HashMap<String, u32>) {
+        let versions = page.payload.get(VERSION_FIELD);
+        let service = page.kind.dict.iter().position(|k| k == crate::service::KIND).map(|c| c as u32);
+        let keep: Vec<usize> = (0..page.n)
+            .filter(|&i| Some(page.kind.codes[i]) != service)
+            .filter(|&i| version.is_none_or(|v| versions.and_then(|c| c.get(i)).unwrap_or("") == v))
+            .collect();
+        let base = self.n;
+        for &i in &keep {
+            self.times.push(page.event_time[i]);
+            let pred = page.value[i];
+            self.pred.push(pred);
+            let pred_label = if pred.is_nan() { page.label.get(i) } else { None };
+            let actual = page.outcome_value[i];
+            self.actual.push(actual);
+            self.label_hit.push(match (actual.is_nan(), pred_label, page.outcome_label.get(i)) {
+                (true, Some(pl), Some(al)) => i8::from(pl == al),
+                _ => -1,
+            });
+            let ver = versions.and_then(|c| c.get(i)).unwrap_or("");
+            let code = match version_index.get(ver) {
+                Some(&c) => c,
+                None => {
+                    let c = self.versions.len() as u32;
+                    self.versions.push(ver.to_string());
+                    version_index.insert(ver.to_string(), c);
+                    c
+                }
+            };
+            self.version.push(code);
+        }
+        for (name, pcol) in &page.features {
+            let col = self.features.entry(name.clone()).or_default();
+            col.append_rows(pcol, &keep, base);
+        }
+        self.n += keep.len();
+    }
 }
