@@ -11,10 +11,10 @@ use std::sync::Arc;
 
 use learnloop_config::Config;
 use learnloop_plugin_host::{IngestStatus, Origin, PluginHost, conformance};
-use learnloop_store::{SqliteOptions, SqliteStore, Store};
+use learnloop_store::{SqliteOptions, Store};
 
 fn store(dir: &std::path::Path) -> Arc<dyn Store> {
-    Arc::new(SqliteStore::open(&dir.join("s.sqlite"), &SqliteOptions::default()).unwrap())
+    learnloop_store::pg_test::test_store(dir, &SqliteOptions::default())
 }
 
 fn config(plugin_dir: &std::path::Path, enabled: &[&str]) -> Config {

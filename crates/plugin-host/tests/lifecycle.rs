@@ -14,7 +14,7 @@ use learnloop_config::ImprovementsConfig;
 use learnloop_core::{ImprovementStatus, RecordType, Timestamp, WorkspaceId};
 use learnloop_plugin_api::*;
 use learnloop_plugin_host::{Loaded, Origin, PluginHost};
-use learnloop_store::{ImprovementQuery, SqliteOptions, SqliteStore, Store};
+use learnloop_store::{ImprovementQuery, SqliteOptions, Store};
 use serde_json::{Value, json};
 
 /// The learner. Outcome payload: `{"predicted": p}`, value: the actual.
@@ -131,7 +131,7 @@ struct World {
 
 fn world(policy: ImprovementsConfig) -> World {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("s.sqlite"), &SqliteOptions::default()).unwrap());
+    let store: Arc<dyn Store> = learnloop_store::pg_test::test_store(dir.path(), &SqliteOptions::default());
     let plugin = Scaler;
     let loaded = Loaded { manifest: plugin.manifest(), plugin: Arc::new(plugin), origin: Origin::Static };
     let host = PluginHost::with_plugins(store.clone(), vec![loaded]).with_improvement_policy(policy);

@@ -11,11 +11,11 @@ use std::sync::Arc;
 
 use learnloop_config::Config;
 use learnloop_plugin_host::{LoadError, PluginHost, load_library};
-use learnloop_store::{SqliteOptions, SqliteStore, Store};
+use learnloop_store::{SqliteOptions, Store};
 use serde_json::Value;
 
 fn store(dir: &std::path::Path) -> Arc<dyn Store> {
-    Arc::new(SqliteStore::open(&dir.join("s.sqlite"), &SqliteOptions::default()).unwrap())
+    learnloop_store::pg_test::test_store(dir, &SqliteOptions::default())
 }
 
 #[test]

@@ -46,7 +46,12 @@ pub(crate) fn column_select(spec: &ColumnSpec) -> String {
     let payload = if spec.payload.is_empty() { "CAST(NULL AS TEXT)" } else { "payload" };
     let outcome = |col: &str, ty: &str| {
         if spec.first_outcome {
-            format!("(SELECT o.{col} FROM outcomes o WHERE o.prediction_seq = predictions.seq ORDER BY o.seq LIMIT 1)")
+            // `o.seq + 0`: ordering by the bare primary key lets
+            // PostgreSQL walk the whole outcomes primary key looking for
+            // this prediction's rows (LIMIT 1 makes that look cheap), once
+            // per prediction; the expression keeps it on the
+            // prediction_seq index, then sorts the row or two it finds.
+            format!("(SELECT o.{col} FROM outcomes o WHERE o.prediction_seq = predictions.seq ORDER BY o.seq + 0 LIMIT 1)")
         } else {
             format!("CAST(NULL AS {ty})")
         }

@@ -212,6 +212,8 @@ pub struct PostgresStore {
     config: ::postgres::Config,
     pool: Mutex<Vec<Conn>>,
     pool_size: usize,
+    /// Dropped after the pool (field order): see [`PostgresStore::keep_alive`].
+    guard: Option<Box<dyn Send + Sync>>,
 }
 
 /// A pooled connection with its prepared statements (a statement is
@@ -312,6 +314,13 @@ fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
 }
 
 impl PostgresStore {
+    /// Keeps `guard` alive as long as the store, dropping it after the
+    /// store's connections (tests tie a throwaway schema to their store).
+    pub fn keep_alive(mut self, guard: impl Send + Sync + 'static) -> Self {
+        self.guard = Some(Box::new(guard));
+        self
+    }
+
     /// Connects to the database at `url` (`postgres://user@host:port/db`),
     /// keeping up to `pool_size` connections open, and brings the schema up
     /// to date.
@@ -319,7 +328,7 @@ impl PostgresStore {
         let config: ::postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Invalid { field: "store.url".into(), message: format!("not a PostgreSQL URL: {e}") })?;
-        let store = Self { config, pool: Mutex::new(Vec::new()), pool_size: pool_size.max(1) };
+        let store = Self { config, pool: Mutex::new(Vec::new()), pool_size: pool_size.max(1), guard: None };
         let mut conn = store.connect()?;
         migrate(&mut conn.client)?;
         store.give_back(conn);

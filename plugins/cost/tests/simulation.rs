@@ -14,7 +14,7 @@ use std::sync::Arc;
 use learnloop_config::Config;
 use learnloop_core::{PluginName, Record, Timestamp, WorkspaceId, parse_json_record};
 use learnloop_plugin_host::{IngestStatus, PluginHost, Services};
-use learnloop_store::{SqliteOptions, SqliteStore, Store};
+use learnloop_store::{SqliteOptions, Store};
 use learnloop_vector::{EdgeBackend, KnowledgeStore, StructuredEmbedder};
 use serde_json::{Value, json};
 
@@ -120,9 +120,10 @@ fn records(c: &Case, ws: &str) -> Vec<Record> {
 }
 
 fn host(dir: &std::path::Path, vectors: bool) -> PluginHost {
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&dir.join("s.sqlite"), &SqliteOptions { synchronous_full: false, ..Default::default() }).unwrap(),
-    );
+    host_on(learnloop_store::pg_test::test_store(dir, &SqliteOptions { synchronous_full: false, ..Default::default() }), dir, vectors)
+}
+
+fn host_on(store: Arc<dyn Store>, dir: &std::path::Path, vectors: bool) -> PluginHost {
     let mut c = Config::default();
     c.plugins.dir = dir.join("no-plugins");
     c.plugins.enabled = vec!["cost".into()];
@@ -291,9 +292,10 @@ fn similar_cases_put_the_same_type_and_region_first() {
     assert_eq!(a["similar_cases"].as_array().unwrap().len(), 3, "{a:#}");
 
     // The index is derived: a fresh (empty) index is refilled from the store.
+    let store = host.store().clone();
     drop(host);
     std::fs::remove_dir_all(dir.path().join("vectors")).unwrap();
-    let host = self::host(dir.path(), true);
+    let host = host_on(store, dir.path(), true);
     let v = call(&host, "GET", &format!("/recommendations/{}/similar", q.id), &[("limit", "10")], Value::Null);
     assert_eq!(v["similar_cases"].as_array().unwrap().len(), 10);
     let sync = call(&host, "POST", "/index/sync", &[], Value::Null);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use learnloop_config::Config;
 use learnloop_core::{Record, parse_json_record};
 use learnloop_plugin_host::{PluginHost, conformance};
-use learnloop_store::{SqliteOptions, SqliteStore, Store};
+use learnloop_store::{SqliteOptions, Store};
 
 fn records() -> Vec<Record> {
     let mut out = Vec::new();
@@ -26,7 +26,7 @@ fn records() -> Vec<Record> {
 
 fn run() -> conformance::Snapshot {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("s.sqlite"), &SqliteOptions::default()).unwrap());
+    let store: Arc<dyn Store> = learnloop_store::pg_test::test_store(dir.path(), &SqliteOptions::default());
     let mut c = Config::default();
     c.plugins.dir = dir.path().join("none");
     c.plugins.enabled = vec!["drift".into()];

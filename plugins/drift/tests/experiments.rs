@@ -17,7 +17,7 @@ use learnloop_core::{Record, Timestamp, WorkspaceId, parse_json_record};
 use learnloop_plugin_drift::abtest::{AbTest, unit_fraction};
 use learnloop_plugin_host::{IngestStatus, PluginHost};
 use learnloop_stats::{SplitMix64 as Rng, chisquare, percentiles, spearman};
-use learnloop_store::{AlertQuery, SqliteOptions, SqliteStore, Store};
+use learnloop_store::{AlertQuery, SqliteOptions, Store};
 use serde_json::{Value, json};
 
 const DAY: i64 = 86_400_000_000;
@@ -32,9 +32,7 @@ fn rec(v: Value) -> Record {
 }
 
 fn host(dir: &std::path::Path) -> PluginHost {
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&dir.join("s.sqlite"), &SqliteOptions { synchronous_full: false, ..Default::default() }).unwrap(),
-    );
+    let store: Arc<dyn Store> = learnloop_store::pg_test::test_store(dir, &SqliteOptions { synchronous_full: false, ..Default::default() });
     let mut c = Config::default();
     c.plugins.dir = dir.join("no-plugins");
     c.plugins.enabled = vec!["drift".into()];

@@ -15,7 +15,7 @@ use learnloop_config::Config;
 use learnloop_core::{Record, Timestamp, WorkspaceId, parse_json_record};
 use learnloop_plugin_host::{IngestStatus, PluginHost};
 use learnloop_stats::{Alternative, KsMethod, ks_2samp, regression_metrics};
-use learnloop_store::{AlertQuery, SqliteOptions, SqliteStore, Store};
+use learnloop_store::{AlertQuery, SqliteOptions, Store};
 use serde_json::{Value, json};
 
 const DAY: i64 = 86_400_000_000;
@@ -75,9 +75,7 @@ fn simulate(model: &str, seed: u64, n: usize, s: Scenario, out: &mut Vec<Record>
 }
 
 fn host(dir: &std::path::Path) -> PluginHost {
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&dir.join("s.sqlite"), &SqliteOptions { synchronous_full: false, ..Default::default() }).unwrap(),
-    );
+    let store: Arc<dyn Store> = learnloop_store::pg_test::test_store(dir, &SqliteOptions { synchronous_full: false, ..Default::default() });
     let mut c = Config::default();
     c.plugins.dir = dir.join("no-plugins");
     c.plugins.enabled = vec!["drift".into()];
@@ -250,7 +248,7 @@ fn routes_name_bad_parameters_and_unknown_models() {
 #[test]
 fn config_keys_are_checked_and_named() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("s.sqlite"), &SqliteOptions::default()).unwrap());
+    let store: Arc<dyn Store> = learnloop_store::pg_test::test_store(dir.path(), &SqliteOptions::default());
     let mut c = Config::default();
     c.plugins.dir = dir.path().join("p");
     c.plugins.enabled = vec!["drift".into()];

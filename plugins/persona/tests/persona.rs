@@ -16,7 +16,7 @@ use learnloop_core::{Record, Timestamp, WorkspaceId, parse_json_record};
 use learnloop_llm::OllamaClient;
 use learnloop_llm::fake::{FakeOllama, Reply};
 use learnloop_plugin_host::{HostError, IngestStatus, PluginHost, Services};
-use learnloop_store::{SqliteOptions, SqliteStore, Store};
+use learnloop_store::{SqliteOptions, Store};
 use serde_json::{Value, json};
 
 const HOUR: i64 = 3_600_000_000;
@@ -30,9 +30,7 @@ struct Env {
 
 fn env_with(section: &str, services: Services) -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&dir.path().join("s.sqlite"), &SqliteOptions { synchronous_full: false, ..Default::default() }).unwrap(),
-    );
+    let store: Arc<dyn Store> = learnloop_store::pg_test::test_store(dir.path(), &SqliteOptions { synchronous_full: false, ..Default::default() });
     let mut c = Config::default();
     c.plugins.dir = dir.path().join("no-plugins");
     c.plugins.enabled = vec!["persona".into()];
@@ -457,7 +455,7 @@ fn bad_input_is_rejected_naming_the_field_and_nothing_is_stored() {
     assert!(err.contains("min_confidence"), "{err}");
     // Config errors name the key.
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("s.sqlite"), &SqliteOptions::default()).unwrap());
+    let store: Arc<dyn Store> = learnloop_store::pg_test::test_store(dir.path(), &SqliteOptions::default());
     let mut c = Config::default();
     c.plugins.dir = dir.path().join("none");
     c.plugins.enabled = vec!["persona".into()];

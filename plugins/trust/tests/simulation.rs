@@ -19,7 +19,7 @@ use learnloop_plugin_api::{Plugin, PluginError};
 use learnloop_plugin_host::{HostError, IngestStatus, PluginHost};
 use learnloop_plugin_trust::TrustPlugin;
 use learnloop_stats::spearman;
-use learnloop_store::{AlertQuery, SqliteOptions, SqliteStore, Store};
+use learnloop_store::{AlertQuery, SqliteOptions, Store};
 use serde_json::{Value, json};
 
 const HOUR: i64 = 3_600_000_000;
@@ -64,9 +64,7 @@ fn pair(out: &mut Vec<Record>, id: &str, agent: &str, kind: &str, approved: bool
 }
 
 fn host(dir: &std::path::Path) -> PluginHost {
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&dir.join("s.sqlite"), &SqliteOptions { synchronous_full: false, ..Default::default() }).unwrap(),
-    );
+    let store: Arc<dyn Store> = learnloop_store::pg_test::test_store(dir, &SqliteOptions { synchronous_full: false, ..Default::default() });
     let mut c = Config::default();
     c.plugins.dir = dir.join("no-plugins");
     c.plugins.enabled = vec!["trust".into()];
