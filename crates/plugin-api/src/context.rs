@@ -163,6 +163,13 @@ pub trait Context {
     /// Reads a state document.
     fn get_state(&mut self, key: &str) -> Result<Option<State>, PluginError>;
 
+    /// Several state documents, in `keys`' order: read a batch's documents
+    /// with this rather than one `get_state` per event (on a networked
+    /// store each read is a round trip).
+    fn get_states(&mut self, keys: &[String]) -> Result<Vec<Option<State>>, PluginError> {
+        keys.iter().map(|k| self.get_state(k)).collect()
+    }
+
     /// Writes a state document if `expect` holds; returns the new version.
     fn put_state(&mut self, key: &str, value: Value, expect: Expect) -> Result<u64, PluginError>;
 

@@ -138,6 +138,9 @@ impl Context for RemoteContext {
     fn get_state(&mut self, key: &str) -> Result<Option<State>, PluginError> {
         self.call(HostCall::GetState { key: key.to_string() })
     }
+    fn get_states(&mut self, keys: &[String]) -> Result<Vec<Option<State>>, PluginError> {
+        self.call(HostCall::GetStates { keys: keys.to_vec() })
+    }
     fn put_state(&mut self, key: &str, value: Value, expect: Expect) -> Result<u64, PluginError> {
         self.call(HostCall::PutState { key: key.to_string(), value, expect })
     }

@@ -30,6 +30,14 @@ pub fn plugin_error(e: StoreError) -> PluginError {
     }
 }
 
+/// A stored document as a plugin sees it.
+fn state_of(key: &StateKey, doc: learnloop_store::StateDoc) -> Result<State, PluginError> {
+    Ok(State {
+        value: serde_json::from_slice(&doc.value).map_err(|e| PluginError::internal(format!("state {key} is not JSON: {e}")))?,
+        version: doc.version,
+    })
+}
+
 struct Pending {
     /// New value; `None` deletes.
     value: Option<Value>,
@@ -84,14 +92,7 @@ impl<'a> HostContext<'a> {
     }
 
     fn stored(&self, key: &StateKey) -> Result<Option<State>, PluginError> {
-        match self.store.get_state(key).map_err(plugin_error)? {
-            None => Ok(None),
-            Some(doc) => Ok(Some(State {
-                value: serde_json::from_slice(&doc.value)
-                    .map_err(|e| PluginError::internal(format!("state {key} is not JSON: {e}")))?,
-                version: doc.version,
-            })),
-        }
+        self.store.get_state(key).map_err(plugin_error)?.map(|doc| state_of(key, doc)).transpose()
     }
 
     /// For a key: the store's version when this call first touched it, and
@@ -174,6 +175,32 @@ impl Context for HostContext<'_> {
             Some(p) => Ok(p.value.clone().map(|value| State { value, version: p.base.unwrap_or(0) + 1 })),
             None => self.stored(&k),
         }
+    }
+
+    fn get_states(&mut self, keys: &[String]) -> Result<Vec<Option<State>>, PluginError> {
+        // This call's own writes win; the rest come from the store at once.
+        let mut out: Vec<Option<Option<State>>> = Vec::with_capacity(keys.len());
+        let mut wanted = Vec::new();
+        for key in keys {
+            let k = self.key(key)?;
+            match self.state.get(key.as_str()) {
+                Some(p) => out.push(Some(p.value.clone().map(|value| State { value, version: p.base.unwrap_or(0) + 1 }))),
+                None => {
+                    out.push(None);
+                    wanted.push(k);
+                }
+            }
+        }
+        let mut stored = self.store.get_states(&wanted).map_err(plugin_error)?.into_iter().zip(&wanted);
+        out.into_iter()
+            .map(|o| match o {
+                Some(own) => Ok(own),
+                None => {
+                    let (doc, key) = stored.next().expect("one stored answer per key not written here");
+                    doc.map(|doc| state_of(key, doc)).transpose()
+                }
+            })
+            .collect()
     }
 
     fn put_state(&mut self, key: &str, value: Value, expect: Expect) -> Result<u64, PluginError> {

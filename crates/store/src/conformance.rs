@@ -336,6 +336,24 @@ fn state_scans_are_scoped(s: &dyn Store) {
     assert_eq!(keys("agent/", None, 2), ["agent/1", "agent/2"]);
     assert_eq!(keys("agent/", Some("agent/2"), 100), ["agent/3"]);
     assert_eq!(keys("", None, 100).len(), 5, "no other plugin's or workspace's state");
+
+    // A batched read answers exactly what one read per key would, in order,
+    // across plugins and workspaces, with repeats and missing keys.
+    s.put_state(&key("trust", "w", "agent/2"), b"again", Expect::Any, t(2)).unwrap();
+    let wanted = [
+        key("trust", "w", "agent/3"),
+        key("cost", "w", "agent/8"),
+        key("trust", "w", "missing"),
+        key("trust", "other", "agent/9"),
+        key("trust", "w", "agent/2"),
+        key("trust", "w", "agent/3"),
+        key("trust", "nowhere", "agent/1"),
+    ];
+    let one_by_one: Vec<Option<StateDoc>> = wanted.iter().map(|k| s.get_state(k).unwrap()).collect();
+    assert_eq!(s.get_states(&wanted).unwrap(), one_by_one);
+    assert_eq!(one_by_one[4].as_ref().map(|d| (d.value.as_slice(), d.version)), Some((&b"again"[..], 2)));
+    assert!(one_by_one[2].is_none() && one_by_one[6].is_none());
+    assert!(s.get_states(&[]).unwrap().is_empty());
 }
 
 fn job_runs_once_per_slot(s: &dyn Store) {

@@ -123,6 +123,12 @@ pub trait Store: Send + Sync {
     /// One state document of a plugin in a workspace.
     fn get_state(&self, key: &StateKey) -> Result<Option<StateDoc>>;
 
+    /// Several state documents at once, in `keys`' order: what a batch of
+    /// events needs, in one round trip where the backend has round trips.
+    fn get_states(&self, keys: &[StateKey]) -> Result<Vec<Option<StateDoc>>> {
+        keys.iter().map(|k| self.get_state(k)).collect()
+    }
+
     /// Writes a state document if its current version is what `expect` says;
     /// returns the new version. Otherwise fails with [`StoreError::VersionConflict`].
     ///

@@ -223,6 +223,19 @@ struct Conn {
     cache: HashMap<String, Statement>,
 }
 
+impl Conn {
+    /// `sql` prepared on this connection, once: later uses are one round
+    /// trip with no parsing or planning.
+    fn prepare_cached(&mut self, sql: &str) -> Result<Statement> {
+        if let Some(s) = self.cache.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(sql)?;
+        self.cache.insert(sql.to_string(), s.clone());
+        Ok(s)
+    }
+}
+
 /// A transaction on a pooled connection, with its statement cache.
 struct Tx<'a> {
     tx: Transaction<'a>,
@@ -387,8 +400,16 @@ impl PostgresStore {
         self.with(|c| f(&mut c.client))
     }
 
+    /// A plain read with `sql` as a prepared (cached) statement.
+    fn read_prepared<T>(&self, sql: &str, f: impl FnOnce(&mut Client, &Statement) -> Result<T>) -> Result<T> {
+        self.with(|c| {
+            let stmt = c.prepare_cached(sql)?;
+            f(&mut c.client, &stmt)
+        })
+    }
+
     fn query<T>(&self, sql: &str, params: &[Param], row: impl Fn(&Row) -> Result<T>) -> Result<Vec<T>> {
-        self.read(|c| c.query(sql, &refs(params))?.iter().map(row).collect())
+        self.read_prepared(sql, |c, stmt| c.query(stmt, &refs(params))?.iter().map(row).collect())
     }
 
     /// Copies rows of `table` exactly as given (used by `learnloop migrate`):
@@ -938,50 +959,51 @@ fn api_key_row(r: &Row) -> Result<ApiKey> {
 /// holds; the new version, `None` after a delete. Each case is one
 /// conditional statement, so two writers racing on a key cannot both win.
 fn apply_state(tx: &mut Tx<'_>, key: &StateKey, value: Option<&[u8]>, expect: Expect, now: Timestamp) -> Result<Option<u64>> {
+    // Prepared once per connection: a commit of many documents is one
+    // round trip per document, with no parsing or planning.
+    const UPSERT: &str = "INSERT INTO plugin_state (plugin, workspace, key, value, version, updated_at) VALUES ($1, $2, $3, $4, 1, $5)
+         ON CONFLICT (plugin, workspace, key) DO UPDATE
+         SET value = excluded.value, version = plugin_state.version + 1, updated_at = excluded.updated_at
+         RETURNING version";
+    const CREATE: &str = "INSERT INTO plugin_state (plugin, workspace, key, value, version, updated_at) VALUES ($1, $2, $3, $4, 1, $5)
+         ON CONFLICT (plugin, workspace, key) DO NOTHING RETURNING version";
+    const UPDATE: &str = "UPDATE plugin_state SET value = $4, version = version + 1, updated_at = $5
+         WHERE plugin = $1 AND workspace = $2 AND key = $3 AND version = $6 RETURNING version";
+    const DELETE: &str = "DELETE FROM plugin_state WHERE plugin = $1 AND workspace = $2 AND key = $3";
+    const DELETE_AT: &str = "DELETE FROM plugin_state WHERE plugin = $1 AND workspace = $2 AND key = $3 AND version = $4";
+    const VERSION: &str = "SELECT version FROM plugin_state WHERE plugin = $1 AND workspace = $2 AND key = $3";
     let (p, w, k) = (key.plugin.as_str(), key.workspace.as_str(), key.key.as_str());
     let micros = now.as_micros();
+    let version = |r: Row| Some(r.get::<_, i64>(0) as u64);
     let done: Option<Option<u64>> = match (value, expect) {
         (Some(v), Expect::Any) => {
-            let row = tx.query_one(
-                "INSERT INTO plugin_state (plugin, workspace, key, value, version, updated_at) VALUES ($1, $2, $3, $4, 1, $5)
-                 ON CONFLICT (plugin, workspace, key) DO UPDATE
-                 SET value = excluded.value, version = plugin_state.version + 1, updated_at = excluded.updated_at
-                 RETURNING version",
-                &[&p, &w, &k, &v, &micros],
-            )?;
-            Some(Some(row.get::<_, i64>(0) as u64))
+            let st = tx.prepare_cached(UPSERT)?;
+            Some(version(tx.query_one(&st, &[&p, &w, &k, &v, &micros])?))
         }
-        (Some(v), Expect::Absent) => tx
-            .query_opt(
-                "INSERT INTO plugin_state (plugin, workspace, key, value, version, updated_at) VALUES ($1, $2, $3, $4, 1, $5)
-                 ON CONFLICT (plugin, workspace, key) DO NOTHING RETURNING version",
-                &[&p, &w, &k, &v, &micros],
-            )?
-            .map(|r| Some(r.get::<_, i64>(0) as u64)),
-        (Some(v), Expect::Version(n)) => tx
-            .query_opt(
-                "UPDATE plugin_state SET value = $4, version = version + 1, updated_at = $5
-                 WHERE plugin = $1 AND workspace = $2 AND key = $3 AND version = $6 RETURNING version",
-                &[&p, &w, &k, &v, &micros, &(n as i64)],
-            )?
-            .map(|r| Some(r.get::<_, i64>(0) as u64)),
+        (Some(v), Expect::Absent) => {
+            let st = tx.prepare_cached(CREATE)?;
+            tx.query_opt(&st, &[&p, &w, &k, &v, &micros])?.map(version)
+        }
+        (Some(v), Expect::Version(n)) => {
+            let st = tx.prepare_cached(UPDATE)?;
+            tx.query_opt(&st, &[&p, &w, &k, &v, &micros, &(n as i64)])?.map(version)
+        }
         (None, Expect::Any) => {
-            tx.execute("DELETE FROM plugin_state WHERE plugin = $1 AND workspace = $2 AND key = $3", &[&p, &w, &k])?;
+            let st = tx.prepare_cached(DELETE)?;
+            tx.execute(&st, &[&p, &w, &k])?;
             Some(None)
         }
         (None, Expect::Absent) => None,
-        (None, Expect::Version(n)) => (tx.execute(
-            "DELETE FROM plugin_state WHERE plugin = $1 AND workspace = $2 AND key = $3 AND version = $4",
-            &[&p, &w, &k, &(n as i64)],
-        )? == 1)
-            .then_some(None),
+        (None, Expect::Version(n)) => {
+            let st = tx.prepare_cached(DELETE_AT)?;
+            (tx.execute(&st, &[&p, &w, &k, &(n as i64)])? == 1).then_some(None)
+        }
     };
     if let Some(done) = done {
         return Ok(done);
     }
-    let current: Option<i64> = tx
-        .query_opt("SELECT version FROM plugin_state WHERE plugin = $1 AND workspace = $2 AND key = $3", &[&p, &w, &k])?
-        .map(|r| r.get(0));
+    let st = tx.prepare_cached(VERSION)?;
+    let current: Option<i64> = tx.query_opt(&st, &[&p, &w, &k])?.map(|r| r.get(0));
     expect_matches(key, expect, current.map(|v| v as u64))?;
     // Only "delete, expecting absence" of a missing document gets here.
     Ok(None)
@@ -1188,8 +1210,8 @@ impl Store for PostgresStore {
         let (clause, params) = event_filter(q, false, ColumnSpec::MAX_ROWS)?;
         let sql = format!("SELECT {} FROM predictions{clause}", column_select(spec));
         let limit = q.limit.clamp(1, ColumnSpec::MAX_ROWS);
-        self.read(|c| {
-            let rows = c.query(sql.as_str(), &refs(&params))?;
+        self.read_prepared(&sql, |c, stmt| {
+            let rows = c.query(stmt, &refs(&params))?;
             let mut b = ColumnBuilder::new(spec);
             let mut last = None;
             for r in &rows {
@@ -1253,14 +1275,41 @@ impl Store for PostgresStore {
     }
 
     fn get_state(&self, key: &StateKey) -> Result<Option<StateDoc>> {
-        self.read(|c| {
-            c.query_opt(
-                "SELECT value, version, updated_at FROM plugin_state WHERE plugin = $1 AND workspace = $2 AND key = $3",
-                &[&key.plugin.as_str(), &key.workspace.as_str(), &key.key],
-            )?
+        let sql = "SELECT value, version, updated_at FROM plugin_state WHERE plugin = $1 AND workspace = $2 AND key = $3";
+        self.read_prepared(sql, |c, stmt| {
+            c.query_opt(stmt, &[&key.plugin.as_str(), &key.workspace.as_str(), &key.key])?
             .map(|r| Ok(StateDoc { value: r.get(0), version: r.get::<_, i64>(1) as u64, updated_at: ts(r.get(2))? }))
             .transpose()
         })
+    }
+
+    fn get_states(&self, keys: &[StateKey]) -> Result<Vec<Option<StateDoc>>> {
+        // One query per (plugin, workspace) present, each key once.
+        let mut groups: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
+        for k in keys {
+            groups.entry((k.plugin.as_str(), k.workspace.as_str())).or_default().push(k.key.as_str());
+        }
+        // One primary-key probe per key (a lateral join), not `key =
+        // ANY($3)`: without fresh statistics (a table just bulk-loaded)
+        // PostgreSQL plans ANY as a filter over every document of the
+        // plugin, comparing each with the whole list, and a plain join as a
+        // hash join over them all; both grow with the table, this does not
+        // (LIMIT 1, true of a primary key, keeps the subquery a subquery).
+        let sql = "SELECT s.key, s.value, s.version, s.updated_at FROM unnest($3::text[]) AS k(key)
+                   CROSS JOIN LATERAL (SELECT key, value, version, updated_at FROM plugin_state
+                                       WHERE plugin = $1 AND workspace = $2 AND key = k.key LIMIT 1) s";
+        let mut found: HashMap<(&str, &str, String), StateDoc> = HashMap::new();
+        for ((p, w), names) in groups {
+            let rows = self.read_prepared(sql, |c, stmt| Ok(c.query(stmt, &[&p, &w, &names])?))?;
+            for r in rows {
+                let doc = StateDoc { value: r.get(1), version: r.get::<_, i64>(2) as u64, updated_at: ts(r.get(3))? };
+                found.insert((p, w, r.get(0)), doc);
+            }
+        }
+        Ok(keys
+            .iter()
+            .map(|k| found.get(&(k.plugin.as_str(), k.workspace.as_str(), k.key.clone())).cloned())
+            .collect())
     }
 
     fn commit(&self, changes: &Changes, now: Timestamp) -> Result<CommitReceipt> {

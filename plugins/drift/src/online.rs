@@ -209,6 +209,31 @@ pub fn absorb(config: &Config, ctx: &mut dyn Context, events: &[Event]) -> Resul
                 (ModelState::new(kind, config)?, Expect::Absent)
             }
         };
+        // Pending documents of predictions from earlier batches that this
+        // batch's outcomes resolve, read at once (one round trip on a
+        // networked store instead of one per outcome).
+        let in_batch: std::collections::HashSet<&str> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Prediction(p) => Some(p.record.id.as_str()),
+                Event::Outcome(_) => None,
+            })
+            .collect();
+        let earlier: Vec<String> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Outcome(o) if !in_batch.contains(o.record.prediction_id.as_str()) => {
+                    Some(pending_key(model, o.record.prediction_id.as_str())).filter(|k| k.len() <= 512)
+                }
+                _ => None,
+            })
+            .collect();
+        let mut prefetched: HashMap<String, learnloop_plugin_api::State> = HashMap::new();
+        for (k, s) in earlier.iter().zip(ctx.get_states(&earlier)?) {
+            if let Some(s) = s {
+                prefetched.insert(k.clone(), s);
+            }
+        }
         // Pending predictions of this batch not yet written (most outcomes of
         // a batch resolve predictions of the same batch).
         let mut fresh: HashMap<&str, Pending> = HashMap::new();
@@ -242,7 +267,12 @@ pub fn absorb(config: &Config, ctx: &mut dyn Context, events: &[Event]) -> Resul
                             if k.len() > 512 {
                                 None
                             } else {
-                                match ctx.get_state(&k)? {
+                                let doc = match prefetched.remove(&k) {
+                                    Some(s) => Some(s),
+                                    None if in_batch.contains(id) => ctx.get_state(&k)?,
+                                    None => None,
+                                };
+                                match doc {
                                     Some(s) => {
                                         ctx.delete_state(&k, Expect::Version(s.version))?;
                                         Some(serde_json::from_value::<Pending>(s.value)?)
