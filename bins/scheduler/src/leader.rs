@@ -393,7 +393,7 @@ impl<'a> Scheduler<'a> {
         for j in &mut self.jobs {
             let latest = j.job.schedule.latest_at_or_before(now);
             let runs = match latest.map(|slot| recorded_runs(self.store.as_ref(), &j.job, slot)) {
-                Some(Ok(runs)) => runs,
+                Some(Ok(runs)) => close_orphans(self.store.as_ref(), &j.job, runs, &self.holder, now),
                 Some(Err(e)) => {
                     log(format!("{}: cannot read run history: {e}", j.job.key()));
                     j.next_slot = j.job.schedule.next_after(now);
@@ -501,6 +501,38 @@ impl<'a> Scheduler<'a> {
             None => log(format!("{key} slot {}: giving up after {} attempts", due.slot, due.attempt)),
         }
     }
+}
+
+/// Runs still `running` when this scheduler becomes leader were started by
+/// a leader that lost its lease before finishing them (killed, or cut off
+/// from the database): no one will finish them. Each is recorded as failed,
+/// naming what happened, so the retry policy takes the slot over instead of
+/// the run showing `running` forever. (A leader that was only cut off and
+/// finishes later finds its run closed and cannot record it: the store
+/// finishes only running runs.)
+fn close_orphans(store: &dyn Store, job: &ScheduledJob, runs: Vec<JobRun>, me: &str, now: Timestamp) -> Vec<JobRun> {
+    runs.into_iter()
+        .map(|run| {
+            if run.status != JobStatus::Running {
+                return run;
+            }
+            let why = format!(
+                "abandoned: scheduler {:?} lost its lease before finishing this run (killed or cut off); \
+                 closed by scheduler {me:?} on taking the lease over",
+                run.runner
+            );
+            match store.finish_job_run(run.id, JobStatus::Failed, None, Some(&why), now) {
+                Ok(closed) => {
+                    log(format!("{}: run {} (slot attempt {}) {why}", job.key(), run.id, run.attempt));
+                    closed
+                }
+                Err(e) => {
+                    log(format!("{}: cannot close orphaned run {}: {e}", job.key(), run.id));
+                    run
+                }
+            }
+        })
+        .collect()
 }
 
 fn recorded_runs(store: &dyn Store, job: &ScheduledJob, slot: Timestamp) -> Result<Vec<JobRun>, StoreError> {

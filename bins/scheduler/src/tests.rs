@@ -325,6 +325,38 @@ fn a_new_leader_resumes_pending_retries() {
 }
 
 #[test]
+fn a_run_left_running_by_a_killed_leader_is_closed_and_retried() {
+    let (_d, store) = store();
+    let t0 = at("2026-01-10T12:00:00Z");
+    let clock = FakeClock::new(t0);
+    // Leader "a" started slot 12:00 and was killed before finishing it.
+    store
+        .start_job_run(&NewJobRun {
+            plugin: PluginName::parse("plugin", "drift").unwrap(),
+            job: "daily".into(),
+            slot: Some(t0.as_micros()),
+            attempt: 1,
+            runner: "a".into(),
+            now: t0,
+        })
+        .unwrap();
+    let runner = FakeRunner::new(store.clone(), clock.clone(), 0);
+    let jobs = vec![scheduled("drift", "daily", "0 0 * * * *").unwrap()];
+    clock.advance_ms(3_000); // a's lease lapses
+    let mut b = Scheduler::new(store.clone(), &runner, jobs, settings(), "b".into(), clock.clock());
+    b.tick(&no_stop());
+    assert!(b.is_leader());
+    let first = &runs(store.as_ref())[0];
+    assert_eq!(first.status, JobStatus::Failed, "no longer shown as running");
+    let why = first.error.as_deref().unwrap();
+    assert!(why.contains("abandoned") && why.contains("\"a\"") && why.contains("\"b\""), "{why}");
+    clock.advance_ms(1_000); // the retry backoff
+    b.tick(&no_stop());
+    assert_eq!(slots(store.as_ref()), [(t0, 1, JobStatus::Failed), (t0, 2, JobStatus::Succeeded)]);
+    assert_eq!(runs(store.as_ref())[1].runner, "b");
+}
+
+#[test]
 fn one_leader_and_failover_without_running_a_slot_twice() {
     let (_d, store) = store();
     let clock = FakeClock::new(at("2026-01-10T12:00:00.100Z"));
