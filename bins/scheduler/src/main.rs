@@ -39,7 +39,8 @@ LEADERSHIP
   lease every `scheduler.tick_ms`; if it dies, a standby takes over within
   `scheduler.lease_ttl_ms` plus one tick. Every run is recorded with its slot
   (the scheduled time) and attempt, which the store keeps unique, so no slot
-  ever runs twice, even across a take-over.
+  ever runs twice, even across a take-over. A run the dead leader left
+  \"running\" is closed as failed by the new leader and retried.
 
 RETRIES AND CATCH-UP
   A failed run is retried as a new attempt of the same slot after
