@@ -10,38 +10,55 @@ use learnloop_plugin_api::{
 };
 use serde_json::{Value, json};
 
-use crate::model::{self, Params, Sample};
-use crate::record::{Agg, Rec, Stats};
+use crate::model::{self, Params};
+use crate::record::{Agg, Rec, RecView, Stats};
+use crate::table::{Fields, Row, Table};
 use crate::{CostPlugin, get_doc, get_value, put_doc, ts};
 
-/// Every recommendation document, in id order.
-pub fn load_recs(ctx: &mut dyn Context) -> Result<Vec<(String, Rec)>, PluginError> {
-    let mut out = Vec::new();
+/// The recommendations (in id order) whose event time `keep` accepts, as
+/// compact rows. Documents are read a page at a time and each is dropped
+/// once its row is made; every document must be readable, kept or not.
+pub fn load_table(ctx: &mut dyn Context, keep: impl Fn(i64) -> bool) -> Result<Table, PluginError> {
+    let mut table = Table::default();
     let mut after: Option<String> = None;
     loop {
         let page = ctx.scan_state("rec/", after.as_deref(), 5000)?;
         let Some((last, _)) = page.last() else { break };
         after = Some(last.clone());
-        for (k, s) in page {
-            out.push((k["rec/".len()..].to_string(), serde_json::from_value(s.value)?));
+        for (k, s) in &page {
+            let v = RecView::of(k, &s.value)?;
+            if keep(v.t) {
+                push_view(&mut table, &v);
+            }
         }
     }
-    Ok(out)
+    Ok(table)
 }
 
-fn samples(recs: &[(String, Rec)]) -> Vec<Sample<'_>> {
-    recs.iter()
-        .map(|(_, r)| Sample {
-            t: r.t,
-            kind: &r.kind,
-            region: &r.region,
-            resource_type: &r.resource_type,
-            predicted: r.predicted,
-            actual: r.actual,
-            success: r.exec.as_ref().map(|e| e.success),
-            factors: &r.factors,
-        })
-        .collect()
+fn push_view(table: &mut Table, v: &RecView<'_>) {
+    let f = Fields {
+        t: v.t,
+        kind: v.kind,
+        region: v.region,
+        resource_type: v.resource_type,
+        predicted: v.predicted,
+        actual: v.actual,
+        success: v.exec.map(|e| e.success),
+    };
+    table.push(f, v.factors.iter().map(|(k, x)| (*k, *x)));
+}
+
+fn push_rec(table: &mut Table, r: &Rec) {
+    let f = Fields {
+        t: r.t,
+        kind: &r.kind,
+        region: &r.region,
+        resource_type: &r.resource_type,
+        predicted: r.predicted,
+        actual: r.actual,
+        success: r.exec.as_ref().map(|e| e.success),
+    };
+    table.push(f, r.factors.iter().map(|(k, x)| (k.as_str(), *x)));
 }
 
 /// The parameters in force (merged from the host's applied documents of
@@ -63,8 +80,8 @@ fn mean(v: &[f64]) -> Option<f64> {
 
 /// The event time (µs) from which the newest `holdout_fraction` of the
 /// recommendations with an outcome start (`None`: too few to hold out).
-fn holdout_from(all: &[Sample<'_>], fraction: f64) -> Option<i64> {
-    let mut t: Vec<i64> = all.iter().filter(|s| s.success.is_some() || s.actual.is_some()).map(|s| s.t).collect();
+fn holdout_from(all: &[Row], fraction: f64) -> Option<i64> {
+    let mut t: Vec<i64> = all.iter().filter(|s| s.has_outcome()).map(|s| s.t).collect();
     t.sort_unstable();
     let k = ((t.len() as f64) * (1.0 - fraction)).round() as usize;
     (k > 0 && k < t.len()).then(|| t[k])
@@ -78,18 +95,17 @@ fn holdout_from(all: &[Sample<'_>], fraction: f64) -> Option<i64> {
 /// wall-clock time.
 pub fn cycle(plugin: &CostPlugin, ctx: &mut dyn Context) -> Result<Value, PluginError> {
     let cfg = plugin.config();
-    let recs = load_recs(ctx)?;
-    let all = samples(&recs);
+    let table = load_table(ctx, |_| true)?;
+    let all = table.rows();
     let (current, versions) = serving(ctx)?;
-    let cut = holdout_from(&all, cfg.holdout_fraction);
-    let (train, holdout): (Vec<&Sample<'_>>, Vec<&Sample<'_>>) = all.iter().partition(|s| cut.is_none_or(|c| s.t < c));
-    let train_owned: Vec<Sample<'_>> = train.iter().map(|s| (*s).clone()).collect();
-    let candidate = model::fit(&train_owned, cfg, &current);
+    let cut = holdout_from(all, cfg.holdout_fraction);
+    let (train, holdout): (Vec<&Row>, Vec<&Row>) = all.iter().partition(|s| cut.is_none_or(|c| s.t < c));
+    let candidate = model::fit_rows(&table, &train, cfg, &current);
 
     let mut backtest = serde_json::Map::new();
     let mut proposed = Vec::new();
     for target in model::TARGETS {
-        let (metric, lc, lb) = model::losses(target, &candidate, &current, &holdout);
+        let (metric, lc, lb) = model::losses(target, &candidate, &current, &table, &holdout);
         let (c, b) = (mean(&lc), mean(&lb));
         backtest.insert(target.into(), json!({"metric": metric, "candidate": c, "in_force": b, "n": lc.len(), "version_in_force": versions[target]}));
         if candidate.part(target) == current.part(target) {
@@ -110,8 +126,8 @@ pub fn cycle(plugin: &CostPlugin, ctx: &mut dyn Context) -> Result<Value, Plugin
         })?;
         proposed.push(target);
     }
-    let raw_err = model::holdout_error(&Params::default(), &holdout).map(|x| x.0);
-    let cand_err = model::holdout_error(&candidate, &holdout).map(|x| x.1);
+    let raw_err = model::holdout_error(&Params::default(), &table, &holdout).map(|x| x.0);
+    let cand_err = model::holdout_error(&candidate, &table, &holdout).map(|x| x.1);
     let improvement_over_baseline = match (raw_err, cand_err) {
         (Some(r), Some(c)) if r > 0.0 => Some((r - c) / r),
         _ => None,
@@ -147,7 +163,7 @@ pub fn cycle(plugin: &CostPlugin, ctx: &mut dyn Context) -> Result<Value, Plugin
             "actionable_recommendations": [format!("Treat {key} as {} risk; review the failure causes before executing", r.risk_level)],
         }));
     }
-    let corr = model::factor_correlations(&all);
+    let corr = model::factor_correlations(&table, all);
     if let Some(best) = corr.iter().filter(|(_, (r, n))| *r > 0.1 && *n as u64 >= cfg.min_group_size).max_by(|a, b| a.1.0.total_cmp(&b.1.0)) {
         insights.push(json!({
             "insight_type": "success_pattern", "recommendation_type": null,
@@ -184,7 +200,7 @@ pub fn cycle(plugin: &CostPlugin, ctx: &mut dyn Context) -> Result<Value, Plugin
     let measured = all.iter().filter(|s| s.log_ratio().is_some()).count();
     let report = json!({
         "cycle": cycles,
-        "recommendations": recs.len(),
+        "recommendations": all.len(),
         "outcomes_tracked": stats.all.executed.max(stats.all.measured),
         "measured": measured,
         "success_rate": stats.all.success_rate(),
@@ -225,13 +241,13 @@ pub fn score(ctx: &mut dyn Context, request: &ScoreRequest) -> Result<Score, Plu
     cand.merge(target, Some(&request.candidate)).map_err(|e| PluginError::invalid("candidate", e.to_string()))?;
     let mut base = Params::default();
     base.merge(target, request.baseline.as_ref()).map_err(|e| PluginError::invalid("baseline", e.to_string()))?;
-    let recs: Vec<(String, Rec)> = match &request.window {
+    let table = match &request.window {
         ScoreWindow::HeldOut => {
             let from: Option<Timestamp> = serde_json::from_value(request.evidence["holdout_from"].clone())
                 .map_err(|e| PluginError::invalid("evidence.holdout_from", e.to_string()))?;
             match from {
-                None => Vec::new(),
-                Some(from) => load_recs(ctx)?.into_iter().filter(|(_, r)| r.t >= from.as_micros()).collect(),
+                None => Table::default(),
+                Some(from) => load_table(ctx, |t| t >= from.as_micros())?,
             }
         }
         ScoreWindow::Since { since } => {
@@ -249,18 +265,17 @@ pub fn score(ctx: &mut dyn Context, request: &ScoreRequest) -> Result<Score, Plu
                     None => break,
                 }
             }
-            let mut out = Vec::new();
+            let mut table = Table::default();
             for id in ids {
                 if let Some(r) = crate::get_rec(ctx, &id)? {
-                    out.push((id, r));
+                    push_rec(&mut table, &r);
                 }
             }
-            out
+            table
         }
     };
-    let all = samples(&recs);
-    let refs: Vec<&Sample<'_>> = all.iter().collect();
-    let (metric, lc, lb) = model::losses(target, &cand, &base, &refs);
+    let refs: Vec<&Row> = table.rows().iter().collect();
+    let (metric, lc, lb) = model::losses(target, &cand, &base, &table, &refs);
     let confidence = learnloop_stats::paired_improvement_confidence(&lb, &lc).map_err(|e| PluginError::internal(e.to_string()))?;
     Ok(Score {
         metric: metric.into(),
@@ -269,7 +284,7 @@ pub fn score(ctx: &mut dyn Context, request: &ScoreRequest) -> Result<Score, Plu
         baseline: mean(&lb).unwrap_or(0.0),
         n: lc.len() as u64,
         confidence,
-        detail: json!({"recommendations": recs.len()}),
+        detail: json!({"recommendations": refs.len()}),
     })
 }
 

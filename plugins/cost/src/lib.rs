@@ -32,7 +32,8 @@
 //! applies them (`__applied/<target>`), and every answer names the versions
 //! it used.
 //!
-//! Learning is in [`model`] and [`learn`], the vector index in [`index`].
+//! Learning is in [`model`] and [`learn`] (over the compact rows of
+//! [`table`]), the vector index in [`index`].
 
 #![deny(missing_docs)]
 
@@ -40,6 +41,7 @@ pub mod index;
 pub mod learn;
 pub mod model;
 pub mod record;
+pub mod table;
 
 use std::collections::BTreeMap;
 

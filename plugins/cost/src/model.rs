@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::Config;
+use crate::table::{Row, Table};
 
 /// The calibration parameter set.
 pub const CALIBRATION: &str = "calibration";
@@ -70,6 +71,13 @@ pub struct Rate {
     pub n: u64,
     /// Successful ones.
     pub s: u64,
+}
+
+impl Rate {
+    fn add(&mut self, ok: bool) {
+        self.n += 1;
+        self.s += ok as u64;
+    }
 }
 
 /// A learned risk level.
@@ -254,55 +262,108 @@ impl Params {
     /// The recommendation's score under the weights: Σ w·x over its
     /// factors (equal weights when none are learned yet).
     pub fn score(&self, factors: &BTreeMap<String, f64>) -> Option<f64> {
-        if factors.is_empty() {
-            return None;
+        weighted_score(factors.iter().map(|(name, x)| (self.weight(name), *x)))
+    }
+
+    /// The weight of a scoring factor (1 for all when none are learned yet).
+    fn weight(&self, name: &str) -> f64 {
+        if self.weights.is_empty() { 1.0 } else { self.weights.get(name).copied().unwrap_or(0.0) }
+    }
+
+    /// [`Params::weight`] of every string of the table's dictionary, by code.
+    fn weights_by_code(&self, table: &Table) -> Vec<f64> {
+        let d = table.dict();
+        (0..d.len()).map(|c| self.weight(d.name(c as u32))).collect()
+    }
+
+    /// [`Params::estimate`] of every group of the table, computed once.
+    fn compile(&self, table: &Table) -> Compiled {
+        let d = table.dict();
+        let (mut factor, mut success) = (Vec::new(), Vec::new());
+        for g in table.groups() {
+            let e = self.estimate(d.name(g.kind), d.name(g.region), d.name(g.resource_type), 1.0);
+            factor.push(e.calibration_factor);
+            success.push(e.probability_of_success);
         }
-        let w: Vec<(f64, f64)> = factors
-            .iter()
-            .map(|(name, x)| (if self.weights.is_empty() { 1.0 } else { self.weights.get(name).copied().unwrap_or(0.0) }, *x))
-            .collect();
-        let total: f64 = w.iter().map(|(w, _)| w).sum();
-        (total > 0.0).then(|| w.iter().map(|(w, x)| w * x).sum::<f64>() / total)
+        Compiled { factor, success }
     }
 }
 
-fn fit_calibration(samples: &[&Sample<'_>], p: &mut Params) {
-    p.global = LogStat::default();
-    p.calibration.clear();
-    for s in samples {
-        if let Some(x) = s.log_ratio() {
-            p.global.add(x);
-            for key in keys(s.kind, s.region, s.resource_type) {
-                p.calibration.entry(key).or_default().add(x);
-            }
+/// Σ w·x / Σ w over (w, x) pairs in order (None when empty or Σ w ≤ 0).
+fn weighted_score(wx: impl Iterator<Item = (f64, f64)> + Clone) -> Option<f64> {
+    let total: f64 = wx.clone().map(|(w, _)| w).sum();
+    (total > 0.0).then(|| wx.map(|(w, x)| w * x).sum::<f64>() / total)
+}
+
+/// What [`Params::estimate`] says of each group of a table (by group
+/// index): neither the calibration factor nor the success probability
+/// depends on the predicted savings, and calibrated savings are
+/// predicted × factor.
+struct Compiled {
+    factor: Vec<f64>,
+    success: Vec<f64>,
+}
+
+impl Compiled {
+    fn calibrated_savings(&self, row: &Row) -> f64 {
+        row.predicted * self.factor[row.group as usize]
+    }
+}
+
+/// A measured row: event time, group, log(actual / predicted).
+type Measured = (i64, u32, f64);
+
+/// The per-code values of `v` that `keep` accepts, by dictionary string.
+fn by_name<T: Copy>(table: &Table, v: &[T], keep: impl Fn(&T) -> bool) -> BTreeMap<String, T> {
+    v.iter().enumerate().filter(|(_, x)| keep(x)).map(|(c, x)| (table.dict().name(c as u32).to_string(), *x)).collect()
+}
+
+fn fit_calibration<'a>(table: &Table, measured: impl Iterator<Item = &'a Measured>, p: &mut Params) {
+    let mut global = LogStat::default();
+    let mut by_key = vec![LogStat::default(); table.dict().len()];
+    for &(_, g, x) in measured {
+        global.add(x);
+        for k in table.groups()[g as usize].keys {
+            by_key[k as usize].add(x);
         }
     }
+    p.global = global;
+    p.calibration = by_name(table, &by_key, |s| s.n > 0);
 }
 
 /// Fits a new parameter set from samples (any order). `current` supplies
 /// the scoring weights to move from.
 pub fn fit(samples: &[Sample<'_>], cfg: &Config, current: &Params) -> Params {
+    let table = Table::from_samples(samples);
+    let rows: Vec<&Row> = table.rows().iter().collect();
+    fit_rows(&table, &rows, cfg, current)
+}
+
+/// Fits a new parameter set from rows of `table` (any order). `current`
+/// supplies the scoring weights to move from.
+pub fn fit_rows(table: &Table, rows: &[&Row], cfg: &Config, current: &Params) -> Params {
     let mut p = Params { shrinkage: cfg.shrinkage, risk_shrinkage: cfg.shrinkage, ..Params::default() };
 
     // Interval: cross-conformal (K contiguous folds in time order); every
     // measured outcome gets a residual from a calibration fitted without its
     // fold, so the quantile rests on all of them rather than on one split.
-    let mut measured: Vec<&Sample<'_>> = samples.iter().filter(|s| s.log_ratio().is_some()).collect();
-    measured.sort_by_key(|s| s.t);
+    let mut measured: Vec<Measured> = rows.iter().filter_map(|r| Some((r.t, r.group, r.log_ratio()?))).collect();
+    measured.sort_by_key(|m| m.0);
     let folds = CONFORMAL_FOLDS.min(measured.len());
-    let mut all_res = Vec::new();
-    let mut by_type: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut all_res = Vec::with_capacity(measured.len());
+    let mut by_type: Vec<Vec<f64>> = vec![Vec::new(); table.dict().len()];
     for f in 0..folds {
         let (lo, hi) = (measured.len() * f / folds, measured.len() * (f + 1) / folds);
-        let rest: Vec<&Sample<'_>> = measured[..lo].iter().chain(&measured[hi..]).copied().collect();
-        fit_calibration(&rest, &mut p);
-        for s in &measured[lo..hi] {
-            let e = p.estimate(s.kind, s.region, s.resource_type, s.predicted);
-            let r = (s.log_ratio().expect("measured") - e.calibration_factor.ln()).abs();
+        fit_calibration(table, measured[..lo].iter().chain(&measured[hi..]), &mut p);
+        let ln_factor: Vec<f64> = p.compile(table).factor.iter().map(|f| f.ln()).collect();
+        for &(_, g, x) in &measured[lo..hi] {
+            let r = (x - ln_factor[g as usize]).abs();
             all_res.push(r);
-            by_type.entry(s.kind).or_default().push(r);
+            by_type[table.groups()[g as usize].kind as usize].push(r);
         }
     }
+    let by_type: BTreeMap<&str, Vec<f64>> =
+        by_type.into_iter().enumerate().filter(|(_, r)| !r.is_empty()).map(|(c, r)| (table.dict().name(c as u32), r)).collect();
     let alpha = 1.0 - cfg.interval_level;
     p.interval = IntervalParams { level: cfg.interval_level, q: None, n: all_res.len(), by_type: BTreeMap::new() };
     if let Ok(c) = learnloop_stats::SplitConformal::calibrate(&all_res, alpha) {
@@ -316,23 +377,22 @@ pub fn fit(samples: &[Sample<'_>], cfg: &Config, current: &Params) -> Params {
         }
     }
     // Point estimates: everything measured.
-    fit_calibration(&measured, &mut p);
+    fit_calibration(table, measured.iter(), &mut p);
 
     // Success and risk.
-    let mut by_type_res: BTreeMap<String, Rate> = BTreeMap::new();
-    for s in samples {
-        let Some(ok) = s.success else { continue };
-        p.success_global.n += 1;
-        p.success_global.s += ok as u64;
-        for key in keys(s.kind, s.region, s.resource_type) {
-            let r = p.success.entry(key).or_default();
-            r.n += 1;
-            r.s += ok as u64;
+    let mut success = vec![Rate::default(); table.dict().len()];
+    let mut by_type_res = vec![Rate::default(); table.dict().len()];
+    for r in rows {
+        let Some(ok) = r.success else { continue };
+        p.success_global.add(ok);
+        let g = table.group(r);
+        for k in g.keys {
+            success[k as usize].add(ok);
         }
-        let r = by_type_res.entry(format!("{}|{}", s.kind, s.resource_type)).or_default();
-        r.n += 1;
-        r.s += ok as u64;
+        by_type_res[g.type_resource as usize].add(ok);
     }
+    p.success = by_name(table, &success, |r| r.n > 0);
+    let by_type_res = by_name(table, &by_type_res, |r| r.n > 0);
     let k = cfg.shrinkage;
     let level = |f: f64| {
         if f <= cfg.risk_low_max_failure {
@@ -364,35 +424,40 @@ pub fn fit(samples: &[Sample<'_>], cfg: &Config, current: &Params) -> Params {
     p.risk = risk;
 
     // Scoring weights.
-    p.weights = learn_weights(samples, cfg, &current.weights);
+    p.weights = learn_weights(table, rows.iter().copied(), cfg, &current.weights);
     p
 }
 
 /// Correlation of each factor with success (point-biserial), over
 /// executed recommendations that carry the factor.
-pub fn factor_correlations(samples: &[Sample<'_>]) -> BTreeMap<String, (f64, usize)> {
-    let mut cols: BTreeMap<&str, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
-    for s in samples {
-        let Some(ok) = s.success else { continue };
-        for (name, x) in s.factors {
-            let c = cols.entry(name).or_default();
-            c.0.push(*x);
+pub fn factor_correlations<'a>(table: &Table, rows: impl IntoIterator<Item = &'a Row>) -> BTreeMap<String, (f64, usize)> {
+    let mut cols: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); table.dict().len()];
+    for r in rows {
+        let Some(ok) = r.success else { continue };
+        for &(name, x) in table.factors(r) {
+            let c = &mut cols[name as usize];
+            c.0.push(x);
             c.1.push(if ok { 1.0 } else { 0.0 });
         }
     }
     let mut out = BTreeMap::new();
-    for (name, (x, y)) in cols {
-        if let Ok(r) = learnloop_stats::pearson(&x, &y)
+    for (name, (x, y)) in cols.iter().enumerate().filter(|(_, (x, _))| !x.is_empty()) {
+        if let Ok(r) = learnloop_stats::pearson(x, y)
             && r.statistic.is_finite()
         {
-            out.insert(name.to_string(), (r.statistic, x.len()));
+            out.insert(table.dict().name(name as u32).to_string(), (r.statistic, x.len()));
         }
     }
     out
 }
 
-fn learn_weights(samples: &[Sample<'_>], cfg: &Config, current: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
-    let corr = factor_correlations(samples);
+fn learn_weights<'a>(
+    table: &Table,
+    rows: impl IntoIterator<Item = &'a Row>,
+    cfg: &Config,
+    current: &BTreeMap<String, f64>,
+) -> BTreeMap<String, f64> {
+    let corr = factor_correlations(table, rows);
     let usable: BTreeMap<&String, f64> =
         corr.iter().filter(|(_, (_, n))| *n as u64 >= cfg.min_group_size).map(|(k, (r, _))| (k, r.max(0.0))).collect();
     let total: f64 = usable.values().sum();
@@ -420,25 +485,27 @@ fn learn_weights(samples: &[Sample<'_>], cfg: &Config, current: &BTreeMap<String
 /// probability (`risk_levels`), and one minus each successful execution's
 /// share of failed ones its weighted score ranks below — the per-case terms
 /// of 1 − AUC (`scoring_weights`).
-pub fn losses(target: &str, a: &Params, b: &Params, samples: &[&Sample<'_>]) -> (&'static str, Vec<f64>, Vec<f64>) {
+pub fn losses(target: &str, a: &Params, b: &Params, table: &Table, rows: &[&Row]) -> (&'static str, Vec<f64>, Vec<f64>) {
     match target {
         CALIBRATION => {
+            let (ea, eb) = (a.compile(table), b.compile(table));
             let (mut la, mut lb) = (Vec::new(), Vec::new());
-            for s in samples {
+            for s in rows {
                 let Some(act) = s.actual.filter(|x| *x > 0.0 && s.predicted > 0.0) else { continue };
-                for (p, l) in [(a, &mut la), (b, &mut lb)] {
-                    l.push((p.estimate(s.kind, s.region, s.resource_type, s.predicted).calibrated_savings - act).abs() / act);
+                for (e, l) in [(&ea, &mut la), (&eb, &mut lb)] {
+                    l.push((e.calibrated_savings(s) - act).abs() / act);
                 }
             }
             ("savings_mape", la, lb)
         }
         RISK => {
+            let (ea, eb) = (a.compile(table), b.compile(table));
             let (mut la, mut lb) = (Vec::new(), Vec::new());
-            for s in samples {
+            for s in rows {
                 let Some(ok) = s.success else { continue };
                 let y = if ok { 1.0 } else { 0.0 };
-                for (p, l) in [(a, &mut la), (b, &mut lb)] {
-                    let q = p.estimate(s.kind, s.region, s.resource_type, s.predicted).probability_of_success;
+                for (e, l) in [(&ea, &mut la), (&eb, &mut lb)] {
+                    let q = e.success[s.group as usize];
                     l.push((q - y) * (q - y));
                 }
             }
@@ -446,8 +513,9 @@ pub fn losses(target: &str, a: &Params, b: &Params, samples: &[&Sample<'_>]) -> 
         }
         _ => {
             let rank_losses = |p: &Params| -> Vec<f64> {
-                let scored: Vec<(f64, bool)> =
-                    samples.iter().filter_map(|s| Some((p.score(s.factors)?, s.success?))).collect();
+                let w = p.weights_by_code(table);
+                let score = |s: &Row| weighted_score(table.factors(s).iter().map(|&(c, x)| (w[c as usize], x)));
+                let scored: Vec<(f64, bool)> = rows.iter().filter_map(|s| Some((score(s)?, s.success?))).collect();
                 let mut neg: Vec<f64> = scored.iter().filter(|(_, ok)| !ok).map(|(x, _)| *x).collect();
                 neg.sort_by(f64::total_cmp);
                 if neg.is_empty() {
@@ -474,15 +542,15 @@ pub fn losses(target: &str, a: &Params, b: &Params, samples: &[&Sample<'_>]) -> 
 
 /// Mean absolute percentage error of `params` on measured samples:
 /// mean |calibrated − actual| / actual over actual > 0 (None when none).
-pub fn holdout_error(params: &Params, samples: &[&Sample<'_>]) -> Option<(f64, f64, usize)> {
+pub fn holdout_error(params: &Params, table: &Table, rows: &[&Row]) -> Option<(f64, f64, usize)> {
+    let e = params.compile(table);
     let mut raw = 0.0;
     let mut cal = 0.0;
     let mut n = 0;
-    for s in samples {
+    for s in rows {
         let Some(a) = s.actual.filter(|a| *a > 0.0) else { continue };
-        let e = params.estimate(s.kind, s.region, s.resource_type, s.predicted);
         raw += (s.predicted - a).abs() / a;
-        cal += (e.calibrated_savings - a).abs() / a;
+        cal += (e.calibrated_savings(s) - a).abs() / a;
         n += 1;
     }
     (n > 0).then(|| (raw / n as f64, cal / n as f64, n))

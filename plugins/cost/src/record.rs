@@ -73,6 +73,49 @@ pub struct Rec {
     pub window_days: Option<f64>,
 }
 
+/// What learning reads of a `rec/<id>` document, borrowed from its JSON:
+/// [`Rec`]'s `t`, `kind`, `region`, `resource_type`, `predicted`,
+/// `factors`, `actual` and the execution's `success`, nothing else.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecView<'a> {
+    /// Recommendation time (µs).
+    pub t: i64,
+    /// Recommendation type.
+    #[serde(borrow)]
+    pub kind: &'a str,
+    /// Resource type.
+    #[serde(borrow)]
+    pub resource_type: &'a str,
+    /// Region.
+    #[serde(borrow)]
+    pub region: &'a str,
+    /// Predicted monthly savings.
+    pub predicted: f64,
+    /// Scoring factors.
+    #[serde(default, borrow)]
+    pub factors: BTreeMap<&'a str, f64>,
+    /// The execution, once reported.
+    #[serde(default)]
+    pub exec: Option<ExecView>,
+    /// Realised monthly savings, once measured.
+    #[serde(default)]
+    pub actual: Option<f64>,
+}
+
+/// What learning reads of an execution: whether it succeeded.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct ExecView {
+    /// Whether it succeeded.
+    pub success: bool,
+}
+
+impl<'a> RecView<'a> {
+    /// The view of a `rec/<id>` document (`key` names it in the error).
+    pub fn of(key: &str, doc: &'a Value) -> Result<RecView<'a>, serde_json::Error> {
+        RecView::deserialize(doc).map_err(|e| serde::de::Error::custom(format_args!("{key} is not a recommendation document: {e}")))
+    }
+}
+
 impl Rec {
     /// actual / predicted, when both are known and predicted > 0.
     pub fn savings_accuracy(&self) -> Option<f64> {
