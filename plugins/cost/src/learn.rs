@@ -48,17 +48,69 @@ fn push_view(table: &mut Table, v: &RecView<'_>) {
     table.push(f, v.factors.iter().map(|(k, x)| (*k, *x)));
 }
 
-fn push_rec(table: &mut Table, r: &Rec) {
-    let f = Fields {
-        t: r.t,
-        kind: &r.kind,
-        region: &r.region,
-        resource_type: &r.resource_type,
-        predicted: r.predicted,
-        actual: r.actual,
-        success: r.exec.as_ref().map(|e| e.success),
-    };
-    table.push(f, r.factors.iter().map(|(k, x)| (k.as_str(), *x)));
+/// The recommendations with the given ids (those that exist), in the
+/// ids' order, as compact rows.
+fn load_ids(ctx: &mut dyn Context, ids: &Ids) -> Result<Table, PluginError> {
+    let mut table = Table::default();
+    for id in ids.iter() {
+        let key = format!("rec/{id}");
+        if let Some(s) = ctx.get_state(&key)? {
+            push_view(&mut table, &RecView::of(&key, &s.value)?);
+        }
+    }
+    Ok(table)
+}
+
+/// The distinct prediction ids of the outcomes the store recorded at or
+/// after `since`, in byte order.
+fn outcome_ids_since(ctx: &mut dyn Context, since: Timestamp) -> Result<Ids, PluginError> {
+    let mut ids = Ids::default();
+    let mut after = None;
+    loop {
+        let page = ctx.outcomes(&EventQuery { order: Order::Ingestion, after, limit: 10_000, ..Default::default() })?;
+        for o in page.items.iter().filter(|o| o.ingested_at >= since) {
+            ids.push(o.record.prediction_id.as_str())?;
+        }
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    ids.sort_dedup();
+    Ok(ids)
+}
+
+/// Strings kept in one buffer (a million ids are a few megabytes, not a
+/// million allocations), listed by their spans in it.
+#[derive(Debug, Default)]
+struct Ids {
+    text: String,
+    spans: Vec<(u32, u32)>,
+}
+
+impl Ids {
+    fn push(&mut self, id: &str) -> Result<(), PluginError> {
+        self.text.push_str(id);
+        let end = u32::try_from(self.text.len()).map_err(|_| PluginError::internal("the prediction ids to score exceed 4 GiB"))?;
+        self.spans.push((end - id.len() as u32, end));
+        Ok(())
+    }
+
+    fn get(&self, (from, to): (u32, u32)) -> &str {
+        &self.text[from as usize..to as usize]
+    }
+
+    /// Sorts the ids in byte order (as `BTreeSet<String>` would) and drops repeats.
+    fn sort_dedup(&mut self) {
+        let mut spans = std::mem::take(&mut self.spans);
+        spans.sort_unstable_by(|a, b| self.get(*a).cmp(self.get(*b)));
+        spans.dedup_by(|a, b| self.get(*a) == self.get(*b));
+        self.spans = spans;
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        self.spans.iter().map(|s| self.get(*s))
+    }
 }
 
 /// The parameters in force (merged from the host's applied documents of
@@ -251,27 +303,8 @@ pub fn score(ctx: &mut dyn Context, request: &ScoreRequest) -> Result<Score, Plu
             }
         }
         ScoreWindow::Since { since } => {
-            let mut ids = std::collections::BTreeSet::new();
-            let mut after = None;
-            loop {
-                let page = ctx.outcomes(&EventQuery { order: Order::Ingestion, after, limit: 10_000, ..Default::default() })?;
-                for o in &page.items {
-                    if o.ingested_at >= *since {
-                        ids.insert(o.record.prediction_id.as_str().to_string());
-                    }
-                }
-                match page.next {
-                    Some(n) => after = Some(n),
-                    None => break,
-                }
-            }
-            let mut table = Table::default();
-            for id in ids {
-                if let Some(r) = crate::get_rec(ctx, &id)? {
-                    push_rec(&mut table, &r);
-                }
-            }
-            table
+            let ids = outcome_ids_since(ctx, *since)?;
+            load_ids(ctx, &ids)?
         }
     };
     let refs: Vec<&Row> = table.rows().iter().collect();
