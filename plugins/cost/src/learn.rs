@@ -215,7 +215,7 @@ pub fn cycle(plugin: &CostPlugin, ctx: &mut dyn Context) -> Result<Value, Plugin
             "actionable_recommendations": [format!("Treat {key} as {} risk; review the failure causes before executing", r.risk_level)],
         }));
     }
-    let corr = model::factor_correlations(&table, all);
+    let corr = model::factor_correlations(&table, all.iter());
     if let Some(best) = corr.iter().filter(|(_, (r, n))| *r > 0.1 && *n as u64 >= cfg.min_group_size).max_by(|a, b| a.1.0.total_cmp(&b.1.0)) {
         insights.push(json!({
             "insight_type": "success_pattern", "recommendation_type": null,

@@ -343,18 +343,26 @@ pub fn fit(samples: &[Sample<'_>], cfg: &Config, current: &Params) -> Params {
 /// supplies the scoring weights to move from.
 pub fn fit_rows(table: &Table, rows: &[&Row], cfg: &Config, current: &Params) -> Params {
     let mut p = Params { shrinkage: cfg.shrinkage, risk_shrinkage: cfg.shrinkage, ..Params::default() };
+    fit_interval_and_calibration(table, rows, cfg, &mut p);
+    fit_success_and_risk(table, rows, cfg, &mut p);
+    p.weights = learn_weights(table, rows.iter().copied(), cfg, &current.weights);
+    p
+}
 
+/// The cross-conformal interval, then the calibration on every measured row.
+fn fit_interval_and_calibration(table: &Table, rows: &[&Row], cfg: &Config, p: &mut Params) {
     // Interval: cross-conformal (K contiguous folds in time order); every
     // measured outcome gets a residual from a calibration fitted without its
     // fold, so the quantile rests on all of them rather than on one split.
-    let mut measured: Vec<Measured> = rows.iter().filter_map(|r| Some((r.t, r.group, r.log_ratio()?))).collect();
+    let mut measured: Vec<Measured> = Vec::with_capacity(rows.iter().filter(|r| r.log_ratio().is_some()).count());
+    measured.extend(rows.iter().filter_map(|r| Some((r.t, r.group, r.log_ratio()?))));
     measured.sort_by_key(|m| m.0);
     let folds = CONFORMAL_FOLDS.min(measured.len());
     let mut all_res = Vec::with_capacity(measured.len());
     let mut by_type: Vec<Vec<f64>> = vec![Vec::new(); table.dict().len()];
     for f in 0..folds {
         let (lo, hi) = (measured.len() * f / folds, measured.len() * (f + 1) / folds);
-        fit_calibration(table, measured[..lo].iter().chain(&measured[hi..]), &mut p);
+        fit_calibration(table, measured[..lo].iter().chain(&measured[hi..]), p);
         let ln_factor: Vec<f64> = p.compile(table).factor.iter().map(|f| f.ln()).collect();
         for &(_, g, x) in &measured[lo..hi] {
             let r = (x - ln_factor[g as usize]).abs();
@@ -377,9 +385,11 @@ pub fn fit_rows(table: &Table, rows: &[&Row], cfg: &Config, current: &Params) ->
         }
     }
     // Point estimates: everything measured.
-    fit_calibration(table, measured.iter(), &mut p);
+    fit_calibration(table, measured.iter(), p);
+}
 
-    // Success and risk.
+/// Success rates by hierarchy key and the risk levels they imply.
+fn fit_success_and_risk(table: &Table, rows: &[&Row], cfg: &Config, p: &mut Params) {
     let mut success = vec![Rate::default(); table.dict().len()];
     let mut by_type_res = vec![Rate::default(); table.dict().len()];
     for r in rows {
@@ -422,16 +432,19 @@ pub fn fit_rows(table: &Table, rows: &[&Row], cfg: &Config, current: &Params) ->
         risk.insert(key.clone(), RiskEntry { failure_rate: f, n: r.n, risk_level: level(f).into() });
     }
     p.risk = risk;
-
-    // Scoring weights.
-    p.weights = learn_weights(table, rows.iter().copied(), cfg, &current.weights);
-    p
 }
 
 /// Correlation of each factor with success (point-biserial), over
 /// executed recommendations that carry the factor.
-pub fn factor_correlations<'a>(table: &Table, rows: impl IntoIterator<Item = &'a Row>) -> BTreeMap<String, (f64, usize)> {
-    let mut cols: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); table.dict().len()];
+pub fn factor_correlations<'a>(table: &Table, rows: impl Iterator<Item = &'a Row> + Clone) -> BTreeMap<String, (f64, usize)> {
+    // Sized first: the columns of a million executions are tens of megabytes.
+    let mut sizes = vec![0usize; table.dict().len()];
+    for r in rows.clone().filter(|r| r.success.is_some()) {
+        for &(name, _) in table.factors(r) {
+            sizes[name as usize] += 1;
+        }
+    }
+    let mut cols: Vec<(Vec<f64>, Vec<f64>)> = sizes.into_iter().map(|n| (Vec::with_capacity(n), Vec::with_capacity(n))).collect();
     for r in rows {
         let Some(ok) = r.success else { continue };
         for &(name, x) in table.factors(r) {
@@ -453,7 +466,7 @@ pub fn factor_correlations<'a>(table: &Table, rows: impl IntoIterator<Item = &'a
 
 fn learn_weights<'a>(
     table: &Table,
-    rows: impl IntoIterator<Item = &'a Row>,
+    rows: impl Iterator<Item = &'a Row> + Clone,
     cfg: &Config,
     current: &BTreeMap<String, f64>,
 ) -> BTreeMap<String, f64> {
