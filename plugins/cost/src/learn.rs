@@ -49,13 +49,18 @@ fn push_view(table: &mut Table, v: &RecView<'_>) {
 }
 
 /// The recommendations with the given ids (those that exist), in the
-/// ids' order, as compact rows.
+/// ids' order, as compact rows; read a batch of documents at a time.
 fn load_ids(ctx: &mut dyn Context, ids: &Ids) -> Result<Table, PluginError> {
     let mut table = Table::default();
-    for id in ids.iter() {
-        let key = format!("rec/{id}");
-        if let Some(s) = ctx.get_state(&key)? {
-            push_view(&mut table, &RecView::of(&key, &s.value)?);
+    let mut keys = Vec::with_capacity(1000);
+    let mut ids = ids.iter().peekable();
+    while ids.peek().is_some() {
+        keys.clear();
+        keys.extend(ids.by_ref().take(1000).map(|id| format!("rec/{id}")));
+        for (key, s) in keys.iter().zip(ctx.get_states(&keys)?) {
+            if let Some(s) = s {
+                push_view(&mut table, &RecView::of(key, &s.value)?);
+            }
         }
     }
     Ok(table)
