@@ -4,6 +4,11 @@
 //! (catch-up over 2M events), the `learning_cycle` job and `POST /assess`
 //! (mean over 1,000 calls, no vector index).
 //!
+//! The history spans the 13 months before now and is ingested now, as a
+//! real installation's would be: the job's proposals are then monitored on
+//! outcomes received after they were applied (none yet), not on the whole
+//! history (which an ingestion time later than the job would make them).
+//!
 //! `cargo bench -p learnloop-plugin-cost --bench learning_cycle`
 
 use std::collections::BTreeMap;
@@ -18,7 +23,6 @@ use learnloop_store::{AppendMode, SqliteOptions, SqliteStore, Store};
 use serde_json::{Value, json};
 
 const DAY: i64 = 86_400_000_000;
-const T0: i64 = 1_767_225_600_000_000;
 
 fn rss(field: &str) -> String {
     std::fs::read_to_string("/proc/self/status")
@@ -52,6 +56,7 @@ fn main() {
     let resources = ["ec2", "rds", "ebs", "s3", "lambda", "eks"];
     let mut rng = SplitMix64::new(42);
     let at = |us: i64| Timestamp::from_micros(us).unwrap().to_rfc3339();
+    let t0 = Timestamp::now().as_micros() - 400 * DAY;
     let t = Instant::now();
     let (mut preds, mut outs): (Vec<Record>, Vec<Record>) = (Vec::new(), Vec::new());
     for i in 0..n {
@@ -59,7 +64,7 @@ fn main() {
         let predicted = 50.0 + 1950.0 * rng.uniform();
         let bias = (0.6 + 0.1 * k as f64) * (1.0 - 0.05 * r as f64);
         let ok = rng.uniform() > 0.1;
-        let when = T0 + (i as i64) * 365 * DAY / n as i64;
+        let when = t0 + (i as i64) * 365 * DAY / n as i64;
         let id = format!("r{i}");
         preds.push(parse_json_record(&json!({"type": "prediction", "id": id, "workspace": "w", "plugin": "cost",
             "subject": format!("res-{}", i % 50_000), "kind": types[k], "value": predicted, "confidence": 0.8,
@@ -71,7 +76,7 @@ fn main() {
             "payload": {"execution_duration_seconds": 60.0, "issues_encountered": if ok { vec![] } else { vec!["timeout"] }},
             "event_time": at(when + 31 * DAY)}).to_string(), &Default::default()).unwrap());
         if preds.len() == 10_000 || i == n - 1 {
-            let now = Timestamp::from_micros(T0 + 800 * DAY).unwrap();
+            let now = Timestamp::now();
             store.append(&preds, AppendMode::AllOrNothing, now).unwrap();
             store.append(&outs, AppendMode::AllOrNothing, now).unwrap();
             preds.clear();
