@@ -23,6 +23,16 @@ pub struct State {
     pub version: u64,
 }
 
+/// A state document as stored: its JSON text, for plugins that decode
+/// straight into their own types (see [`Context::scan_state_raw`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RawState {
+    /// The JSON the plugin wrote, as text.
+    pub json: String,
+    /// Version for compare-and-set; starts at 1.
+    pub version: u64,
+}
+
 /// An insight to record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InsightDraft {
@@ -179,6 +189,17 @@ pub trait Context {
     /// State documents whose key starts with `prefix`, in key order, after `after`.
     fn scan_state(&mut self, prefix: &str, after: Option<&str>, limit: usize)
     -> Result<Vec<(String, State)>, PluginError>;
+
+    /// [`Context::scan_state`] with each document as JSON text: a plugin
+    /// scanning many documents decodes them straight into its own types,
+    /// skipping a JSON tree per document.
+    fn scan_state_raw(&mut self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<(String, RawState)>, PluginError> {
+        Ok(self
+            .scan_state(prefix, after, limit)?
+            .into_iter()
+            .map(|(k, s)| (k, RawState { json: s.value.to_string(), version: s.version }))
+            .collect())
+    }
 
     /// Records an insight.
     fn emit_insight(&mut self, insight: InsightDraft) -> Result<(), PluginError>;

@@ -150,6 +150,9 @@ impl Context for RemoteContext {
     fn scan_state(&mut self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<(String, State)>, PluginError> {
         self.call(HostCall::ScanState { prefix: prefix.to_string(), after: after.map(str::to_string), limit })
     }
+    fn scan_state_raw(&mut self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<(String, RawState)>, PluginError> {
+        self.call(HostCall::ScanStateRaw { prefix: prefix.to_string(), after: after.map(str::to_string), limit })
+    }
     fn emit_insight(&mut self, insight: InsightDraft) -> Result<(), PluginError> {
         self.call::<Value>(HostCall::EmitInsight { insight }).map(|_| ())
     }

@@ -37,7 +37,7 @@ pub mod protocol;
 pub mod state;
 
 pub use context::{
-    AlertDraft, Context, ImprovementDraft, InsightDraft, LlmRequest, LogLevel, State, VectorHit, VectorPoint,
+    AlertDraft, Context, ImprovementDraft, InsightDraft, LlmRequest, LogLevel, RawState, State, VectorHit, VectorPoint,
     VectorQuery,
 };
 pub use error::PluginError;

@@ -31,7 +31,7 @@ pub fn plugin_error(e: StoreError) -> PluginError {
 }
 
 /// A stored document as a plugin sees it.
-fn state_of(key: &StateKey, doc: learnloop_store::StateDoc) -> Result<State, PluginError> {
+fn state_of(key: &dyn std::fmt::Display, doc: learnloop_store::StateDoc) -> Result<State, PluginError> {
     Ok(State {
         value: serde_json::from_slice(&doc.value).map_err(|e| PluginError::internal(format!("state {key} is not JSON: {e}")))?,
         version: doc.version,
@@ -140,6 +140,49 @@ impl<'a> HostContext<'a> {
         self.state.is_empty() && self.insights.is_empty() && self.alerts.is_empty() && self.improvements.is_empty()
     }
 
+    /// A page of documents under `prefix` after `after`: the store's,
+    /// overlaid with this call's own writes and deletes, in key order.
+    fn scan_merged<T>(
+        &mut self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+        stored: impl Fn(&str, learnloop_store::StateDoc) -> Result<T, PluginError>,
+        pending: impl Fn(&Value, u64) -> T,
+    ) -> Result<Vec<(String, T)>, PluginError> {
+        if prefix.starts_with(HOST_PREFIX) {
+            return Err(PluginError::invalid("prefix", format!("{prefix:?} is reserved")));
+        }
+        let limit = limit.clamp(1, 10_000);
+        let extra = self.state.len();
+        let docs = self
+            .store
+            .scan_state(&self.plugin, &self.workspace, prefix, after, limit + extra + 1)
+            .map_err(plugin_error)?;
+        let mut merged: BTreeMap<String, T> = BTreeMap::new();
+        for (k, doc) in docs {
+            if k.starts_with(HOST_PREFIX) || (k.starts_with(APPLIED_PREFIX) && !prefix.starts_with(APPLIED_PREFIX)) {
+                continue;
+            }
+            let value = stored(&k, doc)?;
+            merged.insert(k, value);
+        }
+        for (k, p) in &self.state {
+            if !k.starts_with(prefix) || after.is_some_and(|a| k.as_str() <= a) {
+                continue;
+            }
+            match &p.value {
+                Some(v) => {
+                    merged.insert(k.clone(), pending(v, p.base.unwrap_or(0) + 1));
+                }
+                None => {
+                    merged.remove(k);
+                }
+            }
+        }
+        Ok(merged.into_iter().take(limit).collect())
+    }
+
     fn scoped(&self, query: &EventQuery) -> EventQuery {
         let mut q = query.clone();
         q.workspace = Some(self.workspace.clone());
@@ -223,38 +266,23 @@ impl Context for HostContext<'_> {
     }
 
     fn scan_state(&mut self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<(String, State)>, PluginError> {
-        if prefix.starts_with(HOST_PREFIX) {
-            return Err(PluginError::invalid("prefix", format!("{prefix:?} is reserved")));
-        }
-        let limit = limit.clamp(1, 10_000);
-        let extra = self.state.len();
-        let stored = self
-            .store
-            .scan_state(&self.plugin, &self.workspace, prefix, after, limit + extra + 1)
-            .map_err(plugin_error)?;
-        let mut merged: BTreeMap<String, State> = BTreeMap::new();
-        for (k, doc) in stored {
-            if k.starts_with(HOST_PREFIX) || (k.starts_with(APPLIED_PREFIX) && !prefix.starts_with(APPLIED_PREFIX)) {
-                continue;
-            }
-            let value = serde_json::from_slice(&doc.value)
-                .map_err(|e| PluginError::internal(format!("state {k} is not JSON: {e}")))?;
-            merged.insert(k, State { value, version: doc.version });
-        }
-        for (k, p) in &self.state {
-            if !k.starts_with(prefix) || after.is_some_and(|a| k.as_str() <= a) {
-                continue;
-            }
-            match &p.value {
-                Some(v) => {
-                    merged.insert(k.clone(), State { value: v.clone(), version: p.base.unwrap_or(0) + 1 });
-                }
-                None => {
-                    merged.remove(k);
-                }
-            }
-        }
-        Ok(merged.into_iter().take(limit).collect())
+        self.scan_merged(prefix, after, limit, |k, doc| state_of(&k, doc), |value, version| State { value: value.clone(), version })
+    }
+
+    fn scan_state_raw(&mut self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<(String, RawState)>, PluginError> {
+        self.scan_merged(
+            prefix,
+            after,
+            limit,
+            |k, doc| {
+                Ok(RawState {
+                    json: String::from_utf8(doc.value)
+                        .map_err(|e| PluginError::internal(format!("state {k} is not UTF-8 JSON: {e}")))?,
+                    version: doc.version,
+                })
+            },
+            |value, version| RawState { json: value.to_string(), version },
+        )
     }
 
     fn emit_insight(&mut self, d: InsightDraft) -> Result<(), PluginError> {

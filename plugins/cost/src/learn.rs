@@ -22,11 +22,11 @@ pub fn load_table(ctx: &mut dyn Context, keep: impl Fn(i64) -> bool) -> Result<T
     let mut table = Table::default();
     let mut after: Option<String> = None;
     loop {
-        let page = ctx.scan_state("rec/", after.as_deref(), 5000)?;
+        let page = ctx.scan_state_raw("rec/", after.as_deref(), 5000)?;
         let Some((last, _)) = page.last() else { break };
         after = Some(last.clone());
         for (k, s) in &page {
-            let v = RecView::of(k, &s.value)?;
+            let v = RecView::of_text(k, &s.json)?;
             if keep(v.t) {
                 push_view(&mut table, &v);
             }
@@ -38,14 +38,14 @@ pub fn load_table(ctx: &mut dyn Context, keep: impl Fn(i64) -> bool) -> Result<T
 fn push_view(table: &mut Table, v: &RecView<'_>) {
     let f = Fields {
         t: v.t,
-        kind: v.kind,
-        region: v.region,
-        resource_type: v.resource_type,
+        kind: &v.kind,
+        region: &v.region,
+        resource_type: &v.resource_type,
         predicted: v.predicted,
         actual: v.actual,
         success: v.exec.map(|e| e.success),
     };
-    table.push(f, v.factors.iter().map(|(k, x)| (*k, *x)));
+    table.push(f, v.factors.iter().map(|(k, x)| (k.as_ref(), *x)));
 }
 
 /// The recommendations with the given ids (those that exist), in the

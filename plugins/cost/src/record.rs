@@ -5,6 +5,7 @@
 //! contribution and adding its new one, so an outcome reported twice (an
 //! execution, then the measured savings weeks later) is counted once.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -80,20 +81,20 @@ pub struct Rec {
 pub struct RecView<'a> {
     /// Recommendation time (µs).
     pub t: i64,
-    /// Recommendation type.
+    /// Recommendation type (borrowed unless it has escapes).
     #[serde(borrow)]
-    pub kind: &'a str,
+    pub kind: Cow<'a, str>,
     /// Resource type.
     #[serde(borrow)]
-    pub resource_type: &'a str,
+    pub resource_type: Cow<'a, str>,
     /// Region.
     #[serde(borrow)]
-    pub region: &'a str,
+    pub region: Cow<'a, str>,
     /// Predicted monthly savings.
     pub predicted: f64,
     /// Scoring factors.
     #[serde(default, borrow)]
-    pub factors: BTreeMap<&'a str, f64>,
+    pub factors: BTreeMap<Cow<'a, str>, f64>,
     /// The execution, once reported.
     #[serde(default)]
     pub exec: Option<ExecView>,
@@ -113,6 +114,12 @@ impl<'a> RecView<'a> {
     /// The view of a `rec/<id>` document (`key` names it in the error).
     pub fn of(key: &str, doc: &'a Value) -> Result<RecView<'a>, serde_json::Error> {
         RecView::deserialize(doc).map_err(|e| serde::de::Error::custom(format_args!("{key} is not a recommendation document: {e}")))
+    }
+
+    /// The view of a `rec/<id>` document given as JSON text (no JSON tree
+    /// in between; see `Context::scan_state_raw`).
+    pub fn of_text(key: &str, json: &'a str) -> Result<RecView<'a>, serde_json::Error> {
+        serde_json::from_str(json).map_err(|e| serde::de::Error::custom(format_args!("{key} is not a recommendation document: {e}")))
     }
 }
 
