@@ -31,7 +31,7 @@ use std::time::Duration;
 use learnloop_config::SchedulerConfig;
 use learnloop_core::{JobRun, JobStatus, PluginName, Timestamp};
 use learnloop_plugin_host::{HostError, PluginHost};
-use learnloop_store::{JobRunQuery, Lease, Store, StoreError};
+use learnloop_store::{Fence, JobRunQuery, Lease, Store, StoreError};
 
 use crate::jobs::ScheduledJob;
 use crate::log;
@@ -43,9 +43,17 @@ pub const LEASE_NAME: &str = "scheduler";
 /// Runs one job and records the run; [`PluginHost`] in production, a fake
 /// in tests.
 pub trait JobRunner {
-    /// See [`PluginHost::run_job`].
-    fn run_job(&self, plugin: &str, job: &str, runner: &str, slot: Option<i64>, attempt: u32)
-    -> Result<JobRun, HostError>;
+    /// See [`PluginHost::run_job_fenced`]: the job's results commit only
+    /// while the scheduler's lease is still at `fence`'s token.
+    fn run_job(
+        &self,
+        plugin: &str,
+        job: &str,
+        runner: &str,
+        slot: Option<i64>,
+        attempt: u32,
+        fence: Option<&Fence>,
+    ) -> Result<JobRun, HostError>;
 }
 
 impl JobRunner for PluginHost {
@@ -56,8 +64,9 @@ impl JobRunner for PluginHost {
         runner: &str,
         slot: Option<i64>,
         attempt: u32,
+        fence: Option<&Fence>,
     ) -> Result<JobRun, HostError> {
-        PluginHost::run_job(self, plugin, job, runner, slot, attempt)
+        PluginHost::run_job_fenced(self, plugin, job, runner, slot, attempt, fence)
     }
 }
 
@@ -432,6 +441,9 @@ impl<'a> Scheduler<'a> {
             }
         }
         let lease = self.lease.clone().expect("just renewed");
+        // The job's results commit only while the lease is still this one's
+        // (renewals keep the token; a take-over changes it).
+        let fence = Fence::from(&lease);
         let (plugin, job) = (self.jobs[i].job.plugin.clone(), self.jobs[i].job.job.clone());
         let (result, kept) = std::thread::scope(|s| {
             let (done_tx, done_rx) = mpsc::channel::<()>();
@@ -451,7 +463,7 @@ impl<'a> Scheduler<'a> {
                     }
                 }
             });
-            let result = self.runner.run_job(&plugin, &job, &self.holder, Some(due.slot.as_micros()), due.attempt);
+            let result = self.runner.run_job(&plugin, &job, &self.holder, Some(due.slot.as_micros()), due.attempt, Some(&fence));
             drop(done_tx);
             (result, keeper.join().unwrap_or(None))
         });

@@ -40,7 +40,10 @@ LEADERSHIP
   `scheduler.lease_ttl_ms` plus one tick. Every run is recorded with its slot
   (the scheduled time) and attempt, which the store keeps unique, so no slot
   ever runs twice, even across a take-over. A run the dead leader left
-  \"running\" is closed as failed by the new leader and retried.
+  \"running\" is closed as failed by the new leader and retried. A job's
+  results commit only while the lease keeps the fencing token it had when
+  the job started, so a leader that was cut off cannot overwrite its
+  successor's work.
 
 RETRIES AND CATCH-UP
   A failed run is retried as a new attempt of the same slot after

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use learnloop_core::{JobRun, JobStatus, PluginName, Timestamp};
 use learnloop_plugin_host::HostError;
-use learnloop_store::{JobRunQuery, NewJobRun, SqliteOptions, SqliteStore, Store};
+use learnloop_store::{Fence, JobRunQuery, NewJobRun, SqliteOptions, SqliteStore, Store};
 
 use crate::leader::{Clock, Due, JobRunner, JobState, Scheduler, Settings, resume, retry_after, scheduled, take_due};
 use crate::{LEASE_NAME, backoff_ms};
@@ -52,17 +52,36 @@ struct FakeRunner {
     calls: Mutex<Vec<(String, i64, u32)>>,
     /// Called while a job "runs" (to let something else happen meanwhile).
     during: Mutex<Option<Box<dyn FnMut() + Send>>>,
+    /// The fence each run was given.
+    fences: Mutex<Vec<Option<Fence>>>,
 }
 
 impl FakeRunner {
     fn new(store: Arc<dyn Store>, clock: FakeClock, fail: u32) -> Self {
-        FakeRunner { store, clock, fail: AtomicU32::new(fail), takes_ms: 0, calls: Mutex::new(Vec::new()), during: Mutex::new(None) }
+        FakeRunner {
+            store,
+            clock,
+            fail: AtomicU32::new(fail),
+            takes_ms: 0,
+            calls: Mutex::new(Vec::new()),
+            during: Mutex::new(None),
+            fences: Mutex::new(Vec::new()),
+        }
     }
 }
 
 impl JobRunner for FakeRunner {
-    fn run_job(&self, plugin: &str, job: &str, runner: &str, slot: Option<i64>, attempt: u32) -> Result<JobRun, HostError> {
+    fn run_job(
+        &self,
+        plugin: &str,
+        job: &str,
+        runner: &str,
+        slot: Option<i64>,
+        attempt: u32,
+        fence: Option<&Fence>,
+    ) -> Result<JobRun, HostError> {
         self.calls.lock().unwrap().push((format!("{plugin}.{job}"), slot.unwrap_or(-1), attempt));
+        self.fences.lock().unwrap().push(fence.cloned());
         let run = self.store.start_job_run(&NewJobRun {
             plugin: PluginName::parse("plugin", plugin).unwrap(),
             job: job.into(),
@@ -202,7 +221,7 @@ fn catch_up_runs_the_latest_missed_slot_once_not_once_per_slot() {
     let clock = FakeClock::new(at("2026-01-10T12:00:30Z"));
     // A scheduler ran slot 11:00 and then nothing ran for an hour: 60 slots missed.
     let runner = FakeRunner::new(store.clone(), clock.clone(), 0);
-    runner.run_job("drift", "daily", "old", Some(at("2026-01-10T11:00:00Z").as_micros()), 1).unwrap();
+    runner.run_job("drift", "daily", "old", Some(at("2026-01-10T11:00:00Z").as_micros()), 1, None).unwrap();
     let jobs = vec![scheduled("drift", "daily", "0 * * * * *").unwrap()];
     let mut s = Scheduler::new(store.clone(), &runner, jobs.clone(), settings(), "a".into(), clock.clock());
     s.tick(&no_stop());
@@ -325,6 +344,18 @@ fn a_new_leader_resumes_pending_retries() {
 }
 
 #[test]
+fn jobs_run_fenced_by_the_leaders_lease() {
+    let (_d, store) = store();
+    let clock = FakeClock::new(at("2026-01-10T12:00:00Z"));
+    let runner = FakeRunner::new(store.clone(), clock.clone(), 0);
+    let jobs = vec![scheduled("drift", "daily", "0 0 * * * *").unwrap()];
+    let mut s = Scheduler::new(store.clone(), &runner, jobs, settings(), "a".into(), clock.clock());
+    s.tick(&no_stop());
+    let lease = store.current_lease(LEASE_NAME, clock.now()).unwrap().expect("a leads");
+    assert_eq!(*runner.fences.lock().unwrap(), [Some(Fence { lease: LEASE_NAME.into(), token: lease.token })]);
+}
+
+#[test]
 fn a_run_left_running_by_a_killed_leader_is_closed_and_retried() {
     let (_d, store) = store();
     let t0 = at("2026-01-10T12:00:00Z");
@@ -414,7 +445,7 @@ fn a_slot_started_elsewhere_is_skipped() {
     s.tick(&no_stop());
     // Someone (a leader whose lease lapsed mid-tick) starts the next slot first.
     let next = at("2026-01-10T12:01:00Z");
-    runner.run_job("drift", "daily", "other", Some(next.as_micros()), 1).unwrap();
+    runner.run_job("drift", "daily", "other", Some(next.as_micros()), 1, None).unwrap();
     tick_until(&mut s, &clock, next);
     let all = runs(store.as_ref());
     assert_eq!(all.len(), 1, "the slot ran once, by the other runner");

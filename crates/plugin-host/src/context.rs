@@ -132,6 +132,7 @@ impl<'a> HostContext<'a> {
             alerts: self.alerts,
             improvements: self.improvements,
             transitions: Vec::new(),
+            fence: None,
         }
     }
 

@@ -39,7 +39,7 @@ use learnloop_config::Config;
 use learnloop_core::{JobRun, JobStatus, PluginName, Record, Timestamp, ValidationError, WorkspaceId};
 use learnloop_plugin_api::{Manifest, Plugin, PluginError, RouteRequest, RouteResponse};
 use learnloop_store::{
-    AppendMode, AppendReceipt, Expect, ItemStatus, NewJobRun, Prepared, StateChange, StateKey, Store, StoreError,
+    AppendMode, AppendReceipt, Changes, Expect, Fence, ItemStatus, NewJobRun, Prepared, StateChange, StateKey, Store, StoreError,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -438,6 +438,22 @@ impl PluginHost {
     /// recording the run. Each workspace's results commit atomically; a
     /// workspace whose job fails commits nothing and fails the run.
     pub fn run_job(&self, plugin: &str, job: &str, runner: &str, slot: Option<i64>, attempt: u32) -> Result<JobRun, HostError> {
+        self.run_job_fenced(plugin, job, runner, slot, attempt, None)
+    }
+
+    /// [`PluginHost::run_job`] for a lease holder (the scheduler): each
+    /// workspace's results commit only while `fence`'s lease is still at
+    /// its token. Once another process has taken the lease over, nothing
+    /// more is committed and the run fails, saying so.
+    pub fn run_job_fenced(
+        &self,
+        plugin: &str,
+        job: &str,
+        runner: &str,
+        slot: Option<i64>,
+        attempt: u32,
+        fence: Option<&Fence>,
+    ) -> Result<JobRun, HostError> {
         let loaded = self.plugin(plugin).map_err(HostError::Invalid)?;
         if !loaded.manifest.jobs.iter().any(|j| j.name == job) {
             let jobs: Vec<&str> = loaded.manifest.jobs.iter().map(|j| j.name.as_str()).collect();
@@ -466,7 +482,7 @@ impl PluginHost {
             }
             let mut ctx = HostContext::new(self.store.as_ref(), &self.services, name.clone(), ws.clone(), Timestamp::now());
             match loaded.plugin.run_job(&mut ctx, job) {
-                Ok(report) => match self.store.commit(&ctx.into_changes(), Timestamp::now()) {
+                Ok(report) => match self.store.commit(&Changes { fence: fence.cloned(), ..ctx.into_changes() }, Timestamp::now()) {
                     Ok(_) => {
                         reports.insert(ws.to_string(), report);
                         // What the job proposed is backtested now; applied versions are monitored.
@@ -477,6 +493,11 @@ impl PluginHost {
                             }
                             Err(e) => errors.push(format!("{ws}: improvement lifecycle: {e}")),
                         }
+                    }
+                    Err(e @ StoreError::Fenced { .. }) => {
+                        // The lease is someone else's now: stop here.
+                        errors.push(format!("{ws}: {e}"));
+                        break;
                     }
                     Err(e) => errors.push(format!("{ws}: {e}")),
                 },

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use learnloop_config::Config;
 use learnloop_plugin_host::{IngestStatus, Origin, PluginHost, conformance};
-use learnloop_store::{SqliteOptions, Store};
+use learnloop_store::{Fence, SqliteOptions, Store};
 
 fn store(dir: &std::path::Path) -> Arc<dyn Store> {
     learnloop_store::pg_test::test_store(dir, &SqliteOptions::default())
@@ -130,4 +130,25 @@ fn catch_up_after_a_crash_between_store_and_update() {
     // Replay gives the same state.
     host.replay("trust", None).unwrap();
     assert_eq!(conformance::state_of(&host, "trust").unwrap(), after);
+}
+
+/// A job run by a scheduler that has lost its lease commits nothing: its
+/// fence is stale, the run fails saying so, and the state is untouched.
+#[test]
+fn a_job_fenced_by_a_lost_lease_commits_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    let host = PluginHost::load(&config(&dir.path().join("p"), &["trust"]), s.clone());
+    host.ingest(support::sample_records("trust", 40), learnloop_core::Timestamp::now()).unwrap();
+    let before = conformance::state_of(&host, "trust").unwrap();
+    let t = |ms: i64| learnloop_core::Timestamp::from_micros(1_800_000_000_000_000 + ms * 1000).unwrap();
+    let a = s.acquire_lease("scheduler", "a", 1_000, t(0)).unwrap().unwrap();
+    let b = s.acquire_lease("scheduler", "b", 1_000, t(5_000)).unwrap().expect("a's lease lapsed");
+    let run = host.run_job_fenced("trust", "meta_learning", "a", None, 1, Some(&Fence::from(&a))).unwrap();
+    assert_eq!(run.status, learnloop_core::JobStatus::Failed);
+    assert!(run.error.as_deref().unwrap_or("").contains("moved on"), "{:?}", run.error);
+    assert_eq!(conformance::state_of(&host, "trust").unwrap(), before, "nothing of the job landed");
+    let run = host.run_job_fenced("trust", "meta_learning", "b", None, 1, Some(&Fence::from(&b))).unwrap();
+    assert_eq!(run.status, learnloop_core::JobStatus::Succeeded, "{:?}", run.error);
+    assert_ne!(conformance::state_of(&host, "trust").unwrap(), before, "the current holder's job commits");
 }

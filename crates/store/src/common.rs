@@ -63,6 +63,18 @@ pub(crate) fn column_select(spec: &ColumnSpec) -> String {
     )
 }
 
+/// Whether a fenced commit may go ahead: its lease is still at its token.
+pub(crate) fn check_fence(f: &Fence, current: Option<i64>) -> Result<()> {
+    match current {
+        Some(t) if t == f.token => Ok(()),
+        other => Err(StoreError::Fenced {
+            lease: f.lease.clone(),
+            token: f.token,
+            current: other.map_or_else(|| "none".to_string(), |t| t.to_string()),
+        }),
+    }
+}
+
 pub(crate) fn paginate<T>(mut items: Vec<T>, limit: usize, cursor: impl Fn(&T) -> Cursor) -> Page<T> {
     let limit = limit.clamp(1, EventQuery::MAX_LIMIT);
     if items.len() > limit {

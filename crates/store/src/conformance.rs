@@ -41,6 +41,7 @@ pub const CHECKS: &[(&str, fn(&dyn Store))] = &[
     ("columns_match_the_records", columns_match_the_records),
     ("commit_is_all_or_nothing", commit_is_all_or_nothing),
     ("commit_validates_before_writing", commit_validates_before_writing),
+    ("commits_are_fenced_by_lease_token", commits_are_fenced_by_lease_token),
     ("insights_filter_newest_first", insights_filter_newest_first),
     ("alerts_deduplicate_until_acknowledged", alerts_deduplicate_until_acknowledged),
     ("improvements_number_versions_and_follow_the_lifecycle", improvements_number_versions_and_follow_the_lifecycle),
@@ -672,6 +673,44 @@ fn columns_match_the_records(s: &dyn Store) {
     assert_eq!(big.n, 23, "limits are clamped to ColumnSpec::MAX_ROWS, not rejected");
 }
 
+/// A fenced commit lands while its lease is at its token and fails whole,
+/// writing nothing, once the lease has changed hands (or never existed).
+fn commits_are_fenced_by_lease_token(s: &dyn Store) {
+    let k = key("drift", "w", "report");
+    let write = |v: &[u8], fence: Option<Fence>| {
+        s.commit(
+            &Changes {
+                state: vec![set(&k, v, Expect::Any)],
+                insights: vec![insight("w", "drift", "pattern", "x")],
+                fence,
+                ..Default::default()
+            },
+            t(5),
+        )
+    };
+    match write(b"none", Some(Fence { lease: "scheduler".into(), token: 1 })) {
+        Err(StoreError::Fenced { current, .. }) => assert_eq!(current, "none"),
+        other => panic!("no such lease: fenced, got {other:?}"),
+    }
+    let a = s.acquire_lease("scheduler", "a", 1_000, t(10)).unwrap().unwrap();
+    write(b"a", Some(Fence::from(&a))).unwrap();
+    assert_eq!(s.get_state(&k).unwrap().unwrap().value, b"a");
+    // a is cut off; its lease lapses and b takes over.
+    let b = s.acquire_lease("scheduler", "b", 1_000, t(20)).unwrap().expect("a lapsed lease is free");
+    assert_ne!(a.token, b.token, "a new holder, a new token");
+    match write(b"late", Some(Fence::from(&a))) {
+        Err(StoreError::Fenced { lease, token, current }) => {
+            assert_eq!((lease.as_str(), token, current), ("scheduler", a.token, b.token.to_string()));
+        }
+        other => panic!("a's stale fence must fail the commit, got {other:?}"),
+    }
+    assert_eq!(s.get_state(&k).unwrap().unwrap().value, b"a", "nothing of the fenced commit landed");
+    assert_eq!(results(s, "w").0, 1, "not its insight either");
+    write(b"b", Some(Fence::from(&b))).unwrap();
+    write(b"unfenced", None).unwrap();
+    assert_eq!(s.get_state(&k).unwrap().unwrap().value, b"unfenced");
+}
+
 fn workspaces_of_a_plugin(s: &dyn Store) {
     assert!(s.workspaces(&plugin("drift")).unwrap().is_empty());
     let mut batch = Vec::new();
@@ -753,6 +792,7 @@ fn commit_is_all_or_nothing(s: &dyn Store) {
         alerts: vec![alert("w", "drift", "k1", Severity::High, "m")],
         improvements: vec![improvement("w", "drift", "calibration")],
         transitions: vec![],
+        fence: None,
     };
 
     // One stale expect, last in the list: nothing at all is applied.
@@ -815,6 +855,7 @@ fn commit_validates_before_writing(s: &dyn Store) {
         alerts: vec![alert("w", "drift", "k", Severity::Low, "m")],
         improvements: vec![improvement("w", "drift", "calibration")],
         transitions: vec![],
+        fence: None,
     };
     let cases: Vec<(&str, Changes)> = vec![
         ("insights[1].confidence", Changes { insights: vec![insight("w", "drift", "p", "ok"), bad_insight], ..base() }),

@@ -83,6 +83,16 @@ pub enum StoreError {
         /// Attempt.
         attempt: u32,
     },
+    /// A fenced commit whose lease has changed hands since: nothing was written.
+    #[error("lease {lease:?} moved on (token {token} is now {current}): this process no longer holds it, nothing was written")]
+    Fenced {
+        /// The lease.
+        lease: String,
+        /// The token the commit carried.
+        token: i64,
+        /// The lease's token now (`none` when it does not exist).
+        current: String,
+    },
     /// No such object.
     #[error("{0} not found")]
     NotFound(String),

@@ -1315,6 +1315,13 @@ impl Store for PostgresStore {
     fn commit(&self, changes: &Changes, now: Timestamp) -> Result<CommitReceipt> {
         changes.validate()?;
         self.write(|tx| {
+            if let Some(f) = &changes.fence {
+                // FOR SHARE: a take-over (an UPDATE of this row) waits until
+                // this commit is done, so the check holds until then.
+                let st = tx.prepare_cached("SELECT token FROM leases WHERE name = $1 FOR SHARE")?;
+                let current: Option<i64> = tx.query_opt(&st, &[&f.lease])?.map(|r| r.get(0));
+                check_fence(f, current)?;
+            }
             let mut receipt = CommitReceipt::default();
             for c in &changes.state {
                 receipt.state.push(apply_state(tx, &c.key, c.value.as_deref(), c.expect, now)?);

@@ -1099,6 +1099,13 @@ impl Store for SqliteStore {
     fn commit(&self, changes: &Changes, now: Timestamp) -> Result<CommitReceipt> {
         changes.validate()?;
         self.write(|tx| {
+            if let Some(f) = &changes.fence {
+                // Inside the write transaction, which excludes every other
+                // writer (a lease take-over included) until commit.
+                let current: Option<i64> =
+                    tx.query_row("SELECT token FROM leases WHERE name = ?1", params![f.lease], |r| r.get(0)).optional()?;
+                check_fence(f, current)?;
+            }
             let mut receipt = CommitReceipt {
                 state: Vec::with_capacity(changes.state.len()),
                 insights: Vec::with_capacity(changes.insights.len()),

@@ -224,6 +224,26 @@ pub struct Changes {
     /// document saying which version is in force and the status saying it
     /// was applied land together).
     pub transitions: Vec<Transition>,
+    /// Commit only while this lease is still at this fencing token (a
+    /// scheduler's job results): once another process has taken the lease,
+    /// the whole commit fails with [`StoreError::Fenced`], so a leader that
+    /// was cut off mid-job cannot write over its successor.
+    pub fence: Option<Fence>,
+}
+
+/// A lease at a fencing token, see [`Changes::fence`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    /// Lease name.
+    pub lease: String,
+    /// The token the lease had when the work began.
+    pub token: i64,
+}
+
+impl From<&Lease> for Fence {
+    fn from(l: &Lease) -> Self {
+        Fence { lease: l.name.clone(), token: l.token }
+    }
 }
 
 /// Moves one improvement along its lifecycle inside a [`Changes`] set.

@@ -16,7 +16,7 @@ use learnloop_core::{PluginName, WorkspaceId};
 use learnloop_plugin_api::{VectorPoint, VectorQuery};
 use learnloop_plugin_host::{Scope, VectorIndex};
 use learnloop_stats::SplitMix64;
-use learnloop_vector::{Backend, KnowledgeStore, StructuredEmbedder, open_edge};
+use learnloop_vector::{KnowledgeStore, StructuredEmbedder, open_edge};
 use serde_json::{Map, Value, json};
 
 const TYPES: [&str; 8] = ["rightsizing", "spot_instances", "reserved_instances", "storage_tiering", "idle_cleanup", "savings_plan", "scheduling", "licensing"];
