@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use learnloop_config::SchedulerConfig;
 use learnloop_core::{JobRun, JobStatus, PluginName, Timestamp};
-use learnloop_plugin_host::{HostError, PluginHost};
+use learnloop_plugin_host::{HostError, JobRequest, PluginHost};
 use learnloop_store::{Fence, JobRunQuery, Lease, Store, StoreError};
 
 use crate::jobs::ScheduledJob;
@@ -43,30 +43,14 @@ pub const LEASE_NAME: &str = "scheduler";
 /// Runs one job and records the run; [`PluginHost`] in production, a fake
 /// in tests.
 pub trait JobRunner {
-    /// See [`PluginHost::run_job_fenced`]: the job's results commit only
-    /// while the scheduler's lease is still at `fence`'s token.
-    fn run_job(
-        &self,
-        plugin: &str,
-        job: &str,
-        runner: &str,
-        slot: Option<i64>,
-        attempt: u32,
-        fence: Option<&Fence>,
-    ) -> Result<JobRun, HostError>;
+    /// See [`PluginHost::run_job_request`]: the job's results commit only
+    /// while the scheduler's lease is still at the request's fence.
+    fn run_job(&self, request: JobRequest<'_>) -> Result<JobRun, HostError>;
 }
 
 impl JobRunner for PluginHost {
-    fn run_job(
-        &self,
-        plugin: &str,
-        job: &str,
-        runner: &str,
-        slot: Option<i64>,
-        attempt: u32,
-        fence: Option<&Fence>,
-    ) -> Result<JobRun, HostError> {
-        PluginHost::run_job_fenced(self, plugin, job, runner, slot, attempt, fence)
+    fn run_job(&self, request: JobRequest<'_>) -> Result<JobRun, HostError> {
+        self.run_job_request(request)
     }
 }
 
@@ -463,7 +447,14 @@ impl<'a> Scheduler<'a> {
                     }
                 }
             });
-            let result = self.runner.run_job(&plugin, &job, &self.holder, Some(due.slot.as_micros()), due.attempt, Some(&fence));
+            let result = self.runner.run_job(JobRequest {
+                plugin: &plugin,
+                job: &job,
+                runner: &self.holder,
+                slot: Some(due.slot.as_micros()),
+                attempt: due.attempt,
+                fence: Some(&fence),
+            });
             drop(done_tx);
             (result, keeper.join().unwrap_or(None))
         });

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use learnloop_core::{JobRun, JobStatus, PluginName, Timestamp};
-use learnloop_plugin_host::HostError;
+use learnloop_plugin_host::{HostError, JobRequest};
 use learnloop_store::{Fence, JobRunQuery, NewJobRun, SqliteOptions, SqliteStore, Store};
 
 use crate::leader::{Clock, Due, JobRunner, JobState, Scheduler, Settings, resume, retry_after, scheduled, take_due};
@@ -71,15 +71,8 @@ impl FakeRunner {
 }
 
 impl JobRunner for FakeRunner {
-    fn run_job(
-        &self,
-        plugin: &str,
-        job: &str,
-        runner: &str,
-        slot: Option<i64>,
-        attempt: u32,
-        fence: Option<&Fence>,
-    ) -> Result<JobRun, HostError> {
+    fn run_job(&self, r: JobRequest<'_>) -> Result<JobRun, HostError> {
+        let JobRequest { plugin, job, runner, slot, attempt, fence } = r;
         self.calls.lock().unwrap().push((format!("{plugin}.{job}"), slot.unwrap_or(-1), attempt));
         self.fences.lock().unwrap().push(fence.cloned());
         let run = self.store.start_job_run(&NewJobRun {
@@ -101,6 +94,11 @@ impl JobRunner for FakeRunner {
         let (status, error) = if failing { (JobStatus::Failed, Some("boom")) } else { (JobStatus::Succeeded, None) };
         Ok(self.store.finish_job_run(run.id, status, None, error, self.clock.now())?)
     }
+}
+
+/// Attempt 1 of drift.daily's `slot`, run by `runner` without a fence.
+fn request(runner: &str, slot: Timestamp) -> JobRequest<'_> {
+    JobRequest { plugin: "drift", job: "daily", runner, slot: Some(slot.as_micros()), attempt: 1, fence: None }
 }
 
 fn store() -> (tempfile::TempDir, Arc<dyn Store>) {
@@ -221,7 +219,7 @@ fn catch_up_runs_the_latest_missed_slot_once_not_once_per_slot() {
     let clock = FakeClock::new(at("2026-01-10T12:00:30Z"));
     // A scheduler ran slot 11:00 and then nothing ran for an hour: 60 slots missed.
     let runner = FakeRunner::new(store.clone(), clock.clone(), 0);
-    runner.run_job("drift", "daily", "old", Some(at("2026-01-10T11:00:00Z").as_micros()), 1, None).unwrap();
+    runner.run_job(request("old", at("2026-01-10T11:00:00Z"))).unwrap();
     let jobs = vec![scheduled("drift", "daily", "0 * * * * *").unwrap()];
     let mut s = Scheduler::new(store.clone(), &runner, jobs.clone(), settings(), "a".into(), clock.clock());
     s.tick(&no_stop());
@@ -445,7 +443,7 @@ fn a_slot_started_elsewhere_is_skipped() {
     s.tick(&no_stop());
     // Someone (a leader whose lease lapsed mid-tick) starts the next slot first.
     let next = at("2026-01-10T12:01:00Z");
-    runner.run_job("drift", "daily", "other", Some(next.as_micros()), 1, None).unwrap();
+    runner.run_job(request("other", next)).unwrap();
     tick_until(&mut s, &clock, next);
     let all = runs(store.as_ref());
     assert_eq!(all.len(), 1, "the slot ran once, by the other runner");

@@ -184,6 +184,25 @@ pub struct PluginHost {
 /// Events handed to `on_events` at once.
 const CATCH_UP_BATCH: usize = 10_000;
 
+/// One run of a job to make: which job, who runs it, its schedule slot and
+/// attempt (both recorded, the pair unique per slot), and the lease its
+/// results commit under, if any.
+#[derive(Debug, Clone, Copy)]
+pub struct JobRequest<'a> {
+    /// Plugin name.
+    pub plugin: &'a str,
+    /// Job name.
+    pub job: &'a str,
+    /// Who runs it (recorded).
+    pub runner: &'a str,
+    /// Schedule slot (µs), for scheduled runs.
+    pub slot: Option<i64>,
+    /// Attempt of the slot, from 1.
+    pub attempt: u32,
+    /// Commit only while this lease is at this token (see `Changes::fence`).
+    pub fence: Option<&'a Fence>,
+}
+
 impl PluginHost {
     /// Loads and configures every enabled plugin. A plugin that fails to load
     /// is reported in [`PluginHost::load_errors`]; the rest work.
@@ -438,22 +457,15 @@ impl PluginHost {
     /// recording the run. Each workspace's results commit atomically; a
     /// workspace whose job fails commits nothing and fails the run.
     pub fn run_job(&self, plugin: &str, job: &str, runner: &str, slot: Option<i64>, attempt: u32) -> Result<JobRun, HostError> {
-        self.run_job_fenced(plugin, job, runner, slot, attempt, None)
+        self.run_job_request(JobRequest { plugin, job, runner, slot, attempt, fence: None })
     }
 
-    /// [`PluginHost::run_job`] for a lease holder (the scheduler): each
-    /// workspace's results commit only while `fence`'s lease is still at
-    /// its token. Once another process has taken the lease over, nothing
-    /// more is committed and the run fails, saying so.
-    pub fn run_job_fenced(
-        &self,
-        plugin: &str,
-        job: &str,
-        runner: &str,
-        slot: Option<i64>,
-        attempt: u32,
-        fence: Option<&Fence>,
-    ) -> Result<JobRun, HostError> {
+    /// [`PluginHost::run_job`] as a [`JobRequest`]; with a `fence` (the
+    /// scheduler's lease), each workspace's results commit only while the
+    /// lease is still at its token. Once another process has taken the lease
+    /// over, nothing more is committed and the run fails, saying so.
+    pub fn run_job_request(&self, r: JobRequest<'_>) -> Result<JobRun, HostError> {
+        let JobRequest { plugin, job, runner, slot, attempt, fence } = r;
         let loaded = self.plugin(plugin).map_err(HostError::Invalid)?;
         if !loaded.manifest.jobs.iter().any(|j| j.name == job) {
             let jobs: Vec<&str> = loaded.manifest.jobs.iter().map(|j| j.name.as_str()).collect();

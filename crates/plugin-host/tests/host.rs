@@ -10,7 +10,7 @@ mod support;
 use std::sync::Arc;
 
 use learnloop_config::Config;
-use learnloop_plugin_host::{IngestStatus, Origin, PluginHost, conformance};
+use learnloop_plugin_host::{IngestStatus, JobRequest, Origin, PluginHost, conformance};
 use learnloop_store::{Fence, SqliteOptions, Store};
 
 fn store(dir: &std::path::Path) -> Arc<dyn Store> {
@@ -144,11 +144,13 @@ fn a_job_fenced_by_a_lost_lease_commits_nothing() {
     let t = |ms: i64| learnloop_core::Timestamp::from_micros(1_800_000_000_000_000 + ms * 1000).unwrap();
     let a = s.acquire_lease("scheduler", "a", 1_000, t(0)).unwrap().unwrap();
     let b = s.acquire_lease("scheduler", "b", 1_000, t(5_000)).unwrap().expect("a's lease lapsed");
-    let run = host.run_job_fenced("trust", "meta_learning", "a", None, 1, Some(&Fence::from(&a))).unwrap();
+    let (stale, current) = (Fence::from(&a), Fence::from(&b));
+    let fenced = |runner, lease| JobRequest { plugin: "trust", job: "meta_learning", runner, slot: None, attempt: 1, fence: Some(lease) };
+    let run = host.run_job_request(fenced("a", &stale)).unwrap();
     assert_eq!(run.status, learnloop_core::JobStatus::Failed);
     assert!(run.error.as_deref().unwrap_or("").contains("moved on"), "{:?}", run.error);
     assert_eq!(conformance::state_of(&host, "trust").unwrap(), before, "nothing of the job landed");
-    let run = host.run_job_fenced("trust", "meta_learning", "b", None, 1, Some(&Fence::from(&b))).unwrap();
+    let run = host.run_job_request(fenced("b", &current)).unwrap();
     assert_eq!(run.status, learnloop_core::JobStatus::Succeeded, "{:?}", run.error);
     assert_ne!(conformance::state_of(&host, "trust").unwrap(), before, "the current holder's job commits");
 }
