@@ -40,18 +40,18 @@ pub(crate) fn expect_matches(key: &StateKey, expect: Expect, current: Option<u64
 
 /// The select list of a columnar prediction read (`predictions` is the
 /// outer table; its first outcome by correlated subqueries on
-/// `prediction_seq`, which both backends index).
-pub(crate) fn column_select(spec: &ColumnSpec) -> String {
+/// `prediction_seq`, which both backends index). `first_by` orders a
+/// prediction's outcomes: SQLite's `prediction_seq` index already yields
+/// them in seq order (`o.seq`); PostgreSQL needs `o.seq + 0`, because
+/// ordering by the bare primary key lets it walk the whole outcomes primary
+/// key looking for this prediction's rows (LIMIT 1 makes that look cheap),
+/// once per prediction, where the expression keeps it on the index.
+pub(crate) fn column_select(spec: &ColumnSpec, first_by: &str) -> String {
     // Typed NULLs: PostgreSQL decodes an untyped NULL as text.
     let payload = if spec.payload.is_empty() { "CAST(NULL AS TEXT)" } else { "payload" };
     let outcome = |col: &str, ty: &str| {
         if spec.first_outcome {
-            // `o.seq + 0`: ordering by the bare primary key lets
-            // PostgreSQL walk the whole outcomes primary key looking for
-            // this prediction's rows (LIMIT 1 makes that look cheap), once
-            // per prediction; the expression keeps it on the
-            // prediction_seq index, then sorts the row or two it finds.
-            format!("(SELECT o.{col} FROM outcomes o WHERE o.prediction_seq = predictions.seq ORDER BY o.seq + 0 LIMIT 1)")
+            format!("(SELECT o.{col} FROM outcomes o WHERE o.prediction_seq = predictions.seq ORDER BY {first_by} LIMIT 1)")
         } else {
             format!("CAST(NULL AS {ty})")
         }

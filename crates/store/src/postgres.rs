@@ -1208,7 +1208,7 @@ impl Store for PostgresStore {
 
     fn prediction_columns(&self, q: &EventQuery, spec: &ColumnSpec) -> Result<PredictionColumns> {
         let (clause, params) = event_filter(q, false, ColumnSpec::MAX_ROWS)?;
-        let sql = format!("SELECT {} FROM predictions{clause}", column_select(spec));
+        let sql = format!("SELECT {} FROM predictions{clause}", column_select(spec, "o.seq + 0"));
         let limit = q.limit.clamp(1, ColumnSpec::MAX_ROWS);
         self.read_prepared(&sql, |c, stmt| {
             let rows = c.query(stmt, &refs(&params))?;

@@ -953,7 +953,7 @@ impl Store for SqliteStore {
 
     fn prediction_columns(&self, q: &EventQuery, spec: &ColumnSpec) -> Result<PredictionColumns> {
         let (clause, args) = where_clause(q, false, ColumnSpec::MAX_ROWS)?;
-        let sql = format!("SELECT {} FROM predictions{clause}", column_select(spec));
+        let sql = format!("SELECT {} FROM predictions{clause}", column_select(spec, "o.seq"));
         let limit = q.limit.clamp(1, ColumnSpec::MAX_ROWS);
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(&sql)?;
