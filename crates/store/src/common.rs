@@ -75,6 +75,19 @@ pub(crate) fn check_fence(f: &Fence, current: Option<i64>) -> Result<()> {
     }
 }
 
+/// The lower event-time bound (µs) of a query. Paging by event time, the
+/// cursor's time is one too, and the one an index can seek to: with only
+/// `from` the database seeks there and filters out every earlier page's rows
+/// again on each page (quadratic in the window). The cursor comparison
+/// still decides ties.
+pub(crate) fn effective_from(q: &EventQuery) -> Option<i64> {
+    let from = q.from.map(|t| t.as_micros());
+    match (q.order, q.after) {
+        (Order::EventTime, Some(c)) => Some(from.map_or(c.time, |f| f.max(c.time))),
+        _ => from,
+    }
+}
+
 pub(crate) fn paginate<T>(mut items: Vec<T>, limit: usize, cursor: impl Fn(&T) -> Cursor) -> Page<T> {
     let limit = limit.clamp(1, EventQuery::MAX_LIMIT);
     if items.len() > limit {

@@ -781,8 +781,8 @@ fn event_filter(q: &EventQuery, outcomes: bool, max_limit: usize) -> Result<(Str
         let p = f.push(pid.to_string());
         f.sql.push_str(&format!(" AND prediction_seq = (SELECT seq FROM predictions WHERE workspace = {w} AND id = {p})"));
     }
-    if let Some(from) = q.from {
-        let n = f.push(from.as_micros());
+    if let Some(from) = effective_from(q) {
+        let n = f.push(from);
         f.sql.push_str(&format!(" AND event_time >= {n}"));
     }
     if let Some(until) = q.until {

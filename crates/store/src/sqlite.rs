@@ -499,8 +499,8 @@ fn where_clause(q: &EventQuery, outcomes: bool, max_limit: usize) -> Result<(Str
             args.len()
         ));
     }
-    if let Some(from) = q.from {
-        args.push(SqlValue::Integer(from.as_micros()));
+    if let Some(from) = effective_from(q) {
+        args.push(SqlValue::Integer(from));
         sql.push_str(&format!(" AND event_time >= ?{}", args.len()));
     }
     if let Some(until) = q.until {

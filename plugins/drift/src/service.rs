@@ -175,11 +175,7 @@ pub fn health(cfg: &Config, ctx: &mut dyn Context, service: &str, from: i64, unt
             }
         }
         match page.next {
-            Some(c) => {
-                // `from` raised to the cursor's time: see `window::load`.
-                q.from = Some(tsq(c.time.max(from), "from")?);
-                q.after = Some(c);
-            }
+            Some(c) => q.after = Some(c),
             None => break,
         }
     }

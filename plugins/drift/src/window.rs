@@ -89,13 +89,7 @@ pub fn load(
             let page = ctx.prediction_columns(&q, &spec)?;
             w.append(&page, version, &mut version_index);
             match page.next {
-                Some(c) => {
-                    // Also raise `from` to the cursor's time: with both a
-                    // `from` and a cursor, SQLite seeks to `from` and filters
-                    // every earlier page's rows again (quadratic in the window).
-                    q.from = Some(ts(c.time.max(from))?);
-                    q.after = Some(c);
-                }
+                Some(c) => q.after = Some(c),
                 None => break,
             }
         }
