@@ -38,6 +38,23 @@ pub(crate) fn expect_matches(key: &StateKey, expect: Expect, current: Option<u64
     }
 }
 
+// The columns each table is read from, in the order both backends' row
+// mappers (`prediction_row`, `outcome_row`, ...) expect them.
+pub(crate) const PREDICTION_COLUMNS: &str =
+    "seq, workspace, id, plugin, subject, kind, value, label, confidence, features, payload, event_time, ingested_at";
+pub(crate) const OUTCOME_COLUMNS: &str =
+    "seq, workspace, id, plugin, prediction_id, subject, kind, value, label, success, quality, feedback, payload, event_time, ingested_at";
+pub(crate) const JOB_RUN_COLUMNS: &str =
+    "id, plugin, job, slot, attempt, runner, status, started_at, finished_at, report, error";
+pub(crate) const INSIGHT_COLUMNS: &str =
+    "id, workspace, plugin, kind, title, detail, confidence, impact, data, created_at";
+pub(crate) const ALERT_COLUMNS: &str =
+    "id, workspace, plugin, severity, kind, subject, message, dedup_key, data, created_at, last_seen_at, occurrences, acknowledged_at";
+pub(crate) const IMPROVEMENT_COLUMNS: &str =
+    "id, workspace, plugin, target, version, status, params, evidence, metric, expected_gain, backtest, created_at, updated_at, history";
+pub(crate) const API_KEY_COLUMNS: &str =
+    "id, name, prefix, workspace, role, created_at, revoked_at";
+
 /// The select list of a columnar prediction read (`predictions` is the
 /// outer table; its first outcome by correlated subqueries on
 /// `prediction_seq`, which both backends index). `first_by` orders a

@@ -809,9 +809,6 @@ fn event_filter(q: &EventQuery, outcomes: bool, max_limit: usize) -> Result<(Str
     Ok(f.finish(order, q.limit.clamp(1, max_limit) as i64 + 1))
 }
 
-const PREDICTION_COLUMNS: &str =
-    "seq, workspace, id, plugin, subject, kind, value, label, confidence, features, payload, event_time, ingested_at";
-
 fn prediction_row(r: &Row) -> Result<StoredPrediction> {
     Ok(StoredPrediction {
         seq: r.get(0),
@@ -831,8 +828,6 @@ fn prediction_row(r: &Row) -> Result<StoredPrediction> {
         },
     })
 }
-
-const OUTCOME_COLUMNS: &str = "seq, workspace, id, plugin, prediction_id, subject, kind, value, label, success, quality, feedback, payload, event_time, ingested_at";
 
 fn outcome_row(r: &Row) -> Result<StoredOutcome> {
     Ok(StoredOutcome {
@@ -856,8 +851,6 @@ fn outcome_row(r: &Row) -> Result<StoredOutcome> {
     })
 }
 
-const JOB_RUN_COLUMNS: &str = "id, plugin, job, slot, attempt, runner, status, started_at, finished_at, report, error";
-
 fn job_run_row(r: &Row) -> Result<JobRun> {
     let status: String = r.get(6);
     Ok(JobRun {
@@ -879,8 +872,6 @@ fn lease_row(r: &Row) -> Result<Lease> {
     Ok(Lease { name: r.get(0), holder: r.get(1), token: r.get(2), expires_at: ts(r.get(3))? })
 }
 
-const INSIGHT_COLUMNS: &str = "id, workspace, plugin, kind, title, detail, confidence, impact, data, created_at";
-
 fn insight_row(r: &Row) -> Result<Insight> {
     Ok(Insight {
         id: r.get(0),
@@ -895,8 +886,6 @@ fn insight_row(r: &Row) -> Result<Insight> {
         created_at: ts(r.get(9))?,
     })
 }
-
-const ALERT_COLUMNS: &str = "id, workspace, plugin, severity, kind, subject, message, dedup_key, data, created_at, last_seen_at, occurrences, acknowledged_at";
 
 fn alert_row(r: &Row) -> Result<Alert> {
     let severity: String = r.get(3);
@@ -917,9 +906,6 @@ fn alert_row(r: &Row) -> Result<Alert> {
     })
 }
 
-const IMPROVEMENT_COLUMNS: &str =
-    "id, workspace, plugin, target, version, status, params, evidence, metric, expected_gain, backtest, created_at, updated_at, history";
-
 fn improvement_row(r: &Row) -> Result<Improvement> {
     let status: String = r.get(5);
     Ok(Improvement {
@@ -939,8 +925,6 @@ fn improvement_row(r: &Row) -> Result<Improvement> {
         history: serde_json::from_value(json_value(r.get(13))?).map_err(bad)?,
     })
 }
-
-const API_KEY_COLUMNS: &str = "id, name, prefix, workspace, role, created_at, revoked_at";
 
 fn api_key_row(r: &Row) -> Result<ApiKey> {
     let role: String = r.get(4);

@@ -549,9 +549,6 @@ fn parse_json<T: serde::de::DeserializeOwned + Default>(s: Option<String>) -> ru
 }
 
 
-const PREDICTION_COLUMNS: &str =
-    "seq, workspace, id, plugin, subject, kind, value, label, confidence, features, payload, event_time, ingested_at";
-
 fn prediction_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredPrediction> {
     Ok(StoredPrediction {
         seq: r.get(0)?,
@@ -571,8 +568,6 @@ fn prediction_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredPrediction> {
         },
     })
 }
-
-const OUTCOME_COLUMNS: &str = "seq, workspace, id, plugin, prediction_id, subject, kind, value, label, success, quality, feedback, payload, event_time, ingested_at";
 
 fn outcome_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredOutcome> {
     Ok(StoredOutcome {
@@ -614,9 +609,6 @@ fn job_run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRun> {
         error: r.get(10)?,
     })
 }
-
-const JOB_RUN_COLUMNS: &str =
-    "id, plugin, job, slot, attempt, runner, status, started_at, finished_at, report, error";
 
 fn lease_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Lease> {
     Ok(Lease { name: r.get(0)?, holder: r.get(1)?, token: r.get(2)?, expires_at: ts(r.get(3)?)? })
@@ -826,8 +818,6 @@ fn json_value(s: String) -> rusqlite::Result<Value> {
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
 }
 
-const INSIGHT_COLUMNS: &str = "id, workspace, plugin, kind, title, detail, confidence, impact, data, created_at";
-
 fn insight_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Insight> {
     Ok(Insight {
         id: r.get(0)?,
@@ -842,8 +832,6 @@ fn insight_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Insight> {
         created_at: ts(r.get(9)?)?,
     })
 }
-
-const ALERT_COLUMNS: &str = "id, workspace, plugin, severity, kind, subject, message, dedup_key, data, created_at, last_seen_at, occurrences, acknowledged_at";
 
 fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
     Ok(Alert {
@@ -862,9 +850,6 @@ fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
         acknowledged_at: r.get::<_, Option<i64>>(12)?.map(ts).transpose()?,
     })
 }
-
-const IMPROVEMENT_COLUMNS: &str =
-    "id, workspace, plugin, target, version, status, params, evidence, metric, expected_gain, backtest, created_at, updated_at, history";
 
 fn improvement_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Improvement> {
     Ok(Improvement {
@@ -1422,8 +1407,6 @@ impl Store for SqliteStore {
         })
     }
 }
-
-const API_KEY_COLUMNS: &str = "id, name, prefix, workspace, role, created_at, revoked_at";
 
 fn api_key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKey> {
     let role: String = r.get(4)?;
