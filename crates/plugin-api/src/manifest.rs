@@ -69,6 +69,21 @@ pub struct RouteSpec {
     pub response_schema: Value,
 }
 
+impl RouteSpec {
+    /// A route answering a JSON object, taking `request_schema` as its body
+    /// (`Value::Null`: none).
+    pub fn new(method: &str, path: &str, summary: &str, writes: bool, request_schema: Value) -> Self {
+        RouteSpec {
+            method: method.into(),
+            path: path.into(),
+            summary: summary.into(),
+            writes,
+            request_schema,
+            response_schema: serde_json::json!({"type": "object"}),
+        }
+    }
+}
+
 /// One job (learning cycle, cleanup, report).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobSpec {
@@ -80,6 +95,13 @@ pub struct JobSpec {
     pub description: String,
 }
 
+impl JobSpec {
+    /// A job with its default schedule.
+    pub fn new(name: &str, schedule: &str, description: &str) -> Self {
+        JobSpec { name: name.into(), schedule: schedule.into(), description: description.into() }
+    }
+}
+
 /// One key of a plugin's config section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConfigKey {
@@ -89,6 +111,14 @@ pub struct ConfigKey {
     pub default: Value,
     /// What it does.
     pub doc: String,
+}
+
+impl ConfigKey {
+    /// The keys `docs` documents (key, what it does), each with its default
+    /// read from `defaults`: the plugin's default config, serialized.
+    pub fn documented(defaults: &Value, docs: &[(&str, &str)]) -> Vec<ConfigKey> {
+        docs.iter().map(|(k, doc)| ConfigKey { key: (*k).into(), default: defaults[*k].clone(), doc: (*doc).into() }).collect()
+    }
 }
 
 /// Parses a plugin's config section into `T` (which should be

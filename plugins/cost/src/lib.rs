@@ -141,7 +141,7 @@ impl Config {
             ("similar_cases", "similar past cases returned by POST /assess"),
             ("index_sync_budget", "outcomes the vector index sync reads per call at most"),
         ];
-        docs.iter().map(|(k, doc)| ConfigKey { key: (*k).into(), default: d[*k].clone(), doc: (*doc).into() }).collect()
+        ConfigKey::documented(&d, &docs)
     }
 }
 
@@ -351,14 +351,7 @@ fn params_default_score(factors: &BTreeMap<String, f64>) -> Option<f64> {
 
 impl Plugin for CostPlugin {
     fn manifest(&self) -> Manifest {
-        let route = |method: &str, path: &str, summary: &str, writes: bool, request_schema: Value| RouteSpec {
-            method: method.into(),
-            path: path.into(),
-            summary: summary.into(),
-            writes,
-            request_schema,
-            response_schema: json!({"type": "object"}),
-        };
+        let route = RouteSpec::new;
         let proposal = json!({"type": "object", "required": ["recommendation_type", "resource_type", "region", "predicted_savings"], "properties": {
             "recommendation_type": {"type": "string"}, "resource_type": {"type": "string"}, "region": {"type": "string"},
             "predicted_savings": {"type": "number", "minimum": 0}, "risk_level": {"enum": RISKS}, "confidence": {"type": "number"},

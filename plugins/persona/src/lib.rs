@@ -731,15 +731,8 @@ impl PersonaPlugin {
 
 impl Plugin for PersonaPlugin {
     fn manifest(&self) -> Manifest {
-        let route = |method: &str, path: &str, summary: &str, writes: bool, request_schema: Value| RouteSpec {
-            method: method.into(),
-            path: path.into(),
-            summary: summary.into(),
-            writes,
-            request_schema,
-            response_schema: json!({"type": "object"}),
-        };
-        let job = |name: &str, schedule: &str, description: &str| JobSpec { name: name.into(), schedule: schedule.into(), description: description.into() };
+        let route = RouteSpec::new;
+        let job = JobSpec::new;
         Manifest {
             name: "persona".into(),
             version: env!("CARGO_PKG_VERSION").into(),

@@ -247,7 +247,7 @@ impl Config {
             ("weights_min_evaluations", "least final evaluations in that history before weights are learned"),
             ("weights_min", "least value of each learned weight"),
         ];
-        docs.iter().map(|(k, doc)| ConfigKey { key: (*k).into(), default: d[*k].clone(), doc: (*doc).into() }).collect()
+        ConfigKey::documented(&d, &docs)
     }
 }
 
@@ -635,15 +635,8 @@ fn outcome_label(label: Option<&str>, success: Option<bool>, quality: Option<f64
 
 impl Plugin for TrustPlugin {
     fn manifest(&self) -> Manifest {
-        let route = |method: &str, path: &str, summary: &str, writes: bool, request_schema: Value| RouteSpec {
-            method: method.into(),
-            path: path.into(),
-            summary: summary.into(),
-            writes,
-            request_schema,
-            response_schema: json!({"type": "object"}),
-        };
-        let job = |name: &str, schedule: &str, description: &str| JobSpec { name: name.into(), schedule: schedule.into(), description: description.into() };
+        let route = RouteSpec::new;
+        let job = JobSpec::new;
         Manifest {
             name: "trust".into(),
             version: env!("CARGO_PKG_VERSION").into(),
