@@ -135,37 +135,6 @@ pub struct Params {
     pub weights: BTreeMap<String, f64>,
 }
 
-/// One measured, executed or pending recommendation as learning sees it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sample<'a> {
-    /// Event time (µs).
-    pub t: i64,
-    /// Recommendation type.
-    pub kind: &'a str,
-    /// Region.
-    pub region: &'a str,
-    /// Resource type.
-    pub resource_type: &'a str,
-    /// Predicted monthly savings.
-    pub predicted: f64,
-    /// Realised monthly savings, if measured.
-    pub actual: Option<f64>,
-    /// Execution success, if executed.
-    pub success: Option<bool>,
-    /// Scoring factors.
-    pub factors: &'a BTreeMap<String, f64>,
-}
-
-impl Sample<'_> {
-    /// log(actual / predicted), when both are positive.
-    pub fn log_ratio(&self) -> Option<f64> {
-        match self.actual {
-            Some(a) if a > 0.0 && self.predicted > 0.0 => Some((a / self.predicted).ln()),
-            _ => None,
-        }
-    }
-}
-
 /// The hierarchy keys of a recommendation, broad to narrow.
 pub fn keys(kind: &str, region: &str, resource_type: &str) -> [String; 3] {
     [kind.to_string(), format!("{kind}|{region}"), format!("{kind}|{region}|{resource_type}")]
@@ -329,14 +298,6 @@ fn fit_calibration<'a>(table: &Table, measured: impl Iterator<Item = &'a Measure
     }
     p.global = global;
     p.calibration = by_name(table, &by_key, |s| s.n > 0);
-}
-
-/// Fits a new parameter set from samples (any order). `current` supplies
-/// the scoring weights to move from.
-pub fn fit(samples: &[Sample<'_>], cfg: &Config, current: &Params) -> Params {
-    let table = Table::from_samples(samples);
-    let rows: Vec<&Row> = table.rows().iter().collect();
-    fit_rows(&table, &rows, cfg, current)
 }
 
 /// Fits a new parameter set from rows of `table` (any order). `current`
@@ -572,6 +533,7 @@ pub fn holdout_error(params: &Params, table: &Table, rows: &[&Row]) -> Option<(f
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::table::Fields;
 
     fn check(params: &Params, (kind, region, rt): (&str, &str, &str), predicted: f64, expected_factor: f64, basis: &str) {
         let e = params.estimate(kind, region, rt, predicted);
@@ -609,10 +571,10 @@ mod tests {
     #[test]
     fn fit_recovers_a_multiplicative_bias_and_conformal_quantile() {
         let cfg = Config { shrinkage: 0.0, ..Config::default() };
-        let none = BTreeMap::new();
         // Ratios alternate 0.5·e^{±0.1}: every holdout residual is exactly 0.1 after fitting the mean.
-        let samples: Vec<Sample<'_>> = (0..100)
-            .map(|i| Sample {
+        let mut table = Table::default();
+        for i in 0..100 {
+            let f = Fields {
                 t: i,
                 kind: "k",
                 region: "r",
@@ -620,10 +582,11 @@ mod tests {
                 predicted: 100.0,
                 actual: Some(50.0 * if i % 2 == 0 { 0.1f64.exp() } else { (-0.1f64).exp() }),
                 success: Some(true),
-                factors: &none,
-            })
-            .collect();
-        let p = fit(&samples, &cfg, &Params::default());
+            };
+            table.push(f, []);
+        }
+        let rows: Vec<&Row> = table.rows().iter().collect();
+        let p = fit_rows(&table, &rows, &cfg, &Params::default());
         let e = p.estimate("k", "r", "t", 100.0);
         assert!((e.calibration_factor - 0.5).abs() < 1e-9, "{}", e.calibration_factor);
         let q = p.interval.q.unwrap();

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use crate::model::{Sample, keys};
+use crate::model::keys;
 
 /// Strings interned to small codes (`u32`), each stored once.
 #[derive(Debug, Clone, Default)]
@@ -143,24 +143,6 @@ impl Table {
             success: f.success,
             factors: span(start)..span(self.factors.len()),
         });
-    }
-
-    /// A table of borrowed samples, in their order.
-    pub fn from_samples(samples: &[Sample<'_>]) -> Table {
-        let mut table = Table::default();
-        for s in samples {
-            let f = Fields {
-                t: s.t,
-                kind: s.kind,
-                region: s.region,
-                resource_type: s.resource_type,
-                predicted: s.predicted,
-                actual: s.actual,
-                success: s.success,
-            };
-            table.push(f, s.factors.iter().map(|(k, x)| (k.as_str(), *x)));
-        }
-        table
     }
 
     fn group_of(&mut self, kind: &str, region: &str, resource_type: &str) -> u32 {
