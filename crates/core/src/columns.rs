@@ -14,7 +14,6 @@ use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::history::{Cursor, StoredPrediction};
 use crate::{Outcome, ValidationError};
@@ -249,7 +248,10 @@ pub struct RawRow<'a> {
 #[derive(Debug)]
 pub struct ColumnBuilder {
     cols: PredictionColumns,
-    payload_fields: Vec<String>,
+    /// The payload fields asked for, each with its column, and whether the
+    /// current row had it.
+    payload: Vec<(String, TextColumn)>,
+    seen: Vec<bool>,
     /// Feature columns in order of first appearance, and their positions.
     feats: Vec<(String, ValueColumn)>,
     feat_index: HashMap<String, usize>,
@@ -261,11 +263,14 @@ pub struct ColumnBuilder {
 impl ColumnBuilder {
     /// An empty page for `spec`.
     pub fn new(spec: &ColumnSpec) -> Self {
-        let mut cols = PredictionColumns::default();
-        for f in &spec.payload {
-            cols.payload.insert(f.clone(), TextColumn::default());
+        Self {
+            cols: PredictionColumns::default(),
+            payload: spec.payload.iter().map(|f| (f.clone(), TextColumn::default())).collect(),
+            seen: vec![false; spec.payload.len()],
+            feats: Vec::new(),
+            feat_index: HashMap::new(),
+            order: Vec::new(),
         }
-        Self { cols, payload_fields: spec.payload.clone(), feats: Vec::new(), feat_index: HashMap::new(), order: Vec::new() }
     }
 
     /// Rows pushed so far.
@@ -289,21 +294,18 @@ impl ColumnBuilder {
                 .and_then(|()| de.end())
                 .map_err(|e| ValidationError::new("features", format!("stored row {}: {e}", r.seq)))?;
         }
-        if !self.payload_fields.is_empty() {
-            let fields: BTreeMap<&str, Option<String>> = match r.payload {
-                Some(text) => {
-                    let mut de = serde_json::Deserializer::from_str(text);
-                    let mut found = BTreeMap::new();
-                    PayloadSeed { fields: &self.payload_fields, found: &mut found }
-                        .deserialize(&mut de)
-                        .map_err(|e| ValidationError::new("payload", format!("stored row {}: {e}", r.seq)))?;
-                    found.into_iter().map(|(k, v)| (k, Some(v))).collect()
+        if !self.payload.is_empty() {
+            self.seen.fill(false);
+            if let Some(text) = r.payload {
+                let mut de = serde_json::Deserializer::from_str(text);
+                PayloadSeed { fields: &mut self.payload, seen: &mut self.seen }
+                    .deserialize(&mut de)
+                    .map_err(|e| ValidationError::new("payload", format!("stored row {}: {e}", r.seq)))?;
+            }
+            for ((_, col), seen) in self.payload.iter_mut().zip(&self.seen) {
+                if !seen {
+                    col.push(None);
                 }
-                None => BTreeMap::new(),
-            };
-            for f in &self.payload_fields {
-                let v = fields.get(f.as_str()).and_then(|v| v.as_deref());
-                self.cols.payload.get_mut(f).expect("column per field").push(v);
             }
         }
         let c = &mut self.cols;
@@ -343,6 +345,7 @@ impl ColumnBuilder {
             col.finish(n);
             self.cols.features.insert(name, col);
         }
+        self.cols.payload.extend(self.payload);
         self.cols.next = next;
         self.cols
     }
@@ -485,40 +488,32 @@ impl<'de> Visitor<'de> for ScalarSeed<'_> {
     }
 }
 
-/// Picks the asked-for top-level fields out of a payload, as text.
-struct PayloadSeed<'f, 'o> {
-    fields: &'f [String],
-    found: &'o mut BTreeMap<&'f str, String>,
+/// Picks the asked-for top-level fields out of a payload straight into
+/// their columns, as text; marks in `seen` which the row had.
+struct PayloadSeed<'f> {
+    fields: &'f mut [(String, TextColumn)],
+    seen: &'f mut [bool],
 }
 
-impl<'de> DeserializeSeed<'de> for PayloadSeed<'_, '_> {
+impl<'de> DeserializeSeed<'de> for PayloadSeed<'_> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for PayloadSeed<'_, '_> {
+impl<'de> Visitor<'de> for PayloadSeed<'_> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON payload")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key::<KeyStr<'de>>()? {
-            match self.fields.iter().find(|f| f.as_str() == key.as_str()) {
-                Some(f) => {
-                    // A string as itself, a number as serde_json prints it.
-                    match map.next_value::<Value>()? {
-                        Value::String(s) => {
-                            self.found.insert(f, s);
-                        }
-                        Value::Number(n) => {
-                            self.found.insert(f, n.to_string());
-                        }
-                        _ => {}
-                    }
+            match self.fields.iter().position(|(f, _)| f.as_str() == key.as_str()) {
+                Some(i) if !self.seen[i] => {
+                    self.seen[i] = map.next_value_seed(TextSeed { col: &mut self.fields[i].1 })?;
                 }
-                None => {
+                _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
@@ -528,6 +523,56 @@ impl<'de> Visitor<'de> for PayloadSeed<'_, '_> {
     // A stored payload is an object or null (records are validated so).
     fn visit_unit<E>(self) -> Result<(), E> {
         Ok(())
+    }
+}
+
+/// One payload field into its text column: a string as itself, a number as
+/// serde_json prints it; anything else is not pushed (`false`).
+struct TextSeed<'c> {
+    col: &'c mut TextColumn,
+}
+
+impl<'de> DeserializeSeed<'de> for TextSeed<'_> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TextSeed<'_> {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a payload field")
+    }
+    fn visit_str<E>(self, s: &str) -> Result<bool, E> {
+        self.col.push(Some(s));
+        Ok(true)
+    }
+    fn visit_u64<E: serde::de::Error>(self, x: u64) -> Result<bool, E> {
+        self.visit_str(&x.to_string())
+    }
+    fn visit_i64<E: serde::de::Error>(self, x: i64) -> Result<bool, E> {
+        self.visit_str(&x.to_string())
+    }
+    fn visit_f64<E: serde::de::Error>(self, x: f64) -> Result<bool, E> {
+        match serde_json::Number::from_f64(x) {
+            Some(n) => self.visit_str(&n.to_string()),
+            None => Ok(false),
+        }
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(false)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(false)
     }
 }
 
