@@ -1282,17 +1282,17 @@ impl Store for PostgresStore {
         let sql = "SELECT s.key, s.value, s.version, s.updated_at FROM unnest($3::text[]) AS k(key)
                    CROSS JOIN LATERAL (SELECT key, value, version, updated_at FROM plugin_state
                                        WHERE plugin = $1 AND workspace = $2 AND key = k.key LIMIT 1) s";
-        let mut found: HashMap<(&str, &str, String), StateDoc> = HashMap::new();
+        let mut found: BTreeMap<(&str, &str), HashMap<String, StateDoc>> = BTreeMap::new();
         for ((p, w), names) in groups {
             let rows = self.read_prepared(sql, |c, stmt| Ok(c.query(stmt, &[&p, &w, &names])?))?;
+            let docs = found.entry((p, w)).or_default();
             for r in rows {
-                let doc = StateDoc { value: r.get(1), version: r.get::<_, i64>(2) as u64, updated_at: ts(r.get(3))? };
-                found.insert((p, w, r.get(0)), doc);
+                docs.insert(r.get(0), StateDoc { value: r.get(1), version: r.get::<_, i64>(2) as u64, updated_at: ts(r.get(3))? });
             }
         }
         Ok(keys
             .iter()
-            .map(|k| found.get(&(k.plugin.as_str(), k.workspace.as_str(), k.key.clone())).cloned())
+            .map(|k| found.get(&(k.plugin.as_str(), k.workspace.as_str())).and_then(|docs| docs.get(&k.key)).cloned())
             .collect())
     }
 
