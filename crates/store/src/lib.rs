@@ -39,6 +39,8 @@ mod error;
 #[cfg(feature = "postgres")]
 pub mod pg_test;
 #[cfg(feature = "postgres")]
+pub mod pg_tls;
+#[cfg(feature = "postgres")]
 mod postgres;
 mod sqlite;
 mod stream;

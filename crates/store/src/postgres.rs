@@ -27,7 +27,7 @@ use learnloop_core::{
     PluginName, Prediction, Record, Role, Timestamp, WorkspaceId,
 };
 use ::postgres::types::ToSql;
-use ::postgres::{Client, IsolationLevel, NoTls, Row, Statement, Transaction};
+use ::postgres::{Client, IsolationLevel, Row, Statement, Transaction};
 use serde_json::Value;
 
 use learnloop_core::columns::{ColumnBuilder, RawRow};
@@ -210,6 +210,9 @@ const OUTCOME_COLUMNS_ALL: &str = "seq, workspace, id, plugin, prediction_id, pr
 /// The PostgreSQL implementation of [`Store`].
 pub struct PostgresStore {
     config: ::postgres::Config,
+    /// `sslmode` and `sslrootcert` from the URL (see [`crate::pg_tls`]).
+    tls_settings: crate::pg_tls::TlsSettings,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
     pool: Mutex<Vec<Conn>>,
     pool_size: usize,
     /// Dropped after the pool (field order): see [`PostgresStore::keep_alive`].
@@ -334,14 +337,18 @@ impl PostgresStore {
         self
     }
 
-    /// Connects to the database at `url` (`postgres://user@host:port/db`),
-    /// keeping up to `pool_size` connections open, and brings the schema up
-    /// to date.
+    /// Connects to the database at `url` (`postgres://user@host:port/db`,
+    /// with libpq's `sslmode` and `sslrootcert` for TLS: see
+    /// [`crate::pg_tls`]), keeping up to `pool_size` connections open, and
+    /// brings the schema up to date.
     pub fn open(url: &str, pool_size: usize) -> Result<Self> {
+        let (url, tls_settings) = crate::pg_tls::split_url(url)?;
         let config: ::postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Invalid { field: "store.url".into(), message: format!("not a PostgreSQL URL: {e}") })?;
-        let store = Self { config, pool: Mutex::new(Vec::new()), pool_size: pool_size.max(1), guard: None };
+        let tls = crate::pg_tls::connector(&tls_settings)?;
+        let store =
+            Self { config, tls_settings, tls, pool: Mutex::new(Vec::new()), pool_size: pool_size.max(1), guard: None };
         let mut conn = store.connect()?;
         migrate(&mut conn.client)?;
         store.give_back(conn);
@@ -349,9 +356,19 @@ impl PostgresStore {
     }
 
     fn connect(&self) -> Result<Conn> {
-        let client = self.config.connect(NoTls).map_err(|e| {
+        let client = self.config.connect(self.tls.clone()).map_err(|e| {
             let target = self.config.get_hosts().first().map(|h| format!("{h:?}")).unwrap_or_default();
-            StoreError::Backend(format!("cannot connect to PostgreSQL {target}: {e}"))
+            // The cause chain has the TLS reason (unknown issuer, wrong name, ...).
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                let more = s.to_string();
+                if !text.contains(&more) {
+                    text.push_str(&format!(": {more}"));
+                }
+                source = s.source();
+            }
+            StoreError::Backend(format!("cannot connect to PostgreSQL {target}: {}", crate::pg_tls::explain(&self.tls_settings, &text)))
         })?;
         Ok(Conn { client, cache: HashMap::new() })
     }
