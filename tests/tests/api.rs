@@ -78,7 +78,7 @@ fn api_and_scheduler_share_a_data_directory() {
     );
     let (api, addr) = start_api(&s, &["--config", config.to_str().unwrap(), "--bind", "127.0.0.1:0"]);
     let admin = std::fs::read_to_string(s.data_dir().join("admin.key")).unwrap().trim().to_string();
-    let (st, b) = http(&addr, "POST", "/api/v1/predictions", Some(&admin), r#"[{"id":"p1","plugin":"drift","subject":"m","kind":"regression","value":1},{"id":"p2","plugin":"drift","subject":"m","kind":"regression","value":2}]"#);
+    let (st, b) = http(&addr, "POST", "/api/v1/predictions?workspace=default", Some(&admin), r#"[{"id":"p1","plugin":"drift","subject":"m","kind":"regression","value":1},{"id":"p2","plugin":"drift","subject":"m","kind":"regression","value":2}]"#);
     assert_eq!(st, 200, "{b}");
 
     let scheduler = Child(

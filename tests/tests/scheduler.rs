@@ -277,7 +277,7 @@ fn api_shows_the_run_of_a_job_the_scheduler_ran() {
 
     for i in 0..5 {
         let body = format!(r#"{{"id":"p{i}","plugin":"drift","subject":"m","kind":"regression","value":{i}}}"#);
-        let (st, b) = http(&addr, "POST", "/api/v1/predictions", Some(&admin), &body);
+        let (st, b) = http(&addr, "POST", "/api/v1/predictions?workspace=default", Some(&admin), &body);
         assert_eq!(st, 201, "{b}");
     }
 

@@ -105,7 +105,7 @@ fn run(sync: &str) {
                     let i = next_id.fetch_add(1, Ordering::Relaxed);
                     let body = format!(r#"{{"id":"s{i}","plugin":"drift","subject":"m{}","kind":"regression","value":{i}}}"#, i % 10);
                     let t = Instant::now();
-                    let st = c.post("/api/v1/predictions", &key, &body);
+                    let st = c.post("/api/v1/predictions?workspace=default", &key, &body);
                     lat.push(t.elapsed());
                     assert_eq!(st, 201);
                 }
@@ -140,7 +140,7 @@ fn run(sync: &str) {
                     let items: Vec<String> = (first..first + 500)
                         .map(|i| format!(r#"{{"id":"b{i}","plugin":"drift","subject":"m{}","kind":"regression","value":{i}}}"#, i % 10))
                         .collect();
-                    assert_eq!(c.post("/api/v1/predictions", &key, &format!("[{}]", items.join(","))), 200);
+                    assert_eq!(c.post("/api/v1/predictions?workspace=default", &key, &format!("[{}]", items.join(","))), 200);
                     events.fetch_add(500, Ordering::Relaxed);
                 }
             })

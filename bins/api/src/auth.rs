@@ -27,6 +27,8 @@ pub struct Caller {
     pub role: Role,
     /// The key's workspace; `None` for all workspaces.
     pub workspace: Option<WorkspaceId>,
+    /// Whether the caller sent a key (false only with `[auth] enabled = false`).
+    pub keyed: bool,
 }
 
 impl Caller {
@@ -51,13 +53,26 @@ impl Caller {
         Ok(ws)
     }
 
+    /// The workspace of records that name none: `?workspace=` (which the key
+    /// must cover), else the key's own, else — with auth disabled —
+    /// `default_workspace`. `None` for an admin key without `?workspace=`:
+    /// such a key covers every workspace, so each record must name its own.
+    pub fn record_default(&self, requested: Option<&str>, default: &str) -> Result<Option<WorkspaceId>, ApiError> {
+        match (requested, &self.workspace) {
+            (Some(_), _) | (None, Some(_)) => self.workspace(requested, default).map(Some),
+            (None, None) if !self.keyed => Ok(Some(WorkspaceId::parse("default_workspace", default)?)),
+            (None, None) => Ok(None),
+        }
+    }
+
     /// Fails with 403 if the key may not touch `ws`.
     pub fn check_workspace(&self, ws: &WorkspaceId) -> Result<(), ApiError> {
         match &self.workspace {
             Some(own) if own != ws => Err(ApiError::forbidden(format!(
-                "this key belongs to workspace {:?}, not {:?}",
+                "this key belongs to workspace {:?}, not {:?}; a {} key reads and writes only its own workspace",
                 own.as_str(),
-                ws.as_str()
+                ws.as_str(),
+                self.role.as_str()
             ))),
             _ => Ok(()),
         }
@@ -69,7 +84,7 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         if !state.config.auth.enabled {
-            return Ok(Caller { role: Role::Admin, workspace: None });
+            return Ok(Caller { role: Role::Admin, workspace: None, keyed: false });
         }
         let header = parts
             .headers
@@ -91,7 +106,7 @@ impl FromRequestParts<AppState> for Caller {
             .await
             .map_err(ApiError::internal)??;
         let key = found.ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))?;
-        let caller = Caller { role: key.role, workspace: key.workspace };
+        let caller = Caller { role: key.role, workspace: key.workspace, keyed: true };
         state.keys.put(hash, caller.clone());
         Ok(caller)
     }

@@ -24,11 +24,13 @@ pub struct ApiError {
     pub detail: String,
     /// The offending field, if one.
     pub field: Option<String>,
+    /// The methods the path takes (the `Allow` header of a 405).
+    pub allow: Option<String>,
 }
 
 impl ApiError {
     fn new(status: StatusCode, kind: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, kind, detail: detail.into(), field: None }
+        Self { status, kind, detail: detail.into(), field: None, allow: None }
     }
     /// 400: the request could not be read (malformed JSON, bad query).
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -50,6 +52,10 @@ impl ApiError {
     /// 404.
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not-found", detail)
+    }
+    /// 405, with the methods the path takes (sent as `Allow`).
+    pub fn method_not_allowed(detail: impl Into<String>, allow: impl Into<String>) -> Self {
+        Self { allow: Some(allow.into()), ..Self::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", detail) }
     }
     /// 409.
     pub fn conflict(detail: impl Into<String>) -> Self {
@@ -91,8 +97,50 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if let Some(allow) = self.allow.as_deref().and_then(|a| HeaderValue::from_str(a).ok()) {
+            r.headers_mut().insert(header::ALLOW, allow);
+        }
         r
     }
+}
+
+/// Middleware: an error answer the router or an extractor made without a
+/// body (405 for a method a route does not take, an `OPTIONS` preflight
+/// when CORS is off, ...) becomes a problem document like every other
+/// error, keeping its headers (`Allow` on a 405).
+pub async fn problem_bodies(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    // With CORS on, the CORS layer answers every preflight before the router.
+    let preflight = method == axum::http::Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let response = next.run(req).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || response.headers().contains_key(header::CONTENT_TYPE) {
+        return response;
+    }
+    let (parts, _) = response.into_parts();
+    let allow = parts.headers.get(header::ALLOW).and_then(|a| a.to_str().ok()).unwrap_or("").to_string();
+    let problem = match status {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let takes = if allow.is_empty() { "no method".to_string() } else { allow.clone() };
+            let cors = if preflight {
+                " (this is a CORS preflight: CORS is off; allow browser origins with api.cors_origins)"
+            } else {
+                ""
+            };
+            ApiError::method_not_allowed(format!("{path} does not take {method}; it takes {takes}{cors}"), allow)
+        }
+        StatusCode::NOT_FOUND => ApiError::not_found("no such route; see /api/v1/openapi.json"),
+        s if s.is_server_error() => ApiError::internal(format!("{method} {path} answered {s} without a body")),
+        s => ApiError::new(s, "malformed-request", format!("{method} {path}: {}", s.canonical_reason().unwrap_or("refused"))),
+    };
+    let mut out = problem.into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH && !out.headers().contains_key(name) {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
 }
 
 impl From<ValidationError> for ApiError {

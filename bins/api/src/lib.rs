@@ -12,11 +12,16 @@
 //! * `GET /api/v1/insights`, `GET /api/v1/alerts`, `POST /api/v1/alerts/{id}/ack`;
 //! * `GET /api/v1/jobs`, `POST /api/v1/jobs/{plugin}/{job}/run`, `GET /api/v1/jobs/runs`;
 //! * `GET /health`, `GET /ready`, `GET /metrics`, `GET /api/v1/openapi.json`.
+//!
+//! Every error, also one the router makes (404, 405 with `Allow`), is a
+//! problem document. CORS is off unless `[api] cors_origins` lists origins
+//! (see [`cors`]).
 
 #![deny(missing_docs)]
 
 pub mod auth;
 pub mod committer;
+pub mod cors;
 mod error;
 pub mod metrics;
 pub mod openapi;
@@ -80,7 +85,7 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
 /// The whole API.
 pub fn app(state: AppState) -> Router {
     let limit = state.config.api.max_body_bytes;
-    Router::new()
+    let router = Router::new()
         .route("/health", get(routes::health::health))
         .route("/ready", get(routes::health::ready))
         .route("/metrics", get(routes::health::metrics))
@@ -103,5 +108,13 @@ pub fn app(state: AppState) -> Router {
         .fallback(routes::health::not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(state.clone(), track))
-        .with_state(state)
+        .with_state(state.clone());
+    // Around the whole router, not per route: a 405 gets its `Allow` header
+    // from the router before `problem_bodies` sees it.
+    let router = Router::new().fallback_service(router).layer(middleware::from_fn(error::problem_bodies));
+    if state.config.api.cors_origins.is_empty() {
+        router
+    } else {
+        router.layer(middleware::from_fn_with_state(state, cors::cors))
+    }
 }

@@ -14,7 +14,7 @@ fn op(summary: &str, role: &str, params: Value, body: Option<Value>, ok: Value) 
         "description": format!("Needs a {role} key."),
         "security": [{"bearer": []}],
         "parameters": params,
-        "responses": {"200": ok, "400": problem(), "401": problem(), "403": problem(), "404": problem(), "413": problem(), "422": problem()},
+        "responses": {"200": ok, "400": problem(), "401": problem(), "403": problem(), "404": problem(), "405": problem(), "413": problem(), "422": problem()},
     });
     if let Some(b) = body {
         v["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": b}}});
@@ -45,8 +45,14 @@ pub fn document(host: &PluginHost) -> Value {
     paths.insert("/ready".into(), open("Readiness: the store answers and every enabled plugin loaded (503 otherwise)."));
     paths.insert("/metrics".into(), open("Prometheus metrics (text format)."));
     paths.insert("/api/v1/openapi.json".into(), open("This document."));
-    paths.insert("/api/v1/predictions".into(), json!({"post": op("Ingest one prediction (object: 201 stored, 200 duplicate) or a batch (array, per-item results).", "writer", json!([]), Some(ingest_body.clone()), ingest_ok.clone())}));
-    paths.insert("/api/v1/outcomes".into(), json!({"post": op("Ingest one outcome or a batch, as for predictions.", "writer", json!([]), Some(ingest_body), ingest_ok)}));
+    let ingest_ws = q(
+        "workspace",
+        "Workspace of records that name none (a record naming another one is refused with 422). \
+         Default: the key's own; an admin key covers every workspace, so with it each record must name its workspace \
+         or this parameter must (422 otherwise). The only query parameter: any other is refused with 400.",
+    );
+    paths.insert("/api/v1/predictions".into(), json!({"post": op("Ingest one prediction (object: 201 stored, 200 duplicate) or a batch (array, per-item results).", "writer", json!([ingest_ws.clone()]), Some(ingest_body.clone()), ingest_ok.clone())}));
+    paths.insert("/api/v1/outcomes".into(), json!({"post": op("Ingest one outcome or a batch, as for predictions.", "writer", json!([ingest_ws]), Some(ingest_body), ingest_ok)}));
     let ws = q("workspace", "Workspace (default: the key's own, else default_workspace).");
     paths.insert("/api/v1/insights".into(), json!({"get": op("Insights found by learning, newest first.", "reader", json!([ws, q("plugin", "Only this plugin."), q("kind", "Only this kind."), q("since", "RFC 3339 time."), q("limit", "1 to 10000, default 100.")]), None, ok(json!({"type": "object"})))}));
     paths.insert("/api/v1/alerts".into(), json!({"get": op("Alerts, unacknowledged and from the last 24 hours by default.", "reader", json!([ws, q("plugin", "Only this plugin."), q("since", "RFC 3339 time (default: 24 hours ago)."), q("include_acknowledged", "true or false."), q("limit", "1 to 10000, default 100.")]), None, ok(json!({"type": "object"})))}));
@@ -81,7 +87,7 @@ pub fn document(host: &PluginHost) -> Value {
     }
     json!({
         "openapi": "3.1.0",
-        "info": {"title": "learnloop", "version": env!("CARGO_PKG_VERSION"), "description": "Closes the loop between predictions and outcomes. Errors are application/problem+json."},
+        "info": {"title": "learnloop", "version": env!("CARGO_PKG_VERSION"), "description": "Closes the loop between predictions and outcomes. Every error is application/problem+json, also 404 for an unknown path and 405 for a method a path does not take (with an Allow header). CORS is off unless [api] cors_origins lists origins: then a preflight from a listed origin is answered 204, from any other 403."},
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

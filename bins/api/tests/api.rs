@@ -323,3 +323,154 @@ async fn plugin_routes_jobs_openapi_and_metrics() {
     assert!(text.contains("learnloop_job_duration_seconds_count{plugin=\"drift\",job=\"daily\",status=\"succeeded\"} 1"), "{text}");
     assert!(text.contains("learnloop_job_last_run_duration_seconds{plugin=\"drift\",job=\"daily\",status=\"succeeded\",runner=\"api\"}"), "{text}");
 }
+
+/// Which workspace an ingested record went to.
+fn workspace_of(a: &Api, id: &str) -> Option<String> {
+    let drift = learnloop_core::PluginName::parse("", "drift").unwrap();
+    ["default", "team-a", "team-b", "team-c"].into_iter().map(str::to_string).find(|ws| {
+        let ws = WorkspaceId::parse("", ws).unwrap();
+        a.state.host.store().events(&ws, &drift, 0, 10_000).unwrap().iter().any(|e| match e {
+            learnloop_core::history::Event::Prediction(p) => p.record.id.as_str() == id,
+            learnloop_core::history::Event::Outcome(o) => o.record.id.as_str() == id,
+        })
+    })
+}
+
+/// `?workspace=` on the ingest routes is honoured with the same rules as a
+/// record's `workspace` field; an admin key must name the workspace.
+#[tokio::test]
+async fn ingest_honours_the_workspace_query_parameter() {
+    let a = api();
+    let bare = |id: &str| json!({"id": id, "plugin": "drift", "subject": "m", "kind": "regression", "value": 1.0}).to_string();
+    use StatusCode as S;
+    // (what, uri, key, body, status, where it landed or a fragment of the problem)
+    let cases: Vec<(&str, &str, &str, String, S, &str)> = vec![
+        ("admin + ?workspace", "/api/v1/predictions?workspace=team-b", &a.admin, bare("q1"), S::CREATED, "team-b"),
+        ("admin, record names it", "/api/v1/predictions", &a.admin, pred("q2", "team-b"), S::CREATED, "team-b"),
+        ("admin, no workspace", "/api/v1/predictions", &a.admin, bare("q3"), S::UNPROCESSABLE_ENTITY, "required for admin keys"),
+        ("writer-a, no workspace", "/api/v1/predictions", &a.writer_a, bare("q4"), S::CREATED, "team-a"),
+        ("writer-a + own ?workspace", "/api/v1/predictions?workspace=team-a", &a.writer_a, bare("q5"), S::CREATED, "team-a"),
+        ("writer-a + other ?workspace", "/api/v1/predictions?workspace=team-b", &a.writer_a, bare("q6"), S::FORBIDDEN, "\"team-a\", not \"team-b\""),
+        ("writer-a, record names another", "/api/v1/predictions", &a.writer_a, pred("q7", "team-b"), S::FORBIDDEN, "\"team-a\", not \"team-b\""),
+        ("query and record disagree", "/api/v1/predictions?workspace=team-b", &a.admin, pred("q8", "team-c"), S::UNPROCESSABLE_ENTITY, "\"team-c\" but the query parameter asks for \"team-b\""),
+        ("query and record agree", "/api/v1/predictions?workspace=team-b", &a.admin, pred("q9", "team-b"), S::CREATED, "team-b"),
+        ("bad ?workspace", "/api/v1/predictions?workspace=Team%20B", &a.admin, bare("q10"), S::UNPROCESSABLE_ENTITY, "only lowercase ASCII letters"),
+        ("unknown query parameter", "/api/v1/predictions?workspac=team-b", &a.admin, bare("q11"), S::BAD_REQUEST, "unknown query parameter \"workspac\""),
+    ];
+    for (what, uri, key, body, status, expect) in cases {
+        let (s, v, _) = a.call("POST", uri, Some(key), body.clone()).await;
+        assert_eq!(s, status, "{what}: {v}");
+        let id = serde_json::from_str::<Value>(&body).unwrap()["id"].as_str().unwrap().to_string();
+        if s.is_success() {
+            assert_eq!(workspace_of(&a, &id).as_deref(), Some(expect), "{what}");
+        } else {
+            assert!(v["detail"].as_str().unwrap().contains(expect), "{what}: {v} lacks {expect:?}");
+            assert_eq!(workspace_of(&a, &id), None, "{what}: nothing stored");
+        }
+    }
+    // In a batch, an admin key's record without a workspace is rejected by itself.
+    let batch = json!([json!({"id": "b1", "workspace": "team-a", "plugin": "drift", "subject": "m", "kind": "r", "value": 1}), serde_json::from_str::<Value>(&bare("b2")).unwrap()]);
+    let (s, v, _) = a.call("POST", "/api/v1/predictions", Some(&a.admin), batch.to_string()).await;
+    assert_eq!(s, S::OK, "{v}");
+    assert_eq!((v["results"][0]["status"].as_str(), v["results"][1]["status"].as_str()), (Some("inserted"), Some("rejected")), "{v}");
+    assert_eq!(v["results"][1]["field"], "workspace", "{v}");
+    // Outcomes follow the same rules.
+    let (s, v, _) = a.call("POST", "/api/v1/outcomes?workspace=team-b", Some(&a.admin), r#"{"id":"qo","plugin":"drift","prediction_id":"q1","value":2}"#).await;
+    assert_eq!(s, S::CREATED, "{v}");
+    assert_eq!(workspace_of(&a, "qo").as_deref(), Some("team-b"));
+
+    // With auth disabled there is no key: records default to default_workspace.
+    let open = api_with(|c| c.auth.enabled = false);
+    let (s, v, _) = open.call("POST", "/api/v1/predictions", None, bare("n1")).await;
+    assert_eq!(s, S::CREATED, "{v}");
+    assert_eq!(workspace_of(&open, "n1").as_deref(), Some("team-a"));
+}
+
+/// Every error is a problem document: 404, 405 (with `Allow`) from the
+/// router and from plugin routes, and a preflight while CORS is off.
+#[tokio::test]
+async fn router_errors_are_problem_documents() {
+    let a = api();
+    let adm = Some(a.admin.as_str());
+    for (method, uri, status, allow) in [
+        ("GET", "/api/v1/predictions", StatusCode::METHOD_NOT_ALLOWED, Some("POST")),
+        ("DELETE", "/api/v1/jobs", StatusCode::METHOD_NOT_ALLOWED, Some("GET,HEAD")),
+        ("OPTIONS", "/api/v1/predictions", StatusCode::METHOD_NOT_ALLOWED, Some("POST")),
+        ("PATCH", "/api/v1/drift/models/m1/retrain", StatusCode::METHOD_NOT_ALLOWED, Some("GET, POST")),
+        ("GET", "/api/v2/nothing", StatusCode::NOT_FOUND, None),
+        ("GET", "/api/v1/drift/nowhere", StatusCode::NOT_FOUND, None),
+    ] {
+        let mut req = Request::builder().method(method).uri(uri).header("authorization", format!("Bearer {}", a.admin));
+        if method == "OPTIONS" {
+            req = req.header("origin", "https://app.example.com").header("access-control-request-method", "POST");
+        }
+        let resp = app(a.state.clone()).oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(resp.status(), status, "{method} {uri}");
+        let got_allow = resp.headers().get("allow").map(|v| v.to_str().unwrap().replace(' ', ""));
+        assert_eq!(got_allow, allow.map(|a| a.replace(' ', "")), "{method} {uri}");
+        assert_eq!(resp.headers()["content-type"], "application/problem+json", "{method} {uri}");
+        let v: Value = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        assert_eq!(v["status"], status.as_u16(), "{v}");
+        assert!(!v["detail"].as_str().unwrap().is_empty(), "{v}");
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            assert!(v["detail"].as_str().unwrap().contains(method), "{v}");
+        }
+        if method == "OPTIONS" {
+            assert!(v["detail"].as_str().unwrap().contains("cors_origins"), "{v}");
+        }
+    }
+    let _ = adm;
+}
+
+/// `[api] cors_origins`: preflights from a listed origin are answered,
+/// others refused with a problem naming the origin.
+#[tokio::test]
+async fn cors_preflights_are_allowed_or_refused() {
+    let a = api_with(|c| c.api.cors_origins = vec!["https://app.example.com".into()]);
+    let preflight = |origin: &str, method: &str, headers: &str| {
+        let mut req = Request::builder()
+            .method("OPTIONS")
+            .uri("/api/v1/predictions")
+            .header("origin", origin)
+            .header("access-control-request-method", method);
+        if !headers.is_empty() {
+            req = req.header("access-control-request-headers", headers);
+        }
+        app(a.state.clone()).oneshot(req.body(Body::empty()).unwrap())
+    };
+    let ok = preflight("https://app.example.com", "POST", "authorization, content-type").await.unwrap();
+    assert_eq!(ok.status(), StatusCode::NO_CONTENT);
+    assert_eq!(ok.headers()["access-control-allow-origin"], "https://app.example.com");
+    assert!(ok.headers()["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+    assert!(ok.headers()["access-control-allow-headers"].to_str().unwrap().contains("authorization"));
+    for (origin, method, headers, fragment) in [
+        ("https://evil.example.com", "POST", "", "\"https://evil.example.com\" is not in api.cors_origins"),
+        ("https://app.example.com", "PATCH", "", "method \"PATCH\""),
+        ("https://app.example.com", "GET", "x-custom", "header \"x-custom\""),
+    ] {
+        let resp = preflight(origin, method, headers).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{origin} {method} {headers}");
+        assert!(resp.headers().get("access-control-allow-origin").is_none());
+        assert_eq!(resp.headers()["content-type"], "application/problem+json");
+        let v: Value = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        assert!(v["detail"].as_str().unwrap().contains(fragment), "{v}");
+    }
+    // An actual request from the listed origin carries the header; from another it does not.
+    for (origin, allowed) in [("https://app.example.com", true), ("https://evil.example.com", false)] {
+        let req = Request::builder()
+            .method("GET")
+            .uri("/api/v1/insights")
+            .header("origin", origin)
+            .header("authorization", format!("Bearer {}", a.reader_a))
+            .body(Body::empty())
+            .unwrap();
+        let resp = app(a.state.clone()).oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers().get("access-control-allow-origin").is_some(), allowed, "{origin}");
+    }
+    // Off by default: no CORS header at all.
+    let off = api();
+    let req = Request::builder().method("GET").uri("/health").header("origin", "https://app.example.com").body(Body::empty()).unwrap();
+    let resp = app(off.state.clone()).oneshot(req).await.unwrap();
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+}

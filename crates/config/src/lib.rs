@@ -238,12 +238,53 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// Most records in one batch request.
     pub max_batch: usize,
+    /// Browser origins allowed to call the API (CORS), e.g.
+    /// `"https://app.example.com"`, or `"*"` for any. Empty: CORS is off.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        Self { bind: "127.0.0.1:8080".parse().expect("valid"), max_body_bytes: 4 * 1024 * 1024, max_batch: 1000 }
+        Self {
+            bind: "127.0.0.1:8080".parse().expect("valid"),
+            max_body_bytes: 4 * 1024 * 1024,
+            max_batch: 1000,
+            cors_origins: Vec::new(),
+        }
     }
+}
+
+/// Checks one entry of `api.cors_origins`: `"*"`, or an origin as browsers
+/// send it — `http://` or `https://`, a host, an optional port, nothing else
+/// (no path, not even a trailing `/`).
+pub fn check_cors_origin(origin: &str) -> Result<(), String> {
+    if origin == "*" {
+        return Ok(());
+    }
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .ok_or_else(|| format!("{origin:?} is not an origin: it must start with http:// or https:// (or be \"*\" for any)"))?;
+    let (host, port) = match rest.find(']') {
+        Some(end) if rest.starts_with('[') => (&rest[..=end], rest[end + 1..].strip_prefix(':').or(Some("").filter(|_| end + 1 < rest.len()))),
+        _ => match rest.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (rest, None),
+        },
+    };
+    let host_ok = !host.is_empty()
+        && !host.starts_with('.')
+        && (host.starts_with('[') && host.ends_with(']') && host.len() > 2
+            || host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'));
+    if !host_ok {
+        return Err(format!("{origin:?} is not an origin: expected scheme://host[:port], with no path (not even a trailing /)"));
+    }
+    if let Some(p) = port {
+        if !p.parse::<u16>().is_ok_and(|n| n > 0) {
+            return Err(format!("{origin:?} is not an origin: the port {p:?} is not a number from 1 to 65535"));
+        }
+    }
+    Ok(())
 }
 
 /// `[scheduler]`: the job runner.
@@ -554,6 +595,11 @@ impl Config {
         }
         if self.api.max_batch == 0 {
             return err("api.max_batch", "must be greater than 0".into());
+        }
+        for (i, origin) in self.api.cors_origins.iter().enumerate() {
+            if let Err(m) = check_cors_origin(origin) {
+                return err(&format!("api.cors_origins[{i}]"), m);
+            }
         }
         if self.scheduler.tick_ms == 0 || self.scheduler.tick_ms * 3 > self.scheduler.lease_ttl_ms {
             return err(

@@ -6,11 +6,21 @@
 //! transaction and the answer lists each item's result. Nothing from a
 //! request that fails as a whole (malformed JSON, too large, another
 //! workspace) is stored.
+//!
+//! The workspace of each record: its `workspace` field, else the
+//! `workspace` query parameter, else the key's own. A record naming another
+//! workspace than the query parameter fails the request (422), one outside a
+//! reader or writer key's workspace too (403, naming both). An admin key
+//! covers every workspace, so with it a record must name its workspace (or
+//! the query parameter must): otherwise it is rejected (422). The only query
+//! parameter is `workspace`; any other is refused (400), never ignored.
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::State;
+use std::collections::BTreeMap;
+
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use learnloop_core::{RawRecord, RecordDefaults, RecordType, Role, parse_json_record};
@@ -20,14 +30,16 @@ use serde_json::{Value, json};
 use crate::auth::Caller;
 use crate::{ApiError, AppState};
 
-/// `POST /api/v1/predictions`.
-pub async fn predictions(State(s): State<AppState>, caller: Caller, b: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
-    ingest(s, caller, RecordType::Prediction, b).await
+type Q = Result<Query<BTreeMap<String, String>>, QueryRejection>;
+
+/// `POST /api/v1/predictions[?workspace=]`.
+pub async fn predictions(State(s): State<AppState>, caller: Caller, q: Q, b: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    ingest(s, caller, RecordType::Prediction, q, b).await
 }
 
-/// `POST /api/v1/outcomes`.
-pub async fn outcomes(State(s): State<AppState>, caller: Caller, b: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
-    ingest(s, caller, RecordType::Outcome, b).await
+/// `POST /api/v1/outcomes[?workspace=]`.
+pub async fn outcomes(State(s): State<AppState>, caller: Caller, q: Q, b: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    ingest(s, caller, RecordType::Outcome, q, b).await
 }
 
 enum Item {
@@ -35,8 +47,16 @@ enum Item {
     Invalid { field: String, message: String },
 }
 
-async fn ingest(state: AppState, caller: Caller, rt: RecordType, b: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+async fn ingest(state: AppState, caller: Caller, rt: RecordType, q: Q, b: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
     caller.require(Role::Writer)?;
+    let query = super::query(q)?;
+    if let Some(other) = query.keys().find(|k| k.as_str() != "workspace") {
+        return Err(ApiError::bad_request(format!(
+            "unknown query parameter {other:?}: the ingest routes take only `workspace`"
+        )));
+    }
+    let requested = query.get("workspace").map(String::as_str);
+    let default_ws = caller.record_default(requested, &state.config.default_workspace)?;
     let bytes = super::body(b, state.config.api.max_body_bytes)?;
     let value = super::json(&bytes)?;
     let (items, single) = match value {
@@ -51,7 +71,7 @@ async fn ingest(state: AppState, caller: Caller, rt: RecordType, b: Result<Bytes
     if items.is_empty() {
         return Err(ApiError::bad_request("the batch is empty"));
     }
-    let defaults = RecordDefaults { workspace: Some(caller.workspace(None, &state.config.default_workspace)?), record_type: Some(rt) };
+    let defaults = RecordDefaults { workspace: default_ws, record_type: Some(rt) };
     let mut prepared = Vec::new();
     let mut results = Vec::with_capacity(items.len());
     let mut ids = Vec::with_capacity(items.len());
@@ -60,6 +80,24 @@ async fn ingest(state: AppState, caller: Caller, rt: RecordType, b: Result<Bytes
         if !item.is_object() {
             results.push(Item::Invalid { field: String::new(), message: "each record must be a JSON object".into() });
             continue;
+        }
+        let named = item.get("workspace").filter(|w| !w.is_null());
+        if defaults.workspace.is_none() && named.is_none() {
+            results.push(Item::Invalid {
+                field: "workspace".into(),
+                message: "is required for admin keys, which cover every workspace: name it in the record or as \
+                          ?workspace= (a reader or writer key defaults to its own workspace)"
+                    .into(),
+            });
+            continue;
+        }
+        if let (Some(asked), Some(named)) = (requested, named.and_then(Value::as_str)) {
+            if asked != named {
+                return Err(ApiError::invalid(
+                    "workspace",
+                    format!("a record names workspace {named:?} but the query parameter asks for {asked:?}; make them agree or leave one out"),
+                ));
+            }
         }
         // The body is parsed already: deserialise the record from the value.
         // Only a record that fails is turned back into text, so that

@@ -30,8 +30,21 @@ pub async fn call(
 ) -> Result<Response, ApiError> {
     let loaded = s.host.plugin(&plugin).map_err(|e| ApiError::not_found(e.message))?;
     let path = format!("/{rest}");
-    let (route, _) = match_route(&loaded.manifest.routes, method.as_str(), &path)
-        .ok_or_else(|| ApiError::not_found(format!("plugin {plugin:?} has no route {method} {path}")))?;
+    let Some((route, _)) = match_route(&loaded.manifest.routes, method.as_str(), &path) else {
+        // The path exists with other methods: 405 with `Allow`, like every other route.
+        let mut allow: Vec<&str> = Vec::new();
+        for r in &loaded.manifest.routes {
+            let m = r.method.as_str();
+            if !allow.iter().any(|a| a.eq_ignore_ascii_case(m)) && match_route(&loaded.manifest.routes, m, &path).is_some() {
+                allow.push(m);
+            }
+        }
+        if allow.is_empty() {
+            return Err(ApiError::not_found(format!("plugin {plugin:?} has no route {method} {path}")));
+        }
+        let allow = allow.join(", ");
+        return Err(ApiError::method_not_allowed(format!("/api/v1/{plugin}{path} does not take {method}; it takes {allow}"), allow));
+    };
     caller.require(if route.writes { Role::Writer } else { Role::Reader })?;
     let query = super::query(q)?;
     let ws = caller.workspace(query.get("workspace").map(String::as_str), &s.config.default_workspace)?;
