@@ -1,10 +1,16 @@
 //! `learnloop call PLUGIN METHOD PATH`: any plugin route, on the local data
-//! directory, without a server.
+//! directory without a server, or on a running `learnloop-api` with
+//! `--server URL`.
 //!
 //! This is the CLI face of every plugin's HTTP API: the same route table,
 //! the same validation and the same answer as
 //! `METHOD /api/v1/PLUGIN/PATH` on `learnloop-api`, so the README's route
 //! lists double as the CLI reference.
+//!
+//! The workspace: locally, `--workspace`, else the config's
+//! `default_workspace`; with `--server`, `--workspace` is sent as the
+//! `workspace` query parameter, and without it the server decides by the
+//! API's rules (the key's own workspace, else its `default_workspace`).
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -14,6 +20,7 @@ use learnloop_core::WorkspaceId;
 use serde_json::Value;
 
 use crate::Env;
+use crate::remote::{Server, encode_path, encode_segment};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -30,9 +37,17 @@ pub struct Args {
     /// Query parameter `KEY=VALUE` (repeatable).
     #[arg(long = "query", short = 'q', value_name = "KEY=VALUE")]
     query: Vec<String>,
-    /// Workspace.
-    #[arg(long, default_value = "default")]
-    workspace: String,
+    /// Workspace (default: `default_workspace` from the config; with
+    /// --server: the key's own workspace, else the server's default).
+    #[arg(long)]
+    workspace: Option<String>,
+    /// Call the route on a learnloop-api server (e.g. http://127.0.0.1:8080)
+    /// instead of on the local data directory. Plain HTTP only.
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
+    /// API key for --server (a reader key for reads, a writer key for routes that change state).
+    #[arg(long, value_name = "KEY", env = "LEARNLOOP_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
 }
 
 pub fn run(env: &Env, args: &Args) -> Result<()> {
@@ -40,7 +55,7 @@ pub fn run(env: &Env, args: &Args) -> Result<()> {
     if !matches!(method.as_str(), "GET" | "POST" | "PUT" | "DELETE") {
         bail!("method: {:?} is not one of GET, POST, PUT, DELETE", args.method);
     }
-    let workspace = WorkspaceId::parse("workspace", &args.workspace)?;
+    let explicit = args.workspace.as_deref().map(|w| WorkspaceId::parse("--workspace", w)).transpose()?;
     let (path, inline_query) = match args.path.split_once('?') {
         Some((p, q)) => (p.to_string(), Some(q.to_string())),
         None => (args.path.clone(), None),
@@ -67,11 +82,39 @@ pub fn run(env: &Env, args: &Args) -> Result<()> {
             serde_json::from_str(&raw).context("body: not valid JSON")?
         }
     };
-    let host = crate::open_host(&env.config)?;
-    let response = host.handle(&args.plugin, &workspace, &method, &path, query, body)?;
+    // `-q workspace=W` (or `?workspace=W` in PATH) is the API's way of
+    // naming the workspace: it means the same as --workspace here.
+    let explicit = match (explicit, query.remove("workspace")) {
+        (Some(w), Some(q)) if w.as_str() != q => {
+            bail!("--workspace {w} and the query parameter workspace={q} disagree; give one")
+        }
+        (Some(w), _) => Some(w),
+        (None, Some(q)) => Some(WorkspaceId::parse("workspace", &q)?),
+        (None, None) => None,
+    };
+    let answer = match &args.server {
+        Some(server) => {
+            let server = Server::new(server, args.api_key.as_deref())?;
+            let mut pairs: Vec<(String, String)> = query.into_iter().collect();
+            if let Some(w) = &explicit {
+                pairs.push(("workspace".to_string(), w.to_string()));
+            }
+            let url_path = format!("/api/v1/{}{}", encode_segment(&args.plugin), encode_path(&path));
+            let body = (!body.is_null()).then_some(&body);
+            server.call(&method, &url_path, &pairs, body, env.json)?.1
+        }
+        None => {
+            let workspace = match explicit {
+                Some(w) => w,
+                None => WorkspaceId::parse("default_workspace", &env.config.default_workspace)?,
+            };
+            let host = crate::open_host(&env.config)?;
+            host.handle(&args.plugin, &workspace, &method, &path, query, body)?.body
+        }
+    };
     // Piped into `head` and the like: a closed pipe is the reader's choice, not an error.
     let mut out = std::io::stdout().lock();
-    match writeln!(out, "{}", serde_json::to_string_pretty(&response.body)?).and_then(|_| out.flush()) {
+    match writeln!(out, "{}", serde_json::to_string_pretty(&answer)?).and_then(|_| out.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(()),
     }

@@ -37,9 +37,9 @@ pub struct WsArgs {
     /// Only this plugin.
     #[arg(long)]
     plugin: Option<String>,
-    /// Workspace.
-    #[arg(long, default_value = "default")]
-    workspace: String,
+    /// Workspace (default: `default_workspace` from the config).
+    #[arg(long)]
+    workspace: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -53,9 +53,9 @@ pub struct ListArgs {
     /// Only this status: proposed, backtested, applied, kept, rolled_back, rejected.
     #[arg(long)]
     status: Option<String>,
-    /// Workspace.
-    #[arg(long, default_value = "default")]
-    workspace: String,
+    /// Workspace (default: `default_workspace` from the config).
+    #[arg(long)]
+    workspace: Option<String>,
     /// At most this many.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     limit: u32,
@@ -65,9 +65,9 @@ pub struct ListArgs {
 pub struct IdArgs {
     /// The improvement id.
     id: i64,
-    /// Workspace.
-    #[arg(long, default_value = "default")]
-    workspace: String,
+    /// Workspace (default: `default_workspace` from the config).
+    #[arg(long)]
+    workspace: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -77,9 +77,9 @@ pub struct RejectArgs {
     /// Why (recorded in its history).
     #[arg(long, default_value = "")]
     reason: String,
-    /// Workspace.
-    #[arg(long, default_value = "default")]
-    workspace: String,
+    /// Workspace (default: `default_workspace` from the config).
+    #[arg(long)]
+    workspace: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -94,13 +94,17 @@ pub struct RollbackArgs {
     /// Why (recorded in the history of the version rolled back).
     #[arg(long, default_value = "")]
     reason: String,
-    /// Workspace.
-    #[arg(long, default_value = "default")]
-    workspace: String,
+    /// Workspace (default: `default_workspace` from the config).
+    #[arg(long)]
+    workspace: Option<String>,
 }
 
-fn ws(s: &str) -> Result<WorkspaceId> {
-    Ok(WorkspaceId::parse("workspace", s)?)
+/// The workspace asked for with `--workspace`, else the config's `default_workspace`.
+fn ws(env: &Env, s: &Option<String>) -> Result<WorkspaceId> {
+    match s {
+        Some(w) => Ok(WorkspaceId::parse("--workspace", w)?),
+        None => Ok(WorkspaceId::parse("default_workspace", &env.config.default_workspace)?),
+    }
 }
 
 fn plugin(p: &Option<String>) -> Result<Option<PluginName>> {
@@ -113,7 +117,7 @@ pub fn run(env: &Env, cmd: &Command) -> Result<()> {
         Command::List(a) => {
             let status = a.status.as_deref().map(|s| ImprovementStatus::parse("status", s)).transpose()?;
             let items = host.store().improvements(&ImprovementQuery {
-                workspace: Some(ws(&a.workspace)?),
+                workspace: Some(ws(env, &a.workspace)?),
                 plugin: plugin(&a.plugin)?,
                 target: a.target.clone(),
                 status,
@@ -130,7 +134,7 @@ pub fn run(env: &Env, cmd: &Command) -> Result<()> {
             }
         }
         Command::Show(a) => {
-            let imp = host.store().improvement(&ws(&a.workspace)?, a.id)?;
+            let imp = host.store().improvement(&ws(env, &a.workspace)?, a.id)?;
             if env.json {
                 println!("{}", json!(imp));
             } else {
@@ -139,7 +143,7 @@ pub fn run(env: &Env, cmd: &Command) -> Result<()> {
         }
         Command::Applied(a) => {
             let rows: Vec<Value> = host
-                .applied_all(&ws(&a.workspace)?, a.plugin.as_deref())?
+                .applied_all(&ws(env, &a.workspace)?, a.plugin.as_deref())?
                 .into_iter()
                 .map(|(plugin, applied)| {
                     let mut v = json!(applied);
@@ -165,16 +169,16 @@ pub fn run(env: &Env, cmd: &Command) -> Result<()> {
             }
         }
         Command::Approve(a) => {
-            let imp = host.approve_improvement(&ws(&a.workspace)?, a.id, Timestamp::now())?;
+            let imp = host.approve_improvement(&ws(env, &a.workspace)?, a.id, Timestamp::now())?;
             print_one(env, &imp, "applied")?;
         }
         Command::Reject(a) => {
-            let imp = host.reject_improvement(&ws(&a.workspace)?, a.id, &a.reason, Timestamp::now())?;
+            let imp = host.reject_improvement(&ws(env, &a.workspace)?, a.id, &a.reason, Timestamp::now())?;
             print_one(env, &imp, "rejected")?;
         }
         Command::Rollback(a) => {
             let applied =
-                host.rollback_improvement(&a.plugin, &ws(&a.workspace)?, &a.target, a.to_version, &a.reason, Timestamp::now())?;
+                host.rollback_improvement(&a.plugin, &ws(env, &a.workspace)?, &a.target, a.to_version, &a.reason, Timestamp::now())?;
             if env.json {
                 println!("{}", json!({ "in_force": applied }));
             } else if applied.version == 0 {
@@ -184,7 +188,7 @@ pub fn run(env: &Env, cmd: &Command) -> Result<()> {
             }
         }
         Command::Process(a) => {
-            let w = ws(&a.workspace)?;
+            let w = ws(env, &a.workspace)?;
             let names: Vec<String> = match &a.plugin {
                 Some(p) => vec![p.clone()],
                 None => host.plugins().keys().cloned().collect(),

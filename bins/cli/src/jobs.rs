@@ -6,14 +6,13 @@
 //! `learnloop_scheduler::effective_jobs`, the same function the scheduler
 //! uses, so the two cannot disagree.
 
-use std::time::Duration;
-
 use anyhow::{Context, Result, bail};
 use learnloop_core::{JobRun, JobStatus, PluginName, Timestamp};
 use learnloop_store::JobRunQuery;
 use serde_json::{Value, json};
 
 use crate::Env;
+use crate::remote::{Server, encode_segment};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -146,64 +145,14 @@ fn print_run(env: &Env, run: &JobRun) -> Result<()> {
 }
 
 fn run_remote(env: &Env, args: &RunArgs, server: &str) -> Result<()> {
-    let base = server.trim_end_matches('/');
-    if base.starts_with("https://") {
-        bail!("--server {server}: this build of learnloop speaks plain HTTP only; use http:// (e.g. on loopback or through a local TLS-terminating proxy)");
-    }
-    if !base.starts_with("http://") {
-        bail!("--server {server}: expected a URL such as http://127.0.0.1:8080");
-    }
-    let Some(key) = args.api_key.as_deref().filter(|k| !k.is_empty()) else {
+    let server = Server::new(server, args.api_key.as_deref())?;
+    if !server.has_key() {
         bail!("--server needs an API key: --api-key KEY or LEARNLOOP_API_KEY");
-    };
-    let url = format!("{base}/api/v1/jobs/{}/{}/run", encode_segment(&args.plugin), encode_segment(&args.job));
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_connect(Some(Duration::from_secs(10)))
-        .build()
-        .into();
-    let mut response = agent
-        .post(&url)
-        .header("Authorization", format!("Bearer {key}"))
-        .send_empty()
-        .with_context(|| format!("POST {url}"))?;
-    let status = response.status();
-    let body = response.body_mut().read_to_string().with_context(|| format!("reading the answer to POST {url}"))?;
-    let parsed: Option<Value> = serde_json::from_str(&body).ok();
-    if !status.is_success() {
-        let (title, detail) = match &parsed {
-            Some(p) => (
-                p["title"].as_str().unwrap_or("").to_string(),
-                p["detail"].as_str().unwrap_or("").to_string(),
-            ),
-            None => (String::new(), body.chars().take(500).collect()),
-        };
-        if let (true, Some(p)) = (env.json, &parsed) {
-            println!("{p}");
-        }
-        let title = if title.is_empty() { status.canonical_reason().unwrap_or("error").to_string() } else { title };
-        if detail.is_empty() {
-            bail!("server answered {}: {title}", status.as_u16());
-        }
-        bail!("server answered {}: {title}: {detail}", status.as_u16());
     }
-    let value = parsed.with_context(|| format!("the server's answer is not JSON: {}", body.chars().take(500).collect::<String>()))?;
+    let path = format!("/api/v1/jobs/{}/{}/run", encode_segment(&args.plugin), encode_segment(&args.job));
+    let (_, value) = server.call("POST", &path, &[], None, env.json)?;
     let run: JobRun = serde_json::from_value(value).context("the server's answer is not a job run")?;
     print_run(env, &run)
-}
-
-/// Percent-encodes a path segment (plugin and job names are plain, but a
-/// typo must not change the path).
-fn encode_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn history(env: &Env, args: &HistoryArgs) -> Result<()> {
@@ -244,16 +193,5 @@ fn duration(run: &JobRun) -> String {
     match run.finished_at {
         Some(f) => format!("{} ms", (f.as_micros() - run.started_at.as_micros()) / 1000),
         None => "-".into(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn path_segments_are_encoded() {
-        assert_eq!(encode_segment("learning_cycle"), "learning_cycle");
-        assert_eq!(encode_segment("a/b c"), "a%2Fb%20c");
     }
 }

@@ -14,6 +14,7 @@ mod migrate;
 mod plugins;
 mod quickstart;
 mod reindex;
+mod remote;
 mod sample;
 mod stats;
 
@@ -71,7 +72,7 @@ enum Command {
     Improvements(improvements::Command),
     /// Copy an embedded (SQLite) installation into PostgreSQL, counts verified.
     Migrate(migrate::Args),
-    /// Call any plugin route on the local data directory, e.g. `call trust GET /agents`.
+    /// Call any plugin route on the local data directory (or a server with --server), e.g. `call trust GET /agents`.
     Call(call::Args),
     /// Rebuild the vector index from the store (after switching embedders, or when it was lost).
     Reindex,
