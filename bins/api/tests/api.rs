@@ -474,3 +474,27 @@ async fn cors_preflights_are_allowed_or_refused() {
     let resp = app(off.state.clone()).oneshot(req).await.unwrap();
     assert!(resp.headers().get("access-control-allow-origin").is_none());
 }
+
+/// A body a field of which has the wrong type is refused naming the field
+/// and what was expected in plain words: no Rust type names, no positions.
+#[tokio::test]
+async fn body_type_errors_name_the_field_in_plain_words() {
+    let a = api_with(|c| c.plugins.enabled = vec!["drift".into(), "cost".into()]);
+    let k = Some(a.writer_a.as_str());
+    for (uri, body, field, fragment) in [
+        ("/api/v1/predictions", pred("t1", "team-a").replace("1.5", "\"high\""), "value", "expected a number, got the string \"high\""),
+        ("/api/v1/predictions", pred("t2", "team-a").replace("\"t2\"", "5"), "id", "expected a string, got the number 5"),
+        ("/api/v1/predictions", pred("t3", "team-a").replace("1.5", "1, \"confidence\": [1]"), "confidence", "expected a number, got an array"),
+        ("/api/v1/cost/assess", r#"{"recommendation_type":"spot","resource_type":"ec2","region":"eu","predicted_savings":"x"}"#.to_string(), "predicted_savings", "expected a number, got the string \"x\""),
+        ("/api/v1/cost/assess", r#"{"recommendation_type":"spot","resource_type":"ec2","region":"eu","predicted_savings":1,"scoring_factors":{"cpu":{}}}"#.to_string(), "scoring_factors.cpu", "expected a number, got a JSON object"),
+    ] {
+        let (s, v, _) = a.call("POST", uri, k, body.clone()).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {v}");
+        assert_eq!(v["field"], field, "{body}: {v}");
+        let detail = v["detail"].as_str().unwrap();
+        assert!(detail.contains(fragment), "{body}: {v}");
+        for internal in ["f64", "line 1", "struct ", "`"] {
+            assert!(!detail.contains(internal), "{body}: {detail:?} shows {internal:?}");
+        }
+    }
+}

@@ -16,6 +16,7 @@ pub mod keys;
 mod ids;
 pub mod limits;
 mod model;
+mod plain;
 mod record;
 mod time;
 
@@ -30,4 +31,5 @@ pub use record::{
     ContentHash, Outcome, Prediction, RawRecord, Record, RecordDefaults, RecordType,
     parse_json_record,
 };
+pub use plain::plain_json_message;
 pub use time::Timestamp;

@@ -268,7 +268,7 @@ fn medium() -> String {
 
 impl Proposal {
     fn parse(body: &Value) -> Result<Proposal, PluginError> {
-        let p: Proposal = serde_json::from_value(body.clone()).map_err(|e| PluginError::invalid("body", e.to_string()))?;
+        let p: Proposal = learnloop_plugin_api::parse_body(body)?;
         for (k, v) in [("recommendation_type", &p.recommendation_type), ("resource_type", &p.resource_type), ("region", &p.region)] {
             if v.trim().is_empty() {
                 return Err(PluginError::invalid(k, "must not be empty"));
