@@ -37,10 +37,13 @@ pub async fn cors(State(state): State<AppState>, req: Request, next: Next) -> Re
         return preflight_answer(&req, &origin, allowed);
     }
     let mut response = next.run(req).await;
-    if let Some(value) = allowed {
-        let h = response.headers_mut();
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+    let h = response.headers_mut();
+    // The answer depends on the origin (unless any origin is allowed): caches must know.
+    if !state.config.api.cors_origins.iter().any(|o| o == "*") {
         h.append(header::VARY, HeaderValue::from_static("origin"));
+    }
+    if let Some(value) = allowed {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
         h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("allow, www-authenticate"));
     }
     response
