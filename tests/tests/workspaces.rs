@@ -149,6 +149,16 @@ fn every_command_and_route_honours_default_workspace() {
     assert_eq!(get(&format!("/api/v1/improvements/{id}"), &admin)["workspace"], "team-a");
     let (st, b) = http(&addr, "GET", &format!("/api/v1/improvements/{id}?workspace=team-b"), Some(&admin), "");
     assert_eq!(st, 404, "improvement {id} is team-a's: {b}");
+    let insights = |q: &str| get(&format!("/api/v1/insights{q}"), &admin)["insights"].as_array().map_or(0, Vec::len);
+    assert!(insights("") > 0 && insights("?workspace=team-b") == 0, "insights of team-a by default");
+    assert_eq!(get("/api/v1/alerts?workspace=team-b", &admin)["alerts"], json!([]));
+    // Writes to an improvement: found in team-a (refused for its status), not found in team-b.
+    for action in ["approve", "reject"] {
+        let (st, b) = http(&addr, "POST", &format!("/api/v1/improvements/{id}/{action}"), Some(&admin), "");
+        assert!(st != 404 && b.contains("rolled_back"), "{action} in team-a: {st} {b}");
+        let (st, b) = http(&addr, "POST", &format!("/api/v1/improvements/{id}/{action}?workspace=team-b"), Some(&admin), "");
+        assert_eq!(st, 404, "{action} in team-b: {b}");
+    }
     assert!(get("/api/v1/drift/summary", &writer).to_string().contains("m2"), "the writer's own workspace");
 
     // --- `learnloop call --server`: the same routes through the API ----
