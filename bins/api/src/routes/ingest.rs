@@ -15,10 +15,10 @@
 //! the query parameter must): otherwise it is rejected (422). The only query
 //! parameter is `workspace`; any other is refused (400), never ignored.
 
-use axum::Json;
-use axum::body::Bytes;
 use std::collections::BTreeMap;
 
+use axum::Json;
+use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;

@@ -22,7 +22,7 @@ use crate::{ApiError, AppState};
 /// Any method on `/api/v1/{plugin}/{*rest}`.
 pub async fn call(
     State(s): State<AppState>,
-    caller: Caller,
+    caller: Result<Caller, ApiError>,
     method: Method,
     Path((plugin, rest)): Path<(String, String)>,
     q: Result<Query<BTreeMap<String, String>>, QueryRejection>,
@@ -45,6 +45,9 @@ pub async fn call(
         let allow = allow.join(", ");
         return Err(ApiError::method_not_allowed(format!("/api/v1/{plugin}{path} does not take {method}; it takes {allow}"), allow));
     };
+    // After the route check, so a method the path does not take (a CORS
+    // preflight carries no key) is a 405 with `Allow`, like everywhere else.
+    let caller = caller?;
     caller.require(if route.writes { Role::Writer } else { Role::Reader })?;
     let query = super::query(q)?;
     let ws = caller.workspace(query.get("workspace").map(String::as_str), &s.config.default_workspace)?;
