@@ -16,6 +16,7 @@ pub mod keys;
 mod ids;
 pub mod limits;
 mod model;
+pub mod plain;
 mod record;
 mod time;
 

@@ -339,7 +339,7 @@ fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> ValidationErr
     } else if msg.contains("number out of range") {
         format!("number is out of range ({msg}); numbers must be finite")
     } else {
-        msg
+        crate::plain::serde_message(&msg)
     };
     ValidationError::new(field, message)
 }

@@ -123,11 +123,11 @@ impl ConfigKey {
 
 /// Parses a plugin's config section into `T` (which should be
 /// `#[serde(deny_unknown_fields, default)]`), naming the offending key in
-/// the error: `[drift] p_value: invalid type: string "x", expected f64`.
+/// the error in plain words: `[drift] p_value: expected a number, got the string "x"`.
 pub fn parse_config<T: DeserializeOwned>(plugin: &str, section: &Value) -> Result<T, PluginError> {
     let section = if section.is_null() { Value::Object(Default::default()) } else { section.clone() };
     serde_path_to_error::deserialize(section).map_err(|e| {
         let key = e.path().to_string();
-        PluginError::invalid(format!("[{plugin}] {key}"), e.into_inner().to_string())
+        PluginError::invalid(format!("[{plugin}] {key}"), learnloop_core::plain::serde_message(&e.into_inner().to_string()))
     })
 }
