@@ -157,6 +157,7 @@ fn expected_words(expected: &str) -> String {
         "a map" | "map" => return "an object".into(),
         "unit" | "null" => return "null".into(),
         "a character" | "char" => return "a single character".into(),
+        "path string" | "a path" => return "a path (a string)".into(),
         _ => {}
     }
     if e.starts_with("struct ") || e.starts_with("a map") {
