@@ -73,6 +73,14 @@ fn ingest_progress_on_a_terminal_and_clean_pipes() {
         // Replay draws its phase too.
         let replay = on_terminal(&fresh, &["replay", "--plugin", "drift"]).unwrap();
         assert!(replay.contains("replaying drift in default"), "{replay:?}");
+        // A local job run: its catch-up, then the job with the time so far.
+        let job = on_terminal(&fresh, &["jobs", "run", "drift", "daily"]).unwrap();
+        assert!(job.contains("running drift.daily") && job.contains("so far"), "{job:?}");
+        // --json draws nothing even on a terminal.
+        let quiet = on_terminal(&fresh, &["--json", "replay", "--plugin", "drift"]).unwrap();
+        assert!(!quiet.contains('\u{1b}') && !quiet.contains("replaying"), "{quiet:?}");
+        let v: Value = serde_json::from_str(quiet.trim()).unwrap_or_else(|e| panic!("{e}: {quiet:?}"));
+        assert!(v["workspaces"]["default"].as_u64().unwrap() > 0, "{v}");
     }
 }
 
