@@ -18,15 +18,15 @@ use crate::ValidationError;
 /// `at line L column C` suffix for data (not syntax) errors.
 pub fn serde_message(message: &str) -> String {
     let (body, position) = split_position(message);
-    if let Some(rest) = body.strip_prefix("invalid type: ").or_else(|| body.strip_prefix("invalid value: ")) {
-        if let Some((got, expected)) = split_got_expected(rest) {
-            return format!("expected {}, got {}", expected_words(expected), got_words(got));
-        }
+    if let Some(rest) = body.strip_prefix("invalid type: ").or_else(|| body.strip_prefix("invalid value: "))
+        && let Some((got, expected)) = split_got_expected(rest)
+    {
+        return format!("expected {}, got {}", expected_words(expected), got_words(got));
     }
-    if let Some(rest) = body.strip_prefix("invalid length ") {
-        if let Some((n, expected)) = rest.split_once(", expected ") {
-            return format!("expected {}, got {n} items", expected_words(expected));
-        }
+    if let Some(rest) = body.strip_prefix("invalid length ")
+        && let Some((n, expected)) = rest.split_once(", expected ")
+    {
+        return format!("expected {}, got {n} items", expected_words(expected));
     }
     if let Some(rest) = body.strip_prefix("unknown field ") {
         let (name, expected) = rest.split_once(", ").unwrap_or((rest, ""));
@@ -77,10 +77,11 @@ pub fn from_json_value<T: DeserializeOwned>(field: &str, value: serde_json::Valu
 fn split_position(message: &str) -> (&str, Option<String>) {
     if let Some(at) = message.rfind(" at line ") {
         let tail = &message[at + " at line ".len()..];
-        if let Some((line, column)) = tail.split_once(" column ") {
-            if line.chars().all(|c| c.is_ascii_digit()) && column.chars().all(|c| c.is_ascii_digit()) {
-                return (&message[..at], Some(format!("line {line}, column {column}")));
-            }
+        if let Some((line, column)) = tail.split_once(" column ")
+            && line.chars().all(|c| c.is_ascii_digit())
+            && column.chars().all(|c| c.is_ascii_digit())
+        {
+            return (&message[..at], Some(format!("line {line}, column {column}")));
         }
     }
     (message, None)
@@ -107,7 +108,7 @@ fn unquote(s: &str) -> &str {
 fn names_list(s: &str) -> String {
     let s = s.strip_prefix("one of ").unwrap_or(s);
     let names: Vec<&str> = s
-        .split(|c| c == ',')
+        .split(',')
         .flat_map(|part| part.split(" or "))
         .map(unquote)
         .filter(|n| !n.is_empty())
