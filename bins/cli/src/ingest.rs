@@ -581,7 +581,10 @@ fn csv_record(headers: &csv::StringRecord, row: &csv::StringRecord) -> Result<Ra
             "features" | "payload" => {
                 if let Some(t) = text {
                     let v: Value = serde_json::from_str(&t)
-                        .map_err(|e| ValidationError::new(h, format!("is not a JSON object: {e}")))?;
+                        .map_err(|e| {
+                            let why = learnloop_core::plain::serde_message(&e.to_string());
+                            ValidationError::new(h, format!("is not a JSON object ({why})"))
+                        })?;
                     let Value::Object(map) = v else {
                         return Err(ValidationError::new(h, "is not a JSON object"));
                     };

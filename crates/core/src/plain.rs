@@ -69,7 +69,13 @@ pub fn from_json_value<T: DeserializeOwned>(field: &str, value: serde_json::Valu
             (true, false) => path,
             (false, false) => format!("{field}.{path}"),
         };
-        ValidationError::new(full, serde_message(&e.into_inner().to_string()))
+        let message = e.into_inner().to_string();
+        // A missing field is named as the field itself: `region: is required`.
+        if let Some(name) = message.strip_prefix("missing field ").map(unquote) {
+            let field = if full.is_empty() { name.to_string() } else { format!("{full}.{name}") };
+            return ValidationError::new(field, "is required");
+        }
+        ValidationError::new(full, serde_message(&message))
     })
 }
 
@@ -224,6 +230,8 @@ mod tests {
         }
         let e = from_json_value::<Body>("body", serde_json::json!({"n": {}, "items": []})).unwrap_err();
         assert_eq!((e.field.as_str(), e.message.as_str()), ("body.n", "expected a number, got an object"));
+        let e = from_json_value::<Body>("body", serde_json::json!({"n": 1})).unwrap_err();
+        assert_eq!((e.field.as_str(), e.message.as_str()), ("body.items", "is required"));
         let e = from_json_value::<Body>("", serde_json::json!({"n": 1, "items": [1, "x"]})).unwrap_err();
         assert_eq!((e.field.as_str(), e.message.as_str()), ("items[1]", "expected a whole number ≥ 0, got the string \"x\""));
     }
