@@ -265,12 +265,17 @@ fn quickstart_is_readable_consistent_and_idempotent() {
     let improvements = s.json(&["improvements", "list"]).1;
     let alerts = s.sql("SELECT count(*), CAST(sum(occurrences) AS BIGINT) FROM alerts");
     let insights = s.sql("SELECT count(*) FROM insights");
+    const STATE: &str = "SELECT count(*), CAST(sum(version) AS BIGINT), CAST(max(updated_at) AS BIGINT) FROM plugin_state";
+    let state = s.sql(STATE);
+    let runs = s.sql("SELECT count(*) FROM job_runs");
     let out = s.run(&["quickstart"]);
     assert!(out.status.success(), "{}", text(&out).1);
     assert_eq!(s.json(&["stats"]).1, stats, "a second quickstart changed the counts");
     assert_eq!(s.json(&["improvements", "list"]).1, improvements, "a second quickstart proposed again");
     assert_eq!(s.sql("SELECT count(*), CAST(sum(occurrences) AS BIGINT) FROM alerts"), alerts, "a second quickstart raised alerts again");
     assert_eq!(s.sql("SELECT count(*) FROM insights"), insights, "a second quickstart stored insights again");
+    assert_eq!(s.sql(STATE), state, "a second quickstart wrote plugin state");
+    assert_eq!(s.sql("SELECT count(*) FROM job_runs"), runs, "a second quickstart ran its jobs again");
     // The second run shows the same improvements with the same words.
     assert_eq!(shown_improvements(&text(&out).0), shown, "{}", text(&out).0);
 
