@@ -138,7 +138,7 @@ async fn client_mistakes_are_problem_documents_and_store_nothing() {
         ("{\"id\":".into(), StatusCode::BAD_REQUEST, None, "malformed JSON"),
         (pred("x", "team-a").replace("1.5", "NaN"), StatusCode::BAD_REQUEST, None, "NaN"),
         (pred("x", "team-a").replace("1.5", "1e999"), StatusCode::BAD_REQUEST, None, "malformed JSON"),
-        (pred("x", "team-a").replace("1.5", "\"high\""), StatusCode::UNPROCESSABLE_ENTITY, Some("value"), "invalid type"),
+        (pred("x", "team-a").replace("1.5", "\"high\""), StatusCode::UNPROCESSABLE_ENTITY, Some("value"), "expected a number, got the string \"high\""),
         (pred("x", "team-a").replace("\"drift\"", "\"horoscope\""), StatusCode::UNPROCESSABLE_ENTITY, Some("plugin"), "unknown plugin"),
         (pred("x", "team-a").replace("\"drift\"", "\"cost\""), StatusCode::UNPROCESSABLE_ENTITY, Some("plugin"), "disabled"),
         (pred("x", "team-a").replace("\"value\"", "\"vaule\""), StatusCode::UNPROCESSABLE_ENTITY, Some("vaule"), "unknown field"),

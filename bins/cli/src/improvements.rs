@@ -50,14 +50,14 @@ pub struct ListArgs {
     /// Only this parameter set.
     #[arg(long)]
     target: Option<String>,
-    /// Only this status: proposed, backtested, applied, kept, rolled_back, rejected.
+    /// Only this status: proposed, backtested (waiting for a person; `held` means the same), applied, kept, rolled_back, rejected.
     #[arg(long)]
     status: Option<String>,
     /// Workspace (default: `default_workspace` from the config).
     #[arg(long)]
     workspace: Option<String>,
     /// At most this many.
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    #[arg(long, default_value_t = crate::DEFAULT_LIMIT, value_parser = clap::value_parser!(u32).range(1..=crate::MAX_LIMIT as i64))]
     limit: u32,
 }
 

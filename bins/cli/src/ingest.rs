@@ -16,7 +16,7 @@ use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use learnloop_plugin_host::PluginHost;
 use learnloop_core::limits::MAX_LINE_BYTES;
 use learnloop_core::{
@@ -27,6 +27,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::Env;
+use crate::progress::{self, Unit};
 
 /// Details kept for at most this many rejected lines; the rest are counted.
 const MAX_REPORTED: usize = 10_000;
@@ -146,6 +147,7 @@ pub struct Options {
     pub format: Option<Format>,
     pub defaults: RecordDefaults,
     pub batch_size: usize,
+    /// Draw progress on stderr (see [`progress::wanted`]).
     pub progress: bool,
 }
 
@@ -178,7 +180,7 @@ pub fn run(env: &Env, args: &Args) -> Result<ExitCode> {
         format: args.format,
         defaults,
         batch_size: args.batch_size as usize,
-        progress: !env.json,
+        progress: progress::wanted(env.json),
     };
     let summary = ingest(&host, sources, &opts)?;
     if env.json {
@@ -190,27 +192,37 @@ pub fn run(env: &Env, args: &Args) -> Result<ExitCode> {
 }
 
 pub fn print_summary(s: &Summary) {
-    println!(
+    for line in summary_lines(s) {
+        println!("{line}");
+    }
+}
+
+/// The text summary of an ingest, line by line.
+pub fn summary_lines(s: &Summary) -> Vec<String> {
+    let mut lines = vec![format!(
         "read {} records: {} accepted, {} duplicates, {} rejected ({:.2} s, {:.0} rows/s)",
         s.read, s.accepted, s.duplicates, s.rejected, s.seconds, s.rows_per_second
-    );
+    )];
     if s.learn_seconds >= 0.01 {
-        println!("  online updates took {:.2} s more", s.learn_seconds);
+        lines.push(format!("  online updates took {:.2} s more", s.learn_seconds));
     }
     for r in s.rejections.iter().take(20) {
         let id = r.id.as_deref().map(|i| format!(" (id {i})")).unwrap_or_default();
         let field = if r.field.is_empty() { String::new() } else { format!("{}: ", r.field) };
-        println!("  rejected {}:{}{id}: {field}{}", r.source, r.line, r.reason);
+        lines.push(format!("  rejected {}:{}{id}: {field}{}", r.source, r.line, r.reason));
     }
     if s.rejected > 20 {
-        println!("  ... and {} more (--json lists the first {MAX_REPORTED})", s.rejected - 20);
+        lines.push(format!("  ... and {} more (--json lists the first {MAX_REPORTED})", s.rejected - 20));
     }
     for (plugin, n) in &s.learned {
-        println!("  {plugin}: online update absorbed {n} new events");
+        lines.push(format!("  {plugin}: online update absorbed {n} new events"));
     }
     for e in &s.learn_errors {
-        println!("  online update deferred (the events are stored; `learnloop replay` or the next ingest retries): {e}");
+        lines.push(format!(
+            "  online update deferred (the events are stored; `learnloop replay` or the next ingest retries): {e}"
+        ));
     }
+    lines
 }
 
 /// Reads every source and appends what validates. Errors only for I/O
@@ -218,7 +230,8 @@ pub fn print_summary(s: &Summary) {
 pub fn ingest(host: &PluginHost, sources: Vec<Source>, opts: &Options) -> Result<Summary> {
     let started = Instant::now();
     let store: &dyn Store = host.store().as_ref();
-    let mut touched: Vec<(String, WorkspaceId)> = Vec::new();
+    // What each (plugin, workspace) got that is new: its online update's length.
+    let mut touched: Vec<((String, WorkspaceId), u64)> = Vec::new();
     let names: Vec<String> = sources.iter().map(Source::name).collect();
     let total_bytes: u64 = sources
         .iter()
@@ -227,16 +240,9 @@ pub fn ingest(host: &PluginHost, sources: Vec<Source>, opts: &Options) -> Result
             Source::Stdin => 0,
         })
         .sum();
-    let bar = if opts.progress && total_bytes > 0 {
-        let b = ProgressBar::new(total_bytes);
-        b.set_style(
-            ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-                .expect("valid template"),
-        );
-        b
-    } else {
-        ProgressBar::hidden()
-    };
+    // Stdin has no known length: a spinner counts what was read.
+    let all_files = sources.iter().all(|s| matches!(s, Source::File(_)));
+    let bar = progress::bar(opts.progress, "storing", Unit::Bytes, all_files.then_some(total_bytes));
     let (tx, rx) = sync_channel::<Item>(opts.batch_size);
     let summary = std::thread::scope(|scope| -> Result<Summary> {
         let reader_bar = bar.clone();
@@ -257,11 +263,13 @@ pub fn ingest(host: &PluginHost, sources: Vec<Source>, opts: &Options) -> Result
             let receipt = store.append_prepared(batch, AppendMode::SkipRejected, Timestamp::now())?;
             summary.accepted += receipt.inserted as u64;
             summary.duplicates += receipt.duplicates as u64;
+            bar.set_message(format!(" · {} records stored", progress::thousands(summary.accepted + summary.duplicates)));
             for (status, record) in receipt.items.iter().zip(batch.iter()) {
                 if *status == ItemStatus::Inserted {
                     let key = (record.record().plugin().to_string(), record.record().workspace().clone());
-                    if !touched.contains(&key) {
-                        touched.push(key);
+                    match touched.iter_mut().find(|(k, _)| *k == key) {
+                        Some((_, n)) => *n += 1,
+                        None => touched.push((key, 1)),
                     }
                 }
             }
@@ -312,8 +320,19 @@ pub fn ingest(host: &PluginHost, sources: Vec<Source>, opts: &Options) -> Result
     // Online updates run once, after everything is stored: the plugins
     // absorb the new events in large batches. Should this process die
     // before, the next catch-up absorbs them (see the plugin host's docs).
-    for (plugin, workspace) in touched {
-        match host.catch_up(&plugin, &workspace) {
+    let several_workspaces = touched.iter().any(|((_, w), _)| *w != touched[0].0.1);
+    for ((plugin, workspace), new) in touched {
+        let phase = if several_workspaces { format!("learning {plugin} in {workspace}") } else { format!("learning {plugin}") };
+        let bar = progress::bar(opts.progress, &phase, Unit::Events, Some(new));
+        let result = host.catch_up_with(&plugin, &workspace, &mut |p| {
+            // Events an earlier, deferred update left behind come on top.
+            if p.absorbed > new {
+                bar.set_length(p.absorbed);
+            }
+            bar.set_position(p.absorbed);
+        });
+        bar.finish_and_clear();
+        match result {
             Ok(n) => *summary.learned.entry(plugin).or_default() += n,
             Err(e) => summary.learn_errors.push(format!("{plugin} in {workspace}: {e}")),
         }
@@ -562,7 +581,10 @@ fn csv_record(headers: &csv::StringRecord, row: &csv::StringRecord) -> Result<Ra
             "features" | "payload" => {
                 if let Some(t) = text {
                     let v: Value = serde_json::from_str(&t)
-                        .map_err(|e| ValidationError::new(h, format!("is not a JSON object: {e}")))?;
+                        .map_err(|e| {
+                            let why = learnloop_core::plain::serde_message(&e.to_string());
+                            ValidationError::new(h, format!("is not a JSON object ({why})"))
+                        })?;
                     let Value::Object(map) = v else {
                         return Err(ValidationError::new(h, "is not a JSON object"));
                     };

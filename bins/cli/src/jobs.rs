@@ -48,7 +48,7 @@ pub struct HistoryArgs {
     #[arg(long)]
     job: Option<String>,
     /// At most this many runs.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    #[arg(long, default_value_t = crate::DEFAULT_LIMIT, value_parser = clap::value_parser!(u32).range(1..=crate::MAX_LIMIT as i64))]
     limit: u32,
 }
 
@@ -113,9 +113,25 @@ fn list(env: &Env) -> Result<()> {
 }
 
 fn run_local(env: &Env, args: &RunArgs) -> Result<()> {
+    use crate::progress::{self, Unit};
     let host = crate::open_host(&env.config)?;
-    let run = host.run_job(&args.plugin, &args.job, "cli", None, 1)?;
-    print_run(env, &run)
+    let show = progress::wanted(env.json);
+    if show && host.plugins().contains_key(&args.plugin) {
+        // The job first absorbs what its plugin has not learned yet; doing
+        // that here, with progress, leaves the job's own catch-up nothing to do.
+        let plugin = PluginName::parse("plugin", &args.plugin).map_err(anyhow::Error::msg)?;
+        for ws in host.store().workspaces(&plugin)? {
+            let bar = progress::bar(show, &format!("learning {} in {ws}", args.plugin), Unit::Events, None);
+            // A failure is the job's to report: its own catch-up fails the
+            // same way and its run records it.
+            let _ = host.catch_up_with(&args.plugin, &ws, &mut |p| bar.set_position(p.absorbed));
+            bar.finish_and_clear();
+        }
+    }
+    let spinner = progress::spinner(show, &format!("running {}.{}", args.plugin, args.job));
+    let run = host.run_job(&args.plugin, &args.job, "cli", None, 1);
+    spinner.finish_and_clear();
+    print_run(env, &run?)
 }
 
 fn print_run(env: &Env, run: &JobRun) -> Result<()> {

@@ -12,6 +12,7 @@ mod jobs;
 mod keys;
 mod migrate;
 mod plugins;
+mod progress;
 mod quickstart;
 mod reindex;
 mod remote;
@@ -84,6 +85,12 @@ struct InitArgs {
     #[arg(long)]
     force: bool,
 }
+
+/// Default of every `--limit` (the same as the API's `limit` parameter):
+/// list commands show at most this many rows unless asked for more.
+pub const DEFAULT_LIMIT: u32 = 100;
+/// Largest `--limit` any command accepts (the API's maximum too).
+pub const MAX_LIMIT: u32 = 10_000;
 
 /// What every command needs: the loaded config and output mode.
 pub struct Env {

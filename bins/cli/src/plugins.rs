@@ -133,7 +133,40 @@ fn check(env: &Env, path: &std::path::Path) -> Result<()> {
 pub fn replay(env: &Env, args: &ReplayArgs) -> Result<()> {
     let host: PluginHost = crate::open_host(&env.config)?;
     let ws = args.workspace.as_deref().map(|w| WorkspaceId::parse("--workspace", w)).transpose().map_err(anyhow::Error::msg)?;
-    let done = host.replay(&args.plugin, ws.as_ref())?;
+    // How many events each workspace's rebuild absorbs, for the progress bar.
+    let show = crate::progress::wanted(env.json);
+    let totals: Vec<(String, u64)> = if show {
+        host.store()
+            .counts(ws.as_ref())?
+            .into_iter()
+            .filter(|r| r.plugin == args.plugin)
+            .map(|r| (r.workspace, r.predictions + r.outcomes))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut bar: Option<(String, indicatif::ProgressBar)> = None;
+    let done = host.replay_with(&args.plugin, ws.as_ref(), &mut |p| {
+        let key = p.workspace.to_string();
+        if bar.as_ref().is_none_or(|(w, _)| *w != key) {
+            if let Some((_, b)) = bar.take() {
+                b.finish_and_clear();
+            }
+            let total: u64 = totals.iter().filter(|(w, _)| *w == key).map(|(_, n)| n).sum();
+            let phase = format!("replaying {} in {key}", args.plugin);
+            bar = Some((key, crate::progress::bar(show, &phase, crate::progress::Unit::Events, Some(total.max(p.absorbed)))));
+        }
+        if let Some((_, b)) = &bar {
+            if b.length().is_some_and(|l| p.absorbed > l) {
+                b.set_length(p.absorbed);
+            }
+            b.set_position(p.absorbed);
+        }
+    });
+    if let Some((_, b)) = bar.take() {
+        b.finish_and_clear();
+    }
+    let done = done?;
     if env.json {
         println!("{}", json!({"plugin": args.plugin, "workspaces": done}));
     } else if done.is_empty() {

@@ -6,10 +6,13 @@
 //! the quickstart and the benchmarks exercise real learning rather than noise.
 //! Same seed, same bytes: re-running the quickstart is idempotent.
 
+use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
+use indicatif::ProgressBar;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::Env;
@@ -34,7 +37,8 @@ pub struct Args {
     /// Workspace (default: `default_workspace` from the config).
     #[arg(long)]
     workspace: Option<String>,
-    /// Write here instead of stdout.
+    /// Write here instead of stdout, and say what was written (records per
+    /// plugin, file, size; `--json` says it as JSON).
     #[arg(long, short)]
     output: Option<PathBuf>,
 }
@@ -83,12 +87,54 @@ pub fn run(env: &Env, args: &Args) -> Result<()> {
         seed: args.seed,
         workspace: args.workspace.clone().unwrap_or_else(|| env.config.default_workspace.clone()),
     };
-    let out: Box<dyn Write> = match &args.output {
-        Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?),
-        None => Box::new(std::io::stdout().lock()),
+    let Some(path) = &args.output else {
+        // The events are the output: nothing else goes to stdout.
+        write(&spec, std::io::stdout().lock(), &ProgressBar::hidden())?;
+        return Ok(());
     };
-    write(&spec, out)?;
+    let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let passes = if spec.only.is_some() { 1 } else { 2 };
+    let show = crate::progress::wanted(env.json);
+    let bar = crate::progress::bar(
+        show,
+        "writing sample",
+        crate::progress::Unit::Events,
+        Some(spec.per_plugin * spec.plugins.len() as u64 * passes),
+    );
+    let written = write(&spec, file, &bar).with_context(|| format!("writing {}", path.display()))?;
+    bar.finish_and_clear();
+    let bytes = std::fs::metadata(path).map(|m| m.len()).with_context(|| format!("reading back {}", path.display()))?;
+    if env.json {
+        println!("{}", json!({"file": path, "bytes": bytes, "records": written.records, "plugins": written.plugins}));
+    } else {
+        println!("wrote {} records to {} ({})", crate::progress::thousands(written.records), path.display(), crate::progress::bytes(bytes));
+        for (plugin, c) in &written.plugins {
+            println!(
+                "  {plugin:8} {:>9} predictions  {:>9} outcomes",
+                crate::progress::thousands(c.predictions),
+                crate::progress::thousands(c.outcomes)
+            );
+        }
+    }
     Ok(())
+}
+
+/// What [`write`] wrote.
+#[derive(Debug, Default, Serialize)]
+pub struct Written {
+    /// Records (lines) in all.
+    pub records: u64,
+    /// Per plugin.
+    pub plugins: BTreeMap<String, Counts>,
+}
+
+/// Records of one plugin, by type.
+#[derive(Debug, Default, Serialize)]
+pub struct Counts {
+    /// Prediction records.
+    pub predictions: u64,
+    /// Outcome records.
+    pub outcomes: u64,
 }
 
 /// The shared seeded generator, with the helpers sample data needs. `unit`
@@ -315,10 +361,11 @@ fn drift(rng: &mut Rng, i: u64, t: i64, ws: &str, n: u64) -> Pair {
     (p, Some(o))
 }
 
-/// Writes the sample as JSONL: all predictions, then all outcomes.
-pub fn write(spec: &Spec, out: impl Write) -> Result<u64> {
+/// Writes the sample as JSONL: all predictions, then all outcomes. `bar`
+/// advances by one per prediction generated (in each pass).
+pub fn write(spec: &Spec, out: impl Write, bar: &ProgressBar) -> Result<Written> {
     let mut out = BufWriter::with_capacity(1 << 16, out);
-    let mut written = 0;
+    let mut written = Written::default();
     for pass in [Only::Prediction, Only::Outcome] {
         if spec.only.is_some_and(|o| o != pass) {
             continue;
@@ -326,6 +373,7 @@ pub fn write(spec: &Spec, out: impl Write) -> Result<u64> {
         for (pi, plugin) in spec.plugins.iter().enumerate() {
             // Each pass replays the same random sequence, so ids and values agree.
             let mut rng = Rng(learnloop_stats::SplitMix64(spec.seed ^ ((pi as u64 + 1) << 32)));
+            let counts = written.plugins.entry(plugin.clone()).or_default();
             let n = spec.per_plugin.max(1);
             let span = 30 * DAY_MICROS;
             for i in 0..spec.per_plugin {
@@ -345,9 +393,17 @@ pub fn write(spec: &Spec, out: impl Write) -> Result<u64> {
                 if let Some(r) = record {
                     serde_json::to_writer(&mut out, &r)?;
                     out.write_all(b"\n")?;
-                    written += 1;
+                    written.records += 1;
+                    match pass {
+                        Only::Prediction => counts.predictions += 1,
+                        Only::Outcome => counts.outcomes += 1,
+                    }
+                }
+                if i % 4096 == 4095 {
+                    bar.inc(4096);
                 }
             }
+            bar.inc(spec.per_plugin % 4096);
         }
     }
     out.flush()?;

@@ -532,7 +532,8 @@ impl Config {
         let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
             .map_err(|e| {
                 let key = e.path().to_string();
-                ConfigError::Invalid { origin: origin_of(&key), key, message: e.into_inner().message().to_string() }
+                // In plain words: `expected a number, got the string "x"`, not serde's Rust types.
+                ConfigError::Invalid { origin: origin_of(&key), key, message: learnloop_core::plain::serde_message(e.into_inner().message()) }
             })?;
         config.plugin_sections = plugin_sections;
         config.validate().map_err(|(key, message)| ConfigError::Invalid {

@@ -84,7 +84,7 @@ fn environment_overrides() {
 
 #[test]
 fn errors_name_file_key_and_expectation() {
-    check_err("data_dir = 3", &[], &["learnloop.toml", "`data_dir`", "invalid type"]);
+    check_err("data_dir = 3", &[], &["learnloop.toml", "`data_dir`", "expected a path (a string), got the number 3"]);
     check_err("[api]\nbind = \"nowhere\"", &[], &["learnloop.toml", "`api.bind`", "socket address"]);
     check_err("[api]\nbnid = \"x\"", &[], &["`api.bnid`", "unknown field", "bind"]);
     check_err("colour = 1", &[], &["`colour`", "unknown key", "enabled plugin"]);
@@ -98,7 +98,7 @@ fn errors_name_file_key_and_expectation() {
     check_err(
         "",
         &[("LEARNLOOP__API__MAX_BATCH", "lots")],
-        &["environment variable LEARNLOOP__API__MAX_BATCH", "`api.max_batch`", "invalid type"],
+        &["environment variable LEARNLOOP__API__MAX_BATCH", "`api.max_batch`", "expected a whole number ≥ 0, got the string \"lots\""],
     );
 }
 

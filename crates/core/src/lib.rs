@@ -16,7 +16,7 @@ pub mod keys;
 mod ids;
 pub mod limits;
 mod model;
-mod plain;
+pub mod plain;
 mod record;
 mod time;
 
@@ -31,5 +31,4 @@ pub use record::{
     ContentHash, Outcome, Prediction, RawRecord, Record, RecordDefaults, RecordType,
     parse_json_record,
 };
-pub use plain::plain_json_message;
 pub use time::Timestamp;

@@ -128,11 +128,18 @@ impl ImprovementStatus {
         }
     }
 
-    /// Parses the wire name, or says which names there are.
+    /// Parses the wire name, or says which names there are. `held` is
+    /// accepted for [`ImprovementStatus::Backtested`]: the lifecycle report
+    /// (its `held` list) and the history notes (`"decision": "held"`) call a
+    /// backtested improvement that waits for a person "held", so a filter
+    /// typed from them finds it.
     pub fn parse(field: &str, s: &str) -> Result<Self, crate::ValidationError> {
+        if s == "held" {
+            return Ok(ImprovementStatus::Backtested);
+        }
         Self::ALL.into_iter().find(|x| x.as_str() == s).ok_or_else(|| {
             let names: Vec<&str> = Self::ALL.iter().map(|x| x.as_str()).collect();
-            crate::ValidationError::new(field, format!("{s:?} is not one of {}", names.join(", ")))
+            crate::ValidationError::new(field, format!("{s:?} is not one of {} (held = backtested)", names.join(", ")))
         })
     }
 
@@ -266,6 +273,16 @@ pub struct JobRun {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_names_parse_and_held_means_backtested() {
+        for s in ImprovementStatus::ALL {
+            assert_eq!(ImprovementStatus::parse("status", s.as_str()).unwrap(), s);
+        }
+        assert_eq!(ImprovementStatus::parse("status", "held").unwrap(), ImprovementStatus::Backtested);
+        let e = ImprovementStatus::parse("status", "pending").unwrap_err();
+        assert!(e.message.contains("backtested") && e.message.contains("held"), "{e:?}");
+    }
 
     #[test]
     fn lifecycle_allows_only_documented_moves() {

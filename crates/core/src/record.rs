@@ -339,7 +339,7 @@ fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> ValidationErr
     } else if msg.contains("number out of range") {
         format!("number is out of range ({msg}); numbers must be finite")
     } else {
-        crate::plain_json_message(&msg)
+        crate::plain::serde_message(&msg)
     };
     ValidationError::new(field, message)
 }
@@ -626,7 +626,7 @@ mod tests {
         check(r#"{"type":"guess","id":"x"}"#, Err(("type", "expected \"prediction\"")));
         check(&format!(r#"{{{P},"value":NaN}}"#), Err(("value", "finite")));
         check(&format!(r#"{{{P},"value":1e999}}"#), Err(("value", "finite")));
-        check(&format!(r#"{{{P},"value":"high"}}"#), Err(("value", "invalid type")));
+        check(&format!(r#"{{{P},"value":"high"}}"#), Err(("value", "expected a number, got the string \"high\"")));
         check(&format!(r#"{{{P},"confidence":1.5}}"#), Err(("confidence", "between 0 and 1")));
         check(&format!(r#"{{{P},"confidnece":0.5}}"#), Err(("confidnece", "unknown field")));
         check(&format!(r#"{{{P},"features":{{"f":[1]}}}}"#), Err(("features.f", "nested data")));

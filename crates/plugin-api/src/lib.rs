@@ -45,6 +45,6 @@ pub use learnloop_core as core;
 pub use learnloop_core::columns::{ColumnSpec, PredictionColumns, TextColumn, ValueColumn};
 pub use learnloop_core::history::{Event, EventQuery, Expect, Order, Page, StoredOutcome, StoredPrediction};
 pub use learnloop_core::{Outcome, Prediction, Record, RecordType, Severity, Timestamp, ValidationError, WorkspaceId};
-pub use manifest::{ConfigKey, JobSpec, KindSpec, Manifest, RouteSpec, parse_body, parse_config};
+pub use manifest::{ConfigKey, JobSpec, KindSpec, Manifest, RouteSpec, parse_config};
 pub use improve::{Applied, Score, ScoreRequest, ScoreWindow, applied};
 pub use plugin::{Plugin, RouteRequest, RouteResponse};

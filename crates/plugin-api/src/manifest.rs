@@ -123,26 +123,11 @@ impl ConfigKey {
 
 /// Parses a plugin's config section into `T` (which should be
 /// `#[serde(deny_unknown_fields, default)]`), naming the offending key in
-/// the error: `[drift] p_value: invalid type: string "x", expected f64`.
+/// the error in plain words: `[drift] p_value: expected a number, got the string "x"`.
 pub fn parse_config<T: DeserializeOwned>(plugin: &str, section: &Value) -> Result<T, PluginError> {
     let section = if section.is_null() { Value::Object(Default::default()) } else { section.clone() };
     serde_path_to_error::deserialize(section).map_err(|e| {
         let key = e.path().to_string();
-        PluginError::invalid(format!("[{plugin}] {key}"), e.into_inner().to_string())
-    })
-}
-
-/// Parses a route's JSON body into `T`, naming the offending field (its
-/// path, e.g. `scoring_factors.cpu`) and saying what was expected in plain
-/// words (see [`learnloop_core::plain_json_message`]): never a Rust type
-/// name, never `body` when one field is at fault.
-pub fn parse_body<T: DeserializeOwned>(body: &Value) -> Result<T, PluginError> {
-    if body.is_null() {
-        return Err(PluginError::invalid("body", "is required: send a JSON object"));
-    }
-    serde_path_to_error::deserialize(body.clone()).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." { "body".to_string() } else { path };
-        PluginError::invalid(field, learnloop_core::plain_json_message(&e.into_inner().to_string()))
+        PluginError::invalid(format!("[{plugin}] {key}"), learnloop_core::plain::serde_message(&e.into_inner().to_string()))
     })
 }

@@ -81,6 +81,14 @@ impl RouteRequest {
     pub fn param(&self, name: &str) -> Result<&str, PluginError> {
         self.params.get(name).map(String::as_str).ok_or_else(|| PluginError::invalid(name, "is required"))
     }
+
+    /// The JSON body as `T`, or an `Invalid` error naming the field in
+    /// plain words (`predicted_savings: expected a number, got an object`;
+    /// `body` when the body as a whole is wrong), never in Rust types.
+    pub fn body_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, PluginError> {
+        learnloop_core::plain::from_json_value("", self.body.clone())
+            .map_err(|e| PluginError::invalid(if e.field.is_empty() { "body".to_string() } else { e.field }, e.message))
+    }
 }
 
 /// A plugin's answer.

@@ -184,6 +184,18 @@ pub struct PluginHost {
 /// Events handed to `on_events` at once.
 const CATCH_UP_BATCH: usize = 10_000;
 
+/// How far a catch-up (a plugin's online update) has got, reported after
+/// each committed batch by [`PluginHost::catch_up_with`].
+#[derive(Debug, Clone, Copy)]
+pub struct CatchUpProgress<'a> {
+    /// The plugin learning.
+    pub plugin: &'a str,
+    /// The workspace whose events it absorbs.
+    pub workspace: &'a WorkspaceId,
+    /// Events absorbed so far by this catch-up.
+    pub absorbed: u64,
+}
+
 /// One run of a job to make: which job, who runs it, its schedule slot and
 /// attempt (both recorded, the pair unique per slot), and the lease its
 /// results commit under, if any.
@@ -363,6 +375,18 @@ impl PluginHost {
     /// store order, committing state and checkpoint together. Returns how
     /// many events were absorbed.
     pub fn catch_up(&self, plugin: &str, workspace: &WorkspaceId) -> Result<u64, HostError> {
+        self.catch_up_with(plugin, workspace, &mut |_| {})
+    }
+
+    /// [`PluginHost::catch_up`], telling `progress` how many events have
+    /// been absorbed after each committed batch (at most 10,000 events
+    /// apart), so a caller can show how far a long catch-up has got.
+    pub fn catch_up_with(
+        &self,
+        plugin: &str,
+        workspace: &WorkspaceId,
+        progress: &mut dyn FnMut(CatchUpProgress<'_>),
+    ) -> Result<u64, HostError> {
         let loaded = self.plugin(plugin).map_err(HostError::Invalid)?;
         let name = PluginName::parse("plugin", plugin).map_err(HostError::Invalid)?;
         let key = Self::checkpoint_key(&name, workspace);
@@ -398,7 +422,10 @@ impl PluginHost {
                 expect: version.map_or(Expect::Absent, Expect::Version),
             });
             match self.store.commit(&changes, Timestamp::now()) {
-                Ok(_) => absorbed += events.len() as u64,
+                Ok(_) => {
+                    absorbed += events.len() as u64;
+                    progress(CatchUpProgress { plugin, workspace, absorbed });
+                }
                 Err(StoreError::VersionConflict { .. }) if conflicts < 100 => {
                     // Another process advanced the checkpoint or touched the
                     // same state: re-read and go on from where it left off.
@@ -425,6 +452,17 @@ impl PluginHost {
     /// documents and checkpoint in one transaction, then catches up from the
     /// first event. `workspace = None` replays every workspace.
     pub fn replay(&self, plugin: &str, workspace: Option<&WorkspaceId>) -> Result<BTreeMap<String, u64>, HostError> {
+        self.replay_with(plugin, workspace, &mut |_| {})
+    }
+
+    /// [`PluginHost::replay`], reporting each workspace's catch-up to
+    /// `progress` as [`PluginHost::catch_up_with`] does.
+    pub fn replay_with(
+        &self,
+        plugin: &str,
+        workspace: Option<&WorkspaceId>,
+        progress: &mut dyn FnMut(CatchUpProgress<'_>),
+    ) -> Result<BTreeMap<String, u64>, HostError> {
         self.plugin(plugin).map_err(HostError::Invalid)?;
         let name = PluginName::parse("plugin", plugin).map_err(HostError::Invalid)?;
         let workspaces = match workspace {
@@ -448,7 +486,7 @@ impl PluginHost {
                 }
             }
             self.store.commit(&changes, Timestamp::now())?;
-            out.insert(ws.to_string(), self.catch_up(plugin, &ws)?);
+            out.insert(ws.to_string(), self.catch_up_with(plugin, &ws, progress)?);
         }
         Ok(out)
     }

@@ -132,6 +132,33 @@ fn catch_up_after_a_crash_between_store_and_update() {
     assert_eq!(conformance::state_of(&host, "trust").unwrap(), after);
 }
 
+/// `catch_up_with` and `replay_with` report how far they have got after
+/// every committed batch (10,000 events), ending at the total absorbed.
+#[test]
+fn catch_up_and_replay_report_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    let records = support::sample_records("trust", 6_000);
+    s.append(&records, learnloop_store::AppendMode::AllOrNothing, learnloop_core::Timestamp::now()).unwrap();
+    let host = PluginHost::load(&config(&dir.path().join("p"), &["trust"]), s.clone());
+    let alpha = learnloop_core::WorkspaceId::parse("workspace", "alpha").unwrap();
+    let mut seen = Vec::new();
+    let n = host
+        .catch_up_with("trust", &alpha, &mut |p| {
+            assert_eq!((p.plugin, p.workspace.as_str()), ("trust", "alpha"));
+            seen.push(p.absorbed);
+        })
+        .unwrap();
+    assert!(n > 10_000, "{n} events, more than one batch");
+    assert!(seen.len() >= 2 && seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+    assert_eq!(seen.last(), Some(&n));
+    let mut replayed: Vec<(String, u64)> = Vec::new();
+    let done = host.replay_with("trust", None, &mut |p| replayed.push((p.workspace.to_string(), p.absorbed))).unwrap();
+    for (ws, total) in &done {
+        assert_eq!(replayed.iter().filter(|(w, _)| w == ws).map(|(_, a)| *a).max(), Some(*total), "{replayed:?}");
+    }
+}
+
 /// A job run by a scheduler that has lost its lease commits nothing: its
 /// fence is stale, the run fails saying so, and the state is untouched.
 #[test]

@@ -267,8 +267,8 @@ fn medium() -> String {
 }
 
 impl Proposal {
-    fn parse(body: &Value) -> Result<Proposal, PluginError> {
-        let p: Proposal = learnloop_plugin_api::parse_body(body)?;
+    fn parse(req: &RouteRequest) -> Result<Proposal, PluginError> {
+        let p: Proposal = req.body_as()?;
         for (k, v) in [("recommendation_type", &p.recommendation_type), ("resource_type", &p.resource_type), ("region", &p.region)] {
             if v.trim().is_empty() {
                 return Err(PluginError::invalid(k, "must not be empty"));
@@ -552,7 +552,7 @@ impl Plugin for CostPlugin {
     fn handle(&self, ctx: &mut dyn Context, req: &RouteRequest) -> Result<RouteResponse, PluginError> {
         match (req.method.as_str(), req.route.as_str()) {
             ("POST", "/assess") => {
-                let p = Proposal::parse(&req.body)?;
+                let p = Proposal::parse(req)?;
                 Ok(RouteResponse::ok(self.assess(ctx, &p)?))
             }
             ("GET", "/recommendations/{id}") => {
@@ -573,7 +573,7 @@ impl Plugin for CostPlugin {
                 Ok(RouteResponse::ok(json!({"recommendation_id": id, "similar_cases": cases})))
             }
             ("POST", "/similar") => {
-                let p = Proposal::parse(&req.body)?;
+                let p = Proposal::parse(req)?;
                 let limit = q_usize(req, "limit", 10, 100)?;
                 let cases = self.similar_for(ctx, &p.text(), limit, case_filter(req)?, None)?;
                 Ok(RouteResponse::ok(json!({"similar_cases": cases})))
