@@ -179,7 +179,7 @@ fn messages_name_the_field_in_plain_words() {
     let want = [
         (1, "value", "expected a number, got an object"),
         (2, "confidence", "expected a number, got the string \"high\""),
-        (3, "features", "expected an object, got a list"),
+        (3, "features", "expected an object, got an array"),
         (4, "vaule", "unknown field \"vaule\""),
         (5, "success", "expected true or false, got the string \"yes\""),
     ];

@@ -490,7 +490,7 @@ async fn body_type_errors_name_the_field_in_plain_words() {
         ("/api/v1/predictions", pred("t2", "team-a").replace("\"t2\"", "5"), "id", "expected a string, got the number 5"),
         ("/api/v1/predictions", pred("t3", "team-a").replace("1.5", "1, \"confidence\": [1]"), "confidence", "expected a number, got an array"),
         ("/api/v1/cost/assess", r#"{"recommendation_type":"spot","resource_type":"ec2","region":"eu","predicted_savings":"x"}"#.to_string(), "predicted_savings", "expected a number, got the string \"x\""),
-        ("/api/v1/cost/assess", r#"{"recommendation_type":"spot","resource_type":"ec2","region":"eu","predicted_savings":1,"scoring_factors":{"cpu":{}}}"#.to_string(), "scoring_factors.cpu", "expected a number, got a JSON object"),
+        ("/api/v1/cost/assess", r#"{"recommendation_type":"spot","resource_type":"ec2","region":"eu","predicted_savings":1,"scoring_factors":{"cpu":{}}}"#.to_string(), "scoring_factors.cpu", "expected a number, got an object"),
     ] {
         let (s, v, _) = a.call("POST", uri, k, body.clone()).await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {v}");

@@ -141,7 +141,7 @@ fn got_words(got: &str) -> String {
     }
     match got {
         "map" => "an object".into(),
-        "sequence" => "a list".into(),
+        "sequence" => "an array".into(),
         "null" | "unit value" | "unit" | "Option value" => "null".into(),
         "byte array" => "bytes".into(),
         "enum" | "unit variant" | "newtype variant" | "tuple variant" | "struct variant" => "a variant".into(),
@@ -160,7 +160,7 @@ fn expected_words(expected: &str) -> String {
         "i8" | "i16" | "i32" | "i64" | "i128" | "isize" | "an integer" => return "a whole number".into(),
         "a string" | "a borrowed string" | "string" | "a str" => return "a string".into(),
         "a boolean" | "bool" => return "true or false".into(),
-        "a sequence" | "sequence" => return "a list".into(),
+        "a sequence" | "sequence" => return "an array".into(),
         "a map" | "map" => return "an object".into(),
         "unit" | "null" => return "null".into(),
         "a character" | "char" => return "a single character".into(),
@@ -171,16 +171,13 @@ fn expected_words(expected: &str) -> String {
         return "an object".into();
     }
     if let Some(n) = e.strip_prefix("a tuple of size ").or_else(|| e.strip_prefix("tuple of ")) {
-        return format!("a list of {} items", n.trim_end_matches(" elements"));
+        return format!("an array of {} items", n.trim_end_matches(" elements"));
     }
     if let Some(rest) = e.strip_prefix("one of ") {
         return format!("one of {}", names_list(rest));
     }
     if e.starts_with("enum ") || e.starts_with("variant identifier") || e.starts_with("field identifier") {
         return "a known name".into();
-    }
-    if e.starts_with("an array of length ") || e.starts_with("an array") {
-        return e.replacen("an array", "a list", 1);
     }
     // Already words ("a valid RFC 3339 time", "a non-empty string", ...).
     e.to_string()
@@ -196,8 +193,8 @@ mod tests {
         assert_eq!(serde_message("invalid type: string \"x\", expected f64"), "expected a number, got the string \"x\"");
         assert_eq!(serde_message("invalid type: integer `3`, expected a string"), "expected a string, got the number 3");
         assert_eq!(serde_message("invalid type: floating point `1.5`, expected u64"), "expected a whole number ≥ 0, got the number 1.5");
-        assert_eq!(serde_message("invalid type: boolean `true`, expected a sequence"), "expected a list, got true");
-        assert_eq!(serde_message("invalid type: sequence, expected struct RawRecord"), "expected an object, got a list");
+        assert_eq!(serde_message("invalid type: boolean `true`, expected a sequence"), "expected an array, got true");
+        assert_eq!(serde_message("invalid type: sequence, expected struct RawRecord"), "expected an object, got an array");
         assert_eq!(serde_message("invalid type: null, expected a boolean"), "expected true or false, got null");
         assert_eq!(serde_message("invalid value: integer `-1`, expected usize"), "expected a whole number ≥ 0, got the number -1");
     }
