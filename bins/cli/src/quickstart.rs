@@ -48,6 +48,7 @@ fn trust_summary(host: &learnloop_plugin_host::PluginHost, ws: &str) -> Result<(
 
 pub fn run(env: &Env) -> Result<()> {
     let config = &env.config;
+    crate::create_dirs(config)?;
     let dir = config.data_dir.join("sample");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let host = crate::open_host(config)?;
