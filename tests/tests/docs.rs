@@ -56,6 +56,10 @@ const SKIP: &[(&str, &str)] = &[
     ("learnloop migrate --from sqlite:/var/lib/", "needs the example's PostgreSQL server; tests/tests/postgres.rs runs `migrate` against a real one"),
 ];
 
+/// Tools besides the shell's own that examples may pipe into; a command
+/// using one is skipped (and says so) where it is not installed.
+const OPTIONAL_TOOLS: &[&str] = &["jq"];
+
 /// How long one documented command may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -173,29 +177,57 @@ fn sh_commands(name: &str, text: &str) -> Vec<Cmd> {
     out
 }
 
-/// Inline code spans outside fenced blocks, with their line numbers.
+/// Inline code spans outside fenced blocks, with the line they start on. A
+/// span may continue over a line break inside its paragraph.
 fn inline_spans(text: &str) -> Vec<(usize, String)> {
     let mut out = Vec::new();
     let mut in_fence = false;
+    // The current paragraph: its first line and its text.
+    let mut para: Option<(usize, String)> = None;
+    let flush = |para: &mut Option<(usize, String)>, out: &mut Vec<(usize, String)>| {
+        let Some((first, text)) = para.take() else { return };
+        let mut rest = text.as_str();
+        let mut consumed = 0;
+        while let Some(start) = rest.find('`') {
+            let ticks = rest[start..].chars().take_while(|c| *c == '`').count();
+            let after = &rest[start + ticks..];
+            let close = "`".repeat(ticks);
+            let Some(end) = after.find(&close) else { break };
+            let line = first + text[..consumed + start].matches('\n').count();
+            out.push((line, after[..end].replace('\n', " ").trim().replace("\\|", "|")));
+            let used = start + ticks + end + ticks;
+            consumed += used;
+            rest = &rest[used..];
+        }
+    };
     for (i, line) in text.lines().enumerate() {
         let t = line.trim_start();
         if t.starts_with("```") || t.starts_with("~~~") {
+            flush(&mut para, &mut out);
             in_fence = !in_fence;
             continue;
         }
         if in_fence {
             continue;
         }
-        let mut rest = line;
-        while let Some(start) = rest.find('`') {
-            let ticks = rest[start..].chars().take_while(|c| *c == '`').count();
-            let after = &rest[start + ticks..];
-            let close = "`".repeat(ticks);
-            let Some(end) = after.find(&close) else { break };
-            out.push((i + 1, after[..end].trim().replace("\\|", "|")));
-            rest = &after[end + ticks..];
+        // Blank lines and table rows end a paragraph (a table row is one).
+        if line.trim().is_empty() || t.starts_with('|') {
+            flush(&mut para, &mut out);
+            if t.starts_with('|') {
+                para = Some((i + 1, line.to_string()));
+                flush(&mut para, &mut out);
+            }
+            continue;
+        }
+        match para.as_mut() {
+            Some((_, p)) => {
+                p.push('\n');
+                p.push_str(line);
+            }
+            None => para = Some((i + 1, line.to_string())),
         }
     }
+    flush(&mut para, &mut out);
     out
 }
 
@@ -542,6 +574,10 @@ impl Runner {
         c
     }
 
+    fn on_path(&self, tool: &str) -> bool {
+        self.path_var.split(':').any(|d| Path::new(d).join(tool).is_file())
+    }
+
     /// The command with the documented substitutions applied.
     fn substitute(&self, text: &str) -> String {
         let mut t = text.trim().to_string();
@@ -602,6 +638,12 @@ impl Runner {
         let text = self.substitute(&cmd.text);
         if let Some((_, why)) = SKIP.iter().find(|(p, _)| text.starts_with(p)) {
             eprintln!("docs: skipped {} ({why})", self.at(cmd));
+            self.skipped.push(cmd.text.clone());
+            return;
+        }
+        // Tools a reader may not have; the command runs wherever they are installed.
+        if let Some(tool) = OPTIONAL_TOOLS.iter().find(|t| words(&text).iter().any(|w| w == **t) && !self.on_path(t)) {
+            eprintln!("docs: skipped {} ({tool} is not installed here)", self.at(cmd));
             self.skipped.push(cmd.text.clone());
             return;
         }
@@ -893,6 +935,7 @@ fn inline_commands_name_real_commands_flags_and_routes() {
         }
     }
     assert!(checked > 30, "only {checked} commands found in the READMEs");
+    eprintln!("docs: {checked} inline and ```sh commands checked against --help and the manifests");
 }
 
 #[test]
@@ -911,6 +954,8 @@ fn the_old_broken_examples_are_caught() {
     assert!(r.is_err(), "an indented command is refused");
     let r = std::panic::catch_unwind(|| sh_commands("x.md", "```bash\nlearnloop stats\n```\n"));
     assert!(r.is_err(), "a ```bash block is refused");
+    let spans = inline_spans("text `learnloop\njobs run cost learning_cycle` and\n`learnloop stats`\n\n| `learnloop call` | x |\n");
+    assert_eq!(spans, [(1, "learnloop jobs run cost learning_cycle".to_string()), (3, "learnloop stats".into()), (5, "learnloop call".into())]);
     let cmds = sh_commands("x.md", "## A\n```sh\necho 'a\nb' | wc -l\nlearnloop stats \\\n  --json\n# note\n```\n");
     assert_eq!(cmds.len(), 2);
     assert_eq!((cmds[0].line, cmds[1].line), (3, 5));
