@@ -51,8 +51,9 @@ const SKIP: &[(&str, &str)] = &[
     ("cargo build --release --locked", "a release build of the whole workspace takes many minutes; this test runs the same binaries, built for the test run"),
     ("cargo bench", "a benchmark run takes minutes and measures, it does not check the docs"),
     ("LEARNLOOP_BENCH_", "a benchmark run (with its size or database set) takes minutes"),
-    ("sudo ", "installs onto this machine (system user, /usr/local/bin, /etc, systemd); the units themselves are checked by `systemd_units_start_the_real_binaries`"),
+    ("sudo systemctl ", "needs systemd and the installed units; the units are checked by `systemd_units_start_the_real_binaries`"),
     ("systemctl ", "needs systemd and the installed units; the units are checked by `systemd_units_start_the_real_binaries`"),
+    ("sudo ", "installs onto this machine (system user, /usr/local/bin, /etc); the units it installs are checked by `systemd_units_start_the_real_binaries`"),
     ("learnloop migrate --from sqlite:/var/lib/", "needs the example's PostgreSQL server; tests/tests/postgres.rs runs `migrate` against a real one"),
 ];
 
@@ -160,15 +161,16 @@ fn sh_commands(name: &str, text: &str) -> Vec<Cmd> {
         if let Some(h) = line.strip_prefix("## ") {
             section = h.trim().to_string();
         }
-        if trimmed.starts_with("* ") || trimmed.starts_with("- ") || trimmed.chars().next().is_some_and(|c| c.is_ascii_digit()) && trimmed.contains(". ") {
+        if trimmed.starts_with("* ") || trimmed.starts_with("- ") || (trimmed.chars().next().is_some_and(|c| c.is_ascii_digit()) && trimmed.contains(". ")) {
             in_list = true;
         } else if line.trim().is_empty() {
             // a list ends at a blank line followed by an unindented line (checked below)
         } else if !line.starts_with(' ') {
             in_list = false;
         }
+        let indented_code = line.starts_with("    ") && prev_blank && !in_list && !line.trim().is_empty();
         assert!(
-            !(line.starts_with("    ") && prev_blank && !in_list && !line.trim().is_empty()),
+            !indented_code,
             "{name}:{n}: an indented code block; put commands in a ```sh block (the doc test runs those) and other text in a fenced block with its language"
         );
         prev_blank = line.trim().is_empty();
