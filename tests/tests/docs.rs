@@ -506,6 +506,45 @@ fn called_route(ws: &[String]) -> Option<(String, String)> {
     Some((plugin.to_string(), format!("{method} {path}")))
 }
 
+/// The rows of a plugin README's Routes tables by route (`GET /agents/{agent}`).
+fn route_rows(plugin: &str) -> BTreeMap<String, String> {
+    let text = read(&format!("plugins/{plugin}/README.md"));
+    let (_, routes) = section(&text, "routes").unwrap_or_else(|| panic!("plugins/{plugin}/README.md has no Routes section"));
+    table_rows(routes)
+        .into_iter()
+        .filter_map(|(_, cells)| {
+            let span = cell_spans(&cells[0]).into_iter().next()?;
+            let mut w = span.split_whitespace();
+            let (m, p) = (w.next()?, w.next()?);
+            Some((format!("{m} {}", p.split('?').next().unwrap()), cells.join(" | ")))
+        })
+        .collect()
+}
+
+/// The query parameter names of a `learnloop call` command: `PATH?k=v&...`
+/// and `-q k=v` / `--query k=v`.
+fn query_keys(ws: &[String]) -> Vec<String> {
+    let mut keys = Vec::new();
+    for (i, w) in ws.iter().enumerate() {
+        if w.starts_with('/') && let Some((_, q)) = w.split_once('?') {
+            keys.extend(q.split('&').filter_map(|kv| kv.split('=').next()).filter(|k| !k.is_empty()).map(str::to_string));
+        }
+        if (w == "-q" || w == "--query") && let Some(kv) = ws.get(i + 1) {
+            keys.extend(kv.split('=').next().map(str::to_string));
+        }
+    }
+    keys
+}
+
+/// Whether `text` names `word` as a whole word.
+fn mentions(text: &str, word: &str) -> bool {
+    text.match_indices(word).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + word.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') && !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
+}
+
 // ---------------------------------------------------------------- running
 
 /// A server started by a documented command.
@@ -928,10 +967,17 @@ fn inline_commands_name_real_commands_flags_and_routes() {
                 checked += 1;
                 if first == "learnloop" && let Some((plugin, route)) = called_route(&ws) {
                     let (routes, _) = manifests.get(&plugin).unwrap_or_else(|| panic!("{file}:{line}: `{span}`: no plugin {plugin:?}"));
-                    assert!(
-                        routes.iter().any(|r| route_matches(r, &route)),
-                        "{file}:{line}: `{span}`: plugin {plugin} has no route {route} (it has: {routes:?})"
-                    );
+                    let pattern = routes.iter().find(|r| route_matches(r, &route));
+                    let pattern = pattern.unwrap_or_else(|| panic!("{file}:{line}: `{span}`: plugin {plugin} has no route {route} (it has: {routes:?})"));
+                    // Every query parameter is one the route's row in the plugin README documents.
+                    let rows = route_rows(&plugin);
+                    let row = rows.get(pattern).unwrap_or_else(|| panic!("plugins/{plugin}/README.md documents no {pattern}"));
+                    for key in query_keys(&ws) {
+                        assert!(
+                            mentions(row, &key),
+                            "{file}:{line}: `{span}`: query parameter {key:?} is not documented for {pattern} in plugins/{plugin}/README.md (its row: {row})"
+                        );
+                    }
                 }
             }
         }
@@ -948,6 +994,13 @@ fn the_old_broken_examples_are_caught() {
     let ws = words("learnloop call trust GET /agents/a1/trust");
     let (_, route) = called_route(&ws).unwrap();
     assert!(!routes.iter().any(|r| route_matches(r, &route)), "GET /agents/a1/trust is not a trust route");
+    // An undocumented query parameter (the old `?window_days=7`) is caught.
+    let ws = words("learnloop call drift GET '/models/m1/performance?window_days=7'");
+    assert_eq!(query_keys(&ws), ["window_days"]);
+    let rows = route_rows("drift");
+    let row = &rows["GET /models/{model}/performance"];
+    assert!(!mentions(row, "window_days") && mentions(row, "version"), "{row}");
+    assert_eq!(query_keys(&words("learnloop call cost GET /outcomes -q type=x --query limit=3")), ["type", "limit"]);
     let mut helps = Helps::new("learnloop");
     assert!(check_synopsis(&mut helps, "learnloop jobs start cost learning_cycle").is_err());
     assert!(check_synopsis(&mut helps, "learnloop call trust GET /agents --window 7").is_err());
