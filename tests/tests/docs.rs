@@ -987,6 +987,39 @@ fn inline_commands_name_real_commands_flags_and_routes() {
 }
 
 #[test]
+fn http_routes_in_the_readmes_exist() {
+    // The OpenAPI document of a running API lists every route, plugin routes included.
+    let s = Scratch::sqlite();
+    let data = s.data_dir().display().to_string();
+    let (_api, addr) = learnloop_e2e::start_api(&s, &["--data-dir", &data, "--bind", "127.0.0.1:0"]);
+    let (status, body) = learnloop_e2e::http(&addr, "GET", "/api/v1/openapi.json", None, "");
+    assert_eq!(status, 200, "{body}");
+    let doc: serde_json::Value = serde_json::from_str(&body).expect("OpenAPI JSON");
+    let mut routes = BTreeSet::new();
+    for (path, ops) in doc["paths"].as_object().expect("paths") {
+        for method in ops.as_object().unwrap().keys() {
+            routes.insert(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    let mut files = vec!["README.md".to_string()];
+    files.extend(plugin_names().into_iter().map(|p| format!("plugins/{p}/README.md")));
+    let mut checked = 0;
+    for file in &files {
+        for (line, span) in inline_spans(&read(file)) {
+            let mut w = span.split_whitespace();
+            let (Some(method), Some(path)) = (w.next(), w.next()) else { continue };
+            if !["GET", "POST", "PUT", "DELETE"].contains(&method) || !path.starts_with("/api/v1/") {
+                continue;
+            }
+            let route = format!("{method} {}", path.split('?').next().unwrap());
+            assert!(routes.iter().any(|r| route_matches(r, &route)), "{file}:{line}: `{span}`: the API has no route {route}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "only {checked} HTTP routes found in the READMEs");
+}
+
+#[test]
 fn the_old_broken_examples_are_caught() {
     // The checks above must be able to fail: each of these was in README.md.
     let manifests = manifests();
