@@ -27,7 +27,10 @@
 //! * Inline code spans that start with `learnloop`, `learnloop-api` or
 //!   `learnloop-scheduler` are synopses: each must name commands that
 //!   `--help` lists and flags those commands take, and a concrete
-//!   `learnloop call PLUGIN METHOD /path` must name a route the plugin has.
+//!   `learnloop call PLUGIN METHOD /path` must name a route the plugin has,
+//!   with query parameters that route's row in the plugin README documents.
+//! * Inline `METHOD /api/v1/...` spans must be routes of the running API's
+//!   OpenAPI document.
 //!
 //! Also here: the README's CLI table lists exactly the commands of
 //! `learnloop --help` (and, per row, every flag they take); each plugin's
