@@ -225,6 +225,8 @@ fn init_creates_data_dir_and_commented_config() {
     let out = s.run(&["--config", cfg.to_str().unwrap(), "init"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(s.data_dir().join("learnloop.sqlite").exists() != s.is_postgres());
+    // The plugin directory the README copies plugin libraries into.
+    assert!(s.data_dir().join("plugins").is_dir(), "init creates <data_dir>/plugins");
     let text = std::fs::read_to_string(&cfg).unwrap();
     assert!(text.contains("[scheduler]") && text.contains(&format!("data_dir = {:?}", s.data_dir().display().to_string())));
     // The written file loads.

@@ -28,7 +28,7 @@ pub struct Args {
     plugin: String,
     /// GET, POST, PUT or DELETE.
     method: String,
-    /// The route below /api/v1/PLUGIN, e.g. `/agents/a1/trust`. A `?k=v&…`
+    /// The route below /api/v1/PLUGIN, e.g. `/agents/agent-0`. A `?k=v&…`
     /// suffix is read as query parameters.
     path: String,
     /// JSON request body: inline, `@FILE`, or `-` for stdin.

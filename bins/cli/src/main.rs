@@ -113,9 +113,20 @@ fn load_env(cli: &Cli, for_init: bool) -> Result<Env> {
     Ok(Env { config, config_path: path, json: cli.json })
 }
 
+/// Creates the data directory and the plugin directory (`[plugins] dir`,
+/// default `<data_dir>/plugins`), so that copying a plugin library there
+/// works as documented. Returns the plugin directory.
+pub fn create_dirs(config: &Config) -> Result<PathBuf> {
+    let data_dir = &config.data_dir;
+    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let plugin_dir = config.plugin_dir();
+    std::fs::create_dir_all(&plugin_dir).with_context(|| format!("cannot create the plugin directory {}", plugin_dir.display()))?;
+    Ok(plugin_dir)
+}
+
 fn init(env: &Env, cli: &Cli, args: &InitArgs) -> Result<()> {
     let data_dir = env.config.data_dir.clone();
-    std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let plugin_dir = create_dirs(&env.config)?;
     let store = learnloop_store::open(&env.config)?;
     let config_path = env.config_path.clone().unwrap_or_else(|| PathBuf::from("learnloop.toml"));
     let wrote_config = if config_path.exists() && !args.force {
@@ -136,12 +147,13 @@ fn init(env: &Env, cli: &Cli, args: &InitArgs) -> Result<()> {
         println!(
             "{}",
             serde_json::json!({
-                "data_dir": data_dir, "store": store.backend(),
+                "data_dir": data_dir, "store": store.backend(), "plugin_dir": plugin_dir,
                 "config": config_path, "config_written": wrote_config,
             })
         );
     } else {
         println!("data directory: {} ({} store ready)", data_dir.display(), store.backend());
+        println!("plugin dir:     {} (for plugin libraries)", plugin_dir.display());
         if wrote_config {
             println!("config file:    {} (every key commented)", config_path.display());
         } else {

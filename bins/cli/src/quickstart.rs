@@ -72,6 +72,7 @@ pub fn run(env: &Env) -> Result<()> {
     let config = &env.config;
     let json = env.json;
     let mut doc = Map::new();
+    crate::create_dirs(config)?;
     let dir = config.data_dir.join("sample");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let host = crate::open_host(config)?;

@@ -371,6 +371,7 @@ fn simulated_user_preferences_are_predicted_on_held_out_feedback() {
     assert_eq!(p["preferred_models"]["writing"]["preferred_model"], "claude");
     let acc = p["preference_accuracy"].as_f64().unwrap();
     let scored = p["held_out"]["scored"].as_u64().unwrap();
+    println!("held-out preference accuracy {acc:.3} on {scored} scored feedback events");
     assert!(scored >= 150, "20% of 1200 held out, minus the unscored start: {scored}");
     assert!(acc >= 0.9, "held-out accuracy {acc} on {scored}");
     assert_eq!(p["time_of_day"]["morning"]["usual_task"], "code_generation");
