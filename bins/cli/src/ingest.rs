@@ -182,35 +182,36 @@ pub fn run(env: &Env, args: &Args) -> Result<ExitCode> {
     };
     let summary = ingest(&host, sources, &opts)?;
     if env.json {
-        println!("{}", serde_json::to_string(&summary)?);
+        outln!("{}", serde_json::to_string(&summary)?)?;
     } else {
-        print_summary(&summary);
+        print_summary(&summary)?;
     }
     Ok(if summary.rejected > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
-pub fn print_summary(s: &Summary) {
-    println!(
+pub fn print_summary(s: &Summary) -> std::io::Result<()> {
+    outln!(
         "read {} records: {} accepted, {} duplicates, {} rejected ({:.2} s, {:.0} rows/s)",
         s.read, s.accepted, s.duplicates, s.rejected, s.seconds, s.rows_per_second
-    );
+    )?;
     if s.learn_seconds >= 0.01 {
-        println!("  online updates took {:.2} s more", s.learn_seconds);
+        outln!("  online updates took {:.2} s more", s.learn_seconds)?;
     }
     for r in s.rejections.iter().take(20) {
         let id = r.id.as_deref().map(|i| format!(" (id {i})")).unwrap_or_default();
         let field = if r.field.is_empty() { String::new() } else { format!("{}: ", r.field) };
-        println!("  rejected {}:{}{id}: {field}{}", r.source, r.line, r.reason);
+        outln!("  rejected {}:{}{id}: {field}{}", r.source, r.line, r.reason)?;
     }
     if s.rejected > 20 {
-        println!("  ... and {} more (--json lists the first {MAX_REPORTED})", s.rejected - 20);
+        outln!("  ... and {} more (--json lists the first {MAX_REPORTED})", s.rejected - 20)?;
     }
     for (plugin, n) in &s.learned {
-        println!("  {plugin}: online update absorbed {n} new events");
+        outln!("  {plugin}: online update absorbed {n} new events")?;
     }
     for e in &s.learn_errors {
-        println!("  online update deferred (the events are stored; `learnloop replay` or the next ingest retries): {e}");
+        outln!("  online update deferred (the events are stored; `learnloop replay` or the next ingest retries): {e}")?;
     }
+    Ok(())
 }
 
 /// Reads every source and appends what validates. Errors only for I/O

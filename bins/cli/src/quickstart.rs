@@ -23,13 +23,13 @@ fn trust_summary(host: &learnloop_plugin_host::PluginHost, ws: &str) -> Result<(
         Ok(host.handle("trust", &ws, "GET", path, Default::default(), Value::Null).map_err(|e| anyhow::anyhow!("{e}"))?.body)
     };
     let agents = get("/agents")?;
-    println!(
+    outln!(
         "\n-- what trust learned about the agents (`learnloop call trust GET /agents`; weights version {})",
         agents["weights_version"]
-    );
+    )?;
     for a in agents["agents"].as_array().into_iter().flatten().take(4) {
         let b = &a["bayesian"];
-        println!(
+        outln!(
             "{:10} trust {:.2}  approval {:.2} [{:.2}, {:.2}] from {} evaluations, {}",
             a["agent_id"].as_str().unwrap_or("?"),
             a["overall_trust_score"].as_f64().unwrap_or(f64::NAN),
@@ -38,11 +38,11 @@ fn trust_summary(host: &learnloop_plugin_host::PluginHost, ws: &str) -> Result<(
             b["credible_interval"][1].as_f64().unwrap_or(f64::NAN),
             a["stats"]["evaluated"],
             a["trend"].as_str().unwrap_or("?")
-        );
+        )?;
     }
     let rules = get("/rules")?;
     let shown: Vec<String> = rules["rules"].as_array().into_iter().flatten().take(3).filter_map(|r| r["rule"].as_str().map(str::to_string)).collect();
-    println!("rules suggested: {}", if shown.is_empty() { "none yet".to_string() } else { shown.join("; ") });
+    outln!("rules suggested: {}", if shown.is_empty() { "none yet".to_string() } else { shown.join("; ") })?;
     Ok(())
 }
 
@@ -52,7 +52,7 @@ pub fn run(env: &Env) -> Result<()> {
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let host = crate::open_host(config)?;
     let store = host.store().clone();
-    println!("== learnloop quickstart: embedded store at {}", config.data_dir.display());
+    outln!("== learnloop quickstart: embedded store at {}", config.data_dir.display())?;
 
     let events = dir.join("events.jsonl");
     let plugins: Vec<String> = config
@@ -71,7 +71,7 @@ pub fn run(env: &Env) -> Result<()> {
         workspace: config.default_workspace.clone(),
     };
     let n = write(&spec, std::fs::File::create(&events)?)?;
-    println!("\n-- generated {n} sample events for {} into {}", plugins.join(", "), events.display());
+    outln!("\n-- generated {n} sample events for {} into {}", plugins.join(", "), events.display())?;
 
     let opts = Options {
         format: None,
@@ -82,10 +82,10 @@ pub fn run(env: &Env) -> Result<()> {
         batch_size: 20_000,
         progress: false,
     };
-    println!("\n-- ingest {}", events.display());
-    print_summary(&ingest(&host, vec![Source::File(events.clone())], &opts)?);
-    println!("\n-- ingest the same file again: retries are duplicates, nothing is counted twice");
-    print_summary(&ingest(&host, vec![Source::File(events)], &opts)?);
+    outln!("\n-- ingest {}", events.display())?;
+    print_summary(&ingest(&host, vec![Source::File(events.clone())], &opts)?)?;
+    outln!("\n-- ingest the same file again: retries are duplicates, nothing is counted twice")?;
+    print_summary(&ingest(&host, vec![Source::File(events)], &opts)?)?;
 
     let bad = dir.join("bad-lines.jsonl");
     let mut f = std::fs::File::create(&bad)?;
@@ -99,12 +99,12 @@ pub fn run(env: &Env) -> Result<()> {
     writeln!(f, r#"{{"type":"prediction","id":"qs-unknown","workspace":"{ws}","plugin":"astrology","subject":"x","kind":"y"}}"#)?;
     writeln!(f, r#"{{"type":"outcome","id":"qs-orphan","workspace":"{ws}","plugin":"drift","prediction_id":"never-sent","value":3}}"#)?;
     drop(f);
-    println!("\n-- ingest a file with bad lines: each is reported, the good line lands");
-    print_summary(&ingest(&host, vec![Source::File(bad)], &opts)?);
+    outln!("\n-- ingest a file with bad lines: each is reported, the good line lands")?;
+    print_summary(&ingest(&host, vec![Source::File(bad)], &opts)?)?;
 
-    println!("\n-- what the store holds (`learnloop stats`)");
+    outln!("\n-- what the store holds (`learnloop stats`)")?;
     crate::stats::print(store.as_ref(), None, false)?;
-    println!("\n-- what the plugins learned (each plugin's first job, run now)");
+    outln!("\n-- what the plugins learned (each plugin's first job, run now)")?;
     for (name, loaded) in host.plugins() {
         let Some(job) = loaded.manifest.jobs.first() else { continue };
         let run = host.run_job(name, &job.name, "quickstart", None, 1)?;
@@ -121,10 +121,10 @@ pub fn run(env: &Env) -> Result<()> {
                 .map(|(k, v)| format!("{k} {v}"))
                 .collect();
             let extra = if extra.is_empty() { String::new() } else { format!("; {}", extra.join(", ")) };
-            println!(
+            outln!(
                 "{name:8} {} ({:?}) in {ws}: {} subjects, {} predictions, {} outcomes{rate}{extra}",
                 job.name, run.status, r["subjects"], t["predictions"], t["outcomes"]
-            );
+            )?;
         }
     }
     if host.plugins().contains_key("trust") {
@@ -133,15 +133,15 @@ pub fn run(env: &Env) -> Result<()> {
     if host.plugins().contains_key("cost") {
         cost_learned(&host, &config.default_workspace)?;
     }
-    println!("\n-- what the improvement lifecycle did with what was learned (`learnloop improvements list`)");
+    outln!("\n-- what the improvement lifecycle did with what was learned (`learnloop improvements list`)")?;
     let improvements = store.improvements(&learnloop_store::ImprovementQuery::default())?;
     if improvements.is_empty() {
-        println!("no parameter set proposed yet");
+        outln!("no parameter set proposed yet")?;
     }
     for i in improvements.iter().rev() {
         let b = i.backtest.clone().unwrap_or_default();
         let decision = i.history.last().map(|e| e.note["decision"].as_str().unwrap_or("").to_string()).unwrap_or_default();
-        println!(
+        outln!(
             "{}/{} v{}: {} — backtest {} {:.4} vs {:.4} in force ({:+.1}%, confidence {:.2}, {} held-out outcomes); params {}",
             i.plugin,
             i.target,
@@ -154,14 +154,14 @@ pub fn run(env: &Env) -> Result<()> {
             b["confidence"].as_f64().unwrap_or(f64::NAN),
             b["n"],
             i.params
-        );
+        )?;
     }
     let alerts = store.alerts(&learnloop_store::AlertQuery { since: None, limit: 100, ..Default::default() })?;
     for a in alerts.iter().take(5) {
-        println!("alert    {:?} {} {}: {}", a.severity, a.plugin, a.kind, a.message);
+        outln!("alert    {:?} {} {}: {}", a.severity, a.plugin, a.kind, a.message)?;
     }
     if alerts.len() > 5 {
-        println!("         ... and {} more alerts (GET /api/v1/alerts)", alerts.len() - 5);
+        outln!("         ... and {} more alerts (GET /api/v1/alerts)", alerts.len() - 5)?;
     }
     if host.plugins().contains_key("persona") {
         persona_summary(&host, &config.default_workspace)?;
@@ -169,10 +169,10 @@ pub fn run(env: &Env) -> Result<()> {
     if host.plugins().contains_key("drift") {
         drift_summary(&host, &config.default_workspace)?;
     }
-    println!(
+    outln!(
         "\nNext: `learnloop plugins list`, `learnloop export --plugin cost | head`, \
          `learnloop ingest your-events.jsonl`, `learnloop stats --json`."
-    );
+    )?;
     Ok(())
 }
 
@@ -188,13 +188,13 @@ fn persona_summary(host: &learnloop_plugin_host::PluginHost, ws: &str) -> Result
         let items: Vec<&str> = v.as_array().into_iter().flatten().filter_map(|m| m["content"].as_str()).collect();
         if items.is_empty() { "none".into() } else { items.join("; ") }
     };
-    println!("\n-- what persona learned per user (`learnloop call persona GET /users/USER` and `/users/USER/preferences`)");
+    outln!("\n-- what persona learned per user (`learnloop call persona GET /users/USER` and `/users/USER/preferences`)")?;
     for user in ["user-0", "user-1", "user-2"] {
         let Ok(p) = call("GET", &format!("/users/{user}"), Value::Null) else { continue };
         let facets: Vec<String> = p["facets"].as_object().into_iter().flatten().map(|(k, v)| format!("{k} {v}")).collect();
-        println!("{user}: {} interactions; facets {}", p["interaction_count"], facets.join(", "));
-        println!("        goals: {}", list(&p["goals"]));
-        println!("        preferences: {}", list(&p["preferences"]));
+        outln!("{user}: {} interactions; facets {}", p["interaction_count"], facets.join(", "))?;
+        outln!("        goals: {}", list(&p["goals"]))?;
+        outln!("        preferences: {}", list(&p["preferences"]))?;
         let f = call("GET", &format!("/users/{user}/preferences"), Value::Null)?;
         let models: Vec<String> = f["preferred_models"]
             .as_object()
@@ -204,12 +204,12 @@ fn persona_summary(host: &learnloop_plugin_host::PluginHost, ws: &str) -> Result
             .collect();
         let acc = f["preference_accuracy"].as_f64().map_or("n/a".to_string(), |a| format!("{:.1}%", a * 100.0));
         let next = f["next_activity"]["task_type"].as_str().unwrap_or("?");
-        println!("        preferred models: {}; held-out accuracy {acc} ({} scored); next activity: {next}", models.join(", "), f["held_out"]["scored"]);
+        outln!("        preferred models: {}; held-out accuracy {acc} ({} scored); next activity: {next}", models.join(", "), f["held_out"]["scored"])?;
     }
     let h = call("POST", "/hypothesize", json!({"user_id": "user-0", "input_text": "deploy api"}))?;
-    println!("hypotheses for user-0 \"deploy api\" ({}):", h["source"].as_str().unwrap_or("?"));
+    outln!("hypotheses for user-0 \"deploy api\" ({}):", h["source"].as_str().unwrap_or("?"))?;
     for x in h["hypotheses"].as_array().into_iter().flatten() {
-        println!("        {} {} ({})", x["id"].as_str().unwrap_or("?"), x["text"].as_str().unwrap_or("?"), x["confidence"]);
+        outln!("        {} {} ({})", x["id"].as_str().unwrap_or("?"), x["text"].as_str().unwrap_or("?"), x["confidence"])?;
     }
     Ok(())
 }
@@ -222,7 +222,7 @@ fn drift_summary(host: &learnloop_plugin_host::PluginHost, ws: &str) -> Result<(
     let call = |method: &str, path: &str, body: Value| -> Result<Value> {
         Ok(host.handle("drift", &ws, method, path, Default::default(), body).map_err(|e| anyhow::anyhow!("{e}"))?.body)
     };
-    println!("\n-- what drift learned about the models (`learnloop call drift GET /models/MODEL/drift`, `.../retrain`, `.../weights`)");
+    outln!("\n-- what drift learned about the models (`learnloop call drift GET /models/MODEL/drift`, `.../retrain`, `.../weights`)")?;
     for model in ["price-model", "demand-model"] {
         let Ok(d) = call("GET", &format!("/models/{model}/drift"), Value::Null) else { continue };
         let r = call("GET", &format!("/models/{model}/retrain"), Value::Null)?;
@@ -233,7 +233,7 @@ fn drift_summary(host: &learnloop_plugin_host::PluginHost, ws: &str) -> Result<(
             .flatten()
             .map(|x| format!("{} {:.2}", x["feature"].as_str().unwrap_or("?"), x["weight"].as_f64().unwrap_or(f64::NAN)))
             .collect();
-        println!(
+        outln!(
             "{model}: drift {} (features {}, concept {}, predictions {}); retrain {}{}{}",
             d["severity"].as_str().unwrap_or("?"),
             d["feature_drift"]["affected_features"],
@@ -245,8 +245,8 @@ fn drift_summary(host: &learnloop_plugin_host::PluginHost, ws: &str) -> Result<(
                 a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; ")
             )),
             r["blocked_by"].as_str().map_or(String::new(), |b| format!(", not yet: {b}"))
-        );
-        println!("             feature weights: {}", if weights.is_empty() { "too few outcomes".into() } else { weights.join(", ") });
+        )?;
+        outln!("             feature weights: {}", if weights.is_empty() { "too few outcomes".into() } else { weights.join(", ") })?;
     }
     // The sample's demand-model serves v1 and v2 half-and-half over its 30 days.
     let t = call("POST", "/ab_tests", json!({"id": "demand-v1-v2", "model": "demand-model", "versions": ["v1", "v2"],
@@ -258,7 +258,7 @@ fn drift_summary(host: &learnloop_plugin_host::PluginHost, ws: &str) -> Result<(
         .flatten()
         .map(|a| format!("{} MAE {:.3} (n {})", a["version"].as_str().unwrap_or("?"), a["mae"].as_f64().unwrap_or(f64::NAN), a["n"]))
         .collect();
-    println!("A/B test demand-v1-v2 (`learnloop call drift GET /ab_tests/demand-v1-v2`): {}; {}", arms.join(" vs "), r["conclusion"].as_str().unwrap_or(""));
+    outln!("A/B test demand-v1-v2 (`learnloop call drift GET /ab_tests/demand-v1-v2`): {}; {}", arms.join(" vs "), r["conclusion"].as_str().unwrap_or(""))?;
     Ok(())
 }
 
@@ -272,7 +272,7 @@ fn cost_learned(host: &learnloop_plugin_host::PluginHost, ws: &str) -> Result<()
     };
     let p = call("GET", "/params", Value::Null)?;
     let metrics = call("GET", "/metrics", Value::Null)?;
-    println!("\n-- what the cost plugin learned (`learnloop call cost GET /params`, `... GET /metrics`; versions in force {})", p["versions"]);
+    outln!("\n-- what the cost plugin learned (`learnloop call cost GET /params`, `... GET /metrics`; versions in force {})", p["versions"])?;
     let params = &p["params"];
     let by_type: Vec<String> = params["calibration"]["calibration"]
         .as_object()
@@ -281,13 +281,13 @@ fn cost_learned(host: &learnloop_plugin_host::PluginHost, ws: &str) -> Result<()
         .filter(|(k, _)| !k.contains('|'))
         .map(|(k, v)| format!("{k} {:.0}%", v["mean"].as_f64().unwrap_or(0.0).exp() * 100.0))
         .collect();
-    println!("realised / predicted savings by type: {}", by_type.join(", "));
+    outln!("realised / predicted savings by type: {}", by_type.join(", "))?;
     let last = &metrics["last_cycle"];
     if let (Some(raw), Some(new)) = (last["raw_error"].as_f64(), last["calibrated_error"].as_f64()) {
-        println!(
+        outln!(
             "savings error on the {} newest recommendations (held out): raw predictions {:.1}%, calibrated {:.1}%",
             last["held_out"], raw * 100.0, new * 100.0
-        );
+        )?;
     }
     let risks: Vec<String> = params["risk_levels"]["risk"]
         .as_object()
@@ -296,13 +296,13 @@ fn cost_learned(host: &learnloop_plugin_host::PluginHost, ws: &str) -> Result<()
         .filter(|(k, _)| !k.contains('|'))
         .map(|(k, v)| format!("{k} {} ({:.0}% fail)", v["risk_level"].as_str().unwrap_or("?"), v["failure_rate"].as_f64().unwrap_or(0.0) * 100.0))
         .collect();
-    println!("learned risk levels: {}", risks.join(", "));
+    outln!("learned risk levels: {}", risks.join(", "))?;
     let weights: Vec<String> = params["scoring_weights"]["weights"].as_object().into_iter().flatten().map(|(k, v)| format!("{k} {:.2}", v.as_f64().unwrap_or(0.0))).collect();
-    println!("scoring weights (toward factors that predict success): {}", weights.join(", "));
+    outln!("scoring weights (toward factors that predict success): {}", weights.join(", "))?;
     let example = json!({"recommendation_type": "spot_instances", "resource_type": "ec2", "region": "ap-south-1",
         "predicted_savings": 1000.0, "risk_level": "low", "scoring_factors": {"utilization_gap": 0.9, "age_days": 0.2}, "similar_cases": 0});
     let a = call("POST", "/assess", example)?;
-    println!(
+    outln!(
         "assess spot_instances / ec2 / ap-south-1, predicted $1000/month, stated risk low (`learnloop call cost POST /assess --body ...`):\n  \
          calibrated ${:.0} [{:.0}, {:.0}] ({:.0}% interval), P(success) {:.2}, risk {} -> {}, adjusted score {:.2}",
         a["calibrated_savings"].as_f64().unwrap_or(0.0),
@@ -313,6 +313,6 @@ fn cost_learned(host: &learnloop_plugin_host::PluginHost, ws: &str) -> Result<()
         a["stated_risk_level"].as_str().unwrap_or("?"),
         a["updated_risk_level"].as_str().unwrap_or("?"),
         a["adjusted_score"].as_f64().unwrap_or(f64::NAN),
-    );
+    )?;
     Ok(())
 }

@@ -85,7 +85,7 @@ pub fn run(env: &Env, args: &Args) -> Result<()> {
     };
     let out: Box<dyn Write> = match &args.output {
         Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?),
-        None => Box::new(std::io::stdout().lock()),
+        None => Box::new(crate::output::Stdout),
     };
     write(&spec, out)?;
     Ok(())

@@ -85,7 +85,7 @@ fn environment_overrides() {
 #[test]
 fn errors_name_file_key_and_expectation() {
     check_err("data_dir = 3", &[], &["learnloop.toml", "`data_dir`", "invalid type"]);
-    check_err("[api]\nbind = \"nowhere\"", &[], &["learnloop.toml", "`api.bind`", "socket address"]);
+    check_err("[api]\nbind = \"nowhere\"", &[], &["learnloop.toml", "`api.bind`", "socket address or HOST:PORT"]);
     check_err("[api]\nbnid = \"x\"", &[], &["`api.bnid`", "unknown field", "bind"]);
     check_err("colour = 1", &[], &["`colour`", "unknown key", "enabled plugin"]);
     check_err("[store]\nsynchronous = \"sometimes\"", &[], &["`store.synchronous`", "full"]);
