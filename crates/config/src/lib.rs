@@ -486,7 +486,7 @@ impl Layered {
     fn typed(&self, table: toml::Table) -> Result<Config, ConfigError> {
         serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
             let key = e.path().to_string();
-            self.invalid(key, e.into_inner().message().to_string())
+            self.invalid(key, plain_types(e.into_inner().message()))
         })
     }
 
@@ -641,6 +641,23 @@ impl Config {
             self.store.url.strip_prefix("sqlite:").map(|p| PathBuf::from(p.trim_start_matches("//")))
         }
     }
+}
+
+/// Says "expected a whole number >= 0" where serde says "expected u64":
+/// the reader of a config error knows TOML, not Rust.
+fn plain_types(message: &str) -> String {
+    let mut m = message.to_string();
+    for (rust, plain) in [
+        ("expected usize", "expected a whole number >= 0"),
+        ("expected u64", "expected a whole number >= 0"),
+        ("expected u32", "expected a whole number >= 0"),
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        ("expected i64", "expected a whole number"),
+        ("expected f64", "expected a number"),
+    ] {
+        m = m.replace(rust, plain);
+    }
+    m
 }
 
 /// Interprets an environment value as TOML (numbers, booleans, arrays,
