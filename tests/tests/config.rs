@@ -88,7 +88,9 @@ fn config_check_reports_every_error_at_once_without_creating_anything() {
         ),
     );
     let cfg = cfg.to_str().unwrap();
-    let out = s.cmd(&["--config", cfg, "config", "check"]).output().unwrap();
+    // The file's own store URL is under test, not the scratch store's.
+    let check = |args: &[&str]| s.cmd(args).env_remove("LEARNLOOP__STORE__URL").output().unwrap();
+    let out = check(&["--config", cfg, "config", "check"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     for key in [
@@ -105,7 +107,7 @@ fn config_check_reports_every_error_at_once_without_creating_anything() {
     }
     assert!(err.contains("8 errors"), "{err}");
 
-    let out = s.cmd(&["--config", cfg, "--json", "config", "check"]).output().unwrap();
+    let out = check(&["--config", cfg, "--json", "config", "check"]);
     assert_eq!(out.status.code(), Some(1));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["ok"], false);
