@@ -18,14 +18,21 @@ use serde_json::json;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
-    /// Validate the config file (core keys, plugin sections, jobs and cron
-    /// expressions, store URL, paths, bind address) without opening or
-    /// starting anything; print every error with its key. Exit 1 on errors.
+    /// Validate the config file without opening or starting anything; list every error
+    ///
+    /// Checks the core keys, every enabled plugin's section (through the
+    /// plugin, key by key), job overrides and their cron expressions, the
+    /// store URL (without connecting), paths and the bind address, and prints
+    /// every error with its file (or environment variable) and key. Exit 1 on
+    /// errors; otherwise prints `FILE: OK`.
     Check,
-    /// Print the effective configuration: every value, and whether it came
-    /// from the file, an environment variable (LEARNLOOP__SECTION__KEY), an
-    /// option or the default. Secrets (keys, tokens, passwords, passwords in
-    /// URLs) are masked.
+    /// Print the effective configuration and where each value came from
+    ///
+    /// One `key = value  # source` line per value; the source is the file,
+    /// an environment variable (LEARNLOOP__SECTION__KEY), an option
+    /// (--data-dir) or the default (plugin keys show the plugin's default).
+    /// Secrets are masked: keys named key, *_key, *token*, *secret*,
+    /// *password*, and passwords in URLs.
     Show,
 }
 
