@@ -66,4 +66,9 @@ async fn a_failing_dynamic_plugin_is_503_naming_plugin_and_reason() {
     let (status, _, body) = call(&state, "POST", "/api/v1/predictions", record).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     unsafe { std::env::remove_var("LEARNLOOP_FIXTURE_PANIC_IN") };
+
+    // The OpenAPI document says so.
+    let (_, _, doc) = call(&state, "GET", "/api/v1/openapi.json", "").await;
+    assert!(doc["paths"]["/api/v1/predictions"]["post"]["responses"]["503"].is_object(), "{doc}");
+    assert!(doc["paths"]["/api/v1/panicky/boom"]["get"]["responses"]["503"].is_object(), "{doc}");
 }
