@@ -9,7 +9,7 @@
 //! lease too.
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -125,7 +125,7 @@ fn scheduler_config(s: &Scratch, ttl_ms: u64) -> PathBuf {
 }
 
 /// Starts a scheduler whose stderr is a pipe nobody reads: closed at once.
-fn start_scheduler_with_closed_stderr(s: &Scratch, config: &PathBuf, holder: &str) -> Child {
+fn start_scheduler_with_closed_stderr(s: &Scratch, config: &Path, holder: &str) -> Child {
     let mut cmd = Command::new(bin("learnloop-scheduler"));
     cmd.current_dir(s.dir.path()).env_remove("LEARNLOOP_CONFIG");
     let mut child = s

@@ -38,8 +38,7 @@ async fn call(state: &AppState, method: &str, uri: &str, body: &str) -> (StatusC
 async fn a_failing_dynamic_plugin_is_503_naming_plugin_and_reason() {
     let lib = support::build_cdylib("learnloop-fixture-panicky", &[]);
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.data_dir = dir.path().to_owned();
+    let mut config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
     config.auth.enabled = false;
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&dir.path().join("s.sqlite"), &SqliteOptions::default()).unwrap());
