@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use learnloop_config::Config;
 use learnloop_scheduler::leader::wall_clock;
-use learnloop_scheduler::{Scheduler, Settings, default_holder, jobs, log, scheduled_jobs};
+use learnloop_scheduler::{LEASE_NAME, Scheduler, Settings, default_holder, jobs, log, scheduled_jobs};
 
 const LONG_ABOUT: &str = "\
 Runs every enabled plugin's jobs on cron schedules, against the same store
@@ -140,6 +140,7 @@ fn run(cli: &Cli) -> Result<()> {
     // lease is released); a second one releases the lease from here and
     // exits at once, so a standby can lead without waiting for expiry.
     let lease = scheduler.lease_handle();
+    let me = scheduler.holder().to_string();
     let flag = stop.clone();
     std::thread::spawn(move || {
         for (n, sig) in signals.forever().enumerate() {
@@ -149,7 +150,12 @@ fn run(cli: &Cli) -> Result<()> {
                 flag.store(true, Ordering::SeqCst);
                 continue;
             }
-            let held = lease.lock().unwrap_or_else(|e| e.into_inner()).take();
+            // The lease as published, or (if the loop was just acquiring
+            // it) as the store has it under this scheduler's name.
+            let held = lease.lock().unwrap_or_else(|e| e.into_inner()).take().or_else(|| {
+                let now = learnloop_core::Timestamp::now();
+                store.current_lease(LEASE_NAME, now).ok().flatten().filter(|l| l.holder == me)
+            });
             if let Some(l) = held {
                 match store.release_lease(&l) {
                     Ok(()) => log(format!("released lease (token {})", l.token)),
