@@ -120,7 +120,7 @@ fn write_loop(host: &PluginHost, rx: Receiver<Job>, learn: Sender<(String, Works
             }
             Err(e) => {
                 let msg = e.to_string();
-                eprintln!("learnloop-api: append failed: {msg}");
+                let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("learnloop-api: append failed: {msg}\n"));
                 for reply in replies {
                     let _ = reply.send(Err(msg.clone()));
                 }
@@ -156,7 +156,7 @@ fn learn_loop(host: &PluginHost, rx: Receiver<(String, WorkspaceId)>) {
         }
         for (plugin, ws) in pending {
             if let Err(e) = host.catch_up(&plugin, &ws) {
-                eprintln!("learnloop-api: online update of {plugin} in {ws} deferred: {e}");
+                let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("learnloop-api: online update of {plugin} in {ws} deferred: {e}\n"));
             }
         }
     }

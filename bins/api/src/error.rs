@@ -71,7 +71,7 @@ impl ApiError {
     }
     /// 500: logs `context` and tells the client nothing more.
     pub fn internal(context: impl std::fmt::Display) -> Self {
-        eprintln!("learnloop-api: internal error: {context}");
+        let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("learnloop-api: internal error: {context}\n"));
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; the server log has the details")
     }
 
@@ -177,6 +177,9 @@ impl From<HostError> for ApiError {
     fn from(e: HostError) -> Self {
         match e {
             HostError::Invalid(v) => v.into(),
+            HostError::Unavailable { plugin, reason } => {
+                ApiError::unavailable(format!("plugin {plugin} is unavailable: {reason}"))
+            }
             HostError::Plugin { plugin, error } => match error {
                 PluginError::Internal { message } => ApiError::internal(format!("plugin {plugin}: {message}")),
                 other => other.into(),

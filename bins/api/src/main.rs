@@ -4,6 +4,11 @@
 //! admin key, writes it to `<data_dir>/<auth.admin_key_file>` (mode 0600) and
 //! prints it once. SIGTERM or SIGINT stop accepting connections, let
 //! in-flight requests finish, commit what is queued and exit 0.
+//!
+//! A configuration error stops the start with status 1, naming the file (or
+//! environment variable), the key and the reason — including an enabled
+//! plugin that cannot be loaded or refuses its section. Nothing here
+//! writes with `println!`/`eprintln!`, which panic on a closed pipe.
 
 use std::path::{Path, PathBuf};
 
@@ -25,9 +30,10 @@ struct Args {
     /// Data directory; overrides `data_dir`.
     #[arg(long, value_name = "PATH")]
     data_dir: Option<PathBuf>,
-    /// Address to listen on; overrides `api.bind` (port 0 picks a free port).
-    #[arg(long)]
-    bind: Option<std::net::SocketAddr>,
+    /// Address to listen on, HOST:PORT (e.g. 127.0.0.1:8080, [::1]:8080,
+    /// localhost:8080); overrides `api.bind` (port 0 picks a free port).
+    #[arg(long, value_name = "HOST:PORT")]
+    bind: Option<learnloop_config::BindAddr>,
 }
 
 /// Creates the first admin key if there is none, writing it to a 0600 file.
@@ -55,7 +61,7 @@ fn first_admin_key(config: &Config, host: &PluginHost) -> Result<()> {
         role: Role::Admin,
         now: Timestamp::now(),
     })?;
-    println!("created the first admin key (shown once; also in {}, mode 0600):\n{key}", path.display());
+    say(format_args!("created the first admin key (shown once; also in {}, mode 0600):\n{key}", path.display()));
     Ok(())
 }
 
@@ -77,11 +83,23 @@ async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
+/// A line on stdout; a closed stdout loses it but never stops the server.
+fn say(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{args}");
+}
+
+/// A line on stderr; a closed stderr loses it but never stops the server.
+fn log(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{args}");
+}
+
 fn main() -> std::process::ExitCode {
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("learnloop-api: error: {e:#}");
+            log(format_args!("learnloop-api: error: {e:#}"));
             std::process::ExitCode::from(1)
         }
     }
@@ -89,33 +107,41 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> Result<()> {
     let args = Args::parse();
-    let mut config = Config::load(learnloop_config::discover(args.config.as_deref()).as_deref())?;
+    let path = learnloop_config::discover(args.config.as_deref());
+    let (mut config, sources) = Config::load_with_sources(path.as_deref(), std::env::vars())?;
     if let Some(d) = args.data_dir {
         config.data_dir = d;
     }
     if let Some(b) = args.bind {
         config.api.bind = b;
     }
+    // The address and the plugins first: a config error must not leave a
+    // created store behind.
+    let addrs = config.api.bind.resolve().map_err(|e| anyhow::anyhow!("api.bind (or --bind): {e}"))?;
+    learnloop_plugin_host::require_plugins(&config, &sources)
+        .map_err(|e| anyhow::anyhow!("{e}\n(`learnloop config check` lists every error in the file)"))?;
     let store = learnloop_store::open(&config)?;
     let services = learnloop_services::open(&config, learnloop_services::Role::Api)?;
     let host = PluginHost::load(&config, store).with_services(services);
-    for e in &host.load_errors {
-        eprintln!("learnloop-api: warning: {e}");
-    }
+    // A plugin that is enabled but not running would answer every request
+    // for it with an error, and /ready would stay 503: refuse to start.
+    host.require_all_loaded(&sources)?;
     first_admin_key(&config, &host)?;
-    let bind = config.api.bind;
+    let bind = config.api.bind.clone();
     let state = AppState::new(config, host);
     // Absorb whatever earlier processes stored without updating plugins.
     let h = state.host.clone();
     std::thread::spawn(move || {
         if let Err(e) = h.catch_up_all() {
-            eprintln!("learnloop-api: start-up catch-up deferred: {e}");
+            log(format_args!("learnloop-api: start-up catch-up deferred: {e}"));
         }
     });
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}"))?;
-        println!("learnloop-api listening on http://{}", listener.local_addr()?);
+        let listener = tokio::net::TcpListener::bind(&addrs[..])
+            .await
+            .with_context(|| format!("cannot listen on {bind} (api.bind)"))?;
+        say(format_args!("learnloop-api listening on http://{}", listener.local_addr()?));
         axum::serve(listener, app(state.clone())).with_graceful_shutdown(shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
@@ -125,6 +151,6 @@ fn run() -> Result<()> {
     if let Ok(mut c) = std::sync::Arc::try_unwrap(state.committer) {
         c.shutdown();
     }
-    eprintln!("learnloop-api: stopped");
+    log(format_args!("learnloop-api: stopped"));
     Ok(())
 }

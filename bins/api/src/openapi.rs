@@ -53,6 +53,10 @@ pub fn document(host: &PluginHost) -> Value {
     );
     paths.insert("/api/v1/predictions".into(), json!({"post": op("Ingest one prediction (object: 201 stored, 200 duplicate) or a batch (array, per-item results).", "writer", json!([ingest_ws.clone()]), Some(ingest_body.clone()), ingest_ok.clone())}));
     paths.insert("/api/v1/outcomes".into(), json!({"post": op("Ingest one outcome or a batch, as for predictions.", "writer", json!([ingest_ws]), Some(ingest_body), ingest_ok)}));
+    // A dynamically loaded plugin that fails at run time answers 503 (not 422).
+    for path in ["/api/v1/predictions", "/api/v1/outcomes"] {
+        paths[path]["post"]["responses"]["503"] = problem();
+    }
     let ws = q("workspace", "Workspace (default: the key's own, else default_workspace).");
     paths.insert("/api/v1/insights".into(), json!({"get": op("Insights found by learning, newest first.", "reader", json!([ws, q("plugin", "Only this plugin."), q("kind", "Only this kind."), q("since", "RFC 3339 time."), q("limit", "1 to 10000, default 100.")]), None, ok(json!({"type": "object"})))}));
     paths.insert("/api/v1/alerts".into(), json!({"get": op("Alerts, unacknowledged and from the last 24 hours by default.", "reader", json!([ws, q("plugin", "Only this plugin."), q("since", "RFC 3339 time (default: 24 hours ago)."), q("include_acknowledged", "true or false."), q("limit", "1 to 10000, default 100.")]), None, ok(json!({"type": "object"})))}));
@@ -81,6 +85,7 @@ pub fn document(host: &PluginHost) -> Value {
             let role = if r.writes { "writer" } else { "reader" };
             let mut operation = op(&r.summary, role, Value::Array(params), body, ok(if r.response_schema.is_null() { json!({}) } else { r.response_schema.clone() }));
             operation["tags"] = json!([name]);
+            operation["responses"]["503"] = problem();
             let entry = paths.entry(full).or_insert_with(|| json!({}));
             entry[r.method.to_lowercase()] = operation;
         }

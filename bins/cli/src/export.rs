@@ -67,7 +67,7 @@ pub fn run(env: &Env, args: &Args) -> Result<()> {
     let store = learnloop_store::open(&env.config)?;
     let out: Box<dyn Write> = match &args.output {
         Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?),
-        None => Box::new(std::io::stdout().lock()),
+        None => Box::new(crate::output::Stdout),
     };
     let mut out = BufWriter::with_capacity(1 << 16, out);
     let mut written = 0u64;
@@ -88,9 +88,9 @@ pub fn run(env: &Env, args: &Args) -> Result<()> {
     out.flush()?;
     if let Some(p) = &args.output {
         if env.json {
-            println!("{}", serde_json::json!({"written": written, "output": p}));
+            outln!("{}", serde_json::json!({"written": written, "output": p}))?;
         } else {
-            println!("wrote {written} records to {}", p.display());
+            outln!("wrote {written} records to {}", p.display())?;
         }
     }
     Ok(())

@@ -124,19 +124,19 @@ pub fn run(env: &Env, cmd: &Command) -> Result<()> {
                 limit: a.limit as usize,
             })?;
             if env.json {
-                println!("{}", json!({ "improvements": items }));
+                outln!("{}", json!({ "improvements": items }))?;
             } else if items.is_empty() {
-                println!("no improvements");
+                outln!("no improvements")?;
             } else {
                 for i in &items {
-                    println!("{}", line(i));
+                    outln!("{}", line(i))?;
                 }
             }
         }
         Command::Show(a) => {
             let imp = host.store().improvement(&ws(env, &a.workspace)?, a.id)?;
             if env.json {
-                println!("{}", json!(imp));
+                outln!("{}", json!(imp))?;
             } else {
                 show(&imp)?;
             }
@@ -152,19 +152,19 @@ pub fn run(env: &Env, cmd: &Command) -> Result<()> {
                 })
                 .collect();
             if env.json {
-                println!("{}", json!({ "applied": rows }));
+                outln!("{}", json!({ "applied": rows }))?;
             } else if rows.is_empty() {
-                println!("nothing applied: every plugin serves its built-in defaults");
+                outln!("nothing applied: every plugin serves its built-in defaults")?;
             } else {
                 for r in &rows {
-                    println!(
+                    outln!(
                         "{}/{}: version {} since {}  {}",
                         r["plugin"].as_str().unwrap_or(""),
                         r["target"].as_str().unwrap_or(""),
                         r["version"],
                         r["applied_at"].as_str().unwrap_or(""),
                         r["params"]
-                    );
+                    )?;
                 }
             }
         }
@@ -180,11 +180,11 @@ pub fn run(env: &Env, cmd: &Command) -> Result<()> {
             let applied =
                 host.rollback_improvement(&a.plugin, &ws(env, &a.workspace)?, &a.target, a.to_version, &a.reason, Timestamp::now())?;
             if env.json {
-                println!("{}", json!({ "in_force": applied }));
+                outln!("{}", json!({ "in_force": applied }))?;
             } else if applied.version == 0 {
-                println!("{}/{}: the built-in defaults are in force again", a.plugin, a.target);
+                outln!("{}/{}: the built-in defaults are in force again", a.plugin, a.target)?;
             } else {
-                println!("{}/{}: version {} is in force again", a.plugin, a.target, applied.version);
+                outln!("{}/{}: version {} is in force again", a.plugin, a.target, applied.version)?;
             }
         }
         Command::Process(a) => {
@@ -198,7 +198,7 @@ pub fn run(env: &Env, cmd: &Command) -> Result<()> {
                 let report = host.process_improvements(&name, &w, Timestamp::now())?;
                 out.insert(name, serde_json::to_value(report)?);
             }
-            println!("{}", if env.json { Value::Object(out).to_string() } else { serde_json::to_string_pretty(&out)? });
+            outln!("{}", if env.json { Value::Object(out).to_string() } else { serde_json::to_string_pretty(&out)? })?;
         }
     }
     Ok(())
@@ -229,25 +229,25 @@ fn line(i: &Improvement) -> String {
 }
 
 fn show(i: &Improvement) -> Result<()> {
-    println!("{}", line(i));
-    println!("params:   {}", i.params);
-    println!("evidence: {}", i.evidence);
+    outln!("{}", line(i))?;
+    outln!("params:   {}", i.params)?;
+    outln!("evidence: {}", i.evidence)?;
     if let Some(b) = &i.backtest {
-        println!("backtest: {b}");
+        outln!("backtest: {b}")?;
     }
-    println!("history:");
+    outln!("history:")?;
     for e in &i.history {
         let note = if e.note.is_null() { String::new() } else { format!("  {}", e.note) };
-        println!("  {}  {}{note}", e.at, e.status.as_str());
+        outln!("  {}  {}{note}", e.at, e.status.as_str())?;
     }
     Ok(())
 }
 
 fn print_one(env: &Env, i: &Improvement, what: &str) -> Result<()> {
     if env.json {
-        println!("{}", json!(i));
+        outln!("{}", json!(i))?;
     } else {
-        println!("improvement {} ({}/{} v{}) {what}", i.id, i.plugin, i.target, i.version);
+        outln!("improvement {} ({}/{} v{}) {what}", i.id, i.plugin, i.target, i.version)?;
     }
     Ok(())
 }

@@ -184,16 +184,16 @@ pub fn run(env: &Env, args: &Args) -> Result<ExitCode> {
     };
     let summary = ingest(&host, sources, &opts)?;
     if env.json {
-        println!("{}", serde_json::to_string(&summary)?);
+        outln!("{}", serde_json::to_string(&summary)?)?;
     } else {
-        print_summary(&summary);
+        print_summary(&summary)?;
     }
     Ok(if summary.rejected > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
 pub fn print_summary(s: &Summary) {
     for line in summary_lines(s) {
-        println!("{line}");
+        outln!("{line}")?;
     }
 }
 

@@ -79,11 +79,11 @@ fn list(env: &Env) -> Result<()> {
     }
     let errors: Vec<String> = host.load_errors.iter().map(|e| e.to_string()).collect();
     if env.json {
-        println!("{}", json!({"jobs": rows, "load_errors": errors}));
+        outln!("{}", json!({"jobs": rows, "load_errors": errors}))?;
         return Ok(());
     }
     if rows.is_empty() {
-        println!("no jobs (no plugin with jobs is loaded)");
+        outln!("no jobs (no plugin with jobs is loaded)")?;
     }
     for r in &rows {
         let key = format!("{}.{}", r["plugin"].as_str().unwrap_or(""), r["job"].as_str().unwrap_or(""));
@@ -100,14 +100,14 @@ fn list(env: &Env) -> Result<()> {
             ),
             None => "never run".to_string(),
         };
-        println!("{key:32} {schedule:24} {state:8} {last}");
-        println!("    {}", r["description"].as_str().unwrap_or(""));
+        outln!("{key:32} {schedule:24} {state:8} {last}")?;
+        outln!("    {}", r["description"].as_str().unwrap_or(""))?;
         if let Some(e) = r["schedule_error"].as_str() {
-            println!("    schedule error: {e}");
+            outln!("    schedule error: {e}")?;
         }
     }
     for e in &errors {
-        println!("load error: {e}");
+        outln!("load error: {e}")?;
     }
     Ok(())
 }
@@ -136,9 +136,9 @@ fn run_local(env: &Env, args: &RunArgs) -> Result<()> {
 
 fn print_run(env: &Env, run: &JobRun) -> Result<()> {
     if env.json {
-        println!("{}", json!(run));
+        outln!("{}", json!(run))?;
     } else {
-        println!(
+        outln!(
             "{}.{} run {} by {}: {} in {}",
             run.plugin,
             run.job,
@@ -146,12 +146,12 @@ fn print_run(env: &Env, run: &JobRun) -> Result<()> {
             run.runner,
             run.status.as_str(),
             duration(run)
-        );
+        )?;
         if let Some(report) = &run.report {
-            println!("report: {}", serde_json::to_string_pretty(report)?);
+            outln!("report: {}", serde_json::to_string_pretty(report)?)?;
         }
         if let Some(e) = &run.error {
-            println!("error: {e}");
+            outln!("error: {e}")?;
         }
     }
     if run.status != JobStatus::Succeeded {
@@ -176,21 +176,21 @@ fn history(env: &Env, args: &HistoryArgs) -> Result<()> {
     let plugin = args.plugin.as_deref().map(|p| PluginName::parse("--plugin", p)).transpose().map_err(anyhow::Error::msg)?;
     let runs = store.job_runs(&JobRunQuery { plugin, job: args.job.clone(), slot: None, limit: args.limit as usize })?;
     if env.json {
-        println!("{}", json!({ "runs": runs }));
+        outln!("{}", json!({ "runs": runs }))?;
         return Ok(());
     }
     if runs.is_empty() {
-        println!("no job runs recorded");
+        outln!("no job runs recorded")?;
         return Ok(());
     }
     let header = ["id", "job", "slot", "try", "status", "took", "runner", "error"];
-    println!(
+    outln!(
         "{:>6}  {:28} {:24} {:>3}  {:10} {:>9}  {:24} {}",
         header[0], header[1], header[2], header[3], header[4], header[5], header[6], header[7]
-    );
+    )?;
     for r in &runs {
         let slot = r.slot.and_then(Timestamp::from_micros).map(|t| t.to_string()).unwrap_or_else(|| "by hand".into());
-        println!(
+        outln!(
             "{:>6}  {:28} {:24} {:>3}  {:10} {:>9}  {:24} {}",
             r.id,
             format!("{}.{}", r.plugin, r.job),
@@ -200,7 +200,7 @@ fn history(env: &Env, args: &HistoryArgs) -> Result<()> {
             duration(r),
             r.runner,
             r.error.as_deref().unwrap_or("")
-        );
+        )?;
     }
     Ok(())
 }

@@ -54,19 +54,19 @@ pub fn run(env: &Env, cmd: &Command) -> Result<()> {
                 now: Timestamp::now(),
             })?;
             if env.json {
-                println!("{}", json!({"key": key, "id": stored.id, "role": stored.role, "workspace": stored.workspace}));
+                outln!("{}", json!({"key": key, "id": stored.id, "role": stored.role, "workspace": stored.workspace}))?;
             } else {
-                println!("{key}");
-                eprintln!("key {} ({}, {}) created; it is shown only now", stored.id, stored.role.as_str(), stored.workspace.as_ref().map_or("all workspaces".into(), |w| format!("workspace {w}")));
+                outln!("{key}")?;
+                errln!("key {} ({}, {}) created; it is shown only now", stored.id, stored.role.as_str(), stored.workspace.as_ref().map_or("all workspaces".into(), |w| format!("workspace {w}")));
             }
         }
         Command::List => {
             let keys = store.api_keys()?;
             if env.json {
-                println!("{}", json!({"keys": keys}));
+                outln!("{}", json!({"keys": keys}))?;
             } else {
                 for k in keys {
-                    println!(
+                    outln!(
                         "{:>4}  {}…  {:6}  {:16}  {}  {}{}",
                         k.id,
                         k.prefix,
@@ -75,16 +75,16 @@ pub fn run(env: &Env, cmd: &Command) -> Result<()> {
                         k.created_at,
                         k.name,
                         k.revoked_at.map(|t| format!("  (revoked {t})")).unwrap_or_default()
-                    );
+                    )?;
                 }
             }
         }
         Command::Revoke { id } => {
             let k = store.revoke_api_key(*id, Timestamp::now())?;
             if env.json {
-                println!("{}", json!(k));
+                outln!("{}", json!(k))?;
             } else {
-                println!("key {} revoked", k.id);
+                outln!("key {} revoked", k.id)?;
             }
         }
     }

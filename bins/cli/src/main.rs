@@ -1,10 +1,17 @@
 //! `learnloop`, the command-line tool for people and scripts.
 //!
-//! It works on the embedded data directory directly. Exit codes: 0 success;
-//! 1 an error stopped the command; 2 the command finished but some input was
-//! rejected (ingest), so scripts can tell "all landed" from "some landed".
+//! It works on the embedded data directory directly. Exit codes: 0 success
+//! (also when the reader of stdout closed it early, as in `| head`); 1 an
+//! error stopped the command, including a configuration error such as an
+//! enabled plugin that refuses its section; 2 the command finished but some
+//! input was rejected (ingest), so scripts can tell "all landed" from "some
+//! landed".
+
+#[macro_use]
+mod output;
 
 mod call;
+mod config;
 mod export;
 mod improvements;
 mod ingest;
@@ -24,7 +31,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use learnloop_config::Config;
+use learnloop_config::{Config, Sources};
 
 /// learnloop closes the loop between what AI systems predict and what really happens.
 #[derive(Parser)]
@@ -77,6 +84,9 @@ enum Command {
     Call(call::Args),
     /// Rebuild the vector index from the store (after switching embedders, or when it was lost).
     Reindex,
+    /// Check the config file for every error at once, or show the effective configuration.
+    #[command(subcommand)]
+    Config(config::Command),
 }
 
 #[derive(clap::Args)]
@@ -98,6 +108,8 @@ pub struct Env {
     pub config: Config,
     /// The config file that was loaded, if any.
     pub config_path: Option<PathBuf>,
+    /// Where each configuration value came from.
+    pub sources: Sources,
     /// JSON output.
     pub json: bool,
 }
@@ -106,11 +118,11 @@ fn load_env(cli: &Cli, for_init: bool) -> Result<Env> {
     let path = learnloop_config::discover(cli.config.as_deref());
     // `init` may be asked to create the file it is pointed at.
     let load_path = path.as_deref().filter(|p| !(for_init && !p.exists()));
-    let mut config = Config::load(load_path)?;
+    let (mut config, sources) = Config::load_with_sources(load_path, std::env::vars())?;
     if let Some(dir) = &cli.data_dir {
         config.data_dir = dir.clone();
     }
-    Ok(Env { config, config_path: path, json: cli.json })
+    Ok(Env { config, config_path: path, sources, json: cli.json })
 }
 
 /// Creates the data directory and the plugin directory (`[plugins] dir`,
@@ -144,33 +156,35 @@ fn init(env: &Env, cli: &Cli, args: &InitArgs) -> Result<()> {
         true
     };
     if env.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "data_dir": data_dir, "store": store.backend(), "plugin_dir": plugin_dir,
                 "config": config_path, "config_written": wrote_config,
             })
-        );
+        )?;
     } else {
-        println!("data directory: {} ({} store ready)", data_dir.display(), store.backend());
-        println!("plugin dir:     {} (for plugin libraries)", plugin_dir.display());
+        outln!("data directory: {} ({} store ready)", data_dir.display(), store.backend())?;
+        outln!("plugin dir:     {} (for plugin libraries)", plugin_dir.display())?;
         if wrote_config {
-            println!("config file:    {} (every key commented)", config_path.display());
+            outln!("config file:    {} (every key commented)", config_path.display())?;
         } else {
-            println!("config file:    {} (exists, left as it is; --force rewrites it)", config_path.display());
+            outln!("config file:    {} (exists, left as it is; --force rewrites it)", config_path.display())?;
         }
     }
     Ok(())
 }
 
-/// Opens the store and loads the enabled plugins. Load failures are
-/// printed and the other plugins keep working.
+/// Opens the store and loads the enabled plugins. Commands other than
+/// `plugins`, `config` and `init` have already refused to run when an enabled
+/// plugin fails to load (see [`require_plugins`]); for `plugins list`, which
+/// shows such failures, they are also printed here.
 pub fn open_host(config: &Config) -> Result<learnloop_plugin_host::PluginHost> {
     let store = learnloop_store::open(config)?;
     let services = learnloop_services::open(config, learnloop_services::Role::Cli)?;
     let host = learnloop_plugin_host::PluginHost::load(config, store).with_services(services);
     for e in &host.load_errors {
-        eprintln!("learnloop: warning: {e}");
+        errln!("learnloop: warning: {e}");
     }
     Ok(host)
 }
@@ -180,8 +194,24 @@ fn toml_string(s: &str) -> String {
     serde_json::to_string(s).expect("strings serialise")
 }
 
+/// Refuses to go on when an enabled plugin fails to load or refuses its
+/// config section, naming the file, the key and the reason: a command must
+/// not run with a plugin silently missing. Nothing is opened for this.
+fn require_plugins(env: &Env) -> Result<()> {
+    learnloop_plugin_host::require_plugins(&env.config, &env.sources)
+        .map_err(|e| anyhow::anyhow!("{e}\n(`learnloop config check` lists every error; `learnloop plugins list` shows what loads)"))?;
+    Ok(())
+}
+
 fn run(cli: &Cli) -> Result<ExitCode> {
+    if let Command::Config(cmd) = &cli.command {
+        // `config check` reports a broken file instead of failing to load it.
+        return config::run(cli.config.as_deref(), cli.data_dir.as_deref(), cli.json, cmd);
+    }
     let env = load_env(cli, matches!(cli.command, Command::Init(_)))?;
+    if !matches!(cli.command, Command::Init(_) | Command::Plugins(_)) {
+        require_plugins(&env)?;
+    }
     match &cli.command {
         Command::Init(args) => init(&env, cli, args).map(|_| ExitCode::SUCCESS),
         Command::Ingest(args) => ingest::run(&env, args),
@@ -197,15 +227,19 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Call(args) => call::run(&env, args).map(|_| ExitCode::SUCCESS),
         Command::Migrate(args) => migrate::run(&env, args).map(|_| ExitCode::SUCCESS),
         Command::Reindex => reindex::run(&env).map(|_| ExitCode::SUCCESS),
+        Command::Config(_) => unreachable!("handled above"),
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(&cli) {
+        // The reader of stdout went away (`| head`): that is its choice, not
+        // an error, however the write error was wrapped on its way here.
+        Err(_) if output::stdout_closed() => ExitCode::SUCCESS,
         Ok(code) => code,
         Err(e) => {
-            eprintln!("learnloop: error: {e:#}");
+            errln!("learnloop: error: {e:#}");
             ExitCode::from(1)
         }
     }

@@ -43,22 +43,21 @@ pub fn run(env: &Env, args: &Args) -> Result<()> {
     let mut last = String::new();
     let report = learnloop_store::copy_sqlite_to_postgres(&source, &target, CopyOptions { resume: args.resume }, |table, n| {
         if !quiet && (table != last || n % 100_000 < 2_000) {
-            eprintln!("  {table}: {n} rows copied");
+            errln!("  {table}: {n} rows copied");
             last = table.to_string();
         }
     })?;
-    print(&report, env.json, &source);
+    print(&report, env.json, &source)?;
     Ok(())
 }
 
-fn print(report: &[TableCopy], json: bool, source: &std::path::Path) {
+fn print(report: &[TableCopy], json: bool, source: &std::path::Path) -> std::io::Result<()> {
     if json {
-        println!("{}", serde_json::json!({ "from": source, "tables": report, "verified": true }));
-        return;
+        return outln!("{}", serde_json::json!({ "from": source, "tables": report, "verified": true }));
     }
-    println!("{:14} {:>12} {:>12} {:>12}", "table", "source rows", "copied now", "target rows");
+    outln!("{:14} {:>12} {:>12} {:>12}", "table", "source rows", "copied now", "target rows")?;
     for t in report {
-        println!("{:14} {:>12} {:>12} {:>12}", t.table, t.source_rows, t.copied, t.target_rows);
+        outln!("{:14} {:>12} {:>12} {:>12}", t.table, t.source_rows, t.copied, t.target_rows)?;
     }
-    println!("every table's row count matches the source; point [store] url at the target to switch");
+    outln!("every table's row count matches the source; point [store] url at the target to switch")
 }

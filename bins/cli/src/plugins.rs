@@ -71,31 +71,31 @@ fn list(env: &Env) -> Result<()> {
     }
     let errors: Vec<String> = host.load_errors.iter().map(|e| e.to_string()).collect();
     if env.json {
-        println!("{}", json!({"plugins": rows, "load_errors": errors, "plugin_dir": env.config.plugin_dir()}));
+        outln!("{}", json!({"plugins": rows, "load_errors": errors, "plugin_dir": env.config.plugin_dir()}))?;
         return Ok(());
     }
     for r in &rows {
         let name = r["name"].as_str().unwrap_or("");
         if r["enabled"] == json!(false) {
-            println!("{name:8} disabled (built in; enable it in [plugins] enabled)");
+            outln!("{name:8} disabled (built in; enable it in [plugins] enabled)")?;
             continue;
         }
         let origin = match r["path"].as_str() {
             Some(p) => format!("dynamic {p}"),
             None => "static".to_string(),
         };
-        println!("{name:8} {} ({origin})", r["version"].as_str().unwrap_or(""));
+        outln!("{name:8} {} ({origin})", r["version"].as_str().unwrap_or(""))?;
         for route in r["routes"].as_array().into_iter().flatten() {
-            println!("         route {}", route.as_str().unwrap_or(""));
+            outln!("         route {}", route.as_str().unwrap_or(""))?;
         }
         for job in r["jobs"].as_array().into_iter().flatten() {
-            println!("         job   {} [{}]", job["name"].as_str().unwrap_or(""), job["schedule"].as_str().unwrap_or(""));
+            outln!("         job   {} [{}]", job["name"].as_str().unwrap_or(""), job["schedule"].as_str().unwrap_or(""))?;
         }
     }
     for e in &errors {
-        println!("load error: {e}");
+        outln!("load error: {e}")?;
     }
-    println!("plugin directory: {}", env.config.plugin_dir().display());
+    outln!("plugin directory: {}", env.config.plugin_dir().display())?;
     Ok(())
 }
 
@@ -109,21 +109,21 @@ fn check(env: &Env, path: &std::path::Path) -> Result<()> {
             v["name"] = json!(l.manifest.name);
             v["ok"] = json!(true);
             if env.json {
-                println!("{v}");
+                outln!("{v}")?;
             } else {
-                println!("{}: ok — plugin {:?} {} (ABI {})", path.display(), l.manifest.name, l.manifest.version, l.manifest.abi_version);
+                outln!("{}: ok — plugin {:?} {} (ABI {})", path.display(), l.manifest.name, l.manifest.version, l.manifest.abi_version)?;
                 for r in v["routes"].as_array().into_iter().flatten() {
-                    println!("  route {}", r.as_str().unwrap_or(""));
+                    outln!("  route {}", r.as_str().unwrap_or(""))?;
                 }
                 for j in v["jobs"].as_array().into_iter().flatten() {
-                    println!("  job   {} [{}]", j["name"].as_str().unwrap_or(""), j["schedule"].as_str().unwrap_or(""));
+                    outln!("  job   {} [{}]", j["name"].as_str().unwrap_or(""), j["schedule"].as_str().unwrap_or(""))?;
                 }
             }
             Ok(())
         }
         Err(e) => {
             if env.json {
-                println!("{}", json!({"ok": false, "error": e.to_string()}));
+                outln!("{}", json!({"ok": false, "error": e.to_string()}))?;
             }
             bail!("{e}")
         }
@@ -168,12 +168,12 @@ pub fn replay(env: &Env, args: &ReplayArgs) -> Result<()> {
     }
     let done = done?;
     if env.json {
-        println!("{}", json!({"plugin": args.plugin, "workspaces": done}));
+        outln!("{}", json!({"plugin": args.plugin, "workspaces": done}))?;
     } else if done.is_empty() {
-        println!("{}: no events to replay", args.plugin);
+        outln!("{}: no events to replay", args.plugin)?;
     } else {
         for (ws, n) in done {
-            println!("{}: rebuilt state in workspace {ws} from {n} events", args.plugin);
+            outln!("{}: rebuilt state in workspace {ws} from {n} events", args.plugin)?;
         }
     }
     Ok(())

@@ -238,12 +238,12 @@ pub fn run(env: &Env) -> Result<()> {
         doc.insert("drift".into(), drift_summary(&host, ws, json)?);
     }
     if json {
-        println!("{}", Value::Object(doc));
+        outln!("{}", Value::Object(doc))?;
     } else {
-        println!(
+        outln!(
             "\nNext: `learnloop plugins list`, `learnloop export --plugin cost | head`,\n      \
              `learnloop ingest your-events.jsonl`, `learnloop stats --json`."
-        );
+        )?;
     }
     Ok(())
 }
@@ -255,10 +255,11 @@ const RUNNER: &str = "quickstart";
 /// Text output is kept within this many columns (sentences wrap).
 const WIDTH: usize = 100;
 
-/// Prints a line of the text output (nothing with `--json`).
+/// Prints a line of the text output (nothing with `--json`). A closed
+/// stdout is recorded by `outln!` and ends the command quietly in `main`.
 fn say(json: bool, line: &str) {
     if !json {
-        println!("{line}");
+        let _ = outln!("{line}");
     }
 }
 

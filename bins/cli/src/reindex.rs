@@ -35,19 +35,19 @@ pub fn run(env: &Env) -> Result<()> {
         for ws in store.workspaces(&plugin)? {
             let r = host.handle(name, &ws, "POST", "/index/sync", BTreeMap::new(), Value::Null)?;
             if !env.json {
-                println!(
+                outln!(
                     "{name} / {ws}: {} outcomes read, {} cases indexed",
                     r.body["outcomes"].as_u64().unwrap_or(0),
                     r.body["cases"].as_u64().unwrap_or(0)
-                );
+                )?;
             }
             report.insert(format!("{name}/{ws}"), r.body);
         }
     }
     if env.json {
-        println!("{}", json!({"index": index.describe(), "rebuilt": report}));
+        outln!("{}", json!({"index": index.describe(), "rebuilt": report}))?;
     } else {
-        println!("vector index rebuilt: {}", index.describe());
+        outln!("vector index rebuilt: {}", index.describe())?;
     }
     Ok(())
 }

@@ -78,7 +78,7 @@ impl Server {
                 None => (String::new(), text.chars().take(500).collect()),
             };
             if let (true, Some(p)) = (json_errors, &parsed) {
-                println!("{p}");
+                outln!("{p}")?;
             }
             let title = if title.is_empty() { status.canonical_reason().unwrap_or("error").to_string() } else { title };
             let hint = if status.as_u16() == 401 && self.key.is_none() { " (pass --api-key KEY or set LEARNLOOP_API_KEY)" } else { "" };

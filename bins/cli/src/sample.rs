@@ -105,15 +105,15 @@ pub fn run(env: &Env, args: &Args) -> Result<()> {
     bar.finish_and_clear();
     let bytes = std::fs::metadata(path).map(|m| m.len()).with_context(|| format!("reading back {}", path.display()))?;
     if env.json {
-        println!("{}", json!({"file": path, "bytes": bytes, "records": written.records, "plugins": written.plugins}));
+        outln!("{}", json!({"file": path, "bytes": bytes, "records": written.records, "plugins": written.plugins}))?;
     } else {
-        println!("wrote {} records to {} ({})", crate::progress::thousands(written.records), path.display(), crate::progress::bytes(bytes));
+        outln!("wrote {} records to {} ({})", crate::progress::thousands(written.records), path.display(), crate::progress::bytes(bytes))?;
         for (plugin, c) in &written.plugins {
-            println!(
+            outln!(
                 "  {plugin:8} {:>9} predictions  {:>9} outcomes",
                 crate::progress::thousands(c.predictions),
                 crate::progress::thousands(c.outcomes)
-            );
+            )?;
         }
     }
     Ok(())

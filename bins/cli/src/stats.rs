@@ -26,29 +26,29 @@ pub fn print(store: &dyn Store, workspace: Option<&WorkspaceId>, json: bool) -> 
     let total = |f: fn(&CountRow) -> u64| rows.iter().map(f).sum::<u64>();
     let (p, o, pending) = (total(|r| r.predictions), total(|r| r.outcomes), total(|r| r.pending));
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "backend": store.backend(),
                 "rows": rows,
                 "totals": {"predictions": p, "outcomes": o, "pending": pending},
             })
-        );
+        )?;
         return Ok(());
     }
     if rows.is_empty() {
-        println!("the store is empty");
+        outln!("the store is empty")?;
         return Ok(());
     }
     let w = |f: fn(&CountRow) -> &str, head: &str| rows.iter().map(|r| f(r).len()).max().unwrap_or(0).max(head.len());
     let (ww, pw, kw) = (w(|r| &r.workspace, "workspace"), w(|r| &r.plugin, "plugin"), w(|r| &r.kind, "kind"));
-    println!("{:ww$}  {:pw$}  {:kw$}  {:>11}  {:>9}  {:>8}", "workspace", "plugin", "kind", "predictions", "outcomes", "pending");
+    outln!("{:ww$}  {:pw$}  {:kw$}  {:>11}  {:>9}  {:>8}", "workspace", "plugin", "kind", "predictions", "outcomes", "pending")?;
     for r in &rows {
-        println!(
+        outln!(
             "{:ww$}  {:pw$}  {:kw$}  {:>11}  {:>9}  {:>8}",
             r.workspace, r.plugin, r.kind, r.predictions, r.outcomes, r.pending
-        );
+        )?;
     }
-    println!("{:ww$}  {:pw$}  {:kw$}  {:>11}  {:>9}  {:>8}", "total", "", "", p, o, pending);
+    outln!("{:ww$}  {:pw$}  {:kw$}  {:>11}  {:>9}  {:>8}", "total", "", "", p, o, pending)?;
     Ok(())
 }

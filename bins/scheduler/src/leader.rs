@@ -23,7 +23,7 @@
 //!   missed. A recorded failure of that slot with retries left is resumed.
 //!   Slots that pass while one run overruns are skipped, not queued.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -210,6 +210,8 @@ pub struct Scheduler<'a> {
     lease: Option<Lease>,
     /// The other holder last reported, so standby is logged once per holder.
     seen_holder: Option<String>,
+    /// The lease as last acquired, for [`Scheduler::lease_handle`].
+    published: Arc<Mutex<Option<Lease>>>,
 }
 
 impl<'a> Scheduler<'a> {
@@ -223,12 +225,25 @@ impl<'a> Scheduler<'a> {
         clock: Clock,
     ) -> Self {
         let jobs = jobs.into_iter().map(|job| JobState { job, next_slot: None, pending: None }).collect();
-        Scheduler { store, runner, settings, holder, clock, jobs, lease: None, seen_holder: None }
+        let published = Arc::new(Mutex::new(None));
+        Scheduler { store, runner, settings, holder, clock, jobs, lease: None, seen_holder: None, published }
     }
 
     /// This scheduler's holder id.
     pub fn holder(&self) -> &str {
         &self.holder
+    }
+
+    /// The lease this scheduler holds (as acquired: renewals keep its
+    /// token), shared so that a signal handler thread can release it while
+    /// a job runs. Releasing it makes the running job's commits fail their
+    /// fence, so nothing is applied after the release.
+    pub fn lease_handle(&self) -> Arc<Mutex<Option<Lease>>> {
+        self.published.clone()
+    }
+
+    fn publish(&self, lease: Option<&Lease>) {
+        *self.published.lock().unwrap_or_else(|e| e.into_inner()) = lease.cloned();
     }
 
     /// Whether it currently holds the lease.
@@ -315,6 +330,7 @@ impl<'a> Scheduler<'a> {
     /// Gives the lease up (on shutdown).
     pub fn shutdown(&mut self) {
         if let Some(lease) = self.lease.take() {
+            self.publish(None);
             match self.store.release_lease(&lease) {
                 Ok(()) => log(format!("released lease (token {})", lease.token)),
                 Err(e) => log(format!("could not release lease: {e}")),
@@ -352,6 +368,7 @@ impl<'a> Scheduler<'a> {
         match self.store.acquire_lease(LEASE_NAME, &self.holder, self.settings.lease_ttl_ms, now) {
             Ok(Some(lease)) => {
                 log(format!("became leader as {} (token {})", self.holder, lease.token));
+                self.publish(Some(&lease));
                 self.lease = Some(lease);
                 self.seen_holder = None;
                 self.resume_all(now, once);
@@ -375,6 +392,7 @@ impl<'a> Scheduler<'a> {
     fn lose_lease(&mut self) {
         log("lost lease; standing by");
         self.lease = None;
+        self.publish(None);
         for j in &mut self.jobs {
             j.pending = None;
             j.next_slot = None;

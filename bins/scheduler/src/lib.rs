@@ -29,9 +29,12 @@ pub use jobs::{JobInfo, ScheduleError, ScheduledJob, effective_jobs, effective_j
 pub use leader::{JobRunner, LEASE_NAME, Scheduler, Settings, backoff_ms};
 pub use schedule::Schedule;
 
-/// Writes one log line to stderr: timestamp, program, message.
+/// Writes one log line to stderr: timestamp, program, message. A closed
+/// stderr loses the line but never stops the scheduler (`eprintln!` would
+/// panic, and a panicking leader keeps its lease until it expires).
 pub fn log(msg: impl std::fmt::Display) {
-    eprintln!("{} learnloop-scheduler: {msg}", learnloop_core::Timestamp::now());
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{} learnloop-scheduler: {msg}", learnloop_core::Timestamp::now());
 }
 
 /// A holder id unique to this process: `scheduler@<host>:<pid>:<random>`.

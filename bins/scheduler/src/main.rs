@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use learnloop_config::Config;
 use learnloop_scheduler::leader::wall_clock;
-use learnloop_scheduler::{Scheduler, Settings, default_holder, jobs, log, scheduled_jobs};
+use learnloop_scheduler::{LEASE_NAME, Scheduler, Settings, default_holder, jobs, log, scheduled_jobs};
 
 const LONG_ABOUT: &str = "\
 Runs every enabled plugin's jobs on cron schedules, against the same store
@@ -52,15 +52,27 @@ RETRIES AND CATCH-UP
   job's latest due slot that has no recorded run is run once, however many
   slots were missed.
 
+CONFIGURATION ERRORS
+  The scheduler refuses to start (status 1) when the config has an error,
+  naming the file (or environment variable), the key and the reason: an
+  enabled plugin that cannot be loaded or refuses its section (e.g. a
+  misspelt key in [drift]), an invalid cron expression, an override for a
+  job that does not exist. `learnloop config check` lists every error at
+  once without starting anything.
+
 SIGNALS AND EXIT
   SIGTERM or SIGINT: no new job starts, a running job finishes, the lease is
-  released and the process exits 0. A second signal exits at once (status 1);
-  jobs commit per workspace atomically, so nothing partial is applied.
-  Exit status 1 also means a start-up error (config, store).
+  released and the process exits 0. A second signal releases the lease and
+  exits at once (status 1); the running job's commits are fenced by the
+  lease and jobs commit per workspace atomically, so nothing partial is
+  applied. Either way another scheduler can lead at once, without waiting
+  for the lease to expire. Exit status 1 also means a start-up error
+  (config, store).
 
 LOGS
   One line per event on stderr: became leader, standing by, lost lease,
-  ran JOB slot S attempt N: STATUS, retry scheduled, released lease.";
+  ran JOB slot S attempt N: STATUS, retry scheduled, released lease. A
+  closed stderr loses the lines but does not stop the scheduler.";
 
 /// Runs learnloop plugin jobs on cron schedules, with one leader per store.
 #[derive(Parser)]
@@ -85,30 +97,30 @@ struct Cli {
 }
 
 fn run(cli: &Cli) -> Result<()> {
+    // Handlers first: a signal during start-up already means "stop" (the
+    // signals wait in `signals` until the handler thread starts below).
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT])
+        .context("installing signal handlers")?;
+    let stop = Arc::new(AtomicBool::new(false));
+
     let path = learnloop_config::discover(cli.config.as_deref());
-    let mut config = Config::load(path.as_deref())?;
+    let (mut config, sources) = Config::load_with_sources(path.as_deref(), std::env::vars())?;
     if let Some(dir) = &cli.data_dir {
         config.data_dir = dir.clone();
     }
-    let origin = path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "built-in defaults".into());
+    let origin = sources.origin().to_string();
 
-    // Handlers first: a signal during start-up already means "stop".
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        // A second signal, with the flag already set, exits at once.
-        signal_hook::flag::register_conditional_shutdown(sig, 1, stop.clone()).context("installing signal handler")?;
-        signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
-    }
-
+    // Plugins first: a config error must not leave a created store behind.
+    learnloop_plugin_host::require_plugins(&config, &sources)
+        .map_err(|e| anyhow::anyhow!("{e}\n(`learnloop config check` lists every error in the file)"))?;
     let store = learnloop_store::open(&config)
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
     let services = learnloop_services::open(&config, learnloop_services::Role::Scheduler)?;
     let host = learnloop_plugin_host::PluginHost::load(&config, store.clone()).with_services(services);
-    for e in &host.load_errors {
-        log(format!("warning: {e}"));
-    }
-    let (scheduled, warnings) =
-        scheduled_jobs(&config, jobs::manifests(&host)).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+    // An enabled plugin that does not load would silently lose its jobs.
+    host.require_all_loaded(&sources)?;
+    let (scheduled, warnings) = scheduled_jobs(&config, jobs::manifests(&host))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", sources.origin_of(&e.key)))?;
     for w in &warnings {
         log(format!("note: {w}"));
     }
@@ -121,7 +133,39 @@ fn run(cli: &Cli) -> Result<()> {
     ));
 
     let holder = cli.holder.clone().unwrap_or_else(default_holder);
-    let mut scheduler = Scheduler::new(store, &host, scheduled, Settings::from(&config.scheduler), holder, wall_clock());
+    let mut scheduler =
+        Scheduler::new(store.clone(), &host, scheduled, Settings::from(&config.scheduler), holder, wall_clock());
+
+    // The first signal stops the loop (a running job finishes, then the
+    // lease is released); a second one releases the lease from here and
+    // exits at once, so a standby can lead without waiting for expiry.
+    let lease = scheduler.lease_handle();
+    let me = scheduler.holder().to_string();
+    let flag = stop.clone();
+    std::thread::spawn(move || {
+        for (n, sig) in signals.forever().enumerate() {
+            let name = if sig == signal_hook::consts::SIGINT { "SIGINT" } else { "SIGTERM" };
+            if n == 0 {
+                log(format!("{name}: stopping; no new job starts"));
+                flag.store(true, Ordering::SeqCst);
+                continue;
+            }
+            // The lease as published, or (if the loop was just acquiring
+            // it) as the store has it under this scheduler's name.
+            let held = lease.lock().unwrap_or_else(|e| e.into_inner()).take().or_else(|| {
+                let now = learnloop_core::Timestamp::now();
+                store.current_lease(LEASE_NAME, now).ok().flatten().filter(|l| l.holder == me)
+            });
+            if let Some(l) = held {
+                match store.release_lease(&l) {
+                    Ok(()) => log(format!("released lease (token {})", l.token)),
+                    Err(e) => log(format!("could not release lease: {e}")),
+                }
+            }
+            log(format!("second {name}: exiting now"));
+            std::process::exit(1);
+        }
+    });
 
     if cli.once {
         if !scheduler.run_once(&stop) {
@@ -135,7 +179,6 @@ fn run(cli: &Cli) -> Result<()> {
         // At least a few ms, so a store that keeps failing cannot make this spin.
         sleep_unless_stopped(scheduler.next_wake().max(Duration::from_millis(5)), &stop);
     }
-    log("stopping: no new jobs will start");
     scheduler.shutdown();
     log("stopped");
     Ok(())
@@ -158,7 +201,9 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("learnloop-scheduler: error: {e:#}");
+            // Not eprintln!: it panics when stderr is closed.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr().lock(), "learnloop-scheduler: error: {e:#}");
             ExitCode::from(1)
         }
     }

@@ -13,11 +13,18 @@
 
 #![deny(missing_docs)]
 
+mod bind;
+mod check;
+mod show;
+
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+pub use bind::BindAddr;
+pub use check::{CheckReport, ConfigErrors, check_file};
+pub use show::{Setting, Source, Sources};
 
 /// The shipped, fully commented config file (also what `learnloop init` writes).
 pub const SHIPPED_CONFIG: &str = include_str!("../../../config/learnloop.toml");
@@ -232,8 +239,9 @@ impl Default for LlmConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
-    /// Address to listen on. Loopback by default: exposing the API is a decision.
-    pub bind: SocketAddr,
+    /// Address to listen on (`HOST:PORT`; a host name is resolved when the
+    /// server starts). Loopback by default: exposing the API is a decision.
+    pub bind: BindAddr,
     /// Largest request body, in bytes.
     pub max_body_bytes: usize,
     /// Most records in one batch request.
@@ -418,43 +426,37 @@ pub fn discover(explicit: Option<&Path>) -> Option<PathBuf> {
     local.exists().then_some(local)
 }
 
-impl Config {
-    /// Loads `path`, or the built-in defaults when `path` is `None`, then
-    /// applies the process environment's `LEARNLOOP__*` overrides.
-    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
-        Self::load_with_env(path, std::env::vars())
+/// Reads the config file, or nothing for the built-in defaults; returns
+/// the name errors use for it and its text.
+fn read(path: Option<&Path>) -> Result<(String, String), ConfigError> {
+    match path {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).map_err(|source| ConfigError::Read { path: p.to_owned(), source })?;
+            Ok((p.display().to_string(), text))
+        }
+        None => Ok(("built-in defaults".to_string(), String::new())),
     }
+}
 
-    /// [`Config::load`] with explicit environment variables (for tests).
-    pub fn load_with_env(
-        path: Option<&Path>,
-        env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Config, ConfigError> {
-        let (origin, text) = match path {
-            Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|source| ConfigError::Read { path: p.to_owned(), source })?;
-                (p.display().to_string(), text)
-            }
-            None => ("built-in defaults".to_string(), String::new()),
-        };
-        Self::from_toml_with_env(&origin, &text, env)
-    }
+/// The file's table with the environment's overrides applied, before
+/// anything is typed, and where each key came from.
+struct Layered {
+    table: toml::Table,
+    sources: Sources,
+}
 
-    /// Parses config text; `origin` names it in errors.
-    pub fn from_toml(origin: &str, text: &str) -> Result<Config, ConfigError> {
-        Self::from_toml_with_env(origin, text, std::iter::empty())
-    }
+/// Top-level keys of [`Config`] (everything else is a plugin section).
+const CORE_KEYS: [&str; 10] =
+    ["data_dir", "default_workspace", "store", "vector", "llm", "api", "scheduler", "improvements", "auth", "plugins"];
 
-    fn from_toml_with_env(
-        origin: &str,
-        text: &str,
-        env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Config, ConfigError> {
-        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
+impl Layered {
+    fn new(origin: &str, text: &str, env: impl IntoIterator<Item = (String, String)>) -> Result<Layered, ConfigError> {
+        let file: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
             origin: origin.to_string(),
             message: e.to_string().trim_end().to_string(),
         })?;
+        let mut table = file.clone();
         // Which keys came from the environment, so an error can name the variable.
         let mut env_keys: BTreeMap<String, String> = BTreeMap::new();
         let mut env: Vec<(String, String)> =
@@ -476,72 +478,105 @@ impl Config {
             })?;
             env_keys.insert(path.join("."), var);
         }
-        let origin_of = |key: &str| -> String {
-            env_keys
-                .iter()
-                .find(|(k, _)| key == k.as_str() || key.starts_with(&format!("{k}.")) || k.starts_with(&format!("{key}.")))
-                .map(|(_, var)| format!("environment variable {var}"))
-                .unwrap_or_else(|| origin.to_string())
-        };
+        let sources = Sources::new(origin, (!text.is_empty()).then_some(file), env_keys);
+        Ok(Layered { table, sources })
+    }
 
-        // Split off plugin sections before the typed pass, so that unknown
-        // top-level keys are still errors.
+    fn invalid(&self, key: String, message: String) -> ConfigError {
+        ConfigError::Invalid { origin: self.sources.origin_of(&key), key, message }
+    }
+
+    /// Moves plugin sections out of `table`, so that unknown top-level keys
+    /// are still errors; returns the sections and one error per bad key.
+    fn split_plugins(&self, table: &mut toml::Table) -> (BTreeMap<String, toml::Table>, Vec<ConfigError>) {
         let enabled: Vec<String> = match table.get("plugins").and_then(|p| p.get("enabled")) {
             Some(toml::Value::Array(items)) => {
                 items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()
             }
             _ => PluginsConfig::default().enabled,
         };
-        let mut plugin_sections: BTreeMap<String, toml::Table> =
-            Config::default().plugin_sections;
-        let known: Vec<&str> = [
-            "data_dir", "default_workspace", "store", "vector", "llm", "api", "scheduler", "improvements", "auth", "plugins",
-        ]
-        .to_vec();
+        let mut plugin_sections: BTreeMap<String, toml::Table> = Config::default().plugin_sections;
+        let mut errors = Vec::new();
         let keys: Vec<String> = table.keys().cloned().collect();
         for key in keys {
-            if known.contains(&key.as_str()) {
+            if CORE_KEYS.contains(&key.as_str()) {
                 continue;
             }
             let is_plugin = BUILTIN_PLUGINS.contains(&key.as_str()) || enabled.contains(&key);
             if !is_plugin {
-                return Err(ConfigError::Invalid {
-                    origin: origin_of(&key),
-                    key,
-                    message: format!(
-                        "unknown key; expected one of {}, or a section named after an enabled plugin ({})",
-                        known.join(", "),
-                        enabled.join(", ")
-                    ),
-                });
+                let message = format!(
+                    "unknown key; expected one of {}, or a section named after an enabled plugin ({})",
+                    CORE_KEYS.join(", "),
+                    enabled.join(", ")
+                );
+                table.remove(&key);
+                errors.push(self.invalid(key, message));
+                continue;
             }
             match table.remove(&key) {
                 Some(toml::Value::Table(t)) => {
                     plugin_sections.insert(key, t);
                 }
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        origin: origin_of(&key),
-                        key,
-                        message: "must be a table (a [section])".into(),
-                    });
-                }
+                _ => errors.push(self.invalid(key, "must be a table (a [section])".into())),
             }
         }
+        (plugin_sections, errors)
+    }
 
-        let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
-            .map_err(|e| {
-                let key = e.path().to_string();
-                // In plain words: `expected a number, got the string "x"`, not serde's Rust types.
-                ConfigError::Invalid { origin: origin_of(&key), key, message: learnloop_core::plain::serde_message(e.into_inner().message()) }
-            })?;
+    /// The typed pass over the core keys.
+    fn typed(&self, table: toml::Table) -> Result<Config, ConfigError> {
+        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let key = e.path().to_string();
+            self.invalid(key, learnloop_core::plain::serde_message(e.into_inner().message()))
+        })
+    }
+
+    /// The configuration, or its first error.
+    fn build(&self) -> Result<Config, ConfigError> {
+        let mut table = self.table.clone();
+        let (plugin_sections, errors) = self.split_plugins(&mut table);
+        if let Some(e) = errors.into_iter().next() {
+            return Err(e);
+        }
+        let mut config = self.typed(table)?;
         config.plugin_sections = plugin_sections;
-        config.validate().map_err(|(key, message)| ConfigError::Invalid {
-            origin: origin_of(&key),
-            key,
-            message,
-        })?;
+        config.validate().map_err(|(key, message)| self.invalid(key, message))?;
         Ok(config)
+    }
+}
+
+impl Config {
+    /// Loads `path`, or the built-in defaults when `path` is `None`, then
+    /// applies the process environment's `LEARNLOOP__*` overrides.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    /// [`Config::load`] with explicit environment variables (for tests).
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        Self::load_with_sources(path, env).map(|(config, _)| config)
+    }
+
+    /// [`Config::load_with_env`], also saying where each key came from (the
+    /// file, an environment variable or the default), so that errors found
+    /// later — a plugin refusing its section, a job override — can name the
+    /// file or variable, and `learnloop config show` can print it.
+    pub fn load_with_sources(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(Config, Sources), ConfigError> {
+        let (origin, text) = read(path)?;
+        let layered = Layered::new(&origin, &text, env)?;
+        let config = layered.build()?;
+        Ok((config, layered.sources))
+    }
+
+    /// Parses config text; `origin` names it in errors.
+    pub fn from_toml(origin: &str, text: &str) -> Result<Config, ConfigError> {
+        Layered::new(origin, text, std::iter::empty())?.build()
     }
 
     /// Checks what types alone cannot: ids, ranges, URLs.

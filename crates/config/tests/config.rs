@@ -85,7 +85,7 @@ fn environment_overrides() {
 #[test]
 fn errors_name_file_key_and_expectation() {
     check_err("data_dir = 3", &[], &["learnloop.toml", "`data_dir`", "expected a path (a string), got the number 3"]);
-    check_err("[api]\nbind = \"nowhere\"", &[], &["learnloop.toml", "`api.bind`", "socket address"]);
+    check_err("[api]\nbind = \"nowhere\"", &[], &["learnloop.toml", "`api.bind`", "socket address or HOST:PORT"]);
     check_err("[api]\nbnid = \"x\"", &[], &["`api.bnid`", "unknown field", "bind"]);
     check_err("colour = 1", &[], &["`colour`", "unknown key", "enabled plugin"]);
     check_err("[store]\nsynchronous = \"sometimes\"", &[], &["`store.synchronous`", "full"]);
@@ -116,4 +116,94 @@ fn paths() {
     assert_eq!(c.plugin_dir(), std::path::Path::new("learnloop-data/plugins"));
     let c = load("[store]\nurl = \"sqlite:/tmp/a.db\"", &[]).unwrap();
     assert_eq!(c.sqlite_path().unwrap(), std::path::Path::new("/tmp/a.db"));
+}
+
+#[test]
+fn bind_takes_host_names_and_refuses_what_is_not_host_port() {
+    let c = load("[api]\nbind = \"localhost:8080\"\n", &[]).unwrap();
+    assert_eq!(c.api.bind.as_str(), "localhost:8080");
+    assert!(c.api.bind.resolve().unwrap().iter().all(|a| a.port() == 8080));
+    check_err("[api]\nbind = \"localhost\"", &[], &["`api.bind`", "HOST:PORT"]);
+    check_err("[api]\nbind = \"localhost:http\"", &[], &["`api.bind`", "port"]);
+}
+
+#[test]
+fn type_errors_speak_toml_not_rust() {
+    check_err("[api]\nmax_batch = \"many\"", &[], &["`api.max_batch`", "expected a whole number ≥ 0"]);
+    let e = load("[api]\nmax_batch = \"many\"", &[]).unwrap_err().to_string();
+    assert!(!e.contains("usize"), "{e}");
+}
+
+#[test]
+fn check_file_reports_every_error_with_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("many.toml");
+    std::fs::write(
+        &path,
+        "colour = 1\ndata_dir = \"\"\n[api]\nbnid = 1\nmax_batch = \"x\"\n[store]\nbusy_timeout_ms = 0\n\
+         [improvements]\nmin_gain = 2.0\nmin_confidence = -1.0\n[drift]\np_value = 0.1\n",
+    )
+    .unwrap();
+    let report = learnloop_config::check_file(Some(&path), env(&[("LEARNLOOP__LLM__TIMEOUT_MS", "0")]));
+    let keys: Vec<String> = report
+        .errors
+        .iter()
+        .map(|e| match e {
+            ConfigError::Invalid { key, .. } => key.clone(),
+            other => panic!("{other}"),
+        })
+        .collect();
+    for k in [
+        "colour",
+        "api.bnid",
+        "api.max_batch",
+        "data_dir",
+        "store.busy_timeout_ms",
+        "improvements.min_confidence",
+        "improvements.min_gain",
+        "llm.timeout_ms",
+    ] {
+        assert!(keys.iter().any(|x| x == k), "{k} not reported: {keys:?}");
+    }
+    assert_eq!(keys.len(), 8, "{keys:?}");
+    let timeout = report.errors.iter().find(|e| e.to_string().contains("llm.timeout_ms")).unwrap().to_string();
+    assert!(timeout.contains("environment variable LEARNLOOP__LLM__TIMEOUT_MS"), "{timeout}");
+    // What is left is the configuration with the bad keys at their defaults,
+    // plugin sections kept for the plugins to check.
+    let config = report.config.expect("a configuration to check further");
+    assert_eq!(config.api.max_batch, 1000);
+    assert_eq!(config.plugin_sections["drift"]["p_value"].as_float(), Some(0.1));
+
+    // A good file has no errors; a syntax error is the one error.
+    assert!(learnloop_config::check_file(None, env(&[])).errors.is_empty());
+    std::fs::write(&path, "[api\n").unwrap();
+    let report = learnloop_config::check_file(Some(&path), env(&[]));
+    assert_eq!(report.errors.len(), 1);
+    assert!(report.config.is_none());
+}
+
+#[test]
+fn settings_say_where_each_value_came_from_and_mask_secrets() {
+    use learnloop_config::Source;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.toml");
+    std::fs::write(&path, "[api]\nmax_batch = 5\n[llm]\nurl = \"http://user:hunter2@ollama:11434\"\n[drift]\napi_token = \"abc\"\n").unwrap();
+    let (config, sources) = Config::load_with_sources(
+        Some(&path),
+        env(&[("LEARNLOOP__STORE__URL", "postgres://app:pw@db/ll?password=pw2"), ("LEARNLOOP__PLUGINS__ENABLED", "[\"drift\"]")]),
+    )
+    .unwrap();
+    let settings = config.settings(&sources);
+    let get = |k: &str| settings.iter().find(|s| s.key == k).unwrap_or_else(|| panic!("no {k}")).clone();
+    let file = Source::File(path.display().to_string());
+    assert_eq!((get("api.max_batch").value.as_integer(), get("api.max_batch").source), (Some(5), file.clone()));
+    assert_eq!(get("api.max_body_bytes").source, Source::Default);
+    assert_eq!(get("store.url").source, Source::Environment("LEARNLOOP__STORE__URL".into()));
+    assert_eq!(get("store.url").value.as_str(), Some("postgres://app:****@db/ll?password=****"));
+    assert_eq!(get("plugins.enabled").source, Source::Environment("LEARNLOOP__PLUGINS__ENABLED".into()));
+    assert_eq!(get("llm.url").value.as_str(), Some("http://user:****@ollama:11434"));
+    assert_eq!((get("drift.api_token").value.as_str(), get("drift.api_token").source), (Some("****"), file));
+    assert_eq!(get("auth.admin_key_file").value.as_str(), Some("admin.key"), "a path, not a secret");
+    let shown = format!("{settings:?}");
+    assert!(!shown.contains("hunter2") && !shown.contains("pw2") && !shown.contains(":pw@") && !shown.contains("abc"), "{shown}");
 }

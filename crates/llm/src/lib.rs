@@ -274,7 +274,7 @@ impl OllamaClient {
             *self.inner.down_until.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + self.inner.retry_after);
         }
         if !matches!(outcome, Outcome::Ok | Outcome::Skipped) && !self.inner.warned[outcome.index()].swap(true, Ordering::Relaxed) {
-            eprintln!(
+            warn(format_args!(
                 "learnloop-llm: warning: Ollama at {} {}: {detail}; using the rule-based path (logged once; counted in learnloop_llm_calls_total{{outcome=\"{}\"}})",
                 self.inner.ollama.url_str(),
                 match outcome {
@@ -283,7 +283,7 @@ impl OllamaClient {
                     _ => "is unreachable",
                 },
                 outcome.label()
-            );
+            ));
         }
     }
 
@@ -407,11 +407,11 @@ impl OllamaClient {
                         let has = |m: &str| models.iter().any(|n| n == m || n.split(':').next() == Some(m));
                         for m in [&client.inner.model, &client.inner.embed_model] {
                             if !has(m) {
-                                eprintln!("learnloop-llm: warning: Ollama at {url} has no model {m:?} (has {models:?}); `ollama pull {m}`");
+                                warn(format_args!("learnloop-llm: warning: Ollama at {url} has no model {m:?} (has {models:?}); `ollama pull {m}`"));
                             }
                         }
                     }
-                    Err(e) => eprintln!("learnloop-llm: warning: Ollama at {url} is not answering ({e}); the rule-based path serves until it does"),
+                    Err(e) => warn(format_args!("learnloop-llm: warning: Ollama at {url} is not answering ({e}); the rule-based path serves until it does")),
                 }
             })
             .ok();
@@ -444,4 +444,10 @@ impl Embedder for OllamaEmbedder {
     fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, PluginError> {
         self.0.embed_texts(texts)
     }
+}
+
+/// A line on stderr. A closed stderr loses it: `eprintln!` would panic and
+/// take the process (and, in the scheduler, its lease) down with it.
+fn warn(args: std::fmt::Arguments<'_>) {
+    let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("{args}\n"));
 }

@@ -37,6 +37,16 @@ pub trait Plugin: Send + Sync + 'static {
         Ok(())
     }
 
+    /// [`Plugin::validate`] as the host calls it: a refused record is
+    /// [`PluginError::Invalid`]; any other error means the plugin could not
+    /// look at the record at all (a dynamically loaded plugin that failed),
+    /// which the host answers as "unavailable", not as a bad record. Plugins
+    /// implement `validate`; only the host's adapter for loaded libraries
+    /// overrides this.
+    fn try_validate(&self, record: &Record) -> Result<(), PluginError> {
+        self.validate(record).map_err(|e| PluginError::invalid(e.field, e.message))
+    }
+
     /// Online update from stored events of the context's workspace.
     fn on_events(&self, ctx: &mut dyn Context, events: &[Event]) -> Result<(), PluginError>;
 

@@ -365,7 +365,7 @@ impl Context for HostContext<'_> {
 
     fn log(&mut self, level: LogLevel, message: &str) {
         if matches!(level, LogLevel::Warn | LogLevel::Error) {
-            eprintln!("[{} {}] {:?}: {message}", self.plugin, self.workspace, level);
+            log_line(format_args!("[{} {}] {:?}: {message}", self.plugin, self.workspace, level));
         }
     }
 }
@@ -386,4 +386,10 @@ fn check_expect(key: &str, expect: Expect, current: Option<u64>) -> Result<(), P
             ),
         })
     }
+}
+
+/// A line on stderr. A closed stderr loses it: `eprintln!` would panic and
+/// take the process (and, in the scheduler, its lease) down with it.
+fn log_line(args: std::fmt::Arguments<'_>) {
+    let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("{args}\n"));
 }

@@ -166,11 +166,15 @@ impl Plugin for DynamicPlugin {
     }
 
     fn validate(&self, record: &Record) -> Result<(), ValidationError> {
-        match self.call(&PluginCall::Validate { record: record.clone() }, None) {
-            Ok(_) => Ok(()),
+        match self.try_validate(record) {
+            Ok(()) => Ok(()),
             Err(PluginError::Invalid { field, message }) => Err(ValidationError::new(field, message)),
             Err(e) => Err(ValidationError::new("", format!("plugin could not validate the record: {e}"))),
         }
+    }
+
+    fn try_validate(&self, record: &Record) -> Result<(), PluginError> {
+        self.call(&PluginCall::Validate { record: record.clone() }, None).map(|_| ())
     }
 
     fn on_events(&self, ctx: &mut dyn Context, events: &[Event]) -> Result<(), PluginError> {

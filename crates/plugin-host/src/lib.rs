@@ -35,7 +35,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use learnloop_config::Config;
+use learnloop_config::{Config, ConfigError, ConfigErrors, Sources};
 use learnloop_core::{JobRun, JobStatus, PluginName, Record, Timestamp, ValidationError, WorkspaceId};
 use learnloop_plugin_api::{Manifest, Plugin, PluginError, RouteRequest, RouteResponse};
 use learnloop_store::{
@@ -80,7 +80,19 @@ pub enum LoadError {
         /// The symbol.
         symbol: &'static str,
     },
-    /// The create function, the manifest or configure failed (or panicked).
+    /// The plugin refused its config section (or panicked reading it).
+    #[error("{path}: section [{plugin}]{}: {message}", if key.is_empty() { String::new() } else { format!(", key `{key}`") })]
+    Config {
+        /// The file (or `static:<name>`).
+        path: PathBuf,
+        /// The plugin, which is also the section's name.
+        plugin: String,
+        /// The key within the section (empty when the plugin named none).
+        key: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// The create function or the manifest failed (or panicked).
     #[error("{path}: {message}")]
     Create {
         /// The file (or `static:<name>`).
@@ -139,6 +151,16 @@ pub enum HostError {
     /// The record or request is invalid (4xx).
     #[error("{0}")]
     Invalid(ValidationError),
+    /// A dynamically loaded plugin failed at run time (it panicked or
+    /// answered garbage): the request was not at fault, the plugin is
+    /// unavailable (503).
+    #[error("plugin {plugin} is unavailable: {reason}")]
+    Unavailable {
+        /// Which plugin.
+        plugin: String,
+        /// What went wrong, with the library's path.
+        reason: String,
+    },
     /// The plugin failed.
     #[error("plugin {plugin}: {error}")]
     Plugin {
@@ -177,8 +199,11 @@ pub struct PluginHost {
     plugins: BTreeMap<String, Loaded>,
     enabled: Vec<String>,
     /// Plugins that are enabled but failed to load, with the reason. The
-    /// others keep working.
+    /// binaries refuse to start when there is any (see
+    /// [`PluginHost::config_errors`]); `learnloop plugins list` shows them.
     pub load_errors: Vec<LoadError>,
+    /// The plugin each of `load_errors` is about.
+    failed: Vec<String>,
 }
 
 /// Events handed to `on_events` at once.
@@ -221,6 +246,7 @@ impl PluginHost {
     pub fn load(config: &Config, store: Arc<dyn Store>) -> PluginHost {
         let mut plugins = BTreeMap::new();
         let mut load_errors = Vec::new();
+        let mut failed = Vec::new();
         let dir = config.plugin_dir();
         for name in &config.plugins.enabled {
             let section = plugin_section(config, name);
@@ -228,7 +254,10 @@ impl PluginHost {
                 Ok(loaded) => {
                     plugins.insert(name.clone(), loaded);
                 }
-                Err(e) => load_errors.push(e),
+                Err(e) => {
+                    load_errors.push(e);
+                    failed.push(name.clone());
+                }
             }
         }
         PluginHost {
@@ -238,6 +267,7 @@ impl PluginHost {
             plugins,
             enabled: config.plugins.enabled.clone(),
             load_errors,
+            failed,
         }
     }
 
@@ -252,7 +282,24 @@ impl PluginHost {
             plugins,
             enabled,
             load_errors: Vec::new(),
+            failed: Vec::new(),
         }
+    }
+
+    /// Every enabled plugin that failed to load, as a config error naming the
+    /// file (or environment variable), the section and key, and the reason.
+    /// The three binaries refuse to start when this is not empty: a plugin
+    /// the config enables but that does not run would otherwise turn into
+    /// 503s, 422s and jobs that silently never run.
+    pub fn config_errors(&self, sources: &Sources) -> Vec<ConfigError> {
+        self.failed.iter().zip(&self.load_errors).map(|(name, e)| e.config_error(name, sources)).collect()
+    }
+
+    /// [`PluginHost::config_errors`] as one error, for a binary to refuse
+    /// to start with.
+    pub fn require_all_loaded(&self, sources: &Sources) -> Result<(), ConfigErrors> {
+        let errors = self.config_errors(sources);
+        if errors.is_empty() { Ok(()) } else { Err(ConfigErrors(errors)) }
     }
 
     /// Lends plugins a vector index, an embedder and/or an LLM.
@@ -309,6 +356,18 @@ impl PluginHost {
         loaded.plugin.validate(record)
     }
 
+    /// [`PluginHost::validate`] that tells a bad record
+    /// ([`HostError::Invalid`]) from a plugin that could not look at it
+    /// ([`HostError::Unavailable`]: a loaded library that failed).
+    pub fn validate_record(&self, record: &Record) -> Result<(), HostError> {
+        let name = record.plugin().as_str();
+        let loaded = self.plugin(name).map_err(HostError::Invalid)?;
+        loaded.plugin.try_validate(record).map_err(|e| match e {
+            PluginError::Invalid { field, message } => HostError::Invalid(ValidationError::new(field, message)),
+            error => plugin_failure(loaded, name, error),
+        })
+    }
+
     /// Validates, stores and learns from records: each is validated by its
     /// plugin, the valid ones are appended in one transaction, and the
     /// affected plugins catch up. Returns one status per record.
@@ -360,7 +419,7 @@ impl PluginHost {
             // The events are stored; a failed online update is retried by the
             // next catch-up rather than failing the ingest.
             if let Err(e) = self.catch_up(&plugin, &workspace) {
-                eprintln!("learnloop: online update of {plugin} in {workspace} deferred: {e}");
+                let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("learnloop: online update of {plugin} in {workspace} deferred: {e}\n"));
             }
         }
         Ok(receipt)
@@ -413,7 +472,7 @@ impl PluginHost {
                     conflicts += 1;
                     continue;
                 }
-                Err(error) => return Err(HostError::Plugin { plugin: plugin.to_string(), error }),
+                Err(error) => return Err(plugin_failure(loaded, plugin, error)),
             }
             let mut changes = ctx.into_changes();
             changes.state.push(StateChange {
@@ -589,15 +648,122 @@ impl PluginHost {
         self.catch_up(plugin, workspace)?;
         let mut ctx = HostContext::new(self.store.as_ref(), &self.services, name, workspace.clone(), Timestamp::now());
         let request = RouteRequest { method: method.to_string(), route: route.path.clone(), params, query, body };
-        let response = loaded
-            .plugin
-            .handle(&mut ctx, &request)
-            .map_err(|error| HostError::Plugin { plugin: plugin.to_string(), error })?;
+        let response =
+            loaded.plugin.handle(&mut ctx, &request).map_err(|error| plugin_failure(loaded, plugin, error))?;
         if !ctx.is_empty() {
             self.store.commit(&ctx.into_changes(), Timestamp::now())?;
         }
         Ok(response)
     }
+}
+
+/// The error for a plugin call that failed: an internal failure of a
+/// loaded library (a panic, an answer that does not parse) makes the plugin
+/// unavailable; everything else is the plugin's answer.
+fn plugin_failure(loaded: &Loaded, plugin: &str, error: PluginError) -> HostError {
+    match (&loaded.origin, error) {
+        (Origin::Dynamic { .. }, PluginError::Internal { message }) => {
+            HostError::Unavailable { plugin: plugin.to_string(), reason: message }
+        }
+        (_, error) => HostError::Plugin { plugin: plugin.to_string(), error },
+    }
+}
+
+impl LoadError {
+    /// This error as a config error about plugin `plugin`: a refused section
+    /// names its key (`drift.pvalue`), anything else `plugins.enabled`.
+    pub fn config_error(&self, plugin: &str, sources: &Sources) -> ConfigError {
+        match self {
+            LoadError::Config { path, key, message, .. } => {
+                let key = if key.is_empty() { plugin.to_string() } else { format!("{plugin}.{key}") };
+                ConfigError::Invalid {
+                    origin: sources.origin_of(&key),
+                    key,
+                    message: format!("section [{plugin}] refused by the plugin ({}): {message}", path.display()),
+                }
+            }
+            other => ConfigError::Invalid {
+                origin: sources.origin_of("plugins.enabled"),
+                key: "plugins.enabled".into(),
+                message: format!("plugin {plugin:?} is enabled but cannot be loaded: {other}"),
+            },
+        }
+    }
+}
+
+/// What [`check_plugins`] found: the manifests of the plugins that load,
+/// and every error of those that do not, with the plugin each is about.
+#[derive(Default)]
+pub struct PluginCheck {
+    /// Manifests of the enabled plugins that loaded, by name.
+    pub manifests: BTreeMap<String, Manifest>,
+    /// Errors, with the plugin each is about.
+    pub errors: Vec<(String, LoadError)>,
+}
+
+/// Loads and configures every enabled plugin without a store, as
+/// `learnloop config check` and the CLI's start-up check do; a refused
+/// section is probed key by key so that every bad key is reported, not only
+/// the first.
+pub fn check_plugins(config: &Config) -> PluginCheck {
+    let dir = config.plugin_dir();
+    let mut out = PluginCheck::default();
+    for name in &config.plugins.enabled {
+        let section = plugin_section(config, name);
+        match load_one(name, &dir, &section) {
+            Ok(loaded) => {
+                out.manifests.insert(name.clone(), loaded.manifest);
+            }
+            Err(LoadError::Config { path, plugin, key, message }) => {
+                let mut found: Vec<(String, String)> = Vec::new();
+                if let Value::Object(keys) = &section {
+                    for (k, v) in keys {
+                        let single = json!({ k.as_str(): v });
+                        if let Err(LoadError::Config { key, message, .. }) = load_one(name, &dir, &single) {
+                            let key = if key.is_empty() { k.clone() } else { key };
+                            if !found.iter().any(|(f, _)| *f == key) {
+                                found.push((key, message));
+                            }
+                        }
+                    }
+                }
+                if found.is_empty() {
+                    found.push((key, message));
+                }
+                for (key, message) in found {
+                    let e = LoadError::Config { path: path.clone(), plugin: plugin.clone(), key, message };
+                    out.errors.push((name.clone(), e));
+                }
+            }
+            Err(e) => out.errors.push((name.clone(), e)),
+        }
+    }
+    out
+}
+
+/// Refuses a configuration whose enabled plugins do not all load and
+/// accept their sections, before anything is opened: what the three
+/// binaries check first, so a config error never leaves a half-started
+/// process (or a freshly created data directory) behind.
+pub fn require_plugins(config: &Config, sources: &Sources) -> Result<PluginCheck, ConfigErrors> {
+    let check = check_plugins(config);
+    if check.errors.is_empty() {
+        return Ok(check);
+    }
+    Err(ConfigErrors(check.errors.iter().map(|(name, e)| e.config_error(name, sources)).collect()))
+}
+
+/// A refused config section as a [`LoadError::Config`], with the key taken
+/// out of the plugin's error (`[drift] pvalue` → `pvalue`).
+fn config_refused(path: &Path, plugin: &str, error: PluginError) -> LoadError {
+    let (key, message) = match error {
+        PluginError::Invalid { field, message } => {
+            let key = field.strip_prefix(&format!("[{plugin}]")).unwrap_or(&field).trim().trim_start_matches('.');
+            (key.to_string(), message)
+        }
+        other => (String::new(), other.to_string()),
+    };
+    LoadError::Config { path: path.to_owned(), plugin: plugin.to_string(), key, message }
 }
 
 /// A plugin's config section as JSON (null when absent).
@@ -621,7 +787,7 @@ pub fn library_candidates(name: &str) -> Vec<String> {
 fn load_one(name: &str, dir: &Path, section: &Value) -> Result<Loaded, LoadError> {
     let candidates = library_candidates(name);
     if let Some(path) = candidates.iter().map(|c| dir.join(c)).find(|p| p.is_file()) {
-        let loaded = load_library(&path, section)?;
+        let loaded = load_library_as(&path, section, Some(name))?;
         if loaded.manifest.name != name {
             return Err(LoadError::WrongName { path, found: loaded.manifest.name, expected: name.to_string() });
         }
@@ -630,9 +796,7 @@ fn load_one(name: &str, dir: &Path, section: &Value) -> Result<Loaded, LoadError
     match statics::create(name) {
         Some(mut plugin) => {
             let path = PathBuf::from(format!("static:{name}"));
-            plugin
-                .configure(section)
-                .map_err(|e| LoadError::Create { path: path.clone(), message: format!("configure: {e}") })?;
+            plugin.configure(section).map_err(|e| config_refused(&path, name, e))?;
             let manifest = plugin.manifest();
             Ok(Loaded { plugin: Arc::from(plugin), manifest, origin: Origin::Static })
         }
@@ -642,6 +806,12 @@ fn load_one(name: &str, dir: &Path, section: &Value) -> Result<Loaded, LoadError
 
 /// Loads and configures a plugin library (also what `learnloop plugins check` does).
 pub fn load_library(path: &Path, section: &Value) -> Result<Loaded, LoadError> {
+    load_library_as(path, section, None)
+}
+
+/// [`load_library`], naming the section `plugin` in a refused-config error
+/// (the manifest's name when `None`).
+fn load_library_as(path: &Path, section: &Value, name: Option<&str>) -> Result<Loaded, LoadError> {
     let plugin = DynamicPlugin::load(path)?;
     let manifest = plugin
         .try_manifest()
@@ -653,8 +823,6 @@ pub fn load_library(path: &Path, section: &Value) -> Result<Loaded, LoadError> {
             expected: learnloop_plugin_api::abi::ABI_VERSION,
         });
     }
-    plugin
-        .configure_shared(section)
-        .map_err(|e| LoadError::Create { path: path.to_owned(), message: format!("configure: {e}") })?;
+    plugin.configure_shared(section).map_err(|e| config_refused(path, name.unwrap_or(&manifest.name), e))?;
     Ok(Loaded { plugin: Arc::new(plugin), manifest, origin: Origin::Dynamic { path: path.to_owned() } })
 }

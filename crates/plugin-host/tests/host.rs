@@ -109,6 +109,28 @@ fn config_errors_name_the_key() {
     let err = host.load_errors[0].to_string();
     assert!(err.contains("[drift] p_vaule") || err.contains("p_vaule"), "{err}");
     assert!(host.plugins().is_empty());
+    // As a config error: file, key, section and reason, for the binaries to refuse to start with.
+    let (_, sources) =
+        Config::load_with_sources(None, Vec::<(String, String)>::new()).expect("defaults load");
+    let errors = host.config_errors(&sources);
+    assert_eq!(errors.len(), 1);
+    let text = errors[0].to_string();
+    for fragment in ["built-in defaults", "`drift.p_vaule`", "[drift]", "unknown field `p_vaule`"] {
+        assert!(text.contains(fragment), "{fragment:?} missing: {text}");
+    }
+    assert!(host.require_all_loaded(&sources).is_err());
+    // Checked without a store, every bad key is reported.
+    c.plugin_sections.get_mut("drift").unwrap().insert("min_smaples".into(), toml::Value::Integer(3));
+    let check = learnloop_plugin_host::check_plugins(&c);
+    let keys: Vec<String> = check
+        .errors
+        .iter()
+        .map(|(_, e)| match e {
+            learnloop_plugin_host::LoadError::Config { key, .. } => key.clone(),
+            other => panic!("{other}"),
+        })
+        .collect();
+    assert_eq!(keys, ["min_smaples", "p_vaule"]);
 }
 
 /// Events stored without their online update (a crash in between) are

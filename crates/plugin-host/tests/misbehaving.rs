@@ -10,7 +10,7 @@ mod support;
 use std::sync::Arc;
 
 use learnloop_config::Config;
-use learnloop_plugin_host::{LoadError, PluginHost, load_library};
+use learnloop_plugin_host::{HostError, LoadError, PluginHost, load_library};
 use learnloop_store::{SqliteOptions, Store};
 use serde_json::Value;
 
@@ -67,6 +67,10 @@ fn panics_in_every_entry_point_come_back_as_errors() {
         let msg = err.to_string();
         assert!(msg.contains("panic") , "{point}: {msg}");
     }
+    // A panic in configure is a refused section, naming the plugin's section.
+    unsafe { std::env::set_var("LEARNLOOP_FIXTURE_PANIC_IN", "configure") };
+    let err = load_library(&lib, &Value::Null).err().unwrap();
+    assert!(matches!(&err, LoadError::Config { plugin, .. } if plugin == "panicky"), "{err:?}");
 
     // Panics at run time: an error for that call; the host carries on.
     let loaded = |p: &str| {
@@ -76,6 +80,12 @@ fn panics_in_every_entry_point_come_back_as_errors() {
     let host = PluginHost::with_plugins(s.clone(), vec![loaded("validate")]);
     let err = host.validate(&record).unwrap_err();
     assert!(err.message.contains("fixture panics in validate"), "{err}");
+    // The record was not invalid: the plugin is unavailable (503 in the API).
+    let err = host.validate_record(&record).unwrap_err();
+    assert!(
+        matches!(&err, HostError::Unavailable { plugin, reason } if plugin == "panicky" && reason.contains("fixture panics in validate")),
+        "{err:?}"
+    );
 
     let host = PluginHost::with_plugins(s.clone(), vec![loaded("on_events")]);
     let statuses = host.ingest(vec![record.clone()], learnloop_core::Timestamp::now()).unwrap();
@@ -93,8 +103,9 @@ fn panics_in_every_entry_point_come_back_as_errors() {
     assert!(run.error.unwrap().contains("fixture panics in run_job"));
 
     let host = PluginHost::with_plugins(s.clone(), vec![loaded("handle")]);
-    let err = host.handle("panicky", &ws, "GET", "/boom", Default::default(), Value::Null).unwrap_err().to_string();
-    assert!(err.contains("fixture panics in handle"), "{err}");
+    let err = host.handle("panicky", &ws, "GET", "/boom", Default::default(), Value::Null).unwrap_err();
+    assert!(matches!(&err, HostError::Unavailable { plugin, .. } if plugin == "panicky"), "{err:?}");
+    assert!(err.to_string().contains("fixture panics in handle"), "{err}");
 
     unsafe { std::env::remove_var("LEARNLOOP_FIXTURE_PANIC_IN") };
 }

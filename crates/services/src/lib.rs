@@ -51,7 +51,7 @@ pub fn open(config: &Config, role: Role) -> anyhow::Result<Services> {
             && let Err(e) = index.get()
         {
             // The API owns the embedded index; it retries on first use.
-            eprintln!("learnloop-api: vector index not open yet ({e}); retrying on first use");
+            let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("learnloop-api: vector index not open yet ({e}); retrying on first use\n"));
         }
         services.vectors = Some(index);
     }

@@ -282,3 +282,22 @@ pub fn open(config: &learnloop_config::Config) -> Result<Arc<dyn Store>> {
         ))),
     }
 }
+
+/// Checks the configured store URL without connecting or creating anything
+/// (`learnloop config check`): a PostgreSQL URL must parse, and this build
+/// must support it; an SQLite path must not be a directory.
+pub fn check_url(config: &learnloop_config::Config) -> std::result::Result<(), String> {
+    match config.sqlite_path() {
+        Some(path) if path.is_dir() => Err(format!("{} is a directory, not an SQLite file", path.display())),
+        Some(_) => Ok(()),
+        #[cfg(feature = "postgres")]
+        None => config
+            .store
+            .url
+            .parse::<::postgres::Config>()
+            .map(|_| ())
+            .map_err(|e| format!("not a valid PostgreSQL URL: {e}")),
+        #[cfg(not(feature = "postgres"))]
+        None => Err("this build has no PostgreSQL support (feature `postgres` of learnloop-store)".into()),
+    }
+}

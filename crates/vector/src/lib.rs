@@ -289,7 +289,7 @@ impl LazyIndex {
                 let dims = dims()?;
                 let (backend, note) = open_edge(&root, &embedder, dims)?;
                 if let Some(n) = note {
-                    eprintln!("learnloop: {n}");
+                    warn_line(format_args!("learnloop: {n}"));
                 }
                 Ok(KnowledgeStore::new(Arc::new(backend), &prefix, &embedder, dims))
             }),
@@ -352,4 +352,10 @@ mod tests {
         assert_eq!(point_uuid("rec-1"), point_uuid("rec-1"));
         assert_ne!(point_uuid("rec-1"), point_uuid("rec-2"));
     }
+}
+
+/// A line on stderr. A closed stderr loses it: `eprintln!` would panic and
+/// take the process (and, in the scheduler, its lease) down with it.
+fn warn_line(args: std::fmt::Arguments<'_>) {
+    let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("{args}\n"));
 }

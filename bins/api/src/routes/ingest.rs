@@ -111,12 +111,14 @@ async fn ingest(state: AppState, caller: Caller, rt: RecordType, q: Q, b: Result
                 // A record for another workspace fails the whole request:
                 // a key never writes outside its workspace.
                 caller.check_workspace(record.workspace())?;
-                match state.host.validate(&record) {
+                match state.host.validate_record(&record) {
                     Ok(()) => {
                         results.push(Item::Valid(prepared.len()));
                         prepared.push(Prepared::new(record));
                     }
-                    Err(e) => results.push(Item::Invalid { field: e.field, message: e.message }),
+                    Err(learnloop_plugin_host::HostError::Invalid(e)) => results.push(Item::Invalid { field: e.field, message: e.message }),
+                    // The plugin failed, not the record: 503 for the whole request.
+                    Err(e) => return Err(e.into()),
                 }
             }
             Err(e) => results.push(Item::Invalid { field: e.field, message: e.message }),
