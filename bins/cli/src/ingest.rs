@@ -191,10 +191,11 @@ pub fn run(env: &Env, args: &Args) -> Result<ExitCode> {
     Ok(if summary.rejected > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
-pub fn print_summary(s: &Summary) {
+pub fn print_summary(s: &Summary) -> std::io::Result<()> {
     for line in summary_lines(s) {
         outln!("{line}")?;
     }
+    Ok(())
 }
 
 /// The text summary of an ingest, line by line.
