@@ -89,7 +89,7 @@ pub fn run(env: &Env, args: &Args) -> Result<()> {
     };
     let Some(path) = &args.output else {
         // The events are the output: nothing else goes to stdout.
-        write(&spec, std::io::stdout().lock(), &ProgressBar::hidden())?;
+        write(&spec, crate::output::Stdout, &ProgressBar::hidden())?;
         return Ok(());
     };
     let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;

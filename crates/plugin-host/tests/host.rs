@@ -115,7 +115,7 @@ fn config_errors_name_the_key() {
     let errors = host.config_errors(&sources);
     assert_eq!(errors.len(), 1);
     let text = errors[0].to_string();
-    for fragment in ["built-in defaults", "`drift.p_vaule`", "[drift]", "unknown field `p_vaule`"] {
+    for fragment in ["built-in defaults", "`drift.p_vaule`", "[drift]", "unknown field \"p_vaule\""] {
         assert!(text.contains(fragment), "{fragment:?} missing: {text}");
     }
     assert!(host.require_all_loaded(&sources).is_err());

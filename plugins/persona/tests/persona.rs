@@ -462,6 +462,7 @@ fn bad_input_is_rejected_naming_the_field_and_nothing_is_stored() {
     c.plugins.enabled = vec!["persona".into()];
     c.plugin_sections.insert("persona".into(), toml::from_str("selection_facets = { h1 = \"sarcasm\" }").unwrap());
     let host = PluginHost::load(&c, store);
-    let msg = format!("{:?}", host.load_errors);
-    assert!(msg.contains("[persona] selection_facets.h1"), "{msg}");
+    let msg: Vec<String> = host.load_errors.iter().map(ToString::to_string).collect();
+    let msg = msg.join("; ");
+    assert!(msg.contains("section [persona], key `selection_facets.h1`") && msg.contains("sarcasm"), "{msg}");
 }
