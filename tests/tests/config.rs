@@ -30,7 +30,7 @@ fn refused(s: &Scratch, name: &str, args: &[&str]) -> (Option<i32>, String) {
 }
 
 fn assert_names_file_section_key_and_reason(err: &str) {
-    for fragment in ["bad.toml", "drift.pvalue", "[drift]", "unknown field `pvalue`", "p_value"] {
+    for fragment in ["bad.toml", "drift.pvalue", "[drift]", "unknown field \"pvalue\"", "p_value"] {
         assert!(err.contains(fragment), "error lacks {fragment:?}: {err}");
     }
 }

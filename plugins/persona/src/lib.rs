@@ -506,6 +506,7 @@ impl PersonaPlugin {
             "time_of_day": patterns,
             "next_activity": u.next_activity(u.newest, cfg).map(|(t, p, b)| json!({"task_type": t, "probability": p, "basis": b})),
             "preference_accuracy": u.accuracy().map(round4),
+            "accuracy_ceiling": u.accuracy_ceiling().map(round4),
             "held_out": {"scored": f.held_out, "correct": f.held_out_correct, "unscored": f.held_out_unscored, "fraction": cfg.holdout_fraction},
             "feedback": {"total": n, "learned_from": f.learned, "thumbs_up": f.thumbs_up, "thumbs_down": f.thumbs_down, "ratings": f.ratings,
                          "average_score": if n > 0 { Some(round4(f.score_sum / n as f64)) } else { None },
@@ -640,16 +641,23 @@ impl PersonaPlugin {
 
     fn stats(&self, ctx: &mut dyn Context) -> Result<Value, PluginError> {
         let (meta, _) = get_doc::<Meta>(ctx, "meta")?;
-        let (mut scored, mut correct) = (0u64, 0u64);
+        let (mut scored, mut correct, mut best, mut tallied) = (0u64, 0u64, 0u64, 0u64);
         for (_, v) in scan_all(ctx, "user/")? {
             let u: UserDoc = serde_json::from_value(v)?;
             scored += u.feedback.held_out;
             correct += u.feedback.held_out_correct;
+            let (b, n) = persona::ceiling_counts(&u.feedback.held_out_tally);
+            best += b;
+            tallied += n;
         }
+        let accuracy = (scored > 0).then(|| correct as f64 / scored as f64);
+        let ceiling = (tallied > 0).then(|| best as f64 / tallied as f64);
         Ok(json!({
             "users": meta.users, "interactions": meta.interactions, "responses": meta.responses, "feedback": meta.feedback,
             "analysed_by_llm": meta.analysed_by_llm, "analysed_by_rules": meta.rules_because,
-            "preference_accuracy": if scored > 0 { Some(round4(correct as f64 / scored as f64)) } else { None },
+            "preference_accuracy": accuracy.map(round4),
+            "accuracy_ceiling": ceiling.map(round4),
+            "accuracy_of_ceiling": accuracy.zip(ceiling).filter(|(_, c)| *c > 0.0).map(|(a, c)| round4(a / c)),
             "held_out_scored": scored, "accuracy_target": 0.9,
             "training": {"hypotheses_count": meta.training_hypotheses, "persona_updates_count": meta.training_updates},
         }))
@@ -658,12 +666,16 @@ impl PersonaPlugin {
     fn preference_update(&self, ctx: &mut dyn Context) -> Result<Value, PluginError> {
         let cfg = &self.config;
         let (mut users, mut scored, mut correct, mut preferred) = (0u64, 0u64, 0u64, 0u64);
+        let (mut best, mut tallied) = (0u64, 0u64);
         let mut table = BTreeMap::new();
         for (k, v) in scan_all(ctx, "user/")? {
             let u: UserDoc = serde_json::from_value(v)?;
             users += 1;
             scored += u.feedback.held_out;
             correct += u.feedback.held_out_correct;
+            let (b, n) = persona::ceiling_counts(&u.feedback.held_out_tally);
+            best += b;
+            tallied += n;
             let mut per = BTreeMap::new();
             for task in u.feedback.ema.keys() {
                 if let Some((m, s)) = u.preferred_model(task) {
@@ -672,16 +684,25 @@ impl PersonaPlugin {
                 }
             }
             let next = u.next_activity(u.newest, cfg).map(|(t, p, _)| json!({"task_type": t, "probability": p}));
-            table.insert(k["user/".len()..].to_string(), json!({"preferred_models": per, "accuracy": u.accuracy().map(round4), "next_activity": next}));
+            table.insert(
+                k["user/".len()..].to_string(),
+                json!({"preferred_models": per, "accuracy": u.accuracy().map(round4), "accuracy_ceiling": u.accuracy_ceiling().map(round4), "next_activity": next}),
+            );
         }
         let accuracy = (scored > 0).then(|| round4(correct as f64 / scored as f64));
+        let ceiling = (tallied > 0).then(|| round4(best as f64 / tallied as f64));
         if users > 0 {
             ctx.emit_insight(InsightDraft {
                 kind: "preferences".into(),
                 title: format!("Preferred models learned for {users} users ({preferred} user × task pairs)"),
-                detail: match accuracy {
-                    Some(a) => format!("Held-out preference accuracy {:.1}% on {scored} feedback events (target 90%).", a * 100.0),
-                    None => "No held-out feedback scored yet.".into(),
+                detail: match (accuracy, ceiling) {
+                    (Some(a), Some(c)) => format!(
+                        "Held-out preference accuracy {:.1}% on {scored} feedback events; the best any predictor could reach on the same events is {:.1}% (target 90%).",
+                        a * 100.0,
+                        c * 100.0
+                    ),
+                    (Some(a), None) => format!("Held-out preference accuracy {:.1}% on {scored} feedback events (target 90%).", a * 100.0),
+                    (None, _) => "No held-out feedback scored yet.".into(),
                 },
                 confidence: accuracy.unwrap_or(0.5),
                 impact: 0.0,
@@ -690,7 +711,9 @@ impl PersonaPlugin {
         }
         let (meta, _) = get_doc::<Meta>(ctx, "meta")?;
         Ok(json!({
-            "users": users, "preferred_pairs": preferred, "preference_accuracy": accuracy, "held_out_scored": scored,
+            "users": users, "preferred_pairs": preferred, "preference_accuracy": accuracy, "accuracy_ceiling": ceiling,
+            "accuracy_of_ceiling": accuracy.zip(ceiling).filter(|(_, c)| *c > 0.0).map(|(a, c)| round4(a / c)),
+            "held_out_scored": scored,
             // The shape every plugin's first job reports (the quickstart prints it).
             "subjects": users,
             "totals": {"predictions": meta.interactions + meta.responses, "outcomes": meta.feedback, "interactions": meta.interactions,

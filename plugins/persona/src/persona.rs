@@ -158,6 +158,11 @@ pub struct Feedback {
     pub held_out_correct: u64,
     /// Held-out feedback with no preference learned yet for its task (not scored).
     pub held_out_unscored: u64,
+    /// Scored held-out feedback tallied per task type → model → [negative,
+    /// positive]: what the best achievable predictor on the same events
+    /// would have answered (see [`UserDoc::accuracy_ceiling`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub held_out_tally: BTreeMap<String, BTreeMap<String, [u64; 2]>>,
     /// Sum of scores (for the average satisfaction).
     pub score_sum: f64,
     /// Ratings given (1–5).
@@ -353,6 +358,7 @@ impl UserDoc {
                     if predicted == actual {
                         f.held_out_correct += 1;
                     }
+                    f.held_out_tally.entry(task.into()).or_default().entry(model.into()).or_default()[usize::from(actual)] += 1;
                 }
                 None => self.feedback.held_out_unscored += 1,
             }
@@ -368,6 +374,17 @@ impl UserDoc {
     /// Held-out accuracy, when any was scored.
     pub fn accuracy(&self) -> Option<f64> {
         (self.feedback.held_out > 0).then(|| self.feedback.held_out_correct as f64 / self.feedback.held_out as f64)
+    }
+
+    /// The best accuracy any predictor of the same kind (liked or not, from
+    /// the task type and the model) could have reached on the same scored
+    /// held-out events: one that knew, for each (task, model), whether the
+    /// user liked it more often than not in those very events. When users
+    /// like a non-preferred model now and then, no predictor reaches 100 %;
+    /// this is the ceiling the accuracy is to be read against.
+    pub fn accuracy_ceiling(&self) -> Option<f64> {
+        let (best, n) = ceiling_counts(&self.feedback.held_out_tally);
+        (n > 0).then(|| best as f64 / n as f64)
     }
 
     /// The most likely next task type: from the last task's transitions;
@@ -407,6 +424,13 @@ pub fn time_bucket(t: i64, offset_hours: f64) -> &'static str {
         h if (17.0..21.0).contains(&h) => "evening",
         _ => "night",
     }
+}
+
+/// (events the best predictor gets right, events) over a held-out tally:
+/// per (task, model), the majority answer is the best any predictor of a
+/// (task, model) → liked rule can give.
+pub fn ceiling_counts(tally: &BTreeMap<String, BTreeMap<String, [u64; 2]>>) -> (u64, u64) {
+    tally.values().flat_map(|m| m.values()).fold((0, 0), |(best, n), [neg, pos]| (best + neg.max(pos), n + neg + pos))
 }
 
 /// Whether a feedback record is held out: a stable hash of its id below
