@@ -314,6 +314,15 @@ impl CostPlugin {
             }
         };
         let original_score = params_default_score(&p.scoring_factors);
+        // The learned success model when one is in force, else the base rate.
+        let (probability, probability_basis) =
+            match params.success_probability(&p.recommendation_type, &p.region, &p.resource_type, &p.risk_level, &p.scoring_factors) {
+                Some(q) => (q, "success_model"),
+                None => {
+                    let all = get_doc::<Stats>(ctx, "stats")?.0.all;
+                    ((all.succeeded as f64 + 1.0) / (all.executed as f64 + 2.0), "base_rate")
+                }
+            };
         Ok(json!({
             "recommendation_type": p.recommendation_type, "resource_type": p.resource_type, "region": p.region,
             "resource_id": p.resource_id,
@@ -321,8 +330,9 @@ impl CostPlugin {
             "calibrated_savings": e.calibrated_savings,
             "calibration_factor": e.calibration_factor,
             "interval": e.interval.map(|(lo, hi)| json!({"lower": lo, "upper": hi, "level": params.interval.level})),
-            "probability_of_success": e.probability_of_success,
-            "expected_monthly_savings": e.probability_of_success * e.calibrated_savings,
+            "probability_of_success": probability,
+            "probability_of_success_basis": probability_basis,
+            "expected_monthly_savings": probability * e.calibrated_savings,
             "stated_risk_level": p.risk_level,
             "updated_risk_level": learned.map_or(p.risk_level.as_str(), |r| r.risk_level.as_str()),
             "learned_failure_rate": learned.map(|r| r.failure_rate),
