@@ -1145,4 +1145,35 @@ mod tests {
         assert!((lo - 50.0 * (-0.1f64).exp()).abs() < 1e-6 && (hi - 50.0 * 0.1f64.exp()).abs() < 1e-6);
         assert_eq!(p.interval.n, 100);
     }
+
+    #[test]
+    fn cross_validation_keeps_the_stated_risk_and_lets_a_no_signal_region_fall_back() {
+        // Success depends on the stated risk only; the region is noise.
+        let mut rng = learnloop_stats::SplitMix64::new(17);
+        let mut table = Table::default();
+        for i in 0..6000 {
+            let risk = ["low", "medium", "high"][(rng.next_u64() % 3) as usize];
+            let region = ["r1", "r2", "r3", "r4"][(rng.next_u64() % 4) as usize];
+            let p = match risk {
+                "low" => 0.95,
+                "medium" => 0.8,
+                _ => 0.55,
+            };
+            let ok = rng.uniform() < p;
+            table.push(Fields { t: i, kind: "k", region, resource_type: "ec2", risk, predicted: 1.0, actual: None, success: Some(ok) }, [("noise", rng.uniform())]);
+        }
+        let rows: Vec<&Row> = table.rows().iter().collect();
+        let m = fit_success(&table, &rows, &Config::default());
+        assert!(m.levels.iter().any(|l| l.level == "risk"), "{:#?}", m.cv);
+        assert!(m.cv.log_loss_levels < m.cv.log_loss_base_rate - 0.02, "{:#?}", m.cv);
+        let p = |risk: &str, region: &str| m.probability(&success_keys("k", region, "ec2", risk), |_| Some(0.5)).unwrap();
+        for risk in ["low", "medium", "high"] {
+            let by_region: Vec<f64> = ["r1", "r2", "r3", "r4"].iter().map(|r| p(risk, r)).collect();
+            let spread = by_region.iter().cloned().fold(f64::MIN, f64::max) - by_region.iter().cloned().fold(f64::MAX, f64::min);
+            assert!(spread < 0.02, "{risk}: the region has no signal yet moves the probability by {spread:.3}: {by_region:?}");
+        }
+        assert!((p("low", "r1") - 0.95).abs() < 0.03 && (p("high", "r1") - 0.55).abs() < 0.04, "{} {}", p("low", "r1"), p("high", "r1"));
+        // A factor without signal gets no (or a negligible) coefficient.
+        assert!(m.factors.iter().all(|f| f.coef.abs() < 0.1), "{:?}", m.factors);
+    }
 }
