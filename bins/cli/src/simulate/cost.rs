@@ -181,12 +181,12 @@ fn logloss(p: f64, y: bool) -> f64 {
 }
 
 /// Runs the cost scenario with `seed`.
-pub fn run(seed: u64) -> Result<Report> {
+pub fn run(seed: u64, config: &learnloop_config::Config) -> Result<Report> {
     let mut rng = Rng::new(seed ^ 0xC057_5EED);
     let truth = Truth::draw(&mut rng);
     let all = cases(&truth, &mut rng);
     let dir = TempDir::new("cost")?;
-    let host = super::host(dir.path(), "cost")?;
+    let host = super::host(dir.path(), "cost", config)?;
     let ws = WorkspaceId::parse("workspace", WS).map_err(anyhow::Error::msg)?;
     let now = Timestamp::from_micros(T0 + 2000 * DAY).context("simulation clock out of range")?;
     let (mut seen, mut seen_ok) = (0usize, 0usize);

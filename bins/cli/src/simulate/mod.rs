@@ -3,9 +3,14 @@
 //! and jobs), each learned decision reported against its truth and a naive
 //! baseline.
 //!
+//! The plugin's settings and the `[improvements]` policy come from the
+//! config; the store is always a temporary embedded one (removed at the
+//! end), so `--data-dir` is refused.
+//!
 //! Each plugin's scenario is a sibling module exposing
-//! `pub fn run(seed: u64) -> anyhow::Result<Report>` (today `cost`; the
-//! dispatcher in [`SCENARIOS`] is where `drift`, `trust` and `persona` join).
+//! `pub fn run(seed: u64, config: &Config) -> anyhow::Result<Report>` (today
+//! `cost`; the dispatcher in [`SCENARIOS`] is where `drift`, `trust` and
+//! `persona` join).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -61,16 +66,16 @@ pub struct Report {
     pub rows: Vec<Row>,
 }
 
-/// A scenario: a seed in, a report out.
-type Scenario = fn(u64) -> Result<Report>;
+/// A scenario: a seed and the config in, a report out.
+type Scenario = fn(u64, &learnloop_config::Config) -> Result<Report>;
 
 /// The scenarios by plugin name.
 const SCENARIOS: &[(&str, Scenario)] = &[("cost", cost::run)];
 
 /// Runs the scenario of `plugin` with `seed`.
-pub fn simulate(plugin: &str, seed: u64) -> Result<Report> {
+pub fn simulate(plugin: &str, seed: u64, config: &learnloop_config::Config) -> Result<Report> {
     match SCENARIOS.iter().find(|(p, _)| *p == plugin) {
-        Some((_, run)) => run(seed),
+        Some((_, run)) => run(seed, config),
         None => {
             let known: Vec<&str> = SCENARIOS.iter().map(|(p, _)| *p).collect();
             bail!("--plugin {plugin:?}: no simulation scenario for that plugin (scenarios: {})", known.join(", "))
@@ -79,7 +84,7 @@ pub fn simulate(plugin: &str, seed: u64) -> Result<Report> {
 }
 
 pub fn run(env: &Env, args: &Args) -> Result<()> {
-    let report = simulate(&args.plugin, args.seed)?;
+    let report = simulate(&args.plugin, args.seed, &env.config)?;
     if env.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
@@ -128,10 +133,11 @@ impl Drop for TempDir {
 }
 
 /// A host with only `plugin` enabled on an embedded store in `dir`, with
-/// the default improvement policy (backtested proposals apply themselves).
-pub fn host(dir: &Path, plugin: &str) -> Result<learnloop_plugin_host::PluginHost> {
-    let mut c = learnloop_config::Config::default();
+/// the plugin settings and improvement policy of `config`.
+pub fn host(dir: &Path, plugin: &str, config: &learnloop_config::Config) -> Result<learnloop_plugin_host::PluginHost> {
+    let mut c = config.clone();
     c.data_dir = dir.to_path_buf();
+    c.store.url = String::new();
     c.plugins.dir = dir.join("no-plugins");
     c.plugins.enabled = vec![plugin.to_string()];
     let store: Arc<dyn learnloop_store::Store> = learnloop_store::open(&c)?;
