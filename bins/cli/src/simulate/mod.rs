@@ -90,7 +90,7 @@ pub fn run(env: &Env, args: &Args) -> Result<()> {
         return Ok(());
     }
     println!("== learnloop simulate --plugin {} --seed {}", report.plugin, report.seed);
-    println!("{}", serde_json::to_string(&report.stream)?);
+    println!("stream: {}", serde_json::to_string(&report.stream)?);
     println!("{:<34} {:<20} {:>9} {:>9} {:>9}  {:<7} baseline rule", "decision", "metric", "learned", "truth", "baseline", "beats?");
     for r in &report.rows {
         let truth = r.truth.map_or("-".to_string(), |t| format!("{t:.4}"));
