@@ -73,9 +73,12 @@ pub const SUCCESS_FOLDS: usize = 5;
 /// most common ones).
 pub const MAX_SUCCESS_FACTORS: usize = 8;
 
-/// Executions the factor term's cross-validation uses at most (an evenly
-/// spaced sample of them beyond that).
-const FACTOR_CV_ROWS: usize = 200_000;
+/// Executions the factor term is fitted on at most (an evenly spaced
+/// sample in time beyond that: a handful of coefficients needs no more).
+const FACTOR_FIT_ROWS: usize = 200_000;
+
+/// Executions of that sample its penalty is cross-validated on at most.
+const FACTOR_CV_ROWS: usize = 50_000;
 
 /// The success-model keys of a recommendation, one per [`SUCCESS_LEVELS`].
 pub fn success_keys(kind: &str, region: &str, resource_type: &str, risk: &str) -> [String; 4] {
@@ -713,7 +716,9 @@ fn fit_success(table: &Table, rows: &[&Row], cfg: &Config) -> SuccessModel {
 
 /// The scoring factors' ridge logistic term on top of the pooled log-odds
 /// (offsets cross-fitted: each execution's from the levels learned
-/// without its fold), penalty chosen by cross-validation.
+/// without its fold), penalty chosen by cross-validation; fitted on at
+/// most [`FACTOR_FIT_ROWS`] executions, cross-validated on at most
+/// [`FACTOR_CV_ROWS`].
 fn fit_factor_term(table: &Table, ex: &[&Row], fc: &FoldCounts, ks: &[Option<f64>; 4], cfg: &Config, m: &mut SuccessModel) {
     let n = ex.len();
     let folds = fc.folds;
@@ -750,26 +755,30 @@ fn fit_factor_term(table: &Table, ex: &[&Row], fc: &FoldCounts, ks: &[Option<f64
         slot[nm.0 as usize] = j;
     }
     let pooled: Vec<Vec<f64>> = (0..folds).map(|f| (0..table.groups().len()).map(|g| logit(fc.pooled(table, f, g, ks))).collect()).collect();
-    let mut x = vec![0.0f32; n * dim];
-    let mut y = Vec::with_capacity(n);
-    let mut off = Vec::with_capacity(n);
-    let mut fold = Vec::with_capacity(n);
-    for (i, r) in ex.iter().enumerate() {
+    // An evenly spaced sample (in time) of the executions, each with its
+    // fold; everything below works on it.
+    let picked: Vec<usize> = (0..n).step_by(n.div_ceil(FACTOR_FIT_ROWS).max(1)).collect();
+    let m_rows = picked.len();
+    let mut x = vec![0.0f32; m_rows * dim];
+    let mut y = Vec::with_capacity(m_rows);
+    let mut off = Vec::with_capacity(m_rows);
+    let mut fold = Vec::with_capacity(m_rows);
+    for (i, &e) in picked.iter().enumerate() {
+        let r = ex[e];
         for &(c, v) in table.factors(r) {
             let j = slot[c as usize];
             if j != usize::MAX {
                 x[i * dim + j] = ((v - names[j].2) / names[j].3) as f32;
             }
         }
-        let f = i * folds / n;
+        let f = e * folds / n;
         y.push(r.success == Some(true));
         off.push(pooled[f][r.group as usize]);
         fold.push(f);
     }
     let data = Logistic { x: &x, y: &y, off: &off, dim };
-    // Cross-validation on an evenly spaced sample of at most FACTOR_CV_ROWS.
-    let step = n.div_ceil(FACTOR_CV_ROWS).max(1);
-    let sample: Vec<usize> = (0..n).step_by(step).collect();
+    // Cross-validation on an evenly spaced part of at most FACTOR_CV_ROWS.
+    let sample: Vec<usize> = (0..m_rows).step_by(m_rows.div_ceil(FACTOR_CV_ROWS).max(1)).collect();
     let without: f64 = sample.iter().map(|&i| data.loss(i, &vec![0.0; dim])).sum::<f64>() / sample.len() as f64;
     let mut best: (f64, Option<f64>) = (without, None);
     let mut beta = vec![0.0; dim];
@@ -790,7 +799,7 @@ fn fit_factor_term(table: &Table, ex: &[&Row], fc: &FoldCounts, ks: &[Option<f64
     m.cv.log_loss_with_factors = best.0;
     let Some(lambda) = best.1 else { return };
     let mut beta = vec![0.0; dim];
-    data.fit(0..n, lambda, &mut beta);
+    data.fit(0..m_rows, lambda, &mut beta);
     m.ridge = Some(lambda);
     m.factors = names
         .iter()
@@ -1175,5 +1184,29 @@ mod tests {
         assert!((p("low", "r1") - 0.95).abs() < 0.03 && (p("high", "r1") - 0.55).abs() < 0.04, "{} {}", p("low", "r1"), p("high", "r1"));
         // A factor without signal gets no (or a negligible) coefficient.
         assert!(m.factors.iter().all(|f| f.coef.abs() < 0.1), "{:?}", m.factors);
+    }
+
+    #[test]
+    fn a_scoring_factor_with_signal_enters_the_success_model() {
+        // Success rises with `readiness` (logit slope 3 over [0, 1]); `noise` carries nothing.
+        let mut rng = learnloop_stats::SplitMix64::new(5);
+        let mut table = Table::default();
+        for i in 0..5000 {
+            let (ready, noise) = (rng.uniform(), rng.uniform());
+            let ok = rng.uniform() < 1.0 / (1.0 + (-(1.5 + 3.0 * (ready - 0.5))).exp());
+            table.push(
+                Fields { t: i, kind: "k", region: "r", resource_type: "ec2", risk: "medium", predicted: 1.0, actual: None, success: Some(ok) },
+                [("noise", noise), ("readiness", ready)],
+            );
+        }
+        let rows: Vec<&Row> = table.rows().iter().collect();
+        let m = fit_success(&table, &rows, &Config::default());
+        assert!(m.ridge.is_some() && m.cv.log_loss_with_factors < m.cv.log_loss_without_factors, "{:#?}", m.cv);
+        let coef = |name: &str| m.factors.iter().find(|f| f.name == name).map_or(0.0, |f| f.coef / f.sd);
+        assert!((coef("readiness") - 3.0).abs() < 0.6, "{:?}", m.factors);
+        assert!(coef("noise").abs() < 0.5, "{:?}", m.factors);
+        let keys = success_keys("k", "r", "ec2", "medium");
+        let p = |x: f64| m.probability(&keys, |n| (n == "readiness").then_some(x)).unwrap();
+        assert!(p(0.9) > p(0.1) + 0.2, "{} {}", p(0.9), p(0.1));
     }
 }
