@@ -271,6 +271,10 @@ fn success_model_is_applied_only_when_it_beats_the_base_rate() {
         let report = run.report.as_ref().unwrap();
         let applied = applied_targets(report);
         assert!(!applied.contains(&"risk_levels".to_string()), "seed {seed}: a model without signal was applied: {:#}", report["improvements"]);
+        // Refused (or at most held for a person), never applied; a refusal names the base rate.
+        for r in report["improvements"]["w"]["rejected"].as_array().into_iter().flatten().filter(|r| r["target"] == "risk_levels") {
+            assert!(r["note"]["reason"].as_str().unwrap().contains("for the base rate"), "{r:#}");
+        }
         assert!(applied.contains(&"calibration".to_string()), "{:#}", report["improvements"]);
         let a = assess(&host, &all[0], 0);
         assert_eq!(a["probability_of_success_basis"], "base_rate", "{a:#}");
