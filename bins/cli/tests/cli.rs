@@ -16,7 +16,7 @@ fn help_lists_every_command() {
     let out = learnloop(&["--help"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for cmd in ["init", "ingest", "export", "stats", "sample", "quickstart", "plugins", "replay", "keys", "jobs"] {
+    for cmd in ["init", "ingest", "export", "stats", "sample", "simulate", "quickstart", "plugins", "replay", "keys", "jobs"] {
         assert!(text.contains(cmd), "--help lacks {cmd}: {text}");
     }
 }

@@ -295,8 +295,13 @@ impl PluginHost {
                     let note = json!({
                         "decision": "rejected",
                         "reason": format!(
-                            "backtest: {} {:.6} vs {:.6} for the version in force ({} outcomes): not better",
-                            score.metric, score.candidate, score.baseline, score.n
+                            "backtest: {} {:.6} vs {:.6} for {} ({} outcomes): not better",
+                            score.metric,
+                            score.candidate,
+                            score.baseline,
+                            // A plugin may score against a stronger baseline than the version in force (cost: the base rate).
+                            if score.detail["baseline"] == "base_rate" { "the base rate" } else { "the version in force" },
+                            score.n
                         ),
                     });
                     let changes = Changes {

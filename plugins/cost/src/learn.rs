@@ -10,7 +10,7 @@ use learnloop_plugin_api::{
 };
 use serde_json::{Value, json};
 
-use crate::model::{self, Params};
+use crate::model::{self, Params, SuccessModel};
 use crate::record::{Agg, Rec, RecView, Stats};
 use crate::table::{Fields, Row, Table};
 use crate::{CostPlugin, get_doc, get_value, put_doc, ts};
@@ -41,6 +41,7 @@ fn push_view(table: &mut Table, v: &RecView<'_>) {
         kind: &v.kind,
         region: &v.region,
         resource_type: &v.resource_type,
+        risk: &v.risk,
         predicted: v.predicted,
         actual: v.actual,
         success: v.exec.map(|e| e.success),
@@ -185,6 +186,9 @@ pub fn cycle(plugin: &CostPlugin, ctx: &mut dyn Context) -> Result<Value, Plugin
     }
     let raw_err = model::holdout_error(&Params::default(), &table, &holdout).map(|x| x.0);
     let cand_err = model::holdout_error(&candidate, &table, &holdout).map(|x| x.1);
+    let served_err = model::holdout_error(&current, &table, &holdout).map(|x| x.1);
+    let success_backtest = success_backtest(&candidate.success_model, &current.success_model, versions[model::RISK], &table, &holdout);
+    let trend = calibration_trend(&table, all, cfg.shrinkage);
     let improvement_over_baseline = match (raw_err, cand_err) {
         (Some(r), Some(c)) if r > 0.0 => Some((r - c) / r),
         _ => None,
@@ -267,6 +271,9 @@ pub fn cycle(plugin: &CostPlugin, ctx: &mut dyn Context) -> Result<Value, Plugin
         "backtest": backtest,
         "raw_error": raw_err,
         "calibrated_error": cand_err,
+        "served_error": served_err,
+        "success_backtest": success_backtest,
+        "calibrated_error_trend": trend,
         "improvement_over_baseline": improvement_over_baseline,
         "proposed": proposed,
         "calibration_groups": candidate.calibration.len(),
@@ -283,6 +290,71 @@ pub fn cycle(plugin: &CostPlugin, ctx: &mut dyn Context) -> Result<Value, Plugin
     learning["improvement_over_baseline"] = json!(improvement_over_baseline);
     put_doc(ctx, "learning", &learning, lexpect)?;
     Ok(report)
+}
+
+fn mean_of(v: &[f64]) -> Value {
+    mean(v).map_or(Value::Null, |x| json!(x))
+}
+
+/// The success model's held-out backtest: Brier score and log loss of the
+/// candidate, of the model in force (the base rate when none is) and of
+/// the base rate of the candidate's training outcomes.
+fn success_backtest(candidate: &SuccessModel, in_force: &SuccessModel, version: u64, table: &Table, holdout: &[&Row]) -> Value {
+    let base = candidate.base_rate();
+    let (cb, cl) = model::success_losses(candidate, base, table, holdout);
+    let (ib, il) = model::success_losses(in_force, base, table, holdout);
+    let (bb, bl) = model::success_losses(&SuccessModel::default(), base, table, holdout);
+    let beats = match (mean(&cb), mean(&bb), mean(&cl), mean(&bl)) {
+        (Some(c), Some(b), Some(cl), Some(bl)) => json!(c < b && cl < bl),
+        _ => Value::Null,
+    };
+    json!({
+        "n": cb.len(),
+        "base_rate": base,
+        "brier": {"candidate": mean_of(&cb), "in_force": mean_of(&ib), "base_rate": mean_of(&bb)},
+        "log_loss": {"candidate": mean_of(&cl), "in_force": mean_of(&il), "base_rate": mean_of(&bl)},
+        "candidate_beats_base_rate": beats,
+        "version_in_force": version,
+        "in_force": if in_force.is_empty() { "base_rate" } else { "success_model" },
+        "candidate": {
+            "levels": candidate.levels.iter().map(|l| json!({"level": l.level, "shrinkage": l.shrinkage, "groups": l.counts.len()})).collect::<Vec<_>>(),
+            "factors": candidate.factors,
+            "ridge": candidate.ridge,
+            "cross_validation": candidate.cv,
+        },
+    })
+}
+
+/// The seed's promise: the calibrated error 30 % lower after three months.
+pub const PROMISED_IMPROVEMENT: f64 = 0.30;
+
+/// Month-by-month calibrated error ([`model::monthly_errors`]) and whether
+/// the error three months after the first month fell by
+/// [`PROMISED_IMPROVEMENT`].
+fn calibration_trend(table: &Table, all: &[Row], shrinkage: f64) -> Value {
+    let rows: Vec<&Row> = all.iter().collect();
+    let months = model::monthly_errors(table, &rows, shrinkage);
+    let index = |m: &str| -> Option<i64> {
+        let (y, mo) = m.split_once('-')?;
+        Some(y.parse::<i64>().ok()? * 12 + mo.parse::<i64>().ok()?)
+    };
+    let three = months.first().and_then(|first| {
+        let target = index(&first.month)? + 3;
+        let later = months.iter().find(|m| index(&m.month) == Some(target))?;
+        let gain = (first.calibrated_error - later.calibrated_error) / first.calibrated_error;
+        Some(json!({
+            "from": first.month, "to": later.month,
+            "error_from": first.calibrated_error, "error_to": later.calibrated_error,
+            "improvement": gain, "promised": PROMISED_IMPROVEMENT, "achieved": gain >= PROMISED_IMPROVEMENT,
+        }))
+    });
+    json!({
+        "months": months,
+        "three_month_improvement": three.unwrap_or_else(|| json!({
+            "promised": PROMISED_IMPROVEMENT, "achieved": Value::Null,
+            "reason": "fewer than four calendar months of measured savings",
+        })),
+    })
 }
 
 /// Scores a proposed parameter set against a baseline for the host's
@@ -313,7 +385,18 @@ pub fn score(ctx: &mut dyn Context, request: &ScoreRequest) -> Result<Score, Plu
         }
     };
     let refs: Vec<&Row> = table.rows().iter().collect();
-    let (metric, lc, lb) = model::losses(target, &cand, &base, &table, &refs);
+    let (metric, lc, mut lb) = model::losses(target, &cand, &base, &table, &refs);
+    let mut against = if request.baseline.is_some() { "in_force" } else { "default" };
+    if target == model::RISK {
+        // A success model must beat the base rate, whatever is in force:
+        // the baseline is the better of the two.
+        let rate = cand.success_model.base_rate();
+        let (lr, _) = model::success_losses(&SuccessModel::default(), rate, &table, &refs);
+        if mean(&lr) < mean(&lb) || base.success_model.is_empty() {
+            lb = lr;
+            against = "base_rate";
+        }
+    }
     let confidence = learnloop_stats::paired_improvement_confidence(&lb, &lc).map_err(|e| PluginError::internal(e.to_string()))?;
     Ok(Score {
         metric: metric.into(),
@@ -322,7 +405,7 @@ pub fn score(ctx: &mut dyn Context, request: &ScoreRequest) -> Result<Score, Plu
         baseline: mean(&lb).unwrap_or(0.0),
         n: lc.len() as u64,
         confidence,
-        detail: json!({"recommendations": refs.len()}),
+        detail: json!({"recommendations": refs.len(), "baseline": against}),
     })
 }
 
@@ -348,6 +431,11 @@ pub fn accuracy(ctx: &mut dyn Context, kind: Option<&str>) -> Result<Value, Plug
     Ok(v)
 }
 
+/// The seed's target for the prediction error of savings (< 15 %).
+pub const TARGET_PREDICTION_ERROR: f64 = 0.15;
+/// The seed's target for the execution success rate (> 95 %).
+pub const TARGET_SUCCESS_RATE: f64 = 0.95;
+
 /// `GET /metrics`.
 pub fn metrics(ctx: &mut dyn Context) -> Result<Value, PluginError> {
     let stats = get_doc::<Stats>(ctx, "stats")?.0;
@@ -355,7 +443,32 @@ pub fn metrics(ctx: &mut dyn Context) -> Result<Value, PluginError> {
     let (_, versions) = serving(ctx)?;
     let a = &stats.all;
     let active = versions.values().filter(|v| **v > 0).count();
+    let last = &learning["last_cycle"];
+    // What /assess serves: the candidate if it was applied after the last
+    // cycle, else what was in force during it (raw when nothing was).
+    let cal = &last["backtest"][model::CALIBRATION];
+    let applied_since = cal["version_in_force"].as_u64().is_some_and(|v| versions[model::CALIBRATION] != v);
+    let served = if applied_since { &last["calibrated_error"] } else { &last["served_error"] };
+    let below = |x: &Value, t: f64| x.as_f64().map(|x| json!(x < t)).unwrap_or(Value::Null);
+    let mut success_model = last["success_backtest"].clone();
+    if success_model.is_object() {
+        success_model["version_in_force_now"] = json!(versions[model::RISK]);
+    }
     Ok(json!({
+        "prediction_error": {
+            "target": TARGET_PREDICTION_ERROR,
+            "raw": last["raw_error"], "raw_meets_target": below(&last["raw_error"], TARGET_PREDICTION_ERROR),
+            "served": served, "served_meets_target": below(served, TARGET_PREDICTION_ERROR),
+            "served_version": versions[model::CALIBRATION],
+            "candidate": last["calibrated_error"],
+            "measured_on": "the held-out newest outcomes of the last learning cycle",
+        },
+        "success_rate_target": {
+            "target": TARGET_SUCCESS_RATE, "success_rate": a.success_rate(),
+            "meets_target": a.success_rate().map(|r| r > TARGET_SUCCESS_RATE),
+        },
+        "calibrated_error_trend": last["calibrated_error_trend"],
+        "success_model": success_model,
         "total_outcomes_tracked": a.executed.max(a.measured),
         "total_recommendations": a.recs,
         "success_rate": a.success_rate(),

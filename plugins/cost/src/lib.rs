@@ -26,7 +26,8 @@
 //!   ([`record::Stats`]);
 //! * `learning` and `insights` — the last cycles.
 //!
-//! What it serves (calibration, risk levels, scoring weights) is in force
+//! What it serves (calibration, success model and risk levels, scoring
+//! weights) is in force
 //! only through the host's improvement lifecycle: the learning cycle
 //! proposes parameter sets, [`Plugin::score`] backtests them, the host
 //! applies them (`__applied/<target>`), and every answer names the versions
@@ -65,7 +66,9 @@ pub struct Config {
     pub measurement_window_days: f64,
     /// Nominal coverage of the savings prediction interval.
     pub interval_level: f64,
-    /// Pseudo-count k pulling a thin group's estimate toward its broader group.
+    /// Pseudo-count k pulling a thin group's calibration and risk level
+    /// toward its broader group (the success model chooses its own
+    /// pseudo-counts by cross-validation).
     pub shrinkage: f64,
     /// Newest fraction (by event time) of recommendations with outcomes held
     /// out: candidates are learned without them and backtested on them.
@@ -132,7 +135,7 @@ impl Config {
         let docs: [(&str, &str); 10] = [
             ("measurement_window_days", "default window (days) over which actual savings are measured"),
             ("interval_level", "nominal coverage of the conformal savings interval"),
-            ("shrinkage", "pseudo-count pulling a thin group's calibration toward its broader group"),
+            ("shrinkage", "pseudo-count pulling a thin group's calibration and risk level toward its broader group (the success model chooses its own by cross-validation)"),
             ("holdout_fraction", "newest fraction of outcomes held out: candidates are learned without them and backtested on them"),
             ("min_group_size", "executions a group needs before patterns, risk levels and weights use it"),
             ("risk_low_max_failure", "failure rate up to which a type × resource type is low risk"),
@@ -314,6 +317,15 @@ impl CostPlugin {
             }
         };
         let original_score = params_default_score(&p.scoring_factors);
+        // The learned success model when one is in force, else the base rate.
+        let (probability, probability_basis) =
+            match params.success_probability(&p.recommendation_type, &p.region, &p.resource_type, &p.risk_level, &p.scoring_factors) {
+                Some(q) => (q, "success_model"),
+                None => {
+                    let all = get_doc::<Stats>(ctx, "stats")?.0.all;
+                    ((all.succeeded as f64 + 1.0) / (all.executed as f64 + 2.0), "base_rate")
+                }
+            };
         Ok(json!({
             "recommendation_type": p.recommendation_type, "resource_type": p.resource_type, "region": p.region,
             "resource_id": p.resource_id,
@@ -321,8 +333,9 @@ impl CostPlugin {
             "calibrated_savings": e.calibrated_savings,
             "calibration_factor": e.calibration_factor,
             "interval": e.interval.map(|(lo, hi)| json!({"lower": lo, "upper": hi, "level": params.interval.level})),
-            "probability_of_success": e.probability_of_success,
-            "expected_monthly_savings": e.probability_of_success * e.calibrated_savings,
+            "probability_of_success": probability,
+            "probability_of_success_basis": probability_basis,
+            "expected_monthly_savings": probability * e.calibrated_savings,
             "stated_risk_level": p.risk_level,
             "updated_risk_level": learned.map_or(p.risk_level.as_str(), |r| r.risk_level.as_str()),
             "learned_failure_rate": learned.map(|r| r.failure_rate),

@@ -75,7 +75,7 @@ pub struct Rec {
 }
 
 /// What learning reads of a `rec/<id>` document, borrowed from its JSON:
-/// [`Rec`]'s `t`, `kind`, `region`, `resource_type`, `predicted`,
+/// [`Rec`]'s `t`, `kind`, `region`, `resource_type`, `risk`, `predicted`,
 /// `factors`, `actual` and the execution's `success`, nothing else.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RecView<'a> {
@@ -90,6 +90,9 @@ pub struct RecView<'a> {
     /// Region.
     #[serde(borrow)]
     pub region: Cow<'a, str>,
+    /// Stated risk level.
+    #[serde(borrow)]
+    pub risk: Cow<'a, str>,
     /// Predicted monthly savings.
     pub predicted: f64,
     /// Scoring factors.

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use crate::model::keys;
+use crate::model::{keys, success_keys};
 
 /// Strings interned to small codes (`u32`), each stored once.
 #[derive(Debug, Clone, Default)]
@@ -47,8 +47,8 @@ impl Dict {
     }
 }
 
-/// One distinct recommendation type × region × resource type, with the
-/// codes of the keys learning groups it under.
+/// One distinct recommendation type × region × resource type × stated
+/// risk, with the codes of the keys learning groups it under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Group {
     /// Recommendation type.
@@ -57,6 +57,10 @@ pub struct Group {
     pub region: u32,
     /// Resource type.
     pub resource_type: u32,
+    /// Stated risk level.
+    pub risk: u32,
+    /// The success-model keys of [`crate::model::success_keys`].
+    pub success_keys: [u32; 4],
     /// The hierarchy keys `type`, `type|region`, `type|region|resource_type`.
     pub keys: [u32; 3],
     /// The risk key `type|resource_type`.
@@ -106,6 +110,8 @@ pub struct Fields<'a> {
     pub region: &'a str,
     /// Resource type.
     pub resource_type: &'a str,
+    /// Stated risk level.
+    pub risk: &'a str,
     /// Predicted monthly savings.
     pub predicted: f64,
     /// Realised monthly savings, if measured.
@@ -119,7 +125,7 @@ pub struct Fields<'a> {
 pub struct Table {
     dict: Dict,
     groups: Vec<Group>,
-    group_codes: HashMap<(u32, u32, u32), u32>,
+    group_codes: HashMap<(u32, u32, u32, u32), u32>,
     rows: Vec<Row>,
     factors: Vec<(u32, f64)>,
 }
@@ -128,7 +134,7 @@ impl Table {
     /// Adds a recommendation; `factors` must come in name order without
     /// repeats (as a `BTreeMap` yields them).
     pub fn push<'f>(&mut self, f: Fields<'_>, factors: impl IntoIterator<Item = (&'f str, f64)>) {
-        let group = self.group_of(f.kind, f.region, f.resource_type);
+        let group = self.group_of(f.kind, f.region, f.resource_type, f.risk);
         let start = self.factors.len();
         for (name, x) in factors {
             let code = self.dict.intern(name);
@@ -145,16 +151,19 @@ impl Table {
         });
     }
 
-    fn group_of(&mut self, kind: &str, region: &str, resource_type: &str) -> u32 {
-        let codes = (self.dict.intern(kind), self.dict.intern(region), self.dict.intern(resource_type));
+    fn group_of(&mut self, kind: &str, region: &str, resource_type: &str, risk: &str) -> u32 {
+        let codes = (self.dict.intern(kind), self.dict.intern(region), self.dict.intern(resource_type), self.dict.intern(risk));
         if let Some(g) = self.group_codes.get(&codes) {
             return *g;
         }
         let [k1, k2, k3] = keys(kind, region, resource_type);
+        let success_keys = success_keys(kind, region, resource_type, risk).map(|k| self.dict.intern(&k));
         let group = Group {
             kind: codes.0,
             region: codes.1,
             resource_type: codes.2,
+            risk: codes.3,
+            success_keys,
             keys: [self.dict.intern(&k1), self.dict.intern(&k2), self.dict.intern(&k3)],
             type_resource: self.dict.intern(&format!("{kind}|{resource_type}")),
         };

@@ -7,6 +7,11 @@
 //!   10%) and their 90% conformal intervals cover 86–94% of actual savings;
 //! * success probability, risk levels and scoring weights follow the
 //!   planted truth; similar-case search puts the same type and region first;
+//! * the success model is applied only when it beats the base rate on
+//!   held-out outcomes (a stream whose successes carry no signal keeps the
+//!   base rate); `/metrics` reports the served calibrated error next to the
+//!   raw one against the seed's targets, its monthly trend, and the success
+//!   model's backtest;
 //! * bad input is rejected naming the field, nothing stored.
 
 use std::sync::Arc;
@@ -213,12 +218,88 @@ fn calibration_learns_biases_and_intervals_cover() {
     let m = call(&host, "GET", "/metrics", &[], Value::Null);
     assert_eq!(m["learning_cycles_completed"], 1);
     assert!(m["improvement_over_baseline"].as_f64().unwrap() > 0.5, "{m:#}");
+    // The calibrated error /assess serves (the applied candidate), next to the raw one, against the seed's targets.
+    let pe = &m["prediction_error"];
+    assert_eq!((pe["target"].as_f64(), pe["served_version"].as_u64()), (Some(0.15), Some(1)), "{pe:#}");
+    let (served, raw) = (pe["served"].as_f64().unwrap(), pe["raw"].as_f64().unwrap());
+    assert!(served < 0.15 && raw > 0.2, "{pe:#}");
+    assert_eq!((pe["served_meets_target"].as_bool(), pe["raw_meets_target"].as_bool()), (Some(true), Some(false)), "{pe:#}");
+    let sr = &m["success_rate_target"];
+    assert_eq!((sr["target"].as_f64(), sr["meets_target"].as_bool()), (Some(0.95), Some(false)), "{sr:#}");
+    // The monthly trend: the first month is uncalibrated, later months are not; the promised 30% happened.
+    let months = m["calibrated_error_trend"]["months"].as_array().unwrap();
+    assert!(months.len() >= 12, "{months:#?}");
+    assert_eq!(months[0]["month"], "2026-01");
+    assert!((months[0]["calibrated_error"].as_f64().unwrap() - months[0]["raw_error"].as_f64().unwrap()).abs() < 1e-12);
+    assert!(months.iter().skip(3).all(|x| x["calibrated_error"].as_f64().unwrap() < 0.12), "{months:#?}");
+    let three = &m["calibrated_error_trend"]["three_month_improvement"];
+    assert_eq!((three["from"].as_str(), three["to"].as_str(), three["achieved"].as_bool()), (Some("2026-01"), Some("2026-04"), Some(true)), "{three:#}");
+    // The success model's backtest: better than the base rate in Brier and log loss, version 1 in force.
+    let sm = &m["success_model"];
+    assert!(sm["brier"]["candidate"].as_f64().unwrap() < sm["brier"]["base_rate"].as_f64().unwrap(), "{sm:#}");
+    assert!(sm["log_loss"]["candidate"].as_f64().unwrap() < sm["log_loss"]["base_rate"].as_f64().unwrap(), "{sm:#}");
+    assert_eq!((sm["candidate_beats_base_rate"].as_bool(), sm["version_in_force_now"].as_u64()), (Some(true), Some(1)), "{sm:#}");
 
     // The improvement proposals reached the host.
     let ws = WorkspaceId::parse("workspace", "w").unwrap();
     let imps = host.store().improvements(&learnloop_store::ImprovementQuery { workspace: Some(ws), plugin: Some(PluginName::parse("plugin", "cost").unwrap()), ..Default::default() });
     let targets: Vec<String> = imps.unwrap().iter().map(|i| i.target.clone()).collect();
     assert!(targets.contains(&"calibration".to_string()) && targets.contains(&"scoring_weights".to_string()), "{targets:?}");
+}
+
+/// Which targets the first learning cycle's lifecycle pass applied, and
+/// what it rejected or held.
+fn applied_targets(report: &Value) -> Vec<String> {
+    let mut applied: Vec<String> = report["improvements"]["w"]["applied"].as_array().map_or(vec![], |a| a.iter().map(|a| a["target"].as_str().unwrap().to_string()).collect());
+    applied.sort_unstable();
+    applied
+}
+
+#[test]
+fn success_model_is_applied_only_when_it_beats_the_base_rate() {
+    for seed in [3, 8, 21] {
+        // No signal: every execution succeeds with probability 0.85, whatever its risk, type, region or factors.
+        let dir = tempfile::tempdir().unwrap();
+        let host = host(dir.path(), false);
+        let mut all = cases(3000, seed);
+        let mut rng = Rng::new(seed + 1000);
+        for c in &mut all {
+            c.success = rng.uniform() < 0.85;
+        }
+        ingest(&host, all.iter().flat_map(|c| records(c, "w")).collect());
+        let run = host.run_job("cost", "learning_cycle", "test", None, 1).unwrap();
+        let report = run.report.as_ref().unwrap();
+        let applied = applied_targets(report);
+        assert!(!applied.contains(&"risk_levels".to_string()), "seed {seed}: a model without signal was applied: {:#}", report["improvements"]);
+        // Refused (or at most held for a person), never applied; a refusal names the base rate.
+        for r in report["improvements"]["w"]["rejected"].as_array().into_iter().flatten().filter(|r| r["target"] == "risk_levels") {
+            assert!(r["note"]["reason"].as_str().unwrap().contains("for the base rate"), "{r:#}");
+        }
+        assert!(applied.contains(&"calibration".to_string()), "{:#}", report["improvements"]);
+        let a = assess(&host, &all[0], 0);
+        assert_eq!(a["probability_of_success_basis"], "base_rate", "{a:#}");
+        let rate = (all.iter().filter(|c| c.success).count() as f64 + 1.0) / (all.len() as f64 + 2.0);
+        assert!((a["probability_of_success"].as_f64().unwrap() - rate).abs() < 1e-12, "{a:#}");
+        assert_eq!(a["params_versions"]["risk_levels"], 0);
+        let m = call(&host, "GET", "/metrics", &[], Value::Null);
+        assert_eq!(m["success_model"]["version_in_force_now"], 0, "{:#}", m["success_model"]);
+        assert_eq!(m["success_model"]["in_force"], "base_rate");
+
+        // Signal (the stated risk, the type and a factor): applied, and /assess says so.
+        let dir = tempfile::tempdir().unwrap();
+        let host = self::host(dir.path(), false);
+        let all = cases(3000, seed);
+        ingest(&host, all.iter().flat_map(|c| records(c, "w")).collect());
+        let run = host.run_job("cost", "learning_cycle", "test", None, 1).unwrap();
+        let report = run.report.as_ref().unwrap();
+        assert!(applied_targets(report).contains(&"risk_levels".to_string()), "seed {seed}: {:#}", report["improvements"]);
+        let sb = &report["workspaces"]["w"]["success_backtest"];
+        assert_eq!(sb["candidate_beats_base_rate"], true, "{sb:#}");
+        let levels: Vec<&str> = sb["candidate"]["levels"].as_array().unwrap().iter().map(|l| l["level"].as_str().unwrap()).collect();
+        assert!(levels.contains(&"risk"), "{sb:#}");
+        let a = assess(&host, &all[0], 0);
+        assert_eq!((a["probability_of_success_basis"].as_str(), a["params_versions"]["risk_levels"].as_u64()), (Some("success_model"), Some(1)), "{a:#}");
+    }
 }
 
 #[test]
