@@ -1,4 +1,4 @@
-//! `learnloop simulate`: the cost scenario on several seeds (each seed draws
+//! `learnloop simulate`: the cost and persona scenarios on several seeds (each seed draws
 //! its own biases, success effects and noise) meets the issue's bars on
 //! every one of them, and the text output is the decision table.
 
@@ -56,4 +56,23 @@ fn simulate_prints_the_decision_table_and_refuses_unknown_plugins() {
     let out = learnloop(&["--data-dir", "/tmp/x", "simulate", "--plugin", "cost"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--data-dir"));
+}
+
+/// The persona scenario (issue #19: preference accuracy ≥ 95 % of the
+/// achievable ceiling): users with 2–4 task types, a preferred model each,
+/// liking it 70–97 % of the time and the others 3–33 %, on five seeds.
+#[test]
+fn persona_simulation_reaches_its_ceiling_on_every_seed() {
+    for seed in 1..=5 {
+        let out = learnloop(&["simulate", "--plugin", "persona", "--seed", &seed.to_string(), "--json"]);
+        assert!(out.status.success(), "seed {seed}: {}", String::from_utf8_lossy(&out.stderr));
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let pref = row(&r, "preferred model per user and task", "share right");
+        assert!(pref["learned"].as_f64().unwrap() >= 0.9, "seed {seed}: {pref}");
+        assert_eq!(pref["beats_baseline"], true, "seed {seed}: {pref}");
+        let acc = row(&r, "liked or not (held out)", "accuracy");
+        let (learned, ceiling) = (acc["learned"].as_f64().unwrap(), acc["truth"].as_f64().unwrap());
+        assert!(learned <= ceiling + 1e-9 && learned >= 0.95 * ceiling, "seed {seed}: accuracy {learned:.4} vs ceiling {ceiling:.4}");
+        assert_eq!(acc["beats_baseline"], true, "seed {seed}: {acc}");
+    }
 }
