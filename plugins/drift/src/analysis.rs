@@ -381,7 +381,7 @@ pub fn drift(cfg: &Config, model: &str, r: &Window, c: &Window) -> Value {
     let mut rec = Vec::new();
     if fs > 0 {
         rec.push(if fs >= 3 {
-            format!("Input distribution shifted ({}) on {}: investigate the upstream data and retrain on recent data.", SEVERITIES[fs], affected.join(", "))
+            format!("Input distribution shifted ({}) on {}: investigate the upstream data; retrain on recent data if the error grows (see the retraining decision).", SEVERITIES[fs], affected.join(", "))
         } else {
             format!("Input distribution shifted slightly ({}) on {}: monitor these features.", SEVERITIES[fs], affected.join(", "))
         });
