@@ -60,8 +60,7 @@ impl TempDir {
 
 /// As the CLI's: only `plugin` enabled, default config, embedded store in `dir`.
 pub fn host(dir: &Path, plugin: &str) -> Result<learnloop_plugin_host::PluginHost> {
-    let mut c = learnloop_config::Config::default();
-    c.data_dir = dir.to_path_buf();
+    let mut c = learnloop_config::Config { data_dir: dir.to_path_buf(), ..Default::default() };
     c.plugins.dir = dir.join("no-plugins");
     c.plugins.enabled = vec![plugin.to_string()];
     let store: Arc<dyn learnloop_store::Store> = learnloop_store::open(&c)?;
