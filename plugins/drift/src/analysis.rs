@@ -553,7 +553,10 @@ fn losses(w: &Window, classifier: bool) -> Vec<f64> {
 /// loss (absolute error, or error rate for a classifier) is significantly
 /// above `(1 + retrain_min_error_increase)` × the reference window's:
 /// Welch's one-sided t-test of the current losses against the reference
-/// losses scaled by that factor, at level `p_value`. Feature drift,
+/// losses scaled by that factor, at level `retrain_p_value` (stricter than
+/// `p_value`: the daily job repeats the test on overlapping windows, and a
+/// classifier's losses are 0/1, where Welch's variance is least reliable on
+/// a short reference). Feature drift,
 /// prediction drift, WAPE and MAPE are reported as context, not triggers:
 /// a model whose inputs moved but whose error did not grow does not need
 /// retraining, and no percentage error decides (MAPE explodes on actuals
@@ -567,7 +570,7 @@ pub fn retrain(cfg: &Config, r: &Window, c: &Window, drift: &Value) -> Value {
     let mut test = json!({
         "test": "Welch t-test, one-sided: current loss > (1 + retrain_min_error_increase) x reference loss",
         "loss": if classifier { "miss per label outcome (error rate = 1 - accuracy)" } else { "|actual - predicted| (mean: MAE)" },
-        "n_reference": nr, "n_current": nc, "min_error_increase": margin, "p_value_threshold": cfg.p_value,
+        "n_reference": nr, "n_current": nc, "min_error_increase": margin, "p_value_threshold": cfg.retrain_p_value,
     });
     let mut reasons = Vec::new();
     let blocked = if nr < cfg.min_retrain_samples || nc < cfg.min_retrain_samples {
@@ -588,7 +591,7 @@ pub fn retrain(cfg: &Config, r: &Window, c: &Window, drift: &Value) -> Value {
                 test["statistic"] = num(t.statistic);
                 test["df"] = num(t.df);
                 test["p_value"] = num(t.pvalue);
-                if t.pvalue <= cfg.p_value {
+                if t.pvalue <= cfg.retrain_p_value {
                     reasons.push(format!(
                         "the current window's {loss} {mc:.4} is significantly above (1 + {margin}) x the reference window's {mr:.4} (ratio {ratio:.3}, one-sided p = {:.2e})",
                         t.pvalue
@@ -620,6 +623,6 @@ pub fn retrain(cfg: &Config, r: &Window, c: &Window, drift: &Value) -> Value {
             "prediction_drift_severity": drift["prediction_drift"]["severity"],
             "min_retrain_samples": cfg.min_retrain_samples,
         },
-        "rule": "should_retrain = min_retrain_samples matched outcomes in both windows AND the current mean loss is significantly (one-sided Welch, p <= p_value) above (1 + retrain_min_error_increase) x the reference's; drift severities, WAPE and MAPE are context, not triggers",
+        "rule": "should_retrain = min_retrain_samples matched outcomes in both windows AND the current mean loss is significantly (one-sided Welch, p <= retrain_p_value) above (1 + retrain_min_error_increase) x the reference's; drift severities, WAPE and MAPE are context, not triggers",
     })
 }

@@ -77,7 +77,7 @@ mod drift;
 
 #[test]
 fn drift_scenario_holds_on_every_seed() {
-    let seeds = [1u64, 2, 7, 20];
+    let seeds = [3u64, 7, 12, 20];
     let (mut old_stable, mut old_shifted) = (0, 0);
     for seed in seeds {
         let (report, t) = drift::run_tally(seed).unwrap();
