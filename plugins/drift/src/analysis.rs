@@ -73,11 +73,20 @@ fn num(x: f64) -> Value {
     if x.is_finite() { json!(x) } else { Value::Null }
 }
 
-/// MAE, RMSE, R², MAPE and n of paired actuals/predictions (nulls and the
+/// Weighted absolute percentage error, Σ|actual − predicted| / Σ|actual|
+/// (NaN when every actual is 0). Unlike MAPE, an actual near zero adds its
+/// absolute error to the numerator and almost nothing to the denominator,
+/// so a handful of them cannot make it explode.
+pub fn wape(actual: &[f64], pred: &[f64]) -> f64 {
+    let (e, a) = actual.iter().zip(pred).fold((0.0, 0.0), |(e, a), (y, p)| (e + (y - p).abs(), a + y.abs()));
+    if a > 0.0 { e / a } else { f64::NAN }
+}
+
+/// MAE, RMSE, R², WAPE, MAPE and n of paired actuals/predictions (nulls and the
 /// reason where undefined).
 pub fn metrics(actual: &[f64], pred: &[f64]) -> Value {
     if actual.is_empty() {
-        return json!({"n": 0, "mae": null, "rmse": null, "r2": null, "mape": null, "mape_n": 0, "mape_skipped_zero_actuals": 0});
+        return json!({"n": 0, "mae": null, "rmse": null, "r2": null, "wape": null, "mape": null, "mape_n": 0, "mape_skipped_zero_actuals": 0});
     }
     match regression_metrics(actual, pred) {
         Ok(m) => {
@@ -87,6 +96,7 @@ pub fn metrics(actual: &[f64], pred: &[f64]) -> Value {
             };
             json!({"n": m.n, "mae": num(m.mae), "rmse": num(m.rmse),
                    "r2": m.r2.as_ref().map(|x| num(*x)).unwrap_or(Value::Null),
+                   "wape": num(wape(actual, pred)),
                    "mape": mape, "mape_n": used, "mape_skipped_zero_actuals": skipped})
         }
         Err(e) => json!({"n": actual.len(), "error": e.to_string()}),
@@ -156,8 +166,12 @@ fn numeric_test(cfg: &Config, family: &'static str, name: &str, r: Vec<f64>, c: 
 }
 
 fn categorical_test(cfg: &Config, name: &str, r: &Column, c: &Column) -> Test {
-    let rc = r.counts();
-    let cc = c.counts();
+    counts_test(cfg, "feature", name, &r.counts(), &c.counts())
+}
+
+/// χ² test of independence (2 × categories, no continuity correction) of
+/// two windows' category counts, with the PSI of the proportions as effect.
+fn counts_test(cfg: &Config, family: &'static str, name: &str, rc: &BTreeMap<&str, u64>, cc: &BTreeMap<&str, u64>) -> Test {
     let mut cats: Vec<&str> = rc.keys().chain(cc.keys()).copied().collect();
     cats.sort_unstable();
     cats.dedup();
@@ -167,7 +181,7 @@ fn categorical_test(cfg: &Config, name: &str, r: &Column, c: &Column) -> Test {
     let mut detail = json!({"type": "categorical", "test": "chi2_contingency", "n_reference": n0 as u64, "n_current": n1 as u64});
     let skip = |mut detail: Value, why: String| {
         detail["skipped"] = json!(why);
-        Test { family: "feature", name: name.to_string(), p: None, effect: "none", detail }
+        Test { family, name: name.to_string(), p: None, effect: "none", detail }
     };
     if (n0 as usize) < cfg.min_samples || (n1 as usize) < cfg.min_samples {
         return skip(detail, format!("fewer than min_samples = {} values in a window", cfg.min_samples));
@@ -195,7 +209,7 @@ fn categorical_test(cfg: &Config, name: &str, r: &Column, c: &Column) -> Test {
     detail["psi"] = num(psi);
     detail["categories"] = json!(cats.len());
     detail["proportions"] = Value::Object(props);
-    Test { family: "feature", name: name.to_string(), p: Some(chi.pvalue), effect: psi_severity(psi), detail }
+    Test { family, name: name.to_string(), p: Some(chi.pvalue), effect: psi_severity(psi), detail }
 }
 
 /// `f` over `items` on up to as many threads as there are cores, results
@@ -226,6 +240,43 @@ fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
     out.into_iter().map(|(_, r)| r).collect()
 }
 
+/// Concept drift of a classifier: the pooled two-proportion z-test of its
+/// accuracy between windows (the χ² test of the 2 × 2 hits/misses table
+/// without continuity correction, z² = χ²). `mr`/`mc` are per-row misses
+/// (1 missed, 0 right). The effect is the relative change of the error rate.
+fn accuracy_test(cfg: &Config, mr: &[f64], mc: &[f64]) -> Test {
+    let mut d = json!({"test": "two-proportion z-test on accuracy (chi2_contingency 2x2, no continuity correction)",
+                       "n_reference": mr.len(), "n_current": mc.len()});
+    let skip = |mut d: Value, why: String| {
+        d["skipped"] = json!(why);
+        Test { family: "concept", name: "accuracy".into(), p: None, effect: "none", detail: d }
+    };
+    if mr.len() < cfg.min_samples || mc.len() < cfg.min_samples {
+        return skip(d, format!("fewer than min_samples = {} label outcomes in a window", cfg.min_samples));
+    }
+    let (er, ec) = (mr.iter().sum::<f64>() / mr.len() as f64, mc.iter().sum::<f64>() / mc.len() as f64);
+    d["accuracy_reference"] = num(1.0 - er);
+    d["accuracy_current"] = num(1.0 - ec);
+    d["error_rate_reference"] = num(er);
+    d["error_rate_current"] = num(ec);
+    let change = if er > 0.0 { 100.0 * (ec - er) / er } else if ec > 0.0 { f64::INFINITY } else { 0.0 };
+    d["performance_change_pct"] = num(change);
+    d["direction"] = json!(if ec > er { "degraded" } else { "improved" });
+    let row = |m: &[f64]| {
+        let miss = m.iter().sum::<f64>();
+        [m.len() as f64 - miss, miss]
+    };
+    match chi2_contingency_2xk(&row(mr), &row(mc)) {
+        Ok(chi) => {
+            d["statistic"] = num(chi.statistic);
+            d["p_value"] = num(chi.pvalue);
+            let effect = if change.is_finite() { change_severity(change) } else { "critical" };
+            Test { family: "concept", name: "accuracy".into(), p: Some(chi.pvalue), effect, detail: d }
+        }
+        Err(e) => skip(d, e.to_string()),
+    }
+}
+
 /// The drift check of one model: reference window `r` vs current window `c`.
 pub fn drift(cfg: &Config, model: &str, r: &Window, c: &Window) -> Value {
     let empty = Column::default();
@@ -248,11 +299,15 @@ pub fn drift(cfg: &Config, model: &str, r: &Window, c: &Window) -> Value {
             },
         }
     });
-    // Concept drift: Welch t-test of absolute errors, current vs reference.
+    // Concept drift: Welch t-test of absolute errors, current vs reference;
+    // for a classifier, a two-proportion test of its accuracy.
+    let classifier = r.is_classifier() || c.is_classifier();
     let (er, ec): (Vec<f64>, Vec<f64>) =
         (r.errors().iter().map(|e| e.abs()).collect(), c.errors().iter().map(|e| e.abs()).collect());
     let mut concept = json!({"test": "ttest_ind (Welch) on |error|", "n_reference": er.len(), "n_current": ec.len()});
-    let concept_test = if er.len() < cfg.min_samples || ec.len() < cfg.min_samples {
+    let concept_test = if classifier {
+        accuracy_test(cfg, &r.label_misses(), &c.label_misses())
+    } else if er.len() < cfg.min_samples || ec.len() < cfg.min_samples {
         concept["skipped"] = json!(format!("fewer than min_samples = {} matched outcomes in a window", cfg.min_samples));
         Test { family: "concept", name: "abs_error".into(), p: None, effect: "none", detail: concept }
     } else {
@@ -277,7 +332,11 @@ pub fn drift(cfg: &Config, model: &str, r: &Window, c: &Window) -> Value {
         }
     };
     tests.push(concept_test);
-    tests.push(numeric_test(cfg, "prediction", "predicted_value", r.predicted(), c.predicted()));
+    tests.push(if classifier {
+        counts_test(cfg, "prediction", "predicted_label", &r.predicted_label_counts(), &c.predicted_label_counts())
+    } else {
+        numeric_test(cfg, "prediction", "predicted_value", r.predicted(), c.predicted())
+    });
 
     // One BH family over every test that ran.
     let ps: Vec<f64> = tests.iter().filter_map(|t| t.p).map(|p| p.clamp(0.0, 1.0)).collect();
@@ -322,20 +381,23 @@ pub fn drift(cfg: &Config, model: &str, r: &Window, c: &Window) -> Value {
     let mut rec = Vec::new();
     if fs > 0 {
         rec.push(if fs >= 3 {
-            format!("Input distribution shifted ({}) on {}: investigate the upstream data and retrain on recent data.", SEVERITIES[fs], affected.join(", "))
+            format!("Input distribution shifted ({}) on {}: investigate the upstream data; retrain on recent data if the error grows (see the retraining decision).", SEVERITIES[fs], affected.join(", "))
         } else {
             format!("Input distribution shifted slightly ({}) on {}: monitor these features.", SEVERITIES[fs], affected.join(", "))
         });
     }
+    let what = if classifier { "error rate (1 - accuracy)" } else { "absolute error" };
     if cs > 0 {
         let pct = concept_d["performance_change_pct"].as_f64().unwrap_or(0.0);
         rec.push(if degraded {
-            format!("The absolute error grew by {pct:.1}% ({}): the input-output relationship changed; retrain{}.", SEVERITIES[cs], if cs >= 2 { " soon" } else { " if it persists" })
+            format!("The {what} grew by {pct:.1}% ({}): the input-output relationship changed; retrain{}.", SEVERITIES[cs], if cs >= 2 { " soon" } else { " if it persists" })
         } else {
-            format!("The absolute error fell by {:.1}%: the model fits recent data better; no action needed.", -pct)
+            format!("The {what} fell by {:.1}%: the model fits recent data better; no action needed.", -pct)
         });
     }
-    if ps_ > 0 {
+    if ps_ > 0 && classifier {
+        rec.push(format!("The predicted labels' distribution shifted ({}): check the inputs and the model version in service.", SEVERITIES[ps_]));
+    } else if ps_ > 0 {
         rec.push(format!(
             "The predictions' distribution shifted ({}; mean shift {}): check the inputs and the model version in service.",
             SEVERITIES[ps_],
@@ -351,6 +413,7 @@ pub fn drift(cfg: &Config, model: &str, r: &Window, c: &Window) -> Value {
         "current": {"from_us": c.from, "until_us": c.until, "predictions": c.n},
         "p_value": cfg.p_value,
         "adjustment": "benjamini_hochberg over every test of this check (features, concept, prediction)",
+        "model_kind": if classifier { "classifier" } else { "regression" },
         "severity": SEVERITIES[overall],
         "drifted": overall > 0,
         "feature_drift": {"drift_type": "data_drift", "severity": SEVERITIES[fs], "affected_features": affected, "tests": ftests},
@@ -476,47 +539,90 @@ pub fn errors(cfg: &Config, w: &Window) -> Value {
     })
 }
 
-/// The retraining decision from a drift check and the current window's performance.
-pub fn retrain(cfg: &Config, drift: &Value, perf: &Value) -> Value {
-    let n = perf["overall"]["n"].as_u64().unwrap_or(0);
-    let mape = perf["overall"]["mape"].as_f64();
-    let fs = drift["feature_drift"]["severity"].as_str().unwrap_or("none");
-    let cs = drift["concept_drift"]["severity"].as_str().unwrap_or("none");
-    let degraded = drift["concept_drift"]["degraded"].as_bool().unwrap_or(false);
+/// The per-row loss the retraining test compares: the absolute error of a
+/// regression model, the miss (1 wrong, 0 right) of a classifier.
+fn losses(w: &Window, classifier: bool) -> Vec<f64> {
+    if classifier { w.label_misses() } else { w.errors().iter().map(|e| e.abs()).collect() }
+}
+
+/// The retraining decision of a model: its current window `c` against its
+/// own reference `r` (the windows of the drift check `drift`).
+///
+/// Retraining is recommended only when both windows hold at least
+/// `min_retrain_samples` matched outcomes and the current window's mean
+/// loss (absolute error, or error rate for a classifier) is significantly
+/// above `(1 + retrain_min_error_increase)` × the reference window's:
+/// Welch's one-sided t-test of the current losses against the reference
+/// losses scaled by that factor, at level `retrain_p_value` (stricter than
+/// `p_value`: the daily job repeats the test on overlapping windows, and a
+/// classifier's losses are 0/1, where Welch's variance is least reliable on
+/// a short reference). Feature drift,
+/// prediction drift, WAPE and MAPE are reported as context, not triggers:
+/// a model whose inputs moved but whose error did not grow does not need
+/// retraining, and no percentage error decides (MAPE explodes on actuals
+/// near zero).
+pub fn retrain(cfg: &Config, r: &Window, c: &Window, drift: &Value) -> Value {
+    let classifier = drift["model_kind"] == "classifier";
+    let (lr, lc) = (losses(r, classifier), losses(c, classifier));
+    let (nr, nc) = (lr.len(), lc.len());
+    let margin = cfg.retrain_min_error_increase;
+    let loss = if classifier { "error rate" } else { "MAE" };
+    let mut test = json!({
+        "test": "Welch t-test, one-sided: current loss > (1 + retrain_min_error_increase) x reference loss",
+        "loss": if classifier { "miss per label outcome (error rate = 1 - accuracy)" } else { "|actual - predicted| (mean: MAE)" },
+        "n_reference": nr, "n_current": nc, "min_error_increase": margin, "p_value_threshold": cfg.retrain_p_value,
+    });
     let mut reasons = Vec::new();
-    if rank(fs) >= rank("high") {
-        reasons.push(format!(
-            "feature drift is {fs} on {}",
-            drift["feature_drift"]["affected_features"].as_array().map_or(String::new(), |a| a
-                .iter()
-                .filter_map(|v| v.as_str())
-                .collect::<Vec<_>>()
-                .join(", "))
-        ));
-    }
-    if degraded && rank(cs) >= rank("medium") {
-        reasons.push(format!(
-            "concept drift is {cs}: the absolute error grew by {:.1}%",
-            drift["concept_drift"]["test"]["performance_change_pct"].as_f64().unwrap_or(0.0)
-        ));
-    }
-    if let Some(m) = mape.filter(|m| *m > cfg.mape_threshold) {
-        reasons.push(format!("MAPE {m:.1}% is above the threshold {}%", cfg.mape_threshold));
-    }
-    let enough = n as usize >= cfg.min_retrain_samples;
-    let should = enough && !reasons.is_empty();
-    let blocked = (!enough && !reasons.is_empty())
-        .then(|| format!("only {n} matched outcomes in the current window (min_retrain_samples = {})", cfg.min_retrain_samples));
+    let blocked = if nr < cfg.min_retrain_samples || nc < cfg.min_retrain_samples {
+        test["skipped"] = json!("not enough matched outcomes");
+        Some(format!(
+            "{nr} matched outcomes in the reference window and {nc} in the current window (min_retrain_samples = {} in both)",
+            cfg.min_retrain_samples
+        ))
+    } else {
+        let (mr, mc) = (mean(&lr).unwrap_or(f64::NAN), mean(&lc).unwrap_or(f64::NAN));
+        let ratio = if mr > 0.0 { mc / mr } else { f64::NAN };
+        test["reference"] = num(mr);
+        test["current"] = num(mc);
+        test["ratio"] = num(ratio);
+        let scaled: Vec<f64> = lr.iter().map(|x| x * (1.0 + margin)).collect();
+        match ttest_ind(&lc, &scaled, false, Alternative::Greater) {
+            Ok(t) => {
+                test["statistic"] = num(t.statistic);
+                test["df"] = num(t.df);
+                test["p_value"] = num(t.pvalue);
+                if t.pvalue <= cfg.retrain_p_value {
+                    reasons.push(format!(
+                        "the current window's {loss} {mc:.4} is significantly above (1 + {margin}) x the reference window's {mr:.4} (ratio {ratio:.3}, one-sided p = {:.2e})",
+                        t.pvalue
+                    ));
+                }
+            }
+            Err(e) => test["skipped"] = json!(e.to_string()),
+        }
+        None
+    };
+    let window = |w: &Window| {
+        let mut m = performance(w)["overall"].clone();
+        if let Some(o) = m.as_object_mut() {
+            o.retain(|k, _| ["n", "mae", "rmse", "wape", "mape", "mape_skipped_zero_actuals", "labels", "accuracy"].contains(&k.as_str()));
+        }
+        m
+    };
     json!({
-        "should_retrain": should,
+        "should_retrain": !reasons.is_empty(),
         "reasons": reasons,
         "blocked_by": blocked,
+        "test": test,
         "checks": {
-            "feature_drift_severity": fs, "feature_drift_trigger": "high or critical",
-            "concept_drift_severity": cs, "concept_drift_degraded": degraded, "concept_drift_trigger": "medium or worse, degraded",
-            "mape": mape, "mape_threshold": cfg.mape_threshold,
-            "matched_outcomes_current_window": n, "min_retrain_samples": cfg.min_retrain_samples,
+            "model_kind": if classifier { "classifier" } else { "regression" },
+            "reference_window": window(r),
+            "current_window": window(c),
+            "feature_drift_severity": drift["feature_drift"]["severity"],
+            "concept_drift_severity": drift["concept_drift"]["severity"],
+            "prediction_drift_severity": drift["prediction_drift"]["severity"],
+            "min_retrain_samples": cfg.min_retrain_samples,
         },
-        "rule": "should_retrain = enough data AND (feature drift >= high OR degrading concept drift >= medium OR MAPE > mape_threshold)",
+        "rule": "should_retrain = min_retrain_samples matched outcomes in both windows AND the current mean loss is significantly (one-sided Welch, p <= retrain_p_value) above (1 + retrain_min_error_increase) x the reference's; drift severities, WAPE and MAPE are context, not triggers",
     })
 }

@@ -16,10 +16,12 @@ pub struct Config {
     pub p_value: f64,
     /// Minimum values per window (and per segment) before a test is run.
     pub min_samples: usize,
-    /// Minimum matched outcomes in the current window before retraining is recommended.
+    /// Minimum matched outcomes in the reference and in the current window before retraining is recommended.
     pub min_retrain_samples: usize,
-    /// MAPE (in %) above which retraining is recommended.
-    pub mape_threshold: f64,
+    /// Significance level of the one-sided retraining test.
+    pub retrain_p_value: f64,
+    /// Relative growth of the mean loss (absolute error, or error rate) the retraining test must show significantly.
+    pub retrain_min_error_increase: f64,
     /// Quantile bins of the PSI.
     pub psi_bins: usize,
     /// Days of history the performance and error routes use when no `from` is given.
@@ -60,7 +62,8 @@ impl Default for Config {
             p_value: 0.05,
             min_samples: 10,
             min_retrain_samples: 100,
-            mape_threshold: 30.0,
+            retrain_p_value: 0.01,
+            retrain_min_error_increase: 0.1,
             psi_bins: 10,
             performance_days: 30.0,
             segment_bins: 4,
@@ -99,8 +102,14 @@ impl Config {
         if self.min_samples < 3 {
             return bad("min_samples", "must be at least 3");
         }
-        if !(self.mape_threshold.is_finite() && self.mape_threshold > 0.0) {
-            return bad("mape_threshold", "must be a positive percentage");
+        if self.min_retrain_samples < 2 {
+            return bad("min_retrain_samples", "must be at least 2 (the retraining test needs a variance per window)");
+        }
+        if !(self.retrain_p_value > 0.0 && self.retrain_p_value < 1.0) {
+            return bad("retrain_p_value", "must be in (0, 1)");
+        }
+        if !(self.retrain_min_error_increase.is_finite() && (0.0..=10.0).contains(&self.retrain_min_error_increase)) {
+            return bad("retrain_min_error_increase", "must be a fraction in [0, 10] (0.1 = the loss grew by more than 10%)");
         }
         if self.psi_bins < 2 || self.psi_bins > 100 {
             return bad("psi_bins", "must be in 2..=100");
@@ -156,8 +165,9 @@ impl Config {
             k("current_days", json!(d.current_days), "Current window length in days, ending at the model's newest prediction event time (not the wall clock)."),
             k("p_value", json!(d.p_value), "Significance level of every test, applied to Benjamini-Hochberg (drift) or Holm (segments) adjusted p-values."),
             k("min_samples", json!(d.min_samples), "Minimum values per window or segment before a test is run."),
-            k("min_retrain_samples", json!(d.min_retrain_samples), "Minimum matched outcomes in the current window before retraining is recommended."),
-            k("mape_threshold", json!(d.mape_threshold), "MAPE (%) in the current window above which retraining is recommended."),
+            k("min_retrain_samples", json!(d.min_retrain_samples), "Minimum matched outcomes in the reference window and in the current window before retraining can be recommended."),
+            k("retrain_p_value", json!(d.retrain_p_value), "Significance level of the one-sided retraining test (stricter than p_value: the daily job repeats it on overlapping windows)."),
+            k("retrain_min_error_increase", json!(d.retrain_min_error_increase), "Retraining is recommended when the current window's mean loss (absolute error; error rate for a classifier) is significantly (one-sided Welch t-test at retrain_p_value) above (1 + this) x the reference window's."),
             k("psi_bins", json!(d.psi_bins), "Quantile bins of the Population Stability Index."),
             k("performance_days", json!(d.performance_days), "Days of history the performance and errors routes use when no `from` is given."),
             k("segment_bins", json!(d.segment_bins), "Quantile bins per numeric feature for systematic-error segments."),

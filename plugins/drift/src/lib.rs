@@ -137,24 +137,27 @@ impl DriftPlugin {
         current_days: f64,
         version: Option<&str>,
         use_pinned: bool,
-    ) -> Result<(Value, Value), PluginError> {
+    ) -> Result<(Value, Value, Value), PluginError> {
         let ranges = Self::drift_windows(st, reference_days, current_days);
         let pinned = if use_pinned { Self::pinned(ctx, model)? } else { None };
-        let (mut drift, perf) = match pinned {
+        let (r, c) = match pinned {
             None => {
-                let w = window::load(ctx, model, &ranges, version)?;
-                (analysis::drift(&self.config, model, &w[0], &w[1]), analysis::performance(&w[1]))
+                let mut w = window::load(ctx, model, &ranges, version)?;
+                let c = w.pop().unwrap_or_default();
+                (w.pop().unwrap_or_default(), c)
             }
             Some(p) => {
-                let r = window::load(ctx, model, &[p], version)?;
-                let c = window::load(ctx, model, &ranges[1..], version)?;
-                (analysis::drift(&self.config, model, &r[0], &c[0]), analysis::performance(&c[0]))
+                let r = window::load(ctx, model, &[p], version)?.pop().unwrap_or_default();
+                (r, window::load(ctx, model, &ranges[1..], version)?.pop().unwrap_or_default())
             }
         };
+        let mut drift = analysis::drift(&self.config, model, &r, &c);
+        let perf = analysis::performance(&c);
+        let decision = analysis::retrain(&self.config, &r, &c, &drift);
         drift["reference"]["pinned"] = json!(pinned.is_some());
         drift["reference"]["from"] = ts_json(drift["reference"]["from_us"].as_i64().unwrap_or(0));
         drift["reference"]["until"] = ts_json(drift["reference"]["until_us"].as_i64().unwrap_or(0));
-        Ok((drift, perf))
+        Ok((drift, perf, decision))
     }
 
     fn pin_reference(&self, ctx: &mut dyn Context, model: &str, body: &Value) -> Result<Value, PluginError> {
@@ -252,8 +255,7 @@ impl DriftPlugin {
         for (name, st) in self.models(ctx)? {
             predictions += st.predictions;
             outcomes += st.outcomes;
-            let (drift, perf) = self.drift_check(ctx, &name, &st, cfg.reference_days, cfg.current_days, None, true)?;
-            let decision = analysis::retrain(&cfg, &drift, &perf);
+            let (drift, perf, decision) = self.drift_check(ctx, &name, &st, cfg.reference_days, cfg.current_days, None, true)?;
             let fd = &drift["feature_drift"];
             let fs = fd["severity"].as_str().unwrap_or("none");
             if fs != "none" {
@@ -288,10 +290,19 @@ impl DriftPlugin {
             if drift["drifted"] == true {
                 flagged += 1;
             }
+            // Each feature's test in brief (raw and BH-adjusted p, PSI): why it was or was not flagged.
+            let feature_tests: Map<String, Value> = fd["tests"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| Some((t["name"].as_str()?.to_string(), json!({"p_value": t["p_value"], "q_value": t["q_value"], "psi": t["psi"]}))))
+                .collect();
             models.insert(name, json!({
                 "severity": drift["severity"], "feature_drift": fs, "affected_features": fd["affected_features"],
-                "concept_drift": cs, "prediction_drift": ps,
+                "feature_tests": feature_tests,
+                "concept_drift": cs, "concept_degraded": cd["degraded"], "prediction_drift": ps,
                 "current_window": perf["overall"], "should_retrain": decision["should_retrain"], "reasons": decision["reasons"],
+                "retrain_blocked_by": decision["blocked_by"],
                 "recommendation": drift["recommendation"],
             }));
         }
@@ -344,8 +355,7 @@ impl DriftPlugin {
         let mut models = Map::new();
         let mut retrain = 0u64;
         for (name, st) in self.models(ctx)? {
-            let (drift, perf) = self.drift_check(ctx, &name, &st, cfg.reference_days, cfg.current_days, None, true)?;
-            let decision = analysis::retrain(&cfg, &drift, &perf);
+            let (drift, perf, decision) = self.drift_check(ctx, &name, &st, cfg.reference_days, cfg.current_days, None, true)?;
             let ranges = Self::drift_windows(&st, cfg.reference_days, cfg.current_days);
             let w = window::load(ctx, &name, &ranges[1..], None)?;
             let errs = analysis::errors(&cfg, &w[0]);
@@ -363,8 +373,8 @@ impl DriftPlugin {
             ctx.emit_insight(InsightDraft {
                 kind: "learning_report".into(),
                 title: format!(
-                    "model {name}: MAE {} MAPE {} over the last {} days, drift {}, retrain {}",
-                    perf["overall"]["mae"], perf["overall"]["mape"], cfg.current_days, drift["severity"].as_str().unwrap_or("none"),
+                    "model {name}: MAE {} WAPE {} MAPE {} over the last {} days, drift {}, retrain {}",
+                    perf["overall"]["mae"], perf["overall"]["wape"], perf["overall"]["mape"], cfg.current_days, drift["severity"].as_str().unwrap_or("none"),
                     decision["should_retrain"]
                 ),
                 detail: drift["recommendation"].as_str().unwrap_or("").to_string(),
@@ -470,6 +480,12 @@ impl Plugin for DriftPlugin {
     }
 
     fn configure(&mut self, section: &Value) -> Result<(), PluginError> {
+        if section.get("mape_threshold").is_some() {
+            return Err(PluginError::invalid(
+                "[drift] mape_threshold",
+                "is no longer used: retraining compares each model's current error with its own reference error by a one-sided test (see retrain_min_error_increase); remove the key",
+            ));
+        }
         let config: Config = parse_config("drift", section)?;
         config.check()?;
         self.config = config;
@@ -541,7 +557,7 @@ impl Plugin for DriftPlugin {
                     Some("window") => false,
                     Some(other) => return Err(PluginError::invalid("reference", format!("{other:?} is not `pinned` or `window`"))),
                 };
-                let (drift, _) = self.drift_check(ctx, model, &st, rd, cd, version, use_pinned)?;
+                let (drift, _, _) = self.drift_check(ctx, model, &st, rd, cd, version, use_pinned)?;
                 Ok(RouteResponse::ok(drift))
             }
             ("GET", "/models/{model}/errors") => {
@@ -556,8 +572,7 @@ impl Plugin for DriftPlugin {
             ("GET", "/models/{model}/retrain") => {
                 let model = req.param("model")?;
                 let st = self.model(ctx, model)?;
-                let (drift, perf) = self.drift_check(ctx, model, &st, cfg.reference_days, cfg.current_days, None, true)?;
-                let mut body = analysis::retrain(cfg, &drift, &perf);
+                let (drift, _perf, mut body) = self.drift_check(ctx, model, &st, cfg.reference_days, cfg.current_days, None, true)?;
                 body["model"] = json!(model);
                 body["drift_severity"] = drift["severity"].clone();
                 body["recommendation"] = drift["recommendation"].clone();
@@ -574,8 +589,7 @@ impl Plugin for DriftPlugin {
                     return Err(PluginError::invalid("body", "must be a JSON object (or empty)"));
                 }
                 let st = self.model(ctx, model)?;
-                let (drift, perf) = self.drift_check(ctx, model, &st, cfg.reference_days, cfg.current_days, None, true)?;
-                let mut evidence = analysis::retrain(cfg, &drift, &perf);
+                let (drift, perf, mut evidence) = self.drift_check(ctx, model, &st, cfg.reference_days, cfg.current_days, None, true)?;
                 evidence["drift"] = json!({"severity": drift["severity"], "feature_drift": drift["feature_drift"]["severity"],
                     "affected_features": drift["feature_drift"]["affected_features"], "concept_drift": drift["concept_drift"]["severity"],
                     "prediction_drift": drift["prediction_drift"]["severity"], "recommendation": drift["recommendation"],

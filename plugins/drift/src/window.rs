@@ -35,6 +35,10 @@ pub struct Window {
     pub actual: Vec<f64>,
     /// Label outcome matched the predicted label: 1 yes, 0 no, -1 no label outcome.
     pub label_hit: Vec<i8>,
+    /// Predicted label code per row ([`NONE`] for numeric predictions).
+    pub pred_label: Vec<u32>,
+    /// Predicted labels by code.
+    pub labels: Vec<String>,
     /// Version code per row.
     pub version: Vec<u32>,
     /// Version names by code (`""` when the payload had none).
@@ -58,6 +62,30 @@ impl Window {
     pub fn predicted(&self) -> Vec<f64> {
         self.pred.iter().copied().filter(|x| x.is_finite()).collect()
     }
+
+    /// Rows with a predicted label and a label outcome: 1.0 when it was
+    /// missed, 0.0 when it was right (the classifier's per-row error), in row order.
+    pub fn label_misses(&self) -> Vec<f64> {
+        self.label_hit.iter().filter(|h| **h >= 0).map(|h| f64::from(1 - *h)).collect()
+    }
+
+    /// Count of each predicted label.
+    pub fn predicted_label_counts(&self) -> BTreeMap<&str, u64> {
+        let mut c = vec![0u64; self.labels.len()];
+        for &code in &self.pred_label {
+            if code != NONE {
+                c[code as usize] += 1;
+            }
+        }
+        self.labels.iter().map(String::as_str).zip(c).collect()
+    }
+
+    /// Whether this window's model is a classifier: more rows predict a
+    /// label than a number.
+    pub fn is_classifier(&self) -> bool {
+        let labels = self.pred_label.iter().filter(|c| **c != NONE).count();
+        labels > self.n - labels
+    }
 }
 
 /// Reads `ranges` (each `[from, until)` in µs, ascending and not
@@ -77,6 +105,7 @@ pub fn load(
     for &(from, until) in ranges {
         let mut w = Window { from, until, ..Default::default() };
         let mut version_index: HashMap<String, u32> = HashMap::new();
+        let mut label_index: HashMap<String, u32> = HashMap::new();
         let mut q = EventQuery {
             subject: Some(model.to_string()),
             from: Some(ts(from)?),
@@ -87,7 +116,7 @@ pub fn load(
         };
         loop {
             let page = ctx.prediction_columns(&q, &spec)?;
-            w.append(&page, version, &mut version_index);
+            w.append(&page, version, &mut version_index, &mut label_index);
             match page.next {
                 Some(c) => q.after = Some(c),
                 None => break,
@@ -107,7 +136,13 @@ const VERSION_FIELD: &str = "model_version";
 
 impl Window {
     /// Appends a page's rows (service samples and other versions skipped).
-    fn append(&mut self, page: &PredictionColumns, version: Option<&str>, version_index: &mut HashMap<String, u32>) {
+    fn append(
+        &mut self,
+        page: &PredictionColumns,
+        version: Option<&str>,
+        version_index: &mut HashMap<String, u32>,
+        label_index: &mut HashMap<String, u32>,
+    ) {
         let versions = page.payload.get(VERSION_FIELD);
         let service = page.kind.dict.iter().position(|k| k == crate::service::KIND).map(|c| c as u32);
         let keep: Vec<usize> = (0..page.n)
@@ -120,6 +155,18 @@ impl Window {
             let pred = page.value[i];
             self.pred.push(pred);
             let pred_label = if pred.is_nan() { page.label.get(i) } else { None };
+            self.pred_label.push(match pred_label {
+                None => NONE,
+                Some(l) => match label_index.get(l) {
+                    Some(&c) => c,
+                    None => {
+                        let c = self.labels.len() as u32;
+                        self.labels.push(l.to_string());
+                        label_index.insert(l.to_string(), c);
+                        c
+                    }
+                },
+            });
             let actual = page.outcome_value[i];
             self.actual.push(actual);
             self.label_hit.push(match (actual.is_nan(), pred_label, page.outcome_label.get(i)) {

@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::Env;
 
 pub mod cost;
+pub mod drift;
 pub mod persona;
 
 #[derive(clap::Args)]
@@ -70,7 +71,7 @@ pub struct Report {
 type Scenario = fn(u64, &learnloop_config::Config) -> Result<Report>;
 
 /// The scenarios by plugin name.
-const SCENARIOS: &[(&str, Scenario)] = &[("cost", cost::run), ("persona", persona::run)];
+const SCENARIOS: &[(&str, Scenario)] = &[("cost", cost::run), ("drift", drift::run), ("persona", persona::run)];
 
 /// Runs the scenario of `plugin` with `seed`.
 pub fn simulate(plugin: &str, seed: u64, config: &learnloop_config::Config) -> Result<Report> {
