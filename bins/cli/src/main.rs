@@ -17,6 +17,7 @@ mod quickstart;
 mod reindex;
 mod remote;
 mod sample;
+mod simulate;
 mod stats;
 
 use std::path::PathBuf;
@@ -55,6 +56,8 @@ enum Command {
     Stats(stats::Args),
     /// Write deterministic sample events (JSONL) for all four plugins.
     Sample(sample::Args),
+    /// Feed a stream with known truth through a plugin and compare each learned decision with its truth and a naive baseline.
+    Simulate(simulate::Args),
     /// Try learnloop on sample data: init, ingest, re-ingest, show what was stored and learned.
     Quickstart,
     /// List the plugins, or check a plugin library.
@@ -188,6 +191,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Export(args) => export::run(&env, args).map(|_| ExitCode::SUCCESS),
         Command::Stats(args) => stats::run(&env, args).map(|_| ExitCode::SUCCESS),
         Command::Sample(args) => sample::run(&env, args).map(|_| ExitCode::SUCCESS),
+        Command::Simulate(args) => simulate::run(&env, args).map(|_| ExitCode::SUCCESS),
         Command::Quickstart => quickstart::run(&env).map(|_| ExitCode::SUCCESS),
         Command::Plugins(cmd) => plugins::run(&env, cmd).map(|_| ExitCode::SUCCESS),
         Command::Replay(args) => plugins::replay(&env, args).map(|_| ExitCode::SUCCESS),

@@ -1,0 +1,143 @@
+//! `learnloop simulate --plugin P`: streams with known truth fed causally
+//! through the real host (a temporary embedded store, `PluginHost` ingest
+//! and jobs), each learned decision reported against its truth and a naive
+//! baseline.
+//!
+//! Each plugin's scenario is a sibling module exposing
+//! `pub fn run(seed: u64) -> anyhow::Result<Report>` (today `cost`; the
+//! dispatcher in [`SCENARIOS`] is where `drift`, `trust` and `persona` join).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+
+use crate::Env;
+
+pub mod cost;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The plugin whose scenario to run.
+    #[arg(long)]
+    plugin: String,
+    /// Random seed of the generated stream (same seed, same stream and table).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+/// One learned decision against its truth and its naive baseline.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// What is decided.
+    pub decision: String,
+    /// The metric the row compares (its direction in `lower_is_better`).
+    pub metric: String,
+    /// What learnloop learned / served, measured on outcomes it had not seen.
+    pub learned: f64,
+    /// The same metric for the true (generating) model, where it has one.
+    pub truth: Option<f64>,
+    /// The same metric for the naive rule named in `baseline_rule`.
+    pub baseline: f64,
+    /// The naive rule.
+    pub baseline_rule: String,
+    /// Whether lower values are better (else: closer to `truth` is better).
+    pub lower_is_better: bool,
+    /// Whether the learned decision beats the baseline.
+    pub beats_baseline: bool,
+}
+
+/// What a scenario reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The plugin.
+    pub plugin: &'static str,
+    /// The seed.
+    pub seed: u64,
+    /// What was generated and how it was fed.
+    pub stream: serde_json::Value,
+    /// The decisions.
+    pub rows: Vec<Row>,
+}
+
+/// A scenario: a seed in, a report out.
+type Scenario = fn(u64) -> Result<Report>;
+
+/// The scenarios by plugin name.
+const SCENARIOS: &[(&str, Scenario)] = &[("cost", cost::run)];
+
+/// Runs the scenario of `plugin` with `seed`.
+pub fn simulate(plugin: &str, seed: u64) -> Result<Report> {
+    match SCENARIOS.iter().find(|(p, _)| *p == plugin) {
+        Some((_, run)) => run(seed),
+        None => {
+            let known: Vec<&str> = SCENARIOS.iter().map(|(p, _)| *p).collect();
+            bail!("--plugin {plugin:?}: no simulation scenario for that plugin (scenarios: {})", known.join(", "))
+        }
+    }
+}
+
+pub fn run(env: &Env, args: &Args) -> Result<()> {
+    let report = simulate(&args.plugin, args.seed)?;
+    if env.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!("== learnloop simulate --plugin {} --seed {}", report.plugin, report.seed);
+    println!("{}", serde_json::to_string(&report.stream)?);
+    println!("{:<34} {:<20} {:>9} {:>9} {:>9}  {:<7} baseline rule", "decision", "metric", "learned", "truth", "baseline", "beats?");
+    for r in &report.rows {
+        let truth = r.truth.map_or("-".to_string(), |t| format!("{t:.4}"));
+        println!(
+            "{:<34} {:<20} {:>9.4} {:>9} {:>9.4}  {:<7} {}",
+            r.decision,
+            r.metric,
+            r.learned,
+            truth,
+            r.baseline,
+            if r.beats_baseline { "yes" } else { "NO" },
+            r.baseline_rule
+        );
+    }
+    Ok(())
+}
+
+/// A temporary data directory, removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A fresh directory under the system's temporary directory.
+    pub fn new(tag: &str) -> Result<TempDir> {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let p = std::env::temp_dir().join(format!("learnloop-simulate-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&p).with_context(|| format!("cannot create {}", p.display()))?;
+        Ok(TempDir(p))
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A host with only `plugin` enabled on an embedded store in `dir`, with
+/// the default improvement policy (backtested proposals apply themselves).
+pub fn host(dir: &Path, plugin: &str) -> Result<learnloop_plugin_host::PluginHost> {
+    let mut c = learnloop_config::Config::default();
+    c.data_dir = dir.to_path_buf();
+    c.plugins.dir = dir.join("no-plugins");
+    c.plugins.enabled = vec![plugin.to_string()];
+    let store: Arc<dyn learnloop_store::Store> = learnloop_store::open(&c)?;
+    let host = learnloop_plugin_host::PluginHost::load(&c, store);
+    if let Some(e) = host.load_errors.first() {
+        bail!("cannot load the {plugin} plugin: {e}");
+    }
+    Ok(host)
+}
