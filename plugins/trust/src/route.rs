@@ -13,8 +13,9 @@
 //! or not at all — keeps the plain prior). The shrinkage strength m is
 //! estimated from the candidates' own cells by the method of moments: τ² =
 //! mean over (agent, type) cells with ≥ 5 evaluations of (rate − r)² −
-//! r(1 − r)/n, and m = mean r(1 − r) / τ² − 1, clamped to [1, 1000] (types
-//! that hardly differ → strong shrinkage; specialists → weak). The answer
+//! rate(1 − rate)/n, and m = mean r(1 − r) / τ² − 1, clamped to [1, 5]
+//! (types that hardly differ → strong shrinkage; specialists → weak; the cap
+//! because a noisy τ² near 0 would otherwise hide a specialist). The answer
 //! reports m as `shrinkage_strength`.
 //!
 //! * **greedy** ranks by the *lower* end of the credible interval and picks
@@ -232,6 +233,10 @@ pub fn route(plugin: &TrustPlugin, ctx: &mut dyn Context, req: &RouteRequest) ->
     Ok(RouteResponse::ok(answer))
 }
 
+/// The largest shrinkage strength: the moment estimate of τ² is noisy with
+/// few cells, and over-shrinking hides a type specialist.
+pub const MAX_SHRINKAGE: f64 = 5.0;
+
 /// The method-of-moments shrinkage strength of (agent, type) rates towards
 /// each agent's rate on its other types, from `docs` (see the module docs).
 pub fn shrinkage_strength(docs: &[AgentDoc], cfg: &Config) -> f64 {
@@ -245,7 +250,7 @@ pub fn shrinkage_strength(docs: &[AgentDoc], cfg: &Config) -> f64 {
             let r = (cfg.prior_alpha + d.all.s - c.s) / (cfg.prior_alpha + cfg.prior_beta + n_o);
             let n = c.s + c.f;
             let rate = c.s / n;
-            tau2 += (rate - r).powi(2) - r * (1.0 - r) / n - r * (1.0 - r) / n_o;
+            tau2 += (rate - r).powi(2) - rate * (1.0 - rate) / n;
             var += r * (1.0 - r);
             cells += 1;
         }
@@ -254,7 +259,7 @@ pub fn shrinkage_strength(docs: &[AgentDoc], cfg: &Config) -> f64 {
         return 1.0;
     }
     let (tau2, var) = (tau2 / cells as f64, var / cells as f64);
-    if tau2 <= 1e-9 { 1000.0 } else { (var / tau2 - 1.0).clamp(1.0, 1000.0) }
+    if tau2 <= 1e-9 { MAX_SHRINKAGE } else { (var / tau2 - 1.0).clamp(1.0, MAX_SHRINKAGE) }
 }
 
 /// The posterior (α, β) of `doc`'s approval on the type with counters `c`,
