@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::Env;
 
 pub mod cost;
+pub mod trust;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -65,7 +66,7 @@ pub struct Report {
 type Scenario = fn(u64) -> Result<Report>;
 
 /// The scenarios by plugin name.
-const SCENARIOS: &[(&str, Scenario)] = &[("cost", cost::run)];
+const SCENARIOS: &[(&str, Scenario)] = &[("cost", cost::run), ("trust", trust::run)];
 
 /// Runs the scenario of `plugin` with `seed`.
 pub fn simulate(plugin: &str, seed: u64) -> Result<Report> {
