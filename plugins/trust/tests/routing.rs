@@ -95,7 +95,7 @@ fn run(seed: u64) -> SeedResult {
             [0, 1, 2].map(|_| (level + 0.24 * (rng.uniform() - 0.5)).clamp(0.05, 0.97))
         })
         .collect();
-    let mut tally = vec![[(0u32, 0u32); 3]; AGENTS];
+    let mut tally = [[(0u32, 0u32); 3]; AGENTS];
     let mut records = Vec::new();
     let mut t = T0;
     for i in 0..30 {

@@ -109,9 +109,9 @@ pub fn run(seed: u64) -> Result<Report> {
     let now = Timestamp::from_micros(T0 + 4000 * 24 * 60 * MINUTE).context("simulation clock out of range")?;
     let candidates: Vec<String> = (0..AGENTS).map(|a| format!("agent-{a}")).collect();
     let mut tally = vec![[(0.0f64, 0u32); 3]; AGENTS];
-    let mut expected_sum = vec![0.0f64; AGENTS];
+    let mut expected_sum = [0.0f64; AGENTS];
     let mut ewma: Vec<Ewmas> = (0..AGENTS).map(|_| Ewmas { fast: 0.0, slow: 0.0, n: 0 }).collect();
-    let mut evaluations = vec![0usize; AGENTS];
+    let mut evaluations = [0usize; AGENTS];
     let (mut router_best, mut greedy_best, mut decisions) = (0usize, 0usize, 0usize);
     let mut new_flagged = vec![false; AGENTS];
     let mut old_flagged = vec![false; AGENTS];
