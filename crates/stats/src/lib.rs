@@ -129,6 +129,7 @@ pub use multitest::{benjamini_hochberg, holm};
 pub use regression::{MapeResult, RegressionMetrics, mae, mape, r2, regression_metrics, rmse};
 pub use rng::SplitMix64;
 pub use shapiro::{SHAPIRO_MAX_N, ShapiroResult, shapiro};
+pub use special::{beta_binomial_cdf, beta_binomial_sf, normal_cdf};
 pub use streaming::{
     Adwin, AdwinConfig, ChangeDirection, Cusum, CusumConfig, MAX_STREAM_MAGNITUDE, PageHinkley, PageHinkleyConfig,
 };

@@ -13,9 +13,11 @@
 //!   `avg_quality_score` on the 0–100 scale), `feedback`, and `payload` with the
 //!   per-dimension quality scores (`{"quality_scores": {"accuracy": 90, ...}}`).
 //!
-//! State (all reproducible from history by `learnloop replay`):
+//! State (all reproducible from history by `learnloop replay`, except the
+//! trend verdicts, which the next `trust_recalculation` writes again):
 //! * `agent/<agent>` — counters per agent and per agent × type, the seed's
-//!   learning-rate scores and the trend EWMAs ([`score::AgentDoc`]);
+//!   learning-rate scores, the trend EWMAs and the change test's blocks, with
+//!   the last verdict of `trust_recalculation` ([`score::AgentDoc`]);
 //! * `open/<prediction id>` — the client event time and confidence of a
 //!   recommendation until its final evaluation arrives (for timeliness);
 //!   `cleanup` prunes those older than `retention_days`;
@@ -90,14 +92,22 @@ pub struct Config {
     pub inactivity_grace_days: f64,
     /// Half-life of the evidence of an idle agent, in days, after the grace period.
     pub inactivity_half_life_days: f64,
-    /// Fast − slow EWMA difference that counts as improving/declining.
-    pub trend_threshold: f64,
+    /// Evaluations per block of the change test behind the trend.
+    pub decline_window: u64,
+    /// Evaluations an agent needs before a block to have it tested.
+    pub decline_min_history: u64,
+    /// Benjamini–Hochberg false-discovery rate over agents per `trust_recalculation`.
+    pub decline_fdr: f64,
+    /// Pseudo-evaluations shrinking an (agent, type) rate towards the agent's overall rate (change test).
+    pub decline_shrinkage: f64,
     /// Default `threshold` of `GET /trusted`.
     pub trusted_threshold: f64,
     /// Default routing strategy: `thompson` or `greedy`.
     pub routing_strategy: String,
     /// Monte Carlo draws estimating Thompson selection probabilities.
     pub routing_samples: usize,
+    /// Thompson routing explores with probability k / (k + n), n the leader's evaluations of the type.
+    pub routing_explore_k: f64,
     /// Pattern lookback window in days.
     pub lookback_days: f64,
     /// Patterns below this confidence are pruned.
@@ -136,10 +146,14 @@ impl Default for Config {
             timeliness_half_life_hours: 24.0,
             inactivity_grace_days: 14.0,
             inactivity_half_life_days: 30.0,
-            trend_threshold: 0.05,
+            decline_window: 10,
+            decline_min_history: 60,
+            decline_fdr: 2e-4,
+            decline_shrinkage: 5.0,
             trusted_threshold: 0.7,
             routing_strategy: "thompson".into(),
             routing_samples: 1000,
+            routing_explore_k: 1.0,
             lookback_days: 7.0,
             min_pattern_confidence: 0.7,
             min_pattern_support: 20,
@@ -200,8 +214,17 @@ impl Config {
         if !(self.inactivity_grace_days.is_finite() && self.inactivity_grace_days >= 0.0) {
             return bad("inactivity_grace_days", "must be a finite number ≥ 0");
         }
-        if !(self.trend_threshold.is_finite() && self.trend_threshold >= 0.0) {
-            return bad("trend_threshold", "must be a finite number ≥ 0");
+        if !(self.decline_fdr.is_finite() && self.decline_fdr > 0.0 && self.decline_fdr < 1.0) {
+            return bad("decline_fdr", "must lie in (0, 1)");
+        }
+        if self.decline_window < 5 {
+            return bad("decline_window", "must be at least 5 evaluations");
+        }
+        if !(self.decline_shrinkage.is_finite() && self.decline_shrinkage > 0.0) {
+            return bad("decline_shrinkage", "must be a finite number > 0");
+        }
+        if !(self.routing_explore_k.is_finite() && self.routing_explore_k >= 0.0) {
+            return bad("routing_explore_k", "must be a finite number ≥ 0 (0: never explore)");
         }
         if !(self.weights_min.is_finite() && (0.0..=0.25).contains(&self.weights_min)) {
             return bad("weights_min", "must lie in [0, 0.25] (four weights sum to 1)");
@@ -220,7 +243,7 @@ impl Config {
 
     fn config_keys() -> Vec<ConfigKey> {
         let d = serde_json::to_value(Config::default()).expect("serializable");
-        let docs: [(&str, &str); 25] = [
+        let docs: [(&str, &str); 29] = [
             ("weights", "weights of accuracy, consistency, timeliness, reliability in the overall trust (sum 1)"),
             ("confidence_k", "confidence factor n / (n + confidence_k), n = effective evaluations"),
             ("learning_rate", "the seed's per-dimension update v += learning_rate·(signal − v)"),
@@ -230,10 +253,14 @@ impl Config {
             ("timeliness_half_life_hours", "evaluation latency at which the timeliness score halves"),
             ("inactivity_grace_days", "idle days (relative to the newest event) before an agent's evidence fades"),
             ("inactivity_half_life_days", "half-life of an idle agent's evidence after the grace period"),
-            ("trend_threshold", "fast − slow EWMA difference that counts as improving/declining"),
+            ("decline_window", "evaluations per block of the change test behind an agent's trend"),
+            ("decline_min_history", "evaluations an agent needs before a block for the block to be tested"),
+            ("decline_fdr", "Benjamini–Hochberg false-discovery rate over agents per trust_recalculation (declining/improving)"),
+            ("decline_shrinkage", "pseudo-evaluations shrinking an agent × type rate towards the agent's rate in the change test"),
             ("trusted_threshold", "default threshold of GET /trusted"),
             ("routing_strategy", "default POST /route strategy: thompson or greedy"),
             ("routing_samples", "Monte Carlo draws estimating Thompson selection probabilities"),
+            ("routing_explore_k", "thompson routing explores with probability k / (k + n), n = the leader's evaluations of the type"),
             ("lookback_days", "pattern discovery window, days back from the newest event"),
             ("min_pattern_confidence", "patterns below this confidence are pruned"),
             ("min_pattern_support", "patterns need at least this many observations"),
@@ -332,7 +359,10 @@ impl TrustPlugin {
         let o = v.as_object_mut().expect("object");
         o.insert("agent_id".into(), json!(id));
         o.insert("agent_name".into(), json!(a.name));
-        o.insert("trend".into(), json!(a.trend(cfg)));
+        o.insert("trend".into(), json!(a.trend()));
+        o.insert("change_test".into(), json!({"blocks_tested": a.change.blocks - a.change.untested, "blocks_pending": a.change.untested,
+            "last_block_z": a.change.last_z, "adjusted_p": a.change.adjusted_p, "window": cfg.decline_window}));
+        o.insert("ewma".into(), json!({"fast": a.fast.value(), "slow": a.slow.value()}));
         o.insert("recommendation_strength".into(), json!(strength(s.accuracy)));
         o.insert("approval_rate".into(), json!(a.all.approval_rate()));
         o.insert("stats".into(), a.all.to_json());
@@ -539,29 +569,57 @@ impl TrustPlugin {
             if let Some(prev) = old["agents"][id]["overall"].as_f64() {
                 changes.push((id.clone(), s.overall - prev));
             }
-            snap.insert(id.clone(), json!({"overall": s.overall, "accuracy": s.accuracy, "lower": s.lower, "upper": s.upper, "trend": a.trend(cfg)}));
+            snap.insert(id.clone(), json!({"overall": s.overall, "accuracy": s.accuracy, "lower": s.lower, "upper": s.upper, "trend": a.trend()}));
         }
         let trusted = snap.values().filter(|v| v["overall"].as_f64().unwrap_or(0.0) >= cfg.trusted_threshold).count();
         put_doc(ctx, "trust_snapshot", &json!({"agents": snap, "as_of": ts(meta.newest)}), expect)?;
         changes.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
-        let declining: Vec<&String> = agents.iter().filter(|(_, a)| a.trend(cfg) == "declining").map(|(id, _)| id).collect();
-        // An established agent whose recent approvals fall behind its long-run
-        // average is worth a look before more decisions are routed to it.
-        for id in &declining {
-            let a = &agents[*id];
-            if a.all.evaluated < 20 {
-                continue;
+        // The change test: the blocks completed since the last run, one
+        // Benjamini–Hochberg family over agents per direction (score::verdicts).
+        let mut pending = Vec::new();
+        let mut docs = BTreeMap::new();
+        for id in agents.iter().filter(|(_, a)| a.change.untested > 0).map(|(id, _)| id) {
+            let (doc, expect) = get_doc::<AgentDoc>(ctx, &format!("agent/{id}"))?;
+            if let Some((pd, pi)) = doc.change.pending() {
+                pending.push((id.clone(), pd, pi));
+                docs.insert(id.clone(), (doc, expect));
             }
-            let (fast, slow) = (a.fast.value().unwrap_or(0.0), a.slow.value().unwrap_or(0.0));
-            ctx.emit_alert(AlertDraft {
-                severity: Severity::Medium,
-                kind: "trust_declining".into(),
-                subject: (*id).clone(),
-                message: format!("{id}: recent approval (EWMA {fast:.2}) is below its long-run level ({slow:.2}); its trust is declining"),
-                dedup_key: format!("trust_declining:{id}"),
-                data: json!({"fast_ewma": fast, "slow_ewma": slow, "evaluated": a.all.evaluated}),
-            })?;
         }
+        let verdicts = score::verdicts(&pending, cfg.decline_fdr);
+        let mut declining = Vec::new();
+        let mut improving = Vec::new();
+        for ((id, status, adj), (_, p_dec, _)) in verdicts.iter().zip(&pending) {
+            let (mut doc, expect) = docs.remove(id).expect("loaded above");
+            let was = doc.change.status.clone();
+            doc.change.decide(status, *adj);
+            let z = doc.change.last_z;
+            put_doc(ctx, &format!("agent/{id}"), &doc, expect)?;
+            match *status {
+                "declining" => {
+                    declining.push(id.clone());
+                    if was.as_deref() != Some("declining") {
+                        ctx.emit_alert(AlertDraft {
+                            severity: Severity::Medium,
+                            kind: "trust_declining".into(),
+                            subject: id.clone(),
+                            message: format!(
+                                "{id}: its recent approvals fall significantly below what its history predicts for the same recommendation types (p = {p_dec:.2e}, Benjamini–Hochberg adjusted {adj:.2e} ≤ {}); its trust is declining",
+                                cfg.decline_fdr
+                            ),
+                            dedup_key: format!("trust_declining:{id}"),
+                            data: json!({"p_value": p_dec, "adjusted_p": adj, "fdr": cfg.decline_fdr, "block_z": z, "window": cfg.decline_window, "evaluated": doc.all.evaluated}),
+                        })?;
+                    }
+                }
+                "improving" => improving.push(id.clone()),
+                _ => {}
+            }
+        }
+        // Agents whose last verdict (from an earlier run) is still declining.
+        let still: Vec<&String> = agents.iter().filter(|(id, a)| a.change.untested == 0 && a.trend() == "declining" && !declining.contains(id)).map(|(id, _)| id).collect();
+        let mut all_declining: Vec<String> = declining.clone();
+        all_declining.extend(still.into_iter().cloned());
+        all_declining.sort();
         let rate = (meta.evaluated > 0).then(|| meta.approved / meta.evaluated as f64);
         Ok(json!({
             "subjects": agents.len(),
@@ -569,7 +627,8 @@ impl TrustPlugin {
             "success_rate": rate,
             "trusted_agents": trusted,
             "trusted_threshold": cfg.trusted_threshold,
-            "declining_agents": declining,
+            "declining_agents": all_declining,
+            "change_test": {"agents_tested": pending.len(), "newly_declining": declining, "improving": improving, "fdr": cfg.decline_fdr, "window": cfg.decline_window},
             "largest_changes": changes.iter().take(10).map(|(id, d)| json!({"agent_id": id, "change": d})).collect::<Vec<_>>(),
             "as_of": ts(meta.newest),
             "weights_version": weights_version,

@@ -116,6 +116,8 @@ pub struct Discovery {
     pub accuracy: Option<f64>,
     /// Covered share of samples.
     pub coverage: Option<f64>,
+    /// Every (agent, type) cell of the window: agent, type, Σy, evaluations.
+    pub cells: Vec<(String, String, f64, u64)>,
 }
 
 fn outcome_value(label: Option<&str>, success: Option<bool>) -> Option<f64> {
@@ -297,6 +299,7 @@ pub fn discover(ctx: &mut dyn Context, cfg: &Config, from: Timestamp, until: Tim
         success_rate: (total.n > 0).then(|| total.s / total.n as f64),
         accuracy: (covered > 0).then(|| correct as f64 / covered as f64),
         coverage: (total.n > 0).then(|| covered as f64 / total.n as f64),
+        cells: by_pair.iter().map(|((a, k), acc)| (a.to_string(), k.to_string(), acc.s, acc.n)).collect(),
         patterns,
     })
 }

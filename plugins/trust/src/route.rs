@@ -4,26 +4,37 @@
 //! "strategy": "thompson" | "greedy" (default `routing_strategy`),
 //! "seed": u64 (optional)}`.
 //!
-//! Each candidate's approval probability for the type has the posterior
-//! Beta(prior_alpha + s·d, prior_beta + f·d) of its (agent, type) counters
-//! (see [`crate::score`]; an agent without history for the type has the
-//! prior alone, i.e. maximal uncertainty).
+//! Each candidate's approval probability for the type has a Beta posterior
+//! from its (agent, type) counters, **shrunk towards the agent's rate on its
+//! other types**: Beta(prior_alpha + m'·r + s, prior_beta + m'·(1 − r) + f),
+//! where s/f are the type's (inactivity-decayed) successes/failures, r the
+//! agent's approval rate on its other types and m' = m·n/(m + n) (n the
+//! agent's evaluations of other types, so an agent known only on this type —
+//! or not at all — keeps the plain prior). The shrinkage strength m is
+//! estimated from the candidates' own cells by the method of moments: τ² =
+//! mean over (agent, type) cells with ≥ 5 evaluations of (rate − r)² −
+//! rate(1 − rate)/n, and m = mean r(1 − r) / τ² − 1, clamped to [1, 5]
+//! (types that hardly differ → strong shrinkage; specialists → weak; the cap
+//! because a noisy τ² near 0 would otherwise hide a specialist). The answer
+//! reports m as `shrinkage_strength`.
 //!
 //! * **greedy** ranks by the *lower* end of the credible interval and picks
 //!   the first: an agent outranks another only when the evidence supports it,
 //!   so a new agent with 3 good outcomes (Beta(4, 1): mean 0.8, lower ≈ 0.40)
 //!   does not outrank an established one with 240 of 300 approved (lower ≈
 //!   0.75) — it does once its own interval lies high enough.
-//! * **thompson** draws one sample from each posterior and picks the argmax,
-//!   so uncertain agents get explored in proportion to their chance of being
-//!   the best (a 3-for-3 newcomer against that veteran is picked ≈ 59% of the
-//!   time, P(Beta(4,1) > 0.8)); the *ranking* it returns is the same
-//!   conservative one as greedy's (lower end of the interval). The random generator is SplitMix64
-//!   seeded with `seed` if given, else with the FNV-1a hash of the request
-//!   body's JSON text, so the same request always gets the same answer and
-//!   different requests explore. Selection probabilities P(candidate is the
-//!   argmax) are estimated from `routing_samples` further draws of the same
-//!   generator; greedy's are 1 for the pick and 0 otherwise.
+//! * **thompson** (bounded exploration): with probability 1 − ε it picks the
+//!   *leader*, the candidate with the highest posterior mean; with
+//!   probability ε = routing_explore_k / (routing_explore_k + n) — n the
+//!   leader's effective evaluations of the type, so exploration decays with
+//!   evidence — it picks the argmax of one draw from each posterior
+//!   (Thompson sampling). The *ranking* it returns is greedy's (lower end of
+//!   the interval). The random generator is SplitMix64 seeded with `seed` if
+//!   given, else with the FNV-1a hash of the request body's JSON text, so the
+//!   same request always gets the same answer and different requests explore.
+//!   Selection probabilities are ε·P(argmax of a draw) + (1 − ε)·[leader],
+//!   P estimated from `routing_samples` draws of the same generator; greedy's
+//!   are 1 for the pick and 0 otherwise.
 //!
 //! Every decision is logged as an insight of kind `route_decision` with the
 //! candidates, the pick, the strategy, the seed and the selection
@@ -33,7 +44,7 @@ use learnloop_plugin_api::{Context, InsightDraft, PluginError, RouteRequest, Rou
 use serde_json::{Value, json};
 
 use crate::score::{AgentDoc, Counts};
-use crate::{TrustPlugin, get_doc_value};
+use crate::{Config, TrustPlugin, get_doc_value};
 
 /// The shared seeded generator (`learnloop_stats::SplitMix64`) plus the
 /// Gamma/Beta draws Thompson sampling needs.
@@ -132,34 +143,51 @@ pub fn route(plugin: &TrustPlugin, ctx: &mut dyn Context, req: &RouteRequest) ->
         v => v.as_u64().ok_or_else(|| PluginError::invalid("seed", "expected a non-negative integer"))?,
     };
     let newest = get_doc_value(ctx, "meta")?["newest"].as_i64().unwrap_or(0);
-    let mut rows = Vec::new();
+    let mut docs = Vec::new();
     for id in &ids {
         let doc: AgentDoc = match ctx.get_state(&format!("agent/{id}"))? {
             Some(s) => serde_json::from_value(s.value)?,
             None => AgentDoc::default(),
         };
+        docs.push(doc);
+    }
+    let m = shrinkage_strength(&docs, cfg);
+    let mut rows = Vec::new();
+    for (id, doc) in ids.iter().zip(&docs) {
         let c = doc.types.get(kind).cloned().unwrap_or_else(Counts::default);
-        let s = c.score(cfg, newest);
+        let (alpha, beta) = shrunk(doc, &c, m, cfg, newest);
+        let post = learnloop_stats::beta_posterior(0, 0, alpha, beta, cfg.credible_level).map_err(|e| PluginError::internal(e.to_string()))?;
+        let n_type = c.score(cfg, newest).effective_samples;
         let overall = doc.all.score(cfg, newest).overall;
-        rows.push((id.clone(), s, c.evaluated, overall));
+        rows.push((id.clone(), post, c.evaluated, overall, n_type));
     }
     let n = rows.len();
     let mut rng = Rng::new(seed);
+    let mut explore = None;
     let (pick, probs, samples) = if strategy == "greedy" {
         let best = (0..n).max_by(|&a, &b| rows[a].1.lower.total_cmp(&rows[b].1.lower).then(rows[b].0.cmp(&rows[a].0))).expect("non-empty");
         let mut p = vec![0.0; n];
         p[best] = 1.0;
         (best, p, None)
     } else {
+        let leader = (0..n).max_by(|&a, &b| rows[a].1.mean.total_cmp(&rows[b].1.mean).then(rows[b].0.cmp(&rows[a].0))).expect("non-empty");
+        let k = cfg.routing_explore_k;
+        let eps = if k > 0.0 { k / (k + rows[leader].4) } else { 0.0 };
+        explore = Some(eps);
         let draw = |rng: &mut Rng| -> Vec<f64> { rows.iter().map(|r| rng.beta(r.1.alpha, r.1.beta)).collect() };
         let argmax = |d: &[f64]| (0..n).max_by(|&a, &b| d[a].total_cmp(&d[b]).then(b.cmp(&a))).expect("non-empty");
+        let explores = rng.uniform() < eps;
         let first = draw(&mut rng);
-        let pick = argmax(&first);
+        let pick = if explores { argmax(&first) } else { leader };
         let mut wins = vec![0u64; n];
         for _ in 0..cfg.routing_samples {
             wins[argmax(&draw(&mut rng))] += 1;
         }
-        let p = wins.iter().map(|w| *w as f64 / cfg.routing_samples as f64).collect();
+        let p = wins
+            .iter()
+            .enumerate()
+            .map(|(i, w)| eps * *w as f64 / cfg.routing_samples as f64 + if i == leader { 1.0 - eps } else { 0.0 })
+            .collect();
         (pick, p, Some(first))
     };
     let mut order: Vec<usize> = (0..n).collect();
@@ -168,11 +196,11 @@ pub fn route(plugin: &TrustPlugin, ctx: &mut dyn Context, req: &RouteRequest) ->
         .iter()
         .enumerate()
         .map(|(rank, &i)| {
-            let (id, s, evaluated, overall) = &rows[i];
+            let (id, s, evaluated, overall, _) = &rows[i];
             json!({
-                "rank": rank + 1, "agent_id": id, "approval_mean": s.accuracy,
+                "rank": rank + 1, "agent_id": id, "approval_mean": s.mean,
                 "credible_interval": [s.lower, s.upper], "uncertainty": s.upper - s.lower,
-                "evaluated": evaluated, "effective_samples": s.effective_samples,
+                "evaluated": evaluated, "posterior": [s.alpha, s.beta],
                 "overall_trust_score": overall, "selection_probability": probs[i],
                 "sample": samples.as_ref().map(|d| d[i]),
             })
@@ -187,6 +215,8 @@ pub fn route(plugin: &TrustPlugin, ctx: &mut dyn Context, req: &RouteRequest) ->
         "selection_probabilities": probabilities,
         "ranking": ranking,
         "credible_level": cfg.credible_level,
+        "shrinkage_strength": m,
+        "exploration_probability": explore,
         "weights_version": weights_version,
         "rules_version": rules_version,
         "excluded_by_rules": excluded,
@@ -201,4 +231,46 @@ pub fn route(plugin: &TrustPlugin, ctx: &mut dyn Context, req: &RouteRequest) ->
         data: json!({"recommendation_type": kind, "strategy": strategy, "seed": seed, "pick": rows[pick].0, "selection_probabilities": answer["selection_probabilities"]}),
     })?;
     Ok(RouteResponse::ok(answer))
+}
+
+/// The largest shrinkage strength: the moment estimate of τ² is noisy with
+/// few cells, and over-shrinking hides a type specialist.
+pub const MAX_SHRINKAGE: f64 = 5.0;
+
+/// The method-of-moments shrinkage strength of (agent, type) rates towards
+/// each agent's rate on its other types, from `docs` (see the module docs).
+pub fn shrinkage_strength(docs: &[AgentDoc], cfg: &Config) -> f64 {
+    let (mut tau2, mut var, mut cells) = (0.0, 0.0, 0usize);
+    for d in docs {
+        for c in d.types.values().filter(|c| c.evaluated >= 5) {
+            let n_o = (d.all.s + d.all.f) - (c.s + c.f);
+            if n_o < 5.0 {
+                continue;
+            }
+            let r = (cfg.prior_alpha + d.all.s - c.s) / (cfg.prior_alpha + cfg.prior_beta + n_o);
+            let n = c.s + c.f;
+            let rate = c.s / n;
+            tau2 += (rate - r).powi(2) - rate * (1.0 - rate) / n;
+            var += r * (1.0 - r);
+            cells += 1;
+        }
+    }
+    if cells == 0 {
+        return 1.0;
+    }
+    let (tau2, var) = (tau2 / cells as f64, var / cells as f64);
+    if tau2 <= 1e-9 { MAX_SHRINKAGE } else { (var / tau2 - 1.0).clamp(1.0, MAX_SHRINKAGE) }
+}
+
+/// The posterior (α, β) of `doc`'s approval on the type with counters `c`,
+/// shrunk towards its rate on its other types with strength `m`.
+pub fn shrunk(doc: &AgentDoc, c: &Counts, m: f64, cfg: &Config, newest: i64) -> (f64, f64) {
+    let t = c.score(cfg, newest);
+    let all = doc.all.score(cfg, newest);
+    let s_o = (all.alpha - cfg.prior_alpha - (t.alpha - cfg.prior_alpha)).max(0.0);
+    let f_o = (all.beta - cfg.prior_beta - (t.beta - cfg.prior_beta)).max(0.0);
+    let n_o = s_o + f_o;
+    let r = (cfg.prior_alpha + s_o) / (cfg.prior_alpha + cfg.prior_beta + n_o);
+    let m_eff = if n_o > 0.0 { m * n_o / (m + n_o) } else { 0.0 };
+    (t.alpha + m_eff * r, t.beta + m_eff * (1.0 - r))
 }

@@ -28,9 +28,32 @@
 //! * **learning-rate view** (the seed's update): each dimension keeps
 //!   v ← v + learning_rate·(signal − v) from 0.5, with signals y, 1 − |quality −
 //!   y|, the latency score and 1 (a final evaluation arrived).
-//! * **trend**: a fast (α = 0.2) and a slow (α = 0.05) EWMA of `y`; improving when
-//!   fast − slow > trend_threshold, declining when < −trend_threshold, else
-//!   stable ("insufficient_data" below 10 evaluations).
+//! * **trend** (improving / stable / declining / insufficient_data) is the
+//!   verdict of a change test, not of a fixed threshold ([`ChangeTest`]). The
+//!   agent's final evaluations are grouped in consecutive blocks of
+//!   `decline_window`; the newest 10 blocks are kept per type. When a block
+//!   completes, the windows of its newest 1, 2, 3, 5, 7 and 10 blocks
+//!   ([`WINDOWS`]) are each compared with the agent's *reference*, its history
+//!   before the oldest kept block (at least `decline_min_history`
+//!   evaluations, else nothing is tested): each evaluation of type t in the
+//!   window is expected to score e_t, the reference's (agent, t) rate shrunk
+//!   towards the reference's overall rate with `decline_shrinkage`
+//!   pseudo-evaluations, so a change of the type mix is not mistaken for a
+//!   change of quality. Under "no change" the window's Σy has mean Σ k_t·e_t
+//!   and, besides the binomial spread, the uncertainty of the reference's
+//!   estimates (variance Σ_t k_t²·e_t(1 − e_t)/(n_t + m + 1)); the exact lower
+//!   and upper tails of the beta-binomial with that mean and variance
+//!   ([`window_test`]; a normal approximation is far too light-tailed for an
+//!   agent approved 90% of the time) are the window's p-values. A short window
+//!   sees a sharp drop early, a long one a smaller drop; the block's one-sided
+//!   p-values are (windows looked at) × the smallest over the windows
+//!   (Bonferroni). Every block is tested once: `trust_recalculation` takes,
+//!   per agent, the smallest p of the blocks completed since its previous run
+//!   times their number (Bonferroni), applies Benjamini–Hochberg over the
+//!   agents at `decline_fdr` (one family per direction), and only the
+//!   rejections become declining (alerted) or improving; the others are
+//!   stable. The fast (α = 0.2) and slow (α = 0.05) EWMAs of `y` are still
+//!   reported (`ewma`) but decide nothing.
 
 use learnloop_stats::{Ewma, beta_posterior};
 use serde::{Deserialize, Serialize};
@@ -274,6 +297,9 @@ pub struct AgentDoc {
     pub fast: Ewma,
     /// Slow EWMA of y (trend).
     pub slow: Ewma,
+    /// The change test behind the trend.
+    #[serde(default)]
+    pub change: ChangeTest,
 }
 
 impl Default for AgentDoc {
@@ -285,6 +311,7 @@ impl Default for AgentDoc {
             learning_rate: LearningRate::default(),
             fast: Ewma::new(0.2).expect("valid alpha"),
             slow: Ewma::new(0.05).expect("valid alpha"),
+            change: ChangeTest::default(),
         }
     }
 }
@@ -304,23 +331,205 @@ impl AgentDoc {
         LearningRate::update(&mut self.learning_rate.reliability, lr, 1.0);
         let _ = self.fast.update(y);
         let _ = self.slow.update(y);
+        self.change.add(kind, y, &self.types, &self.all, cfg);
     }
 
-    /// improving / stable / declining / insufficient_data.
-    pub fn trend(&self, cfg: &Config) -> &'static str {
-        match (self.fast.value(), self.slow.value()) {
-            (Some(a), Some(b)) if self.fast.count() >= 10 => {
-                if a - b > cfg.trend_threshold {
-                    "improving"
-                } else if b - a > cfg.trend_threshold {
-                    "declining"
-                } else {
-                    "stable"
-                }
-            }
-            _ => "insufficient_data",
+    /// improving / stable / declining / insufficient_data: the verdict of the
+    /// last `trust_recalculation` on the agent's completed blocks.
+    pub fn trend(&self) -> &'static str {
+        match self.change.status.as_deref() {
+            Some("declining") => "declining",
+            Some("improving") => "improving",
+            Some(_) => "stable",
+            None => "insufficient_data",
         }
     }
+}
+
+/// One window of the change test: `sy` = Σy over `n` evaluations whose
+/// expectations sum to `se`, `sd_est` the standard deviation of that sum's
+/// estimation error. Under "no change" Σy is beta-binomial with mean se and
+/// the estimate's spread: BetaBinomial(n, ē·c, (1 − ē)·c), ē = se / n, c =
+/// ē(1 − ē)/v − 1 with v = (sd_est / n)² the variance of ē. Returns
+/// (P(S ≤ ⌊Σy⌋), P(S ≥ ⌈Σy⌉), z) with z the normal score (reported only).
+pub fn window_test(sy: f64, n: u64, se: f64, sd_est: f64) -> (f64, f64, f64) {
+    let nf = n as f64;
+    let e = (se / nf).clamp(1e-6, 1.0 - 1e-6);
+    let v = (sd_est / nf).powi(2).max(1e-12);
+    let c = (e * (1.0 - e) / v - 1.0).clamp(2.0, 1e7);
+    let (a, b) = (e * c, (1.0 - e) * c);
+    let lo = (sy + 1e-9).floor() as u64;
+    let hi = (sy - 1e-9).ceil().max(0.0) as u64;
+    let var = nf * e * (1.0 - e) * (1.0 + (nf - 1.0) / (c + 1.0));
+    let z = (sy - se) / var.sqrt().max(1e-12);
+    // Only a tail beyond two standard deviations can be significant at the
+    // levels used; closer in, the p-value is reported as 1 (conservative)
+    // and the exact sum is skipped.
+    let p_dec = if z < -2.0 { learnloop_stats::beta_binomial_cdf(lo, n, a, b).unwrap_or(1.0) } else { 1.0 };
+    let p_imp = if z > 2.0 && hi > 0 { learnloop_stats::beta_binomial_sf(hi - 1, n, a, b).unwrap_or(1.0) } else { 1.0 };
+    (p_dec, p_imp, z)
+}
+
+/// The windows of the change test, in blocks (newest first).
+pub const WINDOWS: [usize; 6] = [1, 2, 3, 5, 7, 10];
+
+/// The block change test of one agent's approvals (see the module docs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ChangeTest {
+    /// Evaluations in the current, incomplete block.
+    pub n: u64,
+    /// The current block per type: evaluations, Σy.
+    pub block: BTreeMap<String, (u64, f64)>,
+    /// The newest completed blocks (newest last, at most the longest window).
+    pub recent: Vec<BTreeMap<String, (u64, f64)>>,
+    /// Completed blocks that were tested.
+    pub blocks: u64,
+    /// Completed blocks not yet looked at by `trust_recalculation`.
+    pub untested: u64,
+    /// Smallest decline p-value among them (Bonferroni over the windows).
+    pub min_p_decline: f64,
+    /// Smallest improvement p-value among them.
+    pub min_p_improve: f64,
+    /// Normal score of the newest block against the reference (reported only).
+    pub last_z: Option<f64>,
+    /// The last verdict: declining / improving / stable (`None`: never tested).
+    pub status: Option<String>,
+    /// Benjamini–Hochberg-adjusted p-value behind the last verdict.
+    pub adjusted_p: Option<f64>,
+}
+
+impl Default for ChangeTest {
+    fn default() -> Self {
+        Self {
+            n: 0,
+            block: BTreeMap::new(),
+            recent: Vec::new(),
+            blocks: 0,
+            untested: 0,
+            min_p_decline: 1.0,
+            min_p_improve: 1.0,
+            last_z: None,
+            status: None,
+            adjusted_p: None,
+        }
+    }
+}
+
+impl ChangeTest {
+    /// Adds one evaluation of type `kind` with value `y`; `types` and `all`
+    /// are the agent's counters *including* it.
+    pub fn add(&mut self, kind: &str, y: f64, types: &BTreeMap<String, Counts>, all: &Counts, cfg: &Config) {
+        self.n += 1;
+        let b = self.block.entry(kind.to_string()).or_insert((0, 0.0));
+        b.0 += 1;
+        b.1 += y;
+        if self.n < cfg.decline_window {
+            return;
+        }
+        self.n = 0;
+        self.recent.push(std::mem::take(&mut self.block));
+        if self.recent.len() > WINDOWS[WINDOWS.len() - 1] {
+            self.recent.remove(0);
+        }
+        // The reference: the agent's history before the oldest retained block.
+        let mut held: BTreeMap<&str, (u64, f64)> = BTreeMap::new();
+        for blk in &self.recent {
+            for (t, (k, sy)) in blk {
+                let h = held.entry(t.as_str()).or_insert((0, 0.0));
+                h.0 += k;
+                h.1 += sy;
+            }
+        }
+        let (held_n, held_s) = held.values().fold((0u64, 0.0), |a, h| (a.0 + h.0, a.1 + h.1));
+        let ref_n = all.evaluated.saturating_sub(held_n);
+        if ref_n < cfg.decline_min_history {
+            return;
+        }
+        let ref_s = (all.s - held_s).max(0.0);
+        let overall = (cfg.prior_alpha + ref_s) / (cfg.prior_alpha + cfg.prior_beta + ref_n as f64);
+        let m = cfg.decline_shrinkage;
+        let expect = |t: &str| -> (f64, f64) {
+            let (hn, hs) = held.get(t).copied().unwrap_or((0, 0.0));
+            let (n_t, s_t) = types.get(t).map_or((0.0, 0.0), |c| ((c.evaluated.saturating_sub(hn)) as f64, (c.s - hs).max(0.0)));
+            let e = ((s_t + m * overall) / (n_t + m)).clamp(1e-6, 1.0 - 1e-6);
+            (e, e * (1.0 - e) / (n_t + m + 1.0))
+        };
+        // The newest 1, 2, 3, 5, 7 and 10 blocks (Bonferroni over the
+        // windows): a short window sees a sharp drop, a long one a smaller one.
+        let (mut pd, mut pi, mut looked) = (1.0f64, 1.0f64, 0.0f64);
+        let mut win: BTreeMap<&str, (u64, f64)> = BTreeMap::new();
+        for (i, blk) in self.recent.iter().rev().enumerate() {
+            for (t, (k, sy)) in blk {
+                let w = win.entry(t.as_str()).or_insert((0, 0.0));
+                w.0 += k;
+                w.1 += sy;
+            }
+            if !WINDOWS.contains(&(i + 1)) {
+                continue;
+            }
+            let (mut sy, mut n, mut se, mut est) = (0.0, 0u64, 0.0, 0.0);
+            for (t, (k, s_t)) in &win {
+                let (e, v) = expect(t);
+                sy += s_t;
+                n += k;
+                se += *k as f64 * e;
+                est += (*k as f64).powi(2) * v;
+            }
+            let (p_dec, p_imp, z) = window_test(sy, n, se, est.sqrt());
+            if i == 0 {
+                self.last_z = Some(z);
+            }
+            looked += 1.0;
+            pd = pd.min(p_dec);
+            pi = pi.min(p_imp);
+        }
+        self.untested += 1;
+        self.blocks += 1;
+        self.min_p_decline = self.min_p_decline.min((looked * pd).min(1.0));
+        self.min_p_improve = self.min_p_improve.min((looked * pi).min(1.0));
+    }
+
+    /// The p-values of the blocks completed since the last verdict
+    /// (Bonferroni over them): (decline, improvement), `None` when none.
+    pub fn pending(&self) -> Option<(f64, f64)> {
+        (self.untested > 0).then(|| {
+            let k = self.untested as f64;
+            ((k * self.min_p_decline).min(1.0), (k * self.min_p_improve).min(1.0))
+        })
+    }
+
+    /// Records a verdict and marks the pending blocks tested.
+    pub fn decide(&mut self, status: &str, adjusted_p: f64) {
+        self.status = Some(status.to_string());
+        self.adjusted_p = Some(adjusted_p);
+        self.untested = 0;
+        self.min_p_decline = 1.0;
+        self.min_p_improve = 1.0;
+    }
+}
+
+/// Benjamini–Hochberg over agents: which of `p` (agent, decline p, improvement
+/// p) are declining / improving at false-discovery rate `q`, with each
+/// agent's adjusted p-value of its verdict. Agents are tested in one family
+/// per direction.
+pub fn verdicts(p: &[(String, f64, f64)], q: f64) -> Vec<(String, &'static str, f64)> {
+    let dec: Vec<f64> = p.iter().map(|x| x.1).collect();
+    let imp: Vec<f64> = p.iter().map(|x| x.2).collect();
+    let adj_d = learnloop_stats::benjamini_hochberg(&dec).unwrap_or_else(|_| vec![1.0; p.len()]);
+    let adj_i = learnloop_stats::benjamini_hochberg(&imp).unwrap_or_else(|_| vec![1.0; p.len()]);
+    p.iter()
+        .enumerate()
+        .map(|(i, (id, _, _))| {
+            if adj_d[i] <= q {
+                (id.clone(), "declining", adj_d[i])
+            } else if adj_i[i] <= q {
+                (id.clone(), "improving", adj_i[i])
+            } else {
+                (id.clone(), "stable", adj_d[i].min(adj_i[i]))
+            }
+        })
+        .collect()
 }
 
 /// weak / moderate / strong / very_strong from a rate in `[0, 1]`.

@@ -22,6 +22,7 @@ use crate::Env;
 pub mod cost;
 pub mod drift;
 pub mod persona;
+pub mod trust;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -71,7 +72,7 @@ pub struct Report {
 type Scenario = fn(u64, &learnloop_config::Config) -> Result<Report>;
 
 /// The scenarios by plugin name.
-const SCENARIOS: &[(&str, Scenario)] = &[("cost", cost::run), ("drift", drift::run), ("persona", persona::run)];
+const SCENARIOS: &[(&str, Scenario)] = &[("cost", cost::run), ("drift", drift::run), ("persona", persona::run), ("trust", trust::run)];
 
 /// Runs the scenario of `plugin` with `seed`.
 pub fn simulate(plugin: &str, seed: u64, config: &learnloop_config::Config) -> Result<Report> {
