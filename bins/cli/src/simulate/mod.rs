@@ -11,7 +11,7 @@
 //! `pub fn run(seed: u64, config: &Config) -> anyhow::Result<Report>`,
 //! listed in [`SCENARIOS`].
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
@@ -120,26 +120,21 @@ pub fn run(env: &Env, args: &Args) -> Result<()> {
 }
 
 /// A temporary data directory, removed when dropped.
-pub struct TempDir(PathBuf);
+pub struct TempDir(tempfile::TempDir);
 
 impl TempDir {
     /// A fresh directory under the system's temporary directory.
     pub fn new(tag: &str) -> Result<TempDir> {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let p = std::env::temp_dir().join(format!("learnloop-simulate-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&p).with_context(|| format!("cannot create {}", p.display()))?;
-        Ok(TempDir(p))
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("learnloop-simulate-{tag}-"))
+            .tempdir()
+            .context("cannot create a temporary directory")?;
+        Ok(TempDir(dir))
     }
 
     /// Its path.
     pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        self.0.path()
     }
 }
 
