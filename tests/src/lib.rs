@@ -163,10 +163,7 @@ impl Scratch {
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(bin("learnloop"));
         c.current_dir(self.dir.path()).env_remove("LEARNLOOP_CONFIG");
-        self.store_env(&mut c)
-            .arg("--data-dir")
-            .arg(self.data_dir())
-            .args(args);
+        self.store_env(&mut c).arg("--data-dir").arg(self.data_dir()).args(args);
         c
     }
 

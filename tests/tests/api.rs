@@ -38,7 +38,9 @@ fn api_binary_end_to_end() {
         let (st, b) = http(&addr, "POST", "/api/v1/predictions", Some(&writer), &body);
         assert_eq!(st, 201, "{b}");
     }
-    let batch: Vec<String> = (0..50).map(|i| format!(r#"{{"id":"o{i}","plugin":"drift","prediction_id":"p{i}","value":{}}}"#, i + 1)).collect();
+    let batch: Vec<String> = (0..50)
+        .map(|i| format!(r#"{{"id":"o{i}","plugin":"drift","prediction_id":"p{i}","value":{}}}"#, i + 1))
+        .collect();
     let (st, b) = http(&addr, "POST", "/api/v1/outcomes", Some(&writer), &format!("[{}]", batch.join(",")));
     assert_eq!(st, 200, "{b}");
     let v: Value = serde_json::from_str(&b).unwrap();
@@ -78,7 +80,13 @@ fn api_and_scheduler_share_a_data_directory() {
     );
     let (api, addr) = start_api(&s, &["--config", config.to_str().unwrap(), "--bind", "127.0.0.1:0"]);
     let admin = std::fs::read_to_string(s.data_dir().join("admin.key")).unwrap().trim().to_string();
-    let (st, b) = http(&addr, "POST", "/api/v1/predictions?workspace=default", Some(&admin), r#"[{"id":"p1","plugin":"drift","subject":"m","kind":"regression","value":1},{"id":"p2","plugin":"drift","subject":"m","kind":"regression","value":2}]"#);
+    let (st, b) = http(
+        &addr,
+        "POST",
+        "/api/v1/predictions?workspace=default",
+        Some(&admin),
+        r#"[{"id":"p1","plugin":"drift","subject":"m","kind":"regression","value":1},{"id":"p2","plugin":"drift","subject":"m","kind":"regression","value":2}]"#,
+    );
     assert_eq!(st, 200, "{b}");
 
     let scheduler = Child(
@@ -95,14 +103,19 @@ fn api_and_scheduler_share_a_data_directory() {
         let (st, b) = http(&addr, "GET", "/api/v1/jobs/runs?plugin=drift&job=daily", Some(&admin), "");
         assert_eq!(st, 200, "{b}");
         let v: Value = serde_json::from_str(&b).unwrap();
-        if let Some(r) = v["runs"].as_array().and_then(|r| r.iter().find(|r| r["status"] == "succeeded" && !r["slot"].is_null())) {
+        if let Some(r) =
+            v["runs"].as_array().and_then(|r| r.iter().find(|r| r["status"] == "succeeded" && !r["slot"].is_null()))
+        {
             break r.clone();
         }
         assert!(std::time::Instant::now() < deadline, "the scheduler never ran drift.daily: {v}");
         std::thread::sleep(std::time::Duration::from_millis(300));
     };
     assert!(run["runner"].as_str().unwrap().starts_with("scheduler"), "{run}");
-    assert_eq!(run["report"]["workspaces"]["default"]["totals"]["predictions"], 2, "the job saw the HTTP-ingested events: {run}");
+    assert_eq!(
+        run["report"]["workspaces"]["default"]["totals"]["predictions"], 2,
+        "the job saw the HTTP-ingested events: {run}"
+    );
     drop(scheduler);
     drop(api);
 }

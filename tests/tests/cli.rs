@@ -39,7 +39,10 @@ fn quickstart_runs_and_is_idempotent() {
     let n: u64 = reads[0].split_whitespace().nth(1).unwrap().parse().unwrap();
     assert!(n > 1000, "{text}");
     assert!(reads[0].contains(&format!("{n} accepted, 0 duplicates, 0 rejected")), "{text}");
-    assert!(reads[1].contains(&format!("0 accepted, {n} duplicates, 0 rejected")), "second ingest is all duplicates: {text}");
+    assert!(
+        reads[1].contains(&format!("0 accepted, {n} duplicates, 0 rejected")),
+        "second ingest is all duplicates: {text}"
+    );
     assert!(text.contains("1 accepted, 0 duplicates, 4 rejected"), "{text}");
     for plugin in ["cost", "trust", "persona", "drift"] {
         assert!(text.contains(plugin), "stats show {plugin}: {text}");
@@ -73,7 +76,8 @@ fn bad_lines_are_rejected_with_reasons_and_the_rest_lands() {
     };
     let lines = [
         good("a"),
-        r#"{"type":"prediction","id":"nan","plugin":"drift","subject":"m","kind":"regression","value":NaN}"#.to_string(),
+        r#"{"type":"prediction","id":"nan","plugin":"drift","subject":"m","kind":"regression","value":NaN}"#
+            .to_string(),
         good("b"),
         r#"{"type":"prediction","plugin":"drift","subject":"m","kind":"regression","value":1}"#.to_string(),
         String::new(),
@@ -90,7 +94,13 @@ fn bad_lines_are_rejected_with_reasons_and_the_rest_lands() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["line"].as_u64().unwrap(), r["field"].as_str().unwrap().to_string(), r["reason"].as_str().unwrap().to_string()))
+        .map(|r| {
+            (
+                r["line"].as_u64().unwrap(),
+                r["field"].as_str().unwrap().to_string(),
+                r["reason"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     assert_eq!(rejections.len(), 4, "{rejections:?}");
     assert_eq!((rejections[0].0, rejections[0].1.as_str()), (2, "value"));
@@ -228,7 +238,9 @@ fn init_creates_data_dir_and_commented_config() {
     // The plugin directory the README copies plugin libraries into.
     assert!(s.data_dir().join("plugins").is_dir(), "init creates <data_dir>/plugins");
     let text = std::fs::read_to_string(&cfg).unwrap();
-    assert!(text.contains("[scheduler]") && text.contains(&format!("data_dir = {:?}", s.data_dir().display().to_string())));
+    assert!(
+        text.contains("[scheduler]") && text.contains(&format!("data_dir = {:?}", s.data_dir().display().to_string()))
+    );
     // The written file loads.
     assert!(s.run(&["--config", cfg.to_str().unwrap(), "stats"]).status.success());
 }
@@ -286,15 +298,13 @@ fn two_concurrent_writer_processes_lose_nothing() {
 fn committed_rows_survive_kill_9() {
     let s = Scratch::new();
     assert!(s.run(&["init"]).status.success());
-    let mut child = s
-        .cmd(&["ingest", "--batch-size", "100", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child =
+        s.cmd(&["ingest", "--batch-size", "100", "-"]).stdin(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let line = |i: u64| {
-        format!("{{\"type\":\"prediction\",\"id\":\"p{i}\",\"plugin\":\"cost\",\"subject\":\"r\",\"kind\":\"spot\",\"value\":{i}}}\n")
+        format!(
+            "{{\"type\":\"prediction\",\"id\":\"p{i}\",\"plugin\":\"cost\",\"subject\":\"r\",\"kind\":\"spot\",\"value\":{i}}}\n"
+        )
     };
     for i in 0..1_000 {
         stdin.write_all(line(i).as_bytes()).unwrap();

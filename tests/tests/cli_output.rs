@@ -32,7 +32,10 @@ fn on_terminal(s: &Scratch, args: &[&str]) -> Option<String> {
         line.push_str(a);
     }
     let mut cmd = Command::new("script");
-    cmd.args(["-qec", &line, "/dev/null"]).current_dir(s.dir.path()).env("TERM", "xterm").env_remove("LEARNLOOP_CONFIG");
+    cmd.args(["-qec", &line, "/dev/null"])
+        .current_dir(s.dir.path())
+        .env("TERM", "xterm")
+        .env_remove("LEARNLOOP_CONFIG");
     let out = s.store_env(&mut cmd).stdin(Stdio::null()).output().expect("run script");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
@@ -67,7 +70,10 @@ fn ingest_progress_on_a_terminal_and_clean_pipes() {
     if let Some(screen) = on_terminal(&fresh, &["ingest", file.to_str().unwrap()]) {
         assert!(screen.contains("storing"), "{screen:?}");
         for plugin in ["cost", "trust", "persona", "drift"] {
-            assert!(screen.contains(&format!("learning {plugin}")), "no progress for {plugin}'s online update: {screen:?}");
+            assert!(
+                screen.contains(&format!("learning {plugin}")),
+                "no progress for {plugin}'s online update: {screen:?}"
+            );
         }
         assert!(screen.contains(" events") && screen.contains("/s"), "events and rate: {screen:?}");
         // Replay draws its phase too.
@@ -104,7 +110,8 @@ fn sample_to_a_file_says_what_it_wrote() {
     assert_eq!(v["bytes"].as_u64(), Some(size), "{v}");
     assert_eq!(v["file"].as_str(), path.to_str());
     assert_eq!(v["plugins"]["cost"]["predictions"].as_u64(), Some(10), "{v}");
-    let outcomes = v["plugins"]["cost"]["outcomes"].as_u64().unwrap() + v["plugins"]["drift"]["outcomes"].as_u64().unwrap();
+    let outcomes =
+        v["plugins"]["cost"]["outcomes"].as_u64().unwrap() + v["plugins"]["drift"]["outcomes"].as_u64().unwrap();
     assert_eq!(outcomes + 20, lines as u64, "{v}");
 
     // To stdout the events are the output: nothing else is printed.
@@ -174,7 +181,9 @@ fn messages_name_the_field_in_plain_words() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["line"].as_u64().unwrap(), r["field"].as_str().unwrap().into(), r["reason"].as_str().unwrap().into()))
+        .map(|r| {
+            (r["line"].as_u64().unwrap(), r["field"].as_str().unwrap().into(), r["reason"].as_str().unwrap().into())
+        })
         .collect();
     let want = [
         (1, "value", "expected a number, got an object"),
@@ -197,7 +206,8 @@ fn messages_name_the_field_in_plain_words() {
     assert!(text(&out).0.contains("bad.jsonl:1 (id a): value: expected a number, got an object"), "{}", text(&out).0);
 
     // A CSV JSON column.
-    let csv = s.write("bad.csv", "type,id,plugin,subject,kind,value,features\nprediction,f,drift,m,regression,1,\"[1,2]\"\n");
+    let csv =
+        s.write("bad.csv", "type,id,plugin,subject,kind,value,features\nprediction,f,drift,m,regression,1,\"[1,2]\"\n");
     let (_, v) = s.json(&["ingest", csv.to_str().unwrap()]);
     let r = &v["rejections"][0];
     assert_eq!(r["field"].as_str(), Some("features"), "{v}");
@@ -206,7 +216,10 @@ fn messages_name_the_field_in_plain_words() {
     let cfg = s.write("bad.toml", "[improvements]\nmin_gain = \"lots\"\n");
     let out = s.run(&["--config", cfg.to_str().unwrap(), "stats"]);
     let err = text(&out).1;
-    assert!(!out.status.success() && err.contains("min_gain") && err.contains("expected a number, got the string \"lots\""), "{err}");
+    assert!(
+        !out.status.success() && err.contains("min_gain") && err.contains("expected a number, got the string \"lots\""),
+        "{err}"
+    );
     assert!(!err.contains("invalid type") && !err.contains("f64"), "{err}");
     let cfg = s.write("bad-plugin.toml", "[drift]\np_value = \"small\"\n");
     let out = s.run(&["--config", cfg.to_str().unwrap(), "plugins", "list"]);
@@ -215,9 +228,19 @@ fn messages_name_the_field_in_plain_words() {
     assert!(!all.contains("invalid type") && !all.contains("f64"), "{all}");
 
     // A route body.
-    let out = s.run(&["call", "cost", "POST", "/assess", "--body", r#"{"recommendation_type":"x","resource_type":"ec2","region":"r","predicted_savings":{}}"#]);
+    let out = s.run(&[
+        "call",
+        "cost",
+        "POST",
+        "/assess",
+        "--body",
+        r#"{"recommendation_type":"x","resource_type":"ec2","region":"r","predicted_savings":{}}"#,
+    ]);
     let err = text(&out).1;
-    assert!(!out.status.success() && err.contains("predicted_savings") && err.contains("expected a number, got an object"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("predicted_savings") && err.contains("expected a number, got an object"),
+        "{err}"
+    );
     assert!(!err.contains("invalid type") && !err.contains("f64"), "{err}");
 }
 
@@ -265,14 +288,19 @@ fn quickstart_is_readable_consistent_and_idempotent() {
     let improvements = s.json(&["improvements", "list"]).1;
     let alerts = s.sql("SELECT count(*), CAST(sum(occurrences) AS BIGINT) FROM alerts");
     let insights = s.sql("SELECT count(*) FROM insights");
-    const STATE: &str = "SELECT count(*), CAST(sum(version) AS BIGINT), CAST(max(updated_at) AS BIGINT) FROM plugin_state";
+    const STATE: &str =
+        "SELECT count(*), CAST(sum(version) AS BIGINT), CAST(max(updated_at) AS BIGINT) FROM plugin_state";
     let state = s.sql(STATE);
     let runs = s.sql("SELECT count(*) FROM job_runs");
     let out = s.run(&["quickstart"]);
     assert!(out.status.success(), "{}", text(&out).1);
     assert_eq!(s.json(&["stats"]).1, stats, "a second quickstart changed the counts");
     assert_eq!(s.json(&["improvements", "list"]).1, improvements, "a second quickstart proposed again");
-    assert_eq!(s.sql("SELECT count(*), CAST(sum(occurrences) AS BIGINT) FROM alerts"), alerts, "a second quickstart raised alerts again");
+    assert_eq!(
+        s.sql("SELECT count(*), CAST(sum(occurrences) AS BIGINT) FROM alerts"),
+        alerts,
+        "a second quickstart raised alerts again"
+    );
     assert_eq!(s.sql("SELECT count(*) FROM insights"), insights, "a second quickstart stored insights again");
     assert_eq!(s.sql(STATE), state, "a second quickstart wrote plugin state");
     assert_eq!(s.sql("SELECT count(*) FROM job_runs"), runs, "a second quickstart ran its jobs again");

@@ -20,12 +20,8 @@ const MISSPELT: &str = "[drift]\npvalue = 0.05\n";
 fn refused(s: &Scratch, name: &str, args: &[&str]) -> (Option<i32>, String) {
     let mut cmd = Command::new(bin(name));
     cmd.current_dir(s.dir.path()).env_remove("LEARNLOOP_CONFIG");
-    let out = s
-        .store_env(&mut cmd)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("run {name}: {e}"));
+    let out =
+        s.store_env(&mut cmd).args(args).stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("run {name}: {e}"));
     (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
@@ -139,7 +135,13 @@ fn config_show_names_sources_and_masks_secrets() {
     assert!(!text.contains("s3cr3t"), "the password leaked: {text}");
     let v: Value = serde_json::from_str(&text).unwrap();
     let setting = |k: &str| {
-        v["settings"].as_array().unwrap().iter().find(|s| s["key"] == k).unwrap_or_else(|| panic!("no {k}: {v}")).clone()
+        v["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["key"] == k)
+            .unwrap_or_else(|| panic!("no {k}: {v}"))
+            .clone()
     };
     assert_eq!(setting("api.max_batch")["value"], 50);
     assert_eq!(setting("api.max_batch")["source"], serde_json::json!({"kind": "file", "name": cfg.to_str().unwrap()}));
@@ -153,7 +155,10 @@ fn config_show_names_sources_and_masks_secrets() {
 
     let out = s.cmd(&["--config", cfg.to_str().unwrap(), "config", "show"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.lines().any(|l| l.starts_with("api.max_batch") && l.contains("= 50") && l.contains("show.toml")), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("api.max_batch") && l.contains("= 50") && l.contains("show.toml")),
+        "{text}"
+    );
 }
 
 #[test]

@@ -51,13 +51,28 @@ use learnloop_e2e::{Scratch, bin};
 /// Commands that cannot run in a test: (prefix of the command, why).
 const SKIP: &[(&str, &str)] = &[
     ("./scripts/test", "it is the whole test suite, which runs this test"),
-    ("cargo build --release --locked", "a release build of the whole workspace takes many minutes; this test runs the same binaries, built for the test run"),
+    (
+        "cargo build --release --locked",
+        "a release build of the whole workspace takes many minutes; this test runs the same binaries, built for the test run",
+    ),
     ("cargo bench", "a benchmark run takes minutes and measures, it does not check the docs"),
     ("LEARNLOOP_BENCH_", "a benchmark run (with its size or database set) takes minutes"),
-    ("sudo systemctl ", "needs systemd and the installed units; the units are checked by `systemd_units_start_the_real_binaries`"),
-    ("systemctl ", "needs systemd and the installed units; the units are checked by `systemd_units_start_the_real_binaries`"),
-    ("sudo ", "installs onto this machine (system user, /usr/local/bin, /etc); the units it installs are checked by `systemd_units_start_the_real_binaries`"),
-    ("learnloop migrate --from sqlite:/var/lib/", "needs the example's PostgreSQL server; tests/tests/postgres.rs runs `migrate` against a real one"),
+    (
+        "sudo systemctl ",
+        "needs systemd and the installed units; the units are checked by `systemd_units_start_the_real_binaries`",
+    ),
+    (
+        "systemctl ",
+        "needs systemd and the installed units; the units are checked by `systemd_units_start_the_real_binaries`",
+    ),
+    (
+        "sudo ",
+        "installs onto this machine (system user, /usr/local/bin, /etc); the units it installs are checked by `systemd_units_start_the_real_binaries`",
+    ),
+    (
+        "learnloop migrate --from sqlite:/var/lib/",
+        "needs the example's PostgreSQL server; tests/tests/postgres.rs runs `migrate` against a real one",
+    ),
 ];
 
 /// Tools besides the shell's own that examples may pipe into; a command
@@ -133,7 +148,10 @@ fn sh_commands(name: &str, text: &str) -> Vec<Cmd> {
         let trimmed = line.trim_start();
         if let Some((marker, lang)) = &fence {
             if trimmed.starts_with(marker.as_str()) && trimmed.trim_matches(|c| c == '`' || c == '~').is_empty() {
-                assert!(pending.is_none(), "{name}:{n}: a command in this block is not finished (open quote or trailing \\)");
+                assert!(
+                    pending.is_none(),
+                    "{name}:{n}: a command in this block is not finished (open quote or trailing \\)"
+                );
                 fence = None;
                 continue;
             }
@@ -157,14 +175,20 @@ fn sh_commands(name: &str, text: &str) -> Vec<Cmd> {
                 !SHELL_FENCES.contains(&lang.as_str()),
                 "{name}:{n}: shell commands go in ```sh blocks (the doc test runs those), not ```{lang}"
             );
-            assert!(!lang.is_empty(), "{name}:{n}: say the fence's language (```sh for commands, ```text, ```json, ```toml ...)");
+            assert!(
+                !lang.is_empty(),
+                "{name}:{n}: say the fence's language (```sh for commands, ```text, ```json, ```toml ...)"
+            );
             fence = Some((marker, lang));
             continue;
         }
         if let Some(h) = line.strip_prefix("## ") {
             section = h.trim().to_string();
         }
-        if trimmed.starts_with("* ") || trimmed.starts_with("- ") || (trimmed.chars().next().is_some_and(|c| c.is_ascii_digit()) && trimmed.contains(". ")) {
+        if trimmed.starts_with("* ")
+            || trimmed.starts_with("- ")
+            || (trimmed.chars().next().is_some_and(|c| c.is_ascii_digit()) && trimmed.contains(". "))
+        {
             in_list = true;
         } else if line.trim().is_empty() {
             // a list ends at a blank line followed by an unindented line (checked below)
@@ -270,7 +294,9 @@ fn table_rows(text: &str) -> Vec<(usize, Vec<String>)> {
 /// (any case), up to the next `## `, and the number of lines before it.
 fn section<'a>(text: &'a str, heading: &str) -> Option<(usize, &'a str)> {
     let heading = heading.to_lowercase();
-    let start = text.lines().position(|l| l.strip_prefix("## ").is_some_and(|h| h.trim().to_lowercase().starts_with(&heading)))?;
+    let start = text
+        .lines()
+        .position(|l| l.strip_prefix("## ").is_some_and(|h| h.trim().to_lowercase().starts_with(&heading)))?;
     let mut offset = 0;
     let mut lines = text.lines();
     for _ in 0..=start {
@@ -311,7 +337,13 @@ fn help(binary: &str, path: &[String]) -> Help {
     let mut part = "";
     for line in text.lines() {
         if !line.starts_with(' ') && line.ends_with(':') {
-            part = if line == "Commands:" { "commands" } else if line == "Options:" { "options" } else { "" };
+            part = if line == "Commands:" {
+                "commands"
+            } else if line == "Options:" {
+                "options"
+            } else {
+                ""
+            };
             continue;
         }
         match part {
@@ -359,11 +391,13 @@ impl Helps {
         if subs.is_empty() {
             return vec![path];
         }
-        subs.into_iter().flat_map(|s| {
-            let mut p = path.clone();
-            p.push(s);
-            self.leaves(p)
-        }).collect()
+        subs.into_iter()
+            .flat_map(|s| {
+                let mut p = path.clone();
+                p.push(s);
+                self.leaves(p)
+            })
+            .collect()
     }
 }
 
@@ -512,7 +546,8 @@ fn called_route(ws: &[String]) -> Option<(String, String)> {
 /// The rows of a plugin README's Routes tables by route (`GET /agents/{agent}`).
 fn route_rows(plugin: &str) -> BTreeMap<String, String> {
     let text = read(&format!("plugins/{plugin}/README.md"));
-    let (_, routes) = section(&text, "routes").unwrap_or_else(|| panic!("plugins/{plugin}/README.md has no Routes section"));
+    let (_, routes) =
+        section(&text, "routes").unwrap_or_else(|| panic!("plugins/{plugin}/README.md has no Routes section"));
     table_rows(routes)
         .into_iter()
         .filter_map(|(_, cells)| {
@@ -529,10 +564,16 @@ fn route_rows(plugin: &str) -> BTreeMap<String, String> {
 fn query_keys(ws: &[String]) -> Vec<String> {
     let mut keys = Vec::new();
     for (i, w) in ws.iter().enumerate() {
-        if w.starts_with('/') && let Some((_, q)) = w.split_once('?') {
-            keys.extend(q.split('&').filter_map(|kv| kv.split('=').next()).filter(|k| !k.is_empty()).map(str::to_string));
+        if w.starts_with('/')
+            && let Some((_, q)) = w.split_once('?')
+        {
+            keys.extend(
+                q.split('&').filter_map(|kv| kv.split('=').next()).filter(|k| !k.is_empty()).map(str::to_string),
+            );
         }
-        if (w == "-q" || w == "--query") && let Some(kv) = ws.get(i + 1) {
+        if (w == "-q" || w == "--query")
+            && let Some(kv) = ws.get(i + 1)
+        {
             keys.extend(kv.split('=').next().map(str::to_string));
         }
     }
@@ -544,7 +585,8 @@ fn mentions(text: &str, word: &str) -> bool {
     text.match_indices(word).any(|(i, _)| {
         let before = text[..i].chars().next_back();
         let after = text[i + word.len()..].chars().next();
-        !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') && !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
     })
 }
 
@@ -694,11 +736,15 @@ impl Runner {
         self.ran += 1;
         eprintln!("docs: {}", self.at(cmd));
         let ws = words(&text);
-        if let Some(pkg) = text.strip_prefix("cargo build --release -p ").and_then(|r| r.strip_suffix(" --features dynamic")) {
+        if let Some(pkg) =
+            text.strip_prefix("cargo build --release -p ").and_then(|r| r.strip_suffix(" --features dynamic"))
+        {
             return self.build_plugin(cmd, pkg.trim());
         }
         let program = ws.first().map(String::as_str).unwrap_or("");
-        if (program == "learnloop-api" || program == "learnloop-scheduler") && !ws.iter().any(|w| w == "--once" || w == "--help" || w == "-h") {
+        if (program == "learnloop-api" || program == "learnloop-scheduler")
+            && !ws.iter().any(|w| w == "--once" || w == "--help" || w == "-h")
+        {
             return self.start_server(cmd, &text, program);
         }
         let mut c = self.command("bash");
@@ -721,7 +767,13 @@ impl Runner {
         std::thread::sleep(Duration::from_millis(50));
         let (out, err) = (out.lock().unwrap().clone(), err.lock().unwrap().clone());
         let tail = |s: &str| s.chars().rev().take(3000).collect::<Vec<_>>().into_iter().rev().collect::<String>();
-        assert!(status.success(), "{} failed ({status}) as run: {text}\nstdout: {}\nstderr: {}", self.at(cmd), tail(&out), tail(&err));
+        assert!(
+            status.success(),
+            "{} failed ({status}) as run: {text}\nstdout: {}\nstderr: {}",
+            self.at(cmd),
+            tail(&out),
+            tail(&err)
+        );
         if let Some(l) = error_output(&err) {
             panic!("{}: error output: {l}\nstderr: {}", self.at(cmd), tail(&err));
         }
@@ -776,7 +828,12 @@ impl Runner {
                 if let Some(st) = child.try_wait().unwrap() {
                     panic!("{}: exited ({st}): {}", self.at(cmd), stderr.lock().unwrap());
                 }
-                assert!(Instant::now() < deadline, "{}: no leadership line within 60 s: {}", self.at(cmd), stderr.lock().unwrap());
+                assert!(
+                    Instant::now() < deadline,
+                    "{}: no leadership line within 60 s: {}",
+                    self.at(cmd),
+                    stderr.lock().unwrap()
+                );
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
@@ -843,7 +900,8 @@ fn shipped_keys(text: &str, plugin: &str) -> toml::Table {
             continue;
         }
         let setting = l.split("  #").next().unwrap().trim();
-        let t: toml::Table = setting.parse().unwrap_or_else(|e| panic!("config/learnloop.toml [{plugin}]: {setting}: {e}"));
+        let t: toml::Table =
+            setting.parse().unwrap_or_else(|e| panic!("config/learnloop.toml [{plugin}]: {setting}: {e}"));
         out.extend(t);
     }
     assert!(!out.is_empty(), "config/learnloop.toml has no keys for [{plugin}]");
@@ -857,9 +915,13 @@ fn every_plugin_has_a_readme_with_every_part() {
     for plugin in plugin_names() {
         let name = format!("plugins/{plugin}/README.md");
         let text = read(&name);
-        let headings: Vec<String> = text.lines().filter_map(|l| l.strip_prefix("## ")).map(|h| h.trim().to_lowercase()).collect();
+        let headings: Vec<String> =
+            text.lines().filter_map(|l| l.strip_prefix("## ")).map(|h| h.trim().to_lowercase()).collect();
         for part in ["records", "routes", "jobs", "configuration", "alerts", "accuracy"] {
-            assert!(headings.iter().any(|h| h.starts_with(part)), "{name}: no `## {part}...` section (has: {headings:?})");
+            assert!(
+                headings.iter().any(|h| h.starts_with(part)),
+                "{name}: no `## {part}...` section (has: {headings:?})"
+            );
         }
         let (routes, jobs) = manifests.get(&plugin).unwrap_or_else(|| panic!("no manifest for {plugin}"));
 
@@ -880,7 +942,9 @@ fn every_plugin_has_a_readme_with_every_part() {
         let (_, jobs_text) = section(&text, "jobs").unwrap();
         let documented: BTreeMap<String, String> = table_rows(jobs_text)
             .into_iter()
-            .filter_map(|(_, cells)| Some((cell_spans(&cells[0]).into_iter().next()?, cell_spans(cells.get(1)?).into_iter().next()?)))
+            .filter_map(|(_, cells)| {
+                Some((cell_spans(&cells[0]).into_iter().next()?, cell_spans(cells.get(1)?).into_iter().next()?))
+            })
             .collect();
         assert_eq!(&documented, jobs, "{name}: the Jobs table must list every job with its default schedule");
 
@@ -890,20 +954,34 @@ fn every_plugin_has_a_readme_with_every_part() {
         let mut seen = BTreeSet::new();
         for (line, cells) in table_rows(conf_text) {
             let line = line + conf_at;
-            let (Some(key), Some(default)) = (cell_spans(&cells[0]).into_iter().next(), cells.get(1).and_then(|c| cell_spans(c).into_iter().next())) else {
+            let (Some(key), Some(default)) =
+                (cell_spans(&cells[0]).into_iter().next(), cells.get(1).and_then(|c| cell_spans(c).into_iter().next()))
+            else {
                 continue;
             };
-            let shipped = section.get(&key).unwrap_or_else(|| panic!("{name}:{line}: `{key}` is not a key of [{plugin}] in config/learnloop.toml"));
-            let parsed: toml::Table = format!("v = {default}").parse().unwrap_or_else(|e| panic!("{name}:{line}: default `{default}` is not TOML: {e}"));
+            let shipped = section.get(&key).unwrap_or_else(|| {
+                panic!("{name}:{line}: `{key}` is not a key of [{plugin}] in config/learnloop.toml")
+            });
+            let parsed: toml::Table = format!("v = {default}")
+                .parse()
+                .unwrap_or_else(|e| panic!("{name}:{line}: default `{default}` is not TOML: {e}"));
             let same = match (&parsed["v"], shipped) {
-                (toml::Value::Integer(a), toml::Value::Float(b)) | (toml::Value::Float(b), toml::Value::Integer(a)) => (*a as f64 - b).abs() < 1e-12,
+                (toml::Value::Integer(a), toml::Value::Float(b)) | (toml::Value::Float(b), toml::Value::Integer(a)) => {
+                    (*a as f64 - b).abs() < 1e-12
+                }
                 (a, b) => a == b,
             };
-            assert!(same, "{name}:{line}: `{key}` defaults to {shipped} in config/learnloop.toml, the README says {default}");
+            assert!(
+                same,
+                "{name}:{line}: `{key}` defaults to {shipped} in config/learnloop.toml, the README says {default}"
+            );
             seen.insert(key);
         }
         let all: BTreeSet<String> = section.keys().cloned().collect();
-        assert_eq!(seen, all, "{name}: the Configuration table must list every [{plugin}] key of config/learnloop.toml");
+        assert_eq!(
+            seen, all,
+            "{name}: the Configuration table must list every [{plugin}] key of config/learnloop.toml"
+        );
     }
 }
 
@@ -921,21 +999,35 @@ fn readme_cli_table_matches_help() {
         let group: Vec<String> = words(first)[1..2].to_vec();
         let mut leaves = Vec::new();
         for span in &spans {
-            let synopsis = if span.starts_with("learnloop ") { span.clone() } else { format!("learnloop {} {span}", group.join(" ")) };
-            let l = check_synopsis(&mut helps, &synopsis).unwrap_or_else(|e| panic!("README.md:{line}: `{synopsis}`: {e}"));
+            let synopsis = if span.starts_with("learnloop ") {
+                span.clone()
+            } else {
+                format!("learnloop {} {span}", group.join(" "))
+            };
+            let l =
+                check_synopsis(&mut helps, &synopsis).unwrap_or_else(|e| panic!("README.md:{line}: `{synopsis}`: {e}"));
             leaves.extend(l);
         }
         // Every flag the row's commands take is mentioned in the row.
         let row = cells.join(" | ");
         for leaf in &leaves {
             for aliases in &helps.get(leaf).options.clone() {
-                if aliases.iter().any(|a| globals.contains(a) || a == "-h" || a == "--help" || a == "-V" || a == "--version") {
+                if aliases
+                    .iter()
+                    .any(|a| globals.contains(a) || a == "-h" || a == "--help" || a == "-V" || a == "--version")
+                {
                     continue;
                 }
                 let mentioned = aliases.iter().any(|a| {
-                    row.match_indices(a.as_str()).any(|(i, _)| !row[i + a.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-'))
+                    row.match_indices(a.as_str())
+                        .any(|(i, _)| !row[i + a.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-'))
                 });
-                assert!(mentioned, "README.md:{line}: `learnloop {}` takes {} (see -h), the CLI table's row does not mention it", leaf.join(" "), aliases.join("/"));
+                assert!(
+                    mentioned,
+                    "README.md:{line}: `learnloop {}` takes {} (see -h), the CLI table's row does not mention it",
+                    leaf.join(" "),
+                    aliases.join("/")
+                );
             }
         }
         listed.extend(leaves);
@@ -943,13 +1035,17 @@ fn readme_cli_table_matches_help() {
     let all: BTreeSet<Vec<String>> = helps.leaves(Vec::new()).into_iter().collect();
     let missing: Vec<String> = all.difference(&listed).map(|p| p.join(" ")).collect();
     let extra: Vec<String> = listed.difference(&all).map(|p| p.join(" ")).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "README.md's CLI table vs `learnloop --help`: missing {missing:?}, not a command {extra:?}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "README.md's CLI table vs `learnloop --help`: missing {missing:?}, not a command {extra:?}"
+    );
 }
 
 #[test]
 fn inline_commands_name_real_commands_flags_and_routes() {
     let manifests = manifests();
-    let mut helps: BTreeMap<&str, Helps> = ["learnloop", "learnloop-api", "learnloop-scheduler"].into_iter().map(|b| (b, Helps::new(b))).collect();
+    let mut helps: BTreeMap<&str, Helps> =
+        ["learnloop", "learnloop-api", "learnloop-scheduler"].into_iter().map(|b| (b, Helps::new(b))).collect();
     let mut files = vec!["README.md".to_string()];
     files.extend(plugin_names().into_iter().map(|p| format!("plugins/{p}/README.md")));
     let mut checked = 0;
@@ -968,13 +1064,21 @@ fn inline_commands_name_real_commands_flags_and_routes() {
                 }
                 check_synopsis(h, part).unwrap_or_else(|e| panic!("{file}:{line}: `{span}`: {e}"));
                 checked += 1;
-                if first == "learnloop" && let Some((plugin, route)) = called_route(&ws) {
-                    let (routes, _) = manifests.get(&plugin).unwrap_or_else(|| panic!("{file}:{line}: `{span}`: no plugin {plugin:?}"));
+                if first == "learnloop"
+                    && let Some((plugin, route)) = called_route(&ws)
+                {
+                    let (routes, _) = manifests
+                        .get(&plugin)
+                        .unwrap_or_else(|| panic!("{file}:{line}: `{span}`: no plugin {plugin:?}"));
                     let pattern = routes.iter().find(|r| route_matches(r, &route));
-                    let pattern = pattern.unwrap_or_else(|| panic!("{file}:{line}: `{span}`: plugin {plugin} has no route {route} (it has: {routes:?})"));
+                    let pattern = pattern.unwrap_or_else(|| {
+                        panic!("{file}:{line}: `{span}`: plugin {plugin} has no route {route} (it has: {routes:?})")
+                    });
                     // Every query parameter is one the route's row in the plugin README documents.
                     let rows = route_rows(&plugin);
-                    let row = rows.get(pattern).unwrap_or_else(|| panic!("plugins/{plugin}/README.md documents no {pattern}"));
+                    let row = rows
+                        .get(pattern)
+                        .unwrap_or_else(|| panic!("plugins/{plugin}/README.md documents no {pattern}"));
                     for key in query_keys(&ws) {
                         assert!(
                             mentions(row, &key),
@@ -1015,7 +1119,10 @@ fn http_routes_in_the_readmes_exist() {
                 continue;
             }
             let route = format!("{method} {}", path.split('?').next().unwrap());
-            assert!(routes.iter().any(|r| route_matches(r, &route)), "{file}:{line}: `{span}`: the API has no route {route}");
+            assert!(
+                routes.iter().any(|r| route_matches(r, &route)),
+                "{file}:{line}: `{span}`: the API has no route {route}"
+            );
             checked += 1;
         }
     }
@@ -1045,8 +1152,17 @@ fn the_old_broken_examples_are_caught() {
     assert!(r.is_err(), "an indented command is refused");
     let r = std::panic::catch_unwind(|| sh_commands("x.md", "```bash\nlearnloop stats\n```\n"));
     assert!(r.is_err(), "a ```bash block is refused");
-    let spans = inline_spans("text `learnloop\njobs run cost learning_cycle` and\n`learnloop stats`\n\n| `learnloop call` | x |\n");
-    assert_eq!(spans, [(1, "learnloop jobs run cost learning_cycle".to_string()), (3, "learnloop stats".into()), (5, "learnloop call".into())]);
+    let spans = inline_spans(
+        "text `learnloop\njobs run cost learning_cycle` and\n`learnloop stats`\n\n| `learnloop call` | x |\n",
+    );
+    assert_eq!(
+        spans,
+        [
+            (1, "learnloop jobs run cost learning_cycle".to_string()),
+            (3, "learnloop stats".into()),
+            (5, "learnloop call".into())
+        ]
+    );
     let cmds = sh_commands("x.md", "## A\n```sh\necho 'a\nb' | wc -l\nlearnloop stats \\\n  --json\n# note\n```\n");
     assert_eq!(cmds.len(), 2);
     assert_eq!((cmds[0].line, cmds[1].line), (3, 5));
@@ -1072,7 +1188,10 @@ fn unit(text: &str) -> BTreeMap<String, String> {
     for l in text.lines().map(str::trim) {
         if l.starts_with('[') {
             service = l == "[Service]";
-        } else if service && !l.starts_with('#') && let Some((k, v)) = l.split_once('=') {
+        } else if service
+            && !l.starts_with('#')
+            && let Some((k, v)) = l.split_once('=')
+        {
             out.insert(k.trim().to_string(), v.trim().to_string());
         }
     }
@@ -1081,13 +1200,19 @@ fn unit(text: &str) -> BTreeMap<String, String> {
 
 #[test]
 fn systemd_units_start_the_real_binaries() {
-    for (file, program) in [("learnloop-api.service", "learnloop-api"), ("learnloop-scheduler.service", "learnloop-scheduler")] {
+    for (file, program) in
+        [("learnloop-api.service", "learnloop-api"), ("learnloop-scheduler.service", "learnloop-scheduler")]
+    {
         let name = format!("packaging/systemd/{file}");
         let u = unit(&read(&name));
         let exec = u.get("ExecStart").unwrap_or_else(|| panic!("{name}: no ExecStart"));
         let ws = words(exec);
         assert_eq!(ws[0], format!("/usr/local/bin/{program}"), "{name}: ExecStart runs the installed {program}");
-        assert_eq!(u.get("KillSignal").map(String::as_str), Some("SIGTERM"), "{name}: the binaries stop gracefully on SIGTERM");
+        assert_eq!(
+            u.get("KillSignal").map(String::as_str),
+            Some("SIGTERM"),
+            "{name}: the binaries stop gracefully on SIGTERM"
+        );
         let mut helps = Helps::new(if program == "learnloop-api" { "learnloop-api" } else { "learnloop-scheduler" });
         let synopsis = format!("{program} {}", ws[1..].join(" "));
         check_synopsis(&mut helps, &synopsis).unwrap_or_else(|e| panic!("{name}: ExecStart: {e}"));
@@ -1101,7 +1226,10 @@ fn systemd_units_start_the_real_binaries() {
         let data = s.data_dir();
         let args: Vec<String> = ws[1..]
             .iter()
-            .map(|a| a.replace("/etc/learnloop/learnloop.toml", &config.display().to_string()).replace(&format!("/var/lib/{state}"), &data.display().to_string()))
+            .map(|a| {
+                a.replace("/etc/learnloop/learnloop.toml", &config.display().to_string())
+                    .replace(&format!("/var/lib/{state}"), &data.display().to_string())
+            })
             .collect();
         let mut child = Command::new(bin(program))
             .args(&args)
@@ -1115,7 +1243,11 @@ fn systemd_units_start_the_real_binaries() {
         drain(child.stderr.take().unwrap(), stderr.clone());
         let up = Instant::now();
         while up.elapsed() < Duration::from_secs(3) {
-            assert!(child.try_wait().unwrap().is_none(), "{name}: {program} {args:?} exited at start: {}", stderr.lock().unwrap());
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "{name}: {program} {args:?} exited at start: {}",
+                stderr.lock().unwrap()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         learnloop_e2e::terminate(&child);

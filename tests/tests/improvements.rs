@@ -39,7 +39,12 @@ fn status(s: &Scratch, id: &str) -> String {
 fn in_force(s: &Scratch) -> u64 {
     let (code, v) = s.json(&["improvements", "applied", "--plugin", "trust"]);
     assert_eq!(code, 0, "{v}");
-    v["applied"].as_array().unwrap().iter().find(|a| a["target"] == "weights").map_or(0, |a| a["version"].as_u64().unwrap())
+    v["applied"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["target"] == "weights")
+        .map_or(0, |a| a["version"].as_u64().unwrap())
 }
 
 fn weights_version(s: &Scratch) -> u64 {
@@ -66,7 +71,11 @@ fn approve_apply_and_roll_back_from_the_cli() {
     // Approving twice is refused, naming the status.
     let again = s.run(&["improvements", "approve", &id]);
     assert_eq!(again.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&again.stderr).contains("is applied"), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("is applied"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
 
     let out = s.run(&["improvements", "rollback", "trust", "weights", "--reason", "e2e"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -232,7 +232,10 @@ fn migrate_moves_an_embedded_installation_to_postgres() {
     assert!(count("job_runs") > 0 && count("api_keys") > 0, "{report}");
 
     // What the CLI reads back from PostgreSQL equals what it read from SQLite.
-    let pg = s.write("pg.toml", &format!("data_dir = {:?}\n[store]\nurl = {:?}\n", s.path("pg-data").display().to_string(), schema.url()));
+    let pg = s.write(
+        "pg.toml",
+        &format!("data_dir = {:?}\n[store]\nurl = {:?}\n", s.path("pg-data").display().to_string(), schema.url()),
+    );
     let sqlite_cfg = s.write("sqlite.toml", &format!("data_dir = {:?}\n", s.data_dir().display().to_string()));
     for args in [&["stats"][..], &["jobs", "history"], &["keys", "list"]] {
         let (a, b) = (cli(&s, &sqlite_cfg, args), cli(&s, &pg, args));

@@ -131,7 +131,8 @@ fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) ->
 /// Waits for a child to exit after SIGTERM; its exit code.
 fn stop(child: &mut Child) -> Option<i32> {
     terminate(&child.0);
-    let status = wait_for(Duration::from_secs(15), "the scheduler to exit after SIGTERM", || child.0.try_wait().unwrap());
+    let status =
+        wait_for(Duration::from_secs(15), "the scheduler to exit after SIGTERM", || child.0.try_wait().unwrap());
     status.code()
 }
 
@@ -219,7 +220,9 @@ fn two_schedulers_one_leader_and_failover_after_kill_9() {
     let mut a = start_scheduler(&s, &config, "e2e-a");
     wait_for(Duration::from_secs(15), "e2e-a to lead", || (leader(&s).as_deref() == Some("e2e-a")).then_some(()));
     let mut b = start_scheduler(&s, &config, "e2e-b");
-    wait_for(Duration::from_secs(15), "e2e-b to stand by", || log_of(&s, "e2e-b").contains("standing by: e2e-a leads").then_some(()));
+    wait_for(Duration::from_secs(15), "e2e-b to stand by", || {
+        log_of(&s, "e2e-b").contains("standing by: e2e-a leads").then_some(())
+    });
 
     // Overlap: both run for a few slots; only the leader records runs.
     let before = drift_runs(&runs(&s)).len();
@@ -272,7 +275,8 @@ fn two_schedulers_one_leader_and_failover_after_kill_9() {
 #[test]
 fn api_shows_the_run_of_a_job_the_scheduler_ran() {
     let s = Scratch::new();
-    let (mut api, addr) = learnloop_e2e::start_api(&s, &["--data-dir", s.data_dir().to_str().unwrap(), "--bind", "127.0.0.1:0"]);
+    let (mut api, addr) =
+        learnloop_e2e::start_api(&s, &["--data-dir", s.data_dir().to_str().unwrap(), "--bind", "127.0.0.1:0"]);
     let admin = std::fs::read_to_string(s.data_dir().join("admin.key")).unwrap().trim().to_string();
 
     for i in 0..5 {

@@ -67,7 +67,8 @@ fn every_cli_command_into_a_closed_pipe_exits_0_quietly() {
     let more = s.path("more.jsonl");
     // Another workspace: the quickstart below writes the same sample ids in
     // `default`, and a conflicting line would make this ingest exit 2.
-    let out = s.run(&["sample", "-o", more.to_str().unwrap(), "--per-plugin", "5", "--seed", "7", "--workspace", "more"]);
+    let out =
+        s.run(&["sample", "-o", more.to_str().unwrap(), "--per-plugin", "5", "--seed", "7", "--workspace", "more"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let (events, more) = (events.to_str().unwrap().to_string(), more.to_str().unwrap().to_string());
 

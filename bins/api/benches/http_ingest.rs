@@ -15,8 +15,8 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 struct Conn {
@@ -88,7 +88,11 @@ fn run(sync: &str) {
     };
     std::thread::spawn(move || for _ in lines {});
     let key = std::fs::read_to_string(dir.path().join("admin.key")).unwrap().trim().to_string();
-    let meaning = if sync == "full" { "fsync per commit: survives power loss" } else { "no fsync per commit: survives a process crash, not power loss" };
+    let meaning = if sync == "full" {
+        "fsync per commit: survives power loss"
+    } else {
+        "no fsync per commit: survives a process crash, not power loss"
+    };
     println!("HTTP ingest benchmark: learnloop-api on {addr}, store.synchronous = {sync} ({meaning})");
 
     // Phase 1: single events.
@@ -103,7 +107,10 @@ fn run(sync: &str) {
                 let mut lat = Vec::new();
                 while Instant::now() < deadline {
                     let i = next_id.fetch_add(1, Ordering::Relaxed);
-                    let body = format!(r#"{{"id":"s{i}","plugin":"drift","subject":"m{}","kind":"regression","value":{i}}}"#, i % 10);
+                    let body = format!(
+                        r#"{{"id":"s{i}","plugin":"drift","subject":"m{}","kind":"regression","value":{i}}}"#,
+                        i % 10
+                    );
                     let t = Instant::now();
                     let st = c.post("/api/v1/predictions?workspace=default", &key, &body);
                     lat.push(t.elapsed());
@@ -138,9 +145,17 @@ fn run(sync: &str) {
                 while Instant::now() < deadline {
                     let first = next_id.fetch_add(500, Ordering::Relaxed);
                     let items: Vec<String> = (first..first + 500)
-                        .map(|i| format!(r#"{{"id":"b{i}","plugin":"drift","subject":"m{}","kind":"regression","value":{i}}}"#, i % 10))
+                        .map(|i| {
+                            format!(
+                                r#"{{"id":"b{i}","plugin":"drift","subject":"m{}","kind":"regression","value":{i}}}"#,
+                                i % 10
+                            )
+                        })
                         .collect();
-                    assert_eq!(c.post("/api/v1/predictions?workspace=default", &key, &format!("[{}]", items.join(","))), 200);
+                    assert_eq!(
+                        c.post("/api/v1/predictions?workspace=default", &key, &format!("[{}]", items.join(","))),
+                        200
+                    );
                     events.fetch_add(500, Ordering::Relaxed);
                 }
             })

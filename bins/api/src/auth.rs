@@ -37,7 +37,11 @@ impl Caller {
         if self.role >= role {
             Ok(())
         } else {
-            Err(ApiError::forbidden(format!("this needs a {} key; yours is a {} key", role.as_str(), self.role.as_str())))
+            Err(ApiError::forbidden(format!(
+                "this needs a {} key; yours is a {} key",
+                role.as_str(),
+                self.role.as_str()
+            )))
         }
     }
 
@@ -102,9 +106,8 @@ impl FromRequestParts<AppState> for Caller {
             return Ok(c);
         }
         let store = state.host.store().clone();
-        let found = tokio::task::spawn_blocking(move || store.api_key_by_hash(&hash))
-            .await
-            .map_err(ApiError::internal)??;
+        let found =
+            tokio::task::spawn_blocking(move || store.api_key_by_hash(&hash)).await.map_err(ApiError::internal)??;
         let key = found.ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))?;
         let caller = Caller { role: key.role, workspace: key.workspace, keyed: true };
         state.keys.put(hash, caller.clone());

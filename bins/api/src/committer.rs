@@ -120,7 +120,10 @@ fn write_loop(host: &PluginHost, rx: Receiver<Job>, learn: Sender<(String, Works
             }
             Err(e) => {
                 let msg = e.to_string();
-                let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("learnloop-api: append failed: {msg}\n"));
+                let _ = std::io::Write::write_fmt(
+                    &mut std::io::stderr(),
+                    format_args!("learnloop-api: append failed: {msg}\n"),
+                );
                 for reply in replies {
                     let _ = reply.send(Err(msg.clone()));
                 }
@@ -156,7 +159,10 @@ fn learn_loop(host: &PluginHost, rx: Receiver<(String, WorkspaceId)>) {
         }
         for (plugin, ws) in pending {
             if let Err(e) = host.catch_up(&plugin, &ws) {
-                let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("learnloop-api: online update of {plugin} in {ws} deferred: {e}\n"));
+                let _ = std::io::Write::write_fmt(
+                    &mut std::io::stderr(),
+                    format_args!("learnloop-api: online update of {plugin} in {ws} deferred: {e}\n"),
+                );
             }
         }
     }

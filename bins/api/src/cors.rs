@@ -32,7 +32,8 @@ pub async fn cors(State(state): State<AppState>, req: Request, next: Next) -> Re
         return next.run(req).await;
     };
     let allowed = allow_origin(&state.config.api.cors_origins, origin.to_str().unwrap_or(""));
-    let preflight = req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let preflight =
+        req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     if preflight {
         return preflight_answer(&req, &origin, allowed);
     }
@@ -61,7 +62,10 @@ fn preflight_answer(req: &Request, origin: &HeaderValue, allowed: Option<HeaderV
     let origin_text = String::from_utf8_lossy(origin.as_bytes()).into_owned();
     let refuse = |detail: String| {
         let mut r = ApiError::forbidden(detail).into_response();
-        r.headers_mut().insert(header::VARY, HeaderValue::from_static("origin, access-control-request-method, access-control-request-headers"));
+        r.headers_mut().insert(
+            header::VARY,
+            HeaderValue::from_static("origin, access-control-request-method, access-control-request-headers"),
+        );
         r
     };
     let Some(allow_origin) = allowed else {
@@ -83,6 +87,9 @@ fn preflight_answer(req: &Request, origin: &HeaderValue, allowed: Option<HeaderV
     h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(METHODS));
     h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("authorization, content-type"));
     h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static(MAX_AGE));
-    h.insert(header::VARY, HeaderValue::from_static("origin, access-control-request-method, access-control-request-headers"));
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("origin, access-control-request-method, access-control-request-headers"),
+    );
     r
 }

@@ -39,7 +39,10 @@ impl ApiError {
     /// 422: a field is invalid.
     pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Self {
         let field = field.into();
-        Self { field: (!field.is_empty()).then_some(field), ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", detail) }
+        Self {
+            field: (!field.is_empty()).then_some(field),
+            ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", detail)
+        }
     }
     /// 401: no or unknown key.
     pub fn unauthorized(detail: impl Into<String>) -> Self {
@@ -71,7 +74,10 @@ impl ApiError {
     }
     /// 500: logs `context` and tells the client nothing more.
     pub fn internal(context: impl std::fmt::Display) -> Self {
-        let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("learnloop-api: internal error: {context}\n"));
+        let _ = std::io::Write::write_fmt(
+            &mut std::io::stderr(),
+            format_args!("learnloop-api: internal error: {context}\n"),
+        );
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; the server log has the details")
     }
 
@@ -112,10 +118,12 @@ pub async fn problem_bodies(req: axum::extract::Request, next: axum::middleware:
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     // With CORS on, the CORS layer answers every preflight before the router.
-    let preflight = method == axum::http::Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let preflight =
+        method == axum::http::Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     let response = next.run(req).await;
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) || response.headers().contains_key(header::CONTENT_TYPE) {
+    if !(status.is_client_error() || status.is_server_error()) || response.headers().contains_key(header::CONTENT_TYPE)
+    {
         return response;
     }
     let (parts, _) = response.into_parts();
@@ -132,7 +140,11 @@ pub async fn problem_bodies(req: axum::extract::Request, next: axum::middleware:
         }
         StatusCode::NOT_FOUND => ApiError::not_found("no such route; see /api/v1/openapi.json"),
         s if s.is_server_error() => ApiError::internal(format!("{method} {path} answered {s} without a body")),
-        s => ApiError::new(s, "malformed-request", format!("{method} {path}: {}", s.canonical_reason().unwrap_or("refused"))),
+        s => ApiError::new(
+            s,
+            "malformed-request",
+            format!("{method} {path}: {}", s.canonical_reason().unwrap_or("refused")),
+        ),
     };
     let mut out = problem.into_response();
     for (name, value) in parts.headers.iter() {

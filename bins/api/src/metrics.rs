@@ -82,7 +82,12 @@ impl Metrics {
         let mut out = String::new();
         out.push_str("# HELP learnloop_http_requests_total HTTP requests by method, route and status.\n# TYPE learnloop_http_requests_total counter\n");
         for ((method, route, status), n) in &m.requests {
-            let _ = writeln!(out, "learnloop_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {n}", esc(method), esc(route));
+            let _ = writeln!(
+                out,
+                "learnloop_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {n}",
+                esc(method),
+                esc(route)
+            );
         }
         out.push_str("# HELP learnloop_http_request_duration_seconds HTTP request latency by method and route.\n# TYPE learnloop_http_request_duration_seconds histogram\n");
         for ((method, route), h) in &m.latency {

@@ -42,7 +42,8 @@ pub fn document(host: &PluginHost) -> Value {
     let mut paths = Map::new();
     let open = |summary: &str| json!({"get": {"summary": summary, "responses": {"200": {"description": "OK"}}}});
     paths.insert("/health".into(), open("Liveness: the process answers."));
-    paths.insert("/ready".into(), open("Readiness: the store answers and every enabled plugin loaded (503 otherwise)."));
+    paths
+        .insert("/ready".into(), open("Readiness: the store answers and every enabled plugin loaded (503 otherwise)."));
     paths.insert("/metrics".into(), open("Prometheus metrics (text format)."));
     paths.insert("/api/v1/openapi.json".into(), open("This document."));
     let ingest_ws = q(
@@ -83,7 +84,13 @@ pub fn document(host: &PluginHost) -> Value {
             params.push(q("workspace", "Workspace (default: the key's own, else default_workspace)."));
             let body = (!r.request_schema.is_null()).then(|| r.request_schema.clone());
             let role = if r.writes { "writer" } else { "reader" };
-            let mut operation = op(&r.summary, role, Value::Array(params), body, ok(if r.response_schema.is_null() { json!({}) } else { r.response_schema.clone() }));
+            let mut operation = op(
+                &r.summary,
+                role,
+                Value::Array(params),
+                body,
+                ok(if r.response_schema.is_null() { json!({}) } else { r.response_schema.clone() }),
+            );
             operation["tags"] = json!([name]);
             operation["responses"]["503"] = problem();
             let entry = paths.entry(full).or_insert_with(|| json!({}));

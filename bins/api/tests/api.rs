@@ -47,7 +47,8 @@ fn api_with(f: impl FnOnce(&mut Config)) -> Api {
     config.data_dir = dir.path().to_owned();
     config.default_workspace = "team-a".into();
     f(&mut config);
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("s.sqlite"), &SqliteOptions::default()).unwrap());
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&dir.path().join("s.sqlite"), &SqliteOptions::default()).unwrap());
     let host = PluginHost::load(&config, store.clone());
     assert!(host.load_errors.is_empty());
     Api {
@@ -65,7 +66,13 @@ fn api() -> Api {
 }
 
 impl Api {
-    async fn call(&self, method: &str, uri: &str, key: Option<&str>, body: impl Into<Body>) -> (StatusCode, Value, String) {
+    async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        key: Option<&str>,
+        body: impl Into<Body>,
+    ) -> (StatusCode, Value, String) {
         let mut req = Request::builder().method(method).uri(uri);
         if let Some(k) = key {
             req = req.header("authorization", format!("Bearer {k}"));
@@ -102,7 +109,9 @@ async fn ingest_single_batch_and_duplicates() {
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
     assert_eq!(ctype, "application/problem+json");
     // Workspace defaults to the key's.
-    let (s, _, _) = a.call("POST", "/api/v1/predictions", k, r#"{"id":"p2","plugin":"drift","subject":"m","kind":"r","value":1}"#).await;
+    let (s, _, _) = a
+        .call("POST", "/api/v1/predictions", k, r#"{"id":"p2","plugin":"drift","subject":"m","kind":"r","value":1}"#)
+        .await;
     assert_eq!(s, StatusCode::CREATED);
     // A batch with per-item results; the valid ones land together.
     let batch = json!([
@@ -138,13 +147,52 @@ async fn client_mistakes_are_problem_documents_and_store_nothing() {
         ("{\"id\":".into(), StatusCode::BAD_REQUEST, None, "malformed JSON"),
         (pred("x", "team-a").replace("1.5", "NaN"), StatusCode::BAD_REQUEST, None, "NaN"),
         (pred("x", "team-a").replace("1.5", "1e999"), StatusCode::BAD_REQUEST, None, "malformed JSON"),
-        (pred("x", "team-a").replace("1.5", "\"high\""), StatusCode::UNPROCESSABLE_ENTITY, Some("value"), "expected a number, got the string \"high\""),
-        (pred("x", "team-a").replace("\"drift\"", "\"horoscope\""), StatusCode::UNPROCESSABLE_ENTITY, Some("plugin"), "unknown plugin"),
-        (pred("x", "team-a").replace("\"drift\"", "\"cost\""), StatusCode::UNPROCESSABLE_ENTITY, Some("plugin"), "disabled"),
-        (pred("x", "team-a").replace("\"value\"", "\"vaule\""), StatusCode::UNPROCESSABLE_ENTITY, Some("vaule"), "unknown field"),
+        (
+            pred("x", "team-a").replace("1.5", "\"high\""),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("value"),
+            "expected a number, got the string \"high\"",
+        ),
+        (
+            pred("x", "team-a").replace("\"drift\"", "\"horoscope\""),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("plugin"),
+            "unknown plugin",
+        ),
+        (
+            pred("x", "team-a").replace("\"drift\"", "\"cost\""),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("plugin"),
+            "disabled",
+        ),
+        (
+            pred("x", "team-a").replace("\"value\"", "\"vaule\""),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("vaule"),
+            "unknown field",
+        ),
         (pred("x", "team-a").replace("\"x\"", "\"a b\""), StatusCode::UNPROCESSABLE_ENTITY, Some("id"), "contains ' '"),
-        (format!("{{\"id\":\"x\",\"plugin\":\"drift\",\"subject\":\"{}\",\"kind\":\"r\",\"value\":1}}", "s".repeat(3000)), StatusCode::PAYLOAD_TOO_LARGE, None, "max_body_bytes"),
-        (format!("[{},{},{},{}]", pred("a", "team-a"), pred("b", "team-a"), pred("c", "team-a"), pred("d", "team-a")), StatusCode::PAYLOAD_TOO_LARGE, None, "max_batch"),
+        (
+            format!(
+                "{{\"id\":\"x\",\"plugin\":\"drift\",\"subject\":\"{}\",\"kind\":\"r\",\"value\":1}}",
+                "s".repeat(3000)
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            None,
+            "max_body_bytes",
+        ),
+        (
+            format!(
+                "[{},{},{},{}]",
+                pred("a", "team-a"),
+                pred("b", "team-a"),
+                pred("c", "team-a"),
+                pred("d", "team-a")
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            None,
+            "max_batch",
+        ),
         ("".into(), StatusCode::BAD_REQUEST, None, "empty"),
         ("42".into(), StatusCode::BAD_REQUEST, None, "JSON object"),
         ("[]".into(), StatusCode::BAD_REQUEST, None, "empty"),
@@ -172,21 +220,96 @@ async fn auth_matrix() {
     use StatusCode as S;
     // (method, uri, body, [none, reader-a, writer-a, admin, writer-b])
     let routes: Vec<(&str, String, String, [S; 5])> = vec![
-        ("POST", "/api/v1/predictions".into(), pred("m1", "team-a"), [S::UNAUTHORIZED, S::FORBIDDEN, S::CREATED, S::OK, S::FORBIDDEN]),
-        ("POST", "/api/v1/outcomes".into(), json!({"id":"mo","workspace":"team-a","plugin":"drift","prediction_id":"seed","value":1}).to_string(), [S::UNAUTHORIZED, S::FORBIDDEN, S::CREATED, S::OK, S::FORBIDDEN]),
-        ("GET", "/api/v1/drift/summary?workspace=team-a".into(), String::new(), [S::UNAUTHORIZED, S::OK, S::OK, S::OK, S::FORBIDDEN]),
-        ("GET", "/api/v1/insights?workspace=team-a".into(), String::new(), [S::UNAUTHORIZED, S::OK, S::OK, S::OK, S::FORBIDDEN]),
-        ("GET", "/api/v1/alerts?workspace=team-a".into(), String::new(), [S::UNAUTHORIZED, S::OK, S::OK, S::OK, S::FORBIDDEN]),
-        ("POST", "/api/v1/alerts/1/ack?workspace=team-a".into(), String::new(), [S::UNAUTHORIZED, S::FORBIDDEN, S::NOT_FOUND, S::NOT_FOUND, S::FORBIDDEN]),
-        ("GET", "/api/v1/improvements?workspace=team-a".into(), String::new(), [S::UNAUTHORIZED, S::OK, S::OK, S::OK, S::FORBIDDEN]),
-        ("GET", "/api/v1/improvements/applied?workspace=team-a".into(), String::new(), [S::UNAUTHORIZED, S::OK, S::OK, S::OK, S::FORBIDDEN]),
-        ("GET", "/api/v1/improvements/7?workspace=team-a".into(), String::new(), [S::UNAUTHORIZED, S::NOT_FOUND, S::NOT_FOUND, S::NOT_FOUND, S::FORBIDDEN]),
-        ("POST", "/api/v1/improvements/7/approve?workspace=team-a".into(), String::new(), [S::UNAUTHORIZED, S::FORBIDDEN, S::NOT_FOUND, S::NOT_FOUND, S::FORBIDDEN]),
-        ("POST", "/api/v1/improvements/7/reject?workspace=team-a".into(), r#"{"reason":"x"}"#.into(), [S::UNAUTHORIZED, S::FORBIDDEN, S::NOT_FOUND, S::NOT_FOUND, S::FORBIDDEN]),
-        ("POST", "/api/v1/improvements/rollback?workspace=team-a".into(), r#"{"plugin":"trust","target":"weights"}"#.into(), [S::UNAUTHORIZED, S::FORBIDDEN, S::UNPROCESSABLE_ENTITY, S::UNPROCESSABLE_ENTITY, S::FORBIDDEN]),
-        ("GET", "/api/v1/jobs".into(), String::new(), [S::UNAUTHORIZED, S::FORBIDDEN, S::FORBIDDEN, S::OK, S::FORBIDDEN]),
-        ("GET", "/api/v1/jobs/runs".into(), String::new(), [S::UNAUTHORIZED, S::FORBIDDEN, S::FORBIDDEN, S::OK, S::FORBIDDEN]),
-        ("POST", "/api/v1/jobs/drift/daily/run".into(), String::new(), [S::UNAUTHORIZED, S::FORBIDDEN, S::FORBIDDEN, S::OK, S::FORBIDDEN]),
+        (
+            "POST",
+            "/api/v1/predictions".into(),
+            pred("m1", "team-a"),
+            [S::UNAUTHORIZED, S::FORBIDDEN, S::CREATED, S::OK, S::FORBIDDEN],
+        ),
+        (
+            "POST",
+            "/api/v1/outcomes".into(),
+            json!({"id":"mo","workspace":"team-a","plugin":"drift","prediction_id":"seed","value":1}).to_string(),
+            [S::UNAUTHORIZED, S::FORBIDDEN, S::CREATED, S::OK, S::FORBIDDEN],
+        ),
+        (
+            "GET",
+            "/api/v1/drift/summary?workspace=team-a".into(),
+            String::new(),
+            [S::UNAUTHORIZED, S::OK, S::OK, S::OK, S::FORBIDDEN],
+        ),
+        (
+            "GET",
+            "/api/v1/insights?workspace=team-a".into(),
+            String::new(),
+            [S::UNAUTHORIZED, S::OK, S::OK, S::OK, S::FORBIDDEN],
+        ),
+        (
+            "GET",
+            "/api/v1/alerts?workspace=team-a".into(),
+            String::new(),
+            [S::UNAUTHORIZED, S::OK, S::OK, S::OK, S::FORBIDDEN],
+        ),
+        (
+            "POST",
+            "/api/v1/alerts/1/ack?workspace=team-a".into(),
+            String::new(),
+            [S::UNAUTHORIZED, S::FORBIDDEN, S::NOT_FOUND, S::NOT_FOUND, S::FORBIDDEN],
+        ),
+        (
+            "GET",
+            "/api/v1/improvements?workspace=team-a".into(),
+            String::new(),
+            [S::UNAUTHORIZED, S::OK, S::OK, S::OK, S::FORBIDDEN],
+        ),
+        (
+            "GET",
+            "/api/v1/improvements/applied?workspace=team-a".into(),
+            String::new(),
+            [S::UNAUTHORIZED, S::OK, S::OK, S::OK, S::FORBIDDEN],
+        ),
+        (
+            "GET",
+            "/api/v1/improvements/7?workspace=team-a".into(),
+            String::new(),
+            [S::UNAUTHORIZED, S::NOT_FOUND, S::NOT_FOUND, S::NOT_FOUND, S::FORBIDDEN],
+        ),
+        (
+            "POST",
+            "/api/v1/improvements/7/approve?workspace=team-a".into(),
+            String::new(),
+            [S::UNAUTHORIZED, S::FORBIDDEN, S::NOT_FOUND, S::NOT_FOUND, S::FORBIDDEN],
+        ),
+        (
+            "POST",
+            "/api/v1/improvements/7/reject?workspace=team-a".into(),
+            r#"{"reason":"x"}"#.into(),
+            [S::UNAUTHORIZED, S::FORBIDDEN, S::NOT_FOUND, S::NOT_FOUND, S::FORBIDDEN],
+        ),
+        (
+            "POST",
+            "/api/v1/improvements/rollback?workspace=team-a".into(),
+            r#"{"plugin":"trust","target":"weights"}"#.into(),
+            [S::UNAUTHORIZED, S::FORBIDDEN, S::UNPROCESSABLE_ENTITY, S::UNPROCESSABLE_ENTITY, S::FORBIDDEN],
+        ),
+        (
+            "GET",
+            "/api/v1/jobs".into(),
+            String::new(),
+            [S::UNAUTHORIZED, S::FORBIDDEN, S::FORBIDDEN, S::OK, S::FORBIDDEN],
+        ),
+        (
+            "GET",
+            "/api/v1/jobs/runs".into(),
+            String::new(),
+            [S::UNAUTHORIZED, S::FORBIDDEN, S::FORBIDDEN, S::OK, S::FORBIDDEN],
+        ),
+        (
+            "POST",
+            "/api/v1/jobs/drift/daily/run".into(),
+            String::new(),
+            [S::UNAUTHORIZED, S::FORBIDDEN, S::FORBIDDEN, S::OK, S::FORBIDDEN],
+        ),
         ("GET", "/health".into(), String::new(), [S::OK; 5]),
         ("GET", "/ready".into(), String::new(), [S::OK; 5]),
         ("GET", "/metrics".into(), String::new(), [S::OK; 5]),
@@ -260,7 +383,11 @@ async fn fuzzed_bodies_never_5xx_and_store_nothing() {
     for (i, b) in bodies.iter().enumerate() {
         for route in ["/api/v1/predictions", "/api/v1/outcomes"] {
             let (s, v, _) = a.call("POST", route, k, b.clone()).await;
-            assert!(s.is_client_error() || s == StatusCode::OK, "body {i} {:?} on {route}: {s} {v}", String::from_utf8_lossy(b));
+            assert!(
+                s.is_client_error() || s == StatusCode::OK,
+                "body {i} {:?} on {route}: {s} {v}",
+                String::from_utf8_lossy(b)
+            );
             if s == StatusCode::OK {
                 assert_eq!(v["inserted"].as_u64(), Some(0), "body {i}: {v}");
             }
@@ -274,7 +401,13 @@ async fn plugin_routes_jobs_openapi_and_metrics() {
     let a = api();
     let adm = Some(a.admin.as_str());
     a.call("POST", "/api/v1/predictions", adm, pred("p1", "team-a")).await;
-    a.call("POST", "/api/v1/outcomes", adm, r#"{"id":"o1","workspace":"team-a","plugin":"drift","prediction_id":"p1","value":2}"#).await;
+    a.call(
+        "POST",
+        "/api/v1/outcomes",
+        adm,
+        r#"{"id":"o1","workspace":"team-a","plugin":"drift","prediction_id":"p1","value":2}"#,
+    )
+    .await;
     let (s, v, _) = a.call("GET", "/api/v1/drift/summary?workspace=team-a", adm, "").await;
     assert_eq!(s, StatusCode::OK);
     assert!(v.to_string().contains("model-of-team-a"), "the online update ran before the answer: {v}");
@@ -318,9 +451,15 @@ async fn plugin_routes_jobs_openapi_and_metrics() {
     }
     let (_, text, _) = a.call("GET", "/metrics", None, "").await;
     let text = text.as_str().unwrap().to_string();
-    assert!(text.contains("learnloop_http_requests_total{method=\"POST\",route=\"/api/v1/predictions\",status=\"201\"} 1"), "{text}");
+    assert!(
+        text.contains("learnloop_http_requests_total{method=\"POST\",route=\"/api/v1/predictions\",status=\"201\"} 1"),
+        "{text}"
+    );
     assert!(text.contains("learnloop_ingested_records_total{type=\"prediction\",result=\"inserted\"} 1"), "{text}");
-    assert!(text.contains("learnloop_job_duration_seconds_count{plugin=\"drift\",job=\"daily\",status=\"succeeded\"} 1"), "{text}");
+    assert!(
+        text.contains("learnloop_job_duration_seconds_count{plugin=\"drift\",job=\"daily\",status=\"succeeded\"} 1"),
+        "{text}"
+    );
     assert!(text.contains("learnloop_job_last_run_duration_seconds{plugin=\"drift\",job=\"daily\",status=\"succeeded\",runner=\"api\"}"), "{text}");
 }
 
@@ -341,21 +480,78 @@ fn workspace_of(a: &Api, id: &str) -> Option<String> {
 #[tokio::test]
 async fn ingest_honours_the_workspace_query_parameter() {
     let a = api();
-    let bare = |id: &str| json!({"id": id, "plugin": "drift", "subject": "m", "kind": "regression", "value": 1.0}).to_string();
+    let bare =
+        |id: &str| json!({"id": id, "plugin": "drift", "subject": "m", "kind": "regression", "value": 1.0}).to_string();
     use StatusCode as S;
     // (what, uri, key, body, status, where it landed or a fragment of the problem)
     let cases: Vec<(&str, &str, &str, String, S, &str)> = vec![
         ("admin + ?workspace", "/api/v1/predictions?workspace=team-b", &a.admin, bare("q1"), S::CREATED, "team-b"),
         ("admin, record names it", "/api/v1/predictions", &a.admin, pred("q2", "team-b"), S::CREATED, "team-b"),
-        ("admin, no workspace", "/api/v1/predictions", &a.admin, bare("q3"), S::UNPROCESSABLE_ENTITY, "required for admin keys"),
+        (
+            "admin, no workspace",
+            "/api/v1/predictions",
+            &a.admin,
+            bare("q3"),
+            S::UNPROCESSABLE_ENTITY,
+            "required for admin keys",
+        ),
         ("writer-a, no workspace", "/api/v1/predictions", &a.writer_a, bare("q4"), S::CREATED, "team-a"),
-        ("writer-a + own ?workspace", "/api/v1/predictions?workspace=team-a", &a.writer_a, bare("q5"), S::CREATED, "team-a"),
-        ("writer-a + other ?workspace", "/api/v1/predictions?workspace=team-b", &a.writer_a, bare("q6"), S::FORBIDDEN, "\"team-a\", not \"team-b\""),
-        ("writer-a, record names another", "/api/v1/predictions", &a.writer_a, pred("q7", "team-b"), S::FORBIDDEN, "\"team-a\", not \"team-b\""),
-        ("query and record disagree", "/api/v1/predictions?workspace=team-b", &a.admin, pred("q8", "team-c"), S::UNPROCESSABLE_ENTITY, "\"team-c\" but the query parameter asks for \"team-b\""),
-        ("query and record agree", "/api/v1/predictions?workspace=team-b", &a.admin, pred("q9", "team-b"), S::CREATED, "team-b"),
-        ("bad ?workspace", "/api/v1/predictions?workspace=Team%20B", &a.admin, bare("q10"), S::UNPROCESSABLE_ENTITY, "only lowercase ASCII letters"),
-        ("unknown query parameter", "/api/v1/predictions?workspac=team-b", &a.admin, bare("q11"), S::BAD_REQUEST, "unknown query parameter \"workspac\""),
+        (
+            "writer-a + own ?workspace",
+            "/api/v1/predictions?workspace=team-a",
+            &a.writer_a,
+            bare("q5"),
+            S::CREATED,
+            "team-a",
+        ),
+        (
+            "writer-a + other ?workspace",
+            "/api/v1/predictions?workspace=team-b",
+            &a.writer_a,
+            bare("q6"),
+            S::FORBIDDEN,
+            "\"team-a\", not \"team-b\"",
+        ),
+        (
+            "writer-a, record names another",
+            "/api/v1/predictions",
+            &a.writer_a,
+            pred("q7", "team-b"),
+            S::FORBIDDEN,
+            "\"team-a\", not \"team-b\"",
+        ),
+        (
+            "query and record disagree",
+            "/api/v1/predictions?workspace=team-b",
+            &a.admin,
+            pred("q8", "team-c"),
+            S::UNPROCESSABLE_ENTITY,
+            "\"team-c\" but the query parameter asks for \"team-b\"",
+        ),
+        (
+            "query and record agree",
+            "/api/v1/predictions?workspace=team-b",
+            &a.admin,
+            pred("q9", "team-b"),
+            S::CREATED,
+            "team-b",
+        ),
+        (
+            "bad ?workspace",
+            "/api/v1/predictions?workspace=Team%20B",
+            &a.admin,
+            bare("q10"),
+            S::UNPROCESSABLE_ENTITY,
+            "only lowercase ASCII letters",
+        ),
+        (
+            "unknown query parameter",
+            "/api/v1/predictions?workspac=team-b",
+            &a.admin,
+            bare("q11"),
+            S::BAD_REQUEST,
+            "unknown query parameter \"workspac\"",
+        ),
     ];
     for (what, uri, key, body, status, expect) in cases {
         let (s, v, _) = a.call("POST", uri, Some(key), body.clone()).await;
@@ -369,13 +565,27 @@ async fn ingest_honours_the_workspace_query_parameter() {
         }
     }
     // In a batch, an admin key's record without a workspace is rejected by itself.
-    let batch = json!([json!({"id": "b1", "workspace": "team-a", "plugin": "drift", "subject": "m", "kind": "r", "value": 1}), serde_json::from_str::<Value>(&bare("b2")).unwrap()]);
+    let batch = json!([
+        json!({"id": "b1", "workspace": "team-a", "plugin": "drift", "subject": "m", "kind": "r", "value": 1}),
+        serde_json::from_str::<Value>(&bare("b2")).unwrap()
+    ]);
     let (s, v, _) = a.call("POST", "/api/v1/predictions", Some(&a.admin), batch.to_string()).await;
     assert_eq!(s, S::OK, "{v}");
-    assert_eq!((v["results"][0]["status"].as_str(), v["results"][1]["status"].as_str()), (Some("inserted"), Some("rejected")), "{v}");
+    assert_eq!(
+        (v["results"][0]["status"].as_str(), v["results"][1]["status"].as_str()),
+        (Some("inserted"), Some("rejected")),
+        "{v}"
+    );
     assert_eq!(v["results"][1]["field"], "workspace", "{v}");
     // Outcomes follow the same rules.
-    let (s, v, _) = a.call("POST", "/api/v1/outcomes?workspace=team-b", Some(&a.admin), r#"{"id":"qo","plugin":"drift","prediction_id":"q1","value":2}"#).await;
+    let (s, v, _) = a
+        .call(
+            "POST",
+            "/api/v1/outcomes?workspace=team-b",
+            Some(&a.admin),
+            r#"{"id":"qo","plugin":"drift","prediction_id":"q1","value":2}"#,
+        )
+        .await;
     assert_eq!(s, S::CREATED, "{v}");
     assert_eq!(workspace_of(&a, "qo").as_deref(), Some("team-b"));
 
@@ -474,7 +684,12 @@ async fn cors_preflights_are_allowed_or_refused() {
     }
     // Off by default: no CORS header at all.
     let off = api();
-    let req = Request::builder().method("GET").uri("/health").header("origin", "https://app.example.com").body(Body::empty()).unwrap();
+    let req = Request::builder()
+        .method("GET")
+        .uri("/health")
+        .header("origin", "https://app.example.com")
+        .body(Body::empty())
+        .unwrap();
     let resp = app(off.state.clone()).oneshot(req).await.unwrap();
     assert!(resp.headers().get("access-control-allow-origin").is_none());
 }

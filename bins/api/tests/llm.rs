@@ -27,7 +27,11 @@ async fn call(state: &AppState, method: &str, uri: &str, body: Value) -> (Status
 
 fn metric(text: &str, outcome: &str) -> u64 {
     let prefix = format!("learnloop_llm_calls_total{{operation=\"generate\",outcome=\"{outcome}\"}} ");
-    text.lines().find_map(|l| l.strip_prefix(&prefix)).unwrap_or_else(|| panic!("no {prefix} in {text}")).parse().unwrap()
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {prefix} in {text}"))
+        .parse()
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,10 +41,13 @@ async fn persona_uses_ollama_through_the_api_and_metrics_count_fallbacks() {
         if prompt.contains("malformed please") {
             Reply::Text("not json at all".into())
         } else {
-            Reply::Text(json!({"hypotheses": [
+            Reply::Text(
+                json!({"hypotheses": [
                 {"text": "Do you want a FastAPI service?", "confidence": 0.9},
                 {"text": "Do you want an OpenAPI spec?", "confidence": 0.5},
-                {"text": "Do you want GraphQL?", "confidence": 0.2}]}).to_string())
+                {"text": "Do you want GraphQL?", "confidence": 0.2}]})
+                .to_string(),
+            )
         }
     });
     let dir = tempfile::tempdir().unwrap();
@@ -49,7 +56,8 @@ async fn persona_uses_ollama_through_the_api_and_metrics_count_fallbacks() {
     config.auth.enabled = false;
     config.llm.url = fake.url.clone();
     config.llm.timeout_ms = 5_000;
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("s.sqlite"), &SqliteOptions::default()).unwrap());
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&dir.path().join("s.sqlite"), &SqliteOptions::default()).unwrap());
     let services = learnloop_services::open(&config, learnloop_services::Role::Api).unwrap();
     assert!(services.llm.is_some(), "[llm] url set: the services carry the Ollama client");
     let host = PluginHost::load(&config, store).with_services(services);
@@ -58,13 +66,16 @@ async fn persona_uses_ollama_through_the_api_and_metrics_count_fallbacks() {
     let (_, before) = call(&state, "GET", "/metrics", Value::Null).await;
     let (ok0, malformed0) = (metric(&before, "ok"), metric(&before, "malformed"));
 
-    let (s, body) = call(&state, "POST", "/api/v1/persona/hypothesize", json!({"user_id": "u", "input_text": "build api"})).await;
+    let (s, body) =
+        call(&state, "POST", "/api/v1/persona/hypothesize", json!({"user_id": "u", "input_text": "build api"})).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["source"], "llm");
     assert_eq!(v["hypotheses"][0]["text"], "Do you want a FastAPI service?");
 
-    let (s, body) = call(&state, "POST", "/api/v1/persona/hypothesize", json!({"user_id": "u", "input_text": "malformed please"})).await;
+    let (s, body) =
+        call(&state, "POST", "/api/v1/persona/hypothesize", json!({"user_id": "u", "input_text": "malformed please"}))
+            .await;
     assert_eq!(s, StatusCode::OK, "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["source"], "rules", "a malformed reply falls back: {v}");

@@ -63,7 +63,19 @@ fn main() {
         learnloop(
             files.path(),
             None,
-            &["sample", "--plugins", "drift", "--per-plugin", &n, "--outcome-rate", "1", "--only", only, "-o", path.to_str().unwrap()],
+            &[
+                "sample",
+                "--plugins",
+                "drift",
+                "--per-plugin",
+                &n,
+                "--outcome-rate",
+                "1",
+                "--only",
+                only,
+                "-o",
+                path.to_str().unwrap(),
+            ],
         );
     }
     println!("backends benchmark: {rows} predictions, then {rows} outcomes (drift), CLI ingest; then a learning cycle");

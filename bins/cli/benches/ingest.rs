@@ -17,11 +17,7 @@ fn learnloop(dir: &Path, args: &[&str]) -> serde_json::Value {
         .args(args)
         .output()
         .expect("run learnloop");
-    assert!(
-        out.status.success(),
-        "learnloop {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "learnloop {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
 }
 
@@ -34,7 +30,19 @@ fn run(rows: u64) {
     for (only, path) in [("prediction", &preds), ("outcome", &outs)] {
         learnloop(
             d,
-            &["sample", "--plugins", "drift", "--per-plugin", &n, "--outcome-rate", "1", "--only", only, "-o", path.to_str().unwrap()],
+            &[
+                "sample",
+                "--plugins",
+                "drift",
+                "--per-plugin",
+                &n,
+                "--outcome-rate",
+                "1",
+                "--only",
+                only,
+                "-o",
+                path.to_str().unwrap(),
+            ],
         );
     }
     let size = std::fs::metadata(&outs).unwrap().len();

@@ -177,8 +177,14 @@ pub fn run(env: &Env, cmd: &Command) -> Result<()> {
             print_one(env, &imp, "rejected")?;
         }
         Command::Rollback(a) => {
-            let applied =
-                host.rollback_improvement(&a.plugin, &ws(env, &a.workspace)?, &a.target, a.to_version, &a.reason, Timestamp::now())?;
+            let applied = host.rollback_improvement(
+                &a.plugin,
+                &ws(env, &a.workspace)?,
+                &a.target,
+                a.to_version,
+                &a.reason,
+                Timestamp::now(),
+            )?;
             if env.json {
                 outln!("{}", json!({ "in_force": applied }))?;
             } else if applied.version == 0 {
@@ -206,7 +212,9 @@ pub fn run(env: &Env, cmd: &Command) -> Result<()> {
 
 fn gain(i: &Improvement) -> String {
     match i.backtest.as_ref().and_then(|b| b["relative_gain"].as_f64()) {
-        Some(g) => format!("backtest {:+.1}% (n={})", g * 100.0, i.backtest.as_ref().map_or(json!(0), |b| b["n"].clone())),
+        Some(g) => {
+            format!("backtest {:+.1}% (n={})", g * 100.0, i.backtest.as_ref().map_or(json!(0), |b| b["n"].clone()))
+        }
         None => match i.backtest.as_ref().and_then(|b| b["error"].as_str()) {
             Some(e) => format!("no backtest: {e}"),
             None => "not backtested".to_string(),

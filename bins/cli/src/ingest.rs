@@ -17,11 +17,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use indicatif::ProgressBar;
-use learnloop_plugin_host::PluginHost;
 use learnloop_core::limits::MAX_LINE_BYTES;
 use learnloop_core::{
     RawRecord, Record, RecordDefaults, RecordType, Timestamp, ValidationError, WorkspaceId, parse_json_record,
 };
+use learnloop_plugin_host::PluginHost;
 use learnloop_store::{AppendMode, ItemStatus, Prepared, Store};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -163,10 +163,7 @@ pub fn run(env: &Env, args: &Args) -> Result<ExitCode> {
     let sources: Vec<Source> = if args.files.is_empty() {
         vec![Source::Stdin]
     } else {
-        args.files
-            .iter()
-            .map(|f| if f.as_os_str() == "-" { Source::Stdin } else { Source::File(f.clone()) })
-            .collect()
+        args.files.iter().map(|f| if f.as_os_str() == "-" { Source::Stdin } else { Source::File(f.clone()) }).collect()
     };
     for s in &sources {
         if let Source::File(p) = s {
@@ -257,38 +254,42 @@ pub fn ingest(host: &PluginHost, sources: Vec<Source>, opts: &Options) -> Result
         let mut summary = Summary::default();
         let mut batch: Vec<Prepared> = Vec::with_capacity(opts.batch_size);
         let mut lines: Vec<(usize, u64)> = Vec::with_capacity(opts.batch_size);
-        let mut flush = |batch: &mut Vec<Prepared>, lines: &mut Vec<(usize, u64)>, summary: &mut Summary| -> Result<()> {
-            if batch.is_empty() {
-                return Ok(());
-            }
-            let receipt = store.append_prepared(batch, AppendMode::SkipRejected, Timestamp::now())?;
-            summary.accepted += receipt.inserted as u64;
-            summary.duplicates += receipt.duplicates as u64;
-            bar.set_message(format!(" · {} records stored", progress::thousands(summary.accepted + summary.duplicates)));
-            for (status, record) in receipt.items.iter().zip(batch.iter()) {
-                if *status == ItemStatus::Inserted {
-                    let key = (record.record().plugin().to_string(), record.record().workspace().clone());
-                    match touched.iter_mut().find(|(k, _)| *k == key) {
-                        Some((_, n)) => *n += 1,
-                        None => touched.push((key, 1)),
+        let mut flush =
+            |batch: &mut Vec<Prepared>, lines: &mut Vec<(usize, u64)>, summary: &mut Summary| -> Result<()> {
+                if batch.is_empty() {
+                    return Ok(());
+                }
+                let receipt = store.append_prepared(batch, AppendMode::SkipRejected, Timestamp::now())?;
+                summary.accepted += receipt.inserted as u64;
+                summary.duplicates += receipt.duplicates as u64;
+                bar.set_message(format!(
+                    " · {} records stored",
+                    progress::thousands(summary.accepted + summary.duplicates)
+                ));
+                for (status, record) in receipt.items.iter().zip(batch.iter()) {
+                    if *status == ItemStatus::Inserted {
+                        let key = (record.record().plugin().to_string(), record.record().workspace().clone());
+                        match touched.iter_mut().find(|(k, _)| *k == key) {
+                            Some((_, n)) => *n += 1,
+                            None => touched.push((key, 1)),
+                        }
                     }
                 }
-            }
-            for ((status, record), (source, line)) in receipt.items.iter().zip(batch.iter()).zip(lines.iter()) {
-                if let ItemStatus::Rejected(reason) = status {
-                    summary.reject(Rejected {
-                        source: names[*source].clone(),
-                        line: *line,
-                        id: Some(record.record().id().to_string()),
-                        field: String::new(),
-                        reason: reason.to_string(),
-                    });
+                for ((status, record), (source, line)) in receipt.items.iter().zip(batch.iter()).zip(lines.iter()) {
+                    if let ItemStatus::Rejected(reason) = status {
+                        summary.reject(Rejected {
+                            source: names[*source].clone(),
+                            line: *line,
+                            id: Some(record.record().id().to_string()),
+                            field: String::new(),
+                            reason: reason.to_string(),
+                        });
+                    }
                 }
-            }
-            batch.clear();
-            lines.clear();
-            Ok(())
-        };
+                batch.clear();
+                lines.clear();
+                Ok(())
+            };
         loop {
             // Wait briefly for more input; an idle pipe flushes what it has.
             let item = match rx.recv_timeout(Duration::from_millis(200)) {
@@ -323,7 +324,8 @@ pub fn ingest(host: &PluginHost, sources: Vec<Source>, opts: &Options) -> Result
     // before, the next catch-up absorbs them (see the plugin host's docs).
     let several_workspaces = touched.iter().any(|((_, w), _)| *w != touched[0].0.1);
     for ((plugin, workspace), new) in touched {
-        let phase = if several_workspaces { format!("learning {plugin} in {workspace}") } else { format!("learning {plugin}") };
+        let phase =
+            if several_workspaces { format!("learning {plugin} in {workspace}") } else { format!("learning {plugin}") };
         let bar = progress::bar(opts.progress, &phase, Unit::Events, Some(new));
         let result = host.catch_up_with(&plugin, &workspace, &mut |p| {
             // Events an earlier, deferred update left behind come on top.
@@ -340,7 +342,9 @@ pub fn ingest(host: &PluginHost, sources: Vec<Source>, opts: &Options) -> Result
     }
     // Rejections from the reader and from the store arrive interleaved; sort
     // them back into input order.
-    summary.rejections.sort_by(|a, b| (names.iter().position(|n| *n == a.source), a.line).cmp(&(names.iter().position(|n| *n == b.source), b.line)));
+    summary.rejections.sort_by(|a, b| {
+        (names.iter().position(|n| *n == a.source), a.line).cmp(&(names.iter().position(|n| *n == b.source), b.line))
+    });
     summary.learn_seconds = learn_started.elapsed().as_secs_f64();
     let rows = summary.accepted + summary.duplicates + summary.rejected;
     summary.rows_per_second = rows as f64 / summary.seconds.max(1e-9);
@@ -556,9 +560,9 @@ fn csv_record(headers: &csv::StringRecord, row: &csv::StringRecord) -> Result<Ra
             "value" | "confidence" | "quality" => {
                 let x = match text {
                     None => None,
-                    Some(t) => Some(t.parse::<f64>().map_err(|_| {
-                        ValidationError::new(h, format!("{t:?} is not a number"))
-                    })?),
+                    Some(t) => {
+                        Some(t.parse::<f64>().map_err(|_| ValidationError::new(h, format!("{t:?} is not a number")))?)
+                    }
                 };
                 match h {
                     "value" => raw.value = x,
@@ -581,11 +585,10 @@ fn csv_record(headers: &csv::StringRecord, row: &csv::StringRecord) -> Result<Ra
             }
             "features" | "payload" => {
                 if let Some(t) = text {
-                    let v: Value = serde_json::from_str(&t)
-                        .map_err(|e| {
-                            let why = learnloop_core::plain::serde_message(&e.to_string());
-                            ValidationError::new(h, format!("is not a JSON object ({why})"))
-                        })?;
+                    let v: Value = serde_json::from_str(&t).map_err(|e| {
+                        let why = learnloop_core::plain::serde_message(&e.to_string());
+                        ValidationError::new(h, format!("is not a JSON object ({why})"))
+                    })?;
                     let Value::Object(map) = v else {
                         return Err(ValidationError::new(h, "is not a JSON object"));
                     };

@@ -96,7 +96,10 @@ fn list(env: &Env) -> Result<()> {
             Some(l) => format!(
                 "last run: {} {}",
                 l.get("status").and_then(Value::as_str).unwrap_or(""),
-                l.get("finished_at").and_then(Value::as_str).or(l.get("started_at").and_then(Value::as_str)).unwrap_or("")
+                l.get("finished_at")
+                    .and_then(Value::as_str)
+                    .or(l.get("started_at").and_then(Value::as_str))
+                    .unwrap_or("")
             ),
             None => "never run".to_string(),
         };
@@ -155,7 +158,13 @@ fn print_run(env: &Env, run: &JobRun) -> Result<()> {
         }
     }
     if run.status != JobStatus::Succeeded {
-        bail!("job {}.{} {}: {}", run.plugin, run.job, run.status.as_str(), run.error.as_deref().unwrap_or("no error message"));
+        bail!(
+            "job {}.{} {}: {}",
+            run.plugin,
+            run.job,
+            run.status.as_str(),
+            run.error.as_deref().unwrap_or("no error message")
+        );
     }
     Ok(())
 }
@@ -173,8 +182,10 @@ fn run_remote(env: &Env, args: &RunArgs, server: &str) -> Result<()> {
 
 fn history(env: &Env, args: &HistoryArgs) -> Result<()> {
     let store = learnloop_store::open(&env.config)?;
-    let plugin = args.plugin.as_deref().map(|p| PluginName::parse("--plugin", p)).transpose().map_err(anyhow::Error::msg)?;
-    let runs = store.job_runs(&JobRunQuery { plugin, job: args.job.clone(), slot: None, limit: args.limit as usize })?;
+    let plugin =
+        args.plugin.as_deref().map(|p| PluginName::parse("--plugin", p)).transpose().map_err(anyhow::Error::msg)?;
+    let runs =
+        store.job_runs(&JobRunQuery { plugin, job: args.job.clone(), slot: None, limit: args.limit as usize })?;
     if env.json {
         outln!("{}", json!({ "runs": runs }))?;
         return Ok(());
@@ -186,7 +197,14 @@ fn history(env: &Env, args: &HistoryArgs) -> Result<()> {
     let header = ["id", "job", "slot", "try", "status", "took", "runner", "error"];
     outln!(
         "{:>6}  {:28} {:24} {:>3}  {:10} {:>9}  {:24} {}",
-        header[0], header[1], header[2], header[3], header[4], header[5], header[6], header[7]
+        header[0],
+        header[1],
+        header[2],
+        header[3],
+        header[4],
+        header[5],
+        header[6],
+        header[7]
     )?;
     for r in &runs {
         let slot = r.slot.and_then(Timestamp::from_micros).map(|t| t.to_string()).unwrap_or_else(|| "by hand".into());

@@ -35,8 +35,13 @@ pub fn run(env: &Env, cmd: &Command) -> Result<()> {
     let store = learnloop_store::open(&env.config)?;
     match cmd {
         Command::Create { role, workspace, name } => {
-            let role = Role::parse(role).ok_or_else(|| anyhow::anyhow!("--role {role:?}: expected reader, writer or admin"))?;
-            let workspace = workspace.as_deref().map(|w| WorkspaceId::parse("--workspace", w)).transpose().map_err(anyhow::Error::msg)?;
+            let role = Role::parse(role)
+                .ok_or_else(|| anyhow::anyhow!("--role {role:?}: expected reader, writer or admin"))?;
+            let workspace = workspace
+                .as_deref()
+                .map(|w| WorkspaceId::parse("--workspace", w))
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
             match (role, &workspace) {
                 (Role::Admin, Some(_)) => bail!("--workspace: admin keys cover every workspace; leave it out"),
                 (Role::Reader | Role::Writer, None) => bail!("--workspace is required for {} keys", role.as_str()),
@@ -57,7 +62,12 @@ pub fn run(env: &Env, cmd: &Command) -> Result<()> {
                 outln!("{}", json!({"key": key, "id": stored.id, "role": stored.role, "workspace": stored.workspace}))?;
             } else {
                 outln!("{key}")?;
-                errln!("key {} ({}, {}) created; it is shown only now", stored.id, stored.role.as_str(), stored.workspace.as_ref().map_or("all workspaces".into(), |w| format!("workspace {w}")));
+                errln!(
+                    "key {} ({}, {}) created; it is shown only now",
+                    stored.id,
+                    stored.role.as_str(),
+                    stored.workspace.as_ref().map_or("all workspaces".into(), |w| format!("workspace {w}"))
+                );
             }
         }
         Command::List => {

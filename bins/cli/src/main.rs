@@ -135,7 +135,8 @@ pub fn create_dirs(config: &Config) -> Result<PathBuf> {
     let data_dir = &config.data_dir;
     std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
     let plugin_dir = config.plugin_dir();
-    std::fs::create_dir_all(&plugin_dir).with_context(|| format!("cannot create the plugin directory {}", plugin_dir.display()))?;
+    std::fs::create_dir_all(&plugin_dir)
+        .with_context(|| format!("cannot create the plugin directory {}", plugin_dir.display()))?;
     Ok(plugin_dir)
 }
 
@@ -201,8 +202,9 @@ fn toml_string(s: &str) -> String {
 /// config section, naming the file, the key and the reason: a command must
 /// not run with a plugin silently missing. Nothing is opened for this.
 fn require_plugins(env: &Env) -> Result<()> {
-    learnloop_plugin_host::require_plugins(&env.config, &env.sources)
-        .map_err(|e| anyhow::anyhow!("{e}\n(`learnloop config check` lists every error; `learnloop plugins list` shows what loads)"))?;
+    learnloop_plugin_host::require_plugins(&env.config, &env.sources).map_err(|e| {
+        anyhow::anyhow!("{e}\n(`learnloop config check` lists every error; `learnloop plugins list` shows what loads)")
+    })?;
     Ok(())
 }
 
@@ -222,7 +224,9 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Stats(args) => stats::run(&env, args).map(|_| ExitCode::SUCCESS),
         Command::Sample(args) => sample::run(&env, args).map(|_| ExitCode::SUCCESS),
         Command::Simulate(_) if cli.data_dir.is_some() => {
-            anyhow::bail!("--data-dir: simulate runs on a temporary store of its own and never touches a data directory")
+            anyhow::bail!(
+                "--data-dir: simulate runs on a temporary store of its own and never touches a data directory"
+            )
         }
         Command::Simulate(args) => simulate::run(&env, args).map(|_| ExitCode::SUCCESS),
         Command::Quickstart => quickstart::run(&env).map(|_| ExitCode::SUCCESS),

@@ -41,12 +41,13 @@ pub fn run(env: &Env, args: &Args) -> Result<()> {
     let target = PostgresStore::open(&args.to, 2)?;
     let quiet = env.json;
     let mut last = String::new();
-    let report = learnloop_store::copy_sqlite_to_postgres(&source, &target, CopyOptions { resume: args.resume }, |table, n| {
-        if !quiet && (table != last || n % 100_000 < 2_000) {
-            errln!("  {table}: {n} rows copied");
-            last = table.to_string();
-        }
-    })?;
+    let report =
+        learnloop_store::copy_sqlite_to_postgres(&source, &target, CopyOptions { resume: args.resume }, |table, n| {
+            if !quiet && (table != last || n % 100_000 < 2_000) {
+                errln!("  {table}: {n} rows copied");
+                last = table.to_string();
+            }
+        })?;
     print(&report, env.json, &source)?;
     Ok(())
 }

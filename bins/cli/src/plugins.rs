@@ -89,7 +89,11 @@ fn list(env: &Env) -> Result<()> {
             outln!("         route {}", route.as_str().unwrap_or(""))?;
         }
         for job in r["jobs"].as_array().into_iter().flatten() {
-            outln!("         job   {} [{}]", job["name"].as_str().unwrap_or(""), job["schedule"].as_str().unwrap_or(""))?;
+            outln!(
+                "         job   {} [{}]",
+                job["name"].as_str().unwrap_or(""),
+                job["schedule"].as_str().unwrap_or("")
+            )?;
         }
     }
     for e in &errors {
@@ -101,7 +105,12 @@ fn list(env: &Env) -> Result<()> {
 
 fn check(env: &Env, path: &std::path::Path) -> Result<()> {
     // Configure it with its section from the config, as the host would.
-    let name_guess = path.file_stem().and_then(|s| s.to_str()).unwrap_or("").trim_start_matches("lib").trim_start_matches("learnloop_plugin_");
+    let name_guess = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("")
+        .trim_start_matches("lib")
+        .trim_start_matches("learnloop_plugin_");
     let section = learnloop_plugin_host::plugin_section(&env.config, name_guess);
     match load_library(path, &section) {
         Ok(l) => {
@@ -111,7 +120,13 @@ fn check(env: &Env, path: &std::path::Path) -> Result<()> {
             if env.json {
                 outln!("{v}")?;
             } else {
-                outln!("{}: ok — plugin {:?} {} (ABI {})", path.display(), l.manifest.name, l.manifest.version, l.manifest.abi_version)?;
+                outln!(
+                    "{}: ok — plugin {:?} {} (ABI {})",
+                    path.display(),
+                    l.manifest.name,
+                    l.manifest.version,
+                    l.manifest.abi_version
+                )?;
                 for r in v["routes"].as_array().into_iter().flatten() {
                     outln!("  route {}", r.as_str().unwrap_or(""))?;
                 }
@@ -132,7 +147,12 @@ fn check(env: &Env, path: &std::path::Path) -> Result<()> {
 
 pub fn replay(env: &Env, args: &ReplayArgs) -> Result<()> {
     let host: PluginHost = crate::open_host(&env.config)?;
-    let ws = args.workspace.as_deref().map(|w| WorkspaceId::parse("--workspace", w)).transpose().map_err(anyhow::Error::msg)?;
+    let ws = args
+        .workspace
+        .as_deref()
+        .map(|w| WorkspaceId::parse("--workspace", w))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     // How many events each workspace's rebuild absorbs, for the progress bar.
     let show = crate::progress::wanted(env.json);
     let totals: Vec<(String, u64)> = if show {
@@ -154,7 +174,10 @@ pub fn replay(env: &Env, args: &ReplayArgs) -> Result<()> {
             }
             let total: u64 = totals.iter().filter(|(w, _)| *w == key).map(|(_, n)| n).sum();
             let phase = format!("replaying {} in {key}", args.plugin);
-            bar = Some((key, crate::progress::bar(show, &phase, crate::progress::Unit::Events, Some(total.max(p.absorbed)))));
+            bar = Some((
+                key,
+                crate::progress::bar(show, &phase, crate::progress::Unit::Events, Some(total.max(p.absorbed))),
+            ));
         }
         if let Some((_, b)) = &bar {
             if b.length().is_some_and(|l| p.absorbed > l) {

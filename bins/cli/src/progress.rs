@@ -37,13 +37,14 @@ pub fn bar(show: bool, phase: &str, unit: Unit, total: Option<u64>) -> ProgressB
         return ProgressBar::hidden();
     }
     let b = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
-    let template = if total.is_some() { "{prefix} {wide_bar} {status}{msg}" } else { "{spinner} {prefix} {status}{msg}" };
-    let style = ProgressStyle::with_template(template)
-        .expect("valid template")
-        .progress_chars("=> ")
-        .with_key("status", move |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+    let template =
+        if total.is_some() { "{prefix} {wide_bar} {status}{msg}" } else { "{spinner} {prefix} {status}{msg}" };
+    let style = ProgressStyle::with_template(template).expect("valid template").progress_chars("=> ").with_key(
+        "status",
+        move |s: &ProgressState, w: &mut dyn std::fmt::Write| {
             let _ = w.write_str(&status(unit, s.pos(), s.len(), s.per_sec(), s.elapsed()));
-        });
+        },
+    );
     b.set_style(style);
     b.set_prefix(phase.to_string());
     // Show the phase at once, and keep the line moving (and the rate and
@@ -123,8 +124,20 @@ pub fn thousands(n: u64) -> String {
 
 /// A rate in three significant digits: `950`, `12.3k`, `1.25M`.
 fn short(x: f64) -> String {
-    let (v, suffix) = if x >= 1e6 { (x / 1e6, "M") } else if x >= 1e3 { (x / 1e3, "k") } else { (x, "") };
-    let places = if suffix.is_empty() || v >= 100.0 { 0 } else if v >= 10.0 { 1 } else { 2 };
+    let (v, suffix) = if x >= 1e6 {
+        (x / 1e6, "M")
+    } else if x >= 1e3 {
+        (x / 1e3, "k")
+    } else {
+        (x, "")
+    };
+    let places = if suffix.is_empty() || v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
     format!("{v:.places$}{suffix}")
 }
 
@@ -168,7 +181,10 @@ mod tests {
 
     #[test]
     fn an_unknown_total_shows_time_so_far() {
-        assert_eq!(status(Unit::Events, 1_234_567, None, 2_500_000.0, Duration::from_secs(125)), "1,234,567 events · 2.50M/s · 2 min 05 s");
+        assert_eq!(
+            status(Unit::Events, 1_234_567, None, 2_500_000.0, Duration::from_secs(125)),
+            "1,234,567 events · 2.50M/s · 2 min 05 s"
+        );
     }
 
     #[test]

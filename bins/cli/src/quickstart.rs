@@ -21,9 +21,9 @@ use learnloop_core::{ImprovementStatus, JobStatus, PluginName, RecordDefaults, W
 use learnloop_store::JobRunQuery;
 use serde_json::{Map, Value, json};
 
+use crate::Env;
 use crate::ingest::{Options, Source, ingest, summary_lines};
 use crate::sample::{Spec, write};
-use crate::Env;
 
 /// What the trust plugin learned about the sample's agents, through the
 /// routes a client calls (`learnloop call trust GET /agents`, `/rules`).
@@ -31,30 +31,46 @@ use crate::Env;
 fn trust_summary(host: &learnloop_plugin_host::PluginHost, ws: &str, json: bool) -> Result<Value> {
     let ws = WorkspaceId::parse("default_workspace", ws).map_err(anyhow::Error::msg)?;
     let get = |path: &str| -> Result<Value> {
-        Ok(host.handle("trust", &ws, "GET", path, Default::default(), Value::Null).map_err(|e| anyhow::anyhow!("{e}"))?.body)
+        Ok(host
+            .handle("trust", &ws, "GET", path, Default::default(), Value::Null)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .body)
     };
     let agents = get("/agents")?;
     say(json, "");
-    say(json, &format!(
-        "-- what trust learned about the agents (`learnloop call trust GET /agents`; weights version {})",
-        agents["weights_version"].as_u64().unwrap_or(0)
-    ));
-    say(json, &format!("{:10} {:>5}  {:>8}  {:14}  {:>11}  {}", "agent", "trust", "approval", "interval", "evaluations", "trend"));
+    say(
+        json,
+        &format!(
+            "-- what trust learned about the agents (`learnloop call trust GET /agents`; weights version {})",
+            agents["weights_version"].as_u64().unwrap_or(0)
+        ),
+    );
+    say(
+        json,
+        &format!(
+            "{:10} {:>5}  {:>8}  {:14}  {:>11}  {}",
+            "agent", "trust", "approval", "interval", "evaluations", "trend"
+        ),
+    );
     for a in agents["agents"].as_array().into_iter().flatten().take(4) {
         let b = &a["bayesian"];
-        say(json, &format!(
-            "{:10} {:>5.2}  {:>8.2}  [{:.2}, {:.2}]    {:>11}  {}",
-            a["agent_id"].as_str().unwrap_or("?"),
-            a["overall_trust_score"].as_f64().unwrap_or(f64::NAN),
-            a["accuracy_score"].as_f64().unwrap_or(f64::NAN),
-            b["credible_interval"][0].as_f64().unwrap_or(f64::NAN),
-            b["credible_interval"][1].as_f64().unwrap_or(f64::NAN),
-            a["stats"]["evaluated"].as_u64().unwrap_or(0),
-            a["trend"].as_str().unwrap_or("?")
-        ));
+        say(
+            json,
+            &format!(
+                "{:10} {:>5.2}  {:>8.2}  [{:.2}, {:.2}]    {:>11}  {}",
+                a["agent_id"].as_str().unwrap_or("?"),
+                a["overall_trust_score"].as_f64().unwrap_or(f64::NAN),
+                a["accuracy_score"].as_f64().unwrap_or(f64::NAN),
+                b["credible_interval"][0].as_f64().unwrap_or(f64::NAN),
+                b["credible_interval"][1].as_f64().unwrap_or(f64::NAN),
+                a["stats"]["evaluated"].as_u64().unwrap_or(0),
+                a["trend"].as_str().unwrap_or("?")
+            ),
+        );
     }
     let rules = get("/rules")?;
-    let shown: Vec<&str> = rules["rules"].as_array().into_iter().flatten().take(3).filter_map(|r| r["rule"].as_str()).collect();
+    let shown: Vec<&str> =
+        rules["rules"].as_array().into_iter().flatten().take(3).filter_map(|r| r["rule"].as_str()).collect();
     if shown.is_empty() {
         say(json, "rules suggested: none yet");
     } else {
@@ -100,7 +116,10 @@ pub fn run(env: &Env) -> Result<()> {
     };
     let written = write(&spec, std::fs::File::create(&events)?, &ProgressBar::hidden())?;
     say(json, "");
-    say(json, &format!("-- generated {} sample events for {} into {}", written.records, plugins.join(", "), events.display()));
+    say(
+        json,
+        &format!("-- generated {} sample events for {} into {}", written.records, plugins.join(", "), events.display()),
+    );
     doc.insert("sample".into(), json!({"file": events, "records": written.records, "plugins": written.plugins}));
 
     let opts = Options {
@@ -133,11 +152,26 @@ pub fn run(env: &Env) -> Result<()> {
     // Its own model and an event time inside the sample's month: windows are
     // measured back from a model's newest prediction, so a "now" here would
     // move price-model's windows away from its history.
-    writeln!(f, r#"{{"type":"prediction","id":"qs-good","workspace":"{ws}","plugin":"drift","subject":"demo-model","kind":"regression","value":12.5,"event_time":"2026-01-15T00:00:00Z"}}"#)?;
-    writeln!(f, r#"{{"type":"prediction","id":"qs-nan","workspace":"{ws}","plugin":"drift","subject":"price-model","kind":"regression","value":NaN}}"#)?;
-    writeln!(f, r#"{{"type":"prediction","workspace":"{ws}","plugin":"drift","subject":"price-model","kind":"regression","value":1}}"#)?;
-    writeln!(f, r#"{{"type":"prediction","id":"qs-unknown","workspace":"{ws}","plugin":"astrology","subject":"x","kind":"y"}}"#)?;
-    writeln!(f, r#"{{"type":"outcome","id":"qs-orphan","workspace":"{ws}","plugin":"drift","prediction_id":"never-sent","value":3}}"#)?;
+    writeln!(
+        f,
+        r#"{{"type":"prediction","id":"qs-good","workspace":"{ws}","plugin":"drift","subject":"demo-model","kind":"regression","value":12.5,"event_time":"2026-01-15T00:00:00Z"}}"#
+    )?;
+    writeln!(
+        f,
+        r#"{{"type":"prediction","id":"qs-nan","workspace":"{ws}","plugin":"drift","subject":"price-model","kind":"regression","value":NaN}}"#
+    )?;
+    writeln!(
+        f,
+        r#"{{"type":"prediction","workspace":"{ws}","plugin":"drift","subject":"price-model","kind":"regression","value":1}}"#
+    )?;
+    writeln!(
+        f,
+        r#"{{"type":"prediction","id":"qs-unknown","workspace":"{ws}","plugin":"astrology","subject":"x","kind":"y"}}"#
+    )?;
+    writeln!(
+        f,
+        r#"{{"type":"outcome","id":"qs-orphan","workspace":"{ws}","plugin":"drift","prediction_id":"never-sent","value":3}}"#
+    )?;
     drop(f);
     step("ingest a file with bad lines: each is reported, the good line lands", "bad lines", &bad)?;
     doc.insert("ingests".into(), json!(ingests));
@@ -169,7 +203,8 @@ pub fn run(env: &Env) -> Result<()> {
         let report = run.report.clone().unwrap_or_default();
         for (w, r) in report["workspaces"].as_object().into_iter().flatten() {
             let t = &r["totals"];
-            let rate = r["success_rate"].as_f64().map(|x| format!(", success rate {:.1}%", x * 100.0)).unwrap_or_default();
+            let rate =
+                r["success_rate"].as_f64().map(|x| format!(", success rate {:.1}%", x * 100.0)).unwrap_or_default();
             // Whatever else the job counted (drifted models, patterns, alerts, ...).
             let extra: Vec<String> = t
                 .as_object()
@@ -179,23 +214,32 @@ pub fn run(env: &Env) -> Result<()> {
                 .map(|(k, v)| format!("{} {v}", k.replace('_', " ")))
                 .collect();
             let extra = if extra.is_empty() { String::new() } else { format!("; {}", extra.join(", ")) };
-            say(json, &wrap(
-                &format!(
-                    "{name:8} {} {} in {w}: {} subjects, {} predictions, {} outcomes{rate}{extra}",
-                    job.name,
-                    run.status.as_str(),
-                    r["subjects"].as_u64().unwrap_or(0),
-                    t["predictions"].as_u64().unwrap_or(0),
-                    t["outcomes"].as_u64().unwrap_or(0),
+            say(
+                json,
+                &wrap(
+                    &format!(
+                        "{name:8} {} {} in {w}: {} subjects, {} predictions, {} outcomes{rate}{extra}",
+                        job.name,
+                        run.status.as_str(),
+                        r["subjects"].as_u64().unwrap_or(0),
+                        t["predictions"].as_u64().unwrap_or(0),
+                        t["outcomes"].as_u64().unwrap_or(0),
+                    ),
+                    "         ",
                 ),
-                "         ",
-            ));
+            );
         }
         if !fresh {
-            say(json, &wrap(
-                &format!("         (already ran: run #{}; `learnloop jobs run {name} {}` runs it again)", run.id, job.name),
-                "          ",
-            ));
+            say(
+                json,
+                &wrap(
+                    &format!(
+                        "         (already ran: run #{}; `learnloop jobs run {name} {}` runs it again)",
+                        run.id, job.name
+                    ),
+                    "          ",
+                ),
+            );
         }
         jobs.push(json!({"plugin": name, "job": job.name, "ran_now": fresh, "run": run}));
     }
@@ -318,7 +362,9 @@ fn improvement_reason(i: &learnloop_core::Improvement) -> Option<String> {
             i.id,
             if reasons.is_empty() { "the policy does not apply it on its own".to_string() } else { reasons.join("; ") }
         )),
-        ImprovementStatus::Rejected | ImprovementStatus::RolledBack => note["reason"].as_str().map(|r| format!("why: {r}")),
+        ImprovementStatus::Rejected | ImprovementStatus::RolledBack => {
+            note["reason"].as_str().map(|r| format!("why: {r}"))
+        }
         ImprovementStatus::Applied => note["by"].as_str().map(|by| format!("applied by {by}; being monitored")),
         _ => None,
     }
@@ -330,20 +376,37 @@ fn improvement_reason(i: &learnloop_core::Improvement) -> Option<String> {
 fn persona_summary(host: &learnloop_plugin_host::PluginHost, ws: &str, json: bool) -> Result<Value> {
     let ws = WorkspaceId::parse("default_workspace", ws).map_err(anyhow::Error::msg)?;
     let call = |method: &str, path: &str, body: Value| -> Result<Value> {
-        Ok(host.handle("persona", &ws, method, path, Default::default(), body).map_err(|e| anyhow::anyhow!("{e}"))?.body)
+        Ok(host
+            .handle("persona", &ws, method, path, Default::default(), body)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .body)
     };
     let list = |v: &Value| -> String {
         let items: Vec<&str> = v.as_array().into_iter().flatten().filter_map(|m| m["content"].as_str()).collect();
         if items.is_empty() { "none".into() } else { items.join("; ") }
     };
-    let number = |v: &Value| v.as_f64().map_or_else(|| v.to_string(), |x| if x.fract() == 0.0 { format!("{x:.0}") } else { format!("{x:.2}") });
+    let number = |v: &Value| {
+        v.as_f64()
+            .map_or_else(|| v.to_string(), |x| if x.fract() == 0.0 { format!("{x:.0}") } else { format!("{x:.2}") })
+    };
     say(json, "");
     say(json, "-- what persona learned per user (`learnloop call persona GET /users/USER`, `.../preferences`)");
     let mut users = Map::new();
     for user in ["user-0", "user-1", "user-2"] {
         let Ok(p) = call("GET", &format!("/users/{user}"), Value::Null) else { continue };
-        let facets: Vec<String> = p["facets"].as_object().into_iter().flatten().map(|(k, v)| format!("{} {}", k.replace('_', " "), number(v))).collect();
-        say(json, &wrap(&format!("{user}: {} interactions; facets {}", number(&p["interaction_count"]), facets.join(", ")), "        "));
+        let facets: Vec<String> = p["facets"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| format!("{} {}", k.replace('_', " "), number(v)))
+            .collect();
+        say(
+            json,
+            &wrap(
+                &format!("{user}: {} interactions; facets {}", number(&p["interaction_count"]), facets.join(", ")),
+                "        ",
+            ),
+        );
         say(json, &wrap(&format!("        goals: {}", list(&p["goals"])), "          "));
         say(json, &wrap(&format!("        preferences: {}", list(&p["preferences"])), "          "));
         let f = call("GET", &format!("/users/{user}/preferences"), Value::Null)?;
@@ -355,23 +418,34 @@ fn persona_summary(host: &learnloop_plugin_host::PluginHost, ws: &str, json: boo
             .collect();
         let acc = f["preference_accuracy"].as_f64().map_or("n/a".to_string(), |a| format!("{:.1}%", a * 100.0));
         let next = f["next_activity"]["task_type"].as_str().unwrap_or("?");
-        say(json, &wrap(
-            &format!(
-                "        preferred models: {}; held-out accuracy {acc} ({} scored); next activity: {next}",
-                models.join(", "),
-                number(&f["held_out"]["scored"])
+        say(
+            json,
+            &wrap(
+                &format!(
+                    "        preferred models: {}; held-out accuracy {acc} ({} scored); next activity: {next}",
+                    models.join(", "),
+                    number(&f["held_out"]["scored"])
+                ),
+                "          ",
             ),
-            "          ",
-        ));
+        );
         users.insert(user.to_string(), json!({"persona": p, "preferences": f}));
     }
     let h = call("POST", "/hypothesize", json!({"user_id": "user-0", "input_text": "deploy api"}))?;
     say(json, &format!("hypotheses for user-0 \"deploy api\" ({}):", h["source"].as_str().unwrap_or("?")));
     for x in h["hypotheses"].as_array().into_iter().flatten() {
-        say(json, &wrap(
-            &format!("        {} {} (confidence {})", x["id"].as_str().unwrap_or("?"), x["text"].as_str().unwrap_or("?"), number(&x["confidence"])),
-            "          ",
-        ));
+        say(
+            json,
+            &wrap(
+                &format!(
+                    "        {} {} (confidence {})",
+                    x["id"].as_str().unwrap_or("?"),
+                    x["text"].as_str().unwrap_or("?"),
+                    number(&x["confidence"])
+                ),
+                "          ",
+            ),
+        );
     }
     Ok(json!({"users": users, "hypothesize": h}))
 }
@@ -395,11 +469,17 @@ fn drift_summary(host: &learnloop_plugin_host::PluginHost, ws: &str, json: bool)
             .as_array()
             .into_iter()
             .flatten()
-            .map(|x| format!("{} {:.2}", x["feature"].as_str().unwrap_or("?"), x["weight"].as_f64().unwrap_or(f64::NAN)))
+            .map(|x| {
+                format!("{} {:.2}", x["feature"].as_str().unwrap_or("?"), x["weight"].as_f64().unwrap_or(f64::NAN))
+            })
             .collect();
         let affected = match &d["feature_drift"]["affected_features"] {
             Value::Array(a) if a.is_empty() => "none".to_string(),
-            Value::Array(a) => a.iter().map(|f| f.as_str().map_or_else(|| f.to_string(), str::to_string)).collect::<Vec<_>>().join(", "),
+            Value::Array(a) => a
+                .iter()
+                .map(|f| f.as_str().map_or_else(|| f.to_string(), str::to_string))
+                .collect::<Vec<_>>()
+                .join(", "),
             Value::Null => "none".to_string(),
             other => other.as_u64().map_or_else(|| other.to_string(), |n| n.to_string()),
         };
@@ -407,37 +487,64 @@ fn drift_summary(host: &learnloop_plugin_host::PluginHost, ws: &str, json: bool)
             format!(" ({})", a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; "))
         });
         let retrain = if r["should_retrain"].as_bool() == Some(true) { "yes" } else { "no" };
-        say(json, &wrap(
-            &format!(
-                "{model}: drift {} (affected features: {affected}; concept {}, predictions {}); retrain: {retrain}{reasons}{}",
-                d["severity"].as_str().unwrap_or("?"),
-                d["concept_drift"]["severity"].as_str().unwrap_or("?"),
-                d["prediction_drift"]["severity"].as_str().unwrap_or("?"),
-                r["blocked_by"].as_str().map_or(String::new(), |b| format!(", not yet: {b}"))
+        say(
+            json,
+            &wrap(
+                &format!(
+                    "{model}: drift {} (affected features: {affected}; concept {}, predictions {}); retrain: {retrain}{reasons}{}",
+                    d["severity"].as_str().unwrap_or("?"),
+                    d["concept_drift"]["severity"].as_str().unwrap_or("?"),
+                    d["prediction_drift"]["severity"].as_str().unwrap_or("?"),
+                    r["blocked_by"].as_str().map_or(String::new(), |b| format!(", not yet: {b}"))
+                ),
+                "             ",
             ),
-            "             ",
-        ));
-        say(json, &wrap(
-            &format!("             feature weights: {}", if weights.is_empty() { "too few outcomes".into() } else { weights.join(", ") }),
-            "               ",
-        ));
+        );
+        say(
+            json,
+            &wrap(
+                &format!(
+                    "             feature weights: {}",
+                    if weights.is_empty() { "too few outcomes".into() } else { weights.join(", ") }
+                ),
+                "               ",
+            ),
+        );
         models.insert(model.to_string(), json!({"drift": d, "retrain": r, "weights": w}));
     }
     // The sample's demand-model serves v1 and v2 half-and-half over its 30
     // days. Creating the test again with the same definition changes nothing.
-    let t = call("POST", "/ab_tests", json!({"id": "demand-v1-v2", "model": "demand-model", "versions": ["v1", "v2"],
-        "split": [0.5, 0.5], "start": "2026-01-01T00:00:00Z", "duration_days": 31}))?;
+    let t = call(
+        "POST",
+        "/ab_tests",
+        json!({"id": "demand-v1-v2", "model": "demand-model", "versions": ["v1", "v2"],
+        "split": [0.5, 0.5], "start": "2026-01-01T00:00:00Z", "duration_days": 31}),
+    )?;
     let r = call("GET", &format!("/ab_tests/{}", t["id"].as_str().unwrap_or("")), Value::Null)?;
     let arms: Vec<String> = r["arms"]
         .as_array()
         .into_iter()
         .flatten()
-        .map(|a| format!("{} MAE {:.3} (n {})", a["version"].as_str().unwrap_or("?"), a["mae"].as_f64().unwrap_or(f64::NAN), a["n"].as_u64().unwrap_or(0)))
+        .map(|a| {
+            format!(
+                "{} MAE {:.3} (n {})",
+                a["version"].as_str().unwrap_or("?"),
+                a["mae"].as_f64().unwrap_or(f64::NAN),
+                a["n"].as_u64().unwrap_or(0)
+            )
+        })
         .collect();
-    say(json, &wrap(
-        &format!("A/B test demand-v1-v2 (`learnloop call drift GET /ab_tests/demand-v1-v2`): {}; {}", arms.join(" vs "), r["conclusion"].as_str().unwrap_or("")),
-        "  ",
-    ));
+    say(
+        json,
+        &wrap(
+            &format!(
+                "A/B test demand-v1-v2 (`learnloop call drift GET /ab_tests/demand-v1-v2`): {}; {}",
+                arms.join(" vs "),
+                r["conclusion"].as_str().unwrap_or("")
+            ),
+            "  ",
+        ),
+    );
     Ok(json!({"models": models, "ab_test": r}))
 }
 
@@ -459,7 +566,16 @@ fn cost_learned(host: &learnloop_plugin_host::PluginHost, ws: &str, json: bool) 
         .collect();
     say(json, "");
     say(json, "-- what the cost plugin learned (`learnloop call cost GET /params`, `... GET /metrics`)");
-    say(json, &wrap(&format!("versions in force: {}", if versions.is_empty() { "built-in defaults".to_string() } else { versions.join(", ") }), "  "));
+    say(
+        json,
+        &wrap(
+            &format!(
+                "versions in force: {}",
+                if versions.is_empty() { "built-in defaults".to_string() } else { versions.join(", ") }
+            ),
+            "  ",
+        ),
+    );
     let params = &p["params"];
     let by_type: Vec<String> = params["calibration"]["calibration"]
         .as_object()
@@ -471,25 +587,39 @@ fn cost_learned(host: &learnloop_plugin_host::PluginHost, ws: &str, json: bool) 
     say(json, &wrap(&format!("realised / predicted savings by type: {}", by_type.join(", ")), "  "));
     let last = &metrics["last_cycle"];
     if let (Some(raw), Some(new)) = (last["raw_error"].as_f64(), last["calibrated_error"].as_f64()) {
-        say(json, &wrap(
-            &format!(
-                "savings error on the {} newest recommendations (held out): raw predictions {:.1}%, calibrated {:.1}%",
-                last["held_out"].as_u64().unwrap_or(0),
-                raw * 100.0,
-                new * 100.0
+        say(
+            json,
+            &wrap(
+                &format!(
+                    "savings error on the {} newest recommendations (held out): raw predictions {:.1}%, calibrated {:.1}%",
+                    last["held_out"].as_u64().unwrap_or(0),
+                    raw * 100.0,
+                    new * 100.0
+                ),
+                "  ",
             ),
-            "  ",
-        ));
+        );
     }
     let risks: Vec<String> = params["risk_levels"]["risk"]
         .as_object()
         .into_iter()
         .flatten()
         .filter(|(k, _)| !k.contains('|'))
-        .map(|(k, v)| format!("{k} {} ({:.0}% fail)", v["risk_level"].as_str().unwrap_or("?"), v["failure_rate"].as_f64().unwrap_or(0.0) * 100.0))
+        .map(|(k, v)| {
+            format!(
+                "{k} {} ({:.0}% fail)",
+                v["risk_level"].as_str().unwrap_or("?"),
+                v["failure_rate"].as_f64().unwrap_or(0.0) * 100.0
+            )
+        })
         .collect();
     say(json, &wrap(&format!("learned risk levels: {}", risks.join(", ")), "  "));
-    let weights: Vec<String> = params["scoring_weights"]["weights"].as_object().into_iter().flatten().map(|(k, v)| format!("{k} {:.2}", v.as_f64().unwrap_or(0.0))).collect();
+    let weights: Vec<String> = params["scoring_weights"]["weights"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k} {:.2}", v.as_f64().unwrap_or(0.0)))
+        .collect();
     let weights = if weights.is_empty() { "the built-in defaults".to_string() } else { weights.join(", ") };
     say(json, &wrap(&format!("scoring weights (toward factors that predict success): {weights}"), "  "));
     let example = json!({"recommendation_type": "spot_instances", "resource_type": "ec2", "region": "ap-south-1",
@@ -497,17 +627,20 @@ fn cost_learned(host: &learnloop_plugin_host::PluginHost, ws: &str, json: bool) 
     let a = call("POST", "/assess", example)?;
     say(json, "assess spot_instances / ec2 / ap-south-1, predicted $1000/month, stated risk low");
     say(json, "(`learnloop call cost POST /assess --body ...`):");
-    say(json, &format!(
-        "  calibrated ${:.0} [{:.0}, {:.0}] ({:.0}% interval), P(success) {:.2}, risk {} -> {}, score {:.2}",
-        a["calibrated_savings"].as_f64().unwrap_or(0.0),
-        a["interval"]["lower"].as_f64().unwrap_or(f64::NAN),
-        a["interval"]["upper"].as_f64().unwrap_or(f64::NAN),
-        a["interval"]["level"].as_f64().unwrap_or(0.0) * 100.0,
-        a["probability_of_success"].as_f64().unwrap_or(0.0),
-        a["stated_risk_level"].as_str().unwrap_or("?"),
-        a["updated_risk_level"].as_str().unwrap_or("?"),
-        a["adjusted_score"].as_f64().unwrap_or(f64::NAN),
-    ));
+    say(
+        json,
+        &format!(
+            "  calibrated ${:.0} [{:.0}, {:.0}] ({:.0}% interval), P(success) {:.2}, risk {} -> {}, score {:.2}",
+            a["calibrated_savings"].as_f64().unwrap_or(0.0),
+            a["interval"]["lower"].as_f64().unwrap_or(f64::NAN),
+            a["interval"]["upper"].as_f64().unwrap_or(f64::NAN),
+            a["interval"]["level"].as_f64().unwrap_or(0.0) * 100.0,
+            a["probability_of_success"].as_f64().unwrap_or(0.0),
+            a["stated_risk_level"].as_str().unwrap_or("?"),
+            a["updated_risk_level"].as_str().unwrap_or("?"),
+            a["adjusted_score"].as_f64().unwrap_or(f64::NAN),
+        ),
+    );
     Ok(json!({"params": p, "metrics": metrics, "assess": a}))
 }
 

@@ -24,7 +24,9 @@ impl Server {
     pub fn new(server: &str, key: Option<&str>) -> Result<Server> {
         let base = server.trim_end_matches('/');
         if base.starts_with("https://") {
-            bail!("--server {server}: this build of learnloop speaks plain HTTP only; use http:// (e.g. on loopback or through a local TLS-terminating proxy)");
+            bail!(
+                "--server {server}: this build of learnloop speaks plain HTTP only; use http:// (e.g. on loopback or through a local TLS-terminating proxy)"
+            );
         }
         let rest = base.strip_prefix("http://").unwrap_or("");
         if rest.is_empty() || rest.contains(['/', '?', '#']) {
@@ -47,7 +49,14 @@ impl Server {
     /// status and the parsed JSON body of a 2xx; any other status is an
     /// error (with the problem document printed to stdout first when
     /// `json_errors`, for scripts).
-    pub fn call(&self, method: &str, path: &str, query: &[(String, String)], body: Option<&Value>, json_errors: bool) -> Result<(u16, Value)> {
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&Value>,
+        json_errors: bool,
+    ) -> Result<(u16, Value)> {
         let url = format!("{}{path}", self.base);
         let what = format!("{method} {url}");
         let mut builder = match method {
@@ -74,20 +83,28 @@ impl Server {
         let parsed: Option<Value> = serde_json::from_str(&text).ok();
         if !status.is_success() {
             let (title, detail) = match &parsed {
-                Some(p) => (p["title"].as_str().unwrap_or("").to_string(), p["detail"].as_str().unwrap_or("").to_string()),
+                Some(p) => {
+                    (p["title"].as_str().unwrap_or("").to_string(), p["detail"].as_str().unwrap_or("").to_string())
+                }
                 None => (String::new(), text.chars().take(500).collect()),
             };
             if let (true, Some(p)) = (json_errors, &parsed) {
                 outln!("{p}")?;
             }
             let title = if title.is_empty() { status.canonical_reason().unwrap_or("error").to_string() } else { title };
-            let hint = if status.as_u16() == 401 && self.key.is_none() { " (pass --api-key KEY or set LEARNLOOP_API_KEY)" } else { "" };
+            let hint = if status.as_u16() == 401 && self.key.is_none() {
+                " (pass --api-key KEY or set LEARNLOOP_API_KEY)"
+            } else {
+                ""
+            };
             if detail.is_empty() {
                 bail!("server answered {}: {title}{hint}", status.as_u16());
             }
             bail!("server answered {}: {title}: {detail}{hint}", status.as_u16());
         }
-        let value = parsed.with_context(|| format!("the answer to {what} is not JSON: {}", text.chars().take(500).collect::<String>()))?;
+        let value = parsed.with_context(|| {
+            format!("the answer to {what} is not JSON: {}", text.chars().take(500).collect::<String>())
+        })?;
         Ok((status.as_u16(), value))
     }
 }

@@ -107,7 +107,12 @@ pub fn run(env: &Env, args: &Args) -> Result<()> {
     if env.json {
         outln!("{}", json!({"file": path, "bytes": bytes, "records": written.records, "plugins": written.plugins}))?;
     } else {
-        outln!("wrote {} records to {} ({})", crate::progress::thousands(written.records), path.display(), crate::progress::bytes(bytes))?;
+        outln!(
+            "wrote {} records to {} ({})",
+            crate::progress::thousands(written.records),
+            path.display(),
+            crate::progress::bytes(bytes)
+        )?;
         for (plugin, c) in &written.plugins {
             outln!(
                 "  {plugin:8} {:>9} predictions  {:>9} outcomes",
@@ -215,8 +220,13 @@ fn cost(rng: &mut Rng, i: u64, t: i64, ws: &str) -> Pair {
         _ => 0.35,
     } * (1.5 - utilization_gap);
     let success = !rng.chance(fail_p);
-    let actual = if success { round(predicted * type_bias * region_bias * (1.0 + 0.08 * rng.normal()), 2) } else { 0.0 };
-    let issues: Vec<&str> = if success { vec![] } else { vec![rng.pick(&["timeout", "dependency_conflict", "capacity_unavailable", "rollback_required"])] };
+    let actual =
+        if success { round(predicted * type_bias * region_bias * (1.0 + 0.08 * rng.normal()), 2) } else { 0.0 };
+    let issues: Vec<&str> = if success {
+        vec![]
+    } else {
+        vec![rng.pick(&["timeout", "dependency_conflict", "capacity_unavailable", "rollback_required"])]
+    };
     // The execution result and the savings measured over the following 30 days, in one outcome.
     let o = json!({
         "type": "outcome", "id": format!("{id}-exec"), "workspace": ws, "plugin": "cost", "prediction_id": id,
@@ -261,11 +271,46 @@ fn trust(rng: &mut Rng, i: u64, t: i64, ws: &str) -> Pair {
 /// per task type; code happens in the morning, writing in the evening.
 fn persona(rng: &mut Rng, i: u64, t: i64, ws: &str) -> Pair {
     const INTERACTIONS: [(&str, [&str; 3]); 5] = [
-        ("build api", ["Do you want to build a REST API with FastAPI?", "Do you want to design API endpoints?", "Do you want to set up authentication?"]),
-        ("deploy api", ["Do you want to deploy your REST API?", "Do you want to containerize your REST API with Docker?", "Do you want to set up a CI/CD pipeline for your REST API?"]),
-        ("add auth please", ["Do you want to add JWT auth to your REST API?", "Do you want to set up OAuth2?", "Do you want to implement role-based access control?"]),
-        ("show me code for tests", ["Do you want to write unit tests for your REST API?", "Do you want to set up integration tests?", "Do you want to measure test coverage?"]),
-        ("db schema", ["Do you want to design the database schema with PostgreSQL?", "Do you want to add database migrations?", "Do you want to optimize slow queries?"]),
+        (
+            "build api",
+            [
+                "Do you want to build a REST API with FastAPI?",
+                "Do you want to design API endpoints?",
+                "Do you want to set up authentication?",
+            ],
+        ),
+        (
+            "deploy api",
+            [
+                "Do you want to deploy your REST API?",
+                "Do you want to containerize your REST API with Docker?",
+                "Do you want to set up a CI/CD pipeline for your REST API?",
+            ],
+        ),
+        (
+            "add auth please",
+            [
+                "Do you want to add JWT auth to your REST API?",
+                "Do you want to set up OAuth2?",
+                "Do you want to implement role-based access control?",
+            ],
+        ),
+        (
+            "show me code for tests",
+            [
+                "Do you want to write unit tests for your REST API?",
+                "Do you want to set up integration tests?",
+                "Do you want to measure test coverage?",
+            ],
+        ),
+        (
+            "db schema",
+            [
+                "Do you want to design the database schema with PostgreSQL?",
+                "Do you want to add database migrations?",
+                "Do you want to optimize slow queries?",
+            ],
+        ),
     ];
     const CONF: [f64; 3] = [0.75, 0.68, 0.6];
     let user = rng.next_u64() % 3;
@@ -342,7 +387,13 @@ fn drift(rng: &mut Rng, i: u64, t: i64, ws: &str, n: u64) -> Pair {
     // The model learned x1 as it was: after the shift its errors grow.
     let mut predicted = 10.0 + 3.0 * x1.min(2.0) + 2.0 * x2 + 0.3 * rng.normal();
     // demand-model serves two versions half-and-half (an A/B test): v1 is noisier.
-    let version = if model == "demand-model" && i % 4 == 1 { "v1" } else if model == "demand-model" { "v2" } else { "v1" };
+    let version = if model == "demand-model" && i % 4 == 1 {
+        "v1"
+    } else if model == "demand-model" {
+        "v2"
+    } else {
+        "v1"
+    };
     if model == "demand-model" && version == "v1" {
         predicted += 2.0 * rng.normal();
     }

@@ -14,8 +14,12 @@ pub struct Args {
 }
 
 pub fn run(env: &Env, args: &Args) -> Result<()> {
-    let workspace =
-        args.workspace.as_deref().map(|w| WorkspaceId::parse("--workspace", w)).transpose().map_err(anyhow::Error::msg)?;
+    let workspace = args
+        .workspace
+        .as_deref()
+        .map(|w| WorkspaceId::parse("--workspace", w))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let store = learnloop_store::open(&env.config)?;
     print(store.as_ref(), workspace.as_ref(), env.json)
 }
@@ -42,11 +46,24 @@ pub fn print(store: &dyn Store, workspace: Option<&WorkspaceId>, json: bool) -> 
     }
     let w = |f: fn(&CountRow) -> &str, head: &str| rows.iter().map(|r| f(r).len()).max().unwrap_or(0).max(head.len());
     let (ww, pw, kw) = (w(|r| &r.workspace, "workspace"), w(|r| &r.plugin, "plugin"), w(|r| &r.kind, "kind"));
-    outln!("{:ww$}  {:pw$}  {:kw$}  {:>11}  {:>9}  {:>8}", "workspace", "plugin", "kind", "predictions", "outcomes", "pending")?;
+    outln!(
+        "{:ww$}  {:pw$}  {:kw$}  {:>11}  {:>9}  {:>8}",
+        "workspace",
+        "plugin",
+        "kind",
+        "predictions",
+        "outcomes",
+        "pending"
+    )?;
     for r in &rows {
         outln!(
             "{:ww$}  {:pw$}  {:kw$}  {:>11}  {:>9}  {:>8}",
-            r.workspace, r.plugin, r.kind, r.predictions, r.outcomes, r.pending
+            r.workspace,
+            r.plugin,
+            r.kind,
+            r.predictions,
+            r.outcomes,
+            r.pending
         )?;
     }
     outln!("{:ww$}  {:pw$}  {:kw$}  {:>11}  {:>9}  {:>8}", "total", "", "", p, o, pending)?;

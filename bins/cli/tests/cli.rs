@@ -16,14 +16,26 @@ fn help_lists_every_command() {
     let out = learnloop(&["--help"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for cmd in ["init", "ingest", "export", "stats", "sample", "simulate", "quickstart", "plugins", "replay", "keys", "jobs"] {
+    for cmd in
+        ["init", "ingest", "export", "stats", "sample", "simulate", "quickstart", "plugins", "replay", "keys", "jobs"]
+    {
         assert!(text.contains(cmd), "--help lacks {cmd}: {text}");
     }
 }
 
 #[test]
 fn every_command_takes_config_and_data_dir() {
-    for cmd in [&["init"][..], &["ingest"], &["export"], &["stats"], &["sample"], &["quickstart"], &["plugins", "list"], &["plugins", "check"], &["replay"]] {
+    for cmd in [
+        &["init"][..],
+        &["ingest"],
+        &["export"],
+        &["stats"],
+        &["sample"],
+        &["quickstart"],
+        &["plugins", "list"],
+        &["plugins", "check"],
+        &["replay"],
+    ] {
         let mut args = cmd.to_vec();
         args.push("--help");
         let out = learnloop(&args);

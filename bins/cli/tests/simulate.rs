@@ -11,7 +11,12 @@ fn learnloop(args: &[&str]) -> std::process::Output {
 }
 
 fn row<'a>(report: &'a Value, decision: &str, metric: &str) -> &'a Value {
-    report["rows"].as_array().unwrap().iter().find(|r| r["decision"] == decision && r["metric"] == metric).unwrap_or_else(|| panic!("no row {decision}/{metric}: {report:#}"))
+    report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["decision"] == decision && r["metric"] == metric)
+        .unwrap_or_else(|| panic!("no row {decision}/{metric}: {report:#}"))
 }
 
 #[test]
@@ -72,7 +77,10 @@ fn persona_simulation_reaches_its_ceiling_on_every_seed() {
         assert_eq!(pref["beats_baseline"], true, "seed {seed}: {pref}");
         let acc = row(&r, "liked or not (held out)", "accuracy");
         let (learned, ceiling) = (acc["learned"].as_f64().unwrap(), acc["truth"].as_f64().unwrap());
-        assert!(learned <= ceiling + 1e-9 && learned >= 0.95 * ceiling, "seed {seed}: accuracy {learned:.4} vs ceiling {ceiling:.4}");
+        assert!(
+            learned <= ceiling + 1e-9 && learned >= 0.95 * ceiling,
+            "seed {seed}: accuracy {learned:.4} vs ceiling {ceiling:.4}"
+        );
         assert_eq!(acc["beats_baseline"], true, "seed {seed}: {acc}");
     }
 }

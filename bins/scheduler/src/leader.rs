@@ -23,9 +23,9 @@
 //!   missed. A recorded failure of that slot with retries left is resumed.
 //!   Slots that pass while one run overruns are skipped, not queued.
 
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use learnloop_config::SchedulerConfig;
@@ -115,7 +115,8 @@ pub fn retry_after(due: &Due, failed_at: Timestamp, settings: &Settings) -> Opti
     (due.attempt <= settings.max_retries).then(|| Due {
         slot: due.slot,
         attempt: due.attempt + 1,
-        at: failed_at.add_micros(backoff_ms(settings.retry_backoff_ms, due.attempt).min(i64::MAX as u64 / 1000) as i64 * 1000),
+        at: failed_at
+            .add_micros(backoff_ms(settings.retry_backoff_ms, due.attempt).min(i64::MAX as u64 / 1000) as i64 * 1000),
     })
 }
 
@@ -127,7 +128,13 @@ pub fn retry_after(due: &Due, failed_at: Timestamp, settings: &Settings) -> Opti
 /// * The last attempt failed and retries are left: that retry, at its
 ///   backoff time after the failure.
 /// * Otherwise (succeeded, running elsewhere, given up): nothing.
-pub fn resume(latest: Option<Timestamp>, runs: &[JobRun], now: Timestamp, run_missed: bool, settings: &Settings) -> Option<Due> {
+pub fn resume(
+    latest: Option<Timestamp>,
+    runs: &[JobRun],
+    now: Timestamp,
+    run_missed: bool,
+    settings: &Settings,
+) -> Option<Due> {
     let slot = latest?;
     let Some(last) = runs.iter().max_by_key(|r| r.attempt) else {
         return run_missed.then_some(Due { slot, attempt: 1, at: now });
@@ -159,12 +166,7 @@ pub fn take_due(state: &mut JobState, now: Timestamp) -> Option<Due> {
     if let Some(next) = state.next_slot.filter(|n| *n <= now) {
         let slot = state.job.schedule.latest_at_or_before(now).unwrap_or(next).max(next);
         if let Some(old) = state.pending.filter(|p| p.slot < slot) {
-            log(format!(
-                "{}: slot {} attempt {} superseded by slot {slot}",
-                state.job.key(),
-                old.slot,
-                old.attempt
-            ));
+            log(format!("{}: slot {} attempt {} superseded by slot {slot}", state.job.key(), old.slot, old.attempt));
         }
         state.pending = Some(Due { slot, attempt: 1, at: now });
         state.next_slot = state.job.schedule.next_after(now);
@@ -557,11 +559,14 @@ fn close_orphans(store: &dyn Store, job: &ScheduledJob, runs: Vec<JobRun>, me: &
 }
 
 fn recorded_runs(store: &dyn Store, job: &ScheduledJob, slot: Timestamp) -> Result<Vec<JobRun>, StoreError> {
-    let plugin = PluginName::parse("plugin", &job.plugin).map_err(|e| StoreError::Invalid {
-        field: "plugin".into(),
-        message: e.message,
-    })?;
-    store.job_runs(&JobRunQuery { plugin: Some(plugin), job: Some(job.job.clone()), slot: Some(slot.as_micros()), limit: 1000 })
+    let plugin = PluginName::parse("plugin", &job.plugin)
+        .map_err(|e| StoreError::Invalid { field: "plugin".into(), message: e.message })?;
+    store.job_runs(&JobRunQuery {
+        plugin: Some(plugin),
+        job: Some(job.job.clone()),
+        slot: Some(slot.as_micros()),
+        limit: 1000,
+    })
 }
 
 fn duration_ms(run: &JobRun) -> i64 {

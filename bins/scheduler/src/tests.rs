@@ -230,10 +230,7 @@ fn catch_up_runs_the_latest_missed_slot_once_not_once_per_slot() {
     let got = slots(store.as_ref());
     assert_eq!(
         got,
-        [
-            (at("2026-01-10T11:00:00Z"), 1, JobStatus::Succeeded),
-            (at("2026-01-10T12:00:00Z"), 1, JobStatus::Succeeded),
-        ],
+        [(at("2026-01-10T11:00:00Z"), 1, JobStatus::Succeeded), (at("2026-01-10T12:00:00Z"), 1, JobStatus::Succeeded),],
         "exactly one catch-up run, of the latest missed slot"
     );
     // Then the schedule goes on normally.
@@ -255,7 +252,14 @@ fn without_catch_up_a_missed_slot_is_not_run() {
     let clock = FakeClock::new(at("2026-01-10T12:00:30Z"));
     let runner = FakeRunner::new(store.clone(), clock.clone(), 0);
     let jobs = vec![scheduled("drift", "daily", "0 * * * * *").unwrap()];
-    let mut s = Scheduler::new(store.clone(), &runner, jobs.clone(), Settings { catch_up: false, ..settings() }, "a".into(), clock.clock());
+    let mut s = Scheduler::new(
+        store.clone(),
+        &runner,
+        jobs.clone(),
+        Settings { catch_up: false, ..settings() },
+        "a".into(),
+        clock.clock(),
+    );
     s.tick(&no_stop());
     assert!(runs(store.as_ref()).is_empty());
     assert_eq!(s.next_wake(), std::time::Duration::from_millis(500), "a tick, as the next slot is 30 s away");
@@ -264,7 +268,14 @@ fn without_catch_up_a_missed_slot_is_not_run() {
     // --once runs the latest due slot even without catch_up.
     s.shutdown();
     clock.set(at("2026-01-10T12:02:05Z"));
-    let mut once = Scheduler::new(store.clone(), &runner, jobs, Settings { catch_up: false, ..settings() }, "o".into(), clock.clock());
+    let mut once = Scheduler::new(
+        store.clone(),
+        &runner,
+        jobs,
+        Settings { catch_up: false, ..settings() },
+        "o".into(),
+        clock.clock(),
+    );
     assert!(once.run_once(&no_stop()));
     assert_eq!(slots(store.as_ref()).last().unwrap().0, at("2026-01-10T12:02:00Z"));
     assert!(!once.is_leader(), "--once gives the lease back");
@@ -307,7 +318,14 @@ fn a_slot_is_given_up_after_max_retries() {
     let clock = FakeClock::new(t0);
     let runner = FakeRunner::new(store.clone(), clock.clone(), u32::MAX);
     let jobs = vec![scheduled("drift", "daily", "0 0 * * * *").unwrap()];
-    let mut s = Scheduler::new(store.clone(), &runner, jobs.clone(), Settings { max_retries: 2, ..settings() }, "a".into(), clock.clock());
+    let mut s = Scheduler::new(
+        store.clone(),
+        &runner,
+        jobs.clone(),
+        Settings { max_retries: 2, ..settings() },
+        "a".into(),
+        clock.clock(),
+    );
     for _ in 0..40 {
         s.tick(&no_stop());
         clock.advance_ms(500);
@@ -318,7 +336,14 @@ fn a_slot_is_given_up_after_max_retries() {
     );
     // A new leader does not resume a slot whose retries are used up.
     s.shutdown();
-    let mut b = Scheduler::new(store.clone(), &runner, jobs, Settings { max_retries: 2, ..settings() }, "b".into(), clock.clock());
+    let mut b = Scheduler::new(
+        store.clone(),
+        &runner,
+        jobs,
+        Settings { max_retries: 2, ..settings() },
+        "b".into(),
+        clock.clock(),
+    );
     b.tick(&no_stop());
     assert!(b.is_leader());
     assert_eq!(runs(store.as_ref()).len(), 3);
@@ -439,7 +464,14 @@ fn a_slot_started_elsewhere_is_skipped() {
     let clock = FakeClock::new(t0);
     let runner = FakeRunner::new(store.clone(), clock.clone(), 0);
     let jobs = vec![scheduled("drift", "daily", "0 * * * * *").unwrap()];
-    let mut s = Scheduler::new(store.clone(), &runner, jobs, Settings { catch_up: false, ..settings() }, "a".into(), clock.clock());
+    let mut s = Scheduler::new(
+        store.clone(),
+        &runner,
+        jobs,
+        Settings { catch_up: false, ..settings() },
+        "a".into(),
+        clock.clock(),
+    );
     s.tick(&no_stop());
     // Someone (a leader whose lease lapsed mid-tick) starts the next slot first.
     let next = at("2026-01-10T12:01:00Z");

@@ -33,11 +33,7 @@ impl BindAddr {
         match self.0.to_socket_addrs() {
             Ok(addrs) => {
                 let addrs: Vec<SocketAddr> = addrs.collect();
-                if addrs.is_empty() {
-                    Err(format!("{:?} resolves to no address", self.0))
-                } else {
-                    Ok(addrs)
-                }
+                if addrs.is_empty() { Err(format!("{:?} resolves to no address", self.0)) } else { Ok(addrs) }
             }
             Err(e) => Err(format!("cannot resolve {:?}: {e}", self.0)),
         }
@@ -58,7 +54,10 @@ impl FromStr for BindAddr {
         port.parse::<u16>().map_err(|_| format!("{s:?}: port {port:?} is not a number from 0 to 65535"))?;
         // A host name: dot-separated labels of letters, digits and hyphens.
         let valid_label = |l: &str| {
-            !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-')
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
                 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         };
         if host.is_empty() || host.len() > 253 || !host.split('.').all(valid_label) {

@@ -109,10 +109,7 @@ impl Default for Config {
             improvements: ImprovementsConfig::default(),
             auth: AuthConfig::default(),
             plugins: PluginsConfig::default(),
-            plugin_sections: BUILTIN_PLUGINS
-                .iter()
-                .map(|p| (p.to_string(), toml::Table::new()))
-                .collect(),
+            plugin_sections: BUILTIN_PLUGINS.iter().map(|p| (p.to_string(), toml::Table::new())).collect(),
         }
     }
 }
@@ -269,12 +266,13 @@ pub fn check_cors_origin(origin: &str) -> Result<(), String> {
     if origin == "*" {
         return Ok(());
     }
-    let rest = origin
-        .strip_prefix("https://")
-        .or_else(|| origin.strip_prefix("http://"))
-        .ok_or_else(|| format!("{origin:?} is not an origin: it must start with http:// or https:// (or be \"*\" for any)"))?;
+    let rest = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://")).ok_or_else(|| {
+        format!("{origin:?} is not an origin: it must start with http:// or https:// (or be \"*\" for any)")
+    })?;
     let (host, port) = match rest.find(']') {
-        Some(end) if rest.starts_with('[') => (&rest[..=end], rest[end + 1..].strip_prefix(':').or(Some("").filter(|_| end + 1 < rest.len()))),
+        Some(end) if rest.starts_with('[') => {
+            (&rest[..=end], rest[end + 1..].strip_prefix(':').or(Some("").filter(|_| end + 1 < rest.len())))
+        }
         _ => match rest.rsplit_once(':') {
             Some((h, p)) => (h, Some(p)),
             None => (rest, None),
@@ -285,7 +283,9 @@ pub fn check_cors_origin(origin: &str) -> Result<(), String> {
         && (host.starts_with('[') && host.ends_with(']') && host.len() > 2
             || host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'));
     if !host_ok {
-        return Err(format!("{origin:?} is not an origin: expected scheme://host[:port], with no path (not even a trailing /)"));
+        return Err(format!(
+            "{origin:?} is not an origin: expected scheme://host[:port], with no path (not even a trailing /)"
+        ));
     }
     if let Some(p) = port {
         if !p.parse::<u16>().is_ok_and(|n| n > 0) {
@@ -431,8 +431,7 @@ pub fn discover(explicit: Option<&Path>) -> Option<PathBuf> {
 fn read(path: Option<&Path>) -> Result<(String, String), ConfigError> {
     match path {
         Some(p) => {
-            let text =
-                std::fs::read_to_string(p).map_err(|source| ConfigError::Read { path: p.to_owned(), source })?;
+            let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read { path: p.to_owned(), source })?;
             Ok((p.display().to_string(), text))
         }
         None => Ok(("built-in defaults".to_string(), String::new())),
@@ -459,8 +458,7 @@ impl Layered {
         let mut table = file.clone();
         // Which keys came from the environment, so an error can name the variable.
         let mut env_keys: BTreeMap<String, String> = BTreeMap::new();
-        let mut env: Vec<(String, String)> =
-            env.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
+        let mut env: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
         env.sort();
         for (var, raw) in env {
             let path: Vec<String> = var[ENV_PREFIX.len()..].split("__").map(|s| s.to_lowercase()).collect();
@@ -490,9 +488,7 @@ impl Layered {
     /// are still errors; returns the sections and one error per bad key.
     fn split_plugins(&self, table: &mut toml::Table) -> (BTreeMap<String, toml::Table>, Vec<ConfigError>) {
         let enabled: Vec<String> = match table.get("plugins").and_then(|p| p.get("enabled")) {
-            Some(toml::Value::Array(items)) => {
-                items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()
-            }
+            Some(toml::Value::Array(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
             _ => PluginsConfig::default().enabled,
         };
         let mut plugin_sections: BTreeMap<String, toml::Table> = Config::default().plugin_sections;
@@ -594,13 +590,14 @@ impl Config {
             || url.starts_with("postgres://")
             || url.starts_with("postgresql://"))
         {
-            return err(
-                "store.url",
-                format!("{url:?} is not empty, `sqlite:PATH` or `postgres://...`"),
-            );
+            return err("store.url", format!("{url:?} is not empty, `sqlite:PATH` or `postgres://...`"));
         }
         let imp = &self.improvements;
-        for (k, v) in [("min_confidence", imp.min_confidence), ("min_gain", imp.min_gain), ("rollback_tolerance", imp.rollback_tolerance)] {
+        for (k, v) in [
+            ("min_confidence", imp.min_confidence),
+            ("min_gain", imp.min_gain),
+            ("rollback_tolerance", imp.rollback_tolerance),
+        ] {
             if !v.is_finite() || !(0.0..=1.0).contains(&v) {
                 return err(&format!("improvements.{k}"), format!("must be between 0 and 1, got {v}"));
             }
@@ -640,7 +637,8 @@ impl Config {
         if self.scheduler.tick_ms == 0 || self.scheduler.tick_ms * 3 > self.scheduler.lease_ttl_ms {
             return err(
                 "scheduler.tick_ms",
-                "must be greater than 0 and at most a third of scheduler.lease_ttl_ms, so the lease is renewed in time".into(),
+                "must be greater than 0 and at most a third of scheduler.lease_ttl_ms, so the lease is renewed in time"
+                    .into(),
             );
         }
         for key in self.scheduler.jobs.keys() {
@@ -667,11 +665,7 @@ impl Config {
 
     /// Where dynamic plugins are looked for.
     pub fn plugin_dir(&self) -> PathBuf {
-        if self.plugins.dir.as_os_str().is_empty() {
-            self.data_dir.join("plugins")
-        } else {
-            self.plugins.dir.clone()
-        }
+        if self.plugins.dir.as_os_str().is_empty() { self.data_dir.join("plugins") } else { self.plugins.dir.clone() }
     }
 
     /// Whether `plugin` is enabled.

@@ -179,7 +179,10 @@ mod tests {
     #[test]
     fn urls_lose_their_passwords() {
         assert_eq!(mask_url("postgres://app:s3cr3t@db:5432/ll"), "postgres://app:****@db:5432/ll");
-        assert_eq!(mask_url("postgres://app@db/ll?sslmode=require&password=x"), "postgres://app@db/ll?sslmode=require&password=****");
+        assert_eq!(
+            mask_url("postgres://app@db/ll?sslmode=require&password=x"),
+            "postgres://app@db/ll?sslmode=require&password=****"
+        );
         assert_eq!(mask_url("http://127.0.0.1:11434"), "http://127.0.0.1:11434");
         assert_eq!(mask_url("sqlite:/tmp/a.db"), "sqlite:/tmp/a.db");
         assert!(is_secret_key("api_key") && is_secret_key("token") && is_secret_key("db_password"));

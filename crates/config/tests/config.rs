@@ -98,7 +98,11 @@ fn errors_name_file_key_and_expectation() {
     check_err(
         "",
         &[("LEARNLOOP__API__MAX_BATCH", "lots")],
-        &["environment variable LEARNLOOP__API__MAX_BATCH", "`api.max_batch`", "expected a whole number ≥ 0, got the string \"lots\""],
+        &[
+            "environment variable LEARNLOOP__API__MAX_BATCH",
+            "`api.max_batch`",
+            "expected a whole number ≥ 0, got the string \"lots\"",
+        ],
     );
 }
 
@@ -187,10 +191,17 @@ fn settings_say_where_each_value_came_from_and_mask_secrets() {
     use learnloop_config::Source;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.toml");
-    std::fs::write(&path, "[api]\nmax_batch = 5\n[llm]\nurl = \"http://user:hunter2@ollama:11434\"\n[drift]\napi_token = \"abc\"\n").unwrap();
+    std::fs::write(
+        &path,
+        "[api]\nmax_batch = 5\n[llm]\nurl = \"http://user:hunter2@ollama:11434\"\n[drift]\napi_token = \"abc\"\n",
+    )
+    .unwrap();
     let (config, sources) = Config::load_with_sources(
         Some(&path),
-        env(&[("LEARNLOOP__STORE__URL", "postgres://app:pw@db/ll?password=pw2"), ("LEARNLOOP__PLUGINS__ENABLED", "[\"drift\"]")]),
+        env(&[
+            ("LEARNLOOP__STORE__URL", "postgres://app:pw@db/ll?password=pw2"),
+            ("LEARNLOOP__PLUGINS__ENABLED", "[\"drift\"]"),
+        ]),
     )
     .unwrap();
     let settings = config.settings(&sources);
@@ -205,5 +216,8 @@ fn settings_say_where_each_value_came_from_and_mask_secrets() {
     assert_eq!((get("drift.api_token").value.as_str(), get("drift.api_token").source), (Some("****"), file));
     assert_eq!(get("auth.admin_key_file").value.as_str(), Some("admin.key"), "a path, not a secret");
     let shown = format!("{settings:?}");
-    assert!(!shown.contains("hunter2") && !shown.contains("pw2") && !shown.contains(":pw@") && !shown.contains("abc"), "{shown}");
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("pw2") && !shown.contains(":pw@") && !shown.contains("abc"),
+        "{shown}"
+    );
 }

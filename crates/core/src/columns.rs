@@ -322,7 +322,11 @@ impl ColumnBuilder {
 
     /// Adds a stored prediction and its first outcome: the reference path,
     /// which every backend's columnar read must agree with.
-    pub fn push_stored(&mut self, p: &StoredPrediction, first_outcome: Option<&Outcome>) -> Result<(), ValidationError> {
+    pub fn push_stored(
+        &mut self,
+        p: &StoredPrediction,
+        first_outcome: Option<&Outcome>,
+    ) -> Result<(), ValidationError> {
         let features = serde_json::to_string(&p.record.features).expect("a JSON map serializes");
         let payload = (!p.record.payload.is_null()).then(|| p.record.payload.to_string());
         self.push_raw(RawRow {
@@ -596,7 +600,15 @@ mod tests {
     use super::*;
 
     fn raw<'a>(seq: i64, features: &'a str, payload: Option<&'a str>) -> RawRow<'a> {
-        RawRow { seq, event_time: seq * 10, kind: "regression", value: Some(seq as f64), features: Some(features), payload, ..Default::default() }
+        RawRow {
+            seq,
+            event_time: seq * 10,
+            kind: "regression",
+            value: Some(seq as f64),
+            features: Some(features),
+            payload,
+            ..Default::default()
+        }
     }
 
     #[test]

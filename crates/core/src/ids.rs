@@ -87,19 +87,13 @@ fn check_len(field: &str, s: &str, max: usize) -> Result<(), ValidationError> {
         return Err(ValidationError::new(field, "must not be empty"));
     }
     if s.len() > max {
-        return Err(ValidationError::new(
-            field,
-            format!("is {} bytes long; at most {max} are allowed", s.len()),
-        ));
+        return Err(ValidationError::new(field, format!("is {} bytes long; at most {max} are allowed", s.len())));
     }
     Ok(())
 }
 
 fn bad_char(field: &str, s: &str, c: char, allowed: &str) -> ValidationError {
-    ValidationError::new(
-        field,
-        format!("{s:?} contains {c:?}; only {allowed} are allowed"),
-    )
+    ValidationError::new(field, format!("{s:?} contains {c:?}; only {allowed} are allowed"))
 }
 
 fn check_record_id(field: &str, s: &str) -> Result<(), ValidationError> {
@@ -112,10 +106,7 @@ fn check_record_id(field: &str, s: &str) -> Result<(), ValidationError> {
 
 fn check_workspace(field: &str, s: &str) -> Result<(), ValidationError> {
     check_len(field, s, MAX_WORKSPACE_LEN)?;
-    if let Some(c) = s
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-')))
-    {
+    if let Some(c) = s.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'))) {
         return Err(bad_char(field, s, c, "lowercase ASCII letters, digits, _ and -"));
     }
     if !s.starts_with(|c: char| c.is_ascii_alphanumeric()) {
@@ -126,10 +117,7 @@ fn check_workspace(field: &str, s: &str) -> Result<(), ValidationError> {
 
 fn check_plugin(field: &str, s: &str) -> Result<(), ValidationError> {
     check_len(field, s, MAX_PLUGIN_LEN)?;
-    if let Some(c) = s
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
-    {
+    if let Some(c) = s.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')) {
         return Err(bad_char(field, s, c, "lowercase ASCII letters, digits and _"));
     }
     if !s.starts_with(|c: char| c.is_ascii_lowercase()) {

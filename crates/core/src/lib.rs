@@ -9,11 +9,11 @@
 
 #![deny(missing_docs)]
 
-mod error;
 pub mod columns;
+mod error;
 pub mod history;
-pub mod keys;
 mod ids;
+pub mod keys;
 pub mod limits;
 mod model;
 pub mod plain;
@@ -23,12 +23,8 @@ mod time;
 pub use error::ValidationError;
 pub use ids::{PluginName, RecordId, WorkspaceId};
 pub use model::{
-    Alert, ApiKey, Improvement, ImprovementEvent, ImprovementStatus, Insight, JobRun, JobStatus, NewAlert, NewImprovement, NewInsight,
-    Role,
-    Severity,
+    Alert, ApiKey, Improvement, ImprovementEvent, ImprovementStatus, Insight, JobRun, JobStatus, NewAlert,
+    NewImprovement, NewInsight, Role, Severity,
 };
-pub use record::{
-    ContentHash, Outcome, Prediction, RawRecord, Record, RecordDefaults, RecordType,
-    parse_json_record,
-};
+pub use record::{ContentHash, Outcome, Prediction, RawRecord, Record, RecordDefaults, RecordType, parse_json_record};
 pub use time::Timestamp;

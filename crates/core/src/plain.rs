@@ -94,9 +94,19 @@ fn split_position(message: &str) -> (&str, Option<String>) {
 }
 
 fn is_syntax(body: &str) -> bool {
-    ["expected ", "EOF while parsing", "trailing ", "key must be", "control character", "invalid escape", "invalid number", "lone leading surrogate", "recursion limit"]
-        .iter()
-        .any(|p| body.starts_with(p))
+    [
+        "expected ",
+        "EOF while parsing",
+        "trailing ",
+        "key must be",
+        "control character",
+        "invalid escape",
+        "invalid number",
+        "lone leading surrogate",
+        "recursion limit",
+    ]
+    .iter()
+    .any(|p| body.starts_with(p))
 }
 
 /// `string "a, b", expected f64` — the unexpected value may itself contain
@@ -113,12 +123,8 @@ fn unquote(s: &str) -> &str {
 /// `` `a`, `b` or `c` `` / `` one of `a`, `b` `` → `a, b, c`.
 fn names_list(s: &str) -> String {
     let s = s.strip_prefix("one of ").unwrap_or(s);
-    let names: Vec<&str> = s
-        .split(',')
-        .flat_map(|part| part.split(" or "))
-        .map(unquote)
-        .filter(|n| !n.is_empty())
-        .collect();
+    let names: Vec<&str> =
+        s.split(',').flat_map(|part| part.split(" or ")).map(unquote).filter(|n| !n.is_empty()).collect();
     names.join(", ")
 }
 
@@ -189,14 +195,32 @@ mod tests {
 
     #[test]
     fn type_mismatches_are_in_json_words() {
-        assert_eq!(serde_message("invalid type: map, expected f64 at line 1 column 11"), "expected a number, got an object");
-        assert_eq!(serde_message("invalid type: string \"x\", expected f64"), "expected a number, got the string \"x\"");
-        assert_eq!(serde_message("invalid type: integer `3`, expected a string"), "expected a string, got the number 3");
-        assert_eq!(serde_message("invalid type: floating point `1.5`, expected u64"), "expected a whole number ≥ 0, got the number 1.5");
+        assert_eq!(
+            serde_message("invalid type: map, expected f64 at line 1 column 11"),
+            "expected a number, got an object"
+        );
+        assert_eq!(
+            serde_message("invalid type: string \"x\", expected f64"),
+            "expected a number, got the string \"x\""
+        );
+        assert_eq!(
+            serde_message("invalid type: integer `3`, expected a string"),
+            "expected a string, got the number 3"
+        );
+        assert_eq!(
+            serde_message("invalid type: floating point `1.5`, expected u64"),
+            "expected a whole number ≥ 0, got the number 1.5"
+        );
         assert_eq!(serde_message("invalid type: boolean `true`, expected a sequence"), "expected an array, got true");
-        assert_eq!(serde_message("invalid type: sequence, expected struct RawRecord"), "expected an object, got an array");
+        assert_eq!(
+            serde_message("invalid type: sequence, expected struct RawRecord"),
+            "expected an object, got an array"
+        );
         assert_eq!(serde_message("invalid type: null, expected a boolean"), "expected true or false, got null");
-        assert_eq!(serde_message("invalid value: integer `-1`, expected usize"), "expected a whole number ≥ 0, got the number -1");
+        assert_eq!(
+            serde_message("invalid value: integer `-1`, expected usize"),
+            "expected a whole number ≥ 0, got the number -1"
+        );
     }
 
     #[test]
@@ -206,14 +230,23 @@ mod tests {
             "unknown field \"vaule\"; the fields are value, confidence"
         );
         assert_eq!(serde_message("unknown field `x`, expected `a` or `b`"), "unknown field \"x\"; the fields are a, b");
-        assert_eq!(serde_message("unknown field `x`, there are no fields"), "unknown field \"x\" (no fields are accepted here)");
-        assert_eq!(serde_message("unknown variant `hi`, expected one of `low`, `high`"), "\"hi\" is not one of low, high");
+        assert_eq!(
+            serde_message("unknown field `x`, there are no fields"),
+            "unknown field \"x\" (no fields are accepted here)"
+        );
+        assert_eq!(
+            serde_message("unknown variant `hi`, expected one of `low`, `high`"),
+            "\"hi\" is not one of low, high"
+        );
         assert_eq!(serde_message("missing field `id`"), "field \"id\" is required");
     }
 
     #[test]
     fn syntax_errors_keep_their_position() {
-        assert_eq!(serde_message("expected value at line 1 column 5"), "not valid JSON: expected value (line 1, column 5)");
+        assert_eq!(
+            serde_message("expected value at line 1 column 5"),
+            "not valid JSON: expected value (line 1, column 5)"
+        );
         assert_eq!(serde_message("something else entirely"), "something else entirely");
     }
 
@@ -230,6 +263,9 @@ mod tests {
         let e = from_json_value::<Body>("body", serde_json::json!({"n": 1})).unwrap_err();
         assert_eq!((e.field.as_str(), e.message.as_str()), ("body.items", "is required"));
         let e = from_json_value::<Body>("", serde_json::json!({"n": 1, "items": [1, "x"]})).unwrap_err();
-        assert_eq!((e.field.as_str(), e.message.as_str()), ("items[1]", "expected a whole number ≥ 0, got the string \"x\""));
+        assert_eq!(
+            (e.field.as_str(), e.message.as_str()),
+            ("items[1]", "expected a whole number ≥ 0, got the string \"x\"")
+        );
     }
 }

@@ -350,20 +350,16 @@ fn require(field: &str, v: Option<String>) -> Result<String, ValidationError> {
 
 fn finite(field: &str, v: Option<f64>) -> Result<Option<f64>, ValidationError> {
     match v {
-        Some(x) if !x.is_finite() => Err(ValidationError::new(
-            field,
-            format!("must be a finite number, got {x}"),
-        )),
+        Some(x) if !x.is_finite() => Err(ValidationError::new(field, format!("must be a finite number, got {x}"))),
         other => Ok(other),
     }
 }
 
 fn unit_interval(field: &str, v: Option<f64>) -> Result<Option<f64>, ValidationError> {
     match finite(field, v)? {
-        Some(x) if !(0.0..=1.0).contains(&x) => Err(ValidationError::new(
-            field,
-            format!("must be between 0 and 1, got {x}"),
-        )),
+        Some(x) if !(0.0..=1.0).contains(&x) => {
+            Err(ValidationError::new(field, format!("must be between 0 and 1, got {x}")))
+        }
         other => Ok(other),
     }
 }
@@ -373,19 +369,10 @@ fn unit_interval(field: &str, v: Option<f64>) -> Result<Option<f64>, ValidationE
 /// everywhere because PostgreSQL cannot store it.
 fn text(field: &str, s: String, max: usize, multiline: bool) -> Result<String, ValidationError> {
     if s.len() > max {
-        return Err(ValidationError::new(
-            field,
-            format!("is {} bytes long; at most {max} are allowed", s.len()),
-        ));
+        return Err(ValidationError::new(field, format!("is {} bytes long; at most {max} are allowed", s.len())));
     }
-    if let Some(c) = s
-        .chars()
-        .find(|c| c.is_control() && !(multiline && matches!(c, '\t' | '\n' | '\r')))
-    {
-        return Err(ValidationError::new(
-            field,
-            format!("contains the control character {c:?}"),
-        ));
+    if let Some(c) = s.chars().find(|c| c.is_control() && !(multiline && matches!(c, '\t' | '\n' | '\r'))) {
+        return Err(ValidationError::new(field, format!("contains the control character {c:?}")));
     }
     Ok(s)
 }
@@ -445,10 +432,9 @@ fn payload(v: Option<Value>) -> Result<Value, ValidationError> {
             ));
         }
         match v {
-            Value::String(s) if s.contains('\0') => Err(ValidationError::new(
-                path.as_str(),
-                "contains a NUL character",
-            )),
+            Value::String(s) if s.contains('\0') => {
+                Err(ValidationError::new(path.as_str(), "contains a NUL character"))
+            }
             Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
                     let len = path.len();
@@ -491,10 +477,7 @@ fn not_for(field: &str, present: bool, rt: RecordType) -> Result<(), ValidationE
             RecordType::Prediction => "outcomes",
             RecordType::Outcome => "predictions",
         };
-        return Err(ValidationError::new(
-            field,
-            format!("belongs to {other}; a {} cannot have it", rt.as_str()),
-        ));
+        return Err(ValidationError::new(field, format!("belongs to {other}; a {} cannot have it", rt.as_str())));
     }
     Ok(())
 }
@@ -504,9 +487,9 @@ impl RawRecord {
     pub fn validate(self, defaults: &RecordDefaults) -> Result<Record, ValidationError> {
         let rt = match self.record_type.as_deref() {
             Some(s) => RecordType::parse(s)?,
-            None => defaults.record_type.ok_or_else(|| {
-                ValidationError::new("type", "is required (\"prediction\" or \"outcome\")")
-            })?,
+            None => defaults
+                .record_type
+                .ok_or_else(|| ValidationError::new("type", "is required (\"prediction\" or \"outcome\")"))?,
         };
         if let (Some(want), true) = (defaults.record_type, self.record_type.is_some()) {
             if want != rt {
@@ -519,22 +502,13 @@ impl RawRecord {
         let id = RecordId::parse("id", &require("id", self.id)?)?;
         let workspace = match self.workspace {
             Some(w) => WorkspaceId::parse("workspace", &w)?,
-            None => defaults
-                .workspace
-                .clone()
-                .ok_or_else(|| ValidationError::new("workspace", "is required"))?,
+            None => defaults.workspace.clone().ok_or_else(|| ValidationError::new("workspace", "is required"))?,
         };
         let plugin = PluginName::parse("plugin", &require("plugin", self.plugin)?)?;
         let value = finite("value", self.value)?;
-        let label = self
-            .label
-            .map(|l| text("label", l, MAX_LABEL_LEN, true))
-            .transpose()?;
+        let label = self.label.map(|l| text("label", l, MAX_LABEL_LEN, true)).transpose()?;
         let payload = payload(self.payload)?;
-        let event_time = self
-            .event_time
-            .map(|t| Timestamp::parse("event_time", &t))
-            .transpose()?;
+        let event_time = self.event_time.map(|t| Timestamp::parse("event_time", &t)).transpose()?;
         match rt {
             RecordType::Prediction => {
                 not_for("prediction_id", self.prediction_id.is_some(), rt)?;
@@ -560,8 +534,7 @@ impl RawRecord {
                 not_for("kind", self.kind.is_some(), rt)?;
                 not_for("confidence", self.confidence.is_some(), rt)?;
                 not_for("features", self.features.is_some(), rt)?;
-                let prediction_id =
-                    RecordId::parse("prediction_id", &require("prediction_id", self.prediction_id)?)?;
+                let prediction_id = RecordId::parse("prediction_id", &require("prediction_id", self.prediction_id)?)?;
                 Ok(Record::Outcome(Outcome {
                     id,
                     workspace,
@@ -571,10 +544,7 @@ impl RawRecord {
                     label,
                     success: self.success,
                     quality: unit_interval("quality", self.quality)?,
-                    feedback: self
-                        .feedback
-                        .map(|f| text("feedback", f, MAX_FEEDBACK_LEN, true))
-                        .transpose()?,
+                    feedback: self.feedback.map(|f| text("feedback", f, MAX_FEEDBACK_LEN, true)).transpose()?,
                     payload,
                     event_time,
                 }))
@@ -605,7 +575,8 @@ mod tests {
         }
     }
 
-    const P: &str = r#""type":"prediction","id":"p1","workspace":"w","plugin":"drift","subject":"m1","kind":"regression""#;
+    const P: &str =
+        r#""type":"prediction","id":"p1","workspace":"w","plugin":"drift","subject":"m1","kind":"regression""#;
     const O: &str = r#""type":"outcome","id":"o1","workspace":"w","plugin":"drift","prediction_id":"p1""#;
 
     #[test]
@@ -662,11 +633,8 @@ mod tests {
     #[test]
     fn hash_ignores_event_time_and_nothing_else() {
         let a = parse_json_record(&format!(r#"{{{P},"value":1}}"#), &defaults()).unwrap();
-        let b = parse_json_record(
-            &format!(r#"{{{P},"value":1,"event_time":"2026-01-01T00:00:00Z"}}"#),
-            &defaults(),
-        )
-        .unwrap();
+        let b = parse_json_record(&format!(r#"{{{P},"value":1,"event_time":"2026-01-01T00:00:00Z"}}"#), &defaults())
+            .unwrap();
         let c = parse_json_record(&format!(r#"{{{P},"value":1.0000001}}"#), &defaults()).unwrap();
         assert_eq!(a.content_hash(), b.content_hash());
         assert_ne!(a.content_hash(), c.content_hash());

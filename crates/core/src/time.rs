@@ -52,14 +52,10 @@ impl Timestamp {
     /// `field` names the input field in the error.
     pub fn parse(field: &str, s: &str) -> Result<Self, ValidationError> {
         let dt = DateTime::parse_from_rfc3339(s).map_err(|e| {
-            ValidationError::new(
-                field,
-                format!("{s:?} is not an RFC 3339 time such as 2026-01-31T12:00:00Z ({e})"),
-            )
+            ValidationError::new(field, format!("{s:?} is not an RFC 3339 time such as 2026-01-31T12:00:00Z ({e})"))
         })?;
-        Self::from_micros(dt.timestamp_micros()).ok_or_else(|| {
-            ValidationError::new(field, format!("{s:?} is outside the years 1000 to 9999"))
-        })
+        Self::from_micros(dt.timestamp_micros())
+            .ok_or_else(|| ValidationError::new(field, format!("{s:?} is outside the years 1000 to 9999")))
     }
 
     /// RFC 3339 in UTC, with as many fractional digits as needed.

@@ -155,7 +155,8 @@ fn record(s: &Mutex<Shared>, path: &str, body: &Value) {
 async fn generate(State(s): St, Json(body): Json<Value>) -> Response {
     record(&s, "/api/generate", &body);
     let model = body["model"].as_str().unwrap_or_default().to_string();
-    let reply = (lock(&s).responder)(body["system"].as_str().unwrap_or_default(), body["prompt"].as_str().unwrap_or_default());
+    let reply =
+        (lock(&s).responder)(body["system"].as_str().unwrap_or_default(), body["prompt"].as_str().unwrap_or_default());
     answer(reply, |t| json!({"model": model, "created_at": "2026-01-01T00:00:00Z", "response": t, "done": true})).await
 }
 
@@ -164,7 +165,13 @@ async fn chat(State(s): St, Json(body): Json<Value>) -> Response {
     let model = body["model"].as_str().unwrap_or_default().to_string();
     let messages = body["messages"].as_array().cloned().unwrap_or_default();
     let of = |role: &str| {
-        messages.iter().filter(|m| m["role"] == role).filter_map(|m| m["content"].as_str()).next_back().unwrap_or_default().to_string()
+        messages
+            .iter()
+            .filter(|m| m["role"] == role)
+            .filter_map(|m| m["content"].as_str())
+            .next_back()
+            .unwrap_or_default()
+            .to_string()
     };
     let reply = (lock(&s).responder)(&of("system"), &of("user"));
     answer(reply, |t| {
@@ -183,7 +190,10 @@ async fn embed(State(s): St, Json(body): Json<Value>) -> Response {
     };
     let scripted = lock(&s).embed_reply.clone();
     match scripted {
-        None => Json(json!({"model": model, "embeddings": inputs.iter().map(|t| fake_embedding(t)).collect::<Vec<_>>()})).into_response(),
+        None => {
+            Json(json!({"model": model, "embeddings": inputs.iter().map(|t| fake_embedding(t)).collect::<Vec<_>>()}))
+                .into_response()
+        }
         // A scripted text is sent as the raw `embeddings` value.
         Some(Reply::Text(raw)) => {
             let v: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);

@@ -71,7 +71,8 @@ impl Outcome {
         }
     }
 
-    const ALL: [Outcome; 5] = [Outcome::Ok, Outcome::Unreachable, Outcome::Timeout, Outcome::Malformed, Outcome::Skipped];
+    const ALL: [Outcome; 5] =
+        [Outcome::Ok, Outcome::Unreachable, Outcome::Timeout, Outcome::Malformed, Outcome::Skipped];
 
     fn index(self) -> usize {
         self as usize
@@ -112,10 +113,8 @@ impl Counters {
     }
 }
 
-static PROCESS: Counters = Counters {
-    generate: [const { AtomicU64::new(0) }; 5],
-    embed: [const { AtomicU64::new(0) }; 5],
-};
+static PROCESS: Counters =
+    Counters { generate: [const { AtomicU64::new(0) }; 5], embed: [const { AtomicU64::new(0) }; 5] };
 
 /// The sum of every client's counters in this process (what `/metrics` shows).
 pub fn process_counters() -> &'static Counters {
@@ -196,7 +195,8 @@ impl OllamaClient {
         if config.url.is_empty() {
             return Err(BuildError::Url("is empty (no LLM configured)".into()));
         }
-        let ollama = Ollama::try_new(config.url.as_str()).map_err(|e| BuildError::Url(format!("{:?}: {e}", config.url)))?;
+        let ollama =
+            Ollama::try_new(config.url.as_str()).map_err(|e| BuildError::Url(format!("{:?}: {e}", config.url)))?;
         if !matches!(ollama.url().scheme(), "http" | "https") {
             return Err(BuildError::Url(format!("{:?} must start with http:// or https://", config.url)));
         }
@@ -271,9 +271,12 @@ impl OllamaClient {
         self.inner.counters.add(op, outcome);
         PROCESS.add(op, outcome);
         if matches!(outcome, Outcome::Unreachable | Outcome::Timeout) && !self.inner.retry_after.is_zero() {
-            *self.inner.down_until.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + self.inner.retry_after);
+            *self.inner.down_until.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(Instant::now() + self.inner.retry_after);
         }
-        if !matches!(outcome, Outcome::Ok | Outcome::Skipped) && !self.inner.warned[outcome.index()].swap(true, Ordering::Relaxed) {
+        if !matches!(outcome, Outcome::Ok | Outcome::Skipped)
+            && !self.inner.warned[outcome.index()].swap(true, Ordering::Relaxed)
+        {
             warn(format_args!(
                 "learnloop-llm: warning: Ollama at {} {}: {detail}; using the rule-based path (logged once; counted in learnloop_llm_calls_total{{outcome=\"{}\"}})",
                 self.inner.ollama.url_str(),
@@ -323,14 +326,22 @@ impl OllamaClient {
         match result {
             Ok(text) => {
                 if json && serde_json::from_str::<serde_json::Value>(text.trim()).is_err() {
-                    self.record(Op::Generate, Outcome::Malformed, "JSON was asked for and the answer does not parse as JSON");
+                    self.record(
+                        Op::Generate,
+                        Outcome::Malformed,
+                        "JSON was asked for and the answer does not parse as JSON",
+                    );
                     return None;
                 }
                 self.record(Op::Generate, Outcome::Ok, "");
                 Some(text)
             }
             Err(CallError::Timeout) => {
-                self.record(Op::Generate, Outcome::Timeout, &format!("no answer within {} ms", self.inner.timeout.as_millis()));
+                self.record(
+                    Op::Generate,
+                    Outcome::Timeout,
+                    &format!("no answer within {} ms", self.inner.timeout.as_millis()),
+                );
                 None
             }
             Err(CallError::Unreachable(e)) => {
@@ -354,12 +365,20 @@ impl OllamaClient {
             return Err(PluginError::unavailable("Ollama embeddings: the server failed recently; retrying later"));
         }
         let ollama = self.inner.ollama.clone();
-        let req = GenerateEmbeddingsRequest::new(self.inner.embed_model.clone(), EmbeddingsInput::Multiple(texts.to_vec()));
+        let req =
+            GenerateEmbeddingsRequest::new(self.inner.embed_model.clone(), EmbeddingsInput::Multiple(texts.to_vec()));
         match self.run(async move { ollama.generate_embeddings(req).await.map(|r| r.embeddings) }) {
             Ok(v) => {
                 let dims = v.first().map_or(0, Vec::len);
-                if v.len() != texts.len() || dims == 0 || v.iter().any(|e| e.len() != dims || e.iter().any(|x| !x.is_finite())) {
-                    self.record(Op::Embed, Outcome::Malformed, "the embeddings reply has the wrong count, uneven lengths or non-finite values");
+                if v.len() != texts.len()
+                    || dims == 0
+                    || v.iter().any(|e| e.len() != dims || e.iter().any(|x| !x.is_finite()))
+                {
+                    self.record(
+                        Op::Embed,
+                        Outcome::Malformed,
+                        "the embeddings reply has the wrong count, uneven lengths or non-finite values",
+                    );
                     return Err(PluginError::unavailable(format!(
                         "Ollama embeddings: expected {} vectors of one length, got {} (malformed reply)",
                         texts.len(),
@@ -370,8 +389,15 @@ impl OllamaClient {
                 Ok(v)
             }
             Err(CallError::Timeout) => {
-                self.record(Op::Embed, Outcome::Timeout, &format!("no embeddings within {} ms", self.inner.timeout.as_millis()));
-                Err(PluginError::unavailable(format!("Ollama embeddings: no answer within {} ms", self.inner.timeout.as_millis())))
+                self.record(
+                    Op::Embed,
+                    Outcome::Timeout,
+                    &format!("no embeddings within {} ms", self.inner.timeout.as_millis()),
+                );
+                Err(PluginError::unavailable(format!(
+                    "Ollama embeddings: no answer within {} ms",
+                    self.inner.timeout.as_millis()
+                )))
             }
             Err(CallError::Unreachable(e)) => {
                 self.record(Op::Embed, Outcome::Unreachable, &e);
@@ -390,7 +416,9 @@ impl OllamaClient {
         match self.run(async move { ollama.list_local_models().await }) {
             Ok(models) => Ok(models.into_iter().map(|m| m.name).collect()),
             Err(CallError::Timeout) => Err(PluginError::unavailable("Ollama: /api/tags timed out")),
-            Err(CallError::Unreachable(e) | CallError::Malformed(e)) => Err(PluginError::unavailable(format!("Ollama: {e}"))),
+            Err(CallError::Unreachable(e) | CallError::Malformed(e)) => {
+                Err(PluginError::unavailable(format!("Ollama: {e}")))
+            }
         }
     }
 

@@ -78,7 +78,9 @@ fn http_error_is_a_fallback_not_an_error() {
 #[test]
 fn malformed_replies_are_handled() {
     let fake = FakeOllama::start();
-    fake.respond(|_, p| if p == "garbage" { Reply::Garbage } else { Reply::Text("Sure! Here is your JSON: {oops".into()) });
+    fake.respond(
+        |_, p| if p == "garbage" { Reply::Garbage } else { Reply::Text("Sure! Here is your JSON: {oops".into()) },
+    );
     let client = OllamaClient::new(&config(&fake.url, 5_000)).unwrap();
     // JSON asked for, prose answered.
     assert_eq!(client.generate(&ask(true)).unwrap(), None);

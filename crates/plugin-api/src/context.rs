@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{
-    ColumnSpec, EventQuery, Expect, Page, PluginError, PredictionColumns, Severity, StoredOutcome, StoredPrediction, Timestamp,
-    WorkspaceId,
+    ColumnSpec, EventQuery, Expect, Page, PluginError, PredictionColumns, Severity, StoredOutcome, StoredPrediction,
+    Timestamp, WorkspaceId,
 };
 
 /// A state document as a plugin sees it.
@@ -187,13 +187,22 @@ pub trait Context {
     fn delete_state(&mut self, key: &str, expect: Expect) -> Result<(), PluginError>;
 
     /// State documents whose key starts with `prefix`, in key order, after `after`.
-    fn scan_state(&mut self, prefix: &str, after: Option<&str>, limit: usize)
-    -> Result<Vec<(String, State)>, PluginError>;
+    fn scan_state(
+        &mut self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, State)>, PluginError>;
 
     /// [`Context::scan_state`] with each document as JSON text: a plugin
     /// scanning many documents decodes them straight into its own types,
     /// skipping a JSON tree per document.
-    fn scan_state_raw(&mut self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<(String, RawState)>, PluginError> {
+    fn scan_state_raw(
+        &mut self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, RawState)>, PluginError> {
         Ok(self
             .scan_state(prefix, after, limit)?
             .into_iter()

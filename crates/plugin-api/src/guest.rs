@@ -10,7 +10,9 @@ use std::sync::RwLock;
 
 use serde_json::Value;
 
-use crate::abi::{ABI_VERSION, Buffer, HostApi, PluginApi, STATUS_ERROR, STATUS_OK, STATUS_PANIC, free_buffer, panic_message};
+use crate::abi::{
+    ABI_VERSION, Buffer, HostApi, PluginApi, STATUS_ERROR, STATUS_OK, STATUS_PANIC, free_buffer, panic_message,
+};
 use crate::protocol::{ContextInfo, HostCall, PluginCall, dispatch_plugin, parse};
 use crate::*;
 
@@ -147,10 +149,20 @@ impl Context for RemoteContext {
     fn delete_state(&mut self, key: &str, expect: Expect) -> Result<(), PluginError> {
         self.call::<Value>(HostCall::DeleteState { key: key.to_string(), expect }).map(|_| ())
     }
-    fn scan_state(&mut self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<(String, State)>, PluginError> {
+    fn scan_state(
+        &mut self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, State)>, PluginError> {
         self.call(HostCall::ScanState { prefix: prefix.to_string(), after: after.map(str::to_string), limit })
     }
-    fn scan_state_raw(&mut self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<(String, RawState)>, PluginError> {
+    fn scan_state_raw(
+        &mut self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, RawState)>, PluginError> {
         self.call(HostCall::ScanStateRaw { prefix: prefix.to_string(), after: after.map(str::to_string), limit })
     }
     fn emit_insight(&mut self, insight: InsightDraft) -> Result<(), PluginError> {

@@ -143,7 +143,15 @@ mod tests {
     use super::*;
 
     fn score(higher: bool, candidate: f64, baseline: f64) -> Score {
-        Score { metric: "m".into(), higher_is_better: higher, candidate, baseline, n: 10, confidence: 0.9, detail: Value::Null }
+        Score {
+            metric: "m".into(),
+            higher_is_better: higher,
+            candidate,
+            baseline,
+            n: 10,
+            confidence: 0.9,
+            detail: Value::Null,
+        }
     }
 
     #[test]

@@ -27,24 +27,24 @@
 pub mod abi;
 mod context;
 mod error;
-pub mod improve;
 #[doc(hidden)]
 pub mod guest;
+pub mod improve;
 mod manifest;
 mod plugin;
-pub mod summary;
 pub mod protocol;
 pub mod state;
+pub mod summary;
 
 pub use context::{
     AlertDraft, Context, ImprovementDraft, InsightDraft, LlmRequest, LogLevel, RawState, State, VectorHit, VectorPoint,
     VectorQuery,
 };
 pub use error::PluginError;
+pub use improve::{Applied, Score, ScoreRequest, ScoreWindow, applied};
 pub use learnloop_core as core;
 pub use learnloop_core::columns::{ColumnSpec, PredictionColumns, TextColumn, ValueColumn};
 pub use learnloop_core::history::{Event, EventQuery, Expect, Order, Page, StoredOutcome, StoredPrediction};
 pub use learnloop_core::{Outcome, Prediction, Record, RecordType, Severity, Timestamp, ValidationError, WorkspaceId};
 pub use manifest::{ConfigKey, JobSpec, KindSpec, Manifest, RouteSpec, parse_config};
-pub use improve::{Applied, Score, ScoreRequest, ScoreWindow, applied};
 pub use plugin::{Plugin, RouteRequest, RouteResponse};

@@ -117,7 +117,9 @@ impl ConfigKey {
     /// The keys `docs` documents (key, what it does), each with its default
     /// read from `defaults`: the plugin's default config, serialized.
     pub fn documented(defaults: &Value, docs: &[(&str, &str)]) -> Vec<ConfigKey> {
-        docs.iter().map(|(k, doc)| ConfigKey { key: (*k).into(), default: defaults[*k].clone(), doc: (*doc).into() }).collect()
+        docs.iter()
+            .map(|(k, doc)| ConfigKey { key: (*k).into(), default: defaults[*k].clone(), doc: (*doc).into() })
+            .collect()
     }
 }
 
@@ -128,6 +130,9 @@ pub fn parse_config<T: DeserializeOwned>(plugin: &str, section: &Value) -> Resul
     let section = if section.is_null() { Value::Object(Default::default()) } else { section.clone() };
     serde_path_to_error::deserialize(section).map_err(|e| {
         let key = e.path().to_string();
-        PluginError::invalid(format!("[{plugin}] {key}"), learnloop_core::plain::serde_message(&e.into_inner().to_string()))
+        PluginError::invalid(
+            format!("[{plugin}] {key}"),
+            learnloop_core::plain::serde_message(&e.into_inner().to_string()),
+        )
     })
 }

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{
-    AlertDraft, ColumnSpec, Context, Event, EventQuery, Expect, ImprovementDraft, InsightDraft, LlmRequest, LogLevel, Plugin,
-    PluginError, Record, RouteRequest, ScoreRequest, Timestamp, VectorPoint, VectorQuery, WorkspaceId,
+    AlertDraft, ColumnSpec, Context, Event, EventQuery, Expect, ImprovementDraft, InsightDraft, LlmRequest, LogLevel,
+    Plugin, PluginError, Record, RouteRequest, ScoreRequest, Timestamp, VectorPoint, VectorQuery, WorkspaceId,
 };
 
 /// What a context-bound call needs to rebuild its context on the other side.
@@ -154,7 +154,9 @@ pub fn dispatch_host(ctx: &mut dyn Context, call: HostCall) -> Result<Value, Plu
         HostCall::PutState { key, value, expect } => json(ctx.put_state(&key, value, expect)?),
         HostCall::DeleteState { key, expect } => ctx.delete_state(&key, expect).map(|_| Value::Null),
         HostCall::ScanState { prefix, after, limit } => json(ctx.scan_state(&prefix, after.as_deref(), limit)?),
-        HostCall::ScanStateRaw { prefix, after, limit } => json(ctx.scan_state_raw(&prefix, after.as_deref(), limit)?),
+        HostCall::ScanStateRaw { prefix, after, limit } => {
+            json(ctx.scan_state_raw(&prefix, after.as_deref(), limit)?)
+        }
         HostCall::EmitInsight { insight } => ctx.emit_insight(insight).map(|_| Value::Null),
         HostCall::EmitAlert { alert } => ctx.emit_alert(alert).map(|_| Value::Null),
         HostCall::ProposeImprovement { improvement } => ctx.propose_improvement(improvement).map(|_| Value::Null),

@@ -24,7 +24,10 @@ fn records(n: usize) -> Vec<learnloop_core::Record> {
             i % 10,
             i % 97
         );
-        let o = format!(r#"{{"type":"outcome","id":"o{i}","workspace":"w","plugin":"drift","prediction_id":"p{i}","value":{}}}"#, i + 1);
+        let o = format!(
+            r#"{{"type":"outcome","id":"o{i}","workspace":"w","plugin":"drift","prediction_id":"p{i}","value":{}}}"#,
+            i + 1
+        );
         for line in [p, o] {
             out.push(learnloop_core::parse_json_record(&line, &Default::default()).unwrap());
         }

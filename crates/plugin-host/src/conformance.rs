@@ -73,7 +73,10 @@ pub fn check(host: &PluginHost, plugin: &str, records: &[Record]) -> Result<Snap
     }
     for r in &m.routes {
         if !["GET", "POST", "PUT", "DELETE"].contains(&r.method.as_str()) || !r.path.starts_with('/') {
-            return Err(fail(format!("route {} {}: method must be GET/POST/PUT/DELETE, path must start with /", r.method, r.path)));
+            return Err(fail(format!(
+                "route {} {}: method must be GET/POST/PUT/DELETE, path must start with /",
+                r.method, r.path
+            )));
         }
     }
     let mut names: Vec<&str> = m.jobs.iter().map(|j| j.name.as_str()).collect();
@@ -117,7 +120,8 @@ pub fn check(host: &PluginHost, plugin: &str, records: &[Record]) -> Result<Snap
 
     let mut jobs = BTreeMap::new();
     for j in &m.jobs {
-        let run = host.run_job(plugin, &j.name, "conformance", None, 1).map_err(|e| fail(format!("job {}: {e}", j.name)))?;
+        let run =
+            host.run_job(plugin, &j.name, "conformance", None, 1).map_err(|e| fail(format!("job {}: {e}", j.name)))?;
         if run.status != learnloop_core::JobStatus::Succeeded {
             return Err(fail(format!("job {} ended {:?}: {:?}", j.name, run.status, run.error)));
         }
@@ -140,7 +144,8 @@ pub fn check(host: &PluginHost, plugin: &str, records: &[Record]) -> Result<Snap
     // The checkpoint is the host's, not the plugin's; make sure it exists.
     let name = PluginName::parse("plugin", plugin).map_err(|e| e.to_string())?;
     if let Some(ws) = workspaces.first() {
-        let key = StateKey::new(name, ws.clone(), format!("{}checkpoint", crate::context::HOST_PREFIX)).map_err(|e| e.to_string())?;
+        let key = StateKey::new(name, ws.clone(), format!("{}checkpoint", crate::context::HOST_PREFIX))
+            .map_err(|e| e.to_string())?;
         if host.store().get_state(&key).map_err(|e| e.to_string())?.is_none() {
             return Err(fail("no checkpoint after ingest".into()));
         }

@@ -33,7 +33,8 @@ pub fn plugin_error(e: StoreError) -> PluginError {
 /// A stored document as a plugin sees it.
 fn state_of(key: &dyn std::fmt::Display, doc: learnloop_store::StateDoc) -> Result<State, PluginError> {
     Ok(State {
-        value: serde_json::from_slice(&doc.value).map_err(|e| PluginError::internal(format!("state {key} is not JSON: {e}")))?,
+        value: serde_json::from_slice(&doc.value)
+            .map_err(|e| PluginError::internal(format!("state {key} is not JSON: {e}")))?,
         version: doc.version,
     })
 }
@@ -86,7 +87,10 @@ impl<'a> HostContext<'a> {
 
     fn key(&self, key: &str) -> Result<StateKey, PluginError> {
         if key.starts_with(HOST_PREFIX) {
-            return Err(PluginError::invalid("key", format!("{key:?}: keys starting with {HOST_PREFIX:?} are reserved")));
+            return Err(PluginError::invalid(
+                "key",
+                format!("{key:?}: keys starting with {HOST_PREFIX:?} are reserved"),
+            ));
         }
         StateKey::new(self.plugin.clone(), self.workspace.clone(), key).map_err(plugin_error)
     }
@@ -228,7 +232,9 @@ impl Context for HostContext<'_> {
         for key in keys {
             let k = self.key(key)?;
             match self.state.get(key.as_str()) {
-                Some(p) => out.push(Some(p.value.clone().map(|value| State { value, version: p.base.unwrap_or(0) + 1 }))),
+                Some(p) => {
+                    out.push(Some(p.value.clone().map(|value| State { value, version: p.base.unwrap_or(0) + 1 })))
+                }
                 None => {
                     out.push(None);
                     wanted.push(k);
@@ -266,11 +272,27 @@ impl Context for HostContext<'_> {
         Ok(())
     }
 
-    fn scan_state(&mut self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<(String, State)>, PluginError> {
-        self.scan_merged(prefix, after, limit, |k, doc| state_of(&k, doc), |value, version| State { value: value.clone(), version })
+    fn scan_state(
+        &mut self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, State)>, PluginError> {
+        self.scan_merged(
+            prefix,
+            after,
+            limit,
+            |k, doc| state_of(&k, doc),
+            |value, version| State { value: value.clone(), version },
+        )
     }
 
-    fn scan_state_raw(&mut self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<(String, RawState)>, PluginError> {
+    fn scan_state_raw(
+        &mut self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, RawState)>, PluginError> {
         self.scan_merged(
             prefix,
             after,

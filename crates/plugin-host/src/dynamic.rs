@@ -70,13 +70,20 @@ impl DynamicPlugin {
         // SAFETY: `api` is writable; the create function fills it on success.
         let status = unsafe { create(api.as_mut_ptr()) };
         if status != STATUS_OK {
-            return Err(LoadError::Create { path: path.to_owned(), message: format!("create returned status {status} (panicked)") });
+            return Err(LoadError::Create {
+                path: path.to_owned(),
+                message: format!("create returned status {status} (panicked)"),
+            });
         }
         // SAFETY: status OK means the plugin wrote a complete PluginApi.
         let api = unsafe { api.assume_init() };
         let plugin = DynamicPlugin { api, path: path.to_owned(), _lib: Arc::new(lib) };
         if plugin.api.abi_version != ABI_VERSION {
-            return Err(LoadError::AbiMismatch { path: path.to_owned(), found: plugin.api.abi_version, expected: ABI_VERSION });
+            return Err(LoadError::AbiMismatch {
+                path: path.to_owned(),
+                found: plugin.api.abi_version,
+                expected: ABI_VERSION,
+            });
         }
         Ok(plugin)
     }
@@ -116,11 +123,17 @@ impl DynamicPlugin {
                 self.path.display(),
                 String::from_utf8_lossy(&bytes)
             ))),
-            other => Err(PluginError::internal(format!("plugin {} returned unknown status {other}", self.path.display()))),
+            other => {
+                Err(PluginError::internal(format!("plugin {} returned unknown status {other}", self.path.display())))
+            }
         }
     }
 
-    fn ctx_call(&self, ctx: &mut dyn Context, make: impl FnOnce(ContextInfo) -> PluginCall) -> Result<Value, PluginError> {
+    fn ctx_call(
+        &self,
+        ctx: &mut dyn Context,
+        make: impl FnOnce(ContextInfo) -> PluginCall,
+    ) -> Result<Value, PluginError> {
         let info = ContextInfo { workspace: ctx.workspace().clone(), now: ctx.now() };
         self.call(&make(info), Some(ctx))
     }

@@ -26,8 +26,8 @@
 pub mod conformance;
 pub mod context;
 mod dynamic;
-mod routes;
 pub mod lifecycle;
+mod routes;
 pub mod services;
 mod statics;
 
@@ -39,15 +39,16 @@ use learnloop_config::{Config, ConfigError, ConfigErrors, Sources};
 use learnloop_core::{JobRun, JobStatus, PluginName, Record, Timestamp, ValidationError, WorkspaceId};
 use learnloop_plugin_api::{Manifest, Plugin, PluginError, RouteRequest, RouteResponse};
 use learnloop_store::{
-    AppendMode, AppendReceipt, Changes, Expect, Fence, ItemStatus, NewJobRun, Prepared, StateChange, StateKey, Store, StoreError,
+    AppendMode, AppendReceipt, Changes, Expect, Fence, ItemStatus, NewJobRun, Prepared, StateChange, StateKey, Store,
+    StoreError,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
 
 pub use context::HostContext;
 pub use dynamic::DynamicPlugin;
-pub use routes::match_route;
 pub use lifecycle::LifecycleReport;
+pub use routes::match_route;
 pub use services::{Embedder, Llm, Scope, Services, VectorIndex};
 pub use statics::static_plugin_names;
 
@@ -63,7 +64,9 @@ pub enum LoadError {
         message: String,
     },
     /// Built for another ABI version.
-    #[error("{path}: built for plugin ABI version {found}, but this learnloop speaks version {expected}; rebuild the plugin against learnloop-plugin-api {expected}")]
+    #[error(
+        "{path}: built for plugin ABI version {found}, but this learnloop speaks version {expected}; rebuild the plugin against learnloop-plugin-api {expected}"
+    )]
     AbiMismatch {
         /// The file.
         path: PathBuf,
@@ -419,7 +422,10 @@ impl PluginHost {
             // The events are stored; a failed online update is retried by the
             // next catch-up rather than failing the ingest.
             if let Err(e) = self.catch_up(&plugin, &workspace) {
-                let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("learnloop: online update of {plugin} in {workspace} deferred: {e}\n"));
+                let _ = std::io::Write::write_fmt(
+                    &mut std::io::stderr(),
+                    format_args!("learnloop: online update of {plugin} in {workspace} deferred: {e}\n"),
+                );
             }
         }
         Ok(receipt)
@@ -462,7 +468,13 @@ impl PluginHost {
             };
             let events = self.store.events(workspace, &name, after, CATCH_UP_BATCH)?;
             let Some(last) = events.last().map(|e| e.seq()) else { return Ok(absorbed) };
-            let mut ctx = HostContext::new(self.store.as_ref(), &self.services, name.clone(), workspace.clone(), Timestamp::now());
+            let mut ctx = HostContext::new(
+                self.store.as_ref(),
+                &self.services,
+                name.clone(),
+                workspace.clone(),
+                Timestamp::now(),
+            );
             match loaded.plugin.on_events(&mut ctx, &events) {
                 Ok(()) => {}
                 // Another process (or this one's other thread) committed the same
@@ -553,7 +565,14 @@ impl PluginHost {
     /// Runs a job of a plugin in every workspace the plugin has events in,
     /// recording the run. Each workspace's results commit atomically; a
     /// workspace whose job fails commits nothing and fails the run.
-    pub fn run_job(&self, plugin: &str, job: &str, runner: &str, slot: Option<i64>, attempt: u32) -> Result<JobRun, HostError> {
+    pub fn run_job(
+        &self,
+        plugin: &str,
+        job: &str,
+        runner: &str,
+        slot: Option<i64>,
+        attempt: u32,
+    ) -> Result<JobRun, HostError> {
         self.run_job_request(JobRequest { plugin, job, runner, slot, attempt, fence: None })
     }
 
@@ -589,16 +608,21 @@ impl PluginHost {
                 errors.push(format!("{ws}: catch-up: {e}"));
                 continue;
             }
-            let mut ctx = HostContext::new(self.store.as_ref(), &self.services, name.clone(), ws.clone(), Timestamp::now());
+            let mut ctx =
+                HostContext::new(self.store.as_ref(), &self.services, name.clone(), ws.clone(), Timestamp::now());
             match loaded.plugin.run_job(&mut ctx, job) {
-                Ok(report) => match self.store.commit(&Changes { fence: fence.cloned(), ..ctx.into_changes() }, Timestamp::now()) {
+                Ok(report) => match self
+                    .store
+                    .commit(&Changes { fence: fence.cloned(), ..ctx.into_changes() }, Timestamp::now())
+                {
                     Ok(_) => {
                         reports.insert(ws.to_string(), report);
                         // What the job proposed is backtested now; applied versions are monitored.
                         match self.process_improvements(plugin, &ws, Timestamp::now()) {
                             Ok(r) if r.is_empty() => {}
                             Ok(r) => {
-                                lifecycle.insert(ws.to_string(), serde_json::to_value(r).expect("JSON values serialise"));
+                                lifecycle
+                                    .insert(ws.to_string(), serde_json::to_value(r).expect("JSON values serialise"));
                             }
                             Err(e) => errors.push(format!("{ws}: improvement lifecycle: {e}")),
                         }
@@ -617,11 +641,8 @@ impl PluginHost {
         if !lifecycle.is_empty() {
             report["improvements"] = Value::Object(lifecycle);
         }
-        let (status, error) = if errors.is_empty() {
-            (JobStatus::Succeeded, None)
-        } else {
-            (JobStatus::Failed, Some(errors.join("; ")))
-        };
+        let (status, error) =
+            if errors.is_empty() { (JobStatus::Succeeded, None) } else { (JobStatus::Failed, Some(errors.join("; "))) };
         Ok(self.store.finish_job_run(run.id, status, Some(&report), error.as_deref(), Timestamp::now())?)
     }
 
@@ -768,11 +789,7 @@ fn config_refused(path: &Path, plugin: &str, error: PluginError) -> LoadError {
 
 /// A plugin's config section as JSON (null when absent).
 pub fn plugin_section(config: &Config, name: &str) -> Value {
-    config
-        .plugin_sections
-        .get(name)
-        .map(|t| serde_json::to_value(t).unwrap_or(Value::Null))
-        .unwrap_or(Value::Null)
+    config.plugin_sections.get(name).map(|t| serde_json::to_value(t).unwrap_or(Value::Null)).unwrap_or(Value::Null)
 }
 
 /// File names a dynamic plugin called `name` may have in the plugin directory.
@@ -800,7 +817,9 @@ fn load_one(name: &str, dir: &Path, section: &Value) -> Result<Loaded, LoadError
             let manifest = plugin.manifest();
             Ok(Loaded { plugin: Arc::from(plugin), manifest, origin: Origin::Static })
         }
-        None => Err(LoadError::NotFound { name: name.to_string(), dir: dir.to_owned(), candidates: candidates.join(", ") }),
+        None => {
+            Err(LoadError::NotFound { name: name.to_string(), dir: dir.to_owned(), candidates: candidates.join(", ") })
+        }
     }
 }
 

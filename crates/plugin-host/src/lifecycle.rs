@@ -96,13 +96,22 @@ fn shallow(applied: &Applied) -> Applied {
 impl PluginHost {
     /// The parameters in force for `target` of `plugin` in `workspace`
     /// (`None`: the plugin's built-in defaults).
-    pub fn applied_params(&self, plugin: &str, workspace: &WorkspaceId, target: &str) -> Result<Option<Applied>, HostError> {
+    pub fn applied_params(
+        &self,
+        plugin: &str,
+        workspace: &WorkspaceId,
+        target: &str,
+    ) -> Result<Option<Applied>, HostError> {
         Ok(self.applied_doc(plugin, workspace, target)?.map(|(a, _)| a).filter(|a| a.version > 0))
     }
 
     /// What is in force for every parameter set that was ever applied in
     /// `workspace` (all loaded plugins, or `only` one), each with its plugin.
-    pub fn applied_all(&self, workspace: &WorkspaceId, only: Option<&str>) -> Result<Vec<(String, Applied)>, HostError> {
+    pub fn applied_all(
+        &self,
+        workspace: &WorkspaceId,
+        only: Option<&str>,
+    ) -> Result<Vec<(String, Applied)>, HostError> {
         let mut out = Vec::new();
         for name in self.plugins().keys().filter(|n| only.is_none_or(|o| o == n.as_str())) {
             let plugin = PluginName::parse("plugin", name).map_err(HostError::Invalid)?;
@@ -116,7 +125,12 @@ impl PluginHost {
     }
 
     /// The applied document and its state version.
-    fn applied_doc(&self, plugin: &str, workspace: &WorkspaceId, target: &str) -> Result<Option<(Applied, u64)>, HostError> {
+    fn applied_doc(
+        &self,
+        plugin: &str,
+        workspace: &WorkspaceId,
+        target: &str,
+    ) -> Result<Option<(Applied, u64)>, HostError> {
         let key = self.applied_state_key(plugin, workspace, target)?;
         match self.store().get_state(&key)? {
             None => Ok(None),
@@ -146,7 +160,8 @@ impl PluginHost {
         let loaded = self.plugin(plugin).map_err(|e| PluginError::invalid(e.field, e.message))?;
         let name = PluginName::parse("plugin", plugin).map_err(|e| PluginError::invalid(e.field, e.message))?;
         // Scoring is read-only: whatever the plugin writes is dropped with the context.
-        let mut ctx = HostContext::new(self.store().as_ref(), self.services(), name, workspace.clone(), Timestamp::now());
+        let mut ctx =
+            HostContext::new(self.store().as_ref(), self.services(), name, workspace.clone(), Timestamp::now());
         let request = ScoreRequest {
             target: imp.target.clone(),
             metric: imp.metric.clone(),
@@ -220,11 +235,24 @@ impl PluginHost {
         }
         let held_before = list(ImprovementStatus::Backtested)?;
         for (target, imp) in &newest {
-            for old in superseded.iter().filter(|o| &o.target == target).chain(held_before.iter().filter(|h| &h.target == target && h.version < imp.version)) {
+            for old in superseded
+                .iter()
+                .filter(|o| &o.target == target)
+                .chain(held_before.iter().filter(|h| &h.target == target && h.version < imp.version))
+            {
                 let note = json!({"decision": "rejected", "reason": format!("superseded by version {}", imp.version)});
-                let t = Transition { workspace: workspace.clone(), id: old.id, from: old.status, to: ImprovementStatus::Rejected, backtest: None, note: note.clone() };
+                let t = Transition {
+                    workspace: workspace.clone(),
+                    id: old.id,
+                    from: old.status,
+                    to: ImprovementStatus::Rejected,
+                    backtest: None,
+                    note: note.clone(),
+                };
                 match self.store().commit(&Changes { transitions: vec![t], ..Default::default() }, now) {
-                    Ok(_) => report.rejected.push(json!({"id": old.id, "target": old.target, "version": old.version, "note": note})),
+                    Ok(_) => report
+                        .rejected
+                        .push(json!({"id": old.id, "target": old.target, "version": old.version, "note": note})),
                     // Someone else moved it first: their decision stands.
                     Err(StoreError::VersionConflict { .. }) => {}
                     Err(e) => return Err(e.into()),
@@ -318,13 +346,19 @@ impl PluginHost {
                         reasons.push("improvements.auto_apply is off".to_string());
                     }
                     if score.confidence < policy.min_confidence {
-                        reasons.push(format!("confidence {:.3} < min_confidence {}", score.confidence, policy.min_confidence));
+                        reasons.push(format!(
+                            "confidence {:.3} < min_confidence {}",
+                            score.confidence, policy.min_confidence
+                        ));
                     }
                     if gain < policy.min_gain {
                         reasons.push(format!("relative gain {gain:.4} < min_gain {}", policy.min_gain));
                     }
                     if score.n < policy.min_backtest_samples {
-                        reasons.push(format!("{} held-out outcomes < min_backtest_samples {}", score.n, policy.min_backtest_samples));
+                        reasons.push(format!(
+                            "{} held-out outcomes < min_backtest_samples {}",
+                            score.n, policy.min_backtest_samples
+                        ));
                     }
                     if reasons.is_empty() {
                         let note = json!({"decision": "applied", "by": "policy", "relative_gain": gain, "confidence": score.confidence});
@@ -340,7 +374,11 @@ impl PluginHost {
                         (changes, 0, note)
                     } else {
                         let note = json!({"decision": "held", "reasons": reasons});
-                        (Changes { transitions: vec![backtested(backtest, note.clone())], ..Default::default() }, 1, note)
+                        (
+                            Changes { transitions: vec![backtested(backtest, note.clone())], ..Default::default() },
+                            1,
+                            note,
+                        )
                     }
                 }
             }
@@ -377,7 +415,9 @@ impl PluginHost {
         let score = match self.score(plugin, workspace, imp, &applied.params, previous, window) {
             Ok(s) => s,
             Err(e) => {
-                report.monitoring.push(json!({"id": imp.id, "target": imp.target, "version": imp.version, "error": e.to_string()}));
+                report
+                    .monitoring
+                    .push(json!({"id": imp.id, "target": imp.target, "version": imp.version, "error": e.to_string()}));
                 return Ok(());
             }
         };
@@ -442,7 +482,8 @@ impl PluginHost {
                     format!("only {} outcomes in {} hours (< {}): kept, as nothing showed a regression", score.n, policy.monitor_hours, policy.monitor_min_samples)
                 },
             });
-            let changes = Changes { transitions: vec![transition(ImprovementStatus::Kept, note.clone())], ..Default::default() };
+            let changes =
+                Changes { transitions: vec![transition(ImprovementStatus::Kept, note.clone())], ..Default::default() };
             return match self.store().commit(&changes, now) {
                 Ok(_) => {
                     report.kept.push(summary(&note));
@@ -452,11 +493,18 @@ impl PluginHost {
                 Err(e) => Err(e.into()),
             };
         }
-        report.monitoring.push(json!({"id": imp.id, "target": imp.target, "version": imp.version, "monitoring": result}));
+        report
+            .monitoring
+            .push(json!({"id": imp.id, "target": imp.target, "version": imp.version, "monitoring": result}));
         Ok(())
     }
 
-    fn restore_change(&self, imp: &Improvement, restored: &Applied, doc_version: u64) -> Result<StateChange, HostError> {
+    fn restore_change(
+        &self,
+        imp: &Improvement,
+        restored: &Applied,
+        doc_version: u64,
+    ) -> Result<StateChange, HostError> {
         Ok(StateChange {
             key: self.applied_state_key(imp.plugin.as_str(), &imp.workspace, &imp.target)?,
             value: Some(serde_json::to_vec(restored).expect("JSON values serialise")),
@@ -466,7 +514,12 @@ impl PluginHost {
 
     /// A person approves a backtested improvement: it is applied now, in one
     /// transaction with its status.
-    pub fn approve_improvement(&self, workspace: &WorkspaceId, id: i64, now: Timestamp) -> Result<Improvement, HostError> {
+    pub fn approve_improvement(
+        &self,
+        workspace: &WorkspaceId,
+        id: i64,
+        now: Timestamp,
+    ) -> Result<Improvement, HostError> {
         let imp = self.store().improvement(workspace, id)?;
         if imp.status != ImprovementStatus::Backtested {
             return Err(invalid(
@@ -477,22 +530,45 @@ impl PluginHost {
         let current = self.applied_doc(imp.plugin.as_str(), workspace, &imp.target)?;
         let (state, _) = self.apply_change(&imp, current.as_ref(), now)?;
         let note = json!({"decision": "applied", "by": "approval"});
-        let t = Transition { workspace: workspace.clone(), id, from: imp.status, to: ImprovementStatus::Applied, backtest: None, note };
+        let t = Transition {
+            workspace: workspace.clone(),
+            id,
+            from: imp.status,
+            to: ImprovementStatus::Applied,
+            backtest: None,
+            note,
+        };
         self.store().commit(&Changes { state: vec![state], transitions: vec![t], ..Default::default() }, now)?;
         Ok(self.store().improvement(workspace, id)?)
     }
 
     /// A person rejects a proposed or backtested improvement.
-    pub fn reject_improvement(&self, workspace: &WorkspaceId, id: i64, reason: &str, now: Timestamp) -> Result<Improvement, HostError> {
+    pub fn reject_improvement(
+        &self,
+        workspace: &WorkspaceId,
+        id: i64,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<Improvement, HostError> {
         let imp = self.store().improvement(workspace, id)?;
         if !matches!(imp.status, ImprovementStatus::Proposed | ImprovementStatus::Backtested) {
             return Err(invalid(
                 "status",
-                format!("improvement {id} is {}, only a proposed or backtested improvement can be rejected", imp.status.as_str()),
+                format!(
+                    "improvement {id} is {}, only a proposed or backtested improvement can be rejected",
+                    imp.status.as_str()
+                ),
             ));
         }
         let note = json!({"decision": "rejected", "by": "person", "reason": reason});
-        let t = Transition { workspace: workspace.clone(), id, from: imp.status, to: ImprovementStatus::Rejected, backtest: None, note };
+        let t = Transition {
+            workspace: workspace.clone(),
+            id,
+            from: imp.status,
+            to: ImprovementStatus::Rejected,
+            backtest: None,
+            note,
+        };
         self.store().commit(&Changes { transitions: vec![t], ..Default::default() }, now)?;
         Ok(self.store().improvement(workspace, id)?)
     }
@@ -512,7 +588,10 @@ impl PluginHost {
     ) -> Result<Applied, HostError> {
         let Some((current, doc_version)) = self.applied_doc(plugin, workspace, target)?.filter(|(a, _)| a.version > 0)
         else {
-            return Err(invalid("target", format!("nothing of {plugin}/{target:?} is applied in {workspace}: the built-in defaults are in force")));
+            return Err(invalid(
+                "target",
+                format!("nothing of {plugin}/{target:?} is applied in {workspace}: the built-in defaults are in force"),
+            ));
         };
         let defaults = || Applied {
             target: target.to_string(),
@@ -523,7 +602,11 @@ impl PluginHost {
             previous: None,
         };
         let restored = match to_version {
-            None => current.previous.as_deref().filter(|p| p.version > 0).map_or_else(defaults, |p| Applied { applied_at: now, ..p.clone() }),
+            None => current
+                .previous
+                .as_deref()
+                .filter(|p| p.version > 0)
+                .map_or_else(defaults, |p| Applied { applied_at: now, ..p.clone() }),
             Some(0) => defaults(),
             Some(v) if v == current.version => {
                 return Err(invalid("version", format!("version {v} of {plugin}/{target:?} is already in force")));
@@ -542,10 +625,16 @@ impl PluginHost {
                     .into_iter()
                     .find(|i| i.version == v)
                     .ok_or_else(|| invalid("version", format!("{plugin}/{target:?} has no version {v}")))?;
-                if !matches!(found.status, ImprovementStatus::Applied | ImprovementStatus::Kept | ImprovementStatus::RolledBack) {
+                if !matches!(
+                    found.status,
+                    ImprovementStatus::Applied | ImprovementStatus::Kept | ImprovementStatus::RolledBack
+                ) {
                     return Err(invalid(
                         "version",
-                        format!("version {v} of {plugin}/{target:?} was never in force (it is {})", found.status.as_str()),
+                        format!(
+                            "version {v} of {plugin}/{target:?} was never in force (it is {})",
+                            found.status.as_str()
+                        ),
                     ));
                 }
                 Applied {
@@ -563,7 +652,14 @@ impl PluginHost {
             let imp = self.store().improvement(workspace, id)?;
             if matches!(imp.status, ImprovementStatus::Applied | ImprovementStatus::Kept) {
                 let note = json!({"decision": "rolled_back", "by": "person", "reason": reason, "restored_version": restored.version});
-                transitions.push(Transition { workspace: workspace.clone(), id, from: imp.status, to: ImprovementStatus::RolledBack, backtest: None, note });
+                transitions.push(Transition {
+                    workspace: workspace.clone(),
+                    id,
+                    from: imp.status,
+                    to: ImprovementStatus::RolledBack,
+                    backtest: None,
+                    note,
+                });
             }
         }
         let key = self.applied_state_key(plugin, workspace, target)?;

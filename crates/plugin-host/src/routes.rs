@@ -7,7 +7,11 @@ use learnloop_plugin_api::RouteSpec;
 /// Finds the route for `method` and `path` (relative to `/api/v1/<plugin>`),
 /// with its `{param}` values. Literal segments win over parameters when two
 /// routes could match.
-pub fn match_route<'a>(routes: &'a [RouteSpec], method: &str, path: &str) -> Option<(&'a RouteSpec, BTreeMap<String, String>)> {
+pub fn match_route<'a>(
+    routes: &'a [RouteSpec],
+    method: &str,
+    path: &str,
+) -> Option<(&'a RouteSpec, BTreeMap<String, String>)> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
     let mut best: Option<(usize, &RouteSpec, BTreeMap<String, String>)> = None;
     for route in routes.iter().filter(|r| r.method.eq_ignore_ascii_case(method)) {
@@ -50,7 +54,8 @@ mod tests {
 
     #[test]
     fn matches_params_and_prefers_literals() {
-        let routes = [route("GET", "/models/{model}"), route("GET", "/models/summary"), route("POST", "/models/{model}")];
+        let routes =
+            [route("GET", "/models/{model}"), route("GET", "/models/summary"), route("POST", "/models/{model}")];
         let (r, p) = match_route(&routes, "GET", "/models/m1").unwrap();
         assert_eq!((r.path.as_str(), p["model"].as_str()), ("/models/{model}", "m1"));
         let (r, _) = match_route(&routes, "GET", "/models/summary/").unwrap();

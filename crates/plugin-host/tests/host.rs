@@ -36,7 +36,8 @@ fn static_and_dynamic_builds_behave_the_same() {
         let host = PluginHost::load(&config(&dir.path().join("none"), &[plugin]), store(dir.path()));
         assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
         assert_eq!(host.plugins()[plugin].origin, Origin::Static);
-        let static_snapshot = conformance::check(&host, plugin, &records).unwrap_or_else(|e| panic!("{plugin} static: {e}"));
+        let static_snapshot =
+            conformance::check(&host, plugin, &records).unwrap_or_else(|e| panic!("{plugin} static: {e}"));
 
         let lib = support::build_cdylib(&format!("learnloop-plugin-{plugin}"), &["dynamic"]);
         let dir2 = tempfile::tempdir().unwrap();
@@ -53,7 +54,8 @@ fn static_and_dynamic_builds_behave_the_same() {
         let host = PluginHost::load(&loaded_config, store(dir2.path()));
         assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
         assert_eq!(host.plugins()[plugin].origin, Origin::Dynamic { path: installed });
-        let dynamic_snapshot = conformance::check(&host, plugin, &records).unwrap_or_else(|e| panic!("{plugin} dynamic: {e}"));
+        let dynamic_snapshot =
+            conformance::check(&host, plugin, &records).unwrap_or_else(|e| panic!("{plugin} dynamic: {e}"));
 
         // Job reports embed nothing time-dependent; compare everything.
         assert_eq!(static_snapshot, dynamic_snapshot, "{plugin}: static and dynamic builds differ");
@@ -110,8 +112,7 @@ fn config_errors_name_the_key() {
     assert!(err.contains("[drift] p_vaule") || err.contains("p_vaule"), "{err}");
     assert!(host.plugins().is_empty());
     // As a config error: file, key, section and reason, for the binaries to refuse to start with.
-    let (_, sources) =
-        Config::load_with_sources(None, Vec::<(String, String)>::new()).expect("defaults load");
+    let (_, sources) = Config::load_with_sources(None, Vec::<(String, String)>::new()).expect("defaults load");
     let errors = host.config_errors(&sources);
     assert_eq!(errors.len(), 1);
     let text = errors[0].to_string();
@@ -194,7 +195,14 @@ fn a_job_fenced_by_a_lost_lease_commits_nothing() {
     let a = s.acquire_lease("scheduler", "a", 1_000, t(0)).unwrap().unwrap();
     let b = s.acquire_lease("scheduler", "b", 1_000, t(5_000)).unwrap().expect("a's lease lapsed");
     let (stale, current) = (Fence::from(&a), Fence::from(&b));
-    let fenced = |runner, lease| JobRequest { plugin: "trust", job: "meta_learning", runner, slot: None, attempt: 1, fence: Some(lease) };
+    let fenced = |runner, lease| JobRequest {
+        plugin: "trust",
+        job: "meta_learning",
+        runner,
+        slot: None,
+        attempt: 1,
+        fence: Some(lease),
+    };
     let run = host.run_job_request(fenced("a", &stale)).unwrap();
     assert_eq!(run.status, learnloop_core::JobStatus::Failed);
     assert!(run.error.as_deref().unwrap_or("").contains("moved on"), "{:?}", run.error);

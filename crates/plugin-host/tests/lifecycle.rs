@@ -24,7 +24,11 @@ const HOLDOUT_SHARE: f64 = 0.25;
 
 /// (event time, predicted, actual) of every outcome with event time at or
 /// after `from` and recorded at or after `recorded_from`.
-fn pairs(ctx: &mut dyn Context, from: Option<Timestamp>, recorded_from: Option<Timestamp>) -> Result<Vec<(Timestamp, f64, f64)>, PluginError> {
+fn pairs(
+    ctx: &mut dyn Context,
+    from: Option<Timestamp>,
+    recorded_from: Option<Timestamp>,
+) -> Result<Vec<(Timestamp, f64, f64)>, PluginError> {
     let mut out = Vec::new();
     let mut q = EventQuery { from, order: Order::EventTime, limit: EventQuery::MAX_LIMIT, ..Default::default() };
     loop {
@@ -52,8 +56,18 @@ impl Plugin for Scaler {
             abi_version: abi::ABI_VERSION,
             description: "test learner".into(),
             kinds: vec![
-                KindSpec { record_type: RecordType::Prediction, kinds: vec![], payload_schema: Value::Null, description: String::new() },
-                KindSpec { record_type: RecordType::Outcome, kinds: vec![], payload_schema: Value::Null, description: String::new() },
+                KindSpec {
+                    record_type: RecordType::Prediction,
+                    kinds: vec![],
+                    payload_schema: Value::Null,
+                    description: String::new(),
+                },
+                KindSpec {
+                    record_type: RecordType::Outcome,
+                    kinds: vec![],
+                    payload_schema: Value::Null,
+                    description: String::new(),
+                },
             ],
             routes: vec![],
             jobs: ["learn", "propose_bad"]
@@ -172,7 +186,10 @@ impl World {
     }
 
     fn only_improvement(&self, version: u64) -> learnloop_core::Improvement {
-        let all = self.store.improvements(&ImprovementQuery { workspace: Some(self.ws.clone()), ..Default::default() }).unwrap();
+        let all = self
+            .store
+            .improvements(&ImprovementQuery { workspace: Some(self.ws.clone()), ..Default::default() })
+            .unwrap();
         all.into_iter().find(|i| i.version == version).expect("improvement of that version")
     }
 
@@ -302,17 +319,27 @@ fn held_candidates_wait_for_a_person_who_approves_rejects_and_rolls_back() {
     let v4 = w.only_improvement(4);
     w.host.approve_improvement(&w.ws, v4.id, Timestamp::now()).unwrap();
     assert_eq!(w.in_force(), 4);
-    let restored = w.host.rollback_improvement("scaler", &w.ws, "multiplier", Some(2), "checking", Timestamp::now()).unwrap();
+    let restored =
+        w.host.rollback_improvement("scaler", &w.ws, "multiplier", Some(2), "checking", Timestamp::now()).unwrap();
     assert_eq!((restored.version, w.in_force()), (2, 2));
     assert_eq!(w.only_improvement(4).status, ImprovementStatus::RolledBack);
-    let err = w.host.rollback_improvement("scaler", &w.ws, "multiplier", Some(1), "", Timestamp::now()).unwrap_err().to_string();
+    let err = w
+        .host
+        .rollback_improvement("scaler", &w.ws, "multiplier", Some(1), "", Timestamp::now())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("never in force"), "{err}");
-    let err = w.host.rollback_improvement("scaler", &w.ws, "multiplier", Some(9), "", Timestamp::now()).unwrap_err().to_string();
+    let err = w
+        .host
+        .rollback_improvement("scaler", &w.ws, "multiplier", Some(9), "", Timestamp::now())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("no version 9"), "{err}");
     // And to the built-in defaults.
     w.host.rollback_improvement("scaler", &w.ws, "multiplier", Some(0), "", Timestamp::now()).unwrap();
     assert_eq!(w.in_force(), 0);
-    let err = w.host.rollback_improvement("scaler", &w.ws, "multiplier", None, "", Timestamp::now()).unwrap_err().to_string();
+    let err =
+        w.host.rollback_improvement("scaler", &w.ws, "multiplier", None, "", Timestamp::now()).unwrap_err().to_string();
     assert!(err.contains("built-in defaults are in force"), "{err}");
 
     // A person's rejection is recorded with the reason.
@@ -321,7 +348,10 @@ fn held_candidates_wait_for_a_person_who_approves_rejects_and_rolls_back() {
     let v5 = w.only_improvement(5);
     assert_eq!(v5.status, ImprovementStatus::Backtested);
     let r = w.host.reject_improvement(&w.ws, v5.id, "not this week", Timestamp::now()).unwrap();
-    assert_eq!((r.status, r.history.last().unwrap().note["reason"].as_str()), (ImprovementStatus::Rejected, Some("not this week")));
+    assert_eq!(
+        (r.status, r.history.last().unwrap().note["reason"].as_str()),
+        (ImprovementStatus::Rejected, Some("not this week"))
+    );
 }
 
 #[test]

@@ -65,7 +65,7 @@ fn panics_in_every_entry_point_come_back_as_errors() {
         unsafe { std::env::set_var("LEARNLOOP_FIXTURE_PANIC_IN", point) };
         let err = load_library(&lib, &Value::Null).err().unwrap_or_else(|| panic!("{point}: loaded"));
         let msg = err.to_string();
-        assert!(msg.contains("panic") , "{point}: {msg}");
+        assert!(msg.contains("panic"), "{point}: {msg}");
     }
     // A panic in configure is a refused section, naming the plugin's section.
     unsafe { std::env::set_var("LEARNLOOP_FIXTURE_PANIC_IN", "configure") };

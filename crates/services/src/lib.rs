@@ -51,7 +51,10 @@ pub fn open(config: &Config, role: Role) -> anyhow::Result<Services> {
             && let Err(e) = index.get()
         {
             // The API owns the embedded index; it retries on first use.
-            let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("learnloop-api: vector index not open yet ({e}); retrying on first use\n"));
+            let _ = std::io::Write::write_fmt(
+                &mut std::io::stderr(),
+                format_args!("learnloop-api: vector index not open yet ({e}); retrying on first use\n"),
+            );
         }
         services.vectors = Some(index);
     }
@@ -63,7 +66,11 @@ pub fn open(config: &Config, role: Role) -> anyhow::Result<Services> {
 /// when the index is first opened, so start-up contacts nothing).
 fn embedder(config: &Config, services: &Services) -> anyhow::Result<(Arc<dyn Embedder>, String, DimsOf)> {
     match config.vector.embedder {
-        EmbedderKind::Structured => Ok((Arc::new(StructuredEmbedder), StructuredEmbedder::ID.to_string(), DimsOf::Fixed(StructuredEmbedder::DIMS))),
+        EmbedderKind::Structured => Ok((
+            Arc::new(StructuredEmbedder),
+            StructuredEmbedder::ID.to_string(),
+            DimsOf::Fixed(StructuredEmbedder::DIMS),
+        )),
         EmbedderKind::Ollama => {
             let Some(e) = services.embedder.clone() else {
                 bail!("[vector] embedder = \"ollama\" needs [llm] url (the Ollama server)");
@@ -88,8 +95,13 @@ impl DimsOf {
             DimsOf::Probe(e) => {
                 let e = e.clone();
                 Box::new(move || {
-                    let v = e.embed(&["learnloop embedder probe".to_string()]).map_err(|err| VectorError::Backend(format!("embedder: {err}")))?;
-                    v.first().map(Vec::len).filter(|n| *n > 0).ok_or_else(|| VectorError::Backend("the embedder returned an empty vector".into()))
+                    let v = e
+                        .embed(&["learnloop embedder probe".to_string()])
+                        .map_err(|err| VectorError::Backend(format!("embedder: {err}")))?;
+                    v.first()
+                        .map(Vec::len)
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| VectorError::Backend("the embedder returned an empty vector".into()))
                 })
             }
         }
@@ -102,7 +114,9 @@ fn vector_index_for(config: &Config, role: Role, embedder: &str, dims: DimsOf) -
         // Qdrant Edge is single-process: the API owns it, the scheduler
         // never opens it, the CLI opens it on first use when it is free.
         VectorBackend::Edge if role == Role::Scheduler => None,
-        VectorBackend::Edge => Some(Arc::new(LazyIndex::edge(&config.data_dir().join("vectors"), prefix, embedder, dims.get()))),
+        VectorBackend::Edge => {
+            Some(Arc::new(LazyIndex::edge(&config.data_dir().join("vectors"), prefix, embedder, dims.get())))
+        }
         VectorBackend::Qdrant => Some(Arc::new(LazyIndex::server(&config.vector.url, prefix, embedder, dims.get()))),
     }
 }

@@ -13,8 +13,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use learnloop_stats::{
-    SplitMix64,
-    Alternative, KsMethod, ks_2samp, ks_2samp_sorted, psi, shapiro, wasserstein, wasserstein_sorted,
+    Alternative, KsMethod, SplitMix64, ks_2samp, ks_2samp_sorted, psi, shapiro, wasserstein, wasserstein_sorted,
 };
 
 /// n normals by Box–Muller from the shared generator, shifted by `mean`
@@ -70,10 +69,7 @@ fn main() {
 
     println!("learnloop-stats throughput ({REPS} repetitions each; times in ms)");
     println!();
-    println!(
-        "| {:<34} | {:>13} | {:>9} | {:>9} | result",
-        "case", "size", "min", "median"
-    );
+    println!("| {:<34} | {:>13} | {:>9} | {:>9} | result", "case", "size", "min", "median");
     println!("|{:-<36}|{:->15}|{:->11}|{:->11}|-------", "", "", "", "");
 
     let r = ks_2samp(&x, &y_shift, Alternative::TwoSided, KsMethod::Asymp).expect("ks");
@@ -93,9 +89,7 @@ fn main() {
     row(
         "ks_2samp_sorted asymp (pre-sorted)",
         "2 x 1,000,000",
-        time(REPS, || {
-            ks_2samp_sorted(&xs, &ys, Alternative::TwoSided, KsMethod::Asymp)
-        }),
+        time(REPS, || ks_2samp_sorted(&xs, &ys, Alternative::TwoSided, KsMethod::Asymp)),
         "",
     );
     row(
@@ -112,18 +106,11 @@ fn main() {
     row(
         "ks_2samp auto (= exact)",
         "2 x 10,000",
-        time(REPS, || {
-            ks_2samp(&small_x, &small_y, Alternative::TwoSided, KsMethod::Auto)
-        }),
+        time(REPS, || ks_2samp(&small_x, &small_y, Alternative::TwoSided, KsMethod::Auto)),
         &format!("D = {:.4}, p = {:.3e}", r.statistic, r.pvalue),
     );
     let r = psi(&x, &y_shift, 10, 1e-4).expect("psi");
-    row(
-        "psi (10 bins)",
-        "2 x 1,000,000",
-        time(REPS, || psi(&x, &y_shift, 10, 1e-4)),
-        &format!("PSI = {:.3e}", r.psi),
-    );
+    row("psi (10 bins)", "2 x 1,000,000", time(REPS, || psi(&x, &y_shift, 10, 1e-4)), &format!("PSI = {:.3e}", r.psi));
     let r = wasserstein(&x, &y_shift).expect("wasserstein");
     row(
         "wasserstein (unsorted input)",
@@ -131,17 +118,7 @@ fn main() {
         time(REPS, || wasserstein(&x, &y_shift)),
         &format!("W1 = {r:.6}"),
     );
-    row(
-        "wasserstein_sorted (pre-sorted)",
-        "2 x 1,000,000",
-        time(REPS, || wasserstein_sorted(&xs, &ys)),
-        "",
-    );
+    row("wasserstein_sorted (pre-sorted)", "2 x 1,000,000", time(REPS, || wasserstein_sorted(&xs, &ys)), "");
     let r = shapiro(&sw).expect("shapiro");
-    row(
-        "shapiro",
-        "5,000",
-        time(REPS, || shapiro(&sw)),
-        &format!("W = {:.6}, p = {:.4}", r.w, r.pvalue),
-    );
+    row("shapiro", "5,000", time(REPS, || shapiro(&sw)), &format!("W = {:.6}, p = {:.4}", r.w, r.pvalue));
 }

@@ -67,12 +67,7 @@ pub fn chi2_contingency<R: AsRef<[f64]>>(table: &[R]) -> Result<Chi2Result> {
             });
         }
         if let Some((index, &value)) = row.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(StatsError::NonFinite {
-                function: FN,
-                input: "table",
-                index,
-                value,
-            });
+            return Err(StatsError::NonFinite { function: FN, input: "table", index, value });
         }
         if let Some(&value) = row.iter().find(|v| **v < 0.0) {
             return Err(StatsError::InvalidParameter {
@@ -92,10 +87,8 @@ pub fn chi2_contingency<R: AsRef<[f64]>>(table: &[R]) -> Result<Chi2Result> {
         });
     }
     let total: f64 = row_sums.iter().sum();
-    let expected_freq: Vec<Vec<f64>> = row_sums
-        .iter()
-        .map(|&r| col_sums.iter().map(|&c| r * c / total).collect())
-        .collect();
+    let expected_freq: Vec<Vec<f64>> =
+        row_sums.iter().map(|&r| col_sums.iter().map(|&c| r * c / total).collect()).collect();
     let statistic = np_sum_by(nrows * ncols, |k| {
         let (i, j) = (k / ncols, k % ncols);
         let d = table[i].as_ref()[j] - expected_freq[i][j];
@@ -108,12 +101,7 @@ pub fn chi2_contingency<R: AsRef<[f64]>>(table: &[R]) -> Result<Chi2Result> {
         });
     }
     let dof = (nrows - 1) * (ncols - 1);
-    Ok(Chi2Result {
-        statistic,
-        pvalue: chi2_sf(statistic, dof as f64),
-        dof,
-        expected_freq,
-    })
+    Ok(Chi2Result { statistic, pvalue: chi2_sf(statistic, dof as f64), dof, expected_freq })
 }
 
 /// Convenience for the usual 2×K case: one row per window, counts per category.

@@ -36,10 +36,7 @@ pub fn pearson(x: &[f64], y: &[f64]) -> Result<CorrelationResult> {
     const FN: &str = "pearson";
     check_pair(FN, x, y)?;
     let r = pearson_r(FN, x, y)?;
-    Ok(CorrelationResult {
-        statistic: r,
-        pvalue: corr_two_sided_p(r, x.len()),
-    })
+    Ok(CorrelationResult { statistic: r, pvalue: corr_two_sided_p(r, x.len()) })
 }
 
 /// r computed as SciPy does: centre, scale each sample by its largest
@@ -60,18 +57,10 @@ fn pearson_r(function: &'static str, x: &[f64], y: &[f64]) -> Result<f64> {
     let xmax = (0..n).fold(0.0f64, |a, i| a.max((x(i) - mx).abs()));
     let ymax = (0..n).fold(0.0f64, |a, i| a.max((y(i) - my).abs()));
     if xmax == 0.0 {
-        return Err(StatsError::ConstantInput {
-            function,
-            input: "x",
-            what: "the correlation coefficient",
-        });
+        return Err(StatsError::ConstantInput { function, input: "x", what: "the correlation coefficient" });
     }
     if ymax == 0.0 {
-        return Err(StatsError::ConstantInput {
-            function,
-            input: "y",
-            what: "the correlation coefficient",
-        });
+        return Err(StatsError::ConstantInput { function, input: "y", what: "the correlation coefficient" });
     }
     let xs = |i: usize| (x(i) - mx) / xmax;
     let ys = |i: usize| (y(i) - my) / ymax;
@@ -131,22 +120,11 @@ pub fn spearman(x: &[f64], y: &[f64]) -> Result<CorrelationResult> {
     let syy = np_sum_by(n, |i| (ry[i] - my) * (ry[i] - my)) / ddof;
     let sxy = np_sum_by(n, |i| (rx[i] - mx) * (ry[i] - my)) / ddof;
     if sxx == 0.0 {
-        return Err(StatsError::ConstantInput {
-            function: FN,
-            input: "x",
-            what: "the rank correlation",
-        });
+        return Err(StatsError::ConstantInput { function: FN, input: "x", what: "the rank correlation" });
     }
     if syy == 0.0 {
-        return Err(StatsError::ConstantInput {
-            function: FN,
-            input: "y",
-            what: "the rank correlation",
-        });
+        return Err(StatsError::ConstantInput { function: FN, input: "y", what: "the rank correlation" });
     }
     let rho = (sxy / sxx.sqrt() / syy.sqrt()).clamp(-1.0, 1.0);
-    Ok(CorrelationResult {
-        statistic: rho,
-        pvalue: corr_two_sided_p(rho, n),
-    })
+    Ok(CorrelationResult { statistic: rho, pvalue: corr_two_sided_p(rho, n) })
 }

@@ -264,11 +264,7 @@ pub fn skewness(x: &[f64], bias: bool) -> Result<f64> {
     check_sample(FN, "x", x, if bias { 1 } else { 3 })?;
     let (m, m2, m3, _) = central_moments(x);
     if is_degenerate(m, m2) {
-        return Err(StatsError::ConstantInput {
-            function: FN,
-            input: "x",
-            what: "skewness",
-        });
+        return Err(StatsError::ConstantInput { function: FN, input: "x", what: "skewness" });
     }
     let g1 = m3 / m2.powf(1.5);
     if bias {
@@ -288,11 +284,7 @@ pub fn kurtosis(x: &[f64], bias: bool) -> Result<f64> {
     check_sample(FN, "x", x, if bias { 1 } else { 4 })?;
     let (m, m2, _, m4) = central_moments(x);
     if is_degenerate(m, m2) {
-        return Err(StatsError::ConstantInput {
-            function: FN,
-            input: "x",
-            what: "kurtosis",
-        });
+        return Err(StatsError::ConstantInput { function: FN, input: "x", what: "kurtosis" });
     }
     if bias {
         return Ok(m4 / m2.powf(2.0) - 3.0);

@@ -81,9 +81,7 @@ fn psi_core(function: &'static str, sorted_ref: &[f64], current: &[f64], bins: u
             reason: "the floor for empty bins must lie in (0, 1)",
         });
     }
-    let edges: Vec<f64> = (1..bins)
-        .map(|k| quantile_sorted_unchecked(sorted_ref, k as f64 / bins as f64))
-        .collect();
+    let edges: Vec<f64> = (1..bins).map(|k| quantile_sorted_unchecked(sorted_ref, k as f64 / bins as f64)).collect();
 
     // The reference is sorted, so its bin counts are differences of
     // partition points: O(bins · log n) instead of a pass over the data.
@@ -113,20 +111,9 @@ fn psi_core(function: &'static str, sorted_ref: &[f64], current: &[f64], bins: u
     };
     let ref_props = props(&ref_counts, sorted_ref.len());
     let cur_props = props(&cur_counts, current.len());
-    let terms: Vec<f64> = cur_props
-        .iter()
-        .zip(&ref_props)
-        .map(|(&c, &r)| (c - r) * (c / r).ln())
-        .collect();
+    let terms: Vec<f64> = cur_props.iter().zip(&ref_props).map(|(&c, &r)| (c - r) * (c / r).ln()).collect();
     let psi = crate::sum::np_sum(&terms);
-    Ok(PsiResult {
-        psi,
-        inner_edges: edges,
-        ref_counts,
-        cur_counts,
-        ref_props,
-        cur_props,
-    })
+    Ok(PsiResult { psi, inner_edges: edges, ref_counts, cur_counts, ref_props, cur_props })
 }
 
 /// Wasserstein-1 (earth mover's) distance between the empirical

@@ -121,23 +121,13 @@ pub(crate) fn check_finite(function: &'static str, input: &'static str, x: &[f64
         return Ok(());
     }
     let index = x.iter().position(|v| !v.is_finite()).unwrap_or(0);
-    Err(StatsError::NonFinite {
-        function,
-        input,
-        index,
-        value: x[index],
-    })
+    Err(StatsError::NonFinite { function, input, index, value: x[index] })
 }
 
 /// Refuses a sample shorter than `needed`.
 pub(crate) fn check_len(function: &'static str, input: &'static str, x: &[f64], needed: usize) -> Result<()> {
     if x.len() < needed {
-        return Err(StatsError::TooFewSamples {
-            function,
-            input,
-            needed,
-            got: x.len(),
-        });
+        return Err(StatsError::TooFewSamples { function, input, needed, got: x.len() });
     }
     Ok(())
 }
@@ -157,13 +147,7 @@ pub(crate) fn check_paired(
     y: &[f64],
 ) -> Result<()> {
     if x.len() != y.len() {
-        return Err(StatsError::LengthMismatch {
-            function,
-            left,
-            left_len: x.len(),
-            right,
-            right_len: y.len(),
-        });
+        return Err(StatsError::LengthMismatch { function, left, left_len: x.len(), right, right_len: y.len() });
     }
     Ok(())
 }
@@ -174,19 +158,11 @@ pub(crate) fn check_sorted(function: &'static str, input: &'static str, x: &[f64
         return Ok(());
     }
     // Branch-free fold first (vectorises), position only on failure.
-    if x[..x.len() - 1]
-        .iter()
-        .zip(&x[1..])
-        .fold(true, |ok, (a, b)| ok & (a <= b))
-    {
+    if x[..x.len() - 1].iter().zip(&x[1..]).fold(true, |ok, (a, b)| ok & (a <= b)) {
         return Ok(());
     }
     match x.windows(2).position(|w| w[1] < w[0]) {
         None => Ok(()),
-        Some(i) => Err(StatsError::NotSorted {
-            function,
-            input,
-            index: i + 1,
-        }),
+        Some(i) => Err(StatsError::NotSorted { function, input, index: i + 1 }),
     }
 }

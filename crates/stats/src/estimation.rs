@@ -14,22 +14,12 @@ use statrs::distribution::{Beta, ContinuousCDF};
 use crate::error::{Result, StatsError, check_sample};
 
 fn invalid(function: &'static str, param: &'static str, value: f64, reason: &'static str) -> StatsError {
-    StatsError::InvalidParameter {
-        function,
-        param,
-        value,
-        reason,
-    }
+    StatsError::InvalidParameter { function, param, value, reason }
 }
 
 fn check_alpha(function: &'static str, alpha: f64) -> Result<()> {
     if !(alpha > 0.0 && alpha < 1.0) {
-        return Err(invalid(
-            function,
-            "alpha",
-            alpha,
-            "the miscoverage rate must lie in (0, 1)",
-        ));
+        return Err(invalid(function, "alpha", alpha, "the miscoverage rate must lie in (0, 1)"));
     }
     Ok(())
 }
@@ -98,12 +88,7 @@ impl SplitConformal {
         check_sample(FN, "abs_residuals", abs_residuals, 1)?;
         check_alpha(FN, alpha)?;
         if let Some(&v) = abs_residuals.iter().find(|v| **v < 0.0) {
-            return Err(invalid(
-                FN,
-                "abs_residuals",
-                v,
-                "absolute residuals must be non-negative",
-            ));
+            return Err(invalid(FN, "abs_residuals", v, "absolute residuals must be non-negative"));
         }
         let mut scores = abs_residuals.to_vec();
         let q = conformal_rank_quantile(&mut scores, alpha);
@@ -115,19 +100,12 @@ impl SplitConformal {
                 got: abs_residuals.len(),
             });
         }
-        Ok(SplitConformal {
-            quantile: q,
-            alpha,
-            n_calibration: abs_residuals.len(),
-        })
+        Ok(SplitConformal { quantile: q, alpha, n_calibration: abs_residuals.len() })
     }
 
     /// The interval ŷ ± q around a point prediction.
     pub fn interval(&self, prediction: f64) -> Interval {
-        Interval {
-            lower: prediction - self.quantile,
-            upper: prediction + self.quantile,
-        }
+        Interval { lower: prediction - self.quantile, upper: prediction + self.quantile }
     }
 }
 
@@ -145,11 +123,7 @@ pub struct AdaptiveConformalConfig {
 
 impl Default for AdaptiveConformalConfig {
     fn default() -> Self {
-        AdaptiveConformalConfig {
-            alpha: 0.1,
-            gamma: 0.005,
-            window: 500,
-        }
+        AdaptiveConformalConfig { alpha: 0.1, gamma: 0.005, window: 500 }
     }
 }
 
@@ -213,10 +187,7 @@ impl AdaptiveConformal {
             let mut s: Vec<f64> = self.scores.iter().copied().collect();
             conformal_rank_quantile(&mut s, self.alpha_t)
         };
-        Interval {
-            lower: prediction - q,
-            upper: prediction + q,
-        }
+        Interval { lower: prediction - q, upper: prediction + q }
     }
 
     /// Records the outcome for a prediction: checks it against the interval
@@ -229,12 +200,7 @@ impl AdaptiveConformal {
         const FN: &str = "AdaptiveConformal::update";
         for (input, value) in [("prediction", prediction), ("actual", actual)] {
             if !value.is_finite() {
-                return Err(StatsError::NonFinite {
-                    function: FN,
-                    input,
-                    index: 0,
-                    value,
-                });
+                return Err(StatsError::NonFinite { function: FN, input, index: 0, value });
             }
         }
         let covered = self.interval(prediction).contains(actual);
@@ -300,19 +266,9 @@ pub fn beta_posterior(
     let lower = dist.inverse_cdf((1.0 - level) / 2.0);
     let upper = dist.inverse_cdf((1.0 + level) / 2.0);
     if !(lower.is_finite() && upper.is_finite()) {
-        return Err(StatsError::Undefined {
-            function: FN,
-            reason: "the Beta quantile did not converge",
-        });
+        return Err(StatsError::Undefined { function: FN, reason: "the Beta quantile did not converge" });
     }
-    Ok(BetaPosterior {
-        alpha: a,
-        beta: b,
-        mean: a / (a + b),
-        lower,
-        upper,
-        level,
-    })
+    Ok(BetaPosterior { alpha: a, beta: b, mean: a / (a + b), lower, upper, level })
 }
 
 /// Exponentially weighted moving average, sₜ = α·xₜ + (1−α)·sₜ₋₁ with s₀ = x₀
@@ -332,18 +288,9 @@ impl Ewma {
     /// `alpha` outside (0, 1].
     pub fn new(alpha: f64) -> Result<Self> {
         if !(alpha > 0.0 && alpha <= 1.0) {
-            return Err(invalid(
-                "Ewma::new",
-                "alpha",
-                alpha,
-                "the smoothing factor must lie in (0, 1]",
-            ));
+            return Err(invalid("Ewma::new", "alpha", alpha, "the smoothing factor must lie in (0, 1]"));
         }
-        Ok(Ewma {
-            alpha,
-            value: None,
-            count: 0,
-        })
+        Ok(Ewma { alpha, value: None, count: 0 })
     }
 
     /// A fresh average whose weights have the given half-life in observations:
@@ -353,12 +300,7 @@ impl Ewma {
     /// `half_life` not positive and finite.
     pub fn with_half_life(half_life: f64) -> Result<Self> {
         if !(half_life > 0.0 && half_life.is_finite()) {
-            return Err(invalid(
-                "Ewma::with_half_life",
-                "half_life",
-                half_life,
-                "must be finite and positive",
-            ));
+            return Err(invalid("Ewma::with_half_life", "half_life", half_life, "must be finite and positive"));
         }
         Ewma::new(1.0 - (-std::f64::consts::LN_2 / half_life).exp())
     }
@@ -369,12 +311,7 @@ impl Ewma {
     /// A non-finite value (the state is left unchanged).
     pub fn update(&mut self, x: f64) -> Result<f64> {
         if !x.is_finite() {
-            return Err(StatsError::NonFinite {
-                function: "Ewma::update",
-                input: "x",
-                index: 0,
-                value: x,
-            });
+            return Err(StatsError::NonFinite { function: "Ewma::update", input: "x", index: 0, value: x });
         }
         let v = match self.value {
             None => x,

@@ -69,12 +69,7 @@ fn log_nfactorial_div_n_pow_n(n: f64) -> f64 {
 
 fn check_x(function: &'static str, x: f64) -> Result<()> {
     if x.is_nan() {
-        return Err(StatsError::NonFinite {
-            function,
-            input: "x",
-            index: 0,
-            value: x,
-        });
+        return Err(StatsError::NonFinite { function, input: "x", index: 0, value: x });
     }
     Ok(())
 }
@@ -361,11 +356,7 @@ fn pomeranz_cdf(n: u64, x: f64) -> f64 {
         }
     }
     let idx = ni - v1s;
-    let mut ans = if idx >= 0 && (idx as usize) < npwrs {
-        v1[idx as usize]
-    } else {
-        0.0
-    };
+    let mut ans = if idx >= 0 && (idx as usize) < npwrs { v1[idx as usize] } else { 0.0 };
     for m in 1..=n {
         if ans.abs() > EP128 {
             ans *= EM128;
@@ -502,11 +493,7 @@ fn smirnov_sf_unchecked(n: u64, x: f64) -> f64 {
         // SciPy's approximation for very large n: p ≈ exp(-(6nx+1)²/(18n)).
         let logp = -(6.0 * nf * x + 1.0).powf(2.0) / 18.0 / nf;
         // SciPy keeps precision for small p by choosing which side to form directly.
-        return if logp < -std::f64::consts::LN_2 {
-            logp.exp()
-        } else {
-            1.0 - (-logp.exp_m1())
-        };
+        return if logp < -std::f64::consts::LN_2 { logp.exp() } else { 1.0 - (-logp.exp_m1()) };
     }
     let n_i = n as i64;
     let nxfl_i = nxfl as i64;

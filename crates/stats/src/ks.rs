@@ -81,20 +81,10 @@ pub fn ks_2samp_sorted(
 
 fn check_inputs(x: &[f64], y: &[f64]) -> Result<()> {
     if x.is_empty() {
-        return Err(StatsError::TooFewSamples {
-            function: FN,
-            input: "x",
-            needed: 1,
-            got: 0,
-        });
+        return Err(StatsError::TooFewSamples { function: FN, input: "x", needed: 1, got: 0 });
     }
     if y.is_empty() {
-        return Err(StatsError::TooFewSamples {
-            function: FN,
-            input: "y",
-            needed: 1,
-            got: 0,
-        });
+        return Err(StatsError::TooFewSamples { function: FN, input: "y", needed: 1, got: 0 });
     }
     check_finite(FN, "x", x)?;
     check_finite(FN, "y", y)
@@ -121,12 +111,7 @@ struct Extreme {
 }
 
 impl Extreme {
-    const EMPTY: Extreme = Extreme {
-        max: f64::NEG_INFINITY,
-        max_loc: f64::NAN,
-        min: f64::INFINITY,
-        min_loc: f64::NAN,
-    };
+    const EMPTY: Extreme = Extreme { max: f64::NEG_INFINITY, max_loc: f64::NAN, min: f64::INFINITY, min_loc: f64::NAN };
 
     #[inline(always)]
     fn visit(&mut self, d: f64, v: f64) {
@@ -192,22 +177,9 @@ fn ecdf_extremes(x: &[f64], y: &[f64]) -> Extremes {
             }
         }
     }
-    let (max_diff, max_loc) = if in_x.max >= in_y.max {
-        (in_x.max, in_x.max_loc)
-    } else {
-        (in_y.max, in_y.max_loc)
-    };
-    let (min_diff, min_loc) = if in_x.min <= in_y.min {
-        (in_x.min, in_x.min_loc)
-    } else {
-        (in_y.min, in_y.min_loc)
-    };
-    Extremes {
-        max_diff,
-        max_loc,
-        min_diff,
-        min_loc,
-    }
+    let (max_diff, max_loc) = if in_x.max >= in_y.max { (in_x.max, in_x.max_loc) } else { (in_y.max, in_y.max_loc) };
+    let (min_diff, min_loc) = if in_x.min <= in_y.min { (in_x.min, in_x.min_loc) } else { (in_y.min, in_y.min_loc) };
+    Extremes { max_diff, max_loc, min_diff, min_loc }
 }
 
 fn gcd(mut a: u64, mut b: u64) -> u64 {
@@ -254,11 +226,7 @@ fn ks_core(x: &[f64], y: &[f64], alternative: Alternative, method: KsMethod) -> 
         }
     }
     if mode == KsMethod::Asymp {
-        let (m, n) = if n1 >= n2 {
-            (n1 as f64, n2 as f64)
-        } else {
-            (n2 as f64, n1 as f64)
-        };
+        let (m, n) = if n1 >= n2 { (n1 as f64, n2 as f64) } else { (n2 as f64, n1 as f64) };
         let en = m * n / (m + n);
         prob = match alternative {
             Alternative::TwoSided => {
@@ -280,10 +248,7 @@ fn ks_core(x: &[f64], y: &[f64], alternative: Alternative, method: KsMethod) -> 
         };
     }
     if prob.is_nan() {
-        return Err(StatsError::Undefined {
-            function: FN,
-            reason: "the p-value could not be computed",
-        });
+        return Err(StatsError::Undefined { function: FN, reason: "the p-value could not be computed" });
     }
     Ok(KsResult {
         statistic: d,
@@ -478,10 +443,8 @@ mod tests {
     fn extremes_reference(x: &[f64], y: &[f64]) -> (f64, f64, f64, f64) {
         let all: Vec<f64> = x.iter().chain(y).copied().collect();
         let count = |s: &[f64], v: f64| s.partition_point(|&e| e <= v);
-        let d: Vec<f64> = all
-            .iter()
-            .map(|&v| count(x, v) as f64 / x.len() as f64 - count(y, v) as f64 / y.len() as f64)
-            .collect();
+        let d: Vec<f64> =
+            all.iter().map(|&v| count(x, v) as f64 / x.len() as f64 - count(y, v) as f64 / y.len() as f64).collect();
         let (mut amax, mut amin) = (0, 0);
         for k in 1..d.len() {
             if d[k] > d[amax] {
@@ -508,9 +471,7 @@ mod tests {
             let n2 = 1 + (next() % 25) as usize;
             let levels = 1 + next() % if round % 2 == 0 { 4 } else { 1000 };
             let mut x: Vec<f64> = (0..n1).map(|_| (next() % levels) as f64).collect();
-            let mut y: Vec<f64> = (0..n2)
-                .map(|_| (next() % levels) as f64 + 0.5 * (next() % 2) as f64)
-                .collect();
+            let mut y: Vec<f64> = (0..n2).map(|_| (next() % levels) as f64 + 0.5 * (next() % 2) as f64).collect();
             x.sort_by(f64::total_cmp);
             y.sort_by(f64::total_cmp);
             let e = ecdf_extremes(&x, &y);
@@ -526,13 +487,8 @@ mod tests {
     #[test]
     fn equal_size_exact_small_case() {
         // ks_2samp([1,2,3,4,5], [6,7,8,9,10]) -> D = 1, p = 2/252
-        let r = ks_2samp(
-            &[1., 2., 3., 4., 5.],
-            &[6., 7., 8., 9., 10.],
-            Alternative::TwoSided,
-            KsMethod::Exact,
-        )
-        .unwrap();
+        let r =
+            ks_2samp(&[1., 2., 3., 4., 5.], &[6., 7., 8., 9., 10.], Alternative::TwoSided, KsMethod::Exact).unwrap();
         assert_eq!(r.statistic, 1.0);
         assert!((r.pvalue - 2.0 / 252.0).abs() < 1e-15);
         assert_eq!(r.statistic_sign, 1);
@@ -574,25 +530,14 @@ mod tests {
             for h in 1..=lcm {
                 let d = h as f64 / lcm as f64;
                 let frac = |k: usize| {
-                    all.iter()
-                        .filter(|e| if k == 0 { e.0 } else { e.1 } >= h as i64)
-                        .count() as f64
-                        / all.len() as f64
+                    all.iter().filter(|e| if k == 0 { e.0 } else { e.1 } >= h as i64).count() as f64 / all.len() as f64
                 };
                 let (ok, _, p) = attempt_exact(n1, n2, g, d, Alternative::Greater);
-                assert!(
-                    ok && (p - frac(0)).abs() < 1e-12,
-                    "one-sided n1={n1} n2={n2} h={h}: {p} vs {}",
-                    frac(0)
-                );
+                assert!(ok && (p - frac(0)).abs() < 1e-12, "one-sided n1={n1} n2={n2} h={h}: {p} vs {}", frac(0));
                 let (ok, _, p) = attempt_exact(n1, n2, g, d, Alternative::TwoSided);
                 // tiny equal samples may round just above 1 and fall back (as in SciPy)
                 if ok {
-                    assert!(
-                        (p - frac(1)).abs() < 1e-12,
-                        "two-sided n1={n1} n2={n2} h={h}: {p} vs {}",
-                        frac(1)
-                    );
+                    assert!((p - frac(1)).abs() < 1e-12, "two-sided n1={n1} n2={n2} h={h}: {p} vs {}", frac(1));
                 }
             }
         }

@@ -10,12 +10,7 @@ use crate::error::{Result, StatsError};
 fn check_pvalues(function: &'static str, p: &[f64]) -> Result<()> {
     for (index, &v) in p.iter().enumerate() {
         if v.is_nan() {
-            return Err(StatsError::NonFinite {
-                function,
-                input: "pvalues",
-                index,
-                value: v,
-            });
+            return Err(StatsError::NonFinite { function, input: "pvalues", index, value: v });
         }
         if !(0.0..=1.0).contains(&v) {
             return Err(StatsError::InvalidParameter {

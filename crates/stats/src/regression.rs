@@ -79,11 +79,7 @@ fn r2_unchecked(y: &[f64], yhat: &[f64]) -> Result<f64> {
         (sse, ss_tot) = ratio_in(unit(y, yhat));
     }
     if ss_tot == 0.0 {
-        return Err(StatsError::ConstantInput {
-            function: "r2",
-            input: "y",
-            what: "R^2",
-        });
+        return Err(StatsError::ConstantInput { function: "r2", input: "y", what: "R^2" });
     }
     Ok(1.0 - sse / ss_tot)
 }
@@ -113,26 +109,15 @@ fn mape_unchecked(y: &[f64], yhat: &[f64]) -> Result<MapeResult> {
     // same order (and pairwise tree) as NumPy's mean over y[y != 0].
     let used: Vec<usize> = (0..y.len()).filter(|&i| y[i] != 0.0).collect();
     if used.is_empty() {
-        return Err(StatsError::Undefined {
-            function: "mape",
-            reason: "every y is 0, so MAPE has no terms",
-        });
+        return Err(StatsError::Undefined { function: "mape", reason: "every y is 0, so MAPE has no terms" });
     }
     let s = np_sum_by(used.len(), |k| {
         let i = used[k];
         let e = y[i] - yhat[i];
         // |1 − ŷ/y| is the same ratio without the overflow of y − ŷ near ±1.8e308
-        if e.is_finite() {
-            e.abs() / y[i].abs()
-        } else {
-            (1.0 - yhat[i] / y[i]).abs()
-        }
+        if e.is_finite() { e.abs() / y[i].abs() } else { (1.0 - yhat[i] / y[i]).abs() }
     });
-    Ok(MapeResult {
-        mape: s / used.len() as f64 * 100.0,
-        n_used: used.len(),
-        n_skipped: y.len() - used.len(),
-    })
+    Ok(MapeResult { mape: s / used.len() as f64 * 100.0, n_used: used.len(), n_skipped: y.len() - used.len() })
 }
 
 /// All regression metrics at once. R² and MAPE can be undefined when MAE
@@ -161,11 +146,5 @@ pub fn regression_metrics(y: &[f64], yhat: &[f64]) -> Result<RegressionMetrics> 
     let n = y.len();
     let mae = np_sum_by(n, |i| (y[i] - yhat[i]).abs()) / n as f64;
     let rmse = rmse_unchecked(y, yhat);
-    Ok(RegressionMetrics {
-        n,
-        mae,
-        rmse,
-        r2: r2_unchecked(y, yhat),
-        mape: mape_unchecked(y, yhat),
-    })
+    Ok(RegressionMetrics { n, mae, rmse, r2: r2_unchecked(y, yhat), mape: mape_unchecked(y, yhat) })
 }

@@ -58,11 +58,7 @@ pub fn shapiro(x: &[f64]) -> Result<ShapiroResult> {
             *v = s * 0.25 - shift * 0.25;
         }
     }
-    swilk(&y).ok_or(StatsError::ConstantInput {
-        function: FN,
-        input: "x",
-        what: "the Shapiro-Wilk W",
-    })
+    swilk(&y).ok_or(StatsError::ConstantInput { function: FN, input: "x", what: "the Shapiro-Wilk W" })
 }
 
 /// Evaluates c[0] + c[1]·x + … with AS R94's coefficient layout.
@@ -266,10 +262,7 @@ fn swilk(x: &[f64]) -> Option<ShapiroResult> {
     } else {
         (poly(&C5, xx), poly(&C6, xx).exp())
     };
-    Some(ShapiroResult {
-        w,
-        pvalue: alnorm_upper((y - m) / s),
-    })
+    Some(ShapiroResult { w, pvalue: alnorm_upper((y - m) / s) })
 }
 
 #[cfg(test)]
@@ -291,10 +284,7 @@ mod tests {
         let a = shapiro(&x).unwrap();
         let y: Vec<f64> = x.iter().map(|v| 1e6 + 250.0 * v).collect();
         let b = shapiro(&y).unwrap();
-        assert!(
-            (a.w - b.w).abs() < 1e-12 && (a.pvalue - b.pvalue).abs() < 1e-10,
-            "{a:?} {b:?}"
-        );
+        assert!((a.w - b.w).abs() < 1e-12 && (a.pvalue - b.pvalue).abs() < 1e-10, "{a:?} {b:?}");
         // and survives values near the end of the double range
         let z: Vec<f64> = x.iter().map(|v| (v - 4.0) * 4e307).collect();
         let c = shapiro(&z).unwrap();

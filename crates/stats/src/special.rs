@@ -76,28 +76,16 @@ pub(crate) fn incbet(aa: f64, bb: f64, xx: f64, xxc: f64) -> f64 {
     if bb * xx <= 1.0 && xx <= 0.95 {
         return pseries(aa, bb, xx);
     }
-    let (a, b, x, xc, flag) = if xx > aa / (aa + bb) {
-        (bb, aa, xxc, xx, true)
-    } else {
-        (aa, bb, xx, xxc, false)
-    };
+    let (a, b, x, xc, flag) = if xx > aa / (aa + bb) { (bb, aa, xxc, xx, true) } else { (aa, bb, xx, xxc, false) };
     let t = if flag && b * x <= 1.0 && x <= 0.95 {
         pseries(a, b, x)
     } else {
         let y = x * (a + b - 2.0) - (a - 1.0);
-        let w = if y < 0.0 {
-            incbcf(a, b, x)
-        } else {
-            incbd(a, b, x, xc) / xc
-        };
+        let w = if y < 0.0 { incbcf(a, b, x) } else { incbd(a, b, x, xc) / xc };
         let lt = a * x.ln() + b * xc.ln() - ln_beta(a, b) + (w / a).ln();
         if lt < MINLOG { 0.0 } else { lt.exp() }
     };
-    if flag {
-        if t <= MACHEP { 1.0 - MACHEP } else { 1.0 - t }
-    } else {
-        t
-    }
+    if flag { if t <= MACHEP { 1.0 - MACHEP } else { 1.0 - t } } else { t }
 }
 
 /// Power series, for b·x small and x not near 1.
@@ -395,7 +383,12 @@ fn beta_binomial_check(n: u64, a: f64, b: f64) -> crate::Result<()> {
         });
     }
     if n > 1_000_000 {
-        return Err(crate::StatsError::InvalidParameter { function: "beta_binomial", param: "n", value: n as f64, reason: "at most 1,000,000 trials" });
+        return Err(crate::StatsError::InvalidParameter {
+            function: "beta_binomial",
+            param: "n",
+            value: n as f64,
+            reason: "at most 1,000,000 trials",
+        });
     }
     Ok(())
 }

@@ -30,31 +30,16 @@ pub const MAX_STREAM_MAGNITUDE: f64 = 1e150;
 
 fn check_value(function: &'static str, x: f64) -> Result<()> {
     if !x.is_finite() {
-        return Err(StatsError::NonFinite {
-            function,
-            input: "x",
-            index: 0,
-            value: x,
-        });
+        return Err(StatsError::NonFinite { function, input: "x", index: 0, value: x });
     }
     if x.abs() > MAX_STREAM_MAGNITUDE {
-        return Err(invalid(
-            function,
-            "x",
-            x,
-            "streaming detectors accept |x| <= 1e150 (MAX_STREAM_MAGNITUDE)",
-        ));
+        return Err(invalid(function, "x", x, "streaming detectors accept |x| <= 1e150 (MAX_STREAM_MAGNITUDE)"));
     }
     Ok(())
 }
 
 fn invalid(function: &'static str, param: &'static str, value: f64, reason: &'static str) -> StatsError {
-    StatsError::InvalidParameter {
-        function,
-        param,
-        value,
-        reason,
-    }
+    StatsError::InvalidParameter { function, param, value, reason }
 }
 
 // ---------------------------------------------------------------------------
@@ -79,13 +64,7 @@ pub struct AdwinConfig {
 
 impl Default for AdwinConfig {
     fn default() -> Self {
-        AdwinConfig {
-            delta: 0.002,
-            max_buckets: 5,
-            clock: 32,
-            min_window: 5,
-            grace_period: 10,
-        }
+        AdwinConfig { delta: 0.002, max_buckets: 5, clock: 32, min_window: 5, grace_period: 10 }
     }
 }
 
@@ -125,12 +104,7 @@ impl Adwin {
             return Err(invalid(FN, "delta", config.delta, "must lie in (0, 1)"));
         }
         if config.max_buckets < 2 {
-            return Err(invalid(
-                FN,
-                "max_buckets",
-                config.max_buckets as f64,
-                "must be at least 2",
-            ));
+            return Err(invalid(FN, "max_buckets", config.max_buckets as f64, "must be at least 2"));
         }
         if config.clock == 0 {
             return Err(invalid(FN, "clock", 0.0, "must be at least 1"));
@@ -138,15 +112,7 @@ impl Adwin {
         if config.min_window == 0 {
             return Err(invalid(FN, "min_window", 0.0, "must be at least 1"));
         }
-        Ok(Adwin {
-            config,
-            rows: Vec::new(),
-            width: 0,
-            total: 0.0,
-            m2: 0.0,
-            ticks: 0,
-            detections: 0,
-        })
+        Ok(Adwin { config, rows: Vec::new(), width: 0, total: 0.0, m2: 0.0, ticks: 0, detections: 0 })
     }
 
     /// Number of values in the current window.
@@ -210,10 +176,7 @@ impl Adwin {
             };
             let n = (1u64 << level) as f64;
             let d = a.total / n - b.total / n;
-            let merged = Bucket {
-                total: a.total + b.total,
-                m2: a.m2 + b.m2 + n * n / (2.0 * n) * d * d,
-            };
+            let merged = Bucket { total: a.total + b.total, m2: a.m2 + b.m2 + n * n / (2.0 * n) * d * d };
             if level + 1 == self.rows.len() {
                 self.rows.push(VecDeque::new());
             }
@@ -257,11 +220,7 @@ impl Adwin {
                 let m = 1.0 / (1.0 / n0 + 1.0 / n1);
                 let eps = (2.0 / m * variance * ln_term).sqrt() + 2.0 / (3.0 * m) * ln_term;
                 if (mu0 - mu1).abs() > eps {
-                    return Some(if mu1 > mu0 {
-                        ChangeDirection::Increase
-                    } else {
-                        ChangeDirection::Decrease
-                    });
+                    return Some(if mu1 > mu0 { ChangeDirection::Increase } else { ChangeDirection::Decrease });
                 }
             }
         }
@@ -321,12 +280,7 @@ pub struct PageHinkleyConfig {
 
 impl Default for PageHinkleyConfig {
     fn default() -> Self {
-        PageHinkleyConfig {
-            delta: 0.005,
-            threshold: 50.0,
-            alpha: 0.9999,
-            min_instances: 30,
-        }
+        PageHinkleyConfig { delta: 0.005, threshold: 50.0, alpha: 0.9999, min_instances: 30 }
     }
 }
 
@@ -356,12 +310,7 @@ impl PageHinkley {
             return Err(invalid(FN, "delta", config.delta, "must be finite and non-negative"));
         }
         if !(config.threshold > 0.0 && config.threshold.is_finite()) {
-            return Err(invalid(
-                FN,
-                "threshold",
-                config.threshold,
-                "must be finite and positive",
-            ));
+            return Err(invalid(FN, "threshold", config.threshold, "must be finite and positive"));
         }
         if !(config.alpha > 0.0 && config.alpha <= 1.0) {
             return Err(invalid(FN, "alpha", config.alpha, "must lie in (0, 1]"));
@@ -452,13 +401,7 @@ pub struct CusumConfig {
 
 impl Default for CusumConfig {
     fn default() -> Self {
-        CusumConfig {
-            target: None,
-            sigma: None,
-            warmup: 30,
-            k: 0.5,
-            h: 5.0,
-        }
+        CusumConfig { target: None, sigma: None, warmup: 30, k: 0.5, h: 5.0 }
     }
 }
 
@@ -503,20 +446,10 @@ impl Cusum {
             return Err(invalid(FN, "h", config.h, "must be finite and positive"));
         }
         if config.sigma.is_none() && config.warmup < 2 {
-            return Err(invalid(
-                FN,
-                "warmup",
-                config.warmup as f64,
-                "estimating sigma needs at least 2 values",
-            ));
+            return Err(invalid(FN, "warmup", config.warmup as f64, "estimating sigma needs at least 2 values"));
         }
         if config.target.is_none() && config.warmup < 1 {
-            return Err(invalid(
-                FN,
-                "warmup",
-                0.0,
-                "estimating the target needs at least 1 value",
-            ));
+            return Err(invalid(FN, "warmup", 0.0, "estimating the target needs at least 1 value"));
         }
         Ok(Cusum {
             config,

@@ -90,11 +90,7 @@ impl NeumaierSum {
 
     #[inline]
     pub(crate) fn value(&self) -> f64 {
-        if self.sum.is_finite() {
-            self.sum + self.comp
-        } else {
-            self.sum
-        }
+        if self.sum.is_finite() { self.sum + self.comp } else { self.sum }
     }
 }
 
@@ -130,11 +126,7 @@ fn sort_key(x: f64) -> u64 {
 
 #[inline]
 fn from_sort_key(k: u64) -> f64 {
-    if k >> 63 == 1 {
-        f64::from_bits(k & !(1 << 63))
-    } else {
-        f64::from_bits(!k)
-    }
+    if k >> 63 == 1 { f64::from_bits(k & !(1 << 63)) } else { f64::from_bits(!k) }
 }
 
 /// A copy of `x` sorted ascending in `f64::total_cmp` order.
@@ -176,19 +168,7 @@ mod tests {
 
     #[test]
     fn sorted_copy_is_total_cmp_order() {
-        let x = [
-            3.0,
-            -0.0,
-            0.0,
-            f64::NEG_INFINITY,
-            -1e-310,
-            2.5,
-            f64::INFINITY,
-            -7.0,
-            1e-310,
-            -0.0,
-            3.0,
-        ];
+        let x = [3.0, -0.0, 0.0, f64::NEG_INFINITY, -1e-310, 2.5, f64::INFINITY, -7.0, 1e-310, -0.0, 3.0];
         let mut expected = x.to_vec();
         expected.sort_by(f64::total_cmp);
         let got = sorted_copy(&x);

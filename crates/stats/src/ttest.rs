@@ -54,11 +54,7 @@ pub fn ttest_ind(x: &[f64], y: &[f64], equal_var: bool, alternative: Alternative
     }
     let (t, df, denom) = r;
     if denom == 0.0 {
-        return Err(StatsError::ConstantInput {
-            function: FN,
-            input: "x and y",
-            what: "the t statistic",
-        });
+        return Err(StatsError::ConstantInput { function: FN, input: "x and y", what: "the t statistic" });
     }
     if t.is_nan() || !df.is_finite() {
         return Err(StatsError::Undefined {
@@ -66,11 +62,7 @@ pub fn ttest_ind(x: &[f64], y: &[f64], equal_var: bool, alternative: Alternative
             reason: "the t statistic is not representable in double precision",
         });
     }
-    Ok(TTestResult {
-        statistic: t,
-        pvalue: p_for(t, df, alternative),
-        df,
-    })
+    Ok(TTestResult { statistic: t, pvalue: p_for(t, df, alternative), df })
 }
 
 /// (t, df, standard error) of the two-sample test on x/s and y/s.
@@ -120,11 +112,7 @@ pub fn ttest_1samp(x: &[f64], popmean: f64, alternative: Alternative) -> Result<
     }
     let (t, denom) = r;
     if denom == 0.0 {
-        return Err(StatsError::ConstantInput {
-            function: FN,
-            input: "x",
-            what: "the t statistic",
-        });
+        return Err(StatsError::ConstantInput { function: FN, input: "x", what: "the t statistic" });
     }
     if t.is_nan() {
         return Err(StatsError::Undefined {
@@ -132,11 +120,7 @@ pub fn ttest_1samp(x: &[f64], popmean: f64, alternative: Alternative) -> Result<
             reason: "the t statistic is not representable in double precision",
         });
     }
-    Ok(TTestResult {
-        statistic: t,
-        pvalue: p_for(t, df, alternative),
-        df,
-    })
+    Ok(TTestResult { statistic: t, pvalue: p_for(t, df, alternative), df })
 }
 
 /// How sure one can be that a candidate beats a baseline, from their losses

@@ -18,10 +18,7 @@ fn shifted_stream(seed: u64, shift: f64) -> Vec<f64> {
 
 /// Feeds a stream; returns (index, direction) of every detection.
 fn run<F: FnMut(f64) -> Option<ChangeDirection>>(xs: &[f64], mut f: F) -> Vec<(usize, ChangeDirection)> {
-    xs.iter()
-        .enumerate()
-        .filter_map(|(i, &x)| f(x).map(|d| (i, d)))
-        .collect()
+    xs.iter().enumerate().filter_map(|(i, &x)| f(x).map(|d| (i, d))).collect()
 }
 
 #[test]
@@ -35,16 +32,8 @@ fn adwin_detects_a_mean_shift_and_forgets_the_old_regime() {
         assert!((3000..3300).contains(&first), "seed {seed}: first detection at {first}");
         assert_eq!(dir, ChangeDirection::Increase);
         // After the stream, the window holds only post-change data.
-        assert!(
-            d.width() < 2000 + 32,
-            "seed {seed}: window {} still spans the change",
-            d.width()
-        );
-        assert!(
-            (d.mean().unwrap() - 1.0).abs() < 0.15,
-            "seed {seed}: mean {:?}",
-            d.mean()
-        );
+        assert!(d.width() < 2000 + 32, "seed {seed}: window {} still spans the change", d.width());
+        assert!((d.mean().unwrap() - 1.0).abs() < 0.15, "seed {seed}: mean {:?}", d.mean());
     }
     // and downwards
     let xs = shifted_stream(9, -1.0);
@@ -69,13 +58,7 @@ fn adwin_is_quiet_on_a_stationary_stream() {
 
 fn page_hinkley() -> st::PageHinkley {
     // Tolerate shifts below 0.1σ; alarm on a cumulative excess of 50σ·step.
-    st::PageHinkley::new(st::PageHinkleyConfig {
-        delta: 0.1,
-        threshold: 50.0,
-        alpha: 1.0,
-        min_instances: 30,
-    })
-    .unwrap()
+    st::PageHinkley::new(st::PageHinkleyConfig { delta: 0.1, threshold: 50.0, alpha: 1.0, min_instances: 30 }).unwrap()
 }
 
 #[test]
@@ -105,14 +88,7 @@ fn page_hinkley_is_quiet_on_a_stationary_stream() {
 
 fn cusum() -> st::Cusum {
     // h = 10σ: in-control ARL of the order of 10^5 values.
-    st::Cusum::new(st::CusumConfig {
-        target: None,
-        sigma: None,
-        warmup: 100,
-        k: 0.5,
-        h: 10.0,
-    })
-    .unwrap()
+    st::Cusum::new(st::CusumConfig { target: None, sigma: None, warmup: 100, k: 0.5, h: 10.0 }).unwrap()
 }
 
 #[test]
@@ -127,10 +103,7 @@ fn cusum_detects_a_one_sigma_shift_quickly() {
             assert!((3000..3080).contains(&first), "seed {seed}: first detection at {first}");
             assert_eq!(got, dir);
             let (mu, sigma) = d.reference().unwrap();
-            assert!(
-                mu.abs() < 0.3 && (sigma - 1.0).abs() < 0.2,
-                "warm-up estimate {mu} {sigma}"
-            );
+            assert!(mu.abs() < 0.3 && (sigma - 1.0).abs() < 0.2, "warm-up estimate {mu} {sigma}");
         }
     }
 }
@@ -148,14 +121,8 @@ fn cusum_is_quiet_on_a_stationary_stream() {
 
 #[test]
 fn cusum_with_known_reference_needs_no_warmup() {
-    let mut d = st::Cusum::new(st::CusumConfig {
-        target: Some(0.0),
-        sigma: Some(1.0),
-        warmup: 0,
-        k: 0.5,
-        h: 4.0,
-    })
-    .unwrap();
+    let mut d =
+        st::Cusum::new(st::CusumConfig { target: Some(0.0), sigma: Some(1.0), warmup: 0, k: 0.5, h: 4.0 }).unwrap();
     let hits = run(&[3.0; 3], |x| d.update(x).unwrap());
     // S⁺ = 2.5, 5.0 > 4 → alarm on the second value, then restart.
     assert_eq!(hits, vec![(1, ChangeDirection::Increase)]);
@@ -209,17 +176,11 @@ fn split_conformal_covers_about_90_percent() {
             let x = rng.uniform() * 10.0;
             (2.0 * x, 2.0 * x + rng.normal())
         };
-        let calib: Vec<f64> = (0..1000)
-            .map(|_| sample(&mut rng))
-            .map(|(p, y)| (y - p).abs())
-            .collect();
+        let calib: Vec<f64> = (0..1000).map(|_| sample(&mut rng)).map(|(p, y)| (y - p).abs()).collect();
         let cp = st::SplitConformal::calibrate(&calib, 0.1).unwrap();
         // the N(0,1) 95% point is 1.645
         assert!((cp.quantile - 1.645).abs() < 0.15, "q = {}", cp.quantile);
-        let covered = (0..20_000)
-            .map(|_| sample(&mut rng))
-            .filter(|&(p, y)| cp.interval(p).contains(y))
-            .count() as f64
+        let covered = (0..20_000).map(|_| sample(&mut rng)).filter(|&(p, y)| cp.interval(p).contains(y)).count() as f64
             / 20_000.0;
         assert!((0.875..=0.925).contains(&covered), "seed {seed}: coverage {covered}");
     }
@@ -228,11 +189,7 @@ fn split_conformal_covers_about_90_percent() {
 #[test]
 fn adaptive_conformal_keeps_coverage_under_drift() {
     let (alpha, gamma) = (0.1, 0.005);
-    let cfg = st::AdaptiveConformalConfig {
-        alpha,
-        gamma,
-        window: 300,
-    };
+    let cfg = st::AdaptiveConformalConfig { alpha, gamma, window: 300 };
     let mut aci = st::AdaptiveConformal::new(cfg).unwrap();
     let mut rng = Rng(71);
     // Noise scale grows from 1 to 4 over the stream: a calibration taken at
@@ -253,19 +210,13 @@ fn adaptive_conformal_keeps_coverage_under_drift() {
     assert!((miss - alpha).abs() <= bound, "miscoverage {miss}, bound {bound}");
     assert!((miss - alpha).abs() < 0.01, "miscoverage {miss}");
     let fixed_cov = fixed_covered as f64 / t_total as f64;
-    assert!(
-        fixed_cov < 0.7,
-        "the static interval should under-cover here, got {fixed_cov}"
-    );
+    assert!(fixed_cov < 0.7, "the static interval should under-cover here, got {fixed_cov}");
 }
 
 #[test]
 fn adaptive_conformal_intervals_widen_when_missing() {
     let mut aci = st::AdaptiveConformal::new(Default::default()).unwrap();
-    assert!(
-        aci.interval(1.0).width().is_infinite(),
-        "no scores yet: unbounded interval"
-    );
+    assert!(aci.interval(1.0).width().is_infinite(), "no scores yet: unbounded interval");
     for i in 0..50 {
         aci.update(0.0, (i % 5) as f64 * 0.1).unwrap();
     }
@@ -283,10 +234,7 @@ fn adaptive_conformal_intervals_widen_when_missing() {
 fn beta_posterior_sanity() {
     // Uniform prior, no data: Beta(1, 1) is uniform, so the interval is exact.
     let b = st::beta_posterior(0, 0, 1.0, 1.0, 0.95).unwrap();
-    assert!(
-        (b.lower - 0.025).abs() < 1e-9 && (b.upper - 0.975).abs() < 1e-9,
-        "{b:?}"
-    );
+    assert!((b.lower - 0.025).abs() < 1e-9 && (b.upper - 0.975).abs() < 1e-9, "{b:?}");
     assert_eq!(b.mean, 0.5);
     // 7 of 10 with a uniform prior: Beta(8, 4), mean 2/3.
     let b = st::beta_posterior(7, 3, 1.0, 1.0, 0.95).unwrap();

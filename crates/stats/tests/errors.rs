@@ -8,12 +8,7 @@ const TS: Alternative = Alternative::TwoSided;
 
 fn too_few(r: st::Result<impl std::fmt::Debug>, function: &str, needed: usize, got: usize) {
     match r {
-        Err(StatsError::TooFewSamples {
-            function: f,
-            needed: nd,
-            got: g,
-            ..
-        }) => {
+        Err(StatsError::TooFewSamples { function: f, needed: nd, got: g, .. }) => {
             assert_eq!((f, nd, g), (function, needed, got));
         }
         other => panic!("{function}: expected TooFewSamples, got {other:?}"),
@@ -40,12 +35,7 @@ fn too_few_samples() {
     too_few(st::spearman(&[1.0, 2.0], &[2.0, 1.0]), "spearman", 3, 2);
     too_few(st::mae(&[], &[]), "mae", 1, 0);
     // ⌈(n+1)(1−α)⌉ > n: 8 residuals cannot give a finite 90% interval.
-    too_few(
-        st::SplitConformal::calibrate(&[1.0; 8], 0.1),
-        "SplitConformal::calibrate",
-        9,
-        8,
-    );
+    too_few(st::SplitConformal::calibrate(&[1.0; 8], 0.1), "SplitConformal::calibrate", 9, 8);
 
     // The smallest valid sizes work.
     assert_eq!(st::var(&[3.0], 0).unwrap(), 0.0);
@@ -55,9 +45,7 @@ fn too_few_samples() {
 
 fn constant(r: st::Result<impl std::fmt::Debug>, function: &str, input: &str) {
     match r {
-        Err(StatsError::ConstantInput {
-            function: f, input: i, ..
-        }) => assert_eq!((f, i), (function, input)),
+        Err(StatsError::ConstantInput { function: f, input: i, .. }) => assert_eq!((f, i), (function, input)),
         other => panic!("{function}: expected ConstantInput, got {other:?}"),
     }
 }
@@ -90,12 +78,7 @@ fn constant_samples() {
 
 fn non_finite(r: st::Result<impl std::fmt::Debug>, function: &str, input: &str, index: usize) {
     match r {
-        Err(StatsError::NonFinite {
-            function: f,
-            input: i,
-            index: ix,
-            ..
-        }) => {
+        Err(StatsError::NonFinite { function: f, input: i, index: ix, .. }) => {
             assert_eq!((f, i, ix), (function, input, index));
         }
         other => panic!("{function}: expected NonFinite, got {other:?}"),
@@ -109,12 +92,7 @@ fn nan_and_infinity() {
     let with_inf = [1.0, 2.0, 3.0, f64::INFINITY, 5.0, 7.0];
     non_finite(st::ks_2samp(&good, &with_nan, TS, KsMethod::Auto), "ks_2samp", "y", 2);
     non_finite(st::ks_2samp(&with_inf, &good, TS, KsMethod::Asymp), "ks_2samp", "x", 3);
-    non_finite(
-        st::ks_2samp_sorted(&good, &with_inf, TS, KsMethod::Asymp),
-        "ks_2samp",
-        "y",
-        3,
-    );
+    non_finite(st::ks_2samp_sorted(&good, &with_inf, TS, KsMethod::Asymp), "ks_2samp", "y", 3);
     non_finite(st::ttest_ind(&with_nan, &good, false, TS), "ttest_ind", "x", 2);
     non_finite(st::ttest_1samp(&with_inf, 0.0, TS), "ttest_1samp", "x", 3);
     non_finite(st::shapiro(&with_nan), "shapiro", "x", 2);
@@ -131,18 +109,8 @@ fn nan_and_infinity() {
     non_finite(st::spearman(&with_inf, &good), "spearman", "x", 3);
     non_finite(st::mae(&with_nan, &good), "mae", "y", 2);
     non_finite(st::mape(&good, &with_inf), "mape", "yhat", 3);
-    non_finite(
-        st::benjamini_hochberg(&[0.1, f64::NAN]),
-        "benjamini_hochberg",
-        "pvalues",
-        1,
-    );
-    non_finite(
-        st::chi2_contingency(&[[1.0, f64::NAN], [1.0, 2.0]]),
-        "chi2_contingency",
-        "table",
-        1,
-    );
+    non_finite(st::benjamini_hochberg(&[0.1, f64::NAN]), "benjamini_hochberg", "pvalues", 1);
+    non_finite(st::chi2_contingency(&[[1.0, f64::NAN], [1.0, 2.0]]), "chi2_contingency", "table", 1);
     non_finite(st::ewma(&with_nan, 0.5), "ewma", "xs", 2);
     non_finite(st::kstwo_sf(f64::NAN, 10), "kstwo_sf", "x", 0);
     non_finite(st::kolmogorov_sf(f64::NAN), "kolmogorov_sf", "x", 0);
@@ -164,9 +132,7 @@ fn nan_and_infinity() {
 
 fn invalid(r: st::Result<impl std::fmt::Debug>, function: &str, param: &str) {
     match r {
-        Err(StatsError::InvalidParameter {
-            function: f, param: p, ..
-        }) => assert_eq!((f, p), (function, param)),
+        Err(StatsError::InvalidParameter { function: f, param: p, .. }) => assert_eq!((f, p), (function, param)),
         other => panic!("{function}: expected InvalidParameter({param}), got {other:?}"),
     }
 }
@@ -184,21 +150,9 @@ fn invalid_parameters() {
     invalid(st::holm(&[-0.1]), "holm", "pvalues");
     invalid(st::chi2_contingency(&[[1.0, 2.0, 3.0]]), "chi2_contingency", "rows");
     invalid(st::chi2_contingency(&[[1.0], [2.0]]), "chi2_contingency", "columns");
-    invalid(
-        st::chi2_contingency(&[[1.0, -2.0], [2.0, 1.0]]),
-        "chi2_contingency",
-        "table",
-    );
-    invalid(
-        st::SplitConformal::calibrate(&x, 1.0),
-        "SplitConformal::calibrate",
-        "alpha",
-    );
-    invalid(
-        st::SplitConformal::calibrate(&[1.0, -1.0], 0.5),
-        "SplitConformal::calibrate",
-        "abs_residuals",
-    );
+    invalid(st::chi2_contingency(&[[1.0, -2.0], [2.0, 1.0]]), "chi2_contingency", "table");
+    invalid(st::SplitConformal::calibrate(&x, 1.0), "SplitConformal::calibrate", "alpha");
+    invalid(st::SplitConformal::calibrate(&[1.0, -1.0], 0.5), "SplitConformal::calibrate", "abs_residuals");
     invalid(st::beta_posterior(1, 1, 0.0, 1.0, 0.9), "beta_posterior", "prior_alpha");
     invalid(st::beta_posterior(1, 1, 1.0, 1.0, 1.0), "beta_posterior", "level");
     invalid(st::Ewma::new(0.0), "Ewma::new", "alpha");
@@ -210,35 +164,15 @@ fn invalid_parameters() {
     invalid(ph.update(-1e151), "PageHinkley::update", "x");
     invalid(st::smirnov_sf(0, 0.3), "smirnov_sf", "n");
     invalid(st::ewma(&x, 1.5), "Ewma::new", "alpha");
+    invalid(st::Adwin::new(st::AdwinConfig { delta: 0.0, ..Default::default() }), "Adwin::new", "delta");
     invalid(
-        st::Adwin::new(st::AdwinConfig {
-            delta: 0.0,
-            ..Default::default()
-        }),
-        "Adwin::new",
-        "delta",
-    );
-    invalid(
-        st::PageHinkley::new(st::PageHinkleyConfig {
-            threshold: -1.0,
-            ..Default::default()
-        }),
+        st::PageHinkley::new(st::PageHinkleyConfig { threshold: -1.0, ..Default::default() }),
         "PageHinkley::new",
         "threshold",
     );
+    invalid(st::Cusum::new(st::CusumConfig { sigma: Some(0.0), ..Default::default() }), "Cusum::new", "sigma");
     invalid(
-        st::Cusum::new(st::CusumConfig {
-            sigma: Some(0.0),
-            ..Default::default()
-        }),
-        "Cusum::new",
-        "sigma",
-    );
-    invalid(
-        st::AdaptiveConformal::new(st::AdaptiveConformalConfig {
-            window: 0,
-            ..Default::default()
-        }),
+        st::AdaptiveConformal::new(st::AdaptiveConformalConfig { window: 0, ..Default::default() }),
         "AdaptiveConformal::new",
         "window",
     );
@@ -248,49 +182,26 @@ fn invalid_parameters() {
 fn structural_problems() {
     assert!(matches!(
         st::pearson(&[1.0, 2.0, 3.0], &[1.0, 2.0]),
-        Err(StatsError::LengthMismatch {
-            left_len: 3,
-            right_len: 2,
-            ..
-        })
+        Err(StatsError::LengthMismatch { left_len: 3, right_len: 2, .. })
     ));
-    assert!(matches!(
-        st::rmse(&[1.0], &[1.0, 2.0]),
-        Err(StatsError::LengthMismatch { .. })
-    ));
+    assert!(matches!(st::rmse(&[1.0], &[1.0, 2.0]), Err(StatsError::LengthMismatch { .. })));
     assert!(matches!(
         st::chi2_contingency(&[vec![1.0, 2.0], vec![1.0, 2.0, 3.0]]),
         Err(StatsError::LengthMismatch { .. })
     ));
     assert!(matches!(
         st::ks_2samp_sorted(&[1.0, 3.0, 2.0], &[1.0], TS, KsMethod::Auto),
-        Err(StatsError::NotSorted {
-            input: "x_sorted",
-            index: 2,
-            ..
-        })
+        Err(StatsError::NotSorted { input: "x_sorted", index: 2, .. })
     ));
-    assert!(matches!(
-        st::wasserstein_sorted(&[1.0], &[2.0, 1.0]),
-        Err(StatsError::NotSorted { .. })
-    ));
-    assert!(matches!(
-        st::percentile_sorted(&[2.0, 1.0], 50.0),
-        Err(StatsError::NotSorted { .. })
-    ));
+    assert!(matches!(st::wasserstein_sorted(&[1.0], &[2.0, 1.0]), Err(StatsError::NotSorted { .. })));
+    assert!(matches!(st::percentile_sorted(&[2.0, 1.0], 50.0), Err(StatsError::NotSorted { .. })));
     // An empty column means a zero expected frequency.
     assert!(matches!(
         st::chi2_contingency(&[[1.0, 0.0, 3.0], [2.0, 0.0, 1.0]]),
-        Err(StatsError::Undefined {
-            function: "chi2_contingency",
-            ..
-        })
+        Err(StatsError::Undefined { function: "chi2_contingency", .. })
     ));
     // Every actual is 0: MAPE has no terms, but MAE/RMSE are defined.
-    assert!(matches!(
-        st::mape(&[0.0, 0.0], &[1.0, 2.0]),
-        Err(StatsError::Undefined { function: "mape", .. })
-    ));
+    assert!(matches!(st::mape(&[0.0, 0.0], &[1.0, 2.0]), Err(StatsError::Undefined { function: "mape", .. })));
     let all = st::regression_metrics(&[0.0, 0.0], &[1.0, 2.0]).unwrap();
     assert_eq!(all.mae, 1.5);
     assert!(all.mape.is_err());
@@ -299,10 +210,7 @@ fn structural_problems() {
     // has n = round(0.5) = 0, which SciPy answers with NaN.
     assert!(matches!(
         st::ks_2samp(&[1.0], &[2.0], TS, KsMethod::Asymp),
-        Err(StatsError::Undefined {
-            function: "ks_2samp",
-            ..
-        })
+        Err(StatsError::Undefined { function: "ks_2samp", .. })
     ));
     // ... while the exact p-value is defined (and 1).
     let r = st::ks_2samp(&[1.0], &[2.0], TS, KsMethod::Exact).unwrap();
@@ -314,15 +222,9 @@ fn messages_name_function_input_and_problem() {
     let e = st::ttest_ind(&[1.0], &[1.0, 2.0], true, TS).unwrap_err();
     assert_eq!(e.to_string(), "ttest_ind: `x` needs at least 2 values, got 1");
     let e = st::shapiro(&[1.0, f64::NAN, 2.0]).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "shapiro: `x` contains a non-finite value (NaN) at index 1"
-    );
+    assert_eq!(e.to_string(), "shapiro: `x` contains a non-finite value (NaN) at index 1");
     let e = st::skewness(&[4.0; 5], true).unwrap_err();
     assert_eq!(e.to_string(), "skewness: `x` is constant, so skewness is undefined");
     let e = st::ks_2samp_sorted(&[2.0, 1.0], &[1.0], TS, KsMethod::Auto).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "ks_2samp: `x_sorted` must be sorted ascending but index 1 is smaller than index 0"
-    );
+    assert_eq!(e.to_string(), "ks_2samp: `x_sorted` must be sorted ascending but index 1 is smaller than index 0");
 }

@@ -306,11 +306,7 @@ fn check_outputs(x: &[f64], y: &[f64], q: f64) -> Result<(), TestCaseError> {
         let _ = st::SplitConformal::calibrate(&x, 0.1);
         let mut ad = st::Adwin::new(Default::default()).unwrap();
         let mut ph = st::PageHinkley::new(Default::default()).unwrap();
-        let mut cu = st::Cusum::new(st::CusumConfig {
-            warmup: 3,
-            ..Default::default()
-        })
-        .unwrap();
+        let mut cu = st::Cusum::new(st::CusumConfig { warmup: 3, ..Default::default() }).unwrap();
         for &v in x.iter().chain(&y) {
             let _ = ad.update(v);
             let _ = ph.update(v);

@@ -136,10 +136,7 @@ impl Checker {
         };
         if !ok {
             let rel = diff / expected.abs();
-            self.fail(
-                field,
-                format!("expected {expected:e}, got {got:e} (rel diff {rel:e}, fragile={fragile})"),
-            );
+            self.fail(field, format!("expected {expected:e}, got {got:e} (rel diff {rel:e}, fragile={fragile})"));
         }
     }
 
@@ -154,10 +151,7 @@ impl Checker {
     fn stat_or_error(&mut self, field: &str, expected: &Value, got: st::Result<f64>) {
         match (is_error(expected), got) {
             (true, Err(_)) => self.comparisons += 1,
-            (true, Ok(v)) => self.fail(
-                field,
-                format!("expected an error ({}), got Ok({v:e})", expected["reason"]),
-            ),
+            (true, Ok(v)) => self.fail(field, format!("expected an error ({}), got Ok({v:e})", expected["reason"])),
             (false, Ok(v)) => self.stat(field, num(expected), v),
             (false, Err(e)) => self.fail(field, format!("expected {}, got Err({e})", expected)),
         }
@@ -170,10 +164,7 @@ impl Checker {
     fn expected_err<T: std::fmt::Debug>(&mut self, field: &str, expected: &Value, got: st::Result<T>) {
         self.comparisons += 1;
         if let Ok(v) = got {
-            self.fail(
-                field,
-                format!("expected an error ({}), got Ok({v:?})", expected["reason"]),
-            );
+            self.fail(field, format!("expected an error ({}), got Ok({v:?})", expected["reason"]));
         }
     }
 
@@ -208,9 +199,7 @@ impl Checker {
 
 /// Runs `check` on every case of `section`.
 fn run(section: &'static str, check: fn(&mut Checker, &Value)) {
-    let cases = doc()[section]
-        .as_array()
-        .unwrap_or_else(|| panic!("section {section} missing from the file"));
+    let cases = doc()[section].as_array().unwrap_or_else(|| panic!("section {section} missing from the file"));
     assert!(!cases.is_empty(), "section {section} is empty");
     let mut c = Checker::new(section);
     for case in cases {
@@ -285,11 +274,7 @@ fn check_ks(c: &mut Checker, case: &Value) {
         c.stat(&format!("{name}.statistic"), num(&exp["statistic"]), r.statistic);
         let fragile = exp.get("pvalue_fragile").and_then(Value::as_bool) == Some(true);
         c.pvalue(&format!("{name}.pvalue"), num(&exp["pvalue"]), r.pvalue, fragile);
-        c.exact(
-            &format!("{name}.statistic_location"),
-            num(&exp["statistic_location"]),
-            r.statistic_location,
-        );
+        c.exact(&format!("{name}.statistic_location"), num(&exp["statistic_location"]), r.statistic_location);
         c.exact(
             &format!("{name}.statistic_sign"),
             exp["statistic_sign"].as_i64().expect("sign"),
@@ -300,11 +285,7 @@ fn check_ks(c: &mut Checker, case: &Value) {
             KsMethod::Asymp => "asymp",
             KsMethod::Auto => "auto",
         };
-        c.exact(
-            &format!("{name}.method_used"),
-            exp["method_used"].as_str().expect("method_used"),
-            used,
-        );
+        c.exact(&format!("{name}.method_used"), exp["method_used"].as_str().expect("method_used"), used);
     }
     // aux: the kstwo n (banker's rounding of n*m/(n+m)) and the limiting series.
     let aux = &case["expected"]["aux"];
@@ -313,11 +294,7 @@ fn check_ks(c: &mut Checker, case: &Value) {
         let (big, small) = (n.max(m), n.min(m));
         let en = big * small / (big + small);
         c.stat("aux.en", num(&aux["en"]), en);
-        c.exact(
-            "aux.kstwo_n",
-            aux["kstwo_n"].as_u64().expect("kstwo_n"),
-            en.round_ties_even() as u64,
-        );
+        c.exact("aux.kstwo_n", aux["kstwo_n"].as_u64().expect("kstwo_n"), en.round_ties_even() as u64);
         if let Some(limit) = aux.get("kolmogorov_limit_pvalue") {
             let d = num(&case["expected"]["asymp"]["statistic"]);
             c.pvalue(
@@ -405,16 +382,8 @@ fn check_moments(c: &mut Checker, case: &Value) {
     let e = &case["expected"];
     c.stat_or_error("skew_biased", &e["skew_biased"], st::skewness(&x, true));
     c.stat_or_error("skew_unbiased", &e["skew_unbiased"], st::skewness(&x, false));
-    c.stat_or_error(
-        "kurtosis_excess_biased",
-        &e["kurtosis_excess_biased"],
-        st::kurtosis(&x, true),
-    );
-    c.stat_or_error(
-        "kurtosis_excess_unbiased",
-        &e["kurtosis_excess_unbiased"],
-        st::kurtosis(&x, false),
-    );
+    c.stat_or_error("kurtosis_excess_biased", &e["kurtosis_excess_biased"], st::kurtosis(&x, true));
+    c.stat_or_error("kurtosis_excess_unbiased", &e["kurtosis_excess_unbiased"], st::kurtosis(&x, false));
     c.stat_or_error("mean", &e["mean"], st::mean(&x));
     c.stat_or_error("var_ddof0", &e["var_ddof0"], st::var(&x, 0));
     c.stat_or_error("var_ddof1", &e["var_ddof1"], st::var(&x, 1));
@@ -469,11 +438,7 @@ fn check_psi(c: &mut Checker, case: &Value) {
         Err(e) => return c.unexpected_err("psi", e),
     };
     c.stat("psi", num(&exp["psi"]), r.psi);
-    for (field, got) in [
-        ("inner_edges", &r.inner_edges),
-        ("ref_props", &r.ref_props),
-        ("cur_props", &r.cur_props),
-    ] {
+    for (field, got) in [("inner_edges", &r.inner_edges), ("ref_props", &r.ref_props), ("cur_props", &r.cur_props)] {
         let expected = arr(&exp[field]);
         c.exact(&format!("{field}.len"), expected.len(), got.len());
         for (i, (e, g)) in expected.iter().zip(got).enumerate() {
@@ -481,12 +446,8 @@ fn check_psi(c: &mut Checker, case: &Value) {
         }
     }
     for (field, got) in [("ref_counts", &r.ref_counts), ("cur_counts", &r.cur_counts)] {
-        let expected: Vec<u64> = exp[field]
-            .as_array()
-            .expect("counts")
-            .iter()
-            .map(|v| v.as_u64().expect("count"))
-            .collect();
+        let expected: Vec<u64> =
+            exp[field].as_array().expect("counts").iter().map(|v| v.as_u64().expect("count")).collect();
         c.exact(field, &expected, got);
     }
 }
@@ -518,12 +479,7 @@ fn wasserstein() {
 
 fn check_chi2(c: &mut Checker, case: &Value) {
     c.exact("params.correction", case["params"]["correction"].as_bool(), Some(false));
-    let table: Vec<Vec<f64>> = case["input"]["table"]
-        .as_array()
-        .expect("table")
-        .iter()
-        .map(arr)
-        .collect();
+    let table: Vec<Vec<f64>> = case["input"]["table"].as_array().expect("table").iter().map(arr).collect();
     let exp = &case["expected"];
     let got = st::chi2_contingency(&table);
     if is_error(exp) {
@@ -537,12 +493,7 @@ fn check_chi2(c: &mut Checker, case: &Value) {
     c.stat("statistic", num(&exp["statistic"]), r.statistic);
     c.pvalue("pvalue", num(&exp["pvalue"]), r.pvalue, false);
     c.exact("dof", exp["dof"].as_u64().expect("dof") as usize, r.dof);
-    let ef: Vec<Vec<f64>> = exp["expected_freq"]
-        .as_array()
-        .expect("expected_freq")
-        .iter()
-        .map(arr)
-        .collect();
+    let ef: Vec<Vec<f64>> = exp["expected_freq"].as_array().expect("expected_freq").iter().map(arr).collect();
     c.exact("expected_freq.rows", ef.len(), r.expected_freq.len());
     for (i, (erow, grow)) in ef.iter().zip(&r.expected_freq).enumerate() {
         c.exact(&format!("expected_freq[{i}].len"), erow.len(), grow.len());
@@ -594,17 +545,9 @@ fn check_regression(c: &mut Checker, case: &Value) {
     c.stat_or_error("rmse", &exp["rmse"], st::rmse(&y, &yhat));
     c.stat_or_error("r2", &exp["r2"], st::r2(&y, &yhat));
     let mape = st::mape(&y, &yhat);
-    c.stat_or_error(
-        "mape",
-        &exp["mape"],
-        mape.as_ref().map(|m| m.mape).map_err(Clone::clone),
-    );
+    c.stat_or_error("mape", &exp["mape"], mape.as_ref().map(|m| m.mape).map_err(Clone::clone));
     if let Ok(m) = mape {
-        c.exact(
-            "mape_n_used",
-            exp["mape_n_used"].as_u64().expect("mape_n_used") as usize,
-            m.n_used,
-        );
+        c.exact("mape_n_used", exp["mape_n_used"].as_u64().expect("mape_n_used") as usize, m.n_used);
         c.exact("mape_n_skipped", y.len() - m.n_used, m.n_skipped);
     }
     // The combined call must agree with the individual ones.

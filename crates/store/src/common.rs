@@ -42,18 +42,14 @@ pub(crate) fn expect_matches(key: &StateKey, expect: Expect, current: Option<u64
 // mappers (`prediction_row`, `outcome_row`, ...) expect them.
 pub(crate) const PREDICTION_COLUMNS: &str =
     "seq, workspace, id, plugin, subject, kind, value, label, confidence, features, payload, event_time, ingested_at";
-pub(crate) const OUTCOME_COLUMNS: &str =
-    "seq, workspace, id, plugin, prediction_id, subject, kind, value, label, success, quality, feedback, payload, event_time, ingested_at";
+pub(crate) const OUTCOME_COLUMNS: &str = "seq, workspace, id, plugin, prediction_id, subject, kind, value, label, success, quality, feedback, payload, event_time, ingested_at";
 pub(crate) const JOB_RUN_COLUMNS: &str =
     "id, plugin, job, slot, attempt, runner, status, started_at, finished_at, report, error";
 pub(crate) const INSIGHT_COLUMNS: &str =
     "id, workspace, plugin, kind, title, detail, confidence, impact, data, created_at";
-pub(crate) const ALERT_COLUMNS: &str =
-    "id, workspace, plugin, severity, kind, subject, message, dedup_key, data, created_at, last_seen_at, occurrences, acknowledged_at";
-pub(crate) const IMPROVEMENT_COLUMNS: &str =
-    "id, workspace, plugin, target, version, status, params, evidence, metric, expected_gain, backtest, created_at, updated_at, history";
-pub(crate) const API_KEY_COLUMNS: &str =
-    "id, name, prefix, workspace, role, created_at, revoked_at";
+pub(crate) const ALERT_COLUMNS: &str = "id, workspace, plugin, severity, kind, subject, message, dedup_key, data, created_at, last_seen_at, occurrences, acknowledged_at";
+pub(crate) const IMPROVEMENT_COLUMNS: &str = "id, workspace, plugin, target, version, status, params, evidence, metric, expected_gain, backtest, created_at, updated_at, history";
+pub(crate) const API_KEY_COLUMNS: &str = "id, name, prefix, workspace, role, created_at, revoked_at";
 
 /// The select list of a columnar prediction read (`predictions` is the
 /// outer table; its first outcome by correlated subqueries on
@@ -68,7 +64,9 @@ pub(crate) fn column_select(spec: &ColumnSpec, first_by: &str) -> String {
     let payload = if spec.payload.is_empty() { "CAST(NULL AS TEXT)" } else { "payload" };
     let outcome = |col: &str, ty: &str| {
         if spec.first_outcome {
-            format!("(SELECT o.{col} FROM outcomes o WHERE o.prediction_seq = predictions.seq ORDER BY {first_by} LIMIT 1)")
+            format!(
+                "(SELECT o.{col} FROM outcomes o WHERE o.prediction_seq = predictions.seq ORDER BY {first_by} LIMIT 1)"
+            )
         } else {
             format!("CAST(NULL AS {ty})")
         }
@@ -179,10 +177,13 @@ pub(crate) fn severity_from_str(s: &str) -> Option<Severity> {
     })
 }
 
-
 /// Merges the first `limit` predictions and the first `limit` outcomes after
 /// some seq (each in seq order) into the first `limit` events of both.
-pub(crate) fn merge_events(predictions: Vec<StoredPrediction>, outcomes: Vec<StoredOutcome>, limit: usize) -> Vec<Event> {
+pub(crate) fn merge_events(
+    predictions: Vec<StoredPrediction>,
+    outcomes: Vec<StoredOutcome>,
+    limit: usize,
+) -> Vec<Event> {
     let mut out = Vec::with_capacity(limit.min(predictions.len() + outcomes.len()));
     let mut ps = predictions.into_iter().peekable();
     let mut os = outcomes.into_iter().peekable();

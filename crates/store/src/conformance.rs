@@ -191,7 +191,8 @@ fn outcomes_need_their_prediction(s: &dyn Store) {
         })
         .unwrap();
     assert_eq!(by_pred.items.len(), 2);
-    let no_ws = EventQuery { prediction_id: Some(learnloop_core::RecordId::parse("", "p").unwrap()), ..Default::default() };
+    let no_ws =
+        EventQuery { prediction_id: Some(learnloop_core::RecordId::parse("", "p").unwrap()), ..Default::default() };
     assert!(matches!(s.outcomes(&no_ws), Err(StoreError::Invalid { .. })));
 }
 
@@ -261,11 +262,13 @@ fn streams_walk_everything(s: &dyn Store) {
     let n = 2_500;
     let batch: Vec<Record> = (0..n).map(|i| pred("w", &format!("p{i}"), "drift", "k", "m", i)).collect();
     s.append(&batch, AppendMode::AllOrNothing, t(0)).unwrap();
-    let outs: Vec<Record> = (0..n).step_by(2).map(|i| outc("w", &format!("o{i}"), "drift", &format!("p{i}"), i)).collect();
+    let outs: Vec<Record> =
+        (0..n).step_by(2).map(|i| outc("w", &format!("o{i}"), "drift", &format!("p{i}"), i)).collect();
     s.append(&outs, AppendMode::AllOrNothing, t(0)).unwrap();
-    let seen: Vec<i64> = EventStream::predictions(s, EventQuery { limit: 300, order: Order::EventTime, ..Default::default() })
-        .map(|r| r.unwrap().record.value.unwrap() as i64)
-        .collect();
+    let seen: Vec<i64> =
+        EventStream::predictions(s, EventQuery { limit: 300, order: Order::EventTime, ..Default::default() })
+            .map(|r| r.unwrap().record.value.unwrap() as i64)
+            .collect();
     assert_eq!(seen, (0..n).collect::<Vec<_>>());
     let outcomes = EventStream::outcomes(s, EventQuery { limit: 7, ..Default::default() }).count();
     assert_eq!(outcomes as i64, n / 2);
@@ -427,7 +430,11 @@ fn all_seqs(s: &dyn Store) -> Vec<(String, i64)> {
 fn one_sequence_for_predictions_and_outcomes(s: &dyn Store) {
     assert_eq!(s.max_seq().unwrap(), 0, "an empty store's max_seq is 0");
     s.append(
-        &[pred("w", "p1", "trust", "k", "a", 1), outc("w", "o1", "trust", "p1", 2), pred("w", "p2", "trust", "k", "a", 3)],
+        &[
+            pred("w", "p1", "trust", "k", "a", 1),
+            outc("w", "o1", "trust", "p1", 2),
+            pred("w", "p2", "trust", "k", "a", 3),
+        ],
         AppendMode::AllOrNothing,
         t(10),
     )
@@ -440,7 +447,11 @@ fn one_sequence_for_predictions_and_outcomes(s: &dyn Store) {
     .unwrap();
     let seqs = all_seqs(s);
     let order: Vec<&str> = seqs.iter().map(|x| x.0.as_str()).collect();
-    assert_eq!(order, ["w/p1", "w/o1", "w/p2", "w/o2", "x/p1", "w/o3"], "seq order is acceptance order across both tables");
+    assert_eq!(
+        order,
+        ["w/p1", "w/o1", "w/p2", "w/o2", "x/p1", "w/o3"],
+        "seq order is acceptance order across both tables"
+    );
     assert!(seqs.windows(2).all(|w| w[0].1 < w[1].1), "no two records share a seq: {seqs:?}");
     assert!(seqs[0].1 > 0, "seqs are positive, so after_seq = 0 means from the start");
     let max = s.max_seq().unwrap();
@@ -449,7 +460,11 @@ fn one_sequence_for_predictions_and_outcomes(s: &dyn Store) {
     // Duplicates, conflicts and an aborted batch take no seq and move nothing.
     let r = s
         .append(
-            &[pred("w", "p1", "trust", "k", "a", 1), outc("w", "o1", "trust", "p1", 2), outc("w", "o2", "trust", "p2", 4)],
+            &[
+                pred("w", "p1", "trust", "k", "a", 1),
+                outc("w", "o1", "trust", "p1", 2),
+                outc("w", "o2", "trust", "p2", 4),
+            ],
             AppendMode::AllOrNothing,
             t(12),
         )
@@ -457,15 +472,23 @@ fn one_sequence_for_predictions_and_outcomes(s: &dyn Store) {
     assert_eq!(r.duplicates, 3);
     s.append(&[pred("w", "p1", "trust", "k", "a", 99)], AppendMode::SkipRejected, t(12)).unwrap();
     assert!(
-        s.append(&[pred("w", "p9", "trust", "k", "a", 1), outc("w", "o9", "trust", "nope", 1)], AppendMode::AllOrNothing, t(12))
-            .is_err()
+        s.append(
+            &[pred("w", "p9", "trust", "k", "a", 1), outc("w", "o9", "trust", "nope", 1)],
+            AppendMode::AllOrNothing,
+            t(12)
+        )
+        .is_err()
     );
     assert_eq!(all_seqs(s), seqs, "resubmissions leave every seq as it was");
     assert_eq!(s.max_seq().unwrap(), max);
 
     // A mixed batch of duplicates and new records: the new ones follow on.
     s.append(
-        &[pred("w", "p1", "trust", "k", "a", 1), outc("w", "o4", "trust", "p1", 7), pred("w", "p3", "trust", "k", "a", 8)],
+        &[
+            pred("w", "p1", "trust", "k", "a", 1),
+            outc("w", "o4", "trust", "p1", 7),
+            pred("w", "p3", "trust", "k", "a", 8),
+        ],
         AppendMode::AllOrNothing,
         t(13),
     )
@@ -539,8 +562,12 @@ fn events_merge_in_seq_order_and_page(s: &dyn Store) {
 
     // New records continue the stream after the last seq seen.
     let last = all.last().unwrap().seq();
-    s.append(&[outc("w", "late", "drift", "p3", 50), pred("w", "p99", "drift", "k", "m", 50)], AppendMode::AllOrNothing, t(200))
-        .unwrap();
+    s.append(
+        &[outc("w", "late", "drift", "p3", 50), pred("w", "p99", "drift", "k", "m", 50)],
+        AppendMode::AllOrNothing,
+        t(200),
+    )
+    .unwrap();
     assert_eq!(event_ids(&s.events(&w, &drift, last, 10).unwrap()), ["late", "p99"]);
     assert_eq!(event_ids(&s.events(&ws("v"), &plugin("cost"), 0, 10).unwrap()), Vec::<String>::new());
 }
@@ -598,14 +625,20 @@ fn columns_match_the_records(s: &dyn Store) {
         let q = EventQuery { workspace: Some(ws("w")), limit: EventQuery::MAX_LIMIT, ..Default::default() };
         s.outcomes(&q).unwrap().items
     };
-    let first = |pid: &str| all_outcomes.iter().filter(|o| o.record.prediction_id.as_str() == pid).min_by_key(|o| o.seq);
+    let first =
+        |pid: &str| all_outcomes.iter().filter(|o| o.record.prediction_id.as_str() == pid).min_by_key(|o| o.seq);
     let specs = [
         ColumnSpec::default(),
         ColumnSpec { payload: vec!["model_version".into(), "absent".into()], first_outcome: true },
     ];
     let filters = [
         EventQuery { workspace: Some(ws("w")), plugin: Some(plugin("drift")), ..Default::default() },
-        EventQuery { workspace: Some(ws("w")), subject: Some("m".into()), kind: Some("regression".into()), ..Default::default() },
+        EventQuery {
+            workspace: Some(ws("w")),
+            subject: Some("m".into()),
+            kind: Some("regression".into()),
+            ..Default::default()
+        },
         EventQuery { workspace: Some(ws("w")), from: Some(t(3)), until: Some(t(9)), ..Default::default() },
     ];
     for spec in &specs {
@@ -620,7 +653,8 @@ fn columns_match_the_records(s: &dyn Store) {
                         let expected = s.predictions(&q).unwrap();
                         let mut b = ColumnBuilder::new(spec);
                         for p in &expected.items {
-                            let o = if spec.first_outcome { first(p.record.id.as_str()).map(|o| &o.record) } else { None };
+                            let o =
+                                if spec.first_outcome { first(p.record.id.as_str()).map(|o| &o.record) } else { None };
                             b.push_stored(p, o).unwrap();
                         }
                         let expected = b.finish(expected.next);
@@ -666,7 +700,10 @@ fn columns_match_the_records(s: &dyn Store) {
     assert_eq!(c.features["k\u{e9}y"].nums[2], 1e300);
     assert!(c.features["extra"].nums.is_empty() && c.features["extra"].cat(1) == Some("e1"));
     let e = s
-        .prediction_columns(&EventQuery { prediction_id: Some(learnloop_core::RecordId::parse("", "p1").unwrap()), ..q.clone() }, &specs[0])
+        .prediction_columns(
+            &EventQuery { prediction_id: Some(learnloop_core::RecordId::parse("", "p1").unwrap()), ..q.clone() },
+            &specs[0],
+        )
         .unwrap_err();
     assert!(e.to_string().contains("prediction_id"), "{e}");
     let big = s.prediction_columns(&EventQuery { limit: usize::MAX, ..q }, &specs[0]).unwrap();
@@ -824,10 +861,8 @@ fn commit_is_all_or_nothing(s: &dyn Store) {
     assert_eq!((imp.status, imp.version, imp.created_at), (ImprovementStatus::Proposed, 1, t(3)));
 
     // Changes to one key apply in order, each checked against the one before.
-    let twice = Changes {
-        state: vec![set(&b, b"x", Expect::Absent), set(&b, b"y", Expect::Version(1))],
-        ..Default::default()
-    };
+    let twice =
+        Changes { state: vec![set(&b, b"x", Expect::Absent), set(&b, b"y", Expect::Version(1))], ..Default::default() };
     assert_eq!(s.commit(&twice, t(4)).unwrap().state, [Some(1), Some(2)]);
     let stale_second = Changes {
         state: vec![set(&b, b"z", Expect::Version(2)), set(&b, b"zz", Expect::Version(2))],
@@ -862,7 +897,10 @@ fn commit_validates_before_writing(s: &dyn Store) {
         ("insights[0].detail", Changes { insights: vec![nul_detail], ..base() }),
         ("alerts[0].dedup_key", Changes { alerts: vec![bad_alert], ..base() }),
         ("improvements[0].expected_gain", Changes { improvements: vec![bad_improvement], ..base() }),
-        ("state[1].key", Changes { state: vec![set(&k, b"1", Expect::Any), set(&bad_key, b"1", Expect::Any)], ..base() }),
+        (
+            "state[1].key",
+            Changes { state: vec![set(&k, b"1", Expect::Any), set(&bad_key, b"1", Expect::Any)], ..base() },
+        ),
     ];
     for (field, changes) in cases {
         match s.commit(&changes, t(1)) {
@@ -876,7 +914,8 @@ fn commit_validates_before_writing(s: &dyn Store) {
 }
 
 fn insights_filter_newest_first(s: &dyn Store) {
-    let commit = |i: NewInsight, at: i64| s.commit(&Changes { insights: vec![i], ..Default::default() }, t(at)).unwrap();
+    let commit =
+        |i: NewInsight, at: i64| s.commit(&Changes { insights: vec![i], ..Default::default() }, t(at)).unwrap();
     commit(insight("w", "drift", "pattern", "first"), 10);
     commit(insight("w", "drift", "other", "second"), 20);
     commit(insight("w", "cost", "pattern", "third"), 30);
@@ -888,7 +927,10 @@ fn insights_filter_newest_first(s: &dyn Store) {
         titles(InsightQuery { workspace: Some(ws("w")), plugin: Some(plugin("drift")), ..Default::default() }),
         ["second", "first"]
     );
-    assert_eq!(titles(InsightQuery { kind: Some("pattern".into()), ..Default::default() }), ["fourth", "third", "first"]);
+    assert_eq!(
+        titles(InsightQuery { kind: Some("pattern".into()), ..Default::default() }),
+        ["fourth", "third", "first"]
+    );
     assert_eq!(titles(InsightQuery { since: Some(t(20)), ..Default::default() }), ["fourth", "third", "second"]);
     assert_eq!(titles(InsightQuery { limit: 2, ..Default::default() }), ["fourth", "third"]);
     let back = &s.insights(&InsightQuery { since: Some(t(40)), ..Default::default() }).unwrap()[0];
@@ -896,7 +938,8 @@ fn insights_filter_newest_first(s: &dyn Store) {
 }
 
 fn alerts_deduplicate_until_acknowledged(s: &dyn Store) {
-    let raise = |a: NewAlert, at: i64| s.commit(&Changes { alerts: vec![a], ..Default::default() }, t(at)).unwrap().alerts[0];
+    let raise =
+        |a: NewAlert, at: i64| s.commit(&Changes { alerts: vec![a], ..Default::default() }, t(at)).unwrap().alerts[0];
     let first = raise(alert("w", "drift", "model-1/age", Severity::Low, "one"), 10);
     assert_eq!(raise(alert("w", "drift", "model-1/age", Severity::Critical, "two"), 20), first, "same key: same alert");
     assert_eq!(raise(alert("w", "drift", "model-1/age", Severity::Medium, "three"), 30), first);
@@ -911,7 +954,10 @@ fn alerts_deduplicate_until_acknowledged(s: &dyn Store) {
     // Other keys, plugins and workspaces are other alerts; so is a repeat
     // within one change set, which folds into the first.
     let twice = Changes {
-        alerts: vec![alert("w", "drift", "model-2/age", Severity::Low, "x"), alert("w", "drift", "model-2/age", Severity::Low, "y")],
+        alerts: vec![
+            alert("w", "drift", "model-2/age", Severity::Low, "x"),
+            alert("w", "drift", "model-2/age", Severity::Low, "y"),
+        ],
         ..Default::default()
     };
     let ids = s.commit(&twice, t(40)).unwrap().alerts;
@@ -924,12 +970,21 @@ fn alerts_deduplicate_until_acknowledged(s: &dyn Store) {
     // Acknowledging closes it: the next occurrence is a new alert.
     let acked = s.acknowledge_alert(&ws("w"), first, t(50)).unwrap();
     assert_eq!((acked.id, acked.acknowledged_at, acked.occurrences), (first, Some(t(50)), 3));
-    assert_eq!(s.acknowledge_alert(&ws("w"), first, t(55)).unwrap().acknowledged_at, Some(t(50)), "the first ack time stays");
+    assert_eq!(
+        s.acknowledge_alert(&ws("w"), first, t(55)).unwrap().acknowledged_at,
+        Some(t(50)),
+        "the first ack time stays"
+    );
     let again = raise(alert("w", "drift", "model-1/age", Severity::Low, "four"), 60);
     assert_ne!(again, first, "after acknowledgement a new alert starts");
     let q = |include_acknowledged: bool| {
-        s.alerts(&AlertQuery { workspace: Some(ws("w")), plugin: Some(plugin("drift")), include_acknowledged, ..Default::default() })
-            .unwrap()
+        s.alerts(&AlertQuery {
+            workspace: Some(ws("w")),
+            plugin: Some(plugin("drift")),
+            include_acknowledged,
+            ..Default::default()
+        })
+        .unwrap()
     };
     let open: Vec<_> = q(false).into_iter().map(|a| (a.id, a.occurrences, a.severity)).collect();
     assert_eq!(open, [(again, 1, Severity::Low), (ids[0], 2, Severity::Low)], "open only, most recent first");
@@ -1065,11 +1120,18 @@ fn improvement_transitions_commit_with_state(s: &dyn Store) {
         backtest: (to == Backtested).then(|| json!({"gain": 0.1})),
         note,
     };
-    s.commit(&Changes { transitions: vec![move_to(Proposed, Backtested, json!({"n": 40}))], ..Default::default() }, t(11))
-        .unwrap();
+    s.commit(
+        &Changes { transitions: vec![move_to(Proposed, Backtested, json!({"n": 40}))], ..Default::default() },
+        t(11),
+    )
+    .unwrap();
     // The document saying which version is in force and the status land together...
     let apply = Changes {
-        state: vec![StateChange { key: key.clone(), value: Some(br#"{"version":1}"#.to_vec()), expect: Expect::Absent }],
+        state: vec![StateChange {
+            key: key.clone(),
+            value: Some(br#"{"version":1}"#.to_vec()),
+            expect: Expect::Absent,
+        }],
         transitions: vec![move_to(Backtested, Applied, json!({"policy": "auto"}))],
         ..Default::default()
     };

@@ -50,7 +50,10 @@ pub fn copy_sqlite_to_postgres(
     mut progress: impl FnMut(&str, u64),
 ) -> Result<Vec<TableCopy>> {
     if !source.exists() {
-        return Err(StoreError::Invalid { field: "from".into(), message: format!("{} does not exist", source.display()) });
+        return Err(StoreError::Invalid {
+            field: "from".into(),
+            message: format!("{} does not exist", source.display()),
+        });
     }
     // Opening brings an older file's schema up to date first.
     drop(SqliteStore::open(source, &SqliteOptions::default())?);
@@ -87,7 +90,9 @@ pub fn copy_sqlite_to_postgres(
             let (sql, args) = chunk_query(table, columns, &key, after.as_deref(), chunk);
             let mut stmt = snapshot.prepare(&sql)?;
             let rows: Vec<Vec<SqlValue>> = stmt
-                .query_map(rusqlite::params_from_iter(args), |r| (0..types.len()).map(|i| r.get::<_, SqlValue>(i)).collect())?
+                .query_map(rusqlite::params_from_iter(args), |r| {
+                    (0..types.len()).map(|i| r.get::<_, SqlValue>(i)).collect()
+                })?
                 .collect::<rusqlite::Result<_>>()?;
             let Some(last) = rows.last() else { break };
             after = Some(key.iter().map(|k| last[k.1].clone()).collect());
@@ -107,7 +112,12 @@ pub fn copy_sqlite_to_postgres(
                 "{table}: {source_rows} rows in the source but {target_rows} in the target after the copy"
             )));
         }
-        report.push(TableCopy { table: table.to_string(), source_rows: source_rows as u64, copied, target_rows: target_rows as u64 });
+        report.push(TableCopy {
+            table: table.to_string(),
+            source_rows: source_rows as u64,
+            copied,
+            target_rows: target_rows as u64,
+        });
     }
     snapshot.commit()?;
     target.after_import()?;

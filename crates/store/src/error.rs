@@ -31,19 +31,17 @@ pub enum Rejection {
 impl std::fmt::Display for Rejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Rejection::Conflict { differs } => write!(
-                f,
-                "conflict: a record with this id already exists with a different {differs}"
-            ),
+            Rejection::Conflict { differs } => {
+                write!(f, "conflict: a record with this id already exists with a different {differs}")
+            }
             Rejection::UnknownPrediction { prediction_id } => write!(
                 f,
                 "prediction_id: no prediction {:?} in this workspace (send the prediction first)",
                 prediction_id.as_str()
             ),
-            Rejection::PluginMismatch { prediction_plugin } => write!(
-                f,
-                "plugin: the prediction belongs to plugin {prediction_plugin:?}"
-            ),
+            Rejection::PluginMismatch { prediction_plugin } => {
+                write!(f, "plugin: the prediction belongs to plugin {prediction_plugin:?}")
+            }
         }
     }
 }
@@ -84,7 +82,9 @@ pub enum StoreError {
         attempt: u32,
     },
     /// A fenced commit whose lease has changed hands since: nothing was written.
-    #[error("lease {lease:?} moved on (token {token} is now {current}): this process no longer holds it, nothing was written")]
+    #[error(
+        "lease {lease:?} moved on (token {token} is now {current}): this process no longer holds it, nothing was written"
+    )]
     Fenced {
         /// The lease.
         lease: String,

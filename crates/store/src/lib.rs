@@ -49,13 +49,14 @@ mod types;
 use std::sync::Arc;
 
 use learnloop_core::{
-    Alert, ApiKey, Improvement, ImprovementStatus, Insight, JobRun, JobStatus, PluginName, Record, Timestamp, WorkspaceId,
+    Alert, ApiKey, Improvement, ImprovementStatus, Insight, JobRun, JobStatus, PluginName, Record, Timestamp,
+    WorkspaceId,
 };
 
-pub use error::{Rejection, StoreError};
-pub use learnloop_core::columns::{ColumnSpec, PredictionColumns};
 #[cfg(feature = "postgres")]
 pub use copy::{CopyOptions, TableCopy, copy_sqlite_to_postgres};
+pub use error::{Rejection, StoreError};
+pub use learnloop_core::columns::{ColumnSpec, PredictionColumns};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
 pub use sqlite::{SqliteOptions, SqliteStore};
@@ -155,7 +156,8 @@ pub trait Store: Send + Sync {
     ///
     /// A one-item [`Store::commit`].
     fn delete_state(&self, key: &StateKey, expect: Expect) -> Result<()> {
-        let changes = Changes { state: vec![StateChange { key: key.clone(), value: None, expect }], ..Default::default() };
+        let changes =
+            Changes { state: vec![StateChange { key: key.clone(), value: None, expect }], ..Default::default() };
         self.commit(&changes, Timestamp::now()).map(|_| ())
     }
 

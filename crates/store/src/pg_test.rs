@@ -52,7 +52,8 @@ pub fn test_store(dir: &Path, sqlite: &SqliteOptions) -> Arc<dyn Store> {
             Arc::new(store.keep_alive(schema))
         }
         Ok("sqlite") | Ok("") | Err(_) => Arc::new(
-            SqliteStore::open(&dir.join("s.sqlite"), sqlite).unwrap_or_else(|e| panic!("cannot open the test store: {e}")),
+            SqliteStore::open(&dir.join("s.sqlite"), sqlite)
+                .unwrap_or_else(|e| panic!("cannot open the test store: {e}")),
         ),
         Ok(other) => panic!("{STORE_VAR}={other:?}: expected \"sqlite\" or \"postgres\""),
     }
@@ -70,12 +71,8 @@ impl TestSchema {
     pub fn create(server_url: &str) -> Self {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-        let name = format!(
-            "learnloop_test_{}_{}_{}",
-            std::process::id(),
-            nanos,
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
+        let name =
+            format!("learnloop_test_{}_{}_{}", std::process::id(), nanos, COUNTER.fetch_add(1, Ordering::Relaxed));
         let mut client = ::postgres::Client::connect(server_url, ::postgres::NoTls)
             .unwrap_or_else(|e| panic!("cannot connect to the test database {server_url}: {e}"));
         client.batch_execute(&format!("CREATE SCHEMA {name}")).expect("create test schema");

@@ -21,8 +21,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -89,28 +89,34 @@ pub fn split_url(url: &str) -> Result<(String, TlsSettings), StoreError> {
     let mut set = |key: &str, value: &str| -> Result<bool, StoreError> {
         match key {
             "sslmode" => {
-                settings.mode = match value {
-                    "disable" => SslMode::Disable,
-                    "prefer" => SslMode::Prefer,
-                    "require" => SslMode::Require,
-                    "verify-ca" => SslMode::VerifyCa,
-                    "verify-full" => SslMode::VerifyFull,
-                    "allow" => return Err(invalid("sslmode=allow is not supported; use disable, prefer, require, verify-ca or verify-full".into())),
-                    other => {
-                        return Err(invalid(format!(
-                            "sslmode={other:?} is not one of disable, prefer, require, verify-ca, verify-full"
-                        )));
-                    }
-                };
+                settings.mode =
+                    match value {
+                        "disable" => SslMode::Disable,
+                        "prefer" => SslMode::Prefer,
+                        "require" => SslMode::Require,
+                        "verify-ca" => SslMode::VerifyCa,
+                        "verify-full" => SslMode::VerifyFull,
+                        "allow" => return Err(invalid(
+                            "sslmode=allow is not supported; use disable, prefer, require, verify-ca or verify-full"
+                                .into(),
+                        )),
+                        other => {
+                            return Err(invalid(format!(
+                                "sslmode={other:?} is not one of disable, prefer, require, verify-ca, verify-full"
+                            )));
+                        }
+                    };
                 Ok(true)
             }
             "sslrootcert" => {
                 settings.root_cert = (value != "system" && !value.is_empty()).then(|| PathBuf::from(value));
                 Ok(true)
             }
-            "sslcert" | "sslkey" | "sslpassword" | "sslcrl" | "sslcrldir" | "sslsni" | "sslcompression" => Err(invalid(format!(
-                "{key} is not supported (TLS here is sslmode and sslrootcert; client certificates are not)"
-            ))),
+            "sslcert" | "sslkey" | "sslpassword" | "sslcrl" | "sslcrldir" | "sslsni" | "sslcompression" => {
+                Err(invalid(format!(
+                    "{key} is not supported (TLS here is sslmode and sslrootcert; client certificates are not)"
+                )))
+            }
             _ => Ok(false),
         }
     };
@@ -155,11 +161,7 @@ pub fn connector(settings: &TlsSettings) -> Result<tokio_postgres_rustls::MakeRu
             let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
                 .build()
                 .map_err(|e| StoreError::Backend(format!("TLS set-up: {e}")))?;
-            if settings.mode == SslMode::VerifyCa {
-                Arc::new(ChainOnly { inner: webpki })
-            } else {
-                webpki
-            }
+            if settings.mode == SslMode::VerifyCa { Arc::new(ChainOnly { inner: webpki }) } else { webpki }
         }
     };
     let config = builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth();
@@ -177,9 +179,9 @@ fn roots(settings: &TlsSettings) -> Result<RootCertStore, StoreError> {
                 return Err(invalid(format!("sslrootcert={}: no certificate in the file", path.display())));
             }
             for c in certs {
-                store
-                    .add(c)
-                    .map_err(|e| invalid(format!("sslrootcert={}: not a usable root certificate: {e}", path.display())))?;
+                store.add(c).map_err(|e| {
+                    invalid(format!("sslrootcert={}: not a usable root certificate: {e}", path.display()))
+                })?;
             }
         }
         None => {
@@ -310,7 +312,8 @@ mod tests {
 
     #[test]
     fn ssl_parameters_are_taken_out_of_the_url() {
-        let (url, s) = split_url("postgres://u@h/db?sslmode=verify-full&sslrootcert=%2Ftmp%2Fca.pem&options=-c%20x").unwrap();
+        let (url, s) =
+            split_url("postgres://u@h/db?sslmode=verify-full&sslrootcert=%2Ftmp%2Fca.pem&options=-c%20x").unwrap();
         assert_eq!(url, "postgres://u@h/db?options=-c%20x&sslmode=require");
         assert_eq!(s, TlsSettings { mode: SslMode::VerifyFull, root_cert: Some("/tmp/ca.pem".into()) });
         let (url, s) = split_url("postgres://u@h/db").unwrap();

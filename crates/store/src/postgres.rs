@@ -22,12 +22,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use learnloop_core::{
-    Alert, ApiKey, Improvement, ImprovementStatus, Insight, JobRun, JobStatus, NewAlert, NewImprovement, NewInsight, Outcome,
-    PluginName, Prediction, Record, Role, Timestamp, WorkspaceId,
-};
 use ::postgres::types::ToSql;
 use ::postgres::{Client, IsolationLevel, Row, Statement, Transaction};
+use learnloop_core::{
+    Alert, ApiKey, Improvement, ImprovementStatus, Insight, JobRun, JobStatus, NewAlert, NewImprovement, NewInsight,
+    Outcome, PluginName, Prediction, Record, Role, Timestamp, WorkspaceId,
+};
 use serde_json::Value;
 
 use learnloop_core::columns::{ColumnBuilder, RawRow};
@@ -200,7 +200,10 @@ pub(crate) const TABLES: &[(&str, &str)] = &[
     ("leases", "name, holder, token, expires_at"),
     ("insights", INSIGHT_COLUMNS),
     ("alerts", ALERT_COLUMNS),
-    ("improvements", "id, workspace, plugin, target, version, status, params, evidence, metric, expected_gain, backtest, history, created_at, updated_at"),
+    (
+        "improvements",
+        "id, workspace, plugin, target, version, status, params, evidence, metric, expected_gain, backtest, history, created_at, updated_at",
+    ),
     ("api_keys", "id, name, prefix, hash, workspace, role, created_at, revoked_at"),
 ];
 
@@ -343,9 +346,10 @@ impl PostgresStore {
     /// brings the schema up to date.
     pub fn open(url: &str, pool_size: usize) -> Result<Self> {
         let (url, tls_settings) = crate::pg_tls::split_url(url)?;
-        let config: ::postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::Invalid { field: "store.url".into(), message: format!("not a PostgreSQL URL: {e}") })?;
+        let config: ::postgres::Config = url.parse().map_err(|e| StoreError::Invalid {
+            field: "store.url".into(),
+            message: format!("not a PostgreSQL URL: {e}"),
+        })?;
         let tls = crate::pg_tls::connector(&tls_settings)?;
         let store =
             Self { config, tls_settings, tls, pool: Mutex::new(Vec::new()), pool_size: pool_size.max(1), guard: None };
@@ -368,7 +372,10 @@ impl PostgresStore {
                 }
                 source = s.source();
             }
-            StoreError::Backend(format!("cannot connect to PostgreSQL {target}: {}", crate::pg_tls::explain(&self.tls_settings, &text)))
+            StoreError::Backend(format!(
+                "cannot connect to PostgreSQL {target}: {}",
+                crate::pg_tls::explain(&self.tls_settings, &text)
+            ))
         })?;
         Ok(Conn { client, cache: HashMap::new() })
     }
@@ -449,7 +456,8 @@ impl PostgresStore {
             sql.push(')');
         }
         sql.push_str(" ON CONFLICT DO NOTHING");
-        let params: Vec<&(dyn ToSql + Sync)> = rows.iter().flat_map(|r| r.iter().map(|p| &**p as &(dyn ToSql + Sync))).collect();
+        let params: Vec<&(dyn ToSql + Sync)> =
+            rows.iter().flat_map(|r| r.iter().map(|p| &**p as &(dyn ToSql + Sync))).collect();
         self.write(|tx| Ok(tx.execute(sql.as_str(), &params)?))
     }
 
@@ -486,7 +494,12 @@ impl PostgresStore {
             let types: std::collections::HashMap<String, String> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
             names
                 .iter()
-                .map(|n| types.get(n).cloned().ok_or_else(|| StoreError::Backend(format!("{table}.{n}: no such column in the target"))))
+                .map(|n| {
+                    types
+                        .get(n)
+                        .cloned()
+                        .ok_or_else(|| StoreError::Backend(format!("{table}.{n}: no such column in the target")))
+                })
                 .collect()
         })
     }
@@ -575,7 +588,13 @@ struct OutcomeRows<'a> {
 /// multi-row insert per table. Correct because the caller holds the
 /// `seq_counter` row lock: no other append runs between the lookup and the
 /// insert. Returns the receipt and the last seq used.
-fn append_batch(tx: &mut Tx<'_>, records: &[Prepared], mode: AppendMode, now: Timestamp, start: i64) -> Result<(AppendReceipt, i64)> {
+fn append_batch(
+    tx: &mut Tx<'_>,
+    records: &[Prepared],
+    mode: AppendMode,
+    now: Timestamp,
+    start: i64,
+) -> Result<(AppendReceipt, i64)> {
     // Every (workspace, id) of a prediction the batch names, as a prediction
     // or as an outcome's prediction; and every outcome's (workspace, id).
     let (mut pw, mut pi, mut ow, mut oi) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -602,7 +621,14 @@ fn append_batch(tx: &mut Tx<'_>, records: &[Prepared], mode: AppendMode, now: Ti
     for r in tx.query(&stmt, &[&pw, &pi])? {
         predictions.insert(
             (r.get(0), r.get(1)),
-            KnownPrediction { hash: r.get(2), event_time: r.get(3), seq: r.get(4), plugin: r.get(5), subject: r.get(6), kind: r.get(7) },
+            KnownPrediction {
+                hash: r.get(2),
+                event_time: r.get(3),
+                seq: r.get(4),
+                plugin: r.get(5),
+                subject: r.get(6),
+                kind: r.get(7),
+            },
         );
     }
     let mut outcomes: HashMap<(String, String), (Vec<u8>, i64)> = HashMap::new();
@@ -626,7 +652,9 @@ fn append_batch(tx: &mut Tx<'_>, records: &[Prepared], mode: AppendMode, now: Ti
             Record::Prediction(p) => {
                 let key = (p.workspace.to_string(), p.id.to_string());
                 match predictions.get(&key) {
-                    Some(known) => duplicate_or_conflict(Some((known.hash.clone(), known.event_time)), &prep.hash, p.event_time)?,
+                    Some(known) => {
+                        duplicate_or_conflict(Some((known.hash.clone(), known.event_time)), &prep.hash, p.event_time)?
+                    }
                     None => {
                         seq += 1;
                         let event_time = p.event_time.unwrap_or(now).as_micros();
@@ -719,8 +747,20 @@ fn append_batch(tx: &mut Tx<'_>, records: &[Prepared], mode: AppendMode, now: Ti
         tx.execute(
             &stmt,
             &[
-                &r.seq, &r.workspace, &r.id, &r.plugin, &r.subject, &r.kind, &r.value, &r.label, &r.confidence, &r.features,
-                &r.payload, &r.event_time, &ingested, &r.hash,
+                &r.seq,
+                &r.workspace,
+                &r.id,
+                &r.plugin,
+                &r.subject,
+                &r.kind,
+                &r.value,
+                &r.label,
+                &r.confidence,
+                &r.features,
+                &r.payload,
+                &r.event_time,
+                &ingested,
+                &r.hash,
             ],
         )?;
     }
@@ -736,8 +776,23 @@ fn append_batch(tx: &mut Tx<'_>, records: &[Prepared], mode: AppendMode, now: Ti
         tx.execute(
             &stmt,
             &[
-                &r.seq, &r.workspace, &r.id, &r.plugin, &r.prediction_id, &r.prediction_seq, &r.subject, &r.kind, &r.value,
-                &r.label, &r.success, &r.quality, &r.feedback, &r.payload, &r.event_time, &ingested, &r.hash,
+                &r.seq,
+                &r.workspace,
+                &r.id,
+                &r.plugin,
+                &r.prediction_id,
+                &r.prediction_seq,
+                &r.subject,
+                &r.kind,
+                &r.value,
+                &r.label,
+                &r.success,
+                &r.quality,
+                &r.feedback,
+                &r.payload,
+                &r.event_time,
+                &ingested,
+                &r.hash,
             ],
         )?;
     }
@@ -796,7 +851,9 @@ fn event_filter(q: &EventQuery, outcomes: bool, max_limit: usize) -> Result<(Str
         })?;
         let w = f.push(ws.to_string());
         let p = f.push(pid.to_string());
-        f.sql.push_str(&format!(" AND prediction_seq = (SELECT seq FROM predictions WHERE workspace = {w} AND id = {p})"));
+        f.sql.push_str(&format!(
+            " AND prediction_seq = (SELECT seq FROM predictions WHERE workspace = {w} AND id = {p})"
+        ));
     }
     if let Some(from) = effective_from(q) {
         let n = f.push(from);
@@ -959,19 +1016,28 @@ fn api_key_row(r: &Row) -> Result<ApiKey> {
 /// Writes (`Some`) or deletes (`None`) one state document if `expect`
 /// holds; the new version, `None` after a delete. Each case is one
 /// conditional statement, so two writers racing on a key cannot both win.
-fn apply_state(tx: &mut Tx<'_>, key: &StateKey, value: Option<&[u8]>, expect: Expect, now: Timestamp) -> Result<Option<u64>> {
+fn apply_state(
+    tx: &mut Tx<'_>,
+    key: &StateKey,
+    value: Option<&[u8]>,
+    expect: Expect,
+    now: Timestamp,
+) -> Result<Option<u64>> {
     // Prepared once per connection: a commit of many documents is one
     // round trip per document, with no parsing or planning.
-    const UPSERT: &str = "INSERT INTO plugin_state (plugin, workspace, key, value, version, updated_at) VALUES ($1, $2, $3, $4, 1, $5)
+    const UPSERT: &str =
+        "INSERT INTO plugin_state (plugin, workspace, key, value, version, updated_at) VALUES ($1, $2, $3, $4, 1, $5)
          ON CONFLICT (plugin, workspace, key) DO UPDATE
          SET value = excluded.value, version = plugin_state.version + 1, updated_at = excluded.updated_at
          RETURNING version";
-    const CREATE: &str = "INSERT INTO plugin_state (plugin, workspace, key, value, version, updated_at) VALUES ($1, $2, $3, $4, 1, $5)
+    const CREATE: &str =
+        "INSERT INTO plugin_state (plugin, workspace, key, value, version, updated_at) VALUES ($1, $2, $3, $4, 1, $5)
          ON CONFLICT (plugin, workspace, key) DO NOTHING RETURNING version";
     const UPDATE: &str = "UPDATE plugin_state SET value = $4, version = version + 1, updated_at = $5
          WHERE plugin = $1 AND workspace = $2 AND key = $3 AND version = $6 RETURNING version";
     const DELETE: &str = "DELETE FROM plugin_state WHERE plugin = $1 AND workspace = $2 AND key = $3";
-    const DELETE_AT: &str = "DELETE FROM plugin_state WHERE plugin = $1 AND workspace = $2 AND key = $3 AND version = $4";
+    const DELETE_AT: &str =
+        "DELETE FROM plugin_state WHERE plugin = $1 AND workspace = $2 AND key = $3 AND version = $4";
     const VERSION: &str = "SELECT version FROM plugin_state WHERE plugin = $1 AND workspace = $2 AND key = $3";
     let (p, w, k) = (key.plugin.as_str(), key.workspace.as_str(), key.key.as_str());
     let micros = now.as_micros();
@@ -1100,7 +1166,12 @@ fn propose_improvement(tx: &mut Tx<'_>, i: &NewImprovement, now: Timestamp) -> R
     Ok((row.get(0), version as u64))
 }
 
-fn get_improvement(c: &mut impl ::postgres::GenericClient, workspace: &WorkspaceId, id: i64, lock: bool) -> Result<Improvement> {
+fn get_improvement(
+    c: &mut impl ::postgres::GenericClient,
+    workspace: &WorkspaceId,
+    id: i64,
+    lock: bool,
+) -> Result<Improvement> {
     let sql = format!(
         "SELECT {IMPROVEMENT_COLUMNS} FROM improvements WHERE id = $1 AND workspace = $2{}",
         if lock { " FOR UPDATE" } else { "" }
@@ -1135,7 +1206,13 @@ fn move_improvement(
             "UPDATE improvements SET status = $2, backtest = COALESCE($3, backtest), history = $4, updated_at = $5
              WHERE id = $1 RETURNING {IMPROVEMENT_COLUMNS}"
         ),
-        &[&id, &improvement_status_str(to), &backtest.map(|b| b.to_string()), &Value::Array(history).to_string(), &now.as_micros()],
+        &[
+            &id,
+            &improvement_status_str(to),
+            &backtest.map(|b| b.to_string()),
+            &Value::Array(history).to_string(),
+            &now.as_micros(),
+        ],
     )?;
     improvement_row(&row)
 }
@@ -1197,7 +1274,8 @@ impl Store for PostgresStore {
 
     fn predictions(&self, q: &EventQuery) -> Result<Page<StoredPrediction>> {
         let (clause, params) = event_filter(q, false, EventQuery::MAX_LIMIT)?;
-        let items = self.query(&format!("SELECT {PREDICTION_COLUMNS} FROM predictions{clause}"), &params, prediction_row)?;
+        let items =
+            self.query(&format!("SELECT {PREDICTION_COLUMNS} FROM predictions{clause}"), &params, prediction_row)?;
         Ok(paginate(items, q.limit, |p| Cursor { time: p.record.event_time.map_or(0, |t| t.as_micros()), seq: p.seq }))
     }
 
@@ -1276,11 +1354,14 @@ impl Store for PostgresStore {
     }
 
     fn get_state(&self, key: &StateKey) -> Result<Option<StateDoc>> {
-        let sql = "SELECT value, version, updated_at FROM plugin_state WHERE plugin = $1 AND workspace = $2 AND key = $3";
+        let sql =
+            "SELECT value, version, updated_at FROM plugin_state WHERE plugin = $1 AND workspace = $2 AND key = $3";
         self.read_prepared(sql, |c, stmt| {
             c.query_opt(stmt, &[&key.plugin.as_str(), &key.workspace.as_str(), &key.key])?
-            .map(|r| Ok(StateDoc { value: r.get(0), version: r.get::<_, i64>(1) as u64, updated_at: ts(r.get(2))? }))
-            .transpose()
+                .map(|r| {
+                    Ok(StateDoc { value: r.get(0), version: r.get::<_, i64>(1) as u64, updated_at: ts(r.get(2))? })
+                })
+                .transpose()
         })
     }
 
@@ -1304,7 +1385,10 @@ impl Store for PostgresStore {
             let rows = self.read_prepared(sql, |c, stmt| Ok(c.query(stmt, &[&p, &w, &names])?))?;
             let docs = found.entry((p, w)).or_default();
             for r in rows {
-                docs.insert(r.get(0), StateDoc { value: r.get(1), version: r.get::<_, i64>(2) as u64, updated_at: ts(r.get(3))? });
+                docs.insert(
+                    r.get(0),
+                    StateDoc { value: r.get(1), version: r.get::<_, i64>(2) as u64, updated_at: ts(r.get(3))? },
+                );
             }
         }
         Ok(keys
@@ -1431,7 +1515,12 @@ impl Store for PostgresStore {
                 Box::new(upper),
                 Box::new(limit.clamp(1, 10_000) as i64),
             ],
-            |r| Ok((r.get(0), StateDoc { value: r.get(1), version: r.get::<_, i64>(2) as u64, updated_at: ts(r.get(3))? })),
+            |r| {
+                Ok((
+                    r.get(0),
+                    StateDoc { value: r.get(1), version: r.get::<_, i64>(2) as u64, updated_at: ts(r.get(3))? },
+                ))
+            },
         )
     }
 
@@ -1467,7 +1556,10 @@ impl Store for PostgresStore {
         now: Timestamp,
     ) -> Result<JobRun> {
         if status == JobStatus::Running {
-            return Err(StoreError::Invalid { field: "status".into(), message: "a finished run cannot be `running`".into() });
+            return Err(StoreError::Invalid {
+                field: "status".into(),
+                message: "a finished run cannot be `running`".into(),
+            });
         }
         self.write(|tx| {
             let changed = tx.execute(
@@ -1608,7 +1700,10 @@ impl Store for PostgresStore {
 
     fn revoke_api_key(&self, id: i64, now: Timestamp) -> Result<ApiKey> {
         self.write(|tx| {
-            tx.execute("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL", &[&id, &now.as_micros()])?;
+            tx.execute(
+                "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+                &[&id, &now.as_micros()],
+            )?;
             tx.query_opt(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = $1"), &[&id])?
                 .map(|r| api_key_row(&r))
                 .transpose()?

@@ -14,8 +14,8 @@ use std::sync::mpsc::{SyncSender, sync_channel};
 use std::time::Duration;
 
 use learnloop_core::{
-    Alert, ApiKey, Improvement, ImprovementStatus, Insight, JobRun, JobStatus, NewAlert, NewImprovement, NewInsight, Outcome,
-    PluginName, Prediction, Record, Role, Severity, Timestamp, WorkspaceId,
+    Alert, ApiKey, Improvement, ImprovementStatus, Insight, JobRun, JobStatus, NewAlert, NewImprovement, NewInsight,
+    Outcome, PluginName, Prediction, Record, Role, Severity, Timestamp, WorkspaceId,
 };
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
@@ -86,9 +86,10 @@ impl Drop for SqliteStore {
 
 /// Schema migrations, applied in order, each once. Never edit a released one:
 /// add a new version instead.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 -- Predictions and outcomes share one sequence: `append_prepared` gives each
 -- inserted row max(seq of both tables) + 1, inside the write transaction,
 -- so seq order across both tables is the order the store accepted them.
@@ -230,9 +231,10 @@ CREATE TABLE improvements (
 );
 CREATE INDEX improvements_recent ON improvements (workspace, plugin, created_at);
 "#,
-), (
-    2,
-    r#"
+    ),
+    (
+        2,
+        r#"
 CREATE TABLE api_keys (
     id         INTEGER PRIMARY KEY,
     name       TEXT    NOT NULL,
@@ -245,7 +247,8 @@ CREATE TABLE api_keys (
     revoked_at INTEGER
 );
 "#,
-)];
+    ),
+];
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding the lock dropped its transaction, which rolled
@@ -289,8 +292,8 @@ impl SqliteStore {
     }
 
     fn connect(path: &Path, options: &SqliteOptions) -> Result<Connection> {
-        let conn = Connection::open(path)
-            .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
+        let conn =
+            Connection::open(path).map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
         conn.busy_timeout(Duration::from_millis(options.busy_timeout_ms))?;
         // 16 KiB pages: fewer page splits and a shallower index for appends
         // (about a third faster ingest than 4 KiB in the benchmark). Takes
@@ -338,8 +341,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
     )?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let current: i64 =
-        tx.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
+    let current: i64 = tx.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
     let latest = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
     if current > latest {
         return Err(StoreError::SchemaTooNew { found: current, supported: latest });
@@ -354,7 +356,6 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     tx.commit()?;
     Ok(())
 }
-
 
 /// The seq the next inserted prediction or outcome gets: one past the
 /// highest of both tables (two rowid maxima, O(log n)). Called inside the
@@ -481,10 +482,7 @@ fn where_clause(q: &EventQuery, outcomes: bool, max_limit: usize) -> Result<(Str
     eq("id", q.id.as_ref().map(|i| i.to_string()), &mut sql);
     if let Some(pid) = &q.prediction_id {
         if !outcomes {
-            return Err(StoreError::Invalid {
-                field: "prediction_id".into(),
-                message: "filters outcomes only".into(),
-            });
+            return Err(StoreError::Invalid { field: "prediction_id".into(), message: "filters outcomes only".into() });
         }
         // Through the prediction's seq, which is what outcomes are indexed by.
         let ws = q.workspace.as_ref().ok_or_else(|| StoreError::Invalid {
@@ -548,7 +546,6 @@ fn parse_json<T: serde::de::DeserializeOwned + Default>(s: Option<String>) -> ru
     }
 }
 
-
 fn prediction_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredPrediction> {
     Ok(StoredPrediction {
         seq: r.get(0)?,
@@ -601,7 +598,11 @@ fn job_run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRun> {
         attempt: r.get(4)?,
         runner: r.get(5)?,
         status: JobStatus::parse(&status).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, format!("bad status {status}").into())
+            rusqlite::Error::FromSqlConversionFailure(
+                6,
+                rusqlite::types::Type::Text,
+                format!("bad status {status}").into(),
+            )
         })?,
         started_at: ts(r.get(7)?)?,
         finished_at: r.get::<_, Option<i64>>(8)?.map(ts).transpose()?,
@@ -800,7 +801,6 @@ impl Filter {
     }
 }
 
-
 fn parse_severity(s: &str) -> rusqlite::Result<Severity> {
     severity_from_str(s).ok_or_else(|| bad_text(format!("bad severity {s:?}")))
 }
@@ -871,7 +871,6 @@ fn improvement_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Improvement> {
     })
 }
 
-
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
         "sqlite"
@@ -916,10 +915,7 @@ impl Store for SqliteStore {
             let rows = stmt.query_map(params_from_iter(args), prediction_row)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })?;
-        Ok(paginate(items, q.limit, |p| Cursor {
-            time: p.record.event_time.map_or(0, |t| t.as_micros()),
-            seq: p.seq,
-        }))
+        Ok(paginate(items, q.limit, |p| Cursor { time: p.record.event_time.map_or(0, |t| t.as_micros()), seq: p.seq }))
     }
 
     fn outcomes(&self, q: &EventQuery) -> Result<Page<StoredOutcome>> {
@@ -930,10 +926,7 @@ impl Store for SqliteStore {
             let rows = stmt.query_map(params_from_iter(args), outcome_row)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })?;
-        Ok(paginate(items, q.limit, |o| Cursor {
-            time: o.record.event_time.map_or(0, |t| t.as_micros()),
-            seq: o.seq,
-        }))
+        Ok(paginate(items, q.limit, |o| Cursor { time: o.record.event_time.map_or(0, |t| t.as_micros()), seq: o.seq }))
     }
 
     fn prediction_columns(&self, q: &EventQuery, spec: &ColumnSpec) -> Result<PredictionColumns> {
@@ -1087,8 +1080,9 @@ impl Store for SqliteStore {
             if let Some(f) = &changes.fence {
                 // Inside the write transaction, which excludes every other
                 // writer (a lease take-over included) until commit.
-                let current: Option<i64> =
-                    tx.query_row("SELECT token FROM leases WHERE name = ?1", params![f.lease], |r| r.get(0)).optional()?;
+                let current: Option<i64> = tx
+                    .query_row("SELECT token FROM leases WHERE name = ?1", params![f.lease], |r| r.get(0))
+                    .optional()?;
                 check_fence(f, current)?;
             }
             let mut receipt = CommitReceipt {
@@ -1258,7 +1252,10 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<JobRun> {
         if status == JobStatus::Running {
-            return Err(StoreError::Invalid { field: "status".into(), message: "a finished run cannot be `running`".into() });
+            return Err(StoreError::Invalid {
+                field: "status".into(),
+                message: "a finished run cannot be `running`".into(),
+            });
         }
         self.write(|tx| {
             let changed = tx.execute(
@@ -1400,7 +1397,10 @@ impl Store for SqliteStore {
 
     fn revoke_api_key(&self, id: i64, now: Timestamp) -> Result<ApiKey> {
         self.write(|tx| {
-            tx.execute("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", params![id, now.as_micros()])?;
+            tx.execute(
+                "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                params![id, now.as_micros()],
+            )?;
             tx.query_row(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = ?1"), [id], api_key_row)
                 .optional()?
                 .ok_or_else(|| StoreError::NotFound(format!("API key {id}")))

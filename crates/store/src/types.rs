@@ -7,9 +7,7 @@ use serde::Serialize;
 
 use crate::{Rejection, StoreError};
 
-pub use learnloop_core::history::{
-    Cursor, Event, EventQuery, Expect, Order, Page, StoredOutcome, StoredPrediction,
-};
+pub use learnloop_core::history::{Cursor, Event, EventQuery, Expect, Order, Page, StoredOutcome, StoredPrediction};
 
 /// What to do with a batch that has rejected records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -277,7 +275,9 @@ impl Changes {
         };
         for (i, c) in self.state.iter().enumerate() {
             check_state_key(&c.key.key).map_err(|e| match e {
-                StoreError::Invalid { message, .. } => StoreError::Invalid { field: format!("state[{i}].key"), message },
+                StoreError::Invalid { message, .. } => {
+                    StoreError::Invalid { field: format!("state[{i}].key"), message }
+                }
                 other => other,
             })?;
         }

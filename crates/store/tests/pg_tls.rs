@@ -27,7 +27,8 @@ fn encrypted(url: &str) -> Result<bool, String> {
         }
         text
     })?;
-    let row = client.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).map_err(|e| e.to_string())?;
+    let row =
+        client.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).map_err(|e| e.to_string())?;
     Ok(row.get(0))
 }
 
@@ -79,10 +80,17 @@ fn postgres_tls_modes() {
             .expect("refused")
             .to_string();
         assert!(e.contains("does not name the host"), "{e}");
-        assert_eq!(encrypted(&rooted.replace("@127.0.0.1:", "@localhost:")), Ok(true), "verify-full by the certificate's name");
+        assert_eq!(
+            encrypted(&rooted.replace("@127.0.0.1:", "@localhost:")),
+            Ok(true),
+            "verify-full by the certificate's name"
+        );
         let ca = with(&server, &format!("sslmode=verify-ca&sslrootcert={cert_file}"));
         assert_eq!(encrypted(&ca), Ok(true), "verify-ca does not check the name");
     }
-    let e = PostgresStore::open(&with(schema.url(), "sslmode=verify-full&sslrootcert=/nonexistent/ca.pem"), 1).err().expect("refused").to_string();
+    let e = PostgresStore::open(&with(schema.url(), "sslmode=verify-full&sslrootcert=/nonexistent/ca.pem"), 1)
+        .err()
+        .expect("refused")
+        .to_string();
     assert!(e.contains("sslrootcert=/nonexistent/ca.pem"), "{e}");
 }

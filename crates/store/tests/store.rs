@@ -38,7 +38,9 @@ fn reopening_keeps_data_and_schema() {
     let path = dir.path().join("nested/dir/db.sqlite");
     {
         let s = SqliteStore::open(&path, &SqliteOptions::default()).unwrap();
-        let r = conformance::rec(r#"{"type":"prediction","id":"p","workspace":"w","plugin":"cost","kind":"k","subject":"s"}"#);
+        let r = conformance::rec(
+            r#"{"type":"prediction","id":"p","workspace":"w","plugin":"cost","kind":"k","subject":"s"}"#,
+        );
         s.append(&[r], learnloop_store::AppendMode::AllOrNothing, learnloop_core::Timestamp::now()).unwrap();
     }
     let s = SqliteStore::open(&path, &SqliteOptions::default()).unwrap();
@@ -123,10 +125,8 @@ fn postgres_compare_and_set_has_one_winner_across_nodes() {
     for round in 0..10u64 {
         let expect = if round == 0 { Expect::Absent } else { Expect::Version(round) };
         let results: Vec<_> = std::thread::scope(|scope| {
-            let handles: Vec<_> = nodes
-                .iter()
-                .map(|n| scope.spawn(|| n.put_state(&key, b"x", expect, Timestamp::now())))
-                .collect();
+            let handles: Vec<_> =
+                nodes.iter().map(|n| scope.spawn(|| n.put_state(&key, b"x", expect, Timestamp::now()))).collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
         let wins: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();

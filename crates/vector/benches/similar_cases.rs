@@ -19,9 +19,42 @@ use learnloop_stats::SplitMix64;
 use learnloop_vector::{KnowledgeStore, StructuredEmbedder, open_edge};
 use serde_json::{Map, Value, json};
 
-const TYPES: [&str; 8] = ["rightsizing", "spot_instances", "reserved_instances", "storage_tiering", "idle_cleanup", "savings_plan", "scheduling", "licensing"];
-const REGIONS: [&str; 10] = ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2", "eu-central-1", "ap-south-1", "ap-northeast-1", "sa-east-1"];
-const RESOURCES: [&str; 12] = ["ec2", "rds", "ebs", "s3", "lambda", "eks", "elasticache", "redshift", "dynamodb", "efs", "opensearch", "nat_gateway"];
+const TYPES: [&str; 8] = [
+    "rightsizing",
+    "spot_instances",
+    "reserved_instances",
+    "storage_tiering",
+    "idle_cleanup",
+    "savings_plan",
+    "scheduling",
+    "licensing",
+];
+const REGIONS: [&str; 10] = [
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-central-1",
+    "ap-south-1",
+    "ap-northeast-1",
+    "sa-east-1",
+];
+const RESOURCES: [&str; 12] = [
+    "ec2",
+    "rds",
+    "ebs",
+    "s3",
+    "lambda",
+    "eks",
+    "elasticache",
+    "redshift",
+    "dynamodb",
+    "efs",
+    "opensearch",
+    "nat_gateway",
+];
 const RISKS: [&str; 3] = ["low", "medium", "high"];
 
 struct Case {
@@ -38,7 +71,9 @@ fn case(rng: &mut SplitMix64) -> Case {
     let risk = RISKS[(rng.next_u64() % 3) as usize];
     let savings = (10f64.ln() + rng.uniform() * (100_000f64.ln() - 10f64.ln())).exp();
     Case {
-        text: format!("recommendation_type: {kind}\nresource_type: {resource}\nregion: {region}\nrisk_level: {risk}\nmonthly_savings: {savings:.2}"),
+        text: format!(
+            "recommendation_type: {kind}\nresource_type: {resource}\nregion: {region}\nrisk_level: {risk}\nmonthly_savings: {savings:.2}"
+        ),
         region,
         success: rng.uniform() < 0.85,
         kind,
@@ -56,7 +91,10 @@ fn main() {
     let dims = StructuredEmbedder::DIMS;
     let (backend, _) = open_edge(dir.path(), StructuredEmbedder::ID, dims).unwrap();
     let store = KnowledgeStore::new(Arc::new(backend), "learnloop", StructuredEmbedder::ID, dims);
-    let scope = Scope { plugin: PluginName::parse("plugin", "cost").unwrap(), workspace: WorkspaceId::parse("workspace", "bench").unwrap() };
+    let scope = Scope {
+        plugin: PluginName::parse("plugin", "cost").unwrap(),
+        workspace: WorkspaceId::parse("workspace", "bench").unwrap(),
+    };
     let collection = store.collection(&scope, "recommendation_outcomes");
 
     let mut rng = SplitMix64::new(42);
@@ -72,24 +110,47 @@ fn main() {
         embed_s += te.elapsed().as_secs_f64();
         all.extend_from_slice(&v);
         regions.push(c.region);
-        batch.push(VectorPoint { id: format!("rec-{i}"), vector: v, payload: json!({"recommendation_type": c.kind, "region": c.region, "success": c.success}) });
+        batch.push(VectorPoint {
+            id: format!("rec-{i}"),
+            vector: v,
+            payload: json!({"recommendation_type": c.kind, "region": c.region, "success": c.success}),
+        });
         if batch.len() == 10_000 || i == n - 1 {
             store.upsert(&scope, "recommendation_outcomes", std::mem::take(&mut batch)).unwrap();
         }
     }
-    println!("stored {n} cases in Qdrant Edge in {:.1} s (embedding {:.1} s of it)", t.elapsed().as_secs_f64(), embed_s);
+    println!(
+        "stored {n} cases in Qdrant Edge in {:.1} s (embedding {:.1} s of it)",
+        t.elapsed().as_secs_f64(),
+        embed_s
+    );
     let t = Instant::now();
-    let fields: Map<String, Value> = [("recommendation_type", json!("")), ("resource_type", json!("")), ("region", json!("")), ("success", json!(true))]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+    let fields: Map<String, Value> = [
+        ("recommendation_type", json!("")),
+        ("resource_type", json!("")),
+        ("region", json!("")),
+        ("success", json!(true)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
     store.backend().optimize(&collection, &fields).unwrap();
-    println!("built HNSW + payload indexes in {:.1} s; {} points", t.elapsed().as_secs_f64(), store.backend().count(&collection).unwrap());
+    println!(
+        "built HNSW + payload indexes in {:.1} s; {} points",
+        t.elapsed().as_secs_f64(),
+        store.backend().count(&collection).unwrap()
+    );
 
     let queries: Vec<Case> = (0..2000).map(|_| case(&mut rng)).collect();
     // Warm-up.
     for q in queries.iter().take(50) {
-        store.search(&scope, "recommendation_outcomes", &VectorQuery { vector: e.embed_one(&q.text), limit: 10, filter: Value::Null }).unwrap();
+        store
+            .search(
+                &scope,
+                "recommendation_outcomes",
+                &VectorQuery { vector: e.embed_one(&q.text), limit: 10, filter: Value::Null },
+            )
+            .unwrap();
     }
     let mut lat = Vec::new();
     let mut lat_filtered = Vec::new();
@@ -100,9 +161,15 @@ fn main() {
         let filtered = qi % 2 == 1;
         let filter = if filtered { json!({"region": q.region}) } else { Value::Null };
         let t = Instant::now();
-        let hits = store.search(&scope, "recommendation_outcomes", &VectorQuery { vector: v.clone(), limit: 10, filter }).unwrap();
+        let hits = store
+            .search(&scope, "recommendation_outcomes", &VectorQuery { vector: v.clone(), limit: 10, filter })
+            .unwrap();
         let ms = t.elapsed().as_secs_f64() * 1e3;
-        if filtered { lat_filtered.push(ms) } else { lat.push(ms) }
+        if filtered {
+            lat_filtered.push(ms)
+        } else {
+            lat.push(ms)
+        }
         if qi < 300 {
             // Exact search over the same vectors (and the same filter).
             let mut exact: Vec<f32> = (0..n)
@@ -121,7 +188,17 @@ fn main() {
     }
     lat.sort_by(f64::total_cmp);
     lat_filtered.sort_by(f64::total_cmp);
-    println!("similar cases, top 10, no filter:     p50 {:.2} ms, p99 {:.2} ms ({} queries)", pct(&lat, 0.5), pct(&lat, 0.99), lat.len());
-    println!("similar cases, top 10, region filter: p50 {:.2} ms, p99 {:.2} ms ({} queries)", pct(&lat_filtered, 0.5), pct(&lat_filtered, 0.99), lat_filtered.len());
+    println!(
+        "similar cases, top 10, no filter:     p50 {:.2} ms, p99 {:.2} ms ({} queries)",
+        pct(&lat, 0.5),
+        pct(&lat, 0.99),
+        lat.len()
+    );
+    println!(
+        "similar cases, top 10, region filter: p50 {:.2} ms, p99 {:.2} ms ({} queries)",
+        pct(&lat_filtered, 0.5),
+        pct(&lat_filtered, 0.99),
+        lat_filtered.len()
+    );
     println!("recall@10 against exact search: {:.4} (300 queries)", recall_hits as f64 / recall_total as f64);
 }

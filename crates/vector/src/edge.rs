@@ -18,9 +18,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 use qdrant_edge::{
-    Condition, CreateIndex, DEFAULT_VECTOR_NAME, Distance, EdgeConfig, EdgeShard, EdgeVectorParams,
-    FieldCondition, FieldIndexOperations, Filter, JsonPath, Match, NamedQuery, PayloadFieldSchema, PayloadSchemaType,
-    PointId, PointInsertOperations, PointOperations, PointStruct, QueryEnum, QueryRequest, ScoringQuery, UpdateOperation,
+    Condition, CreateIndex, DEFAULT_VECTOR_NAME, Distance, EdgeConfig, EdgeShard, EdgeVectorParams, FieldCondition,
+    FieldIndexOperations, Filter, JsonPath, Match, NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointId,
+    PointInsertOperations, PointOperations, PointStruct, QueryEnum, QueryRequest, ScoringQuery, UpdateOperation,
     ValueVariants, WithPayloadInterface, WithVector,
 };
 use serde_json::{Map, Value};
@@ -106,7 +106,11 @@ impl EdgeBackend {
         if let Some(s) = self.existing(collection)? {
             let have = s.shard.config().vectors.get(DEFAULT_VECTOR_NAME).map(|p| p.size);
             if have != Some(dims) {
-                return Err(VectorError::Dimensions { collection: collection.to_string(), expected: have.unwrap_or(0), got: dims });
+                return Err(VectorError::Dimensions {
+                    collection: collection.to_string(),
+                    expected: have.unwrap_or(0),
+                    got: dims,
+                });
             }
             return Ok(s);
         }
@@ -146,7 +150,8 @@ fn ensure_index(s: &Shard, field: &str, value: &Value) -> Result<(), VectorError
         Value::Number(n) if n.is_i64() || n.is_u64() => PayloadSchemaType::Integer,
         _ => PayloadSchemaType::Keyword,
     };
-    let field_name = JsonPath::try_from(field).map_err(|_| VectorError::Invalid(format!("filter field {field:?} is not a payload path")))?;
+    let field_name = JsonPath::try_from(field)
+        .map_err(|_| VectorError::Invalid(format!("filter field {field:?} is not a payload path")))?;
     s.shard
         .update(UpdateOperation::FieldIndexOperation(FieldIndexOperations::CreateIndex(CreateIndex {
             field_name,
@@ -167,9 +172,12 @@ fn to_filter(filter: &Map<String, Value>) -> Result<Option<Filter>, VectorError>
             Value::String(s) => ValueVariants::String(s.clone()),
             Value::Bool(b) => ValueVariants::Bool(*b),
             Value::Number(n) if n.is_i64() => ValueVariants::Integer(n.as_i64().expect("i64")),
-            other => return Err(VectorError::Invalid(format!("filter.{k}: {other} is not a string, boolean or integer"))),
+            other => {
+                return Err(VectorError::Invalid(format!("filter.{k}: {other} is not a string, boolean or integer")));
+            }
         };
-        let key = JsonPath::try_from(k.as_str()).map_err(|_| VectorError::Invalid(format!("filter field {k:?} is not a payload path")))?;
+        let key = JsonPath::try_from(k.as_str())
+            .map_err(|_| VectorError::Invalid(format!("filter field {k:?} is not a payload path")))?;
         must.push(Condition::Field(FieldCondition::new_match(key, Match::new_value(value))));
     }
     Ok(Some(Filter { should: None, min_should: None, must: Some(must), must_not: None }))
@@ -188,7 +196,9 @@ impl Backend for EdgeBackend {
             .collect();
         shard
             .shard
-            .update(UpdateOperation::PointOperation(PointOperations::UpsertPoints(PointInsertOperations::PointsList(list))))
+            .update(UpdateOperation::PointOperation(PointOperations::UpsertPoints(PointInsertOperations::PointsList(
+                list,
+            ))))
             .map_err(edge_err)?;
         if shard.since_optimize.fetch_add(n, Ordering::Relaxed) + n >= AUTO_OPTIMIZE_EVERY {
             shard.since_optimize.store(0, Ordering::Relaxed);
@@ -197,7 +207,13 @@ impl Backend for EdgeBackend {
         Ok(())
     }
 
-    fn search(&self, collection: &str, vector: &[f32], limit: usize, filter: &Map<String, Value>) -> Result<Vec<Hit>, VectorError> {
+    fn search(
+        &self,
+        collection: &str,
+        vector: &[f32],
+        limit: usize,
+        filter: &Map<String, Value>,
+    ) -> Result<Vec<Hit>, VectorError> {
         let Some(shard) = self.existing(collection)? else { return Ok(Vec::new()) };
         for (k, v) in filter {
             ensure_index(&shard, k, v)?;
@@ -206,7 +222,10 @@ impl Backend for EdgeBackend {
             .shard
             .query(QueryRequest {
                 prefetches: vec![],
-                query: Some(ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery { query: vector.to_vec().into(), using: None }))),
+                query: Some(ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
+                    query: vector.to_vec().into(),
+                    using: None,
+                }))),
                 filter: to_filter(filter)?,
                 score_threshold: None,
                 limit,
@@ -218,7 +237,10 @@ impl Backend for EdgeBackend {
             .map_err(edge_err)?;
         Ok(points
             .into_iter()
-            .map(|p| Hit { score: p.score, payload: p.payload.map(|pl| pl.0.into_iter().collect()).unwrap_or_default() })
+            .map(|p| Hit {
+                score: p.score,
+                payload: p.payload.map(|pl| pl.0.into_iter().collect()).unwrap_or_default(),
+            })
             .collect())
     }
 
@@ -245,7 +267,8 @@ impl Backend for EdgeBackend {
         for entry in std::fs::read_dir(&self.root).map_err(|e| VectorError::Io(e.to_string()))? {
             let entry = entry.map_err(|e| VectorError::Io(e.to_string()))?;
             if entry.path().is_dir() {
-                std::fs::remove_dir_all(entry.path()).map_err(|e| VectorError::Io(format!("{}: {e}", entry.path().display())))?;
+                std::fs::remove_dir_all(entry.path())
+                    .map_err(|e| VectorError::Io(format!("{}: {e}", entry.path().display())))?;
             }
         }
         Ok(())

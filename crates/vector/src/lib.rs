@@ -114,7 +114,13 @@ pub trait Backend: Send + Sync {
     /// The `limit` nearest points whose payload matches every `filter`
     /// field exactly; an absent collection has none. The first search by a
     /// field creates a payload index on it.
-    fn search(&self, collection: &str, vector: &[f32], limit: usize, filter: &Map<String, Value>) -> Result<Vec<Hit>, VectorError>;
+    fn search(
+        &self,
+        collection: &str,
+        vector: &[f32],
+        limit: usize,
+        filter: &Map<String, Value>,
+    ) -> Result<Vec<Hit>, VectorError>;
     /// Points in a collection (0 when absent).
     fn count(&self, collection: &str) -> Result<usize, VectorError>;
     /// Creates payload indexes on `fields` (typed by their example values)
@@ -147,7 +153,11 @@ pub struct KnowledgeStore {
 
 impl std::fmt::Debug for KnowledgeStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KnowledgeStore").field("prefix", &self.prefix).field("tag", &self.tag).field("dims", &self.dims).finish()
+        f.debug_struct("KnowledgeStore")
+            .field("prefix", &self.prefix)
+            .field("tag", &self.tag)
+            .field("dims", &self.dims)
+            .finish()
     }
 }
 
@@ -165,11 +175,21 @@ impl KnowledgeStore {
 
     /// The physical collection of a scope's collection.
     pub fn collection(&self, scope: &Scope, collection: &str) -> String {
-        format!("{}_{}_{}_{}_{}", self.prefix, self.tag, clean(scope.plugin.as_str()), clean(scope.workspace.as_str()), clean(collection))
+        format!(
+            "{}_{}_{}_{}_{}",
+            self.prefix,
+            self.tag,
+            clean(scope.plugin.as_str()),
+            clean(scope.workspace.as_str()),
+            clean(collection)
+        )
     }
 
     fn check_name(collection: &str) -> Result<(), PluginError> {
-        if collection.is_empty() || collection.len() > 64 || !collection.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        if collection.is_empty()
+            || collection.len() > 64
+            || !collection.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
             return Err(PluginError::invalid("collection", format!("{collection:?}: expected 1–64 of a-z, 0-9, _")));
         }
         Ok(())
@@ -182,7 +202,10 @@ impl VectorIndex for KnowledgeStore {
         let mut out = Vec::with_capacity(points.len());
         for p in points {
             if p.vector.len() != self.dims {
-                return Err(PluginError::invalid("vector", format!("point {:?} has {} dimensions; the embedder gives {}", p.id, p.vector.len(), self.dims)));
+                return Err(PluginError::invalid(
+                    "vector",
+                    format!("point {:?} has {} dimensions; the embedder gives {}", p.id, p.vector.len(), self.dims),
+                ));
             }
             if p.vector.iter().any(|x| !x.is_finite()) {
                 return Err(PluginError::invalid("vector", format!("point {:?} has a non-finite component", p.id)));
@@ -190,7 +213,12 @@ impl VectorIndex for KnowledgeStore {
             let mut payload = match p.payload {
                 Value::Object(m) => m,
                 Value::Null => Map::new(),
-                other => return Err(PluginError::invalid("payload", format!("point {:?}: payload must be an object, got {other}", p.id))),
+                other => {
+                    return Err(PluginError::invalid(
+                        "payload",
+                        format!("point {:?}: payload must be an object, got {other}", p.id),
+                    ));
+                }
             };
             payload.insert(ID_KEY.into(), Value::String(p.id.clone()));
             out.push(Point { id: p.id, vector: p.vector, payload });
@@ -201,12 +229,20 @@ impl VectorIndex for KnowledgeStore {
     fn search(&self, scope: &Scope, collection: &str, query: &VectorQuery) -> Result<Vec<VectorHit>, PluginError> {
         Self::check_name(collection)?;
         if query.vector.len() != self.dims {
-            return Err(PluginError::invalid("vector", format!("query has {} dimensions; the embedder gives {}", query.vector.len(), self.dims)));
+            return Err(PluginError::invalid(
+                "vector",
+                format!("query has {} dimensions; the embedder gives {}", query.vector.len(), self.dims),
+            ));
         }
         let filter = match &query.filter {
             Value::Object(m) => m.clone(),
             Value::Null => Map::new(),
-            other => return Err(PluginError::invalid("filter", format!("must be an object of exact-match fields, got {other}"))),
+            other => {
+                return Err(PluginError::invalid(
+                    "filter",
+                    format!("must be an object of exact-match fields, got {other}"),
+                ));
+            }
         };
         let hits = self.backend.search(&self.collection(scope, collection), &query.vector, query.limit, &filter)?;
         Ok(hits
@@ -245,7 +281,10 @@ pub fn open_edge(root: &Path, embedder: &str, dims: usize) -> Result<(EdgeBacken
         backend.clear()?;
         if had_data {
             note = Some(match &have {
-                Some(h) => format!("embedder changed from {} ({} dims) to {embedder} ({dims} dims): the vector index was cleared and is rebuilt from the store", h.embedder, h.dims),
+                Some(h) => format!(
+                    "embedder changed from {} ({} dims) to {embedder} ({dims} dims): the vector index was cleared and is rebuilt from the store",
+                    h.embedder, h.dims
+                ),
                 None => "the vector index had no metadata: it was cleared and is rebuilt from the store".to_string(),
             });
         }

@@ -47,9 +47,15 @@ impl QdrantBackend {
             .build()
             .map_err(|e| VectorError::Io(e.to_string()))?;
         let client = Qdrant::from_url(url).build().map_err(|e| VectorError::Backend(format!("{url}: {e}")))?;
-        let b = QdrantBackend { client: std::sync::Arc::new(client), runtime: Some(runtime), prefix: crate::clean(prefix), known: Mutex::new(HashSet::new()) };
+        let b = QdrantBackend {
+            client: std::sync::Arc::new(client),
+            runtime: Some(runtime),
+            prefix: crate::clean(prefix),
+            known: Mutex::new(HashSet::new()),
+        };
         let c = b.client.clone();
-        b.run(async move { c.health_check().await }).map_err(|e| VectorError::Backend(format!("Qdrant at {url} does not answer: {e}")))?;
+        b.run(async move { c.health_check().await })
+            .map_err(|e| VectorError::Backend(format!("Qdrant at {url} does not answer: {e}")))?;
         Ok(b)
     }
 
@@ -62,7 +68,9 @@ impl QdrantBackend {
         self.runtime.as_ref().expect("runtime lives until drop").spawn(async move {
             let _ = tx.send(fut.await.map_err(|e| e.to_string()));
         });
-        rx.recv().map_err(|_| VectorError::Backend("the Qdrant client task ended".into()))?.map_err(VectorError::Backend)
+        rx.recv()
+            .map_err(|_| VectorError::Backend("the Qdrant client task ended".into()))?
+            .map_err(VectorError::Backend)
     }
 
     fn ensure_collection(&self, collection: &str, dims: usize) -> Result<(), VectorError> {
@@ -76,7 +84,11 @@ impl QdrantBackend {
             let c = self.client.clone();
             let name = collection.to_string();
             let created = self.run(async move {
-                c.create_collection(CreateCollectionBuilder::new(name).vectors_config(VectorParamsBuilder::new(dims as u64, Distance::Cosine))).await
+                c.create_collection(
+                    CreateCollectionBuilder::new(name)
+                        .vectors_config(VectorParamsBuilder::new(dims as u64, Distance::Cosine)),
+                )
+                .await
             });
             // Another process may have created it meanwhile.
             if let Err(e) = created {
@@ -103,7 +115,9 @@ impl QdrantBackend {
         };
         let c = self.client.clone();
         let (name, f) = (collection.to_string(), field.to_string());
-        self.run(async move { c.create_field_index(CreateFieldIndexCollectionBuilder::new(name, f, ty).wait(true)).await })?;
+        self.run(
+            async move { c.create_field_index(CreateFieldIndexCollectionBuilder::new(name, f, ty).wait(true)).await },
+        )?;
         self.known.lock().insert(key);
         Ok(())
     }
@@ -128,7 +142,9 @@ fn to_filter(filter: &Map<String, Value>) -> Result<Option<Filter>, VectorError>
             Value::String(s) => Condition::matches(k.clone(), s.clone()),
             Value::Bool(b) => Condition::matches(k.clone(), *b),
             Value::Number(n) if n.is_i64() => Condition::matches(k.clone(), n.as_i64().expect("i64")),
-            other => return Err(VectorError::Invalid(format!("filter.{k}: {other} is not a string, boolean or integer"))),
+            other => {
+                return Err(VectorError::Invalid(format!("filter.{k}: {other} is not a string, boolean or integer")));
+            }
         });
     }
     Ok(Some(Filter::must(must)))
@@ -148,7 +164,13 @@ impl Backend for QdrantBackend {
         Ok(())
     }
 
-    fn search(&self, collection: &str, vector: &[f32], limit: usize, filter: &Map<String, Value>) -> Result<Vec<Hit>, VectorError> {
+    fn search(
+        &self,
+        collection: &str,
+        vector: &[f32],
+        limit: usize,
+        filter: &Map<String, Value>,
+    ) -> Result<Vec<Hit>, VectorError> {
         if !self.exists(collection)? {
             return Ok(Vec::new());
         }

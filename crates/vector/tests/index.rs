@@ -10,11 +10,16 @@ use std::sync::Arc;
 use learnloop_core::{PluginName, WorkspaceId};
 use learnloop_plugin_api::{VectorPoint, VectorQuery};
 use learnloop_plugin_host::{Scope, VectorIndex};
-use learnloop_vector::{Backend, EdgeBackend, KnowledgeStore, QdrantBackend, StructuredEmbedder, VectorError, open_edge};
+use learnloop_vector::{
+    Backend, EdgeBackend, KnowledgeStore, QdrantBackend, StructuredEmbedder, VectorError, open_edge,
+};
 use serde_json::{Value, json};
 
 fn scope(ws: &str) -> Scope {
-    Scope { plugin: PluginName::parse("plugin", "cost").unwrap(), workspace: WorkspaceId::parse("workspace", ws).unwrap() }
+    Scope {
+        plugin: PluginName::parse("plugin", "cost").unwrap(),
+        workspace: WorkspaceId::parse("workspace", ws).unwrap(),
+    }
 }
 
 const TYPES: [&str; 3] = ["rightsizing", "spot_instances", "storage_tiering"];
@@ -29,7 +34,9 @@ fn points() -> Vec<VectorPoint> {
             let savings = 50.0 + (i as f64 * 37.0) % 2000.0;
             VectorPoint {
                 id: format!("rec-{i}"),
-                vector: e.embed_one(&format!("recommendation_type: {t}\nregion: {r}\nresource_type: ec2\nmonthly_savings: {savings}")),
+                vector: e.embed_one(&format!(
+                    "recommendation_type: {t}\nregion: {r}\nresource_type: ec2\nmonthly_savings: {savings}"
+                )),
                 payload: json!({"recommendation_type": t, "region": r, "success": i % 4 != 0, "n": i}),
             }
         })
@@ -37,7 +44,8 @@ fn points() -> Vec<VectorPoint> {
 }
 
 fn query(t: &str, r: &str, savings: f64, limit: usize, filter: Value) -> VectorQuery {
-    let v = StructuredEmbedder.embed_one(&format!("recommendation_type: {t}\nregion: {r}\nresource_type: ec2\nmonthly_savings: {savings}"));
+    let v = StructuredEmbedder
+        .embed_one(&format!("recommendation_type: {t}\nregion: {r}\nresource_type: ec2\nmonthly_savings: {savings}"));
     VectorQuery { vector: v, limit, filter }
 }
 
@@ -56,21 +64,40 @@ fn contract(store: &KnowledgeStore) {
     }
     assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
     // Exact-match filters, including booleans.
-    let hits = store.search(&s, "cases", &query("spot_instances", "eu-west-1", 500.0, 20, json!({"region": "ap-south-1", "success": false}))).unwrap();
+    let hits = store
+        .search(
+            &s,
+            "cases",
+            &query("spot_instances", "eu-west-1", 500.0, 20, json!({"region": "ap-south-1", "success": false})),
+        )
+        .unwrap();
     assert!(!hits.is_empty());
     assert!(hits.iter().all(|h| h.payload["region"] == "ap-south-1" && h.payload["success"] == false));
     // Upsert replaces by id.
     let mut p = points().remove(4);
     p.payload = json!({"recommendation_type": "rightsizing", "region": "us-east-1", "success": true, "n": -1});
     store.upsert(&s, "cases", vec![p.clone()]).unwrap();
-    let hits = store.search(&s, "cases", &VectorQuery { vector: p.vector.clone(), limit: 1, filter: json!({"n": -1}) }).unwrap();
+    let hits = store
+        .search(&s, "cases", &VectorQuery { vector: p.vector.clone(), limit: 1, filter: json!({"n": -1}) })
+        .unwrap();
     assert_eq!(hits[0].id, "rec-4");
     assert_eq!(store.backend().count(&store.collection(&s, "cases")).unwrap(), 300);
     // Another workspace sees nothing of alpha's; unknown collections are empty.
-    assert!(store.search(&scope("beta"), "cases", &query("spot_instances", "eu-west-1", 1.0, 5, Value::Null)).unwrap().is_empty());
-    assert!(store.search(&s, "nothing_here", &query("spot_instances", "eu-west-1", 1.0, 5, Value::Null)).unwrap().is_empty());
+    assert!(
+        store
+            .search(&scope("beta"), "cases", &query("spot_instances", "eu-west-1", 1.0, 5, Value::Null))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .search(&s, "nothing_here", &query("spot_instances", "eu-west-1", 1.0, 5, Value::Null))
+            .unwrap()
+            .is_empty()
+    );
     // Bad input names the field.
-    let err = store.search(&s, "cases", &VectorQuery { vector: vec![1.0; 3], limit: 1, filter: Value::Null }).unwrap_err();
+    let err =
+        store.search(&s, "cases", &VectorQuery { vector: vec![1.0; 3], limit: 1, filter: Value::Null }).unwrap_err();
     assert!(err.to_string().contains("dimensions"), "{err}");
     let err = store.search(&s, "Bad-Name", &query("a", "b", 1.0, 1, Value::Null)).unwrap_err();
     assert!(err.to_string().contains("collection"), "{err}");
@@ -110,7 +137,8 @@ fn edge_persists_locks_and_detects_embedder_changes() {
     let (b, note) = open_edge(dir.path(), "ollama-nomic-embed-text", 768).unwrap();
     assert!(note.unwrap().contains("embedder changed"));
     let store = KnowledgeStore::new(Arc::new(b), "learnloop", "ollama-nomic-embed-text", 768);
-    let hits = store.search(&s, "cases", &VectorQuery { vector: vec![0.5; 768], limit: 5, filter: Value::Null }).unwrap();
+    let hits =
+        store.search(&s, "cases", &VectorQuery { vector: vec![0.5; 768], limit: 5, filter: Value::Null }).unwrap();
     assert!(hits.is_empty());
 }
 
@@ -121,7 +149,10 @@ fn server_url() -> Option<String> {
             // Straight to stderr, not through the test harness's capture, so
             // a plain `cargo test` shows it.
             use std::io::Write as _;
-            let _ = writeln!(std::io::stderr(), "SKIPPED: Qdrant server backend test (set LEARNLOOP_TEST_QDRANT_URL, e.g. http://127.0.0.1:6334)");
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: Qdrant server backend test (set LEARNLOOP_TEST_QDRANT_URL, e.g. http://127.0.0.1:6334)"
+            );
             None
         }
     }
@@ -150,7 +181,11 @@ fn edge_and_server_return_the_same_top_results() {
     let s = scope("alpha");
     edge.upsert(&s, "cases", points()).unwrap();
     server.upsert(&s, "cases", points()).unwrap();
-    for (t, r, savings) in [("spot_instances", "eu-west-1", 500.0), ("rightsizing", "ap-south-1", 80.0), ("storage_tiering", "us-east-1", 1900.0)] {
+    for (t, r, savings) in [
+        ("spot_instances", "eu-west-1", 500.0),
+        ("rightsizing", "ap-south-1", 80.0),
+        ("storage_tiering", "us-east-1", 1900.0),
+    ] {
         let q = query(t, r, savings, 5, Value::Null);
         let a: Vec<String> = edge.search(&s, "cases", &q).unwrap().into_iter().map(|h| h.id).collect();
         let b: Vec<String> = server.search(&s, "cases", &q).unwrap().into_iter().map(|h| h.id).collect();

@@ -27,7 +27,9 @@ const DAY: i64 = 86_400_000_000;
 fn rss(field: &str) -> String {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(field)).map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" ")))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with(field)).map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" "))
+        })
         .unwrap_or_else(|| "?".into())
 }
 
@@ -43,7 +45,11 @@ fn main() {
     let n: usize = std::env::var("LEARNLOOP_BENCH_ROWS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&dir.path().join("s.sqlite"), &SqliteOptions { synchronous_full: false, ..Default::default() }).unwrap(),
+        SqliteStore::open(
+            &dir.path().join("s.sqlite"),
+            &SqliteOptions { synchronous_full: false, ..Default::default() },
+        )
+        .unwrap(),
     );
     let mut c = Config::default();
     c.plugins.dir = dir.path().join("none");
@@ -51,7 +57,8 @@ fn main() {
     let host = PluginHost::load(&c, store.clone());
     assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
 
-    let types = ["rightsizing", "spot_instances", "reserved_instances", "storage_tiering", "idle_cleanup", "savings_plan"];
+    let types =
+        ["rightsizing", "spot_instances", "reserved_instances", "storage_tiering", "idle_cleanup", "savings_plan"];
     let regions = ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-south-1"];
     let resources = ["ec2", "rds", "ebs", "s3", "lambda", "eks"];
     let mut rng = SplitMix64::new(42);
@@ -66,11 +73,18 @@ fn main() {
         let ok = rng.uniform() > 0.1;
         let when = t0 + (i as i64) * 365 * DAY / n as i64;
         let id = format!("r{i}");
-        preds.push(parse_json_record(&json!({"type": "prediction", "id": id, "workspace": "w", "plugin": "cost",
+        preds.push(
+            parse_json_record(
+                &json!({"type": "prediction", "id": id, "workspace": "w", "plugin": "cost",
             "subject": format!("res-{}", i % 50_000), "kind": types[k], "value": predicted, "confidence": 0.8,
             "features": {"utilization_gap": rng.uniform(), "age": rng.uniform()},
             "payload": {"resource_type": resources[s], "region": regions[r], "risk_level": "medium"},
-            "event_time": at(when)}).to_string(), &Default::default()).unwrap());
+            "event_time": at(when)})
+                .to_string(),
+                &Default::default(),
+            )
+            .unwrap(),
+        );
         outs.push(parse_json_record(&json!({"type": "outcome", "id": format!("{id}-o"), "workspace": "w", "plugin": "cost",
             "prediction_id": id, "success": ok, "value": if ok { predicted * bias * (0.1 * rng.normal()).exp() } else { 0.0 },
             "payload": {"execution_duration_seconds": 60.0, "issues_encountered": if ok { vec![] } else { vec!["timeout"] }},

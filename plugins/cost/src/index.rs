@@ -51,9 +51,15 @@ pub struct SyncReport {
 }
 
 fn marker(ctx: &mut dyn Context) -> Result<(Vec<f32>, i64, u64), PluginError> {
-    let v = ctx.embed(&[MARKER_TEXT.to_string()])?.pop().ok_or_else(|| PluginError::internal("embedder returned no vector"))?;
-    let hits = ctx.search_vectors(MARKER, &VectorQuery { vector: v.clone(), limit: 1, filter: json!({"marker": "sync"}) })?;
-    let (seq, insights) = hits.first().map_or((0, 0), |h| (h.payload["outcome_seq"].as_i64().unwrap_or(0), h.payload["insights"].as_u64().unwrap_or(0)));
+    let v = ctx
+        .embed(&[MARKER_TEXT.to_string()])?
+        .pop()
+        .ok_or_else(|| PluginError::internal("embedder returned no vector"))?;
+    let hits =
+        ctx.search_vectors(MARKER, &VectorQuery { vector: v.clone(), limit: 1, filter: json!({"marker": "sync"}) })?;
+    let (seq, insights) = hits.first().map_or((0, 0), |h| {
+        (h.payload["outcome_seq"].as_i64().unwrap_or(0), h.payload["insights"].as_u64().unwrap_or(0))
+    });
     Ok((v, seq, insights))
 }
 
@@ -93,11 +99,16 @@ pub fn sync(ctx: &mut dyn Context, budget: u64) -> Result<SyncReport, PluginErro
                 cases.push((pid, rec));
             }
         }
-        let texts: Vec<String> = cases.iter().map(|(_, r)| r.embed_text()).chain(execs.iter().map(|(_, _, r)| r.embed_text())).collect();
+        let texts: Vec<String> =
+            cases.iter().map(|(_, r)| r.embed_text()).chain(execs.iter().map(|(_, _, r)| r.embed_text())).collect();
         let mut vectors = ctx.embed(&texts)?.into_iter();
         let case_points: Vec<VectorPoint> = cases
             .iter()
-            .map(|(id, r)| VectorPoint { id: id.clone(), vector: vectors.next().unwrap_or_default(), payload: case_payload(id, r) })
+            .map(|(id, r)| VectorPoint {
+                id: id.clone(),
+                vector: vectors.next().unwrap_or_default(),
+                payload: case_payload(id, r),
+            })
             .collect();
         let exec_points: Vec<VectorPoint> = execs
             .iter()
@@ -130,12 +141,19 @@ pub fn sync(ctx: &mut dyn Context, budget: u64) -> Result<SyncReport, PluginErro
     let items = list["items"].as_array().cloned().unwrap_or_default();
     let total = list["total"].as_u64().unwrap_or(0);
     if total > insights_done && !items.is_empty() {
-        let texts: Vec<String> = items.iter().map(|i| format!("{}\n{}", i["title"].as_str().unwrap_or(""), i["detail"].as_str().unwrap_or(""))).collect();
+        let texts: Vec<String> = items
+            .iter()
+            .map(|i| format!("{}\n{}", i["title"].as_str().unwrap_or(""), i["detail"].as_str().unwrap_or("")))
+            .collect();
         let vectors = ctx.embed(&texts)?;
         let points = items
             .iter()
             .zip(vectors)
-            .map(|(i, v)| VectorPoint { id: i["insight_id"].as_str().unwrap_or("").to_string(), vector: v, payload: i.clone() })
+            .map(|(i, v)| VectorPoint {
+                id: i["insight_id"].as_str().unwrap_or("").to_string(),
+                vector: v,
+                payload: i.clone(),
+            })
             .collect::<Vec<_>>();
         rep.insights = points.len() as u64;
         ctx.upsert_vectors(INSIGHTS, points)?;
@@ -145,7 +163,11 @@ pub fn sync(ctx: &mut dyn Context, budget: u64) -> Result<SyncReport, PluginErro
 }
 
 fn marker_point(v: &[f32], seq: i64, insights: u64) -> VectorPoint {
-    VectorPoint { id: MARKER_ID.into(), vector: v.to_vec(), payload: json!({"marker": "sync", "outcome_seq": seq, "insights": insights}) }
+    VectorPoint {
+        id: MARKER_ID.into(),
+        vector: v.to_vec(),
+        payload: json!({"marker": "sync", "outcome_seq": seq, "insights": insights}),
+    }
 }
 
 fn case_payload(id: &str, r: &Rec) -> Value {
@@ -173,9 +195,17 @@ fn case_payload(id: &str, r: &Rec) -> Value {
 
 /// The most similar past cases to a recommendation described by its embed
 /// text, with exact-match `filter`s, excluding `exclude`.
-pub fn similar(ctx: &mut dyn Context, text: &str, limit: usize, filter: Value, exclude: Option<&str>) -> Result<Vec<Value>, PluginError> {
-    let v = ctx.embed(&[text.to_string()])?.pop().ok_or_else(|| PluginError::internal("embedder returned no vector"))?;
-    let hits = ctx.search_vectors(CASES, &VectorQuery { vector: v, limit: limit + usize::from(exclude.is_some()), filter })?;
+pub fn similar(
+    ctx: &mut dyn Context,
+    text: &str,
+    limit: usize,
+    filter: Value,
+    exclude: Option<&str>,
+) -> Result<Vec<Value>, PluginError> {
+    let v =
+        ctx.embed(&[text.to_string()])?.pop().ok_or_else(|| PluginError::internal("embedder returned no vector"))?;
+    let hits =
+        ctx.search_vectors(CASES, &VectorQuery { vector: v, limit: limit + usize::from(exclude.is_some()), filter })?;
     Ok(hits
         .into_iter()
         .filter(|h| Some(h.id.as_str()) != exclude)

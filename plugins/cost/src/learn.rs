@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use learnloop_plugin_api::{
-    Context, EventQuery, ImprovementDraft, InsightDraft, Order, PluginError, RouteRequest, RouteResponse, Score, ScoreRequest,
-    ScoreWindow, Timestamp,
+    Context, EventQuery, ImprovementDraft, InsightDraft, Order, PluginError, RouteRequest, RouteResponse, Score,
+    ScoreRequest, ScoreWindow, Timestamp,
 };
 use serde_json::{Value, json};
 
@@ -97,7 +97,8 @@ struct Ids {
 impl Ids {
     fn push(&mut self, id: &str) -> Result<(), PluginError> {
         self.text.push_str(id);
-        let end = u32::try_from(self.text.len()).map_err(|_| PluginError::internal("the prediction ids to score exceed 4 GiB"))?;
+        let end = u32::try_from(self.text.len())
+            .map_err(|_| PluginError::internal("the prediction ids to score exceed 4 GiB"))?;
         self.spans.push((end - id.len() as u32, end));
         Ok(())
     }
@@ -126,7 +127,8 @@ pub fn serving(ctx: &mut dyn Context) -> Result<(Params, BTreeMap<&'static str, 
     let mut versions = BTreeMap::new();
     for t in model::TARGETS {
         let a = learnloop_plugin_api::improve::applied(ctx, t)?;
-        p.merge(t, a.as_ref().map(|a| &a.params)).map_err(|e| PluginError::internal(format!("applied {t} parameters are unreadable: {e}")))?;
+        p.merge(t, a.as_ref().map(|a| &a.params))
+            .map_err(|e| PluginError::internal(format!("applied {t} parameters are unreadable: {e}")))?;
         versions.insert(t, a.map_or(0, |a| a.version));
     }
     Ok((p, versions))
@@ -187,7 +189,8 @@ pub fn cycle(plugin: &CostPlugin, ctx: &mut dyn Context) -> Result<Value, Plugin
     let raw_err = model::holdout_error(&Params::default(), &table, &holdout).map(|x| x.0);
     let cand_err = model::holdout_error(&candidate, &table, &holdout).map(|x| x.1);
     let served_err = model::holdout_error(&current, &table, &holdout).map(|x| x.1);
-    let success_backtest = success_backtest(&candidate.success_model, &current.success_model, versions[model::RISK], &table, &holdout);
+    let success_backtest =
+        success_backtest(&candidate.success_model, &current.success_model, versions[model::RISK], &table, &holdout);
     let trend = calibration_trend(&table, all, cfg.shrinkage);
     let improvement_over_baseline = match (raw_err, cand_err) {
         (Some(r), Some(c)) if r > 0.0 => Some((r - c) / r),
@@ -225,7 +228,11 @@ pub fn cycle(plugin: &CostPlugin, ctx: &mut dyn Context) -> Result<Value, Plugin
         }));
     }
     let corr = model::factor_correlations(&table, all.iter());
-    if let Some(best) = corr.iter().filter(|(_, (r, n))| *r > 0.1 && *n as u64 >= cfg.min_group_size).max_by(|a, b| a.1.0.total_cmp(&b.1.0)) {
+    if let Some(best) = corr
+        .iter()
+        .filter(|(_, (r, n))| *r > 0.1 && *n as u64 >= cfg.min_group_size)
+        .max_by(|a, b| a.1.0.total_cmp(&b.1.0))
+    {
         insights.push(json!({
             "insight_type": "success_pattern", "recommendation_type": null,
             "title": format!("scoring factor {} predicts success (r = {:.2})", best.0, best.1.0),
@@ -299,7 +306,13 @@ fn mean_of(v: &[f64]) -> Value {
 /// The success model's held-out backtest: Brier score and log loss of the
 /// candidate, of the model in force (the base rate when none is) and of
 /// the base rate of the candidate's training outcomes.
-fn success_backtest(candidate: &SuccessModel, in_force: &SuccessModel, version: u64, table: &Table, holdout: &[&Row]) -> Value {
+fn success_backtest(
+    candidate: &SuccessModel,
+    in_force: &SuccessModel,
+    version: u64,
+    table: &Table,
+    holdout: &[&Row],
+) -> Value {
     let base = candidate.base_rate();
     let (cb, cl) = model::success_losses(candidate, base, table, holdout);
     let (ib, il) = model::success_losses(in_force, base, table, holdout);
@@ -364,7 +377,10 @@ fn calibration_trend(table: &Table, all: &[Row], shrinkage: f64) -> Value {
 pub fn score(ctx: &mut dyn Context, request: &ScoreRequest) -> Result<Score, PluginError> {
     let target = request.target.as_str();
     if !model::TARGETS.contains(&target) {
-        return Err(PluginError::invalid("target", format!("the cost plugin has no parameter set {target:?} (it has {})", model::TARGETS.join(", "))));
+        return Err(PluginError::invalid(
+            "target",
+            format!("the cost plugin has no parameter set {target:?} (it has {})", model::TARGETS.join(", ")),
+        ));
     }
     let mut cand = Params::default();
     cand.merge(target, Some(&request.candidate)).map_err(|e| PluginError::invalid("candidate", e.to_string()))?;
@@ -397,7 +413,8 @@ pub fn score(ctx: &mut dyn Context, request: &ScoreRequest) -> Result<Score, Plu
             against = "base_rate";
         }
     }
-    let confidence = learnloop_stats::paired_improvement_confidence(&lb, &lc).map_err(|e| PluginError::internal(e.to_string()))?;
+    let confidence =
+        learnloop_stats::paired_improvement_confidence(&lb, &lc).map_err(|e| PluginError::internal(e.to_string()))?;
     Ok(Score {
         metric: metric.into(),
         higher_is_better: false,
@@ -419,7 +436,11 @@ fn top_issues(a: &Agg, n: usize) -> Vec<String> {
 pub fn accuracy(ctx: &mut dyn Context, kind: Option<&str>) -> Result<Value, PluginError> {
     let stats = get_doc::<Stats>(ctx, "stats")?.0;
     let agg = match kind {
-        Some(k) => stats.by_type.get(k).cloned().ok_or_else(|| PluginError::not_found(format!("no recommendations of type {k:?}")))?,
+        Some(k) => stats
+            .by_type
+            .get(k)
+            .cloned()
+            .ok_or_else(|| PluginError::not_found(format!("no recommendations of type {k:?}")))?,
         None => stats.all.clone(),
     };
     let learning = get_value(ctx, "learning")?;
@@ -488,7 +509,11 @@ pub fn metrics(ctx: &mut dyn Context) -> Result<Value, PluginError> {
 pub fn outcomes(ctx: &mut dyn Context, req: &RouteRequest) -> Result<RouteResponse, PluginError> {
     let limit = match req.query.get("limit") {
         None => 100,
-        Some(s) => s.parse::<usize>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| PluginError::invalid("limit", "expected an integer in 1..=1000"))?,
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| PluginError::invalid("limit", "expected an integer in 1..=1000"))?,
     };
     let success = crate::q_bool(req, "success")?;
     let measured = crate::q_bool(req, "measured")?;
@@ -550,8 +575,13 @@ pub fn analysis(plugin: &CostPlugin, ctx: &mut dyn Context, only: Option<&str>) 
         let mut chars = Vec::new();
         let mut risk_factors = Vec::new();
         let mut optimal = serde_json::Map::new();
-        for (dim, map) in [("region", &stats.by_type_region), ("resource_type", &stats.by_type_resource), ("risk_level", &stats.by_type_risk)] {
-            let groups: Vec<(&str, &Agg)> = pattern_groups(map, kind).into_iter().filter(|(_, a)| a.executed >= min).collect();
+        for (dim, map) in [
+            ("region", &stats.by_type_region),
+            ("resource_type", &stats.by_type_resource),
+            ("risk_level", &stats.by_type_risk),
+        ] {
+            let groups: Vec<(&str, &Agg)> =
+                pattern_groups(map, kind).into_iter().filter(|(_, a)| a.executed >= min).collect();
             let mut best: Option<(&str, f64)> = None;
             for (v, a) in &groups {
                 let r = a.success_rate().unwrap_or(0.0);
@@ -559,7 +589,11 @@ pub fn analysis(plugin: &CostPlugin, ctx: &mut dyn Context, only: Option<&str>) 
                     chars.push(format!("{dim} {v}: {:.0}% success ({} executions)", r * 100.0, a.executed));
                 }
                 if r <= rate - 0.05 {
-                    risk_factors.push(format!("{dim} {v}: {:.0}% failure ({} executions)", (1.0 - r) * 100.0, a.executed));
+                    risk_factors.push(format!(
+                        "{dim} {v}: {:.0}% failure ({} executions)",
+                        (1.0 - r) * 100.0,
+                        a.executed
+                    ));
                 }
                 if best.is_none_or(|(_, b)| r > b) {
                     best = Some((v, r));

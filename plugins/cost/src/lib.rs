@@ -107,10 +107,17 @@ impl Default for Config {
 impl Config {
     fn check(&self) -> Result<(), PluginError> {
         let bad = |k: &str, m: &str| Err(PluginError::invalid(format!("[cost] {k}"), m.to_string()));
-        if !(self.measurement_window_days.is_finite() && self.measurement_window_days >= 1.0 && self.measurement_window_days <= 366.0) {
+        if !(self.measurement_window_days.is_finite()
+            && self.measurement_window_days >= 1.0
+            && self.measurement_window_days <= 366.0)
+        {
             return bad("measurement_window_days", "must lie in [1, 366]");
         }
-        for (k, v) in [("interval_level", self.interval_level), ("holdout_fraction", self.holdout_fraction), ("weight_learning_rate", self.weight_learning_rate)] {
+        for (k, v) in [
+            ("interval_level", self.interval_level),
+            ("holdout_fraction", self.holdout_fraction),
+            ("weight_learning_rate", self.weight_learning_rate),
+        ] {
             if !(v > 0.0 && v < 1.0) {
                 return bad(k, "must lie in (0, 1)");
             }
@@ -118,7 +125,9 @@ impl Config {
         if !(self.shrinkage.is_finite() && self.shrinkage >= 0.0) {
             return bad("shrinkage", "must be a finite number ≥ 0");
         }
-        if !(0.0..1.0).contains(&self.risk_low_max_failure) || !(self.risk_low_max_failure..1.0).contains(&self.risk_medium_max_failure) {
+        if !(0.0..1.0).contains(&self.risk_low_max_failure)
+            || !(self.risk_low_max_failure..1.0).contains(&self.risk_medium_max_failure)
+        {
             return bad("risk_medium_max_failure", "need 0 ≤ risk_low_max_failure ≤ risk_medium_max_failure < 1");
         }
         if self.similar_cases > 100 {
@@ -135,8 +144,14 @@ impl Config {
         let docs: [(&str, &str); 10] = [
             ("measurement_window_days", "default window (days) over which actual savings are measured"),
             ("interval_level", "nominal coverage of the conformal savings interval"),
-            ("shrinkage", "pseudo-count pulling a thin group's calibration and risk level toward its broader group (the success model chooses its own by cross-validation)"),
-            ("holdout_fraction", "newest fraction of outcomes held out: candidates are learned without them and backtested on them"),
+            (
+                "shrinkage",
+                "pseudo-count pulling a thin group's calibration and risk level toward its broader group (the success model chooses its own by cross-validation)",
+            ),
+            (
+                "holdout_fraction",
+                "newest fraction of outcomes held out: candidates are learned without them and backtested on them",
+            ),
             ("min_group_size", "executions a group needs before patterns, risk levels and weights use it"),
             ("risk_low_max_failure", "failure rate up to which a type × resource type is low risk"),
             ("risk_medium_max_failure", "failure rate up to which it is medium risk (above: high)"),
@@ -183,7 +198,6 @@ pub(crate) fn get_rec(ctx: &mut dyn Context, id: &str) -> Result<Option<Rec>, Pl
     })
 }
 
-
 const RISKS: [&str; 3] = ["low", "medium", "high"];
 
 /// A context field of a recommendation: from the payload, else from the
@@ -198,7 +212,9 @@ fn opt_str(p: &learnloop_plugin_api::Prediction, field: &str) -> Result<(), Vali
     match context_field(p, field) {
         None => Ok(()),
         Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 128 => Ok(()),
-        Some(_) => Err(ValidationError::new(format!("payload.{field}"), "must be a non-empty string of at most 128 bytes")),
+        Some(_) => {
+            Err(ValidationError::new(format!("payload.{field}"), "must be a non-empty string of at most 128 bytes"))
+        }
     }
 }
 
@@ -209,7 +225,11 @@ fn factors_of(features: &serde_json::Map<String, Value>) -> BTreeMap<String, f64
 fn q_usize(req: &RouteRequest, name: &str, default: usize, max: usize) -> Result<usize, PluginError> {
     match req.query.get(name) {
         None => Ok(default),
-        Some(s) => s.parse::<usize>().ok().filter(|n| (1..=max).contains(n)).ok_or_else(|| PluginError::invalid(name, format!("expected an integer in 1..={max}"))),
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| PluginError::invalid(name, format!("expected an integer in 1..={max}"))),
     }
 }
 
@@ -225,7 +245,12 @@ fn q_bool(req: &RouteRequest, name: &str) -> Result<Option<bool>, PluginError> {
 /// Exact-match filters for similar-case search from query parameters.
 fn case_filter(req: &RouteRequest) -> Result<Value, PluginError> {
     let mut f = serde_json::Map::new();
-    for (q, field) in [("type", "recommendation_type"), ("resource_type", "resource_type"), ("region", "region"), ("risk_level", "risk_level")] {
+    for (q, field) in [
+        ("type", "recommendation_type"),
+        ("resource_type", "resource_type"),
+        ("region", "region"),
+        ("risk_level", "risk_level"),
+    ] {
         if let Some(v) = req.query.get(q) {
             f.insert(field.into(), json!(v));
         }
@@ -272,7 +297,11 @@ fn medium() -> String {
 impl Proposal {
     fn parse(req: &RouteRequest) -> Result<Proposal, PluginError> {
         let p: Proposal = req.body_as()?;
-        for (k, v) in [("recommendation_type", &p.recommendation_type), ("resource_type", &p.resource_type), ("region", &p.region)] {
+        for (k, v) in [
+            ("recommendation_type", &p.recommendation_type),
+            ("resource_type", &p.resource_type),
+            ("region", &p.region),
+        ] {
             if v.trim().is_empty() {
                 return Err(PluginError::invalid(k, "must not be empty"));
             }
@@ -296,7 +325,13 @@ impl Proposal {
     }
 
     fn text(&self) -> String {
-        record::embed_text(&self.recommendation_type, &self.resource_type, &self.region, &self.risk_level, self.predicted_savings)
+        record::embed_text(
+            &self.recommendation_type,
+            &self.resource_type,
+            &self.region,
+            &self.risk_level,
+            self.predicted_savings,
+        )
     }
 }
 
@@ -318,14 +353,19 @@ impl CostPlugin {
         };
         let original_score = params_default_score(&p.scoring_factors);
         // The learned success model when one is in force, else the base rate.
-        let (probability, probability_basis) =
-            match params.success_probability(&p.recommendation_type, &p.region, &p.resource_type, &p.risk_level, &p.scoring_factors) {
-                Some(q) => (q, "success_model"),
-                None => {
-                    let all = get_doc::<Stats>(ctx, "stats")?.0.all;
-                    ((all.succeeded as f64 + 1.0) / (all.executed as f64 + 2.0), "base_rate")
-                }
-            };
+        let (probability, probability_basis) = match params.success_probability(
+            &p.recommendation_type,
+            &p.region,
+            &p.resource_type,
+            &p.risk_level,
+            &p.scoring_factors,
+        ) {
+            Some(q) => (q, "success_model"),
+            None => {
+                let all = get_doc::<Stats>(ctx, "stats")?.0.all;
+                ((all.succeeded as f64 + 1.0) / (all.executed as f64 + 2.0), "base_rate")
+            }
+        };
         Ok(json!({
             "recommendation_type": p.recommendation_type, "resource_type": p.resource_type, "region": p.region,
             "resource_id": p.resource_id,
@@ -351,7 +391,14 @@ impl CostPlugin {
         }))
     }
 
-    fn similar_for(&self, ctx: &mut dyn Context, text: &str, limit: usize, filter: Value, exclude: Option<&str>) -> Result<Vec<Value>, PluginError> {
+    fn similar_for(
+        &self,
+        ctx: &mut dyn Context,
+        text: &str,
+        limit: usize,
+        filter: Value,
+        exclude: Option<&str>,
+    ) -> Result<Vec<Value>, PluginError> {
         index::sync(ctx, self.config.index_sync_budget)?;
         index::similar(ctx, text, limit, filter, exclude)
     }
@@ -426,9 +473,14 @@ impl Plugin for CostPlugin {
     fn validate(&self, record: &Record) -> Result<(), ValidationError> {
         match record {
             Record::Prediction(p) => {
-                let savings = p.value.ok_or_else(|| ValidationError::new("value", "is required: the predicted monthly savings"))?;
+                let savings = p
+                    .value
+                    .ok_or_else(|| ValidationError::new("value", "is required: the predicted monthly savings"))?;
                 if !(savings.is_finite() && savings >= 0.0) {
-                    return Err(ValidationError::new("value", format!("predicted savings must be a finite number ≥ 0, got {savings}")));
+                    return Err(ValidationError::new(
+                        "value",
+                        format!("predicted savings must be a finite number ≥ 0, got {savings}"),
+                    ));
                 }
                 if p.confidence.is_some_and(|c| !(0.0..=1.0).contains(&c)) {
                     return Err(ValidationError::new("confidence", "must lie in [0, 1]"));
@@ -446,7 +498,10 @@ impl Plugin for CostPlugin {
             }
             Record::Outcome(o) => {
                 if o.success.is_none() && o.value.is_none() {
-                    return Err(ValidationError::new("success", "an outcome needs success (the execution) and/or value (the actual monthly savings)"));
+                    return Err(ValidationError::new(
+                        "success",
+                        "an outcome needs success (the execution) and/or value (the actual monthly savings)",
+                    ));
                 }
                 if o.value.is_some_and(|v| !v.is_finite()) {
                     return Err(ValidationError::new("value", "actual savings must be finite"));
@@ -468,7 +523,10 @@ impl Plugin for CostPlugin {
                 if let Some(w) = p.get("measurement_window_days")
                     && !w.as_f64().is_some_and(|w| (1.0..=366.0).contains(&w))
                 {
-                    return Err(ValidationError::new("payload.measurement_window_days", "must be a number in [1, 366]"));
+                    return Err(ValidationError::new(
+                        "payload.measurement_window_days",
+                        "must be a number in [1, 366]",
+                    ));
                 }
                 if let Some(m) = p.get("post_execution_metrics")
                     && !m.is_object()
@@ -499,7 +557,10 @@ impl Plugin for CostPlugin {
                         t,
                         kind: p.kind.clone(),
                         resource_id: p.subject.clone(),
-                        resource_type: context_field(p, "resource_type").and_then(Value::as_str).unwrap_or("unknown").to_string(),
+                        resource_type: context_field(p, "resource_type")
+                            .and_then(Value::as_str)
+                            .unwrap_or("unknown")
+                            .to_string(),
                         region: context_field(p, "region").and_then(Value::as_str).unwrap_or("unknown").to_string(),
                         risk: context_field(p, "risk_level").and_then(Value::as_str).unwrap_or("medium").to_string(),
                         predicted: p.value.unwrap_or(0.0),
@@ -531,7 +592,10 @@ impl Plugin for CostPlugin {
                             execution_id: pl["execution_id"].as_str().map(str::to_string),
                             success: ok,
                             duration_seconds: pl["execution_duration_seconds"].as_f64(),
-                            issues: pl["issues_encountered"].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()).unwrap_or_default(),
+                            issues: pl["issues_encountered"]
+                                .as_array()
+                                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                                .unwrap_or_default(),
                             metrics: pl.get("post_execution_metrics").cloned().unwrap_or(Value::Null),
                             t,
                         });
@@ -539,7 +603,11 @@ impl Plugin for CostPlugin {
                     if let Some(v) = o.value {
                         rec.actual = Some(v);
                         rec.actual_t = Some(t);
-                        rec.window_days = Some(o.payload["measurement_window_days"].as_f64().unwrap_or(self.config.measurement_window_days));
+                        rec.window_days = Some(
+                            o.payload["measurement_window_days"]
+                                .as_f64()
+                                .unwrap_or(self.config.measurement_window_days),
+                        );
                     }
                     stats.apply(rec, 1);
                 }
@@ -570,7 +638,8 @@ impl Plugin for CostPlugin {
             }
             ("GET", "/recommendations/{id}") => {
                 let id = req.param("id")?;
-                let rec = get_rec(ctx, id)?.ok_or_else(|| PluginError::not_found(format!("no recommendation {id:?}")))?;
+                let rec =
+                    get_rec(ctx, id)?.ok_or_else(|| PluginError::not_found(format!("no recommendation {id:?}")))?;
                 let mut v = rec.to_json(id);
                 let (params, versions) = learn::serving(ctx)?;
                 let e = params.estimate(&rec.kind, &rec.region, &rec.resource_type, rec.predicted);
@@ -581,7 +650,8 @@ impl Plugin for CostPlugin {
             ("GET", "/recommendations/{id}/similar") => {
                 let id = req.param("id")?.to_string();
                 let limit = q_usize(req, "limit", 10, 100)?;
-                let rec = get_rec(ctx, &id)?.ok_or_else(|| PluginError::not_found(format!("no recommendation {id:?}")))?;
+                let rec =
+                    get_rec(ctx, &id)?.ok_or_else(|| PluginError::not_found(format!("no recommendation {id:?}")))?;
                 let cases = self.similar_for(ctx, &rec.embed_text(), limit, case_filter(req)?, Some(&id))?;
                 Ok(RouteResponse::ok(json!({"recommendation_id": id, "similar_cases": cases})))
             }
@@ -599,23 +669,35 @@ impl Plugin for CostPlugin {
                     "type" => &stats.by_type,
                     "region" => &stats.by_region,
                     "resource_type" => &stats.by_resource_type,
-                    other => return Err(PluginError::invalid("by", format!("{other:?}: expected type, region or resource_type"))),
+                    other => {
+                        return Err(PluginError::invalid(
+                            "by",
+                            format!("{other:?}: expected type, region or resource_type"),
+                        ));
+                    }
                 };
-                let groups: serde_json::Map<String, Value> = map.iter().map(|(k, a)| (k.clone(), a.to_json())).collect();
+                let groups: serde_json::Map<String, Value> =
+                    map.iter().map(|(k, a)| (k.clone(), a.to_json())).collect();
                 Ok(RouteResponse::ok(json!({"by": by, "groups": groups, "overall": stats.all.to_json()})))
             }
-            ("GET", "/accuracy") => Ok(RouteResponse::ok(learn::accuracy(ctx, req.query.get("type").map(String::as_str))?)),
-            ("GET", "/analysis") => Ok(RouteResponse::ok(learn::analysis(self, ctx, req.query.get("type").map(String::as_str))?)),
+            ("GET", "/accuracy") => {
+                Ok(RouteResponse::ok(learn::accuracy(ctx, req.query.get("type").map(String::as_str))?))
+            }
+            ("GET", "/analysis") => {
+                Ok(RouteResponse::ok(learn::analysis(self, ctx, req.query.get("type").map(String::as_str))?))
+            }
             ("GET", "/insights") => {
                 let limit = q_usize(req, "limit", 10, 100)?;
                 let v = get_value(ctx, "insights")?;
-                let items: Vec<Value> = v["items"].as_array().map(|a| a.iter().take(limit).cloned().collect()).unwrap_or_default();
+                let items: Vec<Value> =
+                    v["items"].as_array().map(|a| a.iter().take(limit).cloned().collect()).unwrap_or_default();
                 Ok(RouteResponse::ok(json!({"insights": items})))
             }
             ("GET", "/metrics") => Ok(RouteResponse::ok(learn::metrics(ctx)?)),
             ("GET", "/params") => {
                 let (p, versions) = learn::serving(ctx)?;
-                let sets: serde_json::Map<String, Value> = model::TARGETS.iter().map(|t| (t.to_string(), p.part(t))).collect();
+                let sets: serde_json::Map<String, Value> =
+                    model::TARGETS.iter().map(|t| (t.to_string(), p.part(t))).collect();
                 Ok(RouteResponse::ok(json!({"versions": versions, "params": sets})))
             }
             ("POST", "/index/sync") => {

@@ -58,7 +58,8 @@ pub const CONFORMAL_FOLDS: usize = 5;
 pub const MIN_TYPE_CALIBRATION: usize = 30;
 
 /// The levels of the success model, broad to narrow, each nested in the one before.
-pub const SUCCESS_LEVELS: [&str; 4] = ["risk", "type|risk", "type|risk|resource_type", "type|risk|resource_type|region"];
+pub const SUCCESS_LEVELS: [&str; 4] =
+    ["risk", "type|risk", "type|risk|resource_type", "type|risk|resource_type|region"];
 
 /// Pseudo-counts cross-validation tries at each success level.
 pub const SHRINKAGE_GRID: [f64; 9] = [0.5, 2.0, 8.0, 32.0, 128.0, 512.0, 2048.0, 8192.0, 32768.0];
@@ -327,7 +328,9 @@ impl Params {
     /// The JSON of one parameter set.
     pub fn part(&self, target: &str) -> Value {
         match target {
-            CALIBRATION => json!({"shrinkage": self.shrinkage, "global": self.global, "calibration": self.calibration, "interval": self.interval}),
+            CALIBRATION => {
+                json!({"shrinkage": self.shrinkage, "global": self.global, "calibration": self.calibration, "interval": self.interval})
+            }
             RISK => json!({"success_model": self.success_model, "risk": self.risk}),
             _ => json!({"weights": self.weights}),
         }
@@ -357,8 +360,16 @@ impl Params {
 
     /// The learned probability of success of a recommendation (None while
     /// no success model is in force).
-    pub fn success_probability(&self, kind: &str, region: &str, resource_type: &str, risk: &str, factors: &BTreeMap<String, f64>) -> Option<f64> {
-        self.success_model.probability(&success_keys(kind, region, resource_type, risk), |name| factors.get(name).copied())
+    pub fn success_probability(
+        &self,
+        kind: &str,
+        region: &str,
+        resource_type: &str,
+        risk: &str,
+        factors: &BTreeMap<String, f64>,
+    ) -> Option<f64> {
+        self.success_model
+            .probability(&success_keys(kind, region, resource_type, risk), |name| factors.get(name).copied())
     }
 
     /// Calibrated savings and interval of a recommendation.
@@ -377,14 +388,9 @@ impl Params {
         }
         let factor = mu.exp();
         let q = self.interval.by_type.get(kind).map(|(q, _)| *q).or(self.interval.q);
-        let interval = q.filter(|_| self.global.n > 0).map(|q| (predicted * (mu - q).exp(), predicted * (mu + q).exp()));
-        Estimate {
-            calibration_factor: factor,
-            calibrated_savings: predicted * factor,
-            interval,
-            evidence,
-            basis,
-        }
+        let interval =
+            q.filter(|_| self.global.n > 0).map(|q| (predicted * (mu - q).exp(), predicted * (mu + q).exp()));
+        Estimate { calibration_factor: factor, calibrated_savings: predicted * factor, interval, evidence, basis }
     }
 
     /// The learned risk level of a type × resource type (else the type's), if any.
@@ -412,7 +418,11 @@ impl Params {
     /// [`Params::estimate`] of every group of the table, computed once.
     fn compile(&self, table: &Table) -> Compiled {
         let d = table.dict();
-        let factor = table.groups().iter().map(|g| self.estimate(d.name(g.kind), d.name(g.region), d.name(g.resource_type), 1.0).calibration_factor).collect();
+        let factor = table
+            .groups()
+            .iter()
+            .map(|g| self.estimate(d.name(g.kind), d.name(g.region), d.name(g.resource_type), 1.0).calibration_factor)
+            .collect();
         Compiled { factor }
     }
 }
@@ -440,7 +450,8 @@ struct CompiledSuccess {
 impl CompiledSuccess {
     fn new(m: &SuccessModel, table: &Table) -> CompiledSuccess {
         let d = table.dict();
-        let pooled = table.groups().iter().map(|g| logit(m.pooled(&g.success_keys.map(|c| d.name(c).to_string())))).collect();
+        let pooled =
+            table.groups().iter().map(|g| logit(m.pooled(&g.success_keys.map(|c| d.name(c).to_string())))).collect();
         let mut terms = vec![None; d.len()];
         for f in &m.factors {
             if let Some(c) = (0..d.len()).find(|c| d.name(*c as u32) == f.name) {
@@ -534,8 +545,12 @@ fn fit_interval_and_calibration(table: &Table, rows: &[&Row], cfg: &Config, p: &
             by_type[table.groups()[g as usize].kind as usize].push(r);
         }
     }
-    let by_type: BTreeMap<&str, Vec<f64>> =
-        by_type.into_iter().enumerate().filter(|(_, r)| !r.is_empty()).map(|(c, r)| (table.dict().name(c as u32), r)).collect();
+    let by_type: BTreeMap<&str, Vec<f64>> = by_type
+        .into_iter()
+        .enumerate()
+        .filter(|(_, r)| !r.is_empty())
+        .map(|(c, r)| (table.dict().name(c as u32), r))
+        .collect();
     let alpha = 1.0 - cfg.interval_level;
     p.interval = IntervalParams { level: cfg.interval_level, q: None, n: all_res.len(), by_type: BTreeMap::new() };
     if let Ok(c) = learnloop_stats::SplitConformal::calibrate(&all_res, alpha) {
@@ -719,7 +734,14 @@ fn fit_success(table: &Table, rows: &[&Row], cfg: &Config) -> SuccessModel {
 /// without its fold), penalty chosen by cross-validation; fitted on at
 /// most [`FACTOR_FIT_ROWS`] executions, cross-validated on at most
 /// [`FACTOR_CV_ROWS`].
-fn fit_factor_term(table: &Table, ex: &[&Row], fc: &FoldCounts, ks: &[Option<f64>; 4], cfg: &Config, m: &mut SuccessModel) {
+fn fit_factor_term(
+    table: &Table,
+    ex: &[&Row],
+    fc: &FoldCounts,
+    ks: &[Option<f64>; 4],
+    cfg: &Config,
+    m: &mut SuccessModel,
+) {
     let n = ex.len();
     let folds = fc.folds;
     // The most common factors with enough executions and some spread.
@@ -754,7 +776,8 @@ fn fit_factor_term(table: &Table, ex: &[&Row], fc: &FoldCounts, ks: &[Option<f64
     for (j, nm) in names.iter().enumerate() {
         slot[nm.0 as usize] = j;
     }
-    let pooled: Vec<Vec<f64>> = (0..folds).map(|f| (0..table.groups().len()).map(|g| logit(fc.pooled(table, f, g, ks))).collect()).collect();
+    let pooled: Vec<Vec<f64>> =
+        (0..folds).map(|f| (0..table.groups().len()).map(|g| logit(fc.pooled(table, f, g, ks))).collect()).collect();
     // An evenly spaced sample (in time) of the executions, each with its
     // fold; everything below works on it.
     let picked: Vec<usize> = (0..n).step_by(n.div_ceil(FACTOR_FIT_ROWS).max(1)).collect();
@@ -900,7 +923,10 @@ fn solve(a: &mut [f64], b: &mut [f64], d: usize) -> Option<Vec<f64>> {
 
 /// Correlation of each factor with success (point-biserial), over
 /// executed recommendations that carry the factor.
-pub fn factor_correlations<'a>(table: &Table, rows: impl Iterator<Item = &'a Row> + Clone) -> BTreeMap<String, (f64, usize)> {
+pub fn factor_correlations<'a>(
+    table: &Table,
+    rows: impl Iterator<Item = &'a Row> + Clone,
+) -> BTreeMap<String, (f64, usize)> {
     // Sized first: the columns of a million executions are tens of megabytes.
     let mut sizes = vec![0usize; table.dict().len()];
     for r in rows.clone().filter(|r| r.success.is_some()) {
@@ -908,7 +934,8 @@ pub fn factor_correlations<'a>(table: &Table, rows: impl Iterator<Item = &'a Row
             sizes[name as usize] += 1;
         }
     }
-    let mut cols: Vec<(Vec<f64>, Vec<f64>)> = sizes.into_iter().map(|n| (Vec::with_capacity(n), Vec::with_capacity(n))).collect();
+    let mut cols: Vec<(Vec<f64>, Vec<f64>)> =
+        sizes.into_iter().map(|n| (Vec::with_capacity(n), Vec::with_capacity(n))).collect();
     for r in rows {
         let Some(ok) = r.success else { continue };
         for &(name, x) in table.factors(r) {
@@ -963,7 +990,13 @@ fn learn_weights<'a>(
 /// other set's base rate), and one minus each successful execution's
 /// share of failed ones its weighted score ranks below — the per-case terms
 /// of 1 − AUC (`scoring_weights`).
-pub fn losses(target: &str, a: &Params, b: &Params, table: &Table, rows: &[&Row]) -> (&'static str, Vec<f64>, Vec<f64>) {
+pub fn losses(
+    target: &str,
+    a: &Params,
+    b: &Params,
+    table: &Table,
+    rows: &[&Row],
+) -> (&'static str, Vec<f64>, Vec<f64>) {
     match target {
         CALIBRATION => {
             let (ea, eb) = (a.compile(table), b.compile(table));
@@ -978,7 +1011,8 @@ pub fn losses(target: &str, a: &Params, b: &Params, table: &Table, rows: &[&Row]
         }
         RISK => {
             // A set without a success model answers the other's base rate.
-            let fallback = if a.success_model.is_empty() { b.success_model.base_rate() } else { a.success_model.base_rate() };
+            let fallback =
+                if a.success_model.is_empty() { b.success_model.base_rate() } else { a.success_model.base_rate() };
             let (la, _) = success_losses(&a.success_model, fallback, table, rows);
             let (lb, _) = success_losses(&b.success_model, fallback, table, rows);
             ("success_brier", la, lb)
@@ -1065,7 +1099,12 @@ pub fn monthly_errors(table: &Table, rows: &[&Row], shrinkage: f64) -> Vec<Month
             }
         }
         let n = end - i;
-        out.push(MonthError { month: format!("{:04}-{:02}", month.0, month.1), n, raw_error: raw / n as f64, calibrated_error: cal / n as f64 });
+        out.push(MonthError {
+            month: format!("{:04}-{:02}", month.0, month.1),
+            n,
+            raw_error: raw / n as f64,
+            calibrated_error: cal / n as f64,
+        });
         i = end;
     }
     out
@@ -1092,9 +1131,19 @@ mod tests {
     use super::*;
     use crate::table::Fields;
 
-    fn check(params: &Params, (kind, region, rt): (&str, &str, &str), predicted: f64, expected_factor: f64, basis: &str) {
+    fn check(
+        params: &Params,
+        (kind, region, rt): (&str, &str, &str),
+        predicted: f64,
+        expected_factor: f64,
+        basis: &str,
+    ) {
         let e = params.estimate(kind, region, rt, predicted);
-        assert!((e.calibration_factor - expected_factor).abs() < 1e-12, "{kind}/{region}/{rt}: {} vs {expected_factor}", e.calibration_factor);
+        assert!(
+            (e.calibration_factor - expected_factor).abs() < 1e-12,
+            "{kind}/{region}/{rt}: {} vs {expected_factor}",
+            e.calibration_factor
+        );
         assert!((e.calibrated_savings - predicted * expected_factor).abs() < 1e-9);
         assert_eq!(e.basis, basis);
     }
@@ -1169,19 +1218,41 @@ mod tests {
                 _ => 0.55,
             };
             let ok = rng.uniform() < p;
-            table.push(Fields { t: i, kind: "k", region, resource_type: "ec2", risk, predicted: 1.0, actual: None, success: Some(ok) }, [("noise", rng.uniform())]);
+            table.push(
+                Fields {
+                    t: i,
+                    kind: "k",
+                    region,
+                    resource_type: "ec2",
+                    risk,
+                    predicted: 1.0,
+                    actual: None,
+                    success: Some(ok),
+                },
+                [("noise", rng.uniform())],
+            );
         }
         let rows: Vec<&Row> = table.rows().iter().collect();
         let m = fit_success(&table, &rows, &Config::default());
         assert!(m.levels.iter().any(|l| l.level == "risk"), "{:#?}", m.cv);
         assert!(m.cv.log_loss_levels < m.cv.log_loss_base_rate - 0.02, "{:#?}", m.cv);
-        let p = |risk: &str, region: &str| m.probability(&success_keys("k", region, "ec2", risk), |_| Some(0.5)).unwrap();
+        let p =
+            |risk: &str, region: &str| m.probability(&success_keys("k", region, "ec2", risk), |_| Some(0.5)).unwrap();
         for risk in ["low", "medium", "high"] {
             let by_region: Vec<f64> = ["r1", "r2", "r3", "r4"].iter().map(|r| p(risk, r)).collect();
-            let spread = by_region.iter().cloned().fold(f64::MIN, f64::max) - by_region.iter().cloned().fold(f64::MAX, f64::min);
-            assert!(spread < 0.02, "{risk}: the region has no signal yet moves the probability by {spread:.3}: {by_region:?}");
+            let spread =
+                by_region.iter().cloned().fold(f64::MIN, f64::max) - by_region.iter().cloned().fold(f64::MAX, f64::min);
+            assert!(
+                spread < 0.02,
+                "{risk}: the region has no signal yet moves the probability by {spread:.3}: {by_region:?}"
+            );
         }
-        assert!((p("low", "r1") - 0.95).abs() < 0.03 && (p("high", "r1") - 0.55).abs() < 0.04, "{} {}", p("low", "r1"), p("high", "r1"));
+        assert!(
+            (p("low", "r1") - 0.95).abs() < 0.03 && (p("high", "r1") - 0.55).abs() < 0.04,
+            "{} {}",
+            p("low", "r1"),
+            p("high", "r1")
+        );
         // A factor without signal gets no (or a negligible) coefficient.
         assert!(m.factors.iter().all(|f| f.coef.abs() < 0.1), "{:?}", m.factors);
     }
@@ -1195,7 +1266,16 @@ mod tests {
             let (ready, noise) = (rng.uniform(), rng.uniform());
             let ok = rng.uniform() < 1.0 / (1.0 + (-(1.5 + 3.0 * (ready - 0.5))).exp());
             table.push(
-                Fields { t: i, kind: "k", region: "r", resource_type: "ec2", risk: "medium", predicted: 1.0, actual: None, success: Some(ok) },
+                Fields {
+                    t: i,
+                    kind: "k",
+                    region: "r",
+                    resource_type: "ec2",
+                    risk: "medium",
+                    predicted: 1.0,
+                    actual: None,
+                    success: Some(ok),
+                },
                 [("noise", noise), ("readiness", ready)],
             );
         }

@@ -116,13 +116,15 @@ pub struct ExecView {
 impl<'a> RecView<'a> {
     /// The view of a `rec/<id>` document (`key` names it in the error).
     pub fn of(key: &str, doc: &'a Value) -> Result<RecView<'a>, serde_json::Error> {
-        RecView::deserialize(doc).map_err(|e| serde::de::Error::custom(format_args!("{key} is not a recommendation document: {e}")))
+        RecView::deserialize(doc)
+            .map_err(|e| serde::de::Error::custom(format_args!("{key} is not a recommendation document: {e}")))
     }
 
     /// The view of a `rec/<id>` document given as JSON text (no JSON tree
     /// in between; see `Context::scan_state_raw`).
     pub fn of_text(key: &str, json: &'a str) -> Result<RecView<'a>, serde_json::Error> {
-        serde_json::from_str(json).map_err(|e| serde::de::Error::custom(format_args!("{key} is not a recommendation document: {e}")))
+        serde_json::from_str(json)
+            .map_err(|e| serde::de::Error::custom(format_args!("{key} is not a recommendation document: {e}")))
     }
 }
 
@@ -185,7 +187,9 @@ impl Rec {
 /// of the same type and region come first, then resource type, risk and
 /// savings magnitude.
 pub fn embed_text(kind: &str, resource_type: &str, region: &str, risk: &str, predicted: f64) -> String {
-    format!("recommendation_type*3: {kind}\nregion*2: {region}\nresource_type: {resource_type}\nrisk_level: {risk}\nmonthly_savings: {predicted}")
+    format!(
+        "recommendation_type*3: {kind}\nregion*2: {region}\nresource_type: {resource_type}\nrisk_level: {risk}\nmonthly_savings: {predicted}"
+    )
 }
 
 /// Counters of one group of recommendations.

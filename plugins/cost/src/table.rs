@@ -152,7 +152,8 @@ impl Table {
     }
 
     fn group_of(&mut self, kind: &str, region: &str, resource_type: &str, risk: &str) -> u32 {
-        let codes = (self.dict.intern(kind), self.dict.intern(region), self.dict.intern(resource_type), self.dict.intern(risk));
+        let codes =
+            (self.dict.intern(kind), self.dict.intern(region), self.dict.intern(resource_type), self.dict.intern(risk));
         if let Some(g) = self.group_codes.get(&codes) {
             return *g;
         }

@@ -27,7 +27,8 @@ use learnloop_stats::SplitMix64 as Rng;
 
 const DAY: i64 = 86_400_000_000;
 const T0: i64 = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z
-const TYPES: [(&str, f64); 4] = [("rightsizing", 0.85), ("spot_instances", 0.65), ("reserved_instances", 1.10), ("storage_tiering", 0.75)];
+const TYPES: [(&str, f64); 4] =
+    [("rightsizing", 0.85), ("spot_instances", 0.65), ("reserved_instances", 1.10), ("storage_tiering", 0.75)];
 const REGIONS: [(&str, f64); 3] = [("us-east-1", 1.0), ("eu-west-1", 0.88), ("ap-south-1", 0.78)];
 const RESOURCES: [(&str, f64); 3] = [("ec2", 1.0), ("rds", 0.95), ("ebs", 1.04)];
 const NOISE: f64 = 0.08;
@@ -106,7 +107,11 @@ fn records(c: &Case, ws: &str) -> Vec<Record> {
         "payload": {"resource_type": c.resource, "region": c.region, "risk_level": c.risk},
         "event_time": time(c.t),
     }))];
-    let issues: Vec<&str> = if c.success { vec![] } else { vec![if c.kind == "spot_instances" { "capacity_unavailable" } else { "timeout" }] };
+    let issues: Vec<&str> = if c.success {
+        vec![]
+    } else {
+        vec![if c.kind == "spot_instances" { "capacity_unavailable" } else { "timeout" }]
+    };
     out.push(rec(json!({
         "type": "outcome", "id": format!("{}-exec", c.id), "workspace": ws, "plugin": "cost", "prediction_id": c.id,
         "success": c.success,
@@ -125,7 +130,11 @@ fn records(c: &Case, ws: &str) -> Vec<Record> {
 }
 
 fn host(dir: &std::path::Path, vectors: bool) -> PluginHost {
-    host_on(learnloop_store::pg_test::test_store(dir, &SqliteOptions { synchronous_full: false, ..Default::default() }), dir, vectors)
+    host_on(
+        learnloop_store::pg_test::test_store(dir, &SqliteOptions { synchronous_full: false, ..Default::default() }),
+        dir,
+        vectors,
+    )
 }
 
 fn host_on(store: Arc<dyn Store>, dir: &std::path::Path, vectors: bool) -> PluginHost {
@@ -139,12 +148,20 @@ fn host_on(store: Arc<dyn Store>, dir: &std::path::Path, vectors: bool) -> Plugi
     }
     let backend = EdgeBackend::open(&dir.join("vectors")).unwrap();
     let ks = KnowledgeStore::new(Arc::new(backend), "learnloop", StructuredEmbedder::ID, StructuredEmbedder::DIMS);
-    host.with_services(Services { vectors: Some(Arc::new(ks)), embedder: Some(Arc::new(StructuredEmbedder)), llm: None })
+    host.with_services(Services {
+        vectors: Some(Arc::new(ks)),
+        embedder: Some(Arc::new(StructuredEmbedder)),
+        llm: None,
+    })
 }
 
 fn ingest(host: &PluginHost, records: Vec<Record>) {
     let statuses = host.ingest(records, Timestamp::from_micros(T0 + 1000 * DAY).unwrap()).unwrap();
-    assert!(statuses.iter().all(|s| *s == IngestStatus::Inserted), "{:?}", statuses.iter().find(|s| **s != IngestStatus::Inserted));
+    assert!(
+        statuses.iter().all(|s| *s == IngestStatus::Inserted),
+        "{:?}",
+        statuses.iter().find(|s| **s != IngestStatus::Inserted)
+    );
 }
 
 fn call(host: &PluginHost, method: &str, path: &str, query: &[(&str, &str)], body: Value) -> Value {
@@ -156,10 +173,16 @@ fn call(host: &PluginHost, method: &str, path: &str, query: &[(&str, &str)], bod
 }
 
 fn assess(host: &PluginHost, c: &Case, similar: usize) -> Value {
-    call(host, "POST", "/assess", &[], json!({
-        "recommendation_type": c.kind, "resource_type": c.resource, "region": c.region, "predicted_savings": c.predicted,
-        "risk_level": c.risk, "scoring_factors": {"readiness": c.readiness, "noise": c.noise_factor}, "similar_cases": similar,
-    }))
+    call(
+        host,
+        "POST",
+        "/assess",
+        &[],
+        json!({
+            "recommendation_type": c.kind, "resource_type": c.resource, "region": c.region, "predicted_savings": c.predicted,
+            "risk_level": c.risk, "scoring_factors": {"readiness": c.readiness, "noise": c.noise_factor}, "similar_cases": similar,
+        }),
+    )
 }
 
 #[test]
@@ -175,7 +198,12 @@ fn calibration_learns_biases_and_intervals_cover() {
     let w = &report["workspaces"]["w"];
     assert_eq!(w["proposed"], json!(["calibration", "risk_levels", "scoring_weights"]), "{w:#}");
     // The host backtested the proposals (Plugin::score on the held-out outcomes) and applied them.
-    let mut applied: Vec<&str> = report["improvements"]["w"]["applied"].as_array().unwrap().iter().map(|a| a["target"].as_str().unwrap()).collect();
+    let mut applied: Vec<&str> = report["improvements"]["w"]["applied"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["target"].as_str().unwrap())
+        .collect();
     applied.sort_unstable();
     assert_eq!(applied, ["calibration", "risk_levels", "scoring_weights"], "{:#}", report["improvements"]);
 
@@ -200,7 +228,10 @@ fn calibration_learns_biases_and_intervals_cover() {
     let spot = test.iter().find(|c| c.kind == "spot_instances" && c.risk == "low").unwrap();
     let rs = test.iter().find(|c| c.kind == "reserved_instances" && c.risk == "low").unwrap();
     let (a, b) = (assess(&host, spot, 0), assess(&host, rs, 0));
-    assert!(a["probability_of_success"].as_f64().unwrap() + 0.1 < b["probability_of_success"].as_f64().unwrap(), "{a:#} {b:#}");
+    assert!(
+        a["probability_of_success"].as_f64().unwrap() + 0.1 < b["probability_of_success"].as_f64().unwrap(),
+        "{a:#} {b:#}"
+    );
     assert_eq!(a["stated_risk_level"], "low");
     assert_eq!(a["updated_risk_level"], "high", "{a:#}");
 
@@ -223,7 +254,11 @@ fn calibration_learns_biases_and_intervals_cover() {
     assert_eq!((pe["target"].as_f64(), pe["served_version"].as_u64()), (Some(0.15), Some(1)), "{pe:#}");
     let (served, raw) = (pe["served"].as_f64().unwrap(), pe["raw"].as_f64().unwrap());
     assert!(served < 0.15 && raw > 0.2, "{pe:#}");
-    assert_eq!((pe["served_meets_target"].as_bool(), pe["raw_meets_target"].as_bool()), (Some(true), Some(false)), "{pe:#}");
+    assert_eq!(
+        (pe["served_meets_target"].as_bool(), pe["raw_meets_target"].as_bool()),
+        (Some(true), Some(false)),
+        "{pe:#}"
+    );
     let sr = &m["success_rate_target"];
     assert_eq!((sr["target"].as_f64(), sr["meets_target"].as_bool()), (Some(0.95), Some(false)), "{sr:#}");
     // The monthly trend: the first month is uncalibrated, later months are not; the promised 30% happened.
@@ -233,24 +268,41 @@ fn calibration_learns_biases_and_intervals_cover() {
     assert!((months[0]["calibrated_error"].as_f64().unwrap() - months[0]["raw_error"].as_f64().unwrap()).abs() < 1e-12);
     assert!(months.iter().skip(3).all(|x| x["calibrated_error"].as_f64().unwrap() < 0.12), "{months:#?}");
     let three = &m["calibrated_error_trend"]["three_month_improvement"];
-    assert_eq!((three["from"].as_str(), three["to"].as_str(), three["achieved"].as_bool()), (Some("2026-01"), Some("2026-04"), Some(true)), "{three:#}");
+    assert_eq!(
+        (three["from"].as_str(), three["to"].as_str(), three["achieved"].as_bool()),
+        (Some("2026-01"), Some("2026-04"), Some(true)),
+        "{three:#}"
+    );
     // The success model's backtest: better than the base rate in Brier and log loss, version 1 in force.
     let sm = &m["success_model"];
     assert!(sm["brier"]["candidate"].as_f64().unwrap() < sm["brier"]["base_rate"].as_f64().unwrap(), "{sm:#}");
     assert!(sm["log_loss"]["candidate"].as_f64().unwrap() < sm["log_loss"]["base_rate"].as_f64().unwrap(), "{sm:#}");
-    assert_eq!((sm["candidate_beats_base_rate"].as_bool(), sm["version_in_force_now"].as_u64()), (Some(true), Some(1)), "{sm:#}");
+    assert_eq!(
+        (sm["candidate_beats_base_rate"].as_bool(), sm["version_in_force_now"].as_u64()),
+        (Some(true), Some(1)),
+        "{sm:#}"
+    );
 
     // The improvement proposals reached the host.
     let ws = WorkspaceId::parse("workspace", "w").unwrap();
-    let imps = host.store().improvements(&learnloop_store::ImprovementQuery { workspace: Some(ws), plugin: Some(PluginName::parse("plugin", "cost").unwrap()), ..Default::default() });
+    let imps = host.store().improvements(&learnloop_store::ImprovementQuery {
+        workspace: Some(ws),
+        plugin: Some(PluginName::parse("plugin", "cost").unwrap()),
+        ..Default::default()
+    });
     let targets: Vec<String> = imps.unwrap().iter().map(|i| i.target.clone()).collect();
-    assert!(targets.contains(&"calibration".to_string()) && targets.contains(&"scoring_weights".to_string()), "{targets:?}");
+    assert!(
+        targets.contains(&"calibration".to_string()) && targets.contains(&"scoring_weights".to_string()),
+        "{targets:?}"
+    );
 }
 
 /// Which targets the first learning cycle's lifecycle pass applied, and
 /// what it rejected or held.
 fn applied_targets(report: &Value) -> Vec<String> {
-    let mut applied: Vec<String> = report["improvements"]["w"]["applied"].as_array().map_or(vec![], |a| a.iter().map(|a| a["target"].as_str().unwrap().to_string()).collect());
+    let mut applied: Vec<String> = report["improvements"]["w"]["applied"]
+        .as_array()
+        .map_or(vec![], |a| a.iter().map(|a| a["target"].as_str().unwrap().to_string()).collect());
     applied.sort_unstable();
     applied
 }
@@ -270,9 +322,18 @@ fn success_model_is_applied_only_when_it_beats_the_base_rate() {
         let run = host.run_job("cost", "learning_cycle", "test", None, 1).unwrap();
         let report = run.report.as_ref().unwrap();
         let applied = applied_targets(report);
-        assert!(!applied.contains(&"risk_levels".to_string()), "seed {seed}: a model without signal was applied: {:#}", report["improvements"]);
+        assert!(
+            !applied.contains(&"risk_levels".to_string()),
+            "seed {seed}: a model without signal was applied: {:#}",
+            report["improvements"]
+        );
         // Refused (or at most held for a person), never applied; a refusal names the base rate.
-        for r in report["improvements"]["w"]["rejected"].as_array().into_iter().flatten().filter(|r| r["target"] == "risk_levels") {
+        for r in report["improvements"]["w"]["rejected"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["target"] == "risk_levels")
+        {
             assert!(r["note"]["reason"].as_str().unwrap().contains("for the base rate"), "{r:#}");
         }
         assert!(applied.contains(&"calibration".to_string()), "{:#}", report["improvements"]);
@@ -292,13 +353,22 @@ fn success_model_is_applied_only_when_it_beats_the_base_rate() {
         ingest(&host, all.iter().flat_map(|c| records(c, "w")).collect());
         let run = host.run_job("cost", "learning_cycle", "test", None, 1).unwrap();
         let report = run.report.as_ref().unwrap();
-        assert!(applied_targets(report).contains(&"risk_levels".to_string()), "seed {seed}: {:#}", report["improvements"]);
+        assert!(
+            applied_targets(report).contains(&"risk_levels".to_string()),
+            "seed {seed}: {:#}",
+            report["improvements"]
+        );
         let sb = &report["workspaces"]["w"]["success_backtest"];
         assert_eq!(sb["candidate_beats_base_rate"], true, "{sb:#}");
-        let levels: Vec<&str> = sb["candidate"]["levels"].as_array().unwrap().iter().map(|l| l["level"].as_str().unwrap()).collect();
+        let levels: Vec<&str> =
+            sb["candidate"]["levels"].as_array().unwrap().iter().map(|l| l["level"].as_str().unwrap()).collect();
         assert!(levels.contains(&"risk"), "{sb:#}");
         let a = assess(&host, &all[0], 0);
-        assert_eq!((a["probability_of_success_basis"].as_str(), a["params_versions"]["risk_levels"].as_u64()), (Some("success_model"), Some(1)), "{a:#}");
+        assert_eq!(
+            (a["probability_of_success_basis"].as_str(), a["params_versions"]["risk_levels"].as_u64()),
+            (Some("success_model"), Some(1)),
+            "{a:#}"
+        );
     }
 }
 
@@ -319,14 +389,21 @@ fn predicted_vs_actual_and_history() {
     assert_eq!(v["execution"]["execution_id"], format!("exec-{}", c.id));
 
     // Filters and paging.
-    let page = call(&host, "GET", "/outcomes", &[("type", "rightsizing"), ("success", "false"), ("limit", "3")], Value::Null);
+    let page =
+        call(&host, "GET", "/outcomes", &[("type", "rightsizing"), ("success", "false"), ("limit", "3")], Value::Null);
     let items = page["outcomes"].as_array().unwrap();
     assert!(items.iter().all(|i| i["recommendation_type"] == "rightsizing" && i["execution"]["success"] == false));
     let want = all.iter().filter(|c| c.kind == "rightsizing" && !c.success).count();
     let mut seen = items.len();
     let mut next = page["next"].as_str().map(str::to_string);
     while let Some(after) = next {
-        let p = call(&host, "GET", "/outcomes", &[("type", "rightsizing"), ("success", "false"), ("limit", "3"), ("after", &after)], Value::Null);
+        let p = call(
+            &host,
+            "GET",
+            "/outcomes",
+            &[("type", "rightsizing"), ("success", "false"), ("limit", "3"), ("after", &after)],
+            Value::Null,
+        );
         seen += p["outcomes"].as_array().unwrap().len();
         next = p["next"].as_str().map(str::to_string);
     }
@@ -361,8 +438,14 @@ fn similar_cases_put_the_same_type_and_region_first() {
     assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
 
     // Filters: only failures of another region.
-    let v = call(&host, "POST", "/similar", &[("region", "ap-south-1"), ("success", "false"), ("limit", "5")], json!({
-        "recommendation_type": "spot_instances", "resource_type": "ec2", "region": "us-east-1", "predicted_savings": 500.0}));
+    let v = call(
+        &host,
+        "POST",
+        "/similar",
+        &[("region", "ap-south-1"), ("success", "false"), ("limit", "5")],
+        json!({
+        "recommendation_type": "spot_instances", "resource_type": "ec2", "region": "us-east-1", "predicted_savings": 500.0}),
+    );
     for c in v["similar_cases"].as_array().unwrap() {
         assert_eq!(c["context"]["region"], "ap-south-1");
         assert_eq!(c["outcome"]["success"], false);
@@ -388,14 +471,26 @@ fn bad_input_is_rejected_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let host = host(dir.path(), false);
     let bad = [
-        (json!({"type": "prediction", "id": "a", "workspace": "w", "plugin": "cost", "subject": "r", "kind": "rightsizing",
-                "payload": {"resource_type": "ec2", "region": "x"}}), "value"),
-        (json!({"type": "prediction", "id": "b", "workspace": "w", "plugin": "cost", "subject": "r", "kind": "rightsizing", "value": 5.0,
-                "payload": {"resource_type": 5, "region": "x"}}), "payload.resource_type"),
-        (json!({"type": "prediction", "id": "c", "workspace": "w", "plugin": "cost", "subject": "r", "kind": "rightsizing", "value": -5.0,
-                "payload": {"resource_type": "ec2", "region": "x"}}), "value"),
-        (json!({"type": "prediction", "id": "d", "workspace": "w", "plugin": "cost", "subject": "r", "kind": "rightsizing", "value": 5.0,
-                "payload": {"resource_type": "ec2", "region": "x", "risk_level": "extreme"}}), "payload.risk_level"),
+        (
+            json!({"type": "prediction", "id": "a", "workspace": "w", "plugin": "cost", "subject": "r", "kind": "rightsizing",
+                "payload": {"resource_type": "ec2", "region": "x"}}),
+            "value",
+        ),
+        (
+            json!({"type": "prediction", "id": "b", "workspace": "w", "plugin": "cost", "subject": "r", "kind": "rightsizing", "value": 5.0,
+                "payload": {"resource_type": 5, "region": "x"}}),
+            "payload.resource_type",
+        ),
+        (
+            json!({"type": "prediction", "id": "c", "workspace": "w", "plugin": "cost", "subject": "r", "kind": "rightsizing", "value": -5.0,
+                "payload": {"resource_type": "ec2", "region": "x"}}),
+            "value",
+        ),
+        (
+            json!({"type": "prediction", "id": "d", "workspace": "w", "plugin": "cost", "subject": "r", "kind": "rightsizing", "value": 5.0,
+                "payload": {"resource_type": "ec2", "region": "x", "risk_level": "extreme"}}),
+            "payload.risk_level",
+        ),
     ];
     for (r, field) in bad {
         let statuses = host.ingest(vec![rec(r)], Timestamp::from_micros(T0).unwrap()).unwrap();
@@ -405,9 +500,27 @@ fn bad_input_is_rejected_naming_the_field() {
         }
     }
     let ws = WorkspaceId::parse("workspace", "w").unwrap();
-    let err = host.handle("cost", &ws, "POST", "/assess", Default::default(), json!({"recommendation_type": "x", "resource_type": "y", "region": "z", "predicted_savings": -1.0})).unwrap_err();
+    let err = host
+        .handle(
+            "cost",
+            &ws,
+            "POST",
+            "/assess",
+            Default::default(),
+            json!({"recommendation_type": "x", "resource_type": "y", "region": "z", "predicted_savings": -1.0}),
+        )
+        .unwrap_err();
     assert!(err.to_string().contains("predicted_savings"), "{err}");
     // Without a vector index, similar-case search says so (503), assess still answers.
-    let err = host.handle("cost", &ws, "POST", "/similar", Default::default(), json!({"recommendation_type": "x", "resource_type": "y", "region": "z", "predicted_savings": 1.0})).unwrap_err();
+    let err = host
+        .handle(
+            "cost",
+            &ws,
+            "POST",
+            "/similar",
+            Default::default(),
+            json!({"recommendation_type": "x", "resource_type": "y", "region": "z", "predicted_savings": 1.0}),
+        )
+        .unwrap_err();
     assert!(err.to_string().contains("no embedder") || err.to_string().contains("vector"), "{err}");
 }

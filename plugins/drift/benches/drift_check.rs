@@ -24,7 +24,9 @@ const T0: i64 = 1_767_225_600_000_000;
 fn rss(field: &str) -> String {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(field)).map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" ")))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with(field)).map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" "))
+        })
         .unwrap_or_else(|| "?".into())
 }
 
@@ -32,7 +34,11 @@ fn main() {
     let n: usize = std::env::var("LEARNLOOP_BENCH_ROWS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&dir.path().join("s.sqlite"), &SqliteOptions { synchronous_full: false, ..Default::default() }).unwrap(),
+        SqliteStore::open(
+            &dir.path().join("s.sqlite"),
+            &SqliteOptions { synchronous_full: false, ..Default::default() },
+        )
+        .unwrap(),
     );
     let mut c = Config::default();
     c.plugins.dir = dir.path().join("none");
@@ -55,7 +61,11 @@ fn main() {
     let mut batch: Vec<Record> = Vec::with_capacity(10_000);
     for i in 0..2 * n {
         let current = i >= n;
-        let ts = if current { T0 + 30 * DAY + ((i - n) as i64) * 7 * DAY / n as i64 } else { T0 + (i as i64) * 30 * DAY / n as i64 };
+        let ts = if current {
+            T0 + 30 * DAY + ((i - n) as i64) * 7 * DAY / n as i64
+        } else {
+            T0 + (i as i64) * 30 * DAY / n as i64
+        };
         let mut f = serde_json::Map::new();
         for k in 0..10 {
             let shift = if current && k == 0 { 0.3 } else { 0.0 };
@@ -114,6 +124,9 @@ fn main() {
     );
     println!(
         "severity {}, affected features {}, reference {} / current {} rows",
-        b["severity"], b["feature_drift"]["affected_features"], b["reference"]["predictions"], b["current"]["predictions"]
+        b["severity"],
+        b["feature_drift"]["affected_features"],
+        b["reference"]["predictions"],
+        b["current"]["predictions"]
     );
 }

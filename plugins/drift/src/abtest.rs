@@ -69,13 +69,19 @@ impl AbTest {
         let obj = body.as_object().ok_or_else(|| PluginError::invalid("body", "must be a JSON object"))?;
         for k in obj.keys() {
             if !["id", "model", "versions", "split", "duration_days", "start", "confidence"].contains(&k.as_str()) {
-                return Err(PluginError::invalid(k.as_str(), "unknown field (expected id, model, versions, split, duration_days, start, confidence)"));
+                return Err(PluginError::invalid(
+                    k.as_str(),
+                    "unknown field (expected id, model, versions, split, duration_days, start, confidence)",
+                ));
             }
         }
         let text = |k: &str| -> Result<String, PluginError> {
             match obj.get(k) {
                 Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 200 && !s.contains('/') => Ok(s.clone()),
-                _ => Err(PluginError::invalid(k, "is required: a non-empty string of at most 200 characters without '/'")),
+                _ => Err(PluginError::invalid(
+                    k,
+                    "is required: a non-empty string of at most 200 characters without '/'",
+                )),
             }
         };
         let id = text("id")?;
@@ -113,7 +119,10 @@ impl AbTest {
             }
             Some(Value::Array(a)) => {
                 if a.len() != versions.len() {
-                    return Err(PluginError::invalid("split", format!("must have one share per version ({})", versions.len())));
+                    return Err(PluginError::invalid(
+                        "split",
+                        format!("must have one share per version ({})", versions.len()),
+                    ));
                 }
                 let s: Vec<f64> = a.iter().map(|v| v.as_f64().unwrap_or(f64::NAN)).collect();
                 if let Some(i) = s.iter().position(|x| !(x.is_finite() && *x > 0.0)) {
@@ -125,7 +134,12 @@ impl AbTest {
                 }
                 s.iter().map(|x| x / total).collect()
             }
-            Some(_) => return Err(PluginError::invalid("split", "must be an array of shares summing to 1, or the first arm's share")),
+            Some(_) => {
+                return Err(PluginError::invalid(
+                    "split",
+                    "must be an array of shares summing to 1, or the first arm's share",
+                ));
+            }
         };
         let duration = match obj.get("duration_days") {
             None | Some(Value::Null) => 14.0,
@@ -200,7 +214,10 @@ pub fn create(ctx: &mut dyn Context, test: &AbTest) -> Result<(bool, AbTest), Pl
         if same == old {
             return Ok((false, old));
         }
-        return Err(PluginError::invalid("id", format!("A/B test {:?} already exists with another definition", test.id)));
+        return Err(PluginError::invalid(
+            "id",
+            format!("A/B test {:?} already exists with another definition", test.id),
+        ));
     }
     ctx.put_state(&k, serde_json::to_value(test)?, Expect::Absent)?;
     Ok((true, test.clone()))
@@ -249,7 +266,8 @@ pub fn results(cfg: &Config, ctx: &mut dyn Context, t: &AbTest) -> Result<Value,
             pred[a].push(w.pred[i]);
         }
     }
-    let abs: Vec<Vec<f64>> = (0..k).map(|a| actual[a].iter().zip(&pred[a]).map(|(y, p)| (y - p).abs()).collect()).collect();
+    let abs: Vec<Vec<f64>> =
+        (0..k).map(|a| actual[a].iter().zip(&pred[a]).map(|(y, p)| (y - p).abs()).collect()).collect();
     let mae: Vec<f64> = abs.iter().map(|e| mean(e).unwrap_or(f64::NAN)).collect();
     let arms: Vec<Value> = (0..k)
         .map(|a| {
@@ -269,8 +287,10 @@ pub fn results(cfg: &Config, ctx: &mut dyn Context, t: &AbTest) -> Result<Value,
         let obs: Vec<f64> = preds.iter().map(|&n| n as f64).collect();
         let exp: Vec<f64> = t.split.iter().map(|s| s * total as f64).collect();
         match chisquare(&obs, &exp) {
-            Ok(c) => json!({"test": "chisquare goodness of fit", "statistic": c.statistic, "p_value": c.pvalue, "dof": c.dof,
-                            "expected": exp, "observed": preds, "threshold": cfg.srm_p_value, "mismatch": c.pvalue < cfg.srm_p_value}),
+            Ok(c) => {
+                json!({"test": "chisquare goodness of fit", "statistic": c.statistic, "p_value": c.pvalue, "dof": c.dof,
+                            "expected": exp, "observed": preds, "threshold": cfg.srm_p_value, "mismatch": c.pvalue < cfg.srm_p_value})
+            }
             Err(e) => json!({"test": "chisquare goodness of fit", "skipped": e.to_string()}),
         }
     };
@@ -340,6 +360,8 @@ pub fn results(cfg: &Config, ctx: &mut dyn Context, t: &AbTest) -> Result<Value,
     out["comparisons"] = json!(comparisons);
     out["winner"] = winner.map(|a| json!(t.versions[a])).unwrap_or(Value::Null);
     out["conclusion"] = json!(reason);
-    out["rule"] = json!("winner = the lowest-MAE version when every arm has >= ab_min_samples matched outcomes, no sample-ratio mismatch, and every Holm-adjusted Welch p-value against it is <= 1 - confidence");
+    out["rule"] = json!(
+        "winner = the lowest-MAE version when every arm has >= ab_min_samples matched outcomes, no sample-ratio mismatch, and every Holm-adjusted Welch p-value against it is <= 1 - confidence"
+    );
     Ok(out)
 }

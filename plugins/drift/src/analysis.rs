@@ -21,9 +21,9 @@
 use std::collections::BTreeMap;
 
 use learnloop_stats::{
-    Alternative, KsMethod, benjamini_hochberg, chi2_contingency_2xk, holm, kurtosis, ks_2samp_sorted, mean, median,
-    percentiles, psi_sorted_reference, regression_metrics, shapiro, skewness, std, ttest_1samp, ttest_ind,
-    wasserstein_sorted, SHAPIRO_MAX_N,
+    Alternative, KsMethod, SHAPIRO_MAX_N, benjamini_hochberg, chi2_contingency_2xk, holm, ks_2samp_sorted, kurtosis,
+    mean, median, percentiles, psi_sorted_reference, regression_metrics, shapiro, skewness, std, ttest_1samp,
+    ttest_ind, wasserstein_sorted,
 };
 use serde_json::{Map, Value, json};
 
@@ -162,7 +162,13 @@ fn numeric_test(cfg: &Config, family: &'static str, name: &str, r: Vec<f64>, c: 
     detail["mean_current"] = num(mc);
     detail["mean_shift"] = num(mc - mr);
     detail["mean_shift_in_reference_std"] = num(if sr > 0.0 { (mc - mr) / sr } else { f64::NAN });
-    Test { family, name: name.to_string(), p: Some(ks.pvalue), effect: psi_severity(if psi.is_finite() { psi } else { 0.0 }), detail }
+    Test {
+        family,
+        name: name.to_string(),
+        p: Some(ks.pvalue),
+        effect: psi_severity(if psi.is_finite() { psi } else { 0.0 }),
+        detail,
+    }
 }
 
 fn categorical_test(cfg: &Config, name: &str, r: &Column, c: &Column) -> Test {
@@ -171,14 +177,21 @@ fn categorical_test(cfg: &Config, name: &str, r: &Column, c: &Column) -> Test {
 
 /// χ² test of independence (2 × categories, no continuity correction) of
 /// two windows' category counts, with the PSI of the proportions as effect.
-fn counts_test(cfg: &Config, family: &'static str, name: &str, rc: &BTreeMap<&str, u64>, cc: &BTreeMap<&str, u64>) -> Test {
+fn counts_test(
+    cfg: &Config,
+    family: &'static str,
+    name: &str,
+    rc: &BTreeMap<&str, u64>,
+    cc: &BTreeMap<&str, u64>,
+) -> Test {
     let mut cats: Vec<&str> = rc.keys().chain(cc.keys()).copied().collect();
     cats.sort_unstable();
     cats.dedup();
     let row0: Vec<f64> = cats.iter().map(|k| *rc.get(k).unwrap_or(&0) as f64).collect();
     let row1: Vec<f64> = cats.iter().map(|k| *cc.get(k).unwrap_or(&0) as f64).collect();
     let (n0, n1) = (row0.iter().sum::<f64>(), row1.iter().sum::<f64>());
-    let mut detail = json!({"type": "categorical", "test": "chi2_contingency", "n_reference": n0 as u64, "n_current": n1 as u64});
+    let mut detail =
+        json!({"type": "categorical", "test": "chi2_contingency", "n_reference": n0 as u64, "n_current": n1 as u64});
     let skip = |mut detail: Value, why: String| {
         detail["skipped"] = json!(why);
         Test { family, name: name.to_string(), p: None, effect: "none", detail }
@@ -259,7 +272,13 @@ fn accuracy_test(cfg: &Config, mr: &[f64], mc: &[f64]) -> Test {
     d["accuracy_current"] = num(1.0 - ec);
     d["error_rate_reference"] = num(er);
     d["error_rate_current"] = num(ec);
-    let change = if er > 0.0 { 100.0 * (ec - er) / er } else if ec > 0.0 { f64::INFINITY } else { 0.0 };
+    let change = if er > 0.0 {
+        100.0 * (ec - er) / er
+    } else if ec > 0.0 {
+        f64::INFINITY
+    } else {
+        0.0
+    };
     d["performance_change_pct"] = num(change);
     d["direction"] = json!(if ec > er { "degraded" } else { "improved" });
     let row = |m: &[f64]| {
@@ -308,7 +327,8 @@ pub fn drift(cfg: &Config, model: &str, r: &Window, c: &Window) -> Value {
     let concept_test = if classifier {
         accuracy_test(cfg, &r.label_misses(), &c.label_misses())
     } else if er.len() < cfg.min_samples || ec.len() < cfg.min_samples {
-        concept["skipped"] = json!(format!("fewer than min_samples = {} matched outcomes in a window", cfg.min_samples));
+        concept["skipped"] =
+            json!(format!("fewer than min_samples = {} matched outcomes in a window", cfg.min_samples));
         Test { family: "concept", name: "abs_error".into(), p: None, effect: "none", detail: concept }
     } else {
         let (mr, mc) = (mean(&er).unwrap_or(f64::NAN), mean(&ec).unwrap_or(f64::NAN));
@@ -390,13 +410,20 @@ pub fn drift(cfg: &Config, model: &str, r: &Window, c: &Window) -> Value {
     if cs > 0 {
         let pct = concept_d["performance_change_pct"].as_f64().unwrap_or(0.0);
         rec.push(if degraded {
-            format!("The {what} grew by {pct:.1}% ({}): the input-output relationship changed; retrain{}.", SEVERITIES[cs], if cs >= 2 { " soon" } else { " if it persists" })
+            format!(
+                "The {what} grew by {pct:.1}% ({}): the input-output relationship changed; retrain{}.",
+                SEVERITIES[cs],
+                if cs >= 2 { " soon" } else { " if it persists" }
+            )
         } else {
             format!("The {what} fell by {:.1}%: the model fits recent data better; no action needed.", -pct)
         });
     }
     if ps_ > 0 && classifier {
-        rec.push(format!("The predicted labels' distribution shifted ({}): check the inputs and the model version in service.", SEVERITIES[ps_]));
+        rec.push(format!(
+            "The predicted labels' distribution shifted ({}): check the inputs and the model version in service.",
+            SEVERITIES[ps_]
+        ));
     } else if ps_ > 0 {
         rec.push(format!(
             "The predictions' distribution shifted ({}; mean shift {}): check the inputs and the model version in service.",
@@ -605,7 +632,10 @@ pub fn retrain(cfg: &Config, r: &Window, c: &Window, drift: &Value) -> Value {
     let window = |w: &Window| {
         let mut m = performance(w)["overall"].clone();
         if let Some(o) = m.as_object_mut() {
-            o.retain(|k, _| ["n", "mae", "rmse", "wape", "mape", "mape_skipped_zero_actuals", "labels", "accuracy"].contains(&k.as_str()));
+            o.retain(|k, _| {
+                ["n", "mae", "rmse", "wape", "mape", "mape_skipped_zero_actuals", "labels", "accuracy"]
+                    .contains(&k.as_str())
+            });
         }
         m
     };

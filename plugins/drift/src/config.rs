@@ -109,7 +109,10 @@ impl Config {
             return bad("retrain_p_value", "must be in (0, 1)");
         }
         if !(self.retrain_min_error_increase.is_finite() && (0.0..=10.0).contains(&self.retrain_min_error_increase)) {
-            return bad("retrain_min_error_increase", "must be a fraction in [0, 10] (0.1 = the loss grew by more than 10%)");
+            return bad(
+                "retrain_min_error_increase",
+                "must be a fraction in [0, 10] (0.1 = the loss grew by more than 10%)",
+            );
         }
         if self.psi_bins < 2 || self.psi_bins > 100 {
             return bad("psi_bins", "must be in 2..=100");
@@ -135,7 +138,10 @@ impl Config {
         if self.weights_buckets < 2 || self.weights_buckets > 52 {
             return bad("weights_buckets", "must be in 2..=52");
         }
-        if !(self.service_window_minutes.is_finite() && self.service_window_minutes >= 1.0 / 60.0 && self.service_window_minutes <= 1440.0) {
+        if !(self.service_window_minutes.is_finite()
+            && self.service_window_minutes >= 1.0 / 60.0
+            && self.service_window_minutes <= 1440.0)
+        {
             return bad("service_window_minutes", "must be in [1/60, 1440] minutes");
         }
         if !(self.service_hours.is_finite() && self.service_hours > 0.0 && self.service_hours <= 8760.0) {
@@ -155,34 +161,103 @@ impl Config {
     /// The manifest's list of keys.
     pub fn keys() -> Vec<ConfigKey> {
         let d = Config::default();
-        let k = |key: &str, default: serde_json::Value, doc: &str| ConfigKey {
-            key: key.into(),
-            default,
-            doc: doc.into(),
-        };
+        let k =
+            |key: &str, default: serde_json::Value, doc: &str| ConfigKey { key: key.into(), default, doc: doc.into() };
         vec![
-            k("reference_days", json!(d.reference_days), "Reference window length in days: the days before the current window."),
-            k("current_days", json!(d.current_days), "Current window length in days, ending at the model's newest prediction event time (not the wall clock)."),
-            k("p_value", json!(d.p_value), "Significance level of every test, applied to Benjamini-Hochberg (drift) or Holm (segments) adjusted p-values."),
+            k(
+                "reference_days",
+                json!(d.reference_days),
+                "Reference window length in days: the days before the current window.",
+            ),
+            k(
+                "current_days",
+                json!(d.current_days),
+                "Current window length in days, ending at the model's newest prediction event time (not the wall clock).",
+            ),
+            k(
+                "p_value",
+                json!(d.p_value),
+                "Significance level of every test, applied to Benjamini-Hochberg (drift) or Holm (segments) adjusted p-values.",
+            ),
             k("min_samples", json!(d.min_samples), "Minimum values per window or segment before a test is run."),
-            k("min_retrain_samples", json!(d.min_retrain_samples), "Minimum matched outcomes in the reference window and in the current window before retraining can be recommended."),
-            k("retrain_p_value", json!(d.retrain_p_value), "Significance level of the one-sided retraining test (stricter than p_value: the daily job repeats it on overlapping windows)."),
-            k("retrain_min_error_increase", json!(d.retrain_min_error_increase), "Retraining is recommended when the current window's mean loss (absolute error; error rate for a classifier) is significantly (one-sided Welch t-test at retrain_p_value) above (1 + this) x the reference window's."),
+            k(
+                "min_retrain_samples",
+                json!(d.min_retrain_samples),
+                "Minimum matched outcomes in the reference window and in the current window before retraining can be recommended.",
+            ),
+            k(
+                "retrain_p_value",
+                json!(d.retrain_p_value),
+                "Significance level of the one-sided retraining test (stricter than p_value: the daily job repeats it on overlapping windows).",
+            ),
+            k(
+                "retrain_min_error_increase",
+                json!(d.retrain_min_error_increase),
+                "Retraining is recommended when the current window's mean loss (absolute error; error rate for a classifier) is significantly (one-sided Welch t-test at retrain_p_value) above (1 + this) x the reference window's.",
+            ),
             k("psi_bins", json!(d.psi_bins), "Quantile bins of the Population Stability Index."),
-            k("performance_days", json!(d.performance_days), "Days of history the performance and errors routes use when no `from` is given."),
-            k("segment_bins", json!(d.segment_bins), "Quantile bins per numeric feature for systematic-error segments."),
-            k("max_pending", json!(d.max_pending), "Predictions per model kept waiting for their outcome (online error); beyond it new ones are not kept and counted as dropped."),
+            k(
+                "performance_days",
+                json!(d.performance_days),
+                "Days of history the performance and errors routes use when no `from` is given.",
+            ),
+            k(
+                "segment_bins",
+                json!(d.segment_bins),
+                "Quantile bins per numeric feature for systematic-error segments.",
+            ),
+            k(
+                "max_pending",
+                json!(d.max_pending),
+                "Predictions per model kept waiting for their outcome (online error); beyond it new ones are not kept and counted as dropped.",
+            ),
             k("adwin_delta", json!(d.adwin_delta), "ADWIN confidence on each model's absolute error (online drift)."),
-            k("ab_confidence", json!(d.ab_confidence), "Confidence an A/B test needs to name a winner (Holm-adjusted Welch p-values at most 1 - confidence)."),
-            k("ab_min_samples", json!(d.ab_min_samples), "Matched outcomes per arm before an A/B test can name a winner."),
-            k("srm_p_value", json!(d.srm_p_value), "An A/B test's arm sizes mismatch its traffic split (no winner) when the chi-square goodness-of-fit p-value is below this."),
-            k("weights_min_samples", json!(d.weights_min_samples), "Matched outcomes per time bucket before feature weights are computed."),
-            k("weights_buckets", json!(d.weights_buckets), "Consecutive equal-count time buckets of the feature-weight trend."),
-            k("service_window_minutes", json!(d.service_window_minutes), "Aggregation window of service monitoring (latency percentiles, error rate, memory), in minutes."),
-            k("service_hours", json!(d.service_hours), "Hours of service samples the health route reads when no `from` is given (back from the newest sample)."),
+            k(
+                "ab_confidence",
+                json!(d.ab_confidence),
+                "Confidence an A/B test needs to name a winner (Holm-adjusted Welch p-values at most 1 - confidence).",
+            ),
+            k(
+                "ab_min_samples",
+                json!(d.ab_min_samples),
+                "Matched outcomes per arm before an A/B test can name a winner.",
+            ),
+            k(
+                "srm_p_value",
+                json!(d.srm_p_value),
+                "An A/B test's arm sizes mismatch its traffic split (no winner) when the chi-square goodness-of-fit p-value is below this.",
+            ),
+            k(
+                "weights_min_samples",
+                json!(d.weights_min_samples),
+                "Matched outcomes per time bucket before feature weights are computed.",
+            ),
+            k(
+                "weights_buckets",
+                json!(d.weights_buckets),
+                "Consecutive equal-count time buckets of the feature-weight trend.",
+            ),
+            k(
+                "service_window_minutes",
+                json!(d.service_window_minutes),
+                "Aggregation window of service monitoring (latency percentiles, error rate, memory), in minutes.",
+            ),
+            k(
+                "service_hours",
+                json!(d.service_hours),
+                "Hours of service samples the health route reads when no `from` is given (back from the newest sample).",
+            ),
             k("slow_endpoint_ms", json!(d.slow_endpoint_ms), "p95 latency (ms) above which an endpoint is slow."),
-            k("max_error_rate", json!(d.max_error_rate), "Error rate at which the health score's error component reaches 0."),
-            k("memory_leak_mb", json!(d.memory_leak_mb), "Fitted memory growth (MB) over the period that suggests a leak."),
+            k(
+                "max_error_rate",
+                json!(d.max_error_rate),
+                "Error rate at which the health score's error component reaches 0.",
+            ),
+            k(
+                "memory_leak_mb",
+                json!(d.memory_leak_mb),
+                "Fitted memory growth (MB) over the period that suggests a leak.",
+            ),
         ]
     }
 }

@@ -110,7 +110,8 @@ fn time_param(req: &RouteRequest, name: &str) -> Result<Option<i64>, PluginError
 
 impl DriftPlugin {
     fn model(&self, ctx: &mut dyn Context, model: &str) -> Result<ModelState, PluginError> {
-        online::load_model(ctx, model)?.ok_or_else(|| PluginError::not_found(format!("no predictions for model {model:?}")))
+        online::load_model(ctx, model)?
+            .ok_or_else(|| PluginError::not_found(format!("no predictions for model {model:?}")))
     }
 
     /// Reference and current windows ending at the model's newest prediction.
@@ -122,7 +123,9 @@ impl DriftPlugin {
 
     /// The model's pinned reference period, if any.
     fn pinned(ctx: &mut dyn Context, model: &str) -> Result<Option<(i64, i64)>, PluginError> {
-        Ok(ctx.get_state(&reference_key(model))?.and_then(|s| Some((s.value["from_us"].as_i64()?, s.value["until_us"].as_i64()?))))
+        Ok(ctx
+            .get_state(&reference_key(model))?
+            .and_then(|s| Some((s.value["from_us"].as_i64()?, s.value["until_us"].as_i64()?))))
     }
 
     /// The drift check: the pinned reference set when the model has one
@@ -176,7 +179,10 @@ impl DriftPlugin {
         if w[0].n < self.config.min_samples {
             return Err(PluginError::invalid(
                 "from",
-                format!("the period holds {} predictions of model {model:?}, fewer than min_samples = {}", w[0].n, self.config.min_samples),
+                format!(
+                    "the period holds {} predictions of model {model:?}, fewer than min_samples = {}",
+                    w[0].n, self.config.min_samples
+                ),
             ));
         }
         let doc = json!({"model": model, "from_us": from, "until_us": until, "from": ts_json(from), "until": ts_json(until),
@@ -231,7 +237,14 @@ impl DriftPlugin {
         Ok(json!({"workspace": ctx.workspace(), "models": models}))
     }
 
-    fn alert(ctx: &mut dyn Context, severity: &str, kind: &str, model: &str, message: String, data: Value) -> Result<(), PluginError> {
+    fn alert(
+        ctx: &mut dyn Context,
+        severity: &str,
+        kind: &str,
+        model: &str,
+        message: String,
+        data: Value,
+    ) -> Result<(), PluginError> {
         let severity = match severity {
             "critical" => Severity::Critical,
             "high" => Severity::High,
@@ -255,37 +268,74 @@ impl DriftPlugin {
         for (name, st) in self.models(ctx)? {
             predictions += st.predictions;
             outcomes += st.outcomes;
-            let (drift, perf, decision) = self.drift_check(ctx, &name, &st, cfg.reference_days, cfg.current_days, None, true)?;
+            let (drift, perf, decision) =
+                self.drift_check(ctx, &name, &st, cfg.reference_days, cfg.current_days, None, true)?;
             let fd = &drift["feature_drift"];
             let fs = fd["severity"].as_str().unwrap_or("none");
             if fs != "none" {
                 alerts += 1;
-                Self::alert(ctx, fs, "feature_drift", &name,
-                    format!("Feature drift ({fs}) in model {name} on {}. {}", fd["affected_features"], drift["recommendation"].as_str().unwrap_or("")),
-                    json!({"affected_features": fd["affected_features"], "severity": fs}))?;
+                Self::alert(
+                    ctx,
+                    fs,
+                    "feature_drift",
+                    &name,
+                    format!(
+                        "Feature drift ({fs}) in model {name} on {}. {}",
+                        fd["affected_features"],
+                        drift["recommendation"].as_str().unwrap_or("")
+                    ),
+                    json!({"affected_features": fd["affected_features"], "severity": fs}),
+                )?;
             }
             let cd = &drift["concept_drift"];
             let cs = cd["severity"].as_str().unwrap_or("none");
             if cd["degraded"] == true {
                 alerts += 1;
-                Self::alert(ctx, cs, "concept_drift", &name,
-                    format!("Concept drift ({cs}) in model {name}: absolute error changed by {:.1}% between the reference and current windows.",
-                        cd["test"]["performance_change_pct"].as_f64().unwrap_or(0.0)),
-                    cd["test"].clone())?;
+                Self::alert(
+                    ctx,
+                    cs,
+                    "concept_drift",
+                    &name,
+                    format!(
+                        "Concept drift ({cs}) in model {name}: absolute error changed by {:.1}% between the reference and current windows.",
+                        cd["test"]["performance_change_pct"].as_f64().unwrap_or(0.0)
+                    ),
+                    cd["test"].clone(),
+                )?;
             }
             let ps = drift["prediction_drift"]["severity"].as_str().unwrap_or("none");
             if ps != "none" {
                 alerts += 1;
-                Self::alert(ctx, ps, "prediction_drift", &name,
-                    format!("Prediction drift ({ps}) in model {name}: mean shift {}.", drift["prediction_drift"]["test"]["mean_shift"]),
-                    drift["prediction_drift"]["test"].clone())?;
+                Self::alert(
+                    ctx,
+                    ps,
+                    "prediction_drift",
+                    &name,
+                    format!(
+                        "Prediction drift ({ps}) in model {name}: mean shift {}.",
+                        drift["prediction_drift"]["test"]["mean_shift"]
+                    ),
+                    drift["prediction_drift"]["test"].clone(),
+                )?;
             }
             if decision["should_retrain"] == true {
                 retrain += 1;
                 alerts += 1;
-                Self::alert(ctx, "high", "retrain_recommended", &name,
-                    format!("Retrain model {name}: {}.", decision["reasons"].as_array().map_or(String::new(), |r| r.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join("; "))),
-                    decision.clone())?;
+                Self::alert(
+                    ctx,
+                    "high",
+                    "retrain_recommended",
+                    &name,
+                    format!(
+                        "Retrain model {name}: {}.",
+                        decision["reasons"].as_array().map_or(String::new(), |r| r
+                            .iter()
+                            .filter_map(|x| x.as_str())
+                            .collect::<Vec<_>>()
+                            .join("; "))
+                    ),
+                    decision.clone(),
+                )?;
             }
             if drift["drifted"] == true {
                 flagged += 1;
@@ -295,7 +345,12 @@ impl DriftPlugin {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .filter_map(|t| Some((t["name"].as_str()?.to_string(), json!({"p_value": t["p_value"], "q_value": t["q_value"], "psi": t["psi"]}))))
+                .filter_map(|t| {
+                    Some((
+                        t["name"].as_str()?.to_string(),
+                        json!({"p_value": t["p_value"], "q_value": t["q_value"], "psi": t["psi"]}),
+                    ))
+                })
                 .collect();
             models.insert(name, json!({
                 "severity": drift["severity"], "feature_drift": fs, "affected_features": fd["affected_features"],
@@ -313,20 +368,45 @@ impl DriftPlugin {
             for s in h["slow_endpoints"].as_array().cloned().unwrap_or_default() {
                 let ep = s["endpoint"].as_str().unwrap_or("");
                 alerts += 1;
-                Self::alert(ctx, "medium", "slow_endpoint", &format!("{name} {ep}"), s["suggestion"].as_str().unwrap_or("").to_string(), s.clone())?;
+                Self::alert(
+                    ctx,
+                    "medium",
+                    "slow_endpoint",
+                    &format!("{name} {ep}"),
+                    s["suggestion"].as_str().unwrap_or("").to_string(),
+                    s.clone(),
+                )?;
             }
             if h["memory"]["leak_suspected"] == true {
                 alerts += 1;
-                Self::alert(ctx, "high", "memory_leak", &name,
-                    format!("Service {name}: memory grew by {:.0} MB over {:.1} h (threshold {} MB): possible leak.",
-                        h["memory"]["fitted_growth_mb"].as_f64().unwrap_or(0.0), h["memory"]["span_hours"].as_f64().unwrap_or(0.0), cfg.memory_leak_mb),
-                    h["memory"].clone())?;
+                Self::alert(
+                    ctx,
+                    "high",
+                    "memory_leak",
+                    &name,
+                    format!(
+                        "Service {name}: memory grew by {:.0} MB over {:.1} h (threshold {} MB): possible leak.",
+                        h["memory"]["fitted_growth_mb"].as_f64().unwrap_or(0.0),
+                        h["memory"]["span_hours"].as_f64().unwrap_or(0.0),
+                        cfg.memory_leak_mb
+                    ),
+                    h["memory"].clone(),
+                )?;
             }
             if h["error_rate"].as_f64().unwrap_or(0.0) > cfg.max_error_rate {
                 alerts += 1;
-                Self::alert(ctx, "high", "service_error_rate", &name,
-                    format!("Service {name}: error rate {:.1}% is above {:.1}%.", 100.0 * h["error_rate"].as_f64().unwrap_or(0.0), 100.0 * cfg.max_error_rate),
-                    json!({"error_rate": h["error_rate"], "samples": h["samples"]}))?;
+                Self::alert(
+                    ctx,
+                    "high",
+                    "service_error_rate",
+                    &name,
+                    format!(
+                        "Service {name}: error rate {:.1}% is above {:.1}%.",
+                        100.0 * h["error_rate"].as_f64().unwrap_or(0.0),
+                        100.0 * cfg.max_error_rate
+                    ),
+                    json!({"error_rate": h["error_rate"], "samples": h["samples"]}),
+                )?;
             }
             services.insert(name, json!({"health": h["health"], "error_rate": h["error_rate"], "slow_endpoints": h["slow_endpoints"].as_array().map_or(0, Vec::len),
                                          "leak_suspected": h["memory"]["leak_suspected"]}));
@@ -355,7 +435,8 @@ impl DriftPlugin {
         let mut models = Map::new();
         let mut retrain = 0u64;
         for (name, st) in self.models(ctx)? {
-            let (drift, perf, decision) = self.drift_check(ctx, &name, &st, cfg.reference_days, cfg.current_days, None, true)?;
+            let (drift, perf, decision) =
+                self.drift_check(ctx, &name, &st, cfg.reference_days, cfg.current_days, None, true)?;
             let ranges = Self::drift_windows(&st, cfg.reference_days, cfg.current_days);
             let w = window::load(ctx, &name, &ranges[1..], None)?;
             let errs = analysis::errors(&cfg, &w[0]);
@@ -374,7 +455,11 @@ impl DriftPlugin {
                 kind: "learning_report".into(),
                 title: format!(
                     "model {name}: MAE {} WAPE {} MAPE {} over the last {} days, drift {}, retrain {}",
-                    perf["overall"]["mae"], perf["overall"]["wape"], perf["overall"]["mape"], cfg.current_days, drift["severity"].as_str().unwrap_or("none"),
+                    perf["overall"]["mae"],
+                    perf["overall"]["wape"],
+                    perf["overall"]["mape"],
+                    cfg.current_days,
+                    drift["severity"].as_str().unwrap_or("none"),
                     decision["should_retrain"]
                 ),
                 detail: drift["recommendation"].as_str().unwrap_or("").to_string(),
@@ -396,8 +481,11 @@ impl DriftPlugin {
                 impact: 0.0,
                 data: json!({"test": t.id, "winner": r["winner"], "matched_outcomes": n, "sample_ratio_mismatch": r["sample_ratio_mismatch"]["mismatch"]}),
             })?;
-            ab.insert(t.id.clone(), json!({"model": t.model, "status": r["status"], "winner": r["winner"], "conclusion": r["conclusion"],
-                                           "arms": r["arms"], "sample_ratio_mismatch": r["sample_ratio_mismatch"]}));
+            ab.insert(
+                t.id.clone(),
+                json!({"model": t.model, "status": r["status"], "winner": r["winner"], "conclusion": r["conclusion"],
+                                           "arms": r["arms"], "sample_ratio_mismatch": r["sample_ratio_mismatch"]}),
+            );
         }
         Ok(json!({
             "job": "weekly: learning report (performance, error analysis, drift, systematic errors, retraining, A/B conclusions)",
@@ -502,19 +590,23 @@ impl Plugin for DriftPlugin {
             Record::Prediction(p) => {
                 match p.payload.get("model_version") {
                     None | Some(Value::String(_)) | Some(Value::Number(_)) => {}
-                    Some(_) => return Err(ValidationError::new("payload.model_version", "must be a string or a number")),
+                    Some(_) => {
+                        return Err(ValidationError::new("payload.model_version", "must be a string or a number"));
+                    }
                 }
                 for (k, v) in &p.features {
                     if matches!(v, Value::Array(_) | Value::Object(_)) {
-                        return Err(ValidationError::new(format!("features.{k}"), "must be a number, string or boolean"));
+                        return Err(ValidationError::new(
+                            format!("features.{k}"),
+                            "must be a number, string or boolean",
+                        ));
                     }
                 }
                 Ok(())
             }
-            Record::Outcome(o) if o.value.is_none() && o.label.is_none() => Err(ValidationError::new(
-                "value",
-                "is required: the actual value (or `label` for a classifier)",
-            )),
+            Record::Outcome(o) if o.value.is_none() && o.label.is_none() => {
+                Err(ValidationError::new("value", "is required: the actual value (or `label` for a classifier)"))
+            }
             _ => Ok(()),
         }
     }
@@ -555,7 +647,9 @@ impl Plugin for DriftPlugin {
                 let use_pinned = match req.query.get("reference").map(String::as_str) {
                     None | Some("pinned") => true,
                     Some("window") => false,
-                    Some(other) => return Err(PluginError::invalid("reference", format!("{other:?} is not `pinned` or `window`"))),
+                    Some(other) => {
+                        return Err(PluginError::invalid("reference", format!("{other:?} is not `pinned` or `window`")));
+                    }
                 };
                 let (drift, _, _) = self.drift_check(ctx, model, &st, rd, cd, version, use_pinned)?;
                 Ok(RouteResponse::ok(drift))
@@ -572,7 +666,8 @@ impl Plugin for DriftPlugin {
             ("GET", "/models/{model}/retrain") => {
                 let model = req.param("model")?;
                 let st = self.model(ctx, model)?;
-                let (drift, _perf, mut body) = self.drift_check(ctx, model, &st, cfg.reference_days, cfg.current_days, None, true)?;
+                let (drift, _perf, mut body) =
+                    self.drift_check(ctx, model, &st, cfg.reference_days, cfg.current_days, None, true)?;
                 body["model"] = json!(model);
                 body["drift_severity"] = drift["severity"].clone();
                 body["recommendation"] = drift["recommendation"].clone();
@@ -583,13 +678,16 @@ impl Plugin for DriftPlugin {
                 let reason = match req.body.get("reason") {
                     None | Some(Value::Null) => None,
                     Some(Value::String(s)) if s.len() <= 2000 => Some(s.clone()),
-                    Some(_) => return Err(PluginError::invalid("reason", "must be a string of at most 2000 characters")),
+                    Some(_) => {
+                        return Err(PluginError::invalid("reason", "must be a string of at most 2000 characters"));
+                    }
                 };
                 if !(req.body.is_null() || req.body.is_object()) {
                     return Err(PluginError::invalid("body", "must be a JSON object (or empty)"));
                 }
                 let st = self.model(ctx, model)?;
-                let (drift, perf, mut evidence) = self.drift_check(ctx, model, &st, cfg.reference_days, cfg.current_days, None, true)?;
+                let (drift, perf, mut evidence) =
+                    self.drift_check(ctx, model, &st, cfg.reference_days, cfg.current_days, None, true)?;
                 evidence["drift"] = json!({"severity": drift["severity"], "feature_drift": drift["feature_drift"]["severity"],
                     "affected_features": drift["feature_drift"]["affected_features"], "concept_drift": drift["concept_drift"]["severity"],
                     "prediction_drift": drift["prediction_drift"]["severity"], "recommendation": drift["recommendation"],
@@ -600,11 +698,13 @@ impl Plugin for DriftPlugin {
                 Ok(RouteResponse::ok(json!({"created": created, "request": request})))
             }
             ("GET", "/retrain/requests") => {
-                let limit = match req.query.get("limit") {
-                    None => 100,
-                    Some(s) => s.parse::<usize>().ok().filter(|l| (1..=1000).contains(l))
-                        .ok_or_else(|| PluginError::invalid("limit", format!("{s:?} is not an integer in 1..=1000")))?,
-                };
+                let limit =
+                    match req.query.get("limit") {
+                        None => 100,
+                        Some(s) => s.parse::<usize>().ok().filter(|l| (1..=1000).contains(l)).ok_or_else(|| {
+                            PluginError::invalid("limit", format!("{s:?} is not an integer in 1..=1000"))
+                        })?,
+                    };
                 let requests = retrain::list(ctx, req.query.get("model").map(String::as_str), limit)?;
                 Ok(RouteResponse::ok(json!({"requests": requests})))
             }
@@ -659,7 +759,11 @@ impl Plugin for DriftPlugin {
             }
             ("GET", "/ab_tests/{test}/assign") => {
                 let t = abtest::load(ctx, req.param("test")?)?;
-                let unit = req.query.get("unit").filter(|u| !u.is_empty()).ok_or_else(|| PluginError::invalid("unit", "is required: the unit id to assign"))?;
+                let unit = req
+                    .query
+                    .get("unit")
+                    .filter(|u| !u.is_empty())
+                    .ok_or_else(|| PluginError::invalid("unit", "is required: the unit id to assign"))?;
                 let arm = t.assign(unit);
                 Ok(RouteResponse::ok(json!({"test": t.id, "unit": unit, "arm": arm, "version": t.versions[arm],
                     "fraction": abtest::unit_fraction(&t.id, unit), "split": t.split})))
@@ -667,8 +771,13 @@ impl Plugin for DriftPlugin {
             ("GET", "/services") => {
                 let services: Map<String, Value> = service::list(ctx)?
                     .into_iter()
-                    .map(|(k, s)| (k, json!({"samples": s.samples, "errors": s.errors,
-                        "oldest_sample": ts_json(s.oldest_us), "newest_sample": ts_json(s.newest_us)})))
+                    .map(|(k, s)| {
+                        (
+                            k,
+                            json!({"samples": s.samples, "errors": s.errors,
+                        "oldest_sample": ts_json(s.oldest_us), "newest_sample": ts_json(s.newest_us)}),
+                        )
+                    })
                     .collect();
                 Ok(RouteResponse::ok(json!({"services": services})))
             }

@@ -20,7 +20,12 @@ pub fn day(t: Timestamp) -> String {
 
 /// Records a request for `model` with `evidence` unless one exists for
 /// today; returns whether it was created and the stored request.
-pub fn trigger(ctx: &mut dyn Context, model: &str, reason: Option<String>, evidence: Value) -> Result<(bool, Value), PluginError> {
+pub fn trigger(
+    ctx: &mut dyn Context,
+    model: &str,
+    reason: Option<String>,
+    evidence: Value,
+) -> Result<(bool, Value), PluginError> {
     let now = ctx.now();
     let day = day(now);
     let key = format!("retrain/{model}/{day}");

@@ -60,7 +60,12 @@ pub fn validate(p: &Prediction) -> Result<(), ValidationError> {
     }
     match p.payload.get("endpoint") {
         Some(Value::String(s)) if !s.is_empty() => {}
-        _ => return Err(ValidationError::new("payload.endpoint", "is required for a service_sample: the endpoint's name")),
+        _ => {
+            return Err(ValidationError::new(
+                "payload.endpoint",
+                "is required for a service_sample: the endpoint's name",
+            ));
+        }
     }
     match p.payload.get("error") {
         None | Some(Value::Bool(_)) | Some(Value::Null) => {}
@@ -132,7 +137,8 @@ fn latency(v: &[f64]) -> Value {
 
 /// The health report of `service` over `[from, until)` (µs).
 pub fn health(cfg: &Config, ctx: &mut dyn Context, service: &str, from: i64, until: i64) -> Result<Value, PluginError> {
-    let tsq = |us: i64, name: &str| Timestamp::from_micros(us).ok_or_else(|| PluginError::invalid(name, "time out of range"));
+    let tsq =
+        |us: i64, name: &str| Timestamp::from_micros(us).ok_or_else(|| PluginError::invalid(name, "time out of range"));
     let mut q = EventQuery {
         subject: Some(service.to_string()),
         kind: Some(KIND.to_string()),
@@ -239,7 +245,13 @@ pub fn health(cfg: &Config, ctx: &mut dyn Context, service: &str, from: i64, unt
     let e = (1.0 - error_rate / cfg.max_error_rate).max(0.0);
     let m = 1.0 - (growth.max(0.0) / cfg.memory_leak_mb).min(1.0);
     let score = (1000.0 * (0.4 * l + 0.4 * e + 0.2 * m)).round() / 10.0;
-    let status = if score >= 90.0 { "healthy" } else if score >= 70.0 { "degraded" } else { "unhealthy" };
+    let status = if score >= 90.0 {
+        "healthy"
+    } else if score >= 70.0 {
+        "degraded"
+    } else {
+        "unhealthy"
+    };
     Ok(json!({
         "service": service, "from": ts(from), "until": ts(until), "samples": n, "errors": errors, "error_rate": error_rate,
         "latency": latency(&by_endpoint.values().flat_map(|a| a.lat.iter().copied()).collect::<Vec<_>>()),

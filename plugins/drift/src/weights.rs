@@ -55,7 +55,8 @@ pub fn weights(cfg: &Config, w: &Window) -> Value {
     let n = rows.len();
     let mut out = json!({"matched_outcomes": n, "min_samples": cfg.weights_min_samples});
     if n < cfg.weights_min_samples {
-        out["skipped"] = json!(format!("fewer than weights_min_samples = {} matched outcomes", cfg.weights_min_samples));
+        out["skipped"] =
+            json!(format!("fewer than weights_min_samples = {} matched outcomes", cfg.weights_min_samples));
         out["features"] = json!({});
         return out;
     }
@@ -122,6 +123,8 @@ pub fn weights(cfg: &Config, w: &Window) -> Value {
     out["ranking"] = json!(ranking.iter().map(|(k, w)| json!({"feature": k, "weight": w})).collect::<Vec<_>>());
     out["buckets"] = json!(nb);
     out["features"] = Value::Object(features);
-    out["method"] = json!("weight = |spearman(feature, actual)| / sum over features; trend = change of |spearman with the actual| from the first to the last time bucket (> 0.1: strengthening or weakening)");
+    out["method"] = json!(
+        "weight = |spearman(feature, actual)| / sum over features; trend = change of |spearman with the actual| from the first to the last time bucket (> 0.1: strengthening or weakening)"
+    );
     out
 }

@@ -7,7 +7,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-
 use learnloop_plugin_api::{
     ColumnSpec, Context, EventQuery, Order, PluginError, PredictionColumns, Timestamp, ValueColumn,
 };

@@ -32,7 +32,8 @@ fn rec(v: Value) -> Record {
 }
 
 fn host(dir: &std::path::Path) -> PluginHost {
-    let store: Arc<dyn Store> = learnloop_store::pg_test::test_store(dir, &SqliteOptions { synchronous_full: false, ..Default::default() });
+    let store: Arc<dyn Store> =
+        learnloop_store::pg_test::test_store(dir, &SqliteOptions { synchronous_full: false, ..Default::default() });
     let mut c = Config::default();
     c.plugins.dir = dir.join("no-plugins");
     c.plugins.enabled = vec!["drift".into()];
@@ -43,7 +44,11 @@ fn host(dir: &std::path::Path) -> PluginHost {
 
 fn ingest(host: &PluginHost, records: Vec<Record>) {
     let statuses = host.ingest(records, Timestamp::from_micros(T0 + 40 * DAY).unwrap()).unwrap();
-    assert!(statuses.iter().all(|s| *s == IngestStatus::Inserted), "{:?}", statuses.iter().find(|s| **s != IngestStatus::Inserted));
+    assert!(
+        statuses.iter().all(|s| *s == IngestStatus::Inserted),
+        "{:?}",
+        statuses.iter().find(|s| **s != IngestStatus::Inserted)
+    );
 }
 
 fn call(host: &PluginHost, method: &str, path: &str, query: &[(&str, &str)], body: Value) -> Result<Value, String> {
@@ -85,8 +90,18 @@ fn create_ab(host: &PluginHost, id: &str, model: &str, extra: Value) -> AbTest {
     let r = call(host, "POST", "/ab_tests", &[], body.clone()).unwrap();
     assert_eq!(r["created"], true, "{r:#}");
     let split: Vec<f64> = r["split"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
-    let versions: Vec<String> = r["versions"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect();
-    AbTest { id: id.into(), model: model.into(), versions, split, start_us: T0, end_us: T0 + 7 * DAY, confidence: 0.95, created_us: 0 }
+    let versions: Vec<String> =
+        r["versions"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect();
+    AbTest {
+        id: id.into(),
+        model: model.into(),
+        versions,
+        split,
+        start_us: T0,
+        end_us: T0 + 7 * DAY,
+        confidence: 0.95,
+        created_us: 0,
+    }
 }
 
 #[test]
@@ -231,7 +246,11 @@ fn shifted_model(model: &str, seed: u64, out: &mut Vec<Record>) -> Vec<(i64, f64
     let mut rows = Vec::new();
     for i in 0..2 * n {
         let current = i >= n;
-        let t = if current { T0 + 30 * DAY + ((i - n) as i64) * 7 * DAY / n as i64 } else { T0 + (i as i64) * 30 * DAY / n as i64 };
+        let t = if current {
+            T0 + 30 * DAY + ((i - n) as i64) * 7 * DAY / n as i64
+        } else {
+            T0 + (i as i64) * 30 * DAY / n as i64
+        };
         let x1 = rng.normal() + if current { 1.0 } else { 0.0 };
         let x2 = rng.normal();
         let x3 = rng.normal();
@@ -284,7 +303,9 @@ fn pinned_reference_replaces_the_sliding_window() {
     assert_eq!(d["feature_drift"]["affected_features"], json!(["x1"]), "{d:#}");
     assert_eq!(d["reference"]["pinned"], false);
     // Pin the first days of the current period: x1 no longer drifts against it.
-    let p = call(&host, "PUT", "/models/m/reference", &[], json!({"from": ts(T0 + 30 * DAY), "until": ts(T0 + 33 * DAY)})).unwrap();
+    let p =
+        call(&host, "PUT", "/models/m/reference", &[], json!({"from": ts(T0 + 30 * DAY), "until": ts(T0 + 33 * DAY)}))
+            .unwrap();
     assert!(p["pinned"]["predictions"].as_u64().unwrap() > 100, "{p:#}");
     let d = get(&host, "/models/m/drift", &[]);
     assert_eq!(d["reference"]["pinned"], true, "{d:#}");
@@ -318,7 +339,8 @@ fn feature_weights_are_correlations_with_target_and_error() {
     ingest(&host, records);
     let w = get(&host, "/models/m/weights", &[("from", &ts(T0))]);
     let f = &w["features"];
-    let (x1, x2, x3) = (f["x1"]["weight"].as_f64().unwrap(), f["x2"]["weight"].as_f64().unwrap(), f["x3"]["weight"].as_f64().unwrap());
+    let (x1, x2, x3) =
+        (f["x1"]["weight"].as_f64().unwrap(), f["x2"]["weight"].as_f64().unwrap(), f["x3"]["weight"].as_f64().unwrap());
     assert!(x1 > x2 && x2 > x3, "{w:#}");
     assert!((x1 + x2 + x3 - 1.0).abs() < 1e-12);
     assert_eq!(w["ranking"][0]["feature"], "x1");
@@ -357,7 +379,8 @@ fn service_health_slow_endpoints_and_memory_leak() {
         fast.push(lf);
         slow.push(ls);
         let leak = 500.0 + 150.0 * i as f64 / n as f64 + 5.0 * rng.normal(); // +150 MB over the period
-        for (ep, l, e, who) in [("/fast", lf, err, "api"), ("/slow", ls, false, "api"), ("/fast", lf, false, "steady")] {
+        for (ep, l, e, who) in [("/fast", lf, err, "api"), ("/slow", ls, false, "api"), ("/fast", lf, false, "steady")]
+        {
             let mem = if who == "api" { leak } else { 300.0 + 5.0 * rng.normal() };
             records.push(rec(json!({"type": "prediction", "id": format!("{who}-{}-{i}", &ep[1..]), "workspace": "w", "plugin": "drift",
                 "subject": who, "kind": "service_sample", "value": l,
@@ -371,7 +394,8 @@ fn service_health_slow_endpoints_and_memory_leak() {
     assert_eq!(h["endpoints"]["/slow"]["p95"].as_f64().unwrap(), p[1]);
     assert_eq!(h["endpoints"]["/slow"]["p99"].as_f64().unwrap(), p[2]);
     assert_eq!(h["endpoints"]["/fast"]["p50"].as_f64().unwrap(), percentiles(&fast, &[50.0]).unwrap()[0]);
-    let slow_eps: Vec<&str> = h["slow_endpoints"].as_array().unwrap().iter().map(|s| s["endpoint"].as_str().unwrap()).collect();
+    let slow_eps: Vec<&str> =
+        h["slow_endpoints"].as_array().unwrap().iter().map(|s| s["endpoint"].as_str().unwrap()).collect();
     assert_eq!(slow_eps, ["/slow"]);
     let rate = errors as f64 / (2 * n) as f64;
     assert_eq!(h["error_rate"].as_f64().unwrap(), rate);
@@ -392,7 +416,8 @@ fn service_health_slow_endpoints_and_memory_leak() {
     assert_eq!(get(&host, "/summary", &[])["models"], json!({}));
     let daily = host.run_job("drift", "daily", "test", None, 1).unwrap().report.unwrap()["workspaces"]["w"].clone();
     assert_eq!(daily["totals"]["services"], 2, "{daily:#}");
-    let alerts = host.store().alerts(&AlertQuery { include_acknowledged: true, limit: 1000, ..Default::default() }).unwrap();
+    let alerts =
+        host.store().alerts(&AlertQuery { include_acknowledged: true, limit: 1000, ..Default::default() }).unwrap();
     let kinds: Vec<(String, String)> = alerts.iter().map(|a| (a.kind.clone(), a.subject.clone())).collect();
     assert!(kinds.contains(&("slow_endpoint".into(), "api /slow".into())), "{kinds:?}");
     assert!(kinds.contains(&("memory_leak".into(), "api".into())), "{kinds:?}");

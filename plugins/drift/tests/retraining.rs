@@ -34,7 +34,8 @@ fn ts(us: i64) -> String {
 }
 
 fn host(dir: &std::path::Path) -> PluginHost {
-    let store: Arc<dyn Store> = learnloop_store::pg_test::test_store(dir, &SqliteOptions { synchronous_full: false, ..Default::default() });
+    let store: Arc<dyn Store> =
+        learnloop_store::pg_test::test_store(dir, &SqliteOptions { synchronous_full: false, ..Default::default() });
     let mut c = Config::default();
     c.plugins.dir = dir.join("no-plugins");
     c.plugins.enabled = vec!["drift".into()];
@@ -45,12 +46,18 @@ fn host(dir: &std::path::Path) -> PluginHost {
 
 fn ingest(host: &PluginHost, records: Vec<Record>) {
     let statuses = host.ingest(records, Timestamp::from_micros(T0 + 400 * DAY).unwrap()).unwrap();
-    assert!(statuses.iter().all(|s| *s == IngestStatus::Inserted), "{:?}", statuses.iter().find(|s| **s != IngestStatus::Inserted));
+    assert!(
+        statuses.iter().all(|s| *s == IngestStatus::Inserted),
+        "{:?}",
+        statuses.iter().find(|s| **s != IngestStatus::Inserted)
+    );
 }
 
 fn get(host: &PluginHost, path: &str) -> Value {
     let ws = WorkspaceId::parse("", "w").unwrap();
-    let r = host.handle("drift", &ws, "GET", path, BTreeMap::new(), Value::Null).unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    let r = host
+        .handle("drift", &ws, "GET", path, BTreeMap::new(), Value::Null)
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
     assert_eq!(r.status, 200);
     r.body
 }
@@ -58,7 +65,15 @@ fn get(host: &PluginHost, path: &str) -> Value {
 /// Day `day` of a regression model: `per_day` predictions around 10 with
 /// noise `sd` (MAPE about 14 % for sd 1.75), and `near_zero` of them whose
 /// actual is 0.001–0.004 while the prediction is 0.4–1.0 above it.
-fn regression_day(model: &str, rng: &mut Rng, day: i64, per_day: usize, sd: f64, near_zero: usize, out: &mut Vec<Record>) {
+fn regression_day(
+    model: &str,
+    rng: &mut Rng,
+    day: i64,
+    per_day: usize,
+    sd: f64,
+    near_zero: usize,
+    out: &mut Vec<Record>,
+) {
     let zeros: Vec<usize> = (0..near_zero).map(|_| (rng.next_u64() % per_day as u64) as usize).collect();
     for i in 0..per_day {
         let t = T0 + day * DAY + i as i64 * DAY / per_day as i64;
@@ -149,7 +164,10 @@ fn a_model_without_a_reference_window_is_not_recommended() {
     assert!(r["checks"]["current_window"]["mape"].as_f64().unwrap() > 30.0, "{r:#}");
     assert_eq!(r["should_retrain"], false, "{r:#}");
     let blocked = r["blocked_by"].as_str().unwrap();
-    assert!(blocked.contains("0 matched outcomes in the reference window") && blocked.contains("min_retrain_samples"), "{blocked}");
+    assert!(
+        blocked.contains("0 matched outcomes in the reference window") && blocked.contains("min_retrain_samples"),
+        "{blocked}"
+    );
     // The daily job agrees and raises no retraining alert.
     let run = host.run_job("drift", "daily", "test", None, 1).unwrap();
     let report = run.report.unwrap()["workspaces"]["w"].clone();
@@ -159,7 +177,15 @@ fn a_model_without_a_reference_window_is_not_recommended() {
 
 /// A classifier: `per_day` label predictions a day; the predicted label's
 /// mix and the accuracy change from `change_day` on.
-fn classifier(model: &str, seed: u64, days: i64, change_day: i64, mix: [[f64; 3]; 2], accuracy: [f64; 2], out: &mut Vec<Record>) {
+fn classifier(
+    model: &str,
+    seed: u64,
+    days: i64,
+    change_day: i64,
+    mix: [[f64; 3]; 2],
+    accuracy: [f64; 2],
+    out: &mut Vec<Record>,
+) {
     const LABELS: [&str; 3] = ["buy", "browse", "leave"];
     let mut rng = Rng::new(seed);
     for day in 0..days {
@@ -167,11 +193,19 @@ fn classifier(model: &str, seed: u64, days: i64, change_day: i64, mix: [[f64; 3]
         for i in 0..150 {
             let t = T0 + day * DAY + i * DAY / 150;
             let u = rng.uniform();
-            let p = if u < mix[k][0] { 0 } else if u < mix[k][0] + mix[k][1] { 1 } else { 2 };
+            let p = if u < mix[k][0] {
+                0
+            } else if u < mix[k][0] + mix[k][1] {
+                1
+            } else {
+                2
+            };
             let a = if rng.uniform() < accuracy[k] { p } else { (p + 1 + (rng.next_u64() % 2) as usize) % 3 };
             let id = format!("{model}-{day}-{i}");
-            out.push(rec(json!({"type": "prediction", "id": id, "workspace": "w", "plugin": "drift", "subject": model,
-                "kind": "classification", "label": LABELS[p], "features": {"x1": rng.normal()}, "event_time": ts(t)})));
+            out.push(rec(
+                json!({"type": "prediction", "id": id, "workspace": "w", "plugin": "drift", "subject": model,
+                "kind": "classification", "label": LABELS[p], "features": {"x1": rng.normal()}, "event_time": ts(t)}),
+            ));
             out.push(rec(json!({"type": "outcome", "id": format!("o-{id}"), "workspace": "w", "plugin": "drift",
                 "prediction_id": id, "label": LABELS[a], "event_time": ts(t + DAY / 24)})));
         }
@@ -200,12 +234,20 @@ fn classifiers_get_concept_and_prediction_drift() {
     // The p-values are learnloop-stats' χ² (checked against SciPy) on the windows' counts.
     let n_ref = c["test"]["n_reference"].as_f64().unwrap();
     let n_cur = c["test"]["n_current"].as_f64().unwrap();
-    let (er, ec) = (c["test"]["error_rate_reference"].as_f64().unwrap(), c["test"]["error_rate_current"].as_f64().unwrap());
+    let (er, ec) =
+        (c["test"]["error_rate_reference"].as_f64().unwrap(), c["test"]["error_rate_current"].as_f64().unwrap());
     let (mr, mc) = ((er * n_ref).round(), (ec * n_cur).round());
     let chi = chi2_contingency_2xk(&[n_ref - mr, mr], &[n_cur - mc, mc]).unwrap();
-    assert!((c["test"]["p_value"].as_f64().unwrap() - chi.pvalue).abs() <= 1e-12 * chi.pvalue.max(1e-300), "{} vs {}", c["test"]["p_value"], chi.pvalue);
+    assert!(
+        (c["test"]["p_value"].as_f64().unwrap() - chi.pvalue).abs() <= 1e-12 * chi.pvalue.max(1e-300),
+        "{} vs {}",
+        c["test"]["p_value"],
+        chi.pvalue
+    );
     let props = &p["test"]["proportions"];
-    let counts = |w: &str, n: f64| -> Vec<f64> { ["browse", "buy", "leave"].iter().map(|l| (props[l][w].as_f64().unwrap() * n).round()).collect() };
+    let counts = |w: &str, n: f64| -> Vec<f64> {
+        ["browse", "buy", "leave"].iter().map(|l| (props[l][w].as_f64().unwrap() * n).round()).collect()
+    };
     let (pr, pc) = (p["test"]["n_reference"].as_f64().unwrap(), p["test"]["n_current"].as_f64().unwrap());
     let chi = chi2_contingency_2xk(&counts("reference", pr), &counts("current", pc)).unwrap();
     assert_eq!(p["test"]["p_value"].as_f64().unwrap(), chi.pvalue);
@@ -225,7 +267,12 @@ fn classifiers_get_concept_and_prediction_drift() {
 
 #[test]
 fn the_removed_mape_threshold_key_is_refused_by_name() {
-    for (key, value) in [("mape_threshold", toml::Value::Float(30.0)), ("retrain_min_error_increase", toml::Value::Float(-0.1)), ("min_retrain_samples", toml::Value::Integer(1)), ("retrain_p_value", toml::Value::Float(0.0))] {
+    for (key, value) in [
+        ("mape_threshold", toml::Value::Float(30.0)),
+        ("retrain_min_error_increase", toml::Value::Float(-0.1)),
+        ("min_retrain_samples", toml::Value::Integer(1)),
+        ("retrain_p_value", toml::Value::Float(0.0)),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> = learnloop_store::pg_test::test_store(dir.path(), &SqliteOptions::default());
         let mut c = Config::default();

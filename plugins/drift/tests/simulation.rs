@@ -51,12 +51,22 @@ fn simulate(model: &str, seed: u64, n: usize, s: Scenario, out: &mut Vec<Record>
     let mut outs = Vec::new();
     for i in 0..2 * n {
         let current = i >= n;
-        let t = if current { T0 + 30 * DAY + ((i - n) as i64) * 7 * DAY / n as i64 } else { T0 + (i as i64) * 30 * DAY / n as i64 };
+        let t = if current {
+            T0 + 30 * DAY + ((i - n) as i64) * 7 * DAY / n as i64
+        } else {
+            T0 + (i as i64) * 30 * DAY / n as i64
+        };
         let x1 = rng.normal() + if current { s.x1_shift } else { 0.0 };
         let x2 = rng.normal();
         let x3 = 5.0 + 2.0 * rng.normal();
         let u = rng.uniform();
-        let channel = if u < 0.5 { "search" } else if u < 0.8 { "social" } else { "email" };
+        let channel = if u < 0.5 {
+            "search"
+        } else if u < 0.8 {
+            "social"
+        } else {
+            "email"
+        };
         let pred = 10.0 + 2.0 * x1 + x2;
         let noise = rng.normal() * if current { s.noise_cur } else { s.noise_ref };
         let actual = pred + noise;
@@ -75,7 +85,8 @@ fn simulate(model: &str, seed: u64, n: usize, s: Scenario, out: &mut Vec<Record>
 }
 
 fn host(dir: &std::path::Path) -> PluginHost {
-    let store: Arc<dyn Store> = learnloop_store::pg_test::test_store(dir, &SqliteOptions { synchronous_full: false, ..Default::default() });
+    let store: Arc<dyn Store> =
+        learnloop_store::pg_test::test_store(dir, &SqliteOptions { synchronous_full: false, ..Default::default() });
     let mut c = Config::default();
     c.plugins.dir = dir.join("no-plugins");
     c.plugins.enabled = vec!["drift".into()];
@@ -86,7 +97,11 @@ fn host(dir: &std::path::Path) -> PluginHost {
 
 fn ingest(host: &PluginHost, records: Vec<Record>) {
     let statuses = host.ingest(records, Timestamp::from_micros(T0 + 40 * DAY).unwrap()).unwrap();
-    assert!(statuses.iter().all(|s| *s == IngestStatus::Inserted), "{:?}", statuses.iter().find(|s| **s != IngestStatus::Inserted));
+    assert!(
+        statuses.iter().all(|s| *s == IngestStatus::Inserted),
+        "{:?}",
+        statuses.iter().find(|s| **s != IngestStatus::Inserted)
+    );
 }
 
 fn get(host: &PluginHost, path: &str, query: &[(&str, &str)]) -> Value {
@@ -145,14 +160,20 @@ fn shifted_feature_degrading_model_and_stable_model() {
     assert_eq!(d["drifted"], false, "{d:#}");
 
     // Online: ADWIN saw the error grow (and only there).
-    let alerts = host.store().alerts(&AlertQuery { include_acknowledged: true, limit: 1000, ..Default::default() }).unwrap();
-    let online: Vec<&str> = alerts.iter().filter(|a| a.kind == "online_error_increase").map(|a| a.subject.as_str()).collect();
+    let alerts =
+        host.store().alerts(&AlertQuery { include_acknowledged: true, limit: 1000, ..Default::default() }).unwrap();
+    let online: Vec<&str> =
+        alerts.iter().filter(|a| a.kind == "online_error_increase").map(|a| a.subject.as_str()).collect();
     assert_eq!(online, ["degrading"], "{alerts:#?}");
 
     // Performance route = regression_metrics on the window's pairs; versions split.
     let p = get(&host, "/models/degrading/performance", &[("from", "2026-01-31T00:00:00Z")]);
     let cur: Vec<&Row> = degrading.iter().filter(|r| r.t >= T0 + 30 * DAY).collect();
-    let m = regression_metrics(&cur.iter().map(|r| r.actual).collect::<Vec<_>>(), &cur.iter().map(|r| r.pred).collect::<Vec<_>>()).unwrap();
+    let m = regression_metrics(
+        &cur.iter().map(|r| r.actual).collect::<Vec<_>>(),
+        &cur.iter().map(|r| r.pred).collect::<Vec<_>>(),
+    )
+    .unwrap();
     assert_eq!(p["overall"]["n"], n);
     assert_eq!(p["overall"]["mae"].as_f64().unwrap(), m.mae);
     assert_eq!(p["overall"]["rmse"].as_f64().unwrap(), m.rmse);
@@ -179,7 +200,8 @@ fn shifted_feature_degrading_model_and_stable_model() {
     assert_eq!(report["models"]["shifted"]["affected_features"], json!(["x1"]));
     assert_eq!(report["models"]["stable"]["severity"], "none");
     assert_eq!(report["models"]["degrading"]["should_retrain"], true);
-    let alerts = host.store().alerts(&AlertQuery { include_acknowledged: true, limit: 1000, ..Default::default() }).unwrap();
+    let alerts =
+        host.store().alerts(&AlertQuery { include_acknowledged: true, limit: 1000, ..Default::default() }).unwrap();
     let kinds: Vec<(String, String)> = alerts.iter().map(|a| (a.kind.clone(), a.subject.clone())).collect();
     for want in [("feature_drift", "shifted"), ("concept_drift", "degrading"), ("retrain_recommended", "degrading")] {
         assert!(kinds.contains(&(want.0.to_string(), want.1.to_string())), "{want:?} missing in {kinds:?}");
@@ -229,7 +251,8 @@ fn routes_name_bad_parameters_and_unknown_models() {
     simulate("m", 9, 20, STABLE, &mut records);
     ingest(&host, records);
     let ws = WorkspaceId::parse("", "w").unwrap();
-    let err = host.handle("drift", &ws, "GET", "/models/nope/drift", BTreeMap::new(), Value::Null).unwrap_err().to_string();
+    let err =
+        host.handle("drift", &ws, "GET", "/models/nope/drift", BTreeMap::new(), Value::Null).unwrap_err().to_string();
     assert!(err.contains("nope"), "{err}");
     let q: BTreeMap<String, String> = [("current_days".to_string(), "-1".to_string())].into();
     let err = host.handle("drift", &ws, "GET", "/models/m/drift", q, Value::Null).unwrap_err().to_string();

@@ -33,7 +33,11 @@ fn main() {
     let users = 200;
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&dir.path().join("s.sqlite"), &SqliteOptions { synchronous_full: false, ..Default::default() }).unwrap(),
+        SqliteStore::open(
+            &dir.path().join("s.sqlite"),
+            &SqliteOptions { synchronous_full: false, ..Default::default() },
+        )
+        .unwrap(),
     );
     let mut c = Config::default();
     c.plugins.dir = dir.path().join("none");
@@ -58,7 +62,11 @@ fn main() {
             assert!(s.iter().all(|s| *s == IngestStatus::Inserted));
         }
         let secs = t.elapsed().as_secs_f64();
-        println!("{name:<32} {count:>7} events in {secs:>7.2} s = {:>8.0} events/s, {:>7.1} µs/event (store + online update)", count as f64 / secs, secs * 1e6 / count as f64);
+        println!(
+            "{name:<32} {count:>7} events in {secs:>7.2} s = {:>8.0} events/s, {:>7.1} µs/event (store + online update)",
+            count as f64 / secs,
+            secs * 1e6 / count as f64
+        );
     };
 
     let interactions: Vec<Record> = (0..n)
@@ -100,5 +108,10 @@ fn main() {
         host.handle("persona", &ws, "POST", "/hypothesize", Default::default(), body).unwrap();
     }
     let secs = t.elapsed().as_secs_f64();
-    println!("{:<32} {calls:>7} calls  in {secs:>7.2} s = {:>8.0} calls/s,  {:>7.1} µs/call", "POST /hypothesize (rules)", calls as f64 / secs, secs * 1e6 / calls as f64);
+    println!(
+        "{:<32} {calls:>7} calls  in {secs:>7.2} s = {:>8.0} calls/s,  {:>7.1} µs/call",
+        "POST /hypothesize (rules)",
+        calls as f64 / secs,
+        secs * 1e6 / calls as f64
+    );
 }

@@ -78,21 +78,35 @@ impl Config {
             return bad("facets", "needs 1 to 32 facet names".into());
         }
         for f in &self.facets {
-            if f.is_empty() || f.len() > 64 || !f.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+            if f.is_empty()
+                || f.len() > 64
+                || !f.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            {
                 return bad("facets", format!("{f:?} is not a facet name (a-z, 0-9, _; at most 64)"));
             }
         }
         for (h, f) in &self.selection_facets {
             if !self.facets.contains(f) {
-                return bad(&format!("selection_facets.{h}"), format!("{f:?} is not one of the facets {:?}", self.facets));
+                return bad(
+                    &format!("selection_facets.{h}"),
+                    format!("{f:?} is not one of the facets {:?}", self.facets),
+                );
             }
         }
-        for (k, v) in [("initial_facet", self.initial_facet), ("min_training_confidence", self.min_training_confidence), ("min_memory_confidence", self.min_memory_confidence)] {
+        for (k, v) in [
+            ("initial_facet", self.initial_facet),
+            ("min_training_confidence", self.min_training_confidence),
+            ("min_memory_confidence", self.min_memory_confidence),
+        ] {
             if !(0.0..=1.0).contains(&v) {
                 return bad(k, "must lie in [0, 1]".into());
             }
         }
-        for (k, v) in [("facet_delta", self.facet_delta), ("max_llm_delta", self.max_llm_delta), ("learning_rate", self.learning_rate)] {
+        for (k, v) in [
+            ("facet_delta", self.facet_delta),
+            ("max_llm_delta", self.max_llm_delta),
+            ("learning_rate", self.learning_rate),
+        ] {
             if !(v > 0.0 && v <= 1.0) {
                 return bad(k, "must lie in (0, 1]".into());
             }
@@ -129,11 +143,12 @@ impl Config {
             ("holdout_fraction", "share of feedback held out from learning to measure preference accuracy"),
             ("utc_offset_hours", "hours added to UTC event times for time-of-day patterns"),
             ("memory_half_life_days", "half-life of memory confidence in days; 0 = no decay"),
-            ("min_memory_confidence", "memories below this (decayed) confidence are not used and are expired by memory_decay"),
+            (
+                "min_memory_confidence",
+                "memories below this (decayed) confidence are not used and are expired by memory_decay",
+            ),
             ("context_history", "history memories used as context for hypotheses"),
         ];
-        docs.iter()
-            .map(|(k, doc)| ConfigKey { key: (*k).into(), default: d[*k].clone(), doc: (*doc).into() })
-            .collect()
+        docs.iter().map(|(k, doc)| ConfigKey { key: (*k).into(), default: d[*k].clone(), doc: (*doc).into() }).collect()
     }
 }

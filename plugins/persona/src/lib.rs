@@ -41,8 +41,8 @@ use std::collections::BTreeMap;
 
 use learnloop_plugin_api::core::RecordType;
 use learnloop_plugin_api::{
-    Context, Event, Expect, InsightDraft, JobSpec, KindSpec, Manifest, Plugin, PluginError, Record, RouteRequest, RouteResponse,
-    RouteSpec, StoredOutcome, StoredPrediction, ValidationError, abi, parse_config,
+    Context, Event, Expect, InsightDraft, JobSpec, KindSpec, Manifest, Plugin, PluginError, Record, RouteRequest,
+    RouteResponse, RouteSpec, StoredOutcome, StoredPrediction, ValidationError, abi, parse_config,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -101,7 +101,10 @@ use learnloop_plugin_api::state::scan_all;
 /// event time with the ingestion time; that is the wall clock, which plugin
 /// state must not depend on (replay and the conformance suite compare it),
 /// so such events advance no clock and count in no time-of-day bucket.
-fn event_time(event_time: Option<learnloop_plugin_api::Timestamp>, ingested: learnloop_plugin_api::Timestamp) -> Option<i64> {
+fn event_time(
+    event_time: Option<learnloop_plugin_api::Timestamp>,
+    ingested: learnloop_plugin_api::Timestamp,
+) -> Option<i64> {
     event_time.filter(|t| *t != ingested).map(learnloop_plugin_api::Timestamp::as_micros)
 }
 
@@ -112,14 +115,22 @@ fn user_key(user: &str) -> String {
 fn q_usize(req: &RouteRequest, name: &str, default: usize, max: usize) -> Result<usize, PluginError> {
     match req.query.get(name) {
         None => Ok(default),
-        Some(s) => s.parse::<usize>().ok().filter(|n| (1..=max).contains(n)).ok_or_else(|| PluginError::invalid(name, format!("expected an integer in 1..={max}"))),
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| PluginError::invalid(name, format!("expected an integer in 1..={max}"))),
     }
 }
 
 fn q_f64(req: &RouteRequest, name: &str, default: f64) -> Result<f64, PluginError> {
     match req.query.get(name) {
         None => Ok(default),
-        Some(s) => s.parse::<f64>().ok().filter(|v| (0.0..=1.0).contains(v)).ok_or_else(|| PluginError::invalid(name, format!("{s:?} is not a number in [0, 1]"))),
+        Some(s) => s
+            .parse::<f64>()
+            .ok()
+            .filter(|v| (0.0..=1.0).contains(v))
+            .ok_or_else(|| PluginError::invalid(name, format!("{s:?} is not a number in [0, 1]"))),
     }
 }
 
@@ -152,18 +163,29 @@ fn hyp_json(h: &Hypothesis) -> Value {
 }
 
 /// Validates a string field of a payload.
-fn payload_str<'a>(payload: &'a Value, field: &str, max: usize, required: bool) -> Result<Option<&'a str>, ValidationError> {
+fn payload_str<'a>(
+    payload: &'a Value,
+    field: &str,
+    max: usize,
+    required: bool,
+) -> Result<Option<&'a str>, ValidationError> {
     match payload.get(field) {
         None | Some(Value::Null) if !required => Ok(None),
         Some(Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= max => Ok(Some(s)),
-        _ => Err(ValidationError::new(format!("payload.{field}"), format!("expected a non-empty string of at most {max} characters"))),
+        _ => Err(ValidationError::new(
+            format!("payload.{field}"),
+            format!("expected a non-empty string of at most {max} characters"),
+        )),
     }
 }
 
 /// The hypotheses of an interaction payload (validated before storing).
 fn parse_hypotheses(payload: &Value) -> Result<Vec<Hypothesis>, ValidationError> {
     let Some(list) = payload.get("hypotheses").and_then(Value::as_array) else {
-        return Err(ValidationError::new("payload.hypotheses", "expected an array of {id, text, confidence} (the hypotheses offered)"));
+        return Err(ValidationError::new(
+            "payload.hypotheses",
+            "expected an array of {id, text, confidence} (the hypotheses offered)",
+        ));
     };
     if list.is_empty() || list.len() > 10 {
         return Err(ValidationError::new("payload.hypotheses", "expected 1 to 10 hypotheses"));
@@ -171,26 +193,49 @@ fn parse_hypotheses(payload: &Value) -> Result<Vec<Hypothesis>, ValidationError>
     let mut out: Vec<Hypothesis> = Vec::new();
     for (i, h) in list.iter().enumerate() {
         let id = h.get("id").and_then(Value::as_str).filter(|s| !s.is_empty() && s.len() <= 32);
-        let Some(id) = id else { return Err(ValidationError::new(format!("payload.hypotheses[{i}].id"), "expected a non-empty string of at most 32 bytes")) };
+        let Some(id) = id else {
+            return Err(ValidationError::new(
+                format!("payload.hypotheses[{i}].id"),
+                "expected a non-empty string of at most 32 bytes",
+            ));
+        };
         if out.iter().any(|o| o.id == id) {
             return Err(ValidationError::new(format!("payload.hypotheses[{i}].id"), format!("{id:?} appears twice")));
         }
         let text = h.get("text").and_then(Value::as_str).filter(|s| !s.trim().is_empty() && s.chars().count() <= 500);
-        let Some(text) = text else { return Err(ValidationError::new(format!("payload.hypotheses[{i}].text"), "expected a non-empty string of at most 500 characters")) };
+        let Some(text) = text else {
+            return Err(ValidationError::new(
+                format!("payload.hypotheses[{i}].text"),
+                "expected a non-empty string of at most 500 characters",
+            ));
+        };
         let c = h.get("confidence").and_then(Value::as_f64).filter(|c| (0.0..=1.0).contains(c));
-        let Some(c) = c else { return Err(ValidationError::new(format!("payload.hypotheses[{i}].confidence"), "expected a number in [0, 1]")) };
+        let Some(c) = c else {
+            return Err(ValidationError::new(
+                format!("payload.hypotheses[{i}].confidence"),
+                "expected a number in [0, 1]",
+            ));
+        };
         out.push(Hypothesis { id: id.into(), text: text.into(), confidence: c });
     }
     Ok(out)
 }
 
 /// The feedback score in `[0, 1]` of an outcome (validated before storing).
-fn feedback_score(label: Option<&str>, value: Option<f64>, success: Option<bool>, quality: Option<f64>) -> Result<f64, ValidationError> {
+fn feedback_score(
+    label: Option<&str>,
+    value: Option<f64>,
+    success: Option<bool>,
+    quality: Option<f64>,
+) -> Result<f64, ValidationError> {
     match label {
         Some("thumbs_up") | Some("thumbs_down") => {
             let up = label == Some("thumbs_up");
             if success.is_some_and(|s| s != up) {
-                return Err(ValidationError::new("success", format!("contradicts label {:?}", label.unwrap_or_default())));
+                return Err(ValidationError::new(
+                    "success",
+                    format!("contradicts label {:?}", label.unwrap_or_default()),
+                ));
             }
             Ok(if up { 1.0 } else { 0.0 })
         }
@@ -198,12 +243,18 @@ fn feedback_score(label: Option<&str>, value: Option<f64>, success: Option<bool>
             Some(v) if (1.0..=5.0).contains(&v) && v.fract() == 0.0 => Ok((v - 1.0) / 4.0),
             _ => Err(ValidationError::new("value", "a rating needs value = 1, 2, 3, 4 or 5 stars")),
         },
-        Some(other) => Err(ValidationError::new("label", format!("{other:?} is not feedback; expected thumbs_up, thumbs_down or rating"))),
+        Some(other) => Err(ValidationError::new(
+            "label",
+            format!("{other:?} is not feedback; expected thumbs_up, thumbs_down or rating"),
+        )),
         None => match (success, quality) {
             (_, Some(q)) if (0.0..=1.0).contains(&q) => Ok(q),
             (_, Some(_)) => Err(ValidationError::new("quality", "must lie in [0, 1]")),
             (Some(s), None) => Ok(if s { 1.0 } else { 0.0 }),
-            (None, None) => Err(ValidationError::new("label", "feedback needs label thumbs_up / thumbs_down / rating (with value 1–5), success or quality")),
+            (None, None) => Err(ValidationError::new(
+                "label",
+                "feedback needs label thumbs_up / thumbs_down / rating (with value 1–5), success or quality",
+            )),
         },
     }
 }
@@ -254,9 +305,16 @@ impl PersonaPlugin {
 
     fn hypothesize(&self, ctx: &mut dyn Context, body: &Value) -> Result<RouteResponse, PluginError> {
         let user = body.get("user_id").and_then(Value::as_str).filter(|s| !s.is_empty() && s.len() <= 128);
-        let Some(user) = user else { return Err(PluginError::invalid("user_id", "expected a non-empty string of at most 128 bytes")) };
-        let input = body.get("input_text").and_then(Value::as_str).filter(|s| !s.trim().is_empty() && s.chars().count() <= 2000);
-        let Some(input) = input else { return Err(PluginError::invalid("input_text", "expected a non-empty string of at most 2000 characters")) };
+        let Some(user) = user else {
+            return Err(PluginError::invalid("user_id", "expected a non-empty string of at most 128 bytes"));
+        };
+        let input = body
+            .get("input_text")
+            .and_then(Value::as_str)
+            .filter(|s| !s.trim().is_empty() && s.chars().count() <= 2000);
+        let Some(input) = input else {
+            return Err(PluginError::invalid("input_text", "expected a non-empty string of at most 2000 characters"));
+        };
         let task = match body.get("task_type") {
             None | Some(Value::Null) => None,
             Some(Value::String(t)) if !t.is_empty() && t.len() <= 64 => Some(t.clone()),
@@ -291,14 +349,25 @@ impl PersonaPlugin {
     }
 
     /// The online update for one executed interaction.
-    fn execute(&self, ctx: &mut dyn Context, u: &mut UserDoc, meta: &mut Meta, p: &StoredPrediction, llm_allowed: bool) -> Result<(), PluginError> {
+    fn execute(
+        &self,
+        ctx: &mut dyn Context,
+        u: &mut UserDoc,
+        meta: &mut Meta,
+        p: &StoredPrediction,
+        llm_allowed: bool,
+    ) -> Result<(), PluginError> {
         let cfg = &self.config;
         let r = &p.record;
         let t = u.saw(event_time(r.event_time, p.ingested_at));
         let input = r.payload.get("input_text").and_then(Value::as_str).unwrap_or_default().to_string();
         let hyps = parse_hypotheses(&r.payload).map_err(PluginError::from)?;
         let selected_id = r.label.clone().unwrap_or_default();
-        let selected = hyps.iter().find(|h| h.id == selected_id).cloned().ok_or_else(|| PluginError::invalid("label", "not one of the hypotheses"))?;
+        let selected = hyps
+            .iter()
+            .find(|h| h.id == selected_id)
+            .cloned()
+            .ok_or_else(|| PluginError::invalid("label", "not one of the hypotheses"))?;
         let context = self.context_json(u);
         let id = r.id.as_str().to_string();
 
@@ -315,14 +384,20 @@ impl PersonaPlugin {
             Ok(a) => (a.facet_deltas, a.goals, a.preferences, LlmStatus::Used),
             Err(status) => {
                 if let LlmStatus::Malformed(why) = &status {
-                    ctx.log(learnloop_plugin_api::LogLevel::Warn, &format!("LLM analysis of interaction {id} was malformed ({why}); used rules"));
+                    ctx.log(
+                        learnloop_plugin_api::LogLevel::Warn,
+                        &format!("LLM analysis of interaction {id} was malformed ({why}); used rules"),
+                    );
                 }
-                let deltas = rules::facet_deltas(&cfg.facets, &cfg.selection_facets, cfg.facet_delta, &selected_id, &input);
+                let deltas =
+                    rules::facet_deltas(&cfg.facets, &cfg.selection_facets, cfg.facet_delta, &selected_id, &input);
                 let goals: Vec<String> = rules::extract_goal(&selected.text).into_iter().collect();
                 let mut prefs: Vec<(String, String, bool)> = Vec::new();
                 // The user's own words first: "using podman instead of docker"
                 // outweighs a hypothesis that still says "with Docker".
-                for f in rules::extract_preferences(&input).into_iter().chain(rules::extract_preferences(&selected.text)) {
+                for f in
+                    rules::extract_preferences(&input).into_iter().chain(rules::extract_preferences(&selected.text))
+                {
                     if !prefs.iter().any(|(i, _, _)| *i == f.item) {
                         prefs.push((f.item, f.category, f.avoid));
                     }
@@ -348,7 +423,16 @@ impl PersonaPlugin {
         let mut prefs_added = Vec::new();
         let mut superseded = Vec::new();
         for (n, (item, category, avoid)) in prefs.iter().enumerate() {
-            if let Some((_, sup)) = u.add_preference(item, category, *avoid, round4(0.9 * selected.confidence), format!("{id}:p{n}"), t, source, &id) {
+            if let Some((_, sup)) = u.add_preference(
+                item,
+                category,
+                *avoid,
+                round4(0.9 * selected.confidence),
+                format!("{id}:p{n}"),
+                t,
+                source,
+                &id,
+            ) {
                 prefs_added.push(if *avoid { format!("Avoids: {item}") } else { format!("Prefers: {item}") });
                 superseded.extend(sup);
             }
@@ -357,7 +441,8 @@ impl PersonaPlugin {
         let new = u.facets.clone();
         let old_count = u.interaction_count;
         u.interaction_count += 1;
-        let content = format!("User requested: {} | Selected: {}", input.chars().take(200).collect::<String>(), selected_id);
+        let content =
+            format!("User requested: {} | Selected: {}", input.chars().take(200).collect::<String>(), selected_id);
         u.recent.push_back(Recent { id: id.clone(), content: content.clone() });
         while u.recent.len() > cfg.context_history.max(1) {
             u.recent.pop_front();
@@ -366,8 +451,13 @@ impl PersonaPlugin {
             u.used_task(task, event_time(r.event_time, p.ingested_at), cfg);
         }
 
-        let applied: BTreeMap<String, f64> = new.iter().filter_map(|(f, v)| old.get(f).map(|o| (f.clone(), round4(v - o)))).filter(|(_, d)| *d != 0.0).collect();
-        let mut history = Memory::new(format!("{id}:h"), MemoryType::History, content, selected.confidence, t, source, &id);
+        let applied: BTreeMap<String, f64> = new
+            .iter()
+            .filter_map(|(f, v)| old.get(f).map(|o| (f.clone(), round4(v - o))))
+            .filter(|(_, d)| *d != 0.0)
+            .collect();
+        let mut history =
+            Memory::new(format!("{id}:h"), MemoryType::History, content, selected.confidence, t, source, &id);
         history.tags = vec!["interaction".into(), "text".into(), selected_id.clone()];
         let update = json!({
             "interaction_id": id, "time": t, "user_id": r.subject,
@@ -400,7 +490,13 @@ impl PersonaPlugin {
     }
 
     /// An outcome of an interaction: `success: false` undoes its facet changes.
-    fn interaction_outcome(&self, ctx: &mut dyn Context, u: &mut UserDoc, meta: &mut Meta, o: &StoredOutcome) -> Result<(), PluginError> {
+    fn interaction_outcome(
+        &self,
+        ctx: &mut dyn Context,
+        u: &mut UserDoc,
+        meta: &mut Meta,
+        o: &StoredOutcome,
+    ) -> Result<(), PluginError> {
         let r = &o.record;
         let t = u.saw(event_time(r.event_time, o.ingested_at));
         let success = match feedback_score(r.label.as_deref(), r.value, r.success, r.quality) {
@@ -412,7 +508,8 @@ impl PersonaPlugin {
         if success || hist["update"]["signals"]["success"] == json!(false) {
             return Ok(());
         }
-        let deltas: BTreeMap<String, f64> = serde_json::from_value(hist["update"]["facet_deltas"].clone()).unwrap_or_default();
+        let deltas: BTreeMap<String, f64> =
+            serde_json::from_value(hist["update"]["facet_deltas"].clone()).unwrap_or_default();
         let undo: BTreeMap<String, f64> = deltas.iter().map(|(f, d)| (f.clone(), -d)).collect();
         let old = u.apply_deltas(&undo);
         hist["update"]["signals"]["success"] = json!(false);
@@ -431,7 +528,13 @@ impl PersonaPlugin {
         Ok(())
     }
 
-    fn feedback(&self, ctx: &mut dyn Context, u: &mut UserDoc, meta: &mut Meta, o: &StoredOutcome) -> Result<(), PluginError> {
+    fn feedback(
+        &self,
+        ctx: &mut dyn Context,
+        u: &mut UserDoc,
+        meta: &mut Meta,
+        o: &StoredOutcome,
+    ) -> Result<(), PluginError> {
         let cfg = &self.config;
         let r = &o.record;
         u.saw(event_time(r.event_time, o.ingested_at));
@@ -444,7 +547,11 @@ impl PersonaPlugin {
             }
             None => None,
         };
-        let model = resp.as_ref().map(|x| x.model.clone()).or_else(|| r.payload.get("model").and_then(Value::as_str).map(String::from)).unwrap_or_else(|| "unknown".into());
+        let model = resp
+            .as_ref()
+            .map(|x| x.model.clone())
+            .or_else(|| r.payload.get("model").and_then(Value::as_str).map(String::from))
+            .unwrap_or_else(|| "unknown".into());
         let held = persona::held_out(r.id.as_str(), cfg.holdout_fraction);
         u.feedback(&o.kind, &model, score, held, cfg);
         let f = &mut u.feedback;
@@ -518,15 +625,29 @@ impl PersonaPlugin {
     /// History memories and update log entries of a user, newest first.
     fn history(&self, ctx: &mut dyn Context, user: &str) -> Result<Vec<Value>, PluginError> {
         let mut docs: Vec<Value> = scan_all(ctx, &format!("hist/{user}/"))?.into_iter().map(|(_, v)| v).collect();
-        docs.sort_by_key(|d| std::cmp::Reverse((d["update"]["time"].as_i64().unwrap_or(0), d["update"]["interaction_id"].as_str().unwrap_or_default().to_string())));
+        docs.sort_by_key(|d| {
+            std::cmp::Reverse((
+                d["update"]["time"].as_i64().unwrap_or(0),
+                d["update"]["interaction_id"].as_str().unwrap_or_default().to_string(),
+            ))
+        });
         Ok(docs)
     }
 
-    fn memories(&self, ctx: &mut dyn Context, user: &str, u: &UserDoc, req: &RouteRequest) -> Result<Value, PluginError> {
+    fn memories(
+        &self,
+        ctx: &mut dyn Context,
+        user: &str,
+        u: &UserDoc,
+        req: &RouteRequest,
+    ) -> Result<Value, PluginError> {
         let cfg = &self.config;
         let mtype = match req.query.get("type") {
             None => None,
-            Some(s) => Some(MemoryType::parse(s).ok_or_else(|| PluginError::invalid("type", format!("{s:?} is not GOAL, PREFERENCE or HISTORY")))?),
+            Some(s) => Some(
+                MemoryType::parse(s)
+                    .ok_or_else(|| PluginError::invalid("type", format!("{s:?} is not GOAL, PREFERENCE or HISTORY")))?,
+            ),
         };
         let include_superseded = q_bool(req, "include_superseded")?;
         let limit = q_usize(req, "limit", 50, 1000)?;
@@ -537,8 +658,11 @@ impl PersonaPlugin {
                 all.push(serde_json::from_value(d["memory"].clone())?);
             }
         }
-        let candidates: Vec<Memory> =
-            all.into_iter().filter(|m| mtype.is_none_or(|t| m.mtype == t)).filter(|m| include_superseded || m.valid_to.is_none()).collect();
+        let candidates: Vec<Memory> = all
+            .into_iter()
+            .filter(|m| mtype.is_none_or(|t| m.mtype == t))
+            .filter(|m| include_superseded || m.valid_to.is_none())
+            .collect();
         // With an embedder (e.g. `[vector] embedder = "ollama"`), a memory
         // also matches by meaning: its cosine similarity to the query, when
         // at least `min_similarity`. Without one, text matching alone.
@@ -575,7 +699,12 @@ impl PersonaPlugin {
     }
 
     /// A page of training records under `train/<kind>/`.
-    fn training_page(&self, ctx: &mut dyn Context, req: &RouteRequest, kind: &str) -> Result<(Vec<Value>, Option<String>), PluginError> {
+    fn training_page(
+        &self,
+        ctx: &mut dyn Context,
+        req: &RouteRequest,
+        kind: &str,
+    ) -> Result<(Vec<Value>, Option<String>), PluginError> {
         let limit = q_usize(req, "limit", 1000, 10_000)?;
         let prefix = format!("train/{kind}/");
         let after = match req.query.get("after") {
@@ -588,7 +717,12 @@ impl PersonaPlugin {
         Ok((page.into_iter().map(|(_, s)| s.value).collect(), next))
     }
 
-    fn as_format(req: &RouteRequest, key: &str, records: Vec<Value>, next: Option<String>) -> Result<RouteResponse, PluginError> {
+    fn as_format(
+        req: &RouteRequest,
+        key: &str,
+        records: Vec<Value>,
+        next: Option<String>,
+    ) -> Result<RouteResponse, PluginError> {
         match req.query.get("format").map(String::as_str) {
             None | Some("json") => Ok(RouteResponse::ok(json!({key: records, "next": next}))),
             Some("jsonl") => {
@@ -825,10 +959,16 @@ impl Plugin for PersonaPlugin {
                     payload_str(&p.payload, "task_type", 64, false)?;
                     let hyps = parse_hypotheses(&p.payload)?;
                     let Some(sel) = &p.label else {
-                        return Err(ValidationError::new("label", "the id of the chosen hypothesis (h1, h2, ...) is required"));
+                        return Err(ValidationError::new(
+                            "label",
+                            "the id of the chosen hypothesis (h1, h2, ...) is required",
+                        ));
                     };
                     if !hyps.iter().any(|h| &h.id == sel) {
-                        return Err(ValidationError::new("label", format!("{sel:?} is not one of the hypotheses' ids")));
+                        return Err(ValidationError::new(
+                            "label",
+                            format!("{sel:?} is not one of the hypotheses' ids"),
+                        ));
                     }
                 } else {
                     if p.kind.len() > 64 {
@@ -857,7 +997,8 @@ impl Plugin for PersonaPlugin {
     fn on_events(&self, ctx: &mut dyn Context, events: &[Event]) -> Result<(), PluginError> {
         let cfg = &self.config;
         let (mut meta, meta_expect) = get_doc::<Meta>(ctx, "meta")?;
-        let interactions = events.iter().filter(|e| matches!(e, Event::Prediction(p) if p.record.kind == INTERACTION)).count();
+        let interactions =
+            events.iter().filter(|e| matches!(e, Event::Prediction(p) if p.record.kind == INTERACTION)).count();
         let llm_allowed = interactions <= cfg.llm_max_batch;
         let mut users: BTreeMap<String, (UserDoc, Expect)> = BTreeMap::new();
         for e in events {
@@ -876,14 +1017,25 @@ impl Plugin for PersonaPlugin {
             }
             let u = &mut users.get_mut(user).expect("loaded").0;
             match e {
-                Event::Prediction(p) if p.record.kind == INTERACTION => self.execute(ctx, u, &mut meta, p, llm_allowed)?,
+                Event::Prediction(p) if p.record.kind == INTERACTION => {
+                    self.execute(ctx, u, &mut meta, p, llm_allowed)?
+                }
                 Event::Prediction(p) => {
                     let r = &p.record;
                     let t = event_time(r.event_time, p.ingested_at);
                     u.saw(t);
                     u.used_task(&r.kind, t, cfg);
-                    let model = r.label.clone().or_else(|| r.payload.get("model").and_then(Value::as_str).map(String::from)).unwrap_or_else(|| "unknown".into());
-                    let resp = Resp { user: r.subject.clone(), task: r.kind.clone(), model, length: r.payload.get("response_length").and_then(Value::as_f64) };
+                    let model = r
+                        .label
+                        .clone()
+                        .or_else(|| r.payload.get("model").and_then(Value::as_str).map(String::from))
+                        .unwrap_or_else(|| "unknown".into());
+                    let resp = Resp {
+                        user: r.subject.clone(),
+                        task: r.kind.clone(),
+                        model,
+                        length: r.payload.get("response_length").and_then(Value::as_f64),
+                    };
                     put_doc(ctx, &format!("resp/{}", r.id.as_str()), &resp, Expect::Any)?;
                     meta.responses += 1;
                 }

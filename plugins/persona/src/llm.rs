@@ -58,7 +58,10 @@ with exactly 3 hypotheses, most likely first, personalised by the user's goals, 
 pub fn hypothesize(ctx: &mut dyn Context, input: &str, context: &Value) -> Result<Vec<Hypothesis>, LlmStatus> {
     let prompt = format!("User input: {input:?}\nWhat we know about the user (JSON): {context}");
     let v = ask(ctx, HYPOTHESIZE_SYSTEM, prompt)?;
-    let list = v.get("hypotheses").and_then(Value::as_array).ok_or_else(|| LlmStatus::Malformed("no `hypotheses` array".into()))?;
+    let list = v
+        .get("hypotheses")
+        .and_then(Value::as_array)
+        .ok_or_else(|| LlmStatus::Malformed("no `hypotheses` array".into()))?;
     if list.len() < 3 {
         return Err(LlmStatus::Malformed(format!("{} hypotheses, expected 3", list.len())));
     }
@@ -72,7 +75,11 @@ pub fn hypothesize(ctx: &mut dyn Context, input: &str, context: &Value) -> Resul
         let Some(c) = c else {
             return Err(LlmStatus::Malformed(format!("hypotheses[{i}].confidence is not a number in [0, 1]")));
         };
-        out.push(Hypothesis { id: format!("h{}", i + 1), text: text.to_string(), confidence: (c * 100.0).round() / 100.0 });
+        out.push(Hypothesis {
+            id: format!("h{}", i + 1),
+            text: text.to_string(),
+            confidence: (c * 100.0).round() / 100.0,
+        });
     }
     Ok(out)
 }
@@ -94,7 +101,12 @@ pub struct Analysis {
 }
 
 /// Asks the LLM to analyse an interaction and validates the answer.
-pub fn analyse(ctx: &mut dyn Context, cfg: &Config, interaction: &Value, facets: &BTreeMap<String, f64>) -> Result<Analysis, LlmStatus> {
+pub fn analyse(
+    ctx: &mut dyn Context,
+    cfg: &Config,
+    interaction: &Value,
+    facets: &BTreeMap<String, f64>,
+) -> Result<Analysis, LlmStatus> {
     let prompt = format!(
         "Facets (0..1): {}\nMaximum |delta|: {}\nInteraction (JSON): {interaction}",
         json!(facets),

@@ -80,7 +80,15 @@ pub struct Memory {
 
 impl Memory {
     /// A new active memory; tags are the content's words (3+ letters).
-    pub fn new(id: String, mtype: MemoryType, content: String, confidence: f64, t: i64, source: &str, interaction: &str) -> Self {
+    pub fn new(
+        id: String,
+        mtype: MemoryType,
+        content: String,
+        confidence: f64,
+        t: i64,
+        source: &str,
+        interaction: &str,
+    ) -> Self {
         let mut tags: Vec<String> = crate::rules::tokens(&content).into_iter().filter(|w| w.len() >= 3).collect();
         tags.dedup();
         Memory {
@@ -244,13 +252,33 @@ impl UserDoc {
     }
 
     /// Adds a goal; the same goal again only raises its confidence.
-    pub fn add_goal(&mut self, content: &str, confidence: f64, id: String, t: i64, source: &str, interaction: &str) -> Option<String> {
+    pub fn add_goal(
+        &mut self,
+        content: &str,
+        confidence: f64,
+        id: String,
+        t: i64,
+        source: &str,
+        interaction: &str,
+    ) -> Option<String> {
         let key = content.trim().to_lowercase();
-        if let Some(m) = self.memories.iter_mut().find(|m| m.mtype == MemoryType::Goal && m.valid_to.is_none() && m.content.to_lowercase() == key) {
+        if let Some(m) = self
+            .memories
+            .iter_mut()
+            .find(|m| m.mtype == MemoryType::Goal && m.valid_to.is_none() && m.content.to_lowercase() == key)
+        {
             m.confidence = m.confidence.max(confidence);
             return None;
         }
-        self.memories.push(Memory::new(id.clone(), MemoryType::Goal, content.trim().to_string(), confidence, t, source, interaction));
+        self.memories.push(Memory::new(
+            id.clone(),
+            MemoryType::Goal,
+            content.trim().to_string(),
+            confidence,
+            t,
+            source,
+            interaction,
+        ));
         Some(id)
     }
 
@@ -272,7 +300,11 @@ impl UserDoc {
         source: &str,
         interaction: &str,
     ) -> Option<(String, Vec<String>)> {
-        let same = |m: &Memory| m.mtype == MemoryType::Preference && m.valid_to.is_none() && m.item.as_deref().is_some_and(|i| i.eq_ignore_ascii_case(item));
+        let same = |m: &Memory| {
+            m.mtype == MemoryType::Preference
+                && m.valid_to.is_none()
+                && m.item.as_deref().is_some_and(|i| i.eq_ignore_ascii_case(item))
+        };
         if let Some(m) = self.memories.iter_mut().find(|m| same(m) && m.avoid == avoid) {
             m.confidence = m.confidence.max(confidence);
             return None;
@@ -358,7 +390,8 @@ impl UserDoc {
                     if predicted == actual {
                         f.held_out_correct += 1;
                     }
-                    f.held_out_tally.entry(task.into()).or_default().entry(model.into()).or_default()[usize::from(actual)] += 1;
+                    f.held_out_tally.entry(task.into()).or_default().entry(model.into()).or_default()
+                        [usize::from(actual)] += 1;
                 }
                 None => self.feedback.held_out_unscored += 1,
             }
@@ -393,7 +426,9 @@ impl UserDoc {
     pub fn next_activity(&self, at: i64, cfg: &Config) -> Option<(String, f64, &'static str)> {
         let top = |m: &BTreeMap<String, u64>| {
             let total: u64 = m.values().sum();
-            m.iter().max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0))).map(|(k, n)| (k.clone(), *n as f64 / total.max(1) as f64))
+            m.iter()
+                .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+                .map(|(k, n)| (k.clone(), *n as f64 / total.max(1) as f64))
         };
         if let Some(m) = self.last_task.as_ref().and_then(|l| self.transitions.get(l))
             && let Some((t, p)) = top(m)
@@ -475,13 +510,19 @@ mod tests {
         assert_eq!(sup, vec!["a:p0".to_string()]);
         let old = &u.memories[0];
         assert_eq!((old.valid_from, old.valid_to, old.superseded_by.as_deref()), (10, Some(20), Some("b:p0")));
-        assert_eq!(u.active(MemoryType::Preference, &cfg).iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["Prefers: Podman"]);
+        assert_eq!(
+            u.active(MemoryType::Preference, &cfg).iter().map(|m| m.content.as_str()).collect::<Vec<_>>(),
+            ["Prefers: Podman"]
+        );
         // Avoiding what one prefers supersedes it too; a non-rival category does not.
         u.add_preference("Rust", "language", false, 0.7, "c:p0".into(), 30, "rules", "c").unwrap();
         let (_, sup) = u.add_preference("Podman", "containers", true, 0.7, "d:p0".into(), 40, "rules", "d").unwrap();
         assert_eq!(sup, vec!["b:p0".to_string()]);
         assert_eq!(u.memories.len(), 4);
-        assert!(u.add_preference("Rust", "language", false, 0.9, "e:p0".into(), 50, "rules", "e").is_none(), "repeat only raises confidence");
+        assert!(
+            u.add_preference("Rust", "language", false, 0.9, "e:p0".into(), 50, "rules", "e").is_none(),
+            "repeat only raises confidence"
+        );
         assert_eq!(u.memories[2].confidence, 0.9);
     }
 

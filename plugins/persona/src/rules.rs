@@ -49,7 +49,21 @@ const PREFERENCE_KEYWORDS: &[&str] = &["prefer", "prefers", "like", "likes", "us
 /// Words before a technology that turn the preference into an avoidance.
 const NEGATIONS: &[&str] = &["without", "not", "avoid", "no", "instead", "never", "except"];
 /// Verbs that make a selected hypothesis a goal (the seed: want to / build / create / implement / deploy).
-const GOAL_VERBS: &[&str] = &["build", "create", "implement", "deploy", "develop", "design", "write", "make", "add", "migrate", "launch", "ship", "set"];
+const GOAL_VERBS: &[&str] = &[
+    "build",
+    "create",
+    "implement",
+    "deploy",
+    "develop",
+    "design",
+    "write",
+    "make",
+    "add",
+    "migrate",
+    "launch",
+    "ship",
+    "set",
+];
 
 /// Goal verbs that name the thing the user is making.
 const CREATE_VERBS: &[&str] = &["build", "create", "develop", "make", "launch", "ship"];
@@ -111,7 +125,9 @@ pub fn category_of(item: &str) -> String {
 /// The canonical spelling of a technology name (unchanged when unknown).
 pub fn canonical(item: &str) -> String {
     let lower = item.trim().to_lowercase();
-    TECH.iter().find(|t| t.name.to_lowercase() == lower || t.tokens.contains(&lower.as_str())).map_or(item.trim().to_string(), |t| t.name.to_string())
+    TECH.iter()
+        .find(|t| t.name.to_lowercase() == lower || t.tokens.contains(&lower.as_str()))
+        .map_or(item.trim().to_string(), |t| t.name.to_string())
 }
 
 /// The action phrase of a hypothesis: "Do you want to build a REST API?" →
@@ -143,10 +159,13 @@ pub fn extract_goal(hypothesis: &str) -> Option<String> {
 pub fn goal_object(goal: &str) -> Option<String> {
     let words: Vec<&str> = goal.split_whitespace().collect();
     let mut i = 1;
-    if words.first().is_some_and(|w| w.eq_ignore_ascii_case("set")) && words.get(1).is_some_and(|w| w.eq_ignore_ascii_case("up")) {
+    if words.first().is_some_and(|w| w.eq_ignore_ascii_case("set"))
+        && words.get(1).is_some_and(|w| w.eq_ignore_ascii_case("up"))
+    {
         i = 2;
     }
-    while i < words.len() && ["a", "an", "the", "your", "my", "our", "new"].contains(&words[i].to_lowercase().as_str()) {
+    while i < words.len() && ["a", "an", "the", "your", "my", "our", "new"].contains(&words[i].to_lowercase().as_str())
+    {
         i += 1;
     }
     // Stop before a clause: "build a REST API with FastAPI" → "REST API".
@@ -204,15 +223,51 @@ struct Topic {
 }
 
 const TOPICS: &[Topic] = &[
-    Topic { keys: &["deploy", "deployment", "release", "ship", "hosting", "host"], phrases: ["deploy {obj}{with}", "containerize {obj} with Docker", "set up a CI/CD pipeline for {obj}"], categories: &["containers", "orchestration", "ci"] },
-    Topic { keys: &["auth", "login", "authentication", "authorization", "oauth", "jwt", "security"], phrases: ["add JWT auth to {obj}", "set up OAuth2{with}", "implement role-based access control"], categories: &["auth", "containers"] },
-    Topic { keys: &["test", "tests", "testing", "coverage"], phrases: ["write unit tests for {obj}", "set up integration tests{with}", "measure test coverage"], categories: &["ci", "language"] },
-    Topic { keys: &["database", "db", "sql", "schema", "migration", "migrations", "postgres", "postgresql"], phrases: ["design the database schema{with}", "add database migrations", "optimize slow queries"], categories: &["database"] },
-    Topic { keys: &["bug", "fix", "error", "crash", "debug", "broken", "failing"], phrases: ["fix the error in {obj}", "write a failing test that reproduces it", "add logging to find the cause"], categories: &["language"] },
-    Topic { keys: &["doc", "docs", "documentation", "readme"], phrases: ["write documentation for {obj}", "draft a README", "add code examples to the docs"], categories: &[] },
-    Topic { keys: &["ui", "frontend", "page", "css", "react", "vue"], phrases: ["build the user interface{with}", "design the page layout", "add client-side validation"], categories: &["frontend"] },
-    Topic { keys: &["data", "analysis", "analyze", "analyse", "chart", "report", "metrics"], phrases: ["analyze the data", "build a report", "visualize the results"], categories: &["database", "language"] },
-    Topic { keys: &["api", "endpoint", "endpoints", "rest", "backend", "server"], phrases: ["build a REST API{with}", "design API endpoints", "set up authentication"], categories: &["web_framework", "language", "api_style"] },
+    Topic {
+        keys: &["deploy", "deployment", "release", "ship", "hosting", "host"],
+        phrases: ["deploy {obj}{with}", "containerize {obj} with Docker", "set up a CI/CD pipeline for {obj}"],
+        categories: &["containers", "orchestration", "ci"],
+    },
+    Topic {
+        keys: &["auth", "login", "authentication", "authorization", "oauth", "jwt", "security"],
+        phrases: ["add JWT auth to {obj}", "set up OAuth2{with}", "implement role-based access control"],
+        categories: &["auth", "containers"],
+    },
+    Topic {
+        keys: &["test", "tests", "testing", "coverage"],
+        phrases: ["write unit tests for {obj}", "set up integration tests{with}", "measure test coverage"],
+        categories: &["ci", "language"],
+    },
+    Topic {
+        keys: &["database", "db", "sql", "schema", "migration", "migrations", "postgres", "postgresql"],
+        phrases: ["design the database schema{with}", "add database migrations", "optimize slow queries"],
+        categories: &["database"],
+    },
+    Topic {
+        keys: &["bug", "fix", "error", "crash", "debug", "broken", "failing"],
+        phrases: ["fix the error in {obj}", "write a failing test that reproduces it", "add logging to find the cause"],
+        categories: &["language"],
+    },
+    Topic {
+        keys: &["doc", "docs", "documentation", "readme"],
+        phrases: ["write documentation for {obj}", "draft a README", "add code examples to the docs"],
+        categories: &[],
+    },
+    Topic {
+        keys: &["ui", "frontend", "page", "css", "react", "vue"],
+        phrases: ["build the user interface{with}", "design the page layout", "add client-side validation"],
+        categories: &["frontend"],
+    },
+    Topic {
+        keys: &["data", "analysis", "analyze", "analyse", "chart", "report", "metrics"],
+        phrases: ["analyze the data", "build a report", "visualize the results"],
+        categories: &["database", "language"],
+    },
+    Topic {
+        keys: &["api", "endpoint", "endpoints", "rest", "backend", "server"],
+        phrases: ["build a REST API{with}", "design API endpoints", "set up authentication"],
+        categories: &["web_framework", "language", "api_style"],
+    },
 ];
 
 /// What the rule-based hypothesizer knows about the user.
@@ -284,14 +339,22 @@ pub fn hypothesize(input: &str, ctx: &Context<'_>) -> Vec<Hypothesis> {
                 .iter()
                 .map(|p| {
                     // Already containerized: don't propose Docker again.
-                    let p = if containers.is_some() && p.starts_with("containerize") { "run {obj} on Kubernetes" } else { p };
+                    let p = if containers.is_some() && p.starts_with("containerize") {
+                        "run {obj} on Kubernetes"
+                    } else {
+                        p
+                    };
                     p.replace("{obj}", &obj).replace("{with}", &with)
                 })
                 .collect()
         }
         None => {
             let what = input.trim().trim_end_matches(['?', '.', '!']);
-            vec![what.to_string(), format!("get a step-by-step plan for {what}"), format!("see a code example for {what}")]
+            vec![
+                what.to_string(),
+                format!("get a step-by-step plan for {what}"),
+                format!("see a code example for {what}"),
+            ]
         }
     };
     let with_boost = |i: usize, text: &str| {
@@ -332,7 +395,10 @@ mod tests {
         let p = extract_preferences("Do you want to containerize with Docker?");
         assert_eq!(p, vec![FoundPreference { item: "Docker".into(), category: "containers".into(), avoid: false }]);
         let p = extract_preferences("deploy it without docker, using podman");
-        assert_eq!(p.iter().map(|p| (p.item.as_str(), p.avoid)).collect::<Vec<_>>(), [("Docker", true), ("Podman", false)]);
+        assert_eq!(
+            p.iter().map(|p| (p.item.as_str(), p.avoid)).collect::<Vec<_>>(),
+            [("Docker", true), ("Podman", false)]
+        );
         assert!(extract_preferences("Docker").is_empty(), "no preference keyword");
     }
 
@@ -343,6 +409,13 @@ mod tests {
         let d = facet_deltas(&facets, &sel, 0.02, "h1", "build api");
         assert_eq!(d, BTreeMap::from([("concise".to_string(), 0.02)]));
         let d = facet_deltas(&facets, &sel, 0.02, "h3", "hey show me code");
-        assert_eq!(d, BTreeMap::from([("step_by_step".to_string(), 0.02), ("code_first".to_string(), 0.02), ("formal".to_string(), -0.02)]));
+        assert_eq!(
+            d,
+            BTreeMap::from([
+                ("step_by_step".to_string(), 0.02),
+                ("code_first".to_string(), 0.02),
+                ("formal".to_string(), -0.02)
+            ])
+        );
     }
 }

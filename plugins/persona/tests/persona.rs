@@ -30,7 +30,10 @@ struct Env {
 
 fn env_with(section: &str, services: Services) -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = learnloop_store::pg_test::test_store(dir.path(), &SqliteOptions { synchronous_full: false, ..Default::default() });
+    let store: Arc<dyn Store> = learnloop_store::pg_test::test_store(
+        dir.path(),
+        &SqliteOptions { synchronous_full: false, ..Default::default() },
+    );
     let mut c = Config::default();
     c.plugins.dir = dir.path().join("no-plugins");
     c.plugins.enabled = vec!["persona".into()];
@@ -86,7 +89,12 @@ impl Env {
 }
 
 fn texts(h: &Value) -> Vec<(String, f64)> {
-    h["hypotheses"].as_array().unwrap().iter().map(|x| (x["text"].as_str().unwrap().to_string(), x["confidence"].as_f64().unwrap())).collect()
+    h["hypotheses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["text"].as_str().unwrap().to_string(), x["confidence"].as_f64().unwrap()))
+        .collect()
 }
 
 fn contents(list: &Value) -> Vec<String> {
@@ -166,8 +174,12 @@ fn seed_three_interactions_without_an_llm() {
     // Only interaction 3 (0.90) passes 0.8; 0.75 and 0.78 do not.
     assert_eq!(ds["samples"].as_array().unwrap().len(), 1);
     assert_eq!(ds["samples"][0]["messages"][1], json!({"role": "user", "content": "auth"}));
-    assert_eq!(ds["samples"][0]["messages"][2]["content"], "Do you want to add JWT auth to your containerized REST API?");
-    let jl = e.call("GET", "/training/dataset", &[("min_confidence", "0.7"), ("format", "jsonl")], Value::Null).unwrap();
+    assert_eq!(
+        ds["samples"][0]["messages"][2]["content"],
+        "Do you want to add JWT auth to your containerized REST API?"
+    );
+    let jl =
+        e.call("GET", "/training/dataset", &[("min_confidence", "0.7"), ("format", "jsonl")], Value::Null).unwrap();
     assert_eq!(jl["jsonl"].as_str().unwrap().lines().count(), 3);
     for line in jl["jsonl"].as_str().unwrap().lines() {
         assert_eq!(serde_json::from_str::<Value>(line).unwrap()["messages"].as_array().unwrap().len(), 3);
@@ -194,7 +206,9 @@ fn contradicting_preference_supersedes_the_old_one_which_is_kept() {
     assert_eq!(old["valid_from"], time(T0));
     assert_eq!(old["valid_to"], time(T0 + HOUR));
     assert_eq!(old["active"], false);
-    let all = e.call("GET", "/users/u/memories", &[("type", "PREFERENCE"), ("include_superseded", "true")], Value::Null).unwrap();
+    let all = e
+        .call("GET", "/users/u/memories", &[("type", "PREFERENCE"), ("include_superseded", "true")], Value::Null)
+        .unwrap();
     assert_eq!(all["total"], 3);
     let active = e.call("GET", "/users/u/memories", &[("type", "PREFERENCE")], Value::Null).unwrap();
     assert_eq!(active["total"], 2);
@@ -217,10 +231,13 @@ fn an_unsuccessful_interaction_undoes_its_facet_change() {
 fn model_answers(fake: &FakeOllama) {
     fake.respond(|system, prompt| {
         if system.contains("guess what a user") {
-            Reply::Text(json!({"hypotheses": [
+            Reply::Text(
+                json!({"hypotheses": [
                 {"text": "Do you want a FastAPI service?", "confidence": 0.91},
                 {"text": "Do you want an OpenAPI spec first?", "confidence": 0.5},
-                {"text": "Do you want GraphQL?", "confidence": 0.2}]}).to_string())
+                {"text": "Do you want GraphQL?", "confidence": 0.2}]})
+                .to_string(),
+            )
         } else if prompt.contains("slow please") {
             Reply::Slow(Duration::from_secs(30), "{}".into())
         } else if prompt.contains("confuse") {
@@ -229,15 +246,20 @@ fn model_answers(fake: &FakeOllama) {
         } else if prompt.contains("prose") {
             Reply::Text("I think the user likes FastAPI.".into())
         } else {
-            Reply::Text(json!({"facet_deltas": {"code_first": 0.08, "formal": -0.03},
+            Reply::Text(
+                json!({"facet_deltas": {"code_first": 0.08, "formal": -0.03},
                 "goals": ["ship a FastAPI service"],
-                "preferences": [{"item": "fastapi", "category": "web_framework"}]}).to_string())
+                "preferences": [{"item": "fastapi", "category": "web_framework"}]})
+                .to_string(),
+            )
         }
     });
 }
 
 fn llm_services(fake: &FakeOllama, timeout_ms: u64) -> (Services, OllamaClient) {
-    let client = OllamaClient::new(&LlmConfig { url: fake.url.clone(), timeout_ms, retry_after_ms: 0, ..Default::default() }).unwrap();
+    let client =
+        OllamaClient::new(&LlmConfig { url: fake.url.clone(), timeout_ms, retry_after_ms: 0, ..Default::default() })
+            .unwrap();
     (Services { llm: Some(Arc::new(client.clone())), ..Default::default() }, client)
 }
 
@@ -252,28 +274,44 @@ fn the_same_flow_with_ollama_uses_the_models_analysis_and_falls_back_safely() {
     assert_eq!(h["source"], "llm");
     assert_eq!(texts(&h)[0], ("Do you want a FastAPI service?".to_string(), 0.91));
     let p = e.get("/users/u");
-    assert_eq!(p["facets"], json!({"code_first": 0.58, "concise": 0.5, "formal": 0.47, "step_by_step": 0.5}), "the model's deltas, not the rules'");
+    assert_eq!(
+        p["facets"],
+        json!({"code_first": 0.58, "concise": 0.5, "formal": 0.47, "step_by_step": 0.5}),
+        "the model's deltas, not the rules'"
+    );
     assert_eq!(contents(&p["goals"]), ["ship a FastAPI service"]);
     assert_eq!(contents(&p["preferences"]), ["Prefers: FastAPI"]);
     assert_eq!(p["preferences"][0]["source"], "llm");
     assert_eq!(p["analysed_by"], json!({"llm": 1, "rules": 0}));
     // The analysis prompt carried the interaction and the facets.
     let seen = fake.seen();
-    let analysis = seen.iter().rev().find(|s| s.body["messages"][0]["content"].as_str().unwrap_or_default().contains("analyse one interaction")).unwrap();
+    let analysis = seen
+        .iter()
+        .rev()
+        .find(|s| s.body["messages"][0]["content"].as_str().unwrap_or_default().contains("analyse one interaction"))
+        .unwrap();
     assert_eq!(analysis.body["format"], "json");
     assert!(analysis.body["messages"][1]["content"].as_str().unwrap().contains("\"selected_id\":\"h1\""));
 
     // Timeout: the rules serve and the event is kept.
-    let rules_h = |input: &str| json!({"input_text": input, "hypotheses": [
+    let rules_h = |input: &str| {
+        json!({"input_text": input, "hypotheses": [
         {"id": "h1", "text": "Do you want to build a REST API?", "confidence": 0.75},
-        {"id": "h2", "text": "Do you want to design API endpoints?", "confidence": 0.68}]});
-    e.ingest_ok(vec![rec(json!({"type": "prediction", "id": "i2", "workspace": "w", "plugin": "persona", "subject": "u",
-        "kind": "interaction", "label": "h1", "payload": rules_h("slow please"), "event_time": time(T0 + HOUR)}))]);
+        {"id": "h2", "text": "Do you want to design API endpoints?", "confidence": 0.68}]})
+    };
+    e.ingest_ok(vec![rec(
+        json!({"type": "prediction", "id": "i2", "workspace": "w", "plugin": "persona", "subject": "u",
+        "kind": "interaction", "label": "h1", "payload": rules_h("slow please"), "event_time": time(T0 + HOUR)}),
+    )]);
     // Malformed structured answers: a facet that does not exist, prose instead of JSON.
-    e.ingest_ok(vec![rec(json!({"type": "prediction", "id": "i3", "workspace": "w", "plugin": "persona", "subject": "u",
-        "kind": "interaction", "label": "h2", "payload": rules_h("confuse me"), "event_time": time(T0 + 2 * HOUR)}))]);
-    e.ingest_ok(vec![rec(json!({"type": "prediction", "id": "i4", "workspace": "w", "plugin": "persona", "subject": "u",
-        "kind": "interaction", "label": "h2", "payload": rules_h("prose"), "event_time": time(T0 + 3 * HOUR)}))]);
+    e.ingest_ok(vec![rec(
+        json!({"type": "prediction", "id": "i3", "workspace": "w", "plugin": "persona", "subject": "u",
+        "kind": "interaction", "label": "h2", "payload": rules_h("confuse me"), "event_time": time(T0 + 2 * HOUR)}),
+    )]);
+    e.ingest_ok(vec![rec(
+        json!({"type": "prediction", "id": "i4", "workspace": "w", "plugin": "persona", "subject": "u",
+        "kind": "interaction", "label": "h2", "payload": rules_h("prose"), "event_time": time(T0 + 3 * HOUR)}),
+    )]);
     let p = e.get("/users/u");
     assert_eq!(p["interaction_count"], 4, "no event lost");
     assert_eq!(p["analysed_by"], json!({"llm": 1, "rules": 3}));
@@ -285,7 +323,11 @@ fn the_same_flow_with_ollama_uses_the_models_analysis_and_falls_back_safely() {
     // Prose is rejected by the client (no answer), the unknown facet by the plugin.
     assert_eq!(llm, ["no_answer", "malformed", "no_answer", "used"], "newest first");
     assert_eq!(client.counters().get("generate", learnloop_llm::Outcome::Timeout), 1);
-    assert_eq!(client.counters().get("generate", learnloop_llm::Outcome::Malformed), 1, "prose is caught by the client; the bad facet by the plugin");
+    assert_eq!(
+        client.counters().get("generate", learnloop_llm::Outcome::Malformed),
+        1,
+        "prose is caught by the client; the bad facet by the plugin"
+    );
     let stats = e.get("/stats");
     assert_eq!(stats["analysed_by_llm"], 1);
     assert_eq!(stats["analysed_by_rules"], json!({"malformed": 1, "no_answer": 2}));
@@ -306,7 +348,13 @@ fn the_same_flow_with_ollama_uses_the_models_analysis_and_falls_back_safely() {
 #[test]
 fn memory_search_uses_embeddings_when_an_embedder_is_configured() {
     let fake = FakeOllama::start();
-    let client = OllamaClient::new(&LlmConfig { url: fake.url.clone(), timeout_ms: 5_000, retry_after_ms: 0, ..Default::default() }).unwrap();
+    let client = OllamaClient::new(&LlmConfig {
+        url: fake.url.clone(),
+        timeout_ms: 5_000,
+        retry_after_ms: 0,
+        ..Default::default()
+    })
+    .unwrap();
     let services = Services { embedder: Some(Arc::new(learnloop_llm::OllamaEmbedder(client))), ..Default::default() };
     let e = env_with("use_llm = false", services);
     e.interact("u", "a", "deploy with docker", "h1", T0);
@@ -395,7 +443,8 @@ fn simulated_user_preferences_are_predicted_on_held_out_feedback() {
 /// noise. Several seeds and noise levels, three models, two tasks.
 #[test]
 fn held_out_accuracy_is_reported_against_its_ceiling() {
-    for (seed, p_liked, p_other) in [(1u64, 0.96, 0.04), (2, 0.85, 0.15), (3, 0.75, 0.25), (4, 0.9, 0.3), (5, 0.7, 0.1)] {
+    for (seed, p_liked, p_other) in [(1u64, 0.96, 0.04), (2, 0.85, 0.15), (3, 0.75, 0.25), (4, 0.9, 0.3), (5, 0.7, 0.1)]
+    {
         let e = env();
         let mut rng = learnloop_stats::SplitMix64::new(seed);
         let models = ["gpt-4", "claude", "llama3"];
@@ -458,7 +507,8 @@ fn decay_expires_old_memories_when_configured() {
     assert!(contents(&p["goals"]).iter().all(|g| g != "build a REST API"), "decayed below the minimum: {}", p["goals"]);
     let run = e.host.run_job("persona", "memory_decay", "test", None, 1).unwrap();
     assert_eq!(run.report.clone().unwrap()["workspaces"]["w"]["expired"], 1, "{run:?}");
-    let all = e.call("GET", "/users/u/memories", &[("type", "GOAL"), ("include_superseded", "true")], Value::Null).unwrap();
+    let all =
+        e.call("GET", "/users/u/memories", &[("type", "GOAL"), ("include_superseded", "true")], Value::Null).unwrap();
     assert_eq!(all["memories"].as_array().unwrap().iter().filter(|m| m["active"] == false).count(), 1);
 }
 
@@ -466,7 +516,10 @@ fn decay_expires_old_memories_when_configured() {
 fn training_collection_can_be_turned_off() {
     let e = env_with("training_data = false", Services::default());
     e.interact("u", "a", "build api", "h1", T0);
-    assert_eq!(e.get("/training/stats"), json!({"enabled": false, "hypotheses_count": 0, "persona_updates_count": 0, "negative_updates": 0, "min_confidence_for_training": 0.7}));
+    assert_eq!(
+        e.get("/training/stats"),
+        json!({"enabled": false, "hypotheses_count": 0, "persona_updates_count": 0, "negative_updates": 0, "min_confidence_for_training": 0.7})
+    );
     assert!(e.get("/training/hypotheses")["records"].as_array().unwrap().is_empty());
     assert_eq!(e.get("/users/u/updates")["updates"].as_array().unwrap().len(), 1, "the persona-update log is kept");
 }
@@ -479,8 +532,14 @@ fn bad_input_is_rejected_naming_the_field_and_nothing_is_stored() {
         (json!({"kind": "interaction", "label": "h9", "payload": {"input_text": "x", "hypotheses": hyps}}), "label"),
         (json!({"kind": "interaction", "payload": {"input_text": "x", "hypotheses": hyps}}), "label"),
         (json!({"kind": "interaction", "label": "h1", "payload": {"hypotheses": hyps}}), "payload.input_text"),
-        (json!({"kind": "interaction", "label": "h1", "payload": {"input_text": "x", "hypotheses": [{"id": "h1", "text": "t", "confidence": 1.5}]}}), "payload.hypotheses[0].confidence"),
-        (json!({"kind": "interaction", "label": "h1", "payload": {"input_text": "x", "hypotheses": "h1"}}), "payload.hypotheses"),
+        (
+            json!({"kind": "interaction", "label": "h1", "payload": {"input_text": "x", "hypotheses": [{"id": "h1", "text": "t", "confidence": 1.5}]}}),
+            "payload.hypotheses[0].confidence",
+        ),
+        (
+            json!({"kind": "interaction", "label": "h1", "payload": {"input_text": "x", "hypotheses": "h1"}}),
+            "payload.hypotheses",
+        ),
         (json!({"kind": "code", "label": "gpt-4", "payload": {"response_length": -1}}), "payload.response_length"),
     ];
     for (i, (extra, field)) in cases.iter().enumerate() {
@@ -507,7 +566,11 @@ fn bad_input_is_rejected_naming_the_field_and_nothing_is_stored() {
         }
     }
     // Routes.
-    for (body, field) in [(json!({"input_text": "x"}), "user_id"), (json!({"user_id": "u", "input_text": " "}), "input_text"), (json!({"user_id": "u", "input_text": "x", "task_type": 3}), "task_type")] {
+    for (body, field) in [
+        (json!({"input_text": "x"}), "user_id"),
+        (json!({"user_id": "u", "input_text": " "}), "input_text"),
+        (json!({"user_id": "u", "input_text": "x", "task_type": 3}), "task_type"),
+    ] {
         let err = e.call("POST", "/hypothesize", &[], body).unwrap_err();
         assert!(err.to_string().starts_with(&format!("plugin persona: {field}:")), "{err}");
     }

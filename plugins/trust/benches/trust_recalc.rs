@@ -25,7 +25,9 @@ const T0: i64 = 1_767_225_600_000_000;
 fn rss(field: &str) -> String {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(field)).map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" ")))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with(field)).map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" "))
+        })
         .unwrap_or_else(|| "?".into())
 }
 
@@ -46,7 +48,11 @@ fn main() {
     let agents: usize = std::env::var("LEARNLOOP_BENCH_AGENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000);
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&dir.path().join("s.sqlite"), &SqliteOptions { synchronous_full: false, ..Default::default() }).unwrap(),
+        SqliteStore::open(
+            &dir.path().join("s.sqlite"),
+            &SqliteOptions { synchronous_full: false, ..Default::default() },
+        )
+        .unwrap(),
     );
     let mut c = Config::default();
     c.plugins.dir = dir.path().join("none");
@@ -91,13 +97,21 @@ fn main() {
     }
     println!("stored {n} recommendations + {n} evaluations from {agents} agents in {:.1} s", t.elapsed().as_secs_f64());
     timed("online update (catch-up over all events)", || host.catch_up_all().unwrap());
-    let run = timed("trust_recalculation job", || host.run_job("trust", "trust_recalculation", "bench", None, 1).unwrap());
+    let run =
+        timed("trust_recalculation job", || host.run_job("trust", "trust_recalculation", "bench", None, 1).unwrap());
     let r = &run.report.unwrap()["workspaces"]["w"];
     println!("  agents {}, trusted {}", r["subjects"], r["trusted_agents"]);
-    let run = timed("meta_learning job (pattern discovery)", || host.run_job("trust", "meta_learning", "bench", None, 1).unwrap());
+    let run = timed("meta_learning job (pattern discovery)", || {
+        host.run_job("trust", "meta_learning", "bench", None, 1).unwrap()
+    });
     let r = &run.report.unwrap()["workspaces"]["w"];
-    println!("  samples {}, patterns {}, accuracy {}, coverage {}", r["samples_analyzed"], r["patterns_discovered"], r["iteration_accuracy"], r["coverage"]);
+    println!(
+        "  samples {}, patterns {}, accuracy {}, coverage {}",
+        r["samples_analyzed"], r["patterns_discovered"], r["iteration_accuracy"], r["coverage"]
+    );
     let ws = WorkspaceId::parse("", "w").unwrap();
-    let v: Value = timed("GET /agents", || host.handle("trust", &ws, "GET", "/agents", BTreeMap::new(), Value::Null).unwrap().body);
+    let v: Value = timed("GET /agents", || {
+        host.handle("trust", &ws, "GET", "/agents", BTreeMap::new(), Value::Null).unwrap().body
+    });
     println!("  most trusted: {}", v["agents"][0]["agent_id"]);
 }

@@ -41,8 +41,9 @@ use std::collections::BTreeMap;
 
 use learnloop_plugin_api::core::RecordType;
 use learnloop_plugin_api::{
-    AlertDraft, ConfigKey, Context, Event, EventQuery, Expect, InsightDraft, JobSpec, KindSpec, Manifest, Order, Plugin,
-    PluginError, Record, RouteRequest, RouteResponse, RouteSpec, Severity, Timestamp, ValidationError, abi, parse_config,
+    AlertDraft, ConfigKey, Context, Event, EventQuery, Expect, InsightDraft, JobSpec, KindSpec, Manifest, Order,
+    Plugin, PluginError, Record, RouteRequest, RouteResponse, RouteSpec, Severity, Timestamp, ValidationError, abi,
+    parse_config,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -174,7 +175,12 @@ impl Config {
     fn check(&self) -> Result<(), PluginError> {
         let bad = |k: &str, m: &str| Err(PluginError::invalid(format!("[trust] {k}"), m.to_string()));
         let w = &self.weights;
-        for (k, v) in [("weights.accuracy", w.accuracy), ("weights.consistency", w.consistency), ("weights.timeliness", w.timeliness), ("weights.reliability", w.reliability)] {
+        for (k, v) in [
+            ("weights.accuracy", w.accuracy),
+            ("weights.consistency", w.consistency),
+            ("weights.timeliness", w.timeliness),
+            ("weights.reliability", w.reliability),
+        ] {
             if !(v.is_finite() && v >= 0.0) {
                 return bad(k, "must be a finite number ≥ 0");
             }
@@ -255,12 +261,21 @@ impl Config {
             ("inactivity_half_life_days", "half-life of an idle agent's evidence after the grace period"),
             ("decline_window", "evaluations per block of the change test behind an agent's trend"),
             ("decline_min_history", "evaluations an agent needs before a block for the block to be tested"),
-            ("decline_fdr", "Benjamini–Hochberg false-discovery rate over agents per trust_recalculation (declining/improving)"),
-            ("decline_shrinkage", "pseudo-evaluations shrinking an agent × type rate towards the agent's rate in the change test"),
+            (
+                "decline_fdr",
+                "Benjamini–Hochberg false-discovery rate over agents per trust_recalculation (declining/improving)",
+            ),
+            (
+                "decline_shrinkage",
+                "pseudo-evaluations shrinking an agent × type rate towards the agent's rate in the change test",
+            ),
             ("trusted_threshold", "default threshold of GET /trusted"),
             ("routing_strategy", "default POST /route strategy: thompson or greedy"),
             ("routing_samples", "Monte Carlo draws estimating Thompson selection probabilities"),
-            ("routing_explore_k", "thompson routing explores with probability k / (k + n), n = the leader's evaluations of the type"),
+            (
+                "routing_explore_k",
+                "thompson routing explores with probability k / (k + n), n = the leader's evaluations of the type",
+            ),
             ("lookback_days", "pattern discovery window, days back from the newest event"),
             ("min_pattern_confidence", "patterns below this confidence are pruned"),
             ("min_pattern_support", "patterns need at least this many observations"),
@@ -269,7 +284,10 @@ impl Config {
             ("failure_rate", "rejection rate at or above which an agent × type is a failure_avoidance pattern"),
             ("success_indicator_rate", "approval rate at or above which an agent × type is a success_indicator"),
             ("learning_trigger_outcomes", "new evaluations since the last cycle that trigger a learning cycle"),
-            ("retention_days", "cleanup prunes plugin state about recommendations older than this (events are never deleted)"),
+            (
+                "retention_days",
+                "cleanup prunes plugin state about recommendations older than this (events are never deleted)",
+            ),
             ("weights_lookback_days", "meta_learning learns the trust weights from this many days of history"),
             ("weights_min_evaluations", "least final evaluations in that history before weights are learned"),
             ("weights_min", "least value of each learned weight"),
@@ -330,7 +348,11 @@ fn ts(us: i64) -> Value {
 fn q_f64(req: &RouteRequest, name: &str, default: f64) -> Result<f64, PluginError> {
     match req.query.get(name) {
         None => Ok(default),
-        Some(s) => s.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| PluginError::invalid(name, format!("{s:?} is not a number"))),
+        Some(s) => s
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| PluginError::invalid(name, format!("{s:?} is not a number"))),
     }
 }
 
@@ -360,8 +382,11 @@ impl TrustPlugin {
         o.insert("agent_id".into(), json!(id));
         o.insert("agent_name".into(), json!(a.name));
         o.insert("trend".into(), json!(a.trend()));
-        o.insert("change_test".into(), json!({"blocks_tested": a.change.blocks - a.change.untested, "blocks_pending": a.change.untested,
-            "last_block_z": a.change.last_z, "adjusted_p": a.change.adjusted_p, "window": cfg.decline_window}));
+        o.insert(
+            "change_test".into(),
+            json!({"blocks_tested": a.change.blocks - a.change.untested, "blocks_pending": a.change.untested,
+            "last_block_z": a.change.last_z, "adjusted_p": a.change.adjusted_p, "window": cfg.decline_window}),
+        );
         o.insert("ewma".into(), json!({"fast": a.fast.value(), "slow": a.slow.value()}));
         o.insert("recommendation_strength".into(), json!(strength(s.accuracy)));
         o.insert("approval_rate".into(), json!(a.all.approval_rate()));
@@ -396,27 +421,50 @@ impl TrustPlugin {
         v
     }
 
-    fn recommendations(&self, ctx: &mut dyn Context, req: &RouteRequest, agent: &str) -> Result<RouteResponse, PluginError> {
+    fn recommendations(
+        &self,
+        ctx: &mut dyn Context,
+        req: &RouteRequest,
+        agent: &str,
+    ) -> Result<RouteResponse, PluginError> {
         let limit = match req.query.get("limit") {
             None => 50,
-            Some(s) => s.parse::<usize>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| PluginError::invalid("limit", "expected an integer in 1..=1000"))?,
+            Some(s) => s
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| PluginError::invalid("limit", "expected an integer in 1..=1000"))?,
         };
         let after = match req.query.get("after") {
             None => None,
-            Some(s) => Some(s.parse().map_err(|_| PluginError::invalid("after", "not a cursor this route handed out (`next`)"))?),
+            Some(s) => Some(
+                s.parse().map_err(|_| PluginError::invalid("after", "not a cursor this route handed out (`next`)"))?,
+            ),
         };
         // Oldest first by event time; `next` continues with `after`.
-        let q = EventQuery { subject: Some(agent.to_string()), kind: req.query.get("type").cloned(), order: Order::EventTime, limit, after, ..Default::default() };
+        let q = EventQuery {
+            subject: Some(agent.to_string()),
+            kind: req.query.get("type").cloned(),
+            order: Order::EventTime,
+            limit,
+            after,
+            ..Default::default()
+        };
         let page = ctx.predictions(&q)?;
         let mut items = Vec::new();
         for p in &page.items {
             items.push(Self::recommendation_json(ctx, p)?);
         }
-        Ok(RouteResponse::ok(json!({"agent_id": agent, "recommendations": items, "next": page.next.map(|c| c.to_string())})))
+        Ok(RouteResponse::ok(
+            json!({"agent_id": agent, "recommendations": items, "next": page.next.map(|c| c.to_string())}),
+        ))
     }
 
     /// A recommendation with every evaluation it received (oldest first).
-    fn recommendation_json(ctx: &mut dyn Context, p: &learnloop_plugin_api::StoredPrediction) -> Result<Value, PluginError> {
+    fn recommendation_json(
+        ctx: &mut dyn Context,
+        p: &learnloop_plugin_api::StoredPrediction,
+    ) -> Result<Value, PluginError> {
         let outs = ctx.outcomes(&EventQuery {
             prediction_id: Some(p.record.id.clone()),
             limit: EventQuery::MAX_LIMIT,
@@ -462,22 +510,38 @@ impl TrustPlugin {
     fn run_patterns(&self, ctx: &mut dyn Context, cycle: bool) -> Result<Value, PluginError> {
         let cfg = &self.config;
         let meta = Self::meta(ctx)?;
-        let until = Timestamp::from_micros(meta.newest.saturating_add(1)).unwrap_or(Timestamp::from_micros(0).expect("epoch"));
-        let from = Timestamp::from_micros((meta.newest as f64 - cfg.lookback_days * DAY) as i64).unwrap_or(Timestamp::from_micros(0).expect("epoch"));
+        let until =
+            Timestamp::from_micros(meta.newest.saturating_add(1)).unwrap_or(Timestamp::from_micros(0).expect("epoch"));
+        let from = Timestamp::from_micros((meta.newest as f64 - cfg.lookback_days * DAY) as i64)
+            .unwrap_or(Timestamp::from_micros(0).expect("epoch"));
         let d = patterns::discover(ctx, cfg, from, until)?;
         let (old, expect) = get_doc::<Value>(ctx, "patterns")?;
-        let old_ids: std::collections::BTreeSet<String> =
-            old["patterns"].as_array().into_iter().flatten().filter_map(|p| p["id"].as_str().map(str::to_string)).collect();
+        let old_ids: std::collections::BTreeSet<String> = old["patterns"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["id"].as_str().map(str::to_string))
+            .collect();
         let confirmed = d.patterns.iter().filter(|p| old_ids.contains(&p.id)).count();
         let dropped = old_ids.iter().filter(|id| !d.patterns.iter().any(|p| &p.id == *id)).count();
         let old_conf = old["mean_confidence"].as_f64();
-        let mean_conf = (!d.patterns.is_empty()).then(|| d.patterns.iter().map(|p| p.confidence).sum::<f64>() / d.patterns.len() as f64);
+        let mean_conf = (!d.patterns.is_empty())
+            .then(|| d.patterns.iter().map(|p| p.confidence).sum::<f64>() / d.patterns.len() as f64);
         let old_acc = old["accuracy"].as_f64();
-        let rules = d.patterns.iter().filter(|p| ["success_indicator", "failure_avoidance", "expert_opinion"].contains(&p.category.as_str())).count();
-        put_doc(ctx, "patterns", &json!({
-            "patterns": d.patterns, "accuracy": d.accuracy, "coverage": d.coverage, "mean_confidence": mean_conf,
-            "window": {"from": ts(from.as_micros()), "until": ts(meta.newest)}, "samples": d.samples,
-        }), expect)?;
+        let rules = d
+            .patterns
+            .iter()
+            .filter(|p| ["success_indicator", "failure_avoidance", "expert_opinion"].contains(&p.category.as_str()))
+            .count();
+        put_doc(
+            ctx,
+            "patterns",
+            &json!({
+                "patterns": d.patterns, "accuracy": d.accuracy, "coverage": d.coverage, "mean_confidence": mean_conf,
+                "window": {"from": ts(from.as_micros()), "until": ts(meta.newest)}, "samples": d.samples,
+            }),
+            expect,
+        )?;
         let count = |c: &str| d.patterns.iter().filter(|p| p.category == c).count();
         let experts = count("expert_opinion");
         let failures = count("failure_avoidance");
@@ -488,13 +552,20 @@ impl TrustPlugin {
             recs.push("Route recommendations through expert agents".to_string());
         }
         if let Some(p) = d.patterns.iter().find(|p| p.category == "consensus") {
-            insights.push(format!("Multi-agent consensus leads to approval {:.0}% of the time ({} recommendations)", p.success_rate * 100.0, p.frequency));
+            insights.push(format!(
+                "Multi-agent consensus leads to approval {:.0}% of the time ({} recommendations)",
+                p.success_rate * 100.0,
+                p.frequency
+            ));
             if p.predicts == "approved" {
                 recs.push("Increase use of multi-agent consensus for critical decisions".into());
             }
         }
         if let Some(p) = d.patterns.iter().find(|p| p.category == "high_confidence") {
-            insights.push(format!("High-confidence recommendations are approved {:.0}% of the time", p.success_rate * 100.0));
+            insights.push(format!(
+                "High-confidence recommendations are approved {:.0}% of the time",
+                p.success_rate * 100.0
+            ));
         }
         if failures > 0 {
             insights.push(format!("{failures} agent × type combinations are mostly rejected"));
@@ -503,7 +574,9 @@ impl TrustPlugin {
         if let (Some(a), Some(c)) = (d.accuracy, d.coverage)
             && (a < 0.8 || c < 0.7)
         {
-            recs.push(format!("Patterns are below target (accuracy {a:.2} vs 0.80, coverage {c:.2} vs 0.70): collect more evaluations"));
+            recs.push(format!(
+                "Patterns are below target (accuracy {a:.2} vs 0.80, coverage {c:.2} vs 0.70): collect more evaluations"
+            ));
         }
         let totals = json!({"predictions": d.recommendations, "outcomes": d.samples});
         let mut report = json!({
@@ -541,13 +614,17 @@ impl TrustPlugin {
             report["weights"] = json!({"in_force": effective.weights, "version": weights_version, "learning": learned});
             let (rules_in_force, rules_version) = rules::in_force(ctx)?;
             let learned = rules::learn(ctx, &self.config, &rules_in_force, meta.newest)?;
-            report["rules"] = json!({"in_force": rules_in_force.rules.len(), "version": rules_version, "learning": learned});
+            report["rules"] =
+                json!({"in_force": rules_in_force.rules.len(), "version": rules_version, "learning": learned});
             learning["last_result"] = report.clone();
             put_doc(ctx, "learning", &learning, expect)?;
             ctx.emit_insight(InsightDraft {
                 kind: "learning_cycle".into(),
                 title: format!("trust: {} patterns from {} evaluated recommendations", d.patterns.len(), d.samples),
-                detail: report["key_insights"].as_array().map(|v| v.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; ")).unwrap_or_default(),
+                detail: report["key_insights"]
+                    .as_array()
+                    .map(|v| v.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; "))
+                    .unwrap_or_default(),
                 confidence: mean_conf.unwrap_or(0.0),
                 impact: 0.0,
                 data: report.clone(),
@@ -616,7 +693,11 @@ impl TrustPlugin {
             }
         }
         // Agents whose last verdict (from an earlier run) is still declining.
-        let still: Vec<&String> = agents.iter().filter(|(id, a)| a.change.untested == 0 && a.trend() == "declining" && !declining.contains(id)).map(|(id, _)| id).collect();
+        let still: Vec<&String> = agents
+            .iter()
+            .filter(|(id, a)| a.change.untested == 0 && a.trend() == "declining" && !declining.contains(id))
+            .map(|(id, _)| id)
+            .collect();
         let mut all_declining: Vec<String> = declining.clone();
         all_declining.extend(still.into_iter().cloned());
         all_declining.sort();
@@ -764,7 +845,10 @@ impl Plugin for TrustPlugin {
                 if let Some(q) = o.quality
                     && !(0.0..=1.0).contains(&q)
                 {
-                    return Err(ValidationError::new("quality", "must lie in [0, 1] (overall quality 0–100 divided by 100)"));
+                    return Err(ValidationError::new(
+                        "quality",
+                        "must lie in [0, 1] (overall quality 0–100 divided by 100)",
+                    ));
                 }
             }
             Record::Prediction(p) => {
@@ -865,14 +949,19 @@ impl Plugin for TrustPlugin {
             ("GET", "/agents") => {
                 let meta = Self::meta(ctx)?;
                 let agents = load_agents(ctx)?;
-                let mut list: Vec<Value> = agents.iter().map(|(id, a)| Self::agent_json(cfg, id, a, meta.newest)).collect();
+                let mut list: Vec<Value> =
+                    agents.iter().map(|(id, a)| Self::agent_json(cfg, id, a, meta.newest)).collect();
                 sort_by_trust(&mut list);
-                Ok(RouteResponse::ok(json!({"agents": list, "as_of": ts(meta.newest), "weights": cfg.weights, "weights_version": weights_version})))
+                Ok(RouteResponse::ok(
+                    json!({"agents": list, "as_of": ts(meta.newest), "weights": cfg.weights, "weights_version": weights_version}),
+                ))
             }
             ("GET", "/agents/{agent}") => {
                 let id = req.param("agent")?;
                 let meta = Self::meta(ctx)?;
-                let s = ctx.get_state(&format!("agent/{id}"))?.ok_or_else(|| PluginError::not_found(format!("no agent {id:?}")))?;
+                let s = ctx
+                    .get_state(&format!("agent/{id}"))?
+                    .ok_or_else(|| PluginError::not_found(format!("no agent {id:?}")))?;
                 let a: AgentDoc = serde_json::from_value(s.value)?;
                 let mut v = Self::profile(cfg, id, &a, meta.newest);
                 v["weights_version"] = json!(weights_version);
@@ -884,9 +973,11 @@ impl Plugin for TrustPlugin {
             }
             ("GET", "/recommendations/{id}") => {
                 let raw = req.param("id")?;
-                let id = learnloop_plugin_api::core::RecordId::parse("id", raw).map_err(|e| PluginError::invalid(e.field, e.message))?;
+                let id = learnloop_plugin_api::core::RecordId::parse("id", raw)
+                    .map_err(|e| PluginError::invalid(e.field, e.message))?;
                 let page = ctx.predictions(&EventQuery { id: Some(id), limit: 1, ..Default::default() })?;
-                let p = page.items.first().ok_or_else(|| PluginError::not_found(format!("no recommendation {raw:?}")))?;
+                let p =
+                    page.items.first().ok_or_else(|| PluginError::not_found(format!("no recommendation {raw:?}")))?;
                 Ok(RouteResponse::ok(Self::recommendation_json(ctx, p)?))
             }
             ("GET", "/agents/{agent}/boost") => {
@@ -902,7 +993,9 @@ impl Plugin for TrustPlugin {
                 // Boost: how far the posterior approval is from a coin flip,
                 // shrunk by the confidence factor: in [−0.5, 0.5].
                 let boost = (s.accuracy - 0.5) * s.confidence_factor;
-                Ok(RouteResponse::ok(json!({"agent_id": id, "recommendation_type": kind, "boost": boost, "trust": s.to_json(cfg.credible_level)})))
+                Ok(RouteResponse::ok(
+                    json!({"agent_id": id, "recommendation_type": kind, "boost": boost, "trust": s.to_json(cfg.credible_level)}),
+                ))
             }
             ("GET", "/trusted") => {
                 let threshold = q_f64(req, "threshold", cfg.trusted_threshold)?;
@@ -917,7 +1010,9 @@ impl Plugin for TrustPlugin {
                     .filter(|v| v["overall_trust_score"].as_f64().unwrap_or(0.0) >= threshold)
                     .collect();
                 sort_by_trust(&mut list);
-                Ok(RouteResponse::ok(json!({"threshold": threshold, "agents": list, "weights_version": weights_version})))
+                Ok(RouteResponse::ok(
+                    json!({"threshold": threshold, "agents": list, "weights_version": weights_version}),
+                ))
             }
             ("POST", "/route") => route::route(self, ctx, req),
             ("GET", "/patterns") => {
@@ -930,7 +1025,9 @@ impl Plugin for TrustPlugin {
                     }
                     list.retain(|x| x["category"] == c.as_str());
                 }
-                Ok(RouteResponse::ok(json!({"patterns": list, "accuracy": p["accuracy"], "coverage": p["coverage"], "window": p["window"]})))
+                Ok(RouteResponse::ok(
+                    json!({"patterns": list, "accuracy": p["accuracy"], "coverage": p["coverage"], "window": p["window"]}),
+                ))
             }
             ("GET", "/rules") => {
                 let p = get_doc_value(ctx, "patterns")?;
@@ -943,22 +1040,44 @@ impl Plugin for TrustPlugin {
                     }
                     let agent = pat["agent"].as_str().unwrap_or("");
                     let (action, text) = match pat["category"].as_str().unwrap_or("") {
-                        "success_indicator" => ("prefer", format!("route {} recommendations to {agent}", pt.unwrap_or("these"))),
-                        "failure_avoidance" => ("avoid", format!("do not route {} recommendations to {agent}", pt.unwrap_or("these"))),
-                        "expert_opinion" => ("boost", format!("weight {agent}'s recommendations up: an expert across types")),
-                        "consensus" if pat["predicts"] == "approved" => ("require_consensus", "seek agreement of several agents for critical decisions".to_string()),
-                        "high_confidence" if pat["predicts"] == "approved" => ("trust_confidence", "high stated confidence is a reliable signal".to_string()),
-                        "consensus" | "high_confidence" => ("distrust_signal", format!("{} does not predict approval here", pat["category"].as_str().unwrap_or(""))),
+                        "success_indicator" => {
+                            ("prefer", format!("route {} recommendations to {agent}", pt.unwrap_or("these")))
+                        }
+                        "failure_avoidance" => {
+                            ("avoid", format!("do not route {} recommendations to {agent}", pt.unwrap_or("these")))
+                        }
+                        "expert_opinion" => {
+                            ("boost", format!("weight {agent}'s recommendations up: an expert across types"))
+                        }
+                        "consensus" if pat["predicts"] == "approved" => {
+                            ("require_consensus", "seek agreement of several agents for critical decisions".to_string())
+                        }
+                        "high_confidence" if pat["predicts"] == "approved" => {
+                            ("trust_confidence", "high stated confidence is a reliable signal".to_string())
+                        }
+                        "consensus" | "high_confidence" => (
+                            "distrust_signal",
+                            format!("{} does not predict approval here", pat["category"].as_str().unwrap_or("")),
+                        ),
                         _ => continue,
                     };
                     rules.push(json!({"action": action, "rule": text, "agent": pat["agent"], "recommendation_type": pat["recommendation_type"],
                         "confidence": pat["confidence"], "strength": pat["strength"], "success_rate": pat["success_rate"],
                         "frequency": pat["frequency"], "pattern": pat["id"]}));
                 }
-                rules.sort_by(|a, b| b["confidence"].as_f64().unwrap_or(0.0).total_cmp(&a["confidence"].as_f64().unwrap_or(0.0)).then_with(|| a["pattern"].as_str().cmp(&b["pattern"].as_str())));
+                rules.sort_by(|a, b| {
+                    b["confidence"]
+                        .as_f64()
+                        .unwrap_or(0.0)
+                        .total_cmp(&a["confidence"].as_f64().unwrap_or(0.0))
+                        .then_with(|| a["pattern"].as_str().cmp(&b["pattern"].as_str()))
+                });
                 let (in_force, rules_version) = rules::in_force(ctx)?;
-                let applied: Vec<&rules::Rule> = in_force.rules.iter().filter(|r| kind.is_none_or(|k| r.recommendation_type == k)).collect();
-                Ok(RouteResponse::ok(json!({"recommendation_type": kind, "rules": rules, "in_force": applied, "rules_version": rules_version})))
+                let applied: Vec<&rules::Rule> =
+                    in_force.rules.iter().filter(|r| kind.is_none_or(|k| r.recommendation_type == k)).collect();
+                Ok(RouteResponse::ok(
+                    json!({"recommendation_type": kind, "rules": rules, "in_force": applied, "rules_version": rules_version}),
+                ))
             }
             ("GET", "/learning/status") => Ok(RouteResponse::ok(self.learning_status(ctx)?)),
             ("GET", "/stats") => {
@@ -979,7 +1098,8 @@ impl Plugin for TrustPlugin {
                         t.q_sum += c.q_sum;
                     }
                 }
-                let trusted = agents.values().filter(|a| a.all.score(cfg, meta.newest).overall >= cfg.trusted_threshold).count();
+                let trusted =
+                    agents.values().filter(|a| a.all.score(cfg, meta.newest).overall >= cfg.trusted_threshold).count();
                 let status = self.learning_status(ctx)?;
                 Ok(RouteResponse::ok(json!({
                     "agents": agents.len(),
@@ -996,7 +1116,11 @@ impl Plugin for TrustPlugin {
         }
     }
 
-    fn score(&self, ctx: &mut dyn Context, request: &learnloop_plugin_api::ScoreRequest) -> Result<learnloop_plugin_api::Score, PluginError> {
+    fn score(
+        &self,
+        ctx: &mut dyn Context,
+        request: &learnloop_plugin_api::ScoreRequest,
+    ) -> Result<learnloop_plugin_api::Score, PluginError> {
         match request.target.as_str() {
             weights::TARGET => {
                 let newest = Self::meta(ctx)?.newest;
@@ -1013,7 +1137,8 @@ impl Plugin for TrustPlugin {
 
 fn sort_by_trust(list: &mut [Value]) {
     list.sort_by(|a, b| {
-        let (x, y) = (a["overall_trust_score"].as_f64().unwrap_or(0.0), b["overall_trust_score"].as_f64().unwrap_or(0.0));
+        let (x, y) =
+            (a["overall_trust_score"].as_f64().unwrap_or(0.0), b["overall_trust_score"].as_f64().unwrap_or(0.0));
         y.total_cmp(&x).then_with(|| a["agent_id"].as_str().cmp(&b["agent_id"].as_str()))
     });
 }

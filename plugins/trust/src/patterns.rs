@@ -136,11 +136,17 @@ fn confidence(s: f64, n: u64) -> f64 {
 }
 
 /// Discovers patterns over `[from, until)`.
-pub fn discover(ctx: &mut dyn Context, cfg: &Config, from: Timestamp, until: Timestamp) -> Result<Discovery, PluginError> {
+pub fn discover(
+    ctx: &mut dyn Context,
+    cfg: &Config,
+    from: Timestamp,
+    until: Timestamp,
+) -> Result<Discovery, PluginError> {
     let (mut agent_ix, mut agent_names) = (BTreeMap::new(), Vec::new());
     let (mut kind_ix, mut kind_names) = (BTreeMap::new(), Vec::new());
     let mut recs: BTreeMap<u64, Rec> = BTreeMap::new();
-    let mut q = EventQuery { from: Some(from), until: Some(until), order: Order::EventTime, limit: 5000, ..Default::default() };
+    let mut q =
+        EventQuery { from: Some(from), until: Some(until), order: Order::EventTime, limit: 5000, ..Default::default() };
     loop {
         let page = ctx.predictions(&q)?;
         for p in page.items {
@@ -177,7 +183,8 @@ pub fn discover(ctx: &mut dyn Context, cfg: &Config, from: Timestamp, until: Tim
     let high_conf = |r: &Rec| !r.confidence.is_nan() && f64::from(r.confidence) >= cfg.high_confidence_threshold;
 
     // Evaluations (the first final one per recommendation).
-    let mut q = EventQuery { from: Some(from), until: Some(until), order: Order::EventTime, limit: 5000, ..Default::default() };
+    let mut q =
+        EventQuery { from: Some(from), until: Some(until), order: Order::EventTime, limit: 5000, ..Default::default() };
     loop {
         let page = ctx.outcomes(&q)?;
         for o in page.items {
@@ -212,12 +219,21 @@ pub fn discover(ctx: &mut dyn Context, cfg: &Config, from: Timestamp, until: Tim
         by_pair_ix.entry((r.agent, r.kind)).or_default().add(y);
     }
     // In name order, for stable pattern order.
-    let by_agent: BTreeMap<&str, &Acc> = agent_names.iter().zip(&by_agent_ix).filter(|(_, a)| a.n > 0).map(|(n, a)| (n.as_str(), a)).collect();
-    let by_pair: BTreeMap<(&str, &str), &Acc> =
-        by_pair_ix.iter().map(|((a, k), acc)| ((agent_names[*a as usize].as_str(), kind_names[*k as usize].as_str()), acc)).collect();
+    let by_agent: BTreeMap<&str, &Acc> =
+        agent_names.iter().zip(&by_agent_ix).filter(|(_, a)| a.n > 0).map(|(n, a)| (n.as_str(), a)).collect();
+    let by_pair: BTreeMap<(&str, &str), &Acc> = by_pair_ix
+        .iter()
+        .map(|((a, k), acc)| ((agent_names[*a as usize].as_str(), kind_names[*k as usize].as_str()), acc))
+        .collect();
 
     let mut candidates = Vec::new();
-    let mut make = |id: String, category: &str, description: String, agent: Option<&str>, kind: Option<&str>, a: &Acc, predicts: &str| {
+    let mut make = |id: String,
+                    category: &str,
+                    description: String,
+                    agent: Option<&str>,
+                    kind: Option<&str>,
+                    a: &Acc,
+                    predicts: &str| {
         if a.n == 0 {
             return;
         }
@@ -237,20 +253,60 @@ pub fn discover(ctx: &mut dyn Context, cfg: &Config, from: Timestamp, until: Tim
         });
     };
     let hp = if high.n > 0 && high.s / high.n as f64 >= 0.5 { "approved" } else { "rejected" };
-    make("high_confidence".into(), "high_confidence", format!("recommendations stated with confidence ≥ {}", cfg.high_confidence_threshold), None, None, &high, hp);
+    make(
+        "high_confidence".into(),
+        "high_confidence",
+        format!("recommendations stated with confidence ≥ {}", cfg.high_confidence_threshold),
+        None,
+        None,
+        &high,
+        hp,
+    );
     let cp = if cons.n > 0 && cons.s / cons.n as f64 >= 0.5 { "approved" } else { "rejected" };
-    make("consensus".into(), "consensus", "the same action recommended by several agents of one workflow".into(), None, None, &cons, cp);
+    make(
+        "consensus".into(),
+        "consensus",
+        "the same action recommended by several agents of one workflow".into(),
+        None,
+        None,
+        &cons,
+        cp,
+    );
     for (agent, a) in &by_agent {
         if a.n > 0 && a.s / a.n as f64 > cfg.expert_approval_rate {
-            make(format!("expert_opinion:{agent}"), "expert_opinion", format!("{agent} is approved more than {:.0}% of the time", cfg.expert_approval_rate * 100.0), Some(agent), None, a, "approved");
+            make(
+                format!("expert_opinion:{agent}"),
+                "expert_opinion",
+                format!("{agent} is approved more than {:.0}% of the time", cfg.expert_approval_rate * 100.0),
+                Some(agent),
+                None,
+                a,
+                "approved",
+            );
         }
     }
     for ((agent, kind), a) in &by_pair {
         let rate = if a.n > 0 { a.s / a.n as f64 } else { continue };
         if 1.0 - rate >= cfg.failure_rate {
-            make(format!("failure_avoidance:{agent}:{kind}"), "failure_avoidance", format!("{agent}'s {kind} recommendations are mostly rejected: route {kind} elsewhere"), Some(agent), Some(kind), a, "rejected");
+            make(
+                format!("failure_avoidance:{agent}:{kind}"),
+                "failure_avoidance",
+                format!("{agent}'s {kind} recommendations are mostly rejected: route {kind} elsewhere"),
+                Some(agent),
+                Some(kind),
+                a,
+                "rejected",
+            );
         } else if rate >= cfg.success_indicator_rate {
-            make(format!("success_indicator:{agent}:{kind}"), "success_indicator", format!("{agent}'s {kind} recommendations are mostly approved"), Some(agent), Some(kind), a, "approved");
+            make(
+                format!("success_indicator:{agent}:{kind}"),
+                "success_indicator",
+                format!("{agent}'s {kind} recommendations are mostly approved"),
+                Some(agent),
+                Some(kind),
+                a,
+                "approved",
+            );
         }
     }
     let before = candidates.len();
@@ -262,7 +318,8 @@ pub fn discover(ctx: &mut dyn Context, cfg: &Config, from: Timestamp, until: Tim
 
     // Model accuracy and coverage.
     let by_id: BTreeMap<&str, &Pattern> = patterns.iter().map(|p| (p.id.as_str(), p)).collect();
-    let expert: Vec<Option<&Pattern>> = agent_names.iter().map(|a| by_id.get(format!("expert_opinion:{a}").as_str()).copied()).collect();
+    let expert: Vec<Option<&Pattern>> =
+        agent_names.iter().map(|a| by_id.get(format!("expert_opinion:{a}").as_str()).copied()).collect();
     let pair_pattern: BTreeMap<(u32, u32), &Pattern> = by_pair_ix
         .keys()
         .filter_map(|&(a, k)| {

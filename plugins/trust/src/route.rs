@@ -113,13 +113,18 @@ pub fn route(plugin: &TrustPlugin, ctx: &mut dyn Context, req: &RouteRequest) ->
         .as_str()
         .filter(|s| !s.is_empty())
         .ok_or_else(|| PluginError::invalid("recommendation_type", "is required (a non-empty string)"))?;
-    let cands = body["candidates"].as_array().ok_or_else(|| PluginError::invalid("candidates", "is required (an array of agent ids)"))?;
+    let cands = body["candidates"]
+        .as_array()
+        .ok_or_else(|| PluginError::invalid("candidates", "is required (an array of agent ids)"))?;
     if cands.is_empty() || cands.len() > 1000 {
         return Err(PluginError::invalid("candidates", "must hold 1 to 1000 agent ids"));
     }
     let mut ids: Vec<String> = Vec::new();
     for c in cands {
-        let s = c.as_str().filter(|s| !s.is_empty()).ok_or_else(|| PluginError::invalid("candidates", "every candidate must be a non-empty string"))?;
+        let s = c
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| PluginError::invalid("candidates", "every candidate must be a non-empty string"))?;
         if ids.iter().any(|x| x == s) {
             return Err(PluginError::invalid("candidates", format!("{s:?} is listed twice")));
         }
@@ -156,7 +161,8 @@ pub fn route(plugin: &TrustPlugin, ctx: &mut dyn Context, req: &RouteRequest) ->
     for (id, doc) in ids.iter().zip(&docs) {
         let c = doc.types.get(kind).cloned().unwrap_or_else(Counts::default);
         let (alpha, beta) = shrunk(doc, &c, m, cfg, newest);
-        let post = learnloop_stats::beta_posterior(0, 0, alpha, beta, cfg.credible_level).map_err(|e| PluginError::internal(e.to_string()))?;
+        let post = learnloop_stats::beta_posterior(0, 0, alpha, beta, cfg.credible_level)
+            .map_err(|e| PluginError::internal(e.to_string()))?;
         let n_type = c.score(cfg, newest).effective_samples;
         let overall = doc.all.score(cfg, newest).overall;
         rows.push((id.clone(), post, c.evaluated, overall, n_type));
@@ -165,12 +171,16 @@ pub fn route(plugin: &TrustPlugin, ctx: &mut dyn Context, req: &RouteRequest) ->
     let mut rng = Rng::new(seed);
     let mut explore = None;
     let (pick, probs, samples) = if strategy == "greedy" {
-        let best = (0..n).max_by(|&a, &b| rows[a].1.lower.total_cmp(&rows[b].1.lower).then(rows[b].0.cmp(&rows[a].0))).expect("non-empty");
+        let best = (0..n)
+            .max_by(|&a, &b| rows[a].1.lower.total_cmp(&rows[b].1.lower).then(rows[b].0.cmp(&rows[a].0)))
+            .expect("non-empty");
         let mut p = vec![0.0; n];
         p[best] = 1.0;
         (best, p, None)
     } else {
-        let leader = (0..n).max_by(|&a, &b| rows[a].1.mean.total_cmp(&rows[b].1.mean).then(rows[b].0.cmp(&rows[a].0))).expect("non-empty");
+        let leader = (0..n)
+            .max_by(|&a, &b| rows[a].1.mean.total_cmp(&rows[b].1.mean).then(rows[b].0.cmp(&rows[a].0)))
+            .expect("non-empty");
         let k = cfg.routing_explore_k;
         let eps = if k > 0.0 { k / (k + rows[leader].4) } else { 0.0 };
         explore = Some(eps);
@@ -206,7 +216,8 @@ pub fn route(plugin: &TrustPlugin, ctx: &mut dyn Context, req: &RouteRequest) ->
             })
         })
         .collect();
-    let probabilities: serde_json::Map<String, Value> = rows.iter().zip(&probs).map(|(r, p)| (r.0.clone(), json!(p))).collect();
+    let probabilities: serde_json::Map<String, Value> =
+        rows.iter().zip(&probs).map(|(r, p)| (r.0.clone(), json!(p))).collect();
     let answer = json!({
         "recommendation_type": kind,
         "strategy": strategy,

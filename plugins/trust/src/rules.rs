@@ -134,9 +134,13 @@ impl RuleSet {
         match params {
             None | Some(Value::Null) => Ok(RuleSet::default()),
             Some(v) => {
-                let set: RuleSet = serde_json::from_value(v.clone()).map_err(|e| PluginError::invalid("params", format!("not a rule set: {e}")))?;
+                let set: RuleSet = serde_json::from_value(v.clone())
+                    .map_err(|e| PluginError::invalid("params", format!("not a rule set: {e}")))?;
                 if let Some(r) = set.rules.iter().find(|r| r.action != "avoid" && r.action != "prefer") {
-                    return Err(PluginError::invalid("params", format!("rule action {:?} is not avoid or prefer", r.action)));
+                    return Err(PluginError::invalid(
+                        "params",
+                        format!("rule action {:?} is not avoid or prefer", r.action),
+                    ));
                 }
                 Ok(set)
             }
@@ -175,10 +179,14 @@ pub fn learn(ctx: &mut dyn Context, cfg: &Config, current: &RuleSet, newest: i64
     let fit = json!({"in_sample_accuracy": accuracy, "in_sample_coverage": coverage, "targets": {"accuracy": 0.80, "coverage": 0.70},
         "meets_targets": accuracy.is_some_and(|a| a >= 0.8) && coverage.is_some_and(|c| c >= 0.7)});
     if candidate.keys() == current.keys() {
-        return Ok(json!({"proposed": false, "reason": "the rules in force are what the data says", "rules": candidate.rules.len(), "fit": fit}));
+        return Ok(
+            json!({"proposed": false, "reason": "the rules in force are what the data says", "rules": candidate.rules.len(), "fit": fit}),
+        );
     }
     if candidate.rules.is_empty() && current.rules.is_empty() {
-        return Ok(json!({"proposed": false, "reason": "no agent × type cell is credibly approved or rejected more than half the time", "rules": 0, "fit": fit}));
+        return Ok(
+            json!({"proposed": false, "reason": "no agent × type cell is credibly approved or rejected more than half the time", "rules": 0, "fit": fit}),
+        );
     }
     let evidence = json!({
         "window_from": ts(from)?,
@@ -215,7 +223,8 @@ pub fn score(ctx: &mut dyn Context, cfg: &Config, request: &ScoreRequest, newest
     };
     let (mut lc, mut lb) = (Vec::new(), Vec::new());
     let (mut covered, mut correct) = (0u64, 0u64);
-    let mut q = EventQuery { from: Some(from), order: Order::EventTime, limit: EventQuery::MAX_LIMIT, ..Default::default() };
+    let mut q =
+        EventQuery { from: Some(from), order: Order::EventTime, limit: EventQuery::MAX_LIMIT, ..Default::default() };
     loop {
         let page = ctx.outcomes(&q)?;
         for o in page.items.iter().filter(|o| received_since.is_none_or(|s| o.ingested_at >= s)) {
@@ -247,7 +256,8 @@ pub fn score(ctx: &mut dyn Context, cfg: &Config, request: &ScoreRequest, newest
         }
     }
     let mean = |v: &[f64]| if v.is_empty() { 0.5 } else { v.iter().sum::<f64>() / v.len() as f64 };
-    let confidence = learnloop_stats::paired_improvement_confidence(&lb, &lc).map_err(|e| PluginError::internal(e.to_string()))?;
+    let confidence =
+        learnloop_stats::paired_improvement_confidence(&lb, &lc).map_err(|e| PluginError::internal(e.to_string()))?;
     Ok(Score {
         metric: "rule_loss".into(),
         higher_is_better: false,

@@ -107,7 +107,16 @@ pub struct Counts {
 impl Counts {
     /// Adds one final evaluation.
     #[allow(clippy::too_many_arguments)]
-    pub fn evaluate(&mut self, label: &str, y: f64, quality: f64, latency_hours: Option<f64>, confidence: Option<f64>, cfg: &Config, t: i64) {
+    pub fn evaluate(
+        &mut self,
+        label: &str,
+        y: f64,
+        quality: f64,
+        latency_hours: Option<f64>,
+        confidence: Option<f64>,
+        cfg: &Config,
+        t: i64,
+    ) {
         self.evaluated += 1;
         match label {
             "approved" => self.approved += 1,
@@ -160,7 +169,10 @@ impl Counts {
         let n_eff = s + f;
         let confidence_factor = n_eff / (n_eff + cfg.confidence_k);
         let w = &cfg.weights;
-        let weighted = w.accuracy * post.mean + w.consistency * consistency + w.timeliness * timeliness + w.reliability * reliability;
+        let weighted = w.accuracy * post.mean
+            + w.consistency * consistency
+            + w.timeliness * timeliness
+            + w.reliability * reliability;
         Score {
             overall: weighted * confidence_factor,
             accuracy: post.mean,
@@ -319,7 +331,17 @@ impl Default for AgentDoc {
 impl AgentDoc {
     /// One final evaluation of a recommendation of type `kind`.
     #[allow(clippy::too_many_arguments)]
-    pub fn evaluate(&mut self, kind: &str, label: &str, y: f64, quality: f64, latency_hours: Option<f64>, confidence: Option<f64>, cfg: &Config, t: i64) {
+    pub fn evaluate(
+        &mut self,
+        kind: &str,
+        label: &str,
+        y: f64,
+        quality: f64,
+        latency_hours: Option<f64>,
+        confidence: Option<f64>,
+        cfg: &Config,
+        t: i64,
+    ) {
         self.all.evaluate(label, y, quality, latency_hours, confidence, cfg, t);
         self.types.entry(kind.to_string()).or_default().evaluate(label, y, quality, latency_hours, confidence, cfg, t);
         let lr = cfg.learning_rate;
@@ -451,7 +473,8 @@ impl ChangeTest {
         let m = cfg.decline_shrinkage;
         let expect = |t: &str| -> (f64, f64) {
             let (hn, hs) = held.get(t).copied().unwrap_or((0, 0.0));
-            let (n_t, s_t) = types.get(t).map_or((0.0, 0.0), |c| ((c.evaluated.saturating_sub(hn)) as f64, (c.s - hs).max(0.0)));
+            let (n_t, s_t) =
+                types.get(t).map_or((0.0, 0.0), |c| ((c.evaluated.saturating_sub(hn)) as f64, (c.s - hs).max(0.0)));
             let e = ((s_t + m * overall) / (n_t + m)).clamp(1e-6, 1.0 - 1e-6);
             (e, e * (1.0 - e) / (n_t + m + 1.0))
         };

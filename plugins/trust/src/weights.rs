@@ -89,7 +89,12 @@ fn history(ctx: &mut dyn Context, from: i64, until: Option<i64>) -> Result<Vec<(
                 _ => continue,
             };
             let latency = rec_time.get(r.prediction_id.as_str()).map(|from| ((t - from) as f64 / HOUR).max(0.0));
-            out.push((t, 1, o.ingested_at.as_micros(), Obs::Eval { agent: intern(&o.subject), y, quality: r.quality.unwrap_or(y), latency }));
+            out.push((
+                t,
+                1,
+                o.ingested_at.as_micros(),
+                Obs::Eval { agent: intern(&o.subject), y, quality: r.quality.unwrap_or(y), latency },
+            ));
         }
         match page.next {
             Some(c) => q.after = Some(c),
@@ -146,10 +151,14 @@ pub fn from_params(params: Option<&Value>, cfg: &Config) -> Result<Weights, Plug
     match params {
         None | Some(Value::Null) => Ok(cfg.weights.clone()),
         Some(v) => {
-            let w: Weights = serde_json::from_value(v.clone()).map_err(|e| PluginError::invalid("params", format!("not trust weights: {e}")))?;
+            let w: Weights = serde_json::from_value(v.clone())
+                .map_err(|e| PluginError::invalid("params", format!("not trust weights: {e}")))?;
             let sum: f64 = as_array(&w).iter().sum();
             if as_array(&w).iter().any(|x| !x.is_finite() || *x < 0.0) || (sum - 1.0).abs() > 1e-6 {
-                return Err(PluginError::invalid("params", format!("trust weights must be non-negative and sum to 1, got {sum}")));
+                return Err(PluginError::invalid(
+                    "params",
+                    format!("trust weights must be non-negative and sum to 1, got {sum}"),
+                ));
             }
             Ok(w)
         }
@@ -198,10 +207,13 @@ pub fn learn(ctx: &mut dyn Context, cfg: &Config, current: &Weights, newest: i64
     let from = newest - (cfg.weights_lookback_days * DAY) as i64;
     let events: Vec<(i64, Obs)> =
         history(ctx, from, Some(newest.saturating_add(1)))?.into_iter().map(|(t, _, o)| (t, o)).collect();
-    let eval_idx: Vec<usize> = events.iter().enumerate().filter(|(_, (_, e))| matches!(e, Obs::Eval { .. })).map(|(i, _)| i).collect();
+    let eval_idx: Vec<usize> =
+        events.iter().enumerate().filter(|(_, (_, e))| matches!(e, Obs::Eval { .. })).map(|(i, _)| i).collect();
     let n = eval_idx.len();
     if n < cfg.weights_min_evaluations as usize {
-        return Ok(json!({"proposed": false, "reason": format!("{n} evaluations in the last {} days (< weights_min_evaluations {})", cfg.weights_lookback_days, cfg.weights_min_evaluations)}));
+        return Ok(
+            json!({"proposed": false, "reason": format!("{n} evaluations in the last {} days (< weights_min_evaluations {})", cfg.weights_lookback_days, cfg.weights_min_evaluations)}),
+        );
     }
     // 50 / 25 / 25 by evaluation count; a cut never splits equal times.
     let (b_at, c_at) = (events[eval_idx[n / 2]].0, events[eval_idx[3 * n / 4]].0);
@@ -247,7 +259,9 @@ pub fn learn(ctx: &mut dyn Context, cfg: &Config, current: &Weights, newest: i64
     let candidate = Weights { accuracy: w[0], consistency: w[1], timeliness: w[2], reliability: w[3] };
     let current_brier = brier(as_array(current));
     if as_array(&candidate).iter().zip(as_array(current)).all(|(a, b)| (a - b).abs() < 1e-9) {
-        return Ok(json!({"proposed": false, "reason": "the weights in force are already the best fit", "weights": candidate, "fit_brier": fit_brier}));
+        return Ok(
+            json!({"proposed": false, "reason": "the weights in force are already the best fit", "weights": candidate, "fit_brier": fit_brier}),
+        );
     }
     let holdout_from = ts(c_at)?;
     let window_from = ts(from)?;
@@ -268,7 +282,9 @@ pub fn learn(ctx: &mut dyn Context, cfg: &Config, current: &Weights, newest: i64
         metric: "brier".into(),
         expected_gain: current_brier - fit_brier,
     })?;
-    Ok(json!({"proposed": true, "weights": candidate, "fit_brier": fit_brier, "fit_brier_of_weights_in_force": current_brier, "evaluations": n}))
+    Ok(
+        json!({"proposed": true, "weights": candidate, "fit_brier": fit_brier, "fit_brier_of_weights_in_force": current_brier, "evaluations": n}),
+    )
 }
 
 /// The host's backtest and monitoring comparison (see the module docs).
@@ -297,14 +313,19 @@ pub fn score(ctx: &mut dyn Context, cfg: &Config, request: &ScoreRequest, newest
             let events = history(ctx, newest - (cfg.weights_lookback_days * DAY) as i64, None)?;
             let newest_before = events.iter().filter(|(_, i, _)| *i < cut).map(|(t, _, _)| *t).max().unwrap_or(0);
             let (a, b): (Vec<_>, Vec<_>) = events.into_iter().partition(|(_, i, _)| *i < cut);
-            (a.into_iter().map(|(t, _, o)| (t, o)).collect(), b.into_iter().map(|(t, _, o)| (t, o)).collect(), newest_before)
+            (
+                a.into_iter().map(|(t, _, o)| (t, o)).collect(),
+                b.into_iter().map(|(t, _, o)| (t, o)).collect(),
+                newest_before,
+            )
         }
     };
     let dims = dimensions(&before, cfg, as_of);
     let fallback = unknown(cfg);
     let lc = losses(&evals, &dims, fallback, as_array(&candidate));
     let lb = losses(&evals, &dims, fallback, as_array(&baseline));
-    let confidence = learnloop_stats::paired_improvement_confidence(&lb, &lc).map_err(|e| PluginError::internal(e.to_string()))?;
+    let confidence =
+        learnloop_stats::paired_improvement_confidence(&lb, &lc).map_err(|e| PluginError::internal(e.to_string()))?;
     Ok(Score {
         metric: "brier".into(),
         higher_is_better: false,

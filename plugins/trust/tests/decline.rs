@@ -35,7 +35,13 @@ impl Agent {
         let p = [0, 1, 2].map(|_| (base + 0.2 * (rng.uniform() - 0.5)).clamp(0.05, 0.97));
         let w = [0, 1, 2].map(|_| 0.2 + rng.uniform());
         let sum: f64 = w.iter().sum();
-        Agent { p, mix: w.map(|x| x / sum), doc: AgentDoc::default(), fast: Ewma::new(0.2).unwrap(), slow: Ewma::new(0.05).unwrap() }
+        Agent {
+            p,
+            mix: w.map(|x| x / sum),
+            doc: AgentDoc::default(),
+            fast: Ewma::new(0.2).unwrap(),
+            slow: Ewma::new(0.05).unwrap(),
+        }
     }
 
     /// One evaluation with approval probability `override_p` (else the agent's own per type).
@@ -65,8 +71,11 @@ impl Agent {
 /// What `trust_recalculation` does with the agents' pending blocks; returns
 /// the agents declared declining.
 fn recalc(agents: &mut [Agent], cfg: &Config) -> Vec<usize> {
-    let pending: Vec<(String, f64, f64)> =
-        agents.iter().enumerate().filter_map(|(i, a)| a.doc.change.pending().map(|(d, im)| (i.to_string(), d, im))).collect();
+    let pending: Vec<(String, f64, f64)> = agents
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| a.doc.change.pending().map(|(d, im)| (i.to_string(), d, im)))
+        .collect();
     let mut out = Vec::new();
     for (id, status, adj) in verdicts(&pending, cfg.decline_fdr) {
         let i: usize = id.parse().unwrap();
@@ -106,7 +115,10 @@ fn stationary_agents_raise_no_declining_alert() {
         "stationary: runs without a declining verdict {clean}/{seeds} (change test), {old_clean}/{seeds} (old EWMA rule); false declining verdicts in all runs: {false_verdicts}"
     );
     assert!(clean * 100 >= 95 * seeds as usize, "{clean}/{seeds} runs clean");
-    assert!(old_clean < seeds as usize / 2, "the old rule is the baseline this test must be able to fail on: {old_clean}/{seeds}");
+    assert!(
+        old_clean < seeds as usize / 2,
+        "the old rule is the baseline this test must be able to fail on: {old_clean}/{seeds}"
+    );
 }
 
 #[test]
@@ -140,7 +152,9 @@ fn a_drop_from_0_8_to_0_5_is_flagged_within_100_evaluations() {
         }
         delays.push(delay);
     }
-    println!("drop 0.8 → 0.5: flagged within 100 evaluations in {within}/{seeds} seeds; delays {delays:?}; false alarms {false_alarms}");
+    println!(
+        "drop 0.8 → 0.5: flagged within 100 evaluations in {within}/{seeds} seeds; delays {delays:?}; false alarms {false_alarms}"
+    );
     assert!(within * 100 >= 80 * seeds as usize, "{within}/{seeds}: {delays:?}");
     assert!(delays.iter().all(Option::is_some), "flagged eventually in every seed: {delays:?}");
 }

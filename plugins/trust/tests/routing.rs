@@ -43,14 +43,19 @@ fn time(us: i64) -> String {
 
 fn pair(out: &mut Vec<Record>, id: &str, agent: usize, kind: &str, approved: bool, t: i64, u: f64) {
     let quality = if approved { 0.6 + 0.4 * u } else { 0.4 * u };
-    out.push(rec(json!({"type": "prediction", "id": id, "workspace": "w", "plugin": "trust", "subject": format!("agent-{agent}"),
-        "kind": kind, "confidence": 0.7, "label": format!("{kind} {id}"), "event_time": time(t)})));
-    out.push(rec(json!({"type": "outcome", "id": format!("{id}-eval"), "workspace": "w", "plugin": "trust", "prediction_id": id,
-        "label": if approved { "approved" } else { "rejected" }, "quality": quality, "event_time": time(t + HOUR)})));
+    out.push(rec(
+        json!({"type": "prediction", "id": id, "workspace": "w", "plugin": "trust", "subject": format!("agent-{agent}"),
+        "kind": kind, "confidence": 0.7, "label": format!("{kind} {id}"), "event_time": time(t)}),
+    ));
+    out.push(rec(
+        json!({"type": "outcome", "id": format!("{id}-eval"), "workspace": "w", "plugin": "trust", "prediction_id": id,
+        "label": if approved { "approved" } else { "rejected" }, "quality": quality, "event_time": time(t + HOUR)}),
+    ));
 }
 
 fn host(dir: &std::path::Path) -> PluginHost {
-    let store: Arc<dyn Store> = learnloop_store::pg_test::test_store(dir, &SqliteOptions { synchronous_full: false, ..Default::default() });
+    let store: Arc<dyn Store> =
+        learnloop_store::pg_test::test_store(dir, &SqliteOptions { synchronous_full: false, ..Default::default() });
     let mut c = Config::default();
     c.plugins.dir = dir.join("no-plugins");
     c.plugins.enabled = vec!["trust".into()];
@@ -66,7 +71,9 @@ fn ingest(host: &PluginHost, records: Vec<Record>) {
 
 fn call(host: &PluginHost, method: &str, path: &str, body: Value) -> Value {
     let ws = WorkspaceId::parse("", "w").unwrap();
-    host.handle("trust", &ws, method, path, BTreeMap::new(), body).unwrap_or_else(|e| panic!("{method} {path}: {e}")).body
+    host.handle("trust", &ws, method, path, BTreeMap::new(), body)
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+        .body
 }
 
 struct SeedResult {
@@ -115,7 +122,12 @@ fn run(seed: u64) -> SeedResult {
     for round in 0..60u64 {
         for (k, kind) in TYPES.iter().enumerate() {
             let best = (0..AGENTS).max_by(|&a, &b| truth[a][k].total_cmp(&truth[b][k])).unwrap();
-            let r = call(&host, "POST", "/route", json!({"recommendation_type": kind, "candidates": candidates, "seed": seed * 1000 + round * 3 + k as u64}));
+            let r = call(
+                &host,
+                "POST",
+                "/route",
+                json!({"recommendation_type": kind, "candidates": candidates, "seed": seed * 1000 + round * 3 + k as u64}),
+            );
             let pick: usize = r["pick"].as_str().unwrap()["agent-".len()..].parse().unwrap();
             let rate = |a: usize| tally[a][k].0 as f64 / tally[a][k].1.max(1) as f64;
             let greedy = (0..AGENTS).max_by(|&a, &b| rate(a).total_cmp(&rate(b)).then(b.cmp(&a))).unwrap();
@@ -142,7 +154,11 @@ fn run(seed: u64) -> SeedResult {
     host.run_job("trust", "meta_learning", "test", None, 1).unwrap();
     let imp = host
         .store()
-        .improvements(&learnloop_store::ImprovementQuery { workspace: Some(WorkspaceId::parse("", "w").unwrap()), target: Some("rules".into()), ..Default::default() })
+        .improvements(&learnloop_store::ImprovementQuery {
+            workspace: Some(WorkspaceId::parse("", "w").unwrap()),
+            target: Some("rules".into()),
+            ..Default::default()
+        })
         .unwrap();
     let bt = imp.first().and_then(|i| i.backtest.clone()).expect("a rules proposal was backtested");
     SeedResult {
@@ -163,8 +179,15 @@ fn router_beats_empirical_greedy_and_rules_cover_most_traffic() {
         let r = run(seed);
         println!(
             "seed {seed}: router best-pick {}/{} = {:.3}, empirical greedy {}/{} = {:.3}; Spearman {:.3}; rules held-out accuracy {:.3}, coverage {:.3}",
-            r.router_best, r.decisions, r.router_best as f64 / r.decisions as f64, r.greedy_best, r.decisions,
-            r.greedy_best as f64 / r.decisions as f64, r.rho, r.oos_accuracy, r.oos_coverage
+            r.router_best,
+            r.decisions,
+            r.router_best as f64 / r.decisions as f64,
+            r.greedy_best,
+            r.decisions,
+            r.greedy_best as f64 / r.decisions as f64,
+            r.rho,
+            r.oos_accuracy,
+            r.oos_coverage
         );
         assert!(r.rho >= 0.9, "seed {seed}: Spearman {}", r.rho);
         rb += r.router_best;

@@ -50,7 +50,17 @@ fn truth(a: usize, t: usize) -> f64 {
 
 /// One recommendation and its evaluation.
 #[allow(clippy::too_many_arguments)]
-fn pair(out: &mut Vec<Record>, id: &str, agent: &str, kind: &str, approved: bool, t: i64, latency: i64, rng: &mut Rng, workflow: &str) {
+fn pair(
+    out: &mut Vec<Record>,
+    id: &str,
+    agent: &str,
+    kind: &str,
+    approved: bool,
+    t: i64,
+    latency: i64,
+    rng: &mut Rng,
+    workflow: &str,
+) {
     out.push(rec(json!({"type": "prediction", "id": id, "workspace": "w", "plugin": "trust", "subject": agent,
         "kind": kind, "confidence": 0.5 + 0.5 * rng.uniform(), "label": format!("{kind} action {id}"),
         "payload": {"agent_name": format!("Agent {agent}"), "workflow_id": workflow, "correlation_id": id,
@@ -64,7 +74,8 @@ fn pair(out: &mut Vec<Record>, id: &str, agent: &str, kind: &str, approved: bool
 }
 
 fn host(dir: &std::path::Path) -> PluginHost {
-    let store: Arc<dyn Store> = learnloop_store::pg_test::test_store(dir, &SqliteOptions { synchronous_full: false, ..Default::default() });
+    let store: Arc<dyn Store> =
+        learnloop_store::pg_test::test_store(dir, &SqliteOptions { synchronous_full: false, ..Default::default() });
     let mut c = Config::default();
     c.plugins.dir = dir.join("no-plugins");
     c.plugins.enabled = vec!["trust".into()];
@@ -75,14 +86,24 @@ fn host(dir: &std::path::Path) -> PluginHost {
 
 fn ingest(host: &PluginHost, records: Vec<Record>) {
     let statuses = host.ingest(records, Timestamp::from_micros(T0 + 400 * DAY).unwrap()).unwrap();
-    assert!(statuses.iter().all(|s| *s == IngestStatus::Inserted), "{:?}", statuses.iter().find(|s| **s != IngestStatus::Inserted));
+    assert!(
+        statuses.iter().all(|s| *s == IngestStatus::Inserted),
+        "{:?}",
+        statuses.iter().find(|s| **s != IngestStatus::Inserted)
+    );
 }
 
 fn ws() -> WorkspaceId {
     WorkspaceId::parse("", "w").unwrap()
 }
 
-fn call(host: &PluginHost, method: &str, path: &str, query: &[(&str, &str)], body: Value) -> Result<Value, PluginError> {
+fn call(
+    host: &PluginHost,
+    method: &str,
+    path: &str,
+    query: &[(&str, &str)],
+    body: Value,
+) -> Result<Value, PluginError> {
     let q: BTreeMap<String, String> = query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     match host.handle("trust", &ws(), method, path, q, body) {
         Ok(r) => {
@@ -99,8 +120,14 @@ fn get(host: &PluginHost, path: &str, query: &[(&str, &str)]) -> Value {
 }
 
 fn route(host: &PluginHost, kind: &str, candidates: &[String], strategy: &str, seed: u64) -> Value {
-    call(host, "POST", "/route", &[], json!({"recommendation_type": kind, "candidates": candidates, "strategy": strategy, "seed": seed}))
-        .unwrap_or_else(|e| panic!("POST /route: {e}"))
+    call(
+        host,
+        "POST",
+        "/route",
+        &[],
+        json!({"recommendation_type": kind, "candidates": candidates, "strategy": strategy, "seed": seed}),
+    )
+    .unwrap_or_else(|e| panic!("POST /route: {e}"))
 }
 
 #[test]
@@ -117,7 +144,17 @@ fn ten_agents_ranking_routing_and_patterns() {
             let approved = rng.uniform() < truth(a, t);
             let when = T0 + (i as i64) * 6 * DAY / 200 + a as i64 * 1000;
             let latency = HOUR + (rng.uniform() * 47.0 * HOUR as f64) as i64;
-            pair(&mut records, &format!("r{i}-{a}"), agent, TYPES[t], approved, when, latency, &mut rng, &format!("wf-{i}"));
+            pair(
+                &mut records,
+                &format!("r{i}-{a}"),
+                agent,
+                TYPES[t],
+                approved,
+                when,
+                latency,
+                &mut rng,
+                &format!("wf-{i}"),
+            );
         }
     }
     ingest(&host, records);
@@ -132,7 +169,10 @@ fn ten_agents_ranking_routing_and_patterns() {
         trust[a] = v["overall_trust_score"].as_f64().unwrap();
         assert_eq!(v["stats"]["evaluated"], 200, "{v:#}");
         let ci = v["bayesian"]["credible_interval"].as_array().unwrap();
-        assert!(ci[0].as_f64().unwrap() < v["accuracy_score"].as_f64().unwrap() && v["accuracy_score"].as_f64().unwrap() < ci[1].as_f64().unwrap());
+        assert!(
+            ci[0].as_f64().unwrap() < v["accuracy_score"].as_f64().unwrap()
+                && v["accuracy_score"].as_f64().unwrap() < ci[1].as_f64().unwrap()
+        );
     }
     let truth_mean: Vec<f64> = (0..10).map(|a| (0..3).map(|t| truth(a, t)).sum::<f64>() / 3.0).collect();
     let rho = spearman(&trust, &truth_mean).unwrap().statistic;
@@ -141,14 +181,18 @@ fn ten_agents_ranking_routing_and_patterns() {
 
     // Profiles: the specialists' strength is their type.
     let p = get(&host, "/agents/agent-2", &[]);
-    let strengths: Vec<&str> = p["strengths"].as_array().unwrap().iter().map(|s| s["recommendation_type"].as_str().unwrap()).collect();
+    let strengths: Vec<&str> =
+        p["strengths"].as_array().unwrap().iter().map(|s| s["recommendation_type"].as_str().unwrap()).collect();
     assert_eq!(strengths, ["content"], "{p:#}");
     assert!(p["by_type"]["content"]["bayesian"]["credible_interval"].is_array());
     // No change test has run yet (trust_recalculation gives the verdict).
     assert_eq!(p["trend"], "insufficient_data");
     let recs = get(&host, "/agents/agent-2/recommendations", &[("limit", "5"), ("type", "content")]);
     assert_eq!(recs["recommendations"].as_array().unwrap().len(), 5);
-    assert_eq!(recs["recommendations"][0]["outcomes"][0]["status"].as_str().map(|s| s == "approved" || s == "rejected"), Some(true));
+    assert_eq!(
+        recs["recommendations"][0]["outcomes"][0]["status"].as_str().map(|s| s == "approved" || s == "rejected"),
+        Some(true)
+    );
     let next = recs["next"].as_str().unwrap().to_string();
     let page2 = get(&host, "/agents/agent-2/recommendations", &[("limit", "5"), ("type", "content"), ("after", &next)]);
     assert_ne!(page2["recommendations"][0]["recommendation_id"], recs["recommendations"][0]["recommendation_id"]);
@@ -178,7 +222,8 @@ fn ten_agents_ranking_routing_and_patterns() {
         for (ti, kind) in TYPES.iter().enumerate() {
             let r = route(&host, kind, &agents, "thompson", round * 10 + ti as u64);
             let pick: usize = r["pick"].as_str().unwrap()["agent-".len()..].parse().unwrap();
-            let probs: f64 = r["selection_probabilities"].as_object().unwrap().values().map(|v| v.as_f64().unwrap()).sum();
+            let probs: f64 =
+                r["selection_probabilities"].as_object().unwrap().values().map(|v| v.as_f64().unwrap()).sum();
             assert!((probs - 1.0).abs() < 1e-9, "{r:#}");
             if round >= 20 {
                 rounds += 1;
@@ -188,7 +233,17 @@ fn ten_agents_ranking_routing_and_patterns() {
             }
             let mut out = Vec::new();
             let approved = rng.uniform() < truth(pick, ti);
-            pair(&mut out, &format!("route-{round}-{ti}"), &agents[pick], kind, approved, t, HOUR, &mut rng, &format!("route-wf-{round}"));
+            pair(
+                &mut out,
+                &format!("route-{round}-{ti}"),
+                &agents[pick],
+                kind,
+                approved,
+                t,
+                HOUR,
+                &mut rng,
+                &format!("route-wf-{round}"),
+            );
             ingest(&host, out);
             t += HOUR / 12;
         }
@@ -197,8 +252,10 @@ fn ten_agents_ranking_routing_and_patterns() {
     println!("Thompson picked the best agent in {hits}/{rounds} = {rate:.3}");
     assert!(rate >= 0.9, "{hits}/{rounds}");
     // Same request, same answer (deterministic RNG seeded from the request).
-    let a = call(&host, "POST", "/route", &[], json!({"recommendation_type": "content", "candidates": agents})).unwrap();
-    let b = call(&host, "POST", "/route", &[], json!({"recommendation_type": "content", "candidates": agents})).unwrap();
+    let a =
+        call(&host, "POST", "/route", &[], json!({"recommendation_type": "content", "candidates": agents})).unwrap();
+    let b =
+        call(&host, "POST", "/route", &[], json!({"recommendation_type": "content", "candidates": agents})).unwrap();
     assert_eq!(a, b);
     let g = route(&host, "analytics", &agents, "greedy", 0);
     assert_eq!(g["pick"], "agent-5", "{g:#}");
@@ -216,12 +273,20 @@ fn ten_agents_ranking_routing_and_patterns() {
     // The cycle learned routing rules on all but the newest quarter; the host
     // backtested them on that quarter and applied them.
     assert_eq!(report["rules"]["learning"]["proposed"], true, "{report:#}");
-    let applied: Vec<&str> =
-        full["improvements"]["w"]["applied"].as_array().unwrap().iter().map(|i| i["target"].as_str().unwrap()).collect();
+    let applied: Vec<&str> = full["improvements"]["w"]["applied"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["target"].as_str().unwrap())
+        .collect();
     assert!(applied.contains(&"rules"), "{full:#}");
     let imp = host
         .store()
-        .improvements(&learnloop_store::ImprovementQuery { workspace: Some(ws()), target: Some("rules".into()), ..Default::default() })
+        .improvements(&learnloop_store::ImprovementQuery {
+            workspace: Some(ws()),
+            target: Some("rules".into()),
+            ..Default::default()
+        })
         .unwrap()
         .remove(0);
     let bt = imp.backtest.unwrap();
@@ -248,7 +313,12 @@ fn ten_agents_ranking_routing_and_patterns() {
     assert!(report["patterns_confirmed"].as_u64().unwrap() > 0, "refresh ran first: {report:#}");
     let patterns = get(&host, "/patterns", &[]);
     let ids: Vec<&str> = patterns["patterns"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
-    for want in ["success_indicator:agent-2:content", "success_indicator:agent-9:strategy", "failure_avoidance:agent-0:strategy", "expert_opinion:agent-9"] {
+    for want in [
+        "success_indicator:agent-2:content",
+        "success_indicator:agent-9:strategy",
+        "failure_avoidance:agent-0:strategy",
+        "expert_opinion:agent-9",
+    ] {
         assert!(ids.contains(&want), "{want} missing from {ids:?}");
     }
     for p in patterns["patterns"].as_array().unwrap() {
@@ -259,7 +329,10 @@ fn ten_agents_ranking_routing_and_patterns() {
     assert!(experts["patterns"].as_array().unwrap().iter().all(|p| p["category"] == "expert_opinion"));
     let rules = get(&host, "/rules", &[("type", "content")]);
     assert_eq!(rules["rules_version"], 1);
-    assert!(rules["in_force"].as_array().unwrap().iter().any(|r| r["action"] == "prefer" && r["agent"] == "agent-2"), "{rules:#}");
+    assert!(
+        rules["in_force"].as_array().unwrap().iter().any(|r| r["action"] == "prefer" && r["agent"] == "agent-2"),
+        "{rules:#}"
+    );
     let rules = rules["rules"].as_array().unwrap();
     assert!(rules.iter().any(|r| r["action"] == "prefer" && r["agent"] == "agent-2"), "{rules:#?}");
     assert!(rules.iter().all(|r| r["recommendation_type"].is_null() || r["recommendation_type"] == "content"));
@@ -290,11 +363,31 @@ fn newcomer_does_not_outrank_veteran_until_its_interval_says_so() {
     let mut records = Vec::new();
     // Veteran: 240 of 300 approved (0.80).
     for i in 0..300 {
-        pair(&mut records, &format!("v{i}"), "veteran", "strategy", i % 5 != 0, T0 + i as i64 * HOUR / 4, HOUR, &mut rng, "wf");
+        pair(
+            &mut records,
+            &format!("v{i}"),
+            "veteran",
+            "strategy",
+            i % 5 != 0,
+            T0 + i as i64 * HOUR / 4,
+            HOUR,
+            &mut rng,
+            "wf",
+        );
     }
     // Newcomer: 3 of 3 approved.
     for i in 0..3 {
-        pair(&mut records, &format!("n{i}"), "newcomer", "strategy", true, T0 + 70 * HOUR + i as i64 * HOUR, HOUR, &mut rng, "wf");
+        pair(
+            &mut records,
+            &format!("n{i}"),
+            "newcomer",
+            "strategy",
+            true,
+            T0 + 70 * HOUR + i as i64 * HOUR,
+            HOUR,
+            &mut rng,
+            "wf",
+        );
     }
     ingest(&host, records);
     let both = vec!["newcomer".to_string(), "veteran".to_string()];
@@ -320,7 +413,17 @@ fn newcomer_does_not_outrank_veteran_until_its_interval_says_so() {
     // 60 more approvals: the newcomer's interval now lies above the veteran's.
     let mut records = Vec::new();
     for i in 3..63 {
-        pair(&mut records, &format!("n{i}"), "newcomer", "strategy", true, T0 + 80 * HOUR + i as i64 * HOUR, HOUR, &mut rng, "wf");
+        pair(
+            &mut records,
+            &format!("n{i}"),
+            "newcomer",
+            "strategy",
+            true,
+            T0 + 80 * HOUR + i as i64 * HOUR,
+            HOUR,
+            &mut rng,
+            "wf",
+        );
     }
     ingest(&host, records);
     let g = route(&host, "strategy", &both, "greedy", 1);
@@ -337,8 +440,28 @@ fn a_declining_agent_is_flagged() {
     for i in 0..180 {
         let p = if i < 150 { 0.9 } else { 0.2 };
         let approved = rng.uniform() < p;
-        pair(&mut records, &format!("d{i}"), "slipping", "content", approved, T0 + i as i64 * HOUR, HOUR, &mut rng, "wf");
-        pair(&mut records, &format!("s{i}"), "steady", "content", rng.uniform() < 0.8, T0 + i as i64 * HOUR, HOUR, &mut rng, "wf");
+        pair(
+            &mut records,
+            &format!("d{i}"),
+            "slipping",
+            "content",
+            approved,
+            T0 + i as i64 * HOUR,
+            HOUR,
+            &mut rng,
+            "wf",
+        );
+        pair(
+            &mut records,
+            &format!("s{i}"),
+            "steady",
+            "content",
+            rng.uniform() < 0.8,
+            T0 + i as i64 * HOUR,
+            HOUR,
+            &mut rng,
+            "wf",
+        );
     }
     ingest(&host, records);
     // The trend is the verdict of trust_recalculation's change test (issue 19).
@@ -347,8 +470,10 @@ fn a_declining_agent_is_flagged() {
     assert_eq!(run.report.unwrap()["workspaces"]["w"]["declining_agents"], json!(["slipping"]));
     assert_eq!(get(&host, "/agents/slipping", &[])["trend"], "declining");
     assert_ne!(get(&host, "/agents/steady", &[])["trend"], "declining");
-    let alerts = host.store().alerts(&AlertQuery { include_acknowledged: true, limit: 100, ..Default::default() }).unwrap();
-    let flagged: Vec<&str> = alerts.iter().filter(|a| a.kind == "trust_declining").map(|a| a.subject.as_str()).collect();
+    let alerts =
+        host.store().alerts(&AlertQuery { include_acknowledged: true, limit: 100, ..Default::default() }).unwrap();
+    let flagged: Vec<&str> =
+        alerts.iter().filter(|a| a.kind == "trust_declining").map(|a| a.subject.as_str()).collect();
     assert_eq!(flagged, ["slipping"]);
 }
 
@@ -385,8 +510,20 @@ fn bad_requests_name_the_field() {
         other => panic!("expected Invalid, got {other:?}"),
     };
     assert_eq!(field(call(&host, "POST", "/route", &[], json!({"candidates": ["a"]}))), "recommendation_type");
-    assert_eq!(field(call(&host, "POST", "/route", &[], json!({"recommendation_type": "x", "candidates": []}))), "candidates");
-    assert_eq!(field(call(&host, "POST", "/route", &[], json!({"recommendation_type": "x", "candidates": ["a"], "strategy": "random"}))), "strategy");
+    assert_eq!(
+        field(call(&host, "POST", "/route", &[], json!({"recommendation_type": "x", "candidates": []}))),
+        "candidates"
+    );
+    assert_eq!(
+        field(call(
+            &host,
+            "POST",
+            "/route",
+            &[],
+            json!({"recommendation_type": "x", "candidates": ["a"], "strategy": "random"})
+        )),
+        "strategy"
+    );
     assert_eq!(field(call(&host, "GET", "/trusted", &[("threshold", "high")], Value::Null)), "threshold");
     assert_eq!(field(call(&host, "GET", "/agents/a/recommendations", &[("after", "x")], Value::Null)), "after");
     assert_eq!(field(call(&host, "GET", "/patterns", &[("category", "astrology")], Value::Null)), "category");
@@ -396,9 +533,13 @@ fn bad_requests_name_the_field() {
     assert!(r["pick"] == "a" || r["pick"] == "b");
 
     // Outcome labels outside the statuses are rejected before storing.
-    let p = rec(json!({"type": "prediction", "id": "p1", "workspace": "w", "plugin": "trust", "subject": "a", "kind": "k"}));
+    let p = rec(
+        json!({"type": "prediction", "id": "p1", "workspace": "w", "plugin": "trust", "subject": "a", "kind": "k"}),
+    );
     ingest(&host, vec![p]);
-    let bad = rec(json!({"type": "outcome", "id": "o1", "workspace": "w", "plugin": "trust", "prediction_id": "p1", "label": "maybe"}));
+    let bad = rec(
+        json!({"type": "outcome", "id": "o1", "workspace": "w", "plugin": "trust", "prediction_id": "p1", "label": "maybe"}),
+    );
     let e = host.validate(&bad).unwrap_err();
     assert_eq!(e.field, "label");
 
@@ -455,10 +596,17 @@ fn learned_weights_go_through_the_improvement_lifecycle() {
     assert!(fitted > 0.4, "approval is what predicts approval: accuracy weight {fitted}");
     assert_eq!(report["improvements"]["w"]["applied"].as_array().map(Vec::len), Some(1), "{report:#}");
 
-    let imps = host.store().improvements(&learnloop_store::ImprovementQuery { workspace: Some(ws()), ..Default::default() }).unwrap();
+    let imps = host
+        .store()
+        .improvements(&learnloop_store::ImprovementQuery { workspace: Some(ws()), ..Default::default() })
+        .unwrap();
     assert_eq!(imps.len(), 1);
     let bt = imps[0].backtest.clone().unwrap();
-    assert_eq!((bt["metric"].as_str(), bt["n"].as_u64()), (Some("brier"), Some(600)), "scored on the held-out quarter: {bt:#}");
+    assert_eq!(
+        (bt["metric"].as_str(), bt["n"].as_u64()),
+        (Some("brier"), Some(600)),
+        "scored on the held-out quarter: {bt:#}"
+    );
     assert!(bt["candidate"].as_f64().unwrap() < bt["baseline"].as_f64().unwrap(), "{bt:#}");
     assert!(bt["confidence"].as_f64().unwrap() > 0.7);
 

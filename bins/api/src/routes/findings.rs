@@ -48,7 +48,9 @@ pub async fn alerts(State(s): State<AppState>, caller: Caller, q: Q) -> Result<J
     let include_acknowledged = match q.get("include_acknowledged").map(String::as_str) {
         None | Some("false") => false,
         Some("true") => true,
-        Some(other) => return Err(ApiError::invalid("include_acknowledged", format!("{other:?} is not true or false"))),
+        Some(other) => {
+            return Err(ApiError::invalid("include_acknowledged", format!("{other:?} is not true or false")));
+        }
     };
     let query = AlertQuery {
         workspace: Some(caller.workspace(q.get("workspace").map(String::as_str), &s.config.default_workspace)?),
@@ -63,7 +65,12 @@ pub async fn alerts(State(s): State<AppState>, caller: Caller, q: Q) -> Result<J
 }
 
 /// `POST /api/v1/alerts/{id}/ack?workspace=`: acknowledges an alert of the workspace.
-pub async fn acknowledge(State(s): State<AppState>, caller: Caller, Path(id): Path<String>, q: Q) -> Result<Json<Value>, ApiError> {
+pub async fn acknowledge(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    q: Q,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Writer)?;
     let q = super::query(q)?;
     let id: i64 = id.parse().map_err(|_| ApiError::invalid("id", format!("{id:?} is not an alert id")))?;

@@ -35,11 +35,13 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let mut text = state.metrics.render();
     let store = state.host.store().clone();
-    let runs = tokio::task::spawn_blocking(move || store.job_runs(&learnloop_store::JobRunQuery { limit: 1000, ..Default::default() }))
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_default();
+    let runs = tokio::task::spawn_blocking(move || {
+        store.job_runs(&learnloop_store::JobRunQuery { limit: 1000, ..Default::default() })
+    })
+    .await
+    .ok()
+    .and_then(Result::ok)
+    .unwrap_or_default();
     text.push_str("# HELP learnloop_job_last_run_duration_seconds Duration of the latest finished run of each job (any runner), by status.\n# TYPE learnloop_job_last_run_duration_seconds gauge\n");
     let mut seen = std::collections::BTreeSet::new();
     for r in runs.iter().filter(|r| r.finished_at.is_some()) {

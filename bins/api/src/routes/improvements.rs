@@ -53,7 +53,12 @@ pub async fn list(State(s): State<AppState>, caller: Caller, q: Q) -> Result<Jso
 }
 
 /// `GET /api/v1/improvements/{id}?workspace=`: one improvement with its history.
-pub async fn show(State(s): State<AppState>, caller: Caller, Path(raw): Path<String>, q: Q) -> Result<Json<Value>, ApiError> {
+pub async fn show(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    q: Q,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Reader)?;
     let q = super::query(q)?;
     let id = id(&raw)?;
@@ -83,7 +88,12 @@ pub async fn applied(State(s): State<AppState>, caller: Caller, q: Q) -> Result<
 }
 
 /// `POST /api/v1/improvements/{id}/approve?workspace=`: applies a backtested improvement now.
-pub async fn approve(State(s): State<AppState>, caller: Caller, Path(raw): Path<String>, q: Q) -> Result<Json<Value>, ApiError> {
+pub async fn approve(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    q: Q,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Writer)?;
     let q = super::query(q)?;
     let id = id(&raw)?;
@@ -119,7 +129,12 @@ pub async fn reject(
 /// `POST /api/v1/improvements/rollback?workspace=`
 /// `{"plugin": "trust", "target": "weights", "to_version": 2, "reason": "..."}`:
 /// restores an earlier version (default: the one before the current; 0: the built-in defaults).
-pub async fn rollback(State(s): State<AppState>, caller: Caller, q: Q, body: Result<Bytes, BytesRejection>) -> Result<Json<Value>, ApiError> {
+pub async fn rollback(
+    State(s): State<AppState>,
+    caller: Caller,
+    q: Q,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Writer)?;
     let q = super::query(q)?;
     let ws = caller.workspace(q.get("workspace").map(String::as_str), &s.config.default_workspace)?;
@@ -132,7 +147,9 @@ pub async fn rollback(State(s): State<AppState>, caller: Caller, q: Q, body: Res
     let target = text("target")?;
     let to_version = match body.get("to_version") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(v.as_u64().ok_or_else(|| ApiError::invalid("to_version", format!("{v} is not a version number")))?),
+        Some(v) => {
+            Some(v.as_u64().ok_or_else(|| ApiError::invalid("to_version", format!("{v} is not a version number")))?)
+        }
     };
     let reason = match body.get("reason") {
         None => String::new(),
@@ -140,7 +157,9 @@ pub async fn rollback(State(s): State<AppState>, caller: Caller, q: Q, body: Res
         Some(_) => return Err(ApiError::invalid("reason", "must be a string")),
     };
     let host = s.host.clone();
-    let applied =
-        blocking(move || Ok(host.rollback_improvement(&plugin, &ws, &target, to_version, &reason, Timestamp::now())?)).await?;
+    let applied = blocking(move || {
+        Ok(host.rollback_improvement(&plugin, &ws, &target, to_version, &reason, Timestamp::now())?)
+    })
+    .await?;
     Ok(Json(json!({ "in_force": applied })))
 }

@@ -33,12 +33,22 @@ use crate::{ApiError, AppState};
 type Q = Result<Query<BTreeMap<String, String>>, QueryRejection>;
 
 /// `POST /api/v1/predictions[?workspace=]`.
-pub async fn predictions(State(s): State<AppState>, caller: Caller, q: Q, b: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+pub async fn predictions(
+    State(s): State<AppState>,
+    caller: Caller,
+    q: Q,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     ingest(s, caller, RecordType::Prediction, q, b).await
 }
 
 /// `POST /api/v1/outcomes[?workspace=]`.
-pub async fn outcomes(State(s): State<AppState>, caller: Caller, q: Q, b: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+pub async fn outcomes(
+    State(s): State<AppState>,
+    caller: Caller,
+    q: Q,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     ingest(s, caller, RecordType::Outcome, q, b).await
 }
 
@@ -47,7 +57,13 @@ enum Item {
     Invalid { field: String, message: String },
 }
 
-async fn ingest(state: AppState, caller: Caller, rt: RecordType, q: Q, b: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+async fn ingest(
+    state: AppState,
+    caller: Caller,
+    rt: RecordType,
+    q: Q,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     caller.require(Role::Writer)?;
     let query = super::query(q)?;
     if let Some(other) = query.keys().find(|k| k.as_str() != "workspace") {
@@ -66,7 +82,10 @@ async fn ingest(state: AppState, caller: Caller, rt: RecordType, q: Q, b: Result
     };
     let max = state.config.api.max_batch;
     if items.len() > max {
-        return Err(ApiError::too_large(format!("a batch holds at most {max} records (api.max_batch); this one has {}", items.len())));
+        return Err(ApiError::too_large(format!(
+            "a batch holds at most {max} records (api.max_batch); this one has {}",
+            items.len()
+        )));
     }
     if items.is_empty() {
         return Err(ApiError::bad_request("the batch is empty"));
@@ -95,7 +114,9 @@ async fn ingest(state: AppState, caller: Caller, rt: RecordType, q: Q, b: Result
             if asked != named {
                 return Err(ApiError::invalid(
                     "workspace",
-                    format!("a record names workspace {named:?} but the query parameter asks for {asked:?}; make them agree or leave one out"),
+                    format!(
+                        "a record names workspace {named:?} but the query parameter asks for {asked:?}; make them agree or leave one out"
+                    ),
                 ));
             }
         }
@@ -116,7 +137,9 @@ async fn ingest(state: AppState, caller: Caller, rt: RecordType, q: Q, b: Result
                         results.push(Item::Valid(prepared.len()));
                         prepared.push(Prepared::new(record));
                     }
-                    Err(learnloop_plugin_host::HostError::Invalid(e)) => results.push(Item::Invalid { field: e.field, message: e.message }),
+                    Err(learnloop_plugin_host::HostError::Invalid(e)) => {
+                        results.push(Item::Invalid { field: e.field, message: e.message })
+                    }
                     // The plugin failed, not the record: 503 for the whole request.
                     Err(e) => return Err(e.into()),
                 }
@@ -156,7 +179,9 @@ async fn ingest(state: AppState, caller: Caller, rt: RecordType, q: Q, b: Result
                     v["status"] = json!("rejected");
                     let text = reason.to_string();
                     let (field, message) = match (reason, text.split_once(": ")) {
-                        (learnloop_store::Rejection::Conflict { .. }, Some((_, m))) => ("id".to_string(), m.to_string()),
+                        (learnloop_store::Rejection::Conflict { .. }, Some((_, m))) => {
+                            ("id".to_string(), m.to_string())
+                        }
                         (_, Some((f, m))) if !f.contains(' ') => (f.to_string(), m.to_string()),
                         _ => (String::new(), text.clone()),
                     };
@@ -175,7 +200,9 @@ async fn ingest(state: AppState, caller: Caller, rt: RecordType, q: Q, b: Result
         let mut v = out.pop().expect("one item");
         let conflict = v.as_object_mut().and_then(|o| o.remove("conflict")) == Some(json!(true));
         return Ok(match v["status"].as_str() {
-            Some("inserted") => (StatusCode::CREATED, Json(json!({"id": v["id"], "status": "inserted"}))).into_response(),
+            Some("inserted") => {
+                (StatusCode::CREATED, Json(json!({"id": v["id"], "status": "inserted"}))).into_response()
+            }
             Some("duplicate") => (StatusCode::OK, Json(json!({"id": v["id"], "status": "duplicate"}))).into_response(),
             _ => {
                 let field = v["field"].as_str().unwrap_or("").to_string();

@@ -23,12 +23,17 @@ pub async fn list(State(s): State<AppState>, caller: Caller) -> Result<Json<Valu
 }
 
 /// `POST /api/v1/jobs/{plugin}/{job}/run`: runs it now, in every workspace; answers with the recorded run.
-pub async fn run(State(s): State<AppState>, caller: Caller, Path((plugin, job)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+pub async fn run(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((plugin, job)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Admin)?;
     let host = s.host.clone();
     let started = Instant::now();
     let (p, j) = (plugin.clone(), job.clone());
-    let run = tokio::task::spawn_blocking(move || host.run_job(&p, &j, "api", None, 1)).await.map_err(ApiError::internal)?;
+    let run =
+        tokio::task::spawn_blocking(move || host.run_job(&p, &j, "api", None, 1)).await.map_err(ApiError::internal)?;
     let run = match run {
         Ok(r) => r,
         Err(e) => {

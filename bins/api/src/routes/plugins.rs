@@ -35,7 +35,9 @@ pub async fn call(
         let mut allow: Vec<&str> = Vec::new();
         for r in &loaded.manifest.routes {
             let m = r.method.as_str();
-            if !allow.iter().any(|a| a.eq_ignore_ascii_case(m)) && match_route(&loaded.manifest.routes, m, &path).is_some() {
+            if !allow.iter().any(|a| a.eq_ignore_ascii_case(m))
+                && match_route(&loaded.manifest.routes, m, &path).is_some()
+            {
                 allow.push(m);
             }
         }
@@ -43,7 +45,10 @@ pub async fn call(
             return Err(ApiError::not_found(format!("plugin {plugin:?} has no route {method} {path}")));
         }
         let allow = allow.join(", ");
-        return Err(ApiError::method_not_allowed(format!("/api/v1/{plugin}{path} does not take {method}; it takes {allow}"), allow));
+        return Err(ApiError::method_not_allowed(
+            format!("/api/v1/{plugin}{path} does not take {method}; it takes {allow}"),
+            allow,
+        ));
     };
     // After the route check, so a method the path does not take (a CORS
     // preflight carries no key) is a 405 with `Allow`, like everywhere else.
@@ -65,7 +70,11 @@ pub async fn call(
             Ok((status, Json(r.body)).into_response())
         }
         Err(e) => {
-            if let learnloop_plugin_host::HostError::Plugin { error: learnloop_plugin_api::PluginError::Internal { .. }, .. } = &e {
+            if let learnloop_plugin_host::HostError::Plugin {
+                error: learnloop_plugin_api::PluginError::Internal { .. },
+                ..
+            } = &e
+            {
                 s.metrics.plugin_error(&plugin);
             }
             Err(e.into())

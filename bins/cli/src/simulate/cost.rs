@@ -60,7 +60,10 @@ impl Truth {
     }
 
     fn success_probability(&self, c: &Case) -> f64 {
-        let z = self.risk_logit[c.risk] + self.type_logit[c.kind] + self.resource_logit[c.resource] + self.readiness_slope * (c.readiness - 0.5);
+        let z = self.risk_logit[c.risk]
+            + self.type_logit[c.kind]
+            + self.resource_logit[c.resource]
+            + self.readiness_slope * (c.readiness - 0.5);
         1.0 / (1.0 + (-z).exp())
     }
 
@@ -116,7 +119,8 @@ fn time(us: i64) -> String {
 }
 
 fn record(v: Value) -> Result<Record> {
-    parse_json_record(&v.to_string(), &Default::default()).map_err(|e| anyhow::anyhow!("generated record is invalid: {e}"))
+    parse_json_record(&v.to_string(), &Default::default())
+        .map_err(|e| anyhow::anyhow!("generated record is invalid: {e}"))
 }
 
 fn records(c: &Case) -> Result<Vec<Record>> {
@@ -146,7 +150,9 @@ fn assess(host: &PluginHost, ws: &WorkspaceId, c: &Case) -> Result<Value> {
         "predicted_savings": c.predicted, "risk_level": RISKS[c.risk],
         "scoring_factors": {"readiness": c.readiness, "noise": c.noise_factor}, "similar_cases": 0,
     });
-    let r = host.handle("cost", ws, "POST", "/assess", Default::default(), body).map_err(|e| anyhow::anyhow!("POST /assess: {e}"))?;
+    let r = host
+        .handle("cost", ws, "POST", "/assess", Default::default(), body)
+        .map_err(|e| anyhow::anyhow!("POST /assess: {e}"))?;
     if r.status != 200 {
         bail!("POST /assess answered {}: {}", r.status, r.body);
     }
@@ -236,7 +242,10 @@ pub fn run(seed: u64, config: &learnloop_config::Config) -> Result<Report> {
         bail!("the stream produced no scored outcomes");
     }
     let (m, e) = (s.measured as f64, s.executed as f64);
-    let metrics = host.handle("cost", &ws, "GET", "/metrics", Default::default(), Value::Null).map_err(|e| anyhow::anyhow!("GET /metrics: {e}"))?.body;
+    let metrics = host
+        .handle("cost", &ws, "GET", "/metrics", Default::default(), Value::Null)
+        .map_err(|e| anyhow::anyhow!("GET /metrics: {e}"))?
+        .body;
     let coverage = s.covered as f64 / m;
     let naive_coverage = s.naive_covered as f64 / m;
     let rows = vec![

@@ -95,7 +95,8 @@ fn time(us: i64) -> String {
 }
 
 fn record(v: Value) -> Result<Record> {
-    parse_json_record(&v.to_string(), &Default::default()).map_err(|e| anyhow::anyhow!("generated record is invalid: {e}"))
+    parse_json_record(&v.to_string(), &Default::default())
+        .map_err(|e| anyhow::anyhow!("generated record is invalid: {e}"))
 }
 
 /// Day `day`'s predictions of `model` and their outcomes (one hour later).
@@ -110,13 +111,24 @@ fn day_records(t: &Truth, rng: &mut Rng, model: &str, day: usize, out: &mut Vec<
         }
         let mix = if shifted && t.channel_shift { [0.1, 0.3, 0.6] } else { [0.5, 0.3, 0.2] };
         let c = rng.uniform();
-        let channel = if c < mix[0] { 0 } else if c < mix[0] + mix[1] { 1 } else { 2 };
+        let channel = if c < mix[0] {
+            0
+        } else if c < mix[0] + mix[1] {
+            1
+        } else {
+            2
+        };
         let features = json!({"x1": x[0], "x2": x[1], "x3": x[2], "x4": x[3], "channel": CHANNELS[channel]});
         let id = format!("{model}-{day:03}-{i:04}");
         let (prediction, outcome) = if is_classifier(model) {
             let predicted = LABELS[(rng.next_u64() % 3) as usize];
             let accuracy = t.accuracy - if model == "classifier_degrading" && changed { t.accuracy_drop } else { 0.0 };
-            let actual = if rng.uniform() < accuracy { predicted } else { LABELS[(LABELS.iter().position(|l| *l == predicted).unwrap_or(0) + 1 + (rng.next_u64() % 2) as usize) % 3] };
+            let actual = if rng.uniform() < accuracy {
+                predicted
+            } else {
+                LABELS
+                    [(LABELS.iter().position(|l| *l == predicted).unwrap_or(0) + 1 + (rng.next_u64() % 2) as usize) % 3]
+            };
             (json!({"label": predicted}), json!({"label": actual}))
         } else {
             let mut pred = 10.0 + 0.6 * x[0] + 0.4 * x[1] - 0.5 * x[2] + 0.3 * x[3] + [0.0, 0.5, -0.5][channel];
@@ -248,7 +260,8 @@ pub fn run_tally(seed: u64, config: &learnloop_config::Config) -> Result<(Report
             for (name, t) in m["feature_tests"].as_object().into_iter().flatten() {
                 let (Some(p), Some(q)) = (t["p_value"].as_f64(), t["q_value"].as_f64()) else { continue };
                 let truly = shifted_now
-                    && ((name == "channel" && truth.channel_shift) || FEATURES.get(truth.shift_feature).is_some_and(|f| f == name));
+                    && ((name == "channel" && truth.channel_shift)
+                        || FEATURES.get(truth.shift_feature).is_some_and(|f| f == name));
                 if truly {
                     if day == truth.shift_day {
                         s.found_in_a_day.add(q <= ALPHA);
@@ -261,7 +274,9 @@ pub fn run_tally(seed: u64, config: &learnloop_config::Config) -> Result<(Report
                     any_raw |= p < ALPHA;
                 }
             }
-            if !shifted_now && m["feature_tests"].as_object().is_some_and(|o| o.values().any(|t| t["p_value"].is_number())) {
+            if !shifted_now
+                && m["feature_tests"].as_object().is_some_and(|o| o.values().any(|t| t["p_value"].is_number()))
+            {
                 s.false_check.add(any);
                 s.false_check_raw.add(any_raw);
             }
@@ -431,18 +446,35 @@ mod tests {
                 report.stream
             );
             for r in &report.rows {
-                println!("  {:<36} {:<24} learned {:.4} baseline {:.4} ({}) beats {}", r.decision, r.metric, r.learned, r.baseline, r.baseline_rule, r.beats_baseline);
+                println!(
+                    "  {:<36} {:<24} learned {:.4} baseline {:.4} ({}) beats {}",
+                    r.decision, r.metric, r.learned, r.baseline, r.baseline_rule, r.beats_baseline
+                );
             }
             assert_eq!(t.found_in_a_day(), 1.0, "seed {seed}: a shifted feature was not flagged within one day");
             assert_eq!(new, 0, "seed {seed}: a stable control was recommended for retraining");
             assert_eq!(new_s, 0, "seed {seed}: the model whose error did not grow was recommended for retraining");
-            assert_eq!(t.degraded_found(), (2, 2), "seed {seed}: a degrading model was not recommended within three days");
-            assert!(t.false_feature_rate() <= 0.05, "seed {seed}: false feature alarm rate {} > 0.05", t.false_feature_rate());
+            assert_eq!(
+                t.degraded_found(),
+                (2, 2),
+                "seed {seed}: a degrading model was not recommended within three days"
+            );
+            assert!(
+                t.false_feature_rate() <= 0.05,
+                "seed {seed}: false feature alarm rate {} > 0.05",
+                t.false_feature_rate()
+            );
             assert!(report.rows.iter().all(|r| r.beats_baseline), "seed {seed}: {:#?}", report.rows);
             old_stable += old;
             old_shifted += old_s;
         }
-        assert!(old_stable > 0, "the old MAPE rule no longer fires on these streams: the scenario lost its near-zero actuals");
-        assert!(old_shifted > 0, "the old rule no longer recommends the shifted model: the scenario lost its feature shift");
+        assert!(
+            old_stable > 0,
+            "the old MAPE rule no longer fires on these streams: the scenario lost its near-zero actuals"
+        );
+        assert!(
+            old_shifted > 0,
+            "the old rule no longer recommends the shifted model: the scenario lost its feature shift"
+        );
     }
 }

@@ -72,7 +72,8 @@ pub struct Report {
 type Scenario = fn(u64, &learnloop_config::Config) -> Result<Report>;
 
 /// The scenarios by plugin name.
-const SCENARIOS: &[(&str, Scenario)] = &[("cost", cost::run), ("drift", drift::run), ("persona", persona::run), ("trust", trust::run)];
+const SCENARIOS: &[(&str, Scenario)] =
+    &[("cost", cost::run), ("drift", drift::run), ("persona", persona::run), ("trust", trust::run)];
 
 /// Runs the scenario of `plugin` with `seed`.
 pub fn simulate(plugin: &str, seed: u64, config: &learnloop_config::Config) -> Result<Report> {
@@ -102,7 +103,15 @@ pub fn run(env: &Env, args: &Args) -> Result<()> {
         .map(|(k, v)| format!("{k} {}", v.as_str().map_or_else(|| v.to_string(), str::to_string)))
         .collect();
     outln!("stream: {}", facts.join(", "))?;
-    outln!("{:<34} {:<20} {:>9} {:>9} {:>9}  {:<7} baseline rule", "decision", "metric", "learned", "truth", "baseline", "beats?")?;
+    outln!(
+        "{:<34} {:<20} {:>9} {:>9} {:>9}  {:<7} baseline rule",
+        "decision",
+        "metric",
+        "learned",
+        "truth",
+        "baseline",
+        "beats?"
+    )?;
     for r in &report.rows {
         let truth = r.truth.map_or("-".to_string(), |t| format!("{t:.4}"));
         outln!(

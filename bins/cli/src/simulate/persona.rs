@@ -62,7 +62,8 @@ fn time(us: i64) -> String {
 }
 
 fn record(v: Value) -> Result<Record> {
-    parse_json_record(&v.to_string(), &Default::default()).map_err(|e| anyhow::anyhow!("generated record is invalid: {e}"))
+    parse_json_record(&v.to_string(), &Default::default())
+        .map_err(|e| anyhow::anyhow!("generated record is invalid: {e}"))
 }
 
 /// One served response and its feedback.
@@ -97,9 +98,11 @@ pub fn run(seed: u64, config: &learnloop_config::Config) -> Result<Report> {
             let t = T0 + i as i64 * HOUR;
             recs.push(record(json!({"type": "prediction", "id": format!("resp-{i}"), "workspace": WS, "plugin": "persona",
                 "subject": people[e.user].name, "kind": TASKS[e.task], "label": MODELS[e.model], "event_time": time(t)}))?);
-            recs.push(record(json!({"type": "outcome", "id": format!("fb-{i}"), "workspace": WS, "plugin": "persona",
+            recs.push(record(
+                json!({"type": "outcome", "id": format!("fb-{i}"), "workspace": WS, "plugin": "persona",
                 "prediction_id": format!("resp-{i}"), "label": if e.liked { "thumbs_up" } else { "thumbs_down" },
-                "event_time": time(t + 60_000_000)}))?);
+                "event_time": time(t + 60_000_000)}),
+            )?);
         }
         let statuses = host.ingest(recs, now)?;
         if let Some(bad) = statuses.iter().find(|s| !matches!(s, IngestStatus::Inserted)) {
@@ -108,7 +111,10 @@ pub fn run(seed: u64, config: &learnloop_config::Config) -> Result<Report> {
         host.run_job("persona", "preference_update", "simulate", None, 1)?;
     }
     let get = |path: &str| -> Result<Value> {
-        Ok(host.handle("persona", &ws, "GET", path, Default::default(), Value::Null).map_err(|e| anyhow::anyhow!("GET {path}: {e}"))?.body)
+        Ok(host
+            .handle("persona", &ws, "GET", path, Default::default(), Value::Null)
+            .map_err(|e| anyhow::anyhow!("GET {path}: {e}"))?
+            .body)
     };
     // Preferred model per (user, task): learned vs truth vs most served.
     let (mut pairs, mut right, mut naive_right) = (0usize, 0usize, 0usize);

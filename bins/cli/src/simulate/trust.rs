@@ -38,11 +38,14 @@ fn time(us: i64) -> String {
 }
 
 fn record(v: Value) -> Result<Record> {
-    parse_json_record(&v.to_string(), &Default::default()).map_err(|e| anyhow::anyhow!("generated record is invalid: {e}"))
+    parse_json_record(&v.to_string(), &Default::default())
+        .map_err(|e| anyhow::anyhow!("generated record is invalid: {e}"))
 }
 
 fn call(host: &PluginHost, ws: &WorkspaceId, method: &str, path: &str, body: Value) -> Result<Value> {
-    let r = host.handle("trust", ws, method, path, Default::default(), body).map_err(|e| anyhow::anyhow!("{method} {path}: {e}"))?;
+    let r = host
+        .handle("trust", ws, method, path, Default::default(), body)
+        .map_err(|e| anyhow::anyhow!("{method} {path}: {e}"))?;
     if r.status != 200 {
         bail!("{method} {path} answered {}: {}", r.status, r.body);
     }
@@ -95,7 +98,8 @@ pub fn run(seed: u64, config: &learnloop_config::Config) -> Result<Report> {
             bail!("seed {seed}: fewer than two agents can drift");
         }
     }
-    let drop_at: Vec<usize> = drifting.iter().map(|_| ROUNDS / 2 + (rng.next_u64() % (ROUNDS as u64 / 4)) as usize).collect();
+    let drop_at: Vec<usize> =
+        drifting.iter().map(|_| ROUNDS / 2 + (rng.next_u64() % (ROUNDS as u64 / 4)) as usize).collect();
     let truth = |a: usize, k: usize, round: usize| -> f64 {
         match drifting.iter().position(|d| *d == a) {
             Some(i) if round >= drop_at[i] => (base[a][k] - 0.3).max(0.02),
@@ -124,8 +128,18 @@ pub fn run(seed: u64, config: &learnloop_config::Config) -> Result<Report> {
         let k = round % 3;
         if round >= 30 {
             let best = (0..AGENTS).max_by(|&a, &b| truth(a, k, round).total_cmp(&truth(b, k, round))).expect("agents");
-            let r = call(&host, &ws, "POST", "/route", json!({"recommendation_type": TYPES[k], "candidates": candidates, "seed": seed * 100_000 + round as u64}))?;
-            let pick = r["pick"].as_str().and_then(|p| p.strip_prefix("agent-")).and_then(|p| p.parse::<usize>().ok()).context("POST /route answered no pick")?;
+            let r = call(
+                &host,
+                &ws,
+                "POST",
+                "/route",
+                json!({"recommendation_type": TYPES[k], "candidates": candidates, "seed": seed * 100_000 + round as u64}),
+            )?;
+            let pick = r["pick"]
+                .as_str()
+                .and_then(|p| p.strip_prefix("agent-"))
+                .and_then(|p| p.parse::<usize>().ok())
+                .context("POST /route answered no pick")?;
             let rate = |a: usize| tally[a][k].0 / f64::from(tally[a][k].1.max(1));
             let greedy = (0..AGENTS).max_by(|&a, &b| rate(a).total_cmp(&rate(b)).then(b.cmp(&a))).expect("agents");
             router_best += usize::from(pick == best);
@@ -195,17 +209,24 @@ pub fn run(seed: u64, config: &learnloop_config::Config) -> Result<Report> {
     let agents = call(&host, &ws, "GET", "/agents", Value::Null)?;
     let mut trust = vec![0.0; AGENTS];
     for v in agents["agents"].as_array().into_iter().flatten() {
-        if let Some(a) = v["agent_id"].as_str().and_then(|s| s.strip_prefix("agent-")).and_then(|s| s.parse::<usize>().ok()) {
+        if let Some(a) =
+            v["agent_id"].as_str().and_then(|s| s.strip_prefix("agent-")).and_then(|s| s.parse::<usize>().ok())
+        {
             trust[a] = v["overall_trust_score"].as_f64().unwrap_or(0.0);
         }
     }
     let truth_mean: Vec<f64> = (0..AGENTS).map(|a| expected_sum[a] / evaluations[a] as f64).collect();
-    let observed: Vec<f64> = (0..AGENTS).map(|a| tally[a].iter().map(|c| c.0).sum::<f64>() / evaluations[a] as f64).collect();
+    let observed: Vec<f64> =
+        (0..AGENTS).map(|a| tally[a].iter().map(|c| c.0).sum::<f64>() / evaluations[a] as f64).collect();
     let rho = spearman(&trust, &truth_mean).map_err(|e| anyhow::anyhow!("Spearman: {e}"))?.statistic;
     let rho_rate = spearman(&observed, &truth_mean).map_err(|e| anyhow::anyhow!("Spearman: {e}"))?.statistic;
     // Routing rules, backtested by the host on the newest quarter.
     host.run_job("trust", "meta_learning", "simulate", None, 1)?;
-    let imps = host.store().improvements(&learnloop_store::ImprovementQuery { workspace: Some(ws.clone()), target: Some("rules".into()), ..Default::default() })?;
+    let imps = host.store().improvements(&learnloop_store::ImprovementQuery {
+        workspace: Some(ws.clone()),
+        target: Some("rules".into()),
+        ..Default::default()
+    })?;
     let bt = imps.first().and_then(|i| i.backtest.clone()).unwrap_or(Value::Null);
     let rules_accuracy = bt["detail"]["out_of_sample_accuracy"].as_f64().unwrap_or(0.0);
     let rules_coverage = bt["detail"]["out_of_sample_coverage"].as_f64().unwrap_or(0.0);
@@ -315,7 +336,9 @@ mod tests {
     fn trust_scenario_beats_its_baselines_on_five_seeds() {
         for seed in 1..=5 {
             let r = super::run(seed, &learnloop_config::Config::default()).unwrap();
-            let row = |metric: &str| r.rows.iter().find(|x| x.metric.starts_with(metric)).unwrap_or_else(|| panic!("no row {metric}"));
+            let row = |metric: &str| {
+                r.rows.iter().find(|x| x.metric.starts_with(metric)).unwrap_or_else(|| panic!("no row {metric}"))
+            };
             let rho = row("Spearman");
             assert!(rho.learned >= 0.9, "seed {seed}: {rho:?}");
             let pick = row("best-pick");

@@ -33,7 +33,8 @@ pub fn build_cdylib(package: &str, features: &[&str]) -> PathBuf {
     }
     let out = cmd.output().expect("run cargo");
     assert!(out.status.success(), "building {package} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    let lib = target.join(profile).join(format!("lib{}.{}", package.replace('-', "_"), std::env::consts::DLL_EXTENSION));
+    let lib =
+        target.join(profile).join(format!("lib{}.{}", package.replace('-', "_"), std::env::consts::DLL_EXTENSION));
     assert!(lib.exists(), "{} was not built", lib.display());
     lib
 }
