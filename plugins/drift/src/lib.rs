@@ -648,7 +648,10 @@ impl Plugin for DriftPlugin {
                     None | Some("pinned") => true,
                     Some("window") => false,
                     Some(other) => {
-                        return Err(PluginError::invalid("reference", format!("{other:?} is not `pinned` or `window`")));
+                        return Err(PluginError::invalid(
+                            "reference",
+                            format!("{other:?} is not `pinned` or `window`"),
+                        ));
                     }
                 };
                 let (drift, _, _) = self.drift_check(ctx, model, &st, rd, cd, version, use_pinned)?;
