@@ -29,12 +29,12 @@ mod context;
 mod error;
 #[doc(hidden)]
 pub mod guest;
+pub mod helpers;
 pub mod improve;
 mod manifest;
 mod plugin;
 pub mod protocol;
 pub mod state;
-pub mod summary;
 
 pub use context::{
     AlertDraft, Context, ImprovementDraft, InsightDraft, LlmRequest, LogLevel, RawState, State, VectorHit, VectorPoint,
