@@ -129,7 +129,7 @@ fn snap(name: &str, v: &Value) {
     s.set_prepend_module_to_snapshot(false);
     s.bind(|| {
         insta::assert_json_snapshot!(name, v, {
-            ".next" => insta::dynamic_redaction(|v, _| if v.is_null() { v } else { "[cursor]".into() }),
+            ".next" => insta::dynamic_redaction(|v, _| if v.is_nil() { v } else { "[cursor]".into() }),
         });
     });
 }
