@@ -109,7 +109,7 @@ fn history() -> Vec<Record> {
                         "feedback": "fixed", "payload": {"quality_scores": {"accuracy": quality * 100.0}},
                         "event_time": time(t + (1 + (i as i64 % 5)) * HOUR)})));
                 }
-                t += 2 * HOUR;
+                t += HOUR / 3;
             }
         }
     }
