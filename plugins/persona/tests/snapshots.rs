@@ -105,9 +105,11 @@ fn feedback_history(user: &str) -> Vec<Record> {
         let t = T0 + 2 * DAY + (i / 2) * DAY + if code { 9 * HOUR } else { 19 * HOUR };
         let model = if i % 3 == 0 { "claude" } else { "gpt-4" };
         let likes = (model == "gpt-4") == code;
-        out.push(rec(json!({"type": "prediction", "id": format!("{user}-r{i}"), "workspace": "w", "plugin": "persona",
+        out.push(rec(
+            json!({"type": "prediction", "id": format!("{user}-r{i}"), "workspace": "w", "plugin": "persona",
             "subject": user, "kind": task, "label": model, "payload": {"response_length": 100 + i % 7},
-            "event_time": time(t)})));
+            "event_time": time(t)}),
+        ));
         let fb = if i % 4 == 0 {
             json!({"label": "rating", "value": if likes { 5 } else { 2 }, "feedback": "stars"})
         } else {
