@@ -532,3 +532,29 @@ impl PersonaPlugin {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A history document without the fields added later (`llm`,
+    /// `superseded`, `undone_at`) still reads, and the signals default to a
+    /// successful interaction.
+    #[test]
+    fn older_history_documents_deserialize() {
+        let h: HistDoc = serde_json::from_value(json!({
+            "memory": {"id": "i1:h", "type": "HISTORY", "content": "User requested: x | Selected: h1",
+                       "confidence": 0.75, "valid_from": 5, "source": "rules", "interaction_id": "i1"},
+            "update": {"interaction_id": "i1", "time": 5, "user_id": "u", "facet_deltas": {"concise": 0.02},
+                       "signals": {"selected_hypothesis_id": "h1"}, "source": "rules"}
+        }))
+        .unwrap();
+        assert!(h.update.signals.success);
+        assert_eq!((h.update.llm.as_str(), h.update.undone_at), ("", None));
+        let shown = serde_json::to_value(h.update.shown()).unwrap();
+        assert!(shown["time"].is_string() && shown.get("undone_at").is_none(), "{shown}");
+        let r: HypothesisRecord = serde_json::from_value(json!({"user_id": "u", "selected_confidence": 0.8})).unwrap();
+        assert_eq!((r.selected_confidence, r.label.as_str()), (0.8, ""));
+    }
+}

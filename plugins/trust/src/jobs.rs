@@ -545,3 +545,42 @@ fn cleanup(plugin: &TrustPlugin, ctx: &mut dyn Context) -> Result<CleanupReport,
         totals: JobTotals { predictions: meta.recommendations, outcomes: meta.evaluated },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Documents as older versions of the plugin stored them still read:
+    /// a pattern without `predicts` (before `GET /rules`), a learning
+    /// report without the weights, rules, subjects and totals of later
+    /// cycles, a snapshot without `as_of`.
+    #[test]
+    fn older_documents_deserialize() {
+        let patterns: PatternsDoc = serde_json::from_value(json!({
+            "patterns": [{"id": "expert_opinion:a", "category": "expert_opinion", "description": "a is good",
+                          "agent": "a", "recommendation_type": null, "success_rate": 0.9, "frequency": 30,
+                          "confidence": 0.8, "strength": "very_strong"}],
+            "accuracy": 0.9, "coverage": 0.5
+        }))
+        .unwrap();
+        assert_eq!(patterns.patterns[0].predicts, "");
+        assert_eq!((patterns.window, patterns.mean_confidence, patterns.samples), (None, None, 0));
+        let learning: LearningDoc = serde_json::from_value(json!({
+            "cycles": 2, "evaluated_at_last_cycle": 40,
+            "last_result": {"samples_analyzed": 40, "patterns_discovered": 1, "iteration_accuracy": 0.9,
+                            "key_insights": ["x"], "iteration": 2}
+        }))
+        .unwrap();
+        let last = learning.last_result.unwrap();
+        assert_eq!((last.iteration, last.weights.is_none(), last.subjects), (Some(2), true, 0));
+        let back = serde_json::to_value(&last).unwrap();
+        assert!(back.get("weights").is_none() && back.get("iteration_id").is_none(), "{back}");
+        let snap: TrustSnapshot = serde_json::from_value(
+            json!({"agents": {"a": {"overall": 0.5, "accuracy": 0.6, "lower": 0.4, "upper": 0.8}}}),
+        )
+        .unwrap();
+        assert_eq!(snap.agents["a"].overall, 0.5);
+        assert_eq!(serde_json::from_value::<LearningDoc>(json!({})).unwrap(), LearningDoc::default());
+    }
+}
