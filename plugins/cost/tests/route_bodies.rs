@@ -82,8 +82,10 @@ fn call(host: &PluginHost, method: &str, path: &str, query: &[(&str, &str)], bod
 #[test]
 fn route_bodies() {
     let dir = tempfile::tempdir().unwrap();
-    let store =
-        learnloop_store::pg_test::test_store(dir.path(), &SqliteOptions { synchronous_full: false, ..Default::default() });
+    let store = learnloop_store::pg_test::test_store(
+        dir.path(),
+        &SqliteOptions { synchronous_full: false, ..Default::default() },
+    );
     let mut c = Config::default();
     c.plugins.dir = dir.path().join("no-plugins");
     c.plugins.enabled = vec!["cost".into()];
