@@ -108,7 +108,9 @@ fn route_bodies() {
         "recommendation_type": "spot_instances", "resource_type": "ec2", "region": "eu-west-1",
         "predicted_savings": 500.0, "risk_level": "medium", "scoring_factors": {"readiness": 0.4}, "similar_cases": 3,
     });
-    let routes: Vec<(&str, &str, &str, Vec<(&str, &str)>, Value)> = vec![
+    /// Snapshot name, method, path, query, body.
+    type Route<'a> = (&'a str, &'a str, &'a str, Vec<(&'a str, &'a str)>, Value);
+    let routes: Vec<Route> = vec![
         ("assess", "POST", "/assess", vec![], proposal.clone()),
         ("recommendation", "GET", "/recommendations/rec-0007", vec![], Value::Null),
         ("recommendation_similar", "GET", "/recommendations/rec-0007/similar", vec![("limit", "3")], Value::Null),
