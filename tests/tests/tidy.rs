@@ -25,6 +25,9 @@ const UNSAFE_ALLOWED: &[(&str, &str)] = &[
     ("bins/api/tests/plugin_failure.rs", "sets the environment variable the panicky fixture reads"),
 ];
 
+/// The keyword, spelled in two halves so this file does not match itself.
+const UNSAFE: &str = concat!("un", "safe");
+
 /// The crate that owns the C ABI (its own lints keep `unsafe` in `abi`,
 /// `guest` and `loader`).
 const ABI_CRATE: &str = "crates/plugin-api/";
@@ -81,8 +84,7 @@ fn opening_comment_problem(text: &str) -> Option<String> {
 /// The 1-based numbers of the lines of `text` that use `unsafe` (code, not
 /// `//` comments) or allow the `unsafe_code` lint.
 fn unsafe_lines(text: &str) -> Vec<usize> {
-    // Spelled in two halves so this file does not match itself.
-    let word = concat!("un", "safe");
+    let word = UNSAFE;
     let allow = concat!("allow(un", "safe_code)");
     let ident = |c: char| c.is_alphanumeric() || c == '_';
     text.lines()
@@ -124,7 +126,7 @@ fn unsafe_stays_in_the_abi_crate() {
     }
     assert!(
         problems.is_empty(),
-        "`unsafe` outside {ABI_CRATE} (move it there behind a safe API, or list the file in UNSAFE_ALLOWED with why):\n{}",
+        "`{UNSAFE}` outside {ABI_CRATE} (move it there behind a safe API, or list the file in UNSAFE_ALLOWED with why):\n{}",
         problems.join("\n")
     );
 }
@@ -135,7 +137,10 @@ fn the_allowed_list_is_current() {
     for (allowed, why) in UNSAFE_ALLOWED {
         let text = sources.iter().find(|(p, _)| p == allowed).map(|(_, t)| t);
         let text = text.unwrap_or_else(|| panic!("{allowed} ({why}) no longer exists: drop it from UNSAFE_ALLOWED"));
-        assert!(!unsafe_lines(text).is_empty(), "{allowed} ({why}) has no `unsafe` left: drop it from UNSAFE_ALLOWED");
+        assert!(
+            !unsafe_lines(text).is_empty(),
+            "{allowed} ({why}) has no `{UNSAFE}` left: drop it from UNSAFE_ALLOWED"
+        );
     }
 }
 
@@ -145,7 +150,7 @@ fn the_checks_can_fail() {
     assert!(opening_comment_problem("\n#![allow(dead_code)]\n//! late\n").is_some());
     assert!(opening_comment_problem("").is_some());
     assert!(opening_comment_problem("\n//! Why this file exists.\nfn f() {}\n").is_none());
-    let word = concat!("un", "safe");
+    let word = UNSAFE;
     assert_eq!(unsafe_lines(&format!("//! x\nfn f() {{ {word} {{ g() }} }}\n")), vec![2]);
     assert_eq!(unsafe_lines(&format!("//! x\n#![allow({word}_code)]\n")), vec![2]);
     assert_eq!(
