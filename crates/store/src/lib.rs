@@ -42,6 +42,7 @@ pub mod pg_test;
 pub mod pg_tls;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod rows;
 mod sqlite;
 mod stream;
 mod types;
