@@ -8,11 +8,9 @@
 
 use std::sync::Arc;
 
-use learnloop_config::Config;
 use learnloop_core::{Record, Timestamp, WorkspaceId, parse_json_record};
 use learnloop_plugin_host::{IngestStatus, PluginHost, Services};
 use learnloop_stats::SplitMix64 as Rng;
-use learnloop_store::SqliteOptions;
 use learnloop_vector::{EdgeBackend, KnowledgeStore, StructuredEmbedder};
 use serde_json::{Value, json};
 
