@@ -22,7 +22,7 @@ use learnloop_config::Config;
 use learnloop_core::{Record, Timestamp, WorkspaceId, parse_json_record};
 use learnloop_plugin_host::{IngestStatus, PluginHost};
 use learnloop_stats::SplitMix64 as Rng;
-use learnloop_store::{SqliteOptions, Store};
+use learnloop_store::{AlertQuery, InsightQuery, SqliteOptions, Store};
 use serde_json::{Value, json};
 
 const DAY: i64 = 86_400_000_000;
@@ -239,6 +239,25 @@ fn every_route_answer_keeps_its_shape() {
         let report = run.report.unwrap();
         snap(&format!("job_{job}"), &report["workspaces"]["w"]);
     }
+    // What the jobs and the online update raised and found (message, data).
+    let mut alerts: Vec<Value> = host
+        .store()
+        .alerts(&AlertQuery { include_acknowledged: true, limit: 1000, ..Default::default() })
+        .unwrap()
+        .into_iter()
+        .map(|a| json!({"severity": a.severity, "kind": a.kind, "subject": a.subject, "message": a.message, "data": a.data}))
+        .collect();
+    alerts.sort_by_key(|a| (a["kind"].to_string(), a["subject"].to_string()));
+    snap("alerts", &json!(alerts));
+    let mut insights: Vec<Value> = host
+        .store()
+        .insights(&InsightQuery { limit: 1000, ..Default::default() })
+        .unwrap()
+        .into_iter()
+        .map(|i| json!({"kind": i.kind, "title": i.title, "detail": i.detail, "confidence": i.confidence, "data": i.data}))
+        .collect();
+    insights.sort_by_key(|i| (i["kind"].to_string(), i["title"].to_string()));
+    snap("insights", &json!(insights));
 
     snap("reference_delete", &call(&host, "DELETE", "/models/m/reference", &[], Value::Null));
     snap("reference_delete_again", &call(&host, "DELETE", "/models/m/reference", &[], Value::Null));
