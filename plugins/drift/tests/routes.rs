@@ -10,6 +10,10 @@
 //! every test skipped); the services `api` (a slow endpoint, errors and a
 //! memory leak) and `quiet` (no memory samples).
 //!
+//! Each body is also read into its typed answer (`routes::Summary`,
+//! `analysis::DriftReport`, ...) and written back: it must be the same
+//! JSON, so the types describe the answers exactly.
+//!
 //! Maps are snapshotted sorted: key order is not part of the answer's
 //! shape (it depends on whether serde_json's `preserve_order` is on in the
 //! build). Wall-clock times (creation, request and pin times) are redacted.
@@ -20,9 +24,19 @@ use std::sync::Arc;
 use insta::{assert_json_snapshot, with_settings};
 use learnloop_config::Config;
 use learnloop_core::{Record, Timestamp, WorkspaceId, parse_json_record};
+use learnloop_plugin_drift::abtest::{AbResults, AbTestView};
+use learnloop_plugin_drift::analysis::DriftReport;
+use learnloop_plugin_drift::jobs::{DailyReport, WeeklyReport};
+use learnloop_plugin_drift::routes::{
+    AbTestsAnswer, Assignment, ErrorsAnswer, Evidence, PerformanceAnswer, PinAnswer, ReferenceAnswer, RequestsAnswer,
+    RetrainAnswer, ServicesAnswer, Summary, TriggerAnswer, UnpinAnswer, WeightsAnswer,
+};
+use learnloop_plugin_drift::service::HealthReport;
 use learnloop_plugin_host::{IngestStatus, PluginHost};
 use learnloop_stats::SplitMix64 as Rng;
 use learnloop_store::{AlertQuery, InsightQuery, SqliteOptions, Store};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 const DAY: i64 = 86_400_000_000;
@@ -159,7 +173,17 @@ fn services(out: &mut Vec<Record>) {
     }
 }
 
-fn snap(name: &str, body: &Value) {
+/// Snapshots `body` after checking that it is a `T` exactly: read into the
+/// type and written back, it is the same JSON (nothing dropped, renamed,
+/// added, or turned from null into absent).
+fn snap<T: Serialize + DeserializeOwned>(name: &str, body: &Value) {
+    let typed: T = serde_json::from_value(body.clone()).unwrap_or_else(|e| panic!("{name}: {e}\n{body:#}"));
+    assert_eq!(&serde_json::to_value(&typed).unwrap(), body, "{name}: the typed answer differs");
+    raw(name, body);
+}
+
+/// Snapshots `body` (wall-clock times redacted, maps sorted).
+fn raw(name: &str, body: &Value) {
     with_settings!({sort_maps => true, prepend_module_to_snapshot => false}, {
         assert_json_snapshot!(name, body, {
             ".created" => "[created]",
@@ -184,60 +208,73 @@ fn every_route_answer_keeps_its_shape() {
     services(&mut records);
     ingest(&host, records);
 
-    snap("summary", &get(&host, "/summary", &[]));
+    snap::<Summary>("summary", &get(&host, "/summary", &[]));
 
-    snap("performance_m", &get(&host, "/models/m/performance", &[]));
-    snap("performance_m_v1", &get(&host, "/models/m/performance", &[("version", "v1")]));
-    snap("performance_k", &get(&host, "/models/k/performance", &[("from", &ts(T0 + 30 * DAY))]));
-    snap("performance_tiny", &get(&host, "/models/tiny/performance", &[]));
+    snap::<PerformanceAnswer>("performance_m", &get(&host, "/models/m/performance", &[]));
+    snap::<PerformanceAnswer>("performance_m_v1", &get(&host, "/models/m/performance", &[("version", "v1")]));
+    snap::<PerformanceAnswer>("performance_k", &get(&host, "/models/k/performance", &[("from", &ts(T0 + 30 * DAY))]));
+    snap::<PerformanceAnswer>("performance_tiny", &get(&host, "/models/tiny/performance", &[]));
 
-    snap("drift_m", &get(&host, "/models/m/drift", &[]));
-    snap("drift_m_window", &get(&host, "/models/m/drift", &[("reference", "window"), ("current_days", "5")]));
-    snap("drift_k", &get(&host, "/models/k/drift", &[]));
-    snap("drift_tiny", &get(&host, "/models/tiny/drift", &[]));
+    snap::<DriftReport>("drift_m", &get(&host, "/models/m/drift", &[]));
+    snap::<DriftReport>(
+        "drift_m_window",
+        &get(&host, "/models/m/drift", &[("reference", "window"), ("current_days", "5")]),
+    );
+    snap::<DriftReport>("drift_k", &get(&host, "/models/k/drift", &[]));
+    snap::<DriftReport>("drift_tiny", &get(&host, "/models/tiny/drift", &[]));
 
-    snap("errors_m", &get(&host, "/models/m/errors", &[]));
-    snap("errors_tiny", &get(&host, "/models/tiny/errors", &[]));
+    snap::<ErrorsAnswer>("errors_m", &get(&host, "/models/m/errors", &[]));
+    snap::<ErrorsAnswer>("errors_tiny", &get(&host, "/models/tiny/errors", &[]));
 
-    snap("retrain_m", &get(&host, "/models/m/retrain", &[]));
-    snap("retrain_k", &get(&host, "/models/k/retrain", &[]));
-    snap("retrain_tiny", &get(&host, "/models/tiny/retrain", &[]));
+    snap::<RetrainAnswer>("retrain_m", &get(&host, "/models/m/retrain", &[]));
+    snap::<RetrainAnswer>("retrain_k", &get(&host, "/models/k/retrain", &[]));
+    snap::<RetrainAnswer>("retrain_tiny", &get(&host, "/models/tiny/retrain", &[]));
 
-    snap("weights_m", &get(&host, "/models/m/weights", &[]));
-    snap("weights_tiny", &get(&host, "/models/tiny/weights", &[]));
+    snap::<WeightsAnswer>("weights_m", &get(&host, "/models/m/weights", &[]));
+    snap::<WeightsAnswer>("weights_tiny", &get(&host, "/models/tiny/weights", &[]));
 
-    snap("reference_unpinned", &get(&host, "/models/m/reference", &[]));
+    snap::<ReferenceAnswer>("reference_unpinned", &get(&host, "/models/m/reference", &[]));
     let pin = json!({"from": ts(T0), "until": ts(T0 + 10 * DAY)});
-    snap("reference_put", &call(&host, "PUT", "/models/m/reference", &[], pin));
-    snap("reference_pinned", &get(&host, "/models/m/reference", &[]));
-    snap("drift_m_pinned", &get(&host, "/models/m/drift", &[]));
+    snap::<PinAnswer>("reference_put", &call(&host, "PUT", "/models/m/reference", &[], pin));
+    snap::<ReferenceAnswer>("reference_pinned", &get(&host, "/models/m/reference", &[]));
+    snap::<DriftReport>("drift_m_pinned", &get(&host, "/models/m/drift", &[]));
 
-    snap("retrain_post", &call(&host, "POST", "/models/m/retrain", &[], json!({"reason": "nightly check"})));
-    snap("retrain_post_again", &call(&host, "POST", "/models/tiny/retrain", &[], Value::Null));
-    snap("retrain_requests", &get(&host, "/retrain/requests", &[("limit", "5")]));
+    let post = call(&host, "POST", "/models/m/retrain", &[], json!({"reason": "nightly check"}));
+    let evidence: Evidence = serde_json::from_value(post["request"]["evidence"].clone()).unwrap();
+    assert_eq!(serde_json::to_value(&evidence).unwrap(), post["request"]["evidence"], "the evidence is an Evidence");
+    snap::<TriggerAnswer>("retrain_post", &post);
+    snap::<TriggerAnswer>("retrain_post_again", &call(&host, "POST", "/models/tiny/retrain", &[], Value::Null));
+    snap::<RequestsAnswer>("retrain_requests", &get(&host, "/retrain/requests", &[("limit", "5")]));
 
     let ab =
         json!({"id": "t1", "model": "m", "versions": ["v1", "v2"], "start": ts(T0 + 20 * DAY), "duration_days": 14});
-    snap("ab_create", &call(&host, "POST", "/ab_tests", &[], ab.clone()));
-    snap("ab_create_again", &call(&host, "POST", "/ab_tests", &[], ab));
+    snap::<AbTestView<bool>>("ab_create", &call(&host, "POST", "/ab_tests", &[], ab.clone()));
+    snap::<AbTestView<bool>>("ab_create_again", &call(&host, "POST", "/ab_tests", &[], ab));
     let small =
         json!({"id": "t2", "model": "tiny", "versions": ["a", 2], "split": 0.3, "start": ts(T0), "confidence": 0.9});
-    snap("ab_create_small", &call(&host, "POST", "/ab_tests", &[], small));
-    snap("ab_list", &get(&host, "/ab_tests", &[]));
-    snap("ab_results_t1", &get(&host, "/ab_tests/t1", &[]));
-    snap("ab_results_t2", &get(&host, "/ab_tests/t2", &[]));
-    snap("ab_assign", &get(&host, "/ab_tests/t1/assign", &[("unit", "user-1")]));
+    snap::<AbTestView<bool>>("ab_create_small", &call(&host, "POST", "/ab_tests", &[], small));
+    snap::<AbTestsAnswer>("ab_list", &get(&host, "/ab_tests", &[]));
+    snap::<AbResults>("ab_results_t1", &get(&host, "/ab_tests/t1", &[]));
+    snap::<AbResults>("ab_results_t2", &get(&host, "/ab_tests/t2", &[]));
+    snap::<Assignment>("ab_assign", &get(&host, "/ab_tests/t1/assign", &[("unit", "user-1")]));
 
-    snap("services", &get(&host, "/services", &[]));
-    snap("service_health_api", &get(&host, "/services/api/health", &[]));
-    snap("service_health_quiet", &get(&host, "/services/quiet/health", &[("from", &ts(T0 + 39 * DAY))]));
+    snap::<ServicesAnswer>("services", &get(&host, "/services", &[]));
+    snap::<HealthReport>("service_health_api", &get(&host, "/services/api/health", &[]));
+    snap::<HealthReport>(
+        "service_health_quiet",
+        &get(&host, "/services/quiet/health", &[("from", &ts(T0 + 39 * DAY))]),
+    );
 
     // Both job reports (with a pinned reference and two A/B tests).
     for job in ["daily", "weekly"] {
         let run = host.run_job("drift", job, "test", None, 1).unwrap();
         assert!(run.error.is_none(), "{job}: {:?}", run.error);
         let report = run.report.unwrap();
-        snap(&format!("job_{job}"), &report["workspaces"]["w"]);
+        let report = &report["workspaces"]["w"];
+        match job {
+            "daily" => snap::<DailyReport>("job_daily", report),
+            _ => snap::<WeeklyReport>("job_weekly", report),
+        }
     }
     // What the jobs and the online update raised and found (message, data).
     let mut alerts: Vec<Value> = host
@@ -248,7 +285,7 @@ fn every_route_answer_keeps_its_shape() {
         .map(|a| json!({"severity": a.severity, "kind": a.kind, "subject": a.subject, "message": a.message, "data": a.data}))
         .collect();
     alerts.sort_by_key(|a| (a["kind"].to_string(), a["subject"].to_string()));
-    snap("alerts", &json!(alerts));
+    raw("alerts", &json!(alerts));
     let mut insights: Vec<Value> = host
         .store()
         .insights(&InsightQuery { limit: 1000, ..Default::default() })
@@ -257,8 +294,8 @@ fn every_route_answer_keeps_its_shape() {
         .map(|i| json!({"kind": i.kind, "title": i.title, "detail": i.detail, "confidence": i.confidence, "data": i.data}))
         .collect();
     insights.sort_by_key(|i| (i["kind"].to_string(), i["title"].to_string()));
-    snap("insights", &json!(insights));
+    raw("insights", &json!(insights));
 
-    snap("reference_delete", &call(&host, "DELETE", "/models/m/reference", &[], Value::Null));
-    snap("reference_delete_again", &call(&host, "DELETE", "/models/m/reference", &[], Value::Null));
+    snap::<UnpinAnswer>("reference_delete", &call(&host, "DELETE", "/models/m/reference", &[], Value::Null));
+    snap::<UnpinAnswer>("reference_delete_again", &call(&host, "DELETE", "/models/m/reference", &[], Value::Null));
 }
