@@ -7,12 +7,9 @@
 //! build. Update with `INSTA_UPDATE=always`, review the diff, commit.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use learnloop_config::Config;
 use learnloop_core::{Record, Timestamp, WorkspaceId, parse_json_record};
 use learnloop_plugin_host::{IngestStatus, PluginHost};
-use learnloop_store::{SqliteOptions, Store};
 use serde_json::{Value, json};
 
 const HOUR: i64 = 3_600_000_000;
@@ -34,16 +31,8 @@ struct Env {
 
 fn env(section: &str) -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = learnloop_store::pg_test::test_store(
-        dir.path(),
-        &SqliteOptions { synchronous_full: false, ..Default::default() },
-    );
-    let mut c = Config::default();
-    c.plugins.dir = dir.path().join("no-plugins");
-    c.plugins.enabled = vec!["persona".into()];
-    c.plugin_sections.insert("persona".into(), toml::from_str(section).unwrap());
-    let host = PluginHost::load(&c, store);
-    assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
+    let store = learnloop_test_support::store::test_store(dir.path(), &learnloop_test_support::store::fast());
+    let host = learnloop_test_support::host::host_on(store, dir.path(), "persona", section);
     Env { host, _dir: dir }
 }
 
