@@ -6,9 +6,11 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use learnloop_plugin_api::helpers::time_json;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use crate::answers::MemoryAnswer;
 use crate::config::Config;
 
 /// Microseconds per hour and day.
@@ -117,24 +119,34 @@ impl Memory {
         self.confidence * 0.5f64.powf(age / half_life_days)
     }
 
-    /// JSON for routes: times as RFC 3339, decayed confidence beside the stored one.
-    pub fn to_json(&self, now: i64, cfg: &Config) -> Value {
-        let mut v = serde_json::to_value(self).expect("plain data");
-        let o = v.as_object_mut().expect("object");
-        o.insert("valid_from".into(), ts(self.valid_from));
-        o.insert("valid_to".into(), self.valid_to.map_or(Value::Null, ts));
-        o.insert("current_confidence".into(), json!(round4(self.decayed(now, cfg.memory_half_life_days))));
-        o.insert("active".into(), json!(self.valid_to.is_none()));
-        v
+    /// The memory as routes show it: times as RFC 3339, the decayed
+    /// confidence at `now` beside the stored one.
+    pub fn answer(&self, now: i64, cfg: &Config) -> MemoryAnswer {
+        MemoryAnswer {
+            id: self.id.clone(),
+            mtype: self.mtype,
+            content: self.content.clone(),
+            confidence: self.confidence,
+            tags: self.tags.clone(),
+            item: self.item.clone(),
+            category: self.category.clone(),
+            avoid: self.avoid,
+            valid_from: known_time(self.valid_from),
+            valid_to: self.valid_to.map_or(Value::Null, known_time),
+            superseded_by: self.superseded_by.clone(),
+            source: self.source.clone(),
+            interaction_id: self.interaction_id.clone(),
+            current_confidence: round4(self.decayed(now, cfg.memory_half_life_days)),
+            active: self.valid_to.is_none(),
+            match_score: None,
+        }
     }
 }
 
-/// RFC 3339 of µs (null for 0, "no time known").
-pub fn ts(us: i64) -> Value {
-    if us == 0 {
-        return Value::Null;
-    }
-    learnloop_plugin_api::Timestamp::from_micros(us).map_or(Value::Null, |t| Value::String(t.to_rfc3339()))
+/// RFC 3339 of a time in µs, or `null` for 0: the plugin's "no time known"
+/// (a user whose events came without client times).
+pub fn known_time(us: i64) -> Value {
+    if us == 0 { Value::Null } else { time_json(us) }
 }
 
 /// Rounds to 4 decimals (for reports).
@@ -402,6 +414,11 @@ impl UserDoc {
         let e = f.ema.entry(task.into()).or_default().entry(model.into()).or_insert(0.5);
         *e = round4(*e + cfg.learning_rate * (score - *e));
         *f.counts.entry(task.into()).or_default().entry(model.into()).or_default() += 1;
+    }
+
+    /// Feedback received: learned from, held out and scored, held out unscored.
+    pub fn feedback_count(&self) -> u64 {
+        self.feedback.learned + self.feedback.held_out + self.feedback.held_out_unscored
     }
 
     /// Held-out accuracy, when any was scored.

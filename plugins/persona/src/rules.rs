@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 /// A technology the preference rules recognise, with the category in which
 /// two different choices contradict each other (Docker vs Podman).
 struct Tech {
@@ -281,8 +283,8 @@ pub struct Context<'a> {
     pub preferences: Vec<(String, String)>,
 }
 
-/// One hypothesis.
-#[derive(Debug, Clone, PartialEq)]
+/// One hypothesis (as JSON: `{"id", "text", "confidence"}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hypothesis {
     /// `h1`, `h2`, `h3`.
     pub id: String,

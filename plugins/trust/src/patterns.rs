@@ -38,8 +38,10 @@ use crate::Config;
 use crate::route::fnv1a;
 use crate::score::strength;
 
-/// One discovered pattern.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One discovered pattern. Fields added over time (`predicts`) default
+/// when an older `patterns` document lacks them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Pattern {
     /// Stable id: `<category>` or `<category>:<agent>[:<type>]`.
     pub id: String,

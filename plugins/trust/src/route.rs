@@ -41,10 +41,120 @@
 //! probabilities (the propensities off-policy evaluation needs).
 
 use learnloop_plugin_api::{Context, InsightDraft, PluginError, RouteRequest, RouteResponse};
-use serde_json::{Value, json};
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
 
+use crate::online::{Meta, load_agent};
+use crate::routes::answer;
 use crate::score::{AgentDoc, Counts};
-use crate::{Config, TrustPlugin, get_doc_value};
+use crate::{Config, TrustPlugin};
+
+/// Selection probability per candidate, in candidate order (a JSON object).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Probabilities(pub Vec<(String, f64)>);
+
+impl Serialize for Probabilities {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Probabilities {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Probabilities;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of agent ids to probabilities")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Probabilities, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, f64>()? {
+                    out.push((k, v));
+                }
+                Ok(Probabilities(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// One candidate in the ranking of `POST /route`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RankedCandidate {
+    /// 1 for the first.
+    pub rank: usize,
+    /// The agent.
+    pub agent_id: String,
+    /// Posterior mean approval on the type (shrunk).
+    pub approval_mean: f64,
+    /// Its credible interval.
+    pub credible_interval: [f64; 2],
+    /// Width of the interval.
+    pub uncertainty: f64,
+    /// Final evaluations of the type.
+    pub evaluated: u64,
+    /// Posterior (α, β).
+    pub posterior: [f64; 2],
+    /// The agent's overall trust.
+    pub overall_trust_score: f64,
+    /// Probability that the strategy picks it.
+    pub selection_probability: f64,
+    /// Thompson: its draw in the decisive sample (`null` for greedy).
+    pub sample: Option<f64>,
+}
+
+/// The answer of `POST /route`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouteAnswer {
+    /// The recommendation type routed.
+    pub recommendation_type: String,
+    /// thompson or greedy.
+    pub strategy: String,
+    /// The generator's seed.
+    pub seed: u64,
+    /// The chosen agent.
+    pub pick: String,
+    /// Selection probability per candidate (the propensities).
+    pub selection_probabilities: Probabilities,
+    /// Candidates by the lower end of their interval.
+    pub ranking: Vec<RankedCandidate>,
+    /// Credibility level of the intervals.
+    pub credible_level: f64,
+    /// Strength m of the shrinkage towards the agent's other types.
+    pub shrinkage_strength: f64,
+    /// Thompson: probability of exploring (`null` for greedy).
+    pub exploration_probability: Option<f64>,
+    /// Version of the trust weights in force.
+    pub weights_version: u64,
+    /// Version of the routing rules in force.
+    pub rules_version: u64,
+    /// Candidates an `avoid` rule left out.
+    pub excluded_by_rules: Vec<String>,
+    /// Candidates a `prefer` rule marks.
+    pub preferred_by_rules: Vec<String>,
+}
+
+/// The data of a `route_decision` insight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouteDecision {
+    /// The recommendation type routed.
+    pub recommendation_type: String,
+    /// thompson or greedy.
+    pub strategy: String,
+    /// The generator's seed.
+    pub seed: u64,
+    /// The chosen agent.
+    pub pick: String,
+    /// Selection probability per candidate.
+    pub selection_probabilities: Probabilities,
+}
 
 /// The shared seeded generator (`learnloop_stats::SplitMix64`) plus the
 /// Gamma/Beta draws Thompson sampling needs.
@@ -136,8 +246,7 @@ pub fn route(plugin: &TrustPlugin, ctx: &mut dyn Context, req: &RouteRequest) ->
     let avoided: Vec<String> = ids.iter().filter(|a| rules.action(a, kind) == Some("avoid")).cloned().collect();
     let excluded = if avoided.len() < ids.len() { avoided } else { Vec::new() };
     ids.retain(|a| !excluded.contains(a));
-    let preferred: Vec<&String> = ids.iter().filter(|a| rules.action(a, kind) == Some("prefer")).collect();
-    let preferred = json!(preferred);
+    let preferred: Vec<String> = ids.iter().filter(|a| rules.action(a, kind) == Some("prefer")).cloned().collect();
     let strategy = match &body["strategy"] {
         Value::Null => cfg.routing_strategy.clone(),
         Value::String(s) if s == "thompson" || s == "greedy" => s.clone(),
@@ -147,14 +256,10 @@ pub fn route(plugin: &TrustPlugin, ctx: &mut dyn Context, req: &RouteRequest) ->
         Value::Null => fnv1a(body.to_string().as_bytes()),
         v => v.as_u64().ok_or_else(|| PluginError::invalid("seed", "expected a non-negative integer"))?,
     };
-    let newest = get_doc_value(ctx, "meta")?["newest"].as_i64().unwrap_or(0);
+    let newest = Meta::load(ctx)?.newest;
     let mut docs = Vec::new();
     for id in &ids {
-        let doc: AgentDoc = match ctx.get_state(&format!("agent/{id}"))? {
-            Some(s) => serde_json::from_value(s.value)?,
-            None => AgentDoc::default(),
-        };
-        docs.push(doc);
+        docs.push(load_agent(ctx, id)?.unwrap_or_default());
     }
     let m = shrinkage_strength(&docs, cfg);
     let mut rows = Vec::new();
@@ -202,46 +307,56 @@ pub fn route(plugin: &TrustPlugin, ctx: &mut dyn Context, req: &RouteRequest) ->
     };
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| rows[b].1.lower.total_cmp(&rows[a].1.lower).then(rows[a].0.cmp(&rows[b].0)));
-    let ranking: Vec<Value> = order
+    let ranking: Vec<RankedCandidate> = order
         .iter()
         .enumerate()
         .map(|(rank, &i)| {
             let (id, s, evaluated, overall, _) = &rows[i];
-            json!({
-                "rank": rank + 1, "agent_id": id, "approval_mean": s.mean,
-                "credible_interval": [s.lower, s.upper], "uncertainty": s.upper - s.lower,
-                "evaluated": evaluated, "posterior": [s.alpha, s.beta],
-                "overall_trust_score": overall, "selection_probability": probs[i],
-                "sample": samples.as_ref().map(|d| d[i]),
-            })
+            RankedCandidate {
+                rank: rank + 1,
+                agent_id: id.clone(),
+                approval_mean: s.mean,
+                credible_interval: [s.lower, s.upper],
+                uncertainty: s.upper - s.lower,
+                evaluated: *evaluated,
+                posterior: [s.alpha, s.beta],
+                overall_trust_score: *overall,
+                selection_probability: probs[i],
+                sample: samples.as_ref().map(|d| d[i]),
+            }
         })
         .collect();
-    let probabilities: serde_json::Map<String, Value> =
-        rows.iter().zip(&probs).map(|(r, p)| (r.0.clone(), json!(p))).collect();
-    let answer = json!({
-        "recommendation_type": kind,
-        "strategy": strategy,
-        "seed": seed,
-        "pick": rows[pick].0,
-        "selection_probabilities": probabilities,
-        "ranking": ranking,
-        "credible_level": cfg.credible_level,
-        "shrinkage_strength": m,
-        "exploration_probability": explore,
-        "weights_version": weights_version,
-        "rules_version": rules_version,
-        "excluded_by_rules": excluded,
-        "preferred_by_rules": preferred,
-    });
+    let probabilities = Probabilities(rows.iter().zip(&probs).map(|(r, p)| (r.0.clone(), *p)).collect());
+    let pick_id = rows[pick].0.clone();
     ctx.emit_insight(InsightDraft {
         kind: "route_decision".into(),
-        title: format!("trust: routed {kind} to {} ({strategy})", rows[pick].0),
+        title: format!("trust: routed {kind} to {pick_id} ({strategy})"),
         detail: "selection probabilities are the propensities for off-policy evaluation".into(),
         confidence: probs[pick],
         impact: 0.0,
-        data: json!({"recommendation_type": kind, "strategy": strategy, "seed": seed, "pick": rows[pick].0, "selection_probabilities": answer["selection_probabilities"]}),
+        data: serde_json::to_value(RouteDecision {
+            recommendation_type: kind.to_string(),
+            strategy: strategy.clone(),
+            seed,
+            pick: pick_id.clone(),
+            selection_probabilities: probabilities.clone(),
+        })?,
     })?;
-    Ok(RouteResponse::ok(answer))
+    answer(&RouteAnswer {
+        recommendation_type: kind.to_string(),
+        strategy,
+        seed,
+        pick: pick_id,
+        selection_probabilities: probabilities,
+        ranking,
+        credible_level: cfg.credible_level,
+        shrinkage_strength: m,
+        exploration_probability: explore,
+        weights_version,
+        rules_version,
+        excluded_by_rules: excluded,
+        preferred_by_rules: preferred,
+    })
 }
 
 /// The largest shrinkage strength: the moment estimate of τ² is noisy with

@@ -32,14 +32,84 @@ use learnloop_plugin_api::{
     Context, EventQuery, ImprovementDraft, Order, PluginError, Score, ScoreRequest, ScoreWindow, Timestamp,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use crate::Config;
+use crate::answers::Targets;
+use crate::online::outcome_label;
 use crate::patterns::{Discovery, Pattern};
-use crate::score::DAY;
-use crate::{Config, outcome_label};
+use crate::score::{DAY, timestamp};
 
 /// The improvement target name.
 pub const TARGET: &str = "rules";
+
+/// How well a rule set fits the history it was learned from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RulesFit {
+    /// Share of covered evaluations the rules predict right.
+    pub in_sample_accuracy: Option<f64>,
+    /// Share of evaluations a rule covers.
+    pub in_sample_coverage: Option<f64>,
+    /// The seed's targets.
+    pub targets: Targets,
+    /// Both targets met.
+    pub meets_targets: bool,
+}
+
+impl Default for RulesFit {
+    fn default() -> Self {
+        Self { in_sample_accuracy: None, in_sample_coverage: None, targets: Targets::SEED, meets_targets: false }
+    }
+}
+
+/// What a learning cycle did about the routing rules (`rules.learning` in its report).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RulesLearning {
+    /// Whether a new rule set was proposed to the improvement lifecycle.
+    pub proposed: bool,
+    /// Why not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Rules in the learned set.
+    pub rules: usize,
+    /// Their in-sample fit.
+    pub fit: RulesFit,
+}
+
+/// The evidence of a rules proposal; [`score`] reads `holdout_from` back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RulesEvidence {
+    /// Start of the history learned from.
+    pub window_from: Timestamp,
+    /// Start of the held-out quarter.
+    pub holdout_from: Timestamp,
+    /// Final evaluations learned from.
+    pub learned_from_evaluations: u64,
+    /// In-sample accuracy.
+    pub in_sample_accuracy: Option<f64>,
+    /// In-sample coverage.
+    pub in_sample_coverage: Option<f64>,
+    /// Rules in force when proposed.
+    pub rules_in_force: usize,
+    /// How the rules were learned.
+    pub method: String,
+}
+
+/// The detail of a rules score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RulesScoreDetail {
+    /// Rules in the candidate set.
+    pub candidate_rules: usize,
+    /// Rules in the baseline set.
+    pub baseline_rules: usize,
+    /// Share of covered evaluations the candidate predicts right.
+    pub out_of_sample_accuracy: Option<f64>,
+    /// Share of evaluations the candidate covers.
+    pub out_of_sample_coverage: Option<f64>,
+    /// The seed's targets.
+    pub targets: Targets,
+}
 
 /// One routing rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -165,47 +235,58 @@ pub fn in_force(ctx: &mut dyn Context) -> Result<(RuleSet, u64), PluginError> {
     }
 }
 
-fn ts(us: i64) -> Result<Timestamp, PluginError> {
-    Timestamp::from_micros(us.max(0)).ok_or_else(|| PluginError::internal(format!("time {us} µs is out of range")))
-}
-
 /// Discovers rules on the lookback window minus its newest quarter and
 /// proposes them when they differ from `current`. Returns the report.
-pub fn learn(ctx: &mut dyn Context, cfg: &Config, current: &RuleSet, newest: i64) -> Result<Value, PluginError> {
+pub fn learn(
+    ctx: &mut dyn Context,
+    cfg: &Config,
+    current: &RuleSet,
+    newest: i64,
+) -> Result<RulesLearning, PluginError> {
     let from = newest - (cfg.lookback_days * DAY) as i64;
     let cut = newest - (cfg.lookback_days * DAY / 4.0) as i64;
-    let d: Discovery = crate::patterns::discover(ctx, cfg, ts(from)?, ts(cut)?)?;
+    let d: Discovery = crate::patterns::discover(ctx, cfg, timestamp(from)?, timestamp(cut)?)?;
     let (candidate, accuracy, coverage) = RuleSet::from_cells(&d, cfg);
-    let fit = json!({"in_sample_accuracy": accuracy, "in_sample_coverage": coverage, "targets": {"accuracy": 0.80, "coverage": 0.70},
-        "meets_targets": accuracy.is_some_and(|a| a >= 0.8) && coverage.is_some_and(|c| c >= 0.7)});
+    let fit = RulesFit {
+        in_sample_accuracy: accuracy,
+        in_sample_coverage: coverage,
+        targets: Targets::SEED,
+        meets_targets: accuracy.is_some_and(|a| a >= 0.8) && coverage.is_some_and(|c| c >= 0.7),
+    };
     if candidate.keys() == current.keys() {
-        return Ok(
-            json!({"proposed": false, "reason": "the rules in force are what the data says", "rules": candidate.rules.len(), "fit": fit}),
-        );
+        return Ok(RulesLearning {
+            proposed: false,
+            reason: Some("the rules in force are what the data says".into()),
+            rules: candidate.rules.len(),
+            fit,
+        });
     }
     if candidate.rules.is_empty() && current.rules.is_empty() {
-        return Ok(
-            json!({"proposed": false, "reason": "no agent × type cell is credibly approved or rejected more than half the time", "rules": 0, "fit": fit}),
-        );
+        return Ok(RulesLearning {
+            proposed: false,
+            reason: Some("no agent × type cell is credibly approved or rejected more than half the time".into()),
+            rules: 0,
+            fit,
+        });
     }
-    let evidence = json!({
-        "window_from": ts(from)?,
-        "holdout_from": ts(cut)?,
-        "learned_from_evaluations": d.samples,
-        "in_sample_accuracy": accuracy,
-        "in_sample_coverage": coverage,
-        "rules_in_force": current.rules.len(),
-        "method": "one rule per (agent, type) cell with ≥ min_pattern_support evaluations whose 95% Beta interval lies above ½ (prefer) or below ½ (avoid), over the lookback window minus its newest quarter",
-    });
+    let evidence = RulesEvidence {
+        window_from: timestamp(from)?,
+        holdout_from: timestamp(cut)?,
+        learned_from_evaluations: d.samples,
+        in_sample_accuracy: accuracy,
+        in_sample_coverage: coverage,
+        rules_in_force: current.rules.len(),
+        method: "one rule per (agent, type) cell with ≥ min_pattern_support evaluations whose 95% Beta interval lies above ½ (prefer) or below ½ (avoid), over the lookback window minus its newest quarter".into(),
+    };
     let n = candidate.rules.len();
     ctx.propose_improvement(ImprovementDraft {
         target: TARGET.into(),
         params: serde_json::to_value(&candidate)?,
-        evidence,
+        evidence: serde_json::to_value(&evidence)?,
         metric: "rule_loss".into(),
         expected_gain: 0.0,
     })?;
-    Ok(json!({"proposed": true, "rules": n, "fit": fit}))
+    Ok(RulesLearning { proposed: true, reason: None, rules: n, fit })
 }
 
 /// The host's backtest and monitoring comparison (see the module docs).
@@ -219,7 +300,7 @@ pub fn score(ctx: &mut dyn Context, cfg: &Config, request: &ScoreRequest, newest
                 .map_err(|e| PluginError::invalid("evidence.holdout_from", e.to_string()))?;
             (t, None)
         }
-        ScoreWindow::Since { since } => (ts(newest - (cfg.lookback_days * DAY) as i64)?, Some(*since)),
+        ScoreWindow::Since { since } => (timestamp(newest - (cfg.lookback_days * DAY) as i64)?, Some(*since)),
     };
     let (mut lc, mut lb) = (Vec::new(), Vec::new());
     let (mut covered, mut correct) = (0u64, 0u64);
@@ -265,12 +346,12 @@ pub fn score(ctx: &mut dyn Context, cfg: &Config, request: &ScoreRequest, newest
         baseline: mean(&lb),
         n: lc.len() as u64,
         confidence,
-        detail: json!({
-            "candidate_rules": candidate.rules.len(),
-            "baseline_rules": baseline.rules.len(),
-            "out_of_sample_accuracy": (covered > 0).then(|| correct as f64 / covered as f64),
-            "out_of_sample_coverage": (!lc.is_empty()).then(|| covered as f64 / lc.len() as f64),
-            "targets": {"accuracy": 0.80, "coverage": 0.70},
-        }),
+        detail: serde_json::to_value(RulesScoreDetail {
+            candidate_rules: candidate.rules.len(),
+            baseline_rules: baseline.rules.len(),
+            out_of_sample_accuracy: (covered > 0).then(|| correct as f64 / covered as f64),
+            out_of_sample_coverage: (!lc.is_empty()).then(|| covered as f64 / lc.len() as f64),
+            targets: Targets::SEED,
+        })?,
     })
 }

@@ -55,9 +55,9 @@
 //!   stable. The fast (α = 0.2) and slow (α = 0.05) EWMAs of `y` are still
 //!   reported (`ewma`) but decide nothing.
 
+use learnloop_plugin_api::{PluginError, Timestamp};
 use learnloop_stats::{Ewma, beta_posterior};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 use crate::Config;
@@ -66,6 +66,11 @@ use crate::Config;
 pub const DAY: f64 = 86_400_000_000.0;
 /// Microseconds per hour.
 pub const HOUR: f64 = 3_600_000_000.0;
+
+/// A time in µs (negative: the epoch) as a [`Timestamp`], for history queries.
+pub(crate) fn timestamp(us: i64) -> Result<Timestamp, PluginError> {
+    Timestamp::from_micros(us.max(0)).ok_or_else(|| PluginError::internal(format!("time {us} µs is out of range")))
+}
 
 /// Counters of one agent, or one agent × type.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -195,21 +200,46 @@ impl Counts {
         (self.evaluated > 0).then(|| self.s / self.evaluated as f64)
     }
 
-    /// The counters as JSON, with derived averages.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "recommendations": self.recommendations,
-            "evaluated": self.evaluated,
-            "pending": self.pending,
-            "approved": self.approved,
-            "partial": self.partial,
-            "rejected": self.rejected,
-            "approval_rate": self.approval_rate(),
-            "avg_quality_score": (self.evaluated > 0).then(|| 100.0 * self.q_sum / self.evaluated as f64),
-            "avg_latency_hours": (self.timely_n > 0).then(|| self.latency_hours_sum / self.timely_n as f64),
-            "avg_confidence": (self.confidence_n > 0).then(|| self.confidence_sum / self.confidence_n as f64),
-        })
+    /// The counters as routes show them, with derived averages.
+    pub fn stats(&self) -> CountStats {
+        CountStats {
+            recommendations: self.recommendations,
+            evaluated: self.evaluated,
+            pending: self.pending,
+            approved: self.approved,
+            partial: self.partial,
+            rejected: self.rejected,
+            approval_rate: self.approval_rate(),
+            avg_quality_score: (self.evaluated > 0).then(|| 100.0 * self.q_sum / self.evaluated as f64),
+            avg_latency_hours: (self.timely_n > 0).then(|| self.latency_hours_sum / self.timely_n as f64),
+            avg_confidence: (self.confidence_n > 0).then(|| self.confidence_sum / self.confidence_n as f64),
+        }
     }
+}
+
+/// [`Counts`] as routes show them (`stats`, `by_type`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CountStats {
+    /// Recommendations made.
+    pub recommendations: u64,
+    /// Outcomes with a final status.
+    pub evaluated: u64,
+    /// Outcomes still `pending`.
+    pub pending: u64,
+    /// Approved.
+    pub approved: u64,
+    /// Partially approved.
+    pub partial: u64,
+    /// Rejected.
+    pub rejected: u64,
+    /// Approved / evaluated, partial counted as half (`null`: none evaluated).
+    pub approval_rate: Option<f64>,
+    /// Mean quality on the 0–100 scale.
+    pub avg_quality_score: Option<f64>,
+    /// Mean evaluation latency in hours, over evaluations with a known latency.
+    pub avg_latency_hours: Option<f64>,
+    /// Mean stated confidence of evaluated recommendations.
+    pub avg_confidence: Option<f64>,
 }
 
 /// 0.5^(latency / half-life): 1 for an instant evaluation.
@@ -249,24 +279,70 @@ pub struct Score {
 }
 
 impl Score {
-    /// JSON with the interval spelled out.
-    pub fn to_json(&self, level: f64) -> Value {
-        json!({
-            "overall_trust_score": self.overall,
-            "accuracy_score": self.accuracy,
-            "consistency_score": self.consistency,
-            "timeliness_score": self.timeliness,
-            "reliability_score": self.reliability,
-            "confidence_factor": self.confidence_factor,
-            "bayesian": {
-                "alpha": self.alpha, "beta": self.beta, "mean": self.accuracy,
-                "credible_interval": [self.lower, self.upper], "level": level,
-                "uncertainty": self.upper - self.lower,
-                "effective_samples": self.effective_samples,
-                "inactivity_decay": self.decay, "idle_days": self.idle_days,
+    /// The scores as routes show them, with the interval at `level` spelled out.
+    pub fn answer(&self, level: f64) -> TrustScores {
+        TrustScores {
+            overall_trust_score: self.overall,
+            accuracy_score: self.accuracy,
+            consistency_score: self.consistency,
+            timeliness_score: self.timeliness,
+            reliability_score: self.reliability,
+            confidence_factor: self.confidence_factor,
+            bayesian: Bayesian {
+                alpha: self.alpha,
+                beta: self.beta,
+                mean: self.accuracy,
+                credible_interval: [self.lower, self.upper],
+                level,
+                uncertainty: self.upper - self.lower,
+                effective_samples: self.effective_samples,
+                inactivity_decay: self.decay,
+                idle_days: self.idle_days,
             },
-        })
+        }
     }
+}
+
+/// A [`Score`] as routes show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrustScores {
+    /// Weighted dimensions × confidence factor.
+    pub overall_trust_score: f64,
+    /// Posterior mean approval.
+    pub accuracy_score: f64,
+    /// 1 − 2σ(quality).
+    pub consistency_score: f64,
+    /// Mean latency score.
+    pub timeliness_score: f64,
+    /// Final evaluations / recommendations.
+    pub reliability_score: f64,
+    /// n / (n + k).
+    pub confidence_factor: f64,
+    /// The Beta posterior of the approval probability.
+    pub bayesian: Bayesian,
+}
+
+/// The Beta posterior behind a trust score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bayesian {
+    /// Posterior α.
+    pub alpha: f64,
+    /// Posterior β.
+    pub beta: f64,
+    /// Posterior mean.
+    pub mean: f64,
+    /// Credible interval at `level`.
+    pub credible_interval: [f64; 2],
+    /// Credibility level.
+    pub level: f64,
+    /// Width of the interval.
+    pub uncertainty: f64,
+    /// Evaluations after inactivity decay.
+    pub effective_samples: f64,
+    /// Inactivity decay applied to the evidence.
+    pub inactivity_decay: f64,
+    /// Days since the last event, relative to the workspace's newest event.
+    pub idle_days: f64,
 }
 
 /// The seed's learning-rate scores.

@@ -20,16 +20,77 @@
 
 use std::collections::BTreeMap;
 
+use learnloop_plugin_api::helpers::client_time;
 use learnloop_plugin_api::{
     Context, EventQuery, ImprovementDraft, Order, PluginError, Score, ScoreRequest, ScoreWindow, Timestamp,
 };
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use crate::score::{Counts, DAY, HOUR};
-use crate::{Config, Weights, client_time, outcome_label};
+use crate::online::outcome_label;
+use crate::score::{Counts, DAY, HOUR, timestamp};
+use crate::{Config, Weights};
 
 /// The improvement target name.
 pub const TARGET: &str = "weights";
+
+/// What a learning cycle did about the weights (`weights.learning` in its report).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WeightsLearning {
+    /// Whether the fit was proposed to the improvement lifecycle.
+    pub proposed: bool,
+    /// Why not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The fitted weights (absent when too few evaluations).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weights: Option<Weights>,
+    /// Their Brier score on the fit quarter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fit_brier: Option<f64>,
+    /// The Brier score of the weights in force on the same quarter (proposals only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fit_brier_of_weights_in_force: Option<f64>,
+    /// Final evaluations in the lookback (proposals only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evaluations: Option<usize>,
+}
+
+/// The evidence of a weights proposal; [`score`] reads its times back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WeightsEvidence {
+    /// Start of the history learned from.
+    pub window_from: Timestamp,
+    /// Start of the held-out quarter.
+    pub holdout_from: Timestamp,
+    /// Final evaluations in the history.
+    pub evaluations: usize,
+    /// Of them, in the fit quarter.
+    pub fit_evaluations: usize,
+    /// Brier score of the fit there.
+    pub fit_brier: f64,
+    /// Brier score of the weights in force there.
+    pub fit_brier_of_weights_in_force: f64,
+    /// The weights in force.
+    pub weights_in_force: Weights,
+    /// How the weights were fitted.
+    pub method: String,
+}
+
+/// The detail of a weights score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WeightsScoreDetail {
+    /// The proposed weights.
+    pub candidate_weights: Weights,
+    /// The weights compared against.
+    pub baseline_weights: Weights,
+    /// Agents with history before the scored evaluations.
+    pub agents_with_history: usize,
+}
+
+/// Events of the history with their client times, in time order.
+type Timed = Vec<(i64, Obs)>;
 
 /// One event of the history, in time order.
 #[derive(Debug, Clone)]
@@ -40,16 +101,12 @@ enum Obs {
     Eval { agent: u32, y: f64, quality: f64, latency: Option<f64> },
 }
 
-fn ts(us: i64) -> Result<Timestamp, PluginError> {
-    Timestamp::from_micros(us.max(0)).ok_or_else(|| PluginError::internal(format!("time {us} µs is out of range")))
-}
-
 /// Events with a client time in `[from, until)`, in time order (predictions
 /// before outcomes at equal times).
 fn history(ctx: &mut dyn Context, from: i64, until: Option<i64>) -> Result<Vec<(i64, i64, Obs)>, PluginError> {
     let base = EventQuery {
-        from: Some(ts(from)?),
-        until: until.map(ts).transpose()?,
+        from: Some(timestamp(from)?),
+        until: until.map(timestamp).transpose()?,
         order: Order::EventTime,
         limit: EventQuery::MAX_LIMIT,
         ..Default::default()
@@ -203,7 +260,12 @@ fn grid(floor: f64) -> Vec<[f64; 4]> {
 
 /// Fits weights on the history of the last `weights_lookback_days` and
 /// proposes them when they differ from `current`. Returns the report.
-pub fn learn(ctx: &mut dyn Context, cfg: &Config, current: &Weights, newest: i64) -> Result<Value, PluginError> {
+pub fn learn(
+    ctx: &mut dyn Context,
+    cfg: &Config,
+    current: &Weights,
+    newest: i64,
+) -> Result<WeightsLearning, PluginError> {
     let from = newest - (cfg.weights_lookback_days * DAY) as i64;
     let events: Vec<(i64, Obs)> =
         history(ctx, from, Some(newest.saturating_add(1)))?.into_iter().map(|(t, _, o)| (t, o)).collect();
@@ -211,9 +273,14 @@ pub fn learn(ctx: &mut dyn Context, cfg: &Config, current: &Weights, newest: i64
         events.iter().enumerate().filter(|(_, (_, e))| matches!(e, Obs::Eval { .. })).map(|(i, _)| i).collect();
     let n = eval_idx.len();
     if n < cfg.weights_min_evaluations as usize {
-        return Ok(
-            json!({"proposed": false, "reason": format!("{n} evaluations in the last {} days (< weights_min_evaluations {})", cfg.weights_lookback_days, cfg.weights_min_evaluations)}),
-        );
+        return Ok(WeightsLearning {
+            proposed: false,
+            reason: Some(format!(
+                "{n} evaluations in the last {} days (< weights_min_evaluations {})",
+                cfg.weights_lookback_days, cfg.weights_min_evaluations
+            )),
+            ..Default::default()
+        });
     }
     // 50 / 25 / 25 by evaluation count; a cut never splits equal times.
     let (b_at, c_at) = (events[eval_idx[n / 2]].0, events[eval_idx[3 * n / 4]].0);
@@ -259,32 +326,41 @@ pub fn learn(ctx: &mut dyn Context, cfg: &Config, current: &Weights, newest: i64
     let candidate = Weights { accuracy: w[0], consistency: w[1], timeliness: w[2], reliability: w[3] };
     let current_brier = brier(as_array(current));
     if as_array(&candidate).iter().zip(as_array(current)).all(|(a, b)| (a - b).abs() < 1e-9) {
-        return Ok(
-            json!({"proposed": false, "reason": "the weights in force are already the best fit", "weights": candidate, "fit_brier": fit_brier}),
-        );
+        return Ok(WeightsLearning {
+            proposed: false,
+            reason: Some("the weights in force are already the best fit".into()),
+            weights: Some(candidate),
+            fit_brier: Some(fit_brier),
+            ..Default::default()
+        });
     }
-    let holdout_from = ts(c_at)?;
-    let window_from = ts(from)?;
-    let evidence = json!({
-        "window_from": window_from,
-        "holdout_from": holdout_from,
-        "evaluations": n,
-        "fit_evaluations": fit_set.iter().filter(|(_, e)| matches!(e, Obs::Eval { .. })).count(),
-        "fit_brier": fit_brier,
-        "fit_brier_of_weights_in_force": current_brier,
-        "weights_in_force": current,
-        "method": "Brier score of w·(accuracy, consistency, timeliness, reliability) against later evaluations; grid step 0.05",
-    });
+    let holdout_from = timestamp(c_at)?;
+    let window_from = timestamp(from)?;
+    let evidence = WeightsEvidence {
+        window_from,
+        holdout_from,
+        evaluations: n,
+        fit_evaluations: fit_set.iter().filter(|(_, e)| matches!(e, Obs::Eval { .. })).count(),
+        fit_brier,
+        fit_brier_of_weights_in_force: current_brier,
+        weights_in_force: current.clone(),
+        method: "Brier score of w·(accuracy, consistency, timeliness, reliability) against later evaluations; grid step 0.05".into(),
+    };
     ctx.propose_improvement(ImprovementDraft {
         target: TARGET.into(),
         params: serde_json::to_value(&candidate)?,
-        evidence,
+        evidence: serde_json::to_value(&evidence)?,
         metric: "brier".into(),
         expected_gain: current_brier - fit_brier,
     })?;
-    Ok(
-        json!({"proposed": true, "weights": candidate, "fit_brier": fit_brier, "fit_brier_of_weights_in_force": current_brier, "evaluations": n}),
-    )
+    Ok(WeightsLearning {
+        proposed: true,
+        reason: None,
+        weights: Some(candidate),
+        fit_brier: Some(fit_brier),
+        fit_brier_of_weights_in_force: Some(current_brier),
+        evaluations: Some(n),
+    })
 }
 
 /// The host's backtest and monitoring comparison (see the module docs).
@@ -298,7 +374,7 @@ pub fn score(ctx: &mut dyn Context, cfg: &Config, request: &ScoreRequest, newest
             .map_err(|e| PluginError::invalid(format!("evidence.{field}"), e.to_string()))?;
         Ok(t.as_micros())
     };
-    let (before, evals, as_of): (Vec<(i64, Obs)>, Vec<(i64, Obs)>, i64) = match &request.window {
+    let (before, evals, as_of): (Timed, Timed, i64) = match &request.window {
         // Backtest: by client time, everything before the held-out quarter vs the quarter.
         ScoreWindow::HeldOut => {
             let cut = ts_of("holdout_from")?;
@@ -333,6 +409,10 @@ pub fn score(ctx: &mut dyn Context, cfg: &Config, request: &ScoreRequest, newest
         baseline: mean(&lb),
         n: lc.len() as u64,
         confidence,
-        detail: json!({"candidate_weights": candidate, "baseline_weights": baseline, "agents_with_history": dims.len()}),
+        detail: serde_json::to_value(WeightsScoreDetail {
+            candidate_weights: candidate,
+            baseline_weights: baseline,
+            agents_with_history: dims.len(),
+        })?,
     })
 }
