@@ -54,7 +54,11 @@ fn main() {
     let mut c = Config::default();
     c.plugins.dir = dir.path().join("none");
     c.plugins.enabled = vec!["cost".into()];
-    let host = PluginHost::load(&c, store.clone());
+    let host = PluginHost::load(
+        &learnloop_plugin_host::Registry::new().with_default::<learnloop_plugin_cost::CostPlugin>("cost"),
+        &c,
+        store.clone(),
+    );
     assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
 
     let types =

@@ -42,7 +42,11 @@ fn run() -> conformance::Snapshot {
     let mut c = Config::default();
     c.plugins.dir = dir.path().join("none");
     c.plugins.enabled = vec!["cost".into()];
-    let host = PluginHost::load(&c, store);
+    let host = PluginHost::load(
+        &learnloop_plugin_host::Registry::new().with_default::<learnloop_plugin_cost::CostPlugin>("cost"),
+        &c,
+        store,
+    );
     conformance::check(&host, "cost", &records()).unwrap()
 }
 

@@ -141,7 +141,11 @@ fn host_on(store: Arc<dyn Store>, dir: &std::path::Path, vectors: bool) -> Plugi
     let mut c = Config::default();
     c.plugins.dir = dir.join("no-plugins");
     c.plugins.enabled = vec!["cost".into()];
-    let host = PluginHost::load(&c, store);
+    let host = PluginHost::load(
+        &learnloop_plugin_host::Registry::new().with_default::<learnloop_plugin_cost::CostPlugin>("cost"),
+        &c,
+        store,
+    );
     assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
     if !vectors {
         return host;

@@ -46,7 +46,11 @@ fn main() {
     let mut section = toml::Table::new();
     section.insert("max_pending".into(), toml::Value::Integer(0));
     c.plugin_sections.insert("drift".into(), section);
-    let host = PluginHost::load(&c, store.clone());
+    let host = PluginHost::load(
+        &learnloop_plugin_host::Registry::new().with_default::<learnloop_plugin_drift::DriftPlugin>("drift"),
+        &c,
+        store.clone(),
+    );
     assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
 
     let t = Instant::now();

@@ -30,7 +30,11 @@ fn run() -> conformance::Snapshot {
     let mut c = Config::default();
     c.plugins.dir = dir.path().join("none");
     c.plugins.enabled = vec!["drift".into()];
-    let host = PluginHost::load(&c, store);
+    let host = PluginHost::load(
+        &learnloop_plugin_host::Registry::new().with_default::<learnloop_plugin_drift::DriftPlugin>("drift"),
+        &c,
+        store,
+    );
     conformance::check(&host, "drift", &records()).unwrap()
 }
 

@@ -39,7 +39,11 @@ fn host(dir: &std::path::Path) -> PluginHost {
     let mut c = Config::default();
     c.plugins.dir = dir.join("no-plugins");
     c.plugins.enabled = vec!["drift".into()];
-    let host = PluginHost::load(&c, store);
+    let host = PluginHost::load(
+        &learnloop_plugin_host::Registry::new().with_default::<learnloop_plugin_drift::DriftPlugin>("drift"),
+        &c,
+        store,
+    );
     assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
     host
 }
@@ -281,7 +285,11 @@ fn the_removed_mape_threshold_key_is_refused_by_name() {
         let mut section = toml::Table::new();
         section.insert(key.into(), value);
         c.plugin_sections.insert("drift".into(), section);
-        let host = PluginHost::load(&c, store);
+        let host = PluginHost::load(
+            &learnloop_plugin_host::Registry::new().with_default::<learnloop_plugin_drift::DriftPlugin>("drift"),
+            &c,
+            store,
+        );
         let err = host.load_errors.first().unwrap_or_else(|| panic!("{key} accepted")).to_string();
         assert!(err.contains(key), "{err}");
     }

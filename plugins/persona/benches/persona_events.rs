@@ -45,7 +45,11 @@ fn main() {
     if std::env::var_os("NO_TRAINING").is_some() {
         c.plugin_sections.insert("persona".into(), toml::from_str("training_data = false").unwrap());
     }
-    let host = PluginHost::load(&c, store);
+    let host = PluginHost::load(
+        &learnloop_plugin_host::Registry::new().with_default::<learnloop_plugin_persona::PersonaPlugin>("persona"),
+        &c,
+        store,
+    );
     assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
     let now = Timestamp::from_micros(T0 + 3650 * 24 * 60 * MIN).unwrap();
     let inputs = [

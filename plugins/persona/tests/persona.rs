@@ -38,7 +38,12 @@ fn env_with(section: &str, services: Services) -> Env {
     c.plugins.dir = dir.path().join("no-plugins");
     c.plugins.enabled = vec!["persona".into()];
     c.plugin_sections.insert("persona".into(), toml::from_str(section).unwrap());
-    let host = PluginHost::load(&c, store).with_services(services);
+    let host = PluginHost::load(
+        &learnloop_plugin_host::Registry::new().with_default::<learnloop_plugin_persona::PersonaPlugin>("persona"),
+        &c,
+        store,
+    )
+    .with_services(services);
     assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
     Env { host, ws: WorkspaceId::parse("", "w").unwrap(), _dir: dir }
 }
@@ -584,7 +589,11 @@ fn bad_input_is_rejected_naming_the_field_and_nothing_is_stored() {
     c.plugins.dir = dir.path().join("none");
     c.plugins.enabled = vec!["persona".into()];
     c.plugin_sections.insert("persona".into(), toml::from_str("selection_facets = { h1 = \"sarcasm\" }").unwrap());
-    let host = PluginHost::load(&c, store);
+    let host = PluginHost::load(
+        &learnloop_plugin_host::Registry::new().with_default::<learnloop_plugin_persona::PersonaPlugin>("persona"),
+        &c,
+        store,
+    );
     let msg: Vec<String> = host.load_errors.iter().map(ToString::to_string).collect();
     let msg = msg.join("; ");
     assert!(msg.contains("section [persona], key `selection_facets.h1`") && msg.contains("sarcasm"), "{msg}");

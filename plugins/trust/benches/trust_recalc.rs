@@ -57,7 +57,11 @@ fn main() {
     let mut c = Config::default();
     c.plugins.dir = dir.path().join("none");
     c.plugins.enabled = vec!["trust".into()];
-    let host = PluginHost::load(&c, store.clone());
+    let host = PluginHost::load(
+        &learnloop_plugin_host::Registry::new().with_default::<learnloop_plugin_trust::TrustPlugin>("trust"),
+        &c,
+        store.clone(),
+    );
     assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
 
     let mut state = 42u64;

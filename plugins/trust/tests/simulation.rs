@@ -79,7 +79,11 @@ fn host(dir: &std::path::Path) -> PluginHost {
     let mut c = Config::default();
     c.plugins.dir = dir.join("no-plugins");
     c.plugins.enabled = vec!["trust".into()];
-    let host = PluginHost::load(&c, store);
+    let host = PluginHost::load(
+        &learnloop_plugin_host::Registry::new().with_default::<learnloop_plugin_trust::TrustPlugin>("trust"),
+        &c,
+        store,
+    );
     assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
     host
 }

@@ -1,6 +1,8 @@
 //! Shared by the host's integration tests and benchmarks: building plugin libraries and
 //! making sample records.
 
+#![allow(dead_code, reason = "each test target uses a part of it")]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -82,4 +84,58 @@ pub fn sample_records(plugin: &str, n: usize) -> Vec<Record> {
         }
     }
     out
+}
+
+/// A plugin that accepts every record and learns nothing: "another plugin"
+/// for the host's tests, which link no real plugin (the host depends on
+/// none; the built-in plugins are tested in the real host by
+/// `learnloop-plugins`).
+#[derive(Default)]
+#[allow(dead_code)]
+pub struct Quiet;
+
+impl learnloop_plugin_api::Plugin for Quiet {
+    fn manifest(&self) -> learnloop_plugin_api::Manifest {
+        use learnloop_plugin_api::{KindSpec, Manifest, RecordType, abi};
+        let kind = |record_type| KindSpec {
+            record_type,
+            kinds: vec![],
+            payload_schema: serde_json::Value::Null,
+            description: String::new(),
+        };
+        Manifest {
+            name: "quiet".into(),
+            version: "0.0.0".into(),
+            abi_version: abi::ABI_VERSION,
+            description: "test plugin that learns nothing".into(),
+            kinds: vec![kind(RecordType::Prediction), kind(RecordType::Outcome)],
+            routes: vec![],
+            jobs: vec![],
+            config: vec![],
+        }
+    }
+
+    fn on_events(
+        &self,
+        _ctx: &mut dyn learnloop_plugin_api::Context,
+        _events: &[learnloop_plugin_api::Event],
+    ) -> Result<(), learnloop_plugin_api::PluginError> {
+        Ok(())
+    }
+
+    fn run_job(
+        &self,
+        _ctx: &mut dyn learnloop_plugin_api::Context,
+        job: &str,
+    ) -> Result<serde_json::Value, learnloop_plugin_api::PluginError> {
+        Err(learnloop_plugin_api::PluginError::not_found(format!("no job {job}")))
+    }
+
+    fn handle(
+        &self,
+        _ctx: &mut dyn learnloop_plugin_api::Context,
+        _request: &learnloop_plugin_api::RouteRequest,
+    ) -> Result<learnloop_plugin_api::RouteResponse, learnloop_plugin_api::PluginError> {
+        Err(learnloop_plugin_api::PluginError::not_found("no routes"))
+    }
 }
