@@ -1,25 +1,23 @@
 //! The registry of linked-in plugins the host is given: what loads from it,
 //! and what the host says about plugins it does not run — disabled, left
 //! out of this build (with the remedy the registry gives), or unknown.
-//!
-//! mod list: `support` provides `Quiet`, a plugin that learns nothing.
-
-mod support;
+//! `learnloop_test_support::quiet::Quiet` is the plugin linked in.
 
 use std::sync::Arc;
 
 use learnloop_config::Config;
 use learnloop_plugin_host::{LoadError, Origin, PluginHost, Registry, check_plugins};
 use learnloop_store::{SqliteOptions, Store};
+use learnloop_test_support::quiet::Quiet;
 
 const REMEDY: &str = "rebuild with the Cargo feature `plugin-cost`";
 
 fn store(dir: &std::path::Path) -> Arc<dyn Store> {
-    learnloop_store::pg_test::test_store(dir, &SqliteOptions::default())
+    learnloop_test_support::store::test_store(dir, &SqliteOptions::default())
 }
 
 fn registry() -> Registry {
-    Registry::new().with_default::<support::Quiet>("quiet").without("cost", REMEDY)
+    Registry::new().with_default::<Quiet>("quiet").without("cost", REMEDY)
 }
 
 fn config(dir: &std::path::Path, enabled: &[&str]) -> Config {
@@ -38,7 +36,7 @@ fn the_registry_lists_what_is_linked_in() {
     assert_eq!(r.left_out("quiet"), None);
     assert!(r.create("quiet").is_some() && r.create("cost").is_none());
     // Linking a left-out plugin in takes it off the left-out list.
-    let r = r.with_default::<support::Quiet>("cost");
+    let r = r.with_default::<Quiet>("cost");
     assert!(r.contains("cost") && r.left_out("cost").is_none());
     // An empty registry loads nothing but libraries.
     assert!(Registry::new().names().is_empty());

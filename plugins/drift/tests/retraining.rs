@@ -34,18 +34,7 @@ fn ts(us: i64) -> String {
 }
 
 fn host(dir: &std::path::Path) -> PluginHost {
-    let store: Arc<dyn Store> =
-        learnloop_store::pg_test::test_store(dir, &SqliteOptions { synchronous_full: false, ..Default::default() });
-    let mut c = Config::default();
-    c.plugins.dir = dir.join("no-plugins");
-    c.plugins.enabled = vec!["drift".into()];
-    let host = PluginHost::load(
-        &learnloop_plugin_host::Registry::new().with_default::<learnloop_plugin_drift::DriftPlugin>("drift"),
-        &c,
-        store,
-    );
-    assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
-    host
+    learnloop_test_support::host::host::<learnloop_plugin_drift::DriftPlugin>(dir, "drift")
 }
 
 fn ingest(host: &PluginHost, records: Vec<Record>) {
@@ -278,18 +267,14 @@ fn the_removed_mape_threshold_key_is_refused_by_name() {
         ("retrain_p_value", toml::Value::Float(0.0)),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = learnloop_store::pg_test::test_store(dir.path(), &SqliteOptions::default());
+        let store: Arc<dyn Store> = learnloop_test_support::store::test_store(dir.path(), &SqliteOptions::default());
         let mut c = Config::default();
         c.plugins.dir = dir.path().join("p");
         c.plugins.enabled = vec!["drift".into()];
         let mut section = toml::Table::new();
         section.insert(key.into(), value);
         c.plugin_sections.insert("drift".into(), section);
-        let host = PluginHost::load(
-            &learnloop_plugin_host::Registry::new().with_default::<learnloop_plugin_drift::DriftPlugin>("drift"),
-            &c,
-            store,
-        );
+        let host = PluginHost::load(&learnloop_plugin_host::Registry::new().with_default::<learnloop_plugin_drift::DriftPlugin>("drift"), &c, store);
         let err = host.load_errors.first().unwrap_or_else(|| panic!("{key} accepted")).to_string();
         assert!(err.contains(key), "{err}");
     }

@@ -85,18 +85,7 @@ fn simulate(model: &str, seed: u64, n: usize, s: Scenario, out: &mut Vec<Record>
 }
 
 fn host(dir: &std::path::Path) -> PluginHost {
-    let store: Arc<dyn Store> =
-        learnloop_store::pg_test::test_store(dir, &SqliteOptions { synchronous_full: false, ..Default::default() });
-    let mut c = Config::default();
-    c.plugins.dir = dir.join("no-plugins");
-    c.plugins.enabled = vec!["drift".into()];
-    let host = PluginHost::load(
-        &learnloop_plugin_host::Registry::new().with_default::<learnloop_plugin_drift::DriftPlugin>("drift"),
-        &c,
-        store,
-    );
-    assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
-    host
+    learnloop_test_support::host::host::<learnloop_plugin_drift::DriftPlugin>(dir, "drift")
 }
 
 fn ingest(host: &PluginHost, records: Vec<Record>) {
@@ -275,18 +264,14 @@ fn routes_name_bad_parameters_and_unknown_models() {
 #[test]
 fn config_keys_are_checked_and_named() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = learnloop_store::pg_test::test_store(dir.path(), &SqliteOptions::default());
+    let store: Arc<dyn Store> = learnloop_test_support::store::test_store(dir.path(), &SqliteOptions::default());
     let mut c = Config::default();
     c.plugins.dir = dir.path().join("p");
     c.plugins.enabled = vec!["drift".into()];
     let mut section = toml::Table::new();
     section.insert("p_value".into(), toml::Value::Float(1.5));
     c.plugin_sections.insert("drift".into(), section);
-    let host = PluginHost::load(
-        &learnloop_plugin_host::Registry::new().with_default::<learnloop_plugin_drift::DriftPlugin>("drift"),
-        &c,
-        store,
-    );
+    let host = PluginHost::load(&learnloop_plugin_host::Registry::new().with_default::<learnloop_plugin_drift::DriftPlugin>("drift"), &c, store);
     let err = host.load_errors[0].to_string();
     assert!(err.contains("p_value"), "{err}");
 }
