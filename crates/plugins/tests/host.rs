@@ -35,7 +35,11 @@ fn static_and_dynamic_builds_behave_the_same() {
         let records = sample_records(plugin, 40);
 
         let dir = tempfile::tempdir().unwrap();
-        let host = PluginHost::load(&learnloop_plugins::registry(), &config(&dir.path().join("none"), &[plugin]), store(dir.path()));
+        let host = PluginHost::load(
+            &learnloop_plugins::registry(),
+            &config(&dir.path().join("none"), &[plugin]),
+            store(dir.path()),
+        );
         assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
         assert_eq!(host.plugins()[plugin].origin, Origin::Static);
         let static_snapshot =
@@ -67,7 +71,8 @@ fn static_and_dynamic_builds_behave_the_same() {
 #[test]
 fn disabled_plugins_have_no_routes_jobs_or_events() {
     let dir = tempfile::tempdir().unwrap();
-    let host = PluginHost::load(&learnloop_plugins::registry(), &config(&dir.path().join("p"), &["drift"]), store(dir.path()));
+    let host =
+        PluginHost::load(&learnloop_plugins::registry(), &config(&dir.path().join("p"), &["drift"]), store(dir.path()));
     assert_eq!(host.plugins().keys().collect::<Vec<_>>(), ["drift"]);
     let records = sample_records("cost", 2);
     let statuses = host.ingest(records, learnloop_core::Timestamp::now()).unwrap();
@@ -91,7 +96,8 @@ fn disabled_plugins_have_no_routes_jobs_or_events() {
 #[test]
 fn plugin_validation_rejects_before_storing() {
     let dir = tempfile::tempdir().unwrap();
-    let host = PluginHost::load(&learnloop_plugins::registry(), &config(&dir.path().join("p"), &["drift"]), store(dir.path()));
+    let host =
+        PluginHost::load(&learnloop_plugins::registry(), &config(&dir.path().join("p"), &["drift"]), store(dir.path()));
     let bad = learnloop_core::parse_json_record(
         r#"{"type":"prediction","id":"x","workspace":"w","plugin":"drift","subject":"m","kind":"regression"}"#,
         &Default::default(),

@@ -13,8 +13,12 @@ pub struct Quiet;
 
 impl Plugin for Quiet {
     fn manifest(&self) -> Manifest {
-        let kind =
-            |record_type| KindSpec { record_type, kinds: vec![], payload_schema: Value::Null, description: String::new() };
+        let kind = |record_type| KindSpec {
+            record_type,
+            kinds: vec![],
+            payload_schema: Value::Null,
+            description: String::new(),
+        };
         Manifest {
             name: "quiet".into(),
             version: "0.0.0".into(),

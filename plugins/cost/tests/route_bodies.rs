@@ -80,15 +80,7 @@ fn call(host: &PluginHost, method: &str, path: &str, query: &[(&str, &str)], bod
 #[test]
 fn route_bodies() {
     let dir = tempfile::tempdir().unwrap();
-    let store = learnloop_store::pg_test::test_store(
-        dir.path(),
-        &SqliteOptions { synchronous_full: false, ..Default::default() },
-    );
-    let mut c = Config::default();
-    c.plugins.dir = dir.path().join("no-plugins");
-    c.plugins.enabled = vec!["cost".into()];
-    let host = PluginHost::load(&learnloop_plugin_host::Registry::new().with_default::<learnloop_plugin_cost::CostPlugin>("cost"), &c, store);
-    assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
+    let host = learnloop_test_support::host::host::<learnloop_plugin_cost::CostPlugin>(dir.path(), "cost");
     let backend = EdgeBackend::open(&dir.path().join("vectors")).unwrap();
     let ks = KnowledgeStore::new(Arc::new(backend), "learnloop", StructuredEmbedder::ID, StructuredEmbedder::DIMS);
     let host = host.with_services(Services {

@@ -22,13 +22,15 @@
 //!   errors against each other arm, Holm-adjusted over those comparisons, is
 //!   at most 1 − confidence. Otherwise "no winner yet", with the reason.
 
+use learnloop_plugin_api::helpers::time_json;
 use learnloop_plugin_api::{Context, Expect, PluginError, Timestamp};
 use learnloop_stats::{Alternative, chisquare, holm, mean, ttest_ind};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::analysis::metrics;
+use crate::analysis::{Metrics, metrics};
 use crate::config::Config;
+use crate::json::opt_nan;
 use crate::window;
 
 const DAY_US: f64 = 86_400_000_000.0;
@@ -59,8 +61,133 @@ pub fn key(id: &str) -> String {
     format!("ab/{id}")
 }
 
-fn ts(us: i64) -> Value {
-    Timestamp::from_micros(us).map(|t| json!(t.to_rfc3339())).unwrap_or(Value::Null)
+/// Where a test is in its period, by the host's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Before its start.
+    Scheduled,
+    /// Within its period.
+    Running,
+    /// After its end.
+    Finished,
+}
+
+/// A test's definition as answered. `created` is when it was created
+/// (RFC 3339), except in the answer to its creation, where it says whether
+/// this call created it (`bool`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AbTestView<C = Value> {
+    /// Test id.
+    pub id: String,
+    /// The model.
+    pub model: String,
+    /// Versions (arms).
+    pub versions: Vec<String>,
+    /// Traffic share per arm.
+    pub split: Vec<f64>,
+    /// Start of the period (RFC 3339).
+    pub start: Value,
+    /// End of the period (RFC 3339).
+    pub end: Value,
+    /// Confidence needed for a winner.
+    pub confidence: f64,
+    /// See the type's doc.
+    pub created: C,
+    /// Where the test is in its period.
+    pub status: Status,
+}
+
+/// One arm's results: [`Metrics`] of its matched outcomes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Arm {
+    /// Metrics of the arm's matched numeric outcomes.
+    #[serde(flatten)]
+    pub metrics: Metrics,
+    /// The arm's version.
+    pub version: String,
+    /// Its traffic share.
+    pub split: f64,
+    /// Its predictions in the period.
+    pub predictions: u64,
+}
+
+/// The sample-ratio-mismatch check: χ² goodness of fit of the arms' sizes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleRatio {
+    /// The test.
+    pub test: String,
+    /// Why it did not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    /// χ² statistic.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "opt_nan")]
+    pub statistic: Option<f64>,
+    /// Its p-value.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "opt_nan")]
+    pub p_value: Option<f64>,
+    /// Degrees of freedom.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dof: Option<usize>,
+    /// Expected predictions per arm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<Vec<f64>>,
+    /// Observed predictions per arm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<Vec<u64>>,
+    /// `srm_p_value`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    /// p-value below the threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mismatch: Option<bool>,
+}
+
+/// The best arm against one other arm.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// The best arm's version and the other's.
+    pub versions: Vec<String>,
+    /// The test.
+    pub test: String,
+    /// Their MAEs.
+    pub mae: Vec<f64>,
+    /// Relative MAE difference, % (null when the other's MAE is 0).
+    pub mae_difference_pct: Option<f64>,
+    /// Welch's t statistic (null when undefined).
+    pub statistic: Option<f64>,
+    /// Its degrees of freedom (null when undefined).
+    pub df: Option<f64>,
+    /// Its p-value.
+    #[serde(deserialize_with = "crate::json::nan")]
+    pub p_value: f64,
+    /// Holm-adjusted over the comparisons.
+    #[serde(deserialize_with = "crate::json::nan")]
+    pub p_adjusted: f64,
+    /// At most 1 − confidence.
+    pub significant: bool,
+}
+
+/// A test's results (the `ab_tests/{test}` route's answer).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AbResults {
+    /// The definition.
+    #[serde(flatten)]
+    pub test: AbTestView,
+    /// Per arm.
+    pub arms: Vec<Arm>,
+    /// Predictions of the model in the period with another version.
+    pub other_versions_predictions: u64,
+    /// The sample-ratio-mismatch check.
+    pub sample_ratio_mismatch: SampleRatio,
+    /// The best arm against each other.
+    pub comparisons: Vec<Comparison>,
+    /// The winning version, if any.
+    pub winner: Option<String>,
+    /// Why (or why not), in words.
+    pub conclusion: String,
+    /// The rule, in words.
+    pub rule: String,
 }
 
 impl AbTest {
@@ -177,14 +304,31 @@ impl AbTest {
         self.split.len() - 1
     }
 
-    /// The test's definition as JSON.
-    pub fn describe(&self, now_us: i64) -> Value {
-        json!({
-            "id": self.id, "model": self.model, "versions": self.versions, "split": self.split,
-            "start": ts(self.start_us), "end": ts(self.end_us), "confidence": self.confidence,
-            "created": ts(self.created_us),
-            "status": if now_us >= self.end_us { "finished" } else if now_us < self.start_us { "scheduled" } else { "running" },
-        })
+    /// The test's definition as answered, at `now_us` (the host's clock).
+    pub fn describe(&self, now_us: i64) -> AbTestView {
+        self.view(now_us, time_json(self.created_us))
+    }
+
+    /// The test's definition with `created` as given.
+    pub fn view<C>(&self, now_us: i64, created: C) -> AbTestView<C> {
+        let status = if now_us >= self.end_us {
+            Status::Finished
+        } else if now_us < self.start_us {
+            Status::Scheduled
+        } else {
+            Status::Running
+        };
+        AbTestView {
+            id: self.id.clone(),
+            model: self.model.clone(),
+            versions: self.versions.clone(),
+            split: self.split.clone(),
+            start: time_json(self.start_us),
+            end: time_json(self.end_us),
+            confidence: self.confidence,
+            created,
+            status,
+        }
     }
 }
 
@@ -247,7 +391,7 @@ pub fn list(ctx: &mut dyn Context) -> Result<Vec<AbTest>, PluginError> {
 }
 
 /// The results of a test from the history of its period.
-pub fn results(cfg: &Config, ctx: &mut dyn Context, t: &AbTest) -> Result<Value, PluginError> {
+pub fn results(cfg: &Config, ctx: &mut dyn Context, t: &AbTest) -> Result<AbResults, PluginError> {
     let w = window::load(ctx, &t.model, &[(t.start_us, t.end_us)], None)?.pop().unwrap_or_default();
     let k = t.versions.len();
     let mut preds = vec![0u64; k];
@@ -269,29 +413,46 @@ pub fn results(cfg: &Config, ctx: &mut dyn Context, t: &AbTest) -> Result<Value,
     let abs: Vec<Vec<f64>> =
         (0..k).map(|a| actual[a].iter().zip(&pred[a]).map(|(y, p)| (y - p).abs()).collect()).collect();
     let mae: Vec<f64> = abs.iter().map(|e| mean(e).unwrap_or(f64::NAN)).collect();
-    let arms: Vec<Value> = (0..k)
-        .map(|a| {
-            let mut m = metrics(&actual[a], &pred[a]);
-            m["version"] = json!(t.versions[a]);
-            m["split"] = json!(t.split[a]);
-            m["predictions"] = json!(preds[a]);
-            m
+    let arms: Vec<Arm> = (0..k)
+        .map(|a| Arm {
+            metrics: metrics(&actual[a], &pred[a]),
+            version: t.versions[a].clone(),
+            split: t.split[a],
+            predictions: preds[a],
         })
         .collect();
 
     // Sample-ratio mismatch: predictions per arm against the split.
     let total: u64 = preds.iter().sum();
+    let srm_skipped = |why: String| SampleRatio {
+        test: "chisquare goodness of fit".into(),
+        skipped: Some(why),
+        statistic: None,
+        p_value: None,
+        dof: None,
+        expected: None,
+        observed: None,
+        threshold: None,
+        mismatch: None,
+    };
     let srm = if (total as usize) < cfg.ab_min_samples {
-        json!({"test": "chisquare goodness of fit", "skipped": format!("fewer than ab_min_samples = {} predictions in the test", cfg.ab_min_samples)})
+        srm_skipped(format!("fewer than ab_min_samples = {} predictions in the test", cfg.ab_min_samples))
     } else {
         let obs: Vec<f64> = preds.iter().map(|&n| n as f64).collect();
         let exp: Vec<f64> = t.split.iter().map(|s| s * total as f64).collect();
         match chisquare(&obs, &exp) {
-            Ok(c) => {
-                json!({"test": "chisquare goodness of fit", "statistic": c.statistic, "p_value": c.pvalue, "dof": c.dof,
-                            "expected": exp, "observed": preds, "threshold": cfg.srm_p_value, "mismatch": c.pvalue < cfg.srm_p_value})
-            }
-            Err(e) => json!({"test": "chisquare goodness of fit", "skipped": e.to_string()}),
+            Ok(c) => SampleRatio {
+                test: "chisquare goodness of fit".into(),
+                skipped: None,
+                statistic: Some(c.statistic),
+                p_value: Some(c.pvalue),
+                dof: Some(c.dof),
+                expected: Some(exp),
+                observed: Some(preds.clone()),
+                threshold: Some(cfg.srm_p_value),
+                mismatch: Some(c.pvalue < cfg.srm_p_value),
+            },
+            Err(e) => srm_skipped(e.to_string()),
         }
     };
 
@@ -318,26 +479,28 @@ pub fn results(cfg: &Config, ctx: &mut dyn Context, t: &AbTest) -> Result<Value,
                 Err(_) => (f64::NAN, 1.0, f64::NAN),
             };
             ps.push(p);
-            comparisons.push(json!({
-                "versions": [t.versions[best], t.versions[b]],
-                "test": "ttest_ind (Welch) on |error|",
-                "mae": [mae[best], mae[b]],
-                "mae_difference_pct": if mae[b] > 0.0 { json!(100.0 * (mae[best] - mae[b]) / mae[b]) } else { Value::Null },
-                "statistic": if stat.is_finite() { json!(stat) } else { Value::Null },
-                "df": if df.is_finite() { json!(df) } else { Value::Null },
-                "p_value": p,
-            }));
+            comparisons.push(Comparison {
+                versions: vec![t.versions[best].clone(), t.versions[b].clone()],
+                test: "ttest_ind (Welch) on |error|".into(),
+                mae: vec![mae[best], mae[b]],
+                mae_difference_pct: (mae[b] > 0.0).then(|| 100.0 * (mae[best] - mae[b]) / mae[b]),
+                statistic: stat.is_finite().then_some(stat),
+                df: df.is_finite().then_some(df),
+                p_value: p,
+                p_adjusted: p,
+                significant: false,
+            });
         }
         let adj = holm(&ps).unwrap_or_else(|_| ps.clone());
         for (c, q) in comparisons.iter_mut().zip(&adj) {
-            c["p_adjusted"] = json!(q);
-            c["significant"] = json!(*q <= alpha);
+            c.p_adjusted = *q;
+            c.significant = *q <= alpha;
         }
         let all = adj.iter().all(|q| *q <= alpha);
-        if srm["mismatch"] == true {
+        if srm.mismatch == Some(true) {
             reason = format!(
                 "no winner: sample-ratio mismatch (chi-square p = {:.3e} < {}): the arms' sizes do not match the split, so the comparison is not trustworthy",
-                srm["p_value"].as_f64().unwrap_or(0.0),
+                srm.p_value.filter(|p| p.is_finite()).unwrap_or(0.0),
                 cfg.srm_p_value
             );
         } else if all {
@@ -353,15 +516,14 @@ pub fn results(cfg: &Config, ctx: &mut dyn Context, t: &AbTest) -> Result<Value,
             );
         }
     }
-    let mut out = t.describe(ctx.now().as_micros());
-    out["arms"] = json!(arms);
-    out["other_versions_predictions"] = json!(other);
-    out["sample_ratio_mismatch"] = srm;
-    out["comparisons"] = json!(comparisons);
-    out["winner"] = winner.map(|a| json!(t.versions[a])).unwrap_or(Value::Null);
-    out["conclusion"] = json!(reason);
-    out["rule"] = json!(
-        "winner = the lowest-MAE version when every arm has >= ab_min_samples matched outcomes, no sample-ratio mismatch, and every Holm-adjusted Welch p-value against it is <= 1 - confidence"
-    );
-    Ok(out)
+    Ok(AbResults {
+        test: t.describe(ctx.now().as_micros()),
+        arms,
+        other_versions_predictions: other,
+        sample_ratio_mismatch: srm,
+        comparisons,
+        winner: winner.map(|a| t.versions[a].clone()),
+        conclusion: reason,
+        rule: "winner = the lowest-MAE version when every arm has >= ab_min_samples matched outcomes, no sample-ratio mismatch, and every Holm-adjusted Welch p-value against it is <= 1 - confidence".into(),
+    })
 }

@@ -1,8 +1,8 @@
 //! The `[drift]` config section: every key, its default and what it does.
 
-use learnloop_plugin_api::{ConfigKey, PluginError};
+use learnloop_plugin_api::{ConfigKey, PluginError, parse_config};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// The `[drift]` config section. Unknown keys are errors naming the key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,6 +84,20 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Reads and checks the `[drift]` section; errors name the key. The
+    /// removed `mape_threshold` is refused by name, saying what replaced it.
+    pub fn from_section(section: &Value) -> Result<Self, PluginError> {
+        if section.get("mape_threshold").is_some() {
+            return Err(PluginError::invalid(
+                "[drift] mape_threshold",
+                "is no longer used: retraining compares each model's current error with its own reference error by a one-sided test (see retrain_min_error_increase); remove the key",
+            ));
+        }
+        let config: Config = parse_config("drift", section)?;
+        config.check()?;
+        Ok(config)
+    }
+
     /// Checks ranges; errors name the key.
     pub fn check(&self) -> Result<(), PluginError> {
         let bad = |k: &str, m: &str| Err(PluginError::invalid(format!("[drift] {k}"), m.to_string()));

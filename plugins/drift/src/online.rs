@@ -17,10 +17,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use learnloop_plugin_api::{AlertDraft, Context, Event, Expect, PluginError, Severity};
+use learnloop_plugin_api::{AlertDraft, Context, Event, Expect, PluginError, Record, Severity, ValidationError};
 use learnloop_stats::{Adwin, AdwinConfig, ChangeDirection, MAX_STREAM_MAGNITUDE};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::config::Config;
 
@@ -66,7 +66,7 @@ impl Totals {
     }
 
     /// MAE, RMSE, R², MAPE, accuracy from the totals (null where undefined).
-    pub fn metrics(&self) -> Value {
+    pub fn metrics(&self) -> OnlineMetrics {
         let n = self.n as f64;
         let (mae, rmse, r2) = if self.n > 0 {
             let sst = self.sum_y2 - self.sum_y * self.sum_y / n;
@@ -77,9 +77,68 @@ impl Totals {
         };
         let mape = (self.n_pct > 0).then(|| self.sum_pct / self.n_pct as f64);
         let accuracy = (self.labels > 0).then(|| self.labels_correct as f64 / self.labels as f64);
-        json!({"n": self.n, "mae": mae, "rmse": rmse, "r2": r2, "mape": mape,
-               "mape_skipped_zero_actuals": self.zero_actuals, "labels": self.labels, "accuracy": accuracy})
+        OnlineMetrics {
+            n: self.n,
+            mae,
+            rmse,
+            r2,
+            mape,
+            mape_skipped_zero_actuals: self.zero_actuals,
+            labels: self.labels,
+            accuracy,
+        }
     }
+}
+
+/// All-time error metrics of a model (or of one of its versions), from
+/// its [`Totals`]; `null` where undefined (no outcome yet, R² of a
+/// constant actual).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OnlineMetrics {
+    /// Matched numeric outcomes.
+    pub n: u64,
+    /// Mean absolute error.
+    pub mae: Option<f64>,
+    /// Root mean squared error.
+    pub rmse: Option<f64>,
+    /// Coefficient of determination.
+    pub r2: Option<f64>,
+    /// Mean absolute percentage error over non-zero actuals.
+    pub mape: Option<f64>,
+    /// Outcomes whose actual was 0 (left out of the MAPE).
+    pub mape_skipped_zero_actuals: u64,
+    /// Matched label outcomes.
+    pub labels: u64,
+    /// Share of label outcomes equal to the predicted label.
+    pub accuracy: Option<f64>,
+}
+
+/// The ADWIN detector's state in the summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdwinSummary {
+    /// Detections of an increasing error.
+    pub error_increases: u64,
+    /// Detections of a decreasing error.
+    pub error_decreases: u64,
+    /// Width of the detector's window.
+    pub window: u64,
+    /// Mean absolute error in the window (null when empty).
+    pub mean_abs_error: Option<f64>,
+}
+
+/// The data of an `online_error_increase` alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorIncrease {
+    /// The model.
+    pub model: String,
+    /// ADWIN detections of an increasing error so far.
+    pub detections: u64,
+    /// Matched numeric outcomes before this one.
+    pub outcomes_matched: u64,
+    /// Width of the detector's window.
+    pub window_width: u64,
+    /// Mean absolute error in the window.
+    pub window_mean_abs_error: Option<f64>,
 }
 
 /// Everything kept online about one model.
@@ -147,6 +206,37 @@ pub struct Pending {
     /// Model version.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub ver: String,
+}
+
+/// Checks a record before it is stored; errors name the field. A model's
+/// prediction needs a value or a label, a `payload.model_version` that is a
+/// string or a number and scalar features; a service sample is checked by
+/// [`crate::service::validate`]; an outcome needs a value or a label.
+pub fn validate(record: &Record) -> Result<(), ValidationError> {
+    match record {
+        Record::Prediction(p) if p.kind == crate::service::KIND => crate::service::validate(p),
+        Record::Prediction(p) if p.value.is_none() && p.label.is_none() => {
+            Err(ValidationError::new("value", "is required: the model's predicted value (or `label` for a classifier)"))
+        }
+        Record::Prediction(p) => {
+            match p.payload.get("model_version") {
+                None | Some(Value::String(_)) | Some(Value::Number(_)) => {}
+                Some(_) => {
+                    return Err(ValidationError::new("payload.model_version", "must be a string or a number"));
+                }
+            }
+            for (k, v) in &p.features {
+                if matches!(v, Value::Array(_) | Value::Object(_)) {
+                    return Err(ValidationError::new(format!("features.{k}"), "must be a number, string or boolean"));
+                }
+            }
+            Ok(())
+        }
+        Record::Outcome(o) if o.value.is_none() && o.label.is_none() => {
+            Err(ValidationError::new("value", "is required: the actual value (or `label` for a classifier)"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The model version of a prediction payload (`model_version`, string or number).
@@ -305,9 +395,13 @@ pub fn absorb(config: &Config, ctx: &mut dyn Context, events: &[Event]) -> Resul
                                                 "ADWIN detected an increase of model {model}'s absolute error after {before} matched outcomes; check the drift and retrain routes."
                                             ),
                                             dedup_key: format!("online_error_increase/{model}"),
-                                            data: json!({"model": model, "detections": st.error_increases,
-                                                         "outcomes_matched": before, "window_width": st.adwin.width(),
-                                                         "window_mean_abs_error": st.adwin.mean()}),
+                                            data: serde_json::to_value(ErrorIncrease {
+                                                model: model.to_string(),
+                                                detections: st.error_increases,
+                                                outcomes_matched: before,
+                                                window_width: st.adwin.width(),
+                                                window_mean_abs_error: st.adwin.mean(),
+                                            })?,
                                         })?;
                                     }
                                     Some(ChangeDirection::Decrease) => st.error_decreases += 1,

@@ -11,7 +11,36 @@
 //! see the README).
 
 use learnloop_plugin_api::{Context, Expect, PluginError, Timestamp};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A recorded retraining request (state `retrain/<model>/<day>`).
+///
+/// The evidence is kept as it was recorded: its shape is that of the
+/// version that recorded it (the retraining decision changed over time),
+/// so it is read back untouched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetrainRequest {
+    /// The model.
+    pub model: String,
+    /// The UTC day of the host's clock (`YYYY-MM-DD`).
+    pub day: String,
+    /// When it was recorded (RFC 3339, the host's clock).
+    pub requested_at: String,
+    /// The caller's reason.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Whether the evidence recommended retraining.
+    #[serde(default)]
+    pub should_retrain: bool,
+    /// The evidence: the retraining decision, the drift check in brief and
+    /// the current window's performance.
+    #[serde(default)]
+    pub evidence: Value,
+    /// How it is delivered.
+    #[serde(default)]
+    pub delivery: String,
+}
 
 /// The UTC day (`YYYY-MM-DD`) of a time.
 pub fn day(t: Timestamp) -> String {
@@ -20,12 +49,13 @@ pub fn day(t: Timestamp) -> String {
 
 /// Records a request for `model` with `evidence` unless one exists for
 /// today; returns whether it was created and the stored request.
-pub fn trigger(
+pub fn trigger<E: Serialize>(
     ctx: &mut dyn Context,
     model: &str,
     reason: Option<String>,
-    evidence: Value,
-) -> Result<(bool, Value), PluginError> {
+    should_retrain: bool,
+    evidence: &E,
+) -> Result<(bool, RetrainRequest), PluginError> {
     let now = ctx.now();
     let day = day(now);
     let key = format!("retrain/{model}/{day}");
@@ -33,36 +63,38 @@ pub fn trigger(
         return Err(PluginError::invalid("model", "is too long for a retraining request"));
     }
     if let Some(s) = ctx.get_state(&key)? {
-        return Ok((false, s.value));
+        return Ok((false, serde_json::from_value(s.value)?));
     }
-    let request = json!({
-        "model": model,
-        "day": day,
-        "requested_at": now.to_rfc3339(),
-        "reason": reason,
-        "should_retrain": evidence["should_retrain"],
-        "evidence": evidence,
-        "delivery": "recorded: no webhook delivery in this version; read GET /api/v1/drift/retrain/requests",
-    });
-    ctx.put_state(&key, request.clone(), Expect::Absent)?;
+    let request = RetrainRequest {
+        model: model.to_string(),
+        day,
+        requested_at: now.to_rfc3339(),
+        reason,
+        should_retrain,
+        evidence: serde_json::to_value(evidence)?,
+        delivery: "recorded: no webhook delivery in this version; read GET /api/v1/drift/retrain/requests".into(),
+    };
+    ctx.put_state(&key, serde_json::to_value(&request)?, Expect::Absent)?;
     Ok((true, request))
 }
 
 /// Recorded requests, newest day first, optionally of one model.
-pub fn list(ctx: &mut dyn Context, model: Option<&str>, limit: usize) -> Result<Vec<Value>, PluginError> {
+pub fn list(ctx: &mut dyn Context, model: Option<&str>, limit: usize) -> Result<Vec<RetrainRequest>, PluginError> {
     let prefix = match model {
         Some(m) => format!("retrain/{m}/"),
         None => "retrain/".to_string(),
     };
-    let mut out = Vec::new();
+    let mut out: Vec<RetrainRequest> = Vec::new();
     let mut after: Option<String> = None;
     loop {
         let page = ctx.scan_state(&prefix, after.as_deref(), 1000)?;
         let Some((last, _)) = page.last() else { break };
         after = Some(last.clone());
-        out.extend(page.into_iter().map(|(_, s)| s.value));
+        for (_, s) in page {
+            out.push(serde_json::from_value(s.value)?);
+        }
     }
-    out.sort_by(|a, b| b["requested_at"].as_str().cmp(&a["requested_at"].as_str()));
+    out.sort_by(|a, b| b.requested_at.cmp(&a.requested_at));
     out.truncate(limit);
     Ok(out)
 }

@@ -24,12 +24,14 @@
 
 use std::collections::BTreeMap;
 
+use learnloop_plugin_api::helpers::time_json;
 use learnloop_plugin_api::{Context, EventQuery, Expect, Order, PluginError, Prediction, Timestamp, ValidationError};
 use learnloop_stats::{mean, percentiles, spearman};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use crate::config::Config;
+use crate::json::nan;
 
 /// The prediction kind of a service sample.
 pub const KIND: &str = "service_sample";
@@ -122,21 +124,278 @@ pub fn list(ctx: &mut dyn Context) -> Result<Vec<(String, ServiceState)>, Plugin
     Ok(out)
 }
 
-fn ts(us: i64) -> Value {
-    Timestamp::from_micros(us).map(|t| json!(t.to_rfc3339())).unwrap_or(Value::Null)
+/// A service's counters (the `services` route's answer per service).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceCounts {
+    /// Samples seen.
+    pub samples: u64,
+    /// Samples that were errors.
+    pub errors: u64,
+    /// Event time of the oldest sample (RFC 3339).
+    pub oldest_sample: Value,
+    /// Event time of the newest sample (RFC 3339).
+    pub newest_sample: Value,
 }
 
-fn latency(v: &[f64]) -> Value {
+impl ServiceState {
+    /// The counters as answered.
+    pub fn counts(&self) -> ServiceCounts {
+        ServiceCounts {
+            samples: self.samples,
+            errors: self.errors,
+            oldest_sample: time_json(self.oldest_us),
+            newest_sample: time_json(self.newest_us),
+        }
+    }
+}
+
+/// Latency statistics (ms) of a set of samples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    /// Samples.
+    pub n: usize,
+    /// The statistics (absent without samples).
+    #[serde(flatten)]
+    pub stats: Option<LatencyStats>,
+}
+
+/// The statistics of a non-empty [`Latency`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencyStats {
+    /// Minimum.
+    #[serde(deserialize_with = "nan")]
+    pub min: f64,
+    /// Maximum.
+    #[serde(deserialize_with = "nan")]
+    pub max: f64,
+    /// Mean.
+    #[serde(deserialize_with = "nan")]
+    pub avg: f64,
+    /// Median.
+    #[serde(deserialize_with = "nan")]
+    pub p50: f64,
+    /// 95th percentile.
+    #[serde(deserialize_with = "nan")]
+    pub p95: f64,
+    /// 99th percentile.
+    #[serde(deserialize_with = "nan")]
+    pub p99: f64,
+}
+
+fn latency(v: &[f64]) -> Latency {
     if v.is_empty() {
-        return json!({"n": 0});
+        return Latency { n: 0, stats: None };
     }
     let p = percentiles(v, &[50.0, 95.0, 99.0]).unwrap_or_else(|_| vec![f64::NAN; 3]);
-    json!({"n": v.len(), "min": v.iter().copied().fold(f64::INFINITY, f64::min), "max": v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-           "avg": mean(v).unwrap_or(f64::NAN), "p50": p[0], "p95": p[1], "p99": p[2]})
+    Latency {
+        n: v.len(),
+        stats: Some(LatencyStats {
+            min: v.iter().copied().fold(f64::INFINITY, f64::min),
+            max: v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            avg: mean(v).unwrap_or(f64::NAN),
+            p50: p[0],
+            p95: p[1],
+            p99: p[2],
+        }),
+    }
+}
+
+/// One endpoint in the health report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointHealth {
+    /// Its latency.
+    #[serde(flatten)]
+    pub latency: Latency,
+    /// Its error samples.
+    pub errors: u64,
+    /// Its error rate.
+    #[serde(deserialize_with = "nan")]
+    pub error_rate: f64,
+    /// p95 above `slow_endpoint_ms` (with at least `min_samples` samples).
+    pub slow: bool,
+}
+
+/// A slow endpoint, with a suggestion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SlowEndpoint {
+    /// The endpoint.
+    pub endpoint: String,
+    /// Its p95 latency (ms).
+    #[serde(deserialize_with = "nan")]
+    pub p95_ms: f64,
+    /// Its mean latency (ms).
+    pub avg_ms: Option<f64>,
+    /// Its samples.
+    pub samples: usize,
+    /// What to do, in words.
+    pub suggestion: String,
+}
+
+/// One aggregation window of the health report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowHealth {
+    /// Its latency.
+    #[serde(flatten)]
+    pub latency: Latency,
+    /// Its start (RFC 3339).
+    pub start: Value,
+    /// Its error rate.
+    #[serde(deserialize_with = "nan")]
+    pub error_rate: f64,
+    /// Mean memory (MB; null without memory samples).
+    pub memory_mb: Option<f64>,
+}
+
+/// Memory over the period: its growth and whether it suggests a leak.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Memory {
+    /// Fewer than `min_samples` memory samples.
+    Skipped {
+        /// Memory samples.
+        samples: usize,
+        /// Why.
+        skipped: String,
+        /// Always false.
+        leak_suspected: bool,
+    },
+    /// The growth was fitted.
+    Fitted(MemoryTrend),
+}
+
+/// The fitted memory growth of a [`Memory`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemoryTrend {
+    /// Memory samples.
+    pub samples: usize,
+    /// The first sample (MB).
+    #[serde(deserialize_with = "nan")]
+    pub first_mb: f64,
+    /// The last sample (MB).
+    #[serde(deserialize_with = "nan")]
+    pub last_mb: f64,
+    /// Least-squares slope (MB per hour).
+    #[serde(deserialize_with = "nan")]
+    pub slope_mb_per_hour: f64,
+    /// Slope × span.
+    #[serde(deserialize_with = "nan")]
+    pub fitted_growth_mb: f64,
+    /// Hours between the first and the last sample.
+    #[serde(deserialize_with = "nan")]
+    pub span_hours: f64,
+    /// Spearman's ρ of memory over time (null when undefined).
+    pub spearman_rho: Option<f64>,
+    /// Its p-value.
+    pub spearman_p_value: Option<f64>,
+    /// `memory_leak_mb`.
+    pub threshold_mb: f64,
+    /// Growth at least the threshold and rising monotonically.
+    pub leak_suspected: bool,
+}
+
+impl Memory {
+    /// Whether a leak is suspected.
+    pub fn leak_suspected(&self) -> bool {
+        match self {
+            Memory::Skipped { leak_suspected, .. } => *leak_suspected,
+            Memory::Fitted(m) => m.leak_suspected,
+        }
+    }
+
+    /// The fitted growth (MB; 0 when skipped).
+    pub fn fitted_growth_mb(&self) -> f64 {
+        match self {
+            Memory::Skipped { .. } => 0.0,
+            Memory::Fitted(m) => m.fitted_growth_mb,
+        }
+    }
+
+    /// The span of the memory samples (hours; 0 when skipped).
+    pub fn span_hours(&self) -> f64 {
+        match self {
+            Memory::Skipped { .. } => 0.0,
+            Memory::Fitted(m) => m.span_hours,
+        }
+    }
+}
+
+/// The health score's components, each in [0, 1].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Components {
+    /// Share of endpoints that are not slow.
+    pub latency: f64,
+    /// 1 − error rate / `max_error_rate`, at least 0.
+    pub errors: f64,
+    /// 1 − memory growth / `memory_leak_mb`, at least 0.
+    pub memory: f64,
+}
+
+/// `healthy` ≥ 90, `degraded` ≥ 70, else `unhealthy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Score ≥ 90.
+    Healthy,
+    /// Score ≥ 70.
+    Degraded,
+    /// Score < 70.
+    Unhealthy,
+}
+
+/// The health score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    /// 0–100, one decimal.
+    pub score: f64,
+    /// The status.
+    pub status: Status,
+    /// The components.
+    pub components: Components,
+    /// The formula, in words.
+    pub formula: String,
+}
+
+/// A service's health over a period (the `health` route's answer).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthReport {
+    /// The service.
+    pub service: String,
+    /// Start of the period (RFC 3339).
+    pub from: Value,
+    /// End of the period (RFC 3339).
+    pub until: Value,
+    /// Samples.
+    pub samples: u64,
+    /// Error samples.
+    pub errors: u64,
+    /// Error rate (0 without samples).
+    pub error_rate: f64,
+    /// Latency over every endpoint.
+    pub latency: Latency,
+    /// Per endpoint.
+    pub endpoints: BTreeMap<String, EndpointHealth>,
+    /// Slow endpoints, slowest first.
+    pub slow_endpoints: Vec<SlowEndpoint>,
+    /// `slow_endpoint_ms`.
+    pub slow_endpoint_ms: f64,
+    /// `service_window_minutes`.
+    pub window_minutes: f64,
+    /// Per aggregation window (the last 2000).
+    pub windows: Vec<WindowHealth>,
+    /// Memory.
+    pub memory: Memory,
+    /// The score.
+    pub health: Health,
 }
 
 /// The health report of `service` over `[from, until)` (µs).
-pub fn health(cfg: &Config, ctx: &mut dyn Context, service: &str, from: i64, until: i64) -> Result<Value, PluginError> {
+pub fn health(
+    cfg: &Config,
+    ctx: &mut dyn Context,
+    service: &str,
+    from: i64,
+    until: i64,
+) -> Result<HealthReport, PluginError> {
     let tsq =
         |us: i64, name: &str| Timestamp::from_micros(us).ok_or_else(|| PluginError::invalid(name, "time out of range"));
     let mut q = EventQuery {
@@ -187,45 +446,60 @@ pub fn health(cfg: &Config, ctx: &mut dyn Context, service: &str, from: i64, unt
     }
     let error_rate = if n > 0 { errors as f64 / n as f64 } else { 0.0 };
 
-    let mut endpoints = Map::new();
+    let mut endpoints = BTreeMap::new();
     let mut slow = Vec::new();
     let (mut qualified, mut fast) = (0usize, 0usize);
     for (ep, a) in &by_endpoint {
-        let mut l = latency(&a.lat);
-        let p95 = l["p95"].as_f64().unwrap_or(0.0);
+        let l = latency(&a.lat);
+        let p95 = l.stats.as_ref().map_or(0.0, |s| s.p95);
+        // A NaN p95 (no percentile) counted as 0, as before typing.
+        let p95 = if p95.is_finite() { p95 } else { 0.0 };
         let is_slow = a.lat.len() >= cfg.min_samples && p95 > cfg.slow_endpoint_ms;
         if a.lat.len() >= cfg.min_samples {
             qualified += 1;
             fast += usize::from(!is_slow);
         }
-        l["errors"] = json!(a.errors);
-        l["error_rate"] = json!(a.errors as f64 / a.lat.len() as f64);
-        l["slow"] = json!(is_slow);
         if is_slow {
-            slow.push(json!({"endpoint": ep, "p95_ms": p95, "avg_ms": l["avg"], "samples": a.lat.len(),
-                "suggestion": format!("{ep}: p95 {p95:.0} ms is over {} ms; profile it, cache or paginate its slowest calls, check its queries", cfg.slow_endpoint_ms)}));
+            slow.push(SlowEndpoint {
+                endpoint: ep.clone(),
+                p95_ms: p95,
+                avg_ms: l.stats.as_ref().map(|s| s.avg),
+                samples: a.lat.len(),
+                suggestion: format!("{ep}: p95 {p95:.0} ms is over {} ms; profile it, cache or paginate its slowest calls, check its queries", cfg.slow_endpoint_ms),
+            });
         }
-        endpoints.insert(ep.clone(), l);
+        endpoints.insert(
+            ep.clone(),
+            EndpointHealth {
+                latency: l,
+                errors: a.errors,
+                error_rate: a.errors as f64 / a.lat.len() as f64,
+                slow: is_slow,
+            },
+        );
     }
-    slow.sort_by(|a, b| b["p95_ms"].as_f64().unwrap_or(0.0).total_cmp(&a["p95_ms"].as_f64().unwrap_or(0.0)));
+    slow.sort_by(|a, b| b.p95_ms.total_cmp(&a.p95_ms));
 
-    let windows: Vec<Value> = by_window
+    let windows: Vec<WindowHealth> = by_window
         .iter()
         .rev()
         .take(2000)
         .rev()
-        .map(|(start, a)| {
-            let mut l = latency(&a.lat);
-            l["start"] = ts(*start);
-            l["error_rate"] = json!(a.errors as f64 / a.lat.len() as f64);
-            l["memory_mb"] = if a.mem.is_empty() { Value::Null } else { json!(mean(&a.mem).unwrap_or(f64::NAN)) };
-            l
+        .map(|(start, a)| WindowHealth {
+            latency: latency(&a.lat),
+            start: time_json(*start),
+            error_rate: a.errors as f64 / a.lat.len() as f64,
+            memory_mb: if a.mem.is_empty() { None } else { Some(mean(&a.mem).unwrap_or(f64::NAN)) },
         })
         .collect();
 
     // Memory: least-squares growth over the period and Spearman's trend test.
     let memory = if mem_v.len() < cfg.min_samples {
-        json!({"samples": mem_v.len(), "skipped": format!("fewer than min_samples = {} memory samples", cfg.min_samples), "leak_suspected": false})
+        Memory::Skipped {
+            samples: mem_v.len(),
+            skipped: format!("fewer than min_samples = {} memory samples", cfg.min_samples),
+            leak_suspected: false,
+        }
     } else {
         let (mt, mv) = (mean(&mem_t).unwrap_or(0.0), mean(&mem_v).unwrap_or(0.0));
         let sxx: f64 = mem_t.iter().map(|t| (t - mt) * (t - mt)).sum();
@@ -235,30 +509,51 @@ pub fn health(cfg: &Config, ctx: &mut dyn Context, service: &str, from: i64, unt
         let growth = slope * span_h;
         let trend = spearman(&mem_t, &mem_v).ok();
         let monotone = trend.is_some_and(|r| r.statistic > 0.0 && r.pvalue <= cfg.p_value);
-        json!({"samples": mem_v.len(), "first_mb": mem_v[0], "last_mb": mem_v[mem_v.len() - 1],
-               "slope_mb_per_hour": slope, "fitted_growth_mb": growth, "span_hours": span_h,
-               "spearman_rho": trend.map(|r| r.statistic), "spearman_p_value": trend.map(|r| r.pvalue),
-               "threshold_mb": cfg.memory_leak_mb, "leak_suspected": monotone && growth >= cfg.memory_leak_mb})
+        Memory::Fitted(MemoryTrend {
+            samples: mem_v.len(),
+            first_mb: mem_v[0],
+            last_mb: mem_v[mem_v.len() - 1],
+            slope_mb_per_hour: slope,
+            fitted_growth_mb: growth,
+            span_hours: span_h,
+            spearman_rho: trend.map(|r| r.statistic),
+            spearman_p_value: trend.map(|r| r.pvalue),
+            threshold_mb: cfg.memory_leak_mb,
+            leak_suspected: monotone && growth >= cfg.memory_leak_mb,
+        })
     };
-    let growth = memory["fitted_growth_mb"].as_f64().unwrap_or(0.0);
+    let growth = memory.fitted_growth_mb();
+    let growth = if growth.is_finite() { growth } else { 0.0 };
     let l = if qualified == 0 { 1.0 } else { fast as f64 / qualified as f64 };
     let e = (1.0 - error_rate / cfg.max_error_rate).max(0.0);
     let m = 1.0 - (growth.max(0.0) / cfg.memory_leak_mb).min(1.0);
     let score = (1000.0 * (0.4 * l + 0.4 * e + 0.2 * m)).round() / 10.0;
     let status = if score >= 90.0 {
-        "healthy"
+        Status::Healthy
     } else if score >= 70.0 {
-        "degraded"
+        Status::Degraded
     } else {
-        "unhealthy"
+        Status::Unhealthy
     };
-    Ok(json!({
-        "service": service, "from": ts(from), "until": ts(until), "samples": n, "errors": errors, "error_rate": error_rate,
-        "latency": latency(&by_endpoint.values().flat_map(|a| a.lat.iter().copied()).collect::<Vec<_>>()),
-        "endpoints": endpoints, "slow_endpoints": slow, "slow_endpoint_ms": cfg.slow_endpoint_ms,
-        "window_minutes": cfg.service_window_minutes, "windows": windows, "memory": memory,
-        "health": {"score": score, "status": status,
-                   "components": {"latency": l, "errors": e, "memory": m},
-                   "formula": "100 * (0.4 * share of endpoints with p95 <= slow_endpoint_ms + 0.4 * max(0, 1 - error_rate / max_error_rate) + 0.2 * (1 - min(1, max(0, memory growth) / memory_leak_mb)))"},
-    }))
+    Ok(HealthReport {
+        service: service.to_string(),
+        from: time_json(from),
+        until: time_json(until),
+        samples: n,
+        errors,
+        error_rate,
+        latency: latency(&by_endpoint.values().flat_map(|a| a.lat.iter().copied()).collect::<Vec<_>>()),
+        endpoints,
+        slow_endpoints: slow,
+        slow_endpoint_ms: cfg.slow_endpoint_ms,
+        window_minutes: cfg.service_window_minutes,
+        windows,
+        memory,
+        health: Health {
+            score,
+            status,
+            components: Components { latency: l, errors: e, memory: m },
+            formula: "100 * (0.4 * share of endpoints with p95 <= slow_endpoint_ms + 0.4 * max(0, 1 - error_rate / max_error_rate) + 0.2 * (1 - min(1, max(0, memory growth) / memory_leak_mb)))".into(),
+        },
+    })
 }

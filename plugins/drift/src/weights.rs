@@ -16,10 +16,13 @@
 //! target| changed by more than 0.1 from the first to the last bucket,
 //! `stable` otherwise.
 
+use std::collections::BTreeMap;
+
 use learnloop_stats::{pearson, spearman};
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
+use crate::json::nan;
 use crate::window::Window;
 
 const TREND_DELTA: f64 = 0.1;
@@ -42,26 +45,158 @@ fn corr(x: &[f64], y: &[f64], e: &[f64]) -> Corr {
     }
 }
 
-fn pair(v: Option<(f64, f64)>) -> Value {
-    match v {
-        Some((r, p)) => json!({"r": r, "p_value": p}),
-        None => Value::Null,
-    }
+/// A correlation coefficient and its p-value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Correlation {
+    /// The coefficient.
+    #[serde(deserialize_with = "nan")]
+    pub r: f64,
+    /// Its p-value.
+    #[serde(deserialize_with = "nan")]
+    pub p_value: f64,
+}
+
+fn pair(v: Option<(f64, f64)>) -> Option<Correlation> {
+    v.map(|(r, p_value)| Correlation { r, p_value })
+}
+
+/// A feature's correlations with the actual.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetCorrelation {
+    /// Pearson (null when undefined).
+    pub pearson: Option<Correlation>,
+    /// Spearman (null when undefined).
+    pub spearman: Option<Correlation>,
+}
+
+/// A feature's Spearman correlation with an error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorCorrelation {
+    /// Spearman (null when undefined).
+    pub spearman: Option<Correlation>,
+}
+
+/// One time bucket of a feature's trend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bucket {
+    /// Rows in the bucket.
+    pub rows: usize,
+    /// Event time of its first row (µs).
+    pub first_row_time_us: Option<i64>,
+    /// Event time of its last row (µs).
+    pub last_row_time_us: Option<i64>,
+    /// Spearman ρ with the actual.
+    pub target_spearman: Option<f64>,
+    /// Spearman ρ with the signed error.
+    pub error_spearman: Option<f64>,
+}
+
+/// How a feature's correlation with the actual changed over the buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trend {
+    /// |ρ| grew by more than 0.1.
+    Strengthening,
+    /// |ρ| fell by more than 0.1.
+    Weakening,
+    /// Neither.
+    Stable,
+    /// Fewer than two buckets.
+    Unknown,
+}
+
+/// A feature's weight, or why it has none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FeatureWeight {
+    /// Computed.
+    Computed(Box<Weighted>),
+    /// Too few rows with this feature.
+    Skipped {
+        /// Rows with the feature.
+        n: usize,
+        /// Why.
+        skipped: String,
+    },
+}
+
+/// A computed feature weight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Weighted {
+    /// Rows with the feature.
+    pub n: usize,
+    /// |Spearman ρ| with the actual (0 when undefined).
+    #[serde(deserialize_with = "nan")]
+    pub strength: f64,
+    /// Correlations with the actual.
+    pub target: TargetCorrelation,
+    /// Correlation with the signed error.
+    pub error: ErrorCorrelation,
+    /// Correlation with the absolute error.
+    pub abs_error: ErrorCorrelation,
+    /// The trend.
+    pub trend: Trend,
+    /// The time buckets.
+    pub buckets: Vec<Bucket>,
+    /// strength / the sum of every feature's strength (absent when the
+    /// strength is undefined).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<f64>,
+}
+
+/// A feature in the ranking.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ranked {
+    /// The feature.
+    pub feature: String,
+    /// Its weight.
+    #[serde(deserialize_with = "nan")]
+    pub weight: f64,
+}
+
+/// Feature weights of a window (the `weights` route's answer, without the
+/// model and window).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WeightsReport {
+    /// Matched outcomes in the window.
+    pub matched_outcomes: usize,
+    /// `weights_min_samples`.
+    pub min_samples: usize,
+    /// Why no weights were computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    /// Features by weight, heaviest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranking: Option<Vec<Ranked>>,
+    /// Time buckets of the trend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buckets: Option<usize>,
+    /// Every numeric feature.
+    pub features: BTreeMap<String, FeatureWeight>,
+    /// The method, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
 }
 
 /// Feature weights and their trend over the window `w`.
-pub fn weights(cfg: &Config, w: &Window) -> Value {
+pub fn weights(cfg: &Config, w: &Window) -> WeightsReport {
     let rows: Vec<usize> = w.matched().collect();
     let n = rows.len();
-    let mut out = json!({"matched_outcomes": n, "min_samples": cfg.weights_min_samples});
+    let mut out = WeightsReport {
+        matched_outcomes: n,
+        min_samples: cfg.weights_min_samples,
+        skipped: None,
+        ranking: None,
+        buckets: None,
+        features: BTreeMap::new(),
+        method: None,
+    };
     if n < cfg.weights_min_samples {
-        out["skipped"] =
-            json!(format!("fewer than weights_min_samples = {} matched outcomes", cfg.weights_min_samples));
-        out["features"] = json!({});
+        out.skipped = Some(format!("fewer than weights_min_samples = {} matched outcomes", cfg.weights_min_samples));
         return out;
     }
     let nb = cfg.weights_buckets.min(n / cfg.weights_min_samples);
-    let mut features = Map::new();
+    let mut features = BTreeMap::new();
     let mut total = 0.0;
     for (name, col) in &w.features {
         if col.kind() != "numeric" {
@@ -70,7 +205,10 @@ pub fn weights(cfg: &Config, w: &Window) -> Value {
         // Rows of this feature with a value, in event-time order.
         let idx: Vec<usize> = rows.iter().copied().filter(|&i| col.nums[i].is_finite()).collect();
         if idx.len() < cfg.weights_min_samples {
-            features.insert(name.clone(), json!({"n": idx.len(), "skipped": "too few rows with this feature"}));
+            features.insert(
+                name.clone(),
+                FeatureWeight::Skipped { n: idx.len(), skipped: "too few rows with this feature".into() },
+            );
             continue;
         }
         let x: Vec<f64> = idx.iter().map(|&i| col.nums[i]).collect();
@@ -86,45 +224,55 @@ pub fn weights(cfg: &Config, w: &Window) -> Value {
                 let c = corr(&x[lo..hi], &y[lo..hi], &e[lo..hi]);
                 let i0 = idx[lo];
                 let i1 = idx[hi - 1];
-                buckets.push(json!({
-                    "rows": hi - lo,
-                    "first_row_time_us": w.times.get(i0), "last_row_time_us": w.times.get(i1),
-                    "target_spearman": c.target_spearman.map(|v| v.0), "error_spearman": c.error_spearman.map(|v| v.0),
-                }));
+                buckets.push(Bucket {
+                    rows: hi - lo,
+                    first_row_time_us: w.times.get(i0).copied(),
+                    last_row_time_us: w.times.get(i1).copied(),
+                    target_spearman: c.target_spearman.map(|v| v.0).filter(|r| r.is_finite()),
+                    error_spearman: c.error_spearman.map(|v| v.0),
+                });
             }
         }
-        let first = buckets.first().and_then(|b| b["target_spearman"].as_f64());
-        let last = buckets.last().and_then(|b| b["target_spearman"].as_f64());
+        let first = buckets.first().and_then(|b| b.target_spearman);
+        let last = buckets.last().and_then(|b| b.target_spearman);
         let trend = match (first, last) {
-            (Some(f), Some(l)) if l.abs() - f.abs() > TREND_DELTA => "strengthening",
-            (Some(f), Some(l)) if f.abs() - l.abs() > TREND_DELTA => "weakening",
-            (Some(_), Some(_)) => "stable",
-            _ => "unknown",
+            (Some(f), Some(l)) if l.abs() - f.abs() > TREND_DELTA => Trend::Strengthening,
+            (Some(f), Some(l)) if f.abs() - l.abs() > TREND_DELTA => Trend::Weakening,
+            (Some(_), Some(_)) => Trend::Stable,
+            _ => Trend::Unknown,
         };
         features.insert(
             name.clone(),
-            json!({
-                "n": x.len(), "strength": strength,
-                "target": {"pearson": pair(c.target_pearson), "spearman": pair(c.target_spearman)},
-                "error": {"spearman": pair(c.error_spearman)},
-                "abs_error": {"spearman": pair(c.abs_error_spearman)},
-                "trend": trend, "buckets": buckets,
-            }),
+            FeatureWeight::Computed(Box::new(Weighted {
+                n: x.len(),
+                strength,
+                target: TargetCorrelation { pearson: pair(c.target_pearson), spearman: pair(c.target_spearman) },
+                error: ErrorCorrelation { spearman: pair(c.error_spearman) },
+                abs_error: ErrorCorrelation { spearman: pair(c.abs_error_spearman) },
+                trend,
+                buckets,
+                weight: None,
+            })),
         );
     }
     for v in features.values_mut() {
-        if let Some(s) = v["strength"].as_f64() {
-            v["weight"] = json!(if total > 0.0 { s / total } else { 0.0 });
+        if let FeatureWeight::Computed(f) = v {
+            f.weight = f.strength.is_finite().then(|| if total > 0.0 { f.strength / total } else { 0.0 });
         }
     }
-    let mut ranking: Vec<(String, f64)> =
-        features.iter().filter_map(|(k, v)| v["weight"].as_f64().map(|w| (k.clone(), w))).collect();
-    ranking.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    out["ranking"] = json!(ranking.iter().map(|(k, w)| json!({"feature": k, "weight": w})).collect::<Vec<_>>());
-    out["buckets"] = json!(nb);
-    out["features"] = Value::Object(features);
-    out["method"] = json!(
-        "weight = |spearman(feature, actual)| / sum over features; trend = change of |spearman with the actual| from the first to the last time bucket (> 0.1: strengthening or weakening)"
+    let mut ranking: Vec<Ranked> = features
+        .iter()
+        .filter_map(|(k, v)| match v {
+            FeatureWeight::Computed(f) => f.weight.map(|weight| Ranked { feature: k.clone(), weight }),
+            FeatureWeight::Skipped { .. } => None,
+        })
+        .collect();
+    ranking.sort_by(|a, b| b.weight.total_cmp(&a.weight).then_with(|| a.feature.cmp(&b.feature)));
+    out.ranking = Some(ranking);
+    out.buckets = Some(nb);
+    out.features = features;
+    out.method = Some(
+        "weight = |spearman(feature, actual)| / sum over features; trend = change of |spearman with the actual| from the first to the last time bucket (> 0.1: strengthening or weakening)".into(),
     );
     out
 }
