@@ -52,8 +52,10 @@ fn rec(v: Value) -> Record {
 }
 
 fn host(dir: &std::path::Path) -> PluginHost {
-    let store: Arc<dyn Store> =
-        learnloop_store::pg_test::test_store(dir, &SqliteOptions { synchronous_full: false, ..Default::default() });
+    let store: Arc<dyn Store> = learnloop_test_support::store::test_store(
+        dir,
+        &SqliteOptions { synchronous_full: false, ..Default::default() },
+    );
     let mut c = Config::default();
     c.plugins.dir = dir.join("no-plugins");
     c.plugins.enabled = vec!["drift".into()];
