@@ -88,35 +88,41 @@ fn route_bodies() {
         embedder: Some(Arc::new(StructuredEmbedder)),
         llm: None,
     });
-    let statuses = host.ingest(stream(), Timestamp::from_micros(T0 + 1000 * DAY).unwrap()).unwrap();
-    assert!(statuses.iter().all(|s| *s == IngestStatus::Inserted));
+    // Keys sorted: serde_json keeps insertion order only in builds where a
+    // dependency turns on its `preserve_order` feature.
+    let mut settings = insta::Settings::clone_current();
+    settings.set_sort_maps(true);
+    settings.bind(|| {
+        let statuses = host.ingest(stream(), Timestamp::from_micros(T0 + 1000 * DAY).unwrap()).unwrap();
+        assert!(statuses.iter().all(|s| *s == IngestStatus::Inserted));
 
-    let run = host.run_job("cost", "learning_cycle", "test", None, 1).unwrap();
-    insta::assert_json_snapshot!("learning_cycle_report", run.report.as_ref().unwrap()["workspaces"]["w"]);
+        let run = host.run_job("cost", "learning_cycle", "test", None, 1).unwrap();
+        insta::assert_json_snapshot!("learning_cycle_report", run.report.as_ref().unwrap()["workspaces"]["w"]);
 
-    let proposal = json!({
-        "recommendation_type": "spot_instances", "resource_type": "ec2", "region": "eu-west-1",
-        "predicted_savings": 500.0, "risk_level": "medium", "scoring_factors": {"readiness": 0.4}, "similar_cases": 3,
+        let proposal = json!({
+            "recommendation_type": "spot_instances", "resource_type": "ec2", "region": "eu-west-1",
+            "predicted_savings": 500.0, "risk_level": "medium", "scoring_factors": {"readiness": 0.4}, "similar_cases": 3,
+        });
+        /// Snapshot name, method, path, query, body.
+        type Route<'a> = (&'a str, &'a str, &'a str, Vec<(&'a str, &'a str)>, Value);
+        let routes: Vec<Route> = vec![
+            ("assess", "POST", "/assess", vec![], proposal.clone()),
+            ("recommendation", "GET", "/recommendations/rec-0007", vec![], Value::Null),
+            ("recommendation_similar", "GET", "/recommendations/rec-0007/similar", vec![("limit", "3")], Value::Null),
+            ("similar", "POST", "/similar", vec![("limit", "3"), ("success", "false")], proposal),
+            ("outcomes", "GET", "/outcomes", vec![("limit", "3"), ("type", "rightsizing")], Value::Null),
+            ("success_rates", "GET", "/success-rates", vec![("by", "region")], Value::Null),
+            ("accuracy", "GET", "/accuracy", vec![], Value::Null),
+            ("accuracy_of_type", "GET", "/accuracy", vec![("type", "spot_instances")], Value::Null),
+            ("analysis", "GET", "/analysis", vec![], Value::Null),
+            ("insights", "GET", "/insights", vec![("limit", "5")], Value::Null),
+            ("metrics", "GET", "/metrics", vec![], Value::Null),
+            ("params", "GET", "/params", vec![], Value::Null),
+            ("index_sync", "POST", "/index/sync", vec![], Value::Null),
+        ];
+        for (name, method, path, query, body) in routes {
+            let answer = call(&host, method, path, &query, body);
+            insta::assert_json_snapshot!(name, answer);
+        }
     });
-    /// Snapshot name, method, path, query, body.
-    type Route<'a> = (&'a str, &'a str, &'a str, Vec<(&'a str, &'a str)>, Value);
-    let routes: Vec<Route> = vec![
-        ("assess", "POST", "/assess", vec![], proposal.clone()),
-        ("recommendation", "GET", "/recommendations/rec-0007", vec![], Value::Null),
-        ("recommendation_similar", "GET", "/recommendations/rec-0007/similar", vec![("limit", "3")], Value::Null),
-        ("similar", "POST", "/similar", vec![("limit", "3"), ("success", "false")], proposal),
-        ("outcomes", "GET", "/outcomes", vec![("limit", "3"), ("type", "rightsizing")], Value::Null),
-        ("success_rates", "GET", "/success-rates", vec![("by", "region")], Value::Null),
-        ("accuracy", "GET", "/accuracy", vec![], Value::Null),
-        ("accuracy_of_type", "GET", "/accuracy", vec![("type", "spot_instances")], Value::Null),
-        ("analysis", "GET", "/analysis", vec![], Value::Null),
-        ("insights", "GET", "/insights", vec![("limit", "5")], Value::Null),
-        ("metrics", "GET", "/metrics", vec![], Value::Null),
-        ("params", "GET", "/params", vec![], Value::Null),
-        ("index_sync", "POST", "/index/sync", vec![], Value::Null),
-    ];
-    for (name, method, path, query, body) in routes {
-        let answer = call(&host, method, path, &query, body);
-        insta::assert_json_snapshot!(name, answer);
-    }
 }

@@ -19,10 +19,8 @@
 //! build). Wall-clock times (creation, request and pin times) are redacted.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use insta::{assert_json_snapshot, with_settings};
-use learnloop_config::Config;
 use learnloop_core::{Record, Timestamp, WorkspaceId, parse_json_record};
 use learnloop_plugin_drift::abtest::{AbResults, AbTestView};
 use learnloop_plugin_drift::analysis::DriftReport;
@@ -34,7 +32,7 @@ use learnloop_plugin_drift::routes::{
 use learnloop_plugin_drift::service::HealthReport;
 use learnloop_plugin_host::{IngestStatus, PluginHost};
 use learnloop_stats::SplitMix64 as Rng;
-use learnloop_store::{AlertQuery, InsightQuery, SqliteOptions, Store};
+use learnloop_store::{AlertQuery, InsightQuery};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -52,20 +50,7 @@ fn rec(v: Value) -> Record {
 }
 
 fn host(dir: &std::path::Path) -> PluginHost {
-    let store: Arc<dyn Store> = learnloop_test_support::store::test_store(
-        dir,
-        &SqliteOptions { synchronous_full: false, ..Default::default() },
-    );
-    let mut c = Config::default();
-    c.plugins.dir = dir.join("no-plugins");
-    c.plugins.enabled = vec!["drift".into()];
-    let host = PluginHost::load(
-        &learnloop_plugin_host::Registry::new().with_default::<learnloop_plugin_drift::DriftPlugin>("drift"),
-        &c,
-        store,
-    );
-    assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
-    host
+    learnloop_test_support::host::host::<learnloop_plugin_drift::DriftPlugin>(dir, "drift")
 }
 
 fn ingest(host: &PluginHost, records: Vec<Record>) {
