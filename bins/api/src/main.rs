@@ -117,12 +117,14 @@ fn run() -> Result<()> {
     }
     // The address and the plugins first: a config error must not leave a
     // created store behind.
+    // The plugins linked into this binary (its `plugin-<name>` features).
+    let registry = learnloop_plugins::registry();
     let addrs = config.api.bind.resolve().map_err(|e| anyhow::anyhow!("api.bind (or --bind): {e}"))?;
-    learnloop_plugin_host::require_plugins(&config, &sources)
+    learnloop_plugin_host::require_plugins(&registry, &config, &sources)
         .map_err(|e| anyhow::anyhow!("{e}\n(`learnloop config check` lists every error in the file)"))?;
-    let store = learnloop_store::open(&config)?;
+    let store = learnloop_services::open_store(&config)?;
     let services = learnloop_services::open(&config, learnloop_services::Role::Api)?;
-    let host = PluginHost::load(&config, store).with_services(services);
+    let host = PluginHost::load(&registry, &config, store).with_services(services);
     // A plugin that is enabled but not running would answer every request
     // for it with an error, and /ready would stay 503: refuse to start.
     host.require_all_loaded(&sources)?;

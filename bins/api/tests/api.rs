@@ -48,7 +48,7 @@ fn api_with(f: impl FnOnce(&mut Config)) -> Api {
     f(&mut config);
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&dir.path().join("s.sqlite"), &SqliteOptions::default()).unwrap());
-    let host = PluginHost::load(&config, store.clone());
+    let host = PluginHost::load(&learnloop_plugins::registry(), &config, store.clone());
     assert!(host.load_errors.is_empty());
     Api {
         admin: key(store.as_ref(), Role::Admin, None),

@@ -59,7 +59,7 @@ async fn persona_uses_ollama_through_the_api_and_metrics_count_fallbacks() {
         Arc::new(SqliteStore::open(&dir.path().join("s.sqlite"), &SqliteOptions::default()).unwrap());
     let services = learnloop_services::open(&config, learnloop_services::Role::Api).unwrap();
     assert!(services.llm.is_some(), "[llm] url set: the services carry the Ollama client");
-    let host = PluginHost::load(&config, store).with_services(services);
+    let host = PluginHost::load(&learnloop_plugins::registry(), &config, store).with_services(services);
     let state = AppState::new(config, host);
 
     let (_, before) = call(&state, "GET", "/metrics", Value::Null).await;

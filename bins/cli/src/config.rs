@@ -57,7 +57,7 @@ fn errors(path: Option<&Path>, data_dir: Option<&Path>) -> (String, Vec<ConfigEr
     let invalid = |key: String, message: String| ConfigError::Invalid { origin: sources.origin_of(&key), key, message };
 
     // Plugin sections, through each plugin's own configure.
-    let plugins = check_plugins(&config);
+    let plugins = check_plugins(&learnloop_plugins::registry(), &config);
     errors.extend(plugins.errors.iter().map(|(name, e)| e.config_error(name, &sources)));
 
     // Job overrides: each on its own, so every bad one is named.
@@ -72,7 +72,7 @@ fn errors(path: Option<&Path>, data_dir: Option<&Path>) -> (String, Vec<ConfigEr
     }
 
     // The store URL, without connecting.
-    if let Err(message) = learnloop_store::check_url(&config) {
+    if let Err(message) = learnloop_store::check_url(&learnloop_services::store_url(&config)) {
         errors.push(invalid("store.url".into(), message));
     }
 
@@ -135,7 +135,7 @@ fn show(path: Option<&Path>, data_dir: Option<&Path>, json: bool) -> Result<Exit
         s.source = Source::Option("--data-dir".into());
     }
     // Plugin keys nobody set, with the plugin's default.
-    for (name, manifest) in check_plugins(&config).manifests {
+    for (name, manifest) in check_plugins(&learnloop_plugins::registry(), &config).manifests {
         for key in &manifest.config {
             let dotted = format!("{name}.{}", key.key);
             if settings.iter().any(|s| s.key == dotted) {

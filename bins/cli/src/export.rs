@@ -64,7 +64,7 @@ pub fn run(env: &Env, args: &Args) -> Result<()> {
         limit: 5000,
         ..Default::default()
     };
-    let store = learnloop_store::open(&env.config)?;
+    let store = learnloop_services::open_store(&env.config)?;
     let out: Box<dyn Write> = match &args.output {
         Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?),
         None => Box::new(crate::output::Stdout),

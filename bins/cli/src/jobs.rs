@@ -181,7 +181,7 @@ fn run_remote(env: &Env, args: &RunArgs, server: &str) -> Result<()> {
 }
 
 fn history(env: &Env, args: &HistoryArgs) -> Result<()> {
-    let store = learnloop_store::open(&env.config)?;
+    let store = learnloop_services::open_store(&env.config)?;
     let plugin =
         args.plugin.as_deref().map(|p| PluginName::parse("--plugin", p)).transpose().map_err(anyhow::Error::msg)?;
     let runs =

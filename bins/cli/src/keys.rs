@@ -32,7 +32,7 @@ pub enum Command {
 }
 
 pub fn run(env: &Env, cmd: &Command) -> Result<()> {
-    let store = learnloop_store::open(&env.config)?;
+    let store = learnloop_services::open_store(&env.config)?;
     match cmd {
         Command::Create { role, workspace, name } => {
             let role = Role::parse(role)

@@ -143,7 +143,7 @@ pub fn create_dirs(config: &Config) -> Result<PathBuf> {
 fn init(env: &Env, cli: &Cli, args: &InitArgs) -> Result<()> {
     let data_dir = env.config.data_dir.clone();
     let plugin_dir = create_dirs(&env.config)?;
-    let store = learnloop_store::open(&env.config)?;
+    let store = learnloop_services::open_store(&env.config)?;
     let config_path = env.config_path.clone().unwrap_or_else(|| PathBuf::from("learnloop.toml"));
     let wrote_config = if config_path.exists() && !args.force {
         false
@@ -184,9 +184,10 @@ fn init(env: &Env, cli: &Cli, args: &InitArgs) -> Result<()> {
 /// plugin fails to load (see [`require_plugins`]); for `plugins list`, which
 /// shows such failures, they are also printed here.
 pub fn open_host(config: &Config) -> Result<learnloop_plugin_host::PluginHost> {
-    let store = learnloop_store::open(config)?;
+    let store = learnloop_services::open_store(config)?;
     let services = learnloop_services::open(config, learnloop_services::Role::Cli)?;
-    let host = learnloop_plugin_host::PluginHost::load(config, store).with_services(services);
+    let host =
+        learnloop_plugin_host::PluginHost::load(&learnloop_plugins::registry(), config, store).with_services(services);
     for e in &host.load_errors {
         errln!("learnloop: warning: {e}");
     }
@@ -202,7 +203,7 @@ fn toml_string(s: &str) -> String {
 /// config section, naming the file, the key and the reason: a command must
 /// not run with a plugin silently missing. Nothing is opened for this.
 fn require_plugins(env: &Env) -> Result<()> {
-    learnloop_plugin_host::require_plugins(&env.config, &env.sources).map_err(|e| {
+    learnloop_plugin_host::require_plugins(&learnloop_plugins::registry(), &env.config, &env.sources).map_err(|e| {
         anyhow::anyhow!("{e}\n(`learnloop config check` lists every error; `learnloop plugins list` shows what loads)")
     })?;
     Ok(())

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use learnloop_core::WorkspaceId;
-use learnloop_plugin_host::{Origin, PluginHost, load_library, static_plugin_names};
+use learnloop_plugin_host::{Origin, PluginHost, load_library};
 use serde_json::{Value, json};
 
 use crate::Env;
@@ -64,9 +64,17 @@ fn list(env: &Env) -> Result<()> {
         }
         rows.push(row);
     }
-    for name in static_plugin_names() {
+    for name in host.registry().names() {
         if !env.config.plugin_enabled(name) {
             rows.push(json!({"name": name, "origin": "static", "enabled": false}));
+        }
+    }
+    // Built-in plugins this binary was built without (its `plugin-<name>` features).
+    for (name, _) in learnloop_plugins::FEATURES {
+        if let Some(remedy) = host.registry().left_out(name)
+            && !host.plugins().contains_key(name)
+        {
+            rows.push(json!({"name": name, "origin": "not_built_in", "enabled": env.config.plugin_enabled(name), "remedy": remedy}));
         }
     }
     let errors: Vec<String> = host.load_errors.iter().map(|e| e.to_string()).collect();
@@ -76,6 +84,10 @@ fn list(env: &Env) -> Result<()> {
     }
     for r in &rows {
         let name = r["name"].as_str().unwrap_or("");
+        if let Some(remedy) = r["remedy"].as_str() {
+            outln!("{name:8} not built into this binary ({remedy})")?;
+            continue;
+        }
         if r["enabled"] == json!(false) {
             outln!("{name:8} disabled (built in; enable it in [plugins] enabled)")?;
             continue;

@@ -18,14 +18,15 @@ use crate::Env;
 
 pub fn run(env: &Env) -> Result<()> {
     let config = &env.config;
-    let store = learnloop_store::open(config)?;
+    let store = learnloop_services::open_store(config)?;
     let mut services = learnloop_services::open(config, learnloop_services::Role::Cli)?;
     let Some(index) = learnloop_services::vector_index(config, learnloop_services::Role::Cli, &services)? else {
         bail!("no vector index is configured for the CLI");
     };
     index.clear().with_context(|| format!("clearing {}", index.describe()))?;
     services.vectors = Some(index.clone());
-    let host = learnloop_plugin_host::PluginHost::load(config, store.clone()).with_services(services);
+    let host = learnloop_plugin_host::PluginHost::load(&learnloop_plugins::registry(), config, store.clone())
+        .with_services(services);
     let mut report = BTreeMap::new();
     for (name, loaded) in host.plugins() {
         if !loaded.manifest.routes.iter().any(|r| r.method == "POST" && r.path == "/index/sync") {

@@ -20,7 +20,7 @@ pub fn run(env: &Env, args: &Args) -> Result<()> {
         .map(|w| WorkspaceId::parse("--workspace", w))
         .transpose()
         .map_err(anyhow::Error::msg)?;
-    let store = learnloop_store::open(&env.config)?;
+    let store = learnloop_services::open_store(&env.config)?;
     print(store.as_ref(), workspace.as_ref(), env.json)
 }
 

@@ -111,12 +111,14 @@ fn run(cli: &Cli) -> Result<()> {
     let origin = sources.origin().to_string();
 
     // Plugins first: a config error must not leave a created store behind.
-    learnloop_plugin_host::require_plugins(&config, &sources)
+    // The plugins linked into this binary (its `plugin-<name>` features).
+    let registry = learnloop_plugins::registry();
+    learnloop_plugin_host::require_plugins(&registry, &config, &sources)
         .map_err(|e| anyhow::anyhow!("{e}\n(`learnloop config check` lists every error in the file)"))?;
-    let store = learnloop_store::open(&config)
+    let store = learnloop_services::open_store(&config)
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
     let services = learnloop_services::open(&config, learnloop_services::Role::Scheduler)?;
-    let host = learnloop_plugin_host::PluginHost::load(&config, store.clone()).with_services(services);
+    let host = learnloop_plugin_host::PluginHost::load(&registry, &config, store.clone()).with_services(services);
     // An enabled plugin that does not load would silently lose its jobs.
     host.require_all_loaded(&sources)?;
     let (scheduled, warnings) = scheduled_jobs(&config, jobs::manifests(&host))

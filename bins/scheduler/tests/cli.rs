@@ -61,13 +61,13 @@ fn once_runs_each_due_slot_once_and_releases_the_lease() {
     let out = scheduler(dir.path(), &["--config", &config_path, "--once", "--holder", "cron-1"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let config = Config::load(Some(Path::new(&config_path))).unwrap();
-    let store = learnloop_store::open(&config).unwrap();
+    let store = learnloop_services::open_store(&config).unwrap();
     let runs = store.job_runs(&JobRunQuery::default()).unwrap();
     let mut jobs: Vec<String> = runs.iter().map(|r| format!("{}.{}", r.plugin, r.job)).collect();
     jobs.sort();
     // Expected: every enabled job of the loaded plugins, whatever jobs the
     // plugins declare today.
-    let host = learnloop_plugin_host::PluginHost::load(&config, store.clone());
+    let host = learnloop_plugin_host::PluginHost::load(&learnloop_plugins::registry(), &config, store.clone());
     let mut expected: Vec<String> = learnloop_scheduler::effective_jobs(&config, &host)
         .into_iter()
         .filter(|j| j.enabled)

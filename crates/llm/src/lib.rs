@@ -1,5 +1,5 @@
 //! learnloop's local LLM: Ollama generation and embeddings through
-//! `ollama-rs`, behind the plugin host's synchronous [`Llm`] and [`Embedder`]
+//! `ollama-rs`, behind learnloop-plugin-api's synchronous [`Llm`] and [`Embedder`]
 //! traits.
 //!
 //! Everything that uses the LLM must keep working without it, so this crate
@@ -34,8 +34,8 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use learnloop_config::{LlmApi, LlmConfig};
+use learnloop_plugin_api::{Embedder, Llm};
 use learnloop_plugin_api::{LlmRequest, PluginError};
-use learnloop_plugin_host::{Embedder, Llm};
 use ollama_rs::Ollama;
 use ollama_rs::generation::chat::ChatMessage;
 use ollama_rs::generation::chat::request::ChatMessageRequest;

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use learnloop_config::{LlmApi, LlmConfig};
 use learnloop_llm::fake::{FakeOllama, Reply, fake_embedding};
 use learnloop_llm::{OllamaClient, OllamaEmbedder, Outcome};
+use learnloop_plugin_api::{Embedder, Llm};
 use learnloop_plugin_api::{LlmRequest, PluginError};
-use learnloop_plugin_host::{Embedder, Llm};
 use serde_json::json;
 
 fn config(url: &str, timeout_ms: u64) -> LlmConfig {

@@ -41,6 +41,7 @@ pub mod loader;
 mod manifest;
 mod plugin;
 pub mod protocol;
+pub mod services;
 pub mod state;
 
 pub use context::{
@@ -55,3 +56,4 @@ pub use learnloop_core::history::{Event, EventQuery, Expect, Order, Page, Stored
 pub use learnloop_core::{Outcome, Prediction, Record, RecordType, Severity, Timestamp, ValidationError, WorkspaceId};
 pub use manifest::{ConfigKey, JobSpec, KindSpec, Manifest, RouteSpec, parse_config};
 pub use plugin::{Plugin, RouteRequest, RouteResponse};
+pub use services::{Embedder, Llm, Scope, VectorIndex};

@@ -1,7 +1,9 @@
 //! The plugin host: which plugins run, and everything around them.
 //!
-//! It loads the plugins the config enables — statically linked ones (one
-//! Cargo feature each) or shared libraries from the plugin directory — and
+//! It loads the plugins the config enables — linked-in ones from the
+//! [`Registry`] its caller gives it (the binaries' comes from
+//! `learnloop-plugins`, one Cargo feature per plugin; the host itself
+//! depends on no plugin) or shared libraries from the plugin directory — and
 //! then owns the event path: a record is validated by its plugin before it
 //! is stored; once stored, the plugin's online update runs from a
 //! checkpoint. It runs jobs and route requests with a [`HostContext`] and
@@ -26,9 +28,9 @@
 pub mod context;
 mod dynamic;
 pub mod lifecycle;
+mod registry;
 mod routes;
 pub mod services;
-mod statics;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -47,9 +49,9 @@ use serde_json::{Value, json};
 pub use context::HostContext;
 pub use dynamic::DynamicPlugin;
 pub use lifecycle::LifecycleReport;
+pub use registry::{Constructor, Registry};
 pub use routes::match_route;
 pub use services::{Embedder, Llm, Scope, Services, VectorIndex};
-pub use statics::static_plugin_names;
 
 /// Why a plugin could not be loaded. Every variant names the file.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -113,7 +115,7 @@ pub enum LoadError {
         expected: String,
     },
     /// No static plugin and no library for an enabled plugin.
-    #[error("plugin {name:?} is enabled but not built in and not found in {dir} (looked for {candidates})")]
+    #[error("plugin {name:?} is enabled but not built in and not found in {dir} (looked for {candidates}){}", left_out.map(|r| format!("; this binary was built without it: {r}, or remove it from [plugins] enabled")).unwrap_or_default())]
     NotFound {
         /// The plugin name.
         name: String,
@@ -121,6 +123,9 @@ pub enum LoadError {
         dir: PathBuf,
         /// File names tried.
         candidates: String,
+        /// How to get it, when it is a known plugin left out of this build
+        /// (see [`Registry::without`]).
+        left_out: Option<&'static str>,
     },
 }
 
@@ -196,6 +201,9 @@ pub enum IngestStatus {
 /// The host.
 pub struct PluginHost {
     store: Arc<dyn Store>,
+    /// The linked-in plugins it was loaded from (also for messages about
+    /// plugins that are not running).
+    registry: Registry,
     services: Services,
     policy: learnloop_config::ImprovementsConfig,
     plugins: BTreeMap<String, Loaded>,
@@ -243,16 +251,18 @@ pub struct JobRequest<'a> {
 }
 
 impl PluginHost {
-    /// Loads and configures every enabled plugin. A plugin that fails to load
-    /// is reported in [`PluginHost::load_errors`]; the rest work.
-    pub fn load(config: &Config, store: Arc<dyn Store>) -> PluginHost {
+    /// Loads and configures every enabled plugin, from a library in the
+    /// plugin directory or else from `registry` (the plugins linked into the
+    /// calling binary). A plugin that fails to load is reported in
+    /// [`PluginHost::load_errors`]; the rest work.
+    pub fn load(registry: &Registry, config: &Config, store: Arc<dyn Store>) -> PluginHost {
         let mut plugins = BTreeMap::new();
         let mut load_errors = Vec::new();
         let mut failed = Vec::new();
         let dir = config.plugin_dir();
         for name in &config.plugins.enabled {
             let section = plugin_section(config, name);
-            match load_one(name, &dir, &section) {
+            match load_one(registry, name, &dir, &section) {
                 Ok(loaded) => {
                     plugins.insert(name.clone(), loaded);
                 }
@@ -264,6 +274,7 @@ impl PluginHost {
         }
         PluginHost {
             store,
+            registry: registry.clone(),
             services: Services::default(),
             policy: config.improvements.clone(),
             plugins,
@@ -279,6 +290,7 @@ impl PluginHost {
         let plugins = plugins.into_iter().map(|l| (l.manifest.name.clone(), l)).collect();
         PluginHost {
             store,
+            registry: Registry::new(),
             services: Services::default(),
             policy: Default::default(),
             plugins,
@@ -331,6 +343,11 @@ impl PluginHost {
         &self.store
     }
 
+    /// The linked-in plugins this host was loaded with.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// Loaded plugins by name.
     pub fn plugins(&self) -> &BTreeMap<String, Loaded> {
         &self.plugins
@@ -344,7 +361,9 @@ impl PluginHost {
         let enabled = self.plugins.keys().cloned().collect::<Vec<_>>().join(", ");
         let message = if self.enabled.iter().any(|e| e == name) {
             format!("plugin {name:?} is enabled but failed to load (see `learnloop plugins list`)")
-        } else if learnloop_config::BUILTIN_PLUGINS.contains(&name) || static_plugin_names().contains(&name) {
+        } else if let Some(remedy) = self.registry.left_out(name) {
+            format!("plugin {name:?} is not built into this binary ({remedy}) (enabled: {enabled})")
+        } else if learnloop_config::BUILTIN_PLUGINS.contains(&name) || self.registry.contains(name) {
             format!("plugin {name:?} is disabled in the config (enabled: {enabled})")
         } else {
             format!("unknown plugin {name:?} (enabled: {enabled})")
@@ -721,16 +740,17 @@ pub struct PluginCheck {
     pub errors: Vec<(String, LoadError)>,
 }
 
-/// Loads and configures every enabled plugin without a store, as
+/// Loads and configures every enabled plugin (from `registry` or the plugin
+/// directory, as [`PluginHost::load`] does) without a store, as
 /// `learnloop config check` and the CLI's start-up check do; a refused
 /// section is probed key by key so that every bad key is reported, not only
 /// the first.
-pub fn check_plugins(config: &Config) -> PluginCheck {
+pub fn check_plugins(registry: &Registry, config: &Config) -> PluginCheck {
     let dir = config.plugin_dir();
     let mut out = PluginCheck::default();
     for name in &config.plugins.enabled {
         let section = plugin_section(config, name);
-        match load_one(name, &dir, &section) {
+        match load_one(registry, name, &dir, &section) {
             Ok(loaded) => {
                 out.manifests.insert(name.clone(), loaded.manifest);
             }
@@ -739,7 +759,7 @@ pub fn check_plugins(config: &Config) -> PluginCheck {
                 if let Value::Object(keys) = &section {
                     for (k, v) in keys {
                         let single = json!({ k.as_str(): v });
-                        if let Err(LoadError::Config { key, message, .. }) = load_one(name, &dir, &single) {
+                        if let Err(LoadError::Config { key, message, .. }) = load_one(registry, name, &dir, &single) {
                             let key = if key.is_empty() { k.clone() } else { key };
                             if !found.iter().any(|(f, _)| *f == key) {
                                 found.push((key, message));
@@ -765,8 +785,8 @@ pub fn check_plugins(config: &Config) -> PluginCheck {
 /// accept their sections, before anything is opened: what the three
 /// binaries check first, so a config error never leaves a half-started
 /// process (or a freshly created data directory) behind.
-pub fn require_plugins(config: &Config, sources: &Sources) -> Result<PluginCheck, ConfigErrors> {
-    let check = check_plugins(config);
+pub fn require_plugins(registry: &Registry, config: &Config, sources: &Sources) -> Result<PluginCheck, ConfigErrors> {
+    let check = check_plugins(registry, config);
     if check.errors.is_empty() {
         return Ok(check);
     }
@@ -797,10 +817,10 @@ pub fn library_candidates(name: &str) -> Vec<String> {
     vec![format!("liblearnloop_plugin_{name}.{ext}"), format!("lib{name}.{ext}"), format!("{name}.{ext}")]
 }
 
-/// Loads one plugin: a library in `dir` wins over a statically linked
-/// plugin of the same name (so a team can upgrade one plugin without
+/// Loads one plugin: a library in `dir` wins over a linked-in plugin of
+/// `registry` of the same name (so a team can upgrade one plugin without
 /// rebuilding learnloop).
-fn load_one(name: &str, dir: &Path, section: &Value) -> Result<Loaded, LoadError> {
+fn load_one(registry: &Registry, name: &str, dir: &Path, section: &Value) -> Result<Loaded, LoadError> {
     let candidates = library_candidates(name);
     if let Some(path) = candidates.iter().map(|c| dir.join(c)).find(|p| p.is_file()) {
         let loaded = load_library_as(&path, section, Some(name))?;
@@ -809,16 +829,19 @@ fn load_one(name: &str, dir: &Path, section: &Value) -> Result<Loaded, LoadError
         }
         return Ok(loaded);
     }
-    match statics::create(name) {
+    match registry.create(name) {
         Some(mut plugin) => {
             let path = PathBuf::from(format!("static:{name}"));
             plugin.configure(section).map_err(|e| config_refused(&path, name, e))?;
             let manifest = plugin.manifest();
             Ok(Loaded { plugin: Arc::from(plugin), manifest, origin: Origin::Static })
         }
-        None => {
-            Err(LoadError::NotFound { name: name.to_string(), dir: dir.to_owned(), candidates: candidates.join(", ") })
-        }
+        None => Err(LoadError::NotFound {
+            name: name.to_string(),
+            dir: dir.to_owned(),
+            candidates: candidates.join(", "),
+            left_out: registry.left_out(name),
+        }),
     }
 }
 

@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use learnloop_config::Config;
-use learnloop_plugin_host::{HostError, LoadError, PluginHost, load_library};
+use learnloop_plugin_host::{HostError, LoadError, PluginHost, Registry, load_library};
 use learnloop_store::{SqliteOptions, Store};
 use learnloop_test_support::cdylib as support;
 use learnloop_test_support::records::sample_records;
@@ -32,14 +32,15 @@ fn wrong_abi_version_is_refused_naming_both_versions_and_others_keep_working() {
     let path = support::install(&lib, &plugins, "acme");
     let mut config = Config::default();
     config.plugins.dir = plugins.clone();
-    config.plugins.enabled = vec!["acme".into(), "drift".into()];
-    let host = PluginHost::load(&config, store(dir.path()));
+    config.plugins.enabled = vec!["acme".into(), "quiet".into()];
+    let registry = Registry::new().with_default::<learnloop_test_support::quiet::Quiet>("quiet");
+    let host = PluginHost::load(&registry, &config, store(dir.path()));
     assert_eq!(host.load_errors.len(), 1);
     let e = &host.load_errors[0];
     assert!(matches!(e, LoadError::AbiMismatch { found: 999, expected: 1, .. }), "{e:?}");
     let msg = e.to_string();
     assert!(msg.contains(&path.display().to_string()) && msg.contains("999") && msg.contains("version 1"), "{msg}");
-    assert!(host.plugins().contains_key("drift"), "the other plugin still loads");
+    assert!(host.plugins().contains_key("quiet"), "the other plugin still loads");
     let err = host.validate(&sample_records("acme", 1)[0]).unwrap_err();
     assert!(err.message.contains("failed to load"), "{err}");
 }

@@ -1,16 +1,45 @@
-//! Builds the [`Services`] the plugin host lends plugins, from the config.
+//! Builds, from the config, what the binaries hand the plugin host: the
+//! store of record ([`open_store`]) and the [`Services`] it lends plugins
+//! ([`open`]).
 //!
 //! Every process that hosts plugins (`learnloop`, `learnloop-api`,
 //! `learnloop-scheduler`) calls [`open`] once and hands the result to
 //! [`PluginHost::with_services`](learnloop_plugin_host::PluginHost::with_services),
 //! so the three agree on which vector index, embedder and LLM they use.
+//! This crate is where the config meets the implementations: the store,
+//! the vector index and the LLM client each take plain options, not the
+//! config.
 
 use std::sync::Arc;
 
 use anyhow::bail;
 use learnloop_config::{Config, EmbedderKind, VectorBackend};
 use learnloop_plugin_host::{Embedder, Services};
+use learnloop_store::{Store, StoreError, StoreOptions};
 use learnloop_vector::{LazyIndex, StructuredEmbedder, VectorError};
+
+/// The store URL of `[store] url`, resolved: empty is the embedded SQLite
+/// file in the data directory (`sqlite:<data_dir>/learnloop.sqlite`).
+pub fn store_url(config: &Config) -> String {
+    match config.sqlite_path() {
+        Some(path) => format!("sqlite:{}", path.display()),
+        None => config.store.url.clone(),
+    }
+}
+
+/// The options of `[store]` for [`learnloop_store::open`].
+pub fn store_options(config: &Config) -> StoreOptions {
+    StoreOptions {
+        synchronous_full: config.store.synchronous == learnloop_config::Synchronous::Full,
+        busy_timeout_ms: config.store.busy_timeout_ms,
+        pool_size: config.store.pool_size as usize,
+    }
+}
+
+/// Opens the store of record the config names (embedded SQLite by default).
+pub fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
+    learnloop_store::open(&store_url(config), &store_options(config))
+}
 
 /// What the process is, which decides who may write shared local indexes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,14 +76,24 @@ pub fn open(config: &Config, role: Role) -> anyhow::Result<Services> {
     let (embedder, id, dims) = embedder(config, &services)?;
     services.embedder = Some(embedder);
     if let Some(index) = vector_index_for(config, role, &id, dims) {
-        if role == Role::Api
-            && let Err(e) = index.get()
-        {
-            // The API owns the embedded index; it retries on first use.
-            let _ = std::io::Write::write_fmt(
-                &mut std::io::stderr(),
-                format_args!("learnloop-api: vector index not open yet ({e}); retrying on first use\n"),
-            );
+        if role == Role::Api {
+            match index.get() {
+                Ok(_) => {}
+                // Built without Qdrant Edge: every use fails naming the setting; say so once now.
+                Err(e @ VectorError::NotBuilt(_)) => {
+                    let _ = std::io::Write::write_fmt(
+                        &mut std::io::stderr(),
+                        format_args!("learnloop-api: vector index unavailable: {e}\n"),
+                    );
+                }
+                // The API owns the embedded index; it retries on first use.
+                Err(e) => {
+                    let _ = std::io::Write::write_fmt(
+                        &mut std::io::stderr(),
+                        format_args!("learnloop-api: vector index not open yet ({e}); retrying on first use\n"),
+                    );
+                }
+            }
         }
         services.vectors = Some(index);
     }

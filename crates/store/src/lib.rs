@@ -265,41 +265,64 @@ pub trait Store: Send + Sync {
     fn revoke_api_key(&self, id: i64, now: Timestamp) -> Result<ApiKey>;
 }
 
-/// Opens the store the configuration names (embedded SQLite by default).
-pub fn open(config: &learnloop_config::Config) -> Result<Arc<dyn Store>> {
-    match config.sqlite_path() {
+/// How to open a store, besides its URL: the settings of `[store]` that
+/// the backends use. (The store does not read the config itself, so that it
+/// depends on no config schema; `learnloop-services` builds this from it.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// SQLite: `synchronous = FULL` (every commit fsynced) rather than `NORMAL`.
+    pub synchronous_full: bool,
+    /// SQLite: how long a writer waits for another process's write lock, in milliseconds.
+    pub busy_timeout_ms: u64,
+    /// Connections in the pool (PostgreSQL) or readers kept open (SQLite).
+    pub pool_size: usize,
+}
+
+impl Default for StoreOptions {
+    /// The defaults of `[store]`.
+    fn default() -> Self {
+        StoreOptions { synchronous_full: true, busy_timeout_ms: 10_000, pool_size: 8 }
+    }
+}
+
+/// The SQLite file a store URL names (`sqlite:PATH` or `sqlite://PATH`), or
+/// `None` for any other URL (PostgreSQL).
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    url.strip_prefix("sqlite:").map(|p| std::path::PathBuf::from(p.trim_start_matches("//")))
+}
+
+/// Opens the store at `url`: `sqlite:PATH` for an SQLite file (created
+/// when absent), anything else as a PostgreSQL URL (`postgres://...`, with
+/// libpq's `sslmode` and `sslrootcert`).
+pub fn open(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>> {
+    match sqlite_path(url) {
         Some(path) => Ok(Arc::new(SqliteStore::open(
             &path,
             &SqliteOptions {
-                synchronous_full: config.store.synchronous == learnloop_config::Synchronous::Full,
-                busy_timeout_ms: config.store.busy_timeout_ms,
-                readers: config.store.pool_size as usize,
+                synchronous_full: options.synchronous_full,
+                busy_timeout_ms: options.busy_timeout_ms,
+                readers: options.pool_size,
             },
         )?)),
         #[cfg(feature = "postgres")]
-        None => Ok(Arc::new(PostgresStore::open(&config.store.url, config.store.pool_size as usize)?)),
+        None => Ok(Arc::new(PostgresStore::open(url, options.pool_size)?)),
         #[cfg(not(feature = "postgres"))]
         None => Err(StoreError::Unsupported(format!(
-            "store.url {:?}: this build has no PostgreSQL support (feature `postgres` of learnloop-store)",
-            config.store.url
+            "store.url {url:?}: this build has no PostgreSQL support (feature `postgres` of learnloop-store)"
         ))),
     }
 }
 
-/// Checks the configured store URL without connecting or creating anything
-/// (`learnloop config check`): a PostgreSQL URL must parse, and this build
-/// must support it; an SQLite path must not be a directory.
-pub fn check_url(config: &learnloop_config::Config) -> std::result::Result<(), String> {
-    match config.sqlite_path() {
+/// Checks a store URL (as [`open`] reads it) without connecting or
+/// creating anything (`learnloop config check`): a PostgreSQL URL must
+/// parse, and this build must support it; an SQLite path must not be a
+/// directory.
+pub fn check_url(url: &str) -> std::result::Result<(), String> {
+    match sqlite_path(url) {
         Some(path) if path.is_dir() => Err(format!("{} is a directory, not an SQLite file", path.display())),
         Some(_) => Ok(()),
         #[cfg(feature = "postgres")]
-        None => config
-            .store
-            .url
-            .parse::<::postgres::Config>()
-            .map(|_| ())
-            .map_err(|e| format!("not a valid PostgreSQL URL: {e}")),
+        None => url.parse::<::postgres::Config>().map(|_| ()).map_err(|e| format!("not a valid PostgreSQL URL: {e}")),
         #[cfg(not(feature = "postgres"))]
         None => Err("this build has no PostgreSQL support (feature `postgres` of learnloop-store)".into()),
     }

@@ -1,11 +1,14 @@
 //! Plugin hosts for tests and benchmarks: one plugin enabled, statically
-//! linked, its config section given as TOML text.
+//! linked, its config section given as TOML text. The plugin is a type
+//! parameter (`host::<DriftPlugin>(dir, "drift")`): the host depends on no
+//! plugin, so the test names the one it links in.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use learnloop_config::Config;
-use learnloop_plugin_host::PluginHost;
+use learnloop_plugin_api::Plugin;
+use learnloop_plugin_host::{PluginHost, Registry};
 use learnloop_store::Store;
 
 use crate::store::{fast, test_store};
@@ -25,16 +28,22 @@ pub fn config(dir: &Path, plugin: &str, section: &str) -> Config {
     c
 }
 
-/// A host on `store` running `plugin` with `section` (see [`config`]);
-/// panics when the plugin does not load.
-pub fn host_on(store: Arc<dyn Store>, dir: &Path, plugin: &str, section: &str) -> PluginHost {
-    let host = PluginHost::load(&config(dir, plugin, section), store);
+/// A host on `store` running `plugin`, linked in as `P`, with `section`
+/// (see [`config`]); panics when the plugin does not load.
+pub fn host_on<P: Plugin + Default + 'static>(
+    store: Arc<dyn Store>,
+    dir: &Path,
+    plugin: &'static str,
+    section: &str,
+) -> PluginHost {
+    let registry = Registry::new().with_default::<P>(plugin);
+    let host = PluginHost::load(&registry, &config(dir, plugin, section), store);
     assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
     host
 }
 
 /// A host running `plugin` with its default config on a fresh
 /// [`test_store`] in `dir` (SQLite without fsync per commit, or PostgreSQL).
-pub fn host(dir: &Path, plugin: &str) -> PluginHost {
-    host_on(test_store(dir, &fast()), dir, plugin, "")
+pub fn host<P: Plugin + Default + 'static>(dir: &Path, plugin: &'static str) -> PluginHost {
+    host_on::<P>(test_store(dir, &fast()), dir, plugin, "")
 }

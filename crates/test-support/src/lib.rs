@@ -13,7 +13,8 @@
 //! * [`cdylib`] — building a plugin (or fixture) as a loadable library and
 //!   installing it where the host looks;
 //! * [`records`] — parsing test records, and sample records for each
-//!   built-in plugin.
+//!   built-in plugin;
+//! * [`quiet`] — a plugin that learns nothing, for tests of the host itself.
 //!
 //! Only integration tests (`tests/`) and benchmarks may use this crate: a
 //! crate's unit tests would see a second copy of the crate's own types.
@@ -21,6 +22,7 @@
 pub mod cdylib;
 pub mod host;
 pub mod plugin_conformance;
+pub mod quiet;
 pub mod records;
 pub mod store;
 pub mod store_conformance;

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use learnloop_core::{PluginName, WorkspaceId};
+use learnloop_plugin_api::{Scope, VectorIndex};
 use learnloop_plugin_api::{VectorPoint, VectorQuery};
-use learnloop_plugin_host::{Scope, VectorIndex};
 use learnloop_stats::SplitMix64;
 use learnloop_vector::{KnowledgeStore, StructuredEmbedder, open_edge};
 use serde_json::{Map, Value, json};

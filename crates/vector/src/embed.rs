@@ -18,8 +18,8 @@
 //! taken as free-text tokens (each word categorical under the key `text`). The vector is L2-normalised. Changing anything
 //! here changes [`StructuredEmbedder::ID`], which makes the index rebuild.
 
+use learnloop_plugin_api::Embedder;
 use learnloop_plugin_api::PluginError;
-use learnloop_plugin_host::Embedder;
 use sha2::{Digest, Sha256};
 
 /// Weight of one categorical `key: value` pair.

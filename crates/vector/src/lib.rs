@@ -6,10 +6,14 @@
 //! cost plugin's `index` module), so an index that is lost, cleared or
 //! rebuilt for a new embedder simply looks empty and is refilled.
 //!
-//! * [`Backend`] is the one trait over the two backends: [`EdgeBackend`]
-//!   (one Qdrant Edge shard per collection under `<data_dir>/vectors/`) and
-//!   [`QdrantBackend`] (a Qdrant server or cluster over gRPC).
-//! * [`KnowledgeStore`] maps the host's [`VectorIndex`] (scoped by plugin and
+//! * [`Backend`] is the one trait over the two backends: `EdgeBackend`
+//!   (one Qdrant Edge shard per collection under `<data_dir>/vectors/`;
+//!   Cargo feature `edge`, on by default) and [`QdrantBackend`] (a Qdrant
+//!   server or cluster over gRPC, always built). Without `edge`,
+//!   [`LazyIndex::edge`] still exists and fails on use with
+//!   [`VectorError::NotBuilt`], so a lean binary that never searches runs
+//!   with the default config.
+//! * [`KnowledgeStore`] maps learnloop-plugin-api's [`VectorIndex`] (scoped by plugin and
 //!   workspace) onto physical collections of a backend:
 //!   `<prefix>_<embedder tag>_<plugin>_<workspace>_<collection>`, where the
 //!   embedder tag names the embedder and its dimensions, so vectors of two
@@ -27,6 +31,7 @@
 
 #![deny(missing_docs)]
 
+#[cfg(feature = "edge")]
 pub mod edge;
 pub mod embed;
 pub mod server;
@@ -37,10 +42,11 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use learnloop_plugin_api::{PluginError, VectorHit, VectorPoint, VectorQuery};
-use learnloop_plugin_host::{Scope, VectorIndex};
+use learnloop_plugin_api::{Scope, VectorIndex};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+#[cfg(feature = "edge")]
 pub use edge::EdgeBackend;
 pub use embed::StructuredEmbedder;
 pub use server::QdrantBackend;
@@ -63,6 +69,9 @@ pub enum VectorError {
     /// A request the index cannot answer (bad filter, bad name).
     #[error("{0}")]
     Invalid(String),
+    /// The config asks for a backend this binary was built without.
+    #[error("{0}")]
+    NotBuilt(String),
     /// A vector of the wrong length.
     #[error("collection {collection}: vectors have {expected} dimensions, got {got}")]
     Dimensions {
@@ -80,6 +89,7 @@ impl From<VectorError> for PluginError {
         match e {
             VectorError::Busy(m) => PluginError::unavailable(m),
             VectorError::Backend(_) | VectorError::Io(_) => PluginError::unavailable(e.to_string()),
+            VectorError::NotBuilt(m) => PluginError::unavailable(m),
             VectorError::Invalid(m) => PluginError::invalid("filter", m),
             VectorError::Dimensions { .. } => PluginError::invalid("vector", e.to_string()),
         }
@@ -267,9 +277,16 @@ pub struct IndexMeta {
     pub dims: usize,
 }
 
+/// Why [`LazyIndex::edge`] cannot open in a build without the `edge` feature.
+pub const EDGE_NOT_BUILT: &str = "[vector] backend = \"edge\": this binary was built without the vector-edge feature; use backend = \"qdrant\" (a Qdrant server at [vector] url) or rebuild with the vector-edge feature";
+
+/// Whether this build has the embedded Qdrant Edge backend (feature `edge`).
+pub const EDGE_BUILT: bool = cfg!(feature = "edge");
+
 /// Opens the embedded index under `root` for `embedder`/`dims`. When the
 /// index was written by another embedder (or has no metadata) it is cleared
 /// and the reason returned: plugins then refill it from the store of record.
+#[cfg(feature = "edge")]
 pub fn open_edge(root: &Path, embedder: &str, dims: usize) -> Result<(EdgeBackend, Option<String>), VectorError> {
     let backend = EdgeBackend::open(root)?;
     let meta_path = root.join("index.json");
@@ -319,7 +336,9 @@ impl std::fmt::Debug for LazyIndex {
 impl LazyIndex {
     /// The embedded index under `root` for vectors of `embedder`, whose
     /// dimensions `dims` tells when the index is opened (a model's are only
-    /// known once it answers).
+    /// known once it answers). Without the `edge` feature every use fails
+    /// with [`VectorError::NotBuilt`] ([`EDGE_NOT_BUILT`]).
+    #[cfg(feature = "edge")]
     pub fn edge(root: &Path, prefix: &str, embedder: &str, dims: Dims) -> LazyIndex {
         let (root, prefix, embedder) = (root.to_path_buf(), prefix.to_string(), embedder.to_string());
         LazyIndex {
@@ -332,6 +351,17 @@ impl LazyIndex {
                 }
                 Ok(KnowledgeStore::new(Arc::new(backend), &prefix, &embedder, dims))
             }),
+            cell: Mutex::new(None),
+        }
+    }
+
+    /// See the `edge` build of this function: this build has no Qdrant Edge,
+    /// so every use fails with [`VectorError::NotBuilt`] naming the setting.
+    #[cfg(not(feature = "edge"))]
+    pub fn edge(root: &Path, _prefix: &str, _embedder: &str, _dims: Dims) -> LazyIndex {
+        LazyIndex {
+            what: format!("Qdrant Edge at {} (not built in)", root.display()),
+            open: Box::new(|| Err(VectorError::NotBuilt(EDGE_NOT_BUILT.to_string()))),
             cell: Mutex::new(None),
         }
     }
@@ -384,6 +414,7 @@ impl VectorIndex for LazyIndex {
 
 /// A line on stderr. A closed stderr loses it: `eprintln!` would panic and
 /// take the process (and, in the scheduler, its lease) down with it.
+#[cfg(feature = "edge")]
 fn warn_line(args: std::fmt::Arguments<'_>) {
     let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("{args}\n"));
 }

@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use learnloop_core::{PluginName, WorkspaceId};
+use learnloop_plugin_api::{Scope, VectorIndex};
 use learnloop_plugin_api::{VectorPoint, VectorQuery};
-use learnloop_plugin_host::{Scope, VectorIndex};
 use learnloop_vector::{
     Backend, EdgeBackend, KnowledgeStore, QdrantBackend, StructuredEmbedder, VectorError, open_edge,
 };

@@ -42,7 +42,12 @@ fn main() {
     let n: usize = std::env::var("LEARNLOOP_BENCH_ROWS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
     let dir = tempfile::tempdir().unwrap();
     let store = learnloop_test_support::store::bench_store(dir.path());
-    let host = learnloop_test_support::host::host_on(store.clone(), dir.path(), "cost", "");
+    let host = learnloop_test_support::host::host_on::<learnloop_plugin_cost::CostPlugin>(
+        store.clone(),
+        dir.path(),
+        "cost",
+        "",
+    );
 
     let types =
         ["rightsizing", "spot_instances", "reserved_instances", "storage_tiering", "idle_cleanup", "savings_plan"];

@@ -36,7 +36,12 @@ fn records() -> Vec<Record> {
 
 fn run() -> conformance::Snapshot {
     let dir = tempfile::tempdir().unwrap();
-    let host = host_on(test_store(dir.path(), &SqliteOptions::default()), dir.path(), "cost", "");
+    let host = host_on::<learnloop_plugin_cost::CostPlugin>(
+        test_store(dir.path(), &SqliteOptions::default()),
+        dir.path(),
+        "cost",
+        "",
+    );
     conformance::check(&host, "cost", &records()).unwrap()
 }
 

@@ -80,7 +80,7 @@ fn call(host: &PluginHost, method: &str, path: &str, query: &[(&str, &str)], bod
 #[test]
 fn route_bodies() {
     let dir = tempfile::tempdir().unwrap();
-    let host = learnloop_test_support::host::host(dir.path(), "cost");
+    let host = learnloop_test_support::host::host::<learnloop_plugin_cost::CostPlugin>(dir.path(), "cost");
     let backend = EdgeBackend::open(&dir.path().join("vectors")).unwrap();
     let ks = KnowledgeStore::new(Arc::new(backend), "learnloop", StructuredEmbedder::ID, StructuredEmbedder::DIMS);
     let host = host.with_services(Services {

@@ -133,7 +133,7 @@ fn host(dir: &std::path::Path, vectors: bool) -> PluginHost {
 }
 
 fn host_on(store: Arc<dyn Store>, dir: &std::path::Path, vectors: bool) -> PluginHost {
-    let host = learnloop_test_support::host::host_on(store, dir, "cost", "");
+    let host = learnloop_test_support::host::host_on::<learnloop_plugin_cost::CostPlugin>(store, dir, "cost", "");
     if !vectors {
         return host;
     }

@@ -31,7 +31,12 @@ fn main() {
     let n: usize = std::env::var("LEARNLOOP_BENCH_ROWS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
     let dir = tempfile::tempdir().unwrap();
     let store = learnloop_test_support::store::bench_store(dir.path());
-    let host = learnloop_test_support::host::host_on(store.clone(), dir.path(), "drift", "max_pending = 0");
+    let host = learnloop_test_support::host::host_on::<learnloop_plugin_drift::DriftPlugin>(
+        store.clone(),
+        dir.path(),
+        "drift",
+        "max_pending = 0",
+    );
 
     let t = Instant::now();
     let mut state = 42u64;

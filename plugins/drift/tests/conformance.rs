@@ -24,7 +24,12 @@ fn records() -> Vec<Record> {
 
 fn run() -> conformance::Snapshot {
     let dir = tempfile::tempdir().unwrap();
-    let host = host_on(test_store(dir.path(), &SqliteOptions::default()), dir.path(), "drift", "");
+    let host = host_on::<learnloop_plugin_drift::DriftPlugin>(
+        test_store(dir.path(), &SqliteOptions::default()),
+        dir.path(),
+        "drift",
+        "",
+    );
     conformance::check(&host, "drift", &records()).unwrap()
 }
 

@@ -34,7 +34,7 @@ fn ts(us: i64) -> String {
 }
 
 fn host(dir: &std::path::Path) -> PluginHost {
-    learnloop_test_support::host::host(dir, "drift")
+    learnloop_test_support::host::host::<learnloop_plugin_drift::DriftPlugin>(dir, "drift")
 }
 
 fn ingest(host: &PluginHost, records: Vec<Record>) {
@@ -274,7 +274,11 @@ fn the_removed_mape_threshold_key_is_refused_by_name() {
         let mut section = toml::Table::new();
         section.insert(key.into(), value);
         c.plugin_sections.insert("drift".into(), section);
-        let host = PluginHost::load(&c, store);
+        let host = PluginHost::load(
+            &learnloop_plugin_host::Registry::new().with_default::<learnloop_plugin_drift::DriftPlugin>("drift"),
+            &c,
+            store,
+        );
         let err = host.load_errors.first().unwrap_or_else(|| panic!("{key} accepted")).to_string();
         assert!(err.contains(key), "{err}");
     }

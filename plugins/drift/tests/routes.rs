@@ -50,7 +50,7 @@ fn rec(v: Value) -> Record {
 }
 
 fn host(dir: &std::path::Path) -> PluginHost {
-    learnloop_test_support::host::host(dir, "drift")
+    learnloop_test_support::host::host::<learnloop_plugin_drift::DriftPlugin>(dir, "drift")
 }
 
 fn ingest(host: &PluginHost, records: Vec<Record>) {

@@ -85,7 +85,7 @@ fn simulate(model: &str, seed: u64, n: usize, s: Scenario, out: &mut Vec<Record>
 }
 
 fn host(dir: &std::path::Path) -> PluginHost {
-    learnloop_test_support::host::host(dir, "drift")
+    learnloop_test_support::host::host::<learnloop_plugin_drift::DriftPlugin>(dir, "drift")
 }
 
 fn ingest(host: &PluginHost, records: Vec<Record>) {
@@ -271,7 +271,11 @@ fn config_keys_are_checked_and_named() {
     let mut section = toml::Table::new();
     section.insert("p_value".into(), toml::Value::Float(1.5));
     c.plugin_sections.insert("drift".into(), section);
-    let host = PluginHost::load(&c, store);
+    let host = PluginHost::load(
+        &learnloop_plugin_host::Registry::new().with_default::<learnloop_plugin_drift::DriftPlugin>("drift"),
+        &c,
+        store,
+    );
     let err = host.load_errors[0].to_string();
     assert!(err.contains("p_value"), "{err}");
 }

@@ -31,7 +31,12 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let store = learnloop_test_support::store::bench_store(dir.path());
     let section = if std::env::var_os("NO_TRAINING").is_some() { "training_data = false" } else { "" };
-    let host = learnloop_test_support::host::host_on(store, dir.path(), "persona", section);
+    let host = learnloop_test_support::host::host_on::<learnloop_plugin_persona::PersonaPlugin>(
+        store,
+        dir.path(),
+        "persona",
+        section,
+    );
     let now = Timestamp::from_micros(T0 + 3650 * 24 * 60 * MIN).unwrap();
     let inputs = [
         ("build api", "Do you want to build a REST API with FastAPI?"),

@@ -31,7 +31,13 @@ struct Env {
 fn env_with(section: &str, services: Services) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let store = learnloop_test_support::store::test_store(dir.path(), &learnloop_test_support::store::fast());
-    let host = learnloop_test_support::host::host_on(store, dir.path(), "persona", section).with_services(services);
+    let host = learnloop_test_support::host::host_on::<learnloop_plugin_persona::PersonaPlugin>(
+        store,
+        dir.path(),
+        "persona",
+        section,
+    )
+    .with_services(services);
     Env { host, ws: WorkspaceId::parse("", "w").unwrap(), _dir: dir }
 }
 
@@ -576,7 +582,11 @@ fn bad_input_is_rejected_naming_the_field_and_nothing_is_stored() {
     c.plugins.dir = dir.path().join("none");
     c.plugins.enabled = vec!["persona".into()];
     c.plugin_sections.insert("persona".into(), toml::from_str("selection_facets = { h1 = \"sarcasm\" }").unwrap());
-    let host = PluginHost::load(&c, store);
+    let host = PluginHost::load(
+        &learnloop_plugin_host::Registry::new().with_default::<learnloop_plugin_persona::PersonaPlugin>("persona"),
+        &c,
+        store,
+    );
     let msg: Vec<String> = host.load_errors.iter().map(ToString::to_string).collect();
     let msg = msg.join("; ");
     assert!(msg.contains("section [persona], key `selection_facets.h1`") && msg.contains("sarcasm"), "{msg}");

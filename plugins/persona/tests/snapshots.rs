@@ -32,7 +32,12 @@ struct Env {
 fn env(section: &str) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let store = learnloop_test_support::store::test_store(dir.path(), &learnloop_test_support::store::fast());
-    let host = learnloop_test_support::host::host_on(store, dir.path(), "persona", section);
+    let host = learnloop_test_support::host::host_on::<learnloop_plugin_persona::PersonaPlugin>(
+        store,
+        dir.path(),
+        "persona",
+        section,
+    );
     Env { host, _dir: dir }
 }
 

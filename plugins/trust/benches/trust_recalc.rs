@@ -45,7 +45,12 @@ fn main() {
     let agents: usize = std::env::var("LEARNLOOP_BENCH_AGENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000);
     let dir = tempfile::tempdir().unwrap();
     let store = learnloop_test_support::store::bench_store(dir.path());
-    let host = learnloop_test_support::host::host_on(store.clone(), dir.path(), "trust", "");
+    let host = learnloop_test_support::host::host_on::<learnloop_plugin_trust::TrustPlugin>(
+        store.clone(),
+        dir.path(),
+        "trust",
+        "",
+    );
 
     let mut state = 42u64;
     let mut u = move || {

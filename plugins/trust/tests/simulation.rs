@@ -72,7 +72,7 @@ fn pair(
 }
 
 fn host(dir: &std::path::Path) -> PluginHost {
-    learnloop_test_support::host::host(dir, "trust")
+    learnloop_test_support::host::host::<learnloop_plugin_trust::TrustPlugin>(dir, "trust")
 }
 
 fn ingest(host: &PluginHost, records: Vec<Record>) {

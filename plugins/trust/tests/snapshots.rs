@@ -32,7 +32,7 @@ struct Env {
 
 fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let host = learnloop_test_support::host::host(dir.path(), "trust");
+    let host = learnloop_test_support::host::host::<learnloop_plugin_trust::TrustPlugin>(dir.path(), "trust");
     Env { host, _dir: dir }
 }
 

@@ -9,7 +9,9 @@
 //!
 //! Each plugin's scenario is a sibling module exposing
 //! `pub fn run(seed: u64, config: &Config) -> anyhow::Result<Report>`,
-//! listed in [`SCENARIOS`].
+//! listed in [`SCENARIOS`]. A scenario is built only with its plugin (the
+//! CLI's `plugin-<name>` features), so a CLI built for one plugin has that
+//! plugin's scenario alone.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -19,9 +21,13 @@ use serde::Serialize;
 
 use crate::Env;
 
+#[cfg(feature = "plugin-cost")]
 pub mod cost;
+#[cfg(feature = "plugin-drift")]
 pub mod drift;
+#[cfg(feature = "plugin-persona")]
 pub mod persona;
+#[cfg(feature = "plugin-trust")]
 pub mod trust;
 
 #[derive(clap::Args)]
@@ -69,11 +75,20 @@ pub struct Report {
 }
 
 /// A scenario: a seed and the config in, a report out.
+#[allow(dead_code, reason = "unused in a build with no plugin")]
 type Scenario = fn(u64, &learnloop_config::Config) -> Result<Report>;
 
-/// The scenarios by plugin name.
-const SCENARIOS: &[(&str, Scenario)] =
-    &[("cost", cost::run), ("drift", drift::run), ("persona", persona::run), ("trust", trust::run)];
+/// The scenarios by plugin name (those of the plugins built in).
+const SCENARIOS: &[(&str, Scenario)] = &[
+    #[cfg(feature = "plugin-cost")]
+    ("cost", cost::run),
+    #[cfg(feature = "plugin-drift")]
+    ("drift", drift::run),
+    #[cfg(feature = "plugin-persona")]
+    ("persona", persona::run),
+    #[cfg(feature = "plugin-trust")]
+    ("trust", trust::run),
+];
 
 /// Runs the scenario of `plugin` with `seed`.
 pub fn simulate(plugin: &str, seed: u64, config: &learnloop_config::Config) -> Result<Report> {
@@ -81,6 +96,12 @@ pub fn simulate(plugin: &str, seed: u64, config: &learnloop_config::Config) -> R
         Some((_, run)) => run(seed, config),
         None => {
             let known: Vec<&str> = SCENARIOS.iter().map(|(p, _)| *p).collect();
+            if let Some(remedy) = learnloop_plugins::registry().left_out(plugin) {
+                bail!(
+                    "--plugin {plugin:?}: this binary was built without the {plugin} plugin ({remedy}) (scenarios: {})",
+                    known.join(", ")
+                );
+            }
             bail!("--plugin {plugin:?}: no simulation scenario for that plugin (scenarios: {})", known.join(", "))
         }
     }
@@ -155,8 +176,8 @@ pub fn host(dir: &Path, plugin: &str, config: &learnloop_config::Config) -> Resu
     c.store.url = String::new();
     c.plugins.dir = dir.join("no-plugins");
     c.plugins.enabled = vec![plugin.to_string()];
-    let store: Arc<dyn learnloop_store::Store> = learnloop_store::open(&c)?;
-    let host = learnloop_plugin_host::PluginHost::load(&c, store);
+    let store: Arc<dyn learnloop_store::Store> = learnloop_services::open_store(&c)?;
+    let host = learnloop_plugin_host::PluginHost::load(&learnloop_plugins::registry(), &c, store);
     if let Some(e) = host.load_errors.first() {
         bail!("cannot load the {plugin} plugin: {e}");
     }

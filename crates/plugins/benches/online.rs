@@ -2,7 +2,7 @@
 //! stored events) and per-record validation through the statically linked
 //! and the dynamically loaded build of the same plugin (drift).
 //!
-//! `cargo bench -p learnloop-plugin-host --bench online`
+//! `cargo bench -p learnloop-plugins --bench online`
 //! (`LEARNLOOP_BENCH_EVENTS=N`, default 200,000).
 
 use std::sync::Arc;
@@ -41,7 +41,7 @@ fn host(dir: &std::path::Path, plugin_dir: &std::path::Path, events: &[learnloop
     let mut c = Config::default();
     c.plugins.dir = plugin_dir.to_owned();
     c.plugins.enabled = vec!["drift".into()];
-    let h = PluginHost::load(&c, store);
+    let h = PluginHost::load(&learnloop_plugins::registry(), &c, store);
     assert!(h.load_errors.is_empty(), "{:?}", h.load_errors);
     h
 }

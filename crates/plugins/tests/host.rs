@@ -1,4 +1,6 @@
-//! Plugin host tests.
+//! The built-in plugins in the real plugin host, loaded through
+//! [`learnloop_plugins::registry`] as the binaries load them (these tests
+//! moved here from `learnloop-plugin-host`, which depends on no plugin).
 //!
 //! `learnloop_test_support` builds plugin libraries with a nested cargo,
 //! makes sample records and holds the conformance suite. Here: the conformance suite for every built-in plugin,
@@ -33,7 +35,11 @@ fn static_and_dynamic_builds_behave_the_same() {
         let records = sample_records(plugin, 40);
 
         let dir = tempfile::tempdir().unwrap();
-        let host = PluginHost::load(&config(&dir.path().join("none"), &[plugin]), store(dir.path()));
+        let host = PluginHost::load(
+            &learnloop_plugins::registry(),
+            &config(&dir.path().join("none"), &[plugin]),
+            store(dir.path()),
+        );
         assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
         assert_eq!(host.plugins()[plugin].origin, Origin::Static);
         let static_snapshot =
@@ -51,7 +57,7 @@ fn static_and_dynamic_builds_behave_the_same() {
         )
         .unwrap();
         let loaded_config = Config::load_with_env(Some(&config_file), Vec::new()).unwrap();
-        let host = PluginHost::load(&loaded_config, store(dir2.path()));
+        let host = PluginHost::load(&learnloop_plugins::registry(), &loaded_config, store(dir2.path()));
         assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
         assert_eq!(host.plugins()[plugin].origin, Origin::Dynamic { path: installed });
         let dynamic_snapshot =
@@ -65,7 +71,8 @@ fn static_and_dynamic_builds_behave_the_same() {
 #[test]
 fn disabled_plugins_have_no_routes_jobs_or_events() {
     let dir = tempfile::tempdir().unwrap();
-    let host = PluginHost::load(&config(&dir.path().join("p"), &["drift"]), store(dir.path()));
+    let host =
+        PluginHost::load(&learnloop_plugins::registry(), &config(&dir.path().join("p"), &["drift"]), store(dir.path()));
     assert_eq!(host.plugins().keys().collect::<Vec<_>>(), ["drift"]);
     let records = sample_records("cost", 2);
     let statuses = host.ingest(records, learnloop_core::Timestamp::now()).unwrap();
@@ -89,7 +96,8 @@ fn disabled_plugins_have_no_routes_jobs_or_events() {
 #[test]
 fn plugin_validation_rejects_before_storing() {
     let dir = tempfile::tempdir().unwrap();
-    let host = PluginHost::load(&config(&dir.path().join("p"), &["drift"]), store(dir.path()));
+    let host =
+        PluginHost::load(&learnloop_plugins::registry(), &config(&dir.path().join("p"), &["drift"]), store(dir.path()));
     let bad = learnloop_core::parse_json_record(
         r#"{"type":"prediction","id":"x","workspace":"w","plugin":"drift","subject":"m","kind":"regression"}"#,
         &Default::default(),
@@ -107,7 +115,7 @@ fn config_errors_name_the_key() {
     let mut section = toml::Table::new();
     section.insert("p_vaule".into(), toml::Value::Float(0.01));
     c.plugin_sections.insert("drift".into(), section);
-    let host = PluginHost::load(&c, store(dir.path()));
+    let host = PluginHost::load(&learnloop_plugins::registry(), &c, store(dir.path()));
     let err = host.load_errors[0].to_string();
     assert!(err.contains("[drift] p_vaule") || err.contains("p_vaule"), "{err}");
     assert!(host.plugins().is_empty());
@@ -122,7 +130,7 @@ fn config_errors_name_the_key() {
     assert!(host.require_all_loaded(&sources).is_err());
     // Checked without a store, every bad key is reported.
     c.plugin_sections.get_mut("drift").unwrap().insert("min_smaples".into(), toml::Value::Integer(3));
-    let check = learnloop_plugin_host::check_plugins(&c);
+    let check = learnloop_plugin_host::check_plugins(&learnloop_plugins::registry(), &c);
     let keys: Vec<String> = check
         .errors
         .iter()
@@ -143,7 +151,7 @@ fn catch_up_after_a_crash_between_store_and_update() {
     let records = sample_records("trust", 20);
     // Store directly, as if the process died before the online update.
     s.append(&records, learnloop_store::AppendMode::AllOrNothing, learnloop_core::Timestamp::now()).unwrap();
-    let host = PluginHost::load(&config(&dir.path().join("p"), &["trust"]), s.clone());
+    let host = PluginHost::load(&learnloop_plugins::registry(), &config(&dir.path().join("p"), &["trust"]), s.clone());
     assert!(conformance::state_of(&host, "trust").unwrap().values().all(|d| d.is_empty()));
     let n = host.catch_up_all().unwrap();
     assert_eq!(n as usize, records.len());
@@ -163,7 +171,7 @@ fn catch_up_and_replay_report_progress() {
     let s = store(dir.path());
     let records = sample_records("trust", 6_000);
     s.append(&records, learnloop_store::AppendMode::AllOrNothing, learnloop_core::Timestamp::now()).unwrap();
-    let host = PluginHost::load(&config(&dir.path().join("p"), &["trust"]), s.clone());
+    let host = PluginHost::load(&learnloop_plugins::registry(), &config(&dir.path().join("p"), &["trust"]), s.clone());
     let alpha = learnloop_core::WorkspaceId::parse("workspace", "alpha").unwrap();
     let mut seen = Vec::new();
     let n = host
@@ -188,7 +196,7 @@ fn catch_up_and_replay_report_progress() {
 fn a_job_fenced_by_a_lost_lease_commits_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path());
-    let host = PluginHost::load(&config(&dir.path().join("p"), &["trust"]), s.clone());
+    let host = PluginHost::load(&learnloop_plugins::registry(), &config(&dir.path().join("p"), &["trust"]), s.clone());
     host.ingest(sample_records("trust", 40), learnloop_core::Timestamp::now()).unwrap();
     let before = conformance::state_of(&host, "trust").unwrap();
     let t = |ms: i64| learnloop_core::Timestamp::from_micros(1_800_000_000_000_000 + ms * 1000).unwrap();
