@@ -30,7 +30,9 @@
 //!   evidence — it picks the argmax of one draw from each posterior
 //!   (Thompson sampling). The *ranking* it returns is greedy's (lower end of
 //!   the interval). The random generator is SplitMix64 seeded with `seed` if
-//!   given, else with the FNV-1a hash of the request body's JSON text, so the
+//!   given, else with the FNV-1a hash of the request body's JSON text with
+//!   object keys sorted (the same in every build, whatever serde_json's key
+//!   order), so the
 //!   same request always gets the same answer and different requests explore.
 //!   Selection probabilities are ε·P(argmax of a draw) + (1 − ε)·[leader],
 //!   P estimated from `routing_samples` draws of the same generator; greedy's
@@ -253,7 +255,7 @@ pub fn route(plugin: &TrustPlugin, ctx: &mut dyn Context, req: &RouteRequest) ->
         _ => return Err(PluginError::invalid("strategy", "expected \"thompson\" or \"greedy\"")),
     };
     let seed = match &body["seed"] {
-        Value::Null => fnv1a(body.to_string().as_bytes()),
+        Value::Null => fnv1a(canonical_json(body).as_bytes()),
         v => v.as_u64().ok_or_else(|| PluginError::invalid("seed", "expected a non-negative integer"))?,
     };
     let newest = Meta::load(ctx)?.newest;
@@ -399,4 +401,41 @@ pub fn shrunk(doc: &AgentDoc, c: &Counts, m: f64, cfg: &Config, newest: i64) -> 
     let r = (cfg.prior_alpha + s_o) / (cfg.prior_alpha + cfg.prior_beta + n_o);
     let m_eff = if n_o > 0.0 { m * n_o / (m + n_o) } else { 0.0 };
     (t.alpha + m_eff * r, t.beta + m_eff * (1.0 - r))
+}
+
+/// JSON text with every object's keys in sorted order: the same text for the
+/// same value in every build (serde_json keeps insertion order only when a
+/// dependency turns on its `preserve_order` feature).
+fn canonical_json(v: &Value) -> String {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            let items: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{}:{}", Value::String((*k).clone()), canonical_json(&m[k.as_str()])))
+                .collect();
+            format!("{{{}}}", items.join(","))
+        }
+        Value::Array(a) => format!("[{}]", a.iter().map(canonical_json).collect::<Vec<_>>().join(",")),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_json_ignores_insertion_order() {
+        let mut a = serde_json::Map::new();
+        a.insert("zeta".into(), serde_json::json!([1, {"b": 2, "a": "x"}]));
+        a.insert("alpha".into(), Value::Null);
+        let mut b = serde_json::Map::new();
+        b.insert("alpha".into(), Value::Null);
+        b.insert("zeta".into(), serde_json::json!([1, {"a": "x", "b": 2}]));
+        let (a, b) = (Value::Object(a), Value::Object(b));
+        assert_eq!(canonical_json(&a), canonical_json(&b));
+        assert_eq!(canonical_json(&a), r#"{"alpha":null,"zeta":[1,{"a":"x","b":2}]}"#);
+    }
 }
