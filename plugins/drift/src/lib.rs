@@ -37,7 +37,7 @@ pub mod service;
 pub mod weights;
 pub mod window;
 
-use learnloop_plugin_api::core::RecordType;
+use learnloop_plugin_api::core::{RecordType, Role};
 use learnloop_plugin_api::{
     AlertDraft, Context, Event, InsightDraft, JobSpec, KindSpec, Manifest, Plugin, PluginError, Record, RouteRequest,
     RouteResponse, RouteSpec, Severity, Timestamp, ValidationError, abi, parse_config,
@@ -60,14 +60,14 @@ fn route(method: &str, path: &str, summary: &str, response: Value) -> RouteSpec 
         method: method.into(),
         path: path.into(),
         summary: summary.into(),
-        writes: false,
+        role: Role::Reader,
         request_schema: Value::Null,
         response_schema: response,
     }
 }
 
 fn write_route(method: &str, path: &str, summary: &str, request: Value) -> RouteSpec {
-    RouteSpec { writes: true, request_schema: request, ..route(method, path, summary, json!({"type": "object"})) }
+    RouteSpec { role: Role::Writer, request_schema: request, ..route(method, path, summary, json!({"type": "object"})) }
 }
 
 /// A pinned reference period of a model (state `reference/<model>`).
