@@ -157,3 +157,36 @@ impl From<std::io::Error> for StoreError {
         StoreError::Backend(e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The field is data; the text the store always showed is unchanged.
+    #[test]
+    fn a_rejection_names_its_field_as_data() {
+        let id = RecordId::parse("prediction_id", "p1").unwrap();
+        let cases = [
+            (
+                Rejection::Conflict { differs: "content" },
+                "id",
+                "conflict: a record with this id already exists with a different content",
+            ),
+            (
+                Rejection::UnknownPrediction { prediction_id: id },
+                "prediction_id",
+                "prediction_id: no prediction \"p1\" in this workspace (send the prediction first)",
+            ),
+            (
+                Rejection::PluginMismatch { prediction_plugin: "cost".into() },
+                "plugin",
+                "plugin: the prediction belongs to plugin \"cost\"",
+            ),
+        ];
+        for (r, field, text) in cases {
+            assert_eq!(r.field(), field);
+            assert_eq!(r.to_string(), text);
+            assert!(text.ends_with(&r.message()), "{text}");
+        }
+    }
+}
