@@ -14,7 +14,7 @@
 //! every wait has a deadline.
 
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -47,7 +47,7 @@ fn ingest_sample(s: &Scratch) {
 }
 
 /// Starts a scheduler with `holder` as its id; its stderr goes to `<holder>.log`.
-fn start_scheduler(s: &Scratch, config: &PathBuf, holder: &str) -> Child {
+fn start_scheduler(s: &Scratch, config: &Path, holder: &str) -> Child {
     let log = File::create(s.path(&format!("{holder}.log"))).unwrap();
     let mut cmd = Command::new(bin("learnloop-scheduler"));
     cmd.current_dir(s.dir.path()).env_remove("LEARNLOOP_CONFIG");

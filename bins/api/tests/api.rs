@@ -43,9 +43,8 @@ fn key(store: &dyn Store, role: Role, ws: Option<&str>) -> String {
 
 fn api_with(f: impl FnOnce(&mut Config)) -> Api {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.data_dir = dir.path().to_owned();
-    config.default_workspace = "team-a".into();
+    let mut config =
+        Config { data_dir: dir.path().to_owned(), default_workspace: "team-a".into(), ..Config::default() };
     f(&mut config);
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&dir.path().join("s.sqlite"), &SqliteOptions::default()).unwrap());

@@ -51,8 +51,7 @@ async fn persona_uses_ollama_through_the_api_and_metrics_count_fallbacks() {
         }
     });
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.data_dir = dir.path().to_owned();
+    let mut config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
     config.auth.enabled = false;
     config.llm.url = fake.url.clone();
     config.llm.timeout_ms = 5_000;

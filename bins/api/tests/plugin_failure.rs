@@ -2,11 +2,14 @@
 //! routes answer 503 problem+json naming the plugin and the reason — the
 //! request was not invalid (422) and the server is fine (not 500).
 //!
-//! mod list: `support` is the plugin host's fixture builder, shared so the
-//! same panicking fixture library is built once per target directory.
+//! `learnloop_test_support::cdylib` builds the panicking fixture library
+//! (once per target directory, shared with the host's tests).
 
-#[path = "../../../crates/plugin-host/tests/support/mod.rs"]
-mod support;
+// The panicky fixture reads where to panic from an environment variable
+// (it must be able to panic before any config reaches it, in `create`),
+// and setting one is `unsafe` since Rust 2024 (another thread may read the
+// environment at the same time). Only this test binary's own threads run.
+#![allow(unsafe_code)]
 
 use std::sync::Arc;
 
@@ -17,6 +20,7 @@ use learnloop_api::{AppState, app};
 use learnloop_config::Config;
 use learnloop_plugin_host::{PluginHost, load_library};
 use learnloop_store::{SqliteOptions, SqliteStore, Store};
+use learnloop_test_support::cdylib as support;
 use serde_json::Value;
 use tower::ServiceExt;
 

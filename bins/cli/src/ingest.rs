@@ -123,6 +123,8 @@ impl Summary {
 }
 
 /// One validated record, or a rejected line, in input order.
+// Nearly every item is a record: boxing it would cost an allocation per line.
+#[allow(clippy::large_enum_variant)]
 enum Item {
     Record { source: usize, line: u64, record: Prepared },
     Rejected(Rejected),
@@ -169,10 +171,10 @@ pub fn run(env: &Env, args: &Args) -> Result<ExitCode> {
         args.files.iter().map(|f| if f.as_os_str() == "-" { Source::Stdin } else { Source::File(f.clone()) }).collect()
     };
     for s in &sources {
-        if let Source::File(p) = s {
-            if !p.is_file() {
-                bail!("cannot read {}: no such file", p.display());
-            }
+        if let Source::File(p) = s
+            && !p.is_file()
+        {
+            bail!("cannot read {}: no such file", p.display());
         }
     }
     let host = crate::open_host(&env.config)?;
@@ -621,10 +623,10 @@ fn csv_record(headers: &csv::StringRecord, row: &csv::StringRecord) -> Result<Ra
                         has_features = true;
                         features.insert(name.to_string(), v);
                     }
-                } else if let Some(name) = h.strip_prefix("payload.") {
-                    if let Some(v) = csv_scalar(h, cell)? {
-                        payload.insert(name.to_string(), v);
-                    }
+                } else if let Some(name) = h.strip_prefix("payload.")
+                    && let Some(v) = csv_scalar(h, cell)?
+                {
+                    payload.insert(name.to_string(), v);
                 }
             }
         }

@@ -120,7 +120,7 @@ pub struct Env {
 fn load_env(cli: &Cli, for_init: bool) -> Result<Env> {
     let path = learnloop_config::discover(cli.config.as_deref());
     // `init` may be asked to create the file it is pointed at.
-    let load_path = path.as_deref().filter(|p| !(for_init && !p.exists()));
+    let load_path = path.as_deref().filter(|p| !for_init || p.exists());
     let (mut config, sources) = Config::load_with_sources(load_path, std::env::vars())?;
     if let Some(dir) = &cli.data_dir {
         config.data_dir = dir.clone();

@@ -315,7 +315,7 @@ fn persona(rng: &mut Rng, i: u64, t: i64, ws: &str) -> Pair {
     const CONF: [f64; 3] = [0.75, 0.68, 0.6];
     let user = rng.next_u64() % 3;
     let id = format!("persona-{i}");
-    if i % 4 == 0 {
+    if i.is_multiple_of(4) {
         let (input, texts) = INTERACTIONS[((i / 4) % 5) as usize];
         let pick = match user {
             0 => 0,
@@ -359,7 +359,7 @@ fn persona(rng: &mut Rng, i: u64, t: i64, ws: &str) -> Pair {
         "event_time": time(t),
     });
     let likes = rng.chance(if model == liked { 0.95 } else { 0.05 });
-    let o = if i % 3 == 0 {
+    let o = if i.is_multiple_of(3) {
         let stars = if likes { 4 + rng.next_u64() % 2 } else { 1 + rng.next_u64() % 2 };
         json!({
             "type": "outcome", "id": format!("{id}-fb"), "workspace": ws, "plugin": "persona", "prediction_id": id,
@@ -377,7 +377,7 @@ fn persona(rng: &mut Rng, i: u64, t: i64, ws: &str) -> Pair {
 }
 
 fn drift(rng: &mut Rng, i: u64, t: i64, ws: &str, n: u64) -> Pair {
-    let model = if i % 2 == 0 { "price-model" } else { "demand-model" };
+    let model = if i.is_multiple_of(2) { "price-model" } else { "demand-model" };
     // In the last quarter of the period, price-model's x1 shifts by +1.5 sd.
     let shifted = model == "price-model" && i > n * 3 / 4;
     let x1 = rng.normal() + if shifted { 1.5 } else { 0.0 };

@@ -287,10 +287,10 @@ pub fn check_cors_origin(origin: &str) -> Result<(), String> {
             "{origin:?} is not an origin: expected scheme://host[:port], with no path (not even a trailing /)"
         ));
     }
-    if let Some(p) = port {
-        if !p.parse::<u16>().is_ok_and(|n| n > 0) {
-            return Err(format!("{origin:?} is not an origin: the port {p:?} is not a number from 1 to 65535"));
-        }
+    if let Some(p) = port
+        && !p.parse::<u16>().is_ok_and(|n| n > 0)
+    {
+        return Err(format!("{origin:?} is not an origin: the port {p:?} is not a number from 1 to 65535"));
     }
     Ok(())
 }
@@ -617,7 +617,8 @@ impl Config {
         if self.vector.embedder == EmbedderKind::Ollama && self.llm.url.is_empty() {
             return err("vector.embedder", "\"ollama\" needs llm.url to be set".into());
         }
-        if !self.llm.url.is_empty() && !(self.llm.url.starts_with("http://") || self.llm.url.starts_with("https://")) {
+        let http = self.llm.url.starts_with("http://") || self.llm.url.starts_with("https://");
+        if !self.llm.url.is_empty() && !http {
             return err("llm.url", format!("{:?} must start with http:// or https://", self.llm.url));
         }
         if self.llm.timeout_ms == 0 {

@@ -491,13 +491,13 @@ impl RawRecord {
                 .record_type
                 .ok_or_else(|| ValidationError::new("type", "is required (\"prediction\" or \"outcome\")"))?,
         };
-        if let (Some(want), true) = (defaults.record_type, self.record_type.is_some()) {
-            if want != rt {
-                return Err(ValidationError::new(
-                    "type",
-                    format!("is {:?} but only {:?} records are accepted here", rt.as_str(), want.as_str()),
-                ));
-            }
+        if let (Some(want), true) = (defaults.record_type, self.record_type.is_some())
+            && want != rt
+        {
+            return Err(ValidationError::new(
+                "type",
+                format!("is {:?} but only {:?} records are accepted here", rt.as_str(), want.as_str()),
+            ));
         }
         let id = RecordId::parse("id", &require("id", self.id)?)?;
         let workspace = match self.workspace {

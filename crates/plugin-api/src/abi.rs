@@ -27,6 +27,10 @@
 //!
 //! This module does no I/O and defines no behaviour, only shapes.
 
+// Owning the C ABI means raw pointers and `extern "C"` fn types; this crate
+// is the one place `unsafe` is allowed (see the workspace lints).
+#![allow(unsafe_code)]
+
 use std::ffi::c_void;
 
 /// The ABI version this crate speaks.

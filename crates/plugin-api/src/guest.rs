@@ -4,6 +4,10 @@
 //! panics and turns them into [`STATUS_PANIC`] with the message, so no
 //! unwinding ever crosses into the host.
 
+// The plugin side of the C ABI: this crate is the one place `unsafe` is
+// allowed (see the workspace lints).
+#![allow(unsafe_code)]
+
 use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::RwLock;
@@ -203,6 +207,9 @@ impl Context for RemoteContext {
 macro_rules! export_plugin {
     ($plugin:ty, $constructor:expr) => {
         #[cfg(feature = "dynamic")]
+        // The entry points are `no_mangle` and take raw pointers; they expand
+        // in the plugin crate, whose lints deny `unsafe` everywhere else.
+        #[allow(unsafe_code)]
         const _: () = {
             #[unsafe(no_mangle)]
             pub extern "C" fn learnloop_plugin_abi_version() -> u32 {

@@ -20,7 +20,12 @@
 //! ```
 //!
 //! Dependency rule: this crate depends on `learnloop-core` and serde only, so
-//! a third-party plugin needs no database, HTTP or async runtime.
+//! a third-party plugin needs no database, HTTP or async runtime. The host
+//! turns on the `loader` feature (module `loader`, which adds `libloading`) to open
+//! plugin libraries.
+//!
+//! This crate owns the C ABI and is the only one where `unsafe` is allowed,
+//! and only in [`abi`], `guest` and `loader`.
 
 #![deny(missing_docs)]
 
@@ -31,6 +36,8 @@ mod error;
 pub mod guest;
 pub mod helpers;
 pub mod improve;
+#[cfg(feature = "loader")]
+pub mod loader;
 mod manifest;
 mod plugin;
 pub mod protocol;

@@ -5,9 +5,6 @@
 //! `cargo bench -p learnloop-plugin-host --bench online`
 //! (`LEARNLOOP_BENCH_EVENTS=N`, default 200,000).
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,6 +12,7 @@ use learnloop_config::Config;
 use learnloop_core::Timestamp;
 use learnloop_plugin_host::PluginHost;
 use learnloop_store::{AppendMode, SqliteOptions, SqliteStore, Store};
+use learnloop_test_support::cdylib as support;
 
 fn records(n: usize) -> Vec<learnloop_core::Record> {
     let mut out = Vec::with_capacity(n);

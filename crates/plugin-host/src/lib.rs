@@ -24,7 +24,6 @@
 
 #![deny(missing_docs)]
 
-pub mod conformance;
 pub mod context;
 mod dynamic;
 pub mod ingest;

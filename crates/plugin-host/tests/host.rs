@@ -1,20 +1,20 @@
 //! Plugin host tests.
 //!
-//! mod list: `support` builds plugin libraries with a nested cargo and makes
-//! sample records. Here: the conformance suite for every built-in plugin,
+//! `learnloop_test_support` builds plugin libraries with a nested cargo,
+//! makes sample records and holds the conformance suite. Here: the conformance suite for every built-in plugin,
 //! statically linked and loaded from its cdylib (same snapshot), config
 //! handling (enabled/disabled), and catch-up after a crash.
-
-mod support;
 
 use std::sync::Arc;
 
 use learnloop_config::Config;
-use learnloop_plugin_host::{IngestStatus, JobRequest, Origin, PluginHost, conformance};
+use learnloop_plugin_host::{IngestStatus, JobRequest, Origin, PluginHost};
 use learnloop_store::{Fence, SqliteOptions, Store};
+use learnloop_test_support::plugin_conformance as conformance;
+use learnloop_test_support::{cdylib as support, records::sample_records};
 
 fn store(dir: &std::path::Path) -> Arc<dyn Store> {
-    learnloop_store::pg_test::test_store(dir, &SqliteOptions::default())
+    learnloop_test_support::store::test_store(dir, &SqliteOptions::default())
 }
 
 fn config(plugin_dir: &std::path::Path, enabled: &[&str]) -> Config {
@@ -30,7 +30,7 @@ fn config(plugin_dir: &std::path::Path, enabled: &[&str]) -> Config {
 #[test]
 fn static_and_dynamic_builds_behave_the_same() {
     for plugin in ["cost", "trust", "persona", "drift"] {
-        let records = support::sample_records(plugin, 40);
+        let records = sample_records(plugin, 40);
 
         let dir = tempfile::tempdir().unwrap();
         let host = PluginHost::load(&config(&dir.path().join("none"), &[plugin]), store(dir.path()));
@@ -67,7 +67,7 @@ fn disabled_plugins_have_no_routes_jobs_or_events() {
     let dir = tempfile::tempdir().unwrap();
     let host = PluginHost::load(&config(&dir.path().join("p"), &["drift"]), store(dir.path()));
     assert_eq!(host.plugins().keys().collect::<Vec<_>>(), ["drift"]);
-    let records = support::sample_records("cost", 2);
+    let records = sample_records("cost", 2);
     let statuses = host.ingest(records, learnloop_core::Timestamp::now()).unwrap();
     match &statuses[0] {
         IngestStatus::Rejected { field, message } => {
@@ -82,7 +82,7 @@ fn disabled_plugins_have_no_routes_jobs_or_events() {
     let err = host.handle("cost", &ws, "GET", "/summary", Default::default(), serde_json::Value::Null).unwrap_err();
     assert!(err.to_string().contains("disabled"), "{err}");
     // Unknown plugins are named as such.
-    let err = host.validate(&support::sample_records("horoscope", 1)[0]).unwrap_err();
+    let err = host.validate(&sample_records("horoscope", 1)[0]).unwrap_err();
     assert!(err.message.contains("unknown plugin \"horoscope\""), "{err}");
 }
 
@@ -140,7 +140,7 @@ fn config_errors_name_the_key() {
 fn catch_up_after_a_crash_between_store_and_update() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path());
-    let records = support::sample_records("trust", 20);
+    let records = sample_records("trust", 20);
     // Store directly, as if the process died before the online update.
     s.append(&records, learnloop_store::AppendMode::AllOrNothing, learnloop_core::Timestamp::now()).unwrap();
     let host = PluginHost::load(&config(&dir.path().join("p"), &["trust"]), s.clone());
@@ -161,7 +161,7 @@ fn catch_up_after_a_crash_between_store_and_update() {
 fn catch_up_and_replay_report_progress() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path());
-    let records = support::sample_records("trust", 6_000);
+    let records = sample_records("trust", 6_000);
     s.append(&records, learnloop_store::AppendMode::AllOrNothing, learnloop_core::Timestamp::now()).unwrap();
     let host = PluginHost::load(&config(&dir.path().join("p"), &["trust"]), s.clone());
     let alpha = learnloop_core::WorkspaceId::parse("workspace", "alpha").unwrap();
@@ -189,7 +189,7 @@ fn a_job_fenced_by_a_lost_lease_commits_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path());
     let host = PluginHost::load(&config(&dir.path().join("p"), &["trust"]), s.clone());
-    host.ingest(support::sample_records("trust", 40), learnloop_core::Timestamp::now()).unwrap();
+    host.ingest(sample_records("trust", 40), learnloop_core::Timestamp::now()).unwrap();
     let before = conformance::state_of(&host, "trust").unwrap();
     let t = |ms: i64| learnloop_core::Timestamp::from_micros(1_800_000_000_000_000 + ms * 1000).unwrap();
     let a = s.acquire_lease("scheduler", "a", 1_000, t(0)).unwrap().unwrap();

@@ -12,7 +12,7 @@ use learnloop_plugin_host::{CatchUp, HostError, PluginHost};
 use learnloop_store::{ItemStatus, Prepared, SqliteOptions, Store};
 
 fn host(dir: &std::path::Path) -> PluginHost {
-    let store: Arc<dyn Store> = learnloop_store::pg_test::test_store(dir, &SqliteOptions::default());
+    let store: Arc<dyn Store> = learnloop_test_support::store::test_store(dir, &SqliteOptions::default());
     let mut c = Config::default();
     c.plugins.dir = dir.join("none");
     c.plugins.enabled = vec!["drift".into(), "trust".into()];

@@ -145,7 +145,7 @@ struct World {
 
 fn world(policy: ImprovementsConfig) -> World {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = learnloop_store::pg_test::test_store(dir.path(), &SqliteOptions::default());
+    let store: Arc<dyn Store> = learnloop_test_support::store::test_store(dir.path(), &SqliteOptions::default());
     let plugin = Scaler;
     let loaded = Loaded { manifest: plugin.manifest(), plugin: Arc::new(plugin), origin: Origin::Static };
     let host = PluginHost::with_plugins(store.clone(), vec![loaded]).with_improvement_policy(policy);
@@ -167,10 +167,10 @@ impl World {
             let p = 10.0 + 90.0 * rng.uniform();
             let y = slope * p * (1.0 + 0.05 * (rng.uniform() - 0.5));
             let t = Timestamp::from_micros(start.as_micros() + i as i64 * 1_000_000).unwrap();
-            records.push(learnloop_store::conformance::rec(&format!(
+            records.push(learnloop_test_support::records::rec(&format!(
                 r#"{{"type":"prediction","id":"p{id}","workspace":"default","plugin":"scaler","kind":"k","subject":"s","value":{p},"event_time":"{t}"}}"#
             )));
-            records.push(learnloop_store::conformance::rec(&format!(
+            records.push(learnloop_test_support::records::rec(&format!(
                 r#"{{"type":"outcome","id":"o{id}","workspace":"default","plugin":"scaler","prediction_id":"p{id}","value":{y},"payload":{{"predicted":{p}}},"event_time":"{t}"}}"#
             )));
         }

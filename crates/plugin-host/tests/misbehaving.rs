@@ -1,21 +1,27 @@
 //! Misbehaving plugins: each fixture must be refused or survived with a
 //! clear error, and the host (and the other plugins) must carry on.
 //!
-//! mod list: `support` builds the fixture libraries. The panic test sets
+//! `learnloop_test_support::cdylib` builds the fixture libraries. The panic test sets
 //! an environment variable the fixture reads, so it runs its cases in one
 //! test, in sequence.
 
-mod support;
+// The panicky fixture reads where to panic from an environment variable
+// (it must be able to panic before any config reaches it, in `create`),
+// and setting one is `unsafe` since Rust 2024 (another thread may read the
+// environment at the same time). Only this test binary's own threads run.
+#![allow(unsafe_code)]
 
 use std::sync::Arc;
 
 use learnloop_config::Config;
 use learnloop_plugin_host::{HostError, LoadError, PluginHost, load_library};
 use learnloop_store::{SqliteOptions, Store};
+use learnloop_test_support::cdylib as support;
+use learnloop_test_support::records::sample_records;
 use serde_json::Value;
 
 fn store(dir: &std::path::Path) -> Arc<dyn Store> {
-    learnloop_store::pg_test::test_store(dir, &SqliteOptions::default())
+    learnloop_test_support::store::test_store(dir, &SqliteOptions::default())
 }
 
 #[test]
@@ -34,7 +40,7 @@ fn wrong_abi_version_is_refused_naming_both_versions_and_others_keep_working() {
     let msg = e.to_string();
     assert!(msg.contains(&path.display().to_string()) && msg.contains("999") && msg.contains("version 1"), "{msg}");
     assert!(host.plugins().contains_key("drift"), "the other plugin still loads");
-    let err = host.validate(&support::sample_records("acme", 1)[0]).unwrap_err();
+    let err = host.validate(&sample_records("acme", 1)[0]).unwrap_err();
     assert!(err.message.contains("failed to load"), "{err}");
 }
 
@@ -57,7 +63,7 @@ fn panics_in_every_entry_point_come_back_as_errors() {
     let lib = support::build_cdylib("learnloop-fixture-panicky", &[]);
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path());
-    let record = support::sample_records("panicky", 1).remove(0);
+    let record = sample_records("panicky", 1).remove(0);
     let ws = record.workspace().clone();
 
     // Panics while loading: refused with the panic named, nothing loaded.

@@ -2,7 +2,7 @@
 //! that do not depend on the database (compare-and-set, duplicate or
 //! conflict, paging).
 
-use learnloop_core::{ImprovementStatus, Severity, Timestamp};
+use learnloop_core::{ImprovementStatus, NewAlert, NewImprovement, NewInsight, Severity, Timestamp};
 use serde_json::Value;
 
 use crate::*;
@@ -201,4 +201,84 @@ pub(crate) fn merge_events(
         });
     }
     out
+}
+
+/// One improvement move: to `to`, if it is at `from` (any status when
+/// `None`) and the lifecycle allows it; `backtest` replaces the stored one
+/// when given, `note` goes into its history with the move.
+pub(crate) struct Move<'a> {
+    pub workspace: &'a WorkspaceId,
+    pub id: i64,
+    pub from: Option<ImprovementStatus>,
+    pub to: ImprovementStatus,
+    pub backtest: Option<&'a Value>,
+    pub note: &'a Value,
+}
+
+/// The writes a [`Changes`] set is made of, inside one backend's write
+/// transaction. Each backend keeps its own SQL (SQLite reads then writes
+/// under its single-writer lock; PostgreSQL uses conditional statements and
+/// row locks so many nodes can share one database); [`commit_changes`] is
+/// the one order they are applied in.
+pub(crate) trait ChangeWriter {
+    /// The current token of lease `name`, read so that no take-over can
+    /// commit before this transaction does.
+    fn lease_token(&mut self, lease: &str) -> Result<Option<i64>>;
+    /// Writes (`Some`) or deletes (`None`) one state document if `expect`
+    /// holds; the new version, `None` after a delete.
+    fn apply_state(
+        &mut self,
+        key: &StateKey,
+        value: Option<&[u8]>,
+        expect: Expect,
+        now: Timestamp,
+    ) -> Result<Option<u64>>;
+    /// Inserts an insight; its id.
+    fn insert_insight(&mut self, insight: &NewInsight, now: Timestamp) -> Result<i64>;
+    /// Inserts an alert or folds it into the open one with its dedup key; its id.
+    fn raise_alert(&mut self, alert: &NewAlert, now: Timestamp) -> Result<i64>;
+    /// Inserts a proposal as the next version of its target; its id and version.
+    fn propose_improvement(&mut self, improvement: &NewImprovement, now: Timestamp) -> Result<(i64, u64)>;
+    /// Moves an improvement (see [`Move`]); the improvement after the move.
+    fn move_improvement(&mut self, m: &Move<'_>, now: Timestamp) -> Result<Improvement>;
+}
+
+/// Applies a validated change set in its one order: the fence first (so
+/// nothing of a superseded lease holder lands), then state, insights,
+/// alerts, proposals and transitions. The caller commits the transaction.
+pub(crate) fn commit_changes(w: &mut impl ChangeWriter, changes: &Changes, now: Timestamp) -> Result<CommitReceipt> {
+    if let Some(f) = &changes.fence {
+        let current = w.lease_token(&f.lease)?;
+        check_fence(f, current)?;
+    }
+    let mut receipt = CommitReceipt {
+        state: Vec::with_capacity(changes.state.len()),
+        insights: Vec::with_capacity(changes.insights.len()),
+        alerts: Vec::with_capacity(changes.alerts.len()),
+        improvements: Vec::with_capacity(changes.improvements.len()),
+    };
+    for c in &changes.state {
+        receipt.state.push(w.apply_state(&c.key, c.value.as_deref(), c.expect, now)?);
+    }
+    for i in &changes.insights {
+        receipt.insights.push(w.insert_insight(i, now)?);
+    }
+    for a in &changes.alerts {
+        receipt.alerts.push(w.raise_alert(a, now)?);
+    }
+    for i in &changes.improvements {
+        receipt.improvements.push(w.propose_improvement(i, now)?);
+    }
+    for t in &changes.transitions {
+        let m = Move {
+            workspace: &t.workspace,
+            id: t.id,
+            from: Some(t.from),
+            to: t.to,
+            backtest: t.backtest.as_ref(),
+            note: &t.note,
+        };
+        w.move_improvement(&m, now)?;
+    }
+    Ok(receipt)
 }

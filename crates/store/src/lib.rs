@@ -8,7 +8,8 @@
 //! the HTTP API move store calls onto blocking threads. Nothing SQLite-specific
 //! crosses the trait: no SQL, no rowids, no connection types.
 //!
-//! What the store promises, and [`conformance`] checks for every backend:
+//! What the store promises, and the conformance suite in
+//! `learnloop-test-support` (`store_conformance`) checks for every backend:
 //! * appends are idempotent by client-chosen id: same id and same content is a
 //!   duplicate (a no-op), same id and other content is a conflict;
 //! * a batch is one transaction: after a crash either all of its accepted
@@ -32,7 +33,6 @@
 #![deny(missing_docs)]
 
 mod common;
-pub mod conformance;
 #[cfg(feature = "postgres")]
 mod copy;
 mod error;
@@ -42,6 +42,7 @@ pub mod pg_test;
 pub mod pg_tls;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod rows;
 mod sqlite;
 mod stream;
 mod types;

@@ -5,13 +5,11 @@
 //! stderr, except under CI (`CI` set), where a missing database is a failure.
 //! Each [`TestSchema`] is a fresh schema, selected through the URL's
 //! `search_path`, so tests run in parallel on one database; it is dropped
-//! with everything in it when the value is dropped.
+//! with everything in it when the value is dropped. The store a plugin or
+//! host test runs on (SQLite or such a schema) is chosen by
+//! `learnloop_test_support::store::test_store`.
 
-use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-use crate::{PostgresStore, SqliteOptions, SqliteStore, Store};
 
 /// The environment variable with the test server's URL.
 pub const URL_VAR: &str = "LEARNLOOP_TEST_PG_URL";
@@ -28,34 +26,6 @@ pub fn server_url(test: &str) -> Option<String> {
             eprintln!("SKIPPED {test}: set {URL_VAR}=postgres://... to run it against PostgreSQL");
             None
         }
-    }
-}
-
-/// The environment variable that moves the plugin and host tests onto
-/// PostgreSQL: `LEARNLOOP_TEST_STORE=postgres` (with [`URL_VAR`] set).
-pub const STORE_VAR: &str = "LEARNLOOP_TEST_STORE";
-
-/// The store a plugin or host test runs on: a SQLite file in `dir` (with
-/// `sqlite`'s options), or, when [`STORE_VAR`] is `postgres`, a fresh
-/// schema on the server at [`URL_VAR`] (required then), dropped with the
-/// store. `.ci/run` runs the suite both ways.
-pub fn test_store(dir: &Path, sqlite: &SqliteOptions) -> Arc<dyn Store> {
-    match std::env::var(STORE_VAR).as_deref() {
-        Ok("postgres") => {
-            let url = std::env::var(URL_VAR)
-                .ok()
-                .filter(|u| !u.is_empty())
-                .unwrap_or_else(|| panic!("{STORE_VAR}=postgres needs {URL_VAR}=postgres://..."));
-            let schema = TestSchema::create(&url);
-            let store = PostgresStore::open(schema.url(), 4)
-                .unwrap_or_else(|e| panic!("cannot open the test store in schema {}: {e}", schema.name()));
-            Arc::new(store.keep_alive(schema))
-        }
-        Ok("sqlite") | Ok("") | Err(_) => Arc::new(
-            SqliteStore::open(&dir.join("s.sqlite"), sqlite)
-                .unwrap_or_else(|e| panic!("cannot open the test store: {e}")),
-        ),
-        Ok(other) => panic!("{STORE_VAR}={other:?}: expected \"sqlite\" or \"postgres\""),
     }
 }
 

@@ -26,7 +26,7 @@ use ::postgres::types::ToSql;
 use ::postgres::{Client, IsolationLevel, Row, Statement, Transaction};
 use learnloop_core::{
     Alert, ApiKey, Improvement, ImprovementStatus, Insight, JobRun, JobStatus, NewAlert, NewImprovement, NewInsight,
-    Outcome, PluginName, Prediction, Record, Role, Timestamp, WorkspaceId,
+    PluginName, Record, Timestamp, WorkspaceId,
 };
 use serde_json::Value;
 
@@ -40,155 +40,7 @@ pub(crate) type Param = Box<dyn ToSql + Sync + Send>;
 
 /// Schema migrations, applied in order, each once, under an advisory lock so
 /// processes starting together do not race. Never edit a released one.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
-CREATE TABLE seq_counter (
-    one  BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
-    last BIGINT  NOT NULL
-);
-INSERT INTO seq_counter (one, last) VALUES (TRUE, 0);
-
-CREATE TABLE predictions (
-    seq          BIGINT PRIMARY KEY,
-    workspace    TEXT COLLATE "C" NOT NULL,
-    id           TEXT COLLATE "C" NOT NULL,
-    plugin       TEXT COLLATE "C" NOT NULL,
-    subject      TEXT COLLATE "C" NOT NULL,
-    kind         TEXT COLLATE "C" NOT NULL,
-    value        DOUBLE PRECISION,
-    label        TEXT,
-    confidence   DOUBLE PRECISION,
-    features     TEXT,
-    payload      TEXT,
-    event_time   BIGINT NOT NULL,
-    ingested_at  BIGINT NOT NULL,
-    content_hash BYTEA  NOT NULL,
-    UNIQUE (workspace, id)
-);
-CREATE INDEX predictions_by_time ON predictions (workspace, plugin, event_time, seq);
-CREATE INDEX predictions_by_plugin ON predictions (plugin, workspace, seq);
-
-CREATE TABLE outcomes (
-    seq            BIGINT PRIMARY KEY,
-    workspace      TEXT COLLATE "C" NOT NULL,
-    id             TEXT COLLATE "C" NOT NULL,
-    plugin         TEXT COLLATE "C" NOT NULL,
-    prediction_id  TEXT COLLATE "C" NOT NULL,
-    prediction_seq BIGINT NOT NULL,
-    subject        TEXT COLLATE "C" NOT NULL,
-    kind           TEXT COLLATE "C" NOT NULL,
-    value          DOUBLE PRECISION,
-    label          TEXT,
-    success        BOOLEAN,
-    quality        DOUBLE PRECISION,
-    feedback       TEXT,
-    payload        TEXT,
-    event_time     BIGINT NOT NULL,
-    ingested_at    BIGINT NOT NULL,
-    content_hash   BYTEA  NOT NULL,
-    UNIQUE (workspace, id)
-);
-CREATE INDEX outcomes_by_prediction ON outcomes (prediction_seq);
-CREATE INDEX outcomes_by_time ON outcomes (workspace, plugin, event_time, seq);
-CREATE INDEX outcomes_by_plugin ON outcomes (plugin, workspace, seq);
-
-CREATE TABLE plugin_state (
-    plugin     TEXT COLLATE "C" NOT NULL,
-    workspace  TEXT COLLATE "C" NOT NULL,
-    key        TEXT COLLATE "C" NOT NULL,
-    value      BYTEA  NOT NULL,
-    version    BIGINT NOT NULL,
-    updated_at BIGINT NOT NULL,
-    PRIMARY KEY (plugin, workspace, key)
-);
-
-CREATE TABLE job_runs (
-    id          BIGSERIAL PRIMARY KEY,
-    plugin      TEXT COLLATE "C" NOT NULL,
-    job         TEXT COLLATE "C" NOT NULL,
-    slot        BIGINT,
-    attempt     BIGINT NOT NULL,
-    runner      TEXT   NOT NULL,
-    status      TEXT   NOT NULL,
-    started_at  BIGINT NOT NULL,
-    finished_at BIGINT,
-    report      TEXT,
-    error       TEXT
-);
-CREATE UNIQUE INDEX job_runs_one_per_slot ON job_runs (plugin, job, slot, attempt) WHERE slot IS NOT NULL;
-CREATE INDEX job_runs_recent ON job_runs (plugin, job, id);
-
-CREATE TABLE leases (
-    name       TEXT COLLATE "C" PRIMARY KEY,
-    holder     TEXT   NOT NULL,
-    token      BIGINT NOT NULL,
-    expires_at BIGINT NOT NULL
-);
-
-CREATE TABLE insights (
-    id         BIGSERIAL PRIMARY KEY,
-    workspace  TEXT COLLATE "C" NOT NULL,
-    plugin     TEXT COLLATE "C" NOT NULL,
-    kind       TEXT COLLATE "C" NOT NULL,
-    title      TEXT   NOT NULL,
-    detail     TEXT   NOT NULL,
-    confidence DOUBLE PRECISION NOT NULL,
-    impact     DOUBLE PRECISION NOT NULL,
-    data       TEXT   NOT NULL,
-    created_at BIGINT NOT NULL
-);
-CREATE INDEX insights_recent ON insights (workspace, plugin, created_at);
-
-CREATE TABLE alerts (
-    id              BIGSERIAL PRIMARY KEY,
-    workspace       TEXT COLLATE "C" NOT NULL,
-    plugin          TEXT COLLATE "C" NOT NULL,
-    severity        TEXT   NOT NULL,
-    kind            TEXT   NOT NULL,
-    subject         TEXT   NOT NULL,
-    message         TEXT   NOT NULL,
-    dedup_key       TEXT COLLATE "C" NOT NULL,
-    data            TEXT   NOT NULL,
-    created_at      BIGINT NOT NULL,
-    last_seen_at    BIGINT NOT NULL,
-    occurrences     BIGINT NOT NULL,
-    acknowledged_at BIGINT
-);
-CREATE UNIQUE INDEX alerts_open ON alerts (workspace, plugin, dedup_key) WHERE acknowledged_at IS NULL;
-CREATE INDEX alerts_recent ON alerts (workspace, last_seen_at);
-
-CREATE TABLE improvements (
-    id            BIGSERIAL PRIMARY KEY,
-    workspace     TEXT COLLATE "C" NOT NULL,
-    plugin        TEXT COLLATE "C" NOT NULL,
-    target        TEXT COLLATE "C" NOT NULL,
-    version       BIGINT NOT NULL,
-    status        TEXT   NOT NULL,
-    params        TEXT   NOT NULL,
-    evidence      TEXT   NOT NULL,
-    metric        TEXT   NOT NULL,
-    expected_gain DOUBLE PRECISION NOT NULL,
-    backtest      TEXT,
-    history       TEXT   NOT NULL,
-    created_at    BIGINT NOT NULL,
-    updated_at    BIGINT NOT NULL,
-    UNIQUE (workspace, plugin, target, version)
-);
-CREATE INDEX improvements_recent ON improvements (workspace, plugin, created_at);
-
-CREATE TABLE api_keys (
-    id         BIGSERIAL PRIMARY KEY,
-    name       TEXT   NOT NULL,
-    prefix     TEXT   NOT NULL,
-    hash       BYTEA  NOT NULL UNIQUE,
-    workspace  TEXT COLLATE "C",
-    role       TEXT   NOT NULL,
-    created_at BIGINT NOT NULL,
-    revoked_at BIGINT
-);
-"#,
-)];
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("schema/postgres/0001.sql"))];
 
 /// The tables `learnloop migrate` copies, with their columns in the order
 /// both schemas share; the first column is the key rows are copied in order of.
@@ -308,23 +160,8 @@ fn ts(micros: i64) -> Result<Timestamp> {
     Timestamp::from_micros(micros).ok_or_else(|| bad(format!("timestamp {micros} out of range")))
 }
 
-fn opt_ts(micros: Option<i64>) -> Result<Option<Timestamp>> {
-    micros.map(ts).transpose()
-}
-
 fn id<T: TryFrom<String, Error = learnloop_core::ValidationError>>(s: String) -> Result<T> {
     T::try_from(s).map_err(bad)
-}
-
-fn json<T: serde::de::DeserializeOwned + Default>(s: Option<String>) -> Result<T> {
-    match s {
-        None => Ok(T::default()),
-        Some(s) => serde_json::from_str(&s).map_err(bad),
-    }
-}
-
-fn json_value(s: String) -> Result<Value> {
-    serde_json::from_str(&s).map_err(bad)
 }
 
 /// `&[&dyn ToSql]` view of owned parameters.
@@ -883,135 +720,11 @@ fn event_filter(q: &EventQuery, outcomes: bool, max_limit: usize) -> Result<(Str
     Ok(f.finish(order, q.limit.clamp(1, max_limit) as i64 + 1))
 }
 
-fn prediction_row(r: &Row) -> Result<StoredPrediction> {
-    Ok(StoredPrediction {
-        seq: r.get(0),
-        ingested_at: ts(r.get(12))?,
-        record: Prediction {
-            workspace: id(r.get(1))?,
-            id: id(r.get(2))?,
-            plugin: id(r.get(3))?,
-            subject: r.get(4),
-            kind: r.get(5),
-            value: r.get(6),
-            label: r.get(7),
-            confidence: r.get(8),
-            features: json(r.get(9))?,
-            payload: json(r.get(10))?,
-            event_time: Some(ts(r.get(11))?),
-        },
-    })
-}
-
-fn outcome_row(r: &Row) -> Result<StoredOutcome> {
-    Ok(StoredOutcome {
-        seq: r.get(0),
-        ingested_at: ts(r.get(14))?,
-        subject: r.get(5),
-        kind: r.get(6),
-        record: Outcome {
-            workspace: id(r.get(1))?,
-            id: id(r.get(2))?,
-            plugin: id(r.get(3))?,
-            prediction_id: id(r.get(4))?,
-            value: r.get(7),
-            label: r.get(8),
-            success: r.get(9),
-            quality: r.get(10),
-            feedback: r.get(11),
-            payload: json(r.get(12))?,
-            event_time: Some(ts(r.get(13))?),
-        },
-    })
-}
-
-fn job_run_row(r: &Row) -> Result<JobRun> {
-    let status: String = r.get(6);
-    Ok(JobRun {
-        id: r.get(0),
-        plugin: id(r.get(1))?,
-        job: r.get(2),
-        slot: r.get(3),
-        attempt: u32::try_from(r.get::<_, i64>(4)).map_err(bad)?,
-        runner: r.get(5),
-        status: JobStatus::parse(&status).ok_or_else(|| bad(format!("job status {status:?}")))?,
-        started_at: ts(r.get(7))?,
-        finished_at: opt_ts(r.get(8))?,
-        report: r.get::<_, Option<String>>(9).map(json_value).transpose()?,
-        error: r.get(10),
-    })
-}
-
-fn lease_row(r: &Row) -> Result<Lease> {
-    Ok(Lease { name: r.get(0), holder: r.get(1), token: r.get(2), expires_at: ts(r.get(3))? })
-}
-
-fn insight_row(r: &Row) -> Result<Insight> {
-    Ok(Insight {
-        id: r.get(0),
-        workspace: id(r.get(1))?,
-        plugin: id(r.get(2))?,
-        kind: r.get(3),
-        title: r.get(4),
-        detail: r.get(5),
-        confidence: r.get(6),
-        impact: r.get(7),
-        data: json_value(r.get(8))?,
-        created_at: ts(r.get(9))?,
-    })
-}
-
-fn alert_row(r: &Row) -> Result<Alert> {
-    let severity: String = r.get(3);
-    Ok(Alert {
-        id: r.get(0),
-        workspace: id(r.get(1))?,
-        plugin: id(r.get(2))?,
-        severity: severity_from_str(&severity).ok_or_else(|| bad(format!("severity {severity:?}")))?,
-        kind: r.get(4),
-        subject: r.get(5),
-        message: r.get(6),
-        dedup_key: r.get(7),
-        data: json_value(r.get(8))?,
-        created_at: ts(r.get(9))?,
-        last_seen_at: ts(r.get(10))?,
-        occurrences: r.get::<_, i64>(11) as u64,
-        acknowledged_at: opt_ts(r.get(12))?,
-    })
-}
-
-fn improvement_row(r: &Row) -> Result<Improvement> {
-    let status: String = r.get(5);
-    Ok(Improvement {
-        id: r.get(0),
-        workspace: id(r.get(1))?,
-        plugin: id(r.get(2))?,
-        target: r.get(3),
-        version: r.get::<_, i64>(4) as u64,
-        status: ImprovementStatus::parse("status", &status).map_err(bad)?,
-        params: json_value(r.get(6))?,
-        evidence: json_value(r.get(7))?,
-        metric: r.get(8),
-        expected_gain: r.get(9),
-        backtest: r.get::<_, Option<String>>(10).map(json_value).transpose()?,
-        created_at: ts(r.get(11))?,
-        updated_at: ts(r.get(12))?,
-        history: serde_json::from_value(json_value(r.get(13))?).map_err(bad)?,
-    })
-}
-
-fn api_key_row(r: &Row) -> Result<ApiKey> {
-    let role: String = r.get(4);
-    Ok(ApiKey {
-        id: r.get(0),
-        name: r.get(1),
-        prefix: r.get(2),
-        workspace: r.get::<_, Option<String>>(3).map(id).transpose()?,
-        role: Role::parse(&role).ok_or_else(|| bad(format!("role {role:?}")))?,
-        created_at: ts(r.get(5))?,
-        revoked_at: opt_ts(r.get(6))?,
-    })
-}
+// The row mappers are shared with SQLite (`rows.rs`).
+use crate::rows::{
+    alert as alert_row, api_key as api_key_row, improvement as improvement_row, insight as insight_row,
+    job_run as job_run_row, lease as lease_row, outcome as outcome_row, prediction as prediction_row,
+};
 
 /// Writes (`Some`) or deletes (`None`) one state document if `expect`
 /// holds; the new version, `None` after a delete. Each case is one
@@ -1182,21 +895,11 @@ fn get_improvement(
         .ok_or_else(|| StoreError::NotFound(format!("improvement {id} in workspace {workspace}")))
 }
 
-/// Moves an improvement to `to` if it is at `from` (any status when `None`)
-/// and the lifecycle allows it; appends the move to its history. The row
-/// is locked (`FOR UPDATE`): two nodes moving one improvement take turns,
-/// and the second sees the first's status.
-#[allow(clippy::too_many_arguments)]
-fn move_improvement(
-    tx: &mut Tx<'_>,
-    workspace: &WorkspaceId,
-    id: i64,
-    from: Option<ImprovementStatus>,
-    to: ImprovementStatus,
-    backtest: Option<&Value>,
-    note: &Value,
-    now: Timestamp,
-) -> Result<Improvement> {
+/// Moves an improvement (see [`Move`]); appends the move to its history.
+/// The row is locked (`FOR UPDATE`): two nodes moving one improvement take
+/// turns, and the second sees the first's status.
+fn move_improvement(tx: &mut Tx<'_>, m: &Move<'_>, now: Timestamp) -> Result<Improvement> {
+    let Move { workspace, id, from, to, backtest, note } = *m;
     let current = get_improvement(&mut **tx, workspace, id, true)?;
     check_transition(id, current.status, from, to)?;
     let mut history: Vec<Value> = current.history.iter().map(|e| history_entry(e.status, e.at, &e.note)).collect();
@@ -1215,6 +918,37 @@ fn move_improvement(
         ],
     )?;
     improvement_row(&row)
+}
+
+/// A change set's writes inside one PostgreSQL transaction.
+impl ChangeWriter for Tx<'_> {
+    fn lease_token(&mut self, lease: &str) -> Result<Option<i64>> {
+        // FOR SHARE: a take-over (an UPDATE of this row) waits until this
+        // commit is done, so the check holds until then.
+        let st = self.prepare_cached("SELECT token FROM leases WHERE name = $1 FOR SHARE")?;
+        Ok(self.query_opt(&st, &[&lease])?.map(|r| r.get(0)))
+    }
+    fn apply_state(
+        &mut self,
+        key: &StateKey,
+        value: Option<&[u8]>,
+        expect: Expect,
+        now: Timestamp,
+    ) -> Result<Option<u64>> {
+        apply_state(self, key, value, expect, now)
+    }
+    fn insert_insight(&mut self, insight: &NewInsight, now: Timestamp) -> Result<i64> {
+        insert_insight(self, insight, now)
+    }
+    fn raise_alert(&mut self, alert: &NewAlert, now: Timestamp) -> Result<i64> {
+        raise_alert(self, alert, now)
+    }
+    fn propose_improvement(&mut self, improvement: &NewImprovement, now: Timestamp) -> Result<(i64, u64)> {
+        propose_improvement(self, improvement, now)
+    }
+    fn move_improvement(&mut self, m: &Move<'_>, now: Timestamp) -> Result<Improvement> {
+        move_improvement(self, m, now)
+    }
 }
 
 impl Store for PostgresStore {
@@ -1399,32 +1133,7 @@ impl Store for PostgresStore {
 
     fn commit(&self, changes: &Changes, now: Timestamp) -> Result<CommitReceipt> {
         changes.validate()?;
-        self.write(|tx| {
-            if let Some(f) = &changes.fence {
-                // FOR SHARE: a take-over (an UPDATE of this row) waits until
-                // this commit is done, so the check holds until then.
-                let st = tx.prepare_cached("SELECT token FROM leases WHERE name = $1 FOR SHARE")?;
-                let current: Option<i64> = tx.query_opt(&st, &[&f.lease])?.map(|r| r.get(0));
-                check_fence(f, current)?;
-            }
-            let mut receipt = CommitReceipt::default();
-            for c in &changes.state {
-                receipt.state.push(apply_state(tx, &c.key, c.value.as_deref(), c.expect, now)?);
-            }
-            for i in &changes.insights {
-                receipt.insights.push(insert_insight(tx, i, now)?);
-            }
-            for a in &changes.alerts {
-                receipt.alerts.push(raise_alert(tx, a, now)?);
-            }
-            for i in &changes.improvements {
-                receipt.improvements.push(propose_improvement(tx, i, now)?);
-            }
-            for t in &changes.transitions {
-                move_improvement(tx, &t.workspace, t.id, Some(t.from), t.to, t.backtest.as_ref(), &t.note, now)?;
-            }
-            Ok(receipt)
-        })
+        self.write(|tx| commit_changes(tx, changes, now))
     }
 
     fn insights(&self, q: &InsightQuery) -> Result<Vec<Insight>> {
@@ -1486,7 +1195,8 @@ impl Store for PostgresStore {
         backtest: Option<&Value>,
         now: Timestamp,
     ) -> Result<Improvement> {
-        self.write(|tx| move_improvement(tx, workspace, id, None, to, backtest, &Value::Null, now))
+        let m = Move { workspace, id, from: None, to, backtest, note: &Value::Null };
+        self.write(|tx| move_improvement(tx, &m, now))
     }
 
     fn scan_state(

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use learnloop_core::{
     Alert, ApiKey, Improvement, ImprovementStatus, Insight, JobRun, JobStatus, NewAlert, NewImprovement, NewInsight,
-    Outcome, PluginName, Prediction, Record, Role, Severity, Timestamp, WorkspaceId,
+    Outcome, PluginName, Prediction, Record, Severity, Timestamp, WorkspaceId,
 };
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
@@ -24,6 +24,7 @@ use serde_json::Value;
 use learnloop_core::columns::{ColumnBuilder, RawRow};
 
 use crate::common::*;
+use crate::rows;
 use crate::types::list_limit;
 use crate::*;
 
@@ -86,169 +87,8 @@ impl Drop for SqliteStore {
 
 /// Schema migrations, applied in order, each once. Never edit a released one:
 /// add a new version instead.
-const MIGRATIONS: &[(i64, &str)] = &[
-    (
-        1,
-        r#"
--- Predictions and outcomes share one sequence: `append_prepared` gives each
--- inserted row max(seq of both tables) + 1, inside the write transaction,
--- so seq order across both tables is the order the store accepted them.
--- Rows are never deleted, so a seq is never reused.
-CREATE TABLE predictions (
-    seq          INTEGER PRIMARY KEY,
-    workspace    TEXT    NOT NULL,
-    id           TEXT    NOT NULL,
-    plugin       TEXT    NOT NULL,
-    subject      TEXT    NOT NULL,
-    kind         TEXT    NOT NULL,
-    value        REAL,
-    label        TEXT,
-    confidence   REAL,
-    features     TEXT,
-    payload      TEXT,
-    event_time   INTEGER NOT NULL,
-    ingested_at  INTEGER NOT NULL,
-    content_hash BLOB    NOT NULL,
-    UNIQUE (workspace, id)
-);
--- The rowid (= seq) is every index's implicit last column, so this index is
--- ordered by (workspace, plugin, event_time, seq) without storing seq twice.
-CREATE INDEX predictions_by_time ON predictions (workspace, plugin, event_time);
--- Ordered by (plugin, workspace, seq): serves `events` (one workspace's
--- records of one plugin after a seq) and `workspaces` (a skip scan).
-CREATE INDEX predictions_by_plugin ON predictions (plugin, workspace);
-
-CREATE TABLE outcomes (
-    seq           INTEGER PRIMARY KEY,
-    workspace     TEXT    NOT NULL,
-    id            TEXT    NOT NULL,
-    plugin        TEXT    NOT NULL,
-    prediction_id TEXT    NOT NULL,
-    -- The prediction's seq: an integer key keeps the lookup index small.
-    prediction_seq INTEGER NOT NULL,
-    subject       TEXT    NOT NULL,
-    kind          TEXT    NOT NULL,
-    value         REAL,
-    label         TEXT,
-    success       INTEGER,
-    quality       REAL,
-    feedback      TEXT,
-    payload       TEXT,
-    event_time    INTEGER NOT NULL,
-    ingested_at   INTEGER NOT NULL,
-    content_hash  BLOB    NOT NULL,
-    UNIQUE (workspace, id)
-);
-CREATE INDEX outcomes_by_prediction ON outcomes (prediction_seq);
--- Both ordered with seq last, like their predictions_ counterparts.
-CREATE INDEX outcomes_by_time ON outcomes (workspace, plugin, event_time);
-CREATE INDEX outcomes_by_plugin ON outcomes (plugin, workspace);
-
-CREATE TABLE plugin_state (
-    plugin     TEXT    NOT NULL,
-    workspace  TEXT    NOT NULL,
-    key        TEXT    NOT NULL,
-    value      BLOB    NOT NULL,
-    version    INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL,
-    PRIMARY KEY (plugin, workspace, key)
-) WITHOUT ROWID;
-
-CREATE TABLE job_runs (
-    id          INTEGER PRIMARY KEY,
-    plugin      TEXT    NOT NULL,
-    job         TEXT    NOT NULL,
-    slot        INTEGER,
-    attempt     INTEGER NOT NULL,
-    runner      TEXT    NOT NULL,
-    status      TEXT    NOT NULL,
-    started_at  INTEGER NOT NULL,
-    finished_at INTEGER,
-    report      TEXT,
-    error       TEXT
-);
-CREATE UNIQUE INDEX job_runs_one_per_slot ON job_runs (plugin, job, slot, attempt) WHERE slot IS NOT NULL;
-CREATE INDEX job_runs_recent ON job_runs (plugin, job, id);
-
-CREATE TABLE leases (
-    name       TEXT    PRIMARY KEY,
-    holder     TEXT    NOT NULL,
-    token      INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL
-);
-
--- JSON values (data, params, evidence, backtest, history) are stored as text.
-CREATE TABLE insights (
-    id         INTEGER PRIMARY KEY,
-    workspace  TEXT    NOT NULL,
-    plugin     TEXT    NOT NULL,
-    kind       TEXT    NOT NULL,
-    title      TEXT    NOT NULL,
-    detail     TEXT    NOT NULL,
-    confidence REAL    NOT NULL,
-    impact     REAL    NOT NULL,
-    data       TEXT    NOT NULL,
-    created_at INTEGER NOT NULL
-);
-CREATE INDEX insights_recent ON insights (workspace, plugin, created_at);
-
-CREATE TABLE alerts (
-    id              INTEGER PRIMARY KEY,
-    workspace       TEXT    NOT NULL,
-    plugin          TEXT    NOT NULL,
-    severity        TEXT    NOT NULL,
-    kind            TEXT    NOT NULL,
-    subject         TEXT    NOT NULL,
-    message         TEXT    NOT NULL,
-    dedup_key       TEXT    NOT NULL,
-    data            TEXT    NOT NULL,
-    created_at      INTEGER NOT NULL,
-    last_seen_at    INTEGER NOT NULL,
-    occurrences     INTEGER NOT NULL,
-    acknowledged_at INTEGER
-);
--- At most one open (unacknowledged) alert per dedup key.
-CREATE UNIQUE INDEX alerts_open ON alerts (workspace, plugin, dedup_key) WHERE acknowledged_at IS NULL;
-CREATE INDEX alerts_recent ON alerts (workspace, last_seen_at);
-
-CREATE TABLE improvements (
-    id            INTEGER PRIMARY KEY,
-    workspace     TEXT    NOT NULL,
-    plugin        TEXT    NOT NULL,
-    target        TEXT    NOT NULL,
-    version       INTEGER NOT NULL,
-    status        TEXT    NOT NULL,
-    params        TEXT    NOT NULL,
-    evidence      TEXT    NOT NULL,
-    metric        TEXT    NOT NULL,
-    expected_gain REAL    NOT NULL,
-    backtest      TEXT,
-    -- Every status it had, oldest first: [{"status": "proposed", "at": "<RFC 3339>"}, ...].
-    history       TEXT    NOT NULL,
-    created_at    INTEGER NOT NULL,
-    updated_at    INTEGER NOT NULL,
-    UNIQUE (workspace, plugin, target, version)
-);
-CREATE INDEX improvements_recent ON improvements (workspace, plugin, created_at);
-"#,
-    ),
-    (
-        2,
-        r#"
-CREATE TABLE api_keys (
-    id         INTEGER PRIMARY KEY,
-    name       TEXT    NOT NULL,
-    prefix     TEXT    NOT NULL,
-    -- SHA-256 of the key; the key itself is never stored.
-    hash       BLOB    NOT NULL UNIQUE,
-    workspace  TEXT,
-    role       TEXT    NOT NULL,
-    created_at INTEGER NOT NULL,
-    revoked_at INTEGER
-);
-"#,
-    ),
-];
+const MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("schema/sqlite/0001.sql")), (2, include_str!("schema/sqlite/0002.sql"))];
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding the lock dropped its transaction, which rolled
@@ -538,81 +378,38 @@ fn parse_id<T: TryFrom<String, Error = learnloop_core::ValidationError>>(s: Stri
     T::try_from(s).map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
 }
 
-fn parse_json<T: serde::de::DeserializeOwned + Default>(s: Option<String>) -> rusqlite::Result<T> {
-    match s {
-        None => Ok(T::default()),
-        Some(s) => serde_json::from_str(&s)
-            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))),
-    }
-}
-
+// The row mappers are shared with PostgreSQL (`rows.rs`); these name them
+// for `query_map`, which wants a function of any `Row<'_>`.
 fn prediction_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredPrediction> {
-    Ok(StoredPrediction {
-        seq: r.get(0)?,
-        ingested_at: ts(r.get(12)?)?,
-        record: Prediction {
-            workspace: parse_id(r.get(1)?)?,
-            id: parse_id(r.get(2)?)?,
-            plugin: parse_id(r.get(3)?)?,
-            subject: r.get(4)?,
-            kind: r.get(5)?,
-            value: r.get(6)?,
-            label: r.get(7)?,
-            confidence: r.get(8)?,
-            features: parse_json(r.get(9)?)?,
-            payload: parse_json(r.get(10)?)?,
-            event_time: Some(ts(r.get(11)?)?),
-        },
-    })
+    rows::prediction(r)
 }
 
 fn outcome_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredOutcome> {
-    Ok(StoredOutcome {
-        seq: r.get(0)?,
-        ingested_at: ts(r.get(14)?)?,
-        subject: r.get(5)?,
-        kind: r.get(6)?,
-        record: Outcome {
-            workspace: parse_id(r.get(1)?)?,
-            id: parse_id(r.get(2)?)?,
-            plugin: parse_id(r.get(3)?)?,
-            prediction_id: parse_id(r.get(4)?)?,
-            value: r.get(7)?,
-            label: r.get(8)?,
-            success: r.get(9)?,
-            quality: r.get(10)?,
-            feedback: r.get(11)?,
-            payload: parse_json(r.get(12)?)?,
-            event_time: Some(ts(r.get(13)?)?),
-        },
-    })
+    rows::outcome(r)
 }
 
 fn job_run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRun> {
-    let status: String = r.get(6)?;
-    Ok(JobRun {
-        id: r.get(0)?,
-        plugin: parse_id(r.get(1)?)?,
-        job: r.get(2)?,
-        slot: r.get(3)?,
-        attempt: r.get(4)?,
-        runner: r.get(5)?,
-        status: JobStatus::parse(&status).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                6,
-                rusqlite::types::Type::Text,
-                format!("bad status {status}").into(),
-            )
-        })?,
-        started_at: ts(r.get(7)?)?,
-        finished_at: r.get::<_, Option<i64>>(8)?.map(ts).transpose()?,
-        report: r.get::<_, Option<String>>(9)?.map(|s| parse_json(Some(s))).transpose()?,
-        error: r.get(10)?,
-    })
+    rows::job_run(r)
 }
 
 fn lease_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Lease> {
-    Ok(Lease { name: r.get(0)?, holder: r.get(1)?, token: r.get(2)?, expires_at: ts(r.get(3)?)? })
+    rows::lease(r)
+}
+
+fn insight_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Insight> {
+    rows::insight(r)
+}
+
+fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
+    rows::alert(r)
+}
+
+fn improvement_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Improvement> {
+    rows::improvement(r)
+}
+
+fn api_key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKey> {
+    rows::api_key(r)
 }
 
 /// Writes (`Some`) or deletes (`None`) one state document if `expect`
@@ -732,18 +529,9 @@ fn propose_improvement(tx: &rusqlite::Transaction<'_>, i: &NewImprovement, now: 
     Ok((tx.last_insert_rowid(), version as u64))
 }
 
-/// Moves an improvement to `to` if it is at `from` (any status when `None`)
-/// and the lifecycle allows it; appends the move to its history.
-fn move_improvement(
-    tx: &Connection,
-    workspace: &WorkspaceId,
-    id: i64,
-    from: Option<ImprovementStatus>,
-    to: ImprovementStatus,
-    backtest: Option<&Value>,
-    note: &Value,
-    now: Timestamp,
-) -> Result<Improvement> {
+/// Moves an improvement (see [`Move`]); appends the move to its history.
+fn move_improvement(tx: &Connection, m: &Move<'_>, now: Timestamp) -> Result<Improvement> {
+    let Move { workspace, id, from, to, backtest, note } = *m;
     let current = get_improvement(tx, workspace, id)?;
     check_transition(id, current.status, from, to)?;
     let history: String =
@@ -763,6 +551,38 @@ fn move_improvement(
         now.as_micros()
     ])?;
     get_improvement(tx, workspace, id)
+}
+
+/// A change set's writes inside one SQLite write transaction.
+struct Writer<'a, 'c>(&'a rusqlite::Transaction<'c>);
+
+impl ChangeWriter for Writer<'_, '_> {
+    fn lease_token(&mut self, lease: &str) -> Result<Option<i64>> {
+        // Inside the write transaction, which excludes every other writer
+        // (a lease take-over included) until commit.
+        Ok(self.0.query_row("SELECT token FROM leases WHERE name = ?1", params![lease], |r| r.get(0)).optional()?)
+    }
+    fn apply_state(
+        &mut self,
+        key: &StateKey,
+        value: Option<&[u8]>,
+        expect: Expect,
+        now: Timestamp,
+    ) -> Result<Option<u64>> {
+        apply_state(self.0, key, value, expect, now)
+    }
+    fn insert_insight(&mut self, insight: &NewInsight, now: Timestamp) -> Result<i64> {
+        insert_insight(self.0, insight, now)
+    }
+    fn raise_alert(&mut self, alert: &NewAlert, now: Timestamp) -> Result<i64> {
+        raise_alert(self.0, alert, now)
+    }
+    fn propose_improvement(&mut self, improvement: &NewImprovement, now: Timestamp) -> Result<(i64, u64)> {
+        propose_improvement(self.0, improvement, now)
+    }
+    fn move_improvement(&mut self, m: &Move<'_>, now: Timestamp) -> Result<Improvement> {
+        move_improvement(self.0, m, now)
+    }
 }
 
 fn get_improvement(conn: &Connection, workspace: &WorkspaceId, id: i64) -> Result<Improvement> {
@@ -805,70 +625,8 @@ fn parse_severity(s: &str) -> rusqlite::Result<Severity> {
     severity_from_str(s).ok_or_else(|| bad_text(format!("bad severity {s:?}")))
 }
 
-fn parse_improvement_status(s: &str) -> rusqlite::Result<ImprovementStatus> {
-    ImprovementStatus::parse("status", s).map_err(|e| bad_text(e.message))
-}
-
 fn bad_text(message: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, message.into())
-}
-
-fn json_value(s: String) -> rusqlite::Result<Value> {
-    serde_json::from_str(&s)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
-}
-
-fn insight_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Insight> {
-    Ok(Insight {
-        id: r.get(0)?,
-        workspace: parse_id(r.get(1)?)?,
-        plugin: parse_id(r.get(2)?)?,
-        kind: r.get(3)?,
-        title: r.get(4)?,
-        detail: r.get(5)?,
-        confidence: r.get(6)?,
-        impact: r.get(7)?,
-        data: json_value(r.get(8)?)?,
-        created_at: ts(r.get(9)?)?,
-    })
-}
-
-fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
-    Ok(Alert {
-        id: r.get(0)?,
-        workspace: parse_id(r.get(1)?)?,
-        plugin: parse_id(r.get(2)?)?,
-        severity: parse_severity(&r.get::<_, String>(3)?)?,
-        kind: r.get(4)?,
-        subject: r.get(5)?,
-        message: r.get(6)?,
-        dedup_key: r.get(7)?,
-        data: json_value(r.get(8)?)?,
-        created_at: ts(r.get(9)?)?,
-        last_seen_at: ts(r.get(10)?)?,
-        occurrences: r.get::<_, i64>(11)? as u64,
-        acknowledged_at: r.get::<_, Option<i64>>(12)?.map(ts).transpose()?,
-    })
-}
-
-fn improvement_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Improvement> {
-    Ok(Improvement {
-        id: r.get(0)?,
-        workspace: parse_id(r.get(1)?)?,
-        plugin: parse_id(r.get(2)?)?,
-        target: r.get(3)?,
-        version: r.get::<_, i64>(4)? as u64,
-        status: parse_improvement_status(&r.get::<_, String>(5)?)?,
-        params: json_value(r.get(6)?)?,
-        evidence: json_value(r.get(7)?)?,
-        metric: r.get(8)?,
-        expected_gain: r.get(9)?,
-        backtest: r.get::<_, Option<String>>(10)?.map(json_value).transpose()?,
-        created_at: ts(r.get(11)?)?,
-        updated_at: ts(r.get(12)?)?,
-        history: serde_json::from_value(json_value(r.get(13)?)?)
-            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(13, rusqlite::types::Type::Text, Box::new(e)))?,
-    })
 }
 
 impl Store for SqliteStore {
@@ -1076,38 +834,7 @@ impl Store for SqliteStore {
 
     fn commit(&self, changes: &Changes, now: Timestamp) -> Result<CommitReceipt> {
         changes.validate()?;
-        self.write(|tx| {
-            if let Some(f) = &changes.fence {
-                // Inside the write transaction, which excludes every other
-                // writer (a lease take-over included) until commit.
-                let current: Option<i64> = tx
-                    .query_row("SELECT token FROM leases WHERE name = ?1", params![f.lease], |r| r.get(0))
-                    .optional()?;
-                check_fence(f, current)?;
-            }
-            let mut receipt = CommitReceipt {
-                state: Vec::with_capacity(changes.state.len()),
-                insights: Vec::with_capacity(changes.insights.len()),
-                alerts: Vec::with_capacity(changes.alerts.len()),
-                improvements: Vec::with_capacity(changes.improvements.len()),
-            };
-            for c in &changes.state {
-                receipt.state.push(apply_state(tx, &c.key, c.value.as_deref(), c.expect, now)?);
-            }
-            for i in &changes.insights {
-                receipt.insights.push(insert_insight(tx, i, now)?);
-            }
-            for a in &changes.alerts {
-                receipt.alerts.push(raise_alert(tx, a, now)?);
-            }
-            for i in &changes.improvements {
-                receipt.improvements.push(propose_improvement(tx, i, now)?);
-            }
-            for t in &changes.transitions {
-                move_improvement(tx, &t.workspace, t.id, Some(t.from), t.to, t.backtest.as_ref(), &t.note, now)?;
-            }
-            Ok(receipt)
-        })
+        self.write(|tx| commit_changes(&mut Writer(tx), changes, now))
     }
 
     fn insights(&self, q: &InsightQuery) -> Result<Vec<Insight>> {
@@ -1182,7 +909,8 @@ impl Store for SqliteStore {
         backtest: Option<&Value>,
         now: Timestamp,
     ) -> Result<Improvement> {
-        self.write(|tx| move_improvement(tx, workspace, id, None, to, backtest, &Value::Null, now))
+        let m = Move { workspace, id, from: None, to, backtest, note: &Value::Null };
+        self.write(|tx| move_improvement(tx, &m, now))
     }
 
     fn scan_state(
@@ -1406,19 +1134,4 @@ impl Store for SqliteStore {
                 .ok_or_else(|| StoreError::NotFound(format!("API key {id}")))
         })
     }
-}
-
-fn api_key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKey> {
-    let role: String = r.get(4)?;
-    Ok(ApiKey {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        prefix: r.get(2)?,
-        workspace: r.get::<_, Option<String>>(3)?.map(parse_id).transpose()?,
-        role: Role::parse(&role).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, format!("bad role {role}").into())
-        })?,
-        created_at: ts(r.get(5)?)?,
-        revoked_at: r.get::<_, Option<i64>>(6)?.map(ts).transpose()?,
-    })
 }

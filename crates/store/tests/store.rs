@@ -6,7 +6,8 @@
 //! backend-specific (files, processes, durability, concurrent writers).
 
 use learnloop_store::pg_test::{TestSchema, server_url};
-use learnloop_store::{PostgresStore, SqliteOptions, SqliteStore, Store, conformance};
+use learnloop_store::{PostgresStore, SqliteOptions, SqliteStore, Store};
+use learnloop_test_support::store_conformance as conformance;
 
 #[test]
 fn sqlite_conformance() {

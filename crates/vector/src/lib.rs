@@ -382,6 +382,12 @@ impl VectorIndex for LazyIndex {
     }
 }
 
+/// A line on stderr. A closed stderr loses it: `eprintln!` would panic and
+/// take the process (and, in the scheduler, its lease) down with it.
+fn warn_line(args: std::fmt::Arguments<'_>) {
+    let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("{args}\n"));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,10 +397,4 @@ mod tests {
         assert_eq!(point_uuid("rec-1"), point_uuid("rec-1"));
         assert_ne!(point_uuid("rec-1"), point_uuid("rec-2"));
     }
-}
-
-/// A line on stderr. A closed stderr loses it: `eprintln!` would panic and
-/// take the process (and, in the scheduler, its lease) down with it.
-fn warn_line(args: std::fmt::Arguments<'_>) {
-    let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("{args}\n"));
 }

@@ -12,14 +12,11 @@
 //! `cargo bench -p learnloop-plugin-cost --bench learning_cycle`
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Instant;
 
-use learnloop_config::Config;
 use learnloop_core::{Record, Timestamp, WorkspaceId, parse_json_record};
-use learnloop_plugin_host::PluginHost;
 use learnloop_stats::SplitMix64;
-use learnloop_store::{AppendMode, SqliteOptions, SqliteStore, Store};
+use learnloop_store::AppendMode;
 use serde_json::{Value, json};
 
 const DAY: i64 = 86_400_000_000;
@@ -44,18 +41,8 @@ fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
 fn main() {
     let n: usize = std::env::var("LEARNLOOP_BENCH_ROWS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(
-            &dir.path().join("s.sqlite"),
-            &SqliteOptions { synchronous_full: false, ..Default::default() },
-        )
-        .unwrap(),
-    );
-    let mut c = Config::default();
-    c.plugins.dir = dir.path().join("none");
-    c.plugins.enabled = vec!["cost".into()];
-    let host = PluginHost::load(&c, store.clone());
-    assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
+    let store = learnloop_test_support::store::bench_store(dir.path());
+    let host = learnloop_test_support::host::host_on(store.clone(), dir.path(), "cost", "");
 
     let types =
         ["rightsizing", "spot_instances", "reserved_instances", "storage_tiering", "idle_cleanup", "savings_plan"];

@@ -57,10 +57,9 @@ fn marker(ctx: &mut dyn Context) -> Result<(Vec<f32>, i64, u64), PluginError> {
         .ok_or_else(|| PluginError::internal("embedder returned no vector"))?;
     let hits =
         ctx.search_vectors(MARKER, &VectorQuery { vector: v.clone(), limit: 1, filter: json!({"marker": "sync"}) })?;
-    let (seq, insights) = hits.first().map_or((0, 0), |h| {
-        (h.payload["outcome_seq"].as_i64().unwrap_or(0), h.payload["insights"].as_u64().unwrap_or(0))
-    });
-    Ok((v, seq, insights))
+    // A marker the index cannot read counts as none: the sync starts over.
+    let m = hits.first().and_then(|h| serde_json::from_value::<Marker>(h.payload.clone()).ok()).unwrap_or_default();
+    Ok((v, m.outcome_seq, m.insights))
 }
 
 /// Brings the index up to date with the outcomes stored so far, reading at
@@ -137,22 +136,18 @@ pub fn sync(ctx: &mut dyn Context, budget: u64) -> Result<SyncReport, PluginErro
         }
     }
     // Insights of the learning cycles (few; re-sent when new ones exist).
-    let list = crate::get_value(ctx, "insights")?;
-    let items = list["items"].as_array().cloned().unwrap_or_default();
-    let total = list["total"].as_u64().unwrap_or(0);
+    let list = crate::get_doc::<crate::report::InsightsDoc>(ctx, "insights")?.0;
+    let (items, total) = (list.items, list.total);
     if total > insights_done && !items.is_empty() {
-        let texts: Vec<String> = items
-            .iter()
-            .map(|i| format!("{}\n{}", i["title"].as_str().unwrap_or(""), i["detail"].as_str().unwrap_or("")))
-            .collect();
+        let texts: Vec<String> = items.iter().map(|i| format!("{}\n{}", i.title, i.detail)).collect();
         let vectors = ctx.embed(&texts)?;
         let points = items
             .iter()
             .zip(vectors)
             .map(|(i, v)| VectorPoint {
-                id: i["insight_id"].as_str().unwrap_or("").to_string(),
+                id: i.insight_id.clone(),
                 vector: v,
-                payload: i.clone(),
+                payload: serde_json::to_value(i).unwrap_or_default(),
             })
             .collect::<Vec<_>>();
         rep.insights = points.len() as u64;
@@ -162,12 +157,21 @@ pub fn sync(ctx: &mut dyn Context, budget: u64) -> Result<SyncReport, PluginErro
     Ok(rep)
 }
 
+/// The payload of the sync marker point: how far the index has got.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+struct Marker {
+    /// Always `sync` (the search filters on it).
+    marker: String,
+    /// Store sequence of the last outcome indexed.
+    outcome_seq: i64,
+    /// Insights indexed (the `insights` document's total).
+    insights: u64,
+}
+
 fn marker_point(v: &[f32], seq: i64, insights: u64) -> VectorPoint {
-    VectorPoint {
-        id: MARKER_ID.into(),
-        vector: v.to_vec(),
-        payload: json!({"marker": "sync", "outcome_seq": seq, "insights": insights}),
-    }
+    let m = Marker { marker: "sync".into(), outcome_seq: seq, insights };
+    VectorPoint { id: MARKER_ID.into(), vector: v.to_vec(), payload: serde_json::to_value(m).unwrap_or_default() }
 }
 
 fn case_payload(id: &str, r: &Rec) -> Value {

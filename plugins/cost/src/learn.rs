@@ -10,10 +10,17 @@ use learnloop_plugin_api::{
 };
 use serde_json::{Value, json};
 
+use crate::report::{
+    Accuracy, Analysis, Backtest, CalibrationTrend, CandidateSummary, CycleReport, FailurePattern, Insight,
+    InsightsDoc, LearningDoc, LevelSummary, Losses, Metrics, Opportunity, Optimal, PredictionError, SuccessBacktest,
+    SuccessPattern, SuccessRateTarget, ThreeMonths, Totals,
+};
+
 use crate::model::{self, Params, SuccessModel};
 use crate::record::{Agg, Rec, RecView, Stats};
 use crate::table::{Fields, Row, Table};
-use crate::{CostPlugin, get_doc, get_value, put_doc, ts};
+use crate::{CostPlugin, get_doc, put_doc, ts};
+use learnloop_plugin_api::helpers::time_json;
 
 /// The recommendations (in id order) whose event time `keep` accepts, as
 /// compact rows. Documents are read a page at a time and each is dropped
@@ -162,12 +169,21 @@ pub fn cycle(plugin: &CostPlugin, ctx: &mut dyn Context) -> Result<Value, Plugin
     let (train, holdout): (Vec<&Row>, Vec<&Row>) = all.iter().partition(|s| cut.is_none_or(|c| s.t < c));
     let candidate = model::fit_rows(&table, &train, cfg, &current);
 
-    let mut backtest = serde_json::Map::new();
+    let mut backtest = BTreeMap::new();
     let mut proposed = Vec::new();
     for target in model::TARGETS {
         let (metric, lc, lb) = model::losses(target, &candidate, &current, &table, &holdout);
         let (c, b) = (mean(&lc), mean(&lb));
-        backtest.insert(target.into(), json!({"metric": metric, "candidate": c, "in_force": b, "n": lc.len(), "version_in_force": versions[target]}));
+        backtest.insert(
+            target.to_string(),
+            Backtest {
+                metric: metric.into(),
+                candidate: c,
+                in_force: b,
+                n: lc.len(),
+                version_in_force: versions[target],
+            },
+        );
         if candidate.part(target) == current.part(target) {
             continue;
         }
@@ -184,7 +200,7 @@ pub fn cycle(plugin: &CostPlugin, ctx: &mut dyn Context) -> Result<Value, Plugin
                 _ => 0.0,
             },
         })?;
-        proposed.push(target);
+        proposed.push(target.to_string());
     }
     let raw_err = model::holdout_error(&Params::default(), &table, &holdout).map(|x| x.0);
     let cand_err = model::holdout_error(&candidate, &table, &holdout).map(|x| x.1);
@@ -199,19 +215,36 @@ pub fn cycle(plugin: &CostPlugin, ctx: &mut dyn Context) -> Result<Value, Plugin
 
     // Insights.
     let stats = get_doc::<Stats>(ctx, "stats")?.0;
+    let (mut learning, lexpect) = get_doc::<LearningDoc>(ctx, "learning")?;
+    let cycles = learning.cycles + 1;
+    let as_of = time_json(stats.newest).as_str().map(str::to_string);
+    let insight = |insight_type: &str, kind: Option<&str>, title, detail, confidence, impact, action| Insight {
+        insight_type: insight_type.into(),
+        recommendation_type: kind.map(str::to_string),
+        title,
+        detail,
+        confidence,
+        impact,
+        actionable_recommendations: vec![action],
+        insight_id: String::new(),
+        cycle: cycles,
+        as_of: as_of.clone(),
+    };
     let mut insights = Vec::new();
     for (key, s) in candidate.calibration.iter().filter(|(k, _)| !k.contains('|')) {
         if s.n < cfg.min_group_size || s.mean.abs() < 0.05 {
             continue;
         }
         let f = s.mean.exp();
-        insights.push(json!({
-            "insight_type": "prediction_bias", "recommendation_type": key,
-            "title": format!("{key}: realised savings are {:.0}% of predicted", f * 100.0),
-            "detail": format!("Over {} measured outcomes the geometric mean of actual / predicted savings is {f:.3}; assess calibrates predictions by type, region and resource type.", s.n),
-            "confidence": s.n as f64 / (s.n as f64 + cfg.shrinkage), "impact": (1.0 - f).abs(),
-            "actionable_recommendations": [format!("Scale {key} savings estimates by {f:.2} (POST /assess does, once the calibration is applied)")],
-        }));
+        insights.push(insight(
+            "prediction_bias",
+            Some(key),
+            format!("{key}: realised savings are {:.0}% of predicted", f * 100.0),
+            format!("Over {} measured outcomes the geometric mean of actual / predicted savings is {f:.3}; assess calibrates predictions by type, region and resource type.", s.n),
+            s.n as f64 / (s.n as f64 + cfg.shrinkage),
+            (1.0 - f).abs(),
+            format!("Scale {key} savings estimates by {f:.2} (POST /assess does, once the calibration is applied)"),
+        ));
     }
     for (key, r) in &candidate.risk {
         if key.contains('|') || r.risk_level == "low" {
@@ -219,13 +252,19 @@ pub fn cycle(plugin: &CostPlugin, ctx: &mut dyn Context) -> Result<Value, Plugin
         }
         let agg = stats.by_type.get(key).cloned().unwrap_or_default();
         let causes = top_issues(&agg, 3);
-        insights.push(json!({
-            "insight_type": "failure_pattern", "recommendation_type": key,
-            "title": format!("{key}: {:.0}% of executions fail (risk {})", r.failure_rate * 100.0, r.risk_level),
-            "detail": format!("{} executions; most common issues: {}", r.n, if causes.is_empty() { "none recorded".to_string() } else { causes.join(", ") }),
-            "confidence": r.n as f64 / (r.n as f64 + cfg.shrinkage), "impact": r.failure_rate,
-            "actionable_recommendations": [format!("Treat {key} as {} risk; review the failure causes before executing", r.risk_level)],
-        }));
+        insights.push(insight(
+            "failure_pattern",
+            Some(key),
+            format!("{key}: {:.0}% of executions fail (risk {})", r.failure_rate * 100.0, r.risk_level),
+            format!(
+                "{} executions; most common issues: {}",
+                r.n,
+                if causes.is_empty() { "none recorded".to_string() } else { causes.join(", ") }
+            ),
+            r.n as f64 / (r.n as f64 + cfg.shrinkage),
+            r.failure_rate,
+            format!("Treat {key} as {} risk; review the failure causes before executing", r.risk_level),
+        ));
     }
     let corr = model::factor_correlations(&table, all.iter());
     if let Some(best) = corr
@@ -233,74 +272,70 @@ pub fn cycle(plugin: &CostPlugin, ctx: &mut dyn Context) -> Result<Value, Plugin
         .filter(|(_, (r, n))| *r > 0.1 && *n as u64 >= cfg.min_group_size)
         .max_by(|a, b| a.1.0.total_cmp(&b.1.0))
     {
-        insights.push(json!({
-            "insight_type": "success_pattern", "recommendation_type": null,
-            "title": format!("scoring factor {} predicts success (r = {:.2})", best.0, best.1.0),
-            "detail": format!("Correlation with execution success over {} executions; its scoring weight moves up.", best.1.1),
-            "confidence": 1.0 - 1.0 / (1.0 + best.1.1 as f64 / 30.0), "impact": best.1.0,
-            "actionable_recommendations": [format!("Weight {} more when ranking recommendations", best.0)],
-        }));
+        insights.push(insight(
+            "success_pattern",
+            None,
+            format!("scoring factor {} predicts success (r = {:.2})", best.0, best.1.0),
+            format!("Correlation with execution success over {} executions; its scoring weight moves up.", best.1.1),
+            1.0 - 1.0 / (1.0 + best.1.1 as f64 / 30.0),
+            best.1.0,
+            format!("Weight {} more when ranking recommendations", best.0),
+        ));
     }
-    let (mut learning, lexpect) = get_doc::<Value>(ctx, "learning")?;
-    if learning.is_null() {
-        learning = json!({});
-    }
-    let cycles = learning["cycles"].as_u64().unwrap_or(0) + 1;
-    let (old_ins, iexpect) = get_doc::<Value>(ctx, "insights")?;
-    let total = old_ins["total"].as_u64().unwrap_or(0);
+    let (old_ins, iexpect) = get_doc::<InsightsDoc>(ctx, "insights")?;
     for (i, ins) in insights.iter_mut().enumerate() {
-        ins["insight_id"] = json!(format!("cycle{cycles}-{i}"));
-        ins["cycle"] = json!(cycles);
-        ins["as_of"] = ts(stats.newest);
+        ins.insight_id = format!("cycle{cycles}-{i}");
     }
     for ins in &insights {
         ctx.emit_insight(InsightDraft {
-            kind: ins["insight_type"].as_str().unwrap_or("insight").to_string(),
-            title: ins["title"].as_str().unwrap_or("").to_string(),
-            detail: ins["detail"].as_str().unwrap_or("").to_string(),
-            confidence: ins["confidence"].as_f64().unwrap_or(0.0).clamp(0.0, 1.0),
-            impact: ins["impact"].as_f64().unwrap_or(0.0),
-            data: ins.clone(),
+            kind: ins.insight_type.clone(),
+            title: ins.title.clone(),
+            detail: ins.detail.clone(),
+            confidence: ins.confidence.clamp(0.0, 1.0),
+            impact: ins.impact,
+            data: serde_json::to_value(ins)?,
         })?;
     }
-    put_doc(ctx, "insights", &json!({"total": total + insights.len() as u64, "items": insights}), iexpect)?;
+    let found = insights.len();
+    put_doc(ctx, "insights", &InsightsDoc { total: old_ins.total + found as u64, items: insights }, iexpect)?;
 
     let measured = all.iter().filter(|s| s.log_ratio().is_some()).count();
-    let report = json!({
-        "cycle": cycles,
-        "recommendations": all.len(),
-        "outcomes_tracked": stats.all.executed.max(stats.all.measured),
-        "measured": measured,
-        "success_rate": stats.all.success_rate(),
-        "holdout_from": cut.map_or(Value::Null, ts),
-        "learned_from": train.len(),
-        "held_out": holdout.len(),
-        "backtest": backtest,
-        "raw_error": raw_err,
-        "calibrated_error": cand_err,
-        "served_error": served_err,
-        "success_backtest": success_backtest,
-        "calibrated_error_trend": trend,
-        "improvement_over_baseline": improvement_over_baseline,
-        "proposed": proposed,
-        "calibration_groups": candidate.calibration.len(),
-        "interval": candidate.interval,
-        "risk_levels": candidate.risk.iter().filter(|(k, _)| !k.contains('|')).map(|(k, r)| (k.clone(), json!(r.risk_level))).collect::<serde_json::Map<_, _>>(),
-        "scoring_weights": candidate.weights,
-        "insights": insights.len(),
-        "as_of": ts(stats.newest),
-        "subjects": stats.by_type.len(),
-        "totals": {"predictions": stats.all.recs, "outcomes": stats.all.executed.max(stats.all.measured)},
-    });
-    learning["cycles"] = json!(cycles);
-    learning["last_cycle"] = report.clone();
-    learning["improvement_over_baseline"] = json!(improvement_over_baseline);
+    let report = CycleReport {
+        cycle: cycles,
+        recommendations: all.len(),
+        outcomes_tracked: stats.all.executed.max(stats.all.measured),
+        measured,
+        success_rate: stats.all.success_rate(),
+        holdout_from: cut.and_then(|c| time_json(c).as_str().map(str::to_string)),
+        learned_from: train.len(),
+        held_out: holdout.len(),
+        backtest,
+        raw_error: raw_err,
+        calibrated_error: cand_err,
+        served_error: served_err,
+        success_backtest: Some(success_backtest),
+        calibrated_error_trend: Some(trend),
+        improvement_over_baseline,
+        proposed,
+        calibration_groups: candidate.calibration.len(),
+        interval: candidate.interval.clone(),
+        risk_levels: candidate
+            .risk
+            .iter()
+            .filter(|(k, _)| !k.contains('|'))
+            .map(|(k, r)| (k.clone(), r.risk_level.clone()))
+            .collect(),
+        scoring_weights: candidate.weights.clone(),
+        insights: found,
+        as_of,
+        subjects: stats.by_type.len(),
+        totals: Totals { predictions: stats.all.recs, outcomes: stats.all.executed.max(stats.all.measured) },
+    };
+    learning.cycles = cycles;
+    learning.last_cycle = Some(report.clone());
+    learning.improvement_over_baseline = improvement_over_baseline;
     put_doc(ctx, "learning", &learning, lexpect)?;
-    Ok(report)
-}
-
-fn mean_of(v: &[f64]) -> Value {
-    mean(v).map_or(Value::Null, |x| json!(x))
+    Ok(serde_json::to_value(&report)?)
 }
 
 /// The success model's held-out backtest: Brier score and log loss of the
@@ -312,30 +347,35 @@ fn success_backtest(
     version: u64,
     table: &Table,
     holdout: &[&Row],
-) -> Value {
+) -> SuccessBacktest {
     let base = candidate.base_rate();
     let (cb, cl) = model::success_losses(candidate, base, table, holdout);
     let (ib, il) = model::success_losses(in_force, base, table, holdout);
     let (bb, bl) = model::success_losses(&SuccessModel::default(), base, table, holdout);
     let beats = match (mean(&cb), mean(&bb), mean(&cl), mean(&bl)) {
-        (Some(c), Some(b), Some(cl), Some(bl)) => json!(c < b && cl < bl),
-        _ => Value::Null,
+        (Some(c), Some(b), Some(cl), Some(bl)) => Some(c < b && cl < bl),
+        _ => None,
     };
-    json!({
-        "n": cb.len(),
-        "base_rate": base,
-        "brier": {"candidate": mean_of(&cb), "in_force": mean_of(&ib), "base_rate": mean_of(&bb)},
-        "log_loss": {"candidate": mean_of(&cl), "in_force": mean_of(&il), "base_rate": mean_of(&bl)},
-        "candidate_beats_base_rate": beats,
-        "version_in_force": version,
-        "in_force": if in_force.is_empty() { "base_rate" } else { "success_model" },
-        "candidate": {
-            "levels": candidate.levels.iter().map(|l| json!({"level": l.level, "shrinkage": l.shrinkage, "groups": l.counts.len()})).collect::<Vec<_>>(),
-            "factors": candidate.factors,
-            "ridge": candidate.ridge,
-            "cross_validation": candidate.cv,
+    SuccessBacktest {
+        n: cb.len(),
+        base_rate: base,
+        brier: Losses { candidate: mean(&cb), in_force: mean(&ib), base_rate: mean(&bb) },
+        log_loss: Losses { candidate: mean(&cl), in_force: mean(&il), base_rate: mean(&bl) },
+        candidate_beats_base_rate: beats,
+        version_in_force: version,
+        in_force: if in_force.is_empty() { "base_rate" } else { "success_model" }.into(),
+        candidate: CandidateSummary {
+            levels: candidate
+                .levels
+                .iter()
+                .map(|l| LevelSummary { level: l.level.clone(), shrinkage: l.shrinkage, groups: l.counts.len() })
+                .collect(),
+            factors: candidate.factors.clone(),
+            ridge: candidate.ridge,
+            cross_validation: candidate.cv.clone(),
         },
-    })
+        version_in_force_now: None,
+    }
 }
 
 /// The seed's promise: the calibrated error 30 % lower after three months.
@@ -344,7 +384,7 @@ pub const PROMISED_IMPROVEMENT: f64 = 0.30;
 /// Month-by-month calibrated error ([`model::monthly_errors`]) and whether
 /// the error three months after the first month fell by
 /// [`PROMISED_IMPROVEMENT`].
-fn calibration_trend(table: &Table, all: &[Row], shrinkage: f64) -> Value {
+fn calibration_trend(table: &Table, all: &[Row], shrinkage: f64) -> CalibrationTrend {
     let rows: Vec<&Row> = all.iter().collect();
     let months = model::monthly_errors(table, &rows, shrinkage);
     let index = |m: &str| -> Option<i64> {
@@ -355,19 +395,25 @@ fn calibration_trend(table: &Table, all: &[Row], shrinkage: f64) -> Value {
         let target = index(&first.month)? + 3;
         let later = months.iter().find(|m| index(&m.month) == Some(target))?;
         let gain = (first.calibrated_error - later.calibrated_error) / first.calibrated_error;
-        Some(json!({
-            "from": first.month, "to": later.month,
-            "error_from": first.calibrated_error, "error_to": later.calibrated_error,
-            "improvement": gain, "promised": PROMISED_IMPROVEMENT, "achieved": gain >= PROMISED_IMPROVEMENT,
-        }))
+        Some(ThreeMonths {
+            from: Some(first.month.clone()),
+            to: Some(later.month.clone()),
+            error_from: Some(first.calibrated_error),
+            error_to: Some(later.calibrated_error),
+            improvement: Some(gain),
+            promised: PROMISED_IMPROVEMENT,
+            achieved: Some(gain >= PROMISED_IMPROVEMENT),
+            reason: None,
+        })
     });
-    json!({
-        "months": months,
-        "three_month_improvement": three.unwrap_or_else(|| json!({
-            "promised": PROMISED_IMPROVEMENT, "achieved": Value::Null,
-            "reason": "fewer than four calendar months of measured savings",
-        })),
-    })
+    CalibrationTrend {
+        three_month_improvement: three.unwrap_or_else(|| ThreeMonths {
+            promised: PROMISED_IMPROVEMENT,
+            reason: Some("fewer than four calendar months of measured savings".into()),
+            ..Default::default()
+        }),
+        months,
+    }
 }
 
 /// Scores a proposed parameter set against a baseline for the host's
@@ -433,7 +479,7 @@ fn top_issues(a: &Agg, n: usize) -> Vec<String> {
 }
 
 /// `GET /accuracy`.
-pub fn accuracy(ctx: &mut dyn Context, kind: Option<&str>) -> Result<Value, PluginError> {
+pub fn accuracy(ctx: &mut dyn Context, kind: Option<&str>) -> Result<Accuracy, PluginError> {
     let stats = get_doc::<Stats>(ctx, "stats")?.0;
     let agg = match kind {
         Some(k) => stats
@@ -443,13 +489,15 @@ pub fn accuracy(ctx: &mut dyn Context, kind: Option<&str>) -> Result<Value, Plug
             .ok_or_else(|| PluginError::not_found(format!("no recommendations of type {k:?}")))?,
         None => stats.all.clone(),
     };
-    let learning = get_value(ctx, "learning")?;
-    let mut v = agg.to_json();
-    v["recommendation_type"] = json!(kind);
-    v["improvement_over_baseline"] = learning["improvement_over_baseline"].clone();
-    v["calibrated_error_on_holdout"] = learning["last_cycle"]["calibrated_error"].clone();
-    v["raw_error_on_holdout"] = learning["last_cycle"]["raw_error"].clone();
-    Ok(v)
+    let learning = get_doc::<LearningDoc>(ctx, "learning")?.0;
+    let last = learning.last_cycle.as_ref();
+    Ok(Accuracy {
+        agg: agg.summary(),
+        recommendation_type: kind.map(str::to_string),
+        improvement_over_baseline: learning.improvement_over_baseline,
+        calibrated_error_on_holdout: last.and_then(|l| l.calibrated_error),
+        raw_error_on_holdout: last.and_then(|l| l.raw_error),
+    })
 }
 
 /// The seed's target for the prediction error of savings (< 15 %).
@@ -458,65 +506,63 @@ pub const TARGET_PREDICTION_ERROR: f64 = 0.15;
 pub const TARGET_SUCCESS_RATE: f64 = 0.95;
 
 /// `GET /metrics`.
-pub fn metrics(ctx: &mut dyn Context) -> Result<Value, PluginError> {
+pub fn metrics(ctx: &mut dyn Context) -> Result<Metrics, PluginError> {
     let stats = get_doc::<Stats>(ctx, "stats")?.0;
-    let learning = get_value(ctx, "learning")?;
+    let learning = get_doc::<LearningDoc>(ctx, "learning")?.0;
     let (_, versions) = serving(ctx)?;
     let a = &stats.all;
     let active = versions.values().filter(|v| **v > 0).count();
-    let last = &learning["last_cycle"];
+    let last = learning.last_cycle.as_ref();
     // What /assess serves: the candidate if it was applied after the last
     // cycle, else what was in force during it (raw when nothing was).
-    let cal = &last["backtest"][model::CALIBRATION];
-    let applied_since = cal["version_in_force"].as_u64().is_some_and(|v| versions[model::CALIBRATION] != v);
-    let served = if applied_since { &last["calibrated_error"] } else { &last["served_error"] };
-    let below = |x: &Value, t: f64| x.as_f64().map(|x| json!(x < t)).unwrap_or(Value::Null);
-    let mut success_model = last["success_backtest"].clone();
-    if success_model.is_object() {
-        success_model["version_in_force_now"] = json!(versions[model::RISK]);
-    }
-    Ok(json!({
-        "prediction_error": {
-            "target": TARGET_PREDICTION_ERROR,
-            "raw": last["raw_error"], "raw_meets_target": below(&last["raw_error"], TARGET_PREDICTION_ERROR),
-            "served": served, "served_meets_target": below(served, TARGET_PREDICTION_ERROR),
-            "served_version": versions[model::CALIBRATION],
-            "candidate": last["calibrated_error"],
-            "measured_on": "the held-out newest outcomes of the last learning cycle",
+    let applied_since = last
+        .and_then(|l| l.backtest.get(model::CALIBRATION))
+        .is_some_and(|cal| versions[model::CALIBRATION] != cal.version_in_force);
+    let served = last.and_then(|l| if applied_since { l.calibrated_error } else { l.served_error });
+    let raw = last.and_then(|l| l.raw_error);
+    let below = |x: Option<f64>, t: f64| x.map(|x| x < t);
+    let success_model = last.and_then(|l| l.success_backtest.clone()).map(|mut m| {
+        m.version_in_force_now = Some(versions[model::RISK]);
+        m
+    });
+    Ok(Metrics {
+        prediction_error: PredictionError {
+            target: TARGET_PREDICTION_ERROR,
+            raw,
+            raw_meets_target: below(raw, TARGET_PREDICTION_ERROR),
+            served,
+            served_meets_target: below(served, TARGET_PREDICTION_ERROR),
+            served_version: versions[model::CALIBRATION],
+            candidate: last.and_then(|l| l.calibrated_error),
+            measured_on: "the held-out newest outcomes of the last learning cycle",
         },
-        "success_rate_target": {
-            "target": TARGET_SUCCESS_RATE, "success_rate": a.success_rate(),
-            "meets_target": a.success_rate().map(|r| r > TARGET_SUCCESS_RATE),
+        success_rate_target: SuccessRateTarget {
+            target: TARGET_SUCCESS_RATE,
+            success_rate: a.success_rate(),
+            meets_target: a.success_rate().map(|r| r > TARGET_SUCCESS_RATE),
         },
-        "calibrated_error_trend": last["calibrated_error_trend"],
-        "success_model": success_model,
-        "total_outcomes_tracked": a.executed.max(a.measured),
-        "total_recommendations": a.recs,
-        "success_rate": a.success_rate(),
-        "avg_savings_accuracy": (a.n_accuracy > 0).then(|| a.sum_accuracy / a.n_accuracy as f64),
-        "avg_prediction_error": (a.n_error > 0).then(|| a.sum_error / a.n_error as f64),
-        "improvement_over_baseline": learning["improvement_over_baseline"],
-        "learning_cycles_completed": learning["cycles"].as_u64().unwrap_or(0),
-        "last_learning_cycle": learning["last_cycle"]["as_of"],
-        "last_cycle": learning["last_cycle"],
-        "active_improvements": active,
-        "params_versions": versions,
-        "newest_event_time": ts(stats.newest),
-    }))
+        calibrated_error_trend: last.and_then(|l| l.calibrated_error_trend.clone()),
+        success_model,
+        total_outcomes_tracked: a.executed.max(a.measured),
+        total_recommendations: a.recs,
+        success_rate: a.success_rate(),
+        avg_savings_accuracy: (a.n_accuracy > 0).then(|| a.sum_accuracy / a.n_accuracy as f64),
+        avg_prediction_error: (a.n_error > 0).then(|| a.sum_error / a.n_error as f64),
+        improvement_over_baseline: learning.improvement_over_baseline,
+        learning_cycles_completed: learning.cycles,
+        last_learning_cycle: last.and_then(|l| l.as_of.clone()),
+        last_cycle: learning.last_cycle.clone(),
+        active_improvements: active,
+        params_versions: versions,
+        newest_event_time: time_json(stats.newest).as_str().map(str::to_string),
+    })
 }
 
 /// `GET /outcomes`.
 pub fn outcomes(ctx: &mut dyn Context, req: &RouteRequest) -> Result<RouteResponse, PluginError> {
-    let limit = match req.query.get("limit") {
-        None => 100,
-        Some(s) => s
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| PluginError::invalid("limit", "expected an integer in 1..=1000"))?,
-    };
-    let success = crate::q_bool(req, "success")?;
-    let measured = crate::q_bool(req, "measured")?;
+    let limit = req.query_usize("limit", 100, 1000)?;
+    let success = req.query_bool("success")?;
+    let measured = req.query_bool("measured")?;
     let want = |r: &Rec| {
         req.query.get("type").is_none_or(|t| *t == r.kind)
             && req.query.get("resource_type").is_none_or(|t| *t == r.resource_type)
@@ -559,7 +605,7 @@ fn pattern_groups<'a>(map: &'a BTreeMap<String, Agg>, kind: &str) -> Vec<(&'a st
 
 /// `GET /analysis`: success and failure patterns per type, accuracy,
 /// improvement opportunities, insights.
-pub fn analysis(plugin: &CostPlugin, ctx: &mut dyn Context, only: Option<&str>) -> Result<Value, PluginError> {
+pub fn analysis(plugin: &CostPlugin, ctx: &mut dyn Context, only: Option<&str>) -> Result<Analysis, PluginError> {
     let cfg = plugin.config();
     let stats = get_doc::<Stats>(ctx, "stats")?.0;
     let (params, versions) = serving(ctx)?;
@@ -574,7 +620,7 @@ pub fn analysis(plugin: &CostPlugin, ctx: &mut dyn Context, only: Option<&str>) 
         let Some(rate) = agg.success_rate() else { continue };
         let mut chars = Vec::new();
         let mut risk_factors = Vec::new();
-        let mut optimal = serde_json::Map::new();
+        let mut optimal = BTreeMap::new();
         for (dim, map) in [
             ("region", &stats.by_type_region),
             ("resource_type", &stats.by_type_resource),
@@ -600,54 +646,80 @@ pub fn analysis(plugin: &CostPlugin, ctx: &mut dyn Context, only: Option<&str>) 
                 }
             }
             if let Some((v, r)) = best {
-                optimal.insert(dim.into(), json!({"value": v, "success_rate": r}));
+                optimal.insert(dim.to_string(), Optimal { value: v.to_string(), success_rate: r });
             }
         }
         let causes = top_issues(agg, 5);
         let accuracy = (agg.n_accuracy >= min).then(|| agg.sum_accuracy / agg.n_accuracy as f64);
-        success_patterns.push(json!({
-            "recommendation_type": kind, "success_rate": rate, "executions": agg.executed,
-            "common_characteristics": chars, "optimal_conditions": optimal,
-            "best_practices": optimal.iter().map(|(d, v)| format!("prefer {d} {} for {kind}", v["value"].as_str().unwrap_or(""))).collect::<Vec<_>>(),
-        }));
-        failure_patterns.push(json!({
-            "recommendation_type": kind, "failure_rate": 1.0 - rate, "failures": agg.executed - agg.succeeded,
-            "common_causes": causes, "risk_factors": risk_factors,
-            "avoidance_strategies": agg.failure_issues.keys().take(3).map(|i| format!("check for \"{i}\" before executing {kind}")).chain(risk_factors.iter().take(2).map(|r| format!("require review where {r}"))).collect::<Vec<_>>(),
-            "learned_risk_level": params.risk.get(kind).map(|r| r.risk_level.clone()),
-        }));
+        let best_practices = optimal.iter().map(|(d, o)| format!("prefer {d} {} for {kind}", o.value)).collect();
+        success_patterns.push(SuccessPattern {
+            recommendation_type: kind.clone(),
+            success_rate: rate,
+            executions: agg.executed,
+            common_characteristics: chars,
+            optimal_conditions: optimal,
+            best_practices,
+        });
+        let avoidance_strategies = agg
+            .failure_issues
+            .keys()
+            .take(3)
+            .map(|i| format!("check for \"{i}\" before executing {kind}"))
+            .chain(risk_factors.iter().take(2).map(|r| format!("require review where {r}")))
+            .collect();
+        failure_patterns.push(FailurePattern {
+            recommendation_type: kind.clone(),
+            failure_rate: 1.0 - rate,
+            failures: agg.executed - agg.succeeded,
+            common_causes: causes,
+            risk_factors,
+            avoidance_strategies,
+            learned_risk_level: params.risk.get(kind).map(|r| r.risk_level.clone()),
+        });
         if let Some(acc) = accuracy.filter(|a| (a - 1.0).abs() >= 0.05) {
-            opportunities.push(json!({
-                "opportunity_id": format!("prediction:{kind}"), "area": "prediction", "recommendation_type": kind,
-                "current_performance": agg.to_json()["avg_prediction_error"], "potential_improvement": (1.0 - acc).abs(),
-                "suggested_actions": [format!("realised savings average {:.0}% of predicted: calibrate {kind} predictions (applied by the learning cycle's calibration)", acc * 100.0)],
-                "estimated_impact": if (1.0 - acc).abs() > 0.2 { "high" } else { "medium" },
-            }));
+            opportunities.push(Opportunity {
+                opportunity_id: format!("prediction:{kind}"),
+                area: "prediction",
+                recommendation_type: Some(kind.clone()),
+                current_performance: agg.summary().avg_prediction_error,
+                potential_improvement: Some((1.0 - acc).abs()),
+                suggested_actions: vec![format!("realised savings average {:.0}% of predicted: calibrate {kind} predictions (applied by the learning cycle's calibration)", acc * 100.0)],
+                estimated_impact: if (1.0 - acc).abs() > 0.2 { "high" } else { "medium" },
+            });
         }
         if 1.0 - rate > cfg.risk_medium_max_failure && agg.executed >= min {
-            opportunities.push(json!({
-                "opportunity_id": format!("risk:{kind}"), "area": "risk_assessment", "recommendation_type": kind,
-                "current_performance": rate, "potential_improvement": 1.0 - rate,
-                "suggested_actions": ["raise the stated risk level", "address the most common failure causes"],
-                "estimated_impact": "high",
-            }));
+            opportunities.push(Opportunity {
+                opportunity_id: format!("risk:{kind}"),
+                area: "risk_assessment",
+                recommendation_type: Some(kind.clone()),
+                current_performance: Some(rate),
+                potential_improvement: Some(1.0 - rate),
+                suggested_actions: vec![
+                    "raise the stated risk level".into(),
+                    "address the most common failure causes".into(),
+                ],
+                estimated_impact: "high",
+            });
         }
     }
     if !params.weights.is_empty() {
-        opportunities.push(json!({
-            "opportunity_id": "scoring:weights", "area": "scoring", "recommendation_type": null,
-            "current_performance": stats.all.success_rate(), "potential_improvement": Value::Null,
-            "suggested_actions": [format!("rank with the learned scoring weights {:?}", params.weights)],
-            "estimated_impact": "medium",
-        }));
+        opportunities.push(Opportunity {
+            opportunity_id: "scoring:weights".into(),
+            area: "scoring",
+            recommendation_type: None,
+            current_performance: stats.all.success_rate(),
+            potential_improvement: None,
+            suggested_actions: vec![format!("rank with the learned scoring weights {:?}", params.weights)],
+            estimated_impact: "medium",
+        });
     }
-    let insights = get_value(ctx, "insights")?;
-    Ok(json!({
-        "success_patterns": success_patterns,
-        "failure_patterns": failure_patterns,
-        "accuracy": accuracy(ctx, only)?,
-        "improvement_opportunities": opportunities,
-        "insights": insights["items"],
-        "params_versions": versions,
-    }))
+    let insights = ctx.get_state("insights")?.map(|s| serde_json::from_value::<InsightsDoc>(s.value)).transpose()?;
+    Ok(Analysis {
+        success_patterns,
+        failure_patterns,
+        accuracy: accuracy(ctx, only)?,
+        improvement_opportunities: opportunities,
+        insights: insights.map(|d| d.items),
+        params_versions: versions,
+    })
 }

@@ -42,6 +42,7 @@ pub mod index;
 pub mod learn;
 pub mod model;
 pub mod record;
+pub mod report;
 pub mod table;
 
 use std::collections::BTreeMap;
@@ -55,7 +56,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use model::Params;
-use record::{Exec, Rec, Stats};
+use record::{AggJson, Exec, Rec, Stats};
 
 /// The `[cost]` config section. Every key is optional; an unknown key is an
 /// error naming it.
@@ -176,18 +177,14 @@ impl CostPlugin {
     }
 }
 
-pub(crate) fn ts(us: i64) -> Value {
-    Timestamp::from_micros(us).map_or(Value::Null, |t| Value::String(t.to_rfc3339()))
-}
+pub(crate) use learnloop_plugin_api::helpers::time_json as ts;
 
 /// The client's event time (µs), or 0 when the store stamped the ingestion
 /// time because the client sent none: state must be reproducible from
 /// history on any machine at any time, so no wall-clock time enters it.
 fn client_time(event_time: Option<Timestamp>, ingested_at: Timestamp) -> i64 {
-    event_time.filter(|t| *t != ingested_at).map_or(0, Timestamp::as_micros)
+    learnloop_plugin_api::helpers::client_time(event_time, ingested_at).unwrap_or(0)
 }
-
-pub(crate) use learnloop_plugin_api::state::get_value;
 
 pub(crate) use learnloop_plugin_api::state::{get_doc, put_doc};
 
@@ -222,26 +219,6 @@ fn factors_of(features: &serde_json::Map<String, Value>) -> BTreeMap<String, f64
     features.iter().filter_map(|(k, v)| v.as_f64().filter(|x| x.is_finite()).map(|x| (k.clone(), x))).collect()
 }
 
-fn q_usize(req: &RouteRequest, name: &str, default: usize, max: usize) -> Result<usize, PluginError> {
-    match req.query.get(name) {
-        None => Ok(default),
-        Some(s) => s
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=max).contains(n))
-            .ok_or_else(|| PluginError::invalid(name, format!("expected an integer in 1..={max}"))),
-    }
-}
-
-fn q_bool(req: &RouteRequest, name: &str) -> Result<Option<bool>, PluginError> {
-    match req.query.get(name).map(String::as_str) {
-        None => Ok(None),
-        Some("true") => Ok(Some(true)),
-        Some("false") => Ok(Some(false)),
-        Some(other) => Err(PluginError::invalid(name, format!("{other:?}: expected true or false"))),
-    }
-}
-
 /// Exact-match filters for similar-case search from query parameters.
 fn case_filter(req: &RouteRequest) -> Result<Value, PluginError> {
     let mut f = serde_json::Map::new();
@@ -255,7 +232,7 @@ fn case_filter(req: &RouteRequest) -> Result<Value, PluginError> {
             f.insert(field.into(), json!(v));
         }
     }
-    if let Some(b) = q_bool(req, "success")? {
+    if let Some(b) = req.query_bool("success")? {
         f.insert("success".into(), json!(b));
     }
     Ok(Value::Object(f))
@@ -649,7 +626,7 @@ impl Plugin for CostPlugin {
             }
             ("GET", "/recommendations/{id}/similar") => {
                 let id = req.param("id")?.to_string();
-                let limit = q_usize(req, "limit", 10, 100)?;
+                let limit = req.query_usize("limit", 10, 100)?;
                 let rec =
                     get_rec(ctx, &id)?.ok_or_else(|| PluginError::not_found(format!("no recommendation {id:?}")))?;
                 let cases = self.similar_for(ctx, &rec.embed_text(), limit, case_filter(req)?, Some(&id))?;
@@ -657,14 +634,14 @@ impl Plugin for CostPlugin {
             }
             ("POST", "/similar") => {
                 let p = Proposal::parse(req)?;
-                let limit = q_usize(req, "limit", 10, 100)?;
+                let limit = req.query_usize("limit", 10, 100)?;
                 let cases = self.similar_for(ctx, &p.text(), limit, case_filter(req)?, None)?;
                 Ok(RouteResponse::ok(json!({"similar_cases": cases})))
             }
             ("GET", "/outcomes") => learn::outcomes(ctx, req),
             ("GET", "/success-rates") => {
                 let stats = get_doc::<Stats>(ctx, "stats")?.0;
-                let by = req.query.get("by").map_or("type", String::as_str);
+                let by = req.query_str("by").unwrap_or("type");
                 let map = match by {
                     "type" => &stats.by_type,
                     "region" => &stats.by_region,
@@ -676,24 +653,22 @@ impl Plugin for CostPlugin {
                         ));
                     }
                 };
-                let groups: serde_json::Map<String, Value> =
-                    map.iter().map(|(k, a)| (k.clone(), a.to_json())).collect();
-                Ok(RouteResponse::ok(json!({"by": by, "groups": groups, "overall": stats.all.to_json()})))
+                let groups: BTreeMap<&String, AggJson> = map.iter().map(|(k, a)| (k, a.summary())).collect();
+                Ok(RouteResponse::ok(json!({"by": by, "groups": groups, "overall": stats.all.summary()})))
             }
             ("GET", "/accuracy") => {
-                Ok(RouteResponse::ok(learn::accuracy(ctx, req.query.get("type").map(String::as_str))?))
+                Ok(RouteResponse::ok(serde_json::to_value(learn::accuracy(ctx, req.query_str("type"))?)?))
             }
             ("GET", "/analysis") => {
-                Ok(RouteResponse::ok(learn::analysis(self, ctx, req.query.get("type").map(String::as_str))?))
+                Ok(RouteResponse::ok(serde_json::to_value(learn::analysis(self, ctx, req.query_str("type"))?)?))
             }
             ("GET", "/insights") => {
-                let limit = q_usize(req, "limit", 10, 100)?;
-                let v = get_value(ctx, "insights")?;
-                let items: Vec<Value> =
-                    v["items"].as_array().map(|a| a.iter().take(limit).cloned().collect()).unwrap_or_default();
-                Ok(RouteResponse::ok(json!({"insights": items})))
+                let limit = req.query_usize("limit", 10, 100)?;
+                let mut doc = get_doc::<report::InsightsDoc>(ctx, "insights")?.0;
+                doc.items.truncate(limit);
+                Ok(RouteResponse::ok(json!({"insights": doc.items})))
             }
-            ("GET", "/metrics") => Ok(RouteResponse::ok(learn::metrics(ctx)?)),
+            ("GET", "/metrics") => Ok(RouteResponse::ok(serde_json::to_value(learn::metrics(ctx)?)?)),
             ("GET", "/params") => {
                 let (p, versions) = learn::serving(ctx)?;
                 let sets: serde_json::Map<String, Value> =

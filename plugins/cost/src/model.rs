@@ -1047,7 +1047,8 @@ pub fn losses(
 }
 
 /// One calendar month of [`monthly_errors`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MonthError {
     /// `YYYY-MM` (UTC) of the recommendations' event time.
     pub month: String,

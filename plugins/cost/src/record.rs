@@ -278,28 +278,74 @@ impl Agg {
         (self.executed > 0).then(|| self.succeeded as f64 / self.executed as f64)
     }
 
-    /// The JSON of the metrics routes.
-    pub fn to_json(&self) -> Value {
+    /// The counters as the metrics routes serve them.
+    pub fn summary(&self) -> AggJson {
         let div = |s: f64, n: i64| (n > 0).then(|| s / n as f64);
         let mut issues: Vec<(&String, &i64)> = self.failure_issues.iter().collect();
         issues.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        json!({
-            "recommendations": self.recs,
-            "total_executions": self.executed,
-            "successful_executions": self.succeeded,
-            "failed_executions": self.executed - self.succeeded,
-            "success_rate": self.success_rate(),
-            "measured": self.measured,
-            "avg_savings_accuracy": div(self.sum_accuracy, self.n_accuracy),
-            "avg_prediction_error": div(self.sum_error, self.n_error),
-            "roi_accuracy": (self.sum_predicted > 0.0).then(|| self.sum_actual / self.sum_predicted),
-            "total_predicted_savings": self.sum_predicted,
-            "total_actual_savings": self.sum_actual,
-            "avg_execution_duration_seconds": div(self.sum_duration, self.n_duration),
-            "avg_days_to_savings": div(self.sum_days, self.n_days),
-            "top_failure_issues": issues.iter().take(5).map(|(k, v)| json!({"issue": k, "count": v})).collect::<Vec<_>>(),
-        })
+        AggJson {
+            recommendations: self.recs,
+            total_executions: self.executed,
+            successful_executions: self.succeeded,
+            failed_executions: self.executed - self.succeeded,
+            success_rate: self.success_rate(),
+            measured: self.measured,
+            avg_savings_accuracy: div(self.sum_accuracy, self.n_accuracy),
+            avg_prediction_error: div(self.sum_error, self.n_error),
+            roi_accuracy: (self.sum_predicted > 0.0).then(|| self.sum_actual / self.sum_predicted),
+            total_predicted_savings: self.sum_predicted,
+            total_actual_savings: self.sum_actual,
+            avg_execution_duration_seconds: div(self.sum_duration, self.n_duration),
+            avg_days_to_savings: div(self.sum_days, self.n_days),
+            top_failure_issues: issues
+                .iter()
+                .take(5)
+                .map(|(k, v)| IssueCount { issue: (*k).clone(), count: **v })
+                .collect(),
+        }
     }
+}
+
+/// A failure issue and how often it occurred.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IssueCount {
+    /// The issue's text.
+    pub issue: String,
+    /// Failed executions that reported it.
+    pub count: i64,
+}
+
+/// [`Agg`] as the metrics routes serve it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AggJson {
+    /// Recommendations.
+    pub recommendations: i64,
+    /// Executed.
+    pub total_executions: i64,
+    /// Executed successfully.
+    pub successful_executions: i64,
+    /// Executed and failed.
+    pub failed_executions: i64,
+    /// Success rate among executions.
+    pub success_rate: Option<f64>,
+    /// With measured savings.
+    pub measured: i64,
+    /// Mean actual / predicted.
+    pub avg_savings_accuracy: Option<f64>,
+    /// Mean |predicted − actual| / actual.
+    pub avg_prediction_error: Option<f64>,
+    /// Σ actual / Σ predicted.
+    pub roi_accuracy: Option<f64>,
+    /// Σ predicted over measured.
+    pub total_predicted_savings: f64,
+    /// Σ actual over measured.
+    pub total_actual_savings: f64,
+    /// Mean execution seconds.
+    pub avg_execution_duration_seconds: Option<f64>,
+    /// Mean days from execution to measurement.
+    pub avg_days_to_savings: Option<f64>,
+    /// The five most common failure issues.
+    pub top_failure_issues: Vec<IssueCount>,
 }
 
 /// The online aggregates: `stats`.

@@ -16,10 +16,9 @@
 
 use std::sync::Arc;
 
-use learnloop_config::Config;
 use learnloop_core::{PluginName, Record, Timestamp, WorkspaceId, parse_json_record};
 use learnloop_plugin_host::{IngestStatus, PluginHost, Services};
-use learnloop_store::{SqliteOptions, Store};
+use learnloop_store::Store;
 use learnloop_vector::{EdgeBackend, KnowledgeStore, StructuredEmbedder};
 use serde_json::{Value, json};
 
@@ -130,19 +129,11 @@ fn records(c: &Case, ws: &str) -> Vec<Record> {
 }
 
 fn host(dir: &std::path::Path, vectors: bool) -> PluginHost {
-    host_on(
-        learnloop_store::pg_test::test_store(dir, &SqliteOptions { synchronous_full: false, ..Default::default() }),
-        dir,
-        vectors,
-    )
+    host_on(learnloop_test_support::store::test_store(dir, &learnloop_test_support::store::fast()), dir, vectors)
 }
 
 fn host_on(store: Arc<dyn Store>, dir: &std::path::Path, vectors: bool) -> PluginHost {
-    let mut c = Config::default();
-    c.plugins.dir = dir.join("no-plugins");
-    c.plugins.enabled = vec!["cost".into()];
-    let host = PluginHost::load(&c, store);
-    assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
+    let host = learnloop_test_support::host::host_on(store, dir, "cost", "");
     if !vectors {
         return host;
     }

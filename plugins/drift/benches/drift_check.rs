@@ -9,13 +9,10 @@
 //! errors; `max_pending = 0` so the online update writes no pending documents.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Instant;
 
-use learnloop_config::Config;
 use learnloop_core::{Record, Timestamp, WorkspaceId, parse_json_record};
-use learnloop_plugin_host::PluginHost;
-use learnloop_store::{AppendMode, ColumnSpec, SqliteOptions, SqliteStore, Store};
+use learnloop_store::{AppendMode, ColumnSpec};
 use serde_json::{Value, json};
 
 const DAY: i64 = 86_400_000_000;
@@ -33,21 +30,8 @@ fn rss(field: &str) -> String {
 fn main() {
     let n: usize = std::env::var("LEARNLOOP_BENCH_ROWS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(
-            &dir.path().join("s.sqlite"),
-            &SqliteOptions { synchronous_full: false, ..Default::default() },
-        )
-        .unwrap(),
-    );
-    let mut c = Config::default();
-    c.plugins.dir = dir.path().join("none");
-    c.plugins.enabled = vec!["drift".into()];
-    let mut section = toml::Table::new();
-    section.insert("max_pending".into(), toml::Value::Integer(0));
-    c.plugin_sections.insert("drift".into(), section);
-    let host = PluginHost::load(&c, store.clone());
-    assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
+    let store = learnloop_test_support::store::bench_store(dir.path());
+    let host = learnloop_test_support::host::host_on(store.clone(), dir.path(), "drift", "max_pending = 0");
 
     let t = Instant::now();
     let mut state = 42u64;

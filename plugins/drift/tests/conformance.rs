@@ -4,12 +4,10 @@
 //! dependent leaks into them. (crates/plugin-host's test also compares the
 //! cdylib build.)
 
-use std::sync::Arc;
-
-use learnloop_config::Config;
 use learnloop_core::{Record, parse_json_record};
-use learnloop_plugin_host::{PluginHost, conformance};
-use learnloop_store::{SqliteOptions, Store};
+use learnloop_store::SqliteOptions;
+use learnloop_test_support::plugin_conformance as conformance;
+use learnloop_test_support::{host::host_on, store::test_store};
 
 fn records() -> Vec<Record> {
     let mut out = Vec::new();
@@ -26,11 +24,7 @@ fn records() -> Vec<Record> {
 
 fn run() -> conformance::Snapshot {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = learnloop_store::pg_test::test_store(dir.path(), &SqliteOptions::default());
-    let mut c = Config::default();
-    c.plugins.dir = dir.path().join("none");
-    c.plugins.enabled = vec!["drift".into()];
-    let host = PluginHost::load(&c, store);
+    let host = host_on(test_store(dir.path(), &SqliteOptions::default()), dir.path(), "drift", "");
     conformance::check(&host, "drift", &records()).unwrap()
 }
 

@@ -10,14 +10,12 @@
 //!   score by its documented formula, daily alerts.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use learnloop_config::Config;
 use learnloop_core::{Record, Timestamp, WorkspaceId, parse_json_record};
 use learnloop_plugin_drift::abtest::{AbTest, unit_fraction};
 use learnloop_plugin_host::{IngestStatus, PluginHost};
 use learnloop_stats::{SplitMix64 as Rng, chisquare, percentiles, spearman};
-use learnloop_store::{AlertQuery, SqliteOptions, Store};
+use learnloop_store::AlertQuery;
 use serde_json::{Value, json};
 
 const DAY: i64 = 86_400_000_000;
@@ -32,14 +30,7 @@ fn rec(v: Value) -> Record {
 }
 
 fn host(dir: &std::path::Path) -> PluginHost {
-    let store: Arc<dyn Store> =
-        learnloop_store::pg_test::test_store(dir, &SqliteOptions { synchronous_full: false, ..Default::default() });
-    let mut c = Config::default();
-    c.plugins.dir = dir.join("no-plugins");
-    c.plugins.enabled = vec!["drift".into()];
-    let host = PluginHost::load(&c, store);
-    assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
-    host
+    learnloop_test_support::host::host(dir, "drift")
 }
 
 fn ingest(host: &PluginHost, records: Vec<Record>) {

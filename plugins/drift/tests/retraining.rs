@@ -34,14 +34,7 @@ fn ts(us: i64) -> String {
 }
 
 fn host(dir: &std::path::Path) -> PluginHost {
-    let store: Arc<dyn Store> =
-        learnloop_store::pg_test::test_store(dir, &SqliteOptions { synchronous_full: false, ..Default::default() });
-    let mut c = Config::default();
-    c.plugins.dir = dir.join("no-plugins");
-    c.plugins.enabled = vec!["drift".into()];
-    let host = PluginHost::load(&c, store);
-    assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
-    host
+    learnloop_test_support::host::host(dir, "drift")
 }
 
 fn ingest(host: &PluginHost, records: Vec<Record>) {
@@ -274,7 +267,7 @@ fn the_removed_mape_threshold_key_is_refused_by_name() {
         ("retrain_p_value", toml::Value::Float(0.0)),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = learnloop_store::pg_test::test_store(dir.path(), &SqliteOptions::default());
+        let store: Arc<dyn Store> = learnloop_test_support::store::test_store(dir.path(), &SqliteOptions::default());
         let mut c = Config::default();
         c.plugins.dir = dir.path().join("p");
         c.plugins.enabled = vec!["drift".into()];

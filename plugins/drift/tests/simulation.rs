@@ -85,14 +85,7 @@ fn simulate(model: &str, seed: u64, n: usize, s: Scenario, out: &mut Vec<Record>
 }
 
 fn host(dir: &std::path::Path) -> PluginHost {
-    let store: Arc<dyn Store> =
-        learnloop_store::pg_test::test_store(dir, &SqliteOptions { synchronous_full: false, ..Default::default() });
-    let mut c = Config::default();
-    c.plugins.dir = dir.join("no-plugins");
-    c.plugins.enabled = vec!["drift".into()];
-    let host = PluginHost::load(&c, store);
-    assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
-    host
+    learnloop_test_support::host::host(dir, "drift")
 }
 
 fn ingest(host: &PluginHost, records: Vec<Record>) {
@@ -271,7 +264,7 @@ fn routes_name_bad_parameters_and_unknown_models() {
 #[test]
 fn config_keys_are_checked_and_named() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = learnloop_store::pg_test::test_store(dir.path(), &SqliteOptions::default());
+    let store: Arc<dyn Store> = learnloop_test_support::store::test_store(dir.path(), &SqliteOptions::default());
     let mut c = Config::default();
     c.plugins.dir = dir.path().join("p");
     c.plugins.enabled = vec!["drift".into()];

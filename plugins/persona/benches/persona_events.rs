@@ -8,13 +8,10 @@
 //! (N interactions and N responses with feedback; default 20000). Prints
 //! numbers; asserts nothing about speed.
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use learnloop_config::Config;
 use learnloop_core::{Record, Timestamp, WorkspaceId, parse_json_record};
-use learnloop_plugin_host::{IngestStatus, PluginHost};
-use learnloop_store::{SqliteOptions, SqliteStore, Store};
+use learnloop_plugin_host::IngestStatus;
 use serde_json::json;
 
 const T0: i64 = 1_767_225_600_000_000;
@@ -32,21 +29,9 @@ fn main() {
     let n: i64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(20_000);
     let users = 200;
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(
-            &dir.path().join("s.sqlite"),
-            &SqliteOptions { synchronous_full: false, ..Default::default() },
-        )
-        .unwrap(),
-    );
-    let mut c = Config::default();
-    c.plugins.dir = dir.path().join("none");
-    c.plugins.enabled = vec!["persona".into()];
-    if std::env::var_os("NO_TRAINING").is_some() {
-        c.plugin_sections.insert("persona".into(), toml::from_str("training_data = false").unwrap());
-    }
-    let host = PluginHost::load(&c, store);
-    assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
+    let store = learnloop_test_support::store::bench_store(dir.path());
+    let section = if std::env::var_os("NO_TRAINING").is_some() { "training_data = false" } else { "" };
+    let host = learnloop_test_support::host::host_on(store, dir.path(), "persona", section);
     let now = Timestamp::from_micros(T0 + 3650 * 24 * 60 * MIN).unwrap();
     let inputs = [
         ("build api", "Do you want to build a REST API with FastAPI?"),

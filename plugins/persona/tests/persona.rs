@@ -30,16 +30,8 @@ struct Env {
 
 fn env_with(section: &str, services: Services) -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = learnloop_store::pg_test::test_store(
-        dir.path(),
-        &SqliteOptions { synchronous_full: false, ..Default::default() },
-    );
-    let mut c = Config::default();
-    c.plugins.dir = dir.path().join("no-plugins");
-    c.plugins.enabled = vec!["persona".into()];
-    c.plugin_sections.insert("persona".into(), toml::from_str(section).unwrap());
-    let host = PluginHost::load(&c, store).with_services(services);
-    assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
+    let store = learnloop_test_support::store::test_store(dir.path(), &learnloop_test_support::store::fast());
+    let host = learnloop_test_support::host::host_on(store, dir.path(), "persona", section).with_services(services);
     Env { host, ws: WorkspaceId::parse("", "w").unwrap(), _dir: dir }
 }
 
@@ -579,7 +571,7 @@ fn bad_input_is_rejected_naming_the_field_and_nothing_is_stored() {
     assert!(err.contains("min_confidence"), "{err}");
     // Config errors name the key.
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = learnloop_store::pg_test::test_store(dir.path(), &SqliteOptions::default());
+    let store: Arc<dyn Store> = learnloop_test_support::store::test_store(dir.path(), &SqliteOptions::default());
     let mut c = Config::default();
     c.plugins.dir = dir.path().join("none");
     c.plugins.enabled = vec!["persona".into()];

@@ -10,13 +10,10 @@
 //! `cargo bench -p learnloop-plugin-trust --bench trust_recalc`
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Instant;
 
-use learnloop_config::Config;
 use learnloop_core::{Record, Timestamp, WorkspaceId, parse_json_record};
-use learnloop_plugin_host::PluginHost;
-use learnloop_store::{AppendMode, SqliteOptions, SqliteStore, Store};
+use learnloop_store::AppendMode;
 use serde_json::{Value, json};
 
 const HOUR: i64 = 3_600_000_000;
@@ -47,18 +44,8 @@ fn main() {
     let n: usize = std::env::var("LEARNLOOP_BENCH_ROWS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
     let agents: usize = std::env::var("LEARNLOOP_BENCH_AGENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000);
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(
-            &dir.path().join("s.sqlite"),
-            &SqliteOptions { synchronous_full: false, ..Default::default() },
-        )
-        .unwrap(),
-    );
-    let mut c = Config::default();
-    c.plugins.dir = dir.path().join("none");
-    c.plugins.enabled = vec!["trust".into()];
-    let host = PluginHost::load(&c, store.clone());
-    assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
+    let store = learnloop_test_support::store::bench_store(dir.path());
+    let host = learnloop_test_support::host::host_on(store.clone(), dir.path(), "trust", "");
 
     let mut state = 42u64;
     let mut u = move || {

@@ -18,13 +18,10 @@
 //!   ≥ 80% or rejected ≥ 60% became rules) with accuracy ≥ 0.7.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use learnloop_config::Config;
 use learnloop_core::{Record, Timestamp, WorkspaceId, parse_json_record};
 use learnloop_plugin_host::{IngestStatus, PluginHost};
 use learnloop_stats::{SplitMix64 as Rng, spearman};
-use learnloop_store::{SqliteOptions, Store};
 use serde_json::{Value, json};
 
 const HOUR: i64 = 3_600_000_000;
@@ -54,14 +51,7 @@ fn pair(out: &mut Vec<Record>, id: &str, agent: usize, kind: &str, approved: boo
 }
 
 fn host(dir: &std::path::Path) -> PluginHost {
-    let store: Arc<dyn Store> =
-        learnloop_store::pg_test::test_store(dir, &SqliteOptions { synchronous_full: false, ..Default::default() });
-    let mut c = Config::default();
-    c.plugins.dir = dir.join("no-plugins");
-    c.plugins.enabled = vec!["trust".into()];
-    let host = PluginHost::load(&c, store);
-    assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
-    host
+    learnloop_test_support::host::host(dir, "trust")
 }
 
 fn ingest(host: &PluginHost, records: Vec<Record>) {

@@ -11,15 +11,13 @@
 //!   the field.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use learnloop_config::Config;
 use learnloop_core::{Record, Timestamp, WorkspaceId, parse_json_record};
 use learnloop_plugin_api::{Plugin, PluginError};
 use learnloop_plugin_host::{HostError, IngestStatus, PluginHost};
 use learnloop_plugin_trust::TrustPlugin;
 use learnloop_stats::spearman;
-use learnloop_store::{AlertQuery, SqliteOptions, Store};
+use learnloop_store::AlertQuery;
 use serde_json::{Value, json};
 
 const HOUR: i64 = 3_600_000_000;
@@ -74,14 +72,7 @@ fn pair(
 }
 
 fn host(dir: &std::path::Path) -> PluginHost {
-    let store: Arc<dyn Store> =
-        learnloop_store::pg_test::test_store(dir, &SqliteOptions { synchronous_full: false, ..Default::default() });
-    let mut c = Config::default();
-    c.plugins.dir = dir.join("no-plugins");
-    c.plugins.enabled = vec!["trust".into()];
-    let host = PluginHost::load(&c, store);
-    assert!(host.load_errors.is_empty(), "{:?}", host.load_errors);
-    host
+    learnloop_test_support::host::host(dir, "trust")
 }
 
 fn ingest(host: &PluginHost, records: Vec<Record>) {

@@ -110,15 +110,15 @@ async fn ingest(
             });
             continue;
         }
-        if let (Some(asked), Some(named)) = (requested, named.and_then(Value::as_str)) {
-            if asked != named {
-                return Err(ApiError::invalid(
-                    "workspace",
-                    format!(
-                        "a record names workspace {named:?} but the query parameter asks for {asked:?}; make them agree or leave one out"
-                    ),
-                ));
-            }
+        if let (Some(asked), Some(named)) = (requested, named.and_then(Value::as_str))
+            && asked != named
+        {
+            return Err(ApiError::invalid(
+                "workspace",
+                format!(
+                    "a record names workspace {named:?} but the query parameter asks for {asked:?}; make them agree or leave one out"
+                ),
+            ));
         }
         // The body is parsed already: deserialise the record from the value.
         // Only a record that fails is turned back into text, so that

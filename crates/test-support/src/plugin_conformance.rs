@@ -15,7 +15,8 @@ use learnloop_store::StateKey;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::{IngestStatus, PluginHost};
+use learnloop_plugin_host::context::HOST_PREFIX;
+use learnloop_plugin_host::{IngestStatus, PluginHost};
 
 /// Everything observable about a plugin after the suite ran.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -45,7 +46,7 @@ pub fn state_of(host: &PluginHost, plugin: &str) -> Result<BTreeMap<String, BTre
             let Some((last, _)) = page.last() else { break };
             after = Some(last.clone());
             for (k, doc) in page {
-                if k.starts_with(crate::context::HOST_PREFIX) {
+                if k.starts_with(HOST_PREFIX) {
                     continue;
                 }
                 let v: Value = serde_json::from_slice(&doc.value).map_err(|e| format!("state {k}: {e}"))?;
@@ -144,8 +145,7 @@ pub fn check(host: &PluginHost, plugin: &str, records: &[Record]) -> Result<Snap
     // The checkpoint is the host's, not the plugin's; make sure it exists.
     let name = PluginName::parse("plugin", plugin).map_err(|e| e.to_string())?;
     if let Some(ws) = workspaces.first() {
-        let key = StateKey::new(name, ws.clone(), format!("{}checkpoint", crate::context::HOST_PREFIX))
-            .map_err(|e| e.to_string())?;
+        let key = StateKey::new(name, ws.clone(), format!("{}checkpoint", HOST_PREFIX)).map_err(|e| e.to_string())?;
         if host.store().get_state(&key).map_err(|e| e.to_string())?.is_none() {
             return Err(fail("no checkpoint after ingest".into()));
         }

@@ -5,12 +5,12 @@
 //! checks panic with a message naming the check, like any test assertion.
 
 use learnloop_core::{
-    ImprovementStatus, JobStatus, NewAlert, NewImprovement, NewInsight, PluginName, Record, RecordDefaults, Severity,
-    Timestamp, WorkspaceId, parse_json_record,
+    ImprovementStatus, JobStatus, NewAlert, NewImprovement, NewInsight, PluginName, Record, Severity, Timestamp,
+    WorkspaceId,
 };
 use serde_json::json;
 
-use crate::*;
+use learnloop_store::*;
 
 /// Makes a fresh, empty store.
 pub type Factory<'a> = &'a dyn Fn() -> Box<dyn Store>;
@@ -23,8 +23,11 @@ pub fn run_all(make: Factory<'_>) {
     }
 }
 
+/// One check: panics, naming what broke, when the store misbehaves.
+pub type Check = fn(&dyn Store);
+
 /// Every check, by name.
-pub const CHECKS: &[(&str, fn(&dyn Store))] = &[
+pub const CHECKS: &[(&str, Check)] = &[
     ("idempotent_append", idempotent_append),
     ("batches_are_atomic", batches_are_atomic),
     ("outcomes_need_their_prediction", outcomes_need_their_prediction),
@@ -50,10 +53,7 @@ pub const CHECKS: &[(&str, fn(&dyn Store))] = &[
     ("api_keys", api_keys),
 ];
 
-/// Parses a JSON record for tests.
-pub fn rec(json: &str) -> Record {
-    parse_json_record(json, &RecordDefaults::default()).unwrap_or_else(|e| panic!("bad test record {json}: {e}"))
-}
+pub use crate::records::rec;
 
 fn pred(ws: &str, id: &str, plugin: &str, kind: &str, subject: &str, t: i64) -> Record {
     rec(&format!(
@@ -94,7 +94,7 @@ fn statuses(r: &AppendReceipt) -> Vec<String> {
 
 fn idempotent_append(s: &dyn Store) {
     let p = pred("w", "p1", "drift", "k", "m", 10);
-    let r = s.append(&[p.clone()], AppendMode::AllOrNothing, t(100)).unwrap();
+    let r = s.append(std::slice::from_ref(&p), AppendMode::AllOrNothing, t(100)).unwrap();
     assert_eq!(statuses(&r), ["inserted"]);
     let r = s.append(&[p.clone(), p.clone()], AppendMode::AllOrNothing, t(101)).unwrap();
     assert_eq!(statuses(&r), ["duplicate", "duplicate"], "a retry is a duplicate");

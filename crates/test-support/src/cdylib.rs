@@ -1,11 +1,10 @@
-//! Shared by the host's integration tests and benchmarks: building plugin libraries and
-//! making sample records.
+//! Plugin libraries for tests and benchmarks: building a workspace plugin
+//! (or misbehaving fixture) as a `cdylib`, and installing it where the host
+//! looks for plugin libraries.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
-
-use learnloop_core::{Record, RecordDefaults, parse_json_record};
 
 /// Serialises nested cargo builds from parallel tests.
 static BUILD: Mutex<()> = Mutex::new(());
@@ -40,46 +39,9 @@ pub fn build_cdylib(package: &str, features: &[&str]) -> PathBuf {
 }
 
 /// Copies a built library into `dir` under the name the host looks for.
-#[allow(dead_code)]
 pub fn install(lib: &Path, dir: &Path, plugin: &str) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let dest = dir.join(format!("liblearnloop_plugin_{plugin}.{}", std::env::consts::DLL_EXTENSION));
     std::fs::copy(lib, &dest).unwrap();
     dest
-}
-
-fn rec(json: String) -> Record {
-    parse_json_record(&json, &RecordDefaults::default()).unwrap_or_else(|e| panic!("{json}: {e}"))
-}
-
-#[allow(dead_code)]
-/// Deterministic, valid records for a built-in plugin in two workspaces.
-pub fn sample_records(plugin: &str, n: usize) -> Vec<Record> {
-    let mut out = Vec::new();
-    for ws in ["alpha", "beta"] {
-        for i in 0..n {
-            let subject = format!("s{}", i % 3);
-            let kind = ["k1", "k2"][i % 2];
-            let extra = match plugin {
-                "cost" => format!(r#","value":{},"payload":{{"resource_type":"ec2","region":"r{}"}}"#, 10 + i, i % 2),
-                "drift" => format!(r#","value":{}"#, 10 + i),
-                _ => String::new(),
-            };
-            out.push(rec(format!(
-                r#"{{"type":"prediction","id":"p{i}","workspace":"{ws}","plugin":"{plugin}","subject":"{subject}","kind":"{kind}","confidence":0.5{extra},"event_time":"2026-01-01T00:00:{:02}Z"}}"#,
-                i % 60
-            )));
-            if i % 4 != 3 {
-                let outcome_extra = match plugin {
-                    "trust" => r#","label":"approved""#.to_string(),
-                    _ => format!(r#","value":{}"#, 9 + i),
-                };
-                out.push(rec(format!(
-                    r#"{{"type":"outcome","id":"o{i}","workspace":"{ws}","plugin":"{plugin}","prediction_id":"p{i}","success":{}{outcome_extra}}}"#,
-                    i % 5 != 0
-                )));
-            }
-        }
-    }
-    out
 }
