@@ -197,6 +197,7 @@ impl From<HostError> for ApiError {
                 other => other.into(),
             },
             HostError::Store(s) => s.into(),
+            HostError::Stopped => ApiError::unavailable(e.to_string()),
         }
     }
 }

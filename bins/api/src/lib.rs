@@ -20,7 +20,6 @@
 #![deny(missing_docs)]
 
 pub mod auth;
-pub mod committer;
 pub mod cors;
 mod error;
 pub mod metrics;
@@ -45,10 +44,9 @@ pub use error::ApiError;
 pub struct AppState {
     /// The configuration.
     pub config: Arc<Config>,
-    /// The plugins and the store.
+    /// The plugins and the store; ingest goes through its group commit
+    /// ([`learnloop_plugin_host::ingest`]).
     pub host: Arc<PluginHost>,
-    /// Group commit for ingest.
-    pub committer: Arc<committer::Committer>,
     /// Prometheus metrics.
     pub metrics: Arc<metrics::Metrics>,
     /// Recently verified API keys.
@@ -56,13 +54,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over a loaded host; starts the commit and learner threads.
+    /// State over a loaded host (which starts its ingest threads on the
+    /// first ingest request).
     pub fn new(config: Config, host: PluginHost) -> AppState {
-        let host = Arc::new(host);
         AppState {
-            committer: Arc::new(committer::Committer::start(host.clone())),
             config: Arc::new(config),
-            host,
+            host: Arc::new(host),
             metrics: Arc::new(metrics::Metrics::default()),
             keys: Arc::new(auth::KeyCache::default()),
         }

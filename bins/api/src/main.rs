@@ -147,12 +147,10 @@ fn run() -> Result<()> {
         axum::serve(listener, app(state.clone())).with_graceful_shutdown(shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
-    // Every acknowledged request was committed before its answer; this only
-    // waits for the learner to finish.
+    // Every acknowledged request was committed before its answer; this
+    // commits what is still queued and waits for the learner to finish.
     drop(runtime);
-    if let Ok(mut c) = std::sync::Arc::try_unwrap(state.committer) {
-        c.shutdown();
-    }
+    state.host.shutdown_ingest();
     log(format_args!("learnloop-api: stopped"));
     Ok(())
 }

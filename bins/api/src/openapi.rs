@@ -83,7 +83,7 @@ pub fn document(host: &PluginHost) -> Value {
                 .collect();
             params.push(q("workspace", "Workspace (default: the key's own, else default_workspace)."));
             let body = (!r.request_schema.is_null()).then(|| r.request_schema.clone());
-            let role = if r.writes { "writer" } else { "reader" };
+            let role = r.role.as_str();
             let mut operation = op(
                 &r.summary,
                 role,

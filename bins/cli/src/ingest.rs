@@ -1,12 +1,17 @@
 //! `learnloop ingest`: load predictions and outcomes from JSONL or CSV.
 //!
-//! Two threads: one reads and validates lines, the other appends them to the
-//! store in batches, so parsing and SQLite overlap on a two-core machine. The
-//! channel between them is bounded, so memory does not grow with the file.
-//! A bad line is reported with its line number and reason and never stops the
-//! good lines around it from landing. When reading a pipe, a partial batch is
-//! committed after a short idle time, so `tail -f events | learnloop ingest`
-//! acknowledges promptly.
+//! This file reads, parses and reports; storing and learning go through the
+//! plugin host's one ingest path (`learnloop_plugin_host::ingest`), as the
+//! API's do. Two threads: one reads lines, parses them and has the host
+//! validate and prepare each record; the other hands batches to the host's
+//! group commit ([`PluginHost::append`]), so parsing and the database overlap
+//! on a two-core machine. The channel between them is bounded, so memory does
+//! not grow with the file. A bad line is reported with its line number and
+//! reason and never stops the good lines around it from landing. When reading
+//! a pipe, a partial batch is committed after a short idle time, so
+//! `tail -f events | learnloop ingest` acknowledges promptly. The plugins
+//! learn once, after the whole input is stored ([`PluginHost::learn`]), so
+//! they absorb it in large batches.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -18,11 +23,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use indicatif::ProgressBar;
 use learnloop_core::limits::MAX_LINE_BYTES;
-use learnloop_core::{
-    RawRecord, Record, RecordDefaults, RecordType, Timestamp, ValidationError, WorkspaceId, parse_json_record,
-};
-use learnloop_plugin_host::PluginHost;
-use learnloop_store::{AppendMode, ItemStatus, Prepared, Store};
+use learnloop_core::{RawRecord, Record, RecordDefaults, RecordType, ValidationError, WorkspaceId, parse_json_record};
+use learnloop_plugin_host::{CatchUp, PluginHost, Touched};
+use learnloop_store::{ItemStatus, Prepared};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -120,6 +123,8 @@ impl Summary {
 }
 
 /// One validated record, or a rejected line, in input order.
+// Nearly every item is a record: boxing it would cost an allocation per line.
+#[allow(clippy::large_enum_variant)]
 enum Item {
     Record { source: usize, line: u64, record: Prepared },
     Rejected(Rejected),
@@ -166,10 +171,10 @@ pub fn run(env: &Env, args: &Args) -> Result<ExitCode> {
         args.files.iter().map(|f| if f.as_os_str() == "-" { Source::Stdin } else { Source::File(f.clone()) }).collect()
     };
     for s in &sources {
-        if let Source::File(p) = s {
-            if !p.is_file() {
-                bail!("cannot read {}: no such file", p.display());
-            }
+        if let Source::File(p) = s
+            && !p.is_file()
+        {
+            bail!("cannot read {}: no such file", p.display());
         }
     }
     let host = crate::open_host(&env.config)?;
@@ -227,9 +232,8 @@ pub fn summary_lines(s: &Summary) -> Vec<String> {
 /// failures and store failures; bad lines become rejections.
 pub fn ingest(host: &PluginHost, sources: Vec<Source>, opts: &Options) -> Result<Summary> {
     let started = Instant::now();
-    let store: &dyn Store = host.store().as_ref();
     // What each (plugin, workspace) got that is new: its online update's length.
-    let mut touched: Vec<((String, WorkspaceId), u64)> = Vec::new();
+    let mut touched = Touched::default();
     let names: Vec<String> = sources.iter().map(Source::name).collect();
     let total_bytes: u64 = sources
         .iter()
@@ -259,33 +263,29 @@ pub fn ingest(host: &PluginHost, sources: Vec<Source>, opts: &Options) -> Result
                 if batch.is_empty() {
                     return Ok(());
                 }
-                let receipt = store.append_prepared(batch, AppendMode::SkipRejected, Timestamp::now())?;
+                let committed = host.append(std::mem::take(batch), None, CatchUp::Later)?;
+                let receipt = committed.receipt;
                 summary.accepted += receipt.inserted as u64;
                 summary.duplicates += receipt.duplicates as u64;
                 bar.set_message(format!(
                     " · {} records stored",
                     progress::thousands(summary.accepted + summary.duplicates)
                 ));
-                for (status, record) in receipt.items.iter().zip(batch.iter()) {
-                    if *status == ItemStatus::Inserted {
-                        let key = (record.record().plugin().to_string(), record.record().workspace().clone());
-                        match touched.iter_mut().find(|(k, _)| *k == key) {
-                            Some((_, n)) => *n += 1,
-                            None => touched.push((key, 1)),
-                        }
-                    }
-                }
-                for ((status, record), (source, line)) in receipt.items.iter().zip(batch.iter()).zip(lines.iter()) {
+                touched.merge(committed.touched);
+                for ((status, record), (source, line)) in receipt.items.iter().zip(&committed.records).zip(lines.iter())
+                {
                     if let ItemStatus::Rejected(reason) = status {
                         summary.reject(Rejected {
                             source: names[*source].clone(),
                             line: *line,
                             id: Some(record.record().id().to_string()),
-                            field: String::new(),
-                            reason: reason.to_string(),
+                            field: reason.field().to_string(),
+                            reason: reason.message(),
                         });
                     }
                 }
+                // The same allocation holds the next batch.
+                *batch = committed.records;
                 batch.clear();
                 lines.clear();
                 Ok(())
@@ -322,22 +322,39 @@ pub fn ingest(host: &PluginHost, sources: Vec<Source>, opts: &Options) -> Result
     // Online updates run once, after everything is stored: the plugins
     // absorb the new events in large batches. Should this process die
     // before, the next catch-up absorbs them (see the plugin host's docs).
-    let several_workspaces = touched.iter().any(|((_, w), _)| *w != touched[0].0.1);
-    for ((plugin, workspace), new) in touched {
-        let phase =
-            if several_workspaces { format!("learning {plugin} in {workspace}") } else { format!("learning {plugin}") };
-        let bar = progress::bar(opts.progress, &phase, Unit::Events, Some(new));
-        let result = host.catch_up_with(&plugin, &workspace, &mut |p| {
-            // Events an earlier, deferred update left behind come on top.
-            if p.absorbed > new {
-                bar.set_length(p.absorbed);
+    let mut pairs = touched.iter();
+    let several_workspaces = pairs.next().is_some_and(|(_, first, _)| pairs.any(|(_, w, _)| w != first));
+    let mut bar: Option<((String, WorkspaceId), ProgressBar)> = None;
+    let learned = host.learn(&touched, &mut |p| {
+        let key = (p.plugin.to_string(), p.workspace.clone());
+        if bar.as_ref().is_none_or(|(k, _)| *k != key) {
+            // A pair starts: its bar, as long as what this ingest gave it.
+            if let Some((_, done)) = bar.take() {
+                done.finish_and_clear();
             }
-            bar.set_position(p.absorbed);
-        });
-        bar.finish_and_clear();
-        match result {
-            Ok(n) => *summary.learned.entry(plugin).or_default() += n,
-            Err(e) => summary.learn_errors.push(format!("{plugin} in {workspace}: {e}")),
+            let new = touched.iter().find(|(pl, w, _)| *pl == p.plugin && *w == p.workspace).map_or(0, |(_, _, n)| n);
+            let phase = if several_workspaces {
+                format!("learning {} in {}", p.plugin, p.workspace)
+            } else {
+                format!("learning {}", p.plugin)
+            };
+            bar = Some((key, progress::bar(opts.progress, &phase, Unit::Events, Some(new))));
+        }
+        if let Some((_, b)) = &bar {
+            // Events an earlier, deferred update left behind come on top.
+            if p.absorbed > b.length().unwrap_or(0) {
+                b.set_length(p.absorbed);
+            }
+            b.set_position(p.absorbed);
+        }
+    });
+    if let Some((_, done)) = bar.take() {
+        done.finish_and_clear();
+    }
+    for l in learned {
+        match l.result {
+            Ok(n) => *summary.learned.entry(l.plugin).or_default() += n,
+            Err(e) => summary.learn_errors.push(format!("{} in {}: {e}", l.plugin, l.workspace)),
         }
     }
     // Rejections from the reader and from the store arrive interleaved; sort
@@ -606,10 +623,10 @@ fn csv_record(headers: &csv::StringRecord, row: &csv::StringRecord) -> Result<Ra
                         has_features = true;
                         features.insert(name.to_string(), v);
                     }
-                } else if let Some(name) = h.strip_prefix("payload.") {
-                    if let Some(v) = csv_scalar(h, cell)? {
-                        payload.insert(name.to_string(), v);
-                    }
+                } else if let Some(name) = h.strip_prefix("payload.")
+                    && let Some(v) = csv_scalar(h, cell)?
+                {
+                    payload.insert(name.to_string(), v);
                 }
             }
         }

@@ -6,7 +6,8 @@
 //! depends on no plugin) or shared libraries from the plugin directory — and
 //! then owns the event path: a record is validated by its plugin before it
 //! is stored; once stored, the plugin's online update runs from a
-//! checkpoint. It runs jobs and route requests with a [`HostContext`] and
+//! checkpoint. [`ingest`] is that path, the one every caller (API, CLI,
+//! tests) stores events through. It runs jobs and route requests with a [`HostContext`] and
 //! records every job run.
 //!
 //! **Consistency of plugin state with the event history** (replay from a
@@ -27,6 +28,7 @@
 
 pub mod context;
 mod dynamic;
+pub mod ingest;
 pub mod lifecycle;
 mod registry;
 mod routes;
@@ -34,20 +36,18 @@ pub mod services;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use learnloop_config::{Config, ConfigError, ConfigErrors, Sources};
 use learnloop_core::{JobRun, JobStatus, PluginName, Record, Timestamp, ValidationError, WorkspaceId};
 use learnloop_plugin_api::{Manifest, Plugin, PluginError, RouteRequest, RouteResponse};
-use learnloop_store::{
-    AppendMode, AppendReceipt, Changes, Expect, Fence, ItemStatus, NewJobRun, Prepared, StateChange, StateKey, Store,
-    StoreError,
-};
+use learnloop_store::{Changes, Expect, Fence, NewJobRun, StateChange, StateKey, Store, StoreError};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 pub use context::HostContext;
 pub use dynamic::DynamicPlugin;
+pub use ingest::{CatchUp, Committed, IngestStatus, Learned, Touched};
 pub use lifecycle::LifecycleReport;
 pub use registry::{Constructor, Registry};
 pub use routes::match_route;
@@ -143,6 +143,7 @@ pub enum Origin {
 }
 
 /// A loaded, configured plugin.
+#[derive(Clone)]
 pub struct Loaded {
     /// The plugin.
     pub plugin: Arc<dyn Plugin>,
@@ -179,23 +180,10 @@ pub enum HostError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// What happened to one record given to [`PluginHost::ingest`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum IngestStatus {
-    /// Newly stored.
-    Inserted,
-    /// Already stored with the same content.
-    Duplicate,
-    /// Not stored.
-    Rejected {
-        /// The field at fault (empty for the whole record).
-        field: String,
-        /// Why.
-        message: String,
-    },
+    /// Ingest has stopped ([`PluginHost::shutdown_ingest`]): the host is
+    /// shutting down, nothing was stored.
+    #[error("ingest has stopped: the server is shutting down")]
+    Stopped,
 }
 
 /// The host.
@@ -214,6 +202,8 @@ pub struct PluginHost {
     pub load_errors: Vec<LoadError>,
     /// The plugin each of `load_errors` is about.
     failed: Vec<String>,
+    /// The ingest engine's threads, started on first use (see [`ingest`]).
+    ingest: OnceLock<ingest::Engine>,
 }
 
 /// Events handed to `on_events` at once.
@@ -281,6 +271,7 @@ impl PluginHost {
             enabled: config.plugins.enabled.clone(),
             load_errors,
             failed,
+            ingest: OnceLock::new(),
         }
     }
 
@@ -297,6 +288,7 @@ impl PluginHost {
             enabled,
             load_errors: Vec::new(),
             failed: Vec::new(),
+            ingest: OnceLock::new(),
         }
     }
 
@@ -319,6 +311,8 @@ impl PluginHost {
     /// Lends plugins a vector index, an embedder and/or an LLM.
     pub fn with_services(mut self, services: Services) -> PluginHost {
         self.services = services;
+        // The learner thread shares the services: start it again with these.
+        self.ingest = OnceLock::new();
         self
     }
 
@@ -389,66 +383,6 @@ impl PluginHost {
         })
     }
 
-    /// Validates, stores and learns from records: each is validated by its
-    /// plugin, the valid ones are appended in one transaction, and the
-    /// affected plugins catch up. Returns one status per record.
-    pub fn ingest(&self, records: Vec<Record>, now: Timestamp) -> Result<Vec<IngestStatus>, HostError> {
-        let mut statuses: Vec<Option<IngestStatus>> = vec![None; records.len()];
-        let mut prepared = Vec::new();
-        let mut positions = Vec::new();
-        for (i, r) in records.into_iter().enumerate() {
-            match self.validate(&r) {
-                Ok(()) => {
-                    positions.push(i);
-                    prepared.push(Prepared::new(r));
-                }
-                Err(e) => statuses[i] = Some(IngestStatus::Rejected { field: e.field, message: e.message }),
-            }
-        }
-        let receipt = self.append_prepared(&prepared, now)?;
-        for (pos, status) in positions.into_iter().zip(receipt.items) {
-            statuses[pos] = Some(match status {
-                ItemStatus::Inserted => IngestStatus::Inserted,
-                ItemStatus::Duplicate => IngestStatus::Duplicate,
-                ItemStatus::Rejected(r) => {
-                    let text = r.to_string();
-                    let (field, message) = match text.split_once(": ") {
-                        Some((f, m)) if !f.contains(' ') => (f.to_string(), m.to_string()),
-                        _ => (String::new(), text),
-                    };
-                    IngestStatus::Rejected { field, message }
-                }
-            });
-        }
-        Ok(statuses.into_iter().map(|s| s.expect("every record has a status")).collect())
-    }
-
-    /// Appends records already validated by [`PluginHost::validate`] and
-    /// runs the affected plugins' online updates.
-    pub fn append_prepared(&self, prepared: &[Prepared], now: Timestamp) -> Result<AppendReceipt, HostError> {
-        let receipt = self.store.append_prepared(prepared, AppendMode::SkipRejected, now)?;
-        let mut touched: Vec<(String, WorkspaceId)> = Vec::new();
-        for (p, status) in prepared.iter().zip(&receipt.items) {
-            if *status == ItemStatus::Inserted {
-                let key = (p.record().plugin().to_string(), p.record().workspace().clone());
-                if !touched.contains(&key) {
-                    touched.push(key);
-                }
-            }
-        }
-        for (plugin, workspace) in touched {
-            // The events are stored; a failed online update is retried by the
-            // next catch-up rather than failing the ingest.
-            if let Err(e) = self.catch_up(&plugin, &workspace) {
-                let _ = std::io::Write::write_fmt(
-                    &mut std::io::stderr(),
-                    format_args!("learnloop: online update of {plugin} in {workspace} deferred: {e}\n"),
-                );
-            }
-        }
-        Ok(receipt)
-    }
-
     fn checkpoint_key(plugin: &PluginName, workspace: &WorkspaceId) -> StateKey {
         StateKey::new(plugin.clone(), workspace.clone(), format!("{}checkpoint", context::HOST_PREFIX))
             .expect("valid key")
@@ -471,58 +405,7 @@ impl PluginHost {
         progress: &mut dyn FnMut(CatchUpProgress<'_>),
     ) -> Result<u64, HostError> {
         let loaded = self.plugin(plugin).map_err(HostError::Invalid)?;
-        let name = PluginName::parse("plugin", plugin).map_err(HostError::Invalid)?;
-        let key = Self::checkpoint_key(&name, workspace);
-        let mut absorbed = 0u64;
-        let mut conflicts = 0;
-        loop {
-            let doc = self.store.get_state(&key)?;
-            let (after, version) = match &doc {
-                Some(d) => (
-                    serde_json::from_slice::<Value>(&d.value).ok().and_then(|v| v["seq"].as_i64()).unwrap_or(0),
-                    Some(d.version),
-                ),
-                None => (0, None),
-            };
-            let events = self.store.events(workspace, &name, after, CATCH_UP_BATCH)?;
-            let Some(last) = events.last().map(|e| e.seq()) else { return Ok(absorbed) };
-            let mut ctx = HostContext::new(
-                self.store.as_ref(),
-                &self.services,
-                name.clone(),
-                workspace.clone(),
-                Timestamp::now(),
-            );
-            match loaded.plugin.on_events(&mut ctx, &events) {
-                Ok(()) => {}
-                // Another process (or this one's other thread) committed the same
-                // state between the plugin's read and its write: the batch is
-                // re-run from the new checkpoint, as for a conflict on commit.
-                Err(PluginError::Conflict { .. }) if conflicts < 100 => {
-                    conflicts += 1;
-                    continue;
-                }
-                Err(error) => return Err(plugin_failure(loaded, plugin, error)),
-            }
-            let mut changes = ctx.into_changes();
-            changes.state.push(StateChange {
-                key: key.clone(),
-                value: Some(serde_json::to_vec(&json!({ "seq": last })).expect("serialises")),
-                expect: version.map_or(Expect::Absent, Expect::Version),
-            });
-            match self.store.commit(&changes, Timestamp::now()) {
-                Ok(_) => {
-                    absorbed += events.len() as u64;
-                    progress(CatchUpProgress { plugin, workspace, absorbed });
-                }
-                Err(StoreError::VersionConflict { .. }) if conflicts < 100 => {
-                    // Another process advanced the checkpoint or touched the
-                    // same state: re-read and go on from where it left off.
-                    conflicts += 1;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        catch_up_loaded(self.store.as_ref(), &self.services, loaded, plugin, workspace, progress)
     }
 
     /// Catches up every loaded plugin in every workspace it has events in.
@@ -693,6 +576,65 @@ impl PluginHost {
             self.store.commit(&ctx.into_changes(), Timestamp::now())?;
         }
         Ok(response)
+    }
+}
+
+/// [`PluginHost::catch_up_with`] for a plugin already looked up: the
+/// checkpointed online update itself, shared with the ingest engine's
+/// learner thread (which holds the host's parts, not the host).
+fn catch_up_loaded(
+    store: &dyn Store,
+    services: &Services,
+    loaded: &Loaded,
+    plugin: &str,
+    workspace: &WorkspaceId,
+    progress: &mut dyn FnMut(CatchUpProgress<'_>),
+) -> Result<u64, HostError> {
+    let name = PluginName::parse("plugin", plugin).map_err(HostError::Invalid)?;
+    let key = PluginHost::checkpoint_key(&name, workspace);
+    let mut absorbed = 0u64;
+    let mut conflicts = 0;
+    loop {
+        let doc = store.get_state(&key)?;
+        let (after, version) = match &doc {
+            Some(d) => (
+                serde_json::from_slice::<Value>(&d.value).ok().and_then(|v| v["seq"].as_i64()).unwrap_or(0),
+                Some(d.version),
+            ),
+            None => (0, None),
+        };
+        let events = store.events(workspace, &name, after, CATCH_UP_BATCH)?;
+        let Some(last) = events.last().map(|e| e.seq()) else { return Ok(absorbed) };
+        let mut ctx = HostContext::new(store, services, name.clone(), workspace.clone(), Timestamp::now());
+        match loaded.plugin.on_events(&mut ctx, &events) {
+            Ok(()) => {}
+            // Another process (or this one's other thread) committed the same
+            // state between the plugin's read and its write: the batch is
+            // re-run from the new checkpoint, as for a conflict on commit.
+            Err(PluginError::Conflict { .. }) if conflicts < 100 => {
+                conflicts += 1;
+                continue;
+            }
+            Err(error) => return Err(plugin_failure(loaded, plugin, error)),
+        }
+        let mut changes = ctx.into_changes();
+        changes.state.push(StateChange {
+            key: key.clone(),
+            value: Some(serde_json::to_vec(&json!({ "seq": last })).expect("serialises")),
+            expect: version.map_or(Expect::Absent, Expect::Version),
+        });
+        match store.commit(&changes, Timestamp::now()) {
+            Ok(_) => {
+                absorbed += events.len() as u64;
+                progress(CatchUpProgress { plugin, workspace, absorbed });
+            }
+            Err(StoreError::VersionConflict { .. }) if conflicts < 100 => {
+                // Another process advanced the checkpoint or touched the
+                // same state: re-read and go on from where it left off.
+                conflicts += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 

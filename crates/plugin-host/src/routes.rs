@@ -46,7 +46,7 @@ mod tests {
             method: method.into(),
             path: path.into(),
             summary: String::new(),
-            writes: false,
+            role: learnloop_core::Role::Reader,
             request_schema: Default::default(),
             response_schema: Default::default(),
         }

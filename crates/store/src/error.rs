@@ -28,21 +28,47 @@ pub enum Rejection {
     },
 }
 
-impl std::fmt::Display for Rejection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Rejection {
+    /// The record field at fault: `id` for a conflict, `prediction_id` for
+    /// an unknown prediction, `plugin` for a plugin mismatch. Callers show
+    /// it as data (an API item's `field`, a CLI rejection's `field`) rather
+    /// than recovering it from the message text.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Rejection::Conflict { .. } => "id",
+            Rejection::UnknownPrediction { .. } => "prediction_id",
+            Rejection::PluginMismatch { .. } => "plugin",
+        }
+    }
+
+    /// Why, in plain words, without the field.
+    pub fn message(&self) -> String {
         match self {
             Rejection::Conflict { differs } => {
-                write!(f, "conflict: a record with this id already exists with a different {differs}")
+                format!("a record with this id already exists with a different {differs}")
             }
-            Rejection::UnknownPrediction { prediction_id } => write!(
-                f,
-                "prediction_id: no prediction {:?} in this workspace (send the prediction first)",
-                prediction_id.as_str()
-            ),
+            Rejection::UnknownPrediction { prediction_id } => {
+                format!("no prediction {:?} in this workspace (send the prediction first)", prediction_id.as_str())
+            }
             Rejection::PluginMismatch { prediction_plugin } => {
-                write!(f, "plugin: the prediction belongs to plugin {prediction_plugin:?}")
+                format!("the prediction belongs to plugin {prediction_plugin:?}")
             }
         }
+    }
+
+    /// Whether the record conflicts with a stored one (same id, other
+    /// content): the API answers a single such record with 409.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Rejection::Conflict { .. })
+    }
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A conflict is named as such rather than by its field (`id`), as
+        // the store's messages always have.
+        let label = if self.is_conflict() { "conflict" } else { self.field() };
+        write!(f, "{label}: {}", self.message())
     }
 }
 
@@ -129,5 +155,38 @@ impl From<rusqlite::Error> for StoreError {
 impl From<std::io::Error> for StoreError {
     fn from(e: std::io::Error) -> Self {
         StoreError::Backend(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The field is data; the text the store always showed is unchanged.
+    #[test]
+    fn a_rejection_names_its_field_as_data() {
+        let id = RecordId::parse("prediction_id", "p1").unwrap();
+        let cases = [
+            (
+                Rejection::Conflict { differs: "content" },
+                "id",
+                "conflict: a record with this id already exists with a different content",
+            ),
+            (
+                Rejection::UnknownPrediction { prediction_id: id },
+                "prediction_id",
+                "prediction_id: no prediction \"p1\" in this workspace (send the prediction first)",
+            ),
+            (
+                Rejection::PluginMismatch { prediction_plugin: "cost".into() },
+                "plugin",
+                "plugin: the prediction belongs to plugin \"cost\"",
+            ),
+        ];
+        for (r, field, text) in cases {
+            assert_eq!(r.field(), field);
+            assert_eq!(r.to_string(), text);
+            assert!(text.ends_with(&r.message()), "{text}");
+        }
     }
 }

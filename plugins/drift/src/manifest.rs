@@ -2,7 +2,7 @@
 //! `/api/v1/drift`; handled in [`crate::routes`]), its jobs (run in
 //! [`crate::jobs`]) and its config keys.
 
-use learnloop_plugin_api::core::RecordType;
+use learnloop_plugin_api::core::{RecordType, Role};
 use learnloop_plugin_api::{JobSpec, KindSpec, Manifest, RouteSpec, abi};
 use serde_json::{Value, json};
 
@@ -14,14 +14,14 @@ fn route(method: &str, path: &str, summary: &str, response: Value) -> RouteSpec 
         method: method.into(),
         path: path.into(),
         summary: summary.into(),
-        writes: false,
+        role: Role::Reader,
         request_schema: Value::Null,
         response_schema: response,
     }
 }
 
 fn write_route(method: &str, path: &str, summary: &str, request: Value) -> RouteSpec {
-    RouteSpec { writes: true, request_schema: request, ..route(method, path, summary, json!({"type": "object"})) }
+    RouteSpec { role: Role::Writer, request_schema: request, ..route(method, path, summary, json!({"type": "object"})) }
 }
 
 /// The plugin's manifest: record kinds, routes, jobs and config keys.

@@ -110,15 +110,15 @@ async fn ingest(
             });
             continue;
         }
-        if let (Some(asked), Some(named)) = (requested, named.and_then(Value::as_str)) {
-            if asked != named {
-                return Err(ApiError::invalid(
-                    "workspace",
-                    format!(
-                        "a record names workspace {named:?} but the query parameter asks for {asked:?}; make them agree or leave one out"
-                    ),
-                ));
-            }
+        if let (Some(asked), Some(named)) = (requested, named.and_then(Value::as_str))
+            && asked != named
+        {
+            return Err(ApiError::invalid(
+                "workspace",
+                format!(
+                    "a record names workspace {named:?} but the query parameter asks for {asked:?}; make them agree or leave one out"
+                ),
+            ));
         }
         // The body is parsed already: deserialise the record from the value.
         // Only a record that fails is turned back into text, so that
@@ -150,7 +150,7 @@ async fn ingest(
     let receipt = if prepared.is_empty() {
         None
     } else {
-        Some(state.committer.append(prepared).await.map_err(ApiError::internal)?)
+        Some(state.host.append_async(prepared).await.map_err(store_failure)?.receipt)
     };
     let statuses: Vec<ItemStatus> = receipt.map(|r| r.items).unwrap_or_default();
     let type_name = rt.as_str();
@@ -177,17 +177,9 @@ async fn ingest(
                 ItemStatus::Rejected(reason) => {
                     rejected += 1;
                     v["status"] = json!("rejected");
-                    let text = reason.to_string();
-                    let (field, message) = match (reason, text.split_once(": ")) {
-                        (learnloop_store::Rejection::Conflict { .. }, Some((_, m))) => {
-                            ("id".to_string(), m.to_string())
-                        }
-                        (_, Some((f, m))) if !f.contains(' ') => (f.to_string(), m.to_string()),
-                        _ => (String::new(), text.clone()),
-                    };
-                    v["field"] = json!(field);
-                    v["message"] = json!(message);
-                    v["conflict"] = json!(matches!(reason, learnloop_store::Rejection::Conflict { .. }));
+                    v["field"] = json!(reason.field());
+                    v["message"] = json!(reason.message());
+                    v["conflict"] = json!(reason.is_conflict());
                 }
             },
         }
@@ -227,4 +219,13 @@ async fn ingest(
         "results": out,
     }))
     .into_response())
+}
+
+/// A failed commit: the server stopping is a 503; a store failure is
+/// logged and says nothing to the client (500), as before.
+fn store_failure(e: learnloop_plugin_host::HostError) -> ApiError {
+    match e {
+        learnloop_plugin_host::HostError::Stopped => e.into(),
+        other => ApiError::internal(format!("append failed: {other}")),
+    }
 }

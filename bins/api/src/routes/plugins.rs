@@ -1,8 +1,9 @@
 //! `/api/v1/<plugin>/...`: each enabled plugin's own routes.
 //!
-//! The host matches the path against the plugin's manifest; routes marked
-//! `writes` need a writer key, the others a reader key. The workspace is the
-//! `workspace` query parameter, else the key's, else the default.
+//! The host matches the path against the plugin's manifest; a key needs
+//! the role the route declares in its `RouteSpec` (reader, writer or
+//! admin). The workspace is the `workspace` query parameter, else the
+//! key's, else the default.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +13,6 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use learnloop_core::Role;
 use learnloop_plugin_host::match_route;
 use serde_json::Value;
 
@@ -53,7 +53,7 @@ pub async fn call(
     // After the route check, so a method the path does not take (a CORS
     // preflight carries no key) is a 405 with `Allow`, like everywhere else.
     let caller = caller?;
-    caller.require(if route.writes { Role::Writer } else { Role::Reader })?;
+    caller.require(route.role)?;
     let query = super::query(q)?;
     let ws = caller.workspace(query.get("workspace").map(String::as_str), &s.config.default_workspace)?;
     let bytes = super::body(b, s.config.api.max_body_bytes)?;
