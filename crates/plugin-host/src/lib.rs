@@ -579,6 +579,13 @@ impl PluginHost {
     }
 }
 
+/// A (plugin, workspace) checkpoint document: the store sequence number of
+/// the last event its online update absorbed.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Checkpoint {
+    seq: i64,
+}
+
 /// [`PluginHost::catch_up_with`] for a plugin already looked up: the
 /// checkpointed online update itself, shared with the ingest engine's
 /// learner thread (which holds the host's parts, not the host).
@@ -597,10 +604,7 @@ fn catch_up_loaded(
     loop {
         let doc = store.get_state(&key)?;
         let (after, version) = match &doc {
-            Some(d) => (
-                serde_json::from_slice::<Value>(&d.value).ok().and_then(|v| v["seq"].as_i64()).unwrap_or(0),
-                Some(d.version),
-            ),
+            Some(d) => (serde_json::from_slice::<Checkpoint>(&d.value).map_or(0, |c| c.seq), Some(d.version)),
             None => (0, None),
         };
         let events = store.events(workspace, &name, after, CATCH_UP_BATCH)?;
@@ -620,7 +624,7 @@ fn catch_up_loaded(
         let mut changes = ctx.into_changes();
         changes.state.push(StateChange {
             key: key.clone(),
-            value: Some(serde_json::to_vec(&json!({ "seq": last })).expect("serialises")),
+            value: Some(serde_json::to_vec(&Checkpoint { seq: last }).expect("serialises")),
             expect: version.map_or(Expect::Absent, Expect::Version),
         });
         match store.commit(&changes, Timestamp::now()) {

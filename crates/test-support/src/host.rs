@@ -47,3 +47,33 @@ pub fn host_on<P: Plugin + Default + 'static>(
 pub fn host<P: Plugin + Default + 'static>(dir: &Path, plugin: &'static str) -> PluginHost {
     host_on::<P>(test_store(dir, &fast()), dir, plugin, "")
 }
+
+/// Ingests `records` through the host's ingest path with ingestion time
+/// `now` (µs), asserting that every one was inserted.
+pub fn ingest_all(host: &PluginHost, records: Vec<learnloop_core::Record>, now_us: i64) {
+    let now = learnloop_core::Timestamp::from_micros(now_us).expect("a valid time");
+    let statuses = host.ingest(records, now).expect("ingest");
+    assert!(
+        statuses.iter().all(|s| *s == learnloop_plugin_host::IngestStatus::Inserted),
+        "{:?}",
+        statuses.iter().find(|s| **s != learnloop_plugin_host::IngestStatus::Inserted)
+    );
+}
+
+/// Calls a plugin route in workspace `workspace`, asserting a 200 answer;
+/// returns its body.
+pub fn call(
+    host: &PluginHost,
+    plugin: &str,
+    workspace: &str,
+    method: &str,
+    path: &str,
+    query: &[(&str, &str)],
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let ws = learnloop_core::WorkspaceId::parse("workspace", workspace).expect("a valid workspace");
+    let q = query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let r = host.handle(plugin, &ws, method, path, q, body).unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    assert_eq!(r.status, 200, "{method} {path}: {}", r.body);
+    r.body
+}

@@ -8,8 +8,8 @@
 
 use std::sync::Arc;
 
-use learnloop_core::{Record, Timestamp, WorkspaceId, parse_json_record};
-use learnloop_plugin_host::{IngestStatus, PluginHost, Services};
+use learnloop_core::{Record, Timestamp, parse_json_record};
+use learnloop_plugin_host::{PluginHost, Services};
 use learnloop_stats::SplitMix64 as Rng;
 use learnloop_vector::{EdgeBackend, KnowledgeStore, StructuredEmbedder};
 use serde_json::{Value, json};
@@ -70,11 +70,7 @@ fn stream() -> Vec<Record> {
 }
 
 fn call(host: &PluginHost, method: &str, path: &str, query: &[(&str, &str)], body: Value) -> Value {
-    let ws = WorkspaceId::parse("workspace", "w").unwrap();
-    let q = query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let r = host.handle("cost", &ws, method, path, q, body).unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-    assert_eq!(r.status, 200, "{method} {path}: {}", r.body);
-    r.body
+    learnloop_test_support::host::call(host, "cost", "w", method, path, query, body)
 }
 
 #[test]
@@ -93,8 +89,7 @@ fn route_bodies() {
     let mut settings = insta::Settings::clone_current();
     settings.set_sort_maps(true);
     settings.bind(|| {
-        let statuses = host.ingest(stream(), Timestamp::from_micros(T0 + 1000 * DAY).unwrap()).unwrap();
-        assert!(statuses.iter().all(|s| *s == IngestStatus::Inserted));
+        learnloop_test_support::host::ingest_all(&host, stream(), T0 + 1000 * DAY);
 
         let run = host.run_job("cost", "learning_cycle", "test", None, 1).unwrap();
         insta::assert_json_snapshot!("learning_cycle_report", run.report.as_ref().unwrap()["workspaces"]["w"]);

@@ -6,10 +6,8 @@
 //! depends on serde_json features unified from other crates in the same
 //! build. Update with `INSTA_UPDATE=always`, review the diff, commit.
 
-use std::collections::BTreeMap;
-
-use learnloop_core::{Record, Timestamp, WorkspaceId, parse_json_record};
-use learnloop_plugin_host::{IngestStatus, PluginHost};
+use learnloop_core::{Record, Timestamp, parse_json_record};
+use learnloop_plugin_host::PluginHost;
 use serde_json::{Value, json};
 
 const HOUR: i64 = 3_600_000_000;
@@ -43,17 +41,11 @@ fn env(section: &str) -> Env {
 
 impl Env {
     fn ingest(&self, records: Vec<Record>) {
-        let statuses = self.host.ingest(records, Timestamp::from_micros(T0 + 1000 * DAY).unwrap()).unwrap();
-        assert!(statuses.iter().all(|s| *s == IngestStatus::Inserted), "{statuses:?}");
+        learnloop_test_support::host::ingest_all(&self.host, records, T0 + 1000 * DAY);
     }
 
     fn call(&self, method: &str, path: &str, query: &[(&str, &str)], body: Value) -> Value {
-        let ws = WorkspaceId::parse("", "w").unwrap();
-        let q: BTreeMap<String, String> = query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let r =
-            self.host.handle("persona", &ws, method, path, q, body).unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        assert_eq!(r.status, 200, "{method} {path}");
-        r.body
+        learnloop_test_support::host::call(&self.host, "persona", "w", method, path, query, body)
     }
 
     fn get(&self, path: &str, query: &[(&str, &str)]) -> Value {
