@@ -197,6 +197,9 @@ impl From<HostError> for ApiError {
                 other => other.into(),
             },
             HostError::Store(s) => s.into(),
+            HostError::BadRequest { field, message } => {
+                ApiError { field: Some(field), ..ApiError::bad_request(message) }
+            }
             HostError::Stopped => ApiError::unavailable(e.to_string()),
         }
     }

@@ -41,6 +41,7 @@ pub mod loader;
 mod manifest;
 mod plugin;
 pub mod protocol;
+pub mod schema;
 pub mod services;
 pub mod state;
 
@@ -54,6 +55,8 @@ pub use learnloop_core as core;
 pub use learnloop_core::columns::{ColumnSpec, PredictionColumns, TextColumn, ValueColumn};
 pub use learnloop_core::history::{Event, EventQuery, Expect, Order, Page, StoredOutcome, StoredPrediction};
 pub use learnloop_core::{Outcome, Prediction, Record, RecordType, Severity, Timestamp, ValidationError, WorkspaceId};
-pub use manifest::{ConfigKey, JobSpec, KindSpec, Manifest, RouteSpec, parse_config};
+pub use manifest::{ConfigKey, JobSpec, KindSpec, Manifest, QueryError, QueryParam, RouteSpec, parse_config};
+pub use schema::Schemas;
+pub use schemars::{self, JsonSchema};
 pub use plugin::{Plugin, RouteRequest, RouteResponse};
 pub use services::{Embedder, Llm, Scope, VectorIndex};

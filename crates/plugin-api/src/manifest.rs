@@ -5,6 +5,8 @@
 //! documents the config section and lists everything in
 //! `learnloop plugins list` and the OpenAPI document.
 
+use std::collections::BTreeMap;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -33,6 +35,12 @@ pub struct Manifest {
     pub jobs: Vec<JobSpec>,
     /// The keys of its config section, with defaults.
     pub config: Vec<ConfigKey>,
+    /// The named JSON Schemas its routes' `request_schema` and
+    /// `response_schema` refer to as `#/$defs/Name` (made by
+    /// [`crate::Schemas`] from the plugin's Rust types). The OpenAPI
+    /// document lists them under `components/schemas` as `PluginName`.
+    #[serde(default)]
+    pub schemas: BTreeMap<String, Value>,
 }
 
 /// Records of one type a plugin accepts.
@@ -80,6 +88,20 @@ pub struct RouteSpec {
     pub request_schema: Value,
     /// Response body schema (JSON Schema fragment).
     pub response_schema: Value,
+    /// The operation's name, unique within the plugin, in snake_case: the
+    /// OpenAPI `operationId` is `<plugin>_<name>` (and a generated client's
+    /// method name is `name`). A manifest without one gets a name made from
+    /// the method and path (`get_models_by_model_performance`).
+    pub name: String,
+    /// The query parameters the route takes, besides `workspace` (which
+    /// every route takes). The host refuses any other parameter (400 naming
+    /// it) and a value its schema does not admit (422 naming it) before the
+    /// plugin sees the request. `None` (a manifest from before query
+    /// parameters were declared) leaves the query unchecked.
+    pub query: Option<Vec<QueryParam>>,
+    /// Statuses the route answers besides 200 and the errors every route
+    /// can answer (400, 401, 403, 404, 405, 413, 422, 503), e.g. 201 or 409.
+    pub statuses: Vec<u16>,
 }
 
 impl RouteSpec {
@@ -94,12 +116,221 @@ impl RouteSpec {
             role: if writes { Role::Writer } else { Role::Reader },
             request_schema,
             response_schema: serde_json::json!({"type": "object"}),
+            name: default_name(method, path),
+            query: None,
+            statuses: Vec::new(),
         }
+    }
+
+    /// A reader route `GET path`, with no query parameters until
+    /// [`RouteSpec::query`] declares them.
+    pub fn get(name: &str, path: &str, summary: &str) -> Self {
+        RouteSpec { name: name.into(), query: Some(Vec::new()), ..RouteSpec::new("GET", path, summary, false, Value::Null) }
+    }
+
+    /// A route with another method (`POST`, `PUT`, `DELETE`) that needs
+    /// `role`, with no query parameters until [`RouteSpec::query`] declares them.
+    pub fn with_method(method: &str, role: Role, name: &str, path: &str, summary: &str) -> Self {
+        RouteSpec {
+            name: name.into(),
+            role,
+            query: Some(Vec::new()),
+            ..RouteSpec::new(method, path, summary, false, Value::Null)
+        }
+    }
+
+    /// The query parameters it takes (besides `workspace`).
+    pub fn query(mut self, params: Vec<QueryParam>) -> Self {
+        self.query = Some(params);
+        self
+    }
+
+    /// The schema of its request body.
+    pub fn body(mut self, schema: Value) -> Self {
+        self.request_schema = schema;
+        self
+    }
+
+    /// The schema of its answer.
+    pub fn answers(mut self, schema: Value) -> Self {
+        self.response_schema = schema;
+        self
+    }
+
+    /// Further statuses it answers (201, 409, ...).
+    pub fn statuses(mut self, statuses: &[u16]) -> Self {
+        self.statuses.extend_from_slice(statuses);
+        self
     }
 
     /// Whether the route changes state (needs at least a writer key).
     pub fn writes(&self) -> bool {
         self.role >= Role::Writer
+    }
+
+    /// Checks a request's query string against the declared parameters
+    /// (`workspace` is always allowed). Unchecked when none are declared.
+    pub fn check_query(&self, query: &BTreeMap<String, String>) -> Result<(), QueryError> {
+        let Some(params) = &self.query else { return Ok(()) };
+        for (name, value) in query {
+            if name == "workspace" {
+                continue;
+            }
+            let Some(p) = params.iter().find(|p| &p.name == name) else {
+                let mut takes: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
+                takes.push("workspace");
+                return Err(QueryError {
+                    parameter: name.clone(),
+                    message: format!(
+                        "unknown query parameter {name:?}: {} {} takes {}",
+                        self.method,
+                        self.path,
+                        takes.join(", ")
+                    ),
+                    unknown: true,
+                });
+            };
+            p.check(value).map_err(|message| QueryError { parameter: name.clone(), message, unknown: false })?;
+        }
+        if let Some(p) = params.iter().find(|p| p.required && !query.contains_key(&p.name)) {
+            return Err(QueryError {
+                parameter: p.name.clone(),
+                message: "is required (query parameter)".into(),
+                unknown: false,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A name made from a route's method and path, for manifests that give none.
+fn default_name(method: &str, path: &str) -> String {
+    let mut name = method.to_ascii_lowercase();
+    for seg in path.split('/').filter(|s| !s.is_empty()) {
+        name.push('_');
+        match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(param) => {
+                name.push_str("by_");
+                name.push_str(param);
+            }
+            None => name.push_str(seg),
+        }
+    }
+    name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect()
+}
+
+/// A query string that does not fit a route's declared parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryError {
+    /// The parameter at fault.
+    pub parameter: String,
+    /// What was wrong.
+    pub message: String,
+    /// The route takes no such parameter (a 400), rather than a value it
+    /// does not admit (a 422).
+    pub unknown: bool,
+}
+
+/// One query parameter of a route: its name, what it does and the JSON
+/// Schema of its value, which the host enforces and the OpenAPI document
+/// shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryParam {
+    /// The parameter's name.
+    pub name: String,
+    /// What it does, for people.
+    pub description: String,
+    /// The schema of its value: `integer` or `number` (with `minimum` and
+    /// `maximum`), `boolean`, `string` (with `enum`, or `format:
+    /// date-time`: RFC 3339).
+    pub schema: Value,
+    /// Whether the route needs it.
+    #[serde(default)]
+    pub required: bool,
+}
+
+impl QueryParam {
+    fn new(name: &str, description: &str, schema: Value) -> Self {
+        QueryParam { name: name.into(), description: description.into(), schema, required: false }
+    }
+
+    /// A whole number in `min..=max`.
+    pub fn integer(name: &str, description: &str, min: i64, max: i64) -> Self {
+        Self::new(name, description, serde_json::json!({"type": "integer", "minimum": min, "maximum": max}))
+    }
+
+    /// A finite number in `[min, max]`.
+    pub fn number(name: &str, description: &str, min: f64, max: f64) -> Self {
+        Self::new(name, description, serde_json::json!({"type": "number", "minimum": min, "maximum": max}))
+    }
+
+    /// `true` or `false` (`1` and `0` are taken too).
+    pub fn boolean(name: &str, description: &str) -> Self {
+        Self::new(name, description, serde_json::json!({"type": "boolean"}))
+    }
+
+    /// Any text.
+    pub fn string(name: &str, description: &str) -> Self {
+        Self::new(name, description, serde_json::json!({"type": "string", "minLength": 1}))
+    }
+
+    /// One of `values`.
+    pub fn one_of(name: &str, description: &str, values: &[&str]) -> Self {
+        Self::new(name, description, serde_json::json!({"type": "string", "enum": values}))
+    }
+
+    /// An RFC 3339 time such as `2026-01-31T12:00:00Z`.
+    pub fn date_time(name: &str, description: &str) -> Self {
+        Self::new(name, description, serde_json::json!({"type": "string", "format": "date-time"}))
+    }
+
+    /// The route needs it.
+    pub fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+
+    /// Whether `value` is one its schema admits; the message says why not.
+    pub fn check(&self, value: &str) -> Result<(), String> {
+        let s = &self.schema;
+        let min = s.get("minimum").and_then(Value::as_f64);
+        let max = s.get("maximum").and_then(Value::as_f64);
+        let bounds = || match (min, max) {
+            (Some(a), Some(b)) => format!(" from {a} to {b}"),
+            (Some(a), None) => format!(" ≥ {a}"),
+            (None, Some(b)) => format!(" ≤ {b}"),
+            (None, None) => String::new(),
+        };
+        let within = |v: f64| min.is_none_or(|m| v >= m) && max.is_none_or(|m| v <= m);
+        match s.get("type").and_then(Value::as_str) {
+            Some("integer") => match value.parse::<i64>() {
+                Ok(v) if within(v as f64) => Ok(()),
+                _ => Err(format!("{value:?}: expected a whole number{}", bounds())),
+            },
+            Some("number") => match value.parse::<f64>() {
+                Ok(v) if v.is_finite() && within(v) => Ok(()),
+                _ => Err(format!("{value:?}: expected a number{}", bounds())),
+            },
+            Some("boolean") => match value {
+                "true" | "false" | "1" | "0" => Ok(()),
+                _ => Err(format!("{value:?}: expected true or false")),
+            },
+            _ => {
+                if let Some(options) = s.get("enum").and_then(Value::as_array) {
+                    if !options.iter().any(|o| o.as_str() == Some(value)) {
+                        let list: Vec<&str> = options.iter().filter_map(Value::as_str).collect();
+                        return Err(format!("{value:?}: expected one of {}", list.join(", ")));
+                    }
+                }
+                if s.get("format").and_then(Value::as_str) == Some("date-time") {
+                    learnloop_core::Timestamp::parse(&self.name, value).map_err(|e| e.message)?;
+                }
+                if value.is_empty() && s.get("minLength").is_some() {
+                    return Err("is empty".into());
+                }
+                Ok(())
+            }
+        }
     }
 }
 
@@ -117,6 +348,12 @@ struct RouteSpecWire {
     request_schema: Value,
     #[serde(default)]
     response_schema: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    query: Option<Vec<QueryParam>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    statuses: Vec<u16>,
 }
 
 impl TryFrom<RouteSpecWire> for RouteSpec {
@@ -141,6 +378,11 @@ impl TryFrom<RouteSpecWire> for RouteSpec {
                 }
             }
         };
+        let name = match w.name {
+            Some(n) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') => n,
+            Some(n) => return Err(format!("route {} {}: name {n:?} is not snake_case (a-z, 0-9, _)", w.method, w.path)),
+            None => default_name(&w.method, &w.path),
+        };
         Ok(RouteSpec {
             method: w.method,
             path: w.path,
@@ -148,6 +390,9 @@ impl TryFrom<RouteSpecWire> for RouteSpec {
             role,
             request_schema: w.request_schema,
             response_schema: w.response_schema,
+            name,
+            query: w.query,
+            statuses: w.statuses,
         })
     }
 }
@@ -162,6 +407,9 @@ impl From<RouteSpec> for RouteSpecWire {
             summary: r.summary,
             request_schema: r.request_schema,
             response_schema: r.response_schema,
+            name: Some(r.name),
+            query: r.query,
+            statuses: r.statuses,
         }
     }
 }
@@ -240,6 +488,8 @@ mod tests {
         assert_eq!(parse(with("writes", json!(false))).unwrap().role, Role::Reader);
         assert_eq!(parse(base.clone()).unwrap().role, Role::Reader);
         assert_eq!(parse(with("role", json!("admin"))).unwrap().role, Role::Admin);
+        assert_eq!(parse(base.clone()).unwrap().name, "post_x");
+        assert_eq!(parse(base.clone()).unwrap().query, None);
         let err = parse(json!({"method": "POST", "path": "/x", "summary": "s", "role": "reader", "writes": true}))
             .unwrap_err();
         assert!(err.contains("POST /x") && err.contains("contradicts"), "{err}");
@@ -253,5 +503,53 @@ mod tests {
             assert_eq!((v["role"].as_str(), v["writes"].as_bool()), (Some(role.as_str()), Some(writes)), "{v}");
             assert_eq!(serde_json::from_value::<RouteSpec>(v).unwrap(), r);
         }
+    }
+
+    #[test]
+    fn default_names_come_from_method_and_path() {
+        assert_eq!(default_name("GET", "/models/{model}/performance"), "get_models_by_model_performance");
+        assert_eq!(default_name("POST", "/index/sync"), "post_index_sync");
+        assert_eq!(default_name("GET", "/success-rates"), "get_success_rates");
+        let err = parse(json!({"method": "GET", "path": "/x", "summary": "s", "name": "Bad-Name"})).unwrap_err();
+        assert!(err.contains("snake_case"), "{err}");
+    }
+
+    #[test]
+    fn declared_query_parameters_are_enforced() {
+        let r = RouteSpec::get("list", "/things", "s").query(vec![
+            QueryParam::integer("limit", "how many", 1, 100),
+            QueryParam::number("p", "a probability", 0.0, 1.0),
+            QueryParam::boolean("all", "everything"),
+            QueryParam::one_of("by", "grouping", &["type", "region"]),
+            QueryParam::date_time("since", "from when"),
+            QueryParam::string("unit", "a unit id").required(),
+        ]);
+        let q = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        assert_eq!(r.check_query(&q(&[("unit", "u"), ("workspace", "w"), ("limit", "100")])), Ok(()));
+        let e = r.check_query(&q(&[("unit", "u"), ("window_days", "7")])).unwrap_err();
+        assert!(e.unknown && e.parameter == "window_days", "{e:?}");
+        assert!(e.message.contains("limit, p, all, by, since, unit, workspace"), "{}", e.message);
+        for (k, v) in [("limit", "0"), ("limit", "x"), ("p", "1.5"), ("p", "NaN"), ("all", "yes"), ("by", "zone"), ("since", "yesterday"), ("unit", "")] {
+            let e = r.check_query(&q(&[("unit", "u"), (k, v)])).unwrap_err();
+            assert!(!e.unknown && e.parameter == k, "{k}={v}: {e:?}");
+        }
+        for (k, v) in [("p", "0.25"), ("all", "1"), ("by", "region"), ("since", "2026-01-31T12:00:00Z")] {
+            assert_eq!(r.check_query(&q(&[("unit", "u"), (k, v)])), Ok(()), "{k}={v}");
+        }
+        let e = r.check_query(&q(&[])).unwrap_err();
+        assert!(e.parameter == "unit" && !e.unknown && e.message.contains("required"), "{e:?}");
+        // A route from an older manifest declares nothing and is not checked.
+        assert_eq!(RouteSpec::new("GET", "/x", "s", false, Value::Null).check_query(&q(&[("any", "1")])), Ok(()));
+    }
+
+    #[test]
+    fn a_route_round_trips_with_its_name_query_and_statuses() {
+        let r = RouteSpec::with_method("POST", Role::Writer, "create", "/things", "s")
+            .query(vec![QueryParam::integer("n", "d", 1, 2)])
+            .statuses(&[201, 409]);
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(serde_json::from_value::<RouteSpec>(v).unwrap(), r);
     }
 }

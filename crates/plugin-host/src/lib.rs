@@ -180,6 +180,15 @@ pub enum HostError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The request names something the route does not take (an unknown
+    /// query parameter): a 400 naming it.
+    #[error("{field}: {message}")]
+    BadRequest {
+        /// The parameter at fault.
+        field: String,
+        /// What was wrong.
+        message: String,
+    },
     /// Ingest has stopped ([`PluginHost::shutdown_ingest`]): the host is
     /// shutting down, nothing was stored.
     #[error("ingest has stopped: the server is shutting down")]
@@ -565,6 +574,15 @@ impl PluginHost {
                 error: PluginError::not_found(format!("no route {method} {path} in plugin {plugin:?}")),
             });
         };
+        // The query is checked against the route's declared parameters
+        // before anything is read: an unknown parameter is never ignored.
+        route.check_query(&query).map_err(|e| {
+            if e.unknown {
+                HostError::BadRequest { field: e.parameter, message: e.message }
+            } else {
+                HostError::Invalid(ValidationError::new(e.parameter, e.message))
+            }
+        })?;
         let name = PluginName::parse("plugin", plugin).map_err(HostError::Invalid)?;
         // Answers reflect everything stored so far.
         self.catch_up(plugin, workspace)?;
