@@ -17,7 +17,7 @@ use crate::ValidationError;
 use crate::limits::{MAX_ID_LEN, MAX_PLUGIN_LEN, MAX_WORKSPACE_LEN};
 
 macro_rules! string_id {
-    ($(#[$doc:meta])* $name:ident, $check:ident) => {
+    ($(#[$doc:meta])* $name:ident, $check:ident, $pattern:literal, $max:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -61,6 +61,18 @@ macro_rules! string_id {
                 &self.0
             }
         }
+
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({"type": "string", "pattern": $pattern, "minLength": 1, "maxLength": $max})
+            }
+            fn inline_schema() -> bool {
+                true
+            }
+        }
     };
 }
 
@@ -69,17 +81,23 @@ string_id!(
     /// Reusing an id with the same content is an idempotent retry; with other
     /// content it is a conflict.
     RecordId,
-    check_record_id
+    check_record_id,
+    "^[A-Za-z0-9._:-]+$",
+    MAX_ID_LEN
 );
 string_id!(
     /// The tenant every record and every piece of state belongs to.
     WorkspaceId,
-    check_workspace
+    check_workspace,
+    "^[a-z0-9][a-z0-9_-]*$",
+    MAX_WORKSPACE_LEN
 );
 string_id!(
     /// The name of a plugin (`cost`, `trust`, `persona`, `drift`, or a third party's).
     PluginName,
-    check_plugin
+    check_plugin,
+    "^[a-z][a-z0-9_]*$",
+    MAX_PLUGIN_LEN
 );
 
 fn check_len(field: &str, s: &str, max: usize) -> Result<(), ValidationError> {

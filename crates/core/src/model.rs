@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::{PluginName, Timestamp, WorkspaceId};
 
 /// How bad something is; ordered from least to most severe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Worth knowing.
@@ -26,7 +26,7 @@ pub enum Severity {
 }
 
 /// Something a learning cycle found out, for people to read.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Insight {
     /// Store-assigned id.
     pub id: i64,
@@ -51,7 +51,7 @@ pub struct Insight {
 }
 
 /// Something that needs attention: drift, degradation, a failing job.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Alert {
     /// Store-assigned id.
     pub id: i64,
@@ -88,7 +88,7 @@ pub struct Alert {
 ///     |            |           \-> rolled_back
 ///     \------------+-> rejected
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ImprovementStatus {
     /// Proposed by a learning cycle, not yet evaluated.
@@ -160,7 +160,7 @@ impl ImprovementStatus {
 }
 
 /// A versioned proposal to change what a plugin serves.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Improvement {
     /// Store-assigned id.
     pub id: i64,
@@ -195,7 +195,7 @@ pub struct Improvement {
 }
 
 /// One step of an improvement's lifecycle.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ImprovementEvent {
     /// The status it moved to.
     pub status: ImprovementStatus,
@@ -207,7 +207,7 @@ pub struct ImprovementEvent {
 }
 
 /// How a job run ended (or that it has not yet).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum JobStatus {
     /// Still running (or its runner died; see the lease).
@@ -244,7 +244,7 @@ impl JobStatus {
 }
 
 /// One run of one job.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct JobRun {
     /// Store-assigned id.
     pub id: i64,
@@ -302,7 +302,7 @@ mod tests {
 }
 
 /// An insight a plugin emits; the store assigns id and time.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NewInsight {
     /// The tenant.
     pub workspace: WorkspaceId,
@@ -328,7 +328,7 @@ pub struct NewInsight {
 /// An alert a plugin raises. While an alert with the same `dedup_key` is
 /// unacknowledged, raising it again bumps its `occurrences` and
 /// `last_seen_at` (and keeps the higher severity) instead of adding another.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NewAlert {
     /// The tenant.
     pub workspace: WorkspaceId,
@@ -351,7 +351,7 @@ pub struct NewAlert {
 
 /// A proposal a plugin's job makes; the store assigns id, version and time,
 /// and it starts as [`ImprovementStatus::Proposed`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NewImprovement {
     /// The tenant.
     pub workspace: WorkspaceId,
@@ -422,7 +422,7 @@ fn check_unit(field: &str, x: f64) -> Result<(), crate::ValidationError> {
 }
 
 /// What an API key may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Read its workspace's data and plugin answers.
@@ -455,7 +455,7 @@ impl Role {
 }
 
 /// A stored API key (never the key itself: only its SHA-256 is stored).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ApiKey {
     /// Store-assigned id.
     pub id: i64,

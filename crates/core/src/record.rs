@@ -14,7 +14,7 @@ use crate::limits::*;
 use crate::{PluginName, RecordId, Timestamp, ValidationError, WorkspaceId};
 
 /// Whether a record is a prediction or an outcome (the `type` field of JSONL).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RecordType {
     /// Something predicted or recommended.
@@ -45,7 +45,7 @@ impl RecordType {
 }
 
 /// Something that was predicted or recommended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Prediction {
     /// Client-chosen id, unique in the workspace; makes ingestion idempotent.
     pub id: RecordId,
@@ -78,7 +78,7 @@ pub struct Prediction {
 }
 
 /// What really happened to a prediction.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Outcome {
     /// Client-chosen id, unique in the workspace. A prediction may have several outcomes.
     pub id: RecordId,
@@ -112,7 +112,7 @@ pub struct Outcome {
 }
 
 /// A validated prediction or outcome.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Record {
     /// A prediction.
@@ -258,11 +258,13 @@ impl Record {
 
 /// Input as it arrives, before validation: every field optional, unknown
 /// fields rejected (a misspelt `confidnece` is an error, not silently dropped).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Record")]
 pub struct RawRecord {
     /// `prediction` or `outcome`.
     #[serde(rename = "type")]
+    #[schemars(with = "Option<RecordType>")]
     pub record_type: Option<String>,
     /// Record id.
     pub id: Option<String>,
@@ -285,6 +287,7 @@ pub struct RawRecord {
     /// Plugin-specific payload.
     pub payload: Option<Value>,
     /// RFC 3339 event time.
+    #[schemars(with = "Option<crate::Timestamp>")]
     pub event_time: Option<String>,
     /// The prediction an outcome resolves.
     pub prediction_id: Option<String>,
