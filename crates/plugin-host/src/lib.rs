@@ -26,6 +26,8 @@
 
 #![deny(missing_docs)]
 
+#[cfg(feature = "check-answers")]
+mod answers;
 pub mod context;
 mod dynamic;
 pub mod ingest;
@@ -590,6 +592,8 @@ impl PluginHost {
         let request = RouteRequest { method: method.to_string(), route: route.path.clone(), params, query, body };
         let response =
             loaded.plugin.handle(&mut ctx, &request).map_err(|error| plugin_failure(loaded, plugin, error))?;
+        #[cfg(feature = "check-answers")]
+        answers::check(&loaded.manifest, route, &response);
         if !ctx.is_empty() {
             self.store.commit(&ctx.into_changes(), Timestamp::now())?;
         }
