@@ -11,7 +11,13 @@
 //! * `ANY /api/v1/<plugin>/...` — each enabled plugin's routes;
 //! * `GET /api/v1/insights`, `GET /api/v1/alerts`, `POST /api/v1/alerts/{id}/ack`;
 //! * `GET /api/v1/jobs`, `POST /api/v1/jobs/{plugin}/{job}/run`, `GET /api/v1/jobs/runs`;
-//! * `GET /health`, `GET /ready`, `GET /metrics`, `GET /api/v1/openapi.json`.
+//! * `GET /health`, `GET /ready`, `GET /metrics`, `GET /api/v1/openapi.json`,
+//!   `GET /docs` (the document rendered for people).
+//!
+//! Every route is declared once in [`contract`] (name, role, query
+//! parameters, body and answer types); the document is made from that table
+//! and the plugins' manifests, and [`contract::check_query`] refuses a query
+//! parameter a route does not declare (400) on every route.
 //!
 //! Every error, also one the router makes (404, 405 with `Allow`), is a
 //! problem document. CORS is off unless `[api] cors_origins` lists origins
@@ -19,8 +25,11 @@
 
 #![deny(missing_docs)]
 
+pub mod answers;
 pub mod auth;
+pub mod contract;
 pub mod cors;
+pub mod docs;
 mod error;
 pub mod metrics;
 pub mod openapi;
@@ -87,6 +96,7 @@ pub fn app(state: AppState) -> Router {
         .route("/ready", get(routes::health::ready))
         .route("/metrics", get(routes::health::metrics))
         .route("/api/v1/openapi.json", get(routes::health::openapi))
+        .route("/docs", get(routes::health::docs))
         .route("/api/v1/predictions", post(routes::ingest::predictions))
         .route("/api/v1/outcomes", post(routes::ingest::outcomes))
         .route("/api/v1/insights", get(routes::findings::insights))
@@ -102,6 +112,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/jobs/runs", get(routes::jobs::history))
         .route("/api/v1/jobs/{plugin}/{job}/run", post(routes::jobs::run))
         .route("/api/v1/{plugin}/{*rest}", axum::routing::any(routes::plugins::call))
+        .route_layer(middleware::from_fn(contract::check_query))
         .fallback(routes::health::not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(state.clone(), track))

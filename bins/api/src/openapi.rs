@@ -1,124 +1,201 @@
-//! The OpenAPI 3.1 document: the fixed routes, plus every loaded plugin's
-//! routes from its manifest, so the document always matches what is served.
+//! The OpenAPI 3.1 document: the API's own routes ([`crate::contract`])
+//! and every loaded plugin's routes from its manifest, with schemas made
+//! from the Rust types, so the document always matches what is served.
+//!
+//! Each operation has a unique `operationId` (the route's name; a plugin
+//! route's is `<plugin>_<name>`), a tag (its plugin, or `core`), typed path
+//! and query parameters, its request body, its answer, and every status it
+//! can answer with the problem+json schema for errors. Named schemas live
+//! under `components/schemas`; a plugin's are prefixed with its name in
+//! PascalCase (`CostAssessment`).
 
+use std::collections::BTreeMap;
+
+use learnloop_plugin_api::{QueryParam, RouteSpec};
 use learnloop_plugin_host::PluginHost;
 use serde_json::{Map, Value, json};
 
-fn problem() -> Value {
-    json!({"description": "Problem (application/problem+json)", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}})
+use crate::contract::{CoreRoute, contract};
+
+/// `cost` → `Cost`, `my_plugin` → `MyPlugin`.
+fn pascal(name: &str) -> String {
+    name.split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+        })
+        .collect()
 }
 
-fn op(summary: &str, role: &str, params: Value, body: Option<Value>, ok: Value) -> Value {
-    let mut v = json!({
-        "summary": summary,
-        "description": format!("Needs a {role} key."),
-        "security": [{"bearer": []}],
-        "parameters": params,
-        "responses": {"200": ok, "400": problem(), "401": problem(), "403": problem(), "404": problem(), "405": problem(), "413": problem(), "422": problem()},
-    });
-    if let Some(b) = body {
-        v["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": b}}});
+/// Rewrites `#/$defs/Name` references to `#/components/schemas/<prefix>Name`.
+fn rehome(v: &Value, prefix: &str) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let v = match (k.as_str(), v.as_str().and_then(|r| r.strip_prefix("#/$defs/"))) {
+                        ("$ref", Some(name)) => Value::String(format!("#/components/schemas/{prefix}{name}")),
+                        _ => rehome(v, prefix),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(|v| rehome(v, prefix)).collect()),
+        other => other.clone(),
     }
-    v
 }
 
-fn ok(schema: Value) -> Value {
-    json!({"description": "OK", "content": {"application/json": {"schema": schema}}})
+fn problem(description: &str) -> Value {
+    json!({"description": description, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}})
 }
 
-fn q(name: &str, desc: &str) -> Value {
-    json!({"name": name, "in": "query", "required": false, "description": desc, "schema": {"type": "string"}})
+fn query_param(p: &QueryParam) -> Value {
+    json!({"name": p.name, "in": "query", "required": p.required, "description": p.description, "schema": p.schema})
 }
 
-fn p(name: &str) -> Value {
-    json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}})
+fn workspace_param() -> Value {
+    json!({"name": "workspace", "in": "query", "required": false,
+           "description": "The workspace (default: the key's own, else default_workspace). A reader or writer key gets 403 for any other.",
+           "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]*$", "minLength": 1, "maxLength": 64}})
+}
+
+/// One operation.
+fn operation(spec: &RouteSpec, id: String, tag: &str, params: Vec<Value>, prefix: &str, open: bool) -> Value {
+    let mut responses = Map::new();
+    let answer = rehome(&spec.response_schema, prefix);
+    let media = match spec.path.as_str() {
+        "/metrics" => "text/plain",
+        "/docs" => "text/html",
+        _ => "application/json",
+    };
+    let content = json!({ media: {"schema": answer} });
+    responses.insert("200".into(), json!({"description": "OK", "content": content}));
+    for status in &spec.statuses {
+        let r = match status {
+            201 => json!({"description": "Created", "content": content}),
+            409 => problem("Conflict: the same id with other content, or a concurrent change won"),
+            503 if spec.path == "/ready" => json!({"description": "Not ready", "content": content}),
+            s => problem(&format!("{s}")),
+        };
+        responses.insert(status.to_string(), r);
+    }
+    responses.insert("400".into(), problem("Malformed request: unreadable body, unknown or repeated query parameter"));
+    responses.insert("404".into(), problem("Not found"));
+    responses.insert("405".into(), problem("Method not allowed (the Allow header lists the ones the path takes)"));
+    if !open {
+        responses.insert("401".into(), problem("No key, or an unknown or revoked one"));
+        responses.insert("403".into(), problem("The key's role or workspace does not allow this"));
+        responses.insert("422".into(), problem("Invalid input: `field` names it"));
+        responses.entry("503").or_insert_with(|| problem("The server is stopping, or a plugin is unavailable"));
+    }
+    if !spec.request_schema.is_null() {
+        responses.insert("413".into(), problem("The body is larger than api.max_body_bytes, or a batch than api.max_batch"));
+    }
+    let role = if open { "No key needed.".to_string() } else { format!("Needs a {} key.", spec.role.as_str()) };
+    let mut op = json!({
+        "operationId": id,
+        "summary": spec.summary,
+        "description": role,
+        "tags": [tag],
+        "parameters": params,
+        "responses": responses,
+    });
+    if !open {
+        op["security"] = json!([{"bearer": []}]);
+    }
+    if !spec.request_schema.is_null() {
+        // A body that may be empty (reject's reason) is not required.
+        let required = spec.method != "POST" || !spec.path.ends_with("/reject");
+        op["requestBody"] = json!({"required": required, "content": {"application/json": {"schema": rehome(&spec.request_schema, prefix)}}});
+    }
+    op
+}
+
+fn path_params(path: &str, typed: &[(&str, Value)]) -> Vec<Value> {
+    path.split('/')
+        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(|name| {
+            let schema = typed
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, s)| s.clone())
+                .unwrap_or_else(|| json!({"type": "string", "minLength": 1}));
+            json!({"name": name, "in": "path", "required": true, "schema": schema})
+        })
+        .collect()
+}
+
+fn core_operation(r: &CoreRoute) -> Value {
+    let mut params = path_params(&r.spec.path, &r.path_params);
+    if r.workspace {
+        params.push(workspace_param());
+    }
+    params.extend(r.spec.query.iter().flatten().map(query_param));
+    operation(&r.spec, r.spec.name.clone(), "core", params, "", r.open)
 }
 
 /// Builds the document.
 pub fn document(host: &PluginHost) -> Value {
-    let record = json!({"$ref": "#/components/schemas/Record"});
-    let ingest_body = json!({"oneOf": [record, {"type": "array", "items": record}]});
-    let ingest_ok = ok(json!({"$ref": "#/components/schemas/IngestResult"}));
-    let mut paths = Map::new();
-    let open = |summary: &str| json!({"get": {"summary": summary, "responses": {"200": {"description": "OK"}}}});
-    paths.insert("/health".into(), open("Liveness: the process answers."));
-    paths
-        .insert("/ready".into(), open("Readiness: the store answers and every enabled plugin loaded (503 otherwise)."));
-    paths.insert("/metrics".into(), open("Prometheus metrics (text format)."));
-    paths.insert("/api/v1/openapi.json".into(), open("This document."));
-    let ingest_ws = q(
-        "workspace",
-        "Workspace of records that name none (a record naming another one is refused with 422). \
-         Default: the key's own; an admin key covers every workspace, so with it each record must name its workspace \
-         or this parameter must (422 otherwise). The only query parameter: any other is refused with 400.",
-    );
-    paths.insert("/api/v1/predictions".into(), json!({"post": op("Ingest one prediction (object: 201 stored, 200 duplicate) or a batch (array, per-item results).", "writer", json!([ingest_ws.clone()]), Some(ingest_body.clone()), ingest_ok.clone())}));
-    paths.insert("/api/v1/outcomes".into(), json!({"post": op("Ingest one outcome or a batch, as for predictions.", "writer", json!([ingest_ws]), Some(ingest_body), ingest_ok)}));
-    // A dynamically loaded plugin that fails at run time answers 503 (not 422).
-    for path in ["/api/v1/predictions", "/api/v1/outcomes"] {
-        paths[path]["post"]["responses"]["503"] = problem();
+    let c = contract();
+    let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+    let mut schemas: Map<String, Value> = c.schemas.iter().map(|(k, v)| (k.clone(), rehome(v, ""))).collect();
+    for r in &c.routes {
+        paths.entry(r.spec.path.clone()).or_default().insert(r.spec.method.to_lowercase(), core_operation(r));
     }
-    let ws = q("workspace", "Workspace (default: the key's own, else default_workspace).");
-    paths.insert("/api/v1/insights".into(), json!({"get": op("Insights found by learning, newest first.", "reader", json!([ws, q("plugin", "Only this plugin."), q("kind", "Only this kind."), q("since", "RFC 3339 time."), q("limit", "1 to 10000, default 100.")]), None, ok(json!({"type": "object"})))}));
-    paths.insert("/api/v1/alerts".into(), json!({"get": op("Alerts, unacknowledged and from the last 24 hours by default.", "reader", json!([ws, q("plugin", "Only this plugin."), q("since", "RFC 3339 time (default: 24 hours ago)."), q("include_acknowledged", "true or false."), q("limit", "1 to 10000, default 100.")]), None, ok(json!({"type": "object"})))}));
-    let obj = || ok(json!({"type": "object"}));
-    paths.insert("/api/v1/improvements".into(), json!({"get": op("Improvements plugins proposed (learned parameter sets), newest first, with backtest and history.", "reader", json!([ws, q("plugin", "Only this plugin."), q("target", "Only this parameter set."), q("status", "proposed, backtested, applied, kept, rolled_back or rejected."), q("limit", "1 to 10000, default 100.")]), None, obj())}));
-    paths.insert("/api/v1/improvements/applied".into(), json!({"get": op("The version in force of every parameter set that was ever applied (version 0: the plugin's built-in defaults).", "reader", json!([ws, q("plugin", "Only this plugin.")]), None, obj())}));
-    paths.insert("/api/v1/improvements/{id}".into(), json!({"get": op("One improvement: parameters, evidence, backtest, and every lifecycle step with its note.", "reader", json!([p("id"), ws]), None, obj())}));
-    paths.insert("/api/v1/improvements/{id}/approve".into(), json!({"post": op("Apply a backtested improvement now (atomically with its status).", "writer", json!([p("id"), ws]), None, obj())}));
-    paths.insert("/api/v1/improvements/{id}/reject".into(), json!({"post": op("Reject a proposed or backtested improvement.", "writer", json!([p("id"), ws]), Some(json!({"type": "object", "properties": {"reason": {"type": "string"}}})), obj())}));
-    paths.insert("/api/v1/improvements/rollback".into(), json!({"post": op("Restore an earlier version of a parameter set (default: the one before the current; 0: built-in defaults).", "writer", json!([ws]), Some(json!({"type": "object", "required": ["plugin", "target"], "properties": {"plugin": {"type": "string"}, "target": {"type": "string"}, "to_version": {"type": "integer", "minimum": 0}, "reason": {"type": "string"}}})), obj())}));
-    paths.insert("/api/v1/alerts/{id}/ack".into(), json!({"post": op("Acknowledge an alert; the next occurrence opens a new one.", "writer", json!([p("id"), ws]), None, ok(json!({"type": "object"})))}));
-    paths.insert("/api/v1/jobs".into(), json!({"get": op("Every job with its effective schedule.", "admin", json!([]), None, ok(json!({"type": "object"})))}));
-    paths.insert("/api/v1/jobs/runs".into(), json!({"get": op("Recorded job runs, newest first.", "admin", json!([q("plugin", "Only this plugin."), q("job", "Only this job."), q("limit", "1 to 10000, default 100.")]), None, ok(json!({"type": "object"})))}));
-    paths.insert("/api/v1/jobs/{plugin}/{job}/run".into(), json!({"post": op("Run a job now, in every workspace; answers with the recorded run.", "admin", json!([p("plugin"), p("job")]), None, ok(json!({"type": "object"})))}));
+    let mut tags = vec![json!({"name": "core", "description": "Ingest, findings, the improvement lifecycle, jobs, health."})];
     for (name, loaded) in host.plugins() {
-        for r in &loaded.manifest.routes {
-            let full = format!("/api/v1/{name}{}", r.path);
-            let mut params: Vec<Value> = r
-                .path
-                .split('/')
-                .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-                .map(p)
-                .collect();
-            params.push(q("workspace", "Workspace (default: the key's own, else default_workspace)."));
-            let body = (!r.request_schema.is_null()).then(|| r.request_schema.clone());
-            let role = r.role.as_str();
-            let mut operation = op(
-                &r.summary,
-                role,
-                Value::Array(params),
-                body,
-                ok(if r.response_schema.is_null() { json!({}) } else { r.response_schema.clone() }),
-            );
-            operation["tags"] = json!([name]);
-            operation["responses"]["503"] = problem();
-            let entry = paths.entry(full).or_insert_with(|| json!({}));
-            entry[r.method.to_lowercase()] = operation;
+        let prefix = pascal(name);
+        let m = &loaded.manifest;
+        tags.push(json!({"name": name, "description": m.description}));
+        for (def, schema) in &m.schemas {
+            schemas.insert(format!("{prefix}{def}"), rehome(schema, &prefix));
+        }
+        for r in &m.routes {
+            let mut params = path_params(&r.path, &[]);
+            params.push(workspace_param());
+            params.extend(r.query.iter().flatten().map(query_param));
+            let op = operation(r, format!("{name}_{}", r.name), name, params, &prefix, false);
+            paths.entry(format!("/api/v1/{name}{}", r.path)).or_default().insert(r.method.to_lowercase(), op);
         }
     }
+    schemas.insert(
+        "Problem".into(),
+        json!({"type": "object", "description": "An error (RFC 9457 problem details).",
+               "required": ["type", "title", "status", "detail"], "properties": {
+            "type": {"type": "string", "description": "Stable kind of problem, e.g. https://learnloop.dev/problems/invalid-field."},
+            "title": {"type": "string"}, "status": {"type": "integer"},
+            "detail": {"type": "string", "description": "What was wrong, for people."},
+            "field": {"type": "string", "description": "The field or parameter at fault, where one is."}}}),
+    );
     json!({
         "openapi": "3.1.0",
-        "info": {"title": "learnloop", "version": env!("CARGO_PKG_VERSION"), "description": "Closes the loop between predictions and outcomes. Every error is application/problem+json, also 404 for an unknown path and 405 for a method a path does not take (with an Allow header). CORS is off unless [api] cors_origins lists origins: then a preflight from a listed origin is answered 204, from any other 403."},
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "info": {
+            "title": "learnloop",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Closes the loop between predictions and outcomes. Every error is application/problem+json, also 404 for an unknown path and 405 for a method a path does not take (with an Allow header). Unknown query parameters are refused (400 naming them). CORS is off unless [api] cors_origins lists origins: then a preflight from a listed origin is answered 204, from any other 403. A page for people renders this document at /docs.",
+        },
+        "tags": tags,
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {
-                "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
-                    "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-                    "detail": {"type": "string"}, "field": {"type": "string"}}},
-                "Record": {"type": "object", "required": ["id", "plugin"], "properties": {
-                    "type": {"enum": ["prediction", "outcome"]}, "id": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
-                    "workspace": {"type": "string"}, "plugin": {"type": "string"}, "subject": {"type": "string"}, "kind": {"type": "string"},
-                    "value": {"type": "number"}, "label": {"type": "string"}, "confidence": {"type": "number", "minimum": 0, "maximum": 1},
-                    "features": {"type": "object"}, "payload": {"type": "object"}, "event_time": {"type": "string", "format": "date-time"},
-                    "prediction_id": {"type": "string"}, "success": {"type": "boolean"}, "quality": {"type": "number", "minimum": 0, "maximum": 1},
-                    "feedback": {"type": "string"}}},
-                "IngestResult": {"type": "object", "properties": {
-                    "id": {"type": "string"}, "status": {"enum": ["inserted", "duplicate"]},
-                    "inserted": {"type": "integer"}, "duplicates": {"type": "integer"}, "rejected": {"type": "integer"},
-                    "results": {"type": "array", "items": {"type": "object"}}}},
-            },
+            "schemas": schemas,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_move_under_components_with_the_plugin_prefix() {
+        let v = json!({"$ref": "#/$defs/Assessment", "items": [{"$ref": "#/$defs/Case"}], "x": {"$ref": "#/other"}});
+        let r = rehome(&v, "Cost");
+        assert_eq!(r["$ref"], "#/components/schemas/CostAssessment");
+        assert_eq!(r["items"][0]["$ref"], "#/components/schemas/CostCase");
+        assert_eq!(r["x"]["$ref"], "#/other");
+        assert_eq!(pascal("my_plugin"), "MyPlugin");
+    }
 }

@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::schedule::Schedule;
 
 /// One job of one loaded plugin, with its effective schedule.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct JobInfo {
     /// The plugin.
     pub plugin: String,

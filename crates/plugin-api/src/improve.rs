@@ -27,7 +27,7 @@ pub fn applied_key(target: &str) -> String {
 }
 
 /// A parameter set in force.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Applied {
     /// The parameter set's name.
     pub target: String,

@@ -42,14 +42,7 @@ mod tests {
     use super::*;
 
     fn route(method: &str, path: &str) -> RouteSpec {
-        RouteSpec {
-            method: method.into(),
-            path: path.into(),
-            summary: String::new(),
-            role: learnloop_core::Role::Reader,
-            request_schema: Default::default(),
-            response_schema: Default::default(),
-        }
+        RouteSpec::new(method, path, "", false, Default::default())
     }
 
     #[test]

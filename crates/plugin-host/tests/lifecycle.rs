@@ -75,6 +75,7 @@ impl Plugin for Scaler {
                 .map(|j| JobSpec { name: j.to_string(), schedule: "0 0 * * * *".into(), description: String::new() })
                 .collect(),
             config: vec![],
+            schemas: Default::default(),
         }
     }
 

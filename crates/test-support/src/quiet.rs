@@ -28,6 +28,7 @@ impl Plugin for Quiet {
             routes: vec![],
             jobs: vec![],
             config: vec![],
+            schemas: Default::default(),
         }
     }
 

@@ -3,11 +3,11 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use learnloop_core::{PluginName, Role, Timestamp};
+use learnloop_core::{Alert, PluginName, Role, Timestamp};
 use learnloop_store::{AlertQuery, InsightQuery};
-use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
+use crate::answers::{Alerts, Insights};
 use crate::auth::Caller;
 use crate::{ApiError, AppState};
 
@@ -25,7 +25,7 @@ fn since(q: &BTreeMap<String, String>, default_hours: Option<i64>) -> Result<Opt
 }
 
 /// `GET /api/v1/insights?workspace=&plugin=&kind=&since=&limit=`: newest first.
-pub async fn insights(State(s): State<AppState>, caller: Caller, q: Q) -> Result<Json<Value>, ApiError> {
+pub async fn insights(State(s): State<AppState>, caller: Caller, q: Q) -> Result<Json<Insights>, ApiError> {
     caller.require(Role::Reader)?;
     let q = super::query(q)?;
     let query = InsightQuery {
@@ -37,17 +37,17 @@ pub async fn insights(State(s): State<AppState>, caller: Caller, q: Q) -> Result
     };
     let store = s.host.store().clone();
     let items = tokio::task::spawn_blocking(move || store.insights(&query)).await.map_err(ApiError::internal)??;
-    Ok(Json(json!({ "insights": items })))
+    Ok(Json(Insights { insights: items }))
 }
 
 /// `GET /api/v1/alerts?workspace=&plugin=&since=&include_acknowledged=&limit=`:
 /// by default the unacknowledged alerts seen in the last 24 hours.
-pub async fn alerts(State(s): State<AppState>, caller: Caller, q: Q) -> Result<Json<Value>, ApiError> {
+pub async fn alerts(State(s): State<AppState>, caller: Caller, q: Q) -> Result<Json<Alerts>, ApiError> {
     caller.require(Role::Reader)?;
     let q = super::query(q)?;
     let include_acknowledged = match q.get("include_acknowledged").map(String::as_str) {
-        None | Some("false") => false,
-        Some("true") => true,
+        None | Some("false" | "0") => false,
+        Some("true" | "1") => true,
         Some(other) => {
             return Err(ApiError::invalid("include_acknowledged", format!("{other:?} is not true or false")));
         }
@@ -61,7 +61,7 @@ pub async fn alerts(State(s): State<AppState>, caller: Caller, q: Q) -> Result<J
     };
     let store = s.host.store().clone();
     let items = tokio::task::spawn_blocking(move || store.alerts(&query)).await.map_err(ApiError::internal)??;
-    Ok(Json(json!({ "alerts": items })))
+    Ok(Json(Alerts { alerts: items }))
 }
 
 /// `POST /api/v1/alerts/{id}/ack?workspace=`: acknowledges an alert of the workspace.
@@ -70,7 +70,7 @@ pub async fn acknowledge(
     caller: Caller,
     Path(id): Path<String>,
     q: Q,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Alert>, ApiError> {
     caller.require(Role::Writer)?;
     let q = super::query(q)?;
     let id: i64 = id.parse().map_err(|_| ApiError::invalid("id", format!("{id:?} is not an alert id")))?;
@@ -79,5 +79,5 @@ pub async fn acknowledge(
     let alert = tokio::task::spawn_blocking(move || store.acknowledge_alert(&ws, id, Timestamp::now()))
         .await
         .map_err(ApiError::internal)??;
-    Ok(Json(json!(alert)))
+    Ok(Json(alert))
 }

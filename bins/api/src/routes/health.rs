@@ -4,13 +4,13 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
+use crate::answers::{Health, Readiness};
 use crate::{ApiError, AppState};
 
 /// `GET /health`: the process answers.
-pub async fn health() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok"}))
+pub async fn health() -> Json<Health> {
+    Json(Health { status: "ok".into() })
 }
 
 /// `GET /ready`: the store answers and every enabled plugin loaded.
@@ -19,12 +19,12 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     let store_ok = tokio::task::spawn_blocking(move || store.max_seq()).await.map(|r| r.is_ok()).unwrap_or(false);
     let errors: Vec<String> = state.host.load_errors.iter().map(|e| e.to_string()).collect();
     let ok = store_ok && errors.is_empty();
-    let body = json!({
-        "status": if ok { "ready" } else { "not ready" },
-        "store": if store_ok { "ok" } else { "unavailable" },
-        "plugins": state.host.plugins().keys().collect::<Vec<_>>(),
-        "plugin_load_errors": errors,
-    });
+    let body = Readiness {
+        status: if ok { "ready" } else { "not ready" }.into(),
+        store: if store_ok { "ok" } else { "unavailable" }.into(),
+        plugins: state.host.plugins().keys().cloned().collect(),
+        plugin_load_errors: errors,
+    };
     let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()
 }
@@ -63,6 +63,12 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 /// `GET /api/v1/openapi.json`.
 pub async fn openapi(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(crate::openapi::document(&state.host))
+}
+
+/// `GET /docs`: the document as a page for people.
+pub async fn docs(State(state): State<AppState>) -> Response {
+    let page = crate::docs::page(&crate::openapi::document(&state.host));
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
 }
 
 /// Anything unrouted.

@@ -7,10 +7,10 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use learnloop_core::{ImprovementStatus, PluginName, Role, Timestamp};
+use learnloop_core::{Improvement, ImprovementStatus, PluginName, Role, Timestamp};
 use learnloop_store::ImprovementQuery;
-use serde_json::{Value, json};
 
+use crate::answers::{AppliedEntry, AppliedList, Improvements, InForce, RejectBody, RollbackBody};
 use crate::auth::Caller;
 use crate::{ApiError, AppState};
 
@@ -20,16 +20,24 @@ fn id(raw: &str) -> Result<i64, ApiError> {
     raw.parse().map_err(|_| ApiError::invalid("id", format!("{raw:?} is not an improvement id")))
 }
 
-/// A JSON object body (empty allowed), or a problem.
-fn object_body(b: Result<Bytes, BytesRejection>, limit: usize) -> Result<serde_json::Map<String, Value>, ApiError> {
+/// A JSON body as `T` (an empty body is `T::default()` when `empty` is
+/// given), or a problem naming the field.
+fn typed_body<T: serde::de::DeserializeOwned>(
+    b: Result<Bytes, BytesRejection>,
+    limit: usize,
+    empty: Option<T>,
+) -> Result<T, ApiError> {
     let bytes = super::body(b, limit)?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(serde_json::Map::new());
+        if let Some(e) = empty {
+            return Ok(e);
+        }
     }
-    match super::json(&bytes)? {
-        Value::Object(m) => Ok(m),
-        _ => Err(ApiError::bad_request("the request body must be a JSON object")),
+    let value = super::json(&bytes)?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request("the request body must be a JSON object"));
     }
+    learnloop_core::plain::from_json_value("", value).map_err(|e| ApiError::invalid(e.field, e.message))
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
@@ -37,7 +45,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + S
 }
 
 /// `GET /api/v1/improvements?workspace=&plugin=&target=&status=&limit=`: newest first.
-pub async fn list(State(s): State<AppState>, caller: Caller, q: Q) -> Result<Json<Value>, ApiError> {
+pub async fn list(State(s): State<AppState>, caller: Caller, q: Q) -> Result<Json<Improvements>, ApiError> {
     caller.require(Role::Reader)?;
     let q = super::query(q)?;
     let query = ImprovementQuery {
@@ -49,7 +57,7 @@ pub async fn list(State(s): State<AppState>, caller: Caller, q: Q) -> Result<Jso
     };
     let store = s.host.store().clone();
     let items = blocking(move || Ok(store.improvements(&query)?)).await?;
-    Ok(Json(json!({ "improvements": items })))
+    Ok(Json(Improvements { improvements: items }))
 }
 
 /// `GET /api/v1/improvements/{id}?workspace=`: one improvement with its history.
@@ -58,33 +66,26 @@ pub async fn show(
     caller: Caller,
     Path(raw): Path<String>,
     q: Q,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Improvement>, ApiError> {
     caller.require(Role::Reader)?;
     let q = super::query(q)?;
     let id = id(&raw)?;
     let ws = caller.workspace(q.get("workspace").map(String::as_str), &s.config.default_workspace)?;
     let store = s.host.store().clone();
     let imp = blocking(move || Ok(store.improvement(&ws, id)?)).await?;
-    Ok(Json(json!(imp)))
+    Ok(Json(imp))
 }
 
 /// `GET /api/v1/improvements/applied?workspace=&plugin=`: the version in force
 /// of every parameter set that was ever applied (version 0: built-in defaults).
-pub async fn applied(State(s): State<AppState>, caller: Caller, q: Q) -> Result<Json<Value>, ApiError> {
+pub async fn applied(State(s): State<AppState>, caller: Caller, q: Q) -> Result<Json<AppliedList>, ApiError> {
     caller.require(Role::Reader)?;
     let q = super::query(q)?;
     let ws = caller.workspace(q.get("workspace").map(String::as_str), &s.config.default_workspace)?;
     let host = s.host.clone();
     let items = blocking(move || Ok(host.applied_all(&ws, q.get("plugin").map(String::as_str))?)).await?;
-    let items: Vec<Value> = items
-        .into_iter()
-        .map(|(plugin, a)| {
-            let mut v = json!(a);
-            v["plugin"] = json!(plugin);
-            v
-        })
-        .collect();
-    Ok(Json(json!({ "applied": items })))
+    let applied = items.into_iter().map(|(plugin, applied)| AppliedEntry { plugin, applied }).collect();
+    Ok(Json(AppliedList { applied }))
 }
 
 /// `POST /api/v1/improvements/{id}/approve?workspace=`: applies a backtested improvement now.
@@ -93,14 +94,14 @@ pub async fn approve(
     caller: Caller,
     Path(raw): Path<String>,
     q: Q,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Improvement>, ApiError> {
     caller.require(Role::Writer)?;
     let q = super::query(q)?;
     let id = id(&raw)?;
     let ws = caller.workspace(q.get("workspace").map(String::as_str), &s.config.default_workspace)?;
     let host = s.host.clone();
     let imp = blocking(move || Ok(host.approve_improvement(&ws, id, Timestamp::now())?)).await?;
-    Ok(Json(json!(imp)))
+    Ok(Json(imp))
 }
 
 /// `POST /api/v1/improvements/{id}/reject?workspace=` `{"reason": "..."}`.
@@ -110,20 +111,16 @@ pub async fn reject(
     Path(raw): Path<String>,
     q: Q,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Improvement>, ApiError> {
     caller.require(Role::Writer)?;
     let q = super::query(q)?;
     let id = id(&raw)?;
     let ws = caller.workspace(q.get("workspace").map(String::as_str), &s.config.default_workspace)?;
-    let body = object_body(body, s.config.api.max_body_bytes)?;
-    let reason = match body.get("reason") {
-        None => String::new(),
-        Some(Value::String(r)) => r.clone(),
-        Some(_) => return Err(ApiError::invalid("reason", "must be a string")),
-    };
+    let body: RejectBody = typed_body(body, s.config.api.max_body_bytes, Some(RejectBody::default()))?;
+    let reason = body.reason.unwrap_or_default();
     let host = s.host.clone();
     let imp = blocking(move || Ok(host.reject_improvement(&ws, id, &reason, Timestamp::now())?)).await?;
-    Ok(Json(json!(imp)))
+    Ok(Json(imp))
 }
 
 /// `POST /api/v1/improvements/rollback?workspace=`
@@ -134,32 +131,22 @@ pub async fn rollback(
     caller: Caller,
     q: Q,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<InForce>, ApiError> {
     caller.require(Role::Writer)?;
     let q = super::query(q)?;
     let ws = caller.workspace(q.get("workspace").map(String::as_str), &s.config.default_workspace)?;
-    let body = object_body(body, s.config.api.max_body_bytes)?;
-    let text = |k: &str| match body.get(k) {
-        Some(Value::String(v)) if !v.is_empty() => Ok(v.clone()),
-        _ => Err(ApiError::invalid(k, "is required (a non-empty string)")),
-    };
-    let plugin = text("plugin")?;
-    let target = text("target")?;
-    let to_version = match body.get("to_version") {
-        None | Some(Value::Null) => None,
-        Some(v) => {
-            Some(v.as_u64().ok_or_else(|| ApiError::invalid("to_version", format!("{v} is not a version number")))?)
+    let body: RollbackBody = typed_body(body, s.config.api.max_body_bytes, None)?;
+    for (field, v) in [("plugin", &body.plugin), ("target", &body.target)] {
+        if v.is_empty() {
+            return Err(ApiError::invalid(field, "is required (a non-empty string)"));
         }
-    };
-    let reason = match body.get("reason") {
-        None => String::new(),
-        Some(Value::String(r)) => r.clone(),
-        Some(_) => return Err(ApiError::invalid("reason", "must be a string")),
-    };
+    }
+    let (plugin, target, to_version) = (body.plugin, body.target, body.to_version);
+    let reason = body.reason.unwrap_or_default();
     let host = s.host.clone();
     let applied = blocking(move || {
         Ok(host.rollback_improvement(&plugin, &ws, &target, to_version, &reason, Timestamp::now())?)
     })
     .await?;
-    Ok(Json(json!({ "in_force": applied })))
+    Ok(Json(InForce { in_force: applied }))
 }

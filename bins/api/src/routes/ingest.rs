@@ -24,9 +24,10 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use learnloop_core::{RawRecord, RecordDefaults, RecordType, Role, parse_json_record};
-use learnloop_store::{ItemStatus, Prepared};
-use serde_json::{Value, json};
+use learnloop_store::Prepared;
+use serde_json::Value;
 
+use crate::answers::{Batch, ItemResult, ItemStatus, Stored};
 use crate::auth::Caller;
 use crate::{ApiError, AppState};
 
@@ -65,12 +66,8 @@ async fn ingest(
     b: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Writer)?;
+    // Only `workspace`: anything else was refused by `contract::check_query`.
     let query = super::query(q)?;
-    if let Some(other) = query.keys().find(|k| k.as_str() != "workspace") {
-        return Err(ApiError::bad_request(format!(
-            "unknown query parameter {other:?}: the ingest routes take only `workspace`"
-        )));
-    }
     let requested = query.get("workspace").map(String::as_str);
     let default_ws = caller.record_default(requested, &state.config.default_workspace)?;
     let bytes = super::body(b, state.config.api.max_body_bytes)?;
@@ -152,73 +149,50 @@ async fn ingest(
     } else {
         Some(state.host.append_async(prepared).await.map_err(store_failure)?.receipt)
     };
-    let statuses: Vec<ItemStatus> = receipt.map(|r| r.items).unwrap_or_default();
+    let statuses: Vec<learnloop_store::ItemStatus> = receipt.map(|r| r.items).unwrap_or_default();
     let type_name = rt.as_str();
     let (mut inserted, mut duplicates, mut rejected) = (0u64, 0u64, 0u64);
     let mut out = Vec::with_capacity(results.len());
+    let mut conflict = false;
     for (index, (item, id)) in results.into_iter().zip(ids).enumerate() {
-        let mut v = json!({"index": index, "id": id});
-        match item {
-            Item::Invalid { field, message } => {
-                rejected += 1;
-                v["status"] = json!("rejected");
-                v["field"] = json!(field);
-                v["message"] = json!(message);
-            }
+        let (status, field, message) = match item {
+            Item::Invalid { field, message } => (ItemStatus::Rejected, Some(field), Some(message)),
             Item::Valid(i) => match &statuses[i] {
-                ItemStatus::Inserted => {
-                    inserted += 1;
-                    v["status"] = json!("inserted");
-                }
-                ItemStatus::Duplicate => {
-                    duplicates += 1;
-                    v["status"] = json!("duplicate");
-                }
-                ItemStatus::Rejected(reason) => {
-                    rejected += 1;
-                    v["status"] = json!("rejected");
-                    v["field"] = json!(reason.field());
-                    v["message"] = json!(reason.message());
-                    v["conflict"] = json!(reason.is_conflict());
+                learnloop_store::ItemStatus::Inserted => (ItemStatus::Inserted, None, None),
+                learnloop_store::ItemStatus::Duplicate => (ItemStatus::Duplicate, None, None),
+                learnloop_store::ItemStatus::Rejected(reason) => {
+                    conflict = reason.is_conflict();
+                    (ItemStatus::Rejected, Some(reason.field().to_string()), Some(reason.message().to_string()))
                 }
             },
+        };
+        match status {
+            ItemStatus::Inserted => inserted += 1,
+            ItemStatus::Duplicate => duplicates += 1,
+            ItemStatus::Rejected => rejected += 1,
         }
-        out.push(v);
+        out.push(ItemResult { index, id, status, field, message });
     }
     state.metrics.ingested(type_name, "inserted", inserted);
     state.metrics.ingested(type_name, "duplicate", duplicates);
     state.metrics.ingested(type_name, "rejected", rejected);
     if single {
-        let mut v = out.pop().expect("one item");
-        let conflict = v.as_object_mut().and_then(|o| o.remove("conflict")) == Some(json!(true));
-        return Ok(match v["status"].as_str() {
-            Some("inserted") => {
-                (StatusCode::CREATED, Json(json!({"id": v["id"], "status": "inserted"}))).into_response()
-            }
-            Some("duplicate") => (StatusCode::OK, Json(json!({"id": v["id"], "status": "duplicate"}))).into_response(),
-            _ => {
-                let field = v["field"].as_str().unwrap_or("").to_string();
-                let message = v["message"].as_str().unwrap_or("").to_string();
+        let item = out.pop().expect("one item");
+        let id = item.id.unwrap_or_default();
+        return Ok(match item.status {
+            ItemStatus::Inserted => (StatusCode::CREATED, Json(Stored { id, status: item.status })).into_response(),
+            ItemStatus::Duplicate => (StatusCode::OK, Json(Stored { id, status: item.status })).into_response(),
+            ItemStatus::Rejected => {
+                let message = item.message.unwrap_or_default();
                 if conflict {
                     ApiError::conflict(message).into_response()
                 } else {
-                    ApiError::invalid(field, message).into_response()
+                    ApiError::invalid(item.field.unwrap_or_default(), message).into_response()
                 }
             }
         });
     }
-    for v in &mut out {
-        if let Some(o) = v.as_object_mut() {
-            o.remove("conflict");
-        }
-    }
-    Ok(Json(json!({
-        "inserted": inserted,
-        "duplicates": duplicates,
-        "rejected": rejected,
-        "results": out,
-    }))
-    .into_response())
+    Ok(Json(Batch { inserted, duplicates, rejected, results: out }).into_response())
 }
 
 /// A failed commit: the server stopping is a 503; a store failure is

@@ -7,19 +7,19 @@ use std::time::Instant;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use learnloop_core::{PluginName, Role};
+use learnloop_core::{JobRun, PluginName, Role};
 use learnloop_store::JobRunQuery;
-use serde_json::{Value, json};
 
+use crate::answers::{JobRuns, Jobs};
 use crate::auth::Caller;
 use crate::{ApiError, AppState};
 
 /// `GET /api/v1/jobs`: every job of every loaded plugin with its effective
 /// schedule (the scheduler's own rule, so API, CLI and scheduler agree).
-pub async fn list(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+pub async fn list(State(s): State<AppState>, caller: Caller) -> Result<Json<Jobs>, ApiError> {
     caller.require(Role::Admin)?;
     let jobs = learnloop_scheduler::effective_jobs(&s.config, &s.host);
-    Ok(Json(json!({ "jobs": jobs })))
+    Ok(Json(Jobs { jobs }))
 }
 
 /// `POST /api/v1/jobs/{plugin}/{job}/run`: runs it now, in every workspace; answers with the recorded run.
@@ -27,7 +27,7 @@ pub async fn run(
     State(s): State<AppState>,
     caller: Caller,
     Path((plugin, job)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<JobRun>, ApiError> {
     caller.require(Role::Admin)?;
     let host = s.host.clone();
     let started = Instant::now();
@@ -47,7 +47,7 @@ pub async fn run(
     if run.status == learnloop_core::JobStatus::Failed {
         s.metrics.plugin_error(&plugin);
     }
-    Ok(Json(json!(run)))
+    Ok(Json(run))
 }
 
 /// `GET /api/v1/jobs/runs?plugin=&job=&limit=`: recorded runs, newest first.
@@ -55,7 +55,7 @@ pub async fn history(
     State(s): State<AppState>,
     caller: Caller,
     q: Result<Query<BTreeMap<String, String>>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<JobRuns>, ApiError> {
     caller.require(Role::Admin)?;
     let q = super::query(q)?;
     let query = JobRunQuery {
@@ -66,5 +66,5 @@ pub async fn history(
     };
     let store = s.host.store().clone();
     let runs = tokio::task::spawn_blocking(move || store.job_runs(&query)).await.map_err(ApiError::internal)??;
-    Ok(Json(json!({ "runs": runs })))
+    Ok(Json(JobRuns { runs }))
 }
