@@ -32,6 +32,8 @@ pub struct CoreRoute {
     pub open: bool,
     /// Schemas of its path parameters that are not plain text.
     pub path_params: Vec<(&'static str, Value)>,
+    /// The answer of a 201, when it differs from the 200's.
+    pub created: Option<Value>,
 }
 
 /// The table, and the named schemas its routes refer to (`#/$defs/Name`).
@@ -64,16 +66,19 @@ fn build() -> Contract {
         workspace: true,
         open: false,
         path_params: Vec::new(),
+        created: None,
     };
     let open = |name: &str, path: &str, summary: &str, answer: Value| CoreRoute {
         spec: RouteSpec::get(name, path, summary).answers(answer),
         workspace: false,
         open: true,
         path_params: Vec::new(),
+        created: None,
     };
     let ingest = |name: &str, path: &str, summary: &str| {
         let mut r = route("POST", Role::Writer, name, path, summary);
         r.spec = r.spec.body(ingest_body.clone()).answers(ingest_answer.clone()).statuses(&[201, 409]);
+        r.created = Some(stored.clone());
         r
     };
     let mut routes = vec![

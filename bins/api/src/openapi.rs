@@ -61,7 +61,15 @@ fn workspace_param() -> Value {
 }
 
 /// One operation.
-fn operation(spec: &RouteSpec, id: String, tag: &str, params: Vec<Value>, prefix: &str, open: bool) -> Value {
+fn operation(
+    spec: &RouteSpec,
+    id: String,
+    tag: &str,
+    params: Vec<Value>,
+    prefix: &str,
+    open: bool,
+    created: Option<&Value>,
+) -> Value {
     let mut responses = Map::new();
     let answer = rehome(&spec.response_schema, prefix);
     let media = match spec.path.as_str() {
@@ -73,7 +81,10 @@ fn operation(spec: &RouteSpec, id: String, tag: &str, params: Vec<Value>, prefix
     responses.insert("200".into(), json!({"description": "OK", "content": content}));
     for status in &spec.statuses {
         let r = match status {
-            201 => json!({"description": "Created", "content": content}),
+            201 => match created {
+                Some(c) => json!({"description": "Created", "content": {media: {"schema": rehome(c, prefix)}}}),
+                None => json!({"description": "Created", "content": content}),
+            },
             409 => problem("Conflict: the same id with other content, or a concurrent change won"),
             503 if spec.path == "/ready" => json!({"description": "Not ready", "content": content}),
             s => problem(&format!("{s}")),
@@ -132,7 +143,7 @@ fn core_operation(r: &CoreRoute) -> Value {
         params.push(workspace_param());
     }
     params.extend(r.spec.query.iter().flatten().map(query_param));
-    operation(&r.spec, r.spec.name.clone(), "core", params, "", r.open)
+    operation(&r.spec, r.spec.name.clone(), "core", params, "", r.open, r.created.as_ref())
 }
 
 /// Builds the document.
@@ -155,7 +166,7 @@ pub fn document(host: &PluginHost) -> Value {
             let mut params = path_params(&r.path, &[]);
             params.push(workspace_param());
             params.extend(r.query.iter().flatten().map(query_param));
-            let op = operation(r, format!("{name}_{}", r.name), name, params, &prefix, false);
+            let op = operation(r, format!("{name}_{}", r.name), name, params, &prefix, false, None);
             paths.entry(format!("/api/v1/{name}{}", r.path)).or_default().insert(r.method.to_lowercase(), op);
         }
     }
