@@ -94,7 +94,12 @@ fn build() -> Contract {
             r
         },
         open("metrics", "/metrics", "Prometheus metrics (text format 0.0.4).", json!({"type": "string"})),
-        open("docs", "/docs", "This document rendered for people (one HTML page, nothing fetched).", json!({"type": "string"})),
+        open(
+            "docs",
+            "/docs",
+            "This document rendered for people (one HTML page, nothing fetched).",
+            json!({"type": "string"}),
+        ),
         open(
             "openapi",
             "/api/v1/openapi.json",
@@ -112,7 +117,8 @@ fn build() -> Contract {
             "Ingest one outcome (an object: 201 stored, 200 duplicate, 409 conflict) or a batch (an array: 200 with each item's result).",
         ),
     ];
-    let mut r = route("GET", Role::Reader, "list_insights", "/api/v1/insights", "Insights found by learning, newest first.");
+    let mut r =
+        route("GET", Role::Reader, "list_insights", "/api/v1/insights", "Insights found by learning, newest first.");
     r.spec = r
         .spec
         .query(vec![
@@ -257,8 +263,11 @@ pub async fn check_query(req: Request, next: Next) -> Response {
     let mut query = BTreeMap::new();
     for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
         if query.insert(k.to_string(), v.to_string()).is_some() {
-            return ApiError { field: Some(k.to_string()), ..ApiError::bad_request(format!("query parameter {k:?} is given twice")) }
-                .into_response();
+            return ApiError {
+                field: Some(k.to_string()),
+                ..ApiError::bad_request(format!("query parameter {k:?} is given twice"))
+            }
+            .into_response();
         }
     }
     if let Some(route) = route {

@@ -87,13 +87,22 @@ fn schema_html(s: &Value) -> String {
     let Some(props) = s.get("properties").and_then(Value::as_object) else {
         return format!("<p class=\"type\">{}</p>", type_line(s));
     };
-    let required: Vec<&str> =
-        s.get("required").and_then(Value::as_array).map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let required: Vec<&str> = s
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     let mut out = String::from("<table><tr><th>field</th><th>type</th><th>description</th></tr>");
     for (name, p) in props {
         let req = if required.contains(&name.as_str()) { " <span class=\"req\">required</span>" } else { "" };
         let desc = p.get("description").and_then(Value::as_str).unwrap_or("");
-        let _ = write!(out, "<tr><td><code>{}</code>{req}</td><td>{}</td><td>{}</td></tr>", esc(name), type_line(p), esc(desc));
+        let _ = write!(
+            out,
+            "<tr><td><code>{}</code>{req}</td><td>{}</td><td>{}</td></tr>",
+            esc(name),
+            type_line(p),
+            esc(desc)
+        );
     }
     out.push_str("</table>");
     out
@@ -183,7 +192,9 @@ pub fn page(doc: &Value) -> String {
         .as_array()
         .map(|t| {
             t.iter()
-                .map(|t| (t["name"].as_str().unwrap_or("").to_string(), t["description"].as_str().unwrap_or("").to_string()))
+                .map(|t| {
+                    (t["name"].as_str().unwrap_or("").to_string(), t["description"].as_str().unwrap_or("").to_string())
+                })
                 .collect()
         })
         .unwrap_or_default();

@@ -101,7 +101,8 @@ fn operation(
         responses.entry("503").or_insert_with(|| problem("The server is stopping, or a plugin is unavailable"));
     }
     if !spec.request_schema.is_null() {
-        responses.insert("413".into(), problem("The body is larger than api.max_body_bytes, or a batch than api.max_batch"));
+        responses
+            .insert("413".into(), problem("The body is larger than api.max_body_bytes, or a batch than api.max_batch"));
     }
     let role = if open { "No key needed.".to_string() } else { format!("Needs a {} key.", spec.role.as_str()) };
     let mut op = json!({
@@ -154,7 +155,8 @@ pub fn document(host: &PluginHost) -> Value {
     for r in &c.routes {
         paths.entry(r.spec.path.clone()).or_default().insert(r.spec.method.to_lowercase(), core_operation(r));
     }
-    let mut tags = vec![json!({"name": "core", "description": "Ingest, findings, the improvement lifecycle, jobs, health."})];
+    let mut tags =
+        vec![json!({"name": "core", "description": "Ingest, findings, the improvement lifecycle, jobs, health."})];
     for (name, loaded) in host.plugins() {
         let prefix = pascal(name);
         let m = &loaded.manifest;

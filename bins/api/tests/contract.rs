@@ -201,7 +201,11 @@ fn assert_matches(doc: &Value, method: &str, path: &str, status: StatusCode, bod
     assert!(!schema.is_null(), "{method} {path} does not declare {status}");
     let v = validator(doc, schema);
     let errors: Vec<String> = v.iter_errors(body).map(|e| format!("at {}: {e}", e.instance_path().as_str())).collect();
-    assert!(errors.is_empty(), "{method} {path} {status}: the answer breaks its schema:\n{}\n{body}", errors.join("\n"));
+    assert!(
+        errors.is_empty(),
+        "{method} {path} {status}: the answer breaks its schema:\n{}\n{body}",
+        errors.join("\n")
+    );
 }
 
 #[tokio::test]
@@ -241,7 +245,9 @@ async fn core_answers_match_their_declared_schemas() {
         checked += 1;
     }
     assert!(checked >= 9, "{checked} GET routes checked");
-    let (_, v, _) = a.call("GET", "/api/v1/alerts?workspace=team-a&include_acknowledged=true&since=2020-01-01T00:00:00Z&limit=5", "").await;
+    let (_, v, _) = a
+        .call("GET", "/api/v1/alerts?workspace=team-a&include_acknowledged=true&since=2020-01-01T00:00:00Z&limit=5", "")
+        .await;
     assert_matches(&doc, "GET", "/api/v1/alerts", StatusCode::OK, &v);
     let (_, v, _) = a.call("GET", "/api/v1/insights?workspace=team-a", "").await;
     if let Some(id) = v["insights"].get(0).and_then(|i| i["id"].as_i64()) {

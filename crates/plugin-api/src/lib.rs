@@ -56,7 +56,7 @@ pub use learnloop_core::columns::{ColumnSpec, PredictionColumns, TextColumn, Val
 pub use learnloop_core::history::{Event, EventQuery, Expect, Order, Page, StoredOutcome, StoredPrediction};
 pub use learnloop_core::{Outcome, Prediction, Record, RecordType, Severity, Timestamp, ValidationError, WorkspaceId};
 pub use manifest::{ConfigKey, JobSpec, KindSpec, Manifest, QueryError, QueryParam, RouteSpec, parse_config};
+pub use plugin::{Plugin, RouteRequest, RouteResponse};
 pub use schema::Schemas;
 pub use schemars::{self, JsonSchema};
-pub use plugin::{Plugin, RouteRequest, RouteResponse};
 pub use services::{Embedder, Llm, Scope, VectorIndex};

@@ -125,7 +125,11 @@ impl RouteSpec {
     /// A reader route `GET path`, with no query parameters until
     /// [`RouteSpec::query`] declares them.
     pub fn get(name: &str, path: &str, summary: &str) -> Self {
-        RouteSpec { name: name.into(), query: Some(Vec::new()), ..RouteSpec::new("GET", path, summary, false, Value::Null) }
+        RouteSpec {
+            name: name.into(),
+            query: Some(Vec::new()),
+            ..RouteSpec::new("GET", path, summary, false, Value::Null)
+        }
     }
 
     /// A route with another method (`POST`, `PUT`, `DELETE`) that needs
@@ -379,8 +383,14 @@ impl TryFrom<RouteSpecWire> for RouteSpec {
             }
         };
         let name = match w.name {
-            Some(n) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') => n,
-            Some(n) => return Err(format!("route {} {}: name {n:?} is not snake_case (a-z, 0-9, _)", w.method, w.path)),
+            Some(n)
+                if !n.is_empty() && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') =>
+            {
+                n
+            }
+            Some(n) => {
+                return Err(format!("route {} {}: name {n:?} is not snake_case (a-z, 0-9, _)", w.method, w.path));
+            }
             None => default_name(&w.method, &w.path),
         };
         Ok(RouteSpec {
@@ -531,7 +541,16 @@ mod tests {
         let e = r.check_query(&q(&[("unit", "u"), ("window_days", "7")])).unwrap_err();
         assert!(e.unknown && e.parameter == "window_days", "{e:?}");
         assert!(e.message.contains("limit, p, all, by, since, unit, workspace"), "{}", e.message);
-        for (k, v) in [("limit", "0"), ("limit", "x"), ("p", "1.5"), ("p", "NaN"), ("all", "yes"), ("by", "zone"), ("since", "yesterday"), ("unit", "")] {
+        for (k, v) in [
+            ("limit", "0"),
+            ("limit", "x"),
+            ("p", "1.5"),
+            ("p", "NaN"),
+            ("all", "yes"),
+            ("by", "zone"),
+            ("since", "yesterday"),
+            ("unit", ""),
+        ] {
             let e = r.check_query(&q(&[("unit", "u"), (k, v)])).unwrap_err();
             assert!(!e.unknown && e.parameter == k, "{k}={v}: {e:?}");
         }

@@ -28,7 +28,10 @@ fn validator(manifest: &Manifest, route: &RouteSpec) -> Arc<jsonschema::Validato
         .should_validate_formats(true)
         .build(&root)
         .unwrap_or_else(|e| {
-            panic!("plugin {}: {} {} declares a response schema that does not compile: {e}", manifest.name, route.method, route.path)
+            panic!(
+                "plugin {}: {} {} declares a response schema that does not compile: {e}",
+                manifest.name, route.method, route.path
+            )
         });
     let v = Arc::new(v);
     cache.insert(key, v.clone());
@@ -57,4 +60,3 @@ pub(crate) fn check(manifest: &Manifest, route: &RouteSpec, response: &RouteResp
         );
     }
 }
-
