@@ -138,8 +138,22 @@ fn path_params(path: &str, typed: &[(&str, Value)]) -> Vec<Value> {
         .collect()
 }
 
-fn core_operation(r: &CoreRoute) -> Value {
-    let mut params = path_params(&r.spec.path, &r.path_params);
+fn core_operation(r: &CoreRoute, host: &PluginHost) -> Value {
+    let mut typed = r.path_params.clone();
+    if r.spec.path.contains("{plugin}") {
+        // The plugins and jobs this server has: a generated client (and a
+        // fuzzer) sees the values that can succeed.
+        let plugins: Vec<&str> = host.plugins().keys().map(String::as_str).collect();
+        let mut jobs: Vec<&str> =
+            host.plugins().values().flat_map(|l| l.manifest.jobs.iter().map(|j| j.name.as_str())).collect();
+        jobs.sort_unstable();
+        jobs.dedup();
+        if !plugins.is_empty() {
+            typed.push(("plugin", json!({"type": "string", "enum": plugins})));
+            typed.push(("job", json!({"type": "string", "enum": jobs})));
+        }
+    }
+    let mut params = path_params(&r.spec.path, &typed);
     if r.workspace {
         params.push(workspace_param());
     }
@@ -153,7 +167,7 @@ pub fn document(host: &PluginHost) -> Value {
     let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
     let mut schemas: Map<String, Value> = c.schemas.iter().map(|(k, v)| (k.clone(), rehome(v, ""))).collect();
     for r in &c.routes {
-        paths.entry(r.spec.path.clone()).or_default().insert(r.spec.method.to_lowercase(), core_operation(r));
+        paths.entry(r.spec.path.clone()).or_default().insert(r.spec.method.to_lowercase(), core_operation(r, host));
     }
     let mut tags =
         vec![json!({"name": "core", "description": "Ingest, findings, the improvement lifecycle, jobs, health."})];
