@@ -17,9 +17,10 @@
 //! sync interrupted half-way repeats some points and loses none.
 
 use learnloop_plugin_api::core::history::Cursor;
-use learnloop_plugin_api::{Context, EventQuery, Order, PluginError, VectorPoint, VectorQuery};
+use learnloop_plugin_api::{Context, EventQuery, Order, PluginError, VectorHit, VectorPoint, VectorQuery};
 use serde_json::{Map, Value, json};
 
+use crate::answers::{CaseContext, CaseOutcome, SimilarCase};
 use crate::record::Rec;
 
 /// Recommendations with outcomes.
@@ -33,8 +34,8 @@ pub const MARKER: &str = "index_state";
 const MARKER_ID: &str = "sync-marker";
 const MARKER_TEXT: &str = "learnloop index sync marker";
 
-/// What a sync did.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+/// What a sync did (`POST /index/sync`).
+#[derive(Debug, Clone, Default, serde::Serialize, schemars::JsonSchema)]
 pub struct SyncReport {
     /// Outcome sequence the index had reached before.
     pub from_seq: i64,
@@ -205,30 +206,40 @@ pub fn similar(
     limit: usize,
     filter: Value,
     exclude: Option<&str>,
-) -> Result<Vec<Value>, PluginError> {
+) -> Result<Vec<SimilarCase>, PluginError> {
     let v =
         ctx.embed(&[text.to_string()])?.pop().ok_or_else(|| PluginError::internal("embedder returned no vector"))?;
     let hits =
         ctx.search_vectors(CASES, &VectorQuery { vector: v, limit: limit + usize::from(exclude.is_some()), filter })?;
-    Ok(hits
-        .into_iter()
-        .filter(|h| Some(h.id.as_str()) != exclude)
-        .take(limit)
-        .map(|h| {
-            let p = &h.payload;
-            json!({
-                "recommendation_id": h.id,
-                "similarity_score": h.score,
-                "outcome": {
-                    "success": p.get("success"), "actual_savings": p.get("actual_savings"),
-                    "predicted_savings": p.get("predicted_savings"), "savings_accuracy": p.get("savings_accuracy"),
-                    "issues_encountered": p.get("issues_encountered"), "execution_date": p.get("execution_date"),
-                },
-                "context": {
-                    "recommendation_type": p.get("recommendation_type"), "resource_type": p.get("resource_type"),
-                    "resource_id": p.get("resource_id"), "region": p.get("region"), "risk_level": p.get("risk_level"),
-                },
-            })
-        })
-        .collect())
+    Ok(hits.into_iter().filter(|h| Some(h.id.as_str()) != exclude).take(limit).map(similar_case).collect())
+}
+
+/// A search hit of [`CASES`] as a similar case: its payload (see
+/// `case_payload`) read field by field; a field the point lacks is `null`.
+fn similar_case(h: VectorHit) -> SimilarCase {
+    let p = &h.payload;
+    let text = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
+    let number = |k: &str| p.get(k).and_then(Value::as_f64);
+    SimilarCase {
+        similarity_score: h.score,
+        outcome: CaseOutcome {
+            success: p.get("success").and_then(Value::as_bool),
+            actual_savings: number("actual_savings"),
+            predicted_savings: number("predicted_savings"),
+            savings_accuracy: number("savings_accuracy"),
+            issues_encountered: p
+                .get("issues_encountered")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()),
+            execution_date: text("execution_date"),
+        },
+        context: CaseContext {
+            recommendation_type: text("recommendation_type"),
+            resource_type: text("resource_type"),
+            resource_id: text("resource_id"),
+            region: text("region"),
+            risk_level: text("risk_level"),
+        },
+        recommendation_id: h.id,
+    }
 }

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use learnloop_plugin_api::{
-    Context, EventQuery, ImprovementDraft, InsightDraft, Order, PluginError, RouteRequest, RouteResponse, Score,
-    ScoreRequest, ScoreWindow, Timestamp,
+    Context, EventQuery, ImprovementDraft, InsightDraft, Order, PluginError, RouteRequest, Score, ScoreRequest,
+    ScoreWindow, Timestamp,
 };
 use serde_json::{Value, json};
 
@@ -16,7 +16,8 @@ use crate::report::{
     SuccessPattern, SuccessRateTarget, ThreeMonths, Totals,
 };
 
-use crate::model::{self, Params, SuccessModel};
+use crate::answers::OutcomesPage;
+use crate::model::{self, Params, ParamsVersions, SuccessModel};
 use crate::record::{Agg, Rec, RecView, Stats};
 use crate::table::{Fields, Row, Table};
 use crate::{CostPlugin, get_doc, put_doc, ts};
@@ -129,14 +130,14 @@ impl Ids {
 
 /// The parameters in force (merged from the host's applied documents of
 /// every target) and the version of each.
-pub fn serving(ctx: &mut dyn Context) -> Result<(Params, BTreeMap<&'static str, u64>), PluginError> {
+pub fn serving(ctx: &mut dyn Context) -> Result<(Params, ParamsVersions), PluginError> {
     let mut p = Params::default();
-    let mut versions = BTreeMap::new();
+    let mut versions = ParamsVersions::default();
     for t in model::TARGETS {
         let a = learnloop_plugin_api::improve::applied(ctx, t)?;
         p.merge(t, a.as_ref().map(|a| &a.params))
             .map_err(|e| PluginError::internal(format!("applied {t} parameters are unreadable: {e}")))?;
-        versions.insert(t, a.map_or(0, |a| a.version));
+        versions.set(t, a.map_or(0, |a| a.version));
     }
     Ok((p, versions))
 }
@@ -181,7 +182,7 @@ pub fn cycle(plugin: &CostPlugin, ctx: &mut dyn Context) -> Result<Value, Plugin
                 candidate: c,
                 in_force: b,
                 n: lc.len(),
-                version_in_force: versions[target],
+                version_in_force: versions.get(target),
             },
         );
         if candidate.part(target) == current.part(target) {
@@ -206,7 +207,7 @@ pub fn cycle(plugin: &CostPlugin, ctx: &mut dyn Context) -> Result<Value, Plugin
     let cand_err = model::holdout_error(&candidate, &table, &holdout).map(|x| x.1);
     let served_err = model::holdout_error(&current, &table, &holdout).map(|x| x.1);
     let success_backtest =
-        success_backtest(&candidate.success_model, &current.success_model, versions[model::RISK], &table, &holdout);
+        success_backtest(&candidate.success_model, &current.success_model, versions.risk_levels, &table, &holdout);
     let trend = calibration_trend(&table, all, cfg.shrinkage);
     let improvement_over_baseline = match (raw_err, cand_err) {
         (Some(r), Some(c)) if r > 0.0 => Some((r - c) / r),
@@ -511,18 +512,18 @@ pub fn metrics(ctx: &mut dyn Context) -> Result<Metrics, PluginError> {
     let learning = get_doc::<LearningDoc>(ctx, "learning")?.0;
     let (_, versions) = serving(ctx)?;
     let a = &stats.all;
-    let active = versions.values().filter(|v| **v > 0).count();
+    let active = versions.applied();
     let last = learning.last_cycle.as_ref();
     // What /assess serves: the candidate if it was applied after the last
     // cycle, else what was in force during it (raw when nothing was).
     let applied_since = last
         .and_then(|l| l.backtest.get(model::CALIBRATION))
-        .is_some_and(|cal| versions[model::CALIBRATION] != cal.version_in_force);
+        .is_some_and(|cal| versions.calibration != cal.version_in_force);
     let served = last.and_then(|l| if applied_since { l.calibrated_error } else { l.served_error });
     let raw = last.and_then(|l| l.raw_error);
     let below = |x: Option<f64>, t: f64| x.map(|x| x < t);
     let success_model = last.and_then(|l| l.success_backtest.clone()).map(|mut m| {
-        m.version_in_force_now = Some(versions[model::RISK]);
+        m.version_in_force_now = Some(versions.risk_levels);
         m
     });
     Ok(Metrics {
@@ -532,7 +533,7 @@ pub fn metrics(ctx: &mut dyn Context) -> Result<Metrics, PluginError> {
             raw_meets_target: below(raw, TARGET_PREDICTION_ERROR),
             served,
             served_meets_target: below(served, TARGET_PREDICTION_ERROR),
-            served_version: versions[model::CALIBRATION],
+            served_version: versions.calibration,
             candidate: last.and_then(|l| l.calibrated_error),
             measured_on: "the held-out newest outcomes of the last learning cycle",
         },
@@ -559,7 +560,7 @@ pub fn metrics(ctx: &mut dyn Context) -> Result<Metrics, PluginError> {
 }
 
 /// `GET /outcomes`.
-pub fn outcomes(ctx: &mut dyn Context, req: &RouteRequest) -> Result<RouteResponse, PluginError> {
+pub fn outcomes(ctx: &mut dyn Context, req: &RouteRequest) -> Result<OutcomesPage, PluginError> {
     let limit = req.query_usize("limit", 100, 1000)?;
     let success = req.query_bool("success")?;
     let measured = req.query_bool("measured")?;
@@ -583,7 +584,7 @@ pub fn outcomes(ctx: &mut dyn Context, req: &RouteRequest) -> Result<RouteRespon
             scanned += 1;
             let r: Rec = serde_json::from_value(s.value)?;
             if want(&r) {
-                items.push(r.to_json(&k["rec/".len()..]));
+                items.push(r.view(&k["rec/".len()..]));
                 if items.len() == limit {
                     next = Some(k["rec/".len()..].to_string());
                     break 'outer;
@@ -596,7 +597,7 @@ pub fn outcomes(ctx: &mut dyn Context, req: &RouteRequest) -> Result<RouteRespon
             }
         }
     }
-    Ok(RouteResponse::ok(json!({"outcomes": items, "next": next})))
+    Ok(OutcomesPage { outcomes: items, next })
 }
 
 fn pattern_groups<'a>(map: &'a BTreeMap<String, Agg>, kind: &str) -> Vec<(&'a str, &'a Agg)> {

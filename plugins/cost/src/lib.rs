@@ -34,10 +34,13 @@
 //! it used.
 //!
 //! Learning is in [`model`] and [`learn`] (over the compact rows of
-//! [`table`]), the vector index in [`index`].
+//! [`table`]), the vector index in [`index`]. Route answers are the types
+//! of [`answers`] and [`report`]; the manifest's route schemas are made from
+//! them (and from [`Proposal`], the body of the assess and similar routes).
 
 #![deny(missing_docs)]
 
+pub mod answers;
 pub mod index;
 pub mod learn;
 pub mod model;
@@ -47,14 +50,20 @@ pub mod table;
 
 use std::collections::BTreeMap;
 
-use learnloop_plugin_api::core::RecordType;
+use learnloop_plugin_api::core::{RecordType, Role};
 use learnloop_plugin_api::{
-    ConfigKey, Context, Event, Expect, JobSpec, KindSpec, Manifest, Plugin, PluginError, Record, RouteRequest,
-    RouteResponse, RouteSpec, Score, ScoreRequest, Timestamp, ValidationError, abi, parse_config,
+    ConfigKey, Context, Event, Expect, JobSpec, KindSpec, Manifest, Plugin, PluginError, QueryParam, Record,
+    RouteRequest, RouteResponse, RouteSpec, Schemas, Score, ScoreRequest, Timestamp, ValidationError, abi,
+    parse_config,
 };
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use answers::{
+    Assessment, GroupBy, InsightsAnswer, Interval, OutcomesPage, ParamsAnswer, ProbabilityBasis, RecommendationAnswer,
+    SimilarCase, SimilarCases, SimilarToRecommendation, SuccessRates,
+};
 use model::Params;
 use record::{AggJson, Exec, Rec, Stats};
 
@@ -238,32 +247,41 @@ fn case_filter(req: &RouteRequest) -> Result<Value, PluginError> {
     Ok(Value::Object(f))
 }
 
-/// A recommendation described in a request body (for assess and similar).
-#[derive(Debug, Clone, Deserialize)]
+/// A recommendation described in a request body (`POST /assess` and
+/// `POST /similar`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Proposal {
-    /// Recommendation type.
+    /// Recommendation type (not empty).
+    #[schemars(length(min = 1))]
     pub recommendation_type: String,
-    /// Resource type.
+    /// Resource type (not empty).
+    #[schemars(length(min = 1))]
     pub resource_type: String,
-    /// Region.
+    /// Region (not empty).
+    #[schemars(length(min = 1))]
     pub region: String,
-    /// Predicted monthly savings.
+    /// Predicted monthly savings (≥ 0).
+    #[schemars(range(min = 0))]
     pub predicted_savings: f64,
-    /// Stated risk level.
+    /// Stated risk level: low, medium or high.
     #[serde(default = "medium")]
+    #[schemars(extend("enum" = ["low", "medium", "high"]))]
     pub risk_level: String,
-    /// Stated confidence.
+    /// Stated confidence in [0, 1].
     #[serde(default)]
+    #[schemars(range(min = 0, max = 1))]
     pub confidence: Option<f64>,
-    /// Scoring factors.
+    /// Scoring factors (finite numbers) by name.
     #[serde(default)]
     pub scoring_factors: BTreeMap<String, f64>,
     /// Resource id (context only).
     #[serde(default)]
     pub resource_id: Option<String>,
-    /// Similar cases to return (default `similar_cases`; 0 = none).
+    /// Similar cases `POST /assess` returns (default `similar_cases` of the
+    /// config; 0 = none; at most 100). `POST /similar` takes `limit` instead.
     #[serde(default)]
+    #[schemars(range(max = 100))]
     pub similar_cases: Option<usize>,
 }
 
@@ -314,17 +332,17 @@ impl Proposal {
 
 impl CostPlugin {
     /// Decision-time assessment of a recommendation.
-    pub fn assess(&self, ctx: &mut dyn Context, p: &Proposal) -> Result<Value, PluginError> {
+    pub fn assess(&self, ctx: &mut dyn Context, p: &Proposal) -> Result<Assessment, PluginError> {
         let (params, versions) = learn::serving(ctx)?;
         let e = params.estimate(&p.recommendation_type, &p.region, &p.resource_type, p.predicted_savings);
         let learned = params.risk_level(&p.recommendation_type, &p.resource_type);
         let limit = p.similar_cases.unwrap_or(self.config.similar_cases);
         let (similar, similar_error) = if limit == 0 {
-            (Value::Array(vec![]), Value::Null)
+            (Some(Vec::new()), None)
         } else {
             match self.similar_for(ctx, &p.text(), limit, json!({}), None) {
-                Ok(v) => (Value::Array(v), Value::Null),
-                Err(PluginError::Unavailable { message }) => (Value::Null, json!(message)),
+                Ok(v) => (Some(v), None),
+                Err(PluginError::Unavailable { message }) => (None, Some(message)),
                 Err(other) => return Err(other),
             }
         };
@@ -337,35 +355,37 @@ impl CostPlugin {
             &p.risk_level,
             &p.scoring_factors,
         ) {
-            Some(q) => (q, "success_model"),
+            Some(q) => (q, ProbabilityBasis::SuccessModel),
             None => {
                 let all = get_doc::<Stats>(ctx, "stats")?.0.all;
-                ((all.succeeded as f64 + 1.0) / (all.executed as f64 + 2.0), "base_rate")
+                ((all.succeeded as f64 + 1.0) / (all.executed as f64 + 2.0), ProbabilityBasis::BaseRate)
             }
         };
-        Ok(json!({
-            "recommendation_type": p.recommendation_type, "resource_type": p.resource_type, "region": p.region,
-            "resource_id": p.resource_id,
-            "predicted_savings": p.predicted_savings,
-            "calibrated_savings": e.calibrated_savings,
-            "calibration_factor": e.calibration_factor,
-            "interval": e.interval.map(|(lo, hi)| json!({"lower": lo, "upper": hi, "level": params.interval.level})),
-            "probability_of_success": probability,
-            "probability_of_success_basis": probability_basis,
-            "expected_monthly_savings": probability * e.calibrated_savings,
-            "stated_risk_level": p.risk_level,
-            "updated_risk_level": learned.map_or(p.risk_level.as_str(), |r| r.risk_level.as_str()),
-            "learned_failure_rate": learned.map(|r| r.failure_rate),
-            "stated_confidence": p.confidence,
-            "original_score": original_score,
-            "adjusted_score": params.score(&p.scoring_factors),
-            "scoring_weights": params.weights,
-            "basis": e.basis,
-            "evidence": e.evidence,
-            "params_versions": versions,
-            "similar_cases": similar,
-            "similar_cases_unavailable": similar_error,
-        }))
+        Ok(Assessment {
+            recommendation_type: p.recommendation_type.clone(),
+            resource_type: p.resource_type.clone(),
+            region: p.region.clone(),
+            resource_id: p.resource_id.clone(),
+            predicted_savings: p.predicted_savings,
+            calibrated_savings: e.calibrated_savings,
+            calibration_factor: e.calibration_factor,
+            interval: e.interval.map(|(lower, upper)| Interval { lower, upper, level: params.interval.level }),
+            probability_of_success: probability,
+            probability_of_success_basis: probability_basis,
+            expected_monthly_savings: probability * e.calibrated_savings,
+            stated_risk_level: p.risk_level.clone(),
+            updated_risk_level: learned.map_or(p.risk_level.clone(), |r| r.risk_level.clone()),
+            learned_failure_rate: learned.map(|r| r.failure_rate),
+            stated_confidence: p.confidence,
+            original_score,
+            adjusted_score: params.score(&p.scoring_factors),
+            scoring_weights: params.weights.clone(),
+            basis: e.basis,
+            evidence: e.evidence,
+            params_versions: versions,
+            similar_cases: similar,
+            similar_cases_unavailable: similar_error,
+        })
     }
 
     fn similar_for(
@@ -375,7 +395,7 @@ impl CostPlugin {
         limit: usize,
         filter: Value,
         exclude: Option<&str>,
-    ) -> Result<Vec<Value>, PluginError> {
+    ) -> Result<Vec<SimilarCase>, PluginError> {
         index::sync(ctx, self.config.index_sync_budget)?;
         index::similar(ctx, text, limit, filter, exclude)
     }
@@ -386,14 +406,73 @@ fn params_default_score(factors: &BTreeMap<String, f64>) -> Option<f64> {
     Params::default().score(factors)
 }
 
+/// The routes, their query parameters and the schemas of their bodies and
+/// answers (collected in `s`). The handler parses its own query parameters;
+/// these declarations say the same (the host refuses anything else).
+fn routes(s: &mut Schemas) -> Vec<RouteSpec> {
+    let get = RouteSpec::get;
+    let post = |role, name: &str, path: &str, summary: &str| RouteSpec::with_method("POST", role, name, path, summary);
+    let filters = |limit: QueryParam| {
+        vec![
+            limit,
+            QueryParam::string("type", "only cases of this recommendation type"),
+            QueryParam::string("resource_type", "only cases of this resource type"),
+            QueryParam::string("region", "only cases in this region"),
+            QueryParam::string("risk_level", "only cases of this stated risk level"),
+            QueryParam::boolean("success", "only cases whose execution succeeded (true) or failed (false)"),
+        ]
+    };
+    let similar_limit = || QueryParam::integer("limit", "similar cases to return (default 10)", 1, 100);
+    let one_type = |what: &str| vec![QueryParam::string("type", what)];
+    vec![
+        post(Role::Reader, "assess", "/assess", "Decision time: calibrated savings with a conformal interval, probability of success, updated risk level, adjusted score and the most similar past cases for a new recommendation")
+            .body(s.input::<Proposal>())
+            .answers(s.output::<Assessment>()),
+        get("get_recommendation", "/recommendations/{id}", "A recommendation with its execution and predicted vs actual savings (savings accuracy = actual / predicted, execution metrics)")
+            .answers(s.output::<RecommendationAnswer>()),
+        get("similar_to_recommendation", "/recommendations/{id}/similar", "Past cases most similar to a recorded recommendation")
+            .query(filters(similar_limit()))
+            .answers(s.output::<SimilarToRecommendation>()),
+        post(Role::Reader, "similar", "/similar", "Past cases most similar to a recommendation given in the body")
+            .query(filters(similar_limit()))
+            .body(s.input::<Proposal>())
+            .answers(s.output::<SimilarCases>()),
+        get("list_outcomes", "/outcomes", "Historical outcomes, oldest recommendation id first")
+            .query(vec![
+                QueryParam::string("type", "only recommendations of this type"),
+                QueryParam::string("resource_type", "only recommendations of this resource type"),
+                QueryParam::string("region", "only recommendations in this region"),
+                QueryParam::boolean("success", "only executions that succeeded (true) or failed (false)"),
+                QueryParam::boolean("measured", "only recommendations with (true) or without (false) measured savings"),
+                QueryParam::integer("limit", "outcomes per page (default 100)", 1, 1000),
+                QueryParam::string("after", "the previous page's next"),
+            ])
+            .answers(s.output::<OutcomesPage>()),
+        get("get_success_rates", "/success-rates", "Success rate and accuracy per recommendation type, region or resource type")
+            .query(vec![QueryParam::one_of("by", "the grouping (default type)", &["type", "region", "resource_type"])])
+            .answers(s.output::<SuccessRates>()),
+        get("get_accuracy", "/accuracy", "Accuracy metrics: prediction error, success rate, ROI accuracy, time to savings, improvement over baseline")
+            .query(one_type("only this recommendation type (404 when there is none of it)"))
+            .answers(s.output::<report::Accuracy>()),
+        get("get_analysis", "/analysis", "Feedback analysis: success and failure patterns per type, accuracy metrics, improvement opportunities, insights")
+            .query(one_type("only this recommendation type"))
+            .answers(s.output::<report::Analysis>()),
+        get("list_insights", "/insights", "Insights of the latest learning cycle")
+            .query(vec![QueryParam::integer("limit", "insights to return (default 10)", 1, 100)])
+            .answers(s.output::<InsightsAnswer>()),
+        get("get_metrics", "/metrics", "Learning metrics: outcomes tracked, success rate, average accuracy, improvement over baseline, cycles, last cycle, active improvements")
+            .answers(s.output::<report::Metrics>()),
+        get("get_params", "/params", "The parameter sets in force (calibration, risk_levels, scoring_weights) and their versions under the improvement lifecycle")
+            .answers(s.output::<ParamsAnswer>()),
+        post(Role::Writer, "sync_index", "/index/sync", "Bring the vector index up to date with the store (learnloop reindex calls this after clearing the index)")
+            .answers(s.output::<index::SyncReport>()),
+    ]
+}
+
 impl Plugin for CostPlugin {
     fn manifest(&self) -> Manifest {
-        let route = RouteSpec::new;
-        let proposal = json!({"type": "object", "required": ["recommendation_type", "resource_type", "region", "predicted_savings"], "properties": {
-            "recommendation_type": {"type": "string"}, "resource_type": {"type": "string"}, "region": {"type": "string"},
-            "predicted_savings": {"type": "number", "minimum": 0}, "risk_level": {"enum": RISKS}, "confidence": {"type": "number"},
-            "scoring_factors": {"type": "object", "additionalProperties": {"type": "number"}}, "resource_id": {"type": "string"},
-            "similar_cases": {"type": "integer", "minimum": 0, "maximum": 100}}});
+        let mut s = Schemas::new();
+        let routes = routes(&mut s);
         Manifest {
             name: "cost".into(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -417,26 +496,14 @@ impl Plugin for CostPlugin {
                     description: "its execution (success + payload) and/or the actual monthly savings (value) measured over a window".into(),
                 },
             ],
-            routes: vec![
-                route("POST", "/assess", "Decision time: calibrated savings with a conformal interval, probability of success, updated risk level, adjusted score and the most similar past cases for a new recommendation", false, proposal.clone()),
-                route("GET", "/recommendations/{id}", "A recommendation with its execution and predicted vs actual savings (savings accuracy = actual / predicted, execution metrics)", false, Value::Null),
-                route("GET", "/recommendations/{id}/similar", "Past cases most similar to a recorded recommendation (query: limit ≤ 100, type, resource_type, region, risk_level, success)", false, Value::Null),
-                route("POST", "/similar", "Past cases most similar to a recommendation given in the body (query filters as above)", false, proposal),
-                route("GET", "/outcomes", "Historical outcomes, oldest recommendation id first (query: type, resource_type, region, success, measured, limit ≤ 1000, after = the previous page's next)", false, Value::Null),
-                route("GET", "/success-rates", "Success rate and accuracy per recommendation type (query: by = type | region | resource_type)", false, Value::Null),
-                route("GET", "/accuracy", "Accuracy metrics: prediction error, success rate, ROI accuracy, time to savings, improvement over baseline (query: type)", false, Value::Null),
-                route("GET", "/analysis", "Feedback analysis: success and failure patterns per type, accuracy metrics, improvement opportunities, insights (query: type)", false, Value::Null),
-                route("GET", "/insights", "Insights of the latest learning cycles (query: limit ≤ 100)", false, Value::Null),
-                route("GET", "/metrics", "Learning metrics: outcomes tracked, success rate, average accuracy, improvement over baseline, cycles, last cycle, active improvements", false, Value::Null),
-                route("GET", "/params", "The parameter sets in force (calibration, risk_levels, scoring_weights) and their versions under the improvement lifecycle", false, Value::Null),
-                route("POST", "/index/sync", "Bring the vector index up to date with the store (learnloop reindex calls this after clearing the index)", true, Value::Null),
-            ],
+            routes,
             jobs: vec![JobSpec {
                 name: "learning_cycle".into(),
                 schedule: "0 0 3 * * *".into(),
                 description: "Daily learning cycle: fit calibration with intervals, success probabilities and risk levels, and scoring weights on all but the newest outcomes; propose each changed set to the improvement lifecycle (backtested on the newest outcomes, applied by policy); insights".into(),
             }],
             config: Config::config_keys(),
+            schemas: s.into_definitions(),
         }
     }
 
@@ -611,18 +678,19 @@ impl Plugin for CostPlugin {
         match (req.method.as_str(), req.route.as_str()) {
             ("POST", "/assess") => {
                 let p = Proposal::parse(req)?;
-                Ok(RouteResponse::ok(self.assess(ctx, &p)?))
+                answer(&self.assess(ctx, &p)?)
             }
             ("GET", "/recommendations/{id}") => {
                 let id = req.param("id")?;
                 let rec =
                     get_rec(ctx, id)?.ok_or_else(|| PluginError::not_found(format!("no recommendation {id:?}")))?;
-                let mut v = rec.to_json(id);
                 let (params, versions) = learn::serving(ctx)?;
                 let e = params.estimate(&rec.kind, &rec.region, &rec.resource_type, rec.predicted);
-                v["calibrated_savings"] = json!(e.calibrated_savings);
-                v["params_versions"] = json!(versions);
-                Ok(RouteResponse::ok(v))
+                answer(&RecommendationAnswer {
+                    recommendation: rec.view(id),
+                    calibrated_savings: e.calibrated_savings,
+                    params_versions: versions,
+                })
             }
             ("GET", "/recommendations/{id}/similar") => {
                 let id = req.param("id")?.to_string();
@@ -630,22 +698,27 @@ impl Plugin for CostPlugin {
                 let rec =
                     get_rec(ctx, &id)?.ok_or_else(|| PluginError::not_found(format!("no recommendation {id:?}")))?;
                 let cases = self.similar_for(ctx, &rec.embed_text(), limit, case_filter(req)?, Some(&id))?;
-                Ok(RouteResponse::ok(json!({"recommendation_id": id, "similar_cases": cases})))
+                answer(&SimilarToRecommendation { recommendation_id: id, similar_cases: cases })
             }
             ("POST", "/similar") => {
                 let p = Proposal::parse(req)?;
+                if p.similar_cases.is_some() {
+                    return Err(PluginError::invalid(
+                        "similar_cases",
+                        "is for POST /assess; POST /similar takes the query parameter limit",
+                    ));
+                }
                 let limit = req.query_usize("limit", 10, 100)?;
                 let cases = self.similar_for(ctx, &p.text(), limit, case_filter(req)?, None)?;
-                Ok(RouteResponse::ok(json!({"similar_cases": cases})))
+                answer(&SimilarCases { similar_cases: cases })
             }
-            ("GET", "/outcomes") => learn::outcomes(ctx, req),
+            ("GET", "/outcomes") => answer(&learn::outcomes(ctx, req)?),
             ("GET", "/success-rates") => {
                 let stats = get_doc::<Stats>(ctx, "stats")?.0;
-                let by = req.query_str("by").unwrap_or("type");
-                let map = match by {
-                    "type" => &stats.by_type,
-                    "region" => &stats.by_region,
-                    "resource_type" => &stats.by_resource_type,
+                let (by, map) = match req.query_str("by").unwrap_or("type") {
+                    "type" => (GroupBy::Type, &stats.by_type),
+                    "region" => (GroupBy::Region, &stats.by_region),
+                    "resource_type" => (GroupBy::ResourceType, &stats.by_resource_type),
                     other => {
                         return Err(PluginError::invalid(
                             "by",
@@ -653,27 +726,21 @@ impl Plugin for CostPlugin {
                         ));
                     }
                 };
-                let groups: BTreeMap<&String, AggJson> = map.iter().map(|(k, a)| (k, a.summary())).collect();
-                Ok(RouteResponse::ok(json!({"by": by, "groups": groups, "overall": stats.all.summary()})))
+                let groups: BTreeMap<String, AggJson> = map.iter().map(|(k, a)| (k.clone(), a.summary())).collect();
+                answer(&SuccessRates { by, groups, overall: stats.all.summary() })
             }
-            ("GET", "/accuracy") => {
-                Ok(RouteResponse::ok(serde_json::to_value(learn::accuracy(ctx, req.query_str("type"))?)?))
-            }
-            ("GET", "/analysis") => {
-                Ok(RouteResponse::ok(serde_json::to_value(learn::analysis(self, ctx, req.query_str("type"))?)?))
-            }
+            ("GET", "/accuracy") => answer(&learn::accuracy(ctx, req.query_str("type"))?),
+            ("GET", "/analysis") => answer(&learn::analysis(self, ctx, req.query_str("type"))?),
             ("GET", "/insights") => {
                 let limit = req.query_usize("limit", 10, 100)?;
                 let mut doc = get_doc::<report::InsightsDoc>(ctx, "insights")?.0;
                 doc.items.truncate(limit);
-                Ok(RouteResponse::ok(json!({"insights": doc.items})))
+                answer(&InsightsAnswer { insights: doc.items })
             }
-            ("GET", "/metrics") => Ok(RouteResponse::ok(serde_json::to_value(learn::metrics(ctx)?)?)),
+            ("GET", "/metrics") => answer(&learn::metrics(ctx)?),
             ("GET", "/params") => {
                 let (p, versions) = learn::serving(ctx)?;
-                let sets: serde_json::Map<String, Value> =
-                    model::TARGETS.iter().map(|t| (t.to_string(), p.part(t))).collect();
-                Ok(RouteResponse::ok(json!({"versions": versions, "params": sets})))
+                answer(&ParamsAnswer { versions, params: p.sets() })
             }
             ("POST", "/index/sync") => {
                 let mut total = index::SyncReport::default();
@@ -690,11 +757,16 @@ impl Plugin for CostPlugin {
                         break;
                     }
                 }
-                Ok(RouteResponse::ok(serde_json::to_value(&total)?))
+                answer(&total)
             }
             _ => Err(PluginError::not_found(format!("no route {} {}", req.method, req.route))),
         }
     }
+}
+
+/// A 200 answer with `body` as its JSON.
+fn answer<T: Serialize>(body: &T) -> Result<RouteResponse, PluginError> {
+    Ok(RouteResponse::ok(serde_json::to_value(body)?))
 }
 
 learnloop_plugin_api::export_plugin!(CostPlugin, CostPlugin::default);

@@ -36,8 +36,9 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::Config;
 use crate::table::{Row, Table};
@@ -93,10 +94,11 @@ pub fn success_keys(kind: &str, region: &str, resource_type: &str, risk: &str) -
 
 /// One level of the success model in use: its pseudo-count and the
 /// executions of each of its groups.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct SuccessLevel {
-    /// One of [`SUCCESS_LEVELS`].
+    /// One of `risk`, `type|risk`, `type|risk|resource_type`,
+    /// `type|risk|resource_type|region` (see `SUCCESS_LEVELS`).
     pub level: String,
     /// Pseudo-count k chosen by cross-validation.
     pub shrinkage: f64,
@@ -105,7 +107,7 @@ pub struct SuccessLevel {
 }
 
 /// A standardised scoring factor's coefficient on the log-odds of success.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct FactorTerm {
     /// Factor name.
     pub name: String,
@@ -119,7 +121,7 @@ pub struct FactorTerm {
 
 /// What cross-validation measured while fitting the success model (mean
 /// log loss on the held-out folds).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct SuccessCv {
     /// Folds (contiguous in time).
@@ -142,7 +144,7 @@ pub struct SuccessCv {
 
 /// The success-probability model (see the module documentation). Empty
 /// (`base.n == 0`) until fitted: callers then answer the base rate.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct SuccessModel {
     /// Successes and executions it was fitted on.
@@ -211,7 +213,7 @@ impl SuccessModel {
 }
 
 /// Running (n, mean) of log savings accuracy in one group.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LogStat {
     /// Measured outcomes.
     pub n: u64,
@@ -227,7 +229,7 @@ impl LogStat {
 }
 
 /// Successes and executions in one group.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Rate {
     /// Executions.
     pub n: u64,
@@ -256,7 +258,7 @@ impl Rate {
 }
 
 /// A learned risk level.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RiskEntry {
     /// Posterior mean failure rate.
     pub failure_rate: f64,
@@ -267,15 +269,15 @@ pub struct RiskEntry {
 }
 
 /// The conformal interval half-widths on the log scale.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct IntervalParams {
     /// Nominal coverage.
     pub level: f64,
-    /// Global quantile q (None: too few holdout residuals).
+    /// Global quantile q (`null`: too few holdout residuals).
     pub q: Option<f64>,
     /// Residuals q rests on.
     pub n: usize,
-    /// Per recommendation type.
+    /// Per recommendation type with enough residuals of its own: (q, residuals it rests on).
     pub by_type: BTreeMap<String, (f64, usize)>,
 }
 
@@ -304,6 +306,83 @@ pub struct Params {
     pub weights: BTreeMap<String, f64>,
 }
 
+/// The `calibration` parameter set.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct CalibrationSet {
+    /// Shrinkage pseudo-count k of the calibration.
+    pub shrinkage: f64,
+    /// Global log-accuracy.
+    pub global: LogStat,
+    /// Log-accuracy by `type`, `type|region` and `type|region|resource_type`.
+    pub calibration: BTreeMap<String, LogStat>,
+    /// The conformal interval.
+    pub interval: IntervalParams,
+}
+
+/// The `risk_levels` parameter set.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct RiskSet {
+    /// The success-probability model (empty until fitted).
+    pub success_model: SuccessModel,
+    /// Learned risk levels by `type` and `type|resource_type`.
+    pub risk: BTreeMap<String, RiskEntry>,
+}
+
+/// The `scoring_weights` parameter set.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct WeightsSet {
+    /// Scoring weights by factor name (sum 1; empty: equal weights).
+    pub weights: BTreeMap<String, f64>,
+}
+
+/// The three parameter sets in force (`GET /params`).
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct ParamSets {
+    /// Calibration of predicted savings and its interval.
+    pub calibration: CalibrationSet,
+    /// Success probability and risk levels.
+    pub risk_levels: RiskSet,
+    /// Scoring weights.
+    pub scoring_weights: WeightsSet,
+}
+
+/// The version of each parameter set in force (0: the untrained default),
+/// as the host's improvement lifecycle numbers them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ParamsVersions {
+    /// Version of `calibration`.
+    pub calibration: u64,
+    /// Version of `risk_levels`.
+    pub risk_levels: u64,
+    /// Version of `scoring_weights`.
+    pub scoring_weights: u64,
+}
+
+impl ParamsVersions {
+    /// The version of `target` (one of [`TARGETS`]).
+    pub fn get(&self, target: &str) -> u64 {
+        match target {
+            CALIBRATION => self.calibration,
+            RISK => self.risk_levels,
+            _ => self.scoring_weights,
+        }
+    }
+
+    /// Sets the version of `target` (one of [`TARGETS`]).
+    pub fn set(&mut self, target: &str, version: u64) {
+        match target {
+            CALIBRATION => self.calibration = version,
+            RISK => self.risk_levels = version,
+            _ => self.scoring_weights = version,
+        }
+    }
+
+    /// Parameter sets applied (version > 0).
+    pub fn applied(&self) -> usize {
+        TARGETS.iter().filter(|t| self.get(t) > 0).count()
+    }
+}
+
 /// The hierarchy keys of a recommendation, broad to narrow.
 pub fn keys(kind: &str, region: &str, resource_type: &str) -> [String; 3] {
     [kind.to_string(), format!("{kind}|{region}"), format!("{kind}|{region}|{resource_type}")]
@@ -325,14 +404,43 @@ pub struct Estimate {
 }
 
 impl Params {
-    /// The JSON of one parameter set.
+    /// The JSON of one parameter set (as proposed to and applied by the
+    /// improvement lifecycle).
     pub fn part(&self, target: &str) -> Value {
-        match target {
-            CALIBRATION => {
-                json!({"shrinkage": self.shrinkage, "global": self.global, "calibration": self.calibration, "interval": self.interval})
-            }
-            RISK => json!({"success_model": self.success_model, "risk": self.risk}),
-            _ => json!({"weights": self.weights}),
+        let v = match target {
+            CALIBRATION => serde_json::to_value(self.calibration_set()),
+            RISK => serde_json::to_value(self.risk_set()),
+            _ => serde_json::to_value(self.weights_set()),
+        };
+        v.expect("parameter sets serialise")
+    }
+
+    /// The `calibration` set.
+    pub fn calibration_set(&self) -> CalibrationSet {
+        CalibrationSet {
+            shrinkage: self.shrinkage,
+            global: self.global,
+            calibration: self.calibration.clone(),
+            interval: self.interval.clone(),
+        }
+    }
+
+    /// The `risk_levels` set.
+    pub fn risk_set(&self) -> RiskSet {
+        RiskSet { success_model: self.success_model.clone(), risk: self.risk.clone() }
+    }
+
+    /// The `scoring_weights` set.
+    pub fn weights_set(&self) -> WeightsSet {
+        WeightsSet { weights: self.weights.clone() }
+    }
+
+    /// All three sets.
+    pub fn sets(&self) -> ParamSets {
+        ParamSets {
+            calibration: self.calibration_set(),
+            risk_levels: self.risk_set(),
+            scoring_weights: self.weights_set(),
         }
     }
 
@@ -1046,8 +1154,8 @@ pub fn losses(
     }
 }
 
-/// One calendar month of [`monthly_errors`].
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// One calendar month of the calibrated error trend (see `monthly_errors`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct MonthError {
     /// `YYYY-MM` (UTC) of the recommendations' event time.

@@ -8,8 +8,11 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use crate::answers::{ExecutionView, RecommendationView};
 
 /// Microseconds per day.
 pub const DAY: f64 = 86_400e6;
@@ -153,33 +156,42 @@ impl Rec {
         embed_text(&self.kind, &self.resource_type, &self.region, &self.risk, self.predicted)
     }
 
-    /// The JSON of the comparison routes.
-    pub fn to_json(&self, id: &str) -> Value {
-        json!({
-            "recommendation_id": id,
-            "recommendation_type": self.kind,
-            "resource_id": self.resource_id,
-            "resource_type": self.resource_type,
-            "region": self.region,
-            "risk_level": self.risk,
-            "predicted_savings": self.predicted,
-            "confidence": self.confidence,
-            "scoring_factors": self.factors,
-            "recommended_at": crate::ts(self.t),
-            "execution": self.exec.as_ref().map(|e| json!({
-                "outcome_id": e.outcome_id, "execution_id": e.execution_id, "success": e.success,
-                "execution_duration_seconds": e.duration_seconds, "issues_encountered": e.issues,
-                "post_execution_metrics": e.metrics, "executed_at": crate::ts(e.t),
-            })),
-            "actual_savings": self.actual,
-            "measured_at": self.actual_t.map(crate::ts),
-            "measurement_window_days": self.window_days,
-            "savings_accuracy": self.savings_accuracy(),
-            "prediction_error": self.prediction_error(),
-            "savings_difference": self.actual.map(|a| a - self.predicted),
-            "days_to_savings": self.days_to_savings(),
-        })
+    /// The recommendation as the comparison routes show it.
+    pub fn view(&self, id: &str) -> RecommendationView {
+        RecommendationView {
+            recommendation_id: id.to_string(),
+            recommendation_type: self.kind.clone(),
+            resource_id: self.resource_id.clone(),
+            resource_type: self.resource_type.clone(),
+            region: self.region.clone(),
+            risk_level: self.risk.clone(),
+            predicted_savings: self.predicted,
+            confidence: self.confidence,
+            scoring_factors: self.factors.clone(),
+            recommended_at: time_string(self.t),
+            execution: self.exec.as_ref().map(|e| ExecutionView {
+                outcome_id: e.outcome_id.clone(),
+                execution_id: e.execution_id.clone(),
+                success: e.success,
+                execution_duration_seconds: e.duration_seconds,
+                issues_encountered: e.issues.clone(),
+                post_execution_metrics: e.metrics.as_object().cloned(),
+                executed_at: time_string(e.t),
+            }),
+            actual_savings: self.actual,
+            measured_at: self.actual_t.and_then(time_string),
+            measurement_window_days: self.window_days,
+            savings_accuracy: self.savings_accuracy(),
+            prediction_error: self.prediction_error(),
+            savings_difference: self.actual.map(|a| a - self.predicted),
+            days_to_savings: self.days_to_savings(),
+        }
     }
+}
+
+/// An RFC 3339 time for a time in µs (`None` when out of range).
+pub fn time_string(us: i64) -> Option<String> {
+    crate::ts(us).as_str().map(str::to_string)
 }
 
 /// The embedding text of a recommendation's defining fields. Type and
@@ -307,7 +319,7 @@ impl Agg {
 }
 
 /// A failure issue and how often it occurred.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct IssueCount {
     /// The issue's text.
     pub issue: String,
@@ -315,8 +327,8 @@ pub struct IssueCount {
     pub count: i64,
 }
 
-/// [`Agg`] as the metrics routes serve it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The counters of a group of recommendations as the metrics routes serve them.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct AggJson {
     /// Recommendations.
     pub recommendations: i64,

@@ -9,20 +9,21 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::model::{FactorTerm, IntervalParams, MonthError, SuccessCv};
+use crate::model::{FactorTerm, IntervalParams, MonthError, ParamsVersions, SuccessCv};
 use crate::record::AggJson;
 
 /// One insight of a learning cycle: an item of the `insights` document, the
 /// data of the emitted insight, and the payload of its vector point.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct Insight {
     /// `prediction_bias`, `failure_pattern` or `success_pattern`.
     pub insight_type: String,
-    /// The recommendation type it is about (`None`: all).
+    /// The recommendation type it is about (`null`: all).
     pub recommendation_type: Option<String>,
     /// One line.
     pub title: String,
@@ -43,7 +44,7 @@ pub struct Insight {
 }
 
 /// The `insights` document: the newest cycle's insights.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct InsightsDoc {
     /// Insights found by every cycle so far.
@@ -53,7 +54,7 @@ pub struct InsightsDoc {
 }
 
 /// The `learning` document.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct LearningDoc {
     /// Cycles completed.
@@ -65,7 +66,7 @@ pub struct LearningDoc {
 }
 
 /// One parameter set's held-out backtest in a cycle report.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct Backtest {
     /// The loss measured.
@@ -81,7 +82,7 @@ pub struct Backtest {
 }
 
 /// Mean losses of the candidate, the model in force and the base rate.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct Losses {
     /// The candidate.
@@ -93,7 +94,7 @@ pub struct Losses {
 }
 
 /// A level of the success model, summarised.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct LevelSummary {
     /// The level's name.
@@ -105,7 +106,7 @@ pub struct LevelSummary {
 }
 
 /// The candidate success model, summarised.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct CandidateSummary {
     /// Its levels, broad to narrow.
@@ -119,7 +120,7 @@ pub struct CandidateSummary {
 }
 
 /// The success model's held-out backtest.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct SuccessBacktest {
     /// Held-out executions.
@@ -130,7 +131,7 @@ pub struct SuccessBacktest {
     pub brier: Losses,
     /// Mean log losses.
     pub log_loss: Losses,
-    /// Whether the candidate beats the base rate on both (`None`: nothing to compare).
+    /// Whether the candidate beats the base rate on both (`null`: nothing to compare).
     pub candidate_beats_base_rate: Option<bool>,
     /// Version of the risk set in force during the cycle.
     pub version_in_force: u64,
@@ -144,7 +145,7 @@ pub struct SuccessBacktest {
 }
 
 /// The error three months after the first month, against the seed's promise.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct ThreeMonths {
     /// First month (`YYYY-MM`).
@@ -164,7 +165,7 @@ pub struct ThreeMonths {
     pub improvement: Option<f64>,
     /// The promised improvement.
     pub promised: f64,
-    /// Whether it was achieved (`None`: not measurable yet).
+    /// Whether it was achieved (`null`: not measurable yet).
     pub achieved: Option<bool>,
     /// Why it is not measurable yet.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -172,7 +173,7 @@ pub struct ThreeMonths {
 }
 
 /// Month-by-month calibrated error.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct CalibrationTrend {
     /// Per calendar month.
@@ -182,7 +183,7 @@ pub struct CalibrationTrend {
 }
 
 /// Recommendations and outcomes counted.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct Totals {
     /// Recommendations.
@@ -192,7 +193,7 @@ pub struct Totals {
 }
 
 /// The learning cycle's report (per workspace), kept as `learning.last_cycle`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct CycleReport {
     /// Cycle number.
@@ -246,12 +247,12 @@ pub struct CycleReport {
 }
 
 /// `GET /accuracy`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Accuracy {
     /// The counters.
     #[serde(flatten)]
     pub agg: AggJson,
-    /// The type asked for (`None`: all).
+    /// The type asked for (`null`: all).
     pub recommendation_type: Option<String>,
     /// From the last cycle.
     pub improvement_over_baseline: Option<f64>,
@@ -262,7 +263,7 @@ pub struct Accuracy {
 }
 
 /// The prediction error against the seed's target, in `/metrics`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct PredictionError {
     /// The target.
     pub target: f64,
@@ -283,7 +284,7 @@ pub struct PredictionError {
 }
 
 /// The success rate against the seed's target, in `/metrics`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct SuccessRateTarget {
     /// The target.
     pub target: f64,
@@ -294,7 +295,7 @@ pub struct SuccessRateTarget {
 }
 
 /// `GET /metrics`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Metrics {
     /// Against the seed's target.
     pub prediction_error: PredictionError,
@@ -325,13 +326,13 @@ pub struct Metrics {
     /// Parameter sets applied (version > 0).
     pub active_improvements: usize,
     /// Versions in force.
-    pub params_versions: BTreeMap<&'static str, u64>,
+    pub params_versions: ParamsVersions,
     /// The plugin's clock.
     pub newest_event_time: Option<String>,
 }
 
 /// A dimension's best value for a type, in `/analysis`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Optimal {
     /// The value.
     pub value: String,
@@ -340,7 +341,7 @@ pub struct Optimal {
 }
 
 /// Success pattern of a type, in `/analysis`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct SuccessPattern {
     /// The type.
     pub recommendation_type: String,
@@ -357,7 +358,7 @@ pub struct SuccessPattern {
 }
 
 /// Failure pattern of a type, in `/analysis`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct FailurePattern {
     /// The type.
     pub recommendation_type: String,
@@ -376,13 +377,13 @@ pub struct FailurePattern {
 }
 
 /// An improvement opportunity, in `/analysis`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Opportunity {
     /// `area:type`.
     pub opportunity_id: String,
     /// `prediction`, `risk_assessment` or `scoring`.
     pub area: &'static str,
-    /// The type (`None`: all).
+    /// The type (`null`: all).
     pub recommendation_type: Option<String>,
     /// Where it stands.
     pub current_performance: Option<f64>,
@@ -395,7 +396,7 @@ pub struct Opportunity {
 }
 
 /// `GET /analysis`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Analysis {
     /// Per type.
     pub success_patterns: Vec<SuccessPattern>,
@@ -405,10 +406,10 @@ pub struct Analysis {
     pub accuracy: Accuracy,
     /// What to improve.
     pub improvement_opportunities: Vec<Opportunity>,
-    /// The newest cycle's insights (`None` before the first cycle).
+    /// The newest cycle's insights (`null` before the first cycle).
     pub insights: Option<Vec<Insight>>,
     /// Versions in force.
-    pub params_versions: BTreeMap<&'static str, u64>,
+    pub params_versions: ParamsVersions,
 }
 
 /// Serialises a route answer.

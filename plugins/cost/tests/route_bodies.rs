@@ -98,13 +98,16 @@ fn route_bodies() {
             "recommendation_type": "spot_instances", "resource_type": "ec2", "region": "eu-west-1",
             "predicted_savings": 500.0, "risk_level": "medium", "scoring_factors": {"readiness": 0.4}, "similar_cases": 3,
         });
+        // POST /similar takes `limit` in the query, not `similar_cases`.
+        let mut similar_body = proposal.clone();
+        similar_body.as_object_mut().unwrap().remove("similar_cases");
         /// Snapshot name, method, path, query, body.
         type Route<'a> = (&'a str, &'a str, &'a str, Vec<(&'a str, &'a str)>, Value);
         let routes: Vec<Route> = vec![
             ("assess", "POST", "/assess", vec![], proposal.clone()),
             ("recommendation", "GET", "/recommendations/rec-0007", vec![], Value::Null),
             ("recommendation_similar", "GET", "/recommendations/rec-0007/similar", vec![("limit", "3")], Value::Null),
-            ("similar", "POST", "/similar", vec![("limit", "3"), ("success", "false")], proposal),
+            ("similar", "POST", "/similar", vec![("limit", "3"), ("success", "false")], similar_body),
             ("outcomes", "GET", "/outcomes", vec![("limit", "3"), ("type", "rightsizing")], Value::Null),
             ("success_rates", "GET", "/success-rates", vec![("by", "region")], Value::Null),
             ("accuracy", "GET", "/accuracy", vec![], Value::Null),
