@@ -2,10 +2,13 @@
 //! error, and the snapshot tests (`tests/snapshots.rs`) show any change of
 //! shape. Field order is the order of the JSON objects the routes have
 //! always answered (it shows when serde_json keeps insertion order).
-//! Times are RFC 3339 strings or `null` (`learnloop_plugin_api::helpers::time_json`).
+//! Times are RFC 3339 strings, or `null` when unknown ([`crate::time`]).
+//! Each type derives `JsonSchema`: the manifest's route schemas (and the
+//! OpenAPI document) are made from the same types the routes serialise.
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -16,7 +19,7 @@ use crate::rules::Rule;
 use crate::score::{CountStats, LearningRate, TrustScores};
 
 /// One agent in `GET /agents` and `GET /trusted`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AgentSummary {
     /// The agent's overall trust scores.
     #[serde(flatten)]
@@ -38,11 +41,12 @@ pub struct AgentSummary {
     /// The agent's counters.
     pub stats: CountStats,
     /// Event time of the agent's last event.
-    pub last_event_time: Value,
+    #[schemars(extend("format" = "date-time"))]
+    pub last_event_time: Option<String>,
 }
 
 /// The change test of an agent, as routes show it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ChangeTestSummary {
     /// Completed blocks that were tested.
     pub blocks_tested: u64,
@@ -57,7 +61,7 @@ pub struct ChangeTestSummary {
 }
 
 /// Fast (α = 0.2) and slow (α = 0.05) EWMAs of the outcome values.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct EwmaSummary {
     /// Fast EWMA (`null` before the first evaluation).
     pub fast: Option<f64>,
@@ -66,12 +70,13 @@ pub struct EwmaSummary {
 }
 
 /// `GET /agents`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AgentsAnswer {
     /// Every agent, most trusted first.
     pub agents: Vec<AgentSummary>,
     /// The workspace's newest event time.
-    pub as_of: Value,
+    #[schemars(extend("format" = "date-time"))]
+    pub as_of: Option<String>,
     /// The trust weights in force.
     pub weights: Weights,
     /// Their version (0: the configured weights).
@@ -79,7 +84,7 @@ pub struct AgentsAnswer {
 }
 
 /// `GET /agents/{agent}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AgentProfile {
     /// What `GET /agents` says about the agent.
     #[serde(flatten)]
@@ -97,7 +102,7 @@ pub struct AgentProfile {
 }
 
 /// An agent's trust on one recommendation type.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TypeTrust {
     /// Trust scores of the agent × type counters.
     #[serde(flatten)]
@@ -107,7 +112,7 @@ pub struct TypeTrust {
 }
 
 /// A strength or weakness of an agent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TypeStrength {
     /// The recommendation type.
     pub recommendation_type: String,
@@ -120,7 +125,7 @@ pub struct TypeStrength {
 }
 
 /// `GET /recommendations/{id}`, and one item of an agent's recommendations.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RecommendationAnswer {
     /// The prediction id.
     pub recommendation_id: String,
@@ -145,7 +150,7 @@ pub struct RecommendationAnswer {
 }
 
 /// One evaluation of a recommendation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct EvaluationAnswer {
     /// The outcome id.
     pub outcome_id: String,
@@ -166,7 +171,7 @@ pub struct EvaluationAnswer {
 }
 
 /// `GET /agents/{agent}/recommendations`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RecommendationsPage {
     /// The agent.
     pub agent_id: String,
@@ -177,7 +182,7 @@ pub struct RecommendationsPage {
 }
 
 /// `GET /agents/{agent}/boost`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BoostAnswer {
     /// The agent.
     pub agent_id: String,
@@ -190,7 +195,7 @@ pub struct BoostAnswer {
 }
 
 /// `GET /trusted`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TrustedAnswer {
     /// The threshold applied.
     pub threshold: f64,
@@ -201,7 +206,7 @@ pub struct TrustedAnswer {
 }
 
 /// `GET /patterns`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PatternsAnswer {
     /// The patterns of the last discovery (optionally of one category).
     pub patterns: Vec<Pattern>,
@@ -214,7 +219,7 @@ pub struct PatternsAnswer {
 }
 
 /// A decision rule suggested from a pattern (`GET /rules`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SuggestedRule {
     /// prefer / avoid / boost / require_consensus / trust_confidence / distrust_signal.
     pub action: String,
@@ -237,7 +242,7 @@ pub struct SuggestedRule {
 }
 
 /// `GET /rules`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RulesAnswer {
     /// The type asked about (`null`: all).
     pub recommendation_type: Option<String>,
@@ -250,7 +255,7 @@ pub struct RulesAnswer {
 }
 
 /// The seed's targets of pattern accuracy and coverage.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Targets {
     /// Accuracy target (0.80).
     pub accuracy: f64,
@@ -264,7 +269,7 @@ impl Targets {
 }
 
 /// Recommendations and final evaluations seen.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SeenTotals {
     /// Recommendations seen.
     pub recommendations: u64,
@@ -273,7 +278,7 @@ pub struct SeenTotals {
 }
 
 /// `GET /learning/status` (also `learning` in `GET /stats`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LearningStatus {
     /// At least `learning_trigger_outcomes` new evaluations since the last cycle.
     pub should_trigger_learning_cycle: bool,
@@ -296,11 +301,12 @@ pub struct LearningStatus {
     /// What was seen.
     pub totals: SeenTotals,
     /// The workspace's newest event time.
-    pub newest_event_time: Value,
+    #[schemars(extend("format" = "date-time"))]
+    pub newest_event_time: Option<String>,
 }
 
 /// Totals of `GET /stats`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StatsTotals {
     /// Recommendations seen.
     pub recommendations: u64,
@@ -311,7 +317,7 @@ pub struct StatsTotals {
 }
 
 /// `GET /stats`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StatsAnswer {
     /// Agents known.
     pub agents: usize,

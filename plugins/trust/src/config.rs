@@ -2,10 +2,11 @@
 //! section must pass, and the documented key list the manifest carries.
 
 use learnloop_plugin_api::{ConfigKey, PluginError};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Weights of the trust dimensions in the overall score.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Weights {
     /// Accuracy weight (default 0.40).

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use learnloop_plugin_api::helpers::time_json;
 use learnloop_plugin_api::{AlertDraft, Context, Expect, InsightDraft, PluginError, Severity, Timestamp};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -17,15 +18,17 @@ use crate::patterns::Pattern;
 use crate::rules::RulesLearning;
 use crate::score::{AgentDoc, DAY};
 use crate::weights::WeightsLearning;
-use crate::{TrustPlugin, Weights, get_doc, patterns, put_doc, rules, score, weights};
+use crate::{TrustPlugin, Weights, get_doc, patterns, put_doc, rules, score, time, weights};
 
 /// The window a discovery looked at.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PatternWindow {
     /// Its start (RFC 3339).
-    pub from: Value,
+    #[schemars(extend("format" = "date-time"))]
+    pub from: Option<String>,
     /// Its end: the newest event time.
-    pub until: Value,
+    #[schemars(extend("format" = "date-time"))]
+    pub until: Option<String>,
 }
 
 /// The document `patterns`: the last discovery.
@@ -86,7 +89,7 @@ pub struct TrustSnapshot {
 }
 
 /// Predictions and outcomes behind a report (the shape every plugin's jobs report).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct JobTotals {
     /// Recommendations.
     pub predictions: u64,
@@ -95,18 +98,20 @@ pub struct JobTotals {
 }
 
 /// The window of a cycle report.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CycleWindow {
     /// Its start.
-    pub from: Value,
+    #[schemars(extend("format" = "date-time"))]
+    pub from: Option<String>,
     /// Its end: the newest event time.
-    pub until: Value,
+    #[schemars(extend("format" = "date-time"))]
+    pub until: Option<String>,
     /// `lookback_days`.
     pub lookback_days: f64,
 }
 
 /// The weights part of a learning cycle's report.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CycleWeights {
     /// The weights in force during the cycle.
     pub in_force: Weights,
@@ -117,7 +122,7 @@ pub struct CycleWeights {
 }
 
 /// The routing-rules part of a learning cycle's report.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CycleRules {
     /// Rules in force during the cycle.
     pub in_force: usize,
@@ -131,7 +136,7 @@ pub struct CycleRules {
 /// only for `meta_learning`), also kept as the `learning` document's
 /// `last_result`. Fields added over time default when an older document
 /// lacks them.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct CycleReport {
     /// Evaluated recommendations in the window.
@@ -309,7 +314,7 @@ fn run_patterns(plugin: &TrustPlugin, ctx: &mut dyn Context, cycle: bool) -> Res
         accuracy: d.accuracy,
         coverage: d.coverage,
         mean_confidence: mean_conf,
-        window: Some(PatternWindow { from: time_json(from.as_micros()), until: time_json(meta.newest) }),
+        window: Some(PatternWindow { from: time(from.as_micros()), until: time(meta.newest) }),
         samples: d.samples,
     };
     put_doc(ctx, "patterns", &doc, expect)?;
@@ -360,8 +365,8 @@ fn run_patterns(plugin: &TrustPlugin, ctx: &mut dyn Context, cycle: bool) -> Res
         key_insights: insights,
         recommendations_for_swarm: recs,
         window: CycleWindow {
-            from: time_json(from.as_micros()),
-            until: time_json(meta.newest),
+            from: time(from.as_micros()),
+            until: time(meta.newest),
             lookback_days: cfg.lookback_days,
         },
         subjects: d.agents,

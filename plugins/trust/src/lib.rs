@@ -31,7 +31,9 @@
 //!
 //! Code map: [`config`] (the `[trust]` section), [`online`] (the update as
 //! events arrive), [`routes`] and [`route`] (the routes; their answers are
-//! the types of [`answers`]), [`jobs`] (the scheduled jobs, their reports
+//! the types of [`answers`] and [`route::RouteAnswer`], the body of
+//! `POST /route` is [`route::RouteBody`], and the manifest's route schemas
+//! are made from these types), [`jobs`] (the scheduled jobs, their reports
 //! and the documents they write), [`weights`] and [`rules`] (what the
 //! improvement lifecycle learns and scores). This file wires them into the
 //! [`Plugin`] trait.
@@ -48,10 +50,15 @@ pub mod rules;
 pub mod score;
 pub mod weights;
 
-use learnloop_plugin_api::core::RecordType;
+use learnloop_plugin_api::core::{RecordType, Role};
 use learnloop_plugin_api::{
-    Context, Event, JobSpec, KindSpec, Manifest, Plugin, PluginError, Record, RouteRequest, RouteResponse, RouteSpec,
-    ValidationError, abi, parse_config,
+    Context, Event, JobSpec, KindSpec, Manifest, Plugin, PluginError, QueryParam, Record, RouteRequest, RouteResponse,
+    RouteSpec, Schemas, ValidationError, abi, parse_config,
+};
+
+use answers::{
+    AgentProfile, AgentsAnswer, BoostAnswer, LearningStatus, PatternsAnswer, RecommendationAnswer, RecommendationsPage,
+    RulesAnswer, StatsAnswer, TrustedAnswer,
 };
 use serde_json::{Value, json};
 
@@ -59,6 +66,12 @@ pub use config::{Config, Weights};
 pub use online::{Meta, load_agents};
 
 pub(crate) use learnloop_plugin_api::state::{get_doc, put_doc};
+
+/// An RFC 3339 time for a time in µs, `None` when out of range (the
+/// answers' and documents' times).
+pub(crate) fn time(us: i64) -> Option<String> {
+    learnloop_plugin_api::helpers::time_json(us).as_str().map(str::to_string)
+}
 
 /// The plugin.
 #[derive(Debug, Default)]
@@ -87,9 +100,51 @@ impl TrustPlugin {
     }
 }
 
+/// The routes, their query parameters and the schemas of their bodies and
+/// answers (collected in `s`). The handlers parse their own query
+/// parameters; these declarations say the same (the host refuses anything
+/// else).
+fn routes(s: &mut Schemas) -> Vec<RouteSpec> {
+    let get = RouteSpec::get;
+    vec![
+        get("list_agents", "/agents", "Trust scores and stats of every agent, most trusted first")
+            .answers(s.output::<AgentsAnswer>()),
+        get("get_agent", "/agents/{agent}", "An agent's profile: trust, Beta posterior, trend, strengths and weaknesses by recommendation type")
+            .answers(s.output::<AgentProfile>()),
+        get("list_agent_recommendations", "/agents/{agent}/recommendations", "An agent's recommendations with their evaluations, oldest first")
+            .query(vec![
+                QueryParam::string("type", "only recommendations of this type"),
+                QueryParam::integer("limit", "recommendations per page (default 50)", 1, 1000),
+                QueryParam::string("after", "the previous page's next"),
+            ])
+            .answers(s.output::<RecommendationsPage>()),
+        get("get_recommendation", "/recommendations/{id}", "One recommendation with its evaluations and current status")
+            .answers(s.output::<RecommendationAnswer>()),
+        get("get_boost", "/agents/{agent}/boost", "Decision boost for an agent and recommendation type")
+            .query(vec![QueryParam::string("type", "the recommendation type").required()])
+            .answers(s.output::<BoostAnswer>()),
+        get("list_trusted", "/trusted", "Agents whose overall trust is at least the threshold")
+            .query(vec![QueryParam::number("threshold", "least overall trust (default trusted_threshold)", 0.0, 1.0)])
+            .answers(s.output::<TrustedAnswer>()),
+        RouteSpec::with_method("POST", Role::Writer, "route", "/route", "Rank candidate agents for a recommendation type and pick one (Thompson sampling or greedy); logs selection probabilities as an insight")
+            .body(s.input::<route::RouteBody>())
+            .answers(s.output::<route::RouteAnswer>()),
+        get("list_patterns", "/patterns", "Discovered patterns")
+            .query(vec![QueryParam::one_of("category", "only patterns of this category", &routes::CATEGORIES)])
+            .answers(s.output::<PatternsAnswer>()),
+        get("list_rules", "/rules", "Decision rules suggested from the patterns, and the routing rules in force")
+            .query(vec![QueryParam::string("type", "only rules about this recommendation type (and rules about none)")])
+            .answers(s.output::<RulesAnswer>()),
+        get("get_learning_status", "/learning/status", "should_trigger_learning_cycle, the last cycle and model accuracy/coverage")
+            .answers(s.output::<LearningStatus>()),
+        get("get_stats", "/stats", "Statistics of the whole learning system")
+            .answers(s.output::<StatsAnswer>()),
+    ]
+}
+
 impl Plugin for TrustPlugin {
     fn manifest(&self) -> Manifest {
-        let route = RouteSpec::new;
+        let mut s = Schemas::new();
         let job = JobSpec::new;
         Manifest {
             name: "trust".into(),
@@ -112,22 +167,7 @@ impl Plugin for TrustPlugin {
                     description: "its evaluation: label approved/rejected/partial/pending, success, quality in [0, 1] (= overall quality 0–100 / 100), feedback".into(),
                 },
             ],
-            routes: vec![
-                route("GET", "/agents", "Trust scores and stats of every agent, most trusted first", false, Value::Null),
-                route("GET", "/agents/{agent}", "An agent's profile: trust, Beta posterior, trend, strengths and weaknesses by recommendation type", false, Value::Null),
-                route("GET", "/agents/{agent}/recommendations", "An agent's recommendations with their evaluations, oldest first (query: type, limit ≤ 1000, after = the previous page's next)", false, Value::Null),
-                route("GET", "/recommendations/{id}", "One recommendation with its evaluations and current status", false, Value::Null),
-                route("GET", "/agents/{agent}/boost", "Decision boost for an agent and recommendation type (query: type)", false, Value::Null),
-                route("GET", "/trusted", "Agents whose overall trust is at least `threshold` (query; default trusted_threshold)", false, Value::Null),
-                route("POST", "/route", "Rank candidate agents for a recommendation type and pick one (Thompson sampling or greedy); logs selection probabilities as an insight", true,
-                    json!({"type": "object", "required": ["recommendation_type", "candidates"], "properties": {
-                        "recommendation_type": {"type": "string"}, "candidates": {"type": "array", "items": {"type": "string"}},
-                        "strategy": {"enum": ["thompson", "greedy"]}, "seed": {"type": "integer"}}})),
-                route("GET", "/patterns", "Discovered patterns (query: category)", false, Value::Null),
-                route("GET", "/rules", "Decision rules suggested from the patterns, optionally for one recommendation type (query: type)", false, Value::Null),
-                route("GET", "/learning/status", "should_trigger_learning_cycle, the last cycle and model accuracy/coverage", false, Value::Null),
-                route("GET", "/stats", "Statistics of the whole learning system", false, Value::Null),
-            ],
+            routes: routes(&mut s),
             jobs: vec![
                 job("meta_learning", "0 0 2 * * *", "Daily learning cycle: pattern discovery over the lookback window, model accuracy and coverage, key insights"),
                 job("trust_recalculation", "0 0 */6 * * *", "Every 6 h: recompute every agent's trust (inactivity decay included), record a snapshot, alert on declining agents"),
@@ -135,6 +175,7 @@ impl Plugin for TrustPlugin {
                 job("cleanup", "0 0 3 * * SUN", "Weekly: forget in-flight state of recommendations older than retention_days (never deletes events)"),
             ],
             config: Config::config_keys(),
+            schemas: s.into_definitions(),
         }
     }
 

@@ -31,6 +31,7 @@ use std::collections::BTreeMap;
 
 use learnloop_plugin_api::{Context, EventQuery, Order, PluginError, Timestamp};
 use learnloop_stats::beta_posterior;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -40,7 +41,7 @@ use crate::score::strength;
 
 /// One discovered pattern. Fields added over time (`predicts`) default
 /// when an older `patterns` document lacks them.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct Pattern {
     /// Stable id: `<category>` or `<category>:<agent>[:<type>]`.

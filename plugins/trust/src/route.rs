@@ -1,8 +1,8 @@
 //! Routing at decision time: `POST /route`.
 //!
-//! Body: `{"recommendation_type": "...", "candidates": ["agent", ...],
-//! "strategy": "thompson" | "greedy" (default `routing_strategy`),
-//! "seed": u64 (optional)}`.
+//! Body ([`RouteBody`]; unknown fields are refused): `{"recommendation_type":
+//! "...", "candidates": ["agent", ...], "strategy": "thompson" | "greedy"
+//! (default `routing_strategy`), "seed": u64 (optional)}`.
 //!
 //! Each candidate's approval probability for the type has a Beta posterior
 //! from its (agent, type) counters, **shrunk towards the agent's rate on its
@@ -43,6 +43,7 @@
 //! probabilities (the propensities off-policy evaluation needs).
 
 use learnloop_plugin_api::{Context, InsightDraft, PluginError, RouteRequest, RouteResponse};
+use schemars::JsonSchema;
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -67,6 +68,20 @@ impl Serialize for Probabilities {
     }
 }
 
+impl JsonSchema for Probabilities {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Probabilities".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Selection probability per candidate agent id (an object in candidate order).",
+            "type": "object",
+            "additionalProperties": generator.subschema_for::<f64>(),
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for Probabilities {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -87,8 +102,48 @@ impl<'de> Deserialize<'de> for Probabilities {
     }
 }
 
+/// A routing strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Bounded Thompson sampling: the leader, or with probability ε the
+    /// argmax of one posterior draw per candidate.
+    Thompson,
+    /// The candidate with the highest lower end of its credible interval.
+    Greedy,
+}
+
+impl Strategy {
+    /// Its name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Thompson => "thompson",
+            Strategy::Greedy => "greedy",
+        }
+    }
+}
+
+/// The body of `POST /route`.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RouteBody {
+    /// The recommendation type to route (not empty).
+    #[schemars(length(min = 1))]
+    pub recommendation_type: String,
+    /// The candidate agent ids: 1 to 1000, distinct, none empty.
+    #[schemars(length(min = 1, max = 1000))]
+    pub candidates: Vec<String>,
+    /// The strategy (default `routing_strategy` of the config).
+    #[serde(default)]
+    pub strategy: Option<Strategy>,
+    /// Seed of the random generator (default: a hash of the body, so the
+    /// same request gets the same answer).
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
 /// One candidate in the ranking of `POST /route`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RankedCandidate {
     /// 1 for the first.
     pub rank: usize,
@@ -113,12 +168,12 @@ pub struct RankedCandidate {
 }
 
 /// The answer of `POST /route`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RouteAnswer {
     /// The recommendation type routed.
     pub recommendation_type: String,
-    /// thompson or greedy.
-    pub strategy: String,
+    /// The strategy used.
+    pub strategy: Strategy,
     /// The generator's seed.
     pub seed: u64,
     /// The chosen agent.
@@ -148,8 +203,8 @@ pub struct RouteAnswer {
 pub struct RouteDecision {
     /// The recommendation type routed.
     pub recommendation_type: String,
-    /// thompson or greedy.
-    pub strategy: String,
+    /// The strategy used.
+    pub strategy: Strategy,
     /// The generator's seed.
     pub seed: u64,
     /// The chosen agent.
@@ -217,30 +272,23 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
 pub fn route(plugin: &TrustPlugin, ctx: &mut dyn Context, req: &RouteRequest) -> Result<RouteResponse, PluginError> {
     let (cfg, weights_version) = plugin.effective(ctx)?;
     let cfg = &cfg;
-    let body = &req.body;
-    if !body.is_object() {
-        return Err(PluginError::invalid("body", "expected a JSON object"));
+    let body: RouteBody = req.body_as()?;
+    let kind = body.recommendation_type.as_str();
+    if kind.is_empty() {
+        return Err(PluginError::invalid("recommendation_type", "must not be empty"));
     }
-    let kind = body["recommendation_type"]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| PluginError::invalid("recommendation_type", "is required (a non-empty string)"))?;
-    let cands = body["candidates"]
-        .as_array()
-        .ok_or_else(|| PluginError::invalid("candidates", "is required (an array of agent ids)"))?;
-    if cands.is_empty() || cands.len() > 1000 {
+    if body.candidates.is_empty() || body.candidates.len() > 1000 {
         return Err(PluginError::invalid("candidates", "must hold 1 to 1000 agent ids"));
     }
     let mut ids: Vec<String> = Vec::new();
-    for c in cands {
-        let s = c
-            .as_str()
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| PluginError::invalid("candidates", "every candidate must be a non-empty string"))?;
-        if ids.iter().any(|x| x == s) {
+    for s in &body.candidates {
+        if s.is_empty() {
+            return Err(PluginError::invalid("candidates", "every candidate must be a non-empty string"));
+        }
+        if ids.contains(s) {
             return Err(PluginError::invalid("candidates", format!("{s:?} is listed twice")));
         }
-        ids.push(s.to_string());
+        ids.push(s.clone());
     }
     // The routing rules in force leave out the agents they say to avoid for
     // this type, unless that would leave nobody.
@@ -249,15 +297,10 @@ pub fn route(plugin: &TrustPlugin, ctx: &mut dyn Context, req: &RouteRequest) ->
     let excluded = if avoided.len() < ids.len() { avoided } else { Vec::new() };
     ids.retain(|a| !excluded.contains(a));
     let preferred: Vec<String> = ids.iter().filter(|a| rules.action(a, kind) == Some("prefer")).cloned().collect();
-    let strategy = match &body["strategy"] {
-        Value::Null => cfg.routing_strategy.clone(),
-        Value::String(s) if s == "thompson" || s == "greedy" => s.clone(),
-        _ => return Err(PluginError::invalid("strategy", "expected \"thompson\" or \"greedy\"")),
-    };
-    let seed = match &body["seed"] {
-        Value::Null => fnv1a(canonical_json(body).as_bytes()),
-        v => v.as_u64().ok_or_else(|| PluginError::invalid("seed", "expected a non-negative integer"))?,
-    };
+    let strategy =
+        body.strategy.unwrap_or(if cfg.routing_strategy == "greedy" { Strategy::Greedy } else { Strategy::Thompson });
+    // Unseeded: the hash of the body as sent (keys sorted).
+    let seed = body.seed.unwrap_or_else(|| fnv1a(canonical_json(&req.body).as_bytes()));
     let newest = Meta::load(ctx)?.newest;
     let mut docs = Vec::new();
     for id in &ids {
@@ -277,7 +320,7 @@ pub fn route(plugin: &TrustPlugin, ctx: &mut dyn Context, req: &RouteRequest) ->
     let n = rows.len();
     let mut rng = Rng::new(seed);
     let mut explore = None;
-    let (pick, probs, samples) = if strategy == "greedy" {
+    let (pick, probs, samples) = if strategy == Strategy::Greedy {
         let best = (0..n)
             .max_by(|&a, &b| rows[a].1.lower.total_cmp(&rows[b].1.lower).then(rows[b].0.cmp(&rows[a].0)))
             .expect("non-empty");
@@ -332,13 +375,13 @@ pub fn route(plugin: &TrustPlugin, ctx: &mut dyn Context, req: &RouteRequest) ->
     let pick_id = rows[pick].0.clone();
     ctx.emit_insight(InsightDraft {
         kind: "route_decision".into(),
-        title: format!("trust: routed {kind} to {pick_id} ({strategy})"),
+        title: format!("trust: routed {kind} to {pick_id} ({})", strategy.as_str()),
         detail: "selection probabilities are the propensities for off-policy evaluation".into(),
         confidence: probs[pick],
         impact: 0.0,
         data: serde_json::to_value(RouteDecision {
             recommendation_type: kind.to_string(),
-            strategy: strategy.clone(),
+            strategy,
             seed,
             pick: pick_id.clone(),
             selection_probabilities: probabilities.clone(),

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use learnloop_plugin_api::helpers::time_json;
 use learnloop_plugin_api::{Context, EventQuery, Order, PluginError, RouteRequest, RouteResponse, StoredPrediction};
 use serde::Serialize;
 
@@ -16,10 +15,10 @@ use crate::answers::{
 use crate::jobs::{LearningDoc, PatternsDoc};
 use crate::online::{Meta, load_agent, load_agents, outcome_label};
 use crate::score::{AgentDoc, Counts, strength};
-use crate::{Config, TrustPlugin, get_doc, rules};
+use crate::{Config, TrustPlugin, get_doc, rules, time};
 
 /// The pattern categories, as `GET /patterns?category=` accepts them.
-const CATEGORIES: [&str; 5] =
+pub(crate) const CATEGORIES: [&str; 5] =
     ["high_confidence", "consensus", "expert_opinion", "failure_avoidance", "success_indicator"];
 
 /// A 200 answer with `body` as its JSON.
@@ -44,7 +43,7 @@ pub(crate) fn handle(
             sort_by_trust(&mut list);
             answer(&AgentsAnswer {
                 agents: list,
-                as_of: time_json(meta.newest),
+                as_of: time(meta.newest),
                 weights: cfg.weights.clone(),
                 weights_version,
             })
@@ -173,7 +172,7 @@ fn summary(cfg: &Config, id: &str, a: &AgentDoc, newest: i64) -> AgentSummary {
         recommendation_strength: strength(s.accuracy).to_string(),
         approval_rate: a.all.approval_rate(),
         stats: a.all.stats(),
-        last_event_time: time_json(a.all.last_time),
+        last_event_time: time(a.all.last_time),
     }
 }
 
@@ -350,6 +349,6 @@ pub(crate) fn learning_status(plugin: &TrustPlugin, ctx: &mut dyn Context) -> Re
         model_coverage: patterns.coverage,
         targets: Targets::SEED,
         totals: SeenTotals { recommendations: meta.recommendations, evaluated: meta.evaluated },
-        newest_event_time: time_json(meta.newest),
+        newest_event_time: time(meta.newest),
     })
 }

@@ -31,6 +31,7 @@ use std::collections::BTreeSet;
 use learnloop_plugin_api::{
     Context, EventQuery, ImprovementDraft, Order, PluginError, Score, ScoreRequest, ScoreWindow, Timestamp,
 };
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -44,7 +45,7 @@ use crate::score::{DAY, timestamp};
 pub const TARGET: &str = "rules";
 
 /// How well a rule set fits the history it was learned from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RulesFit {
     /// Share of covered evaluations the rules predict right.
     pub in_sample_accuracy: Option<f64>,
@@ -63,7 +64,7 @@ impl Default for RulesFit {
 }
 
 /// What a learning cycle did about the routing rules (`rules.learning` in its report).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct RulesLearning {
     /// Whether a new rule set was proposed to the improvement lifecycle.
@@ -112,7 +113,7 @@ pub struct RulesScoreDetail {
 }
 
 /// One routing rule.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Rule {
     /// `avoid` or `prefer`.
     pub action: String,

@@ -57,6 +57,7 @@
 
 use learnloop_plugin_api::{PluginError, Timestamp};
 use learnloop_stats::{Ewma, beta_posterior};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -217,8 +218,8 @@ impl Counts {
     }
 }
 
-/// [`Counts`] as routes show them (`stats`, `by_type`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The counters of an agent or agent × type as routes show them (`stats`, `by_type`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CountStats {
     /// Recommendations made.
     pub recommendations: u64,
@@ -303,8 +304,8 @@ impl Score {
     }
 }
 
-/// A [`Score`] as routes show it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The trust scores of an agent or agent × type as routes show them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TrustScores {
     /// Weighted dimensions × confidence factor.
     pub overall_trust_score: f64,
@@ -323,7 +324,7 @@ pub struct TrustScores {
 }
 
 /// The Beta posterior behind a trust score.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Bayesian {
     /// Posterior α.
     pub alpha: f64,
@@ -346,7 +347,7 @@ pub struct Bayesian {
 }
 
 /// The seed's learning-rate scores.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LearningRate {
     /// Accuracy.
     pub accuracy: f64,

@@ -24,6 +24,7 @@ use learnloop_plugin_api::helpers::client_time;
 use learnloop_plugin_api::{
     Context, EventQuery, ImprovementDraft, Order, PluginError, Score, ScoreRequest, ScoreWindow, Timestamp,
 };
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -35,7 +36,7 @@ use crate::{Config, Weights};
 pub const TARGET: &str = "weights";
 
 /// What a learning cycle did about the weights (`weights.learning` in its report).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct WeightsLearning {
     /// Whether the fit was proposed to the improvement lifecycle.

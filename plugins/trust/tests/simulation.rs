@@ -102,6 +102,9 @@ fn call(
             Ok(r.body)
         }
         Err(HostError::Plugin { error, .. }) => Err(error),
+        // A query value outside the route's declaration: the host refuses it
+        // (422) before the plugin sees the request.
+        Err(HostError::Invalid(e)) => Err(PluginError::invalid(e.field, e.message)),
         Err(e) => panic!("{method} {path}: {e}"),
     }
 }
