@@ -320,11 +320,11 @@ impl QueryParam {
                 _ => Err(format!("{value:?}: expected true or false")),
             },
             _ => {
-                if let Some(options) = s.get("enum").and_then(Value::as_array) {
-                    if !options.iter().any(|o| o.as_str() == Some(value)) {
-                        let list: Vec<&str> = options.iter().filter_map(Value::as_str).collect();
-                        return Err(format!("{value:?}: expected one of {}", list.join(", ")));
-                    }
+                if let Some(options) = s.get("enum").and_then(Value::as_array)
+                    && !options.iter().any(|o| o.as_str() == Some(value))
+                {
+                    let list: Vec<&str> = options.iter().filter_map(Value::as_str).collect();
+                    return Err(format!("{value:?}: expected one of {}", list.join(", ")));
                 }
                 if s.get("format").and_then(Value::as_str) == Some("date-time") {
                     learnloop_core::Timestamp::parse(&self.name, value).map_err(|e| e.message)?;

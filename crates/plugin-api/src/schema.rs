@@ -73,13 +73,12 @@ impl Schemas {
 pub fn referenced<'a>(schema: &'a Value, defs: &'a BTreeMap<String, Value>, out: &mut Vec<&'a str>) {
     match schema {
         Value::Object(m) => {
-            if let Some(name) = m.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix("#/$defs/")) {
-                if let Some((key, def)) = defs.get_key_value(name) {
-                    if !out.contains(&key.as_str()) {
-                        out.push(key.as_str());
-                        referenced(def, defs, out);
-                    }
-                }
+            if let Some(name) = m.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix("#/$defs/"))
+                && let Some((key, def)) = defs.get_key_value(name)
+                && !out.contains(&key.as_str())
+            {
+                out.push(key.as_str());
+                referenced(def, defs, out);
             }
             for v in m.values() {
                 referenced(v, defs, out);
