@@ -200,7 +200,9 @@ async fn ingest(
                 let field = v["field"].as_str().unwrap_or("").to_string();
                 let message = v["message"].as_str().unwrap_or("").to_string();
                 if conflict {
-                    ApiError::conflict(message).into_response()
+                    // The field the rejection names (the id): a problem names its field.
+                    ApiError { field: (!field.is_empty()).then_some(field), ..ApiError::conflict(message) }
+                        .into_response()
                 } else {
                     ApiError::invalid(field, message).into_response()
                 }
