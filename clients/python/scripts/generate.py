@@ -724,6 +724,18 @@ def emit_operations(doc: Dict[str, Any], models_doc: Dict[str, Any], ops: List[O
 # ---------------------------------------------------------------- entry points
 
 
+def untyped_responses(doc: Dict[str, Any]) -> List[str]:
+    """The operations whose success answer is no model (``Any`` or a bare ``Dict[str, Any]``)."""
+    doc = json.loads(json.dumps(doc, sort_keys=True))
+    models_doc, ops = normalize(doc)
+    out = []
+    for o in ops:
+        schemas = [s for _, media, s in o.responses if media and "json" in media]
+        if not schemas or all(not worthy(s) and "$ref" not in (s or {}) for s in schemas):
+            out.append(f"{o.method} {o.path}")
+    return out
+
+
 def generate(doc: Dict[str, Any]) -> Dict[str, str]:
     """File name -> text of the generated files for this document."""
     # Key order is not part of a JSON document (and the server's depends on
@@ -765,6 +777,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f"wrote {target}")
         else:
             print(f"unchanged {target}")
+    if not args.check:
+        loose = untyped_responses(doc)
+        print(f"{len(loose)} operations answer no typed model (Any or a bare object)"
+              + (": " + ", ".join(loose) if loose else ""))
     if stale:
         print(f"generate.py: out of date: {', '.join(stale)} (run clients/python/scripts/generate)", file=sys.stderr)
         return 1
