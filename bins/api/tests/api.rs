@@ -107,6 +107,7 @@ async fn ingest_single_batch_and_duplicates() {
     let (s, v, ctype) = a.call("POST", "/api/v1/predictions", k, changed).await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
     assert_eq!(ctype, "application/problem+json");
+    assert_eq!(v["field"], "id", "a conflict names the field at fault: {v}");
     // Workspace defaults to the key's.
     let (s, _, _) = a
         .call("POST", "/api/v1/predictions", k, r#"{"id":"p2","plugin":"drift","subject":"m","kind":"r","value":1}"#)

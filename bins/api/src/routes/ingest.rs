@@ -185,7 +185,9 @@ async fn ingest(
             ItemStatus::Rejected => {
                 let message = item.message.unwrap_or_default();
                 if conflict {
-                    ApiError::conflict(message).into_response()
+                    // The field the rejection names (the id): a problem names its field.
+                    ApiError { field: (!field.is_empty()).then_some(field), ..ApiError::conflict(message) }
+                        .into_response()
                 } else {
                     ApiError::invalid(item.field.unwrap_or_default(), message).into_response()
                 }
