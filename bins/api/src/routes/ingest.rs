@@ -184,12 +184,13 @@ async fn ingest(
             ItemStatus::Duplicate => (StatusCode::OK, Json(Stored { id, status: item.status })).into_response(),
             ItemStatus::Rejected => {
                 let message = item.message.unwrap_or_default();
+                let field = item.field.unwrap_or_default();
                 if conflict {
                     // The field the rejection names (the id): a problem names its field.
                     ApiError { field: (!field.is_empty()).then_some(field), ..ApiError::conflict(message) }
                         .into_response()
                 } else {
-                    ApiError::invalid(item.field.unwrap_or_default(), message).into_response()
+                    ApiError::invalid(field, message).into_response()
                 }
             }
         });
