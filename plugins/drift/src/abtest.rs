@@ -22,11 +22,13 @@
 //!   errors against each other arm, Holm-adjusted over those comparisons, is
 //!   at most 1 − confidence. Otherwise "no winner yet", with the reason.
 
-use learnloop_plugin_api::helpers::time_json;
+use std::borrow::Cow;
+
+use learnloop_plugin_api::JsonSchema;
+use learnloop_plugin_api::schemars::{Schema, SchemaGenerator};
 use learnloop_plugin_api::{Context, Expect, PluginError, Timestamp};
 use learnloop_stats::{Alternative, chisquare, holm, mean, ttest_ind};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::analysis::{Metrics, metrics};
 use crate::config::Config;
@@ -62,8 +64,9 @@ pub fn key(id: &str) -> String {
 }
 
 /// Where a test is in its period, by the host's clock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(rename = "AbTestStatus")]
 pub enum Status {
     /// Before its start.
     Scheduled,
@@ -73,11 +76,15 @@ pub enum Status {
     Finished,
 }
 
-/// A test's definition as answered. `created` is when it was created
-/// (RFC 3339), except in the answer to its creation, where it says whether
-/// this call created it (`bool`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AbTestView<C = Value> {
+/// An A/B test's definition as answered: `created` is when the test was
+/// created, except in the answer to its creation, where it says whether
+/// this call created it.
+///
+/// The schemas name the two `AbTestView` and `AbTestCreated`: `AbTest`
+/// and the schema name of `C` ([`CreatedAt`] or [`Created`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "AbTest{C}")]
+pub struct AbTestView<C = CreatedAt> {
     /// Test id.
     pub id: String,
     /// The model.
@@ -86,20 +93,123 @@ pub struct AbTestView<C = Value> {
     pub versions: Vec<String>,
     /// Traffic share per arm.
     pub split: Vec<f64>,
-    /// Start of the period (RFC 3339).
-    pub start: Value,
-    /// End of the period (RFC 3339).
-    pub end: Value,
+    /// Start of the period (RFC 3339; null out of range).
+    pub start: Option<Timestamp>,
+    /// End of the period (RFC 3339; null out of range).
+    pub end: Option<Timestamp>,
     /// Confidence needed for a winner.
     pub confidence: f64,
-    /// See the type's doc.
+    /// When the test was created (RFC 3339); in the answer to its
+    /// creation, whether this call created it (false: a retry of an
+    /// identical definition).
     pub created: C,
     /// Where the test is in its period.
     pub status: Status,
 }
 
+/// The answer to `POST /ab_tests`: the definition, and whether this call
+/// created it.
+pub type AbTestCreated = AbTestView<Created>;
+
+/// `created` of a listed test: when it was created (RFC 3339, the host's
+/// clock; null out of range).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CreatedAt(pub Option<Timestamp>);
+
+/// `created` in the answer to a test's creation: whether this call
+/// created it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Created(pub bool);
+
+// `CreatedAt` and `Created` are inlined where they are used; their schema
+// names only complete the name of the `AbTestView` they are used in.
+impl JsonSchema for CreatedAt {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "View".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        <Option<Timestamp>>::json_schema(generator)
+    }
+}
+
+impl JsonSchema for Created {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "Created".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        bool::json_schema(generator)
+    }
+}
+
+/// The body of `POST /ab_tests`. Checked further by [`AbTest::from_body`]
+/// (errors name the field).
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AbTestBody {
+    /// Test id: a non-empty string of at most 200 bytes without `/`.
+    #[schemars(length(min = 1, max = 200), regex(pattern = r"^[^/]*$"))]
+    pub id: String,
+    /// The model whose versions are compared (its predictions' `subject`):
+    /// a non-empty string of at most 200 bytes without `/`.
+    #[schemars(length(min = 1, max = 200), regex(pattern = r"^[^/]*$"))]
+    pub model: String,
+    /// 2 to 20 distinct model versions (`payload.model_version`), the arms.
+    #[schemars(length(min = 2, max = 20))]
+    pub versions: Vec<VersionName>,
+    /// Traffic share per arm (positive, summing to 1), or the first arm's
+    /// share in (0, 1) with the rest split evenly; default: even.
+    #[serde(default)]
+    pub split: Option<Split>,
+    /// Length of the test period in days, in (0, 3650]; default 14.
+    #[serde(default)]
+    #[schemars(extend("exclusiveMinimum" = 0, "maximum" = 3650))]
+    pub duration_days: Option<f64>,
+    /// Start of the test period (RFC 3339, prediction event time);
+    /// default: now.
+    #[serde(default)]
+    pub start: Option<Timestamp>,
+    /// Confidence a winner needs, in (0.5, 1); default `ab_confidence`.
+    #[serde(default)]
+    #[schemars(extend("exclusiveMinimum" = 0.5, "exclusiveMaximum" = 1))]
+    pub confidence: Option<f64>,
+}
+
+/// A model version as a create request names it: a string, or a number
+/// (written as JSON writes it: `2` is the version `"2"`).
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(untagged, expecting = "must be a non-empty string or a number")]
+pub enum VersionName {
+    /// A version name (non-empty).
+    Text(String),
+    /// A version number.
+    Number(serde_json::Number),
+}
+
+/// The traffic split of a create request.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(untagged, expecting = "must be an array of shares summing to 1, or the first arm's share")]
+pub enum Split {
+    /// One share per version, each positive, summing to 1.
+    Shares(Vec<f64>),
+    /// The first arm's share, in (0, 1); the others split the rest evenly
+    /// (the seed's `traffic_split`).
+    First(f64),
+}
+
 /// One arm's results: [`Metrics`] of its matched outcomes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Arm {
     /// Metrics of the arm's matched numeric outcomes.
     #[serde(flatten)]
@@ -113,7 +223,7 @@ pub struct Arm {
 }
 
 /// The sample-ratio-mismatch check: χ² goodness of fit of the arms' sizes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SampleRatio {
     /// The test.
     pub test: String,
@@ -144,7 +254,7 @@ pub struct SampleRatio {
 }
 
 /// The best arm against one other arm.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Comparison {
     /// The best arm's version and the other's.
     pub versions: Vec<String>,
@@ -160,16 +270,18 @@ pub struct Comparison {
     pub df: Option<f64>,
     /// Its p-value.
     #[serde(deserialize_with = "crate::json::nan")]
+    #[schemars(with = "Option<f64>")]
     pub p_value: f64,
     /// Holm-adjusted over the comparisons.
     #[serde(deserialize_with = "crate::json::nan")]
+    #[schemars(with = "Option<f64>")]
     pub p_adjusted: f64,
     /// At most 1 − confidence.
     pub significant: bool,
 }
 
 /// A test's results (the `ab_tests/{test}` route's answer).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AbResults {
     /// The definition.
     #[serde(flatten)]
@@ -191,40 +303,29 @@ pub struct AbResults {
 }
 
 impl AbTest {
-    /// Parses a create request body; errors name the field.
-    pub fn from_body(cfg: &Config, body: &Value, now_us: i64) -> Result<Self, PluginError> {
-        let obj = body.as_object().ok_or_else(|| PluginError::invalid("body", "must be a JSON object"))?;
-        for k in obj.keys() {
-            if !["id", "model", "versions", "split", "duration_days", "start", "confidence"].contains(&k.as_str()) {
-                return Err(PluginError::invalid(
-                    k.as_str(),
-                    "unknown field (expected id, model, versions, split, duration_days, start, confidence)",
-                ));
-            }
-        }
-        let text = |k: &str| -> Result<String, PluginError> {
-            match obj.get(k) {
-                Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 200 && !s.contains('/') => Ok(s.clone()),
-                _ => Err(PluginError::invalid(
-                    k,
-                    "is required: a non-empty string of at most 200 characters without '/'",
-                )),
+    /// Checks a parsed create request; errors name the field.
+    pub fn from_body(cfg: &Config, body: AbTestBody, now_us: i64) -> Result<Self, PluginError> {
+        let text = |k: &str, s: String| -> Result<String, PluginError> {
+            if !s.trim().is_empty() && s.len() <= 200 && !s.contains('/') {
+                Ok(s)
+            } else {
+                Err(PluginError::invalid(k, "is required: a non-empty string of at most 200 characters without '/'"))
             }
         };
-        let id = text("id")?;
-        let model = text("model")?;
-        let versions: Vec<String> = match obj.get("versions") {
-            Some(Value::Array(a)) => a
-                .iter()
-                .enumerate()
-                .map(|(i, v)| match v {
-                    Value::String(s) if !s.is_empty() => Ok(s.clone()),
-                    Value::Number(n) => Ok(n.to_string()),
-                    _ => Err(PluginError::invalid(format!("versions[{i}]"), "must be a non-empty string or a number")),
-                })
-                .collect::<Result<_, _>>()?,
-            _ => return Err(PluginError::invalid("versions", "is required: an array of two or more model versions")),
-        };
+        let id = text("id", body.id)?;
+        let model = text("model", body.model)?;
+        let versions: Vec<String> = body
+            .versions
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                VersionName::Text(s) if !s.is_empty() => Ok(s),
+                VersionName::Number(n) => Ok(n.to_string()),
+                VersionName::Text(_) => {
+                    Err(PluginError::invalid(format!("versions[{i}]"), "must be a non-empty string or a number"))
+                }
+            })
+            .collect::<Result<_, _>>()?;
         if versions.len() < 2 || versions.len() > 20 {
             return Err(PluginError::invalid("versions", "must name 2 to 20 model versions"));
         }
@@ -233,25 +334,22 @@ impl AbTest {
                 return Err(PluginError::invalid(format!("versions[{i}]"), format!("{v:?} is listed twice")));
             }
         }
-        let split: Vec<f64> = match obj.get("split") {
-            None | Some(Value::Null) => vec![1.0 / versions.len() as f64; versions.len()],
-            // A single number: the first arm's share, the rest split evenly (the seed's `traffic_split`).
-            Some(Value::Number(n)) => {
-                let a = n.as_f64().unwrap_or(f64::NAN);
+        let split: Vec<f64> = match body.split {
+            None => vec![1.0 / versions.len() as f64; versions.len()],
+            Some(Split::First(a)) => {
                 if !(a > 0.0 && a < 1.0) {
                     return Err(PluginError::invalid("split", "a single number is the first arm's share, in (0, 1)"));
                 }
                 let rest = (1.0 - a) / (versions.len() - 1) as f64;
                 std::iter::once(a).chain(std::iter::repeat_n(rest, versions.len() - 1)).collect()
             }
-            Some(Value::Array(a)) => {
-                if a.len() != versions.len() {
+            Some(Split::Shares(s)) => {
+                if s.len() != versions.len() {
                     return Err(PluginError::invalid(
                         "split",
                         format!("must have one share per version ({})", versions.len()),
                     ));
                 }
-                let s: Vec<f64> = a.iter().map(|v| v.as_f64().unwrap_or(f64::NAN)).collect();
                 if let Some(i) = s.iter().position(|x| !(x.is_finite() && *x > 0.0)) {
                     return Err(PluginError::invalid(format!("split[{i}]"), "must be a positive number"));
                 }
@@ -261,31 +359,17 @@ impl AbTest {
                 }
                 s.iter().map(|x| x / total).collect()
             }
-            Some(_) => {
-                return Err(PluginError::invalid(
-                    "split",
-                    "must be an array of shares summing to 1, or the first arm's share",
-                ));
-            }
         };
-        let duration = match obj.get("duration_days") {
-            None | Some(Value::Null) => 14.0,
-            Some(v) => match v.as_f64() {
-                Some(d) if d > 0.0 && d <= 3650.0 => d,
-                _ => return Err(PluginError::invalid("duration_days", "must be a number of days in (0, 3650]")),
-            },
+        let duration = match body.duration_days {
+            None => 14.0,
+            Some(d) if d > 0.0 && d <= 3650.0 => d,
+            Some(_) => return Err(PluginError::invalid("duration_days", "must be a number of days in (0, 3650]")),
         };
-        let start_us = match obj.get("start") {
-            None | Some(Value::Null) => now_us,
-            Some(Value::String(s)) => Timestamp::parse("start", s).map_err(PluginError::from)?.as_micros(),
-            Some(_) => return Err(PluginError::invalid("start", "must be an RFC 3339 time")),
-        };
-        let confidence = match obj.get("confidence") {
-            None | Some(Value::Null) => cfg.ab_confidence,
-            Some(v) => match v.as_f64() {
-                Some(c) if c > 0.5 && c < 1.0 => c,
-                _ => return Err(PluginError::invalid("confidence", "must be in (0.5, 1)")),
-            },
+        let start_us = body.start.map_or(now_us, Timestamp::as_micros);
+        let confidence = match body.confidence {
+            None => cfg.ab_confidence,
+            Some(c) if c > 0.5 && c < 1.0 => c,
+            Some(_) => return Err(PluginError::invalid("confidence", "must be in (0.5, 1)")),
         };
         let end_us = start_us.saturating_add((duration * DAY_US).round() as i64);
         Ok(Self { id, model, versions, split, start_us, end_us, confidence, created_us: now_us })
@@ -306,7 +390,7 @@ impl AbTest {
 
     /// The test's definition as answered, at `now_us` (the host's clock).
     pub fn describe(&self, now_us: i64) -> AbTestView {
-        self.view(now_us, time_json(self.created_us))
+        self.view(now_us, CreatedAt(Timestamp::from_micros(self.created_us)))
     }
 
     /// The test's definition with `created` as given.
@@ -323,8 +407,8 @@ impl AbTest {
             model: self.model.clone(),
             versions: self.versions.clone(),
             split: self.split.clone(),
-            start: time_json(self.start_us),
-            end: time_json(self.end_us),
+            start: Timestamp::from_micros(self.start_us),
+            end: Timestamp::from_micros(self.end_us),
             confidence: self.confidence,
             created,
             status,

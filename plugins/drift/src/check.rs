@@ -6,9 +6,9 @@
 //! State document `reference/<model>` ([`PinnedReference`]): the period
 //! that replaces the sliding reference window in the model's drift checks.
 
-use learnloop_plugin_api::{Context, PluginError};
+use learnloop_plugin_api::JsonSchema;
+use learnloop_plugin_api::{Context, PluginError, Timestamp};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::analysis::{self, DriftReport, Level, Performance, RetrainDecision};
 use crate::config::Config;
@@ -23,7 +23,7 @@ pub fn days_us(d: f64) -> i64 {
 }
 
 /// A pinned reference period of a model (state `reference/<model>`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PinnedReference {
     /// The model.
     #[serde(default)]
@@ -32,12 +32,12 @@ pub struct PinnedReference {
     pub from_us: i64,
     /// End (exclusive), µs.
     pub until_us: i64,
-    /// Start (RFC 3339).
+    /// Start (RFC 3339; null out of range).
     #[serde(default)]
-    pub from: Value,
-    /// End (RFC 3339).
+    pub from: Option<Timestamp>,
+    /// End (RFC 3339; null out of range).
     #[serde(default)]
-    pub until: Value,
+    pub until: Option<Timestamp>,
     /// Predictions in the period when it was pinned.
     #[serde(default)]
     pub predictions: usize,
@@ -129,7 +129,7 @@ pub fn run(
 }
 
 /// A drift check in brief: the severities and the recommendation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DriftBrief {
     /// The highest severity.
     pub severity: Level,

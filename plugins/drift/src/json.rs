@@ -8,7 +8,8 @@
 //!   absent optional field (`None`) stays absent.
 //! * **Ordered maps**: [`Entries`] is a JSON object whose keys keep the
 //!   order they were found in (model versions in order of appearance), as
-//!   the answers had it before they were typed.
+//!   the answers had it before they were typed. Its JSON Schema is a
+//!   map's.
 
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
@@ -91,5 +92,21 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for Entries<V> {
             }
         }
         d.deserialize_map(EntriesVisitor(std::marker::PhantomData))
+    }
+}
+
+/// Its schema is a map's: an object whose values are `V`s (the order of
+/// the keys is not part of the schema).
+impl<V: schemars::JsonSchema> schemars::JsonSchema for Entries<V> {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        <std::collections::BTreeMap<String, V>>::schema_name()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        <std::collections::BTreeMap<String, V>>::json_schema(generator)
     }
 }

@@ -22,13 +22,14 @@
 //! * **Service monitoring** ([`service`]): latency/error/memory samples per
 //!   endpoint, p50/p95/p99 per window, slow endpoints, leaks, health score.
 //!
-//! Routes (under `/api/v1/drift`) are listed in the [`manifest`] and the
-//! README and answered in [`routes`]; the drift check they and the jobs
-//! share is [`check`]. Jobs ([`jobs`]): `daily` (drift check, performance,
-//! alerts, service health) and `weekly` (learning report with A/B
-//! conclusions). State documents, route answers and job reports are typed
-//! (serde), so their shape is checked by the compiler; the snapshot tests
-//! in `tests/routes.rs` show any change of it.
+//! Routes (under `/api/v1/drift`) are listed in the [`manifest`] (with
+//! their query parameters, and schemas made from their body and answer
+//! types) and the README, and answered in [`routes`]; the drift check they
+//! and the jobs share is [`check`]. Jobs ([`jobs`]): `daily` (drift check,
+//! performance, alerts, service health) and `weekly` (learning report with
+//! A/B conclusions). State documents, route answers and job reports are
+//! typed (serde), so their shape is checked by the compiler; the snapshot
+//! tests in `tests/routes.rs` show any change of it.
 //!
 //! This file is the [`Plugin`] wiring only.
 

@@ -17,6 +17,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use learnloop_plugin_api::JsonSchema;
 use learnloop_plugin_api::{AlertDraft, Context, Event, Expect, PluginError, Record, Severity, ValidationError};
 use learnloop_stats::{Adwin, AdwinConfig, ChangeDirection, MAX_STREAM_MAGNITUDE};
 use serde::{Deserialize, Serialize};
@@ -93,7 +94,7 @@ impl Totals {
 /// All-time error metrics of a model (or of one of its versions), from
 /// its [`Totals`]; `null` where undefined (no outcome yet, R² of a
 /// constant actual).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct OnlineMetrics {
     /// Matched numeric outcomes.
     pub n: u64,
@@ -114,7 +115,7 @@ pub struct OnlineMetrics {
 }
 
 /// The ADWIN detector's state in the summary.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AdwinSummary {
     /// Detections of an increasing error.
     pub error_increases: u64,

@@ -10,6 +10,7 @@
 //! `GET /retrain/requests` (or a future host capability delivers them;
 //! see the README).
 
+use learnloop_plugin_api::JsonSchema;
 use learnloop_plugin_api::{Context, Expect, PluginError, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -19,13 +20,15 @@ use serde_json::Value;
 /// The evidence is kept as it was recorded: its shape is that of the
 /// version that recorded it (the retraining decision changed over time),
 /// so it is read back untouched.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RetrainRequest {
     /// The model.
     pub model: String,
     /// The UTC day of the host's clock (`YYYY-MM-DD`).
+    #[schemars(extend("format" = "date"))]
     pub day: String,
     /// When it was recorded (RFC 3339, the host's clock).
+    #[schemars(with = "learnloop_plugin_api::Timestamp")]
     pub requested_at: String,
     /// The caller's reason.
     #[serde(default)]
@@ -34,7 +37,9 @@ pub struct RetrainRequest {
     #[serde(default)]
     pub should_retrain: bool,
     /// The evidence: the retraining decision, the drift check in brief and
-    /// the current window's performance.
+    /// the current window's performance (`Evidence` in this version; a
+    /// request recorded by an older version keeps the shape it had then,
+    /// so its schema is any JSON value).
     #[serde(default)]
     pub evidence: Value,
     /// How it is delivered.

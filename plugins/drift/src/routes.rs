@@ -6,12 +6,11 @@
 
 use std::collections::BTreeMap;
 
-use learnloop_plugin_api::helpers::time_json;
+use learnloop_plugin_api::JsonSchema;
 use learnloop_plugin_api::{Context, Expect, PluginError, RouteRequest, RouteResponse, Timestamp};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use crate::abtest::{self, AbResults, AbTestView};
+use crate::abtest::{self, AbResults, AbTestBody, AbTestCreated, AbTestView, Created};
 use crate::analysis::{self, DriftReport, ErrorsReport, Level, Overall, Performance, RetrainDecision, WindowSpan};
 use crate::check::{self, DriftBrief, PinnedReference, days_us, reference_key};
 use crate::config::Config;
@@ -23,7 +22,7 @@ use crate::weights::{self, WeightsReport};
 use crate::window;
 
 /// A model's entry in the summary.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ModelSummary {
     /// The model type.
     pub kind: String,
@@ -38,7 +37,7 @@ pub struct ModelSummary {
     /// Predictions not kept (`max_pending`).
     pub pending_dropped: u64,
     /// Event time of the newest prediction (RFC 3339).
-    pub newest_prediction: Option<String>,
+    pub newest_prediction: Option<Timestamp>,
     /// All-time metrics.
     pub online: OnlineMetrics,
     /// All-time metrics per version (`(none)` without one).
@@ -48,7 +47,7 @@ pub struct ModelSummary {
 }
 
 /// `GET /summary`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Summary {
     /// The workspace.
     pub workspace: String,
@@ -57,22 +56,22 @@ pub struct Summary {
 }
 
 /// A period of a route answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Period {
-    /// Start (RFC 3339).
-    pub from: Value,
-    /// End (RFC 3339).
-    pub until: Value,
+    /// Start (RFC 3339; null out of range).
+    pub from: Option<Timestamp>,
+    /// End (RFC 3339; null out of range).
+    pub until: Option<Timestamp>,
 }
 
 impl Period {
     fn of(from: i64, until: i64) -> Self {
-        Self { from: time_json(from), until: time_json(until) }
+        Self { from: Timestamp::from_micros(from), until: Timestamp::from_micros(until) }
     }
 }
 
 /// `GET /models/{model}/performance`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PerformanceAnswer {
     /// The window's performance.
     #[serde(flatten)]
@@ -86,7 +85,7 @@ pub struct PerformanceAnswer {
 }
 
 /// `GET /models/{model}/errors`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorsAnswer {
     /// The window's errors.
     #[serde(flatten)]
@@ -96,7 +95,7 @@ pub struct ErrorsAnswer {
 }
 
 /// `GET /models/{model}/retrain`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RetrainAnswer {
     /// The decision.
     #[serde(flatten)]
@@ -110,7 +109,7 @@ pub struct RetrainAnswer {
 }
 
 /// The drift check in a retraining request's evidence.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct EvidenceDrift {
     /// The drift check in brief.
     #[serde(flatten)]
@@ -122,7 +121,7 @@ pub struct EvidenceDrift {
 }
 
 /// The evidence a retraining request records.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Evidence {
     /// The decision.
     #[serde(flatten)]
@@ -136,7 +135,7 @@ pub struct Evidence {
 }
 
 /// `POST /models/{model}/retrain`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TriggerAnswer {
     /// Whether this call recorded it (false: today's was already recorded).
     pub created: bool,
@@ -145,14 +144,14 @@ pub struct TriggerAnswer {
 }
 
 /// `GET /retrain/requests`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RequestsAnswer {
     /// Newest first.
     pub requests: Vec<RetrainRequest>,
 }
 
 /// `GET /models/{model}/weights`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct WeightsAnswer {
     /// The weights.
     #[serde(flatten)]
@@ -164,7 +163,7 @@ pub struct WeightsAnswer {
 }
 
 /// The sliding reference window's configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Sliding {
     /// `reference_days`.
     pub reference_days: f64,
@@ -173,7 +172,7 @@ pub struct Sliding {
 }
 
 /// `GET /models/{model}/reference`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ReferenceAnswer {
     /// The model.
     pub model: String,
@@ -184,7 +183,7 @@ pub struct ReferenceAnswer {
 }
 
 /// `PUT /models/{model}/reference`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PinAnswer {
     /// The model.
     pub model: String,
@@ -193,7 +192,7 @@ pub struct PinAnswer {
 }
 
 /// `DELETE /models/{model}/reference`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct UnpinAnswer {
     /// The model.
     pub model: String,
@@ -201,15 +200,35 @@ pub struct UnpinAnswer {
     pub unpinned: bool,
 }
 
+/// The body of `POST /models/{model}/retrain` (optional: no body is `{}`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetrainBody {
+    /// Why the caller asks (at most 2000 characters).
+    #[serde(default)]
+    #[schemars(length(max = 2000))]
+    pub reason: Option<String>,
+}
+
+/// The body of `PUT /models/{model}/reference`: the period to pin.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PinBody {
+    /// Start (inclusive, RFC 3339); must be before `until`.
+    pub from: Timestamp,
+    /// End (exclusive, RFC 3339).
+    pub until: Timestamp,
+}
+
 /// `GET /ab_tests`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AbTestsAnswer {
     /// Every test, in id order.
     pub tests: Vec<AbTestView>,
 }
 
 /// `GET /ab_tests/{test}/assign`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Assignment {
     /// The test.
     pub test: String,
@@ -226,7 +245,7 @@ pub struct Assignment {
 }
 
 /// `GET /services`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ServicesAnswer {
     /// Every monitored service.
     pub services: BTreeMap<String, ServiceCounts>,
@@ -234,6 +253,16 @@ pub struct ServicesAnswer {
 
 fn ok<T: Serialize>(answer: &T) -> Result<RouteResponse, PluginError> {
     Ok(RouteResponse::ok(serde_json::to_value(answer)?))
+}
+
+/// The JSON object body as `T`, errors naming the field. A derived
+/// `Deserialize` would also read a struct from an array (its fields in
+/// order), which no client means and no schema promises: refused.
+fn object_body<T: serde::de::DeserializeOwned>(req: &RouteRequest) -> Result<T, PluginError> {
+    if !req.body.is_object() {
+        return Err(PluginError::invalid("body", "must be a JSON object"));
+    }
+    req.body_as()
 }
 
 /// A query parameter as a number of days in (0, 36500] (errors name it).
@@ -262,13 +291,6 @@ fn window_range(cfg: &Config, req: &RouteRequest, st: &ModelState) -> Result<(i6
         return Err(PluginError::invalid("from", "must be before `until`"));
     }
     Ok((from, until))
-}
-
-fn body_time(body: &Value, name: &str) -> Result<i64, PluginError> {
-    match body.get(name) {
-        Some(Value::String(s)) => Ok(Timestamp::parse(name, s).map_err(PluginError::from)?.as_micros()),
-        _ => Err(PluginError::invalid(name, "is required: an RFC 3339 time")),
-    }
 }
 
 /// Answers a request to one of the plugin's routes.
@@ -348,7 +370,8 @@ pub fn handle(cfg: &Config, ctx: &mut dyn Context, req: &RouteRequest) -> Result
         }
         ("PUT", "/models/{model}/reference") => {
             let model = req.param("model")?;
-            ok(&PinAnswer { model: model.to_string(), pinned: pin_reference(cfg, ctx, model, &req.body)? })
+            let body: PinBody = object_body(req)?;
+            ok(&PinAnswer { model: model.to_string(), pinned: pin_reference(cfg, ctx, model, body)? })
         }
         ("DELETE", "/models/{model}/reference") => {
             let model = req.param("model")?;
@@ -363,9 +386,9 @@ pub fn handle(cfg: &Config, ctx: &mut dyn Context, req: &RouteRequest) -> Result
         }
         ("POST", "/ab_tests") => {
             let now = ctx.now().as_micros();
-            let t = abtest::AbTest::from_body(cfg, &req.body, now)?;
+            let t = abtest::AbTest::from_body(cfg, object_body::<AbTestBody>(req)?, now)?;
             let (created, t) = abtest::create(ctx, &t)?;
-            let answer: AbTestView<bool> = t.view(now, created);
+            let answer: AbTestCreated = t.view(now, Created(created));
             ok(&answer)
         }
         ("GET", "/ab_tests") => {
@@ -432,7 +455,7 @@ fn summary(ctx: &mut dyn Context) -> Result<Summary, PluginError> {
                 unmatched_outcomes: st.unmatched,
                 pending: st.pending,
                 pending_dropped: st.pending_dropped,
-                newest_prediction: Timestamp::from_micros(st.newest_us).map(|t| t.to_rfc3339()),
+                newest_prediction: Timestamp::from_micros(st.newest_us),
                 online: st.totals.metrics(),
                 versions,
                 adwin: AdwinSummary {
@@ -449,16 +472,12 @@ fn summary(ctx: &mut dyn Context) -> Result<Summary, PluginError> {
 
 fn trigger_retrain(cfg: &Config, ctx: &mut dyn Context, req: &RouteRequest) -> Result<RouteResponse, PluginError> {
     let model = req.param("model")?;
-    let reason = match req.body.get("reason") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.len() <= 2000 => Some(s.clone()),
-        Some(_) => {
-            return Err(PluginError::invalid("reason", "must be a string of at most 2000 characters"));
-        }
-    };
-    if !(req.body.is_null() || req.body.is_object()) {
-        return Err(PluginError::invalid("body", "must be a JSON object (or empty)"));
+    // No body is an empty one.
+    let body: RetrainBody = if req.body.is_null() { RetrainBody::default() } else { object_body(req)? };
+    if body.reason.as_ref().is_some_and(|r| r.chars().count() > 2000) {
+        return Err(PluginError::invalid("reason", "must be a string of at most 2000 characters"));
     }
+    let reason = body.reason;
     let st = check::model(ctx, model)?;
     let c = check::run(cfg, ctx, model, &st, cfg.reference_days, cfg.current_days, None, true)?;
     let should_retrain = c.decision.should_retrain;
@@ -480,15 +499,9 @@ fn pin_reference(
     cfg: &Config,
     ctx: &mut dyn Context,
     model: &str,
-    body: &Value,
+    body: PinBody,
 ) -> Result<PinnedReference, PluginError> {
-    if !body.is_object() {
-        return Err(PluginError::invalid("body", "must be a JSON object with `from` and `until`"));
-    }
-    if let Some(k) = body.as_object().and_then(|o| o.keys().find(|k| *k != "from" && *k != "until")) {
-        return Err(PluginError::invalid(k.as_str(), "unknown field (expected from, until)"));
-    }
-    let (from, until) = (body_time(body, "from")?, body_time(body, "until")?);
+    let (from, until) = (body.from.as_micros(), body.until.as_micros());
     if from >= until {
         return Err(PluginError::invalid("from", "must be before `until`"));
     }
@@ -507,8 +520,8 @@ fn pin_reference(
         model: model.to_string(),
         from_us: from,
         until_us: until,
-        from: time_json(from),
-        until: time_json(until),
+        from: Timestamp::from_micros(from),
+        until: Timestamp::from_micros(until),
         predictions: w[0].n,
         pinned_at: ctx.now().to_rfc3339(),
     };

@@ -24,7 +24,7 @@
 
 use std::collections::BTreeMap;
 
-use learnloop_plugin_api::helpers::time_json;
+use learnloop_plugin_api::JsonSchema;
 use learnloop_plugin_api::{Context, EventQuery, Expect, Order, PluginError, Prediction, Timestamp, ValidationError};
 use learnloop_stats::{mean, percentiles, spearman};
 use serde::{Deserialize, Serialize};
@@ -125,16 +125,16 @@ pub fn list(ctx: &mut dyn Context) -> Result<Vec<(String, ServiceState)>, Plugin
 }
 
 /// A service's counters (the `services` route's answer per service).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ServiceCounts {
     /// Samples seen.
     pub samples: u64,
     /// Samples that were errors.
     pub errors: u64,
-    /// Event time of the oldest sample (RFC 3339).
-    pub oldest_sample: Value,
-    /// Event time of the newest sample (RFC 3339).
-    pub newest_sample: Value,
+    /// Event time of the oldest sample (RFC 3339; null out of range).
+    pub oldest_sample: Option<Timestamp>,
+    /// Event time of the newest sample (RFC 3339; null out of range).
+    pub newest_sample: Option<Timestamp>,
 }
 
 impl ServiceState {
@@ -143,14 +143,14 @@ impl ServiceState {
         ServiceCounts {
             samples: self.samples,
             errors: self.errors,
-            oldest_sample: time_json(self.oldest_us),
-            newest_sample: time_json(self.newest_us),
+            oldest_sample: Timestamp::from_micros(self.oldest_us),
+            newest_sample: Timestamp::from_micros(self.newest_us),
         }
     }
 }
 
 /// Latency statistics (ms) of a set of samples.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Latency {
     /// Samples.
     pub n: usize,
@@ -160,25 +160,31 @@ pub struct Latency {
 }
 
 /// The statistics of a non-empty [`Latency`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LatencyStats {
     /// Minimum.
     #[serde(deserialize_with = "nan")]
+    #[schemars(with = "Option<f64>")]
     pub min: f64,
     /// Maximum.
     #[serde(deserialize_with = "nan")]
+    #[schemars(with = "Option<f64>")]
     pub max: f64,
     /// Mean.
     #[serde(deserialize_with = "nan")]
+    #[schemars(with = "Option<f64>")]
     pub avg: f64,
     /// Median.
     #[serde(deserialize_with = "nan")]
+    #[schemars(with = "Option<f64>")]
     pub p50: f64,
     /// 95th percentile.
     #[serde(deserialize_with = "nan")]
+    #[schemars(with = "Option<f64>")]
     pub p95: f64,
     /// 99th percentile.
     #[serde(deserialize_with = "nan")]
+    #[schemars(with = "Option<f64>")]
     pub p99: f64,
 }
 
@@ -201,7 +207,7 @@ fn latency(v: &[f64]) -> Latency {
 }
 
 /// One endpoint in the health report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct EndpointHealth {
     /// Its latency.
     #[serde(flatten)]
@@ -210,18 +216,20 @@ pub struct EndpointHealth {
     pub errors: u64,
     /// Its error rate.
     #[serde(deserialize_with = "nan")]
+    #[schemars(with = "Option<f64>")]
     pub error_rate: f64,
     /// p95 above `slow_endpoint_ms` (with at least `min_samples` samples).
     pub slow: bool,
 }
 
 /// A slow endpoint, with a suggestion.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SlowEndpoint {
     /// The endpoint.
     pub endpoint: String,
     /// Its p95 latency (ms).
     #[serde(deserialize_with = "nan")]
+    #[schemars(with = "Option<f64>")]
     pub p95_ms: f64,
     /// Its mean latency (ms).
     pub avg_ms: Option<f64>,
@@ -232,22 +240,23 @@ pub struct SlowEndpoint {
 }
 
 /// One aggregation window of the health report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct WindowHealth {
     /// Its latency.
     #[serde(flatten)]
     pub latency: Latency,
-    /// Its start (RFC 3339).
-    pub start: Value,
+    /// Its start (RFC 3339; null out of range).
+    pub start: Option<Timestamp>,
     /// Its error rate.
     #[serde(deserialize_with = "nan")]
+    #[schemars(with = "Option<f64>")]
     pub error_rate: f64,
     /// Mean memory (MB; null without memory samples).
     pub memory_mb: Option<f64>,
 }
 
 /// Memory over the period: its growth and whether it suggests a leak.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Memory {
     /// Fewer than `min_samples` memory samples.
@@ -264,24 +273,29 @@ pub enum Memory {
 }
 
 /// The fitted memory growth of a [`Memory`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MemoryTrend {
     /// Memory samples.
     pub samples: usize,
     /// The first sample (MB).
     #[serde(deserialize_with = "nan")]
+    #[schemars(with = "Option<f64>")]
     pub first_mb: f64,
     /// The last sample (MB).
     #[serde(deserialize_with = "nan")]
+    #[schemars(with = "Option<f64>")]
     pub last_mb: f64,
     /// Least-squares slope (MB per hour).
     #[serde(deserialize_with = "nan")]
+    #[schemars(with = "Option<f64>")]
     pub slope_mb_per_hour: f64,
     /// Slope × span.
     #[serde(deserialize_with = "nan")]
+    #[schemars(with = "Option<f64>")]
     pub fitted_growth_mb: f64,
     /// Hours between the first and the last sample.
     #[serde(deserialize_with = "nan")]
+    #[schemars(with = "Option<f64>")]
     pub span_hours: f64,
     /// Spearman's ρ of memory over time (null when undefined).
     pub spearman_rho: Option<f64>,
@@ -320,7 +334,7 @@ impl Memory {
 }
 
 /// The health score's components, each in [0, 1].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Components {
     /// Share of endpoints that are not slow.
     pub latency: f64,
@@ -331,8 +345,9 @@ pub struct Components {
 }
 
 /// `healthy` ≥ 90, `degraded` ≥ 70, else `unhealthy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(rename = "HealthStatus")]
 pub enum Status {
     /// Score ≥ 90.
     Healthy,
@@ -343,7 +358,7 @@ pub enum Status {
 }
 
 /// The health score.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Health {
     /// 0–100, one decimal.
     pub score: f64,
@@ -356,14 +371,14 @@ pub struct Health {
 }
 
 /// A service's health over a period (the `health` route's answer).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct HealthReport {
     /// The service.
     pub service: String,
-    /// Start of the period (RFC 3339).
-    pub from: Value,
-    /// End of the period (RFC 3339).
-    pub until: Value,
+    /// Start of the period (RFC 3339; null out of range).
+    pub from: Option<Timestamp>,
+    /// End of the period (RFC 3339; null out of range).
+    pub until: Option<Timestamp>,
     /// Samples.
     pub samples: u64,
     /// Error samples.
@@ -487,7 +502,7 @@ pub fn health(
         .rev()
         .map(|(start, a)| WindowHealth {
             latency: latency(&a.lat),
-            start: time_json(*start),
+            start: Timestamp::from_micros(*start),
             error_rate: a.errors as f64 / a.lat.len() as f64,
             memory_mb: if a.mem.is_empty() { None } else { Some(mean(&a.mem).unwrap_or(f64::NAN)) },
         })
@@ -537,8 +552,8 @@ pub fn health(
     };
     Ok(HealthReport {
         service: service.to_string(),
-        from: time_json(from),
-        until: time_json(until),
+        from: Timestamp::from_micros(from),
+        until: Timestamp::from_micros(until),
         samples: n,
         errors,
         error_rate,

@@ -18,6 +18,7 @@
 
 use std::collections::BTreeMap;
 
+use learnloop_plugin_api::JsonSchema;
 use learnloop_stats::{pearson, spearman};
 use serde::{Deserialize, Serialize};
 
@@ -46,13 +47,15 @@ fn corr(x: &[f64], y: &[f64], e: &[f64]) -> Corr {
 }
 
 /// A correlation coefficient and its p-value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Correlation {
     /// The coefficient.
     #[serde(deserialize_with = "nan")]
+    #[schemars(with = "Option<f64>")]
     pub r: f64,
     /// Its p-value.
     #[serde(deserialize_with = "nan")]
+    #[schemars(with = "Option<f64>")]
     pub p_value: f64,
 }
 
@@ -61,7 +64,7 @@ fn pair(v: Option<(f64, f64)>) -> Option<Correlation> {
 }
 
 /// A feature's correlations with the actual.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TargetCorrelation {
     /// Pearson (null when undefined).
     pub pearson: Option<Correlation>,
@@ -70,14 +73,14 @@ pub struct TargetCorrelation {
 }
 
 /// A feature's Spearman correlation with an error.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorCorrelation {
     /// Spearman (null when undefined).
     pub spearman: Option<Correlation>,
 }
 
 /// One time bucket of a feature's trend.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Bucket {
     /// Rows in the bucket.
     pub rows: usize,
@@ -92,7 +95,7 @@ pub struct Bucket {
 }
 
 /// How a feature's correlation with the actual changed over the buckets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Trend {
     /// |ρ| grew by more than 0.1.
@@ -106,7 +109,7 @@ pub enum Trend {
 }
 
 /// A feature's weight, or why it has none.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum FeatureWeight {
     /// Computed.
@@ -121,12 +124,13 @@ pub enum FeatureWeight {
 }
 
 /// A computed feature weight.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Weighted {
     /// Rows with the feature.
     pub n: usize,
     /// |Spearman ρ| with the actual (0 when undefined).
     #[serde(deserialize_with = "nan")]
+    #[schemars(with = "Option<f64>")]
     pub strength: f64,
     /// Correlations with the actual.
     pub target: TargetCorrelation,
@@ -145,18 +149,19 @@ pub struct Weighted {
 }
 
 /// A feature in the ranking.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Ranked {
     /// The feature.
     pub feature: String,
     /// Its weight.
     #[serde(deserialize_with = "nan")]
+    #[schemars(with = "Option<f64>")]
     pub weight: f64,
 }
 
 /// Feature weights of a window (the `weights` route's answer, without the
 /// model and window).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct WeightsReport {
     /// Matched outcomes in the window.
     pub matched_outcomes: usize,

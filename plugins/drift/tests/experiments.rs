@@ -200,6 +200,11 @@ fn ab_assignment_is_deterministic_and_follows_the_split() {
     bad(json!({"id": "x", "model": "m", "versions": ["a", "b"], "duration_days": -1}), "duration_days");
     bad(json!({"id": "x", "model": "m", "versions": ["a", "b"], "confidence": 2}), "confidence");
     bad(json!({"id": "x", "model": "m", "versions": ["a", "b"], "colour": 1}), "colour");
+    bad(json!({"id": "x", "model": "m", "versions": ["a", null]}), "versions[1]");
+    bad(json!({"id": "x", "model": "m", "versions": ["a", "b"], "split": "half"}), "split");
+    bad(json!({"id": "x", "model": "m", "versions": ["a", "b"], "start": "soon"}), "start");
+    bad(json!({"id": "x/y", "model": "m", "versions": ["a", "b"]}), "id");
+    bad(json!(["x", "m", ["a", "b"]]), "body");
     bad(json!({"id": "split", "model": "other", "versions": ["a", "b"]}), "already exists");
     assert!(call(&host, "GET", "/ab_tests/x", &[], Value::Null).unwrap_err().contains("x"));
     assert!(call(&host, "GET", "/ab_tests/split/assign", &[], Value::Null).unwrap_err().contains("unit"));
@@ -277,6 +282,12 @@ fn retraining_requests_are_recorded_once_per_model_and_day() {
     assert_eq!(get(&host, "/retrain/requests", &[("model", "other")])["requests"], json!([]));
     let e = call(&host, "POST", "/models/m/retrain", &[], json!({"reason": 5})).unwrap_err();
     assert!(e.contains("reason"), "{e}");
+    let e = call(&host, "POST", "/models/m/retrain", &[], json!({"reason": "x", "urgent": true})).unwrap_err();
+    assert!(e.contains("urgent"), "{e}");
+    let e = call(&host, "POST", "/models/m/retrain", &[], json!({"reason": "é".repeat(2001)})).unwrap_err();
+    assert!(e.contains("reason") && e.contains("2000"), "{e}");
+    let e = call(&host, "POST", "/models/m/retrain", &[], json!(["x"])).unwrap_err();
+    assert!(e.contains("body"), "{e}");
     let e = call(&host, "POST", "/models/nope/retrain", &[], Value::Null).unwrap_err();
     assert!(e.contains("nope"), "{e}");
     let e = call(&host, "GET", "/retrain/requests", &[("limit", "0")], Value::Null).unwrap_err();

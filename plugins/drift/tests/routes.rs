@@ -14,6 +14,10 @@
 //! `analysis::DriftReport`, ...) and written back: it must be the same
 //! JSON, so the types describe the answers exactly.
 //!
+//! `declared_query_parameters_are_taken_and_no_others` walks the manifest:
+//! every declared query parameter, at each kind of valid value, is taken
+//! by its route, and an undeclared one is refused with a 400 naming it.
+//!
 //! Maps are snapshotted sorted: key order is not part of the answer's
 //! shape (it depends on whether serde_json's `preserve_order` is on in the
 //! build). Wall-clock times (creation, request and pin times) are redacted.
@@ -22,7 +26,8 @@ use std::collections::BTreeMap;
 
 use insta::{assert_json_snapshot, with_settings};
 use learnloop_core::{Record, Timestamp, WorkspaceId, parse_json_record};
-use learnloop_plugin_drift::abtest::{AbResults, AbTestView};
+use learnloop_plugin_api::{Plugin, QueryParam};
+use learnloop_plugin_drift::abtest::{AbResults, AbTestCreated};
 use learnloop_plugin_drift::analysis::DriftReport;
 use learnloop_plugin_drift::jobs::{DailyReport, WeeklyReport};
 use learnloop_plugin_drift::routes::{
@@ -30,7 +35,7 @@ use learnloop_plugin_drift::routes::{
     RetrainAnswer, ServicesAnswer, Summary, TriggerAnswer, UnpinAnswer, WeightsAnswer,
 };
 use learnloop_plugin_drift::service::HealthReport;
-use learnloop_plugin_host::{IngestStatus, PluginHost};
+use learnloop_plugin_host::{HostError, IngestStatus, PluginHost};
 use learnloop_stats::SplitMix64 as Rng;
 use learnloop_store::{AlertQuery, InsightQuery};
 use serde::Serialize;
@@ -239,11 +244,11 @@ fn every_route_answer_keeps_its_shape() {
 
     let ab =
         json!({"id": "t1", "model": "m", "versions": ["v1", "v2"], "start": ts(T0 + 20 * DAY), "duration_days": 14});
-    snap::<AbTestView<bool>>("ab_create", &call(&host, "POST", "/ab_tests", &[], ab.clone()));
-    snap::<AbTestView<bool>>("ab_create_again", &call(&host, "POST", "/ab_tests", &[], ab));
+    snap::<AbTestCreated>("ab_create", &call(&host, "POST", "/ab_tests", &[], ab.clone()));
+    snap::<AbTestCreated>("ab_create_again", &call(&host, "POST", "/ab_tests", &[], ab));
     let small =
         json!({"id": "t2", "model": "tiny", "versions": ["a", 2], "split": 0.3, "start": ts(T0), "confidence": 0.9});
-    snap::<AbTestView<bool>>("ab_create_small", &call(&host, "POST", "/ab_tests", &[], small));
+    snap::<AbTestCreated>("ab_create_small", &call(&host, "POST", "/ab_tests", &[], small));
     snap::<AbTestsAnswer>("ab_list", &get(&host, "/ab_tests", &[]));
     snap::<AbResults>("ab_results_t1", &get(&host, "/ab_tests/t1", &[]));
     snap::<AbResults>("ab_results_t2", &get(&host, "/ab_tests/t2", &[]));
@@ -289,4 +294,71 @@ fn every_route_answer_keeps_its_shape() {
 
     snap::<UnpinAnswer>("reference_delete", &call(&host, "DELETE", "/models/m/reference", &[], Value::Null));
     snap::<UnpinAnswer>("reference_delete_again", &call(&host, "DELETE", "/models/m/reference", &[], Value::Null));
+}
+
+/// Values of a declared query parameter that its schema admits: each enum
+/// value, both bounds of a number, a time inside the data, a name that
+/// exists.
+fn valid_values(p: &QueryParam) -> Vec<String> {
+    let s = &p.schema;
+    if let Some(options) = s.get("enum").and_then(Value::as_array) {
+        return options.iter().map(|o| o.as_str().unwrap().to_string()).collect();
+    }
+    let bound = |k: &str| s.get(k).and_then(Value::as_f64);
+    match (s["type"].as_str().unwrap(), s.get("format").and_then(Value::as_str)) {
+        ("integer", _) => vec![bound("minimum").unwrap().to_string(), bound("maximum").unwrap().to_string()],
+        ("number", _) => {
+            let low = bound("minimum").or(bound("exclusiveMinimum").map(|m| m + 1.0)).unwrap();
+            vec![low.to_string(), bound("maximum").unwrap().to_string()]
+        }
+        ("boolean", _) => vec!["true".into(), "false".into()],
+        ("string", Some("date-time")) => vec![ts(T0 + 39 * DAY + 3 * 60 * MINUTE)],
+        ("string", None) => vec![match p.name.as_str() {
+            "version" => "v1".into(),
+            "model" => "m".into(),
+            _ => "user-1".into(),
+        }],
+        other => panic!("{}: no valid value for the schema {other:?}", p.name),
+    }
+}
+
+#[test]
+fn declared_query_parameters_are_taken_and_no_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = host(dir.path());
+    let mut records = Vec::new();
+    model_m(&mut records);
+    services(&mut records);
+    ingest(&host, records);
+    let ab = json!({"id": "t1", "model": "m", "versions": ["v1", "v2"], "start": ts(T0 + 20 * DAY)});
+    call(&host, "POST", "/ab_tests", &[], ab);
+    let ws = WorkspaceId::parse("", "w").unwrap();
+    let manifest = learnloop_plugin_drift::DriftPlugin::default().manifest();
+    for route in &manifest.routes {
+        let path = route.path.replace("{model}", "m").replace("{test}", "t1").replace("{service}", "api");
+        let params = route.query.as_ref().unwrap_or_else(|| panic!("{} declares no query", route.name));
+        let required: Vec<(String, String)> =
+            params.iter().filter(|p| p.required).map(|p| (p.name.clone(), valid_values(p)[0].clone())).collect();
+        let send = |extra: &[(String, String)]| {
+            let q: BTreeMap<String, String> = required.iter().chain(extra).cloned().collect();
+            host.handle("drift", &ws, &route.method, &path, q, Value::Null)
+        };
+        // Writer routes change state and need a body: only their refusal
+        // of an unknown parameter is checked (it comes before the body).
+        if route.method == "GET" {
+            for p in params {
+                for v in valid_values(p) {
+                    let r = send(&[(p.name.clone(), v.clone())]);
+                    assert!(r.is_ok(), "{} {path}?{}={v}: {:?}", route.method, p.name, r.err());
+                }
+            }
+        }
+        match send(&[("bogus".into(), "1".into())]) {
+            Err(HostError::BadRequest { field, message }) => {
+                assert_eq!(field, "bogus", "{} {path}", route.method);
+                assert!(message.contains("bogus"), "{message}");
+            }
+            other => panic!("{} {path}?bogus=1: {other:?}", route.method),
+        }
+    }
 }

@@ -7,15 +7,16 @@
 
 use std::collections::BTreeMap;
 
+use learnloop_plugin_api::JsonSchema;
+use learnloop_plugin_api::Timestamp;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::online::{InteractionPayload, PersonaUpdate};
 use crate::persona::MemoryType;
 use crate::rules::Hypothesis;
 
 /// What the hypothesizer and the LLM know about a user.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct PersonaContext {
     /// Facet scores.
@@ -31,7 +32,7 @@ pub struct PersonaContext {
 }
 
 /// The prediction to send to execute a hypothesis.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ExecuteRecord {
     /// Always `prediction`.
     #[serde(rename = "type")]
@@ -49,7 +50,7 @@ pub struct ExecuteRecord {
 }
 
 /// How to execute a hypothesis.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ExecuteHint {
     /// For people.
     pub note: String,
@@ -58,7 +59,7 @@ pub struct ExecuteHint {
 }
 
 /// `POST /hypothesize`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct HypothesizeAnswer {
     /// The user.
     pub user_id: String,
@@ -77,7 +78,7 @@ pub struct HypothesizeAnswer {
 }
 
 /// One user in `GET /users`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct UserSummary {
     /// The user.
     pub user_id: String,
@@ -86,11 +87,11 @@ pub struct UserSummary {
     /// Feedback received (learned from, held out and scored, held out unscored).
     pub feedback_count: u64,
     /// The user's newest event time.
-    pub newest_event_time: Value,
+    pub newest_event_time: Option<Timestamp>,
 }
 
 /// `GET /users`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct UsersAnswer {
     /// Every user, in id order.
     pub users: Vec<UserSummary>,
@@ -98,7 +99,7 @@ pub struct UsersAnswer {
 
 /// A memory as routes show it: times as RFC 3339, the decayed confidence
 /// beside the stored one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MemoryAnswer {
     /// `<interaction id>:<g|p|h><n>`.
     pub id: String,
@@ -120,9 +121,9 @@ pub struct MemoryAnswer {
     /// Preferences: an avoidance.
     pub avoid: bool,
     /// Valid from.
-    pub valid_from: Value,
+    pub valid_from: Option<Timestamp>,
     /// Valid until, once superseded or expired.
-    pub valid_to: Value,
+    pub valid_to: Option<Timestamp>,
     /// The memory that superseded it.
     pub superseded_by: Option<String>,
     /// `rules` or `llm`.
@@ -139,7 +140,7 @@ pub struct MemoryAnswer {
 }
 
 /// One recent interaction.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RecentAnswer {
     /// The interaction.
     pub interaction_id: String,
@@ -148,7 +149,7 @@ pub struct RecentAnswer {
 }
 
 /// Interactions analysed by the LLM and by rules.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AnalysedBy {
     /// By the LLM.
     pub llm: u64,
@@ -157,7 +158,7 @@ pub struct AnalysedBy {
 }
 
 /// `GET /users/{user}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PersonaAnswer {
     /// The user.
     pub user_id: String,
@@ -178,13 +179,13 @@ pub struct PersonaAnswer {
     /// Feedback received.
     pub feedback_count: u64,
     /// The user's first event time.
-    pub first_event_time: Value,
+    pub first_event_time: Option<Timestamp>,
     /// The user's newest event time.
-    pub newest_event_time: Value,
+    pub newest_event_time: Option<Timestamp>,
 }
 
 /// `GET /users/{user}/memories`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MemoriesAnswer {
     /// The user.
     pub user_id: String,
@@ -197,16 +198,16 @@ pub struct MemoriesAnswer {
 }
 
 /// `GET /users/{user}/updates`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct UpdatesAnswer {
     /// The user.
     pub user_id: String,
     /// The persona-update log, newest first, times as RFC 3339.
-    pub updates: Vec<PersonaUpdate<Value>>,
+    pub updates: Vec<PersonaUpdate<Option<Timestamp>>>,
 }
 
 /// The preferred model of a user for one task type.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ModelPreference {
     /// The model with the highest EMA.
     pub preferred_model: String,
@@ -219,7 +220,7 @@ pub struct ModelPreference {
 }
 
 /// Usage in one time-of-day bucket.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TimeOfDayUsage {
     /// Task uses in the bucket.
     pub total: u64,
@@ -232,7 +233,7 @@ pub struct TimeOfDayUsage {
 }
 
 /// The most likely next task type.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct NextActivity {
     /// The task type.
     pub task_type: String,
@@ -243,7 +244,7 @@ pub struct NextActivity {
 }
 
 /// The held-out feedback of a user.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct HeldOut {
     /// Scored.
     pub scored: u64,
@@ -256,7 +257,7 @@ pub struct HeldOut {
 }
 
 /// The feedback a user gave.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct FeedbackSummary {
     /// Feedback received.
     pub total: u64,
@@ -275,7 +276,7 @@ pub struct FeedbackSummary {
 }
 
 /// `GET /users/{user}/preferences`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PreferencesAnswer {
     /// The user.
     pub user_id: String,
@@ -298,12 +299,12 @@ pub struct PreferencesAnswer {
 }
 
 /// `GET /users/{user}/next-activity`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct NextActivityAnswer {
     /// The user.
     pub user_id: String,
     /// The time asked about.
-    pub at: Value,
+    pub at: Option<Timestamp>,
     /// Its time-of-day bucket.
     pub time_of_day: String,
     /// The last task type seen.
@@ -313,7 +314,7 @@ pub struct NextActivityAnswer {
 }
 
 /// `GET /training/stats`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TrainingStats {
     /// `training_data`.
     pub enabled: bool,
@@ -327,8 +328,10 @@ pub struct TrainingStats {
     pub min_confidence_for_training: f64,
 }
 
-/// A page of training records as JSON.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A page of training records as JSON (named `<record>Page` in the
+/// schemas).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "{T}Page")]
 pub struct RecordsPage<T> {
     /// The records.
     pub records: Vec<T>,
@@ -337,7 +340,7 @@ pub struct RecordsPage<T> {
 }
 
 /// A page of training records as JSON lines.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct JsonlPage {
     /// Always `jsonl`.
     pub format: String,
@@ -349,8 +352,20 @@ pub struct JsonlPage {
     pub next: Option<String>,
 }
 
+/// A page of training records in the `format` asked for (named
+/// `<record>Export` in the schemas).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+#[schemars(rename = "{T}Export")]
+pub enum TrainingPage<T> {
+    /// `format=json` (the default).
+    Json(RecordsPage<T>),
+    /// `format=jsonl`.
+    Jsonl(JsonlPage),
+}
+
 /// One chat message of a fine-tuning sample.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ChatMessage {
     /// system, user or assistant.
     pub role: String,
@@ -359,14 +374,14 @@ pub struct ChatMessage {
 }
 
 /// One fine-tuning sample.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ChatSample {
     /// system, user, assistant.
     pub messages: Vec<ChatMessage>,
 }
 
 /// `GET /training/dataset` as JSON.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DatasetPage {
     /// The samples.
     pub samples: Vec<ChatSample>,
@@ -379,7 +394,7 @@ pub struct DatasetPage {
 }
 
 /// `GET /training/dataset` as JSON lines.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DatasetJsonlPage {
     /// The samples as JSON lines.
     #[serde(flatten)]
@@ -390,8 +405,18 @@ pub struct DatasetJsonlPage {
     pub considered: usize,
 }
 
+/// `GET /training/dataset` in the `format` asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum DatasetAnswer {
+    /// `format=json` (the default).
+    Json(DatasetPage),
+    /// `format=jsonl`.
+    Jsonl(DatasetJsonlPage),
+}
+
 /// Training record counts in `GET /stats`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TrainingCounts {
     /// Hypothesis-selection records.
     pub hypotheses_count: u64,
@@ -400,7 +425,7 @@ pub struct TrainingCounts {
 }
 
 /// `GET /stats`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StatsAnswer {
     /// Users seen.
     pub users: u64,

@@ -32,10 +32,12 @@
 //!
 //! Code map: [`config`] (the `[persona]` section), [`record`] (which
 //! records are accepted), [`online`] (the update as events arrive, and the
-//! documents it writes), [`routes`] (the routes; their answers are the types
-//! of [`answers`]), [`jobs`] (the scheduled jobs and their reports),
-//! [`persona`] (the user document), [`rules`] and [`llm`] (the two ways of
-//! analysing an interaction). This file wires them into the [`Plugin`] trait.
+//! documents it writes), [`routes`] (the routes, declared with their query
+//! parameters and with schemas made from their body and answer types, and
+//! answered; the answers are the types of [`answers`]), [`jobs`] (the
+//! scheduled jobs and their reports), [`persona`] (the user document),
+//! [`rules`] and [`llm`] (the two ways of analysing an interaction). This
+//! file wires them into the [`Plugin`] trait.
 
 #![deny(missing_docs)]
 
@@ -51,7 +53,7 @@ pub mod rules;
 
 use learnloop_plugin_api::core::RecordType;
 use learnloop_plugin_api::{
-    Context, Event, JobSpec, KindSpec, Manifest, Plugin, PluginError, Record, RouteRequest, RouteResponse, RouteSpec,
+    Context, Event, JobSpec, KindSpec, Manifest, Plugin, PluginError, Record, RouteRequest, RouteResponse, Schemas,
     ValidationError, abi, parse_config,
 };
 use serde_json::{Value, json};
@@ -84,8 +86,9 @@ fn user_key(user: &str) -> String {
 
 impl Plugin for PersonaPlugin {
     fn manifest(&self) -> Manifest {
-        let route = RouteSpec::new;
         let job = JobSpec::new;
+        let mut schemas = Schemas::new();
+        let routes = routes::specs(&mut schemas);
         Manifest {
             name: "persona".into(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -109,26 +112,13 @@ impl Plugin for PersonaPlugin {
                     description: "feedback: label thumbs_up / thumbs_down / rating (value 1–5 stars), or success; feedback = comment. On an interaction, success false undoes its facet changes".into(),
                 },
             ],
-            routes: vec![
-                route("POST", "/hypothesize", "Three hypotheses of what the user means, with confidence, personalised by facets, goals, preferences and history (LLM when available, rules otherwise); includes the record to send to execute one", false,
-                    json!({"type": "object", "required": ["user_id", "input_text"], "properties": {"user_id": {"type": "string"}, "input_text": {"type": "string"}, "task_type": {"type": "string"}}})),
-                route("GET", "/users", "Every user with interaction and feedback counts", false, Value::Null),
-                route("GET", "/users/{user}", "A user's persona: facets, interaction count, active goals and preferences, superseded preferences, recent history", false, Value::Null),
-                route("GET", "/users/{user}/memories", "Search a user's memories by text, and by meaning when an embedder is configured (query: q, type = GOAL/PREFERENCE/HISTORY, include_superseded, limit, min_similarity)", false, Value::Null),
-                route("GET", "/users/{user}/updates", "A user's persona-update log, newest first (query: limit)", false, Value::Null),
-                route("GET", "/users/{user}/preferences", "Feedback learning: preferred model per task type (EMA), time-of-day patterns, next activity, held-out preference accuracy", false, Value::Null),
-                route("GET", "/users/{user}/next-activity", "The most likely next task type (query: at = RFC 3339 time for the time-of-day fallback)", false, Value::Null),
-                route("GET", "/training/stats", "Training data counts", false, Value::Null),
-                route("GET", "/training/hypotheses", "Hypothesis-selection training records (hypotheses_data.jsonl format; query: format = json/jsonl, limit, after = the previous page's next)", false, Value::Null),
-                route("GET", "/training/persona-updates", "Persona-update training records (persona_updates.jsonl format; query: format, limit, after)", false, Value::Null),
-                route("GET", "/training/dataset", "Chat-format fine-tuning dataset of selections with confidence ≥ min_confidence (query: min_confidence, format, limit, after)", false, Value::Null),
-                route("GET", "/stats", "Totals: users, interactions, feedback, LLM vs rules analyses, overall held-out preference accuracy", false, Value::Null),
-            ],
+            routes,
             jobs: vec![
                 job("preference_update", "0 0 4 * * *", "Daily: preferred models, accuracy and next activity of every user as an insight"),
                 job("memory_decay", "0 30 4 * * *", "Daily: expire memories whose decayed confidence fell below min_memory_confidence (when memory_half_life_days > 0)"),
             ],
             config: Config::keys(),
+            schemas: schemas.into_definitions(),
         }
     }
 

@@ -6,8 +6,9 @@
 
 use std::collections::BTreeMap;
 
+use learnloop_plugin_api::JsonSchema;
 use learnloop_plugin_api::helpers::client_time;
-use learnloop_plugin_api::{Context, Event, Expect, PluginError, StoredOutcome, StoredPrediction};
+use learnloop_plugin_api::{Context, Event, Expect, PluginError, StoredOutcome, StoredPrediction, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -55,7 +56,7 @@ pub(crate) struct Resp {
 }
 
 /// What an interaction offered: the payload of an executed interaction.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct InteractionPayload {
     /// The user's input.
     pub input_text: String,
@@ -82,7 +83,7 @@ fn yes() -> bool {
 }
 
 /// What an interaction told about the user.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Signals {
     /// The hypothesis chosen.
     #[serde(default)]
@@ -100,8 +101,10 @@ impl Default for Signals {
 
 /// One entry of the persona-update log; `T` is the time: µs as stored,
 /// RFC 3339 (or `null`) as `GET /users/{user}/updates` shows it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
+// `#[serde(default)]` makes the schema read the defaults, so `T` must have one.
+#[schemars(rename = "PersonaUpdate", bound = "T: JsonSchema + Default")]
 pub struct PersonaUpdate<T = i64> {
     /// The interaction.
     pub interaction_id: String,
@@ -136,7 +139,7 @@ pub struct PersonaUpdate<T = i64> {
 
 impl PersonaUpdate {
     /// The entry with its time as routes show it.
-    pub fn shown(self) -> PersonaUpdate<Value> {
+    pub fn shown(self) -> PersonaUpdate<Option<Timestamp>> {
         PersonaUpdate {
             interaction_id: self.interaction_id,
             time: known_time(self.time),
@@ -168,11 +171,11 @@ pub struct HistDoc {
 
 /// `train/h/<seq>`: a hypothesis-selection training record
 /// (hypotheses_data.jsonl).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct HypothesisRecord {
     /// The interaction's time.
-    pub timestamp: Value,
+    pub timestamp: Option<Timestamp>,
     /// The user.
     pub user_id: String,
     /// The user's input.
@@ -192,11 +195,11 @@ pub struct HypothesisRecord {
 }
 
 /// `train/p/<seq>`: a persona-update training record (persona_updates.jsonl).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct UpdateRecord {
     /// The event's time.
-    pub timestamp: Value,
+    pub timestamp: Option<Timestamp>,
     /// The user.
     pub user_id: String,
     /// Facets before.

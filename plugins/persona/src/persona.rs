@@ -6,9 +6,9 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use learnloop_plugin_api::helpers::time_json;
+use learnloop_plugin_api::JsonSchema;
+use learnloop_plugin_api::Timestamp;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::answers::MemoryAnswer;
 use crate::config::Config;
@@ -19,7 +19,7 @@ pub const HOUR: i64 = 3_600_000_000;
 pub const DAY: i64 = 24 * HOUR;
 
 /// What a memory is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum MemoryType {
     /// Something the user wants to achieve.
@@ -132,7 +132,7 @@ impl Memory {
             category: self.category.clone(),
             avoid: self.avoid,
             valid_from: known_time(self.valid_from),
-            valid_to: self.valid_to.map_or(Value::Null, known_time),
+            valid_to: self.valid_to.and_then(known_time),
             superseded_by: self.superseded_by.clone(),
             source: self.source.clone(),
             interaction_id: self.interaction_id.clone(),
@@ -143,10 +143,11 @@ impl Memory {
     }
 }
 
-/// RFC 3339 of a time in µs, or `null` for 0: the plugin's "no time known"
-/// (a user whose events came without client times).
-pub fn known_time(us: i64) -> Value {
-    if us == 0 { Value::Null } else { time_json(us) }
+/// A time in µs as answers show it (RFC 3339), or `None` (`null`) for 0:
+/// the plugin's "no time known" (a user whose events came without client
+/// times), and for a time out of range.
+pub fn known_time(us: i64) -> Option<Timestamp> {
+    if us == 0 { None } else { Timestamp::from_micros(us) }
 }
 
 /// Rounds to 4 decimals (for reports).

@@ -3,22 +3,123 @@
 //! data export and totals — state documents in, typed answers
 //! ([`crate::answers`]) out.
 
+use learnloop_plugin_api::JsonSchema;
+use learnloop_plugin_api::core::Role;
 use learnloop_plugin_api::state::scan_all;
-use learnloop_plugin_api::{Context, PluginError, RouteRequest, RouteResponse, Timestamp};
-use serde::Serialize;
-use serde_json::Value;
+use learnloop_plugin_api::{
+    Context, PluginError, QueryParam, RouteRequest, RouteResponse, RouteSpec, Schemas, Timestamp,
+};
+use serde::{Deserialize, Serialize};
 
 use crate::answers::{
-    AnalysedBy, ChatMessage, ChatSample, DatasetJsonlPage, DatasetPage, ExecuteHint, ExecuteRecord, FeedbackSummary,
-    HeldOut, HypothesizeAnswer, JsonlPage, MemoriesAnswer, ModelPreference, NextActivity, NextActivityAnswer,
-    PersonaAnswer, PreferencesAnswer, RecentAnswer, RecordsPage, StatsAnswer, TimeOfDayUsage, TrainingCounts,
-    TrainingStats, UpdatesAnswer, UserSummary, UsersAnswer,
+    AnalysedBy, ChatMessage, ChatSample, DatasetAnswer, DatasetJsonlPage, DatasetPage, ExecuteHint, ExecuteRecord,
+    FeedbackSummary, HeldOut, HypothesizeAnswer, JsonlPage, MemoriesAnswer, ModelPreference, NextActivity,
+    NextActivityAnswer, PersonaAnswer, PreferencesAnswer, RecentAnswer, RecordsPage, StatsAnswer, TimeOfDayUsage,
+    TrainingCounts, TrainingPage, TrainingStats, UpdatesAnswer, UserSummary, UsersAnswer,
 };
 use crate::llm::{self, LlmStatus};
 use crate::online::{HistDoc, HypothesisRecord, InteractionPayload, Meta, UpdateRecord};
 use crate::persona::{self, Memory, MemoryType, UserDoc, known_time, round4};
 use crate::rules::{self, Hypothesis};
 use crate::{INTERACTION, PersonaPlugin, get_doc};
+
+/// The body of `POST /hypothesize`.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HypothesizeBody {
+    /// The user (a non-empty string of at most 128 bytes).
+    #[schemars(length(min = 1, max = 128))]
+    pub user_id: String,
+    /// What the user said (not blank, at most 2000 characters).
+    #[schemars(length(min = 1, max = 2000), regex(pattern = r"\S"))]
+    pub input_text: String,
+    /// The task type, passed on to the record to execute (at most 64
+    /// bytes).
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 64))]
+    pub task_type: Option<String>,
+}
+
+/// The routes (under `/api/v1/persona`), each with the query parameters
+/// its handler reads (with the bounds it enforces) and the schemas of its
+/// body and answer, made from the Rust types in `s`.
+pub fn specs(s: &mut Schemas) -> Vec<RouteSpec> {
+    let limit = |default: i64, max: i64| QueryParam::integer("limit", &format!("How many (default {default})"), 1, max);
+    let format = || {
+        QueryParam::one_of(
+            "format",
+            "`json` (default): the records; `jsonl`: one JSON record per line",
+            &["json", "jsonl"],
+        )
+    };
+    let after = || {
+        let mut p = QueryParam::string("after", "The `next` of the previous page (16 digits)");
+        p.schema = serde_json::json!({"type": "string", "pattern": "^[0-9]{16}$"});
+        p
+    };
+    vec![
+        RouteSpec::with_method("POST", Role::Reader, "hypothesize", "/hypothesize", "Three hypotheses of what the user means, with confidence, personalised by facets, goals, preferences and history (LLM when available, rules otherwise); includes the record to send to execute one")
+            .body(s.input::<HypothesizeBody>())
+            .answers(s.output::<HypothesizeAnswer>()),
+        RouteSpec::get("list_users", "/users", "Every user with interaction and feedback counts")
+            .answers(s.output::<UsersAnswer>()),
+        RouteSpec::get("get_user", "/users/{user}", "A user's persona: facets, interaction count, active goals and preferences, superseded preferences, recent history")
+            .answers(s.output::<PersonaAnswer>()),
+        RouteSpec::get("search_memories", "/users/{user}/memories", "Search a user's memories by text, and by meaning when an embedder is configured")
+            .query(vec![
+                {
+                    let mut q = QueryParam::string("q", "The text to search for (empty: nothing matches)");
+                    q.schema = serde_json::json!({"type": "string"});
+                    q
+                },
+                {
+                    let mut t = QueryParam::string("type", "Only memories of this type: GOAL, PREFERENCE or HISTORY (any case)");
+                    t.schema = serde_json::json!({"type": "string", "pattern": "^([Gg][Oo][Aa][Ll]|[Pp][Rr][Ee][Ff][Ee][Rr][Ee][Nn][Cc][Ee]|[Hh][Ii][Ss][Tt][Oo][Rr][Yy])$"});
+                    t
+                },
+                QueryParam::boolean("include_superseded", "Also superseded and expired memories (default false)"),
+                limit(50, 1000),
+                QueryParam::number("min_similarity", "Least cosine similarity for a match by meaning (default 0.75)", 0.0, 1.0),
+            ])
+            .answers(s.output::<MemoriesAnswer>()),
+        RouteSpec::get("list_updates", "/users/{user}/updates", "A user's persona-update log, newest first")
+            .query(vec![limit(50, 1000)])
+            .answers(s.output::<UpdatesAnswer>()),
+        RouteSpec::get("get_preferences", "/users/{user}/preferences", "Feedback learning: preferred model per task type (EMA), time-of-day patterns, next activity, held-out preference accuracy")
+            .answers(s.output::<PreferencesAnswer>()),
+        RouteSpec::get("get_next_activity", "/users/{user}/next-activity", "The most likely next task type")
+            .query(vec![QueryParam::date_time("at", "The time asked about, for the time-of-day fallback (default: the user's newest event)")])
+            .answers(s.output::<NextActivityAnswer>()),
+        RouteSpec::get("get_training_stats", "/training/stats", "Training data counts")
+            .answers(s.output::<TrainingStats>()),
+        RouteSpec::get("export_hypotheses", "/training/hypotheses", "Hypothesis-selection training records (hypotheses_data.jsonl format), a page at a time")
+            .query(vec![format(), limit(1000, 10_000), after()])
+            .answers(s.output::<TrainingPage<HypothesisRecord>>()),
+        RouteSpec::get("export_persona_updates", "/training/persona-updates", "Persona-update training records (persona_updates.jsonl format), a page at a time")
+            .query(vec![format(), limit(1000, 10_000), after()])
+            .answers(s.output::<TrainingPage<UpdateRecord>>()),
+        RouteSpec::get("export_dataset", "/training/dataset", "Chat-format fine-tuning dataset of the selections with confidence ≥ min_confidence, a page at a time")
+            .query(vec![
+                QueryParam::number("min_confidence", "Least selected confidence included (default min_training_confidence)", 0.0, 1.0),
+                format(),
+                limit(1000, 10_000),
+                after(),
+            ])
+            .answers(s.output::<DatasetAnswer>()),
+        RouteSpec::get("get_stats", "/stats", "Totals: users, interactions, feedback, LLM vs rules analyses, overall held-out preference accuracy")
+            .answers(s.output::<StatsAnswer>()),
+    ]
+}
+
+/// The JSON object body as `T`, errors naming the field. A derived
+/// `Deserialize` would also read a struct from an array (its fields in
+/// order), which no client means and no schema promises: refused.
+fn object_body<T: serde::de::DeserializeOwned>(req: &RouteRequest) -> Result<T, PluginError> {
+    if !req.body.is_object() {
+        return Err(PluginError::invalid("body", "must be a JSON object"));
+    }
+    req.body_as()
+}
 
 /// A 200 answer with `body` as its JSON.
 fn answer<T: Serialize>(body: &T) -> Result<RouteResponse, PluginError> {
@@ -54,7 +155,7 @@ impl PersonaPlugin {
             return self.user_route(ctx, req, &user, &u);
         }
         match (req.method.as_str(), req.route.as_str()) {
-            ("POST", "/hypothesize") => self.hypothesize(ctx, &req.body),
+            ("POST", "/hypothesize") => self.hypothesize(ctx, object_body(req)?),
             ("GET", "/users") => {
                 let mut users = Vec::new();
                 for (k, v) in scan_all(ctx, "user/")? {
@@ -145,25 +246,22 @@ impl PersonaPlugin {
         rules::hypothesize(input, &ctx)
     }
 
-    /// `POST /hypothesize`. The body is read field by field so that every
-    /// refusal names its field.
-    fn hypothesize(&self, ctx: &mut dyn Context, body: &Value) -> Result<RouteResponse, PluginError> {
-        let user = body.get("user_id").and_then(Value::as_str).filter(|s| !s.is_empty() && s.len() <= 128);
-        let Some(user) = user else {
+    /// `POST /hypothesize`. Every refusal names its field: the parse
+    /// names a missing or mistyped one, the checks here a value out of
+    /// bounds.
+    fn hypothesize(&self, ctx: &mut dyn Context, body: HypothesizeBody) -> Result<RouteResponse, PluginError> {
+        let user = body.user_id.as_str();
+        if user.is_empty() || user.len() > 128 {
             return Err(PluginError::invalid("user_id", "expected a non-empty string of at most 128 bytes"));
-        };
-        let input = body
-            .get("input_text")
-            .and_then(Value::as_str)
-            .filter(|s| !s.trim().is_empty() && s.chars().count() <= 2000);
-        let Some(input) = input else {
+        }
+        let input = body.input_text.as_str();
+        if input.trim().is_empty() || input.chars().count() > 2000 {
             return Err(PluginError::invalid("input_text", "expected a non-empty string of at most 2000 characters"));
-        };
-        let task = match body.get("task_type") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(t)) if !t.is_empty() && t.len() <= 64 => Some(t.clone()),
-            _ => return Err(PluginError::invalid("task_type", "expected a string of at most 64 bytes")),
-        };
+        }
+        let task = body.task_type.clone();
+        if task.as_ref().is_some_and(|t| t.is_empty() || t.len() > 64) {
+            return Err(PluginError::invalid("task_type", "expected a string of at most 64 bytes"));
+        }
         let u = self.load_user(ctx, user)?.unwrap_or_else(|| UserDoc::new(self.config()));
         let context = self.context(&u);
         let (hyps, status) = if self.config().use_llm {
@@ -417,10 +515,14 @@ impl PersonaPlugin {
             })
             .collect();
         match format(req)? {
-            Format::Json => answer(&DatasetPage { samples, next, min_confidence: min, considered }),
-            Format::Jsonl => {
-                answer(&DatasetJsonlPage { page: jsonl(&samples, next)?, min_confidence: min, considered })
+            Format::Json => {
+                answer(&DatasetAnswer::Json(DatasetPage { samples, next, min_confidence: min, considered }))
             }
+            Format::Jsonl => answer(&DatasetAnswer::Jsonl(DatasetJsonlPage {
+                page: jsonl(&samples, next)?,
+                min_confidence: min,
+                considered,
+            })),
         }
     }
 
@@ -505,7 +607,62 @@ fn as_format<T: Serialize>(
     next: Option<String>,
 ) -> Result<RouteResponse, PluginError> {
     match format(req)? {
-        Format::Json => answer(&RecordsPage { records, next }),
-        Format::Jsonl => answer(&jsonl(&records, next)?),
+        Format::Json => answer(&TrainingPage::Json(RecordsPage { records, next })),
+        Format::Jsonl => answer(&TrainingPage::<T>::Jsonl(jsonl(&records, next)?)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use learnloop_plugin_api::Plugin;
+    use serde_json::Value;
+
+    /// Every `$ref` in `v`.
+    fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(r) = m.get("$ref").and_then(Value::as_str) {
+                    out.push(r);
+                }
+                m.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn routes_are_named_typed_and_their_schemas_resolve() {
+        let m = crate::PersonaPlugin::default().manifest();
+        let mut names = BTreeSet::new();
+        for r in &m.routes {
+            assert!(names.insert(r.name.as_str()), "{} is not unique", r.name);
+            assert!(r.query.is_some(), "{}: query parameters are not declared", r.name);
+            let answer = r.response_schema.get("items").unwrap_or(&r.response_schema);
+            let target = answer["$ref"].as_str().and_then(|s| s.strip_prefix("#/$defs/"));
+            assert!(
+                target.is_some_and(|t| m.schemas.contains_key(t)),
+                "{}: the answer is not a named schema: {}",
+                r.name,
+                r.response_schema
+            );
+            assert_eq!(r.request_schema.is_null(), r.method != "POST", "{}", r.name);
+        }
+        let mut all = Vec::new();
+        for r in &m.routes {
+            refs(&r.request_schema, &mut all);
+            refs(&r.response_schema, &mut all);
+        }
+        m.schemas.values().for_each(|s| refs(s, &mut all));
+        // Two types with one name get a number appended: name one of them.
+        for name in m.schemas.keys() {
+            assert!(!name.ends_with(|c: char| c.is_ascii_digit()), "{name}: two types share a schema name");
+        }
+        for r in all {
+            let name = r.strip_prefix("#/$defs/").unwrap_or_else(|| panic!("{r} is not into the definitions"));
+            assert!(m.schemas.contains_key(name), "{r} does not resolve");
+        }
     }
 }

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use learnloop_plugin_api::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A technology the preference rules recognise, with the category in which
@@ -284,7 +285,7 @@ pub struct Context<'a> {
 }
 
 /// One hypothesis (as JSON: `{"id", "text", "confidence"}`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Hypothesis {
     /// `h1`, `h2`, `h3`.
     pub id: String,

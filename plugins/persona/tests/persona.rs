@@ -572,6 +572,11 @@ fn bad_input_is_rejected_naming_the_field_and_nothing_is_stored() {
         let err = e.call("POST", "/hypothesize", &[], body).unwrap_err();
         assert!(err.to_string().starts_with(&format!("plugin persona: {field}:")), "{err}");
     }
+    // Another field is refused, named; so is a body that is not an object.
+    let err = e.call("POST", "/hypothesize", &[], json!({"user_id": "u", "input_text": "x", "mood": 1})).unwrap_err();
+    assert!(err.to_string().contains("unknown field \"mood\""), "{err}");
+    let err = e.call("POST", "/hypothesize", &[], json!(["u", "x"])).unwrap_err();
+    assert!(err.to_string().starts_with("plugin persona: body:"), "{err}");
     assert!(e.call("GET", "/users/nobody", &[], Value::Null).unwrap_err().to_string().contains("no user"));
     let err = e.call("GET", "/training/dataset", &[("min_confidence", "2")], Value::Null).unwrap_err().to_string();
     assert!(err.contains("min_confidence"), "{err}");

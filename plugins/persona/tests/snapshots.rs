@@ -5,9 +5,14 @@
 //! LLM, no embedder); maps are sorted in the snapshots because key order
 //! depends on serde_json features unified from other crates in the same
 //! build. Update with `INSTA_UPDATE=always`, review the diff, commit.
+//!
+//! `declared_query_parameters_are_taken_and_no_others` walks the manifest:
+//! every declared query parameter, at each kind of valid value, is taken
+//! by its route, and an undeclared one is refused with a 400 naming it.
 
 use learnloop_core::{Record, Timestamp, parse_json_record};
-use learnloop_plugin_host::PluginHost;
+use learnloop_plugin_api::{Plugin, QueryParam};
+use learnloop_plugin_host::{HostError, PluginHost};
 use serde_json::{Value, json};
 
 const HOUR: i64 = 3_600_000_000;
@@ -189,4 +194,56 @@ fn memory_decay_report_and_expired_memories() {
     snap("decay_memories_all", &e.get("/users/u/memories", &[("include_superseded", "true")]));
     snap("decay_training_stats", &e.get("/training/stats", &[]));
     snap("decay_training_hypotheses", &e.get("/training/hypotheses", &[]));
+}
+
+/// Values of a declared query parameter that its schema admits: each enum
+/// value, both bounds of a number, both booleans, a time, and for text a
+/// value of the shape the handler reads.
+fn valid_values(p: &QueryParam) -> Vec<String> {
+    let s = &p.schema;
+    if let Some(options) = s.get("enum").and_then(Value::as_array) {
+        return options.iter().map(|o| o.as_str().unwrap().to_string()).collect();
+    }
+    let bound = |k: &str| s[k].as_f64().unwrap().to_string();
+    match (s["type"].as_str().unwrap(), p.name.as_str()) {
+        ("integer" | "number", _) => vec![bound("minimum"), bound("maximum")],
+        ("boolean", _) => vec!["true".into(), "false".into(), "1".into(), "0".into()],
+        ("string", _) if s["format"] == "date-time" => vec!["2026-03-01T09:30:00Z".into()],
+        ("string", "type") => vec!["GOAL".into(), "preference".into(), "History".into()],
+        ("string", "after") => vec!["0000000000000000".into()],
+        ("string", "q") => vec!["docker".into(), String::new()],
+        other => panic!("{}: no valid value for the schema {s} ({other:?})", p.name),
+    }
+}
+
+#[test]
+fn declared_query_parameters_are_taken_and_no_others() {
+    let e = env("");
+    e.interact("user123", "i1", "deploy api using docker", "h1", T0 + 9 * HOUR);
+    e.ingest(feedback_history("user123"));
+    let ws = learnloop_core::WorkspaceId::parse("", "w").unwrap();
+    let manifest = learnloop_plugin_persona::PersonaPlugin::default().manifest();
+    for route in &manifest.routes {
+        let path = route.path.replace("{user}", "user123");
+        let params = route.query.as_ref().unwrap_or_else(|| panic!("{} declares no query", route.name));
+        let body = if route.method == "POST" { json!({"user_id": "user123", "input_text": "x"}) } else { Value::Null };
+        let send = |extra: (String, String)| {
+            let q = std::collections::BTreeMap::from([extra]);
+            e.host.handle("persona", &ws, &route.method, &path, q, body.clone())
+        };
+        for p in params {
+            assert!(!p.required, "{}: {} is required", route.name, p.name);
+            for v in valid_values(p) {
+                let r = send((p.name.clone(), v.clone()));
+                assert!(r.is_ok(), "{} {path}?{}={v}: {:?}", route.method, p.name, r.err());
+            }
+        }
+        match send(("bogus".into(), "1".into())) {
+            Err(HostError::BadRequest { field, message }) => {
+                assert_eq!(field, "bogus", "{} {path}", route.method);
+                assert!(message.contains("bogus"), "{message}");
+            }
+            other => panic!("{} {path}?bogus=1: {other:?}", route.method),
+        }
+    }
 }

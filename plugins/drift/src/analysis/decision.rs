@@ -2,6 +2,7 @@
 //! reference loss by a one-sided Welch test; drift is context, not a
 //! trigger.
 
+use learnloop_plugin_api::JsonSchema;
 use learnloop_stats::{Alternative, mean, ttest_ind};
 use serde::{Deserialize, Serialize};
 
@@ -108,7 +109,7 @@ pub fn retrain(cfg: &Config, r: &Window, c: &Window, drift: &DriftReport) -> Ret
 
 /// The retraining test: the current window's losses against the
 /// reference's scaled by `1 + retrain_min_error_increase`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RetrainTest {
     /// The test.
     pub test: String,
@@ -147,7 +148,7 @@ pub struct RetrainTest {
 
 /// A window's loss metrics in the retraining decision: [`Overall`]
 /// without R² and the MAPE's count.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LossWindow {
     /// Numeric pairs.
     pub n: usize,
@@ -161,7 +162,7 @@ pub struct LossWindow {
 }
 
 /// The loss metrics of a [`LossWindow`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LossValues {
     /// Mean absolute error.
     pub mae: Option<f64>,
@@ -194,7 +195,7 @@ impl LossWindow {
 }
 
 /// What the retraining decision looked at besides its test.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RetrainChecks {
     /// Regression or classifier.
     pub model_kind: ModelKind,
@@ -213,7 +214,7 @@ pub struct RetrainChecks {
 }
 
 /// The retraining decision of a model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RetrainDecision {
     /// Whether to retrain.
     pub should_retrain: bool,

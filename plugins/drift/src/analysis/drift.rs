@@ -5,13 +5,13 @@
 
 use std::collections::BTreeMap;
 
-use learnloop_plugin_api::helpers::time_json;
+use learnloop_plugin_api::JsonSchema;
+use learnloop_plugin_api::Timestamp;
 use learnloop_stats::{
     Alternative, KsMethod, benjamini_hochberg, chi2_contingency_2xk, ks_2samp_sorted, mean, psi_sorted_reference, std,
     ttest_ind, wasserstein_sorted,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::{Direction, Level, ModelKind, ValueType, change_severity, psi_severity, sorted};
 use crate::config::Config;
@@ -19,7 +19,7 @@ use crate::json::opt_nan;
 use crate::window::{Column, Window};
 
 /// A category's share in each window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Proportion {
     /// Share in the reference window.
     pub reference: f64,
@@ -30,7 +30,7 @@ pub struct Proportion {
 /// One test of a drift check: a feature's, the concept's or the
 /// predictions'. Which fields are present depends on the test (and on
 /// whether it ran); a present number is `null` where undefined.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TestDetail {
     /// The values compared (feature tests only).
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
@@ -337,7 +337,7 @@ fn abs_error_test(cfg: &Config, er: &[f64], ec: &[f64]) -> Test {
 }
 
 /// A window of a drift check.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct WindowSpan {
     /// Start (inclusive), µs.
     pub from_us: i64,
@@ -349,7 +349,7 @@ pub struct WindowSpan {
 
 /// The reference window of a drift check: the sliding window or the
 /// model's pinned reference period.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ReferenceSpan {
     /// The window.
     #[serde(flatten)]
@@ -357,13 +357,13 @@ pub struct ReferenceSpan {
     /// Whether it is the pinned reference period.
     pub pinned: bool,
     /// Its start (RFC 3339; null out of range).
-    pub from: Value,
+    pub from: Option<Timestamp>,
     /// Its end (RFC 3339; null out of range).
-    pub until: Value,
+    pub until: Option<Timestamp>,
 }
 
 /// Feature drift (data drift) of a drift check.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct FeatureDrift {
     /// `data_drift`.
     pub drift_type: String,
@@ -376,7 +376,7 @@ pub struct FeatureDrift {
 }
 
 /// Concept drift of a drift check.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ConceptDrift {
     /// `concept_drift`.
     pub drift_type: String,
@@ -389,7 +389,7 @@ pub struct ConceptDrift {
 }
 
 /// Prediction drift of a drift check.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PredictionDrift {
     /// `prediction_drift`.
     pub drift_type: String,
@@ -400,7 +400,7 @@ pub struct PredictionDrift {
 }
 
 /// The drift check of one model (the `drift` route's answer).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DriftReport {
     /// The model.
     pub model: String,
@@ -569,8 +569,8 @@ pub fn drift(cfg: &Config, model: &str, r: &Window, c: &Window, pinned: bool) ->
         reference: ReferenceSpan {
             span: WindowSpan { from_us: r.from, until_us: r.until, predictions: r.n },
             pinned,
-            from: time_json(r.from),
-            until: time_json(r.until),
+            from: Timestamp::from_micros(r.from),
+            until: Timestamp::from_micros(r.until),
         },
         current: WindowSpan { from_us: c.from, until_us: c.until, predictions: c.n },
         p_value: cfg.p_value,

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use learnloop_plugin_api::JsonSchema;
 use learnloop_stats::{
     Alternative, SHAPIRO_MAX_N, holm, kurtosis, mean, median, percentiles, shapiro, skewness, std, ttest_1samp,
 };
@@ -15,7 +16,7 @@ use crate::json::opt_nan;
 use crate::window::{NONE, Window};
 
 /// Percentiles of the errors.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorPercentiles {
     /// 25th.
     pub p25: Option<f64>,
@@ -30,7 +31,7 @@ pub struct ErrorPercentiles {
 }
 
 /// Shapiro–Wilk's normality test of the errors.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Normality {
     /// `shapiro`.
     pub test: String,
@@ -53,7 +54,7 @@ pub struct Normality {
 
 /// The error distribution of a window (error = actual − predicted); the
 /// statistics are absent without errors and `null` where undefined.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Distribution {
     /// Errors.
     pub n: usize,
@@ -86,7 +87,7 @@ pub struct Distribution {
 }
 
 /// One segment's systematic-error test.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Segment {
     /// The feature.
     pub feature: String,
@@ -109,7 +110,7 @@ pub struct Segment {
 }
 
 /// Systematic errors per segment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SystematicErrors {
     /// The test.
     pub test: String,
@@ -126,7 +127,7 @@ pub struct SystematicErrors {
 }
 
 /// Error distribution and systematic errors of a window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorsReport {
     /// The distribution.
     pub distribution: Distribution,

@@ -22,6 +22,7 @@ mod decision;
 mod drift;
 mod errors;
 
+use learnloop_plugin_api::JsonSchema;
 use learnloop_stats::regression_metrics;
 use serde::{Deserialize, Serialize};
 
@@ -35,7 +36,7 @@ pub use drift::{
 pub use errors::{Distribution, ErrorPercentiles, ErrorsReport, Normality, Segment, SystematicErrors, errors};
 
 /// The severity of a test or of a drift type, in increasing order.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     /// Not significant (or not tested).
@@ -71,7 +72,7 @@ impl std::fmt::Display for Level {
 }
 
 /// Whether a model predicts numbers or labels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelKind {
     /// Predicts a value.
@@ -81,7 +82,7 @@ pub enum ModelKind {
 }
 
 /// Which way a model's loss moved from the reference to the current window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// The loss grew.
@@ -91,7 +92,7 @@ pub enum Direction {
 }
 
 /// The kind of values a feature test compared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ValueType {
     /// Numbers (Kolmogorov–Smirnov).
@@ -148,7 +149,7 @@ pub fn wape(actual: &[f64], pred: &[f64]) -> f64 {
 }
 
 /// MAE, RMSE, R², WAPE, MAPE and n of paired actuals/predictions.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Metrics {
     /// Pairs.
     pub n: usize,
@@ -158,7 +159,7 @@ pub struct Metrics {
 }
 
 /// The metrics of [`Metrics`], or the reason there are none.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum MetricValues {
     /// Computed (each `null` where undefined, all `null` without pairs).
@@ -171,7 +172,7 @@ pub enum MetricValues {
 }
 
 /// Regression metrics, `null` where undefined.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RegressionValues {
     /// Mean absolute error.
     pub mae: Option<f64>,
@@ -240,7 +241,7 @@ pub fn metrics(actual: &[f64], pred: &[f64]) -> Metrics {
 }
 
 /// A window's overall metrics: [`Metrics`] and the classifier's accuracy.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Overall {
     /// Metrics of the numeric pairs.
     #[serde(flatten)]
@@ -252,7 +253,7 @@ pub struct Overall {
 }
 
 /// Performance of a window, overall and per model version.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Performance {
     /// Predictions in the window.
     pub predictions: usize,
