@@ -95,7 +95,20 @@ impl RouteRequest {
     /// The JSON body as `T`, or an `Invalid` error naming the field in
     /// plain words (`predicted_savings: expected a number, got an object`;
     /// `body` when the body as a whole is wrong), never in Rust types.
+    ///
+    /// The body must be a JSON object: a derived `Deserialize` would also
+    /// read an array into a struct field by field, in order.
     pub fn body_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, PluginError> {
+        if !self.body.is_object() {
+            let got = match &self.body {
+                Value::Null => "no body",
+                Value::Array(_) => "an array",
+                Value::String(_) => "a string",
+                Value::Number(_) => "a number",
+                _ => "a boolean",
+            };
+            return Err(PluginError::invalid("body", format!("expected a JSON object, got {got}")));
+        }
         learnloop_core::plain::from_json_value("", self.body.clone())
             .map_err(|e| PluginError::invalid(if e.field.is_empty() { "body".to_string() } else { e.field }, e.message))
     }

@@ -255,16 +255,6 @@ fn ok<T: Serialize>(answer: &T) -> Result<RouteResponse, PluginError> {
     Ok(RouteResponse::ok(serde_json::to_value(answer)?))
 }
 
-/// The JSON object body as `T`, errors naming the field. A derived
-/// `Deserialize` would also read a struct from an array (its fields in
-/// order), which no client means and no schema promises: refused.
-fn object_body<T: serde::de::DeserializeOwned>(req: &RouteRequest) -> Result<T, PluginError> {
-    if !req.body.is_object() {
-        return Err(PluginError::invalid("body", "must be a JSON object"));
-    }
-    req.body_as()
-}
-
 /// A query parameter as a number of days in (0, 36500] (errors name it).
 fn days_param(req: &RouteRequest, name: &str, default: f64) -> Result<f64, PluginError> {
     let d = req.query_f64(name, default, 0.0, 36_500.0)?;
@@ -370,7 +360,7 @@ pub fn handle(cfg: &Config, ctx: &mut dyn Context, req: &RouteRequest) -> Result
         }
         ("PUT", "/models/{model}/reference") => {
             let model = req.param("model")?;
-            let body: PinBody = object_body(req)?;
+            let body: PinBody = req.body_as()?;
             ok(&PinAnswer { model: model.to_string(), pinned: pin_reference(cfg, ctx, model, body)? })
         }
         ("DELETE", "/models/{model}/reference") => {
@@ -386,7 +376,7 @@ pub fn handle(cfg: &Config, ctx: &mut dyn Context, req: &RouteRequest) -> Result
         }
         ("POST", "/ab_tests") => {
             let now = ctx.now().as_micros();
-            let t = abtest::AbTest::from_body(cfg, object_body::<AbTestBody>(req)?, now)?;
+            let t = abtest::AbTest::from_body(cfg, req.body_as::<AbTestBody>()?, now)?;
             let (created, t) = abtest::create(ctx, &t)?;
             let answer: AbTestCreated = t.view(now, Created(created));
             ok(&answer)
@@ -473,7 +463,7 @@ fn summary(ctx: &mut dyn Context) -> Result<Summary, PluginError> {
 fn trigger_retrain(cfg: &Config, ctx: &mut dyn Context, req: &RouteRequest) -> Result<RouteResponse, PluginError> {
     let model = req.param("model")?;
     // No body is an empty one.
-    let body: RetrainBody = if req.body.is_null() { RetrainBody::default() } else { object_body(req)? };
+    let body: RetrainBody = if req.body.is_null() { RetrainBody::default() } else { req.body_as()? };
     if body.reason.as_ref().is_some_and(|r| r.chars().count() > 2000) {
         return Err(PluginError::invalid("reason", "must be a string of at most 2000 characters"));
     }

@@ -111,16 +111,6 @@ pub fn specs(s: &mut Schemas) -> Vec<RouteSpec> {
     ]
 }
 
-/// The JSON object body as `T`, errors naming the field. A derived
-/// `Deserialize` would also read a struct from an array (its fields in
-/// order), which no client means and no schema promises: refused.
-fn object_body<T: serde::de::DeserializeOwned>(req: &RouteRequest) -> Result<T, PluginError> {
-    if !req.body.is_object() {
-        return Err(PluginError::invalid("body", "must be a JSON object"));
-    }
-    req.body_as()
-}
-
 /// A 200 answer with `body` as its JSON.
 fn answer<T: Serialize>(body: &T) -> Result<RouteResponse, PluginError> {
     Ok(RouteResponse::ok(serde_json::to_value(body)?))
@@ -155,7 +145,7 @@ impl PersonaPlugin {
             return self.user_route(ctx, req, &user, &u);
         }
         match (req.method.as_str(), req.route.as_str()) {
-            ("POST", "/hypothesize") => self.hypothesize(ctx, object_body(req)?),
+            ("POST", "/hypothesize") => self.hypothesize(ctx, req.body_as()?),
             ("GET", "/users") => {
                 let mut users = Vec::new();
                 for (k, v) in scan_all(ctx, "user/")? {
