@@ -72,9 +72,10 @@ fn operation(
 ) -> Value {
     let mut responses = Map::new();
     let answer = rehome(&spec.response_schema, prefix);
-    let media = match spec.path.as_str() {
-        "/metrics" => "text/plain",
-        "/docs" => "text/html",
+    let core = tag == "core";
+    let media = match (core, spec.path.as_str()) {
+        (true, "/metrics") => "text/plain",
+        (true, "/docs") => "text/html",
         _ => "application/json",
     };
     let content = json!({ media: {"schema": answer} });
@@ -86,7 +87,7 @@ fn operation(
                 None => json!({"description": "Created", "content": content}),
             },
             409 => problem("Conflict: the same id with other content, or a concurrent change won"),
-            503 if spec.path == "/ready" => json!({"description": "Not ready", "content": content}),
+            503 if core && spec.path == "/ready" => json!({"description": "Not ready", "content": content}),
             s => problem(&format!("{s}")),
         };
         responses.insert(status.to_string(), r);
@@ -118,7 +119,7 @@ fn operation(
     }
     if !spec.request_schema.is_null() {
         // A body that may be empty (reject's reason) is not required.
-        let required = spec.method != "POST" || !spec.path.ends_with("/reject");
+        let required = !(core && spec.path.ends_with("/reject"));
         op["requestBody"] = json!({"required": required, "content": {"application/json": {"schema": rehome(&spec.request_schema, prefix)}}});
     }
     op

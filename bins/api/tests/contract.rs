@@ -157,7 +157,11 @@ async fn the_document_is_typed_unique_and_resolvable() {
         for (status, r) in responses {
             let content = r["content"].as_object().unwrap_or_else(|| panic!("{id} {status} has no content"));
             for (media, c) in content {
-                if status.starts_with('2') {
+                // `/ready` answers 503 with its own body: the readiness report.
+                if op["tags"][0] != "core" {
+                    assert!(media.ends_with("json"), "{id} {status}: a plugin route answers JSON, not {media}");
+                }
+                if status.starts_with('2') || (id == "ready" && status == "503") {
                     if !typed(&doc, &c["schema"], 0) {
                         untyped.push(format!("{id} {status} {media}: {}", c["schema"]));
                     }

@@ -19,11 +19,11 @@ class CoreApi(_SyncOps):
 
     def ack_alert(
         self,
-        id: str,
+        id: int,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Acknowledge an alert; the next occurrence opens a new one.
+    ) -> models.Alert:
+        """Acknowledge an alert; its next occurrence opens a new one.
 
         ``POST /api/v1/alerts/{id}/ack``. Needs a writer key.
         """
@@ -31,16 +31,16 @@ class CoreApi(_SyncOps):
             "POST",
             f"/api/v1/alerts/{_p(id)}/ack",
             query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.Alert,
             workspace_param=True,
         )
 
     def approve_improvement(
         self,
-        id: str,
+        id: int,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.Improvement:
         """Apply a backtested improvement now (atomically with its status).
 
         ``POST /api/v1/improvements/{id}/approve``. Needs a writer key.
@@ -49,28 +49,29 @@ class CoreApi(_SyncOps):
             "POST",
             f"/api/v1/improvements/{_p(id)}/approve",
             query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.Improvement,
             workspace_param=True,
         )
 
-    def get_health(
+    def docs(
         self,
-    ) -> Any:
-        """Liveness: the process answers.
+    ) -> str:
+        """This document rendered for people (one HTML page, nothing fetched).
 
-        ``GET /health``
+        ``GET /docs``. No key needed.
         """
         return self._call(
             "GET",
-            "/health",
+            "/docs",
+            response=str,
         )
 
     def get_improvement(
         self,
-        id: str,
+        id: int,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.Improvement:
         """One improvement: parameters, evidence, backtest, and every lifecycle step with its note.
 
         ``GET /api/v1/improvements/{id}``. Needs a reader key.
@@ -79,16 +80,90 @@ class CoreApi(_SyncOps):
             "GET",
             f"/api/v1/improvements/{_p(id)}",
             query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.Improvement,
             workspace_param=True,
         )
 
-    def get_improvements_applied(
+    def health(
+        self,
+    ) -> models.Health:
+        """Liveness: the process answers.
+
+        ``GET /health``. No key needed.
+        """
+        return self._call(
+            "GET",
+            "/health",
+            response=models.Health,
+        )
+
+    def ingest_outcomes(
+        self,
+        *,
+        body: Union[models.Record, Dict[str, Any], List[Union[models.Record, Dict[str, Any]]]],
+        workspace: Optional[str] = None,
+    ) -> Union[models.Stored, models.Batch]:
+        """Ingest one outcome (an object: 201 stored, 200 duplicate, 409 conflict) or a batch (an
+        array: 200 with each item's result).
+
+        ``POST /api/v1/outcomes``. Needs a writer key.
+        """
+        return self._call(
+            "POST",
+            "/api/v1/outcomes",
+            query={"workspace": workspace},
+            body=body,
+            response=Union[models.Stored, models.Batch],
+            workspace_param=True,
+        )
+
+    def ingest_predictions(
+        self,
+        *,
+        body: Union[models.Record, Dict[str, Any], List[Union[models.Record, Dict[str, Any]]]],
+        workspace: Optional[str] = None,
+    ) -> Union[models.Stored, models.Batch]:
+        """Ingest one prediction (an object: 201 stored, 200 duplicate, 409 conflict) or a batch
+        (an array: 200 with each item's result).
+
+        ``POST /api/v1/predictions``. Needs a writer key.
+        """
+        return self._call(
+            "POST",
+            "/api/v1/predictions",
+            query={"workspace": workspace},
+            body=body,
+            response=Union[models.Stored, models.Batch],
+            workspace_param=True,
+        )
+
+    def list_alerts(
+        self,
+        *,
+        plugin: Optional[str] = None,
+        since: Optional[Union[datetime, str]] = None,
+        include_acknowledged: Optional[bool] = None,
+        limit: Optional[int] = None,
+        workspace: Optional[str] = None,
+    ) -> models.Alerts:
+        """Alerts, by default the unacknowledged ones seen in the last 24 hours, newest first.
+
+        ``GET /api/v1/alerts``. Needs a reader key.
+        """
+        return self._call(
+            "GET",
+            "/api/v1/alerts",
+            query={"plugin": plugin, "since": since, "include_acknowledged": include_acknowledged, "limit": limit, "workspace": workspace},
+            response=models.Alerts,
+            workspace_param=True,
+        )
+
+    def list_applied(
         self,
         *,
         plugin: Optional[str] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.AppliedList:
         """The version in force of every parameter set that was ever applied (version 0: the
         plugin's built-in defaults).
 
@@ -98,103 +173,7 @@ class CoreApi(_SyncOps):
             "GET",
             "/api/v1/improvements/applied",
             query={"plugin": plugin, "workspace": workspace},
-            response=Dict[str, Any],
-            workspace_param=True,
-        )
-
-    def get_insights(
-        self,
-        *,
-        plugin: Optional[str] = None,
-        kind: Optional[str] = None,
-        since: Optional[str] = None,
-        limit: Optional[str] = None,
-        workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Insights found by learning, newest first.
-
-        ``GET /api/v1/insights``. Needs a reader key.
-        """
-        return self._call(
-            "GET",
-            "/api/v1/insights",
-            query={"plugin": plugin, "kind": kind, "since": since, "limit": limit, "workspace": workspace},
-            response=Dict[str, Any],
-            workspace_param=True,
-        )
-
-    def get_jobs_runs(
-        self,
-        *,
-        plugin: Optional[str] = None,
-        job: Optional[str] = None,
-        limit: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Recorded job runs, newest first.
-
-        ``GET /api/v1/jobs/runs``. Needs a admin key.
-        """
-        return self._call(
-            "GET",
-            "/api/v1/jobs/runs",
-            query={"plugin": plugin, "job": job, "limit": limit},
-            response=Dict[str, Any],
-        )
-
-    def get_metrics(
-        self,
-    ) -> Any:
-        """Prometheus metrics (text format).
-
-        ``GET /metrics``
-        """
-        return self._call(
-            "GET",
-            "/metrics",
-        )
-
-    def get_openapi_json(
-        self,
-    ) -> Any:
-        """This document.
-
-        ``GET /api/v1/openapi.json``
-        """
-        return self._call(
-            "GET",
-            "/api/v1/openapi.json",
-        )
-
-    def get_ready(
-        self,
-    ) -> Any:
-        """Readiness: the store answers and every enabled plugin loaded (503 otherwise).
-
-        ``GET /ready``
-        """
-        return self._call(
-            "GET",
-            "/ready",
-        )
-
-    def list_alerts(
-        self,
-        *,
-        plugin: Optional[str] = None,
-        since: Optional[str] = None,
-        include_acknowledged: Optional[str] = None,
-        limit: Optional[str] = None,
-        workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Alerts, unacknowledged and from the last 24 hours by default.
-
-        ``GET /api/v1/alerts``. Needs a reader key.
-        """
-        return self._call(
-            "GET",
-            "/api/v1/alerts",
-            query={"plugin": plugin, "since": since, "include_acknowledged": include_acknowledged, "limit": limit, "workspace": workspace},
-            response=Dict[str, Any],
+            response=models.AppliedList,
             workspace_param=True,
         )
 
@@ -203,10 +182,10 @@ class CoreApi(_SyncOps):
         *,
         plugin: Optional[str] = None,
         target: Optional[str] = None,
-        status: Optional[str] = None,
-        limit: Optional[str] = None,
+        status: Optional[Literal["proposed", "backtested", "applied", "kept", "rolled_back", "rejected", "held"]] = None,
+        limit: Optional[int] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.Improvements:
         """Improvements plugins proposed (learned parameter sets), newest first, with backtest and
         history.
 
@@ -216,13 +195,52 @@ class CoreApi(_SyncOps):
             "GET",
             "/api/v1/improvements",
             query={"plugin": plugin, "target": target, "status": status, "limit": limit, "workspace": workspace},
-            response=Dict[str, Any],
+            response=models.Improvements,
             workspace_param=True,
+        )
+
+    def list_insights(
+        self,
+        *,
+        plugin: Optional[str] = None,
+        kind: Optional[str] = None,
+        since: Optional[Union[datetime, str]] = None,
+        limit: Optional[int] = None,
+        workspace: Optional[str] = None,
+    ) -> models.Insights:
+        """Insights found by learning, newest first.
+
+        ``GET /api/v1/insights``. Needs a reader key.
+        """
+        return self._call(
+            "GET",
+            "/api/v1/insights",
+            query={"plugin": plugin, "kind": kind, "since": since, "limit": limit, "workspace": workspace},
+            response=models.Insights,
+            workspace_param=True,
+        )
+
+    def list_job_runs(
+        self,
+        *,
+        plugin: Optional[str] = None,
+        job: Optional[str] = None,
+        limit: Optional[int] = None,
+    ) -> models.JobRuns:
+        """Recorded job runs, newest first.
+
+        ``GET /api/v1/jobs/runs``. Needs a admin key.
+        """
+        return self._call(
+            "GET",
+            "/api/v1/jobs/runs",
+            query={"plugin": plugin, "job": job, "limit": limit},
+            response=models.JobRuns,
         )
 
     def list_jobs(
         self,
-    ) -> Dict[str, Any]:
+    ) -> models.Jobs:
         """Every job with its effective schedule.
 
         ``GET /api/v1/jobs``. Needs a admin key.
@@ -230,56 +248,57 @@ class CoreApi(_SyncOps):
         return self._call(
             "GET",
             "/api/v1/jobs",
-            response=Dict[str, Any],
+            response=models.Jobs,
         )
 
-    def outcomes(
+    def metrics(
         self,
-        *,
-        body: Union[models.Record, Dict[str, Any], List[Union[models.Record, Dict[str, Any]]]],
-        workspace: Optional[str] = None,
-    ) -> models.IngestResult:
-        """Ingest one outcome or a batch, as for predictions.
+    ) -> str:
+        """Prometheus metrics (text format 0.0.4).
 
-        ``POST /api/v1/outcomes``. Needs a writer key.
+        ``GET /metrics``. No key needed.
         """
         return self._call(
-            "POST",
-            "/api/v1/outcomes",
-            query={"workspace": workspace},
-            body=body,
-            response=models.IngestResult,
-            workspace_param=True,
+            "GET",
+            "/metrics",
+            response=str,
         )
 
-    def predictions(
+    def openapi(
         self,
-        *,
-        body: Union[models.Record, Dict[str, Any], List[Union[models.Record, Dict[str, Any]]]],
-        workspace: Optional[str] = None,
-    ) -> models.IngestResult:
-        """Ingest one prediction (object: 201 stored, 200 duplicate) or a batch (array, per-item
-        results).
+    ) -> models.OpenapiResponse:
+        """This document (OpenAPI 3.1).
 
-        ``POST /api/v1/predictions``. Needs a writer key.
+        ``GET /api/v1/openapi.json``. No key needed.
         """
         return self._call(
-            "POST",
-            "/api/v1/predictions",
-            query={"workspace": workspace},
-            body=body,
-            response=models.IngestResult,
-            workspace_param=True,
+            "GET",
+            "/api/v1/openapi.json",
+            response=models.OpenapiResponse,
+        )
+
+    def ready(
+        self,
+    ) -> models.Readiness:
+        """Readiness: the store answers and every enabled plugin loaded (503 with the same body
+        otherwise).
+
+        ``GET /ready``. No key needed.
+        """
+        return self._call(
+            "GET",
+            "/ready",
+            response=models.Readiness,
         )
 
     def reject_improvement(
         self,
-        id: str,
+        id: int,
         *,
         reason: Optional[str] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Reject a proposed or backtested improvement.
+    ) -> models.Improvement:
+        """Reject a proposed or backtested improvement (body optional: a reason).
 
         ``POST /api/v1/improvements/{id}/reject``. Needs a writer key.
         """
@@ -288,11 +307,11 @@ class CoreApi(_SyncOps):
             f"/api/v1/improvements/{_p(id)}/reject",
             query={"workspace": workspace},
             body=_body({"reason": reason}),
-            response=Dict[str, Any],
+            response=models.Improvement,
             workspace_param=True,
         )
 
-    def rollback_improvements(
+    def rollback_improvement(
         self,
         *,
         plugin: str,
@@ -300,7 +319,7 @@ class CoreApi(_SyncOps):
         reason: Optional[str] = None,
         to_version: Optional[int] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.InForce:
         """Restore an earlier version of a parameter set (default: the one before the current; 0:
         built-in defaults).
 
@@ -311,23 +330,23 @@ class CoreApi(_SyncOps):
             "/api/v1/improvements/rollback",
             query={"workspace": workspace},
             body=_body({"plugin": plugin, "target": target, "reason": reason, "to_version": to_version}),
-            response=Dict[str, Any],
+            response=models.InForce,
             workspace_param=True,
         )
 
     def run_job(
         self,
-        plugin: str,
-        job: str,
-    ) -> Dict[str, Any]:
-        """Run a job now, in every workspace; answers with the recorded run.
+        plugin: Literal["cost", "drift", "persona", "trust"],
+        job: Literal["cleanup", "daily", "learning_cycle", "memory_decay", "meta_learning", "pattern_refresh", "preference_update", "trust_recalculation", "weekly"],
+    ) -> models.JobRun:
+        """Run a job now, in every workspace; answers with the recorded run (a failed run too).
 
         ``POST /api/v1/jobs/{plugin}/{job}/run``. Needs a admin key.
         """
         return self._call(
             "POST",
             f"/api/v1/jobs/{_p(plugin)}/{_p(job)}/run",
-            response=Dict[str, Any],
+            response=models.JobRun,
         )
 
 
@@ -336,11 +355,11 @@ class AsyncCoreApi(_AsyncOps):
 
     async def ack_alert(
         self,
-        id: str,
+        id: int,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Acknowledge an alert; the next occurrence opens a new one.
+    ) -> models.Alert:
+        """Acknowledge an alert; its next occurrence opens a new one.
 
         ``POST /api/v1/alerts/{id}/ack``. Needs a writer key.
         """
@@ -348,16 +367,16 @@ class AsyncCoreApi(_AsyncOps):
             "POST",
             f"/api/v1/alerts/{_p(id)}/ack",
             query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.Alert,
             workspace_param=True,
         )
 
     async def approve_improvement(
         self,
-        id: str,
+        id: int,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.Improvement:
         """Apply a backtested improvement now (atomically with its status).
 
         ``POST /api/v1/improvements/{id}/approve``. Needs a writer key.
@@ -366,28 +385,29 @@ class AsyncCoreApi(_AsyncOps):
             "POST",
             f"/api/v1/improvements/{_p(id)}/approve",
             query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.Improvement,
             workspace_param=True,
         )
 
-    async def get_health(
+    async def docs(
         self,
-    ) -> Any:
-        """Liveness: the process answers.
+    ) -> str:
+        """This document rendered for people (one HTML page, nothing fetched).
 
-        ``GET /health``
+        ``GET /docs``. No key needed.
         """
         return await self._call(
             "GET",
-            "/health",
+            "/docs",
+            response=str,
         )
 
     async def get_improvement(
         self,
-        id: str,
+        id: int,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.Improvement:
         """One improvement: parameters, evidence, backtest, and every lifecycle step with its note.
 
         ``GET /api/v1/improvements/{id}``. Needs a reader key.
@@ -396,16 +416,90 @@ class AsyncCoreApi(_AsyncOps):
             "GET",
             f"/api/v1/improvements/{_p(id)}",
             query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.Improvement,
             workspace_param=True,
         )
 
-    async def get_improvements_applied(
+    async def health(
+        self,
+    ) -> models.Health:
+        """Liveness: the process answers.
+
+        ``GET /health``. No key needed.
+        """
+        return await self._call(
+            "GET",
+            "/health",
+            response=models.Health,
+        )
+
+    async def ingest_outcomes(
+        self,
+        *,
+        body: Union[models.Record, Dict[str, Any], List[Union[models.Record, Dict[str, Any]]]],
+        workspace: Optional[str] = None,
+    ) -> Union[models.Stored, models.Batch]:
+        """Ingest one outcome (an object: 201 stored, 200 duplicate, 409 conflict) or a batch (an
+        array: 200 with each item's result).
+
+        ``POST /api/v1/outcomes``. Needs a writer key.
+        """
+        return await self._call(
+            "POST",
+            "/api/v1/outcomes",
+            query={"workspace": workspace},
+            body=body,
+            response=Union[models.Stored, models.Batch],
+            workspace_param=True,
+        )
+
+    async def ingest_predictions(
+        self,
+        *,
+        body: Union[models.Record, Dict[str, Any], List[Union[models.Record, Dict[str, Any]]]],
+        workspace: Optional[str] = None,
+    ) -> Union[models.Stored, models.Batch]:
+        """Ingest one prediction (an object: 201 stored, 200 duplicate, 409 conflict) or a batch
+        (an array: 200 with each item's result).
+
+        ``POST /api/v1/predictions``. Needs a writer key.
+        """
+        return await self._call(
+            "POST",
+            "/api/v1/predictions",
+            query={"workspace": workspace},
+            body=body,
+            response=Union[models.Stored, models.Batch],
+            workspace_param=True,
+        )
+
+    async def list_alerts(
+        self,
+        *,
+        plugin: Optional[str] = None,
+        since: Optional[Union[datetime, str]] = None,
+        include_acknowledged: Optional[bool] = None,
+        limit: Optional[int] = None,
+        workspace: Optional[str] = None,
+    ) -> models.Alerts:
+        """Alerts, by default the unacknowledged ones seen in the last 24 hours, newest first.
+
+        ``GET /api/v1/alerts``. Needs a reader key.
+        """
+        return await self._call(
+            "GET",
+            "/api/v1/alerts",
+            query={"plugin": plugin, "since": since, "include_acknowledged": include_acknowledged, "limit": limit, "workspace": workspace},
+            response=models.Alerts,
+            workspace_param=True,
+        )
+
+    async def list_applied(
         self,
         *,
         plugin: Optional[str] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.AppliedList:
         """The version in force of every parameter set that was ever applied (version 0: the
         plugin's built-in defaults).
 
@@ -415,103 +509,7 @@ class AsyncCoreApi(_AsyncOps):
             "GET",
             "/api/v1/improvements/applied",
             query={"plugin": plugin, "workspace": workspace},
-            response=Dict[str, Any],
-            workspace_param=True,
-        )
-
-    async def get_insights(
-        self,
-        *,
-        plugin: Optional[str] = None,
-        kind: Optional[str] = None,
-        since: Optional[str] = None,
-        limit: Optional[str] = None,
-        workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Insights found by learning, newest first.
-
-        ``GET /api/v1/insights``. Needs a reader key.
-        """
-        return await self._call(
-            "GET",
-            "/api/v1/insights",
-            query={"plugin": plugin, "kind": kind, "since": since, "limit": limit, "workspace": workspace},
-            response=Dict[str, Any],
-            workspace_param=True,
-        )
-
-    async def get_jobs_runs(
-        self,
-        *,
-        plugin: Optional[str] = None,
-        job: Optional[str] = None,
-        limit: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Recorded job runs, newest first.
-
-        ``GET /api/v1/jobs/runs``. Needs a admin key.
-        """
-        return await self._call(
-            "GET",
-            "/api/v1/jobs/runs",
-            query={"plugin": plugin, "job": job, "limit": limit},
-            response=Dict[str, Any],
-        )
-
-    async def get_metrics(
-        self,
-    ) -> Any:
-        """Prometheus metrics (text format).
-
-        ``GET /metrics``
-        """
-        return await self._call(
-            "GET",
-            "/metrics",
-        )
-
-    async def get_openapi_json(
-        self,
-    ) -> Any:
-        """This document.
-
-        ``GET /api/v1/openapi.json``
-        """
-        return await self._call(
-            "GET",
-            "/api/v1/openapi.json",
-        )
-
-    async def get_ready(
-        self,
-    ) -> Any:
-        """Readiness: the store answers and every enabled plugin loaded (503 otherwise).
-
-        ``GET /ready``
-        """
-        return await self._call(
-            "GET",
-            "/ready",
-        )
-
-    async def list_alerts(
-        self,
-        *,
-        plugin: Optional[str] = None,
-        since: Optional[str] = None,
-        include_acknowledged: Optional[str] = None,
-        limit: Optional[str] = None,
-        workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Alerts, unacknowledged and from the last 24 hours by default.
-
-        ``GET /api/v1/alerts``. Needs a reader key.
-        """
-        return await self._call(
-            "GET",
-            "/api/v1/alerts",
-            query={"plugin": plugin, "since": since, "include_acknowledged": include_acknowledged, "limit": limit, "workspace": workspace},
-            response=Dict[str, Any],
+            response=models.AppliedList,
             workspace_param=True,
         )
 
@@ -520,10 +518,10 @@ class AsyncCoreApi(_AsyncOps):
         *,
         plugin: Optional[str] = None,
         target: Optional[str] = None,
-        status: Optional[str] = None,
-        limit: Optional[str] = None,
+        status: Optional[Literal["proposed", "backtested", "applied", "kept", "rolled_back", "rejected", "held"]] = None,
+        limit: Optional[int] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.Improvements:
         """Improvements plugins proposed (learned parameter sets), newest first, with backtest and
         history.
 
@@ -533,13 +531,52 @@ class AsyncCoreApi(_AsyncOps):
             "GET",
             "/api/v1/improvements",
             query={"plugin": plugin, "target": target, "status": status, "limit": limit, "workspace": workspace},
-            response=Dict[str, Any],
+            response=models.Improvements,
             workspace_param=True,
+        )
+
+    async def list_insights(
+        self,
+        *,
+        plugin: Optional[str] = None,
+        kind: Optional[str] = None,
+        since: Optional[Union[datetime, str]] = None,
+        limit: Optional[int] = None,
+        workspace: Optional[str] = None,
+    ) -> models.Insights:
+        """Insights found by learning, newest first.
+
+        ``GET /api/v1/insights``. Needs a reader key.
+        """
+        return await self._call(
+            "GET",
+            "/api/v1/insights",
+            query={"plugin": plugin, "kind": kind, "since": since, "limit": limit, "workspace": workspace},
+            response=models.Insights,
+            workspace_param=True,
+        )
+
+    async def list_job_runs(
+        self,
+        *,
+        plugin: Optional[str] = None,
+        job: Optional[str] = None,
+        limit: Optional[int] = None,
+    ) -> models.JobRuns:
+        """Recorded job runs, newest first.
+
+        ``GET /api/v1/jobs/runs``. Needs a admin key.
+        """
+        return await self._call(
+            "GET",
+            "/api/v1/jobs/runs",
+            query={"plugin": plugin, "job": job, "limit": limit},
+            response=models.JobRuns,
         )
 
     async def list_jobs(
         self,
-    ) -> Dict[str, Any]:
+    ) -> models.Jobs:
         """Every job with its effective schedule.
 
         ``GET /api/v1/jobs``. Needs a admin key.
@@ -547,56 +584,57 @@ class AsyncCoreApi(_AsyncOps):
         return await self._call(
             "GET",
             "/api/v1/jobs",
-            response=Dict[str, Any],
+            response=models.Jobs,
         )
 
-    async def outcomes(
+    async def metrics(
         self,
-        *,
-        body: Union[models.Record, Dict[str, Any], List[Union[models.Record, Dict[str, Any]]]],
-        workspace: Optional[str] = None,
-    ) -> models.IngestResult:
-        """Ingest one outcome or a batch, as for predictions.
+    ) -> str:
+        """Prometheus metrics (text format 0.0.4).
 
-        ``POST /api/v1/outcomes``. Needs a writer key.
+        ``GET /metrics``. No key needed.
         """
         return await self._call(
-            "POST",
-            "/api/v1/outcomes",
-            query={"workspace": workspace},
-            body=body,
-            response=models.IngestResult,
-            workspace_param=True,
+            "GET",
+            "/metrics",
+            response=str,
         )
 
-    async def predictions(
+    async def openapi(
         self,
-        *,
-        body: Union[models.Record, Dict[str, Any], List[Union[models.Record, Dict[str, Any]]]],
-        workspace: Optional[str] = None,
-    ) -> models.IngestResult:
-        """Ingest one prediction (object: 201 stored, 200 duplicate) or a batch (array, per-item
-        results).
+    ) -> models.OpenapiResponse:
+        """This document (OpenAPI 3.1).
 
-        ``POST /api/v1/predictions``. Needs a writer key.
+        ``GET /api/v1/openapi.json``. No key needed.
         """
         return await self._call(
-            "POST",
-            "/api/v1/predictions",
-            query={"workspace": workspace},
-            body=body,
-            response=models.IngestResult,
-            workspace_param=True,
+            "GET",
+            "/api/v1/openapi.json",
+            response=models.OpenapiResponse,
+        )
+
+    async def ready(
+        self,
+    ) -> models.Readiness:
+        """Readiness: the store answers and every enabled plugin loaded (503 with the same body
+        otherwise).
+
+        ``GET /ready``. No key needed.
+        """
+        return await self._call(
+            "GET",
+            "/ready",
+            response=models.Readiness,
         )
 
     async def reject_improvement(
         self,
-        id: str,
+        id: int,
         *,
         reason: Optional[str] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Reject a proposed or backtested improvement.
+    ) -> models.Improvement:
+        """Reject a proposed or backtested improvement (body optional: a reason).
 
         ``POST /api/v1/improvements/{id}/reject``. Needs a writer key.
         """
@@ -605,11 +643,11 @@ class AsyncCoreApi(_AsyncOps):
             f"/api/v1/improvements/{_p(id)}/reject",
             query={"workspace": workspace},
             body=_body({"reason": reason}),
-            response=Dict[str, Any],
+            response=models.Improvement,
             workspace_param=True,
         )
 
-    async def rollback_improvements(
+    async def rollback_improvement(
         self,
         *,
         plugin: str,
@@ -617,7 +655,7 @@ class AsyncCoreApi(_AsyncOps):
         reason: Optional[str] = None,
         to_version: Optional[int] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.InForce:
         """Restore an earlier version of a parameter set (default: the one before the current; 0:
         built-in defaults).
 
@@ -628,23 +666,23 @@ class AsyncCoreApi(_AsyncOps):
             "/api/v1/improvements/rollback",
             query={"workspace": workspace},
             body=_body({"plugin": plugin, "target": target, "reason": reason, "to_version": to_version}),
-            response=Dict[str, Any],
+            response=models.InForce,
             workspace_param=True,
         )
 
     async def run_job(
         self,
-        plugin: str,
-        job: str,
-    ) -> Dict[str, Any]:
-        """Run a job now, in every workspace; answers with the recorded run.
+        plugin: Literal["cost", "drift", "persona", "trust"],
+        job: Literal["cleanup", "daily", "learning_cycle", "memory_decay", "meta_learning", "pattern_refresh", "preference_update", "trust_recalculation", "weekly"],
+    ) -> models.JobRun:
+        """Run a job now, in every workspace; answers with the recorded run (a failed run too).
 
         ``POST /api/v1/jobs/{plugin}/{job}/run``. Needs a admin key.
         """
         return await self._call(
             "POST",
             f"/api/v1/jobs/{_p(plugin)}/{_p(job)}/run",
-            response=Dict[str, Any],
+            response=models.JobRun,
         )
 
 
@@ -664,7 +702,7 @@ class CostApi(_SyncOps):
         scoring_factors: Optional[Dict[str, float]] = None,
         similar_cases: Optional[int] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.CostAssessment:
         """Decision time: calibrated savings with a conformal interval, probability of success,
         updated risk level, adjusted score and the most similar past cases for a new
         recommendation
@@ -676,60 +714,45 @@ class CostApi(_SyncOps):
             "/api/v1/cost/assess",
             query={"workspace": workspace},
             body=_body({"predicted_savings": predicted_savings, "recommendation_type": recommendation_type, "region": region, "resource_type": resource_type, "confidence": confidence, "resource_id": resource_id, "risk_level": risk_level, "scoring_factors": scoring_factors, "similar_cases": similar_cases}),
-            response=Dict[str, Any],
+            response=models.CostAssessment,
             workspace_param=True,
         )
 
     def get_accuracy(
         self,
         *,
+        type: Optional[str] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.CostAccuracy:
         """Accuracy metrics: prediction error, success rate, ROI accuracy, time to savings,
-        improvement over baseline (query: type)
+        improvement over baseline
 
         ``GET /api/v1/cost/accuracy``. Needs a reader key.
         """
         return self._call(
             "GET",
             "/api/v1/cost/accuracy",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            query={"type": type, "workspace": workspace},
+            response=models.CostAccuracy,
             workspace_param=True,
         )
 
     def get_analysis(
         self,
         *,
+        type: Optional[str] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.CostAnalysis:
         """Feedback analysis: success and failure patterns per type, accuracy metrics, improvement
-        opportunities, insights (query: type)
+        opportunities, insights
 
         ``GET /api/v1/cost/analysis``. Needs a reader key.
         """
         return self._call(
             "GET",
             "/api/v1/cost/analysis",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
-            workspace_param=True,
-        )
-
-    def get_insights(
-        self,
-        *,
-        workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Insights of the latest learning cycles (query: limit ≤ 100)
-
-        ``GET /api/v1/cost/insights``. Needs a reader key.
-        """
-        return self._call(
-            "GET",
-            "/api/v1/cost/insights",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            query={"type": type, "workspace": workspace},
+            response=models.CostAnalysis,
             workspace_param=True,
         )
 
@@ -737,7 +760,7 @@ class CostApi(_SyncOps):
         self,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.CostMetrics:
         """Learning metrics: outcomes tracked, success rate, average accuracy, improvement over
         baseline, cycles, last cycle, active improvements
 
@@ -747,25 +770,7 @@ class CostApi(_SyncOps):
             "GET",
             "/api/v1/cost/metrics",
             query={"workspace": workspace},
-            response=Dict[str, Any],
-            workspace_param=True,
-        )
-
-    def get_outcomes(
-        self,
-        *,
-        workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Historical outcomes, oldest recommendation id first (query: type, resource_type, region,
-        success, measured, limit ≤ 1000, after = the previous page's next)
-
-        ``GET /api/v1/cost/outcomes``. Needs a reader key.
-        """
-        return self._call(
-            "GET",
-            "/api/v1/cost/outcomes",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.CostMetrics,
             workspace_param=True,
         )
 
@@ -773,7 +778,7 @@ class CostApi(_SyncOps):
         self,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.CostParamsAnswer:
         """The parameter sets in force (calibration, risk_levels, scoring_weights) and their
         versions under the improvement lifecycle
 
@@ -783,7 +788,7 @@ class CostApi(_SyncOps):
             "GET",
             "/api/v1/cost/params",
             query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.CostParamsAnswer,
             workspace_param=True,
         )
 
@@ -792,7 +797,7 @@ class CostApi(_SyncOps):
         id: str,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.CostRecommendationAnswer:
         """A recommendation with its execution and predicted vs actual savings (savings accuracy =
         actual / predicted, execution metrics)
 
@@ -802,44 +807,67 @@ class CostApi(_SyncOps):
             "GET",
             f"/api/v1/cost/recommendations/{_p(id)}",
             query={"workspace": workspace},
-            response=Dict[str, Any],
-            workspace_param=True,
-        )
-
-    def get_recommendation_similar(
-        self,
-        id: str,
-        *,
-        workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Past cases most similar to a recorded recommendation (query: limit ≤ 100, type,
-        resource_type, region, risk_level, success)
-
-        ``GET /api/v1/cost/recommendations/{id}/similar``. Needs a reader key.
-        """
-        return self._call(
-            "GET",
-            f"/api/v1/cost/recommendations/{_p(id)}/similar",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.CostRecommendationAnswer,
             workspace_param=True,
         )
 
     def get_success_rates(
         self,
         *,
+        by: Optional[Literal["type", "region", "resource_type"]] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Success rate and accuracy per recommendation type (query: by = type | region |
-        resource_type)
+    ) -> models.CostSuccessRates:
+        """Success rate and accuracy per recommendation type, region or resource type
 
         ``GET /api/v1/cost/success-rates``. Needs a reader key.
         """
         return self._call(
             "GET",
             "/api/v1/cost/success-rates",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            query={"by": by, "workspace": workspace},
+            response=models.CostSuccessRates,
+            workspace_param=True,
+        )
+
+    def list_insights(
+        self,
+        *,
+        limit: Optional[int] = None,
+        workspace: Optional[str] = None,
+    ) -> models.CostInsightsAnswer:
+        """Insights of the latest learning cycle
+
+        ``GET /api/v1/cost/insights``. Needs a reader key.
+        """
+        return self._call(
+            "GET",
+            "/api/v1/cost/insights",
+            query={"limit": limit, "workspace": workspace},
+            response=models.CostInsightsAnswer,
+            workspace_param=True,
+        )
+
+    def list_outcomes(
+        self,
+        *,
+        type: Optional[str] = None,
+        resource_type: Optional[str] = None,
+        region: Optional[str] = None,
+        success: Optional[bool] = None,
+        measured: Optional[bool] = None,
+        limit: Optional[int] = None,
+        after: Optional[str] = None,
+        workspace: Optional[str] = None,
+    ) -> models.CostOutcomesPage:
+        """Historical outcomes, oldest recommendation id first
+
+        ``GET /api/v1/cost/outcomes``. Needs a reader key.
+        """
+        return self._call(
+            "GET",
+            "/api/v1/cost/outcomes",
+            query={"type": type, "resource_type": resource_type, "region": region, "success": success, "measured": measured, "limit": limit, "after": after, "workspace": workspace},
+            response=models.CostOutcomesPage,
             workspace_param=True,
         )
 
@@ -848,25 +876,55 @@ class CostApi(_SyncOps):
         *,
         predicted_savings: float,
         recommendation_type: str,
-        region: str,
-        resource_type: str,
+        region_body: str,
+        resource_type_body: str,
+        limit: Optional[int] = None,
+        type: Optional[str] = None,
+        resource_type: Optional[str] = None,
+        region: Optional[str] = None,
+        risk_level: Optional[str] = None,
+        success: Optional[bool] = None,
         confidence: Optional[float] = None,
         resource_id: Optional[str] = None,
-        risk_level: Optional[Literal["low", "medium", "high"]] = None,
+        risk_level_body: Optional[Literal["low", "medium", "high"]] = None,
         scoring_factors: Optional[Dict[str, float]] = None,
         similar_cases: Optional[int] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Past cases most similar to a recommendation given in the body (query filters as above)
+    ) -> models.CostSimilarCases:
+        """Past cases most similar to a recommendation given in the body
 
         ``POST /api/v1/cost/similar``. Needs a reader key.
         """
         return self._call(
             "POST",
             "/api/v1/cost/similar",
-            query={"workspace": workspace},
-            body=_body({"predicted_savings": predicted_savings, "recommendation_type": recommendation_type, "region": region, "resource_type": resource_type, "confidence": confidence, "resource_id": resource_id, "risk_level": risk_level, "scoring_factors": scoring_factors, "similar_cases": similar_cases}),
-            response=Dict[str, Any],
+            query={"limit": limit, "type": type, "resource_type": resource_type, "region": region, "risk_level": risk_level, "success": success, "workspace": workspace},
+            body=_body({"predicted_savings": predicted_savings, "recommendation_type": recommendation_type, "region": region_body, "resource_type": resource_type_body, "confidence": confidence, "resource_id": resource_id, "risk_level": risk_level_body, "scoring_factors": scoring_factors, "similar_cases": similar_cases}),
+            response=models.CostSimilarCases,
+            workspace_param=True,
+        )
+
+    def similar_to_recommendation(
+        self,
+        id: str,
+        *,
+        limit: Optional[int] = None,
+        type: Optional[str] = None,
+        resource_type: Optional[str] = None,
+        region: Optional[str] = None,
+        risk_level: Optional[str] = None,
+        success: Optional[bool] = None,
+        workspace: Optional[str] = None,
+    ) -> models.CostSimilarToRecommendation:
+        """Past cases most similar to a recorded recommendation
+
+        ``GET /api/v1/cost/recommendations/{id}/similar``. Needs a reader key.
+        """
+        return self._call(
+            "GET",
+            f"/api/v1/cost/recommendations/{_p(id)}/similar",
+            query={"limit": limit, "type": type, "resource_type": resource_type, "region": region, "risk_level": risk_level, "success": success, "workspace": workspace},
+            response=models.CostSimilarToRecommendation,
             workspace_param=True,
         )
 
@@ -874,7 +932,7 @@ class CostApi(_SyncOps):
         self,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.CostSyncReport:
         """Bring the vector index up to date with the store (learnloop reindex calls this after
         clearing the index)
 
@@ -884,7 +942,7 @@ class CostApi(_SyncOps):
             "POST",
             "/api/v1/cost/index/sync",
             query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.CostSyncReport,
             workspace_param=True,
         )
 
@@ -905,7 +963,7 @@ class AsyncCostApi(_AsyncOps):
         scoring_factors: Optional[Dict[str, float]] = None,
         similar_cases: Optional[int] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.CostAssessment:
         """Decision time: calibrated savings with a conformal interval, probability of success,
         updated risk level, adjusted score and the most similar past cases for a new
         recommendation
@@ -917,60 +975,45 @@ class AsyncCostApi(_AsyncOps):
             "/api/v1/cost/assess",
             query={"workspace": workspace},
             body=_body({"predicted_savings": predicted_savings, "recommendation_type": recommendation_type, "region": region, "resource_type": resource_type, "confidence": confidence, "resource_id": resource_id, "risk_level": risk_level, "scoring_factors": scoring_factors, "similar_cases": similar_cases}),
-            response=Dict[str, Any],
+            response=models.CostAssessment,
             workspace_param=True,
         )
 
     async def get_accuracy(
         self,
         *,
+        type: Optional[str] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.CostAccuracy:
         """Accuracy metrics: prediction error, success rate, ROI accuracy, time to savings,
-        improvement over baseline (query: type)
+        improvement over baseline
 
         ``GET /api/v1/cost/accuracy``. Needs a reader key.
         """
         return await self._call(
             "GET",
             "/api/v1/cost/accuracy",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            query={"type": type, "workspace": workspace},
+            response=models.CostAccuracy,
             workspace_param=True,
         )
 
     async def get_analysis(
         self,
         *,
+        type: Optional[str] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.CostAnalysis:
         """Feedback analysis: success and failure patterns per type, accuracy metrics, improvement
-        opportunities, insights (query: type)
+        opportunities, insights
 
         ``GET /api/v1/cost/analysis``. Needs a reader key.
         """
         return await self._call(
             "GET",
             "/api/v1/cost/analysis",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
-            workspace_param=True,
-        )
-
-    async def get_insights(
-        self,
-        *,
-        workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Insights of the latest learning cycles (query: limit ≤ 100)
-
-        ``GET /api/v1/cost/insights``. Needs a reader key.
-        """
-        return await self._call(
-            "GET",
-            "/api/v1/cost/insights",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            query={"type": type, "workspace": workspace},
+            response=models.CostAnalysis,
             workspace_param=True,
         )
 
@@ -978,7 +1021,7 @@ class AsyncCostApi(_AsyncOps):
         self,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.CostMetrics:
         """Learning metrics: outcomes tracked, success rate, average accuracy, improvement over
         baseline, cycles, last cycle, active improvements
 
@@ -988,25 +1031,7 @@ class AsyncCostApi(_AsyncOps):
             "GET",
             "/api/v1/cost/metrics",
             query={"workspace": workspace},
-            response=Dict[str, Any],
-            workspace_param=True,
-        )
-
-    async def get_outcomes(
-        self,
-        *,
-        workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Historical outcomes, oldest recommendation id first (query: type, resource_type, region,
-        success, measured, limit ≤ 1000, after = the previous page's next)
-
-        ``GET /api/v1/cost/outcomes``. Needs a reader key.
-        """
-        return await self._call(
-            "GET",
-            "/api/v1/cost/outcomes",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.CostMetrics,
             workspace_param=True,
         )
 
@@ -1014,7 +1039,7 @@ class AsyncCostApi(_AsyncOps):
         self,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.CostParamsAnswer:
         """The parameter sets in force (calibration, risk_levels, scoring_weights) and their
         versions under the improvement lifecycle
 
@@ -1024,7 +1049,7 @@ class AsyncCostApi(_AsyncOps):
             "GET",
             "/api/v1/cost/params",
             query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.CostParamsAnswer,
             workspace_param=True,
         )
 
@@ -1033,7 +1058,7 @@ class AsyncCostApi(_AsyncOps):
         id: str,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.CostRecommendationAnswer:
         """A recommendation with its execution and predicted vs actual savings (savings accuracy =
         actual / predicted, execution metrics)
 
@@ -1043,44 +1068,67 @@ class AsyncCostApi(_AsyncOps):
             "GET",
             f"/api/v1/cost/recommendations/{_p(id)}",
             query={"workspace": workspace},
-            response=Dict[str, Any],
-            workspace_param=True,
-        )
-
-    async def get_recommendation_similar(
-        self,
-        id: str,
-        *,
-        workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Past cases most similar to a recorded recommendation (query: limit ≤ 100, type,
-        resource_type, region, risk_level, success)
-
-        ``GET /api/v1/cost/recommendations/{id}/similar``. Needs a reader key.
-        """
-        return await self._call(
-            "GET",
-            f"/api/v1/cost/recommendations/{_p(id)}/similar",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.CostRecommendationAnswer,
             workspace_param=True,
         )
 
     async def get_success_rates(
         self,
         *,
+        by: Optional[Literal["type", "region", "resource_type"]] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Success rate and accuracy per recommendation type (query: by = type | region |
-        resource_type)
+    ) -> models.CostSuccessRates:
+        """Success rate and accuracy per recommendation type, region or resource type
 
         ``GET /api/v1/cost/success-rates``. Needs a reader key.
         """
         return await self._call(
             "GET",
             "/api/v1/cost/success-rates",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            query={"by": by, "workspace": workspace},
+            response=models.CostSuccessRates,
+            workspace_param=True,
+        )
+
+    async def list_insights(
+        self,
+        *,
+        limit: Optional[int] = None,
+        workspace: Optional[str] = None,
+    ) -> models.CostInsightsAnswer:
+        """Insights of the latest learning cycle
+
+        ``GET /api/v1/cost/insights``. Needs a reader key.
+        """
+        return await self._call(
+            "GET",
+            "/api/v1/cost/insights",
+            query={"limit": limit, "workspace": workspace},
+            response=models.CostInsightsAnswer,
+            workspace_param=True,
+        )
+
+    async def list_outcomes(
+        self,
+        *,
+        type: Optional[str] = None,
+        resource_type: Optional[str] = None,
+        region: Optional[str] = None,
+        success: Optional[bool] = None,
+        measured: Optional[bool] = None,
+        limit: Optional[int] = None,
+        after: Optional[str] = None,
+        workspace: Optional[str] = None,
+    ) -> models.CostOutcomesPage:
+        """Historical outcomes, oldest recommendation id first
+
+        ``GET /api/v1/cost/outcomes``. Needs a reader key.
+        """
+        return await self._call(
+            "GET",
+            "/api/v1/cost/outcomes",
+            query={"type": type, "resource_type": resource_type, "region": region, "success": success, "measured": measured, "limit": limit, "after": after, "workspace": workspace},
+            response=models.CostOutcomesPage,
             workspace_param=True,
         )
 
@@ -1089,25 +1137,55 @@ class AsyncCostApi(_AsyncOps):
         *,
         predicted_savings: float,
         recommendation_type: str,
-        region: str,
-        resource_type: str,
+        region_body: str,
+        resource_type_body: str,
+        limit: Optional[int] = None,
+        type: Optional[str] = None,
+        resource_type: Optional[str] = None,
+        region: Optional[str] = None,
+        risk_level: Optional[str] = None,
+        success: Optional[bool] = None,
         confidence: Optional[float] = None,
         resource_id: Optional[str] = None,
-        risk_level: Optional[Literal["low", "medium", "high"]] = None,
+        risk_level_body: Optional[Literal["low", "medium", "high"]] = None,
         scoring_factors: Optional[Dict[str, float]] = None,
         similar_cases: Optional[int] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Past cases most similar to a recommendation given in the body (query filters as above)
+    ) -> models.CostSimilarCases:
+        """Past cases most similar to a recommendation given in the body
 
         ``POST /api/v1/cost/similar``. Needs a reader key.
         """
         return await self._call(
             "POST",
             "/api/v1/cost/similar",
-            query={"workspace": workspace},
-            body=_body({"predicted_savings": predicted_savings, "recommendation_type": recommendation_type, "region": region, "resource_type": resource_type, "confidence": confidence, "resource_id": resource_id, "risk_level": risk_level, "scoring_factors": scoring_factors, "similar_cases": similar_cases}),
-            response=Dict[str, Any],
+            query={"limit": limit, "type": type, "resource_type": resource_type, "region": region, "risk_level": risk_level, "success": success, "workspace": workspace},
+            body=_body({"predicted_savings": predicted_savings, "recommendation_type": recommendation_type, "region": region_body, "resource_type": resource_type_body, "confidence": confidence, "resource_id": resource_id, "risk_level": risk_level_body, "scoring_factors": scoring_factors, "similar_cases": similar_cases}),
+            response=models.CostSimilarCases,
+            workspace_param=True,
+        )
+
+    async def similar_to_recommendation(
+        self,
+        id: str,
+        *,
+        limit: Optional[int] = None,
+        type: Optional[str] = None,
+        resource_type: Optional[str] = None,
+        region: Optional[str] = None,
+        risk_level: Optional[str] = None,
+        success: Optional[bool] = None,
+        workspace: Optional[str] = None,
+    ) -> models.CostSimilarToRecommendation:
+        """Past cases most similar to a recorded recommendation
+
+        ``GET /api/v1/cost/recommendations/{id}/similar``. Needs a reader key.
+        """
+        return await self._call(
+            "GET",
+            f"/api/v1/cost/recommendations/{_p(id)}/similar",
+            query={"limit": limit, "type": type, "resource_type": resource_type, "region": region, "risk_level": risk_level, "success": success, "workspace": workspace},
+            response=models.CostSimilarToRecommendation,
             workspace_param=True,
         )
 
@@ -1115,7 +1193,7 @@ class AsyncCostApi(_AsyncOps):
         self,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.CostSyncReport:
         """Bring the vector index up to date with the store (learnloop reindex calls this after
         clearing the index)
 
@@ -1125,13 +1203,32 @@ class AsyncCostApi(_AsyncOps):
             "POST",
             "/api/v1/cost/index/sync",
             query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.CostSyncReport,
             workspace_param=True,
         )
 
 
 class DriftApi(_SyncOps):
     """Synchronous methods for the drift plugin's routes (/api/v1/drift/...)."""
+
+    def assign(
+        self,
+        test: str,
+        *,
+        unit: str,
+        workspace: Optional[str] = None,
+    ) -> models.DriftAssignment:
+        """The arm (model version) of a unit id, deterministic
+
+        ``GET /api/v1/drift/ab_tests/{test}/assign``. Needs a reader key.
+        """
+        return self._call(
+            "GET",
+            f"/api/v1/drift/ab_tests/{_p(test)}/assign",
+            query={"unit": unit, "workspace": workspace},
+            response=models.DriftAssignment,
+            workspace_param=True,
+        )
 
     def create_ab_test(
         self,
@@ -1141,12 +1238,11 @@ class DriftApi(_SyncOps):
         versions: List[Union[str, float]],
         confidence: Optional[float] = None,
         duration_days: Optional[float] = None,
-        split: Optional[Union[List[Any], float]] = None,
-        start: Optional[str] = None,
+        split: Optional[Union[List[float], float]] = None,
+        start: Optional[Union[datetime, str]] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Create an A/B test of model versions (body: id, model, versions, split, duration_days,
-        start, confidence)
+    ) -> models.DriftAbTestCreated:
+        """Create an A/B test of model versions (retrying an identical definition is harmless)
 
         ``POST /api/v1/drift/ab_tests``. Needs a writer key.
         """
@@ -1155,36 +1251,18 @@ class DriftApi(_SyncOps):
             "/api/v1/drift/ab_tests",
             query={"workspace": workspace},
             body=_body({"id": id, "model": model, "versions": versions, "confidence": confidence, "duration_days": duration_days, "split": split, "start": start}),
-            response=Dict[str, Any],
+            response=models.DriftAbTestCreated,
             workspace_param=True,
         )
 
-    def delete_model_reference(
-        self,
-        model: str,
-        *,
-        workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Unpin: back to the sliding reference window
-
-        ``DELETE /api/v1/drift/models/{model}/reference``. Needs a writer key.
-        """
-        return self._call(
-            "DELETE",
-            f"/api/v1/drift/models/{_p(model)}/reference",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
-            workspace_param=True,
-        )
-
-    def get_ab_test(
+    def get_ab_test_results(
         self,
         test: str,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """An A/B test's results: per-arm MAE, RMSE, MAPE, n; Welch t-tests; sample-ratio mismatch;
-        the winner or why there is none yet
+    ) -> models.DriftAbResults:
+        """An A/B test's results: per-arm metrics, Welch t-tests, sample-ratio mismatch, the winner
+        or why there is none yet
 
         ``GET /api/v1/drift/ab_tests/{test}``. Needs a reader key.
         """
@@ -1192,25 +1270,29 @@ class DriftApi(_SyncOps):
             "GET",
             f"/api/v1/drift/ab_tests/{_p(test)}",
             query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.DriftAbResults,
             workspace_param=True,
         )
 
-    def get_ab_test_assign(
+    def get_feature_weights(
         self,
-        test: str,
+        model: str,
         *,
+        from_: Optional[Union[datetime, str]] = None,
+        until: Optional[Union[datetime, str]] = None,
+        version: Optional[str] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """The arm (model version) of a unit id, deterministic (query: unit)
+    ) -> models.DriftWeightsAnswer:
+        """Feature weights: correlation of each numeric feature with the actual and with the error,
+        and their trend over time buckets
 
-        ``GET /api/v1/drift/ab_tests/{test}/assign``. Needs a reader key.
+        ``GET /api/v1/drift/models/{model}/weights``. Needs a reader key.
         """
         return self._call(
             "GET",
-            f"/api/v1/drift/ab_tests/{_p(test)}/assign",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            f"/api/v1/drift/models/{_p(model)}/weights",
+            query={"from": from_, "until": until, "version": version, "workspace": workspace},
+            response=models.DriftWeightsAnswer,
             workspace_param=True,
         )
 
@@ -1218,18 +1300,22 @@ class DriftApi(_SyncOps):
         self,
         model: str,
         *,
+        reference_days: Optional[float] = None,
+        current_days: Optional[float] = None,
+        version: Optional[str] = None,
+        reference: Optional[Literal["pinned", "window"]] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Feature, concept and prediction drift: reference vs current window (query:
-        reference_days, current_days, version)
+    ) -> models.DriftDriftReport:
+        """Feature, concept and prediction drift: reference (pinned or sliding) vs current window,
+        BH-adjusted, with severities
 
         ``GET /api/v1/drift/models/{model}/drift``. Needs a reader key.
         """
         return self._call(
             "GET",
             f"/api/v1/drift/models/{_p(model)}/drift",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            query={"reference_days": reference_days, "current_days": current_days, "version": version, "reference": reference, "workspace": workspace},
+            response=models.DriftDriftReport,
             workspace_param=True,
         )
 
@@ -1237,17 +1323,20 @@ class DriftApi(_SyncOps):
         self,
         model: str,
         *,
+        from_: Optional[Union[datetime, str]] = None,
+        until: Optional[Union[datetime, str]] = None,
+        version: Optional[str] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Error distribution and systematic errors per segment (query: from, until, version)
+    ) -> models.DriftErrorsAnswer:
+        """Error distribution and systematic errors per segment (Holm-adjusted) in a window
 
         ``GET /api/v1/drift/models/{model}/errors``. Needs a reader key.
         """
         return self._call(
             "GET",
             f"/api/v1/drift/models/{_p(model)}/errors",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            query={"from": from_, "until": until, "version": version, "workspace": workspace},
+            response=models.DriftErrorsAnswer,
             workspace_param=True,
         )
 
@@ -1255,27 +1344,30 @@ class DriftApi(_SyncOps):
         self,
         model: str,
         *,
+        from_: Optional[Union[datetime, str]] = None,
+        until: Optional[Union[datetime, str]] = None,
+        version: Optional[str] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """MAE, RMSE, R², MAPE, n in a window (query: from, until, version; default the last
-        performance_days)
+    ) -> models.DriftPerformanceAnswer:
+        """MAE, RMSE, R², WAPE, MAPE, n in a window (default: the last performance_days), overall
+        and per version
 
         ``GET /api/v1/drift/models/{model}/performance``. Needs a reader key.
         """
         return self._call(
             "GET",
             f"/api/v1/drift/models/{_p(model)}/performance",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            query={"from": from_, "until": until, "version": version, "workspace": workspace},
+            response=models.DriftPerformanceAnswer,
             workspace_param=True,
         )
 
-    def get_model_reference(
+    def get_reference(
         self,
         model: str,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.DriftReferenceAnswer:
         """The model's pinned reference period for feature drift (null when it uses the sliding
         window)
 
@@ -1285,16 +1377,16 @@ class DriftApi(_SyncOps):
             "GET",
             f"/api/v1/drift/models/{_p(model)}/reference",
             query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.DriftReferenceAnswer,
             workspace_param=True,
         )
 
-    def get_model_retrain(
+    def get_retrain_decision(
         self,
         model: str,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.DriftRetrainAnswer:
         """Whether to retrain, with the reasons
 
         ``GET /api/v1/drift/models/{model}/retrain``. Needs a reader key.
@@ -1303,43 +1395,7 @@ class DriftApi(_SyncOps):
             "GET",
             f"/api/v1/drift/models/{_p(model)}/retrain",
             query={"workspace": workspace},
-            response=Dict[str, Any],
-            workspace_param=True,
-        )
-
-    def get_model_weights(
-        self,
-        model: str,
-        *,
-        workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Feature weights: correlation of each numeric feature with the actual and with the error,
-        and their trend over time buckets (query: from, until, version)
-
-        ``GET /api/v1/drift/models/{model}/weights``. Needs a reader key.
-        """
-        return self._call(
-            "GET",
-            f"/api/v1/drift/models/{_p(model)}/weights",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
-            workspace_param=True,
-        )
-
-    def get_retrain_requests(
-        self,
-        *,
-        workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Recorded retraining requests, newest first (query: model, limit <= 1000, default 100)
-
-        ``GET /api/v1/drift/retrain/requests``. Needs a reader key.
-        """
-        return self._call(
-            "GET",
-            "/api/v1/drift/retrain/requests",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.DriftRetrainAnswer,
             workspace_param=True,
         )
 
@@ -1347,18 +1403,20 @@ class DriftApi(_SyncOps):
         self,
         service: str,
         *,
+        from_: Optional[Union[datetime, str]] = None,
+        until: Optional[Union[datetime, str]] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """A service's latency p50/p95/p99 per endpoint and per window, slow endpoints, error rate,
-        memory growth, health score 0-100 (query: from, until)
+    ) -> models.DriftHealthReport:
+        """A service's latency p50/p95/p99 per endpoint and window, slow endpoints, error rate,
+        memory growth, health score 0-100 (default: the last service_hours)
 
         ``GET /api/v1/drift/services/{service}/health``. Needs a reader key.
         """
         return self._call(
             "GET",
             f"/api/v1/drift/services/{_p(service)}/health",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            query={"from": from_, "until": until, "workspace": workspace},
+            response=models.DriftHealthReport,
             workspace_param=True,
         )
 
@@ -1366,7 +1424,7 @@ class DriftApi(_SyncOps):
         self,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.DriftSummary:
         """Every model's online counters, all-time error metrics per version and ADWIN state
 
         ``GET /api/v1/drift/summary``. Needs a reader key.
@@ -1375,7 +1433,7 @@ class DriftApi(_SyncOps):
             "GET",
             "/api/v1/drift/summary",
             query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.DriftSummary,
             workspace_param=True,
         )
 
@@ -1383,7 +1441,7 @@ class DriftApi(_SyncOps):
         self,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.DriftAbTestsAnswer:
         """Every A/B test with its status
 
         ``GET /api/v1/drift/ab_tests``. Needs a reader key.
@@ -1392,7 +1450,26 @@ class DriftApi(_SyncOps):
             "GET",
             "/api/v1/drift/ab_tests",
             query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.DriftAbTestsAnswer,
+            workspace_param=True,
+        )
+
+    def list_retrain_requests(
+        self,
+        *,
+        model: Optional[str] = None,
+        limit: Optional[int] = None,
+        workspace: Optional[str] = None,
+    ) -> models.DriftRequestsAnswer:
+        """Recorded retraining requests, newest first
+
+        ``GET /api/v1/drift/retrain/requests``. Needs a reader key.
+        """
+        return self._call(
+            "GET",
+            "/api/v1/drift/retrain/requests",
+            query={"model": model, "limit": limit, "workspace": workspace},
+            response=models.DriftRequestsAnswer,
             workspace_param=True,
         )
 
@@ -1400,7 +1477,7 @@ class DriftApi(_SyncOps):
         self,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.DriftServicesAnswer:
         """Monitored services (service_sample records) with their counters
 
         ``GET /api/v1/drift/services``. Needs a reader key.
@@ -1409,17 +1486,38 @@ class DriftApi(_SyncOps):
             "GET",
             "/api/v1/drift/services",
             query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.DriftServicesAnswer,
             workspace_param=True,
         )
 
-    def retrain_model(
+    def pin_reference(
+        self,
+        model: str,
+        *,
+        from_: Union[datetime, str],
+        until: Union[datetime, str],
+        workspace: Optional[str] = None,
+    ) -> models.DriftPinAnswer:
+        """Pin a reference period for the model's drift checks
+
+        ``PUT /api/v1/drift/models/{model}/reference``. Needs a writer key.
+        """
+        return self._call(
+            "PUT",
+            f"/api/v1/drift/models/{_p(model)}/reference",
+            query={"workspace": workspace},
+            body=_body({"from": from_, "until": until}),
+            response=models.DriftPinAnswer,
+            workspace_param=True,
+        )
+
+    def request_retrain(
         self,
         model: str,
         *,
         reason: Optional[str] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.DriftTriggerAnswer:
         """Record a retraining request with its evidence, at most one per model and UTC day (a
         repeat returns the first, created: false)
 
@@ -1430,34 +1528,50 @@ class DriftApi(_SyncOps):
             f"/api/v1/drift/models/{_p(model)}/retrain",
             query={"workspace": workspace},
             body=_body({"reason": reason}),
-            response=Dict[str, Any],
+            response=models.DriftTriggerAnswer,
             workspace_param=True,
         )
 
-    def set_model_reference(
+    def unpin_reference(
         self,
         model: str,
         *,
-        from_: str,
-        until: str,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Pin a reference period for the model's drift checks (body: from, until)
+    ) -> models.DriftUnpinAnswer:
+        """Unpin: back to the sliding reference window
 
-        ``PUT /api/v1/drift/models/{model}/reference``. Needs a writer key.
+        ``DELETE /api/v1/drift/models/{model}/reference``. Needs a writer key.
         """
         return self._call(
-            "PUT",
+            "DELETE",
             f"/api/v1/drift/models/{_p(model)}/reference",
             query={"workspace": workspace},
-            body=_body({"from": from_, "until": until}),
-            response=Dict[str, Any],
+            response=models.DriftUnpinAnswer,
             workspace_param=True,
         )
 
 
 class AsyncDriftApi(_AsyncOps):
     """Asynchronous methods for the drift plugin's routes (/api/v1/drift/...)."""
+
+    async def assign(
+        self,
+        test: str,
+        *,
+        unit: str,
+        workspace: Optional[str] = None,
+    ) -> models.DriftAssignment:
+        """The arm (model version) of a unit id, deterministic
+
+        ``GET /api/v1/drift/ab_tests/{test}/assign``. Needs a reader key.
+        """
+        return await self._call(
+            "GET",
+            f"/api/v1/drift/ab_tests/{_p(test)}/assign",
+            query={"unit": unit, "workspace": workspace},
+            response=models.DriftAssignment,
+            workspace_param=True,
+        )
 
     async def create_ab_test(
         self,
@@ -1467,12 +1581,11 @@ class AsyncDriftApi(_AsyncOps):
         versions: List[Union[str, float]],
         confidence: Optional[float] = None,
         duration_days: Optional[float] = None,
-        split: Optional[Union[List[Any], float]] = None,
-        start: Optional[str] = None,
+        split: Optional[Union[List[float], float]] = None,
+        start: Optional[Union[datetime, str]] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Create an A/B test of model versions (body: id, model, versions, split, duration_days,
-        start, confidence)
+    ) -> models.DriftAbTestCreated:
+        """Create an A/B test of model versions (retrying an identical definition is harmless)
 
         ``POST /api/v1/drift/ab_tests``. Needs a writer key.
         """
@@ -1481,36 +1594,18 @@ class AsyncDriftApi(_AsyncOps):
             "/api/v1/drift/ab_tests",
             query={"workspace": workspace},
             body=_body({"id": id, "model": model, "versions": versions, "confidence": confidence, "duration_days": duration_days, "split": split, "start": start}),
-            response=Dict[str, Any],
+            response=models.DriftAbTestCreated,
             workspace_param=True,
         )
 
-    async def delete_model_reference(
-        self,
-        model: str,
-        *,
-        workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Unpin: back to the sliding reference window
-
-        ``DELETE /api/v1/drift/models/{model}/reference``. Needs a writer key.
-        """
-        return await self._call(
-            "DELETE",
-            f"/api/v1/drift/models/{_p(model)}/reference",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
-            workspace_param=True,
-        )
-
-    async def get_ab_test(
+    async def get_ab_test_results(
         self,
         test: str,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """An A/B test's results: per-arm MAE, RMSE, MAPE, n; Welch t-tests; sample-ratio mismatch;
-        the winner or why there is none yet
+    ) -> models.DriftAbResults:
+        """An A/B test's results: per-arm metrics, Welch t-tests, sample-ratio mismatch, the winner
+        or why there is none yet
 
         ``GET /api/v1/drift/ab_tests/{test}``. Needs a reader key.
         """
@@ -1518,25 +1613,29 @@ class AsyncDriftApi(_AsyncOps):
             "GET",
             f"/api/v1/drift/ab_tests/{_p(test)}",
             query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.DriftAbResults,
             workspace_param=True,
         )
 
-    async def get_ab_test_assign(
+    async def get_feature_weights(
         self,
-        test: str,
+        model: str,
         *,
+        from_: Optional[Union[datetime, str]] = None,
+        until: Optional[Union[datetime, str]] = None,
+        version: Optional[str] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """The arm (model version) of a unit id, deterministic (query: unit)
+    ) -> models.DriftWeightsAnswer:
+        """Feature weights: correlation of each numeric feature with the actual and with the error,
+        and their trend over time buckets
 
-        ``GET /api/v1/drift/ab_tests/{test}/assign``. Needs a reader key.
+        ``GET /api/v1/drift/models/{model}/weights``. Needs a reader key.
         """
         return await self._call(
             "GET",
-            f"/api/v1/drift/ab_tests/{_p(test)}/assign",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            f"/api/v1/drift/models/{_p(model)}/weights",
+            query={"from": from_, "until": until, "version": version, "workspace": workspace},
+            response=models.DriftWeightsAnswer,
             workspace_param=True,
         )
 
@@ -1544,18 +1643,22 @@ class AsyncDriftApi(_AsyncOps):
         self,
         model: str,
         *,
+        reference_days: Optional[float] = None,
+        current_days: Optional[float] = None,
+        version: Optional[str] = None,
+        reference: Optional[Literal["pinned", "window"]] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Feature, concept and prediction drift: reference vs current window (query:
-        reference_days, current_days, version)
+    ) -> models.DriftDriftReport:
+        """Feature, concept and prediction drift: reference (pinned or sliding) vs current window,
+        BH-adjusted, with severities
 
         ``GET /api/v1/drift/models/{model}/drift``. Needs a reader key.
         """
         return await self._call(
             "GET",
             f"/api/v1/drift/models/{_p(model)}/drift",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            query={"reference_days": reference_days, "current_days": current_days, "version": version, "reference": reference, "workspace": workspace},
+            response=models.DriftDriftReport,
             workspace_param=True,
         )
 
@@ -1563,17 +1666,20 @@ class AsyncDriftApi(_AsyncOps):
         self,
         model: str,
         *,
+        from_: Optional[Union[datetime, str]] = None,
+        until: Optional[Union[datetime, str]] = None,
+        version: Optional[str] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Error distribution and systematic errors per segment (query: from, until, version)
+    ) -> models.DriftErrorsAnswer:
+        """Error distribution and systematic errors per segment (Holm-adjusted) in a window
 
         ``GET /api/v1/drift/models/{model}/errors``. Needs a reader key.
         """
         return await self._call(
             "GET",
             f"/api/v1/drift/models/{_p(model)}/errors",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            query={"from": from_, "until": until, "version": version, "workspace": workspace},
+            response=models.DriftErrorsAnswer,
             workspace_param=True,
         )
 
@@ -1581,27 +1687,30 @@ class AsyncDriftApi(_AsyncOps):
         self,
         model: str,
         *,
+        from_: Optional[Union[datetime, str]] = None,
+        until: Optional[Union[datetime, str]] = None,
+        version: Optional[str] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """MAE, RMSE, R², MAPE, n in a window (query: from, until, version; default the last
-        performance_days)
+    ) -> models.DriftPerformanceAnswer:
+        """MAE, RMSE, R², WAPE, MAPE, n in a window (default: the last performance_days), overall
+        and per version
 
         ``GET /api/v1/drift/models/{model}/performance``. Needs a reader key.
         """
         return await self._call(
             "GET",
             f"/api/v1/drift/models/{_p(model)}/performance",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            query={"from": from_, "until": until, "version": version, "workspace": workspace},
+            response=models.DriftPerformanceAnswer,
             workspace_param=True,
         )
 
-    async def get_model_reference(
+    async def get_reference(
         self,
         model: str,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.DriftReferenceAnswer:
         """The model's pinned reference period for feature drift (null when it uses the sliding
         window)
 
@@ -1611,16 +1720,16 @@ class AsyncDriftApi(_AsyncOps):
             "GET",
             f"/api/v1/drift/models/{_p(model)}/reference",
             query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.DriftReferenceAnswer,
             workspace_param=True,
         )
 
-    async def get_model_retrain(
+    async def get_retrain_decision(
         self,
         model: str,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.DriftRetrainAnswer:
         """Whether to retrain, with the reasons
 
         ``GET /api/v1/drift/models/{model}/retrain``. Needs a reader key.
@@ -1629,43 +1738,7 @@ class AsyncDriftApi(_AsyncOps):
             "GET",
             f"/api/v1/drift/models/{_p(model)}/retrain",
             query={"workspace": workspace},
-            response=Dict[str, Any],
-            workspace_param=True,
-        )
-
-    async def get_model_weights(
-        self,
-        model: str,
-        *,
-        workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Feature weights: correlation of each numeric feature with the actual and with the error,
-        and their trend over time buckets (query: from, until, version)
-
-        ``GET /api/v1/drift/models/{model}/weights``. Needs a reader key.
-        """
-        return await self._call(
-            "GET",
-            f"/api/v1/drift/models/{_p(model)}/weights",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
-            workspace_param=True,
-        )
-
-    async def get_retrain_requests(
-        self,
-        *,
-        workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Recorded retraining requests, newest first (query: model, limit <= 1000, default 100)
-
-        ``GET /api/v1/drift/retrain/requests``. Needs a reader key.
-        """
-        return await self._call(
-            "GET",
-            "/api/v1/drift/retrain/requests",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.DriftRetrainAnswer,
             workspace_param=True,
         )
 
@@ -1673,18 +1746,20 @@ class AsyncDriftApi(_AsyncOps):
         self,
         service: str,
         *,
+        from_: Optional[Union[datetime, str]] = None,
+        until: Optional[Union[datetime, str]] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """A service's latency p50/p95/p99 per endpoint and per window, slow endpoints, error rate,
-        memory growth, health score 0-100 (query: from, until)
+    ) -> models.DriftHealthReport:
+        """A service's latency p50/p95/p99 per endpoint and window, slow endpoints, error rate,
+        memory growth, health score 0-100 (default: the last service_hours)
 
         ``GET /api/v1/drift/services/{service}/health``. Needs a reader key.
         """
         return await self._call(
             "GET",
             f"/api/v1/drift/services/{_p(service)}/health",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            query={"from": from_, "until": until, "workspace": workspace},
+            response=models.DriftHealthReport,
             workspace_param=True,
         )
 
@@ -1692,7 +1767,7 @@ class AsyncDriftApi(_AsyncOps):
         self,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.DriftSummary:
         """Every model's online counters, all-time error metrics per version and ADWIN state
 
         ``GET /api/v1/drift/summary``. Needs a reader key.
@@ -1701,7 +1776,7 @@ class AsyncDriftApi(_AsyncOps):
             "GET",
             "/api/v1/drift/summary",
             query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.DriftSummary,
             workspace_param=True,
         )
 
@@ -1709,7 +1784,7 @@ class AsyncDriftApi(_AsyncOps):
         self,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.DriftAbTestsAnswer:
         """Every A/B test with its status
 
         ``GET /api/v1/drift/ab_tests``. Needs a reader key.
@@ -1718,7 +1793,26 @@ class AsyncDriftApi(_AsyncOps):
             "GET",
             "/api/v1/drift/ab_tests",
             query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.DriftAbTestsAnswer,
+            workspace_param=True,
+        )
+
+    async def list_retrain_requests(
+        self,
+        *,
+        model: Optional[str] = None,
+        limit: Optional[int] = None,
+        workspace: Optional[str] = None,
+    ) -> models.DriftRequestsAnswer:
+        """Recorded retraining requests, newest first
+
+        ``GET /api/v1/drift/retrain/requests``. Needs a reader key.
+        """
+        return await self._call(
+            "GET",
+            "/api/v1/drift/retrain/requests",
+            query={"model": model, "limit": limit, "workspace": workspace},
+            response=models.DriftRequestsAnswer,
             workspace_param=True,
         )
 
@@ -1726,7 +1820,7 @@ class AsyncDriftApi(_AsyncOps):
         self,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.DriftServicesAnswer:
         """Monitored services (service_sample records) with their counters
 
         ``GET /api/v1/drift/services``. Needs a reader key.
@@ -1735,17 +1829,38 @@ class AsyncDriftApi(_AsyncOps):
             "GET",
             "/api/v1/drift/services",
             query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.DriftServicesAnswer,
             workspace_param=True,
         )
 
-    async def retrain_model(
+    async def pin_reference(
+        self,
+        model: str,
+        *,
+        from_: Union[datetime, str],
+        until: Union[datetime, str],
+        workspace: Optional[str] = None,
+    ) -> models.DriftPinAnswer:
+        """Pin a reference period for the model's drift checks
+
+        ``PUT /api/v1/drift/models/{model}/reference``. Needs a writer key.
+        """
+        return await self._call(
+            "PUT",
+            f"/api/v1/drift/models/{_p(model)}/reference",
+            query={"workspace": workspace},
+            body=_body({"from": from_, "until": until}),
+            response=models.DriftPinAnswer,
+            workspace_param=True,
+        )
+
+    async def request_retrain(
         self,
         model: str,
         *,
         reason: Optional[str] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.DriftTriggerAnswer:
         """Record a retraining request with its evidence, at most one per model and UTC day (a
         repeat returns the first, created: false)
 
@@ -1756,28 +1871,25 @@ class AsyncDriftApi(_AsyncOps):
             f"/api/v1/drift/models/{_p(model)}/retrain",
             query={"workspace": workspace},
             body=_body({"reason": reason}),
-            response=Dict[str, Any],
+            response=models.DriftTriggerAnswer,
             workspace_param=True,
         )
 
-    async def set_model_reference(
+    async def unpin_reference(
         self,
         model: str,
         *,
-        from_: str,
-        until: str,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Pin a reference period for the model's drift checks (body: from, until)
+    ) -> models.DriftUnpinAnswer:
+        """Unpin: back to the sliding reference window
 
-        ``PUT /api/v1/drift/models/{model}/reference``. Needs a writer key.
+        ``DELETE /api/v1/drift/models/{model}/reference``. Needs a writer key.
         """
         return await self._call(
-            "PUT",
+            "DELETE",
             f"/api/v1/drift/models/{_p(model)}/reference",
             query={"workspace": workspace},
-            body=_body({"from": from_, "until": until}),
-            response=Dict[str, Any],
+            response=models.DriftUnpinAnswer,
             workspace_param=True,
         )
 
@@ -1785,157 +1897,93 @@ class AsyncDriftApi(_AsyncOps):
 class PersonaApi(_SyncOps):
     """Synchronous methods for the persona plugin's routes (/api/v1/persona/...)."""
 
-    def get_stats(
+    def export_dataset(
         self,
         *,
+        min_confidence: Optional[float] = None,
+        format: Optional[Literal["json", "jsonl"]] = None,
+        limit: Optional[int] = None,
+        after: Optional[str] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Totals: users, interactions, feedback, LLM vs rules analyses, overall held-out
-        preference accuracy
-
-        ``GET /api/v1/persona/stats``. Needs a reader key.
-        """
-        return self._call(
-            "GET",
-            "/api/v1/persona/stats",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
-            workspace_param=True,
-        )
-
-    def get_training_dataset(
-        self,
-        *,
-        workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Chat-format fine-tuning dataset of selections with confidence ≥ min_confidence (query:
-        min_confidence, format, limit, after)
+    ) -> Union[models.PersonaDatasetPage, models.PersonaDatasetJsonlPage]:
+        """Chat-format fine-tuning dataset of the selections with confidence ≥ min_confidence, a
+        page at a time
 
         ``GET /api/v1/persona/training/dataset``. Needs a reader key.
         """
         return self._call(
             "GET",
             "/api/v1/persona/training/dataset",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            query={"min_confidence": min_confidence, "format": format, "limit": limit, "after": after, "workspace": workspace},
+            response=Union[models.PersonaDatasetPage, models.PersonaDatasetJsonlPage],
             workspace_param=True,
         )
 
-    def get_training_hypotheses(
+    def export_hypotheses(
         self,
         *,
+        format: Optional[Literal["json", "jsonl"]] = None,
+        limit: Optional[int] = None,
+        after: Optional[str] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Hypothesis-selection training records (hypotheses_data.jsonl format; query: format =
-        json/jsonl, limit, after = the previous page's next)
+    ) -> Union[models.PersonaHypothesisRecordPage, models.PersonaJsonlPage]:
+        """Hypothesis-selection training records (hypotheses_data.jsonl format), a page at a time
 
         ``GET /api/v1/persona/training/hypotheses``. Needs a reader key.
         """
         return self._call(
             "GET",
             "/api/v1/persona/training/hypotheses",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            query={"format": format, "limit": limit, "after": after, "workspace": workspace},
+            response=Union[models.PersonaHypothesisRecordPage, models.PersonaJsonlPage],
             workspace_param=True,
         )
 
-    def get_training_persona_updates(
+    def export_persona_updates(
         self,
         *,
+        format: Optional[Literal["json", "jsonl"]] = None,
+        limit: Optional[int] = None,
+        after: Optional[str] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Persona-update training records (persona_updates.jsonl format; query: format, limit,
-        after)
+    ) -> Union[models.PersonaUpdateRecordPage, models.PersonaJsonlPage]:
+        """Persona-update training records (persona_updates.jsonl format), a page at a time
 
         ``GET /api/v1/persona/training/persona-updates``. Needs a reader key.
         """
         return self._call(
             "GET",
             "/api/v1/persona/training/persona-updates",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            query={"format": format, "limit": limit, "after": after, "workspace": workspace},
+            response=Union[models.PersonaUpdateRecordPage, models.PersonaJsonlPage],
             workspace_param=True,
         )
 
-    def get_training_stats(
-        self,
-        *,
-        workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Training data counts
-
-        ``GET /api/v1/persona/training/stats``. Needs a reader key.
-        """
-        return self._call(
-            "GET",
-            "/api/v1/persona/training/stats",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
-            workspace_param=True,
-        )
-
-    def get_user(
+    def get_next_activity(
         self,
         user: str,
         *,
+        at: Optional[Union[datetime, str]] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """A user's persona: facets, interaction count, active goals and preferences, superseded
-        preferences, recent history
-
-        ``GET /api/v1/persona/users/{user}``. Needs a reader key.
-        """
-        return self._call(
-            "GET",
-            f"/api/v1/persona/users/{_p(user)}",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
-            workspace_param=True,
-        )
-
-    def get_user_memories(
-        self,
-        user: str,
-        *,
-        workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Search a user's memories by text, and by meaning when an embedder is configured (query:
-        q, type = GOAL/PREFERENCE/HISTORY, include_superseded, limit, min_similarity)
-
-        ``GET /api/v1/persona/users/{user}/memories``. Needs a reader key.
-        """
-        return self._call(
-            "GET",
-            f"/api/v1/persona/users/{_p(user)}/memories",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
-            workspace_param=True,
-        )
-
-    def get_user_next_activity(
-        self,
-        user: str,
-        *,
-        workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """The most likely next task type (query: at = RFC 3339 time for the time-of-day fallback)
+    ) -> models.PersonaNextActivityAnswer:
+        """The most likely next task type
 
         ``GET /api/v1/persona/users/{user}/next-activity``. Needs a reader key.
         """
         return self._call(
             "GET",
             f"/api/v1/persona/users/{_p(user)}/next-activity",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            query={"at": at, "workspace": workspace},
+            response=models.PersonaNextActivityAnswer,
             workspace_param=True,
         )
 
-    def get_user_preferences(
+    def get_preferences(
         self,
         user: str,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.PersonaPreferencesAnswer:
         """Feedback learning: preferred model per task type (EMA), time-of-day patterns, next
         activity, held-out preference accuracy
 
@@ -1945,25 +1993,61 @@ class PersonaApi(_SyncOps):
             "GET",
             f"/api/v1/persona/users/{_p(user)}/preferences",
             query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.PersonaPreferencesAnswer,
             workspace_param=True,
         )
 
-    def get_user_updates(
+    def get_stats(
+        self,
+        *,
+        workspace: Optional[str] = None,
+    ) -> models.PersonaStatsAnswer:
+        """Totals: users, interactions, feedback, LLM vs rules analyses, overall held-out
+        preference accuracy
+
+        ``GET /api/v1/persona/stats``. Needs a reader key.
+        """
+        return self._call(
+            "GET",
+            "/api/v1/persona/stats",
+            query={"workspace": workspace},
+            response=models.PersonaStatsAnswer,
+            workspace_param=True,
+        )
+
+    def get_training_stats(
+        self,
+        *,
+        workspace: Optional[str] = None,
+    ) -> models.PersonaTrainingStats:
+        """Training data counts
+
+        ``GET /api/v1/persona/training/stats``. Needs a reader key.
+        """
+        return self._call(
+            "GET",
+            "/api/v1/persona/training/stats",
+            query={"workspace": workspace},
+            response=models.PersonaTrainingStats,
+            workspace_param=True,
+        )
+
+    def get_user(
         self,
         user: str,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """A user's persona-update log, newest first (query: limit)
+    ) -> models.PersonaPersonaAnswer:
+        """A user's persona: facets, interaction count, active goals and preferences, superseded
+        preferences, recent history
 
-        ``GET /api/v1/persona/users/{user}/updates``. Needs a reader key.
+        ``GET /api/v1/persona/users/{user}``. Needs a reader key.
         """
         return self._call(
             "GET",
-            f"/api/v1/persona/users/{_p(user)}/updates",
+            f"/api/v1/persona/users/{_p(user)}",
             query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.PersonaPersonaAnswer,
             workspace_param=True,
         )
 
@@ -1974,7 +2058,7 @@ class PersonaApi(_SyncOps):
         user_id: str,
         task_type: Optional[str] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.PersonaHypothesizeAnswer:
         """Three hypotheses of what the user means, with confidence, personalised by facets, goals,
         preferences and history (LLM when available, rules otherwise); includes the record to
         send to execute one
@@ -1986,7 +2070,26 @@ class PersonaApi(_SyncOps):
             "/api/v1/persona/hypothesize",
             query={"workspace": workspace},
             body=_body({"input_text": input_text, "user_id": user_id, "task_type": task_type}),
-            response=Dict[str, Any],
+            response=models.PersonaHypothesizeAnswer,
+            workspace_param=True,
+        )
+
+    def list_updates(
+        self,
+        user: str,
+        *,
+        limit: Optional[int] = None,
+        workspace: Optional[str] = None,
+    ) -> models.PersonaUpdatesAnswer:
+        """A user's persona-update log, newest first
+
+        ``GET /api/v1/persona/users/{user}/updates``. Needs a reader key.
+        """
+        return self._call(
+            "GET",
+            f"/api/v1/persona/users/{_p(user)}/updates",
+            query={"limit": limit, "workspace": workspace},
+            response=models.PersonaUpdatesAnswer,
             workspace_param=True,
         )
 
@@ -1994,7 +2097,7 @@ class PersonaApi(_SyncOps):
         self,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.PersonaUsersAnswer:
         """Every user with interaction and feedback counts
 
         ``GET /api/v1/persona/users``. Needs a reader key.
@@ -2003,7 +2106,30 @@ class PersonaApi(_SyncOps):
             "GET",
             "/api/v1/persona/users",
             query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.PersonaUsersAnswer,
+            workspace_param=True,
+        )
+
+    def search_memories(
+        self,
+        user: str,
+        *,
+        q: Optional[str] = None,
+        type: Optional[str] = None,
+        include_superseded: Optional[bool] = None,
+        limit: Optional[int] = None,
+        min_similarity: Optional[float] = None,
+        workspace: Optional[str] = None,
+    ) -> models.PersonaMemoriesAnswer:
+        """Search a user's memories by text, and by meaning when an embedder is configured
+
+        ``GET /api/v1/persona/users/{user}/memories``. Needs a reader key.
+        """
+        return self._call(
+            "GET",
+            f"/api/v1/persona/users/{_p(user)}/memories",
+            query={"q": q, "type": type, "include_superseded": include_superseded, "limit": limit, "min_similarity": min_similarity, "workspace": workspace},
+            response=models.PersonaMemoriesAnswer,
             workspace_param=True,
         )
 
@@ -2011,157 +2137,93 @@ class PersonaApi(_SyncOps):
 class AsyncPersonaApi(_AsyncOps):
     """Asynchronous methods for the persona plugin's routes (/api/v1/persona/...)."""
 
-    async def get_stats(
+    async def export_dataset(
         self,
         *,
+        min_confidence: Optional[float] = None,
+        format: Optional[Literal["json", "jsonl"]] = None,
+        limit: Optional[int] = None,
+        after: Optional[str] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Totals: users, interactions, feedback, LLM vs rules analyses, overall held-out
-        preference accuracy
-
-        ``GET /api/v1/persona/stats``. Needs a reader key.
-        """
-        return await self._call(
-            "GET",
-            "/api/v1/persona/stats",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
-            workspace_param=True,
-        )
-
-    async def get_training_dataset(
-        self,
-        *,
-        workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Chat-format fine-tuning dataset of selections with confidence ≥ min_confidence (query:
-        min_confidence, format, limit, after)
+    ) -> Union[models.PersonaDatasetPage, models.PersonaDatasetJsonlPage]:
+        """Chat-format fine-tuning dataset of the selections with confidence ≥ min_confidence, a
+        page at a time
 
         ``GET /api/v1/persona/training/dataset``. Needs a reader key.
         """
         return await self._call(
             "GET",
             "/api/v1/persona/training/dataset",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            query={"min_confidence": min_confidence, "format": format, "limit": limit, "after": after, "workspace": workspace},
+            response=Union[models.PersonaDatasetPage, models.PersonaDatasetJsonlPage],
             workspace_param=True,
         )
 
-    async def get_training_hypotheses(
+    async def export_hypotheses(
         self,
         *,
+        format: Optional[Literal["json", "jsonl"]] = None,
+        limit: Optional[int] = None,
+        after: Optional[str] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Hypothesis-selection training records (hypotheses_data.jsonl format; query: format =
-        json/jsonl, limit, after = the previous page's next)
+    ) -> Union[models.PersonaHypothesisRecordPage, models.PersonaJsonlPage]:
+        """Hypothesis-selection training records (hypotheses_data.jsonl format), a page at a time
 
         ``GET /api/v1/persona/training/hypotheses``. Needs a reader key.
         """
         return await self._call(
             "GET",
             "/api/v1/persona/training/hypotheses",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            query={"format": format, "limit": limit, "after": after, "workspace": workspace},
+            response=Union[models.PersonaHypothesisRecordPage, models.PersonaJsonlPage],
             workspace_param=True,
         )
 
-    async def get_training_persona_updates(
+    async def export_persona_updates(
         self,
         *,
+        format: Optional[Literal["json", "jsonl"]] = None,
+        limit: Optional[int] = None,
+        after: Optional[str] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Persona-update training records (persona_updates.jsonl format; query: format, limit,
-        after)
+    ) -> Union[models.PersonaUpdateRecordPage, models.PersonaJsonlPage]:
+        """Persona-update training records (persona_updates.jsonl format), a page at a time
 
         ``GET /api/v1/persona/training/persona-updates``. Needs a reader key.
         """
         return await self._call(
             "GET",
             "/api/v1/persona/training/persona-updates",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            query={"format": format, "limit": limit, "after": after, "workspace": workspace},
+            response=Union[models.PersonaUpdateRecordPage, models.PersonaJsonlPage],
             workspace_param=True,
         )
 
-    async def get_training_stats(
-        self,
-        *,
-        workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Training data counts
-
-        ``GET /api/v1/persona/training/stats``. Needs a reader key.
-        """
-        return await self._call(
-            "GET",
-            "/api/v1/persona/training/stats",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
-            workspace_param=True,
-        )
-
-    async def get_user(
+    async def get_next_activity(
         self,
         user: str,
         *,
+        at: Optional[Union[datetime, str]] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """A user's persona: facets, interaction count, active goals and preferences, superseded
-        preferences, recent history
-
-        ``GET /api/v1/persona/users/{user}``. Needs a reader key.
-        """
-        return await self._call(
-            "GET",
-            f"/api/v1/persona/users/{_p(user)}",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
-            workspace_param=True,
-        )
-
-    async def get_user_memories(
-        self,
-        user: str,
-        *,
-        workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Search a user's memories by text, and by meaning when an embedder is configured (query:
-        q, type = GOAL/PREFERENCE/HISTORY, include_superseded, limit, min_similarity)
-
-        ``GET /api/v1/persona/users/{user}/memories``. Needs a reader key.
-        """
-        return await self._call(
-            "GET",
-            f"/api/v1/persona/users/{_p(user)}/memories",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
-            workspace_param=True,
-        )
-
-    async def get_user_next_activity(
-        self,
-        user: str,
-        *,
-        workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """The most likely next task type (query: at = RFC 3339 time for the time-of-day fallback)
+    ) -> models.PersonaNextActivityAnswer:
+        """The most likely next task type
 
         ``GET /api/v1/persona/users/{user}/next-activity``. Needs a reader key.
         """
         return await self._call(
             "GET",
             f"/api/v1/persona/users/{_p(user)}/next-activity",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            query={"at": at, "workspace": workspace},
+            response=models.PersonaNextActivityAnswer,
             workspace_param=True,
         )
 
-    async def get_user_preferences(
+    async def get_preferences(
         self,
         user: str,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.PersonaPreferencesAnswer:
         """Feedback learning: preferred model per task type (EMA), time-of-day patterns, next
         activity, held-out preference accuracy
 
@@ -2171,25 +2233,61 @@ class AsyncPersonaApi(_AsyncOps):
             "GET",
             f"/api/v1/persona/users/{_p(user)}/preferences",
             query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.PersonaPreferencesAnswer,
             workspace_param=True,
         )
 
-    async def get_user_updates(
+    async def get_stats(
+        self,
+        *,
+        workspace: Optional[str] = None,
+    ) -> models.PersonaStatsAnswer:
+        """Totals: users, interactions, feedback, LLM vs rules analyses, overall held-out
+        preference accuracy
+
+        ``GET /api/v1/persona/stats``. Needs a reader key.
+        """
+        return await self._call(
+            "GET",
+            "/api/v1/persona/stats",
+            query={"workspace": workspace},
+            response=models.PersonaStatsAnswer,
+            workspace_param=True,
+        )
+
+    async def get_training_stats(
+        self,
+        *,
+        workspace: Optional[str] = None,
+    ) -> models.PersonaTrainingStats:
+        """Training data counts
+
+        ``GET /api/v1/persona/training/stats``. Needs a reader key.
+        """
+        return await self._call(
+            "GET",
+            "/api/v1/persona/training/stats",
+            query={"workspace": workspace},
+            response=models.PersonaTrainingStats,
+            workspace_param=True,
+        )
+
+    async def get_user(
         self,
         user: str,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """A user's persona-update log, newest first (query: limit)
+    ) -> models.PersonaPersonaAnswer:
+        """A user's persona: facets, interaction count, active goals and preferences, superseded
+        preferences, recent history
 
-        ``GET /api/v1/persona/users/{user}/updates``. Needs a reader key.
+        ``GET /api/v1/persona/users/{user}``. Needs a reader key.
         """
         return await self._call(
             "GET",
-            f"/api/v1/persona/users/{_p(user)}/updates",
+            f"/api/v1/persona/users/{_p(user)}",
             query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.PersonaPersonaAnswer,
             workspace_param=True,
         )
 
@@ -2200,7 +2298,7 @@ class AsyncPersonaApi(_AsyncOps):
         user_id: str,
         task_type: Optional[str] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.PersonaHypothesizeAnswer:
         """Three hypotheses of what the user means, with confidence, personalised by facets, goals,
         preferences and history (LLM when available, rules otherwise); includes the record to
         send to execute one
@@ -2212,7 +2310,26 @@ class AsyncPersonaApi(_AsyncOps):
             "/api/v1/persona/hypothesize",
             query={"workspace": workspace},
             body=_body({"input_text": input_text, "user_id": user_id, "task_type": task_type}),
-            response=Dict[str, Any],
+            response=models.PersonaHypothesizeAnswer,
+            workspace_param=True,
+        )
+
+    async def list_updates(
+        self,
+        user: str,
+        *,
+        limit: Optional[int] = None,
+        workspace: Optional[str] = None,
+    ) -> models.PersonaUpdatesAnswer:
+        """A user's persona-update log, newest first
+
+        ``GET /api/v1/persona/users/{user}/updates``. Needs a reader key.
+        """
+        return await self._call(
+            "GET",
+            f"/api/v1/persona/users/{_p(user)}/updates",
+            query={"limit": limit, "workspace": workspace},
+            response=models.PersonaUpdatesAnswer,
             workspace_param=True,
         )
 
@@ -2220,7 +2337,7 @@ class AsyncPersonaApi(_AsyncOps):
         self,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.PersonaUsersAnswer:
         """Every user with interaction and feedback counts
 
         ``GET /api/v1/persona/users``. Needs a reader key.
@@ -2229,7 +2346,30 @@ class AsyncPersonaApi(_AsyncOps):
             "GET",
             "/api/v1/persona/users",
             query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.PersonaUsersAnswer,
+            workspace_param=True,
+        )
+
+    async def search_memories(
+        self,
+        user: str,
+        *,
+        q: Optional[str] = None,
+        type: Optional[str] = None,
+        include_superseded: Optional[bool] = None,
+        limit: Optional[int] = None,
+        min_similarity: Optional[float] = None,
+        workspace: Optional[str] = None,
+    ) -> models.PersonaMemoriesAnswer:
+        """Search a user's memories by text, and by meaning when an embedder is configured
+
+        ``GET /api/v1/persona/users/{user}/memories``. Needs a reader key.
+        """
+        return await self._call(
+            "GET",
+            f"/api/v1/persona/users/{_p(user)}/memories",
+            query={"q": q, "type": type, "include_superseded": include_superseded, "limit": limit, "min_similarity": min_similarity, "workspace": workspace},
+            response=models.PersonaMemoriesAnswer,
             workspace_param=True,
         )
 
@@ -2242,7 +2382,7 @@ class TrustApi(_SyncOps):
         agent: str,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.TrustAgentProfile:
         """An agent's profile: trust, Beta posterior, trend, strengths and weaknesses by
         recommendation type
 
@@ -2252,44 +2392,26 @@ class TrustApi(_SyncOps):
             "GET",
             f"/api/v1/trust/agents/{_p(agent)}",
             query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.TrustAgentProfile,
             workspace_param=True,
         )
 
-    def get_agent_boost(
+    def get_boost(
         self,
         agent: str,
         *,
+        type: str,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Decision boost for an agent and recommendation type (query: type)
+    ) -> models.TrustBoostAnswer:
+        """Decision boost for an agent and recommendation type
 
         ``GET /api/v1/trust/agents/{agent}/boost``. Needs a reader key.
         """
         return self._call(
             "GET",
             f"/api/v1/trust/agents/{_p(agent)}/boost",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
-            workspace_param=True,
-        )
-
-    def get_agent_recommendations(
-        self,
-        agent: str,
-        *,
-        workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """An agent's recommendations with their evaluations, oldest first (query: type, limit ≤
-        1000, after = the previous page's next)
-
-        ``GET /api/v1/trust/agents/{agent}/recommendations``. Needs a reader key.
-        """
-        return self._call(
-            "GET",
-            f"/api/v1/trust/agents/{_p(agent)}/recommendations",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            query={"type": type, "workspace": workspace},
+            response=models.TrustBoostAnswer,
             workspace_param=True,
         )
 
@@ -2297,7 +2419,7 @@ class TrustApi(_SyncOps):
         self,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.TrustLearningStatus:
         """should_trigger_learning_cycle, the last cycle and model accuracy/coverage
 
         ``GET /api/v1/trust/learning/status``. Needs a reader key.
@@ -2306,24 +2428,7 @@ class TrustApi(_SyncOps):
             "GET",
             "/api/v1/trust/learning/status",
             query={"workspace": workspace},
-            response=Dict[str, Any],
-            workspace_param=True,
-        )
-
-    def get_patterns(
-        self,
-        *,
-        workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Discovered patterns (query: category)
-
-        ``GET /api/v1/trust/patterns``. Needs a reader key.
-        """
-        return self._call(
-            "GET",
-            "/api/v1/trust/patterns",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.TrustLearningStatus,
             workspace_param=True,
         )
 
@@ -2332,7 +2437,7 @@ class TrustApi(_SyncOps):
         id: str,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.TrustRecommendationAnswer:
         """One recommendation with its evaluations and current status
 
         ``GET /api/v1/trust/recommendations/{id}``. Needs a reader key.
@@ -2341,25 +2446,7 @@ class TrustApi(_SyncOps):
             "GET",
             f"/api/v1/trust/recommendations/{_p(id)}",
             query={"workspace": workspace},
-            response=Dict[str, Any],
-            workspace_param=True,
-        )
-
-    def get_rules(
-        self,
-        *,
-        workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Decision rules suggested from the patterns, optionally for one recommendation type
-        (query: type)
-
-        ``GET /api/v1/trust/rules``. Needs a reader key.
-        """
-        return self._call(
-            "GET",
-            "/api/v1/trust/rules",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.TrustRecommendationAnswer,
             workspace_param=True,
         )
 
@@ -2367,7 +2454,7 @@ class TrustApi(_SyncOps):
         self,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.TrustStatsAnswer:
         """Statistics of the whole learning system
 
         ``GET /api/v1/trust/stats``. Needs a reader key.
@@ -2376,24 +2463,28 @@ class TrustApi(_SyncOps):
             "GET",
             "/api/v1/trust/stats",
             query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.TrustStatsAnswer,
             workspace_param=True,
         )
 
-    def get_trusted(
+    def list_agent_recommendations(
         self,
+        agent: str,
         *,
+        type: Optional[str] = None,
+        limit: Optional[int] = None,
+        after: Optional[str] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Agents whose overall trust is at least `threshold` (query; default trusted_threshold)
+    ) -> models.TrustRecommendationsPage:
+        """An agent's recommendations with their evaluations, oldest first
 
-        ``GET /api/v1/trust/trusted``. Needs a reader key.
+        ``GET /api/v1/trust/agents/{agent}/recommendations``. Needs a reader key.
         """
         return self._call(
             "GET",
-            "/api/v1/trust/trusted",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            f"/api/v1/trust/agents/{_p(agent)}/recommendations",
+            query={"type": type, "limit": limit, "after": after, "workspace": workspace},
+            response=models.TrustRecommendationsPage,
             workspace_param=True,
         )
 
@@ -2401,7 +2492,7 @@ class TrustApi(_SyncOps):
         self,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.TrustAgentsAnswer:
         """Trust scores and stats of every agent, most trusted first
 
         ``GET /api/v1/trust/agents``. Needs a reader key.
@@ -2410,7 +2501,61 @@ class TrustApi(_SyncOps):
             "GET",
             "/api/v1/trust/agents",
             query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.TrustAgentsAnswer,
+            workspace_param=True,
+        )
+
+    def list_patterns(
+        self,
+        *,
+        category: Optional[Literal["high_confidence", "consensus", "expert_opinion", "failure_avoidance", "success_indicator"]] = None,
+        workspace: Optional[str] = None,
+    ) -> models.TrustPatternsAnswer:
+        """Discovered patterns
+
+        ``GET /api/v1/trust/patterns``. Needs a reader key.
+        """
+        return self._call(
+            "GET",
+            "/api/v1/trust/patterns",
+            query={"category": category, "workspace": workspace},
+            response=models.TrustPatternsAnswer,
+            workspace_param=True,
+        )
+
+    def list_rules(
+        self,
+        *,
+        type: Optional[str] = None,
+        workspace: Optional[str] = None,
+    ) -> models.TrustRulesAnswer:
+        """Decision rules suggested from the patterns, and the routing rules in force
+
+        ``GET /api/v1/trust/rules``. Needs a reader key.
+        """
+        return self._call(
+            "GET",
+            "/api/v1/trust/rules",
+            query={"type": type, "workspace": workspace},
+            response=models.TrustRulesAnswer,
+            workspace_param=True,
+        )
+
+    def list_trusted(
+        self,
+        *,
+        threshold: Optional[float] = None,
+        workspace: Optional[str] = None,
+    ) -> models.TrustTrustedAnswer:
+        """Agents whose overall trust is at least the threshold
+
+        ``GET /api/v1/trust/trusted``. Needs a reader key.
+        """
+        return self._call(
+            "GET",
+            "/api/v1/trust/trusted",
+            query={"threshold": threshold, "workspace": workspace},
+            response=models.TrustTrustedAnswer,
             workspace_param=True,
         )
 
@@ -2420,9 +2565,9 @@ class TrustApi(_SyncOps):
         candidates: List[str],
         recommendation_type: str,
         seed: Optional[int] = None,
-        strategy: Optional[Literal["thompson", "greedy"]] = None,
+        strategy: Optional[Union[Literal["thompson"], Literal["greedy"]]] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.TrustRouteAnswer:
         """Rank candidate agents for a recommendation type and pick one (Thompson sampling or
         greedy); logs selection probabilities as an insight
 
@@ -2433,7 +2578,7 @@ class TrustApi(_SyncOps):
             "/api/v1/trust/route",
             query={"workspace": workspace},
             body=_body({"candidates": candidates, "recommendation_type": recommendation_type, "seed": seed, "strategy": strategy}),
-            response=Dict[str, Any],
+            response=models.TrustRouteAnswer,
             workspace_param=True,
         )
 
@@ -2446,7 +2591,7 @@ class AsyncTrustApi(_AsyncOps):
         agent: str,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.TrustAgentProfile:
         """An agent's profile: trust, Beta posterior, trend, strengths and weaknesses by
         recommendation type
 
@@ -2456,44 +2601,26 @@ class AsyncTrustApi(_AsyncOps):
             "GET",
             f"/api/v1/trust/agents/{_p(agent)}",
             query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.TrustAgentProfile,
             workspace_param=True,
         )
 
-    async def get_agent_boost(
+    async def get_boost(
         self,
         agent: str,
         *,
+        type: str,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Decision boost for an agent and recommendation type (query: type)
+    ) -> models.TrustBoostAnswer:
+        """Decision boost for an agent and recommendation type
 
         ``GET /api/v1/trust/agents/{agent}/boost``. Needs a reader key.
         """
         return await self._call(
             "GET",
             f"/api/v1/trust/agents/{_p(agent)}/boost",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
-            workspace_param=True,
-        )
-
-    async def get_agent_recommendations(
-        self,
-        agent: str,
-        *,
-        workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """An agent's recommendations with their evaluations, oldest first (query: type, limit ≤
-        1000, after = the previous page's next)
-
-        ``GET /api/v1/trust/agents/{agent}/recommendations``. Needs a reader key.
-        """
-        return await self._call(
-            "GET",
-            f"/api/v1/trust/agents/{_p(agent)}/recommendations",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            query={"type": type, "workspace": workspace},
+            response=models.TrustBoostAnswer,
             workspace_param=True,
         )
 
@@ -2501,7 +2628,7 @@ class AsyncTrustApi(_AsyncOps):
         self,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.TrustLearningStatus:
         """should_trigger_learning_cycle, the last cycle and model accuracy/coverage
 
         ``GET /api/v1/trust/learning/status``. Needs a reader key.
@@ -2510,24 +2637,7 @@ class AsyncTrustApi(_AsyncOps):
             "GET",
             "/api/v1/trust/learning/status",
             query={"workspace": workspace},
-            response=Dict[str, Any],
-            workspace_param=True,
-        )
-
-    async def get_patterns(
-        self,
-        *,
-        workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Discovered patterns (query: category)
-
-        ``GET /api/v1/trust/patterns``. Needs a reader key.
-        """
-        return await self._call(
-            "GET",
-            "/api/v1/trust/patterns",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.TrustLearningStatus,
             workspace_param=True,
         )
 
@@ -2536,7 +2646,7 @@ class AsyncTrustApi(_AsyncOps):
         id: str,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.TrustRecommendationAnswer:
         """One recommendation with its evaluations and current status
 
         ``GET /api/v1/trust/recommendations/{id}``. Needs a reader key.
@@ -2545,25 +2655,7 @@ class AsyncTrustApi(_AsyncOps):
             "GET",
             f"/api/v1/trust/recommendations/{_p(id)}",
             query={"workspace": workspace},
-            response=Dict[str, Any],
-            workspace_param=True,
-        )
-
-    async def get_rules(
-        self,
-        *,
-        workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Decision rules suggested from the patterns, optionally for one recommendation type
-        (query: type)
-
-        ``GET /api/v1/trust/rules``. Needs a reader key.
-        """
-        return await self._call(
-            "GET",
-            "/api/v1/trust/rules",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.TrustRecommendationAnswer,
             workspace_param=True,
         )
 
@@ -2571,7 +2663,7 @@ class AsyncTrustApi(_AsyncOps):
         self,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.TrustStatsAnswer:
         """Statistics of the whole learning system
 
         ``GET /api/v1/trust/stats``. Needs a reader key.
@@ -2580,24 +2672,28 @@ class AsyncTrustApi(_AsyncOps):
             "GET",
             "/api/v1/trust/stats",
             query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.TrustStatsAnswer,
             workspace_param=True,
         )
 
-    async def get_trusted(
+    async def list_agent_recommendations(
         self,
+        agent: str,
         *,
+        type: Optional[str] = None,
+        limit: Optional[int] = None,
+        after: Optional[str] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Agents whose overall trust is at least `threshold` (query; default trusted_threshold)
+    ) -> models.TrustRecommendationsPage:
+        """An agent's recommendations with their evaluations, oldest first
 
-        ``GET /api/v1/trust/trusted``. Needs a reader key.
+        ``GET /api/v1/trust/agents/{agent}/recommendations``. Needs a reader key.
         """
         return await self._call(
             "GET",
-            "/api/v1/trust/trusted",
-            query={"workspace": workspace},
-            response=Dict[str, Any],
+            f"/api/v1/trust/agents/{_p(agent)}/recommendations",
+            query={"type": type, "limit": limit, "after": after, "workspace": workspace},
+            response=models.TrustRecommendationsPage,
             workspace_param=True,
         )
 
@@ -2605,7 +2701,7 @@ class AsyncTrustApi(_AsyncOps):
         self,
         *,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.TrustAgentsAnswer:
         """Trust scores and stats of every agent, most trusted first
 
         ``GET /api/v1/trust/agents``. Needs a reader key.
@@ -2614,7 +2710,61 @@ class AsyncTrustApi(_AsyncOps):
             "GET",
             "/api/v1/trust/agents",
             query={"workspace": workspace},
-            response=Dict[str, Any],
+            response=models.TrustAgentsAnswer,
+            workspace_param=True,
+        )
+
+    async def list_patterns(
+        self,
+        *,
+        category: Optional[Literal["high_confidence", "consensus", "expert_opinion", "failure_avoidance", "success_indicator"]] = None,
+        workspace: Optional[str] = None,
+    ) -> models.TrustPatternsAnswer:
+        """Discovered patterns
+
+        ``GET /api/v1/trust/patterns``. Needs a reader key.
+        """
+        return await self._call(
+            "GET",
+            "/api/v1/trust/patterns",
+            query={"category": category, "workspace": workspace},
+            response=models.TrustPatternsAnswer,
+            workspace_param=True,
+        )
+
+    async def list_rules(
+        self,
+        *,
+        type: Optional[str] = None,
+        workspace: Optional[str] = None,
+    ) -> models.TrustRulesAnswer:
+        """Decision rules suggested from the patterns, and the routing rules in force
+
+        ``GET /api/v1/trust/rules``. Needs a reader key.
+        """
+        return await self._call(
+            "GET",
+            "/api/v1/trust/rules",
+            query={"type": type, "workspace": workspace},
+            response=models.TrustRulesAnswer,
+            workspace_param=True,
+        )
+
+    async def list_trusted(
+        self,
+        *,
+        threshold: Optional[float] = None,
+        workspace: Optional[str] = None,
+    ) -> models.TrustTrustedAnswer:
+        """Agents whose overall trust is at least the threshold
+
+        ``GET /api/v1/trust/trusted``. Needs a reader key.
+        """
+        return await self._call(
+            "GET",
+            "/api/v1/trust/trusted",
+            query={"threshold": threshold, "workspace": workspace},
+            response=models.TrustTrustedAnswer,
             workspace_param=True,
         )
 
@@ -2624,9 +2774,9 @@ class AsyncTrustApi(_AsyncOps):
         candidates: List[str],
         recommendation_type: str,
         seed: Optional[int] = None,
-        strategy: Optional[Literal["thompson", "greedy"]] = None,
+        strategy: Optional[Union[Literal["thompson"], Literal["greedy"]]] = None,
         workspace: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> models.TrustRouteAnswer:
         """Rank candidate agents for a recommendation type and pick one (Thompson sampling or
         greedy); logs selection probabilities as an insight
 
@@ -2637,7 +2787,7 @@ class AsyncTrustApi(_AsyncOps):
             "/api/v1/trust/route",
             query={"workspace": workspace},
             body=_body({"candidates": candidates, "recommendation_type": recommendation_type, "seed": seed, "strategy": strategy}),
-            response=Dict[str, Any],
+            response=models.TrustRouteAnswer,
             workspace_param=True,
         )
 

@@ -4,146 +4,4890 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Dict, List, Literal, Optional, Union
 
 from learnloop._model import Model
-from pydantic import AwareDatetime, ConfigDict, Field
+from pydantic import AwareDatetime, ConfigDict, Field, RootModel
 
 
-class CostAssessRequest(Model):
+class Applied(Model):
+    """
+    A parameter set in force.
+    """
+
     model_config = ConfigDict(
         extra="allow",
     )
-    confidence: Optional[float] = None
-    predicted_savings: float = Field(..., ge=0.0)
-    recommendation_type: str
-    region: str
-    resource_id: Optional[str] = None
-    resource_type: str
-    risk_level: Optional[Literal["low", "medium", "high"]] = None
-    scoring_factors: Optional[Dict[str, float]] = None
-    similar_cases: Optional[int] = Field(None, ge=0, le=100)
+    applied_at: AwareDatetime = Field(..., description="When it came into force.")
+    improvement_id: Optional[int] = Field(
+        ...,
+        description="The improvement it came from (`None` for the built-in defaults).",
+    )
+    params: Any = Field(..., description="The parameters.")
+    previous: Optional[Applied] = Field(
+        ...,
+        description="What was in force before, for monitoring and rollback (`None`: the\nplugin's built-in defaults).",
+    )
+    target: str = Field(..., description="The parameter set's name.")
+    version: int = Field(
+        ...,
+        description="The improvement version in force (0 = the plugin's built-in defaults).",
+        ge=0,
+    )
 
 
-class CostSimilarRequest(Model):
+class AppliedEntry(Model):
+    """
+    A parameter set in force, with its plugin.
+    """
+
     model_config = ConfigDict(
         extra="allow",
     )
-    confidence: Optional[float] = None
-    predicted_savings: float = Field(..., ge=0.0)
-    recommendation_type: str
-    region: str
-    resource_id: Optional[str] = None
-    resource_type: str
-    risk_level: Optional[Literal["low", "medium", "high"]] = None
-    scoring_factors: Optional[Dict[str, float]] = None
-    similar_cases: Optional[int] = Field(None, ge=0, le=100)
+    applied_at: AwareDatetime = Field(..., description="When it came into force.")
+    improvement_id: Optional[int] = Field(
+        ...,
+        description="The improvement it came from (`None` for the built-in defaults).",
+    )
+    params: Any = Field(..., description="The parameters.")
+    plugin: str = Field(..., description="The plugin whose parameters these are.")
+    previous: Optional[Applied] = Field(
+        ...,
+        description="What was in force before, for monitoring and rollback (`None`: the\nplugin's built-in defaults).",
+    )
+    target: str = Field(..., description="The parameter set's name.")
+    version: int = Field(
+        ...,
+        description="The improvement version in force (0 = the plugin's built-in defaults).",
+        ge=0,
+    )
 
 
-class DriftCreateAbTestRequest(Model):
+class AppliedList(Model):
+    """
+    `GET /api/v1/improvements/applied`.
+    """
+
     model_config = ConfigDict(
         extra="allow",
     )
-    confidence: Optional[float] = None
-    duration_days: Optional[float] = None
-    id: str
-    model: str
-    split: Optional[Union[List[Any], float]] = None
-    start: Optional[str] = None
-    versions: List[Union[str, float]]
+    applied: List[AppliedEntry] = Field(
+        ...,
+        description="Every parameter set that was ever applied, with its version in force.",
+    )
 
 
-class DriftRetrainModelRequest(Model):
+class CostBacktest(Model):
+    """
+    One parameter set's held-out backtest in a cycle report.
+    """
+
     model_config = ConfigDict(
         extra="allow",
     )
-    reason: Optional[str] = None
+    candidate: Optional[float] = Field(..., description="The candidate's mean loss.")
+    in_force: Optional[float] = Field(
+        ..., description="The mean loss of the set in force."
+    )
+    metric: str = Field(..., description="The loss measured.")
+    n: int = Field(..., description="Held-out cases.", ge=0)
+    version_in_force: int = Field(
+        ..., description="Version of the set in force during the cycle.", ge=0
+    )
 
 
-class DriftSetModelReferenceRequest(Model):
+class CostCaseContext(Model):
+    """
+    What a similar past case was.
+    """
+
     model_config = ConfigDict(
         extra="allow",
     )
-    from_: str = Field(..., alias="from")
-    until: str
+    recommendation_type: Optional[str] = Field(..., description="Recommendation type.")
+    region: Optional[str] = Field(..., description="Region.")
+    resource_id: Optional[str] = Field(..., description="Resource id.")
+    resource_type: Optional[str] = Field(..., description="Resource type.")
+    risk_level: Optional[str] = Field(..., description="Stated risk level.")
 
 
-class IngestResult(Model):
+class CostCaseOutcome(Model):
+    """
+    What became of a similar past case.
+    """
+
     model_config = ConfigDict(
         extra="allow",
     )
-    duplicates: Optional[int] = None
-    id: Optional[str] = None
-    inserted: Optional[int] = None
-    rejected: Optional[int] = None
-    results: Optional[List[Dict[str, Any]]] = None
-    status: Optional[Literal["inserted", "duplicate"]] = None
+    actual_savings: Optional[float] = Field(
+        ..., description="Realised monthly savings (`null`: not measured)."
+    )
+    execution_date: Optional[AwareDatetime] = Field(
+        ..., description="When it was executed."
+    )
+    issues_encountered: Optional[List[str]] = Field(
+        ..., description="Issues met in its execution."
+    )
+    predicted_savings: Optional[float] = Field(
+        ..., description="Predicted monthly savings."
+    )
+    savings_accuracy: Optional[float] = Field(..., description="actual / predicted.")
+    success: Optional[bool] = Field(
+        ..., description="Whether its execution succeeded (`null`: not executed)."
+    )
 
 
-class PersonaHypothesizeRequest(Model):
+class CostExecutionView(Model):
+    """
+    The execution of a recommendation.
+    """
+
     model_config = ConfigDict(
         extra="allow",
     )
-    input_text: str
-    task_type: Optional[str] = None
-    user_id: str
+    executed_at: Optional[AwareDatetime] = Field(
+        ..., description="When it was reported."
+    )
+    execution_duration_seconds: Optional[float] = Field(
+        ..., description="Seconds it took."
+    )
+    execution_id: Optional[str] = Field(
+        ..., description="The executor's id for the run."
+    )
+    issues_encountered: List[str] = Field(..., description="Issues met.")
+    outcome_id: str = Field(..., description="The outcome record that reported it.")
+    post_execution_metrics: Optional[Dict[str, Any]] = Field(
+        ..., description="Metrics observed after the execution, as reported."
+    )
+    success: bool = Field(..., description="Whether it succeeded.")
+
+
+class CostFactorTerm(Model):
+    """
+    A standardised scoring factor's coefficient on the log-odds of success.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    coef: float = Field(..., description="Coefficient of (x − mean) / sd.")
+    mean: float = Field(..., description="Mean it is centred on.")
+    name: str = Field(..., description="Factor name.")
+    sd: float = Field(..., description="Standard deviation it is scaled by.")
+
+
+class CostFailurePattern(Model):
+    """
+    Failure pattern of a type, in `/analysis`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    avoidance_strategies: List[str] = Field(..., description="In words.")
+    common_causes: List[str] = Field(..., description="Most common issues.")
+    failure_rate: float = Field(..., description="Its failure rate.")
+    failures: int = Field(..., description="Its failures.")
+    learned_risk_level: Optional[str] = Field(
+        ..., description="The risk level in force."
+    )
+    recommendation_type: str = Field(..., description="The type.")
+    risk_factors: List[str] = Field(..., description="Groups doing clearly worse.")
+
+
+class CostGroupBy(RootModel[Literal["type", "region", "resource_type"]]):
+    root: Literal["type", "region", "resource_type"] = Field(
+        ..., description="The grouping of `GET /success-rates`."
+    )
+
+
+class CostInsight(Model):
+    """
+    One insight of a learning cycle: an item of the `insights` document, the
+    data of the emitted insight, and the payload of its vector point.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    actionable_recommendations: List[str] = Field(..., description="What to do.")
+    as_of: Optional[str] = Field(
+        ..., description="The newest event time the cycle had seen (RFC 3339)."
+    )
+    confidence: float = Field(..., description="0..1.")
+    cycle: int = Field(..., description="The learning cycle that found it.", ge=0)
+    detail: str = Field(..., description="The evidence in words.")
+    impact: float = Field(..., description="How much acting on it is worth (relative).")
+    insight_id: str = Field(..., description="`cycle<N>-<i>`.")
+    insight_type: str = Field(
+        ..., description="`prediction_bias`, `failure_pattern` or `success_pattern`."
+    )
+    recommendation_type: Optional[str] = Field(
+        ..., description="The recommendation type it is about (`null`: all)."
+    )
+    title: str = Field(..., description="One line.")
+
+
+class CostInsightsAnswer(Model):
+    """
+    `GET /insights`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    insights: List[CostInsight] = Field(
+        ..., description="The newest learning cycle's insights."
+    )
+
+
+class CostInterval(Model):
+    """
+    The savings prediction interval of an assessment.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    level: float = Field(..., description="Nominal coverage.")
+    lower: float = Field(
+        ..., description="Lower bound of the calibrated monthly savings."
+    )
+    upper: float = Field(..., description="Upper bound.")
+
+
+class CostIntervalParams(Model):
+    """
+    The conformal interval half-widths on the log scale.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    by_type: Dict[str, List[Any]] = Field(
+        ...,
+        description="Per recommendation type with enough residuals of its own: (q, residuals it rests on).",
+    )
+    level: float = Field(..., description="Nominal coverage.")
+    n: int = Field(..., description="Residuals q rests on.", ge=0)
+    q: Optional[float] = Field(
+        ..., description="Global quantile q (`null`: too few holdout residuals)."
+    )
+
+
+class CostIssueCount(Model):
+    """
+    A failure issue and how often it occurred.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    count: int = Field(..., description="Failed executions that reported it.")
+    issue: str = Field(..., description="The issue's text.")
+
+
+class CostLevelSummary(Model):
+    """
+    A level of the success model, summarised.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    groups: int = Field(..., description="Groups it holds.", ge=0)
+    level: str = Field(..., description="The level's name.")
+    shrinkage: float = Field(
+        ..., description="Its pseudo-count, chosen by cross-validation."
+    )
+
+
+class CostLogStat(Model):
+    """
+    Running (n, mean) of log savings accuracy in one group.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    mean: float = Field(..., description="Mean log(actual / predicted).")
+    n: int = Field(..., description="Measured outcomes.", ge=0)
+
+
+class CostLosses(Model):
+    """
+    Mean losses of the candidate, the model in force and the base rate.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    base_rate: Optional[float] = Field(
+        ..., description="The base rate of the candidate's training outcomes."
+    )
+    candidate: Optional[float] = Field(..., description="The candidate.")
+    in_force: Optional[float] = Field(..., description="The model in force.")
+
+
+class CostMonthError(Model):
+    """
+    One calendar month of the calibrated error trend (see `monthly_errors`).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    calibrated_error: float = Field(
+        ...,
+        description="Mean |calibrated − actual| / actual, calibrated by what was learned\nfrom the months before (none in the first: equal to the raw error).",
+    )
+    month: str = Field(
+        ..., description="`YYYY-MM` (UTC) of the recommendations' event time."
+    )
+    n: int = Field(..., description="Measured recommendations of the month.", ge=0)
+    raw_error: float = Field(..., description="Mean |predicted − actual| / actual.")
+
+
+class CostOpportunity(Model):
+    """
+    An improvement opportunity, in `/analysis`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    area: str = Field(..., description="`prediction`, `risk_assessment` or `scoring`.")
+    current_performance: Optional[float] = Field(..., description="Where it stands.")
+    estimated_impact: str = Field(..., description="`high` or `medium`.")
+    opportunity_id: str = Field(..., description="`area:type`.")
+    potential_improvement: Optional[float] = Field(
+        ..., description="How much better it could be."
+    )
+    recommendation_type: Optional[str] = Field(
+        ..., description="The type (`null`: all)."
+    )
+    suggested_actions: List[str] = Field(..., description="What to do.")
+
+
+class CostOptimal(Model):
+    """
+    A dimension's best value for a type, in `/analysis`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    success_rate: float = Field(..., description="Its success rate.")
+    value: str = Field(..., description="The value.")
+
+
+class CostParamsVersions(Model):
+    """
+    The version of each parameter set in force (0: the untrained default),
+    as the host's improvement lifecycle numbers them.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    calibration: int = Field(..., description="Version of `calibration`.", ge=0)
+    risk_levels: int = Field(..., description="Version of `risk_levels`.", ge=0)
+    scoring_weights: int = Field(..., description="Version of `scoring_weights`.", ge=0)
+
+
+class CostPredictionError(Model):
+    """
+    The prediction error against the seed's target, in `/metrics`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    candidate: Optional[float] = Field(..., description="The last cycle's candidate.")
+    measured_on: str = Field(..., description="Where it was measured.")
+    raw: Optional[float] = Field(..., description="Raw predictions' held-out error.")
+    raw_meets_target: Optional[bool] = Field(
+        ..., description="Whether it meets the target."
+    )
+    served: Optional[float] = Field(..., description="What `/assess` serves.")
+    served_meets_target: Optional[bool] = Field(
+        ..., description="Whether it meets the target."
+    )
+    served_version: int = Field(
+        ..., description="Version of the calibration served.", ge=0
+    )
+    target: float = Field(..., description="The target.")
+
+
+class CostProbabilityBasis(RootModel[Literal["success_model", "base_rate"]]):
+    root: Literal["success_model", "base_rate"] = Field(
+        ..., description="What the probability of success of an assessment rests on."
+    )
+
+
+class CostProposal(Model):
+    """
+    A recommendation described in a request body (`POST /assess` and
+    `POST /similar`).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    confidence: Optional[float] = Field(
+        None, description="Stated confidence in [0, 1].", ge=0.0, le=1.0
+    )
+    predicted_savings: float = Field(
+        ..., description="Predicted monthly savings (≥ 0).", ge=0.0
+    )
+    recommendation_type: str = Field(
+        ..., description="Recommendation type (not empty).", min_length=1
+    )
+    region: str = Field(..., description="Region (not empty).", min_length=1)
+    resource_id: Optional[str] = Field(None, description="Resource id (context only).")
+    resource_type: str = Field(
+        ..., description="Resource type (not empty).", min_length=1
+    )
+    risk_level: Optional[Literal["low", "medium", "high"]] = Field(
+        "medium", description="Stated risk level: low, medium or high."
+    )
+    scoring_factors: Optional[Dict[str, float]] = Field(
+        {}, description="Scoring factors (finite numbers) by name."
+    )
+    similar_cases: Optional[int] = Field(
+        None,
+        description="Similar cases `POST /assess` returns (default `similar_cases` of the\nconfig; 0 = none; at most 100). `POST /similar` takes `limit` instead.",
+        ge=0,
+        le=100,
+    )
+
+
+class CostRate(Model):
+    """
+    Successes and executions in one group.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    n: int = Field(..., description="Executions.", ge=0)
+    s: int = Field(..., description="Successful ones.", ge=0)
+
+
+class CostRecommendationAnswer(Model):
+    """
+    `GET /recommendations/{id}`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    actual_savings: Optional[float] = Field(
+        ..., description="Realised monthly savings, once measured."
+    )
+    calibrated_savings: float = Field(
+        ..., description="Its predicted savings calibrated by what is in force."
+    )
+    confidence: Optional[float] = Field(..., description="Stated confidence.")
+    days_to_savings: Optional[float] = Field(
+        ..., description="Days from execution to the savings measurement."
+    )
+    execution: Optional[CostExecutionView] = Field(
+        ..., description="The execution, once reported."
+    )
+    measured_at: Optional[AwareDatetime] = Field(
+        ..., description="When the savings were measured."
+    )
+    measurement_window_days: Optional[float] = Field(
+        ..., description="Days the measurement covers."
+    )
+    params_versions: CostParamsVersions = Field(
+        ..., description="Versions of the parameter sets used."
+    )
+    predicted_savings: float = Field(..., description="Predicted monthly savings.")
+    prediction_error: Optional[float] = Field(
+        ..., description="|predicted − actual| / actual."
+    )
+    recommendation_id: str = Field(..., description="Recommendation id.")
+    recommendation_type: str = Field(..., description="Recommendation type.")
+    recommended_at: Optional[AwareDatetime] = Field(
+        ..., description="Event time of the recommendation (`null`: sent without one)."
+    )
+    region: str = Field(..., description="Region (`unknown` when not given).")
+    resource_id: str = Field(..., description="Resource id.")
+    resource_type: str = Field(
+        ..., description="Resource type (`unknown` when not given)."
+    )
+    risk_level: str = Field(..., description="Stated risk level.")
+    savings_accuracy: Optional[float] = Field(..., description="actual / predicted.")
+    savings_difference: Optional[float] = Field(..., description="actual − predicted.")
+    scoring_factors: Dict[str, float] = Field(..., description="Scoring factors.")
+
+
+class CostRecommendationView(Model):
+    """
+    A recommendation with what became of it (an item of `GET /outcomes`).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    actual_savings: Optional[float] = Field(
+        ..., description="Realised monthly savings, once measured."
+    )
+    confidence: Optional[float] = Field(..., description="Stated confidence.")
+    days_to_savings: Optional[float] = Field(
+        ..., description="Days from execution to the savings measurement."
+    )
+    execution: Optional[CostExecutionView] = Field(
+        ..., description="The execution, once reported."
+    )
+    measured_at: Optional[AwareDatetime] = Field(
+        ..., description="When the savings were measured."
+    )
+    measurement_window_days: Optional[float] = Field(
+        ..., description="Days the measurement covers."
+    )
+    predicted_savings: float = Field(..., description="Predicted monthly savings.")
+    prediction_error: Optional[float] = Field(
+        ..., description="|predicted − actual| / actual."
+    )
+    recommendation_id: str = Field(..., description="Recommendation id.")
+    recommendation_type: str = Field(..., description="Recommendation type.")
+    recommended_at: Optional[AwareDatetime] = Field(
+        ..., description="Event time of the recommendation (`null`: sent without one)."
+    )
+    region: str = Field(..., description="Region (`unknown` when not given).")
+    resource_id: str = Field(..., description="Resource id.")
+    resource_type: str = Field(
+        ..., description="Resource type (`unknown` when not given)."
+    )
+    risk_level: str = Field(..., description="Stated risk level.")
+    savings_accuracy: Optional[float] = Field(..., description="actual / predicted.")
+    savings_difference: Optional[float] = Field(..., description="actual − predicted.")
+    scoring_factors: Dict[str, float] = Field(..., description="Scoring factors.")
+
+
+class CostRiskEntry(Model):
+    """
+    A learned risk level.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    failure_rate: float = Field(..., description="Posterior mean failure rate.")
+    n: int = Field(..., description="Executions it rests on.", ge=0)
+    risk_level: str = Field(..., description="low / medium / high.")
+
+
+class CostSimilarCase(Model):
+    """
+    A past case similar to a recommendation, from the knowledge store.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    context: CostCaseContext = Field(..., description="What it was.")
+    outcome: CostCaseOutcome = Field(..., description="What became of it.")
+    recommendation_id: str = Field(..., description="Its recommendation id.")
+    similarity_score: float = Field(..., description="Similarity (higher is closer).")
+
+
+class CostSimilarCases(Model):
+    """
+    `POST /similar`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    similar_cases: List[CostSimilarCase] = Field(
+        ..., description="The most similar past cases, closest first."
+    )
+
+
+class CostSimilarToRecommendation(Model):
+    """
+    `GET /recommendations/{id}/similar`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    recommendation_id: str = Field(..., description="The recommendation compared with.")
+    similar_cases: List[CostSimilarCase] = Field(
+        ..., description="The most similar past cases, closest first."
+    )
+
+
+class CostSuccessCv(Model):
+    """
+    What cross-validation measured while fitting the success model (mean
+    log loss on the held-out folds).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    executions: int = Field(..., description="Executions cross-validated.", ge=0)
+    factor_executions: int = Field(
+        ..., description="Executions the factor term was cross-validated on.", ge=0
+    )
+    folds: int = Field(..., description="Folds (contiguous in time).", ge=0)
+    levels_without_signal: List[str] = Field(
+        ..., description="Levels left out because no pseudo-count beat their parent."
+    )
+    log_loss_base_rate: float = Field(..., description="The base rate alone.")
+    log_loss_levels: float = Field(..., description="The pooled levels.")
+    log_loss_with_factors: float = Field(
+        ..., description="See `log_loss_without_factors`."
+    )
+    log_loss_without_factors: float = Field(
+        ...,
+        description="The pooled levels on those executions, without and with the factor term.",
+    )
+
+
+class CostSuccessLevel(Model):
+    """
+    One level of the success model in use: its pseudo-count and the
+    executions of each of its groups.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    counts: Dict[str, CostRate] = Field(..., description="Executions by key.")
+    level: str = Field(
+        ...,
+        description="One of `risk`, `type|risk`, `type|risk|resource_type`,\n`type|risk|resource_type|region` (see `SUCCESS_LEVELS`).",
+    )
+    shrinkage: float = Field(
+        ..., description="Pseudo-count k chosen by cross-validation."
+    )
+
+
+class CostSuccessModel(Model):
+    """
+    The success-probability model (see the module documentation). Empty
+    (`base.n == 0`) until fitted: callers then answer the base rate.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    base: CostRate = Field(
+        ..., description="Successes and executions it was fitted on."
+    )
+    cv: CostSuccessCv = Field(..., description="Cross-validation evidence.")
+    factors: List[CostFactorTerm] = Field(
+        ..., description="The factor term (empty: none)."
+    )
+    levels: List[CostSuccessLevel] = Field(
+        ..., description="The levels in use, broad to narrow."
+    )
+    ridge: Optional[float] = Field(..., description="The factor term's ridge penalty.")
+
+
+class CostSuccessPattern(Model):
+    """
+    Success pattern of a type, in `/analysis`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    best_practices: List[str] = Field(..., description="In words.")
+    common_characteristics: List[str] = Field(
+        ..., description="Groups doing clearly better."
+    )
+    executions: int = Field(..., description="Its executions.")
+    optimal_conditions: Dict[str, CostOptimal] = Field(
+        ..., description="Best value per dimension."
+    )
+    recommendation_type: str = Field(..., description="The type.")
+    success_rate: float = Field(..., description="Its success rate.")
+
+
+class CostSuccessRateTarget(Model):
+    """
+    The success rate against the seed's target, in `/metrics`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    meets_target: Optional[bool] = Field(
+        ..., description="Whether it meets the target."
+    )
+    success_rate: Optional[float] = Field(..., description="The success rate.")
+    target: float = Field(..., description="The target.")
+
+
+class CostSyncReport(Model):
+    """
+    What a sync did (`POST /index/sync`).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    cases: int = Field(..., description="Case points written.", ge=0)
+    from_seq: int = Field(
+        ..., description="Outcome sequence the index had reached before."
+    )
+    insights: int = Field(..., description="Insight points written.", ge=0)
+    more: bool = Field(
+        ..., description="True when it stopped at its budget with more to do."
+    )
+    outcomes: int = Field(..., description="Outcome records read.", ge=0)
+    to_seq: int = Field(..., description="And now.")
+
+
+class CostThreeMonths(Model):
+    """
+    The error three months after the first month, against the seed's promise.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    achieved: Optional[bool] = Field(
+        ..., description="Whether it was achieved (`null`: not measurable yet)."
+    )
+    error_from: Optional[float] = Field(
+        None, description="Calibrated error of the first month."
+    )
+    error_to: Optional[float] = Field(
+        None, description="Calibrated error three months later."
+    )
+    from_: Optional[str] = Field(
+        None, alias="from", description="First month (`YYYY-MM`)."
+    )
+    improvement: Optional[float] = Field(None, description="Relative improvement.")
+    promised: float = Field(..., description="The promised improvement.")
+    reason: Optional[str] = Field(None, description="Why it is not measurable yet.")
+    to: Optional[str] = Field(None, description="Three months later.")
+
+
+class CostTotals(Model):
+    """
+    Recommendations and outcomes counted.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    outcomes: int = Field(..., description="Outcomes.")
+    predictions: int = Field(..., description="Recommendations.")
+
+
+class CostWeightsSet(Model):
+    """
+    The `scoring_weights` parameter set.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    weights: Dict[str, float] = Field(
+        ..., description="Scoring weights by factor name (sum 1; empty: equal weights)."
+    )
+
+
+class DriftAbTestStatus(RootModel[Literal["scheduled", "running", "finished"]]):
+    root: Literal["scheduled", "running", "finished"] = Field(
+        ..., description="Where a test is in its period, by the host's clock."
+    )
+
+
+class DriftAbTestView(Model):
+    """
+    An A/B test's definition as answered: `created` is when the test was
+    created, except in the answer to its creation, where it says whether
+    this call created it.
+
+    The schemas name the two `AbTestView` and `AbTestCreated`: `AbTest`
+    and the schema name of `C` ([`CreatedAt`] or [`Created`]).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    confidence: float = Field(..., description="Confidence needed for a winner.")
+    created: Optional[AwareDatetime] = Field(
+        ...,
+        description="When the test was created (RFC 3339); in the answer to its\ncreation, whether this call created it (false: a retry of an\nidentical definition).",
+    )
+    end: Optional[AwareDatetime] = Field(
+        ..., description="End of the period (RFC 3339; null out of range)."
+    )
+    id: str = Field(..., description="Test id.")
+    model: str = Field(..., description="The model.")
+    split: List[float] = Field(..., description="Traffic share per arm.")
+    start: Optional[AwareDatetime] = Field(
+        ..., description="Start of the period (RFC 3339; null out of range)."
+    )
+    status: DriftAbTestStatus = Field(
+        ..., description="Where the test is in its period."
+    )
+    versions: List[str] = Field(..., description="Versions (arms).")
+
+
+class DriftAbTestsAnswer(Model):
+    """
+    `GET /ab_tests`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    tests: List[DriftAbTestView] = Field(..., description="Every test, in id order.")
+
+
+class DriftAdwinSummary(Model):
+    """
+    The ADWIN detector's state in the summary.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    error_decreases: int = Field(
+        ..., description="Detections of a decreasing error.", ge=0
+    )
+    error_increases: int = Field(
+        ..., description="Detections of an increasing error.", ge=0
+    )
+    mean_abs_error: Optional[float] = Field(
+        ..., description="Mean absolute error in the window (null when empty)."
+    )
+    window: int = Field(..., description="Width of the detector's window.", ge=0)
+
+
+class DriftArm1(Model):
+    """
+    The pairs were refused (e.g. a non-finite value).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    n: int = Field(..., description="Pairs.", ge=0)
+    predictions: int = Field(..., description="Its predictions in the period.", ge=0)
+    split: float = Field(..., description="Its traffic share.")
+    version: str = Field(..., description="The arm's version.")
+    error: str = Field(..., description="Why.")
+
+
+class DriftAssignment(Model):
+    """
+    `GET /ab_tests/{test}/assign`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    arm: int = Field(..., description="The arm's index.", ge=0)
+    fraction: float = Field(..., description="The unit's hash as a fraction in [0, 1).")
+    split: List[float] = Field(..., description="The test's split.")
+    test: str = Field(..., description="The test.")
+    unit: str = Field(..., description="The unit.")
+    version: str = Field(..., description="The arm's version.")
+
+
+class DriftBucket(Model):
+    """
+    One time bucket of a feature's trend.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    error_spearman: Optional[float] = Field(
+        ..., description="Spearman ρ with the signed error."
+    )
+    first_row_time_us: Optional[int] = Field(
+        ..., description="Event time of its first row (µs)."
+    )
+    last_row_time_us: Optional[int] = Field(
+        ..., description="Event time of its last row (µs)."
+    )
+    rows: int = Field(..., description="Rows in the bucket.", ge=0)
+    target_spearman: Optional[float] = Field(
+        ..., description="Spearman ρ with the actual."
+    )
+
+
+class DriftComparison(Model):
+    """
+    The best arm against one other arm.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    df: Optional[float] = Field(
+        ..., description="Its degrees of freedom (null when undefined)."
+    )
+    mae: List[float] = Field(..., description="Their MAEs.")
+    mae_difference_pct: Optional[float] = Field(
+        ..., description="Relative MAE difference, % (null when the other's MAE is 0)."
+    )
+    p_adjusted: Optional[float] = Field(
+        ..., description="Holm-adjusted over the comparisons."
+    )
+    p_value: Optional[float] = Field(..., description="Its p-value.")
+    significant: bool = Field(..., description="At most 1 − confidence.")
+    statistic: Optional[float] = Field(
+        ..., description="Welch's t statistic (null when undefined)."
+    )
+    test: str = Field(..., description="The test.")
+    versions: List[str] = Field(
+        ..., description="The best arm's version and the other's."
+    )
+
+
+class DriftComponents(Model):
+    """
+    The health score's components, each in [0, 1].
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    errors: float = Field(
+        ..., description="1 − error rate / `max_error_rate`, at least 0."
+    )
+    latency: float = Field(..., description="Share of endpoints that are not slow.")
+    memory: float = Field(
+        ..., description="1 − memory growth / `memory_leak_mb`, at least 0."
+    )
+
+
+class DriftCorrelation(Model):
+    """
+    A correlation coefficient and its p-value.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    p_value: Optional[float] = Field(..., description="Its p-value.")
+    r: Optional[float] = Field(..., description="The coefficient.")
+
+
+class DriftDirection(RootModel[Literal["degraded", "improved"]]):
+    root: Literal["degraded", "improved"] = Field(
+        ...,
+        description="Which way a model's loss moved from the reference to the current window.",
+    )
+
+
+class DriftEndpointHealth(Model):
+    """
+    One endpoint in the health report.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    avg: Optional[float] = Field(None, description="Mean.")
+    error_rate: Optional[float] = Field(..., description="Its error rate.")
+    errors: int = Field(..., description="Its error samples.", ge=0)
+    max: Optional[float] = Field(None, description="Maximum.")
+    min: Optional[float] = Field(None, description="Minimum.")
+    n: int = Field(..., description="Samples.", ge=0)
+    p50: Optional[float] = Field(None, description="Median.")
+    p95: Optional[float] = Field(None, description="95th percentile.")
+    p99: Optional[float] = Field(None, description="99th percentile.")
+    slow: bool = Field(
+        ...,
+        description="p95 above `slow_endpoint_ms` (with at least `min_samples` samples).",
+    )
+
+
+class DriftErrorCorrelation(Model):
+    """
+    A feature's Spearman correlation with an error.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    spearman: Optional[DriftCorrelation] = Field(
+        ..., description="Spearman (null when undefined)."
+    )
+
+
+class DriftErrorPercentiles(Model):
+    """
+    Percentiles of the errors.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    p25: Optional[float] = Field(..., description="25th.")
+    p50: Optional[float] = Field(..., description="50th.")
+    p75: Optional[float] = Field(..., description="75th.")
+    p90: Optional[float] = Field(..., description="90th.")
+    p95: Optional[float] = Field(..., description="95th.")
+
+
+class DriftFeatureWeight1(Model):
+    """
+    Too few rows with this feature.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    n: int = Field(..., description="Rows with the feature.", ge=0)
+    skipped: str = Field(..., description="Why.")
+
+
+class DriftHealthStatus(RootModel[Literal["healthy", "degraded", "unhealthy"]]):
+    root: Literal["healthy", "degraded", "unhealthy"] = Field(
+        ..., description="`healthy` ≥ 90, `degraded` ≥ 70, else `unhealthy`."
+    )
+
+
+class DriftLatency(Model):
+    """
+    Latency statistics (ms) of a set of samples.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    avg: Optional[float] = Field(None, description="Mean.")
+    max: Optional[float] = Field(None, description="Maximum.")
+    min: Optional[float] = Field(None, description="Minimum.")
+    n: int = Field(..., description="Samples.", ge=0)
+    p50: Optional[float] = Field(None, description="Median.")
+    p95: Optional[float] = Field(None, description="95th percentile.")
+    p99: Optional[float] = Field(None, description="99th percentile.")
+
+
+class DriftLevel(RootModel[Literal["none", "low", "medium", "high", "critical"]]):
+    root: Literal["none", "low", "medium", "high", "critical"] = Field(
+        ...,
+        description="The severity of a test or of a drift type, in increasing order.",
+    )
+
+
+class DriftLossWindow(Model):
+    """
+    A window's loss metrics in the retraining decision: [`Overall`]
+    without R² and the MAPE's count.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    accuracy: Optional[float] = Field(
+        ..., description="Classifier accuracy (null without label outcomes)."
+    )
+    labels: int = Field(..., description="Label outcomes.", ge=0)
+    mae: Optional[float] = Field(None, description="Mean absolute error.")
+    mape: Optional[float] = Field(None, description="Mean absolute percentage error.")
+    mape_skipped_zero_actuals: Optional[int] = Field(
+        None, description="Pairs left out of the MAPE because their actual was 0.", ge=0
+    )
+    n: int = Field(..., description="Numeric pairs.", ge=0)
+    rmse: Optional[float] = Field(None, description="Root mean squared error.")
+    wape: Optional[float] = Field(
+        None, description="Weighted absolute percentage error."
+    )
+
+
+class DriftMemory1(Model):
+    """
+    Fewer than `min_samples` memory samples.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    leak_suspected: bool = Field(..., description="Always false.")
+    samples: int = Field(..., description="Memory samples.", ge=0)
+    skipped: str = Field(..., description="Why.")
+
+
+class DriftMemoryTrend(Model):
+    """
+    The fitted memory growth of a [`Memory`].
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    first_mb: Optional[float] = Field(..., description="The first sample (MB).")
+    fitted_growth_mb: Optional[float] = Field(..., description="Slope × span.")
+    last_mb: Optional[float] = Field(..., description="The last sample (MB).")
+    leak_suspected: bool = Field(
+        ..., description="Growth at least the threshold and rising monotonically."
+    )
+    samples: int = Field(..., description="Memory samples.", ge=0)
+    slope_mb_per_hour: Optional[float] = Field(
+        ..., description="Least-squares slope (MB per hour)."
+    )
+    span_hours: Optional[float] = Field(
+        ..., description="Hours between the first and the last sample."
+    )
+    spearman_p_value: Optional[float] = Field(..., description="Its p-value.")
+    spearman_rho: Optional[float] = Field(
+        ..., description="Spearman's ρ of memory over time (null when undefined)."
+    )
+    threshold_mb: float = Field(..., description="`memory_leak_mb`.")
+
+
+class DriftMetrics1(Model):
+    """
+    The pairs were refused (e.g. a non-finite value).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    n: int = Field(..., description="Pairs.", ge=0)
+    error: str = Field(..., description="Why.")
+
+
+class DriftModelKind(RootModel[Literal["regression", "classifier"]]):
+    root: Literal["regression", "classifier"] = Field(
+        ..., description="Whether a model predicts numbers or labels."
+    )
+
+
+class DriftNormality(Model):
+    """
+    Shapiro–Wilk's normality test of the errors.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    n: Optional[int] = Field(
+        None, description="Errors tested (at most 5000, evenly spaced).", ge=0
+    )
+    normal: Optional[bool] = Field(None, description="p-value above `p_value`.")
+    p_value: Optional[float] = Field(None, description="The p-value.")
+    skipped: Optional[str] = Field(None, description="Why the test did not run.")
+    test: str = Field(..., description="`shapiro`.")
+    w: Optional[float] = Field(None, description="The W statistic.")
+
+
+class DriftOnlineMetrics(Model):
+    """
+    All-time error metrics of a model (or of one of its versions), from
+    its [`Totals`]; `null` where undefined (no outcome yet, R² of a
+    constant actual).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    accuracy: Optional[float] = Field(
+        ..., description="Share of label outcomes equal to the predicted label."
+    )
+    labels: int = Field(..., description="Matched label outcomes.", ge=0)
+    mae: Optional[float] = Field(..., description="Mean absolute error.")
+    mape: Optional[float] = Field(
+        ..., description="Mean absolute percentage error over non-zero actuals."
+    )
+    mape_skipped_zero_actuals: int = Field(
+        ..., description="Outcomes whose actual was 0 (left out of the MAPE).", ge=0
+    )
+    n: int = Field(..., description="Matched numeric outcomes.", ge=0)
+    r2: Optional[float] = Field(..., description="Coefficient of determination.")
+    rmse: Optional[float] = Field(..., description="Root mean squared error.")
+
+
+class DriftOverall1(Model):
+    """
+    The pairs were refused (e.g. a non-finite value).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    accuracy: Optional[float] = Field(
+        ...,
+        description="Share of label outcomes equal to the predicted label (null without any).",
+    )
+    labels: int = Field(..., description="Label outcomes.", ge=0)
+    n: int = Field(..., description="Pairs.", ge=0)
+    error: str = Field(..., description="Why.")
+
+
+class DriftPeriod(Model):
+    """
+    A period of a route answer.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    from_: Optional[AwareDatetime] = Field(
+        ..., alias="from", description="Start (RFC 3339; null out of range)."
+    )
+    until: Optional[AwareDatetime] = Field(
+        ..., description="End (RFC 3339; null out of range)."
+    )
+
+
+class DriftPinBody(Model):
+    """
+    The body of `PUT /models/{model}/reference`: the period to pin.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    from_: AwareDatetime = Field(
+        ...,
+        alias="from",
+        description="Start (inclusive, RFC 3339); must be before `until`.",
+    )
+    until: AwareDatetime = Field(..., description="End (exclusive, RFC 3339).")
+
+
+class DriftPinnedReference(Model):
+    """
+    A pinned reference period of a model (state `reference/<model>`).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    from_: Optional[AwareDatetime] = Field(
+        ..., alias="from", description="Start (RFC 3339; null out of range)."
+    )
+    from_us: int = Field(..., description="Start (inclusive), µs.")
+    model: str = Field(..., description="The model.")
+    pinned_at: str = Field(
+        ..., description="When it was pinned (RFC 3339, the host's clock)."
+    )
+    predictions: int = Field(
+        ..., description="Predictions in the period when it was pinned.", ge=0
+    )
+    until: Optional[AwareDatetime] = Field(
+        ..., description="End (RFC 3339; null out of range)."
+    )
+    until_us: int = Field(..., description="End (exclusive), µs.")
+
+
+class DriftProportion(Model):
+    """
+    A category's share in each window.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    current: float = Field(..., description="Share in the current window.")
+    reference: float = Field(..., description="Share in the reference window.")
+
+
+class DriftRanked(Model):
+    """
+    A feature in the ranking.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    feature: str = Field(..., description="The feature.")
+    weight: Optional[float] = Field(..., description="Its weight.")
+
+
+class DriftReferenceSpan(Model):
+    """
+    The reference window of a drift check: the sliding window or the
+    model's pinned reference period.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    from_: Optional[AwareDatetime] = Field(
+        ..., alias="from", description="Its start (RFC 3339; null out of range)."
+    )
+    from_us: int = Field(..., description="Start (inclusive), µs.")
+    pinned: bool = Field(..., description="Whether it is the pinned reference period.")
+    predictions: int = Field(..., description="Predictions in it.", ge=0)
+    until: Optional[AwareDatetime] = Field(
+        ..., description="Its end (RFC 3339; null out of range)."
+    )
+    until_us: int = Field(..., description="End (exclusive), µs.")
+
+
+class DriftRegressionValues(Model):
+    """
+    Regression metrics, `null` where undefined.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    mae: Optional[float] = Field(..., description="Mean absolute error.")
+    mape: Optional[float] = Field(
+        ..., description="Mean absolute percentage error over non-zero actuals."
+    )
+    mape_n: int = Field(..., description="Pairs in the MAPE.", ge=0)
+    mape_skipped_zero_actuals: int = Field(
+        ..., description="Pairs left out of the MAPE because their actual was 0.", ge=0
+    )
+    r2: Optional[float] = Field(..., description="Coefficient of determination.")
+    rmse: Optional[float] = Field(..., description="Root mean squared error.")
+    wape: Optional[float] = Field(
+        ..., description="Weighted absolute percentage error ([`wape`])."
+    )
+
+
+class DriftRetrainBody(Model):
+    """
+    The body of `POST /models/{model}/retrain` (optional: no body is `{}`).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    reason: Optional[str] = Field(
+        None,
+        description="Why the caller asks (at most 2000 characters).",
+        max_length=2000,
+    )
+
+
+class DriftRetrainChecks(Model):
+    """
+    What the retraining decision looked at besides its test.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    concept_drift_severity: DriftLevel = Field(
+        ..., description="Concept drift severity (context)."
+    )
+    current_window: DriftLossWindow = Field(
+        ..., description="The current window's losses."
+    )
+    feature_drift_severity: DriftLevel = Field(
+        ..., description="Feature drift severity (context)."
+    )
+    min_retrain_samples: int = Field(..., description="`min_retrain_samples`.", ge=0)
+    model_kind: DriftModelKind = Field(..., description="Regression or classifier.")
+    prediction_drift_severity: DriftLevel = Field(
+        ..., description="Prediction drift severity (context)."
+    )
+    reference_window: DriftLossWindow = Field(
+        ..., description="The reference window's losses."
+    )
+
+
+class DriftRetrainRequest(Model):
+    """
+    A recorded retraining request (state `retrain/<model>/<day>`).
+
+    The evidence is kept as it was recorded: its shape is that of the
+    version that recorded it (the retraining decision changed over time),
+    so it is read back untouched.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    day: date = Field(
+        ..., description="The UTC day of the host's clock (`YYYY-MM-DD`)."
+    )
+    delivery: str = Field(..., description="How it is delivered.")
+    evidence: Any = Field(
+        ...,
+        description="The evidence: the retraining decision, the drift check in brief and\nthe current window's performance (`Evidence` in this version; a\nrequest recorded by an older version keeps the shape it had then,\nso its schema is any JSON value).",
+    )
+    model: str = Field(..., description="The model.")
+    reason: Optional[str] = Field(..., description="The caller's reason.")
+    requested_at: AwareDatetime = Field(
+        ..., description="When it was recorded (RFC 3339, the host's clock)."
+    )
+    should_retrain: bool = Field(
+        ..., description="Whether the evidence recommended retraining."
+    )
+
+
+class DriftRetrainTest(Model):
+    """
+    The retraining test: the current window's losses against the
+    reference's scaled by `1 + retrain_min_error_increase`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    current: Optional[float] = Field(
+        None, description="Mean loss in the current window."
+    )
+    df: Optional[float] = Field(None, description="Its degrees of freedom.")
+    loss: str = Field(..., description="The per-row loss.")
+    min_error_increase: float = Field(..., description="`retrain_min_error_increase`.")
+    n_current: int = Field(..., description="Losses in the current window.", ge=0)
+    n_reference: int = Field(..., description="Losses in the reference window.", ge=0)
+    p_value: Optional[float] = Field(None, description="Its one-sided p-value.")
+    p_value_threshold: float = Field(..., description="`retrain_p_value`.")
+    ratio: Optional[float] = Field(None, description="Current / reference mean loss.")
+    reference: Optional[float] = Field(
+        None, description="Mean loss in the reference window."
+    )
+    skipped: Optional[str] = Field(None, description="Why the test did not run.")
+    statistic: Optional[float] = Field(None, description="Welch's t statistic.")
+    test: str = Field(..., description="The test.")
+
+
+class ObservedItem(RootModel[int]):
+    root: int = Field(..., ge=0)
+
+
+class DriftSampleRatio(Model):
+    """
+    The sample-ratio-mismatch check: χ² goodness of fit of the arms' sizes.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    dof: Optional[int] = Field(None, description="Degrees of freedom.", ge=0)
+    expected: Optional[List[float]] = Field(
+        None, description="Expected predictions per arm."
+    )
+    mismatch: Optional[bool] = Field(None, description="p-value below the threshold.")
+    observed: Optional[List[ObservedItem]] = Field(
+        None, description="Observed predictions per arm."
+    )
+    p_value: Optional[float] = Field(None, description="Its p-value.")
+    skipped: Optional[str] = Field(None, description="Why it did not run.")
+    statistic: Optional[float] = Field(None, description="χ² statistic.")
+    test: str = Field(..., description="The test.")
+    threshold: Optional[float] = Field(None, description="`srm_p_value`.")
+
+
+class DriftSegment(Model):
+    """
+    One segment's systematic-error test.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    feature: str = Field(..., description="The feature.")
+    mean_error: Optional[float] = Field(..., description="Mean error.")
+    n: int = Field(..., description="Errors in the segment.", ge=0)
+    p_adjusted: Optional[float] = Field(..., description="Holm-adjusted p-value.")
+    p_value: Optional[float] = Field(..., description="Its p-value.")
+    pattern: str = Field(
+        ..., description="What a systematic error means, in words (`none` otherwise)."
+    )
+    segment: str = Field(
+        ..., description="The category, or the numeric bin `[lo, hi)`."
+    )
+    systematic: bool = Field(
+        ..., description="Whether the adjusted p-value is at most `p_value`."
+    )
+    t_statistic: Optional[float] = Field(
+        ..., description="One-sample t statistic against 0."
+    )
+
+
+class DriftServiceCounts(Model):
+    """
+    A service's counters (the `services` route's answer per service).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    errors: int = Field(..., description="Samples that were errors.", ge=0)
+    newest_sample: Optional[AwareDatetime] = Field(
+        ...,
+        description="Event time of the newest sample (RFC 3339; null out of range).",
+    )
+    oldest_sample: Optional[AwareDatetime] = Field(
+        ...,
+        description="Event time of the oldest sample (RFC 3339; null out of range).",
+    )
+    samples: int = Field(..., description="Samples seen.", ge=0)
+
+
+class DriftServicesAnswer(Model):
+    """
+    `GET /services`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    services: Dict[str, DriftServiceCounts] = Field(
+        ..., description="Every monitored service."
+    )
+
+
+class DriftSliding(Model):
+    """
+    The sliding reference window's configuration.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    current_days: float = Field(..., description="`current_days`.")
+    reference_days: float = Field(..., description="`reference_days`.")
+
+
+class DriftSlowEndpoint(Model):
+    """
+    A slow endpoint, with a suggestion.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    avg_ms: Optional[float] = Field(..., description="Its mean latency (ms).")
+    endpoint: str = Field(..., description="The endpoint.")
+    p95_ms: Optional[float] = Field(..., description="Its p95 latency (ms).")
+    samples: int = Field(..., description="Its samples.", ge=0)
+    suggestion: str = Field(..., description="What to do, in words.")
+
+
+class DriftSplit(RootModel[Union[List[float], float]]):
+    root: Union[List[float], float] = Field(
+        ..., description="The traffic split of a create request."
+    )
+
+
+class DriftSystematicErrors(Model):
+    """
+    Systematic errors per segment.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    adjustment: str = Field(..., description="The adjustment.")
+    segments: List[DriftSegment] = Field(
+        ..., description="Every tested segment, most significant first."
+    )
+    segments_skipped: int = Field(
+        ..., description="Segments too small (or constant) to test.", ge=0
+    )
+    segments_tested: int = Field(..., description="Segments tested.", ge=0)
+    systematic: List[DriftSegment] = Field(
+        ..., description="The systematic segments, most significant first."
+    )
+    test: str = Field(..., description="The test.")
+
+
+class DriftTargetCorrelation(Model):
+    """
+    A feature's correlations with the actual.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    pearson: Optional[DriftCorrelation] = Field(
+        ..., description="Pearson (null when undefined)."
+    )
+    spearman: Optional[DriftCorrelation] = Field(
+        ..., description="Spearman (null when undefined)."
+    )
+
+
+class DriftTrend(RootModel[Literal["strengthening", "weakening", "stable", "unknown"]]):
+    root: Literal["strengthening", "weakening", "stable", "unknown"] = Field(
+        ...,
+        description="How a feature's correlation with the actual changed over the buckets.",
+    )
+
+
+class DriftTriggerAnswer(Model):
+    """
+    `POST /models/{model}/retrain`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    created: bool = Field(
+        ...,
+        description="Whether this call recorded it (false: today's was already recorded).",
+    )
+    request: DriftRetrainRequest = Field(..., description="The request.")
+
+
+class DriftUnpinAnswer(Model):
+    """
+    `DELETE /models/{model}/reference`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    model: str = Field(..., description="The model.")
+    unpinned: bool = Field(..., description="Whether a period was pinned.")
+
+
+class DriftValueType(RootModel[Literal["numeric", "categorical", "mixed"]]):
+    root: Literal["numeric", "categorical", "mixed"] = Field(
+        ..., description="The kind of values a feature test compared."
+    )
+
+
+class DriftVersionName(RootModel[Union[str, float]]):
+    root: Union[str, float] = Field(
+        ...,
+        description='A model version as a create request names it: a string, or a number\n(written as JSON writes it: `2` is the version `"2"`).',
+    )
+
+
+class DriftWeighted(Model):
+    """
+    A computed feature weight.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    abs_error: DriftErrorCorrelation = Field(
+        ..., description="Correlation with the absolute error."
+    )
+    buckets: List[DriftBucket] = Field(..., description="The time buckets.")
+    error: DriftErrorCorrelation = Field(
+        ..., description="Correlation with the signed error."
+    )
+    n: int = Field(..., description="Rows with the feature.", ge=0)
+    strength: Optional[float] = Field(
+        ..., description="|Spearman ρ| with the actual (0 when undefined)."
+    )
+    target: DriftTargetCorrelation = Field(
+        ..., description="Correlations with the actual."
+    )
+    trend: DriftTrend = Field(..., description="The trend.")
+    weight: Optional[float] = Field(
+        None,
+        description="strength / the sum of every feature's strength (absent when the\nstrength is undefined).",
+    )
+
+
+class DriftWindowHealth(Model):
+    """
+    One aggregation window of the health report.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    avg: Optional[float] = Field(None, description="Mean.")
+    error_rate: Optional[float] = Field(..., description="Its error rate.")
+    max: Optional[float] = Field(None, description="Maximum.")
+    memory_mb: Optional[float] = Field(
+        ..., description="Mean memory (MB; null without memory samples)."
+    )
+    min: Optional[float] = Field(None, description="Minimum.")
+    n: int = Field(..., description="Samples.", ge=0)
+    p50: Optional[float] = Field(None, description="Median.")
+    p95: Optional[float] = Field(None, description="95th percentile.")
+    p99: Optional[float] = Field(None, description="99th percentile.")
+    start: Optional[AwareDatetime] = Field(
+        ..., description="Its start (RFC 3339; null out of range)."
+    )
+
+
+class DriftWindowSpan(Model):
+    """
+    A window of a drift check.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    from_us: int = Field(..., description="Start (inclusive), µs.")
+    predictions: int = Field(..., description="Predictions in it.", ge=0)
+    until_us: int = Field(..., description="End (exclusive), µs.")
+
+
+class Health(Model):
+    """
+    `GET /health`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    status: str = Field(..., description="Always `ok`: the process answers.")
+
+
+class ImprovementStatus(
+    RootModel[
+        Literal["proposed", "backtested", "applied", "kept", "rolled_back", "rejected"]
+    ]
+):
+    root: Literal[
+        "proposed", "backtested", "applied", "kept", "rolled_back", "rejected"
+    ] = Field(
+        ...,
+        description="Where an improvement is in its lifecycle.\n\n```text\nproposed -> backtested -> applied -> kept\n    |            |           \\-> rolled_back\n    \\------------+-> rejected\n```",
+    )
+
+
+class InForce(Model):
+    """
+    `POST /api/v1/improvements/rollback`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    in_force: Applied = Field(..., description="What is in force after the rollback.")
+
+
+class Insight(Model):
+    """
+    Something a learning cycle found out, for people to read.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    confidence: float = Field(..., description="How sure the plugin is, in `[0, 1]`.")
+    created_at: AwareDatetime = Field(..., description="When it was found.")
+    data: Any = Field(..., description="Supporting numbers.")
+    detail: str = Field(..., description="The longer explanation.")
+    id: int = Field(..., description="Store-assigned id.")
+    impact: float = Field(
+        ...,
+        description="Expected effect on the plugin's target metric (plugin-defined units).",
+    )
+    kind: str = Field(
+        ..., description="A stable machine-readable category, e.g. `failure_pattern`."
+    )
+    plugin: str = Field(
+        ...,
+        description="The plugin that found it.",
+        max_length=32,
+        min_length=1,
+        pattern="^[a-z][a-z0-9_]*$",
+    )
+    title: str = Field(..., description="One line for people.")
+    workspace: str = Field(
+        ...,
+        description="The tenant.",
+        max_length=64,
+        min_length=1,
+        pattern="^[a-z0-9][a-z0-9_-]*$",
+    )
+
+
+class Insights(Model):
+    """
+    `GET /api/v1/insights`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    insights: List[Insight] = Field(..., description="Newest first.")
+
+
+class ItemStatus(RootModel[Literal["inserted", "duplicate", "rejected"]]):
+    root: Literal["inserted", "duplicate", "rejected"] = Field(
+        ..., description="What became of one record."
+    )
+
+
+class JobInfo(Model):
+    """
+    One job of one loaded plugin, with its effective schedule.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    default_schedule: str = Field(
+        ..., description="The plugin's default schedule (manifest)."
+    )
+    description: str = Field(..., description="What the job does (from the manifest).")
+    enabled: bool = Field(
+        ...,
+        description="Whether the scheduler runs it (`enabled = false` in the config stops it;\nit can still be run by hand).",
+    )
+    job: str = Field(..., description="The job's name within the plugin.")
+    overridden: bool = Field(
+        ..., description="Whether the schedule comes from the config."
+    )
+    plugin: str = Field(..., description="The plugin.")
+    schedule: str = Field(
+        ...,
+        description="The schedule the scheduler uses: the config override, else the default.",
+    )
+    schedule_error: Optional[str] = Field(
+        ..., description="Why `schedule` cannot be used, if it cannot."
+    )
+
+
+class JobStatus(RootModel[Literal["running", "succeeded", "failed", "abandoned"]]):
+    root: Literal["running", "succeeded", "failed", "abandoned"] = Field(
+        ..., description="How a job run ended (or that it has not yet)."
+    )
+
+
+class Jobs(Model):
+    """
+    `GET /api/v1/jobs`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    jobs: List[JobInfo] = Field(
+        ...,
+        description="Every job of every loaded plugin, with its effective schedule.",
+    )
+
+
+class OpenapiResponse(Model):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    openapi: str
+    paths: Dict[str, Any]
+
+
+class PersonaAnalysedBy(Model):
+    """
+    Interactions analysed by the LLM and by rules.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    llm: int = Field(..., description="By the LLM.", ge=0)
+    rules: int = Field(..., description="By rules.", ge=0)
+
+
+class PersonaChatMessage(Model):
+    """
+    One chat message of a fine-tuning sample.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    content: str = Field(..., description="The text.")
+    role: str = Field(..., description="system, user or assistant.")
+
+
+class PersonaChatSample(Model):
+    """
+    One fine-tuning sample.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    messages: List[PersonaChatMessage] = Field(
+        ..., description="system, user, assistant."
+    )
+
+
+class PersonaDatasetJsonlPage(Model):
+    """
+    `GET /training/dataset` as JSON lines.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    considered: int = Field(..., description="Records looked at on the page.", ge=0)
+    count: int = Field(..., description="Records on the page.", ge=0)
+    format: str = Field(..., description="Always `jsonl`.")
+    jsonl: str = Field(..., description="One record per line.")
+    min_confidence: float = Field(
+        ..., description="The least selected confidence included."
+    )
+    next: Optional[str] = Field(..., description="The cursor of the next page.")
+
+
+class PersonaDatasetPage(Model):
+    """
+    `GET /training/dataset` as JSON.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    considered: int = Field(..., description="Records looked at on the page.", ge=0)
+    min_confidence: float = Field(
+        ..., description="The least selected confidence included."
+    )
+    next: Optional[str] = Field(..., description="The cursor of the next page.")
+    samples: List[PersonaChatSample] = Field(..., description="The samples.")
+
+
+class PersonaFeedbackSummary(Model):
+    """
+    The feedback a user gave.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    average_response_length: Optional[float] = Field(
+        ..., description="Mean length of the rated responses."
+    )
+    average_score: Optional[float] = Field(
+        ..., description="Mean feedback score in `[0, 1]`."
+    )
+    learned_from: int = Field(..., description="Of it, learned from.", ge=0)
+    ratings: int = Field(..., description="Star ratings.", ge=0)
+    thumbs_down: int = Field(..., description="Thumbs down.", ge=0)
+    thumbs_up: int = Field(..., description="Thumbs up.", ge=0)
+    total: int = Field(..., description="Feedback received.", ge=0)
+
+
+class PersonaHeldOut(Model):
+    """
+    The held-out feedback of a user.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    correct: int = Field(..., description="Predicted right.", ge=0)
+    fraction: float = Field(..., description="`holdout_fraction`.")
+    scored: int = Field(..., description="Scored.", ge=0)
+    unscored: int = Field(
+        ...,
+        description="Held out before any preference was learned for its task.",
+        ge=0,
+    )
+
+
+class PersonaHypothesis(Model):
+    """
+    One hypothesis (as JSON: `{"id", "text", "confidence"}`).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    confidence: float = Field(
+        ..., description="How likely the user means this, in `[0, 1]`."
+    )
+    id: str = Field(..., description="`h1`, `h2`, `h3`.")
+    text: str = Field(..., description="The question put to the user.")
+
+
+class PersonaHypothesizeBody(Model):
+    """
+    The body of `POST /hypothesize`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    input_text: str = Field(
+        ...,
+        description="What the user said (not blank, at most 2000 characters).",
+        max_length=2000,
+        min_length=1,
+        pattern="\\S",
+    )
+    task_type: Optional[str] = Field(
+        None,
+        description="The task type, passed on to the record to execute (at most 64\nbytes).",
+        max_length=64,
+        min_length=1,
+    )
+    user_id: str = Field(
+        ...,
+        description="The user (a non-empty string of at most 128 bytes).",
+        max_length=128,
+        min_length=1,
+    )
+
+
+class PersonaInteractionPayload(Model):
+    """
+    What an interaction offered: the payload of an executed interaction.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    hypotheses: List[PersonaHypothesis] = Field(
+        ..., description="The hypotheses offered."
+    )
+    input_text: str = Field(..., description="The user's input.")
+    task_type: Optional[str] = Field(None, description="The task type, when given.")
+
+
+class PersonaJsonlPage(Model):
+    """
+    A page of training records as JSON lines.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    count: int = Field(..., description="Records on the page.", ge=0)
+    format: str = Field(..., description="Always `jsonl`.")
+    jsonl: str = Field(..., description="One record per line.")
+    next: Optional[str] = Field(..., description="The cursor of the next page.")
+
+
+class PersonaMemoryType(RootModel[Literal["GOAL", "PREFERENCE", "HISTORY"]]):
+    root: Literal["GOAL", "PREFERENCE", "HISTORY"] = Field(
+        ..., description="What a memory is."
+    )
+
+
+class PersonaModelPreference(Model):
+    """
+    The preferred model of a user for one task type.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    ema: Dict[str, float] = Field(..., description="Every model's EMA.")
+    feedback: Optional[Dict[str, Any]] = Field(
+        ..., description="Feedback learned from, per model."
+    )
+    preferred_model: str = Field(..., description="The model with the highest EMA.")
+    score: float = Field(..., description="Its EMA.")
+
+
+class PersonaNextActivity(Model):
+    """
+    The most likely next task type.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    basis: str = Field(..., description="transition, time_of_day or overall.")
+    probability: float = Field(..., description="How likely.")
+    task_type: str = Field(..., description="The task type.")
+
+
+class PersonaNextActivityAnswer(Model):
+    """
+    `GET /users/{user}/next-activity`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    at: Optional[AwareDatetime] = Field(..., description="The time asked about.")
+    last_task: Optional[str] = Field(..., description="The last task type seen.")
+    next_activity: Optional[PersonaNextActivity] = Field(
+        ..., description="The most likely next task type."
+    )
+    time_of_day: str = Field(..., description="Its time-of-day bucket.")
+    user_id: str = Field(..., description="The user.")
+
+
+class PersonaPersonaContext(Model):
+    """
+    What the hypothesizer and the LLM know about a user.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    interaction_count: int = Field(..., description="Interactions executed.", ge=0)
+    persona_facets: Dict[str, float] = Field(..., description="Facet scores.")
+    preferences: List[str] = Field(
+        ..., description="Up to 10 active preferences, most recent first."
+    )
+    recent_goals: List[str] = Field(
+        ..., description="Up to 5 active goals, most recent first."
+    )
+    recent_history: List[str] = Field(
+        ..., description="The last interactions, most recent first."
+    )
+
+
+class InteractionCountItem(RootModel[int]):
+    root: int = Field(..., ge=0)
+
+
+class PersonaRecentAnswer(Model):
+    """
+    One recent interaction.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    content: str = Field(..., description="What was asked and chosen.")
+    interaction_id: str = Field(..., description="The interaction.")
+
+
+class PersonaSignals(Model):
+    """
+    What an interaction told about the user.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    selected_hypothesis_id: str = Field(..., description="The hypothesis chosen.")
+    success: bool = Field(
+        ...,
+        description="False once an outcome said the interaction failed (its changes undone).",
+    )
+
+
+class PersonaTimeOfDayUsage(Model):
+    """
+    Usage in one time-of-day bucket.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    share: Optional[float] = Field(..., description="Its share.")
+    tasks: Dict[str, int] = Field(..., description="Uses per task.")
+    total: int = Field(..., description="Task uses in the bucket.", ge=0)
+    usual_task: Optional[str] = Field(..., description="The most used task.")
+
+
+class PersonaTrainingCounts(Model):
+    """
+    Training record counts in `GET /stats`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    hypotheses_count: int = Field(
+        ..., description="Hypothesis-selection records.", ge=0
+    )
+    persona_updates_count: int = Field(..., description="Persona-update records.", ge=0)
+
+
+class PersonaTrainingStats(Model):
+    """
+    `GET /training/stats`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    enabled: bool = Field(..., description="`training_data`.")
+    hypotheses_count: int = Field(
+        ..., description="Hypothesis-selection records.", ge=0
+    )
+    min_confidence_for_training: float = Field(
+        ..., description="`min_training_confidence`."
+    )
+    negative_updates: int = Field(
+        ..., description="Of them, undone interactions.", ge=0
+    )
+    persona_updates_count: int = Field(..., description="Persona-update records.", ge=0)
+
+
+class PersonaUpdateRecord(Model):
+    """
+    `train/p/<seq>`: a persona-update training record (persona_updates.jsonl).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    facet_deltas: Dict[str, float] = Field(..., description="The changes.")
+    new_facets: Dict[str, float] = Field(..., description="Facets after.")
+    old_facets: Dict[str, float] = Field(..., description="Facets before.")
+    signals: PersonaSignals = Field(..., description="What the interaction told.")
+    source: str = Field(..., description="`llm` or `rules`.")
+    timestamp: Optional[AwareDatetime] = Field(..., description="The event's time.")
+    user_id: str = Field(..., description="The user.")
+
+
+class PersonaUpdateRecordPage(Model):
+    """
+    A page of training records as JSON (named `<record>Page` in the
+    schemas).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    next: Optional[str] = Field(
+        ..., description="The cursor of the next page (`after`), `null` on the last."
+    )
+    records: List[PersonaUpdateRecord] = Field(..., description="The records.")
+
+
+class PersonaUserSummary(Model):
+    """
+    One user in `GET /users`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    feedback_count: int = Field(
+        ...,
+        description="Feedback received (learned from, held out and scored, held out unscored).",
+        ge=0,
+    )
+    interaction_count: int = Field(..., description="Interactions executed.", ge=0)
+    newest_event_time: Optional[AwareDatetime] = Field(
+        ..., description="The user's newest event time."
+    )
+    user_id: str = Field(..., description="The user.")
+
+
+class PersonaUsersAnswer(Model):
+    """
+    `GET /users`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    users: List[PersonaUserSummary] = Field(..., description="Every user, in id order.")
 
 
 class Problem(Model):
+    """
+    An error (RFC 9457 problem details).
+    """
+
     model_config = ConfigDict(
         extra="allow",
     )
-    detail: str
-    field: Optional[str] = None
+    detail: str = Field(..., description="What was wrong, for people.")
+    field: Optional[str] = Field(
+        None, description="The field or parameter at fault, where one is."
+    )
     status: int
     title: str
-    type: str
+    type: str = Field(
+        ...,
+        description="Stable kind of problem, e.g. https://learnloop.dev/problems/invalid-field.",
+    )
+
+
+class Readiness(Model):
+    """
+    `GET /ready` (200 when ready, 503 otherwise).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    plugin_load_errors: List[str] = Field(
+        ..., description="Why an enabled plugin did not load."
+    )
+    plugins: List[str] = Field(..., description="The plugins that loaded.")
+    status: str = Field(..., description="`ready` or `not ready`.")
+    store: str = Field(..., description="`ok` or `unavailable`.")
+
+
+class RecordType(RootModel[Literal["prediction", "outcome"]]):
+    root: Literal["prediction", "outcome"] = Field(
+        ...,
+        description="Whether a record is a prediction or an outcome (the `type` field of JSONL).",
+    )
+
+
+class RejectBody(Model):
+    """
+    The body of `POST /api/v1/improvements/{id}/reject` (may be empty).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    reason: Optional[str] = Field(
+        None, description="Why, for the improvement's history."
+    )
+
+
+class RollbackBody(Model):
+    """
+    The body of `POST /api/v1/improvements/rollback`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    plugin: str = Field(..., description="The plugin whose parameter set to restore.")
+    reason: Optional[str] = Field(None, description="Why, for the history.")
+    target: str = Field(..., description="The parameter set.")
+    to_version: Optional[int] = Field(
+        None,
+        description="The version to restore (default: the one before the current; 0: the\nplugin's built-in defaults).",
+        ge=0,
+    )
+
+
+class Severity(RootModel[Literal["low", "medium", "high", "critical"]]):
+    root: Literal["low", "medium", "high", "critical"] = Field(
+        ..., description="How bad something is; ordered from least to most severe."
+    )
+
+
+class Stored(Model):
+    """
+    What became of one record sent alone: 201 `inserted`, 200 `duplicate`
+    (the same id with the same content was stored before).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    id: str = Field(..., description="The record's id.")
+    status: ItemStatus = Field(..., description="`inserted` or `duplicate`.")
+
+
+class TrustBayesian(Model):
+    """
+    The Beta posterior behind a trust score.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    alpha: float = Field(..., description="Posterior α.")
+    beta: float = Field(..., description="Posterior β.")
+    credible_interval: List[float] = Field(
+        ..., description="Credible interval at `level`.", max_length=2, min_length=2
+    )
+    effective_samples: float = Field(
+        ..., description="Evaluations after inactivity decay."
+    )
+    idle_days: float = Field(
+        ...,
+        description="Days since the last event, relative to the workspace's newest event.",
+    )
+    inactivity_decay: float = Field(
+        ..., description="Inactivity decay applied to the evidence."
+    )
+    level: float = Field(..., description="Credibility level.")
+    mean: float = Field(..., description="Posterior mean.")
+    uncertainty: float = Field(..., description="Width of the interval.")
+
+
+class TrustChangeTestSummary(Model):
+    """
+    The change test of an agent, as routes show it.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    adjusted_p: Optional[float] = Field(
+        ..., description="Benjamini–Hochberg-adjusted p-value behind the last verdict."
+    )
+    blocks_pending: int = Field(
+        ...,
+        description="Completed blocks waiting for the next `trust_recalculation`.",
+        ge=0,
+    )
+    blocks_tested: int = Field(
+        ..., description="Completed blocks that were tested.", ge=0
+    )
+    last_block_z: Optional[float] = Field(
+        ..., description="Normal score of the newest block against the reference."
+    )
+    window: int = Field(..., description="Evaluations per block.", ge=0)
+
+
+class TrustCountStats(Model):
+    """
+    The counters of an agent or agent × type as routes show them (`stats`, `by_type`).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    approval_rate: Optional[float] = Field(
+        ...,
+        description="Approved / evaluated, partial counted as half (`null`: none evaluated).",
+    )
+    approved: int = Field(..., description="Approved.", ge=0)
+    avg_confidence: Optional[float] = Field(
+        ..., description="Mean stated confidence of evaluated recommendations."
+    )
+    avg_latency_hours: Optional[float] = Field(
+        ...,
+        description="Mean evaluation latency in hours, over evaluations with a known latency.",
+    )
+    avg_quality_score: Optional[float] = Field(
+        ..., description="Mean quality on the 0–100 scale."
+    )
+    evaluated: int = Field(..., description="Outcomes with a final status.", ge=0)
+    partial: int = Field(..., description="Partially approved.", ge=0)
+    pending: int = Field(..., description="Outcomes still `pending`.", ge=0)
+    recommendations: int = Field(..., description="Recommendations made.", ge=0)
+    rejected: int = Field(..., description="Rejected.", ge=0)
+
+
+class TrustCycleWindow(Model):
+    """
+    The window of a cycle report.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    from_: Optional[AwareDatetime] = Field(..., alias="from", description="Its start.")
+    lookback_days: float = Field(..., description="`lookback_days`.")
+    until: Optional[AwareDatetime] = Field(
+        ..., description="Its end: the newest event time."
+    )
+
+
+class TrustEvaluationAnswer(Model):
+    """
+    One evaluation of a recommendation.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    event_time: Optional[str] = Field(..., description="Client event time.")
+    feedback: Optional[str] = Field(..., description="The evaluator's comment.")
+    outcome_id: str = Field(..., description="The outcome id.")
+    overall_quality_score: Optional[float] = Field(
+        ..., description="Quality on the 0–100 scale."
+    )
+    payload: Any = Field(..., description="The payload as sent.")
+    quality: Optional[float] = Field(..., description="Quality in `[0, 1]`.")
+    status: Optional[str] = Field(..., description="Its label as sent.")
+    success: Optional[bool] = Field(..., description="`success` as sent.")
+
+
+class TrustEwmaSummary(Model):
+    """
+    Fast (α = 0.2) and slow (α = 0.05) EWMAs of the outcome values.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    fast: Optional[float] = Field(
+        ..., description="Fast EWMA (`null` before the first evaluation)."
+    )
+    slow: Optional[float] = Field(..., description="Slow EWMA.")
+
+
+class TrustJobTotals(Model):
+    """
+    Predictions and outcomes behind a report (the shape every plugin's jobs report).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    outcomes: int = Field(..., description="Evaluations.", ge=0)
+    predictions: int = Field(..., description="Recommendations.", ge=0)
+
+
+class TrustLearningRate(Model):
+    """
+    The seed's learning-rate scores.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    accuracy: float = Field(..., description="Accuracy.")
+    consistency: float = Field(..., description="Consistency.")
+    reliability: float = Field(..., description="Reliability.")
+    timeliness: float = Field(..., description="Timeliness.")
+
+
+class TrustPattern(Model):
+    """
+    One discovered pattern. Fields added over time (`predicts`) default
+    when an older `patterns` document lacks them.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    agent: Optional[str] = Field(..., description="Agent it is about, if any.")
+    category: str = Field(..., description="Category.")
+    confidence: float = Field(..., description="1 − credible interval width.")
+    description: str = Field(..., description="For people.")
+    frequency: int = Field(..., description="Observations.", ge=0)
+    id: str = Field(
+        ..., description="Stable id: `<category>` or `<category>:<agent>[:<type>]`."
+    )
+    predicts: str = Field(
+        ..., description="What it predicts: `approved` or `rejected`."
+    )
+    recommendation_type: Optional[str] = Field(
+        ..., description="Recommendation type it is about, if any."
+    )
+    strength: str = Field(..., description="weak … very_strong.")
+    success_rate: float = Field(
+        ..., description="Share of approved (partial = half) among its observations."
+    )
+
+
+class TrustPatternWindow(Model):
+    """
+    The window a discovery looked at.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    from_: Optional[AwareDatetime] = Field(
+        ..., alias="from", description="Its start (RFC 3339)."
+    )
+    until: Optional[AwareDatetime] = Field(
+        ..., description="Its end: the newest event time."
+    )
+
+
+class TrustPatternsAnswer(Model):
+    """
+    `GET /patterns`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    accuracy: Optional[float] = Field(
+        ..., description="Model accuracy on covered samples."
+    )
+    coverage: Optional[float] = Field(..., description="Covered share of the samples.")
+    patterns: List[TrustPattern] = Field(
+        ...,
+        description="The patterns of the last discovery (optionally of one category).",
+    )
+    window: Optional[TrustPatternWindow] = Field(
+        ...,
+        description="The window discovered over (`null` before the first discovery).",
+    )
+
+
+class TrustProbabilities(RootModel[Dict[str, float]]):
+    """
+    Selection probability per candidate agent id (an object in candidate order).
+    """
+
+    root: Dict[str, float]
+
+
+class TrustRankedCandidate(Model):
+    """
+    One candidate in the ranking of `POST /route`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    agent_id: str = Field(..., description="The agent.")
+    approval_mean: float = Field(
+        ..., description="Posterior mean approval on the type (shrunk)."
+    )
+    credible_interval: List[float] = Field(
+        ..., description="Its credible interval.", max_length=2, min_length=2
+    )
+    evaluated: int = Field(..., description="Final evaluations of the type.", ge=0)
+    overall_trust_score: float = Field(..., description="The agent's overall trust.")
+    posterior: List[float] = Field(
+        ..., description="Posterior (α, β).", max_length=2, min_length=2
+    )
+    rank: int = Field(..., description="1 for the first.", ge=0)
+    sample: Optional[float] = Field(
+        ...,
+        description="Thompson: its draw in the decisive sample (`null` for greedy).",
+    )
+    selection_probability: float = Field(
+        ..., description="Probability that the strategy picks it."
+    )
+    uncertainty: float = Field(..., description="Width of the interval.")
+
+
+class TrustRecommendationAnswer(Model):
+    """
+    `GET /recommendations/{id}`, and one item of an agent's recommendations.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    agent_id: str = Field(..., description="The agent.")
+    agent_name: Any = Field(
+        ..., description="The payload's `agent_name`, as sent (`null` when absent)."
+    )
+    confidence: Optional[float] = Field(..., description="Stated confidence.")
+    event_time: Optional[str] = Field(..., description="Client event time.")
+    label: Optional[str] = Field(..., description="The action, as a short text.")
+    outcomes: List[TrustEvaluationAnswer] = Field(
+        ..., description="Every evaluation, oldest first."
+    )
+    payload: Any = Field(..., description="The payload as sent.")
+    recommendation_id: str = Field(..., description="The prediction id.")
+    recommendation_type: str = Field(..., description="The prediction kind.")
+    status: str = Field(
+        ..., description="Status of the last evaluation (`pending` without one)."
+    )
+
+
+class TrustRecommendationsPage(Model):
+    """
+    `GET /agents/{agent}/recommendations`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    agent_id: str = Field(..., description="The agent.")
+    next: Optional[str] = Field(
+        ..., description="The cursor of the next page (`after`), `null` on the last."
+    )
+    recommendations: List[TrustRecommendationAnswer] = Field(
+        ..., description="Its recommendations, oldest first by event time."
+    )
+
+
+class TrustRule(Model):
+    """
+    One routing rule.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    action: str = Field(..., description="`avoid` or `prefer`.")
+    agent: str = Field(..., description="The agent.")
+    confidence: float = Field(..., description="The pattern's confidence.")
+    frequency: int = Field(..., description="Observations behind it.", ge=0)
+    recommendation_type: str = Field(..., description="The recommendation type.")
+    success_rate: float = Field(..., description="Approval rate behind it.")
+
+
+class TrustSeenTotals(Model):
+    """
+    Recommendations and final evaluations seen.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    evaluated: int = Field(..., description="Final evaluations seen.", ge=0)
+    recommendations: int = Field(..., description="Recommendations seen.", ge=0)
+
+
+class TrustStatsTotals(Model):
+    """
+    Totals of `GET /stats`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    approval_rate: Optional[float] = Field(
+        ..., description="Approved share of them (partial = half)."
+    )
+    evaluated: int = Field(..., description="Final evaluations seen.", ge=0)
+    recommendations: int = Field(..., description="Recommendations seen.", ge=0)
+
+
+class TrustStrategy(RootModel[Literal["thompson", "greedy"]]):
+    root: Literal["thompson", "greedy"] = Field(..., description="A routing strategy.")
+
+
+class TrustSuggestedRule(Model):
+    """
+    A decision rule suggested from a pattern (`GET /rules`).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    action: str = Field(
+        ...,
+        description="prefer / avoid / boost / require_consensus / trust_confidence / distrust_signal.",
+    )
+    agent: Optional[str] = Field(..., description="The agent it is about, if any.")
+    confidence: float = Field(..., description="The pattern's confidence.")
+    frequency: int = Field(..., description="The pattern's observations.", ge=0)
+    pattern: str = Field(..., description="The pattern's id.")
+    recommendation_type: Optional[str] = Field(
+        ..., description="The recommendation type it is about, if any."
+    )
+    rule: str = Field(..., description="The rule in words.")
+    strength: str = Field(..., description="The pattern's strength.")
+    success_rate: float = Field(..., description="The pattern's success rate.")
+
+
+class TrustTargets(Model):
+    """
+    The seed's targets of pattern accuracy and coverage.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    accuracy: float = Field(..., description="Accuracy target (0.80).")
+    coverage: float = Field(..., description="Coverage target (0.70).")
+
+
+class TrustTrustScores(Model):
+    """
+    The trust scores of an agent or agent × type as routes show them.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    accuracy_score: float = Field(..., description="Posterior mean approval.")
+    bayesian: TrustBayesian = Field(
+        ..., description="The Beta posterior of the approval probability."
+    )
+    confidence_factor: float = Field(..., description="n / (n + k).")
+    consistency_score: float = Field(..., description="1 − 2σ(quality).")
+    overall_trust_score: float = Field(
+        ..., description="Weighted dimensions × confidence factor."
+    )
+    reliability_score: float = Field(
+        ..., description="Final evaluations / recommendations."
+    )
+    timeliness_score: float = Field(..., description="Mean latency score.")
+
+
+class TrustTypeStrength(Model):
+    """
+    A strength or weakness of an agent.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    approval: float = Field(..., description="Posterior mean approval on it.")
+    credible_interval: List[float] = Field(
+        ..., description="Its credible interval.", max_length=2, min_length=2
+    )
+    evaluated: int = Field(..., description="Final evaluations of the type.", ge=0)
+    recommendation_type: str = Field(..., description="The recommendation type.")
+
+
+class TrustTypeTrust(Model):
+    """
+    An agent's trust on one recommendation type.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    accuracy_score: float = Field(..., description="Posterior mean approval.")
+    bayesian: TrustBayesian = Field(
+        ..., description="The Beta posterior of the approval probability."
+    )
+    confidence_factor: float = Field(..., description="n / (n + k).")
+    consistency_score: float = Field(..., description="1 − 2σ(quality).")
+    overall_trust_score: float = Field(
+        ..., description="Weighted dimensions × confidence factor."
+    )
+    reliability_score: float = Field(
+        ..., description="Final evaluations / recommendations."
+    )
+    stats: TrustCountStats = Field(..., description="The counters.")
+    timeliness_score: float = Field(..., description="Mean latency score.")
+
+
+class TrustWeights(Model):
+    """
+    Weights of the trust dimensions in the overall score.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    accuracy: float = Field(..., description="Accuracy weight (default 0.40).")
+    consistency: float = Field(..., description="Consistency weight (default 0.25).")
+    reliability: float = Field(..., description="Reliability weight (default 0.20).")
+    timeliness: float = Field(..., description="Timeliness weight (default 0.15).")
+
+
+class TrustWeightsLearning(Model):
+    """
+    What a learning cycle did about the weights (`weights.learning` in its report).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    evaluations: Optional[int] = Field(
+        None, description="Final evaluations in the lookback (proposals only).", ge=0
+    )
+    fit_brier: Optional[float] = Field(
+        None, description="Their Brier score on the fit quarter."
+    )
+    fit_brier_of_weights_in_force: Optional[float] = Field(
+        None,
+        description="The Brier score of the weights in force on the same quarter (proposals only).",
+    )
+    proposed: bool = Field(
+        ..., description="Whether the fit was proposed to the improvement lifecycle."
+    )
+    reason: Optional[str] = Field(None, description="Why not.")
+    weights: Optional[TrustWeights] = Field(
+        None, description="The fitted weights (absent when too few evaluations)."
+    )
+
+
+class Alert(Model):
+    """
+    Something that needs attention: drift, degradation, a failing job.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    acknowledged_at: Optional[AwareDatetime] = Field(
+        ..., description="When someone acknowledged it."
+    )
+    created_at: AwareDatetime = Field(..., description="When it was first raised.")
+    data: Any = Field(..., description="Supporting numbers.")
+    dedup_key: str = Field(
+        ...,
+        description="Alerts with the same key that are not yet acknowledged are one alert.",
+    )
+    id: int = Field(..., description="Store-assigned id.")
+    kind: str = Field(
+        ..., description="A stable machine-readable category, e.g. `feature_drift`."
+    )
+    last_seen_at: AwareDatetime = Field(
+        ...,
+        description="When it was last raised again (deduplicated occurrences update this).",
+    )
+    message: str = Field(..., description="One paragraph for people.")
+    occurrences: int = Field(
+        ..., description="How many times it was raised while unacknowledged.", ge=0
+    )
+    plugin: str = Field(
+        ...,
+        description="The plugin that raised it.",
+        max_length=32,
+        min_length=1,
+        pattern="^[a-z][a-z0-9_]*$",
+    )
+    severity: Severity = Field(..., description="How bad it is.")
+    subject: str = Field(..., description="What it is about (a model id, an agent id).")
+    workspace: str = Field(
+        ...,
+        description="The tenant.",
+        max_length=64,
+        min_length=1,
+        pattern="^[a-z0-9][a-z0-9_-]*$",
+    )
+
+
+class Alerts(Model):
+    """
+    `GET /api/v1/alerts`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    alerts: List[Alert] = Field(..., description="Newest first.")
+
+
+class CostAccuracy(Model):
+    """
+    `GET /accuracy`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    avg_days_to_savings: Optional[float] = Field(
+        ..., description="Mean days from execution to measurement."
+    )
+    avg_execution_duration_seconds: Optional[float] = Field(
+        ..., description="Mean execution seconds."
+    )
+    avg_prediction_error: Optional[float] = Field(
+        ..., description="Mean |predicted − actual| / actual."
+    )
+    avg_savings_accuracy: Optional[float] = Field(
+        ..., description="Mean actual / predicted."
+    )
+    calibrated_error_on_holdout: Optional[float] = Field(
+        ..., description="From the last cycle."
+    )
+    failed_executions: int = Field(..., description="Executed and failed.")
+    improvement_over_baseline: Optional[float] = Field(
+        ..., description="From the last cycle."
+    )
+    measured: int = Field(..., description="With measured savings.")
+    raw_error_on_holdout: Optional[float] = Field(
+        ..., description="From the last cycle."
+    )
+    recommendation_type: Optional[str] = Field(
+        ..., description="The type asked for (`null`: all)."
+    )
+    recommendations: int = Field(..., description="Recommendations.")
+    roi_accuracy: Optional[float] = Field(..., description="Σ actual / Σ predicted.")
+    success_rate: Optional[float] = Field(
+        ..., description="Success rate among executions."
+    )
+    successful_executions: int = Field(..., description="Executed successfully.")
+    top_failure_issues: List[CostIssueCount] = Field(
+        ..., description="The five most common failure issues."
+    )
+    total_actual_savings: float = Field(..., description="Σ actual over measured.")
+    total_executions: int = Field(..., description="Executed.")
+    total_predicted_savings: float = Field(
+        ..., description="Σ predicted over measured."
+    )
+
+
+class CostAggJson(Model):
+    """
+    The counters of a group of recommendations as the metrics routes serve them.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    avg_days_to_savings: Optional[float] = Field(
+        ..., description="Mean days from execution to measurement."
+    )
+    avg_execution_duration_seconds: Optional[float] = Field(
+        ..., description="Mean execution seconds."
+    )
+    avg_prediction_error: Optional[float] = Field(
+        ..., description="Mean |predicted − actual| / actual."
+    )
+    avg_savings_accuracy: Optional[float] = Field(
+        ..., description="Mean actual / predicted."
+    )
+    failed_executions: int = Field(..., description="Executed and failed.")
+    measured: int = Field(..., description="With measured savings.")
+    recommendations: int = Field(..., description="Recommendations.")
+    roi_accuracy: Optional[float] = Field(..., description="Σ actual / Σ predicted.")
+    success_rate: Optional[float] = Field(
+        ..., description="Success rate among executions."
+    )
+    successful_executions: int = Field(..., description="Executed successfully.")
+    top_failure_issues: List[CostIssueCount] = Field(
+        ..., description="The five most common failure issues."
+    )
+    total_actual_savings: float = Field(..., description="Σ actual over measured.")
+    total_executions: int = Field(..., description="Executed.")
+    total_predicted_savings: float = Field(
+        ..., description="Σ predicted over measured."
+    )
+
+
+class CostAnalysis(Model):
+    """
+    `GET /analysis`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    accuracy: CostAccuracy = Field(..., description="As `/accuracy`.")
+    failure_patterns: List[CostFailurePattern] = Field(..., description="Per type.")
+    improvement_opportunities: List[CostOpportunity] = Field(
+        ..., description="What to improve."
+    )
+    insights: Optional[List[CostInsight]] = Field(
+        ..., description="The newest cycle's insights (`null` before the first cycle)."
+    )
+    params_versions: CostParamsVersions = Field(..., description="Versions in force.")
+    success_patterns: List[CostSuccessPattern] = Field(..., description="Per type.")
+
+
+class CostAssessment(Model):
+    """
+    `POST /assess`: what to expect of a proposed recommendation.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    adjusted_score: Optional[float] = Field(
+        ..., description="Score under the learned weights."
+    )
+    basis: str = Field(
+        ...,
+        description="Calibration level the estimate leans on most: `global`, `type`,\n`type|region` or `type|region|resource_type`.",
+    )
+    calibrated_savings: float = Field(
+        ..., description="Predicted savings × calibration factor."
+    )
+    calibration_factor: float = Field(
+        ...,
+        description="The learned multiplier of predicted savings (1 before any calibration).",
+    )
+    evidence: int = Field(..., description="Measured outcomes behind that level.", ge=0)
+    expected_monthly_savings: float = Field(
+        ..., description="Probability of success × calibrated savings."
+    )
+    interval: Optional[CostInterval] = Field(
+        ...,
+        description="Conformal interval of the calibrated savings (`null` before any calibration data).",
+    )
+    learned_failure_rate: Optional[float] = Field(
+        ..., description="The learned failure rate behind it (`null`: none learned)."
+    )
+    original_score: Optional[float] = Field(
+        ...,
+        description="Score of the scoring factors under equal weights (`null`: no factors).",
+    )
+    params_versions: CostParamsVersions = Field(
+        ..., description="Versions of the parameter sets used."
+    )
+    predicted_savings: float = Field(
+        ..., description="Predicted monthly savings, as given."
+    )
+    probability_of_success: float = Field(
+        ..., description="Probability that the execution succeeds."
+    )
+    probability_of_success_basis: CostProbabilityBasis = Field(
+        ..., description="What that probability rests on."
+    )
+    recommendation_type: str = Field(..., description="Recommendation type, as given.")
+    region: str = Field(..., description="Region, as given.")
+    resource_id: Optional[str] = Field(..., description="Resource id, as given.")
+    resource_type: str = Field(..., description="Resource type, as given.")
+    scoring_weights: Dict[str, float] = Field(
+        ..., description="The scoring weights in force (empty: equal weights)."
+    )
+    similar_cases: Optional[List[CostSimilarCase]] = Field(
+        ...,
+        description="The most similar past cases (`null` when the knowledge store is unavailable).",
+    )
+    similar_cases_unavailable: Optional[str] = Field(
+        ..., description="Why the similar cases are missing (`null` when they are not)."
+    )
+    stated_confidence: Optional[float] = Field(..., description="Confidence, as given.")
+    stated_risk_level: str = Field(..., description="Risk level, as given.")
+    updated_risk_level: str = Field(
+        ...,
+        description="The learned risk level of the type × resource type (else the stated one).",
+    )
+
+
+class CostCalibrationSet(Model):
+    """
+    The `calibration` parameter set.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    calibration: Dict[str, CostLogStat] = Field(
+        ...,
+        description="Log-accuracy by `type`, `type|region` and `type|region|resource_type`.",
+    )
+    global_: CostLogStat = Field(
+        ..., alias="global", description="Global log-accuracy."
+    )
+    interval: CostIntervalParams = Field(..., description="The conformal interval.")
+    shrinkage: float = Field(
+        ..., description="Shrinkage pseudo-count k of the calibration."
+    )
+
+
+class CostCalibrationTrend(Model):
+    """
+    Month-by-month calibrated error.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    months: List[CostMonthError] = Field(..., description="Per calendar month.")
+    three_month_improvement: CostThreeMonths = Field(
+        ..., description="Against the seed's promise."
+    )
+
+
+class CostCandidateSummary(Model):
+    """
+    The candidate success model, summarised.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    cross_validation: CostSuccessCv = Field(
+        ..., description="What cross-validation measured."
+    )
+    factors: List[CostFactorTerm] = Field(..., description="Its factor term.")
+    levels: List[CostLevelSummary] = Field(
+        ..., description="Its levels, broad to narrow."
+    )
+    ridge: Optional[float] = Field(..., description="The factor term's ridge penalty.")
+
+
+class CostOutcomesPage(Model):
+    """
+    `GET /outcomes`: one page of recommendations with an outcome.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    next: Optional[str] = Field(
+        ..., description="The `after` of the next page (`null` on the last)."
+    )
+    outcomes: List[CostRecommendationView] = Field(
+        ..., description="Recommendations in id order."
+    )
+
+
+class CostRiskSet(Model):
+    """
+    The `risk_levels` parameter set.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    risk: Dict[str, CostRiskEntry] = Field(
+        ..., description="Learned risk levels by `type` and `type|resource_type`."
+    )
+    success_model: CostSuccessModel = Field(
+        ..., description="The success-probability model (empty until fitted)."
+    )
+
+
+class CostSuccessBacktest(Model):
+    """
+    The success model's held-out backtest.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    base_rate: float = Field(
+        ..., description="The base rate of the candidate's training outcomes."
+    )
+    brier: CostLosses = Field(..., description="Mean Brier scores.")
+    candidate: CostCandidateSummary = Field(..., description="The candidate.")
+    candidate_beats_base_rate: Optional[bool] = Field(
+        ...,
+        description="Whether the candidate beats the base rate on both (`null`: nothing to compare).",
+    )
+    in_force: str = Field(
+        ..., description="`success_model`, or `base_rate` when none was in force."
+    )
+    log_loss: CostLosses = Field(..., description="Mean log losses.")
+    n: int = Field(..., description="Held-out executions.", ge=0)
+    version_in_force: int = Field(
+        ..., description="Version of the risk set in force during the cycle.", ge=0
+    )
+    version_in_force_now: Optional[int] = Field(
+        None,
+        description="The version in force when `/metrics` answered (only in that answer).",
+        ge=0,
+    )
+
+
+class CostSuccessRates(Model):
+    """
+    `GET /success-rates`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    by: CostGroupBy = Field(..., description="The grouping.")
+    groups: Dict[str, CostAggJson] = Field(..., description="The counters per group.")
+    overall: CostAggJson = Field(..., description="The counters over everything.")
+
+
+class DriftAbTestBody(Model):
+    """
+    The body of `POST /ab_tests`. Checked further by [`AbTest::from_body`]
+    (errors name the field).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    confidence: Optional[float] = Field(
+        None,
+        description="Confidence a winner needs, in (0.5, 1); default `ab_confidence`.",
+        gt=0.5,
+        lt=1.0,
+    )
+    duration_days: Optional[float] = Field(
+        None,
+        description="Length of the test period in days, in (0, 3650]; default 14.",
+        gt=0.0,
+        le=3650.0,
+    )
+    id: str = Field(
+        ...,
+        description="Test id: a non-empty string of at most 200 bytes without `/`.",
+        max_length=200,
+        min_length=1,
+        pattern="^[^/]*$",
+    )
+    model: str = Field(
+        ...,
+        description="The model whose versions are compared (its predictions' `subject`):\na non-empty string of at most 200 bytes without `/`.",
+        max_length=200,
+        min_length=1,
+        pattern="^[^/]*$",
+    )
+    split: Optional[DriftSplit] = Field(
+        None,
+        description="Traffic share per arm (positive, summing to 1), or the first arm's\nshare in (0, 1) with the rest split evenly; default: even.",
+    )
+    start: Optional[AwareDatetime] = Field(
+        None,
+        description="Start of the test period (RFC 3339, prediction event time);\ndefault: now.",
+    )
+    versions: List[DriftVersionName] = Field(
+        ...,
+        description="2 to 20 distinct model versions (`payload.model_version`), the arms.",
+        max_length=20,
+        min_length=2,
+    )
+
+
+class DriftAbTestCreated(Model):
+    """
+    An A/B test's definition as answered: `created` is when the test was
+    created, except in the answer to its creation, where it says whether
+    this call created it.
+
+    The schemas name the two `AbTestView` and `AbTestCreated`: `AbTest`
+    and the schema name of `C` ([`CreatedAt`] or [`Created`]).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    confidence: float = Field(..., description="Confidence needed for a winner.")
+    created: bool = Field(
+        ...,
+        description="When the test was created (RFC 3339); in the answer to its\ncreation, whether this call created it (false: a retry of an\nidentical definition).",
+    )
+    end: Optional[AwareDatetime] = Field(
+        ..., description="End of the period (RFC 3339; null out of range)."
+    )
+    id: str = Field(..., description="Test id.")
+    model: str = Field(..., description="The model.")
+    split: List[float] = Field(..., description="Traffic share per arm.")
+    start: Optional[AwareDatetime] = Field(
+        ..., description="Start of the period (RFC 3339; null out of range)."
+    )
+    status: DriftAbTestStatus = Field(
+        ..., description="Where the test is in its period."
+    )
+    versions: List[str] = Field(..., description="Versions (arms).")
+
+
+class DriftArm2(DriftRegressionValues):
+    """
+    One arm's results: [`Metrics`] of its matched outcomes.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    n: int = Field(..., description="Pairs.", ge=0)
+    predictions: int = Field(..., description="Its predictions in the period.", ge=0)
+    split: float = Field(..., description="Its traffic share.")
+    version: str = Field(..., description="The arm's version.")
+
+
+class DriftArm(RootModel[Union[DriftArm2, DriftArm1]]):
+    root: Union[DriftArm2, DriftArm1] = Field(
+        ..., description="One arm's results: [`Metrics`] of its matched outcomes."
+    )
+
+
+class DriftDistribution(Model):
+    """
+    The error distribution of a window (error = actual − predicted); the
+    statistics are absent without errors and `null` where undefined.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    convention: str = Field(..., description="`error = actual - predicted`.")
+    kurtosis: Optional[float] = Field(
+        None, description="Excess kurtosis (bias-corrected)."
+    )
+    mean: Optional[float] = Field(None, description="Mean error.")
+    mean_abs_error: Optional[float] = Field(None, description="Mean absolute error.")
+    median: Optional[float] = Field(None, description="Median error.")
+    n: int = Field(..., description="Errors.", ge=0)
+    normality: Optional[DriftNormality] = Field(None, description="Normality test.")
+    percentiles: Optional[DriftErrorPercentiles] = Field(
+        None, description="Percentiles."
+    )
+    skewness: Optional[float] = Field(None, description="Skewness (bias-corrected).")
+    std: Optional[float] = Field(None, description="Standard deviation (ddof 1).")
+
+
+class DriftErrorsAnswer(Model):
+    """
+    `GET /models/{model}/errors`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    distribution: DriftDistribution = Field(..., description="The distribution.")
+    model: str = Field(..., description="The model.")
+    systematic_errors: DriftSystematicErrors = Field(..., description="The segments.")
+
+
+class DriftFeatureWeight(RootModel[Union[DriftWeighted, DriftFeatureWeight1]]):
+    root: Union[DriftWeighted, DriftFeatureWeight1] = Field(
+        ..., description="A feature's weight, or why it has none."
+    )
+
+
+class DriftHealth(Model):
+    """
+    The health score.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    components: DriftComponents = Field(..., description="The components.")
+    formula: str = Field(..., description="The formula, in words.")
+    score: float = Field(..., description="0–100, one decimal.")
+    status: DriftHealthStatus = Field(..., description="The status.")
+
+
+class DriftMemory(RootModel[Union[DriftMemory1, DriftMemoryTrend]]):
+    root: Union[DriftMemory1, DriftMemoryTrend] = Field(
+        ...,
+        description="Memory over the period: its growth and whether it suggests a leak.",
+    )
+
+
+class DriftMetrics2(DriftRegressionValues):
+    """
+    MAE, RMSE, R², WAPE, MAPE and n of paired actuals/predictions.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    n: int = Field(..., description="Pairs.", ge=0)
+
+
+class DriftMetrics(RootModel[Union[DriftMetrics2, DriftMetrics1]]):
+    root: Union[DriftMetrics2, DriftMetrics1] = Field(
+        ...,
+        description="MAE, RMSE, R², WAPE, MAPE and n of paired actuals/predictions.",
+    )
+
+
+class DriftModelSummary(Model):
+    """
+    A model's entry in the summary.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    adwin: DriftAdwinSummary = Field(..., description="The ADWIN detector.")
+    kind: str = Field(..., description="The model type.")
+    newest_prediction: Optional[AwareDatetime] = Field(
+        ..., description="Event time of the newest prediction (RFC 3339)."
+    )
+    online: DriftOnlineMetrics = Field(..., description="All-time metrics.")
+    outcomes: int = Field(..., description="Outcomes seen.", ge=0)
+    pending: int = Field(..., description="Predictions waiting for an outcome.", ge=0)
+    pending_dropped: int = Field(
+        ..., description="Predictions not kept (`max_pending`).", ge=0
+    )
+    predictions: int = Field(..., description="Predictions seen.", ge=0)
+    unmatched_outcomes: int = Field(
+        ..., description="Outcomes without a pending prediction.", ge=0
+    )
+    versions: Dict[str, DriftOnlineMetrics] = Field(
+        ..., description="All-time metrics per version (`(none)` without one)."
+    )
+
+
+class DriftOverall2(DriftRegressionValues):
+    """
+    A window's overall metrics: [`Metrics`] and the classifier's accuracy.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    accuracy: Optional[float] = Field(
+        ...,
+        description="Share of label outcomes equal to the predicted label (null without any).",
+    )
+    labels: int = Field(..., description="Label outcomes.", ge=0)
+    n: int = Field(..., description="Pairs.", ge=0)
+
+
+class DriftOverall(RootModel[Union[DriftOverall2, DriftOverall1]]):
+    root: Union[DriftOverall2, DriftOverall1] = Field(
+        ...,
+        description="A window's overall metrics: [`Metrics`] and the classifier's accuracy.",
+    )
+
+
+class DriftPerformanceAnswer(Model):
+    """
+    `GET /models/{model}/performance`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    model: str = Field(..., description="The model.")
+    online_all_time: DriftOnlineMetrics = Field(..., description="All-time metrics.")
+    overall: DriftOverall = Field(..., description="Every version together.")
+    predictions: int = Field(..., description="Predictions in the window.", ge=0)
+    versions: Dict[str, DriftMetrics] = Field(
+        ...,
+        description="Per `payload.model_version` (`(none)` without one), in order of\nappearance; empty when no prediction names a version.",
+    )
+    window: DriftPeriod = Field(..., description="The window.")
+
+
+class DriftPinAnswer(Model):
+    """
+    `PUT /models/{model}/reference`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    model: str = Field(..., description="The model.")
+    pinned: DriftPinnedReference = Field(..., description="The pinned period.")
+
+
+class DriftReferenceAnswer(Model):
+    """
+    `GET /models/{model}/reference`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    model: str = Field(..., description="The model.")
+    pinned: Optional[DriftPinnedReference] = Field(
+        ..., description="The pinned period (null: the sliding window)."
+    )
+    sliding: DriftSliding = Field(..., description="The sliding window.")
+
+
+class DriftRequestsAnswer(Model):
+    """
+    `GET /retrain/requests`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    requests: List[DriftRetrainRequest] = Field(..., description="Newest first.")
+
+
+class DriftRetrainAnswer(Model):
+    """
+    `GET /models/{model}/retrain`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    blocked_by: Optional[str] = Field(
+        ...,
+        description="What kept the test from running (too few outcomes), if anything.",
+    )
+    checks: DriftRetrainChecks = Field(..., description="Context.")
+    drift_severity: DriftLevel = Field(..., description="The drift check's severity.")
+    model: str = Field(..., description="The model.")
+    reasons: List[str] = Field(..., description="Why (empty when not).")
+    recommendation: str = Field(..., description="The drift check's recommendation.")
+    rule: str = Field(..., description="The rule, in words.")
+    should_retrain: bool = Field(..., description="Whether to retrain.")
+    test: DriftRetrainTest = Field(..., description="The test.")
+
+
+class DriftSummary(Model):
+    """
+    `GET /summary`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    models: Dict[str, DriftModelSummary] = Field(..., description="Every model.")
+    workspace: str = Field(..., description="The workspace.")
+
+
+class DriftTestDetail(Model):
+    """
+    One test of a drift check: a feature's, the concept's or the
+    predictions'. Which fields are present depends on the test (and on
+    whether it ran); a present number is `null` where undefined.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    accuracy_current: Optional[float] = Field(
+        None, description="Classifier accuracy in the current window."
+    )
+    accuracy_reference: Optional[float] = Field(
+        None, description="Classifier accuracy in the reference window."
+    )
+    categories: Optional[int] = Field(
+        None, description="Categories in both windows.", ge=0
+    )
+    df: Optional[float] = Field(None, description="Degrees of freedom of a t-test.")
+    direction: Optional[DriftDirection] = Field(
+        None, description="Which way the loss moved."
+    )
+    dof: Optional[int] = Field(
+        None, description="Degrees of freedom of a χ² test.", ge=0
+    )
+    drifted: bool = Field(..., description="Whether the test is significant.")
+    error_rate_current: Optional[float] = Field(
+        None, description="Classifier error rate in the current window."
+    )
+    error_rate_reference: Optional[float] = Field(
+        None, description="Classifier error rate in the reference window."
+    )
+    mae_current: Optional[float] = Field(None, description="MAE in the current window.")
+    mae_reference: Optional[float] = Field(
+        None, description="MAE in the reference window."
+    )
+    mean_current: Optional[float] = Field(
+        None, description="Mean in the current window."
+    )
+    mean_reference: Optional[float] = Field(
+        None, description="Mean in the reference window."
+    )
+    mean_shift: Optional[float] = Field(
+        None, description="Current mean − reference mean."
+    )
+    mean_shift_in_reference_std: Optional[float] = Field(
+        None, description="The mean shift in reference standard deviations."
+    )
+    n_current: Optional[int] = Field(
+        None, description="Values in the current window.", ge=0
+    )
+    n_reference: Optional[int] = Field(
+        None, description="Values in the reference window.", ge=0
+    )
+    name: str = Field(
+        ...,
+        description="The feature's name, `abs_error`/`accuracy` (concept) or\n`predicted_value`/`predicted_label` (predictions).",
+    )
+    p_value: Optional[float] = Field(None, description="The raw p-value.")
+    performance_change_pct: Optional[float] = Field(
+        None, description="Relative change of the loss, in %."
+    )
+    proportions: Optional[Dict[str, Any]] = Field(
+        None, description="Each category's share (the first 50)."
+    )
+    psi: Optional[float] = Field(None, description="Population stability index.")
+    q_value: Optional[float] = Field(
+        None, description="The Benjamini–Hochberg adjusted p-value (when the test ran)."
+    )
+    severity: DriftLevel = Field(..., description="The test's severity.")
+    skipped: Optional[str] = Field(None, description="Why the test did not run.")
+    statistic: Optional[float] = Field(None, description="The test statistic.")
+    test: Optional[str] = Field(None, description="The statistical test.")
+    type: Optional[DriftValueType] = Field(
+        None, description="The values compared (feature tests only)."
+    )
+    wasserstein: Optional[float] = Field(None, description="Wasserstein distance.")
+
+
+class DriftWeightsAnswer(Model):
+    """
+    `GET /models/{model}/weights`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    buckets: Optional[int] = Field(None, description="Time buckets of the trend.", ge=0)
+    features: Dict[str, DriftFeatureWeight] = Field(
+        ..., description="Every numeric feature."
+    )
+    matched_outcomes: int = Field(
+        ..., description="Matched outcomes in the window.", ge=0
+    )
+    method: Optional[str] = Field(None, description="The method, in words.")
+    min_samples: int = Field(..., description="`weights_min_samples`.", ge=0)
+    model: str = Field(..., description="The model.")
+    ranking: Optional[List[DriftRanked]] = Field(
+        None, description="Features by weight, heaviest first."
+    )
+    skipped: Optional[str] = Field(None, description="Why no weights were computed.")
+    window: DriftPeriod = Field(..., description="The window.")
+
+
+class ImprovementEvent(Model):
+    """
+    One step of an improvement's lifecycle.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    at: AwareDatetime = Field(..., description="When.")
+    note: Any = Field(
+        ..., description="Why, with the numbers (null when nothing was recorded)."
+    )
+    status: ImprovementStatus = Field(..., description="The status it moved to.")
+
+
+class ItemResult(Model):
+    """
+    One item of a batch.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    field: Optional[str] = Field(
+        None,
+        description="The field at fault (rejected only; empty when the record as a whole).",
+    )
+    id: Optional[str] = Field(..., description="Its id, when it had one.")
+    index: int = Field(..., description="Its position in the batch (from 0).", ge=0)
+    message: Optional[str] = Field(
+        None, description="Why it was rejected (rejected only)."
+    )
+    status: ItemStatus = Field(..., description="What became of it.")
+
+
+class JobRun(Model):
+    """
+    One run of one job.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    attempt: int = Field(
+        ..., description="Which attempt at this slot this was (1 for the first).", ge=0
+    )
+    error: Optional[str] = Field(..., description="Why it failed.")
+    finished_at: Optional[AwareDatetime] = Field(..., description="When it ended.")
+    id: int = Field(..., description="Store-assigned id.")
+    job: str = Field(..., description="The job's name within the plugin.")
+    plugin: str = Field(
+        ...,
+        description="The plugin whose job ran.",
+        max_length=32,
+        min_length=1,
+        pattern="^[a-z][a-z0-9_]*$",
+    )
+    report: Any = Field(..., description="What the job reported.")
+    runner: str = Field(
+        ..., description="Who ran it: `scheduler@host:pid`, `cli`, `api`."
+    )
+    slot: Optional[int] = Field(
+        ...,
+        description="The scheduled slot (epoch microseconds) this run fills; `None` for a run started by hand.",
+    )
+    started_at: AwareDatetime = Field(..., description="When it started.")
+    status: JobStatus = Field(..., description="Lifecycle position.")
+
+
+class JobRuns(Model):
+    """
+    `GET /api/v1/jobs/runs`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    runs: List[JobRun] = Field(..., description="Newest first.")
+
+
+class PersonaDatasetAnswer(
+    RootModel[Union[PersonaDatasetPage, PersonaDatasetJsonlPage]]
+):
+    root: Union[PersonaDatasetPage, PersonaDatasetJsonlPage] = Field(
+        ..., description="`GET /training/dataset` in the `format` asked for."
+    )
+
+
+class PersonaExecuteRecord(Model):
+    """
+    The prediction to send to execute a hypothesis.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    kind: str = Field(..., description="Always `interaction`.")
+    label: str = Field(
+        ...,
+        description="The chosen hypothesis (`h1` to be replaced by the client's choice).",
+    )
+    payload: PersonaInteractionPayload = Field(..., description="What was offered.")
+    plugin: str = Field(..., description="Always `persona`.")
+    subject: str = Field(..., description="The user.")
+    type: str = Field(..., description="Always `prediction`.")
+
+
+class PersonaHypothesisRecord(Model):
+    """
+    `train/h/<seq>`: a hypothesis-selection training record
+    (hypotheses_data.jsonl).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    context: PersonaPersonaContext = Field(
+        ..., description="What was known about the user."
+    )
+    hypotheses: List[PersonaHypothesis] = Field(
+        ..., description="The hypotheses offered."
+    )
+    label: str = Field(..., description="Always `positive`.")
+    selected_confidence: float = Field(..., description="Its confidence.")
+    selected_id: str = Field(..., description="The one chosen.")
+    selected_text: str = Field(..., description="Its text.")
+    timestamp: Optional[AwareDatetime] = Field(
+        ..., description="The interaction's time."
+    )
+    user_id: str = Field(..., description="The user.")
+    user_input: str = Field(..., description="The user's input.")
+
+
+class PersonaHypothesisRecordPage(Model):
+    """
+    A page of training records as JSON (named `<record>Page` in the
+    schemas).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    next: Optional[str] = Field(
+        ..., description="The cursor of the next page (`after`), `null` on the last."
+    )
+    records: List[PersonaHypothesisRecord] = Field(..., description="The records.")
+
+
+class PersonaMemoryAnswer(Model):
+    """
+    A memory as routes show it: times as RFC 3339, the decayed confidence
+    beside the stored one.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    active: bool = Field(..., description="Not superseded or expired.")
+    avoid: bool = Field(..., description="Preferences: an avoidance.")
+    category: Optional[str] = Field(
+        None, description="Preferences: its contradiction category."
+    )
+    confidence: float = Field(..., description="Stored confidence (before decay).")
+    content: str = Field(..., description="The text.")
+    current_confidence: float = Field(
+        ..., description="Confidence after decay at the user's newest event."
+    )
+    id: str = Field(..., description="`<interaction id>:<g|p|h><n>`.")
+    interaction_id: str = Field(..., description="The interaction it came from.")
+    item: Optional[str] = Field(None, description="Preferences: the item.")
+    match: Optional[float] = Field(
+        None, description="Memory search: how well it matches the query."
+    )
+    source: str = Field(..., description="`rules` or `llm`.")
+    superseded_by: Optional[str] = Field(
+        ..., description="The memory that superseded it."
+    )
+    tags: List[str] = Field(..., description="Search tags.")
+    type: PersonaMemoryType = Field(..., description="GOAL, PREFERENCE or HISTORY.")
+    valid_from: Optional[AwareDatetime] = Field(..., description="Valid from.")
+    valid_to: Optional[AwareDatetime] = Field(
+        ..., description="Valid until, once superseded or expired."
+    )
+
+
+class PersonaPersonaAnswer(Model):
+    """
+    `GET /users/{user}`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    analysed_by: PersonaAnalysedBy = Field(
+        ..., description="How interactions were analysed."
+    )
+    facets: Dict[str, float] = Field(..., description="Facet scores.")
+    feedback_count: int = Field(..., description="Feedback received.", ge=0)
+    first_event_time: Optional[AwareDatetime] = Field(
+        ..., description="The user's first event time."
+    )
+    goals: List[PersonaMemoryAnswer] = Field(
+        ..., description="Active goals, most recent first."
+    )
+    interaction_count: int = Field(..., description="Interactions executed.", ge=0)
+    newest_event_time: Optional[AwareDatetime] = Field(
+        ..., description="The user's newest event time."
+    )
+    preferences: List[PersonaMemoryAnswer] = Field(
+        ..., description="Active preferences, most recent first."
+    )
+    recent_history: List[PersonaRecentAnswer] = Field(
+        ..., description="The last interactions, most recent first."
+    )
+    superseded_preferences: List[PersonaMemoryAnswer] = Field(
+        ..., description="Preferences superseded or expired."
+    )
+    user_id: str = Field(..., description="The user.")
+
+
+class PersonaPersonaUpdate(Model):
+    """
+    One entry of the persona-update log; `T` is the time: µs as stored,
+    RFC 3339 (or `null`) as `GET /users/{user}/updates` shows it.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    facet_deltas: Dict[str, float] = Field(
+        ..., description="The changes applied (rounded, zeros left out)."
+    )
+    goals_added: List[str] = Field(..., description="Goals added.")
+    interaction_count: List[InteractionCountItem] = Field(
+        ...,
+        description="Interaction count before and after.",
+        max_length=2,
+        min_length=2,
+    )
+    interaction_id: str = Field(..., description="The interaction.")
+    llm: str = Field(..., description="What became of the LLM.")
+    new_facets: Dict[str, float] = Field(..., description="Facets after.")
+    old_facets: Dict[str, float] = Field(..., description="Facets before.")
+    preferences_added: List[str] = Field(
+        ..., description='Preferences added ("Prefers: X", "Avoids: Y").'
+    )
+    signals: PersonaSignals = Field(..., description="What the interaction told.")
+    source: str = Field(..., description="`llm` or `rules`.")
+    superseded: List[str] = Field(..., description="Preference memories superseded.")
+    time: Optional[AwareDatetime] = Field(..., description="Its time.")
+    undone_at: Optional[int] = Field(
+        None, description="When the interaction's changes were undone (µs)."
+    )
+    user_id: str = Field(..., description="The user.")
+
+
+class PersonaPreferencesAnswer(Model):
+    """
+    `GET /users/{user}/preferences`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    accuracy_ceiling: Optional[float] = Field(
+        ...,
+        description="The best accuracy any predictor could reach on the same events.",
+    )
+    feedback: PersonaFeedbackSummary = Field(..., description="Feedback counts.")
+    held_out: PersonaHeldOut = Field(..., description="Held-out counts.")
+    learning_rate: float = Field(..., description="`learning_rate` of the EMA.")
+    next_activity: Optional[PersonaNextActivity] = Field(
+        ..., description="At the user's newest event."
+    )
+    preference_accuracy: Optional[float] = Field(..., description="Held-out accuracy.")
+    preferred_models: Dict[str, PersonaModelPreference] = Field(
+        ..., description="Per task type."
+    )
+    time_of_day: Dict[str, PersonaTimeOfDayUsage] = Field(
+        ..., description="Per time-of-day bucket."
+    )
+    user_id: str = Field(..., description="The user.")
+
+
+class PersonaStatsAnswer(Model):
+    """
+    `GET /stats`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    accuracy_ceiling: Optional[float] = Field(..., description="Its ceiling.")
+    accuracy_of_ceiling: Optional[float] = Field(..., description="Accuracy / ceiling.")
+    accuracy_target: float = Field(..., description="The seed's target (0.9).")
+    analysed_by_llm: int = Field(
+        ..., description="Interactions analysed by the LLM.", ge=0
+    )
+    analysed_by_rules: Dict[str, int] = Field(
+        ..., description="Interactions analysed by rules, by why the LLM was not used."
+    )
+    feedback: int = Field(..., description="Feedback received.", ge=0)
+    held_out_scored: int = Field(..., description="Held-out feedback scored.", ge=0)
+    interactions: int = Field(..., description="Interactions executed.", ge=0)
+    preference_accuracy: Optional[float] = Field(
+        ..., description="Held-out preference accuracy over all users."
+    )
+    responses: int = Field(..., description="Responses recorded.", ge=0)
+    training: PersonaTrainingCounts = Field(..., description="Training records.")
+    users: int = Field(..., description="Users seen.", ge=0)
+
+
+class PersonaUpdateRecordExport(
+    RootModel[Union[PersonaUpdateRecordPage, PersonaJsonlPage]]
+):
+    root: Union[PersonaUpdateRecordPage, PersonaJsonlPage] = Field(
+        ...,
+        description="A page of training records in the `format` asked for (named\n`<record>Export` in the schemas).",
+    )
+
+
+class PersonaUpdatesAnswer(Model):
+    """
+    `GET /users/{user}/updates`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    updates: List[PersonaPersonaUpdate] = Field(
+        ..., description="The persona-update log, newest first, times as RFC 3339."
+    )
+    user_id: str = Field(..., description="The user.")
 
 
 class Record(Model):
+    """
+    Input as it arrives, before validation: every field optional, unknown
+    fields rejected (a misspelt `confidnece` is an error, not silently dropped).
+    """
+
     model_config = ConfigDict(
         extra="allow",
     )
-    confidence: Optional[float] = Field(None, ge=0.0, le=1.0)
-    event_time: Optional[AwareDatetime] = None
-    features: Optional[Dict[str, Any]] = None
-    feedback: Optional[str] = None
-    id: str = Field(..., pattern="^[A-Za-z0-9._:-]{1,128}$")
-    kind: Optional[str] = None
-    label: Optional[str] = None
-    payload: Optional[Dict[str, Any]] = None
-    plugin: str
-    prediction_id: Optional[str] = None
-    quality: Optional[float] = Field(None, ge=0.0, le=1.0)
-    subject: Optional[str] = None
-    success: Optional[bool] = None
-    type: Optional[Literal["prediction", "outcome"]] = None
-    value: Optional[float] = None
-    workspace: Optional[str] = None
+    confidence: Optional[float] = Field(None, description="Prediction confidence.")
+    event_time: Optional[AwareDatetime] = Field(
+        None, description="RFC 3339 event time."
+    )
+    features: Optional[Dict[str, Any]] = Field(None, description="Prediction features.")
+    feedback: Optional[str] = Field(None, description="Outcome feedback.")
+    id: Optional[str] = Field(None, description="Record id.")
+    kind: Optional[str] = Field(None, description="Prediction kind.")
+    label: Optional[str] = Field(None, description="Predicted or observed label.")
+    payload: Optional[Any] = Field(None, description="Plugin-specific payload.")
+    plugin: Optional[str] = Field(None, description="Plugin name.")
+    prediction_id: Optional[str] = Field(
+        None, description="The prediction an outcome resolves."
+    )
+    quality: Optional[float] = Field(None, description="Outcome quality.")
+    subject: Optional[str] = Field(None, description="Prediction subject.")
+    success: Optional[bool] = Field(None, description="Outcome success.")
+    type: Optional[RecordType] = Field(None, description="`prediction` or `outcome`.")
+    value: Optional[float] = Field(None, description="Predicted or observed number.")
+    workspace: Optional[str] = Field(
+        None, description="Workspace id; the defaults may supply it."
+    )
 
 
-class RejectImprovementRequest(Model):
+class TrustAgentProfile(Model):
+    """
+    `GET /agents/{agent}`.
+    """
+
     model_config = ConfigDict(
         extra="allow",
     )
-    reason: Optional[str] = None
+    accuracy_score: float = Field(..., description="Posterior mean approval.")
+    agent_id: str = Field(
+        ..., description="The agent id (the recommendations' subject)."
+    )
+    agent_name: Optional[str] = Field(
+        ..., description="Display name, last seen in a payload's `agent_name`."
+    )
+    approval_rate: Optional[float] = Field(
+        ..., description="Approved / evaluated, partial counted as half."
+    )
+    bayesian: TrustBayesian = Field(
+        ..., description="The Beta posterior of the approval probability."
+    )
+    by_type: Dict[str, TrustTypeTrust] = Field(
+        ..., description="Trust per recommendation type."
+    )
+    change_test: TrustChangeTestSummary = Field(
+        ..., description="The change test behind the trend."
+    )
+    confidence_factor: float = Field(..., description="n / (n + k).")
+    consistency_score: float = Field(..., description="1 − 2σ(quality).")
+    ewma: TrustEwmaSummary = Field(
+        ..., description="Fast and slow EWMAs of the outcome values (reported only)."
+    )
+    last_event_time: Optional[AwareDatetime] = Field(
+        ..., description="Event time of the agent's last event."
+    )
+    learning_rate_scores: TrustLearningRate = Field(
+        ..., description="The seed's learning-rate scores."
+    )
+    overall_trust_score: float = Field(
+        ..., description="Weighted dimensions × confidence factor."
+    )
+    recommendation_strength: str = Field(
+        ...,
+        description="weak / moderate / strong / very_strong from the accuracy score.",
+    )
+    reliability_score: float = Field(
+        ..., description="Final evaluations / recommendations."
+    )
+    stats: TrustCountStats = Field(..., description="The agent's counters.")
+    strengths: List[TrustTypeStrength] = Field(
+        ...,
+        description="Types approved at least 5 points above the agent's accuracy (≥ 5 evaluations).",
+    )
+    timeliness_score: float = Field(..., description="Mean latency score.")
+    trend: str = Field(
+        ..., description="improving / stable / declining / insufficient_data."
+    )
+    weaknesses: List[TrustTypeStrength] = Field(
+        ..., description="Types approved at least 5 points below it."
+    )
+    weights_version: int = Field(
+        ..., description="Version of the trust weights in force.", ge=0
+    )
 
 
-class RollbackImprovementsRequest(Model):
+class TrustAgentSummary(Model):
+    """
+    One agent in `GET /agents` and `GET /trusted`.
+    """
+
     model_config = ConfigDict(
         extra="allow",
     )
-    plugin: str
-    reason: Optional[str] = None
-    target: str
-    to_version: Optional[int] = Field(None, ge=0)
+    accuracy_score: float = Field(..., description="Posterior mean approval.")
+    agent_id: str = Field(
+        ..., description="The agent id (the recommendations' subject)."
+    )
+    agent_name: Optional[str] = Field(
+        ..., description="Display name, last seen in a payload's `agent_name`."
+    )
+    approval_rate: Optional[float] = Field(
+        ..., description="Approved / evaluated, partial counted as half."
+    )
+    bayesian: TrustBayesian = Field(
+        ..., description="The Beta posterior of the approval probability."
+    )
+    change_test: TrustChangeTestSummary = Field(
+        ..., description="The change test behind the trend."
+    )
+    confidence_factor: float = Field(..., description="n / (n + k).")
+    consistency_score: float = Field(..., description="1 − 2σ(quality).")
+    ewma: TrustEwmaSummary = Field(
+        ..., description="Fast and slow EWMAs of the outcome values (reported only)."
+    )
+    last_event_time: Optional[AwareDatetime] = Field(
+        ..., description="Event time of the agent's last event."
+    )
+    overall_trust_score: float = Field(
+        ..., description="Weighted dimensions × confidence factor."
+    )
+    recommendation_strength: str = Field(
+        ...,
+        description="weak / moderate / strong / very_strong from the accuracy score.",
+    )
+    reliability_score: float = Field(
+        ..., description="Final evaluations / recommendations."
+    )
+    stats: TrustCountStats = Field(..., description="The agent's counters.")
+    timeliness_score: float = Field(..., description="Mean latency score.")
+    trend: str = Field(
+        ..., description="improving / stable / declining / insufficient_data."
+    )
 
 
-class TrustRouteRequest(Model):
+class TrustAgentsAnswer(Model):
+    """
+    `GET /agents`.
+    """
+
     model_config = ConfigDict(
         extra="allow",
     )
-    candidates: List[str]
-    recommendation_type: str
-    seed: Optional[int] = None
-    strategy: Optional[Literal["thompson", "greedy"]] = None
+    agents: List[TrustAgentSummary] = Field(
+        ..., description="Every agent, most trusted first."
+    )
+    as_of: Optional[AwareDatetime] = Field(
+        ..., description="The workspace's newest event time."
+    )
+    weights: TrustWeights = Field(..., description="The trust weights in force.")
+    weights_version: int = Field(
+        ..., description="Their version (0: the configured weights).", ge=0
+    )
+
+
+class TrustBoostAnswer(Model):
+    """
+    `GET /agents/{agent}/boost`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    agent_id: str = Field(..., description="The agent.")
+    boost: float = Field(
+        ..., description="(approval − ½) × confidence factor, in [−0.5, 0.5]."
+    )
+    recommendation_type: str = Field(
+        ..., description="The recommendation type asked about."
+    )
+    trust: TrustTrustScores = Field(
+        ..., description="The agent × type trust behind it."
+    )
+
+
+class TrustCycleWeights(Model):
+    """
+    The weights part of a learning cycle's report.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    in_force: TrustWeights = Field(
+        ..., description="The weights in force during the cycle."
+    )
+    learning: TrustWeightsLearning = Field(
+        ..., description="What the cycle learned about them."
+    )
+    version: int = Field(..., description="Their version.", ge=0)
+
+
+class TrustRouteAnswer(Model):
+    """
+    The answer of `POST /route`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    credible_level: float = Field(
+        ..., description="Credibility level of the intervals."
+    )
+    excluded_by_rules: List[str] = Field(
+        ..., description="Candidates an `avoid` rule left out."
+    )
+    exploration_probability: Optional[float] = Field(
+        ..., description="Thompson: probability of exploring (`null` for greedy)."
+    )
+    pick: str = Field(..., description="The chosen agent.")
+    preferred_by_rules: List[str] = Field(
+        ..., description="Candidates a `prefer` rule marks."
+    )
+    ranking: List[TrustRankedCandidate] = Field(
+        ..., description="Candidates by the lower end of their interval."
+    )
+    recommendation_type: str = Field(..., description="The recommendation type routed.")
+    rules_version: int = Field(
+        ..., description="Version of the routing rules in force.", ge=0
+    )
+    seed: int = Field(..., description="The generator's seed.", ge=0)
+    selection_probabilities: TrustProbabilities = Field(
+        ..., description="Selection probability per candidate (the propensities)."
+    )
+    shrinkage_strength: float = Field(
+        ..., description="Strength m of the shrinkage towards the agent's other types."
+    )
+    strategy: TrustStrategy = Field(..., description="The strategy used.")
+    weights_version: int = Field(
+        ..., description="Version of the trust weights in force.", ge=0
+    )
+
+
+class TrustRouteBody(Model):
+    """
+    The body of `POST /route`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    candidates: List[str] = Field(
+        ...,
+        description="The candidate agent ids: 1 to 1000, distinct, none empty.",
+        max_length=1000,
+        min_length=1,
+    )
+    recommendation_type: str = Field(
+        ..., description="The recommendation type to route (not empty).", min_length=1
+    )
+    seed: Optional[int] = Field(
+        None,
+        description="Seed of the random generator (default: a hash of the body, so the\nsame request gets the same answer).",
+        ge=0,
+    )
+    strategy: Optional[TrustStrategy] = Field(
+        None, description="The strategy (default `routing_strategy` of the config)."
+    )
+
+
+class TrustRulesAnswer(Model):
+    """
+    `GET /rules`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    in_force: List[TrustRule] = Field(
+        ..., description="The routing rules in force (the improvement lifecycle's)."
+    )
+    recommendation_type: Optional[str] = Field(
+        ..., description="The type asked about (`null`: all)."
+    )
+    rules: List[TrustSuggestedRule] = Field(
+        ..., description="Rules suggested from the patterns, most confident first."
+    )
+    rules_version: int = Field(..., description="Their version (0: none).", ge=0)
+
+
+class TrustRulesFit(Model):
+    """
+    How well a rule set fits the history it was learned from.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    in_sample_accuracy: Optional[float] = Field(
+        ..., description="Share of covered evaluations the rules predict right."
+    )
+    in_sample_coverage: Optional[float] = Field(
+        ..., description="Share of evaluations a rule covers."
+    )
+    meets_targets: bool = Field(..., description="Both targets met.")
+    targets: TrustTargets = Field(..., description="The seed's targets.")
+
+
+class TrustRulesLearning(Model):
+    """
+    What a learning cycle did about the routing rules (`rules.learning` in its report).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    fit: TrustRulesFit = Field(..., description="Their in-sample fit.")
+    proposed: bool = Field(
+        ...,
+        description="Whether a new rule set was proposed to the improvement lifecycle.",
+    )
+    reason: Optional[str] = Field(None, description="Why not.")
+    rules: int = Field(..., description="Rules in the learned set.", ge=0)
+
+
+class TrustTrustedAnswer(Model):
+    """
+    `GET /trusted`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    agents: List[TrustAgentSummary] = Field(
+        ..., description="Agents at or above it, most trusted first."
+    )
+    threshold: float = Field(..., description="The threshold applied.")
+    weights_version: int = Field(
+        ..., description="Version of the trust weights in force.", ge=0
+    )
+
+
+class Batch(Model):
+    """
+    The answer to a batch (a JSON array): every valid record is stored in one
+    durable transaction.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    duplicates: int = Field(
+        ..., description="Records stored before with the same content.", ge=0
+    )
+    inserted: int = Field(..., description="Records stored now.", ge=0)
+    rejected: int = Field(..., description="Records not stored.", ge=0)
+    results: List[ItemResult] = Field(
+        ..., description="Each item's result, in the batch's order."
+    )
+
+
+class CostCycleReport(Model):
+    """
+    The learning cycle's report (per workspace), kept as `learning.last_cycle`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    as_of: Optional[str] = Field(..., description="Newest event time seen.")
+    backtest: Dict[str, CostBacktest] = Field(..., description="Per parameter set.")
+    calibrated_error: Optional[float] = Field(
+        ..., description="Held-out error of the candidate's calibrated predictions."
+    )
+    calibrated_error_trend: Optional[CostCalibrationTrend] = Field(
+        ..., description="Month-by-month calibrated error."
+    )
+    calibration_groups: int = Field(..., description="Calibration groups.", ge=0)
+    cycle: int = Field(..., description="Cycle number.", ge=0)
+    held_out: int = Field(..., description="Recommendations held out.", ge=0)
+    holdout_from: Optional[str] = Field(
+        ..., description="Event time from which recommendations were held out."
+    )
+    improvement_over_baseline: Optional[float] = Field(
+        ..., description="Relative error reduction of calibrated over raw."
+    )
+    insights: int = Field(..., description="Insights found.", ge=0)
+    interval: CostIntervalParams = Field(..., description="The candidate's interval.")
+    learned_from: int = Field(..., description="Recommendations learned from.", ge=0)
+    measured: int = Field(
+        ..., description="Recommendations with measured savings.", ge=0
+    )
+    outcomes_tracked: int = Field(
+        ..., description="Executed or measured recommendations."
+    )
+    proposed: List[str] = Field(
+        ..., description="Parameter sets proposed to the improvement lifecycle."
+    )
+    raw_error: Optional[float] = Field(
+        ..., description="Held-out error of the raw predictions."
+    )
+    recommendations: int = Field(..., description="Recommendations read.", ge=0)
+    risk_levels: Dict[str, str] = Field(..., description="Learned risk level per type.")
+    scoring_weights: Dict[str, float] = Field(
+        ..., description="Learned scoring weights."
+    )
+    served_error: Optional[float] = Field(
+        ..., description="Held-out error of what was served during the cycle."
+    )
+    subjects: int = Field(..., description="Recommendation types.", ge=0)
+    success_backtest: Optional[CostSuccessBacktest] = Field(
+        ..., description="The success model's backtest."
+    )
+    success_rate: Optional[float] = Field(..., description="Execution success rate.")
+    totals: CostTotals = Field(..., description="Counts.")
+
+
+class CostMetrics(Model):
+    """
+    `GET /metrics`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    active_improvements: int = Field(
+        ..., description="Parameter sets applied (version > 0).", ge=0
+    )
+    avg_prediction_error: Optional[float] = Field(
+        ..., description="Mean relative error."
+    )
+    avg_savings_accuracy: Optional[float] = Field(
+        ..., description="Mean actual / predicted."
+    )
+    calibrated_error_trend: Optional[CostCalibrationTrend] = Field(
+        ..., description="From the last cycle."
+    )
+    improvement_over_baseline: Optional[float] = Field(
+        ..., description="From the last cycle."
+    )
+    last_cycle: Optional[CostCycleReport] = Field(
+        ..., description="The last cycle's report."
+    )
+    last_learning_cycle: Optional[str] = Field(
+        ..., description="The last cycle's `as_of`."
+    )
+    learning_cycles_completed: int = Field(..., description="Cycles completed.", ge=0)
+    newest_event_time: Optional[str] = Field(..., description="The plugin's clock.")
+    params_versions: CostParamsVersions = Field(..., description="Versions in force.")
+    prediction_error: CostPredictionError = Field(
+        ..., description="Against the seed's target."
+    )
+    success_model: Optional[CostSuccessBacktest] = Field(
+        ..., description="From the last cycle, with the version in force now."
+    )
+    success_rate: Optional[float] = Field(..., description="Execution success rate.")
+    success_rate_target: CostSuccessRateTarget = Field(
+        ..., description="Against the seed's target."
+    )
+    total_outcomes_tracked: int = Field(
+        ..., description="Executed or measured recommendations."
+    )
+    total_recommendations: int = Field(..., description="Recommendations.")
+
+
+class CostParamSets(Model):
+    """
+    The three parameter sets in force (`GET /params`).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    calibration: CostCalibrationSet = Field(
+        ..., description="Calibration of predicted savings and its interval."
+    )
+    risk_levels: CostRiskSet = Field(
+        ..., description="Success probability and risk levels."
+    )
+    scoring_weights: CostWeightsSet = Field(..., description="Scoring weights.")
+
+
+class CostParamsAnswer(Model):
+    """
+    `GET /params`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    params: CostParamSets = Field(..., description="The parameter sets in force.")
+    versions: CostParamsVersions = Field(
+        ..., description="Version of each parameter set in force."
+    )
+
+
+class DriftAbResults(Model):
+    """
+    A test's results (the `ab_tests/{test}` route's answer).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    arms: List[DriftArm] = Field(..., description="Per arm.")
+    comparisons: List[DriftComparison] = Field(
+        ..., description="The best arm against each other."
+    )
+    conclusion: str = Field(..., description="Why (or why not), in words.")
+    confidence: float = Field(..., description="Confidence needed for a winner.")
+    created: Optional[AwareDatetime] = Field(
+        ...,
+        description="When the test was created (RFC 3339); in the answer to its\ncreation, whether this call created it (false: a retry of an\nidentical definition).",
+    )
+    end: Optional[AwareDatetime] = Field(
+        ..., description="End of the period (RFC 3339; null out of range)."
+    )
+    id: str = Field(..., description="Test id.")
+    model: str = Field(..., description="The model.")
+    other_versions_predictions: int = Field(
+        ...,
+        description="Predictions of the model in the period with another version.",
+        ge=0,
+    )
+    rule: str = Field(..., description="The rule, in words.")
+    sample_ratio_mismatch: DriftSampleRatio = Field(
+        ..., description="The sample-ratio-mismatch check."
+    )
+    split: List[float] = Field(..., description="Traffic share per arm.")
+    start: Optional[AwareDatetime] = Field(
+        ..., description="Start of the period (RFC 3339; null out of range)."
+    )
+    status: DriftAbTestStatus = Field(
+        ..., description="Where the test is in its period."
+    )
+    versions: List[str] = Field(..., description="Versions (arms).")
+    winner: Optional[str] = Field(..., description="The winning version, if any.")
+
+
+class DriftConceptDrift(Model):
+    """
+    Concept drift of a drift check.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    degraded: bool = Field(..., description="Significant and the loss grew.")
+    drift_type: str = Field(..., description="`concept_drift`.")
+    severity: DriftLevel = Field(..., description="The test's severity.")
+    test: DriftTestDetail = Field(..., description="The test.")
+
+
+class DriftFeatureDrift(Model):
+    """
+    Feature drift (data drift) of a drift check.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    affected_features: List[str] = Field(
+        ..., description="Features with a significant test."
+    )
+    drift_type: str = Field(..., description="`data_drift`.")
+    severity: DriftLevel = Field(
+        ..., description="The highest severity of the feature tests."
+    )
+    tests: List[DriftTestDetail] = Field(
+        ..., description="Every feature's test, in name order."
+    )
+
+
+class DriftHealthReport(Model):
+    """
+    A service's health over a period (the `health` route's answer).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    endpoints: Dict[str, DriftEndpointHealth] = Field(..., description="Per endpoint.")
+    error_rate: float = Field(..., description="Error rate (0 without samples).")
+    errors: int = Field(..., description="Error samples.", ge=0)
+    from_: Optional[AwareDatetime] = Field(
+        ...,
+        alias="from",
+        description="Start of the period (RFC 3339; null out of range).",
+    )
+    health: DriftHealth = Field(..., description="The score.")
+    latency: DriftLatency = Field(..., description="Latency over every endpoint.")
+    memory: DriftMemory = Field(..., description="Memory.")
+    samples: int = Field(..., description="Samples.", ge=0)
+    service: str = Field(..., description="The service.")
+    slow_endpoint_ms: float = Field(..., description="`slow_endpoint_ms`.")
+    slow_endpoints: List[DriftSlowEndpoint] = Field(
+        ..., description="Slow endpoints, slowest first."
+    )
+    until: Optional[AwareDatetime] = Field(
+        ..., description="End of the period (RFC 3339; null out of range)."
+    )
+    window_minutes: float = Field(..., description="`service_window_minutes`.")
+    windows: List[DriftWindowHealth] = Field(
+        ..., description="Per aggregation window (the last 2000)."
+    )
+
+
+class DriftPredictionDrift(Model):
+    """
+    Prediction drift of a drift check.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    drift_type: str = Field(..., description="`prediction_drift`.")
+    severity: DriftLevel = Field(..., description="The test's severity.")
+    test: DriftTestDetail = Field(..., description="The test.")
+
+
+class Improvement(Model):
+    """
+    A versioned proposal to change what a plugin serves.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    backtest: Any = Field(..., description="The backtest result, once scored.")
+    created_at: AwareDatetime = Field(..., description="When it was proposed.")
+    evidence: Any = Field(..., description="Why it was proposed.")
+    expected_gain: float = Field(..., description="The expected change of that metric.")
+    history: List[ImprovementEvent] = Field(
+        ...,
+        description="Every status it has had, oldest first, with what was known then\n(backtest, monitoring result, rollback evidence).",
+    )
+    id: int = Field(..., description="Store-assigned id.")
+    metric: str = Field(
+        ..., description="The metric it should move, e.g. `savings_mape`."
+    )
+    params: Any = Field(
+        ..., description="The new parameter set, serialised by the plugin."
+    )
+    plugin: str = Field(
+        ...,
+        description="The plugin whose parameters change.",
+        max_length=32,
+        min_length=1,
+        pattern="^[a-z][a-z0-9_]*$",
+    )
+    status: ImprovementStatus = Field(..., description="Lifecycle position.")
+    target: str = Field(
+        ..., description="Which parameter set changes, e.g. `calibration`."
+    )
+    updated_at: AwareDatetime = Field(..., description="When its status last changed.")
+    version: int = Field(
+        ...,
+        description="Version of the parameter set this would become (1, 2, ...).",
+        ge=0,
+    )
+    workspace: str = Field(
+        ...,
+        description="The tenant.",
+        max_length=64,
+        min_length=1,
+        pattern="^[a-z0-9][a-z0-9_-]*$",
+    )
+
+
+class Improvements(Model):
+    """
+    `GET /api/v1/improvements`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    improvements: List[Improvement] = Field(..., description="Newest first.")
+
+
+class PersonaExecuteHint(Model):
+    """
+    How to execute a hypothesis.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    note: str = Field(..., description="For people.")
+    record: PersonaExecuteRecord = Field(..., description="The record to send.")
+
+
+class PersonaHypothesisRecordExport(
+    RootModel[Union[PersonaHypothesisRecordPage, PersonaJsonlPage]]
+):
+    root: Union[PersonaHypothesisRecordPage, PersonaJsonlPage] = Field(
+        ...,
+        description="A page of training records in the `format` asked for (named\n`<record>Export` in the schemas).",
+    )
+
+
+class PersonaHypothesizeAnswer(Model):
+    """
+    `POST /hypothesize`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    context: PersonaPersonaContext = Field(
+        ..., description="What was known about the user."
+    )
+    execute: PersonaExecuteHint = Field(..., description="How to execute one.")
+    hypotheses: List[PersonaHypothesis] = Field(
+        ..., description="Three hypotheses, most likely first."
+    )
+    input_text: str = Field(..., description="The input.")
+    llm: str = Field(
+        ..., description="What became of the LLM (used, disabled, no_answer, ...)."
+    )
+    source: str = Field(..., description="`llm` or `rules`.")
+    user_id: str = Field(..., description="The user.")
+
+
+class PersonaMemoriesAnswer(Model):
+    """
+    `GET /users/{user}/memories`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    memories: List[PersonaMemoryAnswer] = Field(
+        ..., description="The best matches, up to `limit`."
+    )
+    ranking: str = Field(..., description="`text` or `text+embeddings`.")
+    total: int = Field(..., description="Matches in all.", ge=0)
+    user_id: str = Field(..., description="The user.")
+
+
+class TrustCycleRules(Model):
+    """
+    The routing-rules part of a learning cycle's report.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    in_force: int = Field(..., description="Rules in force during the cycle.", ge=0)
+    learning: TrustRulesLearning = Field(
+        ..., description="What the cycle learned about them."
+    )
+    version: int = Field(..., description="Their version.", ge=0)
+
+
+class DriftDriftReport(Model):
+    """
+    The drift check of one model (the `drift` route's answer).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    adjustment: str = Field(..., description="How the p-values were adjusted.")
+    concept_drift: DriftConceptDrift = Field(..., description="Concept drift.")
+    current: DriftWindowSpan = Field(..., description="The current window.")
+    drifted: bool = Field(..., description="Whether any drift type is significant.")
+    feature_drift: DriftFeatureDrift = Field(..., description="Feature drift.")
+    model: str = Field(..., description="The model.")
+    model_kind: DriftModelKind = Field(..., description="Regression or classifier.")
+    p_value: float = Field(..., description="The significance level.")
+    prediction_drift: DriftPredictionDrift = Field(..., description="Prediction drift.")
+    recommendation: str = Field(..., description="What to do, in words.")
+    reference: DriftReferenceSpan = Field(..., description="The reference window.")
+    severity: DriftLevel = Field(
+        ..., description="The highest severity of the three drift types."
+    )
+
+
+class TrustCycleReport(Model):
+    """
+    The report of `meta_learning` and `pattern_refresh` (the cycle fields
+    only for `meta_learning`), also kept as the `learning` document's
+    `last_result`. Fields added over time default when an older document
+    lacks them.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    coverage: Optional[float] = Field(..., description="Model coverage.")
+    iteration: Optional[int] = Field(
+        None, description="The cycle's number (cycles only).", ge=0
+    )
+    iteration_accuracy: Optional[float] = Field(..., description="Model accuracy.")
+    iteration_id: Optional[str] = Field(
+        None, description="`iter_<workspace>_<newest seconds>` (cycles only)."
+    )
+    key_insights: List[str] = Field(
+        ..., description="What the patterns say, for people."
+    )
+    note: str = Field(..., description="Why there are no timings.")
+    pattern_confidence_improvement: Optional[float] = Field(
+        ..., description="Mean pattern confidence minus the previous discovery's."
+    )
+    patterns_confirmed: int = Field(
+        ..., description="Of them, already known before.", ge=0
+    )
+    patterns_discovered: int = Field(..., description="Patterns kept.", ge=0)
+    patterns_pruned: int = Field(
+        ..., description="Candidates pruned plus earlier patterns gone.", ge=0
+    )
+    recommendations_for_swarm: List[str] = Field(
+        ..., description="What to do about it."
+    )
+    rule_effectiveness_improvement: Optional[float] = Field(
+        ..., description="Model accuracy minus the previous discovery's."
+    )
+    rules: Optional[TrustCycleRules] = Field(
+        None, description="Routing rules learned (cycles only)."
+    )
+    rules_updated: int = Field(
+        ...,
+        description="Patterns that are routing rules (success_indicator, failure_avoidance, expert_opinion).",
+        ge=0,
+    )
+    samples_analyzed: int = Field(
+        ..., description="Evaluated recommendations in the window.", ge=0
+    )
+    subjects: int = Field(..., description="Agents seen in the window.", ge=0)
+    success_rate: Optional[float] = Field(
+        ..., description="Approved share of the evaluated."
+    )
+    totals: TrustJobTotals = Field(
+        ..., description="Recommendations and evaluations in the window."
+    )
+    weights: Optional[TrustCycleWeights] = Field(
+        None, description="Trust weights learned (cycles only)."
+    )
+    window: TrustCycleWindow = Field(..., description="The window discovered over.")
+    workspace_id: Optional[str] = Field(
+        None, description="The workspace (cycles only)."
+    )
+
+
+class TrustLearningStatus(Model):
+    """
+    `GET /learning/status` (also `learning` in `GET /stats`).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    cycles: int = Field(..., description="Learning cycles run.", ge=0)
+    last_cycle: Optional[TrustCycleReport] = Field(
+        ..., description="The last cycle's report (`null` before the first)."
+    )
+    learning_trigger_outcomes: int = Field(
+        ..., description="The configured trigger.", ge=0
+    )
+    model_accuracy: Optional[float] = Field(..., description="Their accuracy.")
+    model_coverage: Optional[float] = Field(..., description="Their coverage.")
+    new_evaluations_since_last_cycle: int = Field(
+        ..., description="Final evaluations since the last cycle.", ge=0
+    )
+    newest_event_time: Optional[AwareDatetime] = Field(
+        ..., description="The workspace's newest event time."
+    )
+    patterns: int = Field(..., description="Patterns in force.", ge=0)
+    should_trigger_learning_cycle: bool = Field(
+        ...,
+        description="At least `learning_trigger_outcomes` new evaluations since the last cycle.",
+    )
+    targets: TrustTargets = Field(..., description="The seed's targets.")
+    totals: TrustSeenTotals = Field(..., description="What was seen.")
+
+
+class TrustStatsAnswer(Model):
+    """
+    `GET /stats`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    agents: int = Field(..., description="Agents known.", ge=0)
+    by_type: Dict[str, TrustCountStats] = Field(
+        ..., description="Counters per recommendation type, over all agents."
+    )
+    learning: TrustLearningStatus = Field(..., description="The learning status.")
+    totals: TrustStatsTotals = Field(..., description="What was seen.")
+    trusted_agents: int = Field(
+        ..., description="Agents at or above `trusted_threshold`.", ge=0
+    )
+    weights: TrustWeights = Field(..., description="The trust weights in force.")
+    weights_version: int = Field(..., description="Their version.", ge=0)
+
+
+Applied.model_rebuild()
