@@ -51,15 +51,15 @@ fn type_line(s: &Value) -> String {
         _ => "any".to_string(),
     };
     let mut out = esc(&ty);
-    if ty.contains("array") {
-        if let Some(items) = s.get("items") {
-            out = format!("{out} of {}", type_line(items));
-        }
+    if ty.contains("array")
+        && let Some(items) = s.get("items")
+    {
+        out = format!("{out} of {}", type_line(items));
     }
-    if ty == "object" {
-        if let Some(ap) = s.get("additionalProperties").filter(|v| v.is_object()) {
-            out = format!("map of {}", type_line(ap));
-        }
+    if ty == "object"
+        && let Some(ap) = s.get("additionalProperties").filter(|v| v.is_object())
+    {
+        out = format!("map of {}", type_line(ap));
     }
     if let Some(f) = s.get("format").and_then(Value::as_str) {
         let _ = write!(out, " ({})", esc(f));

@@ -28,10 +28,10 @@ fn typed_body<T: serde::de::DeserializeOwned>(
     empty: Option<T>,
 ) -> Result<T, ApiError> {
     let bytes = super::body(b, limit)?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        if let Some(e) = empty {
-            return Ok(e);
-        }
+    if bytes.iter().all(u8::is_ascii_whitespace)
+        && let Some(e) = empty
+    {
+        return Ok(e);
     }
     let value = super::json(&bytes)?;
     if !value.is_object() {
