@@ -186,7 +186,7 @@ fn case_payload(id: &str, r: &Rec) -> Value {
     m.insert("predicted_savings".into(), json!(r.predicted));
     if let Some(e) = &r.exec {
         m.insert("success".into(), json!(e.success));
-        m.insert("execution_date".into(), crate::ts(e.t));
+        m.insert("execution_date".into(), json!(crate::record::time_string(e.t)));
         m.insert("issues_encountered".into(), json!(e.issues));
     }
     if let Some(a) = r.actual {

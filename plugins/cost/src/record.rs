@@ -145,7 +145,8 @@ impl Rec {
     /// Days from execution to the savings measurement.
     pub fn days_to_savings(&self) -> Option<f64> {
         match (&self.exec, self.actual_t) {
-            (Some(e), Some(t)) if t >= e.t => Some((t - e.t) as f64 / DAY),
+            // Both times must be known (0: the client sent none).
+            (Some(e), Some(t)) if e.t != 0 && t != 0 && t >= e.t => Some((t - e.t) as f64 / DAY),
             _ => None,
         }
     }
@@ -190,7 +191,14 @@ impl Rec {
 }
 
 /// An RFC 3339 time for a time in µs (`None` when out of range).
+///
+/// 0 is "no client time" in this plugin's documents (an event sent
+/// without `event_time` has no time for the plugin's clocks): `None`, not
+/// 1970-01-01.
 pub fn time_string(us: i64) -> Option<String> {
+    if us == 0 {
+        return None;
+    }
     crate::ts(us).as_str().map(str::to_string)
 }
 

@@ -124,3 +124,28 @@ fn route_bodies() {
         }
     });
 }
+
+/// A recommendation, its execution and its measured savings all sent
+/// without `event_time`: the plugin has no client time for them, so the
+/// answers say `null` (not 1970-01-01) and no time to savings is made up.
+#[test]
+fn records_without_event_times_have_no_dates() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = learnloop_test_support::host::host::<learnloop_plugin_cost::CostPlugin>(dir.path(), "cost");
+    let records = vec![
+        rec(json!({"type": "prediction", "id": "r1", "workspace": "w", "plugin": "cost", "subject": "ec2-1",
+                   "kind": "rightsizing", "value": 100.0, "payload": {"resource_type": "ec2", "region": "eu-west-1"}})),
+        rec(json!({"type": "outcome", "id": "r1-exec", "workspace": "w", "plugin": "cost", "prediction_id": "r1",
+                   "success": true})),
+        rec(json!({"type": "outcome", "id": "r1-savings", "workspace": "w", "plugin": "cost", "prediction_id": "r1",
+                   "value": 90.0})),
+    ];
+    learnloop_test_support::host::ingest_all(&host, records, T0);
+    let v = call(&host, "GET", "/recommendations/r1", &[], Value::Null);
+    assert_eq!(v["execution"]["success"], true, "{v}");
+    assert_eq!(v["recommended_at"], Value::Null, "{v}");
+    assert_eq!(v["execution"]["executed_at"], Value::Null, "{v}");
+    assert_eq!(v["measured_at"], Value::Null, "{v}");
+    assert_eq!(v["days_to_savings"], Value::Null, "{v}");
+    assert_eq!(v["actual_savings"], 90.0, "{v}");
+}
