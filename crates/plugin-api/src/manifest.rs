@@ -296,17 +296,17 @@ impl QueryParam {
 
     /// Whether `value` is one its schema admits; the message says why not.
     pub fn check(&self, value: &str) -> Result<(), String> {
-        let s = &self.schema;
-        let min = s.get("minimum").and_then(Value::as_f64);
-        let max = s.get("maximum").and_then(Value::as_f64);
-        let bounds = || match (min, max) {
+        // The keywords the host enforces, read once into typed fields (a
+        // schema it cannot read admits anything, as before).
+        let s: ValueSchema = serde_json::from_value(self.schema.clone()).unwrap_or_default();
+        let bounds = || match (s.minimum, s.maximum) {
             (Some(a), Some(b)) => format!(" from {a} to {b}"),
             (Some(a), None) => format!(" ≥ {a}"),
             (None, Some(b)) => format!(" ≤ {b}"),
             (None, None) => String::new(),
         };
-        let within = |v: f64| min.is_none_or(|m| v >= m) && max.is_none_or(|m| v <= m);
-        match s.get("type").and_then(Value::as_str) {
+        let within = |v: f64| s.minimum.is_none_or(|m| v >= m) && s.maximum.is_none_or(|m| v <= m);
+        match s.kind.as_ref().and_then(Value::as_str) {
             Some("integer") => match value.parse::<i64>() {
                 Ok(v) if within(v as f64) => Ok(()),
                 _ => Err(format!("{value:?}: expected a whole number{}", bounds())),
@@ -320,22 +320,37 @@ impl QueryParam {
                 _ => Err(format!("{value:?}: expected true or false")),
             },
             _ => {
-                if let Some(options) = s.get("enum").and_then(Value::as_array)
+                if let Some(options) = &s.options
                     && !options.iter().any(|o| o.as_str() == Some(value))
                 {
                     let list: Vec<&str> = options.iter().filter_map(Value::as_str).collect();
                     return Err(format!("{value:?}: expected one of {}", list.join(", ")));
                 }
-                if s.get("format").and_then(Value::as_str) == Some("date-time") {
+                if s.format.as_deref() == Some("date-time") {
                     learnloop_core::Timestamp::parse(&self.name, value).map_err(|e| e.message)?;
                 }
-                if value.is_empty() && s.get("minLength").is_some() {
+                if value.is_empty() && s.min_length.is_some() {
                     return Err("is empty".into());
                 }
                 Ok(())
             }
         }
     }
+}
+
+/// The keywords of a query parameter's schema that the host enforces.
+#[derive(Default, Deserialize)]
+struct ValueSchema {
+    /// A string, or (not enforced) a list of types.
+    #[serde(rename = "type")]
+    kind: Option<Value>,
+    minimum: Option<f64>,
+    maximum: Option<f64>,
+    #[serde(rename = "enum")]
+    options: Option<Vec<Value>>,
+    format: Option<String>,
+    #[serde(rename = "minLength")]
+    min_length: Option<u64>,
 }
 
 /// [`RouteSpec`] as it crosses the ABI: `role`, plus `writes` for older hosts.

@@ -20,6 +20,7 @@
 //! crate's unit tests would see a second copy of the crate's own types.
 
 pub mod cdylib;
+pub mod contract;
 pub mod host;
 pub mod plugin_conformance;
 pub mod quiet;
