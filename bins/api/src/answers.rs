@@ -18,10 +18,14 @@ pub struct Health {
 /// `GET /ready` (200 when ready, 503 otherwise).
 #[derive(Serialize, JsonSchema)]
 pub struct Readiness {
-    /// `ready` or `not ready`.
+    /// `ready`, `not ready`, or `shutting down` (SIGTERM received: finishing
+    /// what it has, taking nothing new).
     pub status: String,
-    /// `ok` or `unavailable`.
+    /// `ok`, `unavailable` (it does not answer) or `out of space` (reads
+    /// work, writes are refused with 507 until space is freed).
     pub store: String,
+    /// Why the store refuses writes, when it does.
+    pub store_problem: Option<String>,
     /// The plugins that loaded.
     pub plugins: Vec<String>,
     /// Why an enabled plugin did not load.
@@ -164,4 +168,35 @@ pub struct RollbackBody {
     /// Why, for the history.
     #[serde(default)]
     pub reason: Option<String>,
+}
+
+/// `GET /api/v1/keys`.
+#[derive(Serialize, JsonSchema)]
+pub struct Keys {
+    /// Every key, revoked ones too (never the key itself).
+    pub keys: Vec<learnloop_core::ApiKey>,
+}
+
+/// The body of `POST /api/v1/keys`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKeyBody {
+    /// A name for people ("ingest from billing"), 1 to 200 characters.
+    pub name: String,
+    /// `reader`, `writer` or `admin`.
+    pub role: learnloop_core::Role,
+    /// The workspace of a reader or writer key; none for an admin key.
+    #[serde(default)]
+    pub workspace: Option<String>,
+}
+
+/// `POST /api/v1/keys` (201): the key itself, shown only in this answer.
+#[derive(Serialize, JsonSchema)]
+pub struct CreatedKey {
+    /// The key: send it as `Authorization: Bearer <key>`. Only its hash is
+    /// stored; it cannot be shown again.
+    pub key: String,
+    /// What is stored about it.
+    #[serde(flatten)]
+    pub info: learnloop_core::ApiKey,
 }

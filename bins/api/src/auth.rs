@@ -110,17 +110,19 @@ impl FromRequestParts<AppState> for Caller {
             tokio::task::spawn_blocking(move || store.api_key_by_hash(&hash)).await.map_err(ApiError::internal)??;
         let key = found.ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))?;
         let caller = Caller { role: key.role, workspace: key.workspace, keyed: true };
-        state.keys.put(hash, caller.clone());
+        state.keys.put(hash, key.id, caller.clone());
         Ok(caller)
     }
 }
 
 /// Recently verified keys, so a busy client does not cost a store lookup
-/// per request. Entries live [`KeyCache::TTL`]: a revoked key stops working
-/// within that time (also on other API nodes, which share only the store).
+/// per request. Entries live [`KeyCache::TTL`]: a key revoked through this
+/// node's `POST /api/v1/keys/{id}/revoke` stops working at once
+/// ([`KeyCache::forget`]); one revoked elsewhere (`learnloop keys revoke`,
+/// another API node: they share only the store) within that time.
 #[derive(Default)]
 pub struct KeyCache {
-    entries: std::sync::Mutex<std::collections::HashMap<[u8; 32], (Caller, std::time::Instant)>>,
+    entries: std::sync::Mutex<std::collections::HashMap<[u8; 32], (Caller, i64, std::time::Instant)>>,
 }
 
 impl KeyCache {
@@ -129,14 +131,19 @@ impl KeyCache {
 
     fn get(&self, hash: &[u8; 32]) -> Option<Caller> {
         let map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(hash).filter(|(_, at)| at.elapsed() < Self::TTL).map(|(c, _)| c.clone())
+        map.get(hash).filter(|(_, _, at)| at.elapsed() < Self::TTL).map(|(c, _, _)| c.clone())
     }
 
-    fn put(&self, hash: [u8; 32], caller: Caller) {
+    fn put(&self, hash: [u8; 32], id: i64, caller: Caller) {
         let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() > 10_000 {
-            map.retain(|_, (_, at)| at.elapsed() < Self::TTL);
+            map.retain(|_, (_, _, at)| at.elapsed() < Self::TTL);
         }
-        map.insert(hash, (caller, std::time::Instant::now()));
+        map.insert(hash, (caller, id, std::time::Instant::now()));
+    }
+
+    /// Drops the cached verification of key `id` (it was just revoked).
+    pub fn forget(&self, id: i64) {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, (_, key, _)| *key != id);
     }
 }

@@ -242,6 +242,38 @@ fn build() -> Contract {
     r.spec = r.spec.answers(s.output::<learnloop_core::JobRun>()).statuses(&[409]);
     r.workspace = false;
     routes.push(r);
+    let mut r = route(
+        "GET",
+        Role::Admin,
+        "list_keys",
+        "/api/v1/keys",
+        "Every API key (never the key itself), revoked ones too.",
+    );
+    r.spec = r.spec.answers(s.output::<Keys>());
+    r.workspace = false;
+    routes.push(r);
+    let mut r = route(
+        "POST",
+        Role::Admin,
+        "create_key",
+        "/api/v1/keys",
+        "Create an API key; the answer (201) is the only place the key is ever shown.",
+    );
+    r.spec = r.spec.body(s.input::<CreateKeyBody>()).answers(s.output::<CreatedKey>()).statuses(&[201]);
+    r.created = Some(s.output::<CreatedKey>());
+    r.workspace = false;
+    routes.push(r);
+    let mut r = route(
+        "POST",
+        Role::Admin,
+        "revoke_key",
+        "/api/v1/keys/{id}/revoke",
+        "Revoke an API key: refused at once by this node, by other nodes and after `learnloop keys revoke` within 2 s.",
+    );
+    r.spec = r.spec.answers(s.output::<learnloop_core::ApiKey>());
+    r.path_params.push(id("The key's id."));
+    r.workspace = false;
+    routes.push(r);
     Contract { routes, schemas: s.into_definitions() }
 }
 

@@ -26,11 +26,15 @@ pub struct ApiError {
     pub field: Option<String>,
     /// The methods the path takes (the `Allow` header of a 405).
     pub allow: Option<String>,
+    /// Seconds after which to try again (the `Retry-After` header).
+    pub retry_after: Option<u32>,
+    /// The store's own words, for the log, when it is out of space.
+    pub out_of_space: Option<String>,
 }
 
 impl ApiError {
     fn new(status: StatusCode, kind: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, kind, detail: detail.into(), field: None, allow: None }
+        Self { status, kind, detail: detail.into(), field: None, allow: None, retry_after: None, out_of_space: None }
     }
     /// 400: the request could not be read (malformed JSON, bad query).
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -72,6 +76,24 @@ impl ApiError {
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
     }
+    /// 507: the store is out of space; nothing of the request was stored.
+    pub fn out_of_space(reason: impl std::fmt::Display) -> Self {
+        Self {
+            retry_after: Some(crate::status::ServerStatus::RETRY_AFTER_SECS),
+            out_of_space: Some(reason.to_string()),
+            ..Self::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "out-of-space",
+                format!(
+                    "the store is out of space, so nothing of this request was stored; send it again once space is freed ({reason})"
+                ),
+            )
+        }
+    }
+    /// 408: the request (its body) did not arrive in time.
+    pub fn timeout(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::REQUEST_TIMEOUT, "timeout", detail)
+    }
     /// 500: logs `context` and tells the client nothing more.
     pub fn internal(context: impl std::fmt::Display) -> Self {
         let _ = std::io::Write::write_fmt(
@@ -105,6 +127,12 @@ impl IntoResponse for ApiError {
         }
         if let Some(allow) = self.allow.as_deref().and_then(|a| HeaderValue::from_str(a).ok()) {
             r.headers_mut().insert(header::ALLOW, allow);
+        }
+        if let Some(reason) = self.out_of_space {
+            r.extensions_mut().insert(crate::status::StoreFull(reason));
+        }
+        if let Some(secs) = self.retry_after {
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         r
     }
@@ -180,6 +208,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(m) => ApiError::not_found(format!("{m} not found")),
             StoreError::VersionConflict { .. } | StoreError::SlotTaken { .. } => ApiError::conflict(e.to_string()),
             StoreError::Rejected { reason, .. } => ApiError::conflict(reason.to_string()),
+            StoreError::OutOfSpace(reason) => ApiError::out_of_space(reason),
             other => ApiError::internal(other),
         }
     }

@@ -11,6 +11,7 @@
 //! * `ANY /api/v1/<plugin>/...` — each enabled plugin's routes;
 //! * `GET /api/v1/insights`, `GET /api/v1/alerts`, `POST /api/v1/alerts/{id}/ack`;
 //! * `GET /api/v1/jobs`, `POST /api/v1/jobs/{plugin}/{job}/run`, `GET /api/v1/jobs/runs`;
+//! * `GET /api/v1/keys`, `POST /api/v1/keys`, `POST /api/v1/keys/{id}/revoke` (admin keys);
 //! * `GET /health`, `GET /ready`, `GET /metrics`, `GET /api/v1/openapi.json`,
 //!   `GET /docs` (the document rendered for people).
 //!
@@ -34,6 +35,8 @@ mod error;
 pub mod metrics;
 pub mod openapi;
 mod routes;
+pub mod serve;
+pub mod status;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -60,6 +63,10 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Recently verified API keys.
     pub keys: Arc<auth::KeyCache>,
+    /// Out of space, draining: what `/ready` reports.
+    pub status: Arc<status::ServerStatus>,
+    /// Connection counters of the server loop ([`serve`]).
+    pub conns: Arc<serve::ConnStats>,
 }
 
 impl AppState {
@@ -71,6 +78,8 @@ impl AppState {
             host: Arc::new(host),
             metrics: Arc::new(metrics::Metrics::default()),
             keys: Arc::new(auth::KeyCache::default()),
+            status: Arc::new(status::ServerStatus::default()),
+            conns: Arc::new(serve::ConnStats::default()),
         }
     }
 }
@@ -83,9 +92,45 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".to_string());
-    let response = next.run(req).await;
-    state.metrics.request(&method, &route, response.status().as_u16(), started.elapsed().as_secs_f64());
+    let writes = req.method() != axum::http::Method::GET && req.method() != axum::http::Method::HEAD;
+    let mut response = next.run(req).await;
+    let status = response.status();
+    state.metrics.request(&method, &route, status.as_u16(), started.elapsed().as_secs_f64());
+    if status == axum::http::StatusCode::INSUFFICIENT_STORAGE {
+        let why = response.extensions().get::<status::StoreFull>().map(|f| f.0.clone());
+        state.status.out_of_space(&why.unwrap_or_else(|| format!("{method} {route} answered 507")));
+    } else if writes && status.is_success() {
+        state.status.wrote();
+    }
+    // Draining: every answer closes its connection, so clients reconnect
+    // (to another node, or after the restart) instead of reusing it.
+    if state.status.draining() {
+        response.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    }
     response
+}
+
+/// A line on stderr with a UTC timestamp and a level; a closed stderr loses
+/// it but never stops the server.
+fn log_line(level: &str, args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let now = learnloop_core::Timestamp::now();
+    let _ = writeln!(std::io::stderr().lock(), "{now} {level} learnloop-api: {args}");
+}
+
+/// An error-level log line (see [`log_line`]).
+pub fn log_error(args: std::fmt::Arguments<'_>) {
+    log_line("ERROR", args)
+}
+
+/// A warning-level log line.
+pub fn log_warn(args: std::fmt::Arguments<'_>) {
+    log_line("WARN", args)
+}
+
+/// An info-level log line.
+pub fn log_info(args: std::fmt::Arguments<'_>) {
+    log_line("INFO", args)
 }
 
 /// The whole API.
@@ -108,6 +153,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/improvements/{id}", get(routes::improvements::show))
         .route("/api/v1/improvements/{id}/approve", post(routes::improvements::approve))
         .route("/api/v1/improvements/{id}/reject", post(routes::improvements::reject))
+        .route("/api/v1/keys", get(routes::keys::list).post(routes::keys::create))
+        .route("/api/v1/keys/{id}/revoke", post(routes::keys::revoke))
         .route("/api/v1/jobs", get(routes::jobs::list))
         .route("/api/v1/jobs/runs", get(routes::jobs::history))
         .route("/api/v1/jobs/{plugin}/{job}/run", post(routes::jobs::run))
@@ -115,6 +162,7 @@ pub fn app(state: AppState) -> Router {
         .route_layer(middleware::from_fn(contract::check_query))
         .fallback(routes::health::not_found)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(state.clone(), serve::read_body))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state.clone());
     // Around the whole router, not per route: a 405 gets its `Allow` header

@@ -2,8 +2,10 @@
 //!
 //! On the first start with authentication on and no keys, it creates an
 //! admin key, writes it to `<data_dir>/<auth.admin_key_file>` (mode 0600) and
-//! prints it once. SIGTERM or SIGINT stop accepting connections, let
-//! in-flight requests finish, commit what is queued and exit 0.
+//! prints it once (a leftover key file from an earlier store is kept as
+//! `<file>.old`). SIGTERM or SIGINT drain the server ([`learnloop_api::serve`]:
+//! no new connections, in-flight requests finish within
+//! `api.shutdown_timeout_ms`), commit what is queued and exit 0.
 //!
 //! A configuration error stops the start with status 1, naming the file (or
 //! environment variable), the key and the reason — including an enabled
@@ -37,6 +39,11 @@ struct Args {
 }
 
 /// Creates the first admin key if there is none, writing it to a 0600 file.
+///
+/// A key file left from an earlier store (the store was deleted, or
+/// `store.url` now points elsewhere) opens nothing in this one: it is kept
+/// as `<file>.old` (or `.old.1`, `.old.2`, ...), never overwritten, and the
+/// log says so.
 fn first_admin_key(config: &Config, host: &PluginHost) -> Result<()> {
     if !config.auth.enabled || !host.store().api_keys()?.is_empty() {
         return Ok(());
@@ -44,6 +51,24 @@ fn first_admin_key(config: &Config, host: &PluginHost) -> Result<()> {
     let key = auth::generate_key();
     let path = config.data_dir.join(&config.auth.admin_key_file);
     std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
+    if std::fs::symlink_metadata(&path).is_ok() {
+        let old = (0..)
+            .map(|i| {
+                let suffix = if i == 0 { ".old".to_string() } else { format!(".old.{i}") };
+                let mut name = path.as_os_str().to_owned();
+                name.push(suffix);
+                PathBuf::from(name)
+            })
+            .find(|p| std::fs::symlink_metadata(p).is_err())
+            .expect("some name is free");
+        std::fs::rename(&path, &old)
+            .with_context(|| format!("cannot move the leftover {} aside to {}", path.display(), old.display()))?;
+        learnloop_api::log_warn(format_args!(
+            "{} was left from an earlier store and opens nothing in this one (it has no keys); kept it as {}",
+            path.display(),
+            old.display()
+        ));
+    }
     {
         use std::io::Write;
         let mut options = std::fs::OpenOptions::new();
@@ -130,12 +155,13 @@ fn run() -> Result<()> {
     host.require_all_loaded(&sources)?;
     first_admin_key(&config, &host)?;
     let bind = config.api.bind.clone();
+    let limits = learnloop_api::serve::Limits::from_config(&config.api);
     let state = AppState::new(config, host);
     // Absorb whatever earlier processes stored without updating plugins.
     let h = state.host.clone();
     std::thread::spawn(move || {
         if let Err(e) = h.catch_up_all() {
-            log(format_args!("learnloop-api: start-up catch-up deferred: {e}"));
+            learnloop_api::log_warn(format_args!("start-up catch-up deferred: {e}"));
         }
     });
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -144,13 +170,13 @@ fn run() -> Result<()> {
             .await
             .with_context(|| format!("cannot listen on {bind} (api.bind)"))?;
         say(format_args!("learnloop-api listening on http://{}", listener.local_addr()?));
-        axum::serve(listener, app(state.clone())).with_graceful_shutdown(shutdown_signal()).await?;
+        learnloop_api::serve::serve(listener, app(state.clone()), state.clone(), limits, shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
     // Every acknowledged request was committed before its answer; this
     // commits what is still queued and waits for the learner to finish.
     drop(runtime);
     state.host.shutdown_ingest();
-    log(format_args!("learnloop-api: stopped"));
+    learnloop_api::log_info(format_args!("stopped"));
     Ok(())
 }

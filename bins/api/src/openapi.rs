@@ -105,6 +105,18 @@ fn operation(
         responses
             .insert("413".into(), problem("The body is larger than api.max_body_bytes, or a batch than api.max_batch"));
     }
+    if spec.method != "GET" {
+        responses.insert(
+            "408".into(),
+            problem("The body did not arrive within api.body_timeout_ms (the connection is closed)"),
+        );
+        if !open {
+            responses.insert(
+                "507".into(),
+                problem("The store is out of space: nothing was stored; send it again after Retry-After seconds"),
+            );
+        }
+    }
     let role = if open { "No key needed.".to_string() } else { format!("Needs a {} key.", spec.role.as_str()) };
     let mut op = json!({
         "operationId": id,

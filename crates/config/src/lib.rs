@@ -246,6 +246,22 @@ pub struct ApiConfig {
     /// Browser origins allowed to call the API (CORS), e.g.
     /// `"https://app.example.com"`, or `"*"` for any. Empty: CORS is off.
     pub cors_origins: Vec<String>,
+    /// Longest a client may take to send a request's headers
+    /// (milliseconds), counted from its first byte; slower connections are
+    /// closed.
+    pub header_timeout_ms: u64,
+    /// Longest a client may take to send a request's body (milliseconds);
+    /// slower requests get 408 and their connection is closed.
+    pub body_timeout_ms: u64,
+    /// Longest a kept-alive connection may sit idle between requests
+    /// (milliseconds) before the server closes it.
+    pub idle_timeout_ms: u64,
+    /// Most client connections open at once; further ones wait in the
+    /// listen queue until one closes.
+    pub max_connections: usize,
+    /// On SIGTERM/SIGINT, longest the server waits for in-flight requests
+    /// to finish before it closes their connections (milliseconds).
+    pub shutdown_timeout_ms: u64,
 }
 
 impl Default for ApiConfig {
@@ -255,6 +271,11 @@ impl Default for ApiConfig {
             max_body_bytes: 4 * 1024 * 1024,
             max_batch: 1000,
             cors_origins: Vec::new(),
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 30_000,
+            idle_timeout_ms: 60_000,
+            max_connections: 512,
+            shutdown_timeout_ms: 30_000,
         }
     }
 }
@@ -629,6 +650,19 @@ impl Config {
         }
         if self.api.max_batch == 0 {
             return err("api.max_batch", "must be greater than 0".into());
+        }
+        for (k, v) in [
+            ("header_timeout_ms", self.api.header_timeout_ms),
+            ("body_timeout_ms", self.api.body_timeout_ms),
+            ("idle_timeout_ms", self.api.idle_timeout_ms),
+            ("shutdown_timeout_ms", self.api.shutdown_timeout_ms),
+        ] {
+            if v == 0 {
+                return err(&format!("api.{k}"), "must be greater than 0".into());
+            }
+        }
+        if self.api.max_connections == 0 {
+            return err("api.max_connections", "must be greater than 0".into());
         }
         for (i, origin) in self.api.cors_origins.iter().enumerate() {
             if let Err(m) = check_cors_origin(origin) {

@@ -26,6 +26,7 @@ pub fn plugin_error(e: StoreError) -> PluginError {
         StoreError::VersionConflict { .. } => PluginError::Conflict { message: e.to_string() },
         StoreError::Invalid { field, message } => PluginError::invalid(field, message),
         StoreError::NotFound(m) => PluginError::not_found(m),
+        StoreError::OutOfSpace(_) => PluginError::unavailable(e.to_string()),
         other => PluginError::internal(other.to_string()),
     }
 }

@@ -41,7 +41,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use learnloop_core::{Record, Timestamp, WorkspaceId};
-use learnloop_store::{AppendMode, AppendReceipt, ItemStatus, Prepared, Store, StoreError};
+use learnloop_store::{AppendMode, AppendReceipt, ItemStatus, Prepared, Store};
 use serde::Serialize;
 
 use crate::{CatchUpProgress, HostError, Loaded, PluginHost, Services};
@@ -414,10 +414,10 @@ fn commit_group(store: &dyn Store, mut jobs: Vec<Job>, learn: &Sender<Touched>) 
         Ok(r) => r,
         Err(e) => {
             // The first caller gets the error itself, the others its text.
-            let text = e.to_string();
+            let other = e.for_another_caller();
             let mut first = Some(e);
             for job in jobs {
-                let e = first.take().unwrap_or_else(|| StoreError::Backend(text.clone()));
+                let e = first.take().unwrap_or_else(|| other.for_another_caller());
                 job.reply.send(Err(HostError::Store(e)));
             }
             return;

@@ -141,20 +141,44 @@ pub enum StoreError {
     /// The configuration asks for something this build cannot do.
     #[error("{0}")]
     Unsupported(String),
+    /// The disk (or the database's space) is full: nothing of this write
+    /// was stored. Writes work again once space is freed; reads still work.
+    #[error("the store is out of space: {0}")]
+    OutOfSpace(String),
     /// The database or the file system failed.
     #[error("store backend error: {0}")]
     Backend(String),
 }
 
+impl StoreError {
+    /// The same failure for another caller of a shared write (a group
+    /// commit): out of space stays out of space, anything else becomes
+    /// [`StoreError::Backend`] with this error's text.
+    pub fn for_another_caller(&self) -> StoreError {
+        match self {
+            StoreError::OutOfSpace(m) => StoreError::OutOfSpace(m.clone()),
+            other => StoreError::Backend(other.to_string()),
+        }
+    }
+}
+
+/// `ENOSPC` and `EDQUOT`: no space left on the device, or over quota.
+fn is_no_space(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull || matches!(e.raw_os_error(), Some(28) | Some(122))
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Backend(e.to_string())
+        // SQLITE_FULL: the disk is full (SQLite's unix VFS turns a write's
+        // ENOSPC into it), or the file reached max_page_count.
+        let full = matches!(&e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull);
+        if full { StoreError::OutOfSpace(e.to_string()) } else { StoreError::Backend(e.to_string()) }
     }
 }
 
 impl From<std::io::Error> for StoreError {
     fn from(e: std::io::Error) -> Self {
-        StoreError::Backend(e.to_string())
+        if is_no_space(&e) { StoreError::OutOfSpace(e.to_string()) } else { StoreError::Backend(e.to_string()) }
     }
 }
 

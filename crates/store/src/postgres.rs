@@ -136,6 +136,11 @@ impl From<::postgres::Error> for StoreError {
     fn from(e: ::postgres::Error) -> Self {
         // The server's message (and detail) is what says what went wrong.
         match e.as_db_error() {
+            // 53100 disk_full (a full tablespace volume, or a temp file
+            // that could not be written).
+            Some(db) if db.code() == &::postgres::error::SqlState::DISK_FULL => {
+                StoreError::OutOfSpace(format!("{} ({})", db.message(), db.code().code()))
+            }
             Some(db) => StoreError::Backend(format!(
                 "{} ({}){}",
                 db.message(),

@@ -13,20 +13,79 @@ pub async fn health() -> Json<Health> {
     Json(Health { status: "ok".into() })
 }
 
-/// `GET /ready`: the store answers and every enabled plugin loaded.
+/// `GET /ready`: the store answers and takes writes, every enabled plugin
+/// loaded, and the server is not shutting down. 503 with `Retry-After`
+/// otherwise, the body saying which.
 pub async fn ready(State(state): State<AppState>) -> Response {
     let store = state.host.store().clone();
     let store_ok = tokio::task::spawn_blocking(move || store.max_seq()).await.map(|r| r.is_ok()).unwrap_or(false);
+    // A store marked full is probed (at most once a second) with a small
+    // write, so /ready turns 200 again once space is freed even when no
+    // client writes meanwhile.
+    if store_ok && state.status.probe_due() {
+        let store = state.host.store().clone();
+        match tokio::task::spawn_blocking(move || probe_write(store.as_ref())).await {
+            Ok(Ok(())) => state.status.wrote(),
+            Ok(Err(learnloop_store::StoreError::OutOfSpace(_))) => {}
+            Ok(Err(e)) => crate::log_error(format_args!("/ready: the probe write failed: {e}")),
+            Err(e) => crate::log_error(format_args!("/ready: the probe write panicked: {e}")),
+        }
+    }
+    let full = state.status.full_reason();
+    let draining = state.status.draining();
     let errors: Vec<String> = state.host.load_errors.iter().map(|e| e.to_string()).collect();
-    let ok = store_ok && errors.is_empty();
+    let ok = store_ok && full.is_none() && !draining && errors.is_empty();
     let body = Readiness {
-        status: if ok { "ready" } else { "not ready" }.into(),
-        store: if store_ok { "ok" } else { "unavailable" }.into(),
+        status: if draining {
+            "shutting down"
+        } else if ok {
+            "ready"
+        } else {
+            "not ready"
+        }
+        .into(),
+        store: match (store_ok, &full) {
+            (false, _) => "unavailable",
+            (true, Some(_)) => "out of space",
+            (true, None) => "ok",
+        }
+        .into(),
+        store_problem: full,
         plugins: state.host.plugins().keys().cloned().collect(),
         plugin_load_errors: errors,
     };
-    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(body)).into_response()
+    if ok {
+        (StatusCode::OK, Json(body)).into_response()
+    } else {
+        let retry = crate::status::ServerStatus::RETRY_AFTER_SECS.to_string();
+        (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, retry)], Json(body)).into_response()
+    }
+}
+
+/// A write that needs fresh space (a 64 KiB state document of
+/// incompressible bytes, written and deleted), so it fails on a full disk or
+/// a database at its size limit (PostgreSQL would compress a repetitive one
+/// into a page it already has).
+fn probe_write(store: &dyn learnloop_store::Store) -> Result<(), learnloop_store::StoreError> {
+    use learnloop_core::history::Expect;
+    use learnloop_core::{PluginName, Timestamp, WorkspaceId};
+    let key = learnloop_store::StateKey {
+        plugin: PluginName::parse("plugin", "api").map_err(|e| learnloop_store::StoreError::Backend(e.to_string()))?,
+        workspace: WorkspaceId::parse("workspace", "default")
+            .map_err(|e| learnloop_store::StoreError::Backend(e.to_string()))?,
+        key: "__host/ready-probe".into(),
+    };
+    let mut x = u64::from(std::process::id()) | 1;
+    let value: Vec<u8> = (0..64 * 1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 56) as u8
+        })
+        .collect();
+    store.put_state(&key, &value, Expect::Any, Timestamp::now())?;
+    store.delete_state(&key, Expect::Any)
 }
 
 /// `GET /metrics`: Prometheus text format. Besides this process's counters,
@@ -34,6 +93,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 /// made by the scheduler (another process) are visible too.
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let mut text = state.metrics.render();
+    server_metrics(&state, &mut text);
     let store = state.host.store().clone();
     let runs = tokio::task::spawn_blocking(move || {
         store.job_runs(&learnloop_store::JobRunQuery { limit: 1000, ..Default::default() })
@@ -74,4 +134,66 @@ pub async fn docs(State(state): State<AppState>) -> Response {
 /// Anything unrouted.
 pub async fn not_found() -> ApiError {
     ApiError::not_found("no such route; see /api/v1/openapi.json")
+}
+
+/// The server loop's and the store's condition as metrics.
+fn server_metrics(state: &AppState, out: &mut String) {
+    use std::fmt::Write;
+    use std::sync::atomic::Ordering::Relaxed;
+    let c = &state.conns;
+    let s = &state.status;
+    let gauges: [(&str, &str, &str, u64); 9] = [
+        (
+            "learnloop_store_out_of_space",
+            "gauge",
+            "1 while the store refuses writes for want of space (writes answer 507, /ready 503).",
+            u64::from(s.full_reason().is_some()),
+        ),
+        (
+            "learnloop_store_out_of_space_writes_total",
+            "counter",
+            "Writes refused because the store was out of space.",
+            s.out_of_space_writes.load(Relaxed),
+        ),
+        (
+            "learnloop_draining",
+            "gauge",
+            "1 once SIGTERM/SIGINT arrived: finishing requests in flight, taking no new connections.",
+            u64::from(s.draining()),
+        ),
+        ("learnloop_http_connections_open", "gauge", "Client connections open now.", c.open.load(Relaxed)),
+        (
+            "learnloop_http_connections_accepted_total",
+            "counter",
+            "Client connections accepted.",
+            c.accepted.load(Relaxed),
+        ),
+        (
+            "learnloop_http_header_timeouts_total",
+            "counter",
+            "Connections closed because a request's headers did not arrive within api.header_timeout_ms.",
+            c.header_timeouts.load(Relaxed),
+        ),
+        (
+            "learnloop_http_idle_timeouts_total",
+            "counter",
+            "Kept-alive connections closed after api.idle_timeout_ms without a request.",
+            c.idle_timeouts.load(Relaxed),
+        ),
+        (
+            "learnloop_http_body_timeouts_total",
+            "counter",
+            "Requests answered 408 because the body did not arrive within api.body_timeout_ms.",
+            c.body_timeouts.load(Relaxed),
+        ),
+        (
+            "learnloop_http_shutdown_aborts_total",
+            "counter",
+            "Connections closed with a request in flight at the shutdown deadline.",
+            c.shutdown_aborts.load(Relaxed),
+        ),
+    ];
+    for (name, kind, help, value) in gauges {
+        let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n");
+    }
 }

@@ -198,11 +198,15 @@ async fn ingest(
     Ok(Json(Batch { inserted, duplicates, rejected, results: out }).into_response())
 }
 
-/// A failed commit: the server stopping is a 503; a store failure is
-/// logged and says nothing to the client (500), as before.
+/// A failed commit: the server stopping is a 503, a full store a 507 (with
+/// `Retry-After`); any other store failure is logged and says nothing to
+/// the client (500).
 fn store_failure(e: learnloop_plugin_host::HostError) -> ApiError {
     match e {
         learnloop_plugin_host::HostError::Stopped => e.into(),
+        learnloop_plugin_host::HostError::Store(learnloop_store::StoreError::OutOfSpace(reason)) => {
+            ApiError::out_of_space(reason)
+        }
         other => ApiError::internal(format!("append failed: {other}")),
     }
 }

@@ -5,6 +5,7 @@ pub mod health;
 pub mod improvements;
 pub mod ingest;
 pub mod jobs;
+pub mod keys;
 pub mod plugins;
 
 use std::collections::BTreeMap;
