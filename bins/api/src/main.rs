@@ -2,8 +2,8 @@
 //!
 //! On the first start with authentication on and no keys, it creates an
 //! admin key, writes it to `<data_dir>/<auth.admin_key_file>` (mode 0600) and
-//! prints it once (a leftover key file from an earlier store is kept as
-//! `<file>.old`). SIGTERM or SIGINT drain the server ([`learnloop_api::serve`]:
+//! says where it is, never the key itself (a leftover key file from an
+//! earlier store is kept as `<file>.old`). SIGTERM or SIGINT drain the server ([`learnloop_api::serve`]:
 //! no new connections, in-flight requests finish within
 //! `api.shutdown_timeout_ms`), commit what is queued and exit 0.
 //!
@@ -86,7 +86,12 @@ fn first_admin_key(config: &Config, host: &PluginHost) -> Result<()> {
         role: Role::Admin,
         now: Timestamp::now(),
     })?;
-    say(format_args!("created the first admin key (shown once; also in {}, mode 0600):\n{key}", path.display()));
+    // The key itself never goes to stdout or stderr: under a service manager
+    // those are a log that others may read.
+    say(format_args!(
+        "created the first admin key in {} (mode 0600, readable only by this user); it is not shown here",
+        path.display()
+    ));
     Ok(())
 }
 
