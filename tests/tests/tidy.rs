@@ -21,6 +21,11 @@ use std::path::{Path, PathBuf};
 const UNSAFE_ALLOWED: &[(&str, &str)] = &[
     ("crates/plugin-host/fixtures/wrong-abi/src/lib.rs", "hand-written `no_mangle` entry points: a misbehaving plugin"),
     ("crates/plugin-host/fixtures/no-entry/src/lib.rs", "hand-written `no_mangle` entry point: a misbehaving plugin"),
+    (
+        "crates/plugin-host/fixtures/garbage-pointer/src/lib.rs",
+        "hand-written `no_mangle` entry points that dereference a garbage pointer: a misbehaving plugin",
+    ),
+    ("crates/plugin-host/fixtures/abi-panic/src/lib.rs", "hand-written `no_mangle` entry points: a misbehaving plugin"),
     ("crates/plugin-host/tests/misbehaving.rs", "sets the environment variable the panicky fixture reads"),
     ("bins/api/tests/plugin_failure.rs", "sets the environment variable the panicky fixture reads"),
 ];

@@ -126,6 +126,8 @@ fn log(args: std::fmt::Arguments<'_>) {
 }
 
 fn main() -> std::process::ExitCode {
+    // A probe child checking a plugin library serves that and exits here.
+    learnloop_plugin_host::probe::init();
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

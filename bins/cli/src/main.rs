@@ -244,6 +244,8 @@ fn run(cli: &Cli) -> Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
+    // A probe child checking a plugin library serves that and exits here.
+    learnloop_plugin_host::probe::init();
     let cli = Cli::parse();
     match run(&cli) {
         // The reader of stdout went away (`| head`): that is its choice, not

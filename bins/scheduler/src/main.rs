@@ -199,6 +199,8 @@ fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) {
 }
 
 fn main() -> ExitCode {
+    // A probe child checking a plugin library serves that and exits here.
+    learnloop_plugin_host::probe::init();
     let cli = Cli::parse();
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -47,6 +47,20 @@ pub enum LoadFailure {
     Create(i32),
 }
 
+/// A step of [`PluginLibrary::open_traced`], announced before it runs, so
+/// that a caller watching from outside (the host's probe, which opens an
+/// unknown library in a child process) can say what the library was doing
+/// when it crashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadStep {
+    /// Opening the library, which runs its initialisers.
+    Open,
+    /// Calling [`abi::SYMBOL_ABI_VERSION`].
+    AbiVersion,
+    /// Calling [`abi::SYMBOL_CREATE`].
+    Create,
+}
+
 /// A plugin instance living in a loaded library.
 pub struct PluginLibrary {
     api: PluginApi,
@@ -83,9 +97,17 @@ impl PluginLibrary {
     /// Opens `path` and creates the plugin instance, checking the ABI version
     /// first (before creating anything) and again on the created instance.
     pub fn open(path: &Path) -> Result<Self, LoadFailure> {
+        Self::open_traced(path, &mut |_| {})
+    }
+
+    /// [`PluginLibrary::open`], telling `step` what it is about to do before
+    /// each step.
+    pub fn open_traced(path: &Path, step: &mut dyn FnMut(LoadStep)) -> Result<Self, LoadFailure> {
+        step(LoadStep::Open);
         // SAFETY: loading a library runs its initialisers; plugin libraries
         // are trusted code (see the ABI docs: native plugins are not sandboxed).
         let lib = unsafe { libloading::Library::new(path) }.map_err(|e| LoadFailure::Open(e.to_string()))?;
+        step(LoadStep::AbiVersion);
         let found = abi_version(&lib)?;
         if found != ABI_VERSION {
             return Err(LoadFailure::AbiMismatch { found, expected: ABI_VERSION });
@@ -93,6 +115,7 @@ impl PluginLibrary {
         // SAFETY: the symbol's type is fixed by the ABI.
         let create: libloading::Symbol<'_, CreateFn> = unsafe { lib.get(abi::SYMBOL_CREATE.as_bytes()) }
             .map_err(|_| LoadFailure::MissingSymbol(abi::SYMBOL_CREATE))?;
+        step(LoadStep::Create);
         let mut api = std::mem::MaybeUninit::<PluginApi>::uninit();
         // SAFETY: `api` is writable; the create function fills it on success.
         let status = unsafe { create(api.as_mut_ptr()) };

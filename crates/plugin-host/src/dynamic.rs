@@ -4,10 +4,16 @@
 //! points, the host callback) live in `learnloop_plugin_api::loader`, the
 //! crate that owns the ABI; this module maps its safe [`PluginLibrary`] onto
 //! the [`Plugin`] trait and its failures onto [`LoadError`]s naming the file.
+//!
+//! [`DynamicPlugin::load`] opens a library in this process only after
+//! [`crate::probe`] has opened it in a child process and it survived there
+//! (when the process has a probe program: the binaries do, see
+//! [`crate::probe::init`]), so a library that crashes while loading is a
+//! [`LoadError`] for that plugin, not the end of the process.
 
 use std::path::Path;
 
-use learnloop_plugin_api::loader::{LoadFailure, PluginLibrary};
+use learnloop_plugin_api::loader::{LoadFailure, LoadStep, PluginLibrary};
 use learnloop_plugin_api::protocol::{ContextInfo, PluginCall};
 use learnloop_plugin_api::*;
 use serde_json::Value;
@@ -20,10 +26,20 @@ pub struct DynamicPlugin {
 }
 
 impl DynamicPlugin {
-    /// Loads `path`, checking the ABI version first.
+    /// Loads `path`, checking the ABI version first. With a probe program
+    /// set ([`crate::probe`]), the library is first opened in a child
+    /// process, and a library that crashes, hangs or fails there is refused
+    /// without being opened here.
     pub fn load(path: &Path) -> Result<Self, LoadError> {
+        crate::probe::inspect(path)?;
+        Self::load_in_process(path, &mut |_| {})
+    }
+
+    /// Loads `path` in this process, telling `step` what it is about to do
+    /// (the probe's child reports each step to its parent).
+    pub(crate) fn load_in_process(path: &Path, step: &mut dyn FnMut(LoadStep)) -> Result<Self, LoadError> {
         let path_buf = path.to_owned();
-        let lib = PluginLibrary::open(path).map_err(|e| match e {
+        let lib = PluginLibrary::open_traced(path, step).map_err(|e| match e {
             LoadFailure::Open(message) => LoadError::Open { path: path_buf, message },
             LoadFailure::MissingSymbol(symbol) => LoadError::MissingSymbol { path: path_buf, symbol },
             LoadFailure::AbiMismatch { found, expected } => LoadError::AbiMismatch { path: path_buf, found, expected },

@@ -32,6 +32,7 @@ pub mod context;
 mod dynamic;
 pub mod ingest;
 pub mod lifecycle;
+pub mod probe;
 mod registry;
 mod routes;
 pub mod services;
@@ -104,6 +105,17 @@ pub enum LoadError {
         /// The file (or `static:<name>`).
         path: PathBuf,
         /// What happened.
+        message: String,
+    },
+    /// Opening the library in a child process to check it ([`probe`])
+    /// failed: it crashed, aborted, hung or exited there (or the child
+    /// could not be started). Nothing of it was loaded into this process.
+    #[error("{path}: {message}")]
+    Probe {
+        /// The file.
+        path: PathBuf,
+        /// What happened: how the child ended, the step it was on, the
+        /// tail of its stderr.
         message: String,
     },
     /// The plugin's name is not the one it was loaded for.
