@@ -104,9 +104,21 @@ impl PluginLibrary {
     /// each step.
     pub fn open_traced(path: &Path, step: &mut dyn FnMut(LoadStep)) -> Result<Self, LoadFailure> {
         step(LoadStep::Open);
+        // A bare file name would make the system loader search its library
+        // path instead of opening the file named (`plugin.so` in the
+        // current directory).
+        let file = if path.is_relative() && path.components().count() == 1 {
+            Path::new(".").join(path)
+        } else {
+            path.to_owned()
+        };
         // SAFETY: loading a library runs its initialisers; plugin libraries
         // are trusted code (see the ABI docs: native plugins are not sandboxed).
-        let lib = unsafe { libloading::Library::new(path) }.map_err(|e| LoadFailure::Open(e.to_string()))?;
+        let lib = unsafe { libloading::Library::new(&file) }.map_err(|e| {
+            // libloading says only "dlopen failed"; the loader's reason is its source.
+            let reason = std::error::Error::source(&e).map(ToString::to_string);
+            LoadFailure::Open(reason.map_or_else(|| e.to_string(), |r| format!("{e}: {r}")))
+        })?;
         step(LoadStep::AbiVersion);
         let found = abi_version(&lib)?;
         if found != ABI_VERSION {
