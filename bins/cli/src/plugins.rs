@@ -14,7 +14,8 @@ use crate::Env;
 pub enum Command {
     /// Every plugin: name, version, static or dynamic, path, routes, jobs, enabled or not, load errors.
     List,
-    /// Load a plugin library (.so) and report its manifest or why it cannot load.
+    /// Load a plugin library (.so) and report its manifest or why it cannot load
+    /// (it is opened in a child process first: a library that crashes is reported, not fatal).
     Check {
         /// The library.
         path: PathBuf,

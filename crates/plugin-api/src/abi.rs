@@ -22,8 +22,12 @@
 //! error, which the other side treats as "capability absent".
 //!
 //! What remains fatal: a plugin that corrupts memory, aborts, overflows its
-//! stack or loops forever takes the host process with it. Native code is
-//! trusted code; load only plugins you would link.
+//! stack or loops forever takes the host process with it. The learnloop
+//! binaries open a library in a child process first (the host's `probe`
+//! module), so one that does so *while loading* (initialisers, the version
+//! symbol, `create`, the manifest) is refused instead; in any later call it
+//! is still fatal. Native code is trusted code; load only plugins you would
+//! link.
 //!
 //! This module does no I/O and defines no behaviour, only shapes.
 

@@ -13,6 +13,9 @@
 //!
 //! Opening a library runs its initialisers: native plugins are trusted code
 //! and are not sandboxed (see [`abi`] for what remains fatal).
+//! [`PluginLibrary::open_traced`] announces each step before it runs, so
+//! the host can open an unknown library in a child process first and say
+//! what it was doing if the child dies.
 
 #![allow(unsafe_code)]
 

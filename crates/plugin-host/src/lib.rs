@@ -8,7 +8,9 @@
 //! is stored; once stored, the plugin's online update runs from a
 //! checkpoint. [`ingest`] is that path, the one every caller (API, CLI,
 //! tests) stores events through. It runs jobs and route requests with a [`HostContext`] and
-//! records every job run.
+//! records every job run. A shared library is opened here only after
+//! [`probe`] has opened it in a child process and it survived there, so a
+//! library that crashes while loading is one plugin's [`LoadError::Probe`].
 //!
 //! **Consistency of plugin state with the event history** (replay from a
 //! checkpoint): each (plugin, workspace) has a checkpoint, the store
