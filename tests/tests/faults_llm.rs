@@ -124,12 +124,12 @@ fn a_slow_llm_never_delays_a_persona_read() {
             "payload": {"input_text": "build api", "hypotheses": [
                 {"id": "h1", "text": "Do you want to build a REST API?", "confidence": 0.75},
                 {"id": "h2", "text": "Do you want to design API endpoints?", "confidence": 0.68}]}});
-        let (st, b) = http(&addr, "POST", "/api/v1/predictions", Some(&admin), &record.to_string());
+        let (st, b) = http(&addr, "POST", "/api/v1/predictions?workspace=default", Some(&admin), &record.to_string());
         assert_eq!(st, 201, "{b}");
     }
 
     let started = Instant::now();
-    let (st, b) = http(&addr, "GET", "/api/v1/persona/users/u1", Some(&admin), "");
+    let (st, b) = http(&addr, "GET", "/api/v1/persona/users/u1?workspace=default", Some(&admin), "");
     let read = started.elapsed();
     assert_eq!(st, 200, "{b}");
     let p: Value = serde_json::from_str(&b).unwrap();
@@ -154,7 +154,7 @@ fn a_slow_llm_never_delays_a_persona_read() {
     assert_eq!(ollama.chats.load(Ordering::SeqCst), 6);
 
     let started = Instant::now();
-    let (st, b) = http(&addr, "GET", "/api/v1/persona/users/u1", Some(&admin), "");
+    let (st, b) = http(&addr, "GET", "/api/v1/persona/users/u1?workspace=default", Some(&admin), "");
     println!("GET /api/v1/persona/users/u1 after enrichment: {:?}", started.elapsed());
     assert_eq!(st, 200, "{b}");
     let p: Value = serde_json::from_str(&b).unwrap();

@@ -209,7 +209,11 @@ impl PersonaPlugin {
             if let Some((_, sup)) =
                 u.add_preference(it, category, *avoid, confidence, format!("{id}:lp{n}"), t, "llm", id)
             {
-                hist.update.preferences_added.push(if *avoid { format!("Avoids: {it}") } else { format!("Prefers: {it}") });
+                hist.update.preferences_added.push(if *avoid {
+                    format!("Avoids: {it}")
+                } else {
+                    format!("Prefers: {it}")
+                });
                 hist.update.superseded.extend(sup);
             }
         }

@@ -418,9 +418,11 @@ fn a_slow_llm_never_delays_a_read_and_the_job_enriches_later() {
                       {"id": "h2", "text": "Do you want to design API endpoints?", "confidence": 0.68}]);
     for i in 0..6 {
         // One interaction per batch, as live traffic arrives.
-        e.ingest_ok(vec![rec(json!({"type": "prediction", "id": format!("i{i}"), "workspace": "w", "plugin": "persona",
+        e.ingest_ok(vec![rec(
+            json!({"type": "prediction", "id": format!("i{i}"), "workspace": "w", "plugin": "persona",
             "subject": "u", "kind": "interaction", "label": "h1",
-            "payload": {"input_text": "build api", "hypotheses": hyps}, "event_time": time(T0 + i * HOUR)}))]);
+            "payload": {"input_text": "build api", "hypotheses": hyps}, "event_time": time(T0 + i * HOUR)}),
+        )]);
     }
     let started = std::time::Instant::now();
     let p = e.get("/users/u");
@@ -491,9 +493,11 @@ fn the_enrichment_queue_is_bounded_and_skips_undone_interactions() {
     let e = env_with("llm_queue_cap = 2\nenrich_per_run = 1", services);
     let hyps = json!([{"id": "h1", "text": "Do you want to build a REST API?", "confidence": 0.75}]);
     for (i, id) in ["a", "b", "c"].iter().enumerate() {
-        e.ingest_ok(vec![rec(json!({"type": "prediction", "id": id, "workspace": "w", "plugin": "persona", "subject": "u",
+        e.ingest_ok(vec![rec(
+            json!({"type": "prediction", "id": id, "workspace": "w", "plugin": "persona", "subject": "u",
             "kind": "interaction", "label": "h1", "payload": {"input_text": "build api", "hypotheses": hyps},
-            "event_time": time(T0 + i as i64 * HOUR)}))]);
+            "event_time": time(T0 + i as i64 * HOUR)}),
+        )]);
     }
     let stats = e.get("/stats");
     assert_eq!((stats["llm_pending"].clone(), stats["llm_dropped"].clone()), (json!(2), json!(1)), "{stats}");
@@ -503,17 +507,27 @@ fn the_enrichment_queue_is_bounded_and_skips_undone_interactions() {
     // a is undone before the job reaches it.
     e.ingest_ok(vec![rec(json!({"type": "outcome", "id": "a-result", "workspace": "w", "plugin": "persona", "prediction_id": "a", "success": false}))]);
     let report = e.job("enrich");
-    assert_eq!((report["taken"].clone(), report["undone"].clone(), report["remaining"].clone()), (json!(1), json!(1), json!(1)), "{report}");
+    assert_eq!(
+        (report["taken"].clone(), report["undone"].clone(), report["remaining"].clone()),
+        (json!(1), json!(1), json!(1)),
+        "{report}"
+    );
     assert_eq!(analyses(&fake), 0, "an undone interaction is not sent to the model");
     let report = e.job("enrich");
-    assert_eq!((report["enriched"].clone(), report["remaining"].clone(), report["dropped"].clone()), (json!(1), json!(0), json!(1)), "{report}");
+    assert_eq!(
+        (report["enriched"].clone(), report["remaining"].clone(), report["dropped"].clone()),
+        (json!(1), json!(0), json!(1)),
+        "{report}"
+    );
     let p = e.get("/users/u");
     assert_eq!(p["analysed_by"], json!({"llm": 1, "rules": 2}));
     assert_eq!(p["llm_pending"], 0);
     // Room again: a new interaction is queued.
-    e.ingest_ok(vec![rec(json!({"type": "prediction", "id": "d", "workspace": "w", "plugin": "persona", "subject": "u",
+    e.ingest_ok(vec![rec(
+        json!({"type": "prediction", "id": "d", "workspace": "w", "plugin": "persona", "subject": "u",
         "kind": "interaction", "label": "h1", "payload": {"input_text": "build api", "hypotheses": hyps},
-        "event_time": time(T0 + 5 * HOUR)}))]);
+        "event_time": time(T0 + 5 * HOUR)}),
+    )]);
     assert_eq!(e.get("/users/u")["llm_pending"], 1);
 }
 
