@@ -151,9 +151,9 @@ pub struct RecentAnswer {
 /// Interactions analysed by the LLM and by rules.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AnalysedBy {
-    /// By the LLM.
+    /// By rules, refined by the LLM.
     pub llm: u64,
-    /// By rules.
+    /// By rules alone (including those in `llm_pending`).
     pub rules: u64,
 }
 
@@ -176,6 +176,15 @@ pub struct PersonaAnswer {
     pub recent_history: Vec<RecentAnswer>,
     /// How interactions were analysed.
     pub analysed_by: AnalysedBy,
+    /// Which analysis the persona reflects: `rules` (the rules' alone) or
+    /// `rules+llm` (the rules', refined by the LLM for `analysed_by.llm`
+    /// interactions). Reads never wait for the LLM.
+    pub analysis: String,
+    /// Interactions analysed by rules and waiting for LLM enrichment (the
+    /// `enrich` job): the persona changes again once they are enriched.
+    pub llm_pending: u64,
+    /// When the LLM last refined this persona (the `enrich` job), or null.
+    pub last_enriched_at: Option<Timestamp>,
     /// Feedback received.
     pub feedback_count: u64,
     /// The user's first event time.
@@ -435,10 +444,17 @@ pub struct StatsAnswer {
     pub responses: u64,
     /// Feedback received.
     pub feedback: u64,
-    /// Interactions analysed by the LLM.
+    /// Interactions whose rule analysis the LLM refined.
     pub analysed_by_llm: u64,
-    /// Interactions analysed by rules, by why the LLM was not used.
+    /// Interactions left to the rules' analysis, by why the LLM was not
+    /// used (`disabled`, `skipped_batch`, `queue_full`, `no_answer`,
+    /// `malformed`, `undone`); those still queued are `llm_pending`.
     pub analysed_by_rules: BTreeMap<String, u64>,
+    /// Interactions queued for LLM enrichment (the `enrich` job).
+    pub llm_pending: u64,
+    /// Interactions never queued because the queue was full
+    /// (`llm_queue_cap`).
+    pub llm_dropped: u64,
     /// Held-out preference accuracy over all users.
     pub preference_accuracy: Option<f64>,
     /// Its ceiling.

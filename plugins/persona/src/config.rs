@@ -20,11 +20,20 @@ pub struct Config {
     pub selection_facets: BTreeMap<String, String>,
     /// Largest facet change one LLM analysis may make (larger answers are malformed).
     pub max_llm_delta: f64,
-    /// Ask the LLM (when configured) to hypothesize and to analyse interactions.
+    /// Ask the LLM (when configured) to hypothesize and to enrich the rule
+    /// analysis of interactions (the `enrich` job).
     pub use_llm: bool,
-    /// Batches of more events than this are analysed by rules only, so a bulk
-    /// import never waits on the LLM once per event.
+    /// Interactions in batches of more than this are analysed by rules only
+    /// and not queued for LLM enrichment (a bulk import or a replay does not
+    /// fill the queue).
     pub llm_max_batch: usize,
+    /// Most interactions waiting for LLM enrichment in a workspace; an
+    /// interaction arriving while the queue is full keeps its rule analysis
+    /// and is counted as dropped.
+    pub llm_queue_cap: usize,
+    /// Most queued interactions the `enrich` job asks the LLM about in one
+    /// run (per workspace); the rest wait for the next run.
+    pub enrich_per_run: usize,
     /// Keep training data (hypothesis selections, persona updates).
     pub training_data: bool,
     /// Default minimum confidence of `GET /training/dataset`.
@@ -58,6 +67,8 @@ impl Default for Config {
             max_llm_delta: 0.1,
             use_llm: true,
             llm_max_batch: 16,
+            llm_queue_cap: 1000,
+            enrich_per_run: 20,
             training_data: true,
             min_training_confidence: 0.7,
             learning_rate: 0.1,
@@ -120,6 +131,12 @@ impl Config {
         if !(self.memory_half_life_days.is_finite() && self.memory_half_life_days >= 0.0) {
             return bad("memory_half_life_days", "must be a finite number ≥ 0 (0 = no decay)".into());
         }
+        if !(1..=100_000).contains(&self.llm_queue_cap) {
+            return bad("llm_queue_cap", "must lie in [1, 100000]".into());
+        }
+        if !(1..=10_000).contains(&self.enrich_per_run) {
+            return bad("enrich_per_run", "must lie in [1, 10000]".into());
+        }
         if self.context_history > 100 {
             return bad("context_history", "must be at most 100".into());
         }
@@ -129,14 +146,22 @@ impl Config {
     /// The manifest's config keys with their defaults.
     pub fn keys() -> Vec<ConfigKey> {
         let d = serde_json::to_value(Config::default()).expect("serializable");
-        let docs: [(&str, &str); 15] = [
+        let docs: [(&str, &str); 17] = [
             ("facets", "persona facets, each a score in [0, 1]"),
             ("initial_facet", "every facet's starting value"),
             ("facet_delta", "rule-based facet step per signal (the seed's +0.02)"),
             ("selection_facets", "facet nudged by the selected hypothesis id (h1 → concise, h2/h3 → step_by_step)"),
             ("max_llm_delta", "largest facet change one LLM analysis may make; larger answers count as malformed"),
-            ("use_llm", "use [llm] (when configured) for hypotheses and interaction analysis"),
-            ("llm_max_batch", "batches of more events than this use rules only (bulk imports never wait on the LLM)"),
+            ("use_llm", "use [llm] (when configured) for hypotheses and to enrich interaction analyses (enrich job)"),
+            (
+                "llm_max_batch",
+                "interactions in batches of more than this are analysed by rules only, not queued for LLM enrichment",
+            ),
+            (
+                "llm_queue_cap",
+                "most interactions waiting for LLM enrichment per workspace; more are left to rules and counted as dropped",
+            ),
+            ("enrich_per_run", "most queued interactions the enrich job asks the LLM about per run"),
             ("training_data", "collect training data (hypothesis selections, persona updates)"),
             ("min_training_confidence", "default minimum confidence of GET /training/dataset"),
             ("learning_rate", "EMA learning rate of the per-task model preference"),

@@ -1,7 +1,8 @@
 //! The scheduled jobs — `preference_update` (every user's preferred models,
 //! accuracy and next activity, as an insight) and `memory_decay` (expiring
 //! memories whose decayed confidence fell below the minimum) — and their
-//! reports, as types.
+//! reports, as types. The third, `enrich` (LLM enrichment of queued
+//! interactions), is [`crate::enrich`].
 
 use std::collections::BTreeMap;
 
@@ -105,6 +106,7 @@ impl PersonaPlugin {
         match job {
             "preference_update" => Ok(serde_json::to_value(self.preference_update(ctx)?)?),
             "memory_decay" => Ok(serde_json::to_value(self.memory_decay(ctx)?)?),
+            "enrich" => Ok(serde_json::to_value(self.enrich(ctx)?)?),
             other => Err(PluginError::invalid("job", format!("unknown job {other:?}"))),
         }
     }

@@ -2,7 +2,8 @@
 //! their interactions with an assistant (seed 002's hypothesize/execute
 //! learning loop) and their feedback on its answers (seed 003's preference
 //! tracker); optionally enhanced by a local Ollama model through the host's
-//! LLM service, always working without one.
+//! LLM service, always working without one. The online update (which every
+//! route waits for) never calls the LLM: the `enrich` job does.
 //!
 //! Records (subject = user id):
 //! * **execute** — a prediction of kind `interaction`: the hypotheses the
@@ -18,13 +19,16 @@
 //!   comment. An outcome of an interaction with `success: false` undoes that
 //!   interaction's facet changes.
 //!
-//! State (reproducible from history by replay when no LLM is configured;
-//! with one, replay asks it again):
+//! State (the rule analysis is reproducible from history by replay; LLM
+//! enrichment is not — replay queues interactions again and the `enrich`
+//! job asks the LLM again):
 //! * `user/<user>` — [`persona::UserDoc`]: facets, goal and preference
 //!   memories with validity intervals, recent interactions, feedback learner;
 //! * `hist/<user>/<interaction>` — the HISTORY memory and persona-update log
 //!   entry of one interaction;
 //! * `resp/<response>` — a response's model and task until its feedback;
+//! * `enrich/<seq>` — an interaction waiting for LLM enrichment, and
+//!   `enrich_stats` — what the `enrich` job did (written by the job only);
 //! * `train/h/<seq>`, `train/p/<seq>` — training data in the seed's
 //!   formats (hypotheses_data.jsonl, persona_updates.jsonl) unless
 //!   `training_data = false`;
@@ -35,14 +39,16 @@
 //! documents it writes), [`routes`] (the routes, declared with their query
 //! parameters and with schemas made from their body and answer types, and
 //! answered; the answers are the types of [`answers`]), [`jobs`] (the
-//! scheduled jobs and their reports), [`persona`] (the user document),
-//! [`rules`] and [`llm`] (the two ways of analysing an interaction). This
-//! file wires them into the [`Plugin`] trait.
+//! scheduled jobs and their reports), [`enrich`] (the job that refines
+//! queued interactions with the LLM, off the read path), [`persona`] (the
+//! user document), [`rules`] and [`llm`] (the two ways of analysing an
+//! interaction). This file wires them into the [`Plugin`] trait.
 
 #![deny(missing_docs)]
 
 pub mod answers;
 pub mod config;
+pub mod enrich;
 pub mod jobs;
 pub mod llm;
 pub mod online;
@@ -93,7 +99,7 @@ impl Plugin for PersonaPlugin {
             name: "persona".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             abi_version: abi::ABI_VERSION,
-            description: "Learns a user's facets, goals and preferences from their interactions with an assistant (seeds 002, 003): hypotheses personalised by what it learned, execute learning loop (goal and preference extraction, facet updates, history, persona-update log, training data), feedback learning (preferred model per task by EMA, time-of-day patterns, next-activity prediction, held-out accuracy). Uses the local LLM when configured, rules otherwise.".into(),
+            description: "Learns a user's facets, goals and preferences from their interactions with an assistant (seeds 002, 003): hypotheses personalised by what it learned, execute learning loop (goal and preference extraction, facet updates, history, persona-update log, training data), feedback learning (preferred model per task by EMA, time-of-day patterns, next-activity prediction, held-out accuracy). Rules analyse each interaction at once; with a local LLM, the enrich job refines that analysis later (reads never wait for it).".into(),
             kinds: vec![
                 KindSpec {
                     record_type: RecordType::Prediction,
@@ -116,6 +122,7 @@ impl Plugin for PersonaPlugin {
             jobs: vec![
                 job("preference_update", "0 0 4 * * *", "Daily: preferred models, accuracy and next activity of every user as an insight"),
                 job("memory_decay", "0 30 4 * * *", "Daily: expire memories whose decayed confidence fell below min_memory_confidence (when memory_half_life_days > 0)"),
+                job("enrich", "0 * * * * *", "Every minute: ask the LLM about interactions queued since (at most enrich_per_run) and refine their rule analysis with its answer"),
             ],
             config: Config::keys(),
             schemas: schemas.into_definitions(),

@@ -25,6 +25,14 @@ pub enum LlmStatus {
     SkippedBatch,
     /// The answer did not validate (the reason).
     Malformed(String),
+    /// Queued for the `enrich` job: the rules' analysis stands until it
+    /// asks the LLM.
+    Pending,
+    /// The enrichment queue was full (`llm_queue_cap`): rules only.
+    QueueFull,
+    /// The interaction was undone before the `enrich` job reached it, so
+    /// the LLM was not asked.
+    Undone,
 }
 
 impl LlmStatus {
@@ -36,6 +44,9 @@ impl LlmStatus {
             LlmStatus::NoAnswer => "no_answer",
             LlmStatus::SkippedBatch => "skipped_batch",
             LlmStatus::Malformed(_) => "malformed",
+            LlmStatus::Pending => "pending",
+            LlmStatus::QueueFull => "queue_full",
+            LlmStatus::Undone => "undone",
         }
     }
 }

@@ -1,8 +1,14 @@
 //! The online update: what each interaction, response and feedback changes
 //! as it arrives — the user's persona (`user/<user>`), the history memory
 //! and persona-update log (`hist/<user>/<interaction>`), responses awaiting
-//! feedback (`resp/<id>`), training records (`train/h/`, `train/p/`) and the
+//! feedback (`resp/<id>`), training records (`train/h/`, `train/p/`), the
+//! interactions queued for LLM enrichment (`enrich/<seq>`) and the
 //! workspace totals (`meta`) — with those documents as types.
+//!
+//! The online update never calls the LLM: it runs before every route
+//! answers (the host catches a plugin up first), so an LLM call here would
+//! make every read wait for it. Interactions are analysed by the rules at
+//! once and queued; the `enrich` job ([`crate::jobs`]) asks the LLM later.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::answers::PersonaContext;
-use crate::llm::{self, LlmStatus};
+use crate::llm::LlmStatus;
 use crate::persona::{self, Memory, MemoryType, Recent, UserDoc, known_time, round4};
 use crate::record::{feedback_score, parse_hypotheses};
 use crate::rules::{self, Hypothesis};
@@ -40,6 +46,57 @@ pub struct Meta {
     pub training_updates: u64,
     /// Positive / negative training labels.
     pub training_negative: u64,
+    /// Interactions ever queued for LLM enrichment (the queue's length is
+    /// this minus [`EnrichStats::done`]).
+    #[serde(default)]
+    pub llm_queued: u64,
+    /// Interactions not queued because the queue was full (`llm_queue_cap`).
+    #[serde(default)]
+    pub llm_dropped: u64,
+}
+
+/// `enrich/<seq>`: an interaction waiting for the `enrich` job, with what
+/// the LLM is asked about it (the prompt the online update would have sent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnrichItem {
+    /// The user.
+    pub user: String,
+    /// The interaction.
+    pub interaction_id: String,
+    /// Its store sequence number (the key of its training record).
+    pub seq: i64,
+    /// Its time (µs), as the online update stamped it.
+    pub time: i64,
+    /// The chosen hypothesis's confidence (of the memories the LLM adds).
+    pub confidence: f64,
+    /// What the LLM analyses.
+    pub interaction: InteractionAnalysed,
+    /// The user's facets before the interaction, as the LLM sees them.
+    pub facets: BTreeMap<String, f64>,
+}
+
+/// `enrich_stats`: what the `enrich` job did, written by the job only (the
+/// online update only reads it), so the two never contend for it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EnrichStats {
+    /// Queued interactions taken off the queue, whatever became of them.
+    pub done: u64,
+    /// Refined by the LLM's analysis.
+    pub used: u64,
+    /// Left to rules: no answer from the LLM.
+    pub no_answer: u64,
+    /// Left to rules: the LLM's answer did not validate.
+    pub malformed: u64,
+    /// Left to rules: `use_llm` was turned off after they were queued.
+    pub disabled: u64,
+    /// Undone (an unsuccessful outcome) before the job reached them.
+    pub undone: u64,
+}
+
+/// The key of an interaction's place in the enrichment queue.
+pub fn enrich_key(seq: i64) -> String {
+    format!("enrich/{seq:016}")
 }
 
 /// A response awaiting feedback, `resp/<id>`.
@@ -128,9 +185,13 @@ pub struct PersonaUpdate<T = i64> {
     pub superseded: Vec<String>,
     /// What the interaction told.
     pub signals: Signals,
-    /// `llm` or `rules`.
+    /// `rules`, or `rules+llm` once the `enrich` job refined it with the
+    /// LLM's analysis (`llm` in entries written before enrichment was
+    /// asynchronous).
     pub source: String,
-    /// What became of the LLM.
+    /// What became of the LLM: `pending` (queued for the `enrich` job),
+    /// `used`, `no_answer`, `malformed`, `disabled`, `skipped_batch`,
+    /// `queue_full` or `undone`.
     pub llm: String,
     /// When the interaction's changes were undone (µs).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -210,7 +271,7 @@ pub struct UpdateRecord {
     pub facet_deltas: BTreeMap<String, f64>,
     /// What the interaction told.
     pub signals: Signals,
-    /// `llm` or `rules`.
+    /// `rules` or `rules+llm` (see [`PersonaUpdate::source`]).
     pub source: String,
 }
 
@@ -294,52 +355,55 @@ impl PersonaPlugin {
         let context = self.context(u);
         let id = r.id.as_str().to_string();
 
-        // Analysis: the LLM when allowed and its answer validates, else rules.
-        let interaction = serde_json::to_value(InteractionAnalysed {
-            input_text: input.clone(),
-            hypotheses: hyps.clone(),
-            selected_id: selected_id.clone(),
-        })?;
-        let analysis = if !cfg.use_llm {
-            Err(LlmStatus::Disabled)
+        // Analysis: the rules, at once. The LLM refines it later (the
+        // `enrich` job) when allowed and the queue has room.
+        let status = if !cfg.use_llm {
+            LlmStatus::Disabled
         } else if !llm_allowed {
-            Err(LlmStatus::SkippedBatch)
+            LlmStatus::SkippedBatch
         } else {
-            llm::analyse(ctx, cfg, &interaction, &u.facets)
-        };
-        let (deltas, goals, prefs, status) = match analysis {
-            Ok(a) => (a.facet_deltas, a.goals, a.preferences, LlmStatus::Used),
-            Err(status) => {
-                if let LlmStatus::Malformed(why) = &status {
-                    ctx.log(
-                        learnloop_plugin_api::LogLevel::Warn,
-                        &format!("LLM analysis of interaction {id} was malformed ({why}); used rules"),
-                    );
-                }
-                let deltas =
-                    rules::facet_deltas(&cfg.facets, &cfg.selection_facets, cfg.facet_delta, &selected_id, &input);
-                let goals: Vec<String> = rules::extract_goal(&selected.text).into_iter().collect();
-                let mut prefs: Vec<(String, String, bool)> = Vec::new();
-                // The user's own words first: "using podman instead of docker"
-                // outweighs a hypothesis that still says "with Docker".
-                for f in
-                    rules::extract_preferences(&input).into_iter().chain(rules::extract_preferences(&selected.text))
-                {
-                    if !prefs.iter().any(|(i, _, _)| *i == f.item) {
-                        prefs.push((f.item, f.category, f.avoid));
-                    }
-                }
-                (deltas, goals, prefs, status)
+            let (done, _) = get_doc::<EnrichStats>(ctx, "enrich_stats")?;
+            if meta.llm_queued.saturating_sub(done.done) >= cfg.llm_queue_cap as u64 {
+                LlmStatus::QueueFull
+            } else {
+                LlmStatus::Pending
             }
         };
-        let source = if status == LlmStatus::Used { "llm" } else { "rules" };
-        if status == LlmStatus::Used {
-            u.analysed_by_llm += 1;
-            meta.analysed_by_llm += 1;
+        if status == LlmStatus::Pending {
+            let item = EnrichItem {
+                user: r.subject.clone(),
+                interaction_id: id.clone(),
+                seq: p.seq,
+                time: t,
+                confidence: selected.confidence,
+                interaction: InteractionAnalysed {
+                    input_text: input.clone(),
+                    hypotheses: hyps.clone(),
+                    selected_id: selected_id.clone(),
+                },
+                facets: u.facets.clone(),
+            };
+            put_doc(ctx, &enrich_key(p.seq), &item, Expect::Any)?;
+            meta.llm_queued += 1;
+            u.llm_pending += 1;
         } else {
-            u.analysed_by_rules += 1;
+            if status == LlmStatus::QueueFull {
+                meta.llm_dropped += 1;
+            }
             *meta.rules_because.entry(status.label().into()).or_default() += 1;
         }
+        u.analysed_by_rules += 1;
+        let deltas = rules::facet_deltas(&cfg.facets, &cfg.selection_facets, cfg.facet_delta, &selected_id, &input);
+        let goals: Vec<String> = rules::extract_goal(&selected.text).into_iter().collect();
+        let mut prefs: Vec<(String, String, bool)> = Vec::new();
+        // The user's own words first: "using podman instead of docker"
+        // outweighs a hypothesis that still says "with Docker".
+        for f in rules::extract_preferences(&input).into_iter().chain(rules::extract_preferences(&selected.text)) {
+            if !prefs.iter().any(|(i, _, _)| *i == f.item) {
+                prefs.push((f.item, f.category, f.avoid));
+            }
+        }
+        let source = "rules";
 
         let mut goals_added = Vec::new();
         for (n, g) in goals.iter().enumerate() {

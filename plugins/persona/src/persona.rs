@@ -221,10 +221,19 @@ pub struct UserDoc {
     pub newest: i64,
     /// First event time (µs).
     pub first: i64,
-    /// Interactions analysed by the LLM / by rules.
+    /// Interactions whose rule analysis the LLM refined (the `enrich` job).
     pub analysed_by_llm: u64,
-    /// Interactions analysed by rules.
+    /// Interactions analysed by rules only (including those still waiting
+    /// for LLM enrichment); an enriched one moves to `analysed_by_llm`.
     pub analysed_by_rules: u64,
+    /// Interactions queued for LLM enrichment (the `enrich` job).
+    #[serde(default)]
+    pub llm_pending: u64,
+    /// When the `enrich` job last applied an LLM analysis to this user (µs,
+    /// wall clock; 0 = never). The one wall-clock time in the plugin's
+    /// state: enrichment happens outside replay (see the README).
+    #[serde(default)]
+    pub last_enriched_at: i64,
 }
 
 impl UserDoc {
@@ -344,6 +353,21 @@ impl UserDoc {
         m.avoid = avoid;
         self.memories.push(m);
         Some((id, superseded))
+    }
+
+    /// Whether an active preference newer than `t` (an interaction's time)
+    /// contradicts a preference for `item` stated at `t`: the same item with
+    /// the other polarity, or a rival of the same category. A late analysis
+    /// of an older interaction must not supersede what the user said since.
+    pub fn contradicted_since(&self, item: &str, category: &str, avoid: bool, t: i64) -> bool {
+        self.memories.iter().any(|m| {
+            if m.mtype != MemoryType::Preference || m.valid_to.is_some() || m.valid_from <= t {
+                return false;
+            }
+            let same_item = m.item.as_deref().is_some_and(|i| i.eq_ignore_ascii_case(item));
+            let rival = !avoid && !m.avoid && !same_item && m.category.as_deref() == Some(category);
+            (same_item && m.avoid != avoid) || rival
+        })
     }
 
     /// Applies facet deltas (clamped to `[0, 1]`); returns the old facets.

@@ -18,7 +18,7 @@ use crate::answers::{
     TrainingCounts, TrainingPage, TrainingStats, UpdatesAnswer, UserSummary, UsersAnswer,
 };
 use crate::llm::{self, LlmStatus};
-use crate::online::{HistDoc, HypothesisRecord, InteractionPayload, Meta, UpdateRecord};
+use crate::online::{EnrichStats, HistDoc, HypothesisRecord, InteractionPayload, Meta, UpdateRecord};
 use crate::persona::{self, Memory, MemoryType, UserDoc, known_time, round4};
 use crate::rules::{self, Hypothesis};
 use crate::{INTERACTION, PersonaPlugin, get_doc};
@@ -63,7 +63,7 @@ pub fn specs(s: &mut Schemas) -> Vec<RouteSpec> {
             .answers(s.output::<HypothesizeAnswer>()),
         RouteSpec::get("list_users", "/users", "Every user with interaction and feedback counts")
             .answers(s.output::<UsersAnswer>()),
-        RouteSpec::get("get_user", "/users/{user}", "A user's persona: facets, interaction count, active goals and preferences, superseded preferences, recent history")
+        RouteSpec::get("get_user", "/users/{user}", "A user's persona: facets, interaction count, active goals and preferences, superseded preferences, recent history, and which analysis it reflects (rules, or rules refined by the LLM; interactions still waiting for enrichment). Answers at once: never waits for the LLM")
             .answers(s.output::<PersonaAnswer>()),
         RouteSpec::get("search_memories", "/users/{user}/memories", "Search a user's memories by text, and by meaning when an embedder is configured")
             .query(vec![
@@ -106,7 +106,7 @@ pub fn specs(s: &mut Schemas) -> Vec<RouteSpec> {
                 after(),
             ])
             .answers(s.output::<DatasetAnswer>()),
-        RouteSpec::get("get_stats", "/stats", "Totals: users, interactions, feedback, LLM vs rules analyses, overall held-out preference accuracy")
+        RouteSpec::get("get_stats", "/stats", "Totals: users, interactions, feedback, LLM vs rules analyses, interactions waiting for LLM enrichment, overall held-out preference accuracy")
             .answers(s.output::<StatsAnswer>()),
     ]
 }
@@ -305,6 +305,9 @@ impl PersonaPlugin {
                 .map(|r| RecentAnswer { interaction_id: r.id.clone(), content: r.content.clone() })
                 .collect(),
             analysed_by: AnalysedBy { llm: u.analysed_by_llm, rules: u.analysed_by_rules },
+            analysis: if u.analysed_by_llm > 0 { "rules+llm" } else { "rules" }.into(),
+            llm_pending: u.llm_pending,
+            last_enriched_at: known_time(u.last_enriched_at),
             feedback_count: u.feedback_count(),
             first_event_time: known_time(u.first),
             newest_event_time: known_time(u.newest),
@@ -529,6 +532,18 @@ impl PersonaPlugin {
 
     fn stats(&self, ctx: &mut dyn Context) -> Result<StatsAnswer, PluginError> {
         let (meta, _) = get_doc::<Meta>(ctx, "meta")?;
+        let (enrich, _) = get_doc::<EnrichStats>(ctx, "enrich_stats")?;
+        let mut rules_because = meta.rules_because.clone();
+        for (why, n) in [
+            ("no_answer", enrich.no_answer),
+            ("malformed", enrich.malformed),
+            ("disabled", enrich.disabled),
+            ("undone", enrich.undone),
+        ] {
+            if n > 0 {
+                *rules_because.entry(why.into()).or_default() += n;
+            }
+        }
         let (mut scored, mut correct, mut best, mut tallied) = (0u64, 0u64, 0u64, 0u64);
         for (_, v) in scan_all(ctx, "user/")? {
             let u: UserDoc = serde_json::from_value(v)?;
@@ -545,8 +560,10 @@ impl PersonaPlugin {
             interactions: meta.interactions,
             responses: meta.responses,
             feedback: meta.feedback,
-            analysed_by_llm: meta.analysed_by_llm,
-            analysed_by_rules: meta.rules_because,
+            analysed_by_llm: meta.analysed_by_llm + enrich.used,
+            analysed_by_rules: rules_because,
+            llm_pending: meta.llm_queued.saturating_sub(enrich.done),
+            llm_dropped: meta.llm_dropped,
             preference_accuracy: accuracy.map(round4),
             accuracy_ceiling: ceiling.map(round4),
             accuracy_of_ceiling: accuracy.zip(ceiling).filter(|(_, c)| *c > 0.0).map(|(a, c)| round4(a / c)),

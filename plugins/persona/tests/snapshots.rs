@@ -122,6 +122,7 @@ fn every_route_answer_and_job_report() {
     snap("empty_training_stats", &e.get("/training/stats", &[]));
     snap("empty_job_preference_update", &e.job("preference_update"));
     snap("job_memory_decay_disabled", &e.job("memory_decay"));
+    snap("empty_job_enrich", &e.job("enrich"));
 
     let h = e.interact("user123", "i1", "build api", "h1", T0 + 9 * HOUR);
     snap("hypothesize_first", &h);
@@ -182,6 +183,10 @@ fn every_route_answer_and_job_report() {
     snap("stats", &e.get("/stats", &[]));
     snap("job_preference_update", &e.job("preference_update"));
     snap("job_memory_decay_disabled_after", &e.job("memory_decay"));
+    // Without an LLM the enrich job finds no answer: the rules' analysis stands.
+    snap("job_enrich", &e.job("enrich"));
+    snap("user_after_enrich", &e.get("/users/user123", &[]));
+    snap("stats_after_enrich", &e.get("/stats", &[]));
 }
 
 #[test]

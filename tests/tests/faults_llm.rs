@@ -1,0 +1,168 @@
+//! A slow LLM against the real `learnloop-api` (issue 26, finding 8).
+//!
+//! mod list (one file): a tiny loopback server that speaks Ollama's
+//! `/api/chat` (non-streaming JSON, as `ollama-rs` sends and expects it) and
+//! answers after 1.5 s; six persona interactions ingested over HTTP; the
+//! persona read answers from the rules without waiting (latency printed,
+//! not asserted: the answer itself says it reflects the rules with six
+//! interactions pending, which it could not if it had waited); the enrich
+//! job run over HTTP; the read then reports the LLM's enrichment.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use learnloop_e2e::{Scratch, http, start_api};
+use serde_json::{Value, json};
+
+/// How long the fake model takes per answer.
+const DELAY: Duration = Duration::from_millis(1500);
+
+/// A loopback server speaking Ollama's wire format: `/api/chat` answers
+/// after [`DELAY`], `/api/tags` lists the default model. Counts the chat
+/// requests. Runs until the test process ends.
+struct SlowOllama {
+    url: String,
+    chats: Arc<AtomicUsize>,
+}
+
+impl SlowOllama {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let chats = Arc::new(AtomicUsize::new(0));
+        let counter = chats.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let counter = counter.clone();
+                std::thread::spawn(move || {
+                    let _ = serve(stream, &counter);
+                });
+            }
+        });
+        SlowOllama { url, chats }
+    }
+}
+
+/// Answers one request on `stream` (and closes it).
+fn serve(stream: TcpStream, chats: &AtomicUsize) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let path = line.split_whitespace().nth(1).unwrap_or_default().to_string();
+    let mut length = 0usize;
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h)?;
+        if h.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':')
+            && k.eq_ignore_ascii_case("content-length")
+        {
+            length = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let (status, answer) = match path.as_str() {
+        "/api/chat" => {
+            chats.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(DELAY);
+            let system = request["messages"][0]["content"].as_str().unwrap_or_default();
+            let content = if system.contains("analyse one interaction") {
+                json!({"facet_deltas": {"formal": 0.05}, "goals": ["ship a REST API"]})
+            } else {
+                json!({"hypotheses": []})
+            };
+            let model = request["model"].as_str().unwrap_or("llama3.2");
+            (
+                "200 OK",
+                json!({"model": model, "created_at": "2026-01-01T00:00:00Z",
+                    "message": {"role": "assistant", "content": content.to_string()}, "done": true}),
+            )
+        }
+        "/api/tags" => (
+            "200 OK",
+            json!({"models": [{"name": "llama3.2:latest", "modified_at": "2026-01-01T00:00:00Z", "size": 1},
+                               {"name": "nomic-embed-text:latest", "modified_at": "2026-01-01T00:00:00Z", "size": 1}]}),
+        ),
+        _ => ("404 Not Found", json!({"error": "not found"})),
+    };
+    let text = answer.to_string();
+    let mut stream = stream;
+    write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+        text.len()
+    )?;
+    stream.flush()
+}
+
+#[test]
+fn a_slow_llm_never_delays_a_persona_read() {
+    let ollama = SlowOllama::start();
+    let s = Scratch::new();
+    let config = s.write(
+        "learnloop.toml",
+        &format!(
+            "data_dir = {:?}\n[llm]\nurl = {:?}\ntimeout_ms = 5000\nretry_after_ms = 0\n",
+            s.data_dir().display().to_string(),
+            ollama.url
+        ),
+    );
+    let (_api, addr) = start_api(&s, &["--config", config.to_str().unwrap(), "--bind", "127.0.0.1:0"]);
+    let admin = std::fs::read_to_string(s.data_dir().join("admin.key")).unwrap().trim().to_string();
+
+    // Six interactions, one request each, as live traffic arrives.
+    for i in 0..6 {
+        let record = json!({"id": format!("i{i}"), "plugin": "persona", "subject": "u1", "kind": "interaction",
+            "label": "h1", "event_time": format!("2026-01-01T0{i}:00:00Z"),
+            "payload": {"input_text": "build api", "hypotheses": [
+                {"id": "h1", "text": "Do you want to build a REST API?", "confidence": 0.75},
+                {"id": "h2", "text": "Do you want to design API endpoints?", "confidence": 0.68}]}});
+        let (st, b) = http(&addr, "POST", "/api/v1/predictions?workspace=default", Some(&admin), &record.to_string());
+        assert_eq!(st, 201, "{b}");
+    }
+
+    let started = Instant::now();
+    let (st, b) = http(&addr, "GET", "/api/v1/persona/users/u1?workspace=default", Some(&admin), "");
+    let read = started.elapsed();
+    assert_eq!(st, 200, "{b}");
+    let p: Value = serde_json::from_str(&b).unwrap();
+    println!(
+        "GET /api/v1/persona/users/u1 with six interactions behind a model answering in {DELAY:?}: {read:?} (issue 26 measured 9.2 s)"
+    );
+    assert_eq!(p["interaction_count"], 6, "{p}");
+    // Proof that it did not wait: the answer is the rules' with all six
+    // interactions still waiting for the model.
+    assert_eq!(p["analysis"], "rules", "{p}");
+    assert_eq!(p["llm_pending"], 6, "{p}");
+    assert_eq!(p["facets"]["concise"], 0.62, "six rule steps of 0.02: {p}");
+    assert_eq!(ollama.chats.load(Ordering::SeqCst), 0, "no analysis was asked of the model before the job");
+
+    let started = Instant::now();
+    let (st, b) = http(&addr, "POST", "/api/v1/jobs/persona/enrich/run", Some(&admin), "");
+    println!("POST /api/v1/jobs/persona/enrich/run: {:?}", started.elapsed());
+    assert_eq!(st, 200, "{b}");
+    let run: Value = serde_json::from_str(&b).unwrap();
+    let report = &run["report"]["workspaces"]["default"];
+    assert_eq!((report["enriched"].clone(), report["remaining"].clone()), (json!(6), json!(0)), "{run}");
+    assert_eq!(ollama.chats.load(Ordering::SeqCst), 6);
+
+    let started = Instant::now();
+    let (st, b) = http(&addr, "GET", "/api/v1/persona/users/u1?workspace=default", Some(&admin), "");
+    println!("GET /api/v1/persona/users/u1 after enrichment: {:?}", started.elapsed());
+    assert_eq!(st, 200, "{b}");
+    let p: Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(p["analysis"], "rules+llm", "{p}");
+    assert_eq!(p["llm_pending"], 0, "{p}");
+    assert_eq!(p["analysed_by"], json!({"llm": 6, "rules": 0}), "{p}");
+    assert!(p["last_enriched_at"].is_string(), "{p}");
+    assert_eq!((p["facets"]["concise"].clone(), p["facets"]["formal"].clone()), (json!(0.5), json!(0.8)), "{p}");
+    let goals: Vec<&str> = p["goals"].as_array().unwrap().iter().filter_map(|g| g["content"].as_str()).collect();
+    assert!(goals.contains(&"ship a REST API"), "{p}");
+}
