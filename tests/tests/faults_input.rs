@@ -140,10 +140,10 @@ fn ingest_refuses_a_record_with_a_repeated_key() {
     assert_eq!(rejections(&v)[0].1, "payload.region", "{v}");
 
     // CSV: a JSON cell with a repeated key, and two columns setting one key.
-    let csv = "type,id,plugin,subject,kind,payload,payload.region\n\
-               prediction,c1,drift,m,regression,\"{\"\"a\"\":1,\"\"a\"\":2}\",\n\
-               prediction,c2,drift,m,regression,\"{\"\"region\"\":\"\"eu\"\"}\",us\n\
-               prediction,c3,drift,m,regression,,us\n";
+    let csv = "type,id,plugin,subject,kind,value,payload,payload.region\n\
+               prediction,c1,drift,m,regression,1,\"{\"\"a\"\":1,\"\"a\"\":2}\",\n\
+               prediction,c2,drift,m,regression,1,\"{\"\"region\"\":\"\"eu\"\"}\",us\n\
+               prediction,c3,drift,m,regression,1,,us\n";
     let file = s.write("dups.csv", csv);
     let (_, v) = s.json(&["ingest", file.to_str().unwrap()]);
     report("CSV with repeated keys", &v);
@@ -168,7 +168,7 @@ fn files_with_a_byte_order_mark_and_crlf_are_read() {
     assert_eq!((code, v["accepted"].as_u64()), (0, Some(2)), "{v}");
 
     let csv = "\u{feff}type,id,plugin,subject,kind,value\r\nprediction,c1,drift,m,regression,1\r\n\
-               prediction,c2,drift,\"two\r\nlines\",regression,2\r\nprediction,c3,drift,m,regression,3\r\n";
+               prediction,c2,drift,\"m, quoted\",regression,2\r\nprediction,c3,drift,m,regression,3\r\n";
     let file = s.write("windows.csv", csv);
     let (code, v) = s.json(&["ingest", file.to_str().unwrap()]);
     report("CSV with BOM and CRLF", &v);
