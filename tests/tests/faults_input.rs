@@ -95,6 +95,14 @@ fn the_api_refuses_a_record_with_a_repeated_key() {
     assert_eq!(v["results"][3]["field"], "id", "{b}");
     assert_eq!(v["results"][0]["status"], "inserted", "{b}");
 
+    // A plugin route's body: 422 naming the key, before the plugin sees it.
+    let (st, b) = post(
+        "/api/v1/cost/assess?workspace=default",
+        r#"{"recommendation_type":"x","resource_type":"ec2","region":"r","region":"s","predicted_savings":1}"#,
+    );
+    assert_eq!(st, 422, "{b}");
+    assert_eq!(serde_json::from_str::<Value>(&b).unwrap()["field"], "region", "{b}");
+
     // A byte-order mark is refused, saying so.
     tried += 1;
     let (st, b) = post(path, &format!("\u{feff}{}", prediction("bom")));
@@ -150,6 +158,16 @@ fn ingest_refuses_a_record_with_a_repeated_key() {
     let fields: Vec<(u64, String)> = rejections(&v).into_iter().map(|(l, f, _)| (l, f)).collect();
     assert_eq!(fields, [(2, "payload.a".to_string()), (3, "payload.region".to_string())], "{v}");
     assert_eq!(totals(&s), (3, 0));
+}
+
+#[test]
+fn call_refuses_a_route_body_with_a_repeated_key() {
+    let s = Scratch::new();
+    let body = r#"{"recommendation_type":"x","resource_type":"ec2","region":"r","region":"s","predicted_savings":1}"#;
+    let out = s.run(&["call", "cost", "POST", "/assess", "--body", body]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("body: region: appears more than once"), "{err}");
 }
 
 #[test]
