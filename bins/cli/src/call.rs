@@ -79,7 +79,19 @@ pub fn run(env: &Env, args: &Args) -> Result<()> {
             } else {
                 text.to_string()
             };
-            serde_json::from_str(&raw).context("body: not valid JSON")?
+            // A file may start with a byte-order mark; a key given twice is
+            // refused as the API refuses it.
+            let raw = raw.strip_prefix('\u{feff}').unwrap_or(&raw);
+            let (value, repeated) =
+                learnloop_core::json::parse_value(raw.as_bytes()).context("body: not valid JSON")?;
+            if let Some(d) = repeated.first() {
+                let at = match d.item {
+                    Some(i) => format!("[{i}].{}", d.path),
+                    None => d.path.clone(),
+                };
+                bail!("body: {at}: {}", learnloop_core::json::DUPLICATE_KEY_MESSAGE);
+            }
+            value
         }
     };
     // `-q workspace=W` (or `?workspace=W` in PATH) is the API's way of

@@ -1,4 +1,13 @@
-//! `learnloop ingest`: load predictions and outcomes from JSONL or CSV.
+//! `learnloop ingest`: load predictions and outcomes from JSONL, a JSON
+//! array or CSV.
+//!
+//! Files from other systems are read as they come: a UTF-8 byte-order mark
+//! is dropped, CRLF line ends are line ends, a file whose first character
+//! is `[` is one JSON array of records. No record may be longer than
+//! `MAX_LINE_BYTES`; a longer one, or a CSV record whose quote never
+//! closes, is reported by the line it starts on and reading goes on at the
+//! next line (`csv_rows`, `json_array`), so memory stays bounded and every
+//! good record around it lands. A key repeated inside a record refuses it.
 //!
 //! This file reads, parses and reports; storing and learning go through the
 //! plugin host's one ingest path (`learnloop_plugin_host::ingest`), as the
@@ -30,7 +39,12 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::Env;
+use crate::csv_rows::{CsvRows, Next, Row};
+use crate::json_array::{self, ArrayItems};
 use crate::progress::{self, Unit};
+
+/// A UTF-8 byte-order mark, which some tools write at the start of a file.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Details kept for at most this many rejected lines; the rest are counted.
 const MAX_REPORTED: usize = 10_000;
@@ -39,7 +53,8 @@ const MAX_REPORTED: usize = 10_000;
 pub struct Args {
     /// Files to read; `-` or nothing reads stdin.
     files: Vec<PathBuf>,
-    /// Input format; by default `.csv` files are CSV and everything else JSONL.
+    /// Input format; by default `.csv` files are CSV and everything else JSONL
+    /// (or one JSON array, when the input starts with `[`).
     #[arg(long, value_enum)]
     format: Option<Format>,
     /// Workspace for records that name none (default: `default_workspace` from the config).
@@ -405,7 +420,19 @@ fn read_source(
         tx.send(item).is_ok()
     };
     match format {
-        Format::Jsonl => read_jsonl(BufReader::with_capacity(1 << 16, reader), &name, opts, emit),
+        Format::Jsonl => {
+            let mut reader = BufReader::with_capacity(1 << 16, reader);
+            // A file holding one JSON array (`[{...},{...}]`, as many tools
+            // export) is read item by item; JSONL records are objects, so
+            // a `[` first tells the two apart.
+            let head = reader.fill_buf().with_context(|| format!("reading {name}"))?;
+            let head = head.strip_prefix(BOM).unwrap_or(head);
+            if head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+                read_json_array(reader, &name, opts, emit)
+            } else {
+                read_jsonl(reader, &name, opts, emit)
+            }
+        }
         Format::Csv => read_csv(reader, &name, opts, emit),
     }
 }
@@ -457,7 +484,10 @@ fn read_jsonl(
             }
             continue;
         }
-        let text = match std::str::from_utf8(&buf) {
+        // A byte-order mark (Windows tools write one) is not part of the
+        // first record; `trim` drops the `\r` of a CRLF line end.
+        let bytes = if line_no == 1 { buf.strip_prefix(BOM).unwrap_or(&buf) } else { &buf[..] };
+        let text = match std::str::from_utf8(bytes) {
             Ok(t) => t.trim(),
             Err(_) => {
                 read += 1;
@@ -474,6 +504,36 @@ fn read_jsonl(
         let parsed = parse_json_record(text, &opts.defaults);
         let id = parsed.is_err().then(|| sniff_id(text)).flatten();
         if !emit(line_no, parsed, id) {
+            break;
+        }
+    }
+    Ok(read)
+}
+
+fn read_json_array(
+    reader: impl Read,
+    name: &str,
+    opts: &Options,
+    emit: impl Fn(u64, Result<Record, ValidationError>, Option<String>) -> bool,
+) -> Result<u64> {
+    let mut items = ArrayItems::new(reader, MAX_LINE_BYTES);
+    let mut buf = Vec::with_capacity(1024);
+    let mut read = 0u64;
+    loop {
+        let (line, parsed, id) = match items.next(&mut buf).with_context(|| format!("reading {name}"))? {
+            json_array::Next::End => break,
+            json_array::Next::Bad { line, reason, .. } => (line, Err(ValidationError::new("", reason)), None),
+            json_array::Next::Item { line } => match std::str::from_utf8(&buf) {
+                Err(_) => (line, Err(ValidationError::new("", "the record is not valid UTF-8")), None),
+                Ok(text) => {
+                    let parsed = parse_json_record(text, &opts.defaults);
+                    let id = parsed.is_err().then(|| sniff_id(text)).flatten();
+                    (line, parsed, id)
+                }
+            },
+        };
+        read += 1;
+        if !emit(line, parsed, id) {
             break;
         }
     }
@@ -497,9 +557,16 @@ fn read_csv(
     opts: &Options,
     emit: impl Fn(u64, Result<Record, ValidationError>, Option<String>) -> bool,
 ) -> Result<u64> {
-    let mut rdr = csv::ReaderBuilder::new().flexible(false).from_reader(reader);
-    let headers = rdr.headers().with_context(|| format!("reading the header of {name}"))?.clone();
-    for h in headers.iter() {
+    let mut rows = CsvRows::new(reader, MAX_LINE_BYTES);
+    let mut header = Row::default();
+    match rows.next(&mut header).with_context(|| format!("reading {name}"))? {
+        Next::Row => {}
+        Next::End => return Ok(0),
+        Next::Bad { line, reason } => bail!("{name}:{line}: the header row cannot be read: {reason}"),
+    }
+    let headers: Vec<String> = header.iter().map(str::to_string).collect();
+    for (i, h) in headers.iter().enumerate() {
+        let h = h.as_str();
         let known = CSV_STRINGS.contains(&h)
             || CSV_NUMBERS.contains(&h)
             || matches!(h, "success" | "features" | "payload")
@@ -512,33 +579,52 @@ fn read_csv(
                 CSV_NUMBERS.join(", ")
             );
         }
-    }
-    let mut read = 0u64;
-    let mut row = csv::StringRecord::new();
-    loop {
-        let line = rdr.position().line();
-        match rdr.read_record(&mut row) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                read += 1;
-                // A malformed row (wrong field count, bad UTF-8) is one rejection.
-                let line = e.position().map_or(line, |p| p.line());
-                if !emit(line, Err(ValidationError::new("", format!("malformed CSV row: {e}"))), None) {
-                    break;
-                }
-                continue;
-            }
+        if headers[..i].iter().any(|earlier| earlier == h) {
+            bail!("{name}: column {h:?} appears twice in the header; each column may appear only once");
         }
+    }
+    let id_column = headers.iter().position(|h| h == "id");
+    let mut read = 0u64;
+    let mut row = Row::default();
+    loop {
+        let (line, parsed, id) = match rows.next(&mut row).with_context(|| format!("reading {name}"))? {
+            Next::End => break,
+            // An unclosed quote, an over-long record or bad UTF-8: one
+            // rejection, and reading goes on at the next line.
+            Next::Bad { line, reason } => (line, Err(ValidationError::new("", reason)), None),
+            Next::Row => {
+                let id = id_column.and_then(|i| row.get(i)).filter(|s| !s.is_empty()).map(str::to_string);
+                let parsed = if row.len() == headers.len() {
+                    csv_record(&headers, &row).and_then(|raw| raw.validate(&opts.defaults))
+                } else {
+                    Err(ValidationError::new(
+                        "",
+                        format!("the record has {} fields; the header has {}", row.len(), headers.len()),
+                    ))
+                };
+                (row.line, parsed, id)
+            }
+        };
         read += 1;
-        let line = row.position().map_or(line, |p| p.line());
-        let id = headers.iter().position(|h| h == "id").and_then(|i| row.get(i)).map(str::to_string);
-        let parsed = csv_record(&headers, &row).and_then(|raw| raw.validate(&opts.defaults));
-        if !emit(line, parsed, id.filter(|s| !s.is_empty())) {
+        if !emit(line, parsed, id) {
             break;
         }
     }
     Ok(read)
+}
+
+/// Adds `key` to the `features` or `payload` object of a CSV row, refusing
+/// a key that two columns set (`features` holding `{"x":1}` and a
+/// `features.x` column): which one was meant?
+fn insert_once(map: &mut Map<String, Value>, object: &str, key: String, value: Value) -> Result<(), ValidationError> {
+    if map.contains_key(&key) {
+        return Err(ValidationError::new(
+            format!("{object}.{key}"),
+            format!("is set twice in this row (by the {object:?} column and a \"{object}.{key}\" column)"),
+        ));
+    }
+    map.insert(key, value);
+    Ok(())
 }
 
 /// A CSV cell as a feature or payload value: a finite number when it parses
@@ -556,12 +642,13 @@ fn csv_scalar(field: &str, cell: &str) -> Result<Option<Value>, ValidationError>
     Ok(Some(Value::String(cell.to_string())))
 }
 
-fn csv_record(headers: &csv::StringRecord, row: &csv::StringRecord) -> Result<RawRecord, ValidationError> {
+fn csv_record(headers: &[String], row: &Row) -> Result<RawRecord, ValidationError> {
     let mut raw = RawRecord::default();
     let mut features = Map::new();
     let mut payload = Map::new();
     let mut has_features = false;
     for (h, cell) in headers.iter().zip(row.iter()) {
+        let h = h.as_str();
         let text = (!cell.is_empty()).then(|| cell.to_string());
         match h {
             "type" => raw.record_type = text,
@@ -602,18 +689,27 @@ fn csv_record(headers: &csv::StringRecord, row: &csv::StringRecord) -> Result<Ra
             }
             "features" | "payload" => {
                 if let Some(t) = text {
-                    let v: Value = serde_json::from_str(&t).map_err(|e| {
+                    let (v, repeated) = learnloop_core::json::parse_value(t.as_bytes()).map_err(|e| {
                         let why = learnloop_core::plain::serde_message(&e.to_string());
                         ValidationError::new(h, format!("is not a JSON object ({why})"))
                     })?;
+                    if let Some(d) = repeated.first() {
+                        return Err(ValidationError::new(
+                            format!("{h}.{}", d.path),
+                            learnloop_core::json::DUPLICATE_KEY_MESSAGE,
+                        ));
+                    }
                     let Value::Object(map) = v else {
                         return Err(ValidationError::new(h, "is not a JSON object"));
                     };
-                    if h == "features" {
+                    let into = if h == "features" {
                         has_features = true;
-                        features.extend(map);
+                        &mut features
                     } else {
-                        payload.extend(map);
+                        &mut payload
+                    };
+                    for (k, v) in map {
+                        insert_once(into, h, k, v)?;
                     }
                 }
             }
@@ -621,12 +717,12 @@ fn csv_record(headers: &csv::StringRecord, row: &csv::StringRecord) -> Result<Ra
                 if let Some(name) = h.strip_prefix("features.") {
                     if let Some(v) = csv_scalar(h, cell)? {
                         has_features = true;
-                        features.insert(name.to_string(), v);
+                        insert_once(&mut features, "features", name.to_string(), v)?;
                     }
                 } else if let Some(name) = h.strip_prefix("payload.")
                     && let Some(v) = csv_scalar(h, cell)?
                 {
-                    payload.insert(name.to_string(), v);
+                    insert_once(&mut payload, "payload", name.to_string(), v)?;
                 }
             }
         }

@@ -12,9 +12,11 @@ mod output;
 
 mod call;
 mod config;
+mod csv_rows;
 mod export;
 mod improvements;
 mod ingest;
+mod json_array;
 mod jobs;
 mod keys;
 mod migrate;

@@ -13,6 +13,7 @@ pub mod columns;
 mod error;
 pub mod history;
 mod ids;
+pub mod json;
 pub mod keys;
 pub mod limits;
 mod model;

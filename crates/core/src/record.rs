@@ -283,8 +283,10 @@ pub struct RawRecord {
     /// Prediction confidence.
     pub confidence: Option<f64>,
     /// Prediction features.
+    #[serde(default, deserialize_with = "crate::json::unique_map")]
     pub features: Option<Map<String, Value>>,
     /// Plugin-specific payload.
+    #[serde(default, deserialize_with = "crate::json::unique_value")]
     pub payload: Option<Value>,
     /// RFC 3339 event time.
     #[schemars(with = "Option<crate::Timestamp>")]
@@ -335,6 +337,16 @@ fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> ValidationErr
     let field = if path == "." { String::new() } else { path };
     let inner = e.into_inner();
     let msg = inner.to_string();
+    // A repeated key (serde's own `duplicate field` for a record's fields,
+    // `crate::json`'s for keys inside `payload` and `features`) is named as
+    // the field, with its path.
+    if let Some(rest) = msg.strip_prefix("duplicate field `")
+        && let Some(end) = rest.rfind('`')
+    {
+        let key = &rest[..end];
+        let field = if field.is_empty() { key.to_string() } else { format!("{field}.{key}") };
+        return ValidationError::new(field, crate::json::DUPLICATE_KEY_MESSAGE);
+    }
     // serde_json reports `NaN`/`Infinity` tokens as a bare syntax error; say
     // what the user actually did wrong.
     let message = if inner.is_syntax() && msg.starts_with("expected value") {
@@ -618,6 +630,20 @@ mod tests {
         check(&format!(r#"{{{P}}} x"#), Err(("", "trailing")));
         let big = format!(r#"{{{P},"payload":{{"a":"{}"}}}}"#, "x".repeat(70_000));
         check(&big, Err(("payload", "at most 65536")));
+    }
+
+    #[test]
+    fn refuses_repeated_keys_naming_them() {
+        check(&format!(r#"{{{P},"id":"p2"}}"#), Err(("id", "more than once")));
+        check(&format!(r#"{{{P},"plugin":"cost"}}"#), Err(("plugin", "more than once")));
+        check(
+            &format!(r#"{{{P},"payload":{{"region":"eu","region":"us"}}}}"#),
+            Err(("payload.region", "more than once")),
+        );
+        check(&format!(r#"{{{P},"payload":{{"a":[{{"b":1,"b":1}}]}}}}"#), Err(("payload.a[0].b", "more than once")));
+        check(&format!(r#"{{{P},"features":{{"f":1,"g":2,"f":1}}}}"#), Err(("features.f", "more than once")));
+        // The same key in different objects is fine.
+        check(&format!(r#"{{{P},"features":{{"region":1}},"payload":{{"region":"eu","x":{{"region":1}}}}}}"#), Ok(()));
     }
 
     #[test]

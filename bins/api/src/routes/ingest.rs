@@ -5,7 +5,8 @@
 //! most `api.max_batch` records: every valid record is stored in one durable
 //! transaction and the answer lists each item's result. Nothing from a
 //! request that fails as a whole (malformed JSON, too large, another
-//! workspace) is stored.
+//! workspace) is stored. A key repeated in one object refuses its record
+//! (422 naming the key, e.g. `payload.region`; in a batch, that item).
 //!
 //! The workspace of each record: its `workspace` field, else the
 //! `workspace` query parameter, else the key's own. A record naming another
@@ -71,7 +72,7 @@ async fn ingest(
     let requested = query.get("workspace").map(String::as_str);
     let default_ws = caller.record_default(requested, &state.config.default_workspace)?;
     let bytes = super::body(b, state.config.api.max_body_bytes)?;
-    let value = super::json(&bytes)?;
+    let (value, duplicates) = super::json_with_duplicates(&bytes)?;
     let (items, single) = match value {
         Value::Array(items) => (items, false),
         v @ Value::Object(_) => (vec![v], true),
@@ -91,10 +92,20 @@ async fn ingest(
     let mut prepared = Vec::new();
     let mut results = Vec::with_capacity(items.len());
     let mut ids = Vec::with_capacity(items.len());
-    for item in items {
+    // The first repeated key of each item (of the object, for one record).
+    let mut repeated: BTreeMap<usize, String> = BTreeMap::new();
+    for d in duplicates {
+        repeated.entry(d.item.unwrap_or(0)).or_insert(d.path);
+    }
+    for (index, item) in items.into_iter().enumerate() {
         ids.push(item.get("id").and_then(Value::as_str).map(str::to_string));
         if !item.is_object() {
             results.push(Item::Invalid { field: String::new(), message: "each record must be a JSON object".into() });
+            continue;
+        }
+        // A key given twice is refused, not resolved: which one was meant?
+        if let Some(path) = repeated.remove(&index) {
+            results.push(Item::Invalid { field: path, message: learnloop_core::json::DUPLICATE_KEY_MESSAGE.into() });
             continue;
         }
         let named = item.get("workspace").filter(|w| !w.is_null());

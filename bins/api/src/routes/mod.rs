@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use axum::body::Bytes;
 use axum::extract::Query;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
+use learnloop_core::json::DuplicateKey;
 
 use crate::ApiError;
 
@@ -33,11 +34,39 @@ pub fn query(q: Result<Query<BTreeMap<String, String>>, QueryRejection>) -> Resu
 }
 
 /// A JSON body parsed as a value, with a message that says where it broke.
+/// A key repeated in one object is a 422 naming it (with its path: for a
+/// top-level array, `[INDEX].` first).
 pub fn json(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
+    let (value, duplicates) = json_with_duplicates(bytes)?;
+    if let Some(d) = duplicates.first() {
+        let field = match d.item {
+            Some(i) => format!("[{i}].{}", d.path),
+            None => d.path.clone(),
+        };
+        return Err(ApiError::invalid(field, learnloop_core::json::DUPLICATE_KEY_MESSAGE));
+    }
+    Ok(value)
+}
+
+/// A JSON body parsed as a value, and every key repeated in one of its
+/// objects (for callers that refuse only the items that hold one, like an
+/// ingest batch).
+///
+/// A UTF-8 byte-order mark is refused with a message that says so: RFC 8259
+/// forbids one in JSON sent over a network, and like serde_json, Python's
+/// `json`, Go and JavaScript, learnloop does not guess (files read by
+/// `learnloop ingest` may have one).
+pub fn json_with_duplicates(bytes: &[u8]) -> Result<(serde_json::Value, Vec<DuplicateKey>), ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("the request body is empty; send a JSON object or array"));
     }
-    serde_json::from_slice(bytes).map_err(|e| {
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        return Err(ApiError::bad_request(
+            "the request body starts with a UTF-8 byte-order mark (bytes EF BB BF); JSON sent over HTTP must \
+             not have one (RFC 8259, section 8.1): send the body without it",
+        ));
+    }
+    learnloop_core::json::parse_value(bytes).map_err(|e| {
         let hint = if e.to_string().contains("expected value") {
             " (NaN and Infinity are not JSON; numbers must be finite)"
         } else {
