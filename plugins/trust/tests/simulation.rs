@@ -430,8 +430,8 @@ fn a_declining_agent_is_flagged() {
     let host = host(dir.path());
     let mut rng = Rng(5);
     let mut records = Vec::new();
-    // 150 evaluations at 90% approval, then 30 at 20%.
-    for i in 0..180 {
+    // 150 evaluations at 90% approval, then 50 at 20%.
+    for i in 0..200 {
         let p = if i < 150 { 0.9 } else { 0.2 };
         let approved = rng.uniform() < p;
         pair(
@@ -458,17 +458,27 @@ fn a_declining_agent_is_flagged() {
         );
     }
     ingest(&host, records);
-    // The trend is the verdict of trust_recalculation's change test (issue 19).
-    assert_eq!(get(&host, "/agents/slipping", &[])["trend"], "insufficient_data");
-    let run = host.run_job("trust", "trust_recalculation", "test", None, 1).unwrap();
-    assert_eq!(run.report.unwrap()["workspaces"]["w"]["declining_agents"], json!(["slipping"]));
-    assert_eq!(get(&host, "/agents/slipping", &[])["trend"], "declining");
+    // The trend is the state of the online change test (issue 19); the
+    // alert is trust_recalculation's.
+    let slipping = get(&host, "/agents/slipping", &[]);
+    assert_eq!(slipping["trend"], "declining", "{slipping:#}");
+    assert_eq!(slipping["change_test"]["declines"], 1, "{slipping:#}");
+    let alarm = &slipping["change_test"]["last_decline"];
+    assert!(alarm["observed_rate"].as_f64().unwrap() < 0.4, "{alarm:#}");
+    assert!(alarm["expected_rate"].as_f64().unwrap() > 0.8, "{alarm:#}");
     assert_ne!(get(&host, "/agents/steady", &[])["trend"], "declining");
+    let run = host.run_job("trust", "trust_recalculation", "test", None, 1).unwrap();
+    let report = run.report.unwrap();
+    assert_eq!(report["workspaces"]["w"]["declining_agents"], json!(["slipping"]));
+    assert_eq!(report["workspaces"]["w"]["change_test"]["newly_declining"], json!(["slipping"]));
     let alerts =
         host.store().alerts(&AlertQuery { include_acknowledged: true, limit: 100, ..Default::default() }).unwrap();
     let flagged: Vec<&str> =
         alerts.iter().filter(|a| a.kind == "trust_declining").map(|a| a.subject.as_str()).collect();
     assert_eq!(flagged, ["slipping"]);
+    // The next run raises no new alert for the same alarm.
+    let run = host.run_job("trust", "trust_recalculation", "test", None, 2).unwrap();
+    assert_eq!(run.report.unwrap()["workspaces"]["w"]["change_test"]["newly_declining"], json!([]));
 }
 
 #[test]
