@@ -179,8 +179,10 @@ fn ten_agents_ranking_routing_and_patterns() {
         p["strengths"].as_array().unwrap().iter().map(|s| s["recommendation_type"].as_str().unwrap()).collect();
     assert_eq!(strengths, ["content"], "{p:#}");
     assert!(p["by_type"]["content"]["bayesian"]["credible_interval"].is_array());
-    // No change test has run yet (trust_recalculation gives the verdict).
-    assert_eq!(p["trend"], "insufficient_data");
+    // The change test monitors it online (200 evaluations: a reference of
+    // 100 plus the newest 100 held out) and has raised no alarm.
+    assert_eq!(p["trend"], "stable", "{p:#}");
+    assert_eq!(p["change_test"]["monitored"], true, "{p:#}");
     let recs = get(&host, "/agents/agent-2/recommendations", &[("limit", "5"), ("type", "content")]);
     assert_eq!(recs["recommendations"].as_array().unwrap().len(), 5);
     assert_eq!(
