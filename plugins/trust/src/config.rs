@@ -108,7 +108,7 @@ impl Default for Config {
             inactivity_grace_days: 14.0,
             inactivity_half_life_days: 30.0,
             decline_window: 10,
-            decline_min_history: 60,
+            decline_min_history: 200,
             decline_arl0: 5e6,
             decline_odds_ratio: 0.3,
             decline_shrinkage: 5.0,
