@@ -573,7 +573,7 @@ pub struct Alarm {
 }
 
 /// The sequential change test behind an agent's trend (see the module docs).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ChangeTest {
     /// Evaluations in the current, incomplete block.
@@ -610,28 +610,6 @@ pub struct ChangeTest {
     /// declining / improving (the last alarm's, until the test monitors
     /// again), stable, or `None` before the first monitored evaluation.
     pub status: Option<String>,
-}
-
-impl Default for ChangeTest {
-    fn default() -> Self {
-        Self {
-            n: 0,
-            block: BTreeMap::new(),
-            recent: Vec::new(),
-            base: BTreeMap::new(),
-            expect: BTreeMap::new(),
-            expect_all: None,
-            reference: 0,
-            monitored: 0,
-            down: Cusum::default(),
-            up: Cusum::default(),
-            declines: 0,
-            improvements: 0,
-            last_decline: None,
-            last_improvement: None,
-            status: None,
-        }
-    }
 }
 
 /// Completed blocks held out of the reference: the reference is the agent's
