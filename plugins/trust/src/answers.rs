@@ -16,7 +16,7 @@ use crate::Weights;
 use crate::jobs::{CycleReport, PatternWindow};
 use crate::patterns::Pattern;
 use crate::rules::Rule;
-use crate::score::{CountStats, LearningRate, TrustScores};
+use crate::score::{Alarm, CountStats, LearningRate, TrustScores};
 
 /// One agent in `GET /agents` and `GET /trusted`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -45,18 +45,32 @@ pub struct AgentSummary {
     pub last_event_time: Option<String>,
 }
 
-/// The change test of an agent, as routes show it.
+/// The change test of an agent, as routes show it: two one-sided CUSUMs of
+/// its type-adjusted outcomes against its own history (see the README).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ChangeTestSummary {
-    /// Completed blocks that were tested.
-    pub blocks_tested: u64,
-    /// Completed blocks waiting for the next `trust_recalculation`.
-    pub blocks_pending: u64,
-    /// Normal score of the newest block against the reference.
-    pub last_block_z: Option<f64>,
-    /// Benjamini–Hochberg-adjusted p-value behind the last verdict.
-    pub adjusted_p: Option<f64>,
-    /// Evaluations per block.
+    /// Whether the agent is monitored (its reference has at least
+    /// `decline_min_history` evaluations).
+    pub monitored: bool,
+    /// Evaluations monitored since the test last (re)started.
+    pub monitored_evaluations: u64,
+    /// Evaluations in the reference (the history it is compared with).
+    pub reference_evaluations: u64,
+    /// The reference's approval rate (`null`: not monitored).
+    pub reference_rate: Option<f64>,
+    /// The decline CUSUM now.
+    pub decline_statistic: f64,
+    /// The improvement CUSUM now.
+    pub improvement_statistic: f64,
+    /// The threshold h either must reach to raise an alarm.
+    pub threshold: f64,
+    /// Decline alarms so far.
+    pub declines: u64,
+    /// Improvement alarms so far.
+    pub improvements: u64,
+    /// The newest decline alarm.
+    pub last_decline: Option<Alarm>,
+    /// Evaluations per block (the reference leaves out the newest 10).
     pub window: u64,
 }
 

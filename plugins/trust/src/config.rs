@@ -48,12 +48,17 @@ pub struct Config {
     pub inactivity_grace_days: f64,
     /// Half-life of the evidence of an idle agent, in days, after the grace period.
     pub inactivity_half_life_days: f64,
-    /// Evaluations per block of the change test behind the trend.
+    /// Evaluations per block of the change test's reference: the reference
+    /// leaves out the agent's newest 10 blocks.
     pub decline_window: u64,
-    /// Evaluations an agent needs before a block to have it tested.
+    /// Evaluations the reference needs before the agent is monitored.
     pub decline_min_history: u64,
-    /// Benjamini–Hochberg false-discovery rate over agents per `trust_recalculation`.
-    pub decline_fdr: f64,
+    /// In-control average run length of the change test's CUSUMs: expected
+    /// evaluations of an agent of constant quality between false alarms.
+    pub decline_arl0: f64,
+    /// The decline the CUSUM is tuned to: approval odds times this (< 1);
+    /// an improvement is odds divided by it.
+    pub decline_odds_ratio: f64,
     /// Pseudo-evaluations shrinking an (agent, type) rate towards the agent's overall rate (change test).
     pub decline_shrinkage: f64,
     /// Default `threshold` of `GET /trusted`.
@@ -103,8 +108,9 @@ impl Default for Config {
             inactivity_grace_days: 14.0,
             inactivity_half_life_days: 30.0,
             decline_window: 10,
-            decline_min_history: 60,
-            decline_fdr: 2e-4,
+            decline_min_history: 200,
+            decline_arl0: 5e6,
+            decline_odds_ratio: 0.3,
             decline_shrinkage: 5.0,
             trusted_threshold: 0.7,
             routing_strategy: "thompson".into(),
@@ -127,6 +133,12 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The change test's CUSUM threshold for `decline_arl0` and
+    /// `decline_odds_ratio` ([`crate::score::cusum_threshold`]).
+    pub fn decline_threshold(&self) -> f64 {
+        crate::score::cusum_threshold(self.decline_arl0, self.decline_odds_ratio)
+    }
+
     pub(crate) fn check(&self) -> Result<(), PluginError> {
         let bad = |k: &str, m: &str| Err(PluginError::invalid(format!("[trust] {k}"), m.to_string()));
         let w = &self.weights;
@@ -175,8 +187,11 @@ impl Config {
         if !(self.inactivity_grace_days.is_finite() && self.inactivity_grace_days >= 0.0) {
             return bad("inactivity_grace_days", "must be a finite number ≥ 0");
         }
-        if !(self.decline_fdr.is_finite() && self.decline_fdr > 0.0 && self.decline_fdr < 1.0) {
-            return bad("decline_fdr", "must lie in (0, 1)");
+        if !(self.decline_arl0.is_finite() && self.decline_arl0 >= 100.0) {
+            return bad("decline_arl0", "must be a finite number ≥ 100 (evaluations)");
+        }
+        if !(self.decline_odds_ratio.is_finite() && self.decline_odds_ratio > 0.0 && self.decline_odds_ratio < 1.0) {
+            return bad("decline_odds_ratio", "must lie in (0, 1)");
         }
         if self.decline_window < 5 {
             return bad("decline_window", "must be at least 5 evaluations");
@@ -204,7 +219,7 @@ impl Config {
 
     pub(crate) fn config_keys() -> Vec<ConfigKey> {
         let d = serde_json::to_value(Config::default()).expect("serializable");
-        let docs: [(&str, &str); 29] = [
+        let docs: [(&str, &str); 30] = [
             ("weights", "weights of accuracy, consistency, timeliness, reliability in the overall trust (sum 1)"),
             ("confidence_k", "confidence factor n / (n + confidence_k), n = effective evaluations"),
             ("learning_rate", "the seed's per-dimension update v += learning_rate·(signal − v)"),
@@ -214,12 +229,13 @@ impl Config {
             ("timeliness_half_life_hours", "evaluation latency at which the timeliness score halves"),
             ("inactivity_grace_days", "idle days (relative to the newest event) before an agent's evidence fades"),
             ("inactivity_half_life_days", "half-life of an idle agent's evidence after the grace period"),
-            ("decline_window", "evaluations per block of the change test behind an agent's trend"),
-            ("decline_min_history", "evaluations an agent needs before a block for the block to be tested"),
+            ("decline_window", "evaluations per block; the change test's reference leaves out the newest 10 blocks"),
+            ("decline_min_history", "evaluations the change test's reference needs before an agent is monitored"),
             (
-                "decline_fdr",
-                "Benjamini–Hochberg false-discovery rate over agents per trust_recalculation (declining/improving)",
+                "decline_arl0",
+                "in-control average run length of the change test: evaluations of a constant agent per false alarm",
             ),
+            ("decline_odds_ratio", "the decline the change test is tuned to: approval odds times this (< 1)"),
             (
                 "decline_shrinkage",
                 "pseudo-evaluations shrinking an agent × type rate towards the agent's rate in the change test",

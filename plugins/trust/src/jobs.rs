@@ -16,9 +16,9 @@ use serde_json::Value;
 use crate::online::{Meta, Open, load_agents};
 use crate::patterns::Pattern;
 use crate::rules::RulesLearning;
-use crate::score::{AgentDoc, DAY};
+use crate::score::DAY;
 use crate::weights::WeightsLearning;
-use crate::{TrustPlugin, Weights, get_doc, patterns, put_doc, rules, score, time, weights};
+use crate::{TrustPlugin, Weights, get_doc, patterns, put_doc, rules, time, weights};
 
 /// The window a discovery looked at.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -75,6 +75,12 @@ pub struct SnapshotAgent {
     pub upper: f64,
     /// The trend then.
     pub trend: String,
+    /// Decline alarms of its change test then (a higher count now is a new alarm).
+    #[serde(default)]
+    pub declines: u64,
+    /// Improvement alarms then.
+    #[serde(default)]
+    pub improvements: u64,
 }
 
 /// The document `trust_snapshot`: every agent's trust at the last
@@ -200,14 +206,18 @@ pub struct TrustChange {
 /// The change test part of a `trust_recalculation` report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChangeTestRun {
-    /// Agents with completed blocks tested in this run.
-    pub agents_tested: usize,
-    /// Agents found declining in this run (alerted when newly so).
+    /// Agents whose change test is monitoring them (reference long enough).
+    pub agents_monitored: usize,
+    /// Agents with a decline alarm since the last run (alerted).
     pub newly_declining: Vec<String>,
-    /// Agents found improving.
+    /// Agents with an improvement alarm since the last run.
     pub improving: Vec<String>,
-    /// `decline_fdr`.
-    pub fdr: f64,
+    /// The CUSUM threshold h.
+    pub threshold: f64,
+    /// `decline_arl0`.
+    pub arl0: f64,
+    /// `decline_odds_ratio`.
+    pub odds_ratio: f64,
     /// `decline_window`.
     pub window: u64,
 }
@@ -240,17 +250,23 @@ pub struct RecalculationReport {
 /// The data of a `trust_declining` alert.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecliningAlert {
-    /// The agent's decline p-value (Bonferroni over its blocks).
-    pub p_value: f64,
-    /// Benjamini–Hochberg-adjusted.
-    pub adjusted_p: f64,
-    /// `decline_fdr`.
-    pub fdr: f64,
-    /// Normal score of the newest block.
-    pub block_z: Option<f64>,
-    /// `decline_window`.
-    pub window: u64,
-    /// The agent's final evaluations.
+    /// The decline CUSUM when it crossed the threshold.
+    pub statistic: f64,
+    /// The threshold h.
+    pub threshold: f64,
+    /// `decline_arl0`.
+    pub arl0: f64,
+    /// `decline_odds_ratio`.
+    pub odds_ratio: f64,
+    /// The agent's final evaluations at the alarm.
+    pub at_evaluation: u64,
+    /// Evaluations since the estimated change point.
+    pub evaluations_since_change: u64,
+    /// Mean outcome value over them.
+    pub observed_rate: f64,
+    /// What the agent's history predicted for them (type-adjusted).
+    pub expected_rate: f64,
+    /// The agent's final evaluations now.
     pub evaluated: u64,
 }
 
@@ -430,70 +446,58 @@ fn trust_recalculation(plugin: &TrustPlugin, ctx: &mut dyn Context) -> Result<Re
                 lower: s.lower,
                 upper: s.upper,
                 trend: a.trend().to_string(),
+                declines: a.change.declines,
+                improvements: a.change.improvements,
             },
         );
     }
     let trusted = snap.values().filter(|v| v.overall >= cfg.trusted_threshold).count();
     put_doc(ctx, "trust_snapshot", &TrustSnapshot { agents: snap, as_of: time_json(meta.newest) }, expect)?;
     changes.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
-    // The change test: the blocks completed since the last run, one
-    // Benjamini–Hochberg family over agents per direction (score::verdicts).
-    let mut pending = Vec::new();
-    let mut docs = BTreeMap::new();
-    for id in agents.iter().filter(|(_, a)| a.change.untested > 0).map(|(id, _)| id) {
-        let (doc, expect) = get_doc::<AgentDoc>(ctx, &format!("agent/{id}"))?;
-        if let Some((pd, pi)) = doc.change.pending() {
-            pending.push((id.clone(), pd, pi));
-            docs.insert(id.clone(), (doc, expect));
-        }
-    }
-    let verdicts = score::verdicts(&pending, cfg.decline_fdr);
+    // The change test runs online (score::ChangeTest); this run alerts on
+    // the decline alarms raised since the previous run.
+    let threshold = cfg.decline_threshold();
     let mut declining = Vec::new();
     let mut improving = Vec::new();
-    for ((id, status, adj), (_, p_dec, _)) in verdicts.iter().zip(&pending) {
-        let (mut doc, expect) = docs.remove(id).expect("loaded above");
-        let was = doc.change.status.clone();
-        doc.change.decide(status, *adj);
-        let z = doc.change.last_z;
-        put_doc(ctx, &format!("agent/{id}"), &doc, expect)?;
-        match *status {
-            "declining" => {
-                declining.push(id.clone());
-                if was.as_deref() != Some("declining") {
-                    let data = DecliningAlert {
-                        p_value: *p_dec,
-                        adjusted_p: *adj,
-                        fdr: cfg.decline_fdr,
-                        block_z: z,
-                        window: cfg.decline_window,
-                        evaluated: doc.all.evaluated,
-                    };
-                    ctx.emit_alert(AlertDraft {
-                        severity: Severity::Medium,
-                        kind: "trust_declining".into(),
-                        subject: id.clone(),
-                        message: format!(
-                            "{id}: its recent approvals fall significantly below what its history predicts for the same recommendation types (p = {p_dec:.2e}, Benjamini–Hochberg adjusted {adj:.2e} ≤ {}); its trust is declining",
-                            cfg.decline_fdr
-                        ),
-                        dedup_key: format!("trust_declining:{id}"),
-                        data: serde_json::to_value(&data)?,
-                    })?;
-                }
-            }
-            "improving" => improving.push(id.clone()),
-            _ => {}
+    for (id, a) in &agents {
+        let prev = old.agents.get(id);
+        if a.change.improvements > prev.map_or(0, |p| p.improvements) {
+            improving.push(id.clone());
         }
+        if a.change.declines <= prev.map_or(0, |p| p.declines) {
+            continue;
+        }
+        declining.push(id.clone());
+        let Some(alarm) = &a.change.last_decline else { continue };
+        let data = DecliningAlert {
+            statistic: alarm.statistic,
+            threshold,
+            arl0: cfg.decline_arl0,
+            odds_ratio: cfg.decline_odds_ratio,
+            at_evaluation: alarm.at_evaluation,
+            evaluations_since_change: alarm.evaluations_since_change,
+            observed_rate: alarm.observed_rate,
+            expected_rate: alarm.expected_rate,
+            evaluated: a.all.evaluated,
+        };
+        ctx.emit_alert(AlertDraft {
+            severity: Severity::Medium,
+            kind: "trust_declining".into(),
+            subject: id.clone(),
+            message: format!(
+                "{id}: its approval over its last {} evaluations ({:.2}) fell significantly below what its history predicts for the same recommendation types ({:.2}); CUSUM {:.1} ≥ threshold {threshold:.1} (one false alarm per {} evaluations of a constant agent); its trust is declining",
+                alarm.evaluations_since_change,
+                alarm.observed_rate,
+                alarm.expected_rate,
+                alarm.statistic,
+                cfg.decline_arl0
+            ),
+            dedup_key: format!("trust_declining:{id}"),
+            data: serde_json::to_value(&data)?,
+        })?;
     }
-    // Agents whose last verdict (from an earlier run) is still declining.
-    let still: Vec<&String> = agents
-        .iter()
-        .filter(|(id, a)| a.change.untested == 0 && a.trend() == "declining" && !declining.contains(id))
-        .map(|(id, _)| id)
-        .collect();
-    let mut all_declining: Vec<String> = declining.clone();
-    all_declining.extend(still.into_iter().cloned());
-    all_declining.sort();
+    let all_declining: Vec<String> =
+        agents.iter().filter(|(_, a)| a.trend() == "declining").map(|(id, _)| id.clone()).collect();
     Ok(RecalculationReport {
         subjects: agents.len(),
         totals: JobTotals { predictions: meta.recommendations, outcomes: meta.evaluated },
@@ -502,10 +506,12 @@ fn trust_recalculation(plugin: &TrustPlugin, ctx: &mut dyn Context) -> Result<Re
         trusted_threshold: cfg.trusted_threshold,
         declining_agents: all_declining,
         change_test: ChangeTestRun {
-            agents_tested: pending.len(),
+            agents_monitored: agents.values().filter(|a| a.change.expect_all.is_some()).count(),
             newly_declining: declining,
             improving,
-            fdr: cfg.decline_fdr,
+            threshold,
+            arl0: cfg.decline_arl0,
+            odds_ratio: cfg.decline_odds_ratio,
             window: cfg.decline_window,
         },
         largest_changes: changes

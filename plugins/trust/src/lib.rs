@@ -13,11 +13,10 @@
 //!   `avg_quality_score` on the 0–100 scale), `feedback`, and `payload` with the
 //!   per-dimension quality scores (`{"quality_scores": {"accuracy": 90, ...}}`).
 //!
-//! State (all reproducible from history by `learnloop replay`, except the
-//! trend verdicts, which the next `trust_recalculation` writes again):
+//! State (all reproducible from history by `learnloop replay`):
 //! * `agent/<agent>` — counters per agent and per agent × type, the seed's
-//!   learning-rate scores, the trend EWMAs and the change test's blocks, with
-//!   the last verdict of `trust_recalculation` ([`score::AgentDoc`]);
+//!   learning-rate scores, the trend EWMAs and the change test (reference
+//!   blocks, CUSUMs, alarms: the trend) ([`score::AgentDoc`]);
 //! * `open/<prediction id>` — the client event time and confidence of a
 //!   recommendation until its final evaluation arrives (for timeliness);
 //!   `cleanup` prunes those older than `retention_days`;

@@ -29,31 +29,53 @@
 //!   v ← v + learning_rate·(signal − v) from 0.5, with signals y, 1 − |quality −
 //!   y|, the latency score and 1 (a final evaluation arrived).
 //! * **trend** (improving / stable / declining / insufficient_data) is the
-//!   verdict of a change test, not of a fixed threshold ([`ChangeTest`]). The
-//!   agent's final evaluations are grouped in consecutive blocks of
-//!   `decline_window`; the newest 10 blocks are kept per type. When a block
-//!   completes, the windows of its newest 1, 2, 3, 5, 7 and 10 blocks
-//!   ([`WINDOWS`]) are each compared with the agent's *reference*, its history
-//!   before the oldest kept block (at least `decline_min_history`
-//!   evaluations, else nothing is tested): each evaluation of type t in the
-//!   window is expected to score e_t, the reference's (agent, t) rate shrunk
-//!   towards the reference's overall rate with `decline_shrinkage`
-//!   pseudo-evaluations, so a change of the type mix is not mistaken for a
-//!   change of quality. Under "no change" the window's Σy has mean Σ k_t·e_t
-//!   and, besides the binomial spread, the uncertainty of the reference's
-//!   estimates (variance Σ_t k_t²·e_t(1 − e_t)/(n_t + m + 1)); the exact lower
-//!   and upper tails of the beta-binomial with that mean and variance
-//!   ([`window_test`]; a normal approximation is far too light-tailed for an
-//!   agent approved 90% of the time) are the window's p-values. A short window
-//!   sees a sharp drop early, a long one a smaller drop; the block's one-sided
-//!   p-values are (windows looked at) × the smallest over the windows
-//!   (Bonferroni). Every block is tested once: `trust_recalculation` takes,
-//!   per agent, the smallest p of the blocks completed since its previous run
-//!   times their number (Bonferroni), applies Benjamini–Hochberg over the
-//!   agents at `decline_fdr` (one family per direction), and only the
-//!   rejections become declining (alerted) or improving; the others are
-//!   stable. The fast (α = 0.2) and slow (α = 0.05) EWMAs of `y` are still
-//!   reported (`ewma`) but decide nothing.
+//!   state of a sequential change test ([`ChangeTest`]), updated online
+//!   with every final evaluation, not a fixed gap between two EWMAs.
+//!   - *Reference.* The agent's history since the test last (re)started,
+//!     less its newest 10 blocks of `decline_window` evaluations (so a
+//!     change is not absorbed into what it is compared with before it can
+//!     be detected), recomputed when a block completes. Below
+//!     `decline_min_history` evaluations nothing is monitored
+//!     (insufficient_data). Each evaluation of type t is expected to score
+//!     e_t, the reference's (agent, t) rate shrunk towards the reference's
+//!     overall rate (a Beta(prior_alpha, prior_beta) posterior mean) with
+//!     `decline_shrinkage` pseudo-evaluations, so a change of the type mix
+//!     is not mistaken for a change of quality (the risk adjustment of
+//!     Steiner et al.'s risk-adjusted CUSUM, 2000).
+//!   - *Statistic.* Two one-sided Bernoulli CUSUMs of log-likelihood
+//!     ratios: the in-control rate e_t against the alternative whose odds
+//!     are r = `decline_odds_ratio` times e_t's (a decline; 1/r: an
+//!     improvement). One evaluation adds y·ln r − ln(1 − e_t + r·e_t)
+//!     ([`cusum_increments`]; partial outcomes, y = 0.5, the mean of both);
+//!     S = max(0, S + increment). The default r = 0.3 is a drop of about
+//!     0.3 from 0.8 (0.8 → 0.55, 0.9 → 0.73, 0.7 → 0.41); the CUSUM detects
+//!     other sizes too, a smaller drop more slowly.
+//!   - *Threshold.* An alarm when S ≥ h, h from the in-control average run
+//!     length `decline_arl0` by Siegmund's approximation
+//!     ([`cusum_threshold`], solved at the in-control rate with the
+//!     shortest run length, so no agent's run length is much shorter than
+//!     `decline_arl0`; within 10% in the simulation of `tests/decline.rs`).
+//!     Once S ≥ h the alarm is recorded, the trend becomes
+//!     declining (improving) and the test restarts: its reference is the
+//!     agent's evaluations from then on, and the trend returns to stable
+//!     when that reference reaches `decline_min_history` evaluations again
+//!     and monitoring resumes.
+//!   - *Multiplicity.* Each agent's false alarms arrive at a rate of about
+//!     one per `decline_arl0` evaluations (the CUSUM's run length is
+//!     roughly geometric), so A agents watched for N evaluations each raise
+//!     a false alarm with probability ≤ A·N/`decline_arl0` (a union bound
+//!     over agents and evaluations: family-wise, stronger than a
+//!     Benjamini–Hochberg false-discovery rate over the agents of one run,
+//!     and independent of how often `trust_recalculation` runs). Default
+//!     5·10⁶: ten agents × 10,000 evaluations ≤ 2%. Estimating e_t from a
+//!     finite reference adds false alarms beyond that bound; the test
+//!     `tests/decline.rs` measures the total.
+//!   - *Alerting.* `trust_recalculation` raises a `trust_declining` alert
+//!     for every agent with a decline alarm since its previous run (the
+//!     alarm counts are kept in its snapshot). The state is a function of
+//!     the history alone, so `learnloop replay` rebuilds it exactly. The
+//!     fast (α = 0.2) and slow (α = 0.05) EWMAs of `y` are still reported
+//!     (`ewma`) but decide nothing.
 
 use learnloop_plugin_api::{PluginError, Timestamp};
 use learnloop_stats::{Ewma, beta_posterior};
@@ -430,11 +452,11 @@ impl AgentDoc {
         LearningRate::update(&mut self.learning_rate.reliability, lr, 1.0);
         let _ = self.fast.update(y);
         let _ = self.slow.update(y);
-        self.change.add(kind, y, &self.types, &self.all, cfg);
+        self.change.add(kind, y, &self.types, self.all.evaluated, cfg);
     }
 
-    /// improving / stable / declining / insufficient_data: the verdict of the
-    /// last `trust_recalculation` on the agent's completed blocks.
+    /// improving / stable / declining / insufficient_data: the state of the
+    /// agent's change test ([`ChangeTest`]).
     pub fn trend(&self) -> &'static str {
         match self.change.status.as_deref() {
             Some("declining") => "declining",
@@ -445,80 +467,196 @@ impl AgentDoc {
     }
 }
 
-/// One window of the change test: `sy` = Σy over `n` evaluations whose
-/// expectations sum to `se`, `sd_est` the standard deviation of that sum's
-/// estimation error. Under "no change" Σy is beta-binomial with mean se and
-/// the estimate's spread: BetaBinomial(n, ē·c, (1 − ē)·c), ē = se / n, c =
-/// ē(1 − ē)/v − 1 with v = (sd_est / n)² the variance of ē. Returns
-/// (P(S ≤ ⌊Σy⌋), P(S ≥ ⌈Σy⌉), z) with z the normal score (reported only).
-pub fn window_test(sy: f64, n: u64, se: f64, sd_est: f64) -> (f64, f64, f64) {
-    let nf = n as f64;
-    let e = (se / nf).clamp(1e-6, 1.0 - 1e-6);
-    let v = (sd_est / nf).powi(2).max(1e-12);
-    let c = (e * (1.0 - e) / v - 1.0).clamp(2.0, 1e7);
-    let (a, b) = (e * c, (1.0 - e) * c);
-    let lo = (sy + 1e-9).floor() as u64;
-    let hi = (sy - 1e-9).ceil().max(0.0) as u64;
-    let var = nf * e * (1.0 - e) * (1.0 + (nf - 1.0) / (c + 1.0));
-    let z = (sy - se) / var.sqrt().max(1e-12);
-    // Only a tail beyond two standard deviations can be significant at the
-    // levels used; closer in, the p-value is reported as 1 (conservative)
-    // and the exact sum is skipped.
-    let p_dec = if z < -2.0 { learnloop_stats::beta_binomial_cdf(lo, n, a, b).unwrap_or(1.0) } else { 1.0 };
-    let p_imp = if z > 2.0 && hi > 0 { learnloop_stats::beta_binomial_sf(hi - 1, n, a, b).unwrap_or(1.0) } else { 1.0 };
-    (p_dec, p_imp, z)
+/// The threshold h of the change test's CUSUMs for an in-control average
+/// run length of `arl0` evaluations and the alternative odds ratio `r`
+/// (< 1: decline; the improvement side uses 1/r and is symmetric).
+///
+/// Siegmund's approximation for a CUSUM of log-likelihood ratios (whose
+/// in-control moment generating function equals 1 at θ = 1):
+/// ARL0 ≈ (e^{h+ρ} − h − ρ − 1) / K, K = KL(p0 ‖ p1) the in-control drift
+/// and ρ the overshoot correction, taken as 1.166·σ (σ the standard
+/// deviation of one increment at p0). K and σ depend on the in-control rate
+/// p0; h is solved at the p0 in [0.02, 0.98] with the shortest run length
+/// (the largest K·e^{−ρ}), so no agent's in-control run length is much
+/// shorter than `arl0`: `tests/decline.rs` simulates it at ARL0 = 2,000
+/// (1,834 at rate 0.5, the worst case, up to 5,328 at rate 0.95).
+pub fn cusum_threshold(arl0: f64, r: f64) -> f64 {
+    thread_local! {
+        // The last (ARL0, r, h): the threshold is asked for at every evaluation.
+        static LAST: std::cell::Cell<(f64, f64, f64)> = const { std::cell::Cell::new((f64::NAN, f64::NAN, 0.0)) };
+    }
+    let (a0, r0, h0) = LAST.get();
+    if a0 == arl0 && r0 == r {
+        return h0;
+    }
+    let h = solve_threshold(arl0, r);
+    LAST.set((arl0, r, h));
+    h
 }
 
-/// The windows of the change test, in blocks (newest first).
-pub const WINDOWS: [usize; 6] = [1, 2, 3, 5, 7, 10];
+fn solve_threshold(arl0: f64, r: f64) -> f64 {
+    let r = if r > 1.0 { 1.0 / r } else { r };
+    let mut worst = (0.0f64, 0.0f64);
+    for i in 1..=48 {
+        let p0 = 0.02 * i as f64;
+        let (a, b) = cusum_increments(p0, r);
+        let k = -(p0 * a + (1.0 - p0) * b);
+        let sigma = p0.sqrt() * (1.0 - p0).sqrt() * (b - a).abs();
+        let rho = 1.166 * sigma;
+        if k * (-rho).exp() > worst.0 * (-worst.1).exp() {
+            worst = (k, rho);
+        }
+    }
+    let (k, rho) = worst;
+    // Fixed point of e^{h+ρ} = ARL0·K + h + ρ + 1 (converges in a few steps).
+    let mut h = (arl0 * k).max(1.0).ln();
+    for _ in 0..50 {
+        h = (arl0 * k + h + 1.0).ln();
+    }
+    (h - rho).max(0.5)
+}
 
-/// The block change test of one agent's approvals (see the module docs).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The log-likelihood-ratio increments of one evaluation expected to be
+/// approved with probability `e`, against the alternative whose odds are `r`
+/// times its odds: (approved, rejected). A partial evaluation (y = 0.5)
+/// takes the mean of the two.
+pub fn cusum_increments(e: f64, r: f64) -> (f64, f64) {
+    let d = (1.0 - e + r * e).ln();
+    (r.ln() - d, -d)
+}
+
+/// One one-sided CUSUM: the statistic and the stretch since it was last 0
+/// (the estimated change point is where that stretch starts).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Cusum {
+    /// The statistic S = max(0, S + log-likelihood ratio).
+    pub s: f64,
+    /// Evaluations since S was last 0.
+    pub n: u64,
+    /// Σy over them.
+    pub sy: f64,
+    /// Σ expected y over them.
+    pub se: f64,
+}
+
+impl Cusum {
+    /// Adds one outcome value `y` expected at `e`, against the alternative
+    /// of odds ratio `r`.
+    pub fn update(&mut self, y: f64, e: f64, r: f64) {
+        let (a, b) = cusum_increments(e, r);
+        let x = y * a + (1.0 - y) * b;
+        if self.s + x <= 0.0 {
+            *self = Cusum::default();
+        } else {
+            self.s += x;
+            self.n += 1;
+            self.sy += y;
+            self.se += e;
+        }
+    }
+}
+
+/// One alarm of the change test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Alarm {
+    /// The agent's final evaluations when it was raised.
+    pub at_evaluation: u64,
+    /// The CUSUM statistic then (≥ the threshold).
+    pub statistic: f64,
+    /// Evaluations since the estimated change point (the CUSUM's last 0).
+    pub evaluations_since_change: u64,
+    /// Mean outcome value over them.
+    pub observed_rate: f64,
+    /// What the agent's history predicted for them (type-adjusted).
+    pub expected_rate: f64,
+}
+
+/// The sequential change test behind an agent's trend (see the module docs).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ChangeTest {
     /// Evaluations in the current, incomplete block.
     pub n: u64,
     /// The current block per type: evaluations, Σy.
     pub block: BTreeMap<String, (u64, f64)>,
-    /// The newest completed blocks (newest last, at most the longest window).
+    /// The newest completed blocks (newest last, at most [`LAG_BLOCKS`]):
+    /// held out of the reference.
     pub recent: Vec<BTreeMap<String, (u64, f64)>>,
-    /// Completed blocks that were tested.
-    pub blocks: u64,
-    /// Completed blocks not yet looked at by `trust_recalculation`.
-    pub untested: u64,
-    /// Smallest decline p-value among them (Bonferroni over the windows).
-    pub min_p_decline: f64,
-    /// Smallest improvement p-value among them.
-    pub min_p_improve: f64,
-    /// Normal score of the newest block against the reference (reported only).
-    pub last_z: Option<f64>,
-    /// The last verdict: declining / improving / stable (`None`: never tested).
+    /// Per type, the agent's counters when the test last restarted (after
+    /// an alarm): evaluations before it are no part of the reference.
+    pub base: BTreeMap<String, (u64, f64)>,
+    /// Per type, the in-control approval rate (the reference's, shrunk).
+    pub expect: BTreeMap<String, f64>,
+    /// The reference's overall rate (a type it never saw); `None` while the
+    /// reference is shorter than `decline_min_history` (nothing monitored).
+    pub expect_all: Option<f64>,
+    /// Evaluations in the reference.
+    pub reference: u64,
+    /// Evaluations monitored since the last restart.
+    pub monitored: u64,
+    /// The decline CUSUM.
+    pub down: Cusum,
+    /// The improvement CUSUM.
+    pub up: Cusum,
+    /// Decline alarms so far.
+    pub declines: u64,
+    /// Improvement alarms so far.
+    pub improvements: u64,
+    /// The newest decline alarm.
+    pub last_decline: Option<Alarm>,
+    /// The newest improvement alarm.
+    pub last_improvement: Option<Alarm>,
+    /// declining / improving (the last alarm's, until the test monitors
+    /// again), stable, or `None` before the first monitored evaluation.
     pub status: Option<String>,
-    /// Benjamini–Hochberg-adjusted p-value behind the last verdict.
-    pub adjusted_p: Option<f64>,
 }
 
-impl Default for ChangeTest {
-    fn default() -> Self {
-        Self {
-            n: 0,
-            block: BTreeMap::new(),
-            recent: Vec::new(),
-            blocks: 0,
-            untested: 0,
-            min_p_decline: 1.0,
-            min_p_improve: 1.0,
-            last_z: None,
-            status: None,
-            adjusted_p: None,
-        }
-    }
-}
+/// Completed blocks held out of the reference: the reference is the agent's
+/// history before its newest `LAG_BLOCKS × decline_window` evaluations, so
+/// a change is not absorbed into what it is compared with before it can be
+/// detected.
+pub const LAG_BLOCKS: usize = 10;
 
 impl ChangeTest {
-    /// Adds one evaluation of type `kind` with value `y`; `types` and `all`
-    /// are the agent's counters *including* it.
-    pub fn add(&mut self, kind: &str, y: f64, types: &BTreeMap<String, Counts>, all: &Counts, cfg: &Config) {
+    /// Adds one evaluation of type `kind` with value `y`; `types` are the
+    /// agent's counters per type *including* it; `evaluated` its final
+    /// evaluations including it.
+    pub fn add(&mut self, kind: &str, y: f64, types: &BTreeMap<String, Counts>, evaluated: u64, cfg: &Config) {
+        if let Some(all) = self.expect_all {
+            let e = self.expect.get(kind).copied().unwrap_or(all);
+            let r = cfg.decline_odds_ratio;
+            self.down.update(y, e, r);
+            self.up.update(y, e, 1.0 / r);
+            self.monitored += 1;
+            let h = cfg.decline_threshold();
+            let alarm = if self.down.s >= h {
+                self.declines += 1;
+                Some(("declining", self.down.clone()))
+            } else if self.up.s >= h {
+                self.improvements += 1;
+                Some(("improving", self.up.clone()))
+            } else {
+                None
+            };
+            if let Some((direction, c)) = alarm {
+                let details = Some(Alarm {
+                    at_evaluation: evaluated,
+                    statistic: c.s,
+                    evaluations_since_change: c.n,
+                    observed_rate: c.sy / c.n.max(1) as f64,
+                    expected_rate: c.se / c.n.max(1) as f64,
+                });
+                if direction == "declining" {
+                    self.last_decline = details;
+                } else {
+                    self.last_improvement = details;
+                }
+                self.restart(types);
+                self.status = Some(direction.into());
+                return;
+            }
+        }
         self.n += 1;
         let b = self.block.entry(kind.to_string()).or_insert((0, 0.0));
         b.0 += 1;
@@ -528,10 +666,31 @@ impl ChangeTest {
         }
         self.n = 0;
         self.recent.push(std::mem::take(&mut self.block));
-        if self.recent.len() > WINDOWS[WINDOWS.len() - 1] {
+        if self.recent.len() > LAG_BLOCKS {
             self.recent.remove(0);
         }
-        // The reference: the agent's history before the oldest retained block.
+        self.reference_update(types, cfg);
+    }
+
+    /// Forgets the reference and the statistics after an alarm: the agent
+    /// is compared with its new level once that has `decline_min_history`
+    /// evaluations (plus the lag).
+    fn restart(&mut self, types: &BTreeMap<String, Counts>) {
+        self.base = types.iter().map(|(t, c)| (t.clone(), (c.evaluated, c.s))).collect();
+        self.n = 0;
+        self.block.clear();
+        self.recent.clear();
+        self.expect.clear();
+        self.expect_all = None;
+        self.reference = 0;
+        self.monitored = 0;
+        self.down = Cusum::default();
+        self.up = Cusum::default();
+    }
+
+    /// The in-control rates from the reference: the agent's evaluations
+    /// since the last restart, less the held-out newest blocks.
+    fn reference_update(&mut self, types: &BTreeMap<String, Counts>, cfg: &Config) {
         let mut held: BTreeMap<&str, (u64, f64)> = BTreeMap::new();
         for blk in &self.recent {
             for (t, (k, sy)) in blk {
@@ -540,96 +699,32 @@ impl ChangeTest {
                 h.1 += sy;
             }
         }
-        let (held_n, held_s) = held.values().fold((0u64, 0.0), |a, h| (a.0 + h.0, a.1 + h.1));
-        let ref_n = all.evaluated.saturating_sub(held_n);
+        let refs: BTreeMap<&str, (u64, f64)> = types
+            .iter()
+            .map(|(t, c)| {
+                let (bn, bs) = self.base.get(t).copied().unwrap_or((0, 0.0));
+                let (hn, hs) = held.get(t.as_str()).copied().unwrap_or((0, 0.0));
+                (t.as_str(), (c.evaluated.saturating_sub(bn + hn), (c.s - bs - hs).max(0.0)))
+            })
+            .collect();
+        let (ref_n, ref_s) = refs.values().fold((0u64, 0.0), |a, r| (a.0 + r.0, a.1 + r.1));
+        self.reference = ref_n;
         if ref_n < cfg.decline_min_history {
             return;
         }
-        let ref_s = (all.s - held_s).max(0.0);
         let overall = (cfg.prior_alpha + ref_s) / (cfg.prior_alpha + cfg.prior_beta + ref_n as f64);
         let m = cfg.decline_shrinkage;
-        let expect = |t: &str| -> (f64, f64) {
-            let (hn, hs) = held.get(t).copied().unwrap_or((0, 0.0));
-            let (n_t, s_t) =
-                types.get(t).map_or((0.0, 0.0), |c| ((c.evaluated.saturating_sub(hn)) as f64, (c.s - hs).max(0.0)));
-            let e = ((s_t + m * overall) / (n_t + m)).clamp(1e-6, 1.0 - 1e-6);
-            (e, e * (1.0 - e) / (n_t + m + 1.0))
-        };
-        // The newest 1, 2, 3, 5, 7 and 10 blocks (Bonferroni over the
-        // windows): a short window sees a sharp drop, a long one a smaller one.
-        let (mut pd, mut pi, mut looked) = (1.0f64, 1.0f64, 0.0f64);
-        let mut win: BTreeMap<&str, (u64, f64)> = BTreeMap::new();
-        for (i, blk) in self.recent.iter().rev().enumerate() {
-            for (t, (k, sy)) in blk {
-                let w = win.entry(t.as_str()).or_insert((0, 0.0));
-                w.0 += k;
-                w.1 += sy;
-            }
-            if !WINDOWS.contains(&(i + 1)) {
-                continue;
-            }
-            let (mut sy, mut n, mut se, mut est) = (0.0, 0u64, 0.0, 0.0);
-            for (t, (k, s_t)) in &win {
-                let (e, v) = expect(t);
-                sy += s_t;
-                n += k;
-                se += *k as f64 * e;
-                est += (*k as f64).powi(2) * v;
-            }
-            let (p_dec, p_imp, z) = window_test(sy, n, se, est.sqrt());
-            if i == 0 {
-                self.last_z = Some(z);
-            }
-            looked += 1.0;
-            pd = pd.min(p_dec);
-            pi = pi.min(p_imp);
+        self.expect = refs
+            .iter()
+            .filter(|(_, r)| r.0 > 0)
+            .map(|(t, (n, s))| (t.to_string(), ((s + m * overall) / (*n as f64 + m)).clamp(1e-3, 1.0 - 1e-3)))
+            .collect();
+        if self.expect_all.is_none() {
+            // Monitoring (re)starts: the agent is stable at its reference.
+            self.status = Some("stable".into());
         }
-        self.untested += 1;
-        self.blocks += 1;
-        self.min_p_decline = self.min_p_decline.min((looked * pd).min(1.0));
-        self.min_p_improve = self.min_p_improve.min((looked * pi).min(1.0));
+        self.expect_all = Some(overall.clamp(1e-3, 1.0 - 1e-3));
     }
-
-    /// The p-values of the blocks completed since the last verdict
-    /// (Bonferroni over them): (decline, improvement), `None` when none.
-    pub fn pending(&self) -> Option<(f64, f64)> {
-        (self.untested > 0).then(|| {
-            let k = self.untested as f64;
-            ((k * self.min_p_decline).min(1.0), (k * self.min_p_improve).min(1.0))
-        })
-    }
-
-    /// Records a verdict and marks the pending blocks tested.
-    pub fn decide(&mut self, status: &str, adjusted_p: f64) {
-        self.status = Some(status.to_string());
-        self.adjusted_p = Some(adjusted_p);
-        self.untested = 0;
-        self.min_p_decline = 1.0;
-        self.min_p_improve = 1.0;
-    }
-}
-
-/// Benjamini–Hochberg over agents: which of `p` (agent, decline p, improvement
-/// p) are declining / improving at false-discovery rate `q`, with each
-/// agent's adjusted p-value of its verdict. Agents are tested in one family
-/// per direction.
-pub fn verdicts(p: &[(String, f64, f64)], q: f64) -> Vec<(String, &'static str, f64)> {
-    let dec: Vec<f64> = p.iter().map(|x| x.1).collect();
-    let imp: Vec<f64> = p.iter().map(|x| x.2).collect();
-    let adj_d = learnloop_stats::benjamini_hochberg(&dec).unwrap_or_else(|_| vec![1.0; p.len()]);
-    let adj_i = learnloop_stats::benjamini_hochberg(&imp).unwrap_or_else(|_| vec![1.0; p.len()]);
-    p.iter()
-        .enumerate()
-        .map(|(i, (id, _, _))| {
-            if adj_d[i] <= q {
-                (id.clone(), "declining", adj_d[i])
-            } else if adj_i[i] <= q {
-                (id.clone(), "improving", adj_i[i])
-            } else {
-                (id.clone(), "stable", adj_d[i].min(adj_i[i]))
-            }
-        })
-        .collect()
 }
 
 /// weak / moderate / strong / very_strong from a rate in `[0, 1]`.

@@ -179,8 +179,10 @@ fn ten_agents_ranking_routing_and_patterns() {
         p["strengths"].as_array().unwrap().iter().map(|s| s["recommendation_type"].as_str().unwrap()).collect();
     assert_eq!(strengths, ["content"], "{p:#}");
     assert!(p["by_type"]["content"]["bayesian"]["credible_interval"].is_array());
-    // No change test has run yet (trust_recalculation gives the verdict).
-    assert_eq!(p["trend"], "insufficient_data");
+    // The change test needs a reference of 200 evaluations besides the
+    // newest 100 it holds out before it monitors an agent.
+    assert_eq!(p["trend"], "insufficient_data", "{p:#}");
+    assert_eq!(p["change_test"]["monitored"], false, "{p:#}");
     let recs = get(&host, "/agents/agent-2/recommendations", &[("limit", "5"), ("type", "content")]);
     assert_eq!(recs["recommendations"].as_array().unwrap().len(), 5);
     assert_eq!(
@@ -430,9 +432,9 @@ fn a_declining_agent_is_flagged() {
     let host = host(dir.path());
     let mut rng = Rng(5);
     let mut records = Vec::new();
-    // 150 evaluations at 90% approval, then 30 at 20%.
-    for i in 0..180 {
-        let p = if i < 150 { 0.9 } else { 0.2 };
+    // 320 evaluations at 90% approval, then 40 at 20%.
+    for i in 0..360 {
+        let p = if i < 320 { 0.9 } else { 0.2 };
         let approved = rng.uniform() < p;
         pair(
             &mut records,
@@ -458,17 +460,27 @@ fn a_declining_agent_is_flagged() {
         );
     }
     ingest(&host, records);
-    // The trend is the verdict of trust_recalculation's change test (issue 19).
-    assert_eq!(get(&host, "/agents/slipping", &[])["trend"], "insufficient_data");
-    let run = host.run_job("trust", "trust_recalculation", "test", None, 1).unwrap();
-    assert_eq!(run.report.unwrap()["workspaces"]["w"]["declining_agents"], json!(["slipping"]));
-    assert_eq!(get(&host, "/agents/slipping", &[])["trend"], "declining");
+    // The trend is the state of the online change test (issue 19); the
+    // alert is trust_recalculation's.
+    let slipping = get(&host, "/agents/slipping", &[]);
+    assert_eq!(slipping["trend"], "declining", "{slipping:#}");
+    assert_eq!(slipping["change_test"]["declines"], 1, "{slipping:#}");
+    let alarm = &slipping["change_test"]["last_decline"];
+    assert!(alarm["observed_rate"].as_f64().unwrap() < 0.4, "{alarm:#}");
+    assert!(alarm["expected_rate"].as_f64().unwrap() > 0.8, "{alarm:#}");
     assert_ne!(get(&host, "/agents/steady", &[])["trend"], "declining");
+    let run = host.run_job("trust", "trust_recalculation", "test", None, 1).unwrap();
+    let report = run.report.unwrap();
+    assert_eq!(report["workspaces"]["w"]["declining_agents"], json!(["slipping"]));
+    assert_eq!(report["workspaces"]["w"]["change_test"]["newly_declining"], json!(["slipping"]));
     let alerts =
         host.store().alerts(&AlertQuery { include_acknowledged: true, limit: 100, ..Default::default() }).unwrap();
     let flagged: Vec<&str> =
         alerts.iter().filter(|a| a.kind == "trust_declining").map(|a| a.subject.as_str()).collect();
     assert_eq!(flagged, ["slipping"]);
+    // The next run raises no new alert for the same alarm.
+    let run = host.run_job("trust", "trust_recalculation", "test", None, 2).unwrap();
+    assert_eq!(run.report.unwrap()["workspaces"]["w"]["change_test"]["newly_declining"], json!([]));
 }
 
 #[test]
