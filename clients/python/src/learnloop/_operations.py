@@ -53,6 +53,24 @@ class CoreApi(_SyncOps):
             workspace_param=True,
         )
 
+    def create_key(
+        self,
+        *,
+        name: str,
+        role: Union[Literal["reader"], Literal["writer"], Literal["admin"]],
+        workspace_body: Optional[str] = None,
+    ) -> models.CreatedKey:
+        """Create an API key; the answer (201) is the only place the key is ever shown.
+
+        ``POST /api/v1/keys``. Needs a admin key.
+        """
+        return self._call(
+            "POST",
+            "/api/v1/keys",
+            body=_body({"name": name, "role": role, "workspace": workspace_body}),
+            response=models.CreatedKey,
+        )
+
     def docs(
         self,
     ) -> str:
@@ -251,6 +269,19 @@ class CoreApi(_SyncOps):
             response=models.Jobs,
         )
 
+    def list_keys(
+        self,
+    ) -> models.Keys:
+        """Every API key (never the key itself), revoked ones too.
+
+        ``GET /api/v1/keys``. Needs a admin key.
+        """
+        return self._call(
+            "GET",
+            "/api/v1/keys",
+            response=models.Keys,
+        )
+
     def metrics(
         self,
     ) -> str:
@@ -311,6 +342,21 @@ class CoreApi(_SyncOps):
             workspace_param=True,
         )
 
+    def revoke_key(
+        self,
+        id: int,
+    ) -> models.ApiKey:
+        """Revoke an API key: refused at once by this node, by other nodes and after `learnloop
+        keys revoke` within 2 s.
+
+        ``POST /api/v1/keys/{id}/revoke``. Needs a admin key.
+        """
+        return self._call(
+            "POST",
+            f"/api/v1/keys/{_p(id)}/revoke",
+            response=models.ApiKey,
+        )
+
     def rollback_improvement(
         self,
         *,
@@ -337,7 +383,7 @@ class CoreApi(_SyncOps):
     def run_job(
         self,
         plugin: Literal["cost", "drift", "persona", "trust"],
-        job: Literal["cleanup", "daily", "learning_cycle", "memory_decay", "meta_learning", "pattern_refresh", "preference_update", "trust_recalculation", "weekly"],
+        job: Literal["cleanup", "daily", "enrich", "learning_cycle", "memory_decay", "meta_learning", "pattern_refresh", "preference_update", "trust_recalculation", "weekly"],
     ) -> models.JobRun:
         """Run a job now, in every workspace; answers with the recorded run (a failed run too).
 
@@ -387,6 +433,24 @@ class AsyncCoreApi(_AsyncOps):
             query={"workspace": workspace},
             response=models.Improvement,
             workspace_param=True,
+        )
+
+    async def create_key(
+        self,
+        *,
+        name: str,
+        role: Union[Literal["reader"], Literal["writer"], Literal["admin"]],
+        workspace_body: Optional[str] = None,
+    ) -> models.CreatedKey:
+        """Create an API key; the answer (201) is the only place the key is ever shown.
+
+        ``POST /api/v1/keys``. Needs a admin key.
+        """
+        return await self._call(
+            "POST",
+            "/api/v1/keys",
+            body=_body({"name": name, "role": role, "workspace": workspace_body}),
+            response=models.CreatedKey,
         )
 
     async def docs(
@@ -587,6 +651,19 @@ class AsyncCoreApi(_AsyncOps):
             response=models.Jobs,
         )
 
+    async def list_keys(
+        self,
+    ) -> models.Keys:
+        """Every API key (never the key itself), revoked ones too.
+
+        ``GET /api/v1/keys``. Needs a admin key.
+        """
+        return await self._call(
+            "GET",
+            "/api/v1/keys",
+            response=models.Keys,
+        )
+
     async def metrics(
         self,
     ) -> str:
@@ -647,6 +724,21 @@ class AsyncCoreApi(_AsyncOps):
             workspace_param=True,
         )
 
+    async def revoke_key(
+        self,
+        id: int,
+    ) -> models.ApiKey:
+        """Revoke an API key: refused at once by this node, by other nodes and after `learnloop
+        keys revoke` within 2 s.
+
+        ``POST /api/v1/keys/{id}/revoke``. Needs a admin key.
+        """
+        return await self._call(
+            "POST",
+            f"/api/v1/keys/{_p(id)}/revoke",
+            response=models.ApiKey,
+        )
+
     async def rollback_improvement(
         self,
         *,
@@ -673,7 +765,7 @@ class AsyncCoreApi(_AsyncOps):
     async def run_job(
         self,
         plugin: Literal["cost", "drift", "persona", "trust"],
-        job: Literal["cleanup", "daily", "learning_cycle", "memory_decay", "meta_learning", "pattern_refresh", "preference_update", "trust_recalculation", "weekly"],
+        job: Literal["cleanup", "daily", "enrich", "learning_cycle", "memory_decay", "meta_learning", "pattern_refresh", "preference_update", "trust_recalculation", "weekly"],
     ) -> models.JobRun:
         """Run a job now, in every workspace; answers with the recorded run (a failed run too).
 
@@ -2002,8 +2094,8 @@ class PersonaApi(_SyncOps):
         *,
         workspace: Optional[str] = None,
     ) -> models.PersonaStatsAnswer:
-        """Totals: users, interactions, feedback, LLM vs rules analyses, overall held-out
-        preference accuracy
+        """Totals: users, interactions, feedback, LLM vs rules analyses, interactions waiting for
+        LLM enrichment, overall held-out preference accuracy
 
         ``GET /api/v1/persona/stats``. Needs a reader key.
         """
@@ -2039,7 +2131,9 @@ class PersonaApi(_SyncOps):
         workspace: Optional[str] = None,
     ) -> models.PersonaPersonaAnswer:
         """A user's persona: facets, interaction count, active goals and preferences, superseded
-        preferences, recent history
+        preferences, recent history, and which analysis it reflects (rules, or rules refined by
+        the LLM; interactions still waiting for enrichment). Answers at once: never waits for
+        the LLM
 
         ``GET /api/v1/persona/users/{user}``. Needs a reader key.
         """
@@ -2242,8 +2336,8 @@ class AsyncPersonaApi(_AsyncOps):
         *,
         workspace: Optional[str] = None,
     ) -> models.PersonaStatsAnswer:
-        """Totals: users, interactions, feedback, LLM vs rules analyses, overall held-out
-        preference accuracy
+        """Totals: users, interactions, feedback, LLM vs rules analyses, interactions waiting for
+        LLM enrichment, overall held-out preference accuracy
 
         ``GET /api/v1/persona/stats``. Needs a reader key.
         """
@@ -2279,7 +2373,9 @@ class AsyncPersonaApi(_AsyncOps):
         workspace: Optional[str] = None,
     ) -> models.PersonaPersonaAnswer:
         """A user's persona: facets, interaction count, active goals and preferences, superseded
-        preferences, recent history
+        preferences, recent history, and which analysis it reflects (rules, or rules refined by
+        the LLM; interactions still waiting for enrichment). Answers at once: never waits for
+        the LLM
 
         ``GET /api/v1/persona/users/{user}``. Needs a reader key.
         """

@@ -44,7 +44,8 @@ class RetryPolicy:
 
     A request is tried at most ``max_attempts`` times (1: never retried).
     Retried: answers whose status is in ``retry_statuses`` (429, 502, 503,
-    504) and connection errors. Never retried: any other 4xx (the request
+    504, 507: the store was out of space and stored nothing) and connection
+    errors. Never retried: any other 4xx (the request
     itself is wrong) or 5xx. The wait before try ``n + 1`` is
     ``min(max_backoff, initial_backoff * multiplier ** (n - 1))`` scaled by a
     random factor in ``[1 - jitter, 1]``, or the answer's ``Retry-After``
@@ -56,7 +57,7 @@ class RetryPolicy:
     DELETE are idempotent, so every retryable failure is retried. Other POSTs
     (a plugin route may record something, e.g. trust's ``POST /route`` logs
     its decision) are retried only when the server cannot have acted on them:
-    429, 503 and failures to connect; set ``retry_unsafe_posts=True`` to
+    429, 503, 507 and failures to connect; set ``retry_unsafe_posts=True`` to
     retry them on 502, 504 and read errors too.
     """
 
@@ -66,7 +67,7 @@ class RetryPolicy:
     multiplier: float = 2.0
     jitter: float = 0.5
     max_retry_after: float = 60.0
-    retry_statuses: FrozenSet[int] = frozenset({429, 502, 503, 504})
+    retry_statuses: FrozenSet[int] = frozenset({429, 502, 503, 504, 507})
     retry_unsafe_posts: bool = False
 
     def __post_init__(self) -> None:
@@ -255,8 +256,8 @@ class _Core:
     def _should_retry_status(self, method: str, path: str, status: int) -> bool:
         if status not in self.retry.retry_statuses:
             return False
-        # 429 and 503: the server refused before acting, so any request may be repeated.
-        return self._safe(method, path) or status in (429, 503)
+        # 429, 503 and 507: the server refused before acting, so any request may be repeated.
+        return self._safe(method, path) or status in (429, 503, 507)
 
     def _should_retry_exc(self, method: str, path: str, exc: Exception) -> bool:
         # A failure to connect: the request never reached the server.

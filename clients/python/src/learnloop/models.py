@@ -1876,8 +1876,10 @@ class PersonaAnalysedBy(Model):
     model_config = ConfigDict(
         extra="allow",
     )
-    llm: int = Field(..., description="By the LLM.", ge=0)
-    rules: int = Field(..., description="By rules.", ge=0)
+    llm: int = Field(..., description="By rules, refined by the LLM.", ge=0)
+    rules: int = Field(
+        ..., description="By rules alone (including those in `llm_pending`).", ge=0
+    )
 
 
 class PersonaChatMessage(Model):
@@ -2216,7 +2218,9 @@ class PersonaUpdateRecord(Model):
     new_facets: Dict[str, float] = Field(..., description="Facets after.")
     old_facets: Dict[str, float] = Field(..., description="Facets before.")
     signals: PersonaSignals = Field(..., description="What the interaction told.")
-    source: str = Field(..., description="`llm` or `rules`.")
+    source: str = Field(
+        ..., description="`rules` or `rules+llm` (see [`PersonaUpdate::source`])."
+    )
     timestamp: Optional[AwareDatetime] = Field(..., description="The event's time.")
     user_id: str = Field(..., description="The user.")
 
@@ -2299,8 +2303,17 @@ class Readiness(Model):
         ..., description="Why an enabled plugin did not load."
     )
     plugins: List[str] = Field(..., description="The plugins that loaded.")
-    status: str = Field(..., description="`ready` or `not ready`.")
-    store: str = Field(..., description="`ok` or `unavailable`.")
+    status: str = Field(
+        ...,
+        description="`ready`, `not ready`, or `shutting down` (SIGTERM received: finishing\nwhat it has, taking nothing new).",
+    )
+    store: str = Field(
+        ...,
+        description="`ok`, `unavailable` (it does not answer) or `out of space` (reads\nwork, writes are refused with 507 until space is freed).",
+    )
+    store_problem: Optional[str] = Field(
+        ..., description="Why the store refuses writes, when it does."
+    )
 
 
 class RecordType(RootModel[Literal["prediction", "outcome"]]):
@@ -2320,6 +2333,12 @@ class RejectBody(Model):
     )
     reason: Optional[str] = Field(
         None, description="Why, for the improvement's history."
+    )
+
+
+class Role(RootModel[Literal["reader", "writer", "admin"]]):
+    root: Literal["reader", "writer", "admin"] = Field(
+        ..., description="What an API key may do."
     )
 
 
@@ -2360,6 +2379,31 @@ class Stored(Model):
     status: ItemStatus = Field(..., description="`inserted` or `duplicate`.")
 
 
+class TrustAlarm(Model):
+    """
+    One alarm of the change test.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    at_evaluation: int = Field(
+        ..., description="The agent's final evaluations when it was raised.", ge=0
+    )
+    evaluations_since_change: int = Field(
+        ...,
+        description="Evaluations since the estimated change point (the CUSUM's last 0).",
+        ge=0,
+    )
+    expected_rate: float = Field(
+        ..., description="What the agent's history predicted for them (type-adjusted)."
+    )
+    observed_rate: float = Field(..., description="Mean outcome value over them.")
+    statistic: float = Field(
+        ..., description="The CUSUM statistic then (≥ the threshold)."
+    )
+
+
 class TrustBayesian(Model):
     """
     The Beta posterior behind a trust score.
@@ -2390,27 +2434,43 @@ class TrustBayesian(Model):
 
 class TrustChangeTestSummary(Model):
     """
-    The change test of an agent, as routes show it.
+    The change test of an agent, as routes show it: two one-sided CUSUMs of
+    its type-adjusted outcomes against its own history (see the README).
     """
 
     model_config = ConfigDict(
         extra="allow",
     )
-    adjusted_p: Optional[float] = Field(
-        ..., description="Benjamini–Hochberg-adjusted p-value behind the last verdict."
+    decline_statistic: float = Field(..., description="The decline CUSUM now.")
+    declines: int = Field(..., description="Decline alarms so far.", ge=0)
+    improvement_statistic: float = Field(..., description="The improvement CUSUM now.")
+    improvements: int = Field(..., description="Improvement alarms so far.", ge=0)
+    last_decline: Optional[TrustAlarm] = Field(
+        ..., description="The newest decline alarm."
     )
-    blocks_pending: int = Field(
+    monitored: bool = Field(
         ...,
-        description="Completed blocks waiting for the next `trust_recalculation`.",
+        description="Whether the agent is monitored (its reference has at least\n`decline_min_history` evaluations).",
+    )
+    monitored_evaluations: int = Field(
+        ..., description="Evaluations monitored since the test last (re)started.", ge=0
+    )
+    reference_evaluations: int = Field(
+        ...,
+        description="Evaluations in the reference (the history it is compared with).",
         ge=0,
     )
-    blocks_tested: int = Field(
-        ..., description="Completed blocks that were tested.", ge=0
+    reference_rate: Optional[float] = Field(
+        ..., description="The reference's approval rate (`null`: not monitored)."
     )
-    last_block_z: Optional[float] = Field(
-        ..., description="Normal score of the newest block against the reference."
+    threshold: float = Field(
+        ..., description="The threshold h either must reach to raise an alarm."
     )
-    window: int = Field(..., description="Evaluations per block.", ge=0)
+    window: int = Field(
+        ...,
+        description="Evaluations per block (the reference leaves out the newest 10).",
+        ge=0,
+    )
 
 
 class TrustCountStats(Model):
@@ -2912,6 +2972,33 @@ class Alerts(Model):
     alerts: List[Alert] = Field(..., description="Newest first.")
 
 
+class ApiKey(Model):
+    """
+    A stored API key (never the key itself: only its SHA-256 is stored).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    created_at: AwareDatetime = Field(..., description="When it was created.")
+    id: int = Field(..., description="Store-assigned id.")
+    name: str = Field(..., description='A name for people ("ingest from billing").')
+    prefix: str = Field(
+        ..., description="The first characters of the key, to recognise it in lists."
+    )
+    revoked_at: Optional[AwareDatetime] = Field(
+        ..., description="When it was revoked, if it was."
+    )
+    role: Role = Field(..., description="What it may do.")
+    workspace: Optional[str] = Field(
+        ...,
+        description="The workspace it is limited to; `None` for admin keys (all workspaces).",
+        max_length=64,
+        min_length=1,
+        pattern="^[a-z0-9][a-z0-9_-]*$",
+    )
+
+
 class CostAccuracy(Model):
     """
     `GET /accuracy`.
@@ -3219,6 +3306,56 @@ class CostSuccessRates(Model):
     by: CostGroupBy = Field(..., description="The grouping.")
     groups: Dict[str, CostAggJson] = Field(..., description="The counters per group.")
     overall: CostAggJson = Field(..., description="The counters over everything.")
+
+
+class CreateKeyBody(Model):
+    """
+    The body of `POST /api/v1/keys`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    name: str = Field(
+        ...,
+        description='A name for people ("ingest from billing"), 1 to 200 characters.',
+    )
+    role: Role = Field(..., description="`reader`, `writer` or `admin`.")
+    workspace: Optional[str] = Field(
+        None,
+        description="The workspace of a reader or writer key; none for an admin key.",
+    )
+
+
+class CreatedKey(Model):
+    """
+    `POST /api/v1/keys` (201): the key itself, shown only in this answer.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    created_at: AwareDatetime = Field(..., description="When it was created.")
+    id: int = Field(..., description="Store-assigned id.")
+    key: str = Field(
+        ...,
+        description="The key: send it as `Authorization: Bearer <key>`. Only its hash is\nstored; it cannot be shown again.",
+    )
+    name: str = Field(..., description='A name for people ("ingest from billing").')
+    prefix: str = Field(
+        ..., description="The first characters of the key, to recognise it in lists."
+    )
+    revoked_at: Optional[AwareDatetime] = Field(
+        ..., description="When it was revoked, if it was."
+    )
+    role: Role = Field(..., description="What it may do.")
+    workspace: Optional[str] = Field(
+        ...,
+        description="The workspace it is limited to; `None` for admin keys (all workspaces).",
+        max_length=64,
+        min_length=1,
+        pattern="^[a-z0-9][a-z0-9_-]*$",
+    )
 
 
 class DriftAbTestBody(Model):
@@ -3735,6 +3872,19 @@ class JobRuns(Model):
     runs: List[JobRun] = Field(..., description="Newest first.")
 
 
+class Keys(Model):
+    """
+    `GET /api/v1/keys`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    keys: List[ApiKey] = Field(
+        ..., description="Every key, revoked ones too (never the key itself)."
+    )
+
+
 class PersonaDatasetAnswer(
     RootModel[Union[PersonaDatasetPage, PersonaDatasetJsonlPage]]
 ):
@@ -3851,6 +4001,10 @@ class PersonaPersonaAnswer(Model):
     analysed_by: PersonaAnalysedBy = Field(
         ..., description="How interactions were analysed."
     )
+    analysis: str = Field(
+        ...,
+        description="Which analysis the persona reflects: `rules` (the rules' alone) or\n`rules+llm` (the rules', refined by the LLM for `analysed_by.llm`\ninteractions). Reads never wait for the LLM.",
+    )
     facets: Dict[str, float] = Field(..., description="Facet scores.")
     feedback_count: int = Field(..., description="Feedback received.", ge=0)
     first_event_time: Optional[AwareDatetime] = Field(
@@ -3860,6 +4014,15 @@ class PersonaPersonaAnswer(Model):
         ..., description="Active goals, most recent first."
     )
     interaction_count: int = Field(..., description="Interactions executed.", ge=0)
+    last_enriched_at: Optional[AwareDatetime] = Field(
+        ...,
+        description="When the LLM last refined this persona (the `enrich` job), or null.",
+    )
+    llm_pending: int = Field(
+        ...,
+        description="Interactions analysed by rules and waiting for LLM enrichment (the\n`enrich` job): the persona changes again once they are enriched.",
+        ge=0,
+    )
     newest_event_time: Optional[AwareDatetime] = Field(
         ..., description="The user's newest event time."
     )
@@ -3895,14 +4058,20 @@ class PersonaPersonaUpdate(Model):
         min_length=2,
     )
     interaction_id: str = Field(..., description="The interaction.")
-    llm: str = Field(..., description="What became of the LLM.")
+    llm: str = Field(
+        ...,
+        description="What became of the LLM: `pending` (queued for the `enrich` job),\n`used`, `no_answer`, `malformed`, `disabled`, `skipped_batch`,\n`queue_full` or `undone`.",
+    )
     new_facets: Dict[str, float] = Field(..., description="Facets after.")
     old_facets: Dict[str, float] = Field(..., description="Facets before.")
     preferences_added: List[str] = Field(
         ..., description='Preferences added ("Prefers: X", "Avoids: Y").'
     )
     signals: PersonaSignals = Field(..., description="What the interaction told.")
-    source: str = Field(..., description="`llm` or `rules`.")
+    source: str = Field(
+        ...,
+        description="`rules`, or `rules+llm` once the `enrich` job refined it with the\nLLM's analysis (`llm` in entries written before enrichment was\nasynchronous).",
+    )
     superseded: List[str] = Field(..., description="Preference memories superseded.")
     time: Optional[AwareDatetime] = Field(..., description="Its time.")
     undone_at: Optional[int] = Field(
@@ -3951,14 +4120,25 @@ class PersonaStatsAnswer(Model):
     accuracy_of_ceiling: Optional[float] = Field(..., description="Accuracy / ceiling.")
     accuracy_target: float = Field(..., description="The seed's target (0.9).")
     analysed_by_llm: int = Field(
-        ..., description="Interactions analysed by the LLM.", ge=0
+        ..., description="Interactions whose rule analysis the LLM refined.", ge=0
     )
     analysed_by_rules: Dict[str, int] = Field(
-        ..., description="Interactions analysed by rules, by why the LLM was not used."
+        ...,
+        description="Interactions left to the rules' analysis, by why the LLM was not\nused (`disabled`, `skipped_batch`, `queue_full`, `no_answer`,\n`malformed`, `undone`); those still queued are `llm_pending`.",
     )
     feedback: int = Field(..., description="Feedback received.", ge=0)
     held_out_scored: int = Field(..., description="Held-out feedback scored.", ge=0)
     interactions: int = Field(..., description="Interactions executed.", ge=0)
+    llm_dropped: int = Field(
+        ...,
+        description="Interactions never queued because the queue was full\n(`llm_queue_cap`).",
+        ge=0,
+    )
+    llm_pending: int = Field(
+        ...,
+        description="Interactions queued for LLM enrichment (the `enrich` job).",
+        ge=0,
+    )
     preference_accuracy: Optional[float] = Field(
         ..., description="Held-out preference accuracy over all users."
     )
