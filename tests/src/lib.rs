@@ -257,3 +257,102 @@ pub fn start_api(s: &Scratch, args: &[&str]) -> (Child, String) {
     std::thread::spawn(move || for _ in lines {});
     (child, addr)
 }
+
+mod fake_ollama {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use serde_json::{Value, json};
+
+    /// A loopback server speaking Ollama's wire format (non-streaming JSON, as
+    /// `ollama-rs` sends and expects it): `/api/chat` answers after a delay
+    /// (a persona interaction analysis, or no hypotheses), `/api/tags` lists
+    /// the default models. Counts the chat requests. Runs until the test
+    /// process ends.
+    pub struct SlowOllama {
+        /// Its base URL, for `[llm] url`.
+        pub url: String,
+        /// Chat requests received so far.
+        pub chats: Arc<AtomicUsize>,
+    }
+
+    impl SlowOllama {
+        /// Starts one whose chat answers take `delay`.
+        pub fn start(delay: Duration) -> Self {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            let chats = Arc::new(AtomicUsize::new(0));
+            let counter = chats.clone();
+            std::thread::spawn(move || {
+                for stream in listener.incoming().flatten() {
+                    let counter = counter.clone();
+                    std::thread::spawn(move || {
+                        let _ = serve_ollama(stream, &counter, delay);
+                    });
+                }
+            });
+            SlowOllama { url, chats }
+        }
+    }
+
+    /// Answers one request on `stream` (and closes it).
+    fn serve_ollama(stream: TcpStream, chats: &AtomicUsize, delay: Duration) -> std::io::Result<()> {
+        let mut reader = BufReader::new(stream.try_clone()?);
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        let path = line.split_whitespace().nth(1).unwrap_or_default().to_string();
+        let mut length = 0usize;
+        loop {
+            let mut h = String::new();
+            reader.read_line(&mut h)?;
+            if h.trim().is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                length = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body)?;
+        let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let (status, answer) = match path.as_str() {
+            "/api/chat" => {
+                chats.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(delay);
+                let system = request["messages"][0]["content"].as_str().unwrap_or_default();
+                let content = if system.contains("analyse one interaction") {
+                    json!({"facet_deltas": {"formal": 0.05}, "goals": ["ship a REST API"]})
+                } else {
+                    json!({"hypotheses": []})
+                };
+                let model = request["model"].as_str().unwrap_or("llama3.2");
+                (
+                    "200 OK",
+                    json!({"model": model, "created_at": "2026-01-01T00:00:00Z",
+                        "message": {"role": "assistant", "content": content.to_string()}, "done": true}),
+                )
+            }
+            "/api/tags" => (
+                "200 OK",
+                json!({"models": [{"name": "llama3.2:latest", "modified_at": "2026-01-01T00:00:00Z", "size": 1},
+                                   {"name": "nomic-embed-text:latest", "modified_at": "2026-01-01T00:00:00Z", "size": 1}]}),
+            ),
+            _ => ("404 Not Found", json!({"error": "not found"})),
+        };
+        let text = answer.to_string();
+        let mut stream = stream;
+        write!(
+            stream,
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+            text.len()
+        )?;
+        stream.flush()
+    }
+}
+
+pub use fake_ollama::SlowOllama;

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use learnloop_e2e::{Child, Scratch, bin, http, start_api, terminate};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// A random number from the OS-seeded hasher (no rand dependency); printed
 /// by the tests that use it, so a failure can be replayed by reading the log.
@@ -813,4 +813,101 @@ fn a_key_revoked_through_the_api_is_refused_at_once() {
     assert!(!b.contains(&key), "the list never shows a key");
     let (st, _) = http(&addr, "POST", "/api/v1/keys/999999/revoke", Some(&admin), "");
     assert_eq!(st, 404);
+}
+
+/// `kill -9` of the leading scheduler in the middle of a job run (the
+/// persona `enrich` job, made slow by a model that takes 700 ms an answer):
+/// the standby takes over within the lease bound, the killed run never
+/// counts as succeeded and nothing of it is applied (its results commit
+/// fenced, all at the end), the standby runs later slots, and no slot
+/// succeeds twice.
+#[test]
+fn a_scheduler_killed_mid_job_hands_over_and_runs_no_slot_twice() {
+    const TTL_MS: u64 = 3_000;
+    let ollama = learnloop_e2e::SlowOllama::start(Duration::from_millis(700));
+    let s = Scratch::new();
+    let data = s.data_dir();
+    let cfg = s.write(
+        "sched.toml",
+        &format!(
+            "data_dir = {:?}\n[llm]\nurl = {:?}\ntimeout_ms = 5000\nretry_after_ms = 0\n\
+             [scheduler]\nlease_ttl_ms = {TTL_MS}\ntick_ms = 500\ncatch_up = false\nretry_backoff_ms = 1000\n\
+             [scheduler.jobs.\"persona.enrich\"]\nschedule = \"*/2 * * * * *\"\n",
+            data.to_str().unwrap(),
+            ollama.url
+        ),
+    );
+    // Eight interactions waiting for the model: one run takes about 5.6 s.
+    let mut lines = String::new();
+    for i in 0..8 {
+        lines.push_str(&format!(
+            "{{\"type\":\"prediction\",\"id\":\"i{i}\",\"plugin\":\"persona\",\"subject\":\"u1\",\"kind\":\"interaction\",\
+             \"label\":\"h1\",\"event_time\":\"2026-01-01T0{i}:00:00Z\",\"payload\":{{\"input_text\":\"build api\",\
+             \"hypotheses\":[{{\"id\":\"h1\",\"text\":\"Do you want to build a REST API?\",\"confidence\":0.75}}]}}}}\n"
+        ));
+    }
+    let file = s.write("interactions.jsonl", &lines);
+    let out = s.run(&["--config", cfg.to_str().unwrap(), "ingest", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let start_sched = |holder: &str| {
+        let mut cmd = Command::new(bin("learnloop-scheduler"));
+        cmd.current_dir(s.dir.path()).env_remove("LEARNLOOP_CONFIG");
+        s.store_env(&mut cmd)
+            .args(["--config", cfg.to_str().unwrap(), "--holder", holder])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(s.dir.path().join(format!("{holder}.log"))).unwrap());
+        Child(cmd.spawn().unwrap())
+    };
+    let runs = || -> Vec<(i64, i64, String, String)> {
+        s.sql("SELECT slot, attempt, runner, status FROM job_runs WHERE plugin = 'persona' AND job = 'enrich' ORDER BY id")
+            .into_iter()
+            .map(|r| {
+                (r[0].as_i64().unwrap(), r[1].as_i64().unwrap(), r[2].as_str().unwrap().into(), r[3].as_str().unwrap().into())
+            })
+            .collect()
+    };
+    let wait_for = |what: &str, limit: Duration, f: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + limit;
+        while !f() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; runs: {:?}", runs());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let mut a = start_sched("mid-a");
+    wait_for("mid-a to start an enrich run", Duration::from_secs(30), &|| {
+        runs().iter().any(|r| r.2 == "mid-a" && r.3 == "running")
+    });
+    let _b = start_sched("mid-b");
+    // Well inside the run (the model has answered some items, not all).
+    std::thread::sleep(Duration::from_millis(1500));
+    let killed_slot = runs().iter().find(|r| r.2 == "mid-a" && r.3 == "running").map(|r| r.0);
+    a.0.kill().unwrap();
+    a.0.wait().unwrap();
+    let killed = Instant::now();
+    let killed_slot = killed_slot.expect("mid-a's run was still going when it was killed");
+    let chats_at_kill = ollama.chats.load(Ordering::SeqCst);
+    wait_for("mid-b to finish an enrich run", Duration::from_secs(40), &|| {
+        runs().iter().any(|r| r.2 == "mid-b" && r.3 == "succeeded")
+    });
+    println!(
+        "mid-a killed during slot {killed_slot} after {chats_at_kill} model calls; mid-b succeeded a run {:?} later",
+        killed.elapsed()
+    );
+    let all = runs();
+    println!("runs: {all:?}");
+    let mut succeeded = BTreeSet::new();
+    for r in all.iter().filter(|r| r.3 == "succeeded") {
+        assert!(succeeded.insert(r.0), "slot {} succeeded twice: {all:?}", r.0);
+    }
+    assert!(
+        !all.iter().any(|r| r.2 == "mid-a" && r.0 == killed_slot && r.3 == "succeeded"),
+        "the killed run counts as succeeded: {all:?}"
+    );
+    // mid-b enriched everything the killed run had asked the model about:
+    // its answers were never applied.
+    let (code, stats) = s.json(&["--config", cfg.to_str().unwrap(), "call", "persona", "GET", "/stats"]);
+    assert_eq!(code, 0, "{stats}");
+    println!("persona stats after the hand-over: {stats}");
+    assert_eq!((stats["analysed_by_llm"].clone(), stats["llm_pending"].clone()), (json!(8), json!(0)), "{stats}");
 }
