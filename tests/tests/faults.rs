@@ -686,6 +686,17 @@ fn a_leftover_admin_key_is_kept_aside_and_a_new_one_made() {
     assert_eq!(st, 401);
 }
 
+/// Starts `learnloop-scheduler` on `config` as `holder`, its stderr in `<holder>.log`.
+fn start_scheduler(s: &Scratch, config: &Path, holder: &str) -> Child {
+    let mut cmd = Command::new(bin("learnloop-scheduler"));
+    cmd.current_dir(s.dir.path()).env_remove("LEARNLOOP_CONFIG");
+    s.store_env(&mut cmd)
+        .args(["--config", config.to_str().unwrap(), "--holder", holder])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(s.dir.path().join(format!("{holder}.log"))).unwrap());
+    Child(cmd.spawn().unwrap())
+}
+
 /// A leading scheduler stalled (SIGSTOP) past its lease: the standby takes
 /// over within the lease bound, and when the stalled one wakes up it runs
 /// nothing (its lease token is stale), so no slot succeeds twice.
@@ -705,15 +716,7 @@ fn a_scheduler_stalled_past_its_lease_runs_no_slot_twice() {
     let file = s.path("events.jsonl");
     assert!(s.run(&["sample", "-o", file.to_str().unwrap(), "--per-plugin", "20"]).status.success());
     assert!(s.run(&["ingest", file.to_str().unwrap()]).status.success());
-    let start_sched = |holder: &str| {
-        let mut cmd = Command::new(bin("learnloop-scheduler"));
-        cmd.current_dir(s.dir.path()).env_remove("LEARNLOOP_CONFIG");
-        s.store_env(&mut cmd)
-            .args(["--config", cfg.to_str().unwrap(), "--holder", holder])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(s.dir.path().join(format!("{holder}.log"))).unwrap());
-        Child(cmd.spawn().unwrap())
-    };
+    let start_sched = |holder: &str| start_scheduler(&s, &cfg, holder);
     let leader = || -> Option<String> {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64;
         s.sql("SELECT holder, expires_at FROM leases WHERE name = 'scheduler'")
@@ -850,15 +853,7 @@ fn a_scheduler_killed_mid_job_hands_over_and_runs_no_slot_twice() {
     let out = s.run(&["--config", cfg.to_str().unwrap(), "ingest", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
-    let start_sched = |holder: &str| {
-        let mut cmd = Command::new(bin("learnloop-scheduler"));
-        cmd.current_dir(s.dir.path()).env_remove("LEARNLOOP_CONFIG");
-        s.store_env(&mut cmd)
-            .args(["--config", cfg.to_str().unwrap(), "--holder", holder])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(s.dir.path().join(format!("{holder}.log"))).unwrap());
-        Child(cmd.spawn().unwrap())
-    };
+    let start_sched = |holder: &str| start_scheduler(&s, &cfg, holder);
     let runs = || -> Vec<(i64, i64, String, String)> {
         s.sql("SELECT slot, attempt, runner, status FROM job_runs WHERE plugin = 'persona' AND job = 'enrich' ORDER BY id")
             .into_iter()
