@@ -28,8 +28,9 @@ pub struct ApiError {
     pub allow: Option<String>,
     /// Seconds after which to try again (the `Retry-After` header).
     pub retry_after: Option<u32>,
-    /// The store's own words, for the log, when it is out of space.
-    pub out_of_space: Option<String>,
+    /// The store's own words, for the log, when it is out of space (boxed:
+    /// the error stays small, it travels in every handler's `Result`).
+    pub out_of_space: Option<Box<str>>,
 }
 
 impl ApiError {
@@ -80,7 +81,7 @@ impl ApiError {
     pub fn out_of_space(reason: impl std::fmt::Display) -> Self {
         Self {
             retry_after: Some(crate::status::ServerStatus::RETRY_AFTER_SECS),
-            out_of_space: Some(reason.to_string()),
+            out_of_space: Some(reason.to_string().into_boxed_str()),
             ..Self::new(
                 StatusCode::INSUFFICIENT_STORAGE,
                 "out-of-space",
@@ -129,7 +130,7 @@ impl IntoResponse for ApiError {
             r.headers_mut().insert(header::ALLOW, allow);
         }
         if let Some(reason) = self.out_of_space {
-            r.extensions_mut().insert(crate::status::StoreFull(reason));
+            r.extensions_mut().insert(crate::status::StoreFull(reason.into()));
         }
         if let Some(secs) = self.retry_after {
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
