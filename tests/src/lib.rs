@@ -356,3 +356,14 @@ mod fake_ollama {
 }
 
 pub use fake_ollama::SlowOllama;
+
+/// A line a test's log should show even when the test passes (the fault
+/// suite's counts): it is written straight to stderr, around libtest's
+/// output capture, which takes only `print!`/`eprint!` output.
+#[macro_export]
+macro_rules! report {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}

@@ -212,7 +212,7 @@ fn kill_9_of_the_api_during_concurrent_ingest_loses_no_acknowledged_record() {
             })
             .collect();
         let wait = 200 + random_u64() % 1500;
-        println!("run {run}: kill -9 after {wait} ms");
+        learnloop_e2e::report!("run {run}: kill -9 after {wait} ms");
         std::thread::sleep(Duration::from_millis(wait));
         api.0.kill().unwrap();
         api.0.wait().unwrap();
@@ -226,7 +226,7 @@ fn kill_9_of_the_api_during_concurrent_ingest_loses_no_acknowledged_record() {
         let stored = stored_ids(&s);
         let acked = acked.lock().unwrap();
         let lost: Vec<&String> = acked.iter().filter(|id| !stored.contains(*id)).collect();
-        println!(
+        learnloop_e2e::report!(
             "run {run}: records attempted {attempts}, acknowledged {}, stored {}, lost {}",
             acked.len(),
             stored.len(),
@@ -255,7 +255,7 @@ fn kill_9_of_the_api_during_concurrent_ingest_loses_no_acknowledged_record() {
     }
     drop(api);
     let after = stored_ids(&s);
-    println!(
+    learnloop_e2e::report!(
         "re-sent {attempts} records: {inserted} inserted (never stored before), {duplicates} duplicates; stored {} -> {}",
         before.len(),
         after.len()
@@ -295,7 +295,7 @@ fn kill_9_of_the_cli_during_ingest_loses_nothing_committed() {
         child.0.kill().unwrap();
         let finished = child.0.wait().unwrap().success();
         let after = count();
-        println!(
+        learnloop_e2e::report!(
             "run {run}: kill -9 after {wait} ms: {seen} committed before the kill, {after} after (finished: {finished})"
         );
         assert!(after >= seen, "committed rows lost: {seen} before the kill, {after} after");
@@ -332,7 +332,7 @@ impl Tmpfs {
                     std::env::var("CI").as_deref() != Ok("true"),
                     "the full-disk test needs to mount a tmpfs (run as root): {why}"
                 );
-                eprintln!("SKIPPED: cannot mount a tmpfs here ({why}); the full-disk test needs root");
+                learnloop_e2e::report!("SKIPPED: cannot mount a tmpfs here ({why}); the full-disk test needs root");
                 None
             }
         }
@@ -392,7 +392,7 @@ impl PgSmallDisk {
         let uid = Command::new("id").args(["-u", "postgres"]).output().ok().filter(|o| o.status.success());
         let Some(uid) = uid else {
             assert!(std::env::var("CI").as_deref() != Ok("true"), "no `postgres` user to own the tablespace");
-            eprintln!("SKIPPED: no local `postgres` user (the server is not on this machine)");
+            learnloop_e2e::report!("SKIPPED: no local `postgres` user (the server is not on this machine)");
             return None;
         };
         let uid = String::from_utf8_lossy(&uid.stdout).trim().to_string();
@@ -451,7 +451,7 @@ fn fill(addr: &str) -> (BTreeSet<String>, Answer) {
         match a.status {
             200 => acked.extend(stored_items(&a.body)),
             507 => {
-                println!("acknowledged {} records before the disk filled", acked.len());
+                learnloop_e2e::report!("acknowledged {} records before the disk filled", acked.len());
                 return (acked, a);
             }
             other => panic!("answer {other} while the disk filled: {}", a.body),
@@ -499,7 +499,7 @@ fn recover(addr: &str) {
 fn check_acked(s: &Scratch, acked: &BTreeSet<String>) {
     let stored = stored_ids(s);
     let lost = acked.iter().filter(|id| !stored.contains(*id)).count();
-    println!("acknowledged {}, stored {}, lost {lost}", acked.len(), stored.len());
+    learnloop_e2e::report!("acknowledged {}, stored {}, lost {lost}", acked.len(), stored.len());
     assert_eq!(lost, 0);
     integrity_ok(s);
 }
@@ -547,9 +547,12 @@ fn slow_and_idle_clients_are_cut_off() {
         i += 1;
         std::thread::sleep(Duration::from_millis(100));
     }
-    println!("100 slow-header clients (cap 40, header timeout 1 s) all cut off after {:?}", started.elapsed());
+    learnloop_e2e::report!(
+        "100 slow-header clients (cap 40, header timeout 1 s) all cut off after {:?}",
+        started.elapsed()
+    );
     let (st, took) = normal.join().unwrap();
-    println!("a normal request during the attack answered {st} in {took:?}");
+    learnloop_e2e::report!("a normal request during the attack answered {st} in {took:?}");
     assert_eq!(st, 200);
 
     // Idle keep-alive connections are closed.
@@ -563,7 +566,7 @@ fn slow_and_idle_clients_are_cut_off() {
         .collect();
     let t = Instant::now();
     assert!(idle.iter_mut().all(|c| c.closed_within(Duration::from_secs(10))), "idle connections stayed open");
-    println!("10 idle keep-alive connections (idle timeout 1.5 s) closed after {:?}", t.elapsed());
+    learnloop_e2e::report!("10 idle keep-alive connections (idle timeout 1.5 s) closed after {:?}", t.elapsed());
 
     // A body that never completes: 408, and the connection closes.
     let mut c = Conn::open(&addr).unwrap();
@@ -576,7 +579,7 @@ fn slow_and_idle_clients_are_cut_off() {
     let header = metric(&addr, "learnloop_http_header_timeouts_total");
     let idle_closed = metric(&addr, "learnloop_http_idle_timeouts_total");
     let body = metric(&addr, "learnloop_http_body_timeouts_total");
-    println!("metrics: header timeouts {header}, idle timeouts {idle_closed}, body timeouts {body}");
+    learnloop_e2e::report!("metrics: header timeouts {header}, idle timeouts {idle_closed}, body timeouts {body}");
     assert!(header >= 100.0 && idle_closed >= 10.0 && body >= 1.0);
 }
 
@@ -633,7 +636,7 @@ fn sigterm_under_load_answers_what_was_sent() {
                                 continue 'conns;
                             }
                             Err(e) => {
-                                eprintln!("request {id} on a reused connection got no answer: {e}");
+                                learnloop_e2e::report!("request {id} on a reused connection got no answer: {e}");
                                 *reused.lock().unwrap() += 1;
                                 continue 'conns;
                             }
@@ -653,7 +656,7 @@ fn sigterm_under_load_answers_what_was_sent() {
     let lost = acked.iter().filter(|id| !stored.contains(*id)).count();
     let reused = *unanswered_on_reused.lock().unwrap();
     let fresh = *reset_fresh.lock().unwrap();
-    println!(
+    learnloop_e2e::report!(
         "SIGTERM under load: {} requests sent, {} acknowledged, {lost} lost; {closes} answers said `Connection: close`; \
          {reused} unanswered on reused connections; {fresh} reset on fresh connections",
         *sent_total.lock().unwrap(),
@@ -742,7 +745,7 @@ fn a_scheduler_stalled_past_its_lease_runs_no_slot_twice() {
     let stalled = Instant::now();
     wait_for("stall-b to take over", &|| leader().as_deref() == Some("stall-b"));
     let took = stalled.elapsed();
-    println!("stall-a stopped; stall-b took over after {took:?} (lease {TTL_MS} ms)");
+    learnloop_e2e::report!("stall-a stopped; stall-b took over after {took:?} (lease {TTL_MS} ms)");
     assert!(took <= Duration::from_millis(TTL_MS + 500 + 3_000), "take-over took {took:?}");
     std::thread::sleep(Duration::from_secs(3));
     kill("-CONT", &a);
@@ -755,7 +758,7 @@ fn a_scheduler_stalled_past_its_lease_runs_no_slot_twice() {
         assert!(seen.insert(r[0].as_i64()), "slot {:?} succeeded twice: {runs:?}", r[0]);
     }
     let by_a_after = runs.iter().filter(|r| r[1] == "stall-a").count();
-    println!("{} slots succeeded, each once ({} by stall-a in all)", runs.len(), by_a_after);
+    learnloop_e2e::report!("{} slots succeeded, each once ({} by stall-a in all)", runs.len(), by_a_after);
     assert_eq!(leader().as_deref(), Some("stall-b"), "the woken scheduler did not take the lease back");
 }
 
@@ -806,7 +809,7 @@ fn a_key_revoked_through_the_api_is_refused_at_once() {
     assert_eq!(st, 200, "{b}");
     let revoked = Instant::now();
     let (st, b) = http(&addr, "GET", "/api/v1/drift/summary", Some(&key), "");
-    println!("first request {:?} after revoking: {st}", revoked.elapsed());
+    learnloop_e2e::report!("first request {:?} after revoking: {st}", revoked.elapsed());
     assert_eq!(st, 401, "a revoked key is refused at once: {b}");
     let (st, b) = http(&addr, "GET", "/api/v1/keys", Some(&admin), "");
     assert_eq!(st, 200, "{b}");
@@ -885,12 +888,12 @@ fn a_scheduler_killed_mid_job_hands_over_and_runs_no_slot_twice() {
     wait_for("mid-b to finish an enrich run", Duration::from_secs(40), &|| {
         runs().iter().any(|r| r.2 == "mid-b" && r.3 == "succeeded")
     });
-    println!(
+    learnloop_e2e::report!(
         "mid-a killed during slot {killed_slot} after {chats_at_kill} model calls; mid-b succeeded a run {:?} later",
         killed.elapsed()
     );
     let all = runs();
-    println!("runs: {all:?}");
+    learnloop_e2e::report!("runs: {all:?}");
     let mut succeeded = BTreeSet::new();
     for r in all.iter().filter(|r| r.3 == "succeeded") {
         assert!(succeeded.insert(r.0), "slot {} succeeded twice: {all:?}", r.0);
@@ -903,6 +906,6 @@ fn a_scheduler_killed_mid_job_hands_over_and_runs_no_slot_twice() {
     // its answers were never applied.
     let (code, stats) = s.json(&["--config", cfg.to_str().unwrap(), "call", "persona", "GET", "/stats"]);
     assert_eq!(code, 0, "{stats}");
-    println!("persona stats after the hand-over: {stats}");
+    learnloop_e2e::report!("persona stats after the hand-over: {stats}");
     assert_eq!((stats["analysed_by_llm"].clone(), stats["llm_pending"].clone()), (json!(8), json!(0)), "{stats}");
 }

@@ -40,7 +40,7 @@ fn rejections(v: &Value) -> Vec<(u64, String, String)> {
 }
 
 fn report(what: &str, v: &Value) {
-    println!("{what}: tried {}, stored {}, refused {}", v["read"], v["accepted"], v["rejected"]);
+    learnloop_e2e::report!("{what}: tried {}, stored {}, refused {}", v["read"], v["accepted"], v["rejected"]);
 }
 
 #[test]
@@ -111,7 +111,7 @@ fn the_api_refuses_a_record_with_a_repeated_key() {
 
     let stored = totals(&s);
     assert_eq!(stored, (2, 0));
-    println!("API: tried {tried} records, stored {}, refused {}", stored.0, tried - stored.0);
+    learnloop_e2e::report!("API: tried {tried} records, stored {}, refused {}", stored.0, tried - stored.0);
 }
 
 #[test]

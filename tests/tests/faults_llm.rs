@@ -48,7 +48,7 @@ fn a_slow_llm_never_delays_a_persona_read() {
     let read = started.elapsed();
     assert_eq!(st, 200, "{b}");
     let p: Value = serde_json::from_str(&b).unwrap();
-    println!(
+    learnloop_e2e::report!(
         "GET /api/v1/persona/users/u1 with six interactions behind a model answering in {DELAY:?}: {read:?} (issue 26 measured 9.2 s)"
     );
     assert_eq!(p["interaction_count"], 6, "{p}");
@@ -61,7 +61,7 @@ fn a_slow_llm_never_delays_a_persona_read() {
 
     let started = Instant::now();
     let (st, b) = http(&addr, "POST", "/api/v1/jobs/persona/enrich/run", Some(&admin), "");
-    println!("POST /api/v1/jobs/persona/enrich/run: {:?}", started.elapsed());
+    learnloop_e2e::report!("POST /api/v1/jobs/persona/enrich/run: {:?}", started.elapsed());
     assert_eq!(st, 200, "{b}");
     let run: Value = serde_json::from_str(&b).unwrap();
     let report = &run["report"]["workspaces"]["default"];
@@ -70,7 +70,7 @@ fn a_slow_llm_never_delays_a_persona_read() {
 
     let started = Instant::now();
     let (st, b) = http(&addr, "GET", "/api/v1/persona/users/u1?workspace=default", Some(&admin), "");
-    println!("GET /api/v1/persona/users/u1 after enrichment: {:?}", started.elapsed());
+    learnloop_e2e::report!("GET /api/v1/persona/users/u1 after enrichment: {:?}", started.elapsed());
     assert_eq!(st, 200, "{b}");
     let p: Value = serde_json::from_str(&b).unwrap();
     assert_eq!(p["analysis"], "rules+llm", "{p}");
