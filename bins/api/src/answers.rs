@@ -181,7 +181,7 @@ pub struct Keys {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyBody {
-    /// A name for people ("ingest from billing"), 1 to 200 characters.
+    /// A name for people ("ingest from billing"), 1 to 256 bytes.
     pub name: String,
     /// `reader`, `writer` or `admin`.
     pub role: learnloop_core::Role,

@@ -105,8 +105,7 @@ pub async fn read_body(State(state): State<AppState>, req: Request, next: Next) 
             let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
                 || e.to_string().contains("length limit");
             if too_large {
-                ApiError::too_large(format!("the request body is larger than {limit} bytes (api.max_body_bytes)"))
-                    .into_response()
+                crate::routes::too_large(limit).into_response()
             } else {
                 ApiError::bad_request(format!("cannot read the request body: {e}")).into_response()
             }

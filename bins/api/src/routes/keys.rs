@@ -37,23 +37,12 @@ pub async fn create(
         return Err(ApiError::invalid("", "send a JSON object: {\"name\", \"role\", \"workspace\"}"));
     }
     let body: CreateKeyBody = learnloop_core::plain::from_json_value("", value)?;
-    let name = body.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(ApiError::invalid("name", "give the key a name of 1 to 200 characters"));
-    }
     let workspace = body.workspace.as_deref().map(|w| WorkspaceId::parse("workspace", w)).transpose()?;
-    match (body.role, &workspace) {
-        (Role::Admin, Some(_)) => {
-            return Err(ApiError::invalid("workspace", "admin keys cover every workspace; leave workspace out"));
-        }
-        (Role::Reader | Role::Writer, None) => {
-            return Err(ApiError::invalid("workspace", format!("{} keys need a workspace", body.role.as_str())));
-        }
-        _ => {}
-    }
+    // The name and the role/workspace rule are checked by the store
+    // (`NewApiKey::validate`, 422 naming the field), as for the CLI.
     let key = generate_key();
     let new = NewApiKey {
-        name,
+        name: body.name.trim().to_string(),
         prefix: key_prefix(&key),
         hash: hash_key(&key),
         workspace,

@@ -17,11 +17,16 @@ use learnloop_core::json::DuplicateKey;
 
 use crate::ApiError;
 
+/// The 413 of a body over `api.max_body_bytes`.
+pub fn too_large(limit: usize) -> ApiError {
+    ApiError::too_large(format!("the request body is larger than {limit} bytes (api.max_body_bytes)"))
+}
+
 /// The body, or a problem: 413 past the size limit, 400 otherwise.
 pub fn body(b: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
     b.map_err(|e| {
         if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::too_large(format!("the request body is larger than {limit} bytes (api.max_body_bytes)"))
+            too_large(limit)
         } else {
             ApiError::bad_request(format!("cannot read the request body: {e}"))
         }

@@ -3317,8 +3317,7 @@ class CreateKeyBody(Model):
         extra="allow",
     )
     name: str = Field(
-        ...,
-        description='A name for people ("ingest from billing"), 1 to 200 characters.',
+        ..., description='A name for people ("ingest from billing"), 1 to 256 bytes.'
     )
     role: Role = Field(..., description="`reader`, `writer` or `admin`.")
     workspace: Optional[str] = Field(

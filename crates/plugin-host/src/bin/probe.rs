@@ -6,8 +6,11 @@
 //! probe program (`probe::init` first thing in `main`).
 
 fn main() -> std::process::ExitCode {
+    use std::io::Write;
     learnloop_plugin_host::probe::init();
-    eprintln!(
+    // Not eprintln!, which panics on a closed stderr (the binaries' rule).
+    let _ = writeln!(
+        std::io::stderr().lock(),
         "learnloop-plugin-probe: run with {}=<library> to check a plugin library in this process",
         learnloop_plugin_host::probe::PROBE_ENV
     );
