@@ -235,9 +235,18 @@ pub fn terminate(child: &std::process::Child) {
 /// waits until it listens and returns it with its address. Its stdout keeps
 /// being drained so it never blocks on a full pipe.
 pub fn start_api(s: &Scratch, args: &[&str]) -> (Child, String) {
+    start_api_env(s, args, &[])
+}
+
+/// [`start_api`] with extra environment variables (e.g. a notification
+/// destination's secret).
+pub fn start_api_env(s: &Scratch, args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
     use std::io::{BufRead, BufReader};
     let mut cmd = Command::new(bin("learnloop-api"));
     cmd.current_dir(s.dir.path()).env_remove("LEARNLOOP_CONFIG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
     let mut child = s
         .store_env(&mut cmd)
         .args(args)
