@@ -91,6 +91,9 @@ fn list(env: &Env) -> Result<()> {
         if r["overridden"] == json!(true) {
             schedule.push_str(" (config)");
         }
+        if let Some(t) = r["trigger"].as_str() {
+            schedule.push_str(&format!(" and when {t}"));
+        }
         let state = if r["enabled"] == json!(true) { "enabled" } else { "disabled" };
         let last = match r["last_run"].as_object() {
             Some(l) => format!(

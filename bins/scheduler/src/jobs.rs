@@ -32,6 +32,9 @@ pub struct JobInfo {
     pub enabled: bool,
     /// Why `schedule` cannot be used, if it cannot.
     pub schedule_error: Option<String>,
+    /// Besides its schedule, it runs when this plugin route says so
+    /// (`GET /learning/status: should_trigger_learning_cycle`).
+    pub trigger: Option<String>,
 }
 
 impl JobInfo {
@@ -60,6 +63,8 @@ pub struct ScheduledJob {
     pub job: String,
     /// When.
     pub schedule: Schedule,
+    /// Also when this route says so.
+    pub trigger: Option<learnloop_plugin_api::JobTrigger>,
 }
 
 impl ScheduledJob {
@@ -100,6 +105,7 @@ pub fn effective_jobs_from<'a>(
                 enabled: over.is_none_or(|o| o.enabled),
                 schedule: schedule.trim().to_string(),
                 schedule_error,
+                trigger: spec.trigger.as_ref().map(|t| format!("GET {}: {}", t.route, t.field)),
             });
         }
     }
@@ -146,13 +152,18 @@ pub fn scheduled_jobs<'a>(
         }
     }
     let mut out = Vec::new();
-    for info in effective_jobs_from(config, plugins) {
+    for info in effective_jobs_from(config, plugins.iter().copied()) {
         if !info.enabled {
             warnings.push(format!("job {} is disabled in the config", info.key()));
             continue;
         }
+        let trigger = plugins
+            .iter()
+            .find(|(p, _)| *p == info.plugin)
+            .and_then(|(_, jobs)| jobs.iter().find(|j| j.name == info.job))
+            .and_then(|j| j.trigger.clone());
         match Schedule::parse(&info.schedule) {
-            Ok(schedule) => out.push(ScheduledJob { plugin: info.plugin, job: info.job, schedule }),
+            Ok(schedule) => out.push(ScheduledJob { plugin: info.plugin, job: info.job, schedule, trigger }),
             Err(e) => warnings.push(format!("job {} is not scheduled: plugin's default schedule: {e}", info.key())),
         }
     }
@@ -164,7 +175,7 @@ mod tests {
     use super::*;
 
     fn spec(name: &str, schedule: &str) -> JobSpec {
-        JobSpec { name: name.into(), schedule: schedule.into(), description: format!("{name} job") }
+        JobSpec { name: name.into(), schedule: schedule.into(), description: format!("{name} job"), trigger: None }
     }
 
     fn config(text: &str) -> Config {

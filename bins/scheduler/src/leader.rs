@@ -46,11 +46,32 @@ pub trait JobRunner {
     /// See [`PluginHost::run_job_request`]: the job's results commit only
     /// while the scheduler's lease is still at the request's fence.
     fn run_job(&self, request: JobRequest<'_>) -> Result<JobRun, HostError>;
+
+    /// Whether `trigger`'s route answers `true` in any workspace of
+    /// `plugin` (see [`learnloop_plugin_api::JobTrigger`]); an error is
+    /// the reason it could not be asked.
+    fn trigger_due(&self, plugin: &str, trigger: &learnloop_plugin_api::JobTrigger) -> Result<bool, String> {
+        let _ = (plugin, trigger);
+        Ok(false)
+    }
 }
 
 impl JobRunner for PluginHost {
     fn run_job(&self, request: JobRequest<'_>) -> Result<JobRun, HostError> {
         self.run_job_request(request)
+    }
+
+    fn trigger_due(&self, plugin: &str, trigger: &learnloop_plugin_api::JobTrigger) -> Result<bool, String> {
+        let name = learnloop_core::PluginName::parse("plugin", plugin).map_err(|e| e.to_string())?;
+        for ws in self.store().workspaces(&name).map_err(|e| e.to_string())? {
+            let answer = self
+                .handle(plugin, &ws, "GET", &trigger.route, Default::default(), serde_json::Value::Null)
+                .map_err(|e| format!("GET {} in {ws}: {e}", trigger.route))?;
+            if answer.body.get(&trigger.field).and_then(serde_json::Value::as_bool) == Some(true) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 }
 
@@ -75,6 +96,8 @@ pub struct Settings {
     pub retry_backoff_ms: u64,
     /// Run the latest missed slot once on becoming leader.
     pub catch_up: bool,
+    /// How often triggered jobs are checked, ms.
+    pub trigger_check_ms: u64,
 }
 
 impl From<&SchedulerConfig> for Settings {
@@ -85,6 +108,7 @@ impl From<&SchedulerConfig> for Settings {
             max_retries: c.max_retries,
             retry_backoff_ms: c.retry_backoff_ms,
             catch_up: c.catch_up,
+            trigger_check_ms: c.trigger_check_ms,
         }
     }
 }
@@ -214,6 +238,8 @@ pub struct Scheduler<'a> {
     seen_holder: Option<String>,
     /// The lease as last acquired, for [`Scheduler::lease_handle`].
     published: Arc<Mutex<Option<Lease>>>,
+    /// When triggered jobs are next checked.
+    next_trigger_check: Option<Timestamp>,
 }
 
 impl<'a> Scheduler<'a> {
@@ -228,7 +254,18 @@ impl<'a> Scheduler<'a> {
     ) -> Self {
         let jobs = jobs.into_iter().map(|job| JobState { job, next_slot: None, pending: None }).collect();
         let published = Arc::new(Mutex::new(None));
-        Scheduler { store, runner, settings, holder, clock, jobs, lease: None, seen_holder: None, published }
+        Scheduler {
+            store,
+            runner,
+            settings,
+            holder,
+            clock,
+            jobs,
+            lease: None,
+            seen_holder: None,
+            published,
+            next_trigger_check: None,
+        }
     }
 
     /// This scheduler's holder id.
@@ -274,6 +311,34 @@ impl<'a> Scheduler<'a> {
                 if self.lease.is_none() {
                     return;
                 }
+            }
+        }
+        self.check_triggers(stop);
+    }
+
+    /// Every `trigger_check_ms`: runs each job whose trigger route says it
+    /// is due, as a run of its own slot (the check time), recorded, fenced
+    /// and retried like a scheduled one.
+    fn check_triggers(&mut self, stop: &AtomicBool) {
+        let now = (self.clock)();
+        if self.next_trigger_check.is_some_and(|t| t > now) {
+            return;
+        }
+        self.next_trigger_check = Some(now.add_micros(self.settings.trigger_check_ms as i64 * 1000));
+        for i in 0..self.jobs.len() {
+            if stop.load(Ordering::SeqCst) || self.lease.is_none() {
+                return;
+            }
+            let Some(trigger) = self.jobs[i].job.trigger.clone() else { continue };
+            let key = self.jobs[i].job.key();
+            match self.runner.trigger_due(&self.jobs[i].job.plugin, &trigger) {
+                Ok(true) => {
+                    let now = (self.clock)();
+                    log(format!("{key}: GET {} says {}: running it now", trigger.route, trigger.field));
+                    self.run(i, Due { slot: now, attempt: 1, at: now });
+                }
+                Ok(false) => {}
+                Err(e) => log(format!("{key}: could not check its trigger: {e}")),
             }
         }
     }
@@ -575,5 +640,5 @@ fn duration_ms(run: &JobRun) -> i64 {
 
 /// Parses a schedule for tests and callers that build [`ScheduledJob`]s by hand.
 pub fn scheduled(plugin: &str, job: &str, expr: &str) -> Result<ScheduledJob, String> {
-    Ok(ScheduledJob { plugin: plugin.into(), job: job.into(), schedule: Schedule::parse(expr)? })
+    Ok(ScheduledJob { plugin: plugin.into(), job: job.into(), schedule: Schedule::parse(expr)?, trigger: None })
 }

@@ -16,7 +16,14 @@ fn at(s: &str) -> Timestamp {
 }
 
 fn settings() -> Settings {
-    Settings { lease_ttl_ms: 3_000, tick_ms: 500, max_retries: 3, retry_backoff_ms: 1_000, catch_up: true }
+    Settings {
+        lease_ttl_ms: 3_000,
+        tick_ms: 500,
+        max_retries: 3,
+        retry_backoff_ms: 1_000,
+        catch_up: true,
+        trigger_check_ms: 10_000,
+    }
 }
 
 /// A clock the test moves by hand.
@@ -54,6 +61,9 @@ struct FakeRunner {
     during: Mutex<Option<Box<dyn FnMut() + Send>>>,
     /// The fence each run was given.
     fences: Mutex<Vec<Option<Fence>>>,
+    /// What successive trigger checks answer (then false); how many were asked.
+    triggers: Mutex<std::collections::VecDeque<bool>>,
+    trigger_checks: AtomicU32,
 }
 
 impl FakeRunner {
@@ -66,6 +76,8 @@ impl FakeRunner {
             calls: Mutex::new(Vec::new()),
             during: Mutex::new(None),
             fences: Mutex::new(Vec::new()),
+            triggers: Mutex::new(Default::default()),
+            trigger_checks: AtomicU32::new(0),
         }
     }
 }
@@ -93,6 +105,11 @@ impl JobRunner for FakeRunner {
         }
         let (status, error) = if failing { (JobStatus::Failed, Some("boom")) } else { (JobStatus::Succeeded, None) };
         Ok(self.store.finish_job_run(run.id, status, None, error, self.clock.now())?)
+    }
+
+    fn trigger_due(&self, _plugin: &str, _trigger: &learnloop_plugin_api::JobTrigger) -> Result<bool, String> {
+        self.trigger_checks.fetch_add(1, Ordering::SeqCst);
+        Ok(self.triggers.lock().unwrap().pop_front().unwrap_or(false))
     }
 }
 
@@ -523,4 +540,43 @@ fn no_job_starts_once_the_lease_is_lost() {
     assert_eq!(calls.len(), 1, "the second due job was not started: {calls:?}");
     assert!(!a.is_leader());
     assert_eq!(runs(store.as_ref()).len(), 1);
+}
+
+#[test]
+fn a_triggered_job_runs_when_its_route_says_so_once_per_check_on_the_leader_only() {
+    let (_d, store) = store();
+    let clock = FakeClock::new(at("2026-01-10T12:00:00Z"));
+    let runner = FakeRunner::new(store.clone(), clock.clone(), 0);
+    runner.triggers.lock().unwrap().extend([false, true, false]);
+    let mut job = scheduled("trust", "meta_learning", "0 0 2 * * *").unwrap();
+    job.trigger = Some(learnloop_plugin_api::JobTrigger {
+        route: "/learning/status".into(),
+        field: "should_trigger_learning_cycle".into(),
+    });
+    // No catch-up: the cron slot of 02:00 stays missed; only the trigger runs it.
+    let quiet = Settings { catch_up: false, ..settings() };
+    let mut s = Scheduler::new(store.clone(), &runner, vec![job.clone()], quiet.clone(), "a".into(), clock.clock());
+    let mut standby = Scheduler::new(store.clone(), &runner, vec![job], quiet, "b".into(), clock.clock());
+    s.tick(&no_stop()); // check 1 (false)
+    standby.tick(&no_stop());
+    assert!(!standby.is_leader());
+    assert_eq!(runner.trigger_checks.load(Ordering::SeqCst), 1, "only the leader asks");
+    tick_until(&mut s, &clock, at("2026-01-10T12:00:09.5Z"));
+    assert_eq!(runner.trigger_checks.load(Ordering::SeqCst), 1, "once per trigger_check_ms");
+    assert!(runs(store.as_ref()).is_empty());
+    tick_until(&mut s, &clock, at("2026-01-10T12:00:10Z")); // check 2 (true): runs now
+    let r = runs(store.as_ref());
+    assert_eq!(r.len(), 1);
+    assert_eq!(
+        (r[0].slot, r[0].attempt, r[0].status),
+        (Some(at("2026-01-10T12:00:10Z").as_micros()), 1, JobStatus::Succeeded)
+    );
+    assert_eq!(
+        runner.fences.lock().unwrap()[0].as_ref().map(|f| f.lease.as_str()),
+        Some(LEASE_NAME),
+        "fenced like any job"
+    );
+    tick_until(&mut s, &clock, at("2026-01-10T12:00:30Z")); // checks 3 and 4 (false)
+    assert_eq!(runs(store.as_ref()).len(), 1, "not again while the route says no");
+    assert_eq!(runner.trigger_checks.load(Ordering::SeqCst), 4);
 }

@@ -336,6 +336,9 @@ pub struct SchedulerConfig {
     pub retry_backoff_ms: u64,
     /// Run a slot missed while no scheduler was running once at start-up.
     pub catch_up: bool,
+    /// How often the leader asks plugins whether a triggered job is due
+    /// (e.g. trust's `meta_learning` once enough new evaluations arrived), in milliseconds.
+    pub trigger_check_ms: u64,
     /// Per-job overrides, keyed `"plugin.job"`.
     pub jobs: BTreeMap<String, JobOverride>,
 }
@@ -348,6 +351,7 @@ impl Default for SchedulerConfig {
             max_retries: 3,
             retry_backoff_ms: 30_000,
             catch_up: true,
+            trigger_check_ms: 60_000,
             jobs: BTreeMap::new(),
         }
     }
@@ -691,6 +695,9 @@ impl Config {
                 "must be greater than 0 and at most a third of scheduler.lease_ttl_ms, so the lease is renewed in time"
                     .into(),
             );
+        }
+        if self.scheduler.trigger_check_ms == 0 {
+            return err("scheduler.trigger_check_ms", "must be greater than 0".into());
         }
         for key in self.scheduler.jobs.keys() {
             let ok = key.split_once('.').is_some_and(|(p, j)| !p.is_empty() && !j.is_empty());

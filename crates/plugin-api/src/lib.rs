@@ -55,7 +55,9 @@ pub use learnloop_core as core;
 pub use learnloop_core::columns::{ColumnSpec, PredictionColumns, TextColumn, ValueColumn};
 pub use learnloop_core::history::{Event, EventQuery, Expect, Order, Page, StoredOutcome, StoredPrediction};
 pub use learnloop_core::{Outcome, Prediction, Record, RecordType, Severity, Timestamp, ValidationError, WorkspaceId};
-pub use manifest::{ConfigKey, JobSpec, KindSpec, Manifest, QueryError, QueryParam, RouteSpec, parse_config};
+pub use manifest::{
+    ConfigKey, JobSpec, JobTrigger, KindSpec, Manifest, QueryError, QueryParam, RouteSpec, parse_config,
+};
 pub use plugin::{Plugin, RouteRequest, RouteResponse};
 pub use schema::Schemas;
 pub use schemars::{self, JsonSchema};

@@ -448,12 +448,33 @@ pub struct JobSpec {
     pub schedule: String,
     /// One line for people.
     pub description: String,
+    /// Besides its schedule, run it when one of the plugin's own routes
+    /// says so (checked by the scheduler every `[scheduler]
+    /// trigger_check_ms`, in every workspace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<JobTrigger>,
+}
+
+/// When a job is due besides its schedule: a `GET` route of the plugin
+/// whose answer has a boolean `field`; `true` in any workspace runs the job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobTrigger {
+    /// The route, as in the plugin's route table (`/learning/status`).
+    pub route: String,
+    /// The boolean field of its answer (`should_trigger_learning_cycle`).
+    pub field: String,
 }
 
 impl JobSpec {
     /// A job with its default schedule.
     pub fn new(name: &str, schedule: &str, description: &str) -> Self {
-        JobSpec { name: name.into(), schedule: schedule.into(), description: description.into() }
+        JobSpec { name: name.into(), schedule: schedule.into(), description: description.into(), trigger: None }
+    }
+
+    /// Also runs when `GET route` answers `field: true` (see [`JobTrigger`]).
+    pub fn triggered_by(mut self, route: &str, field: &str) -> Self {
+        self.trigger = Some(JobTrigger { route: route.into(), field: field.into() });
+        self
     }
 }
 

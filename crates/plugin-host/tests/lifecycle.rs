@@ -72,7 +72,7 @@ impl Plugin for Scaler {
             routes: vec![],
             jobs: ["learn", "propose_bad"]
                 .iter()
-                .map(|j| JobSpec { name: j.to_string(), schedule: "0 0 * * * *".into(), description: String::new() })
+                .map(|j| JobSpec::new(j, "0 0 * * * *", ""))
                 .collect(),
             config: vec![],
             schemas: Default::default(),

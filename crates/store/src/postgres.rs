@@ -1546,7 +1546,7 @@ impl Store for PostgresStore {
                  ORDER BY d.next_attempt_at, d.id LIMIT $3"
             ),
             &[Box::new(destination.to_string()), Box::new(now.as_micros()), Box::new(limit.clamp(1, 10_000) as i64)],
-            |r| rows::delivery(r),
+            rows::delivery,
         )
     }
 
@@ -1588,7 +1588,7 @@ impl Store for PostgresStore {
                 "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN notifications n ON n.id = d.notification_id{clause}"
             ),
             &params,
-            |r| rows::delivery(r),
+            rows::delivery,
         )
     }
 

@@ -500,6 +500,7 @@ impl Plugin for CostPlugin {
             jobs: vec![JobSpec {
                 name: "learning_cycle".into(),
                 schedule: "0 0 3 * * *".into(),
+                trigger: None,
                 description: "Daily learning cycle: fit calibration with intervals, success probabilities and risk levels, and scoring weights on all but the newest outcomes; propose each changed set to the improvement lifecycle (backtested on the newest outcomes, applied by policy); insights".into(),
             }],
             config: Config::config_keys(),

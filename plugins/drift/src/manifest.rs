@@ -156,11 +156,13 @@ pub fn manifest() -> Manifest {
         jobs: vec![
             JobSpec {
                 name: "daily".into(),
+                trigger: None,
                 schedule: "0 0 1 * * *".into(),
                 description: "Drift check of every model, current-window performance, alerts (feature/concept/prediction drift, retraining); health of every monitored service, alerts (slow endpoints, memory leak, error rate).".into(),
             },
             JobSpec {
                 name: "weekly".into(),
+                trigger: None,
                 schedule: "0 30 1 * * Mon".into(),
                 description: "Learning report per model: performance, error analysis, drift, systematic errors, retraining recommendation; A/B test conclusions.".into(),
             },

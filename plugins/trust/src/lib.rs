@@ -168,7 +168,8 @@ impl Plugin for TrustPlugin {
             ],
             routes: routes(&mut s),
             jobs: vec![
-                job("meta_learning", "0 0 2 * * *", "Daily learning cycle: pattern discovery over the lookback window, model accuracy and coverage, key insights"),
+                job("meta_learning", "0 0 2 * * *", "Daily learning cycle: pattern discovery over the lookback window, model accuracy and coverage, key insights; also run as soon as GET /learning/status says should_trigger_learning_cycle (learning_trigger_outcomes new evaluations)")
+                    .triggered_by("/learning/status", "should_trigger_learning_cycle"),
                 job("trust_recalculation", "0 0 */6 * * *", "Every 6 h: recompute every agent's trust (inactivity decay included), record a snapshot, alert on declining agents"),
                 job("pattern_refresh", "0 0 1 * * *", "Daily: re-validate patterns and prune those below min_pattern_confidence"),
                 job("cleanup", "0 0 3 * * SUN", "Weekly: forget in-flight state of recommendations older than retention_days (never deletes events)"),
