@@ -27,8 +27,8 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         match tokio::task::spawn_blocking(move || probe_write(store.as_ref())).await {
             Ok(Ok(())) => state.status.wrote(),
             Ok(Err(learnloop_store::StoreError::OutOfSpace(_))) => {}
-            Ok(Err(e)) => crate::log_error(format_args!("/ready: the probe write failed: {e}")),
-            Err(e) => crate::log_error(format_args!("/ready: the probe write panicked: {e}")),
+            Ok(Err(e)) => tracing::error!("/ready: the probe write failed: {e}"),
+            Err(e) => tracing::error!("/ready: the probe write panicked: {e}"),
         }
     }
     let full = state.status.full_reason();
@@ -88,12 +88,12 @@ fn probe_write(store: &dyn learnloop_store::Store) -> Result<(), learnloop_store
     store.delete_state(&key, Expect::Any)
 }
 
-/// `GET /metrics`: Prometheus text format. Besides this process's counters,
-/// it reports the last recorded run of every job from the store, so runs
-/// made by the scheduler (another process) are visible too.
-pub async fn metrics(State(state): State<AppState>) -> Response {
-    let mut text = state.metrics.render();
-    server_metrics(&state, &mut text);
+/// `GET /metrics`: Prometheus text (OpenMetrics when the scraper's
+/// `Accept` asks for it, else the classic format; see [`crate::metrics`]).
+/// Besides this process's counters, it reports the last recorded run of
+/// every job from the store, so runs made by the scheduler (another
+/// process) are visible too.
+pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
     let store = state.host.store().clone();
     let runs = tokio::task::spawn_blocking(move || {
         store.job_runs(&learnloop_store::JobRunQuery { limit: 1000, ..Default::default() })
@@ -102,22 +102,13 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     .ok()
     .and_then(Result::ok)
     .unwrap_or_default();
-    text.push_str("# HELP learnloop_job_last_run_duration_seconds Duration of the latest finished run of each job (any runner), by status.\n# TYPE learnloop_job_last_run_duration_seconds gauge\n");
-    let mut seen = std::collections::BTreeSet::new();
-    for r in runs.iter().filter(|r| r.finished_at.is_some()) {
-        // Newest first: the first finished run of each job is its latest.
-        if seen.insert((r.plugin.to_string(), r.job.clone())) {
-            let secs = (r.finished_at.unwrap().as_micros() - r.started_at.as_micros()) as f64 / 1e6;
-            text.push_str(&format!(
-                "learnloop_job_last_run_duration_seconds{{plugin=\"{}\",job=\"{}\",status=\"{}\",runner=\"{}\"}} {secs}\n",
-                r.plugin,
-                r.job.replace('"', "'"),
-                r.status.as_str(),
-                r.runner.replace('"', "'").replace('\\', "/")
-            ));
-        }
-    }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+    state.metrics.job_runs(&runs);
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let openmetrics = learnloop_services::metrics::wants_openmetrics(accept);
+    let text = state.metrics.render(openmetrics);
+    let kind =
+        if openmetrics { learnloop_services::metrics::OPENMETRICS } else { learnloop_services::metrics::CLASSIC };
+    ([(header::CONTENT_TYPE, kind)], text).into_response()
 }
 
 /// `GET /api/v1/openapi.json`.
@@ -134,66 +125,4 @@ pub async fn docs(State(state): State<AppState>) -> Response {
 /// Anything unrouted.
 pub async fn not_found() -> ApiError {
     ApiError::not_found("no such route; see /api/v1/openapi.json")
-}
-
-/// The server loop's and the store's condition as metrics.
-fn server_metrics(state: &AppState, out: &mut String) {
-    use std::fmt::Write;
-    use std::sync::atomic::Ordering::Relaxed;
-    let c = &state.conns;
-    let s = &state.status;
-    let gauges: [(&str, &str, &str, u64); 9] = [
-        (
-            "learnloop_store_out_of_space",
-            "gauge",
-            "1 while the store refuses writes for want of space (writes answer 507, /ready 503).",
-            u64::from(s.full_reason().is_some()),
-        ),
-        (
-            "learnloop_store_out_of_space_writes_total",
-            "counter",
-            "Writes refused because the store was out of space.",
-            s.out_of_space_writes.load(Relaxed),
-        ),
-        (
-            "learnloop_draining",
-            "gauge",
-            "1 once SIGTERM/SIGINT arrived: finishing requests in flight, taking no new connections.",
-            u64::from(s.draining()),
-        ),
-        ("learnloop_http_connections_open", "gauge", "Client connections open now.", c.open.load(Relaxed)),
-        (
-            "learnloop_http_connections_accepted_total",
-            "counter",
-            "Client connections accepted.",
-            c.accepted.load(Relaxed),
-        ),
-        (
-            "learnloop_http_header_timeouts_total",
-            "counter",
-            "Connections closed because a request's headers did not arrive within api.header_timeout_ms.",
-            c.header_timeouts.load(Relaxed),
-        ),
-        (
-            "learnloop_http_idle_timeouts_total",
-            "counter",
-            "Kept-alive connections closed after api.idle_timeout_ms without a request.",
-            c.idle_timeouts.load(Relaxed),
-        ),
-        (
-            "learnloop_http_body_timeouts_total",
-            "counter",
-            "Requests answered 408 because the body did not arrive within api.body_timeout_ms.",
-            c.body_timeouts.load(Relaxed),
-        ),
-        (
-            "learnloop_http_shutdown_aborts_total",
-            "counter",
-            "Connections closed with a request in flight at the shutdown deadline.",
-            c.shutdown_aborts.load(Relaxed),
-        ),
-    ];
-    for (name, kind, help, value) in gauges {
-        let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n");
-    }
 }
