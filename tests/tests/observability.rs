@@ -140,7 +140,7 @@ fn api_logs_json_with_request_ids_and_serves_metrics_promtool_accepts() {
 
     // A sane incoming id is kept and returned; the access line and the
     // ingest's own line carry it.
-    let body = r#"{"id":"obs-1","plugin":"drift","kind":"regression","subject":"m1","payload":{"model_id":"m1","prediction":1.0,"features":{"x":1.0}}}"#;
+    let body = r#"{"id":"obs-1","plugin":"drift","kind":"regression","subject":"m1","value":1.0,"features":{"x1":1.0}}"#;
     let (st, head, b) = request(&addr, "POST", "/api/v1/predictions", &[("x-request-id", "e2e-ingest-1")], body);
     assert!(st == 200 || st == 201 || st == 207, "{st} {b}");
     assert_eq!(header(&head, "x-request-id"), Some("e2e-ingest-1"), "{head}");
@@ -334,4 +334,81 @@ fn a_scheduler_whose_stderr_is_closed_keeps_running_and_releases_its_lease() {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64;
     assert_eq!(rows[0][0], "closed-stderr");
     assert!(rows[0][1].as_i64().unwrap() <= now, "the lease was released, not left to expire");
+}
+
+/// One drift model's records for days `from..to` (one prediction every 6
+/// hours, its outcome an hour later): `value = 2·x1 + 10`; the actual is
+/// `value + bias` plus a little deterministic noise, and `x1` is shifted by
+/// `shift`.
+fn drift_records(from: u32, to: u32, shift: f64, bias: f64) -> String {
+    let mut out = String::new();
+    for i in from * 4..to * 4 {
+        let x1 = ((i * 7919) % 200) as f64 / 100.0 - 1.0 + shift;
+        let value = 2.0 * x1 + 10.0;
+        let noise = ((i * 104_729) % 21) as f64 / 100.0 - 0.1;
+        let (day, hour) = (i / 4, (i % 4) * 6);
+        let t = |h: u32| {
+            let date = chrono_like(day);
+            format!("{date}T{h:02}:00:00Z")
+        };
+        out.push_str(&format!(
+            "{{\"type\":\"prediction\",\"id\":\"p{i}\",\"plugin\":\"drift\",\"subject\":\"m\",\"kind\":\"regression\",\"value\":{value},\"features\":{{\"x1\":{x1}}},\"event_time\":\"{}\"}}\n",
+            t(hour)
+        ));
+        out.push_str(&format!(
+            "{{\"type\":\"outcome\",\"id\":\"o{i}\",\"plugin\":\"drift\",\"prediction_id\":\"p{i}\",\"value\":{},\"event_time\":\"{}\"}}\n",
+            value + bias + noise,
+            t(hour + 1)
+        ));
+    }
+    out
+}
+
+/// The date `day` days after 2026-01-01 (days < 59 stay in January and
+/// February of a common year).
+fn chrono_like(day: u32) -> String {
+    if day < 31 { format!("2026-01-{:02}", day + 1) } else { format!("2026-02-{:02}", day - 30) }
+}
+
+/// The value of the sample of `name` whose labels include all of `labels`.
+fn gauge(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    metrics.lines().find_map(|l| {
+        let rest = l.strip_prefix(name)?.strip_prefix('{')?;
+        let (set, value) = rest.split_once("} ")?;
+        labels.iter().all(|want| set.split(',').any(|p| p == *want)).then(|| value.trim().parse().ok())?
+    })
+}
+
+#[test]
+fn drift_job_refreshes_per_model_error_and_severity_gauges() {
+    let s = Scratch::new();
+    let file = s.write("steady.jsonl", &drift_records(0, 37, 0.0, 0.0));
+    let out = s.run(&["ingest", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let config = s.write(
+        "api.toml",
+        &format!("data_dir = {:?}\n[auth]\nenabled = false\n", s.data_dir().display().to_string()),
+    );
+    let (_api, addr) = start_api_logged(&s, &config, &s.path("api.log"), &[]);
+    let labels = ["workspace=\"default\"", "model=\"m\""];
+    let run_and_read = || {
+        let (st, _, b) = request(&addr, "POST", "/api/v1/jobs/drift/daily/run", &[], "");
+        assert_eq!(st, 200, "{b}");
+        let (_, _, m) = request(&addr, "GET", "/metrics", &[], "");
+        let mae = gauge(&m, "learnloop_model_error", &[labels[0], labels[1], "metric=\"mae\""])
+            .unwrap_or_else(|| panic!("no MAE gauge:\n{m}"));
+        let severity =
+            gauge(&m, "learnloop_model_drift_severity", &labels).unwrap_or_else(|| panic!("no severity gauge:\n{m}"));
+        assert_eq!(gauge(&m, "learnloop_model_metrics_omitted", &[labels[0]]), Some(0.0), "{m}");
+        (mae, severity)
+    };
+    let (mae1, severity1) = run_and_read();
+    assert!(mae1 < 0.2, "steady model: MAE {mae1}");
+    // A week in which the inputs moved and the model is off by 4.
+    let file = s.write("drifting.jsonl", &drift_records(37, 44, 3.0, 4.0));
+    let out = s.run(&["ingest", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (mae2, severity2) = run_and_read();
+    assert!(mae2 > 3.0, "drifting model: MAE {mae2} (was {mae1})");
+    assert!(severity2 > severity1, "drift severity {severity2} (was {severity1})");
 }

@@ -86,6 +86,8 @@ impl Exporter {
     /// appends its suffix) with its HELP text, and returns it.
     pub fn add<M: Metric + Clone>(&self, name: &str, help: &str, unit: Option<Unit>, metric: M) -> M {
         let mut r = self.lock();
+        // The registry ends every HELP text with a full stop of its own.
+        let help = help.trim_end_matches('.');
         match unit {
             Some(u) => r.register_with_unit(name, help, u, metric.clone()),
             None => r.register(name, help, metric.clone()),
