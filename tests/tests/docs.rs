@@ -35,7 +35,7 @@
 //! Also here: the README's CLI table lists exactly the commands of
 //! `learnloop --help` (and, per row, every flag they take); each plugin's
 //! README lists exactly its routes, jobs and config keys with their defaults;
-//! the systemd units in `packaging/systemd` start the real binaries with
+//! the systemd units in `deploy/systemd` start the real binaries with
 //! flags they accept and stop them with the signal they handle.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -1203,7 +1203,7 @@ fn systemd_units_start_the_real_binaries() {
     for (file, program) in
         [("learnloop-api.service", "learnloop-api"), ("learnloop-scheduler.service", "learnloop-scheduler")]
     {
-        let name = format!("packaging/systemd/{file}");
+        let name = format!("deploy/systemd/{file}");
         let u = unit(&read(&name));
         let exec = u.get("ExecStart").unwrap_or_else(|| panic!("{name}: no ExecStart"));
         let ws = words(exec);
