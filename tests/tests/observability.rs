@@ -140,7 +140,8 @@ fn api_logs_json_with_request_ids_and_serves_metrics_promtool_accepts() {
 
     // A sane incoming id is kept and returned; the access line and the
     // ingest's own line carry it.
-    let body = r#"{"id":"obs-1","plugin":"drift","kind":"regression","subject":"m1","value":1.0,"features":{"x1":1.0}}"#;
+    let body =
+        r#"{"id":"obs-1","plugin":"drift","kind":"regression","subject":"m1","value":1.0,"features":{"x1":1.0}}"#;
     let (st, head, b) = request(&addr, "POST", "/api/v1/predictions", &[("x-request-id", "e2e-ingest-1")], body);
     assert!(st == 200 || st == 201 || st == 207, "{st} {b}");
     assert_eq!(header(&head, "x-request-id"), Some("e2e-ingest-1"), "{head}");
@@ -385,10 +386,8 @@ fn drift_job_refreshes_per_model_error_and_severity_gauges() {
     let file = s.write("steady.jsonl", &drift_records(0, 37, 0.0, 0.0));
     let out = s.run(&["ingest", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let config = s.write(
-        "api.toml",
-        &format!("data_dir = {:?}\n[auth]\nenabled = false\n", s.data_dir().display().to_string()),
-    );
+    let config =
+        s.write("api.toml", &format!("data_dir = {:?}\n[auth]\nenabled = false\n", s.data_dir().display().to_string()));
     let (_api, addr) = start_api_logged(&s, &config, &s.path("api.log"), &[]);
     let labels = ["workspace=\"default\"", "model=\"m\""];
     let run_and_read = || {
