@@ -70,6 +70,11 @@ const SKIP: &[(&str, &str)] = &[
         "installs onto this machine (system user, /usr/local/bin, /etc); the units it installs are checked by `systemd_units_start_the_real_binaries`",
     ),
     (
+        "docker ",
+        "needs a Docker daemon and the compose plugin; tests/tests/deploy.rs checks the files the image and the compose file use",
+    ),
+    ("pg_dump ", "needs the example's PostgreSQL server; pg_dump is PostgreSQL's own tool"),
+    (
         "learnloop migrate --from sqlite:/var/lib/",
         "needs the example's PostgreSQL server; tests/tests/postgres.rs runs `migrate` against a real one",
     ),
