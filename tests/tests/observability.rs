@@ -150,6 +150,10 @@ fn api_logs_json_with_request_ids_and_serves_metrics_promtool_accepts() {
     assert_eq!(st, 200, "{b}");
     assert_eq!(header(&head, "x-request-id"), Some("e2e-route-1"));
     let (_, _, _) = request(&addr, "GET", "/api/v1/drift/models/m1/drift", &[], "");
+    // A job run through the API: its start and end lines are in the run's
+    // span, inside the request's.
+    let (st, _, b) = request(&addr, "POST", "/api/v1/jobs/drift/daily/run", &[("x-request-id", "e2e-job-1")], "");
+    assert_eq!(st, 200, "{b}");
     // No id sent: one is made (32 hex digits); a silly one is replaced.
     let (_, head, _) = request(&addr, "GET", "/health", &[("x-request-id", "no spaces allowed")], "");
     let made = header(&head, "x-request-id").expect("an id").to_string();
@@ -200,6 +204,18 @@ fn api_logs_json_with_request_ids_and_serves_metrics_promtool_accepts() {
     assert!(
         route.iter().any(|v| v["target"] == "learnloop_api::access" && v["fields"]["route"] == "/api/v1/drift/summary")
     );
+    let in_job_request = |v: &Value| v["spans"].as_array().is_some_and(|s| s.iter().any(|s| s["id"] == "e2e-job-1"));
+    let ended = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| {
+            v["span"]["name"] == "run" && in_job_request(v) && v["fields"]["message"] == "job drift.daily succeeded"
+        })
+        .unwrap_or_else(|| panic!("no end line of the run inside the request's span:\n{log}"));
+    assert_eq!(ended["span"]["plugin"], "drift", "{ended}");
+    assert_eq!(ended["span"]["job"], "daily", "{ended}");
+    assert_eq!(ended["fields"]["outcome"], "succeeded", "{ended}");
+    assert!(ended["fields"]["duration_ms"].is_number(), "{ended}");
 }
 
 #[test]

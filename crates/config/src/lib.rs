@@ -463,7 +463,8 @@ pub struct LogConfig {
     /// errors only unless `RUST_LOG` says otherwise (its output is for people).
     pub level: String,
     /// `"text"`: one line per event, UTC timestamp first; `"json"`: one JSON
-    /// object per line (`timestamp`, `level`, `target`, `fields`, `span`).
+    /// object per line (`timestamp`, `level`, `target`, `fields`, `span`,
+    /// `spans`).
     pub format: LogFormat,
 }
 

@@ -87,7 +87,9 @@ fn install(filter: EnvFilter, format: LogFormat) {
         .log_internal_errors(false);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(false).with_current_span(true).with_span_list(false).try_init(),
+        // `span`: the innermost span; `spans`: every span it is in, outermost
+        // first (a job run through the API: the request, then the run).
+        LogFormat::Json => builder.json().flatten_event(false).with_current_span(true).with_span_list(true).try_init(),
     };
 }
 
