@@ -5,7 +5,8 @@
 //! whether this process leads and until when its lease runs, each job's
 //! runs by outcome and their duration, the last success per job, and the
 //! lag of a due slot not yet started. The process and build metrics come
-//! from [`learnloop_services::metrics::Exporter`], like the API's.
+//! from [`learnloop_services::metrics::Exporter`], like the API's; other
+//! parts of the scheduler add theirs with [`SchedulerMetrics::add`].
 
 use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
@@ -101,6 +102,24 @@ impl SchedulerMetrics {
         let models = ModelGauges::new(&exporter, max_models);
         let health = Mutex::new(Health { holder: holder.to_string(), ..Health::default() });
         SchedulerMetrics { exporter, leader, lease_expiry, runs, durations, last_success, lag, models, health }
+    }
+
+    /// Registers another metric (a counter without `_total`, `unit`
+    /// appending its suffix; see [`learnloop_services::metrics`]) and
+    /// returns it: how other parts of the scheduler add theirs.
+    pub fn add<M: learnloop_services::metrics::Metric + Clone>(
+        &self,
+        name: &str,
+        help: &str,
+        unit: Option<Unit>,
+        metric: M,
+    ) -> M {
+        self.exporter.add(name, help, unit, metric)
+    }
+
+    /// Registers a collector, asked on every scrape.
+    pub fn add_collector(&self, collector: impl prometheus_client::collector::Collector) {
+        self.exporter.add_collector(collector)
     }
 
     /// The lease as it stands now (`None`: standing by).
