@@ -98,7 +98,7 @@ fn install(filter: EnvFilter, format: LogFormat) {
 /// straight to stderr with a timestamp. Never panics.
 pub fn fatal(program: &str, error: &anyhow::Error) {
     if tracing::dispatcher::has_been_set() {
-        tracing::error!("{program}: {error:#}");
+        tracing::error!("{program}: error: {error:#}");
     } else {
         let now = learnloop_core::Timestamp::now();
         let _ = writeln!(QuietStderr, "{now} ERROR {program}: error: {error:#}");
