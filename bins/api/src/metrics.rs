@@ -49,6 +49,17 @@ pub struct Metrics {
     plugin_errors: Family<Labels, Counter>,
     job_last_duration: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     models: ModelGauges,
+    outbox: Outbox,
+}
+
+/// The notification outbox's gauges (read from the store at scrape time,
+/// so what the scheduler's deliverer did shows here too).
+#[derive(Debug)]
+struct Outbox {
+    unrouted: Gauge,
+    unrouted_age: Gauge<f64, std::sync::atomic::AtomicU64>,
+    deliveries: Family<Labels, Gauge>,
+    pending_age: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>,
 }
 
 impl Default for Metrics {
@@ -96,7 +107,43 @@ impl Metrics {
         );
         exporter.add_collector(LlmCalls);
         let models = ModelGauges::new(&exporter, max_models);
-        Metrics { exporter, requests, request_latency, ingested, jobs, plugin_errors, job_last_duration, models }
+        let outbox = Outbox {
+            unrouted: exporter.add(
+                "learnloop_notifications_unrouted",
+                "Notifications in the outbox not yet routed to destinations.",
+                None,
+                Gauge::default(),
+            ),
+            unrouted_age: exporter.add(
+                "learnloop_notifications_unrouted_age",
+                "Age of the oldest notification not yet routed (0 when none).",
+                Some(Unit::Seconds),
+                Gauge::default(),
+            ),
+            deliveries: exporter.add(
+                "learnloop_notification_deliveries",
+                "Notification deliveries by destination and status (pending, delivered, dead).",
+                None,
+                Family::default(),
+            ),
+            pending_age: exporter.add(
+                "learnloop_notification_pending_age",
+                "Age of each destination's oldest pending delivery (queue age).",
+                Some(Unit::Seconds),
+                Family::default(),
+            ),
+        };
+        Metrics {
+            exporter,
+            requests,
+            request_latency,
+            ingested,
+            jobs,
+            plugin_errors,
+            job_last_duration,
+            models,
+            outbox,
+        }
     }
 
     /// Registers another metric (see the module documentation) and
@@ -168,6 +215,24 @@ impl Metrics {
                     ])
                     .set(secs);
             }
+        }
+    }
+
+    /// Replaces the outbox gauges with `stats` as of `now`.
+    pub fn outbox(&self, stats: &learnloop_store::OutboxStats, now: learnloop_core::Timestamp) {
+        let age = |t: learnloop_core::Timestamp| (now.as_micros() - t.as_micros()).max(0) as f64 / 1e6;
+        let o = &self.outbox;
+        o.unrouted.set(i64::try_from(stats.unrouted).unwrap_or(i64::MAX));
+        o.unrouted_age.set(stats.oldest_unrouted.map_or(0.0, age));
+        o.deliveries.clear();
+        for (d, status, n) in &stats.deliveries {
+            o.deliveries
+                .get_or_create(&vec![("destination", label(d)), ("status", label(status.as_str()))])
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+        o.pending_age.clear();
+        for (d, t) in &stats.oldest_pending {
+            o.pending_age.get_or_create(&vec![("destination", label(d))]).set(age(*t));
         }
     }
 

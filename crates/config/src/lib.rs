@@ -15,6 +15,7 @@
 
 mod bind;
 mod check;
+mod notify;
 mod show;
 
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 pub use bind::BindAddr;
 pub use check::{CheckReport, ConfigErrors, check_file};
+pub use notify::{DestinationConfig, DestinationKind, NotifyConfig};
 pub use show::{Setting, Source, Sources};
 
 /// The shipped, fully commented config file (also what `learnloop init` writes).
@@ -95,6 +97,8 @@ pub struct Config {
     pub log: LogConfig,
     /// What `/metrics` exports beyond the process's own counters.
     pub metrics: MetricsConfig,
+    /// Notifications: destinations and delivery.
+    pub notify: NotifyConfig,
     /// Each plugin's own section (`[cost]`, `[drift]`, ...), validated by the plugin.
     #[serde(skip)]
     pub plugin_sections: BTreeMap<String, toml::Table>,
@@ -115,6 +119,7 @@ impl Default for Config {
             plugins: PluginsConfig::default(),
             log: LogConfig::default(),
             metrics: MetricsConfig::default(),
+            notify: NotifyConfig::default(),
             plugin_sections: BUILTIN_PLUGINS.iter().map(|p| (p.to_string(), toml::Table::new())).collect(),
         }
     }
@@ -562,7 +567,7 @@ struct Layered {
 }
 
 /// Top-level keys of [`Config`] (everything else is a plugin section).
-const CORE_KEYS: [&str; 12] = [
+const CORE_KEYS: [&str; 13] = [
     "data_dir",
     "default_workspace",
     "store",
@@ -575,6 +580,7 @@ const CORE_KEYS: [&str; 12] = [
     "plugins",
     "log",
     "metrics",
+    "notify",
 ];
 
 impl Layered {
@@ -805,6 +811,7 @@ impl Config {
                 return err(&format!("plugins.enabled[{i}]"), format!("{name:?} is listed twice"));
             }
         }
+        self.notify.validate()?;
         Ok(())
     }
 

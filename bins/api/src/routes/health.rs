@@ -103,6 +103,10 @@ pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderM
     .and_then(Result::ok)
     .unwrap_or_default();
     state.metrics.job_runs(&runs);
+    let store = state.host.store().clone();
+    if let Ok(Ok(stats)) = tokio::task::spawn_blocking(move || store.outbox_stats()).await {
+        state.metrics.outbox(&stats, learnloop_core::Timestamp::now());
+    }
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let openmetrics = learnloop_services::metrics::wants_openmetrics(accept);
     let text = state.metrics.render(openmetrics);
