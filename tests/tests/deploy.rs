@@ -189,6 +189,8 @@ fn dashboard_and_rules_query_only_metrics_the_binaries_export() {
     for (series, registered) in [
         ("learnloop_plugin_errors_total", "\"learnloop_plugin_errors\""),
         ("learnloop_llm_calls_total", "\"learnloop_llm_calls\""),
+        ("learnloop_notification_deliveries", "\"learnloop_notification_deliveries\""),
+        ("learnloop_notification_pending_age_seconds", "\"learnloop_notification_pending_age\""),
     ] {
         assert!(source.contains(registered), "{registered} is not registered in bins/api/src/metrics.rs");
         names.insert(series.to_string());
