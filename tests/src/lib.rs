@@ -236,6 +236,12 @@ pub fn terminate(child: &std::process::Child) {
 /// being drained so it never blocks on a full pipe; its stderr is the
 /// test's, at `[log] level = "warn"`.
 pub fn start_api(s: &Scratch, args: &[&str]) -> (Child, String) {
+    start_api_env(s, args, &[])
+}
+
+/// [`start_api`] with extra environment variables (e.g. a notification
+/// destination's secret).
+pub fn start_api_env(s: &Scratch, args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
     use std::io::{BufRead, BufReader};
     let mut cmd = Command::new(bin("learnloop-api"));
     cmd.current_dir(s.dir.path()).env_remove("LEARNLOOP_CONFIG");
@@ -243,6 +249,9 @@ pub fn start_api(s: &Scratch, args: &[&str]) -> (Child, String) {
     // line per request (RUST_LOG, when the person running the tests sets
     // it, still wins).
     cmd.env("LEARNLOOP__LOG__LEVEL", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
     let mut child = s
         .store_env(&mut cmd)
         .args(args)

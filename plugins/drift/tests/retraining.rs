@@ -339,7 +339,12 @@ fn a_drifting_model_files_one_request_per_cooldown_and_it_is_delivered() {
         );
         let c = Config::from_toml("test", &text).unwrap();
         let dests = learnloop_notify::Destinations::from_config_with_env(&c, |_| Some("k".into())).unwrap();
-        let d = learnloop_notify::Deliverer::new(store.clone(), dests, learnloop_notify::Settings::from_config(&c.notify), "t");
+        let d = learnloop_notify::Deliverer::new(
+            store.clone(),
+            dests,
+            learnloop_notify::Settings::from_config(&c.notify),
+            "t",
+        );
         let pass = d.run_once().unwrap().unwrap();
         assert_eq!(pass.delivered, 1, "seed {seed}: {pass:?}");
         let got = rx.requests();

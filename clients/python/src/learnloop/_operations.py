@@ -53,6 +53,32 @@ class CoreApi(_SyncOps):
             workspace_param=True,
         )
 
+    def create_alert(
+        self,
+        *,
+        kind: str,
+        message: str,
+        severity: Union[Literal["low"], Literal["medium"], Literal["high"], Literal["critical"]],
+        subject: str,
+        data: Any = None,
+        dedup_key: Optional[str] = None,
+        plugin: Optional[str] = None,
+        workspace: Optional[str] = None,
+    ) -> models.Alert:
+        """Raise a custom alert (201; 200 when it folds into the open alert with its dedup key),
+        delivered to notification destinations like any other.
+
+        ``POST /api/v1/alerts``. Needs a writer key.
+        """
+        return self._call(
+            "POST",
+            "/api/v1/alerts",
+            query={"workspace": workspace},
+            body=_body({"kind": kind, "message": message, "severity": severity, "subject": subject, "data": data, "dedup_key": dedup_key, "plugin": plugin}),
+            response=models.Alert,
+            workspace_param=True,
+        )
+
     def create_key(
         self,
         *,
@@ -282,6 +308,28 @@ class CoreApi(_SyncOps):
             response=models.Keys,
         )
 
+    def list_notifications(
+        self,
+        *,
+        status: Optional[Literal["pending", "delivered", "dead"]] = None,
+        destination: Optional[str] = None,
+        plugin: Optional[str] = None,
+        limit: Optional[int] = None,
+        workspace: Optional[str] = None,
+    ) -> models.Notifications:
+        """Notification deliveries (one per notification and destination), newest first, with
+        attempts and errors.
+
+        ``GET /api/v1/notifications``. Needs a admin key.
+        """
+        return self._call(
+            "GET",
+            "/api/v1/notifications",
+            query={"status": status, "destination": destination, "plugin": plugin, "limit": limit, "workspace": workspace},
+            response=models.Notifications,
+            workspace_param=True,
+        )
+
     def metrics(
         self,
     ) -> str:
@@ -342,6 +390,21 @@ class CoreApi(_SyncOps):
             workspace_param=True,
         )
 
+    def retry_notification(
+        self,
+        id: int,
+    ) -> models.Delivery:
+        """Send a dead (or pending) delivery again now, with its attempts reset; 409 if it was
+        delivered.
+
+        ``POST /api/v1/notifications/{id}/retry``. Needs a admin key.
+        """
+        return self._call(
+            "POST",
+            f"/api/v1/notifications/{_p(id)}/retry",
+            response=models.Delivery,
+        )
+
     def revoke_key(
         self,
         id: int,
@@ -395,6 +458,23 @@ class CoreApi(_SyncOps):
             response=models.JobRun,
         )
 
+    def test_notification(
+        self,
+        *,
+        destination: str,
+    ) -> models.TestNotificationResult:
+        """Send a test event to a destination now and answer what happened (not stored, not
+        retried).
+
+        ``POST /api/v1/notifications/test``. Needs a admin key.
+        """
+        return self._call(
+            "POST",
+            "/api/v1/notifications/test",
+            body=_body({"destination": destination}),
+            response=models.TestNotificationResult,
+        )
+
 
 class AsyncCoreApi(_AsyncOps):
     """Asynchronous methods for the core routes."""
@@ -432,6 +512,32 @@ class AsyncCoreApi(_AsyncOps):
             f"/api/v1/improvements/{_p(id)}/approve",
             query={"workspace": workspace},
             response=models.Improvement,
+            workspace_param=True,
+        )
+
+    async def create_alert(
+        self,
+        *,
+        kind: str,
+        message: str,
+        severity: Union[Literal["low"], Literal["medium"], Literal["high"], Literal["critical"]],
+        subject: str,
+        data: Any = None,
+        dedup_key: Optional[str] = None,
+        plugin: Optional[str] = None,
+        workspace: Optional[str] = None,
+    ) -> models.Alert:
+        """Raise a custom alert (201; 200 when it folds into the open alert with its dedup key),
+        delivered to notification destinations like any other.
+
+        ``POST /api/v1/alerts``. Needs a writer key.
+        """
+        return await self._call(
+            "POST",
+            "/api/v1/alerts",
+            query={"workspace": workspace},
+            body=_body({"kind": kind, "message": message, "severity": severity, "subject": subject, "data": data, "dedup_key": dedup_key, "plugin": plugin}),
+            response=models.Alert,
             workspace_param=True,
         )
 
@@ -664,6 +770,28 @@ class AsyncCoreApi(_AsyncOps):
             response=models.Keys,
         )
 
+    async def list_notifications(
+        self,
+        *,
+        status: Optional[Literal["pending", "delivered", "dead"]] = None,
+        destination: Optional[str] = None,
+        plugin: Optional[str] = None,
+        limit: Optional[int] = None,
+        workspace: Optional[str] = None,
+    ) -> models.Notifications:
+        """Notification deliveries (one per notification and destination), newest first, with
+        attempts and errors.
+
+        ``GET /api/v1/notifications``. Needs a admin key.
+        """
+        return await self._call(
+            "GET",
+            "/api/v1/notifications",
+            query={"status": status, "destination": destination, "plugin": plugin, "limit": limit, "workspace": workspace},
+            response=models.Notifications,
+            workspace_param=True,
+        )
+
     async def metrics(
         self,
     ) -> str:
@@ -724,6 +852,21 @@ class AsyncCoreApi(_AsyncOps):
             workspace_param=True,
         )
 
+    async def retry_notification(
+        self,
+        id: int,
+    ) -> models.Delivery:
+        """Send a dead (or pending) delivery again now, with its attempts reset; 409 if it was
+        delivered.
+
+        ``POST /api/v1/notifications/{id}/retry``. Needs a admin key.
+        """
+        return await self._call(
+            "POST",
+            f"/api/v1/notifications/{_p(id)}/retry",
+            response=models.Delivery,
+        )
+
     async def revoke_key(
         self,
         id: int,
@@ -775,6 +918,23 @@ class AsyncCoreApi(_AsyncOps):
             "POST",
             f"/api/v1/jobs/{_p(plugin)}/{_p(job)}/run",
             response=models.JobRun,
+        )
+
+    async def test_notification(
+        self,
+        *,
+        destination: str,
+    ) -> models.TestNotificationResult:
+        """Send a test event to a destination now and answer what happened (not stored, not
+        retried).
+
+        ``POST /api/v1/notifications/test``. Needs a admin key.
+        """
+        return await self._call(
+            "POST",
+            "/api/v1/notifications/test",
+            body=_body({"destination": destination}),
+            response=models.TestNotificationResult,
         )
 
 

@@ -798,6 +798,12 @@ class CostWeightsSet(Model):
     )
 
 
+class DeliveryStatus(RootModel[Literal["pending", "delivered", "dead"]]):
+    root: Literal["pending", "delivered", "dead"] = Field(
+        ..., description="Where a delivery is."
+    )
+
+
 class DriftAbTestStatus(RootModel[Literal["scheduled", "running", "finished"]]):
     root: Literal["scheduled", "running", "finished"] = Field(
         ..., description="Where a test is in its period, by the host's clock."
@@ -2379,6 +2385,19 @@ class Stored(Model):
     status: ItemStatus = Field(..., description="`inserted` or `duplicate`.")
 
 
+class TestNotificationBody(Model):
+    """
+    `POST /api/v1/notifications/test`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    destination: str = Field(
+        ..., description="A destination's name from `[[notify.destinations]]`."
+    )
+
+
 class TrustAlarm(Model):
     """
     One alarm of the change test.
@@ -3308,6 +3327,33 @@ class CostSuccessRates(Model):
     overall: CostAggJson = Field(..., description="The counters over everything.")
 
 
+class CreateAlertBody(Model):
+    """
+    `POST /api/v1/alerts`: a custom alert, delivered like any other.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    data: Optional[Any] = Field(None, description="Supporting numbers.")
+    dedup_key: Optional[str] = Field(
+        None,
+        description="Alerts with the same key are one alert until acknowledged (default: `kind/subject`).",
+    )
+    kind: str = Field(
+        ..., description="A stable machine-readable category, e.g. `latency_budget`."
+    )
+    message: str = Field(..., description="One paragraph for people.")
+    plugin: Optional[str] = Field(
+        None,
+        description="The plugin it concerns (default `custom`); destinations filter on it.",
+    )
+    severity: Severity = Field(
+        ..., description="How bad: `low`, `medium`, `high` or `critical`."
+    )
+    subject: str = Field(..., description="What it is about (a model, a service).")
+
+
 class CreateKeyBody(Model):
     """
     The body of `POST /api/v1/keys`.
@@ -3884,6 +3930,43 @@ class Keys(Model):
     )
 
 
+class Notification(Model):
+    """
+    An event in the outbox.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    data: Any = Field(..., description="The evidence.")
+    dedup_key: str = Field(..., description="Deduplication key.")
+    event: str = Field(..., description="The event type.")
+    id: int = Field(..., description="Store-assigned id.")
+    link: str = Field(..., description="The route that shows it.")
+    occurred_at: AwareDatetime = Field(..., description="When its cause committed.")
+    plugin: str = Field(
+        ...,
+        description="The plugin it concerns.",
+        max_length=32,
+        min_length=1,
+        pattern="^[a-z][a-z0-9_]*$",
+    )
+    severity: Severity = Field(..., description="How bad it is.")
+    subject: str = Field(..., description="What it is about.")
+    summary: str = Field(..., description="One line for people.")
+    uid: str = Field(
+        ...,
+        description="Its stable identity for receivers (`ntf_` and 32 hex digits): the\nwebhook's `id`, and with the destination its idempotency key.",
+    )
+    workspace: Optional[str] = Field(
+        ...,
+        description="The workspace it concerns; absent for installation-wide events.",
+        max_length=64,
+        min_length=1,
+        pattern="^[a-z0-9][a-z0-9_-]*$",
+    )
+
+
 class PersonaDatasetAnswer(
     RootModel[Union[PersonaDatasetPage, PersonaDatasetJsonlPage]]
 ):
@@ -4199,6 +4282,28 @@ class Record(Model):
     value: Optional[float] = Field(None, description="Predicted or observed number.")
     workspace: Optional[str] = Field(
         None, description="Workspace id; the defaults may supply it."
+    )
+
+
+class TestNotificationResult(Model):
+    """
+    What a test notification came to.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    delivered: bool = Field(..., description="Whether it accepted the test event.")
+    destination: str = Field(..., description="The destination.")
+    error: Optional[str] = Field(..., description="What went wrong, when it did.")
+    notification: Notification = Field(
+        ..., description="The event sent (never stored)."
+    )
+    status: Optional[int] = Field(
+        ...,
+        description="Its HTTP status (absent for a file, or when no answer came).",
+        ge=0,
+        le=65535,
     )
 
 
@@ -4667,6 +4772,37 @@ class CostParamsAnswer(Model):
     )
 
 
+class Delivery(Model):
+    """
+    One notification on its way to one destination.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    attempts: int = Field(..., description="Attempts made so far.", ge=0)
+    created_at: AwareDatetime = Field(
+        ..., description="When it was routed to the destination."
+    )
+    destination: str = Field(
+        ..., description="The destination's name in `[[notify.destinations]]`."
+    )
+    finished_at: Optional[AwareDatetime] = Field(
+        ..., description="When it was delivered or given up."
+    )
+    id: int = Field(
+        ..., description="Store-assigned id (what `notifications retry` takes)."
+    )
+    last_error: Optional[str] = Field(
+        ..., description="The last attempt's failure, if any."
+    )
+    next_attempt_at: Optional[AwareDatetime] = Field(
+        ..., description="When the next attempt is due (pending only)."
+    )
+    notification: Notification = Field(..., description="The notification.")
+    status: DeliveryStatus = Field(..., description="Where it is.")
+
+
 class DriftAbResults(Model):
     """
     A test's results (the `ab_tests/{test}` route's answer).
@@ -4849,6 +4985,25 @@ class Improvements(Model):
         extra="allow",
     )
     improvements: List[Improvement] = Field(..., description="Newest first.")
+
+
+class Notifications(Model):
+    """
+    `GET /api/v1/notifications`: deliveries, newest first.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    deliveries: List[Delivery] = Field(
+        ..., description="One per (notification, destination)."
+    )
+    destinations: List[str] = Field(..., description="The configured destinations.")
+    unrouted: int = Field(
+        ...,
+        description="Notifications not yet routed to destinations (the deliverer runs in\n`learnloop-scheduler`, or `learnloop notifications deliver`).",
+        ge=0,
+    )
 
 
 class PersonaExecuteHint(Model):
