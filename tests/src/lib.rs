@@ -233,7 +233,8 @@ pub fn terminate(child: &std::process::Child) {
 /// Starts the real `learnloop-api` in the scratch directory with `args`
 /// (e.g. `--data-dir ...` or `--config ...`, plus `--bind 127.0.0.1:0`),
 /// waits until it listens and returns it with its address. Its stdout keeps
-/// being drained so it never blocks on a full pipe.
+/// being drained so it never blocks on a full pipe; its stderr is the
+/// test's, at `[log] level = "warn"`.
 pub fn start_api(s: &Scratch, args: &[&str]) -> (Child, String) {
     start_api_env(s, args, &[])
 }
@@ -244,6 +245,10 @@ pub fn start_api_env(s: &Scratch, args: &[&str], env: &[(&str, &str)]) -> (Child
     use std::io::{BufRead, BufReader};
     let mut cmd = Command::new(bin("learnloop-api"));
     cmd.current_dir(s.dir.path()).env_remove("LEARNLOOP_CONFIG");
+    // Its stderr is the test's: warnings and errors only, not an access
+    // line per request (RUST_LOG, when the person running the tests sets
+    // it, still wins).
+    cmd.env("LEARNLOOP__LOG__LEVEL", "warn");
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -35,7 +35,7 @@
 //! Also here: the README's CLI table lists exactly the commands of
 //! `learnloop --help` (and, per row, every flag they take); each plugin's
 //! README lists exactly its routes, jobs and config keys with their defaults;
-//! the systemd units in `packaging/systemd` start the real binaries with
+//! the systemd units in `deploy/systemd` start the real binaries with
 //! flags they accept and stop them with the signal they handle.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -69,6 +69,11 @@ const SKIP: &[(&str, &str)] = &[
         "sudo ",
         "installs onto this machine (system user, /usr/local/bin, /etc); the units it installs are checked by `systemd_units_start_the_real_binaries`",
     ),
+    (
+        "docker ",
+        "needs a Docker daemon and the compose plugin; tests/tests/deploy.rs checks the files the image and the compose file use",
+    ),
+    ("pg_dump ", "needs the example's PostgreSQL server; pg_dump is PostgreSQL's own tool"),
     (
         "learnloop migrate --from sqlite:/var/lib/",
         "needs the example's PostgreSQL server; tests/tests/postgres.rs runs `migrate` against a real one",
@@ -1203,7 +1208,7 @@ fn systemd_units_start_the_real_binaries() {
     for (file, program) in
         [("learnloop-api.service", "learnloop-api"), ("learnloop-scheduler.service", "learnloop-scheduler")]
     {
-        let name = format!("packaging/systemd/{file}");
+        let name = format!("deploy/systemd/{file}");
         let u = unit(&read(&name));
         let exec = u.get("ExecStart").unwrap_or_else(|| panic!("{name}: no ExecStart"));
         let ws = words(exec);

@@ -102,7 +102,8 @@ impl FromRequestParts<AppState> for Caller {
             .filter(|k| !k.is_empty())
             .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <key>`"))?;
         let hash = hash_key(key);
-        if let Some(c) = state.keys.get(&hash) {
+        if let Some((c, id)) = state.keys.get(&hash) {
+            crate::access::note_key(id);
             return Ok(c);
         }
         let store = state.host.store().clone();
@@ -110,6 +111,7 @@ impl FromRequestParts<AppState> for Caller {
             tokio::task::spawn_blocking(move || store.api_key_by_hash(&hash)).await.map_err(ApiError::internal)??;
         let key = found.ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))?;
         let caller = Caller { role: key.role, workspace: key.workspace, keyed: true };
+        crate::access::note_key(key.id);
         state.keys.put(hash, key.id, caller.clone());
         Ok(caller)
     }
@@ -129,9 +131,9 @@ impl KeyCache {
     /// How long a verified key is trusted without asking the store again.
     pub const TTL: std::time::Duration = std::time::Duration::from_secs(2);
 
-    fn get(&self, hash: &[u8; 32]) -> Option<Caller> {
+    fn get(&self, hash: &[u8; 32]) -> Option<(Caller, i64)> {
         let map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(hash).filter(|(_, _, at)| at.elapsed() < Self::TTL).map(|(c, _, _)| c.clone())
+        map.get(hash).filter(|(_, _, at)| at.elapsed() < Self::TTL).map(|(c, id, _)| (c.clone(), *id))
     }
 
     fn put(&self, hash: [u8; 32], id: i64, caller: Caller) {

@@ -97,10 +97,7 @@ impl ApiError {
     }
     /// 500: logs `context` and tells the client nothing more.
     pub fn internal(context: impl std::fmt::Display) -> Self {
-        let _ = std::io::Write::write_fmt(
-            &mut std::io::stderr(),
-            format_args!("learnloop-api: internal error: {context}\n"),
-        );
+        tracing::error!("internal error: {context}");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; the server log has the details")
     }
 

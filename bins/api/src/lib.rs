@@ -20,12 +20,18 @@
 //! and the plugins' manifests, and [`contract::check_query`] refuses a query
 //! parameter a route does not declare (400) on every route.
 //!
+//! Every request has an id (`x-request-id`, honoured when the client sends
+//! a sane one, returned either way), a `request` span around its work and
+//! one access log line (method, route template, status, latency, key id;
+//! see [`access`]).
+//!
 //! Every error, also one the router makes (404, 405 with `Allow`), is a
 //! problem document. CORS is off unless `[api] cors_origins` lists origins
 //! (see [`cors`]).
 
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod answers;
 pub mod auth;
 pub mod contract;
@@ -48,6 +54,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use learnloop_config::Config;
 use learnloop_plugin_host::PluginHost;
+use tracing::Instrument;
 
 pub use error::ApiError;
 
@@ -73,29 +80,53 @@ impl AppState {
     /// State over a loaded host (which starts its ingest threads on the
     /// first ingest request).
     pub fn new(config: Config, host: PluginHost) -> AppState {
+        let plugins: Vec<String> = host.plugins().keys().cloned().collect();
+        let metrics = metrics::Metrics::new(&plugins, config.metrics.max_models);
+        let status = Arc::new(status::ServerStatus::default());
+        let conns = Arc::new(serve::ConnStats::default());
+        metrics.add_collector(metrics::ServerCollector { conns: conns.clone(), status: status.clone() });
         AppState {
             config: Arc::new(config),
             host: Arc::new(host),
-            metrics: Arc::new(metrics::Metrics::default()),
+            metrics: Arc::new(metrics),
             keys: Arc::new(auth::KeyCache::default()),
-            status: Arc::new(status::ServerStatus::default()),
-            conns: Arc::new(serve::ConnStats::default()),
+            status,
+            conns,
         }
     }
 }
 
+/// Around every request: the request id and span, the access log line,
+/// the request metrics, and what `/ready` learns from answers.
 async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().to_string();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
-    let writes = req.method() != axum::http::Method::GET && req.method() != axum::http::Method::HEAD;
-    let mut response = next.run(req).await;
+    let method = req.method().clone();
+    let matched = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
+    let id = access::request_id(req.headers());
+    let span = tracing::info_span!("request", id = %id);
+    let writes = method != axum::http::Method::GET && method != axum::http::Method::HEAD;
+    let (mut response, noted) = access::with_notes(next.run(req).instrument(span.clone())).await;
     let status = response.status();
-    state.metrics.request(&method, &route, status.as_u16(), started.elapsed().as_secs_f64());
+    // A plugin route is labelled by its own template (bounded: the
+    // manifests'), every other route by the router's.
+    let route = noted.route.or(matched).unwrap_or_else(|| "unmatched".to_string());
+    let elapsed = started.elapsed();
+    state.metrics.request(method.as_str(), &route, status.as_u16(), elapsed.as_secs_f64());
+    span.in_scope(|| {
+        tracing::info!(
+            target: "learnloop_api::access",
+            method = %method,
+            route = %route,
+            status = status.as_u16(),
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            key_id = noted.key_id,
+            "{method} {route} {}",
+            status.as_u16()
+        )
+    });
+    if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
+        response.headers_mut().insert(access::REQUEST_ID.clone(), v);
+    }
     if status == axum::http::StatusCode::INSUFFICIENT_STORAGE {
         let why = response.extensions().get::<status::StoreFull>().map(|f| f.0.clone());
         state.status.out_of_space(&why.unwrap_or_else(|| format!("{method} {route} answered 507")));
@@ -108,29 +139,6 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
         response.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
     }
     response
-}
-
-/// A line on stderr with a UTC timestamp and a level; a closed stderr loses
-/// it but never stops the server.
-fn log_line(level: &str, args: std::fmt::Arguments<'_>) {
-    use std::io::Write;
-    let now = learnloop_core::Timestamp::now();
-    let _ = writeln!(std::io::stderr().lock(), "{now} {level} learnloop-api: {args}");
-}
-
-/// An error-level log line (see [`log_line`]).
-pub fn log_error(args: std::fmt::Arguments<'_>) {
-    log_line("ERROR", args)
-}
-
-/// A warning-level log line.
-pub fn log_warn(args: std::fmt::Arguments<'_>) {
-    log_line("WARN", args)
-}
-
-/// An info-level log line.
-pub fn log_info(args: std::fmt::Arguments<'_>) {
-    log_line("INFO", args)
 }
 
 /// The whole API.

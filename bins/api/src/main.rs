@@ -63,11 +63,11 @@ fn first_admin_key(config: &Config, host: &PluginHost) -> Result<()> {
             .expect("some name is free");
         std::fs::rename(&path, &old)
             .with_context(|| format!("cannot move the leftover {} aside to {}", path.display(), old.display()))?;
-        learnloop_api::log_warn(format_args!(
+        tracing::warn!(
             "{} was left from an earlier store and opens nothing in this one (it has no keys); kept it as {}",
             path.display(),
             old.display()
-        ));
+        );
     }
     {
         use std::io::Write;
@@ -88,10 +88,11 @@ fn first_admin_key(config: &Config, host: &PluginHost) -> Result<()> {
     })?;
     // The key itself never goes to stdout or stderr: under a service manager
     // those are a log that others may read.
-    say(format_args!(
+    tracing::info!(
+        file = %path.display(),
         "created the first admin key in {} (mode 0600, readable only by this user); it is not shown here",
         path.display()
-    ));
+    );
     Ok(())
 }
 
@@ -119,19 +120,13 @@ fn say(args: std::fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stdout().lock(), "{args}");
 }
 
-/// A line on stderr; a closed stderr loses it but never stops the server.
-fn log(args: std::fmt::Arguments<'_>) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "{args}");
-}
-
 fn main() -> std::process::ExitCode {
     // A probe child checking a plugin library serves that and exits here.
     learnloop_plugin_host::probe::init();
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            log(format_args!("learnloop-api: error: {e:#}"));
+            learnloop_services::logging::fatal("learnloop-api", &e);
             std::process::ExitCode::from(1)
         }
     }
@@ -147,6 +142,7 @@ fn run() -> Result<()> {
     if let Some(b) = args.bind {
         config.api.bind = b;
     }
+    learnloop_services::logging::init(&config.log);
     // The address and the plugins first: a config error must not leave a
     // created store behind.
     // The plugins linked into this binary (its `plugin-<name>` features).
@@ -171,7 +167,7 @@ fn run() -> Result<()> {
     let h = state.host.clone();
     std::thread::spawn(move || {
         if let Err(e) = h.catch_up_all() {
-            learnloop_api::log_warn(format_args!("start-up catch-up deferred: {e}"));
+            tracing::warn!("start-up catch-up deferred: {e}");
         }
     });
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -179,7 +175,11 @@ fn run() -> Result<()> {
         let listener = tokio::net::TcpListener::bind(&addrs[..])
             .await
             .with_context(|| format!("cannot listen on {bind} (api.bind)"))?;
-        say(format_args!("learnloop-api listening on http://{}", listener.local_addr()?));
+        // On stdout for whoever started the server (tests and scripts read
+        // the address from it), and in the log.
+        let local = listener.local_addr()?;
+        say(format_args!("learnloop-api listening on http://{local}"));
+        tracing::info!(address = %local, version = env!("CARGO_PKG_VERSION"), "listening on http://{local}");
         learnloop_api::serve::serve(listener, app(state.clone()), state.clone(), limits, shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
@@ -187,6 +187,6 @@ fn run() -> Result<()> {
     // commits what is still queued and waits for the learner to finish.
     drop(runtime);
     state.host.shutdown_ingest();
-    learnloop_api::log_info(format_args!("stopped"));
+    tracing::info!("stopped");
     Ok(())
 }

@@ -151,7 +151,7 @@ pub async fn serve(
             Err(e) => {
                 // Out of descriptors (EMFILE/ENFILE) or an aborted handshake:
                 // say so, breathe, go on.
-                crate::log_warn(format_args!("accept failed: {e}"));
+                tracing::warn!("accept failed: {e}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
@@ -160,10 +160,10 @@ pub async fn serve(
     let started = Instant::now();
     state.status.start_draining();
     let _ = drain_tx.send(Some(started));
-    crate::log_info(format_args!(
+    tracing::info!(
         "shutting down: no new connections; finishing requests in flight (at most {} ms)",
         limits.shutdown_timeout.as_millis()
-    ));
+    );
     // Connections the kernel already completed are served (and told to
     // close) rather than reset when the listener goes away.
     while let Ok(Ok((stream, _))) = tokio::time::timeout(Duration::ZERO, listener.accept()).await {
@@ -176,7 +176,7 @@ pub async fn serve(
     let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
     let grace = limits.shutdown_timeout + Duration::from_secs(1);
     if tokio::time::timeout(grace, slots.acquire_many(all)).await.is_err() {
-        crate::log_warn(format_args!("some connections were still open after the shutdown deadline"));
+        tracing::warn!("some connections were still open after the shutdown deadline");
     }
     Ok(())
 }

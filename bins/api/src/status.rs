@@ -47,9 +47,9 @@ impl ServerStatus {
         self.out_of_space_writes.fetch_add(1, Ordering::Relaxed);
         let mut full = self.lock();
         if full.is_none() {
-            crate::log_error(format_args!(
+            tracing::error!(
                 "the store is out of space; writes are refused with 507 and /ready answers 503 until space is freed: {reason}"
-            ));
+            );
             *full = Some(Full { since: Instant::now(), reason: reason.to_string(), probed: None });
         }
     }
@@ -58,10 +58,10 @@ impl ServerStatus {
     pub fn wrote(&self) {
         let mut full = self.lock();
         if let Some(f) = full.take() {
-            crate::log_info(format_args!(
+            tracing::info!(
                 "the store has space again after {:.0} s; writes are accepted",
                 f.since.elapsed().as_secs_f64()
-            ));
+            );
         }
     }
 

@@ -254,6 +254,9 @@ fn main() -> ExitCode {
     // A probe child checking a plugin library serves that and exits here.
     learnloop_plugin_host::probe::init();
     let cli = Cli::parse();
+    // Library and plugin events: warnings and errors on stderr unless
+    // RUST_LOG asks for more (the CLI's own output is outln!/errln!).
+    learnloop_services::logging::init_cli();
     match run(&cli) {
         // The reader of stdout went away (`| head`): that is its choice, not
         // an error, however the write error was wrapped on its way here.

@@ -34,7 +34,7 @@ use learnloop_plugin_host::{HostError, JobRequest, PluginHost};
 use learnloop_store::{Fence, JobRunQuery, Lease, Store, StoreError};
 
 use crate::jobs::ScheduledJob;
-use crate::log;
+use crate::metrics::SchedulerMetrics;
 use crate::schedule::Schedule;
 
 /// The store lease whose holder is the leading scheduler.
@@ -190,7 +190,7 @@ pub fn take_due(state: &mut JobState, now: Timestamp) -> Option<Due> {
     if let Some(next) = state.next_slot.filter(|n| *n <= now) {
         let slot = state.job.schedule.latest_at_or_before(now).unwrap_or(next).max(next);
         if let Some(old) = state.pending.filter(|p| p.slot < slot) {
-            log(format!("{}: slot {} attempt {} superseded by slot {slot}", state.job.key(), old.slot, old.attempt));
+            tracing::info!("{}: slot {} attempt {} superseded by slot {slot}", state.job.key(), old.slot, old.attempt);
         }
         state.pending = Some(Due { slot, attempt: 1, at: now });
         state.next_slot = state.job.schedule.next_after(now);
@@ -215,6 +215,17 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The outcome as a metric label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Succeeded(_) => "succeeded",
+            Outcome::Failed(run) if run.status == JobStatus::Abandoned => "abandoned",
+            Outcome::Failed(_) => "failed",
+            Outcome::SlotTaken => "slot_taken",
+            Outcome::Error(_) => "error",
+        }
+    }
+
     fn from_result(r: Result<JobRun, HostError>) -> Outcome {
         match r {
             Ok(run) if run.status == JobStatus::Succeeded => Outcome::Succeeded(run),
@@ -240,6 +251,8 @@ pub struct Scheduler<'a> {
     published: Arc<Mutex<Option<Lease>>>,
     /// When triggered jobs are next checked.
     next_trigger_check: Option<Timestamp>,
+    /// Where leadership and runs are reported (`/metrics`), if anywhere.
+    metrics: Option<Arc<SchedulerMetrics>>,
 }
 
 impl<'a> Scheduler<'a> {
@@ -265,6 +278,27 @@ impl<'a> Scheduler<'a> {
             seen_holder: None,
             published,
             next_trigger_check: None,
+            metrics: None,
+        }
+    }
+
+    /// Reports leadership, runs and lag to `metrics` from now on.
+    pub fn with_metrics(mut self, metrics: Arc<SchedulerMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Tells the metrics where the lease and each job's due attempt stand.
+    fn report(&self) {
+        let Some(m) = &self.metrics else { return };
+        m.lease(self.lease.as_ref());
+        let now = (self.clock)();
+        for j in &self.jobs {
+            let waiting = match (&self.lease, j.pending) {
+                (Some(_), Some(p)) if p.at <= now => (now.as_micros() - p.at.as_micros()) as f64 / 1e6,
+                _ => 0.0,
+            };
+            m.lag(&j.job.plugin, &j.job.job, waiting);
         }
     }
 
@@ -298,7 +332,9 @@ impl<'a> Scheduler<'a> {
     /// One wake-up: take or keep the lease, then run whatever is due,
     /// checking `stop` between jobs.
     pub fn tick(&mut self, stop: &AtomicBool) {
-        if !self.ensure_lease(false) {
+        let leads = self.ensure_lease(false);
+        self.report();
+        if !leads {
             return;
         }
         for i in 0..self.jobs.len() {
@@ -334,11 +370,11 @@ impl<'a> Scheduler<'a> {
             match self.runner.trigger_due(&self.jobs[i].job.plugin, &trigger) {
                 Ok(true) => {
                     let now = (self.clock)();
-                    log(format!("{key}: GET {} says {}: running it now", trigger.route, trigger.field));
+                    tracing::info!(job = %key, route = %trigger.route, "{key}: GET {} says {}: running it now", trigger.route, trigger.field);
                     self.run(i, Due { slot: now, attempt: 1, at: now });
                 }
                 Ok(false) => {}
-                Err(e) => log(format!("{key}: could not check its trigger: {e}")),
+                Err(e) => tracing::warn!(job = %key, "{key}: could not check its trigger: {e}"),
             }
         }
     }
@@ -357,13 +393,13 @@ impl<'a> Scheduler<'a> {
             let now = (self.clock)();
             match self.jobs[i].pending.take() {
                 Some(due) if due.at <= now => self.run(i, due),
-                Some(due) => log(format!(
+                Some(due) => tracing::info!(
                     "{}: retry of slot {} (attempt {}) is due at {}; not waiting (--once)",
                     self.jobs[i].job.key(),
                     due.slot,
                     due.attempt,
                     due.at
-                )),
+                ),
                 None => {}
             }
         }
@@ -396,11 +432,14 @@ impl<'a> Scheduler<'a> {
 
     /// Gives the lease up (on shutdown).
     pub fn shutdown(&mut self) {
+        if let Some(m) = &self.metrics {
+            m.lease(None);
+        }
         if let Some(lease) = self.lease.take() {
             self.publish(None);
             match self.store.release_lease(&lease) {
-                Ok(()) => log(format!("released lease (token {})", lease.token)),
-                Err(e) => log(format!("could not release lease: {e}")),
+                Ok(()) => tracing::info!(token = lease.token, "released lease (token {})", lease.token),
+                Err(e) => tracing::warn!("could not release lease: {e}"),
             }
         }
     }
@@ -423,7 +462,7 @@ impl<'a> Scheduler<'a> {
                     self.acquire(now, once)
                 }
                 Err(e) => {
-                    log(format!("could not renew lease: {e}; not running jobs this tick"));
+                    tracing::warn!("could not renew lease: {e}; not running jobs this tick");
                     false
                 }
             };
@@ -434,7 +473,13 @@ impl<'a> Scheduler<'a> {
     fn acquire(&mut self, now: Timestamp, once: bool) -> bool {
         match self.store.acquire_lease(LEASE_NAME, &self.holder, self.settings.lease_ttl_ms, now) {
             Ok(Some(lease)) => {
-                log(format!("became leader as {} (token {})", self.holder, lease.token));
+                tracing::info!(
+                    holder = %self.holder,
+                    token = lease.token,
+                    "became leader as {} (token {})",
+                    self.holder,
+                    lease.token
+                );
                 self.publish(Some(&lease));
                 self.lease = Some(lease);
                 self.seen_holder = None;
@@ -444,20 +489,20 @@ impl<'a> Scheduler<'a> {
             Ok(None) => {
                 let holder = self.store.current_lease(LEASE_NAME, now).ok().flatten().map(|l| l.holder);
                 if holder.is_some() && holder != self.seen_holder {
-                    log(format!("standing by: {} leads", holder.as_deref().unwrap_or("?")));
+                    tracing::info!("standing by: {} leads", holder.as_deref().unwrap_or("?"));
                     self.seen_holder = holder;
                 }
                 false
             }
             Err(e) => {
-                log(format!("could not acquire lease: {e}"));
+                tracing::warn!("could not acquire lease: {e}");
                 false
             }
         }
     }
 
     fn lose_lease(&mut self) {
-        log("lost lease; standing by");
+        tracing::warn!("lost lease; standing by");
         self.lease = None;
         self.publish(None);
         for j in &mut self.jobs {
@@ -473,7 +518,7 @@ impl<'a> Scheduler<'a> {
             let runs = match latest.map(|slot| recorded_runs(self.store.as_ref(), &j.job, slot)) {
                 Some(Ok(runs)) => close_orphans(self.store.as_ref(), &j.job, runs, &self.holder, now),
                 Some(Err(e)) => {
-                    log(format!("{}: cannot read run history: {e}", j.job.key()));
+                    tracing::warn!("{}: cannot read run history: {e}", j.job.key());
                     j.next_slot = j.job.schedule.next_after(now);
                     continue;
                 }
@@ -482,7 +527,7 @@ impl<'a> Scheduler<'a> {
             j.pending = resume(latest, &runs, now, run_missed, &self.settings);
             if let Some(p) = j.pending {
                 let what = if p.attempt == 1 { "catch-up: missed slot" } else { "resuming retries of slot" };
-                log(format!("{}: {what} {} (attempt {}) at {}", j.job.key(), p.slot, p.attempt, p.at));
+                tracing::info!("{}: {what} {} (attempt {}) at {}", j.job.key(), p.slot, p.attempt, p.at);
             }
             j.next_slot = j.job.schedule.next_after(now);
         }
@@ -499,12 +544,12 @@ impl<'a> Scheduler<'a> {
         match self.store.renew_lease(&lease, self.settings.lease_ttl_ms, now) {
             Ok(Some(renewed)) => self.lease = Some(renewed),
             Ok(None) => {
-                log(format!("{key}: not starting slot {}: lease lost", due.slot));
+                tracing::warn!("{key}: not starting slot {}: lease lost", due.slot);
                 self.lose_lease();
                 return;
             }
             Err(e) => {
-                log(format!("{key}: not starting slot {}: cannot renew lease: {e}", due.slot));
+                tracing::warn!("{key}: not starting slot {}: cannot renew lease: {e}", due.slot);
                 self.jobs[i].pending = Some(due);
                 return;
             }
@@ -514,6 +559,18 @@ impl<'a> Scheduler<'a> {
         // (renewals keep the token; a take-over changes it).
         let fence = Fence::from(&lease);
         let (plugin, job) = (self.jobs[i].job.plugin.clone(), self.jobs[i].job.job.clone());
+        // The run's span: its start and end lines, and whatever the host
+        // and the plugin log meanwhile, carry plugin, job, slot and attempt.
+        let span = tracing::info_span!(
+            "job",
+            plugin = %plugin,
+            job = %job,
+            slot = %due.slot,
+            attempt = due.attempt
+        );
+        let _entered = span.enter();
+        tracing::info!("starting {key} slot {} attempt {}", due.slot, due.attempt);
+        let started = std::time::Instant::now();
         let (result, kept) = std::thread::scope(|s| {
             let (done_tx, done_rx) = mpsc::channel::<()>();
             let store = self.store.clone();
@@ -544,30 +601,52 @@ impl<'a> Scheduler<'a> {
             (result, keeper.join().unwrap_or(None))
         });
         let finished = (self.clock)();
-        match Outcome::from_result(result) {
-            Outcome::Succeeded(run) => log(format!(
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let outcome = Outcome::from_result(result);
+        if let Some(metrics) = &self.metrics {
+            metrics.job_finished(&plugin, &job, outcome.label(), elapsed_ms / 1000.0, finished);
+            if let Outcome::Succeeded(run) = &outcome {
+                metrics.run_recorded(run);
+            }
+        }
+        match outcome {
+            Outcome::Succeeded(run) => tracing::info!(
+                outcome = "succeeded",
+                duration_ms = duration_ms(&run),
+                run = run.id,
                 "ran {key} slot {} attempt {}: succeeded in {} ms",
                 due.slot,
                 due.attempt,
                 duration_ms(&run)
-            )),
+            ),
             Outcome::Failed(run) => {
                 let error = run.error.clone().unwrap_or_default();
-                log(format!(
+                tracing::warn!(
+                    outcome = run.status.as_str(),
+                    duration_ms = duration_ms(&run),
+                    run = run.id,
                     "ran {key} slot {} attempt {}: {} in {} ms: {error}",
                     due.slot,
                     due.attempt,
                     run.status.as_str(),
                     duration_ms(&run)
-                ));
+                );
                 self.schedule_retry(i, &key, due, finished);
             }
-            Outcome::SlotTaken => log(format!(
+            Outcome::SlotTaken => tracing::info!(
+                outcome = "slot_taken",
                 "{key} slot {} attempt {} was already started by another runner; skipping",
-                due.slot, due.attempt
-            )),
+                due.slot,
+                due.attempt
+            ),
             Outcome::Error(e) => {
-                log(format!("{key} slot {} attempt {}: could not run: {e}", due.slot, due.attempt));
+                tracing::warn!(
+                    outcome = "error",
+                    duration_ms = elapsed_ms as i64,
+                    "{key} slot {} attempt {}: could not run: {e}",
+                    due.slot,
+                    due.attempt
+                );
                 self.schedule_retry(i, &key, due, finished);
             }
         }
@@ -575,18 +654,19 @@ impl<'a> Scheduler<'a> {
             Some(lease) => self.lease = Some(lease),
             None => self.lose_lease(),
         }
+        self.report();
     }
 
     fn schedule_retry(&mut self, i: usize, key: &str, due: Due, failed_at: Timestamp) {
         match retry_after(&due, failed_at, &self.settings) {
             Some(retry) => {
-                log(format!("retry scheduled: {key} slot {} attempt {} at {}", retry.slot, retry.attempt, retry.at));
+                tracing::info!("retry scheduled: {key} slot {} attempt {} at {}", retry.slot, retry.attempt, retry.at);
                 // A newer slot that came due meanwhile wins over the retry.
                 if self.jobs[i].pending.is_none_or(|p| p.slot <= retry.slot) {
                     self.jobs[i].pending = Some(retry);
                 }
             }
-            None => log(format!("{key} slot {}: giving up after {} attempts", due.slot, due.attempt)),
+            None => tracing::warn!("{key} slot {}: giving up after {} attempts", due.slot, due.attempt),
         }
     }
 }
@@ -611,11 +691,11 @@ fn close_orphans(store: &dyn Store, job: &ScheduledJob, runs: Vec<JobRun>, me: &
             );
             match store.finish_job_run(run.id, JobStatus::Failed, None, Some(&why), now) {
                 Ok(closed) => {
-                    log(format!("{}: run {} (slot attempt {}) {why}", job.key(), run.id, run.attempt));
+                    tracing::warn!("{}: run {} (slot attempt {}) {why}", job.key(), run.id, run.attempt);
                     closed
                 }
                 Err(e) => {
-                    log(format!("{}: cannot close orphaned run {}: {e}", job.key(), run.id));
+                    tracing::warn!("{}: cannot close orphaned run {}: {e}", job.key(), run.id);
                     run
                 }
             }

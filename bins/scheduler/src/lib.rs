@@ -18,24 +18,21 @@
 //!   epoch microseconds) and attempt, which the store keeps unique.
 //! * **Retries** with doubling backoff, and **catch-up** of the latest missed
 //!   slot (once, not once per missed slot) when a scheduler becomes leader.
+//! * **Logs and metrics**: every event is a `tracing` event (a run's lines
+//!   inside a `job` span with plugin, job, slot and attempt); with
+//!   `[scheduler] metrics_bind` set, [`metrics`] serves `/metrics` and
+//!   `/health`.
 
 #![deny(missing_docs)]
 
 pub mod jobs;
 pub mod leader;
+pub mod metrics;
 pub mod schedule;
 
 pub use jobs::{JobInfo, ScheduleError, ScheduledJob, effective_jobs, effective_jobs_from, scheduled_jobs};
 pub use leader::{JobRunner, LEASE_NAME, Scheduler, Settings, backoff_ms};
 pub use schedule::Schedule;
-
-/// Writes one log line to stderr: timestamp, program, message. A closed
-/// stderr loses the line but never stops the scheduler (`eprintln!` would
-/// panic, and a panicking leader keeps its lease until it expires).
-pub fn log(msg: impl std::fmt::Display) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "{} learnloop-scheduler: {msg}", learnloop_core::Timestamp::now());
-}
 
 /// A holder id unique to this process: `scheduler@<host>:<pid>:<random>`.
 pub fn default_holder() -> String {

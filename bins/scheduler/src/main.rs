@@ -15,7 +15,8 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use learnloop_config::Config;
 use learnloop_scheduler::leader::wall_clock;
-use learnloop_scheduler::{LEASE_NAME, Scheduler, Settings, default_holder, jobs, log, scheduled_jobs};
+use learnloop_scheduler::metrics::SchedulerMetrics;
+use learnloop_scheduler::{LEASE_NAME, Scheduler, Settings, default_holder, jobs, scheduled_jobs};
 
 const LONG_ABOUT: &str = "\
 Runs every enabled plugin's jobs on cron schedules, against the same store
@@ -81,9 +82,19 @@ SIGNALS AND EXIT
   (config, store).
 
 LOGS
-  One line per event on stderr: became leader, standing by, lost lease,
-  ran JOB slot S attempt N: STATUS, retry scheduled, released lease. A
-  closed stderr loses the lines but does not stop the scheduler.";
+  One line per event on stderr, UTC timestamp and level first: became
+  leader, standing by, lost lease, starting JOB slot S attempt N, ran JOB
+  slot S attempt N: STATUS in MS ms (with plugin, job, slot, attempt,
+  outcome and duration_ms as fields), retry scheduled, released lease.
+  `[log] level` or RUST_LOG chooses what is written, `[log] format =
+  \"json\"` writes one JSON object per line. A closed stderr loses the
+  lines but does not stop the scheduler.
+
+METRICS
+  With `[scheduler] metrics_bind = \"HOST:PORT\"` the scheduler serves
+  GET /metrics (Prometheus: leader, lease expiry, runs by outcome,
+  durations, last success and lag per job, process metrics) and GET
+  /health (JSON: holder, leader, lease_expires_at).";
 
 /// Runs learnloop plugin jobs on cron schedules, with one leader per store.
 #[derive(Parser)]
@@ -119,6 +130,7 @@ fn run(cli: &Cli) -> Result<()> {
     if let Some(dir) = &cli.data_dir {
         config.data_dir = dir.clone();
     }
+    learnloop_services::logging::init(&config.log);
     let origin = sources.origin().to_string();
     // Notification destinations with their secrets, before anything opens:
     // a variable that is not set is a start-up error naming the destination.
@@ -139,17 +151,28 @@ fn run(cli: &Cli) -> Result<()> {
     let (scheduled, warnings) = scheduled_jobs(&config, jobs::manifests(&host))
         .map_err(|e| anyhow::anyhow!("{}: {e}", sources.origin_of(&e.key)))?;
     for w in &warnings {
-        log(format!("note: {w}"));
+        tracing::info!("note: {w}");
     }
     let list: Vec<String> = scheduled.iter().map(|j| format!("{} [{}]", j.key(), j.schedule)).collect();
-    log(format!(
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
         "config {origin}, data dir {}, {} job(s): {}",
         config.data_dir.display(),
         scheduled.len(),
         if list.is_empty() { "none".to_string() } else { list.join(", ") }
-    ));
+    );
 
     let holder = cli.holder.clone().unwrap_or_else(default_holder);
+    let plugins: Vec<String> = host.plugins().keys().cloned().collect();
+    let metrics = Arc::new(SchedulerMetrics::new(&holder, &plugins, config.metrics.max_models));
+    if let Some(bind) = config.scheduler.metrics_addr() {
+        let addrs = bind.resolve().map_err(|e| anyhow::anyhow!("scheduler.metrics_bind: {e}"))?;
+        let listener = std::net::TcpListener::bind(&addrs[..])
+            .with_context(|| format!("cannot listen on {bind} (scheduler.metrics_bind)"))?;
+        let local = listener.local_addr()?;
+        learnloop_scheduler::metrics::serve(listener, metrics.clone()).context("starting the metrics server")?;
+        tracing::info!(address = %local, "serving /metrics and /health on http://{local}");
+    }
     // The notification deliverer: its own lease (`notifier`) and threads,
     // so a slow destination never holds up a job.
     let deliverer = (!destinations.list.is_empty()).then(|| {
@@ -157,10 +180,11 @@ fn run(cli: &Cli) -> Result<()> {
         learnloop_notify::Deliverer::new(store.clone(), destinations.clone(), settings, &holder)
     });
     if !destinations.list.is_empty() {
-        log(format!("notifications to {}", destinations.names().join(", ")));
+        tracing::info!("notifications to {}", destinations.names().join(", "));
     }
     let mut scheduler =
-        Scheduler::new(store.clone(), &host, scheduled, Settings::from(&config.scheduler), holder, wall_clock());
+        Scheduler::new(store.clone(), &host, scheduled, Settings::from(&config.scheduler), holder, wall_clock())
+            .with_metrics(metrics);
 
     // The first signal stops the loop (a running job finishes, then the
     // lease is released); a second one releases the lease from here and
@@ -172,7 +196,7 @@ fn run(cli: &Cli) -> Result<()> {
         for (n, sig) in signals.forever().enumerate() {
             let name = if sig == signal_hook::consts::SIGINT { "SIGINT" } else { "SIGTERM" };
             if n == 0 {
-                log(format!("{name}: stopping; no new job starts"));
+                tracing::info!("{name}: stopping; no new job starts");
                 flag.store(true, Ordering::SeqCst);
                 continue;
             }
@@ -184,27 +208,30 @@ fn run(cli: &Cli) -> Result<()> {
             });
             if let Some(l) = held {
                 match store.release_lease(&l) {
-                    Ok(()) => log(format!("released lease (token {})", l.token)),
-                    Err(e) => log(format!("could not release lease: {e}")),
+                    Ok(()) => tracing::info!("released lease (token {})", l.token),
+                    Err(e) => tracing::warn!("could not release lease: {e}"),
                 }
             }
-            log(format!("second {name}: exiting now"));
+            tracing::warn!("second {name}: exiting now");
             std::process::exit(1);
         }
     });
 
     if cli.once {
         if !scheduler.run_once(&stop) {
-            log("another scheduler leads; nothing run (--once)");
+            tracing::info!("another scheduler leads; nothing run (--once)");
         }
         if let Some(d) = &deliverer {
             match d.run_once() {
-                Ok(Some(r)) => log(format!(
+                Ok(Some(r)) => tracing::info!(
                     "notifications: {} routed, {} delivered, {} failed (retried later), {} given up",
-                    r.routed, r.delivered, r.failed, r.dead
-                )),
-                Ok(None) => log("another process delivers notifications; none sent (--once)"),
-                Err(e) => log(format!("notifications: {e}")),
+                    r.routed,
+                    r.delivered,
+                    r.failed,
+                    r.dead
+                ),
+                Ok(None) => tracing::info!("another process delivers notifications; none sent (--once)"),
+                Err(e) => tracing::warn!("notifications: {e}"),
             }
         }
         return Ok(());
@@ -224,7 +251,7 @@ fn run(cli: &Cli) -> Result<()> {
         // then the `notifier` lease is released.
         let _ = h.join();
     }
-    log("stopped");
+    tracing::info!("stopped");
     Ok(())
 }
 
@@ -248,8 +275,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // Not eprintln!: it panics when stderr is closed.
-            use std::io::Write;
-            let _ = writeln!(std::io::stderr().lock(), "learnloop-scheduler: error: {e:#}");
+            learnloop_services::logging::fatal("learnloop-scheduler", &e);
             ExitCode::from(1)
         }
     }

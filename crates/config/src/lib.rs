@@ -93,6 +93,10 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Which plugins run, and where dynamic ones are found.
     pub plugins: PluginsConfig,
+    /// What the servers log, and how.
+    pub log: LogConfig,
+    /// What `/metrics` exports beyond the process's own counters.
+    pub metrics: MetricsConfig,
     /// Notifications: destinations and delivery.
     pub notify: NotifyConfig,
     /// Each plugin's own section (`[cost]`, `[drift]`, ...), validated by the plugin.
@@ -113,6 +117,8 @@ impl Default for Config {
             improvements: ImprovementsConfig::default(),
             auth: AuthConfig::default(),
             plugins: PluginsConfig::default(),
+            log: LogConfig::default(),
+            metrics: MetricsConfig::default(),
             notify: NotifyConfig::default(),
             plugin_sections: BUILTIN_PLUGINS.iter().map(|p| (p.to_string(), toml::Table::new())).collect(),
         }
@@ -339,8 +345,20 @@ pub struct SchedulerConfig {
     /// How often the leader asks plugins whether a triggered job is due
     /// (e.g. trust's `meta_learning` once enough new evaluations arrived), in milliseconds.
     pub trigger_check_ms: u64,
+    /// Address (`HOST:PORT`) where the scheduler serves `/metrics` and
+    /// `/health`. Empty: it serves nothing (the default: a scheduler needs
+    /// no port unless it is scraped).
+    pub metrics_bind: String,
     /// Per-job overrides, keyed `"plugin.job"`.
     pub jobs: BTreeMap<String, JobOverride>,
+}
+
+impl SchedulerConfig {
+    /// `metrics_bind` as an address, `None` when it is empty (validated
+    /// when the config is loaded).
+    pub fn metrics_addr(&self) -> Option<BindAddr> {
+        (!self.metrics_bind.is_empty()).then(|| self.metrics_bind.parse().expect("checked by Config::validate"))
+    }
 }
 
 impl Default for SchedulerConfig {
@@ -352,6 +370,7 @@ impl Default for SchedulerConfig {
             retry_backoff_ms: 30_000,
             catch_up: true,
             trigger_check_ms: 60_000,
+            metrics_bind: String::new(),
             jobs: BTreeMap::new(),
         }
     }
@@ -442,6 +461,82 @@ impl Default for PluginsConfig {
     }
 }
 
+/// `[log]`: the servers' log lines (on stderr).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// Which events are written: a level (`error`, `warn`, `info`, `debug`,
+    /// `trace`, `off`), optionally followed by per-target directives, e.g.
+    /// `"info,learnloop_plugin_host=debug"`. The `RUST_LOG` environment
+    /// variable, when set, wins over this key. The CLI writes warnings and
+    /// errors only unless `RUST_LOG` says otherwise (its output is for people).
+    pub level: String,
+    /// `"text"`: one line per event, UTC timestamp first; `"json"`: one JSON
+    /// object per line (`timestamp`, `level`, `target`, `fields`, `span`,
+    /// `spans`).
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { level: "info".into(), format: LogFormat::Text }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The levels a `[log] level` directive may name.
+pub const LOG_LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+/// Checks a `[log] level` value: comma-separated directives, each a level
+/// or `target=level` (a target is a Rust module path such as
+/// `learnloop_plugin_host`).
+pub fn check_log_level(value: &str) -> Result<(), String> {
+    if value.trim().is_empty() {
+        return Err(format!("must name a level ({})", LOG_LEVELS.join(", ")));
+    }
+    for directive in value.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let (target, level) = match directive.split_once('=') {
+            Some((t, l)) => (Some(t.trim()), l.trim()),
+            None => (None, directive),
+        };
+        if let Some(t) = target
+            && (t.is_empty() || !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':' || c == '-'))
+        {
+            return Err(format!("{directive:?}: {t:?} is not a target (a module path such as learnloop_api)"));
+        }
+        if !LOG_LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
+            return Err(format!("{directive:?}: {level:?} is not a level; expected one of {}", LOG_LEVELS.join(", ")));
+        }
+    }
+    Ok(())
+}
+
+/// `[metrics]`: learning metrics on `/metrics`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Most models (per workspace and plugin) exported with their own
+    /// labels in the per-model learning metrics (error, drift severity);
+    /// the models beyond it, by name order, are left out and counted in
+    /// `learnloop_model_metrics_omitted`. Bounds the metric's cardinality.
+    pub max_models: usize,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self { max_models: 50 }
+    }
+}
+
 /// Which config file a binary should read: `explicit` (`--config`), else
 /// `$LEARNLOOP_CONFIG`, else `./learnloop.toml` if it exists; `None` means
 /// the built-in defaults. All three binaries use this one rule.
@@ -476,7 +571,7 @@ struct Layered {
 }
 
 /// Top-level keys of [`Config`] (everything else is a plugin section).
-const CORE_KEYS: [&str; 11] = [
+const CORE_KEYS: [&str; 13] = [
     "data_dir",
     "default_workspace",
     "store",
@@ -487,6 +582,8 @@ const CORE_KEYS: [&str; 11] = [
     "improvements",
     "auth",
     "plugins",
+    "log",
+    "metrics",
     "notify",
 ];
 
@@ -645,6 +742,14 @@ impl Config {
         }
         if imp.monitor_hours == 0 {
             return err("improvements.monitor_hours", "must be greater than 0".into());
+        }
+        if let Err(m) = check_log_level(&self.log.level) {
+            return err("log.level", m);
+        }
+        if !self.scheduler.metrics_bind.is_empty()
+            && let Err(m) = self.scheduler.metrics_bind.parse::<BindAddr>()
+        {
+            return err("scheduler.metrics_bind", m);
         }
         if self.store.busy_timeout_ms == 0 {
             return err("store.busy_timeout_ms", "must be greater than 0".into());

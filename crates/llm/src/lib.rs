@@ -277,8 +277,8 @@ impl OllamaClient {
         if !matches!(outcome, Outcome::Ok | Outcome::Skipped)
             && !self.inner.warned[outcome.index()].swap(true, Ordering::Relaxed)
         {
-            warn(format_args!(
-                "learnloop-llm: warning: Ollama at {} {}: {detail}; using the rule-based path (logged once; counted in learnloop_llm_calls_total{{outcome=\"{}\"}})",
+            tracing::warn!(
+                "Ollama at {} {}: {detail}; using the rule-based path (logged once; counted in learnloop_llm_calls_total{{outcome=\"{}\"}})",
                 self.inner.ollama.url_str(),
                 match outcome {
                     Outcome::Timeout => "timed out",
@@ -286,7 +286,7 @@ impl OllamaClient {
                     _ => "is unreachable",
                 },
                 outcome.label()
-            ));
+            );
         }
     }
 
@@ -435,11 +435,15 @@ impl OllamaClient {
                         let has = |m: &str| models.iter().any(|n| n == m || n.split(':').next() == Some(m));
                         for m in [&client.inner.model, &client.inner.embed_model] {
                             if !has(m) {
-                                warn(format_args!("learnloop-llm: warning: Ollama at {url} has no model {m:?} (has {models:?}); `ollama pull {m}`"));
+                                tracing::warn!(
+                                    "Ollama at {url} has no model {m:?} (has {models:?}); `ollama pull {m}`"
+                                );
                             }
                         }
                     }
-                    Err(e) => warn(format_args!("learnloop-llm: warning: Ollama at {url} is not answering ({e}); the rule-based path serves until it does")),
+                    Err(e) => tracing::warn!(
+                        "Ollama at {url} is not answering ({e}); the rule-based path serves until it does"
+                    ),
                 }
             })
             .ok();
@@ -472,10 +476,4 @@ impl Embedder for OllamaEmbedder {
     fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, PluginError> {
         self.0.embed_texts(texts)
     }
-}
-
-/// A line on stderr. A closed stderr loses it: `eprintln!` would panic and
-/// take the process (and, in the scheduler, its lease) down with it.
-fn warn(args: std::fmt::Arguments<'_>) {
-    let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("{args}\n"));
 }

@@ -406,9 +406,16 @@ impl Context for HostContext<'_> {
         }
     }
 
+    /// A plugin's log line becomes a `tracing` event at its level, with
+    /// the plugin and workspace as fields (target `learnloop_plugin`, so
+    /// `RUST_LOG=learnloop_plugin=debug` shows every plugin's diagnostics).
     fn log(&mut self, level: LogLevel, message: &str) {
-        if matches!(level, LogLevel::Warn | LogLevel::Error) {
-            log_line(format_args!("[{} {}] {:?}: {message}", self.plugin, self.workspace, level));
+        let (plugin, workspace) = (self.plugin.as_str(), self.workspace.as_str());
+        match level {
+            LogLevel::Debug => tracing::debug!(target: "learnloop_plugin", plugin, workspace, "{message}"),
+            LogLevel::Info => tracing::info!(target: "learnloop_plugin", plugin, workspace, "{message}"),
+            LogLevel::Warn => tracing::warn!(target: "learnloop_plugin", plugin, workspace, "{message}"),
+            LogLevel::Error => tracing::error!(target: "learnloop_plugin", plugin, workspace, "{message}"),
         }
     }
 }
@@ -429,10 +436,4 @@ fn check_expect(key: &str, expect: Expect, current: Option<u64>) -> Result<(), P
             ),
         })
     }
-}
-
-/// A line on stderr. A closed stderr loses it: `eprintln!` would panic and
-/// take the process (and, in the scheduler, its lease) down with it.
-fn log_line(args: std::fmt::Arguments<'_>) {
-    let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("{args}\n"));
 }

@@ -273,13 +273,16 @@ fn learn_with(
     out
 }
 
-/// A deferred online update, told on stderr (a library has no other log):
-/// the events are stored, and the next catch-up retries.
+/// A deferred online update, logged: the events are stored, and the next
+/// catch-up retries.
 fn log_deferred(learned: &Learned) {
     if let Err(e) = &learned.result {
-        let _ = std::io::Write::write_fmt(
-            &mut std::io::stderr(),
-            format_args!("learnloop: online update of {} in {} deferred: {e}\n", learned.plugin, learned.workspace),
+        tracing::warn!(
+            plugin = %learned.plugin,
+            workspace = %learned.workspace,
+            "online update of {} in {} deferred: {e}",
+            learned.plugin,
+            learned.workspace
         );
     }
 }

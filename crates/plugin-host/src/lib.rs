@@ -517,6 +517,12 @@ impl PluginHost {
             )));
         }
         let name = PluginName::parse("plugin", plugin).map_err(HostError::Invalid)?;
+        // Everything the run logs (the plugin's own lines included) carries
+        // plugin, job, slot and attempt; a scheduler's `job` span around it
+        // adds nothing new but nests.
+        let span = tracing::info_span!("run", plugin, job, slot, attempt, runner);
+        let _entered = span.enter();
+        let started = std::time::Instant::now();
         let run = self.store.start_job_run(&NewJobRun {
             plugin: name.clone(),
             job: job.to_string(),
@@ -525,6 +531,7 @@ impl PluginHost {
             runner: runner.to_string(),
             now: Timestamp::now(),
         })?;
+        tracing::info!(run = run.id, "job {plugin}.{job} started");
         let mut reports = serde_json::Map::new();
         let mut lifecycle = serde_json::Map::new();
         let mut errors = Vec::new();
@@ -569,7 +576,23 @@ impl PluginHost {
         }
         let (status, error) =
             if errors.is_empty() { (JobStatus::Succeeded, None) } else { (JobStatus::Failed, Some(errors.join("; "))) };
-        Ok(self.store.finish_job_run(run.id, status, Some(&report), error.as_deref(), Timestamp::now())?)
+        let finished = self.store.finish_job_run(run.id, status, Some(&report), error.as_deref(), Timestamp::now())?;
+        let duration_ms = started.elapsed().as_millis() as u64;
+        match &error {
+            None => tracing::info!(
+                run = finished.id,
+                outcome = status.as_str(),
+                duration_ms,
+                "job {plugin}.{job} succeeded"
+            ),
+            Some(e) => tracing::warn!(
+                run = finished.id,
+                outcome = status.as_str(),
+                duration_ms,
+                "job {plugin}.{job} failed: {e}"
+            ),
+        }
+        Ok(finished)
     }
 
     /// Answers a request to a plugin route (`path` relative to
@@ -600,6 +623,7 @@ impl PluginHost {
             }
         })?;
         let name = PluginName::parse("plugin", plugin).map_err(HostError::Invalid)?;
+        tracing::debug!(plugin, workspace = %workspace, route = %route.path, "{method} {}: catching up, then answering", route.path);
         // Answers reflect everything stored so far.
         self.catch_up(plugin, workspace)?;
         let mut ctx = HostContext::new(self.store.as_ref(), &self.services, name, workspace.clone(), Timestamp::now());

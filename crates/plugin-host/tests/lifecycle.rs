@@ -70,10 +70,7 @@ impl Plugin for Scaler {
                 },
             ],
             routes: vec![],
-            jobs: ["learn", "propose_bad"]
-                .iter()
-                .map(|j| JobSpec::new(j, "0 0 * * * *", ""))
-                .collect(),
+            jobs: ["learn", "propose_bad"].iter().map(|j| JobSpec::new(j, "0 0 * * * *", "")).collect(),
             config: vec![],
             schemas: Default::default(),
         }

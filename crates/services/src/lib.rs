@@ -8,7 +8,11 @@
 //! so the three agree on which vector index, embedder and LLM they use.
 //! This crate is where the config meets the implementations: the store,
 //! the vector index and the LLM client each take plain options, not the
-//! config.
+//! config. [`logging`] sets up the binaries' log from `[log]`;
+//! [`metrics`] is what both servers' `/metrics` share.
+
+pub mod logging;
+pub mod metrics;
 
 use std::sync::Arc;
 
@@ -80,19 +84,9 @@ pub fn open(config: &Config, role: Role) -> anyhow::Result<Services> {
             match index.get() {
                 Ok(_) => {}
                 // Built without Qdrant Edge: every use fails naming the setting; say so once now.
-                Err(e @ VectorError::NotBuilt(_)) => {
-                    let _ = std::io::Write::write_fmt(
-                        &mut std::io::stderr(),
-                        format_args!("learnloop-api: vector index unavailable: {e}\n"),
-                    );
-                }
+                Err(e @ VectorError::NotBuilt(_)) => tracing::warn!("vector index unavailable: {e}"),
                 // The API owns the embedded index; it retries on first use.
-                Err(e) => {
-                    let _ = std::io::Write::write_fmt(
-                        &mut std::io::stderr(),
-                        format_args!("learnloop-api: vector index not open yet ({e}); retrying on first use\n"),
-                    );
-                }
+                Err(e) => tracing::warn!("vector index not open yet ({e}); retrying on first use"),
             }
         }
         services.vectors = Some(index);

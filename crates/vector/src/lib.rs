@@ -347,7 +347,7 @@ impl LazyIndex {
                 let dims = dims()?;
                 let (backend, note) = open_edge(&root, &embedder, dims)?;
                 if let Some(n) = note {
-                    warn_line(format_args!("learnloop: {n}"));
+                    tracing::warn!("{n}");
                 }
                 Ok(KnowledgeStore::new(Arc::new(backend), &prefix, &embedder, dims))
             }),
@@ -410,13 +410,6 @@ impl VectorIndex for LazyIndex {
     fn search(&self, scope: &Scope, collection: &str, query: &VectorQuery) -> Result<Vec<VectorHit>, PluginError> {
         self.get()?.search(scope, collection, query)
     }
-}
-
-/// A line on stderr. A closed stderr loses it: `eprintln!` would panic and
-/// take the process (and, in the scheduler, its lease) down with it.
-#[cfg(feature = "edge")]
-fn warn_line(args: std::fmt::Arguments<'_>) {
-    let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("{args}\n"));
 }
 
 #[cfg(test)]

@@ -27,8 +27,8 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         match tokio::task::spawn_blocking(move || probe_write(store.as_ref())).await {
             Ok(Ok(())) => state.status.wrote(),
             Ok(Err(learnloop_store::StoreError::OutOfSpace(_))) => {}
-            Ok(Err(e)) => crate::log_error(format_args!("/ready: the probe write failed: {e}")),
-            Err(e) => crate::log_error(format_args!("/ready: the probe write panicked: {e}")),
+            Ok(Err(e)) => tracing::error!("/ready: the probe write failed: {e}"),
+            Err(e) => tracing::error!("/ready: the probe write panicked: {e}"),
         }
     }
     let full = state.status.full_reason();
@@ -88,12 +88,12 @@ fn probe_write(store: &dyn learnloop_store::Store) -> Result<(), learnloop_store
     store.delete_state(&key, Expect::Any)
 }
 
-/// `GET /metrics`: Prometheus text format. Besides this process's counters,
-/// it reports the last recorded run of every job from the store, so runs
-/// made by the scheduler (another process) are visible too.
-pub async fn metrics(State(state): State<AppState>) -> Response {
-    let mut text = state.metrics.render();
-    server_metrics(&state, &mut text);
+/// `GET /metrics`: Prometheus text (OpenMetrics when the scraper's
+/// `Accept` asks for it, else the classic format; see [`crate::metrics`]).
+/// Besides this process's counters, it reports the last recorded run of
+/// every job from the store, so runs made by the scheduler (another
+/// process) are visible too.
+pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
     let store = state.host.store().clone();
     let runs = tokio::task::spawn_blocking(move || {
         store.job_runs(&learnloop_store::JobRunQuery { limit: 1000, ..Default::default() })
@@ -102,63 +102,17 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     .ok()
     .and_then(Result::ok)
     .unwrap_or_default();
-    text.push_str("# HELP learnloop_job_last_run_duration_seconds Duration of the latest finished run of each job (any runner), by status.\n# TYPE learnloop_job_last_run_duration_seconds gauge\n");
-    let mut seen = std::collections::BTreeSet::new();
-    for r in runs.iter().filter(|r| r.finished_at.is_some()) {
-        // Newest first: the first finished run of each job is its latest.
-        if seen.insert((r.plugin.to_string(), r.job.clone())) {
-            let secs = (r.finished_at.unwrap().as_micros() - r.started_at.as_micros()) as f64 / 1e6;
-            text.push_str(&format!(
-                "learnloop_job_last_run_duration_seconds{{plugin=\"{}\",job=\"{}\",status=\"{}\",runner=\"{}\"}} {secs}\n",
-                r.plugin,
-                r.job.replace('"', "'"),
-                r.status.as_str(),
-                r.runner.replace('"', "'").replace('\\', "/")
-            ));
-        }
-    }
+    state.metrics.job_runs(&runs);
     let store = state.host.store().clone();
     if let Ok(Ok(stats)) = tokio::task::spawn_blocking(move || store.outbox_stats()).await {
-        outbox_metrics(&stats, learnloop_core::Timestamp::now(), &mut text);
+        state.metrics.outbox(&stats, learnloop_core::Timestamp::now());
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
-}
-
-/// The notification outbox, read from the store (so what the scheduler's
-/// deliverer did is visible here too).
-pub fn outbox_metrics(stats: &learnloop_store::OutboxStats, now: learnloop_core::Timestamp, out: &mut String) {
-    use std::fmt::Write;
-    let age = |t: learnloop_core::Timestamp| (now.as_micros() - t.as_micros()).max(0) as f64 / 1e6;
-    let _ = write!(
-        out,
-        "# HELP learnloop_notifications_unrouted Notifications in the outbox not yet routed to destinations.\n\
-         # TYPE learnloop_notifications_unrouted gauge\nlearnloop_notifications_unrouted {}\n",
-        stats.unrouted
-    );
-    let _ = write!(
-        out,
-        "# HELP learnloop_notifications_unrouted_age_seconds Age of the oldest notification not yet routed (0 when none).\n\
-         # TYPE learnloop_notifications_unrouted_age_seconds gauge\nlearnloop_notifications_unrouted_age_seconds {}\n",
-        stats.oldest_unrouted.map_or(0.0, age)
-    );
-    out.push_str(
-        "# HELP learnloop_notification_deliveries Notification deliveries by destination and status (pending, delivered, dead).\n\
-         # TYPE learnloop_notification_deliveries gauge\n",
-    );
-    for (d, status, n) in &stats.deliveries {
-        let _ = writeln!(
-            out,
-            "learnloop_notification_deliveries{{destination=\"{d}\",status=\"{}\"}} {n}",
-            status.as_str()
-        );
-    }
-    out.push_str(
-        "# HELP learnloop_notification_pending_age_seconds Age of each destination's oldest pending delivery (queue age).\n\
-         # TYPE learnloop_notification_pending_age_seconds gauge\n",
-    );
-    for (d, t) in &stats.oldest_pending {
-        let _ = writeln!(out, "learnloop_notification_pending_age_seconds{{destination=\"{d}\"}} {}", age(*t));
-    }
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let openmetrics = learnloop_services::metrics::wants_openmetrics(accept);
+    let text = state.metrics.render(openmetrics);
+    let kind =
+        if openmetrics { learnloop_services::metrics::OPENMETRICS } else { learnloop_services::metrics::CLASSIC };
+    ([(header::CONTENT_TYPE, kind)], text).into_response()
 }
 
 /// `GET /api/v1/openapi.json`.
@@ -175,66 +129,4 @@ pub async fn docs(State(state): State<AppState>) -> Response {
 /// Anything unrouted.
 pub async fn not_found() -> ApiError {
     ApiError::not_found("no such route; see /api/v1/openapi.json")
-}
-
-/// The server loop's and the store's condition as metrics.
-fn server_metrics(state: &AppState, out: &mut String) {
-    use std::fmt::Write;
-    use std::sync::atomic::Ordering::Relaxed;
-    let c = &state.conns;
-    let s = &state.status;
-    let gauges: [(&str, &str, &str, u64); 9] = [
-        (
-            "learnloop_store_out_of_space",
-            "gauge",
-            "1 while the store refuses writes for want of space (writes answer 507, /ready 503).",
-            u64::from(s.full_reason().is_some()),
-        ),
-        (
-            "learnloop_store_out_of_space_writes_total",
-            "counter",
-            "Writes refused because the store was out of space.",
-            s.out_of_space_writes.load(Relaxed),
-        ),
-        (
-            "learnloop_draining",
-            "gauge",
-            "1 once SIGTERM/SIGINT arrived: finishing requests in flight, taking no new connections.",
-            u64::from(s.draining()),
-        ),
-        ("learnloop_http_connections_open", "gauge", "Client connections open now.", c.open.load(Relaxed)),
-        (
-            "learnloop_http_connections_accepted_total",
-            "counter",
-            "Client connections accepted.",
-            c.accepted.load(Relaxed),
-        ),
-        (
-            "learnloop_http_header_timeouts_total",
-            "counter",
-            "Connections closed because a request's headers did not arrive within api.header_timeout_ms.",
-            c.header_timeouts.load(Relaxed),
-        ),
-        (
-            "learnloop_http_idle_timeouts_total",
-            "counter",
-            "Kept-alive connections closed after api.idle_timeout_ms without a request.",
-            c.idle_timeouts.load(Relaxed),
-        ),
-        (
-            "learnloop_http_body_timeouts_total",
-            "counter",
-            "Requests answered 408 because the body did not arrive within api.body_timeout_ms.",
-            c.body_timeouts.load(Relaxed),
-        ),
-        (
-            "learnloop_http_shutdown_aborts_total",
-            "counter",
-            "Connections closed with a request in flight at the shutdown deadline.",
-            c.shutdown_aborts.load(Relaxed),
-        ),
-    ];
-    for (name, kind, help, value) in gauges {
-        let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n");
-    }
 }

@@ -41,7 +41,8 @@ fn typed_body<T: serde::de::DeserializeOwned>(
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)?
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(f)).await.map_err(ApiError::internal)?
 }
 
 /// `GET /api/v1/improvements?workspace=&plugin=&target=&status=&limit=`: newest first.

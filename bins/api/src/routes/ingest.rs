@@ -184,6 +184,13 @@ async fn ingest(
         }
         out.push(ItemResult { index, id, status, field, message });
     }
+    tracing::debug!(
+        record_type = type_name,
+        inserted,
+        duplicates,
+        rejected,
+        "stored {type_name} batch: {inserted} inserted, {duplicates} duplicate, {rejected} rejected"
+    );
     state.metrics.ingested(type_name, "inserted", inserted);
     state.metrics.ingested(type_name, "duplicate", duplicates);
     state.metrics.ingested(type_name, "rejected", rejected);

@@ -32,8 +32,11 @@ pub async fn run(
     let host = s.host.clone();
     let started = Instant::now();
     let (p, j) = (plugin.clone(), job.clone());
-    let run =
-        tokio::task::spawn_blocking(move || host.run_job(&p, &j, "api", None, 1)).await.map_err(ApiError::internal)?;
+    // In the request's span: the run's own lines carry the request id.
+    let span = tracing::Span::current();
+    let run = tokio::task::spawn_blocking(move || span.in_scope(|| host.run_job(&p, &j, "api", None, 1)))
+        .await
+        .map_err(ApiError::internal)?;
     let run = match run {
         Ok(r) => r,
         Err(e) => {

@@ -50,6 +50,9 @@ pub async fn call(
             allow,
         ));
     };
+    // Labelled by the plugin's own template from here on (bounded by the
+    // manifests, unlike the path).
+    crate::access::note_route(format!("/api/v1/{plugin}/{}", route.path.trim_start_matches('/')));
     // After the route check, so a method the path does not take (a CORS
     // preflight carries no key) is a 405 with `Allow`, like everywhere else.
     let caller = caller?;
@@ -61,7 +64,10 @@ pub async fn call(
     let host = s.host.clone();
     let m = method.to_string();
     let p = plugin.clone();
-    let result = tokio::task::spawn_blocking(move || host.handle(&p, &ws, &m, &path, query, body))
+    // The request's span goes along: the catch-up and the plugin's own log
+    // lines carry the request id.
+    let span = tracing::Span::current();
+    let result = tokio::task::spawn_blocking(move || span.in_scope(|| host.handle(&p, &ws, &m, &path, query, body)))
         .await
         .map_err(ApiError::internal)?;
     match result {
