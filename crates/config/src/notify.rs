@@ -151,7 +151,7 @@ impl NotifyConfig {
             return err("notify.retry_max_ms".into(), "must be at least notify.retry_base_ms".into());
         }
         let p = &self.public_url;
-        if !p.is_empty() && !(p.starts_with("http://") || p.starts_with("https://")) {
+        if !(p.is_empty() || p.starts_with("http://") || p.starts_with("https://")) {
             return err("notify.public_url".into(), format!("{p:?} must start with http:// or https://"));
         }
         for (i, d) in self.destinations.iter().enumerate() {
@@ -169,7 +169,7 @@ impl NotifyConfig {
             if !d.url.is_empty() && !d.url_env.is_empty() {
                 return err(at("url_env"), named("give url or url_env, not both".into()));
             }
-            if !d.url.is_empty() && !(d.url.starts_with("http://") || d.url.starts_with("https://")) {
+            if !(d.url.is_empty() || d.url.starts_with("http://") || d.url.starts_with("https://")) {
                 return err(at("url"), named(format!("{:?} must start with http:// or https://", d.url)));
             }
             let has_url = !d.url.is_empty() || !d.url_env.is_empty();

@@ -1844,6 +1844,10 @@ class JobInfo(Model):
     schedule_error: Optional[str] = Field(
         ..., description="Why `schedule` cannot be used, if it cannot."
     )
+    trigger: Optional[str] = Field(
+        ...,
+        description="Besides its schedule, it runs when this plugin route says so\n(`GET /learning/status: should_trigger_learning_cycle`).",
+    )
 
 
 class JobStatus(RootModel[Literal["running", "succeeded", "failed", "abandoned"]]):
