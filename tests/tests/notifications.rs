@@ -1,7 +1,8 @@
 //! Notifications end to end, through the real binaries and a real HTTP
 //! receiver on loopback: `kill -9` of the delivering scheduler in the
 //! middle of a burst loses nothing (every outbox entry reaches the
-//! receiver at least once, a duplicate carries the same idempotency key);
+//! receiver at least once, a duplicate carries the same idempotency key,
+//! and two schedulers running side by side send nothing twice);
 //! custom alerts over HTTP; the admin routes and the CLI (`list`, `retry`,
 //! `test`, `deliver`); a destination whose secret is not set stops the
 //! binaries at start, naming it. Runs on SQLite, and on PostgreSQL with
@@ -98,7 +99,10 @@ fn kill_9_of_the_delivering_scheduler_loses_no_notification() {
     }
     let total = n + 50;
     assert_eq!(uids(&s).len(), total, "every alert put one notification in the outbox");
-    let _last = start_scheduler(&s, &config, "s-final");
+    // Two schedulers from here on: one delivers (the `notifier` lease), the
+    // other stands by; neither sends what the other sent.
+    let _last = start_scheduler(&s, &config, "s-final-a");
+    let _standby = start_scheduler(&s, &config, "s-final-b");
     rx.wait_for(total, Duration::from_secs(60));
     // A little longer, for re-sent deliveries still on their way.
     std::thread::sleep(Duration::from_millis(500));

@@ -178,6 +178,7 @@ fn run(cli: &Cli) -> Result<()> {
     let deliverer = (!destinations.list.is_empty()).then(|| {
         let settings = learnloop_notify::Settings::from_config(&config.notify);
         learnloop_notify::Deliverer::new(store.clone(), destinations.clone(), settings, &holder)
+            .with_hook(metrics.notification_hook())
     });
     if !destinations.list.is_empty() {
         tracing::info!("notifications to {}", destinations.names().join(", "));

@@ -28,6 +28,11 @@ fn durations() -> Histogram {
     Histogram::new(exponential_buckets(0.01, 4.0, 10))
 }
 
+fn attempt_durations() -> Histogram {
+    // 1 ms to about 4 minutes.
+    Histogram::new(exponential_buckets(0.001, 4.0, 10))
+}
+
 /// What `/health` says.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Health {
@@ -129,6 +134,28 @@ impl SchedulerMetrics {
         let mut h = self.health.lock().unwrap_or_else(|e| e.into_inner());
         h.leader = lease.is_some();
         h.lease_expires_at = lease.map(|l| l.expires_at.to_string());
+    }
+
+    /// Counts the notification deliverer's attempts
+    /// (`learnloop_notification_attempts_total{destination, result}`, result
+    /// `delivered`, `failed` or `dead`) and their durations.
+    pub fn notification_hook(&self) -> learnloop_notify::AttemptHook {
+        let attempts: Family<Labels, Counter> = self.add(
+            "learnloop_notification_attempts",
+            "Notification delivery attempts of this scheduler's deliverer, by destination and result (delivered, failed: retried later, dead: given up).",
+            None,
+            Family::default(),
+        );
+        let seconds: Family<Labels, Histogram, fn() -> Histogram> = self.add(
+            "learnloop_notification_attempt_duration",
+            "How long each notification delivery attempt took, by destination.",
+            Some(Unit::Seconds),
+            Family::new_with_constructor(attempt_durations as fn() -> Histogram),
+        );
+        std::sync::Arc::new(move |destination: &str, result: &str, secs: f64| {
+            attempts.get_or_create(&vec![("destination", label(destination)), ("result", label(result))]).inc();
+            seconds.get_or_create(&vec![("destination", label(destination))]).observe(secs);
+        })
     }
 
     /// One attempt finished with `outcome` after `secs`, at `at`.

@@ -92,6 +92,10 @@ pub struct Counters {
     pub routed: AtomicU64,
 }
 
+/// Told of every attempt: destination, result (`delivered`, `failed`,
+/// `dead`), seconds it took (for a metrics registry).
+pub type AttemptHook = Arc<dyn Fn(&str, &str, f64) + Send + Sync>;
+
 /// Per destination: attempts, delivered, failed attempts, given up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DestinationCounts {
@@ -299,6 +303,7 @@ pub struct Deliverer {
     sender: Sender,
     holder: String,
     counters: Arc<Counters>,
+    hook: Option<AttemptHook>,
 }
 
 impl Deliverer {
@@ -311,7 +316,14 @@ impl Deliverer {
             sender: Sender::new(settings),
             holder: holder.to_string(),
             counters: Arc::new(Counters::default()),
+            hook: None,
         }
+    }
+
+    /// Calls `hook` after every attempt (the scheduler's `/metrics`).
+    pub fn with_hook(mut self, hook: AttemptHook) -> Deliverer {
+        self.hook = Some(hook);
+        self
     }
 
     /// What this deliverer counted.
@@ -395,6 +407,14 @@ impl Deliverer {
         }
         tracing::debug!(destination = %d.name, delivery = delivery.id, event = %delivery.notification.event,
             ms = started.elapsed().as_millis() as u64, "notification attempt");
+        if let Some(hook) = &self.hook {
+            let result = match &result {
+                DeliveryResult::Delivered => "delivered",
+                DeliveryResult::Retry { .. } => "failed",
+                DeliveryResult::Dead { .. } => "dead",
+            };
+            hook(&d.name, result, started.elapsed().as_secs_f64());
+        }
         self.store.record_delivery(delivery.id, &result, fence, Timestamp::now()).map(|_| ())
     }
 

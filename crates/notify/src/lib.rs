@@ -21,7 +21,7 @@ pub mod deliver;
 pub mod destination;
 pub mod format;
 
-pub use deliver::{Attempt, Deliverer, PassReport, Sender, Settings};
+pub use deliver::{Attempt, AttemptHook, Deliverer, PassReport, Sender, Settings};
 pub use destination::{Destination, Destinations};
 
 use learnloop_core::{Notification, PluginName, Severity, Timestamp};
