@@ -95,7 +95,8 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium session, or `None` (with
     /// the reason on stderr) when no browser can be had outside CI.
     pub fn start() -> Option<Browser> {
-        let out = std::process::Command::new(repo().join("scripts/browser-up")).output().expect("run scripts/browser-up");
+        let out =
+            std::process::Command::new(repo().join("scripts/browser-up")).output().expect("run scripts/browser-up");
         if !out.status.success() {
             let why = String::from_utf8_lossy(&out.stderr).into_owned();
             if std::env::var("CI").as_deref() == Ok("true") {
@@ -167,7 +168,10 @@ impl Browser {
 
     /// The first element matching `css`; panics (with the page's URL) without one.
     pub fn find(&self, css: &str) -> Element {
-        self.all(css).into_iter().next().unwrap_or_else(|| panic!("no element {css:?} on {}: {}", self.url(), self.source()))
+        self.all(css)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no element {css:?} on {}: {}", self.url(), self.source()))
     }
 
     /// The rendered text of an element.
@@ -220,7 +224,8 @@ impl Browser {
     /// A PNG screenshot of the window, written to `path`.
     pub fn screenshot(&self, path: &Path) {
         let b64 = self.cmd("GET", "/screenshot", None);
-        let png = base64::engine::general_purpose::STANDARD.decode(b64.as_str().unwrap_or_default()).expect("base64 PNG");
+        let png =
+            base64::engine::general_purpose::STANDARD.decode(b64.as_str().unwrap_or_default()).expect("base64 PNG");
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).unwrap();
         }

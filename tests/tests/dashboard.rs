@@ -89,7 +89,10 @@ fn dashboard_in_a_real_browser() {
     assert!(!session["value"].as_str().unwrap().contains(&admin), "the cookie holds a session id, never the key");
     let open = get(&addr, &admin, "/api/v1/alerts?workspace=default&since=1970-01-01T00:00:00Z&limit=10000");
     assert_eq!(number(&b.text_of("#open-alerts")) as usize, open["alerts"].as_array().unwrap().len());
-    assert!(b.all("#ws-switch option").iter().any(|o| b.attr(o, "value").as_deref() == Some("other")), "admin switcher lists every workspace");
+    assert!(
+        b.all("#ws-switch option").iter().any(|o| b.attr(o, "value").as_deref() == Some("other")),
+        "admin switcher lists every workspace"
+    );
     b.screenshot(&shots.join("overview.png"));
 
     let imps = get(&addr, &admin, "/api/v1/improvements?workspace=default");
@@ -137,7 +140,8 @@ fn dashboard_in_a_real_browser() {
     b.screenshot(&shots.join("persona.png"));
 
     // Approve an improvement through its button: the store changes.
-    let backtested = imps.iter().find(|i| i["status"] == "backtested").expect("the quickstart leaves a backtested improvement");
+    let backtested =
+        imps.iter().find(|i| i["status"] == "backtested").expect("the quickstart leaves a backtested improvement");
     let id = backtested["id"].as_i64().unwrap();
     b.goto(&format!("{base}/ui/improvements"));
     b.click(&b.find(&format!("#improvement-{id} form[action*='/approve'] button")));
@@ -150,7 +154,8 @@ fn dashboard_in_a_real_browser() {
     b.goto(&format!("{base}/ui/alerts"));
     b.click(&b.find(&format!("#alert-{alert_id} button")));
     assert!(b.text_of("#flash").contains("acknowledged"), "{}", b.source());
-    let all = get(&addr, &admin, "/api/v1/alerts?workspace=default&include_acknowledged=true&since=1970-01-01T00:00:00Z");
+    let all =
+        get(&addr, &admin, "/api/v1/alerts?workspace=default&include_acknowledged=true&since=1970-01-01T00:00:00Z");
     let acked = all["alerts"].as_array().unwrap().iter().find(|a| a["id"] == alert_id).unwrap();
     assert!(!acked["acknowledged_at"].is_null(), "{acked}");
 
@@ -165,9 +170,10 @@ fn dashboard_in_a_real_browser() {
     sign_in(&b, &base, &reader);
     assert_eq!(b.text_of("#role"), "reader key");
     assert!(b.all("#ws-switch").is_empty(), "no workspace switcher for a one-workspace key");
-    let second = alerts["alerts"].as_array().unwrap().iter().find(|a| a["id"] != alert_id).expect("a second open alert")["id"]
-        .as_i64()
-        .unwrap();
+    let second =
+        alerts["alerts"].as_array().unwrap().iter().find(|a| a["id"] != alert_id).expect("a second open alert")["id"]
+            .as_i64()
+            .unwrap();
     b.goto(&format!("{base}/ui/alerts"));
     let button = b.find(&format!("#alert-{second} button"));
     assert!(!b.enabled(&button), "a reader's acknowledge button is disabled");
@@ -177,9 +183,11 @@ fn dashboard_in_a_real_browser() {
         post_form(&addr, &format!("/ui/alerts/{second}/ack?workspace=default"), &cookie, &format!("csrf={csrf}"));
     assert_eq!(status, 403, "{answer}");
     assert!(answer.contains("writer"), "the route's own refusal: {answer}");
-    let (status, answer) = post_form(&addr, &format!("/ui/alerts/{second}/ack?workspace=default"), &cookie, "csrf=forged");
+    let (status, answer) =
+        post_form(&addr, &format!("/ui/alerts/{second}/ack?workspace=default"), &cookie, "csrf=forged");
     assert_eq!(status, 403, "a wrong CSRF token: {answer}");
-    let all = get(&addr, &admin, "/api/v1/alerts?workspace=default&include_acknowledged=true&since=1970-01-01T00:00:00Z");
+    let all =
+        get(&addr, &admin, "/api/v1/alerts?workspace=default&include_acknowledged=true&since=1970-01-01T00:00:00Z");
     let still = all["alerts"].as_array().unwrap().iter().find(|a| a["id"] == second).unwrap();
     assert!(still["acknowledged_at"].is_null(), "nothing changed: {still}");
     b.goto(&format!("{base}/ui/improvements"));

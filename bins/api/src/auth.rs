@@ -114,7 +114,8 @@ pub async fn verify_hash(state: &AppState, hash: [u8; 32]) -> Result<Caller, Api
         return Ok(c);
     }
     let store = state.host.store().clone();
-    let found = tokio::task::spawn_blocking(move || store.api_key_by_hash(&hash)).await.map_err(ApiError::internal)??;
+    let found =
+        tokio::task::spawn_blocking(move || store.api_key_by_hash(&hash)).await.map_err(ApiError::internal)??;
     let key = found.ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))?;
     let caller = Caller { role: key.role, workspace: key.workspace, keyed: true };
     state.keys.put(hash, key.id, caller.clone());

@@ -318,7 +318,11 @@ fn daily_counts_by_utc_day(s: &dyn Store) {
     let days = s.daily_counts(&ws("a"), t(10 * DAY), t(20 * DAY)).unwrap();
     let got: Vec<(i64, u64, u64)> =
         days.iter().map(|d| (d.day.as_micros() / 1_000_000 / DAY, d.predictions, d.outcomes)).collect();
-    assert_eq!(got, vec![(10, 2, 0), (11, 0, 1), (12, 1, 0)], "the day 20 record is past `until`, b is another workspace");
+    assert_eq!(
+        got,
+        vec![(10, 2, 0), (11, 0, 1), (12, 1, 0)],
+        "the day 20 record is past `until`, b is another workspace"
+    );
     assert!(s.daily_counts(&ws("c"), t(0), t(30 * DAY)).unwrap().is_empty());
 }
 

@@ -93,7 +93,10 @@ pub fn router(app: AppState) -> Router<AppState> {
 /// state-changing request whose `Origin` is another site.
 async fn headers(req: Request, next: Next) -> Response {
     if req.method() != Method::GET && req.method() != Method::HEAD && !same_origin(&req) {
-        return error_page(StatusCode::FORBIDDEN, "this form was sent from another site; open the dashboard and try again");
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "this form was sent from another site; open the dashboard and try again",
+        );
     }
     let mut r = next.run(req).await;
     let h = r.headers_mut();
@@ -291,17 +294,15 @@ pub async fn plugin_call(
     ctx.caller.require(route.role)?;
     let q: BTreeMap<String, String> =
         query.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let (host, ws, p, m, path) = (s.app.host.clone(), ctx.ws.clone(), plugin.to_string(), method.to_string(), path.to_string());
+    let (host, ws, p, m, path) =
+        (s.app.host.clone(), ctx.ws.clone(), plugin.to_string(), method.to_string(), path.to_string());
     let r = tokio::task::spawn_blocking(move || host.handle(&p, &ws, &m, &path, q, body))
         .await
         .map_err(ApiError::internal)??;
     if r.status >= 400 {
         let detail = r.body.get("detail").and_then(Value::as_str).unwrap_or("the plugin refused").to_string();
         let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_GATEWAY);
-        return Err(ApiError::forbidden(detail)).map_err(|mut e: ApiError| {
-            e.status = status;
-            e
-        });
+        return Err(ApiError { status, ..ApiError::bad_request(detail) });
     }
     Ok(r.body)
 }
@@ -349,7 +350,11 @@ pub async fn page(s: &UiState, ctx: &Ctx, title: &str, body: Html) -> Response {
             all.push(ctx.ws.to_string());
             all.sort();
         }
-        ui_w!(h, "<form class=\"inline\" method=\"get\" action=\"{}\" id=\"ws-switch\"><label>workspace <select name=\"workspace\" class=\"autosubmit\">", ctx.path);
+        ui_w!(
+            h,
+            "<form class=\"inline\" method=\"get\" action=\"{}\" id=\"ws-switch\"><label>workspace <select name=\"workspace\" class=\"autosubmit\">",
+            ctx.path
+        );
         for w in &all {
             let sel = if *w == ctx.ws.as_str() { " selected" } else { "" };
             ui_w!(h, "<option value=\"{}\"", w);
@@ -360,7 +365,12 @@ pub async fn page(s: &UiState, ctx: &Ctx, title: &str, body: Html) -> Response {
     } else {
         ui_w!(h, "<span class=\"ws\" id=\"workspace\">workspace {}</span>", ctx.ws);
     }
-    ui_w!(h, "<span class=\"role\" id=\"role\" data-role=\"{}\">{} key</span>", ctx.caller.role.as_str(), ctx.caller.role.as_str());
+    ui_w!(
+        h,
+        "<span class=\"role\" id=\"role\" data-role=\"{}\">{} key</span>",
+        ctx.caller.role.as_str(),
+        ctx.caller.role.as_str()
+    );
     h.lit("<form class=\"inline\" method=\"post\" action=\"/ui/logout\">");
     h.push(&ctx.csrf_field());
     h.lit("<button type=\"submit\" class=\"link\">sign out</button></form></div></header><main>");
@@ -485,7 +495,10 @@ async fn logout(State(s): State<UiState>, parts: axum::http::request::Parts, bod
     if let Some(sess) = s.sessions.get(&sid) {
         let token = form_urlencoded::parse(&body).find(|(k, _)| k == "csrf").map(|(_, v)| v.to_string());
         if !token.is_some_and(|t| session::same_token(&t, &sess.csrf)) {
-            return error_page(StatusCode::FORBIDDEN, "the form's security token is missing or stale; reload the page and try again");
+            return error_page(
+                StatusCode::FORBIDDEN,
+                "the form's security token is missing or stale; reload the page and try again",
+            );
         }
         s.sessions.remove(&sid);
     }

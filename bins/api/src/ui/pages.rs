@@ -61,7 +61,8 @@ pub async fn overview(State(s): State<UiState>, ctx: Ctx) -> Page {
     })
     .await
     .map_err(crate::ApiError::internal)??;
-    let (preds, outs, pending) = counts.iter().fold((0, 0, 0), |a, c| (a.0 + c.predictions, a.1 + c.outcomes, a.2 + c.pending));
+    let (preds, outs, pending) =
+        counts.iter().fold((0, 0, 0), |a, c| (a.0 + c.predictions, a.1 + c.outcomes, a.2 + c.pending));
     // Open alerts: the alerts route's answer, unacknowledged, of all time.
     let alerts = routes::findings::alerts(
         State(s.app.clone()),
@@ -73,7 +74,11 @@ pub async fn overview(State(s): State<UiState>, ctx: Ctx) -> Page {
     h.lit("<section class=\"cards\">");
     ui_w!(h, "<div class=\"card\"><span class=\"big\" id=\"predictions\">{}</span> predictions</div>", preds);
     ui_w!(h, "<div class=\"card\"><span class=\"big\" id=\"outcomes\">{}</span> outcomes</div>", outs);
-    ui_w!(h, "<div class=\"card\"><span class=\"big\" id=\"pending\">{}</span> predictions awaiting an outcome</div>", pending);
+    ui_w!(
+        h,
+        "<div class=\"card\"><span class=\"big\" id=\"pending\">{}</span> predictions awaiting an outcome</div>",
+        pending
+    );
     match &alerts {
         Ok(list) => {
             ui_w!(h, "<div class=\"card\"><span class=\"big\" id=\"open-alerts\">{}</span> open alerts", list.len());
@@ -185,8 +190,10 @@ pub async fn overview(State(s): State<UiState>, ctx: Ctx) -> Page {
 }
 
 async fn last_run(s: &UiState, ctx: &Ctx, plugin: &str, job: &str) -> Option<learnloop_core::JobRun> {
-    let q: BTreeMap<String, String> =
-        [("plugin", plugin), ("job", job), ("limit", "1")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let q: BTreeMap<String, String> = [("plugin", plugin), ("job", job), ("limit", "1")]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     routes::jobs::history(State(s.app.clone()), ctx.caller.clone(), Ok(axum::extract::Query(q)))
         .await
         .ok()
@@ -209,7 +216,11 @@ pub async fn improvements(State(s): State<UiState>, ctx: Ctx) -> Page {
         .0
         .applied;
     let mut h = Html::new();
-    ui_w!(h, "<form class=\"filters\" method=\"get\" action=\"/ui/improvements\"><input type=\"hidden\" name=\"workspace\" value=\"{}\">", ctx.ws);
+    ui_w!(
+        h,
+        "<form class=\"filters\" method=\"get\" action=\"/ui/improvements\"><input type=\"hidden\" name=\"workspace\" value=\"{}\">",
+        ctx.ws
+    );
     plugin_select(&mut h, &s, ctx.q("plugin"));
     h.lit("<label>status <select name=\"status\"><option value=\"\">any</option>");
     for st in ImprovementStatus::ALL {
@@ -228,13 +239,23 @@ pub async fn improvements(State(s): State<UiState>, ctx: Ctx) -> Page {
         h.lit("<p class=\"empty\">No improvements proposed in this workspace yet: plugins propose them when their learning jobs run.</p>");
     }
     for ((plugin, target), imps) in &groups {
-        let in_force = applied
-            .iter()
-            .find(|a| a.plugin == *plugin && a.applied.target == *target)
-            .map(|a| a.applied.version);
-        ui_w!(h, "<section class=\"improvement-set\" data-plugin=\"{}\" data-target=\"{}\"><h2>{} / {}</h2>", plugin, target, plugin, target);
+        let in_force =
+            applied.iter().find(|a| a.plugin == *plugin && a.applied.target == *target).map(|a| a.applied.version);
+        ui_w!(
+            h,
+            "<section class=\"improvement-set\" data-plugin=\"{}\" data-target=\"{}\"><h2>{} / {}</h2>",
+            plugin,
+            target,
+            plugin,
+            target
+        );
         match in_force {
-            Some(v) => ui_w!(h, "<p>In force: <strong class=\"in-force\">version {}</strong>{}</p>", v, if v == 0 { " (built-in defaults)" } else { "" }),
+            Some(v) => ui_w!(
+                h,
+                "<p>In force: <strong class=\"in-force\">version {}</strong>{}</p>",
+                v,
+                if v == 0 { " (built-in defaults)" } else { "" }
+            ),
             None => h.lit("<p>In force: built-in defaults (never applied)</p>"),
         }
         h.lit("<table><thead><tr><th>id</th><th>version</th><th>status</th><th>metric</th><th class=\"n\">expected gain</th><th>backtest</th><th>lifecycle</th><th>actions</th></tr></thead><tbody>");
@@ -258,7 +279,13 @@ pub async fn improvements(State(s): State<UiState>, ctx: Ctx) -> Page {
             h.lit("</td><td><details><summary>");
             ui_w!(h, "{} step(s)</summary><ol>", imp.history.len());
             for ev in &imp.history {
-                ui_w!(h, "<li>{} <span class=\"status {}\">{}</span>", when(ev.at), ev.status.as_str(), ev.status.as_str());
+                ui_w!(
+                    h,
+                    "<li>{} <span class=\"status {}\">{}</span>",
+                    when(ev.at),
+                    ev.status.as_str(),
+                    ev.status.as_str()
+                );
                 if !ev.note.is_null() {
                     ui_w!(h, " <span class=\"note\">{}</span>", short_json(&ev.note));
                 }
@@ -277,7 +304,8 @@ pub async fn improvements(State(s): State<UiState>, ctx: Ctx) -> Page {
             }
             if matches!(imp.status, ImprovementStatus::Proposed | ImprovementStatus::Backtested) {
                 let mut reason = Html::new();
-                reason.lit("<input type=\"text\" name=\"reason\" placeholder=\"reason (optional)\" maxlength=\"2000\">");
+                reason
+                    .lit("<input type=\"text\" name=\"reason\" placeholder=\"reason (optional)\" maxlength=\"2000\">");
                 h.push(&ctx.button(&format!("{base}/reject{}", ctx.wsq()), "Reject", Role::Writer, &reason));
             }
             h.lit("</td></tr>");
@@ -285,7 +313,12 @@ pub async fn improvements(State(s): State<UiState>, ctx: Ctx) -> Page {
         h.lit("</tbody></table>");
         if in_force.is_some_and(|v| v > 0) {
             let mut extra = Html::new();
-            ui_w!(extra, "<input type=\"hidden\" name=\"plugin\" value=\"{}\"><input type=\"hidden\" name=\"target\" value=\"{}\">", plugin, target);
+            ui_w!(
+                extra,
+                "<input type=\"hidden\" name=\"plugin\" value=\"{}\"><input type=\"hidden\" name=\"target\" value=\"{}\">",
+                plugin,
+                target
+            );
             extra.lit("<label>to version <select name=\"to_version\"><option value=\"\">the one before</option><option value=\"0\">0 (built-in defaults)</option>");
             let mut versions: Vec<u64> = imps.iter().map(|i| i.version).filter(|v| Some(*v) != in_force).collect();
             versions.sort_unstable();
@@ -351,15 +384,30 @@ pub async fn decide(
     let app = State(s.app.clone());
     let q = Ok(ctx.route_query(&[]));
     let result = match action.as_str() {
-        "approve" => routes::improvements::approve(app, ctx.caller.clone(), Path(id.clone()), q)
-            .await
-            .map(|Json(i)| format!("improvement {} approved: {} {} version {} is {}", i.id, i.plugin, i.target, i.version, i.status.as_str())),
+        "approve" => {
+            routes::improvements::approve(app, ctx.caller.clone(), Path(id.clone()), q).await.map(|Json(i)| {
+                format!(
+                    "improvement {} approved: {} {} version {} is {}",
+                    i.id,
+                    i.plugin,
+                    i.target,
+                    i.version,
+                    i.status.as_str()
+                )
+            })
+        }
         "reject" => {
             let reason = form.get("reason").cloned().unwrap_or_default();
             let body = if reason.trim().is_empty() { json!({}) } else { json!({"reason": reason}) };
-            routes::improvements::reject(app, ctx.caller.clone(), Path(id.clone()), q, Ok(Bytes::from(body.to_string())))
-                .await
-                .map(|Json(i)| format!("improvement {} rejected", i.id))
+            routes::improvements::reject(
+                app,
+                ctx.caller.clone(),
+                Path(id.clone()),
+                q,
+                Ok(Bytes::from(body.to_string())),
+            )
+            .await
+            .map(|Json(i)| format!("improvement {} rejected", i.id))
         }
         _ => return Err(UiError::Page(StatusCode::NOT_FOUND, format!("no action {action:?}: approve or reject"))),
     };
@@ -374,7 +422,9 @@ pub async fn rollback(State(s): State<UiState>, ctx: Ctx, body: Bytes) -> Result
         "target": form.get("target").cloned().unwrap_or_default(),
     });
     if let Some(v) = form.get("to_version").filter(|v| !v.is_empty()) {
-        let v: u64 = v.parse().map_err(|_| UiError::Page(StatusCode::UNPROCESSABLE_ENTITY, format!("to_version: {v:?} is not a version number")))?;
+        let v: u64 = v.parse().map_err(|_| {
+            UiError::Page(StatusCode::UNPROCESSABLE_ENTITY, format!("to_version: {v:?} is not a version number"))
+        })?;
         b["to_version"] = json!(v);
     }
     if let Some(r) = form.get("reason").filter(|r| !r.trim().is_empty()) {
@@ -397,9 +447,15 @@ pub async fn alerts(State(s): State<UiState>, ctx: Ctx) -> Page {
     let since_hours: i64 = match ctx.q("hours") {
         "" => 24,
         "all" => 0,
-        h => h.parse().map_err(|_| UiError::Page(StatusCode::UNPROCESSABLE_ENTITY, format!("hours: {h:?} is not a number of hours")))?,
+        h => h.parse().map_err(|_| {
+            UiError::Page(StatusCode::UNPROCESSABLE_ENTITY, format!("hours: {h:?} is not a number of hours"))
+        })?,
     };
-    let since = if since_hours == 0 { ALL_TIME.to_string() } else { Timestamp::now().add_micros(-since_hours * 3_600_000_000).to_rfc3339() };
+    let since = if since_hours == 0 {
+        ALL_TIME.to_string()
+    } else {
+        Timestamp::now().add_micros(-since_hours * 3_600_000_000).to_rfc3339()
+    };
     let severity = ctx.q("severity").to_string();
     let alerts = routes::findings::alerts(
         State(s.app.clone()),
@@ -423,7 +479,11 @@ pub async fn alerts(State(s): State<UiState>, ctx: Ctx) -> Page {
     .0
     .insights;
     let mut h = Html::new();
-    ui_w!(h, "<form class=\"filters\" method=\"get\" action=\"/ui/alerts\"><input type=\"hidden\" name=\"workspace\" value=\"{}\">", ctx.ws);
+    ui_w!(
+        h,
+        "<form class=\"filters\" method=\"get\" action=\"/ui/alerts\"><input type=\"hidden\" name=\"workspace\" value=\"{}\">",
+        ctx.ws
+    );
     plugin_select(&mut h, &s, ctx.q("plugin"));
     h.lit("<label>severity <select name=\"severity\"><option value=\"\">any</option>");
     for sev in ["critical", "high", "medium", "low"] {
@@ -445,8 +505,15 @@ pub async fn alerts(State(s): State<UiState>, ctx: Ctx) -> Page {
     if include_ack {
         h.lit(" checked");
     }
-    ui_w!(h, "> acknowledged too</label><label>insight kind <input type=\"text\" name=\"kind\" value=\"{}\"></label><button type=\"submit\">filter</button></form>", ctx.q("kind"));
-    let shown: Vec<_> = alerts.iter().filter(|a| severity.is_empty() || format!("{:?}", a.severity).eq_ignore_ascii_case(&severity)).collect();
+    ui_w!(
+        h,
+        "> acknowledged too</label><label>insight kind <input type=\"text\" name=\"kind\" value=\"{}\"></label><button type=\"submit\">filter</button></form>",
+        ctx.q("kind")
+    );
+    let shown: Vec<_> = alerts
+        .iter()
+        .filter(|a| severity.is_empty() || format!("{:?}", a.severity).eq_ignore_ascii_case(&severity))
+        .collect();
     ui_w!(h, "<section><h2>Alerts <span class=\"count\" id=\"alert-count\">{}</span></h2>", shown.len());
     h.lit("<table id=\"alerts\"><thead><tr><th>id</th><th>severity</th><th>plugin</th><th>kind</th><th>subject</th><th>message</th><th>last seen</th><th class=\"n\">times</th><th></th></tr></thead><tbody>");
     for a in &shown {
@@ -454,11 +521,25 @@ pub async fn alerts(State(s): State<UiState>, ctx: Ctx) -> Page {
         ui_w!(
             h,
             "<tr id=\"alert-{}\"><td>{}</td><td><span class=\"badge {}\">{}</span></td><td>{}</td><td>{}</td><td class=\"subject\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>",
-            a.id, a.id, sev, sev, a.plugin, a.kind, a.subject, a.message, when(a.last_seen_at), a.occurrences
+            a.id,
+            a.id,
+            sev,
+            sev,
+            a.plugin,
+            a.kind,
+            a.subject,
+            a.message,
+            when(a.last_seen_at),
+            a.occurrences
         );
         match a.acknowledged_at {
             Some(t) => ui_w!(h, "<span class=\"acked\">acknowledged {}</span>", when(t)),
-            None => h.push(&ctx.button(&format!("/ui/alerts/{}/ack{}", a.id, ctx.wsq()), "Acknowledge", Role::Writer, &Html::new())),
+            None => h.push(&ctx.button(
+                &format!("/ui/alerts/{}/ack{}", a.id, ctx.wsq()),
+                "Acknowledge",
+                Role::Writer,
+                &Html::new(),
+            )),
         }
         h.lit("</td></tr>");
     }
@@ -472,7 +553,13 @@ pub async fn alerts(State(s): State<UiState>, ctx: Ctx) -> Page {
         ui_w!(
             h,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-            when(i.created_at), i.plugin, i.kind, i.title, i.detail, num(i.confidence, 2), num(i.impact, 2)
+            when(i.created_at),
+            i.plugin,
+            i.kind,
+            i.title,
+            i.detail,
+            num(i.confidence, 2),
+            num(i.impact, 2)
         );
     }
     if insights.is_empty() {
@@ -483,11 +570,17 @@ pub async fn alerts(State(s): State<UiState>, ctx: Ctx) -> Page {
 }
 
 /// `POST /ui/alerts/{id}/ack`: the route's `acknowledge` handler.
-pub async fn acknowledge(State(s): State<UiState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Result<Response, UiError> {
+pub async fn acknowledge(
+    State(s): State<UiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, UiError> {
     ctx.form(&body)?;
-    let result = routes::findings::acknowledge(State(s.app.clone()), ctx.caller.clone(), Path(id), Ok(ctx.route_query(&[])))
-        .await
-        .map(|Json(a)| format!("alert {} acknowledged", a.id));
+    let result =
+        routes::findings::acknowledge(State(s.app.clone()), ctx.caller.clone(), Path(id), Ok(ctx.route_query(&[])))
+            .await
+            .map(|Json(a)| format!("alert {} acknowledged", a.id));
     Ok(done(&s, &ctx, "/ui/alerts", result))
 }
 
@@ -517,23 +610,45 @@ pub async fn jobs(State(s): State<UiState>, ctx: Ctx) -> Page {
         }
         h.lit("</td><td>");
         match last_run(&s, &ctx, &j.plugin, &j.job).await {
-            Some(r) => ui_w!(h, "{} <span class=\"status {}\">{}</span>", when(r.started_at), r.status.as_str(), r.status.as_str()),
+            Some(r) => ui_w!(
+                h,
+                "{} <span class=\"status {}\">{}</span>",
+                when(r.started_at),
+                r.status.as_str(),
+                r.status.as_str()
+            ),
             None => h.lit("never"),
         }
         h.lit("</td><td>");
-        h.push(&ctx.button(&format!("/ui/jobs/{}/{}/run{}", j.plugin, j.job, ctx.wsq()), "Run now", Role::Admin, &Html::new()));
+        h.push(&ctx.button(
+            &format!("/ui/jobs/{}/{}/run{}", j.plugin, j.job, ctx.wsq()),
+            "Run now",
+            Role::Admin,
+            &Html::new(),
+        ));
         h.lit("</td></tr>");
     }
     h.lit("</tbody></table></section>");
     let q: BTreeMap<String, String> = [("limit".to_string(), "50".to_string())].into();
-    let runs = routes::jobs::history(State(s.app.clone()), ctx.caller.clone(), Ok(axum::extract::Query(q))).await?.0.runs;
+    let runs =
+        routes::jobs::history(State(s.app.clone()), ctx.caller.clone(), Ok(axum::extract::Query(q))).await?.0.runs;
     h.lit("<section><h2>History</h2><table id=\"runs\"><thead><tr><th>id</th><th>job</th><th>runner</th><th>started</th><th>took</th><th>status</th><th>report or error</th></tr></thead><tbody>");
     for r in &runs {
-        let took = r.finished_at.map(|f| format!("{} s", num((f.as_micros() - r.started_at.as_micros()) as f64 / 1e6, 2))).unwrap_or_else(|| "—".into());
+        let took = r
+            .finished_at
+            .map(|f| format!("{} s", num((f.as_micros() - r.started_at.as_micros()) as f64 / 1e6, 2)))
+            .unwrap_or_else(|| "—".into());
         ui_w!(
             h,
             "<tr><td>{}</td><td>{}/{}</td><td>{}</td><td>{}</td><td>{}</td><td><span class=\"status {}\">{}</span></td><td class=\"report\">",
-            r.id, r.plugin, r.job, r.runner, when(r.started_at), took, r.status.as_str(), r.status.as_str()
+            r.id,
+            r.plugin,
+            r.job,
+            r.runner,
+            when(r.started_at),
+            took,
+            r.status.as_str(),
+            r.status.as_str()
         );
         if let Some(e) = &r.error {
             ui_w!(h, "<span class=\"error\">{}</span>", e);
@@ -550,11 +665,23 @@ pub async fn jobs(State(s): State<UiState>, ctx: Ctx) -> Page {
 }
 
 /// `POST /ui/jobs/{plugin}/{job}/run`: the route's `run` handler.
-pub async fn run_job(State(s): State<UiState>, ctx: Ctx, Path((plugin, job)): Path<(String, String)>, body: Bytes) -> Result<Response, UiError> {
+pub async fn run_job(
+    State(s): State<UiState>,
+    ctx: Ctx,
+    Path((plugin, job)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, UiError> {
     ctx.form(&body)?;
-    let result = routes::jobs::run(State(s.app.clone()), ctx.caller.clone(), Path((plugin, job)))
-        .await
-        .map(|Json(r)| format!("{}/{} ran: {}{}", r.plugin, r.job, r.status.as_str(), r.error.map(|e| format!(" ({e})")).unwrap_or_default()));
+    let result =
+        routes::jobs::run(State(s.app.clone()), ctx.caller.clone(), Path((plugin, job))).await.map(|Json(r)| {
+            format!(
+                "{}/{} ran: {}{}",
+                r.plugin,
+                r.job,
+                r.status.as_str(),
+                r.error.map(|e| format!(" ({e})")).unwrap_or_default()
+            )
+        });
     Ok(done(&s, &ctx, "/ui/jobs", result))
 }
 

@@ -83,7 +83,11 @@ pub async fn drift(State(st): State<UiState>, ctx: Ctx) -> Page {
         ui_w!(h, "<p class=\"hint\">Severity and retraining from the drift check of {}.</p>", i.created_at);
     }
     h.lit("</section>");
-    let model = if ctx.q("model").is_empty() { models.first().cloned().unwrap_or_default() } else { ctx.q("model").to_string() };
+    let model = if ctx.q("model").is_empty() {
+        models.first().cloned().unwrap_or_default()
+    } else {
+        ctx.q("model").to_string()
+    };
     if !model.is_empty() {
         model_detail(&st, &ctx, &model, &summary["models"][&model], &mut h).await;
     }
@@ -212,7 +216,13 @@ async fn model_detail(st: &UiState, ctx: &Ctx, model: &str, summary: &Value, h: 
                 sev_badge(h, &s(&d[key]["severity"]));
                 h.lit("</td><td>");
                 if t["performance_change_pct"].is_number() {
-                    ui_w!(h, "MAE {} → {} ({}%)", num(f(&t["mae_reference"]), 3), num(f(&t["mae_current"]), 3), num(f(&t["performance_change_pct"]), 1));
+                    ui_w!(
+                        h,
+                        "MAE {} → {} ({}%)",
+                        num(f(&t["mae_reference"]), 3),
+                        num(f(&t["mae_current"]), 3),
+                        num(f(&t["performance_change_pct"]), 1)
+                    );
                 } else if t["mean_shift"].is_number() {
                     ui_w!(h, "mean shift {}", num(f(&t["mean_shift"]), 3));
                 }
@@ -308,7 +318,11 @@ pub async fn trust(State(st): State<UiState>, ctx: Ctx) -> Page {
     if rows.is_empty() {
         h.lit("<p class=\"empty\">No agents yet.</p>");
     } else {
-        h.push(&svg::intervals("approval probability per agent: posterior mean and 95% credible interval", &rows, None));
+        h.push(&svg::intervals(
+            "approval probability per agent: posterior mean and 95% credible interval",
+            &rows,
+            None,
+        ));
     }
     h.lit("<table id=\"agents\"><thead><tr><th>#</th><th>agent</th><th class=\"n\">trust</th><th class=\"n\">approval (posterior)</th><th>95% interval</th><th class=\"n\">evaluated</th><th>trend</th><th>strength</th></tr></thead><tbody>");
     for (i, a) in list.iter().enumerate() {
@@ -331,7 +345,11 @@ pub async fn trust(State(st): State<UiState>, ctx: Ctx) -> Page {
         );
     }
     h.lit("</tbody></table></section>");
-    let agent = if ctx.q("agent").is_empty() { list.first().map(|a| s(&a["agent_id"])).unwrap_or_default() } else { ctx.q("agent").to_string() };
+    let agent = if ctx.q("agent").is_empty() {
+        list.first().map(|a| s(&a["agent_id"])).unwrap_or_default()
+    } else {
+        ctx.q("agent").to_string()
+    };
     if !agent.is_empty() {
         let enc = form_urlencoded::byte_serialize(agent.as_bytes()).collect::<String>();
         ui_w!(h, "<section id=\"agent-detail\"><h2>Agent {} by recommendation type</h2>", agent);
@@ -372,7 +390,13 @@ pub async fn trust(State(st): State<UiState>, ctx: Ctx) -> Page {
                         h.lit("none");
                     }
                     for (i, it) in items.iter().enumerate() {
-                        ui_w!(h, "{}{} ({})", if i > 0 { ", " } else { "" }, s(&it["recommendation_type"]), num(f(&it["approval"]), 2));
+                        ui_w!(
+                            h,
+                            "{}{} ({})",
+                            if i > 0 { ", " } else { "" },
+                            s(&it["recommendation_type"]),
+                            num(f(&it["approval"]), 2)
+                        );
                     }
                     h.lit("</p>");
                 }
@@ -463,7 +487,9 @@ async fn cost_body(st: &UiState, ctx: &Ctx, assessed: Option<Assessed>) -> Resul
     }
     h.lit("</section>");
     // Predicted vs realised.
-    let outs = plugin_call(st, ctx, "cost", "GET", "/outcomes", &[("measured", "true"), ("limit", "1000")], Value::Null).await?;
+    let outs =
+        plugin_call(st, ctx, "cost", "GET", "/outcomes", &[("measured", "true"), ("limit", "1000")], Value::Null)
+            .await?;
     let points: Vec<(f64, f64, String)> = outs["outcomes"]
         .as_array()
         .map(|a| {
@@ -473,7 +499,11 @@ async fn cost_body(st: &UiState, ctx: &Ctx, assessed: Option<Assessed>) -> Resul
                 .collect()
         })
         .unwrap_or_default();
-    ui_w!(h, "<section><h2>Predicted vs realised savings <span class=\"count\" id=\"scatter-count\">{}</span></h2>", points.len());
+    ui_w!(
+        h,
+        "<section><h2>Predicted vs realised savings <span class=\"count\" id=\"scatter-count\">{}</span></h2>",
+        points.len()
+    );
     h.push(&svg::scatter_identity("predicted vs realised savings", "predicted", "realised", &points));
     h.lit("<p class=\"hint\">On the line: realised exactly as predicted; below it: less than predicted. The first 1000 measured outcomes.</p></section>");
     // Calibration per type and region (the parameters in force).
@@ -511,7 +541,12 @@ async fn cost_body(st: &UiState, ctx: &Ctx, assessed: Option<Assessed>) -> Resul
     // Success per type and per region.
     for by in ["type", "region"] {
         if let Ok(r) = plugin_call(st, ctx, "cost", "GET", "/success-rates", &[("by", by)], Value::Null).await {
-            ui_w!(h, "<section><h2>Success and accuracy by {}</h2><table><thead><tr><th>{}</th><th class=\"n\">recommendations</th><th class=\"n\">success rate</th><th class=\"n\">savings accuracy</th><th class=\"n\">ROI accuracy</th></tr></thead><tbody>", by, by);
+            ui_w!(
+                h,
+                "<section><h2>Success and accuracy by {}</h2><table><thead><tr><th>{}</th><th class=\"n\">recommendations</th><th class=\"n\">success rate</th><th class=\"n\">savings accuracy</th><th class=\"n\">ROI accuracy</th></tr></thead><tbody>",
+                by,
+                by
+            );
             if let Some(m) = r["groups"].as_object() {
                 for (k, g) in m {
                     ui_w!(
@@ -534,7 +569,11 @@ async fn cost_body(st: &UiState, ctx: &Ctx, assessed: Option<Assessed>) -> Resul
         None => (Default::default(), None),
     };
     let get = |k: &str, d: &str| form.get(k).cloned().unwrap_or_else(|| d.to_string());
-    ui_w!(h, "<section><h2>Assess a recommendation</h2><form method=\"post\" action=\"/ui/cost/assess{}\" class=\"filters\" id=\"assess\">", ctx.wsq());
+    ui_w!(
+        h,
+        "<section><h2>Assess a recommendation</h2><form method=\"post\" action=\"/ui/cost/assess{}\" class=\"filters\" id=\"assess\">",
+        ctx.wsq()
+    );
     h.push(&ctx.csrf_field());
     for (name, label, default) in [
         ("recommendation_type", "type", "rightsizing"),
@@ -612,7 +651,11 @@ pub async fn persona(State(st): State<UiState>, ctx: Ctx) -> Page {
         );
     }
     h.lit("</tbody></table></section>");
-    let user = if ctx.q("user").is_empty() { list.first().map(|u| s(&u["user_id"])).unwrap_or_default() } else { ctx.q("user").to_string() };
+    let user = if ctx.q("user").is_empty() {
+        list.first().map(|u| s(&u["user_id"])).unwrap_or_default()
+    } else {
+        ctx.q("user").to_string()
+    };
     if !user.is_empty() {
         let enc = form_urlencoded::byte_serialize(user.as_bytes()).collect::<String>();
         ui_w!(h, "<section id=\"user-detail\"><h2>User {}</h2>", user);
@@ -626,7 +669,11 @@ pub async fn persona(State(st): State<UiState>, ctx: Ctx) -> Page {
                 if !rows.is_empty() {
                     h.push(&svg::intervals("facets (0 to 1)", &rows, Some(0.5)));
                 }
-                for (name, key) in [("Goals", "goals"), ("Preferences", "preferences"), ("Superseded preferences", "superseded_preferences")] {
+                for (name, key) in [
+                    ("Goals", "goals"),
+                    ("Preferences", "preferences"),
+                    ("Superseded preferences", "superseded_preferences"),
+                ] {
                     let items = u[key].as_array().cloned().unwrap_or_default();
                     ui_w!(h, "<h3>{} ({})</h3>", name, items.len());
                     if items.is_empty() {
@@ -662,7 +709,13 @@ pub async fn persona(State(st): State<UiState>, ctx: Ctx) -> Page {
                 h.lit("<table id=\"preferred-models\"><thead><tr><th>task</th><th>preferred model</th><th class=\"n\">score</th><th>all scores</th></tr></thead><tbody>");
                 if let Some(m) = p["preferred_models"].as_object() {
                     for (task, v) in m {
-                        ui_w!(h, "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>", task, s(&v["preferred_model"]), num(f(&v["score"]), 3));
+                        ui_w!(
+                            h,
+                            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>",
+                            task,
+                            s(&v["preferred_model"]),
+                            num(f(&v["score"]), 3)
+                        );
                         if let Some(e) = v["ema"].as_object() {
                             for (model, sc) in e {
                                 ui_w!(h, "{} {} ", model, num(f(sc), 3));

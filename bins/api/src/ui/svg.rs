@@ -154,9 +154,12 @@ fn legend<'a>(out: &mut Html, items: impl Iterator<Item = (&'a str, &'a str)>) {
     }
 }
 
+/// One line of [`lines`]: its name, its CSS class and its points (x, y).
+pub type Series<'a> = (String, &'a str, Vec<(f64, f64)>);
+
 /// Lines over time: `series` are (name, class, points (x, y)); `x_labels`
 /// are (x, text) ticks.
-pub fn lines(title: &str, series: &[(String, &str, Vec<(f64, f64)>)], x_labels: &[(f64, String)]) -> Html {
+pub fn lines(title: &str, series: &[Series<'_>], x_labels: &[(f64, String)]) -> Html {
     let mut out = Html::new();
     open(&mut out, "lines", title, W, H);
     let pts = series.iter().flat_map(|s| s.2.iter());
