@@ -166,12 +166,20 @@ impl Browser {
             .unwrap_or_default()
     }
 
-    /// The first element matching `css`; panics (with the page's URL) without one.
+    /// The first element matching `css`, waiting up to 10 s for it (a
+    /// click that submits a form returns before the next page has loaded);
+    /// panics (with the page) without one.
     pub fn find(&self, css: &str) -> Element {
-        self.all(css)
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| panic!("no element {css:?} on {}: {}", self.url(), self.source()))
+        let started = Instant::now();
+        loop {
+            if let Some(e) = self.all(css).into_iter().next() {
+                return e;
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                panic!("no element {css:?} on {}: {}", self.url(), self.source());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// The rendered text of an element.

@@ -41,11 +41,13 @@ fn sign_in(b: &Browser, base: &str, key: &str) {
     assert!(b.url().ends_with("/ui/login"), "not signed in: to the login page, got {}", b.url());
     b.type_into(&b.find("#key"), key);
     b.click(&b.find("#sign-in"));
+    b.find("#role");
     assert!(b.url().ends_with("/ui"), "signed in: to the overview, got {}", b.url());
 }
 
 fn sign_out(b: &Browser) {
     b.click(&b.find("form[action='/ui/logout'] button"));
+    b.find("#sign-in");
     assert!(b.url().ends_with("/ui/login"), "{}", b.url());
 }
 
@@ -59,11 +61,9 @@ fn dashboard_in_a_real_browser() {
     let s = Scratch::new();
     let out = s.run(&["quickstart"]);
     assert!(out.status.success(), "quickstart: {}", String::from_utf8_lossy(&out.stderr));
-    let probe_model = serde_json::json!({"type": "prediction", "id": "xss-1", "workspace": "default", "plugin": "drift",
-        "subject": PROBE, "kind": "regression", "value": 1.5, "features": {PROBE: 0.3}, "event_time": "2026-01-20T00:00:00Z"});
     let other = serde_json::json!({"type": "prediction", "id": "other-1", "workspace": "other", "plugin": "drift",
         "subject": "other-model", "kind": "regression", "value": 2.5, "features": {"x1": 0.3}, "event_time": "2026-01-20T00:00:00Z"});
-    let file = s.write("probe.jsonl", &format!("{probe_model}\n{other}\n"));
+    let file = s.write("other.jsonl", &format!("{other}\n"));
     let out = s.run(&["ingest", file.to_str().unwrap()]);
     assert!(out.status.success(), "ingest: {}", String::from_utf8_lossy(&out.stderr));
     let (_, reader) = s.json(&["keys", "create", "--role", "reader", "--workspace", "default", "--name", "ui-reader"]);
@@ -203,6 +203,10 @@ fn dashboard_in_a_real_browser() {
     assert!(!b.source().contains("other-model"));
 
     // The XSS probe (a model and a feature named `<script>alert(1)</script>`) is text.
+    let probe_model = serde_json::json!({"type": "prediction", "id": "xss-1", "workspace": "default", "plugin": "drift",
+        "subject": PROBE, "kind": "regression", "value": 1.5, "features": {PROBE: 0.3}, "event_time": "2026-01-20T00:00:00Z"});
+    let (status, answer) = http(&addr, "POST", "/api/v1/predictions", Some(&admin), &probe_model.to_string());
+    assert_eq!(status, 201, "{answer}");
     b.goto(&format!("{base}/ui/drift"));
     assert!(b.all("#models td a").iter().any(|a| b.text(a) == PROBE), "the probe model is listed as text");
     assert!(!b.dialog_open(), "no script ran");
