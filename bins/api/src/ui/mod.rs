@@ -110,14 +110,21 @@ async fn headers(req: Request, next: Next) -> Response {
     r
 }
 
-/// Whether a request's `Origin` (when it has one) is this server.
+/// Whether a request's `Origin` (when it has one) is this server: its host
+/// is the request's `Host`, or the `X-Forwarded-Host` a reverse proxy in
+/// front of the API passed on.
 fn same_origin(req: &Request) -> bool {
     let Some(origin) = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
         return true;
     };
-    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     let rest = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")).unwrap_or("");
-    !host.is_empty() && rest == host
+    let header_is = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|h| h.to_str().ok())
+            .is_some_and(|h| !h.is_empty() && h.split(',').next().map(str::trim) == Some(rest))
+    };
+    !rest.is_empty() && (header_is("host") || header_is("x-forwarded-host"))
 }
 
 async fn not_found() -> Response {
