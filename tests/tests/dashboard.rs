@@ -94,6 +94,13 @@ fn dashboard_in_a_real_browser() {
         "admin switcher lists every workspace"
     );
     b.screenshot(&shots.join("overview.png"));
+    // Large screens and narrow laptops get the same page, laid out for them.
+    for (w, h, name) in [(1920, 1080, "overview-1920.png"), (1024, 768, "overview-1024.png")] {
+        b.resize(w, h);
+        b.find("#open-alerts");
+        b.screenshot(&shots.join(name));
+    }
+    b.resize(1400, 1000);
 
     let imps = get(&addr, &admin, "/api/v1/improvements?workspace=default");
     let imps = imps["improvements"].as_array().unwrap().clone();

@@ -438,6 +438,34 @@ pub async fn trust(State(st): State<UiState>, ctx: Ctx) -> Page {
         Err(e) => error_box(&mut h, "rules", &e),
     }
     h.lit("</section>");
+    // Routing decisions: the `route_decision` insights `POST /route` records.
+    let decisions = crate::routes::findings::insights(
+        State(st.app.clone()),
+        ctx.caller.clone(),
+        Ok(ctx.route_query(&[("plugin", "trust"), ("kind", "route_decision"), ("limit", "20")])),
+    )
+    .await?
+    .0
+    .insights;
+    ui_w!(h, "<section><h2>Routing decisions <span class=\"count\">{}</span></h2>", decisions.len());
+    if decisions.is_empty() {
+        h.lit("<p class=\"empty\">No routing decisions yet (<code>POST /api/v1/trust/route</code> records one per call).</p>");
+    } else {
+        h.lit("<table id=\"routing\"><thead><tr><th>when</th><th>type</th><th>strategy</th><th>pick</th><th class=\"n\">its probability</th></tr></thead><tbody>");
+        for d in &decisions {
+            ui_w!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
+                d.created_at,
+                s(&d.data["recommendation_type"]),
+                s(&d.data["strategy"]),
+                s(&d.data["pick"]),
+                num(d.confidence, 3)
+            );
+        }
+        h.lit("</tbody></table>");
+    }
+    h.lit("</section>");
     Ok(page(&st, &ctx, "Trust", h).await)
 }
 
