@@ -200,3 +200,61 @@ pub struct CreatedKey {
     #[serde(flatten)]
     pub info: learnloop_core::ApiKey,
 }
+
+/// `GET /api/v1/notifications`: deliveries, newest first.
+#[derive(Serialize, JsonSchema)]
+pub struct Notifications {
+    /// One per (notification, destination).
+    pub deliveries: Vec<learnloop_core::Delivery>,
+    /// Notifications not yet routed to destinations (the deliverer runs in
+    /// `learnloop-scheduler`, or `learnloop notifications deliver`).
+    pub unrouted: u64,
+    /// The configured destinations.
+    pub destinations: Vec<String>,
+}
+
+/// `POST /api/v1/notifications/test`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestNotificationBody {
+    /// A destination's name from `[[notify.destinations]]`.
+    pub destination: String,
+}
+
+/// What a test notification came to.
+#[derive(Serialize, JsonSchema)]
+pub struct TestNotificationResult {
+    /// The destination.
+    pub destination: String,
+    /// Whether it accepted the test event.
+    pub delivered: bool,
+    /// Its HTTP status (absent for a file, or when no answer came).
+    pub status: Option<u16>,
+    /// What went wrong, when it did.
+    pub error: Option<String>,
+    /// The event sent (never stored).
+    pub notification: learnloop_core::Notification,
+}
+
+/// `POST /api/v1/alerts`: a custom alert, delivered like any other.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAlertBody {
+    /// How bad: `low`, `medium`, `high` or `critical`.
+    pub severity: learnloop_core::Severity,
+    /// A stable machine-readable category, e.g. `latency_budget`.
+    pub kind: String,
+    /// What it is about (a model, a service).
+    pub subject: String,
+    /// One paragraph for people.
+    pub message: String,
+    /// Alerts with the same key are one alert until acknowledged (default: `kind/subject`).
+    #[serde(default)]
+    pub dedup_key: Option<String>,
+    /// The plugin it concerns (default `custom`); destinations filter on it.
+    #[serde(default)]
+    pub plugin: Option<String>,
+    /// Supporting numbers.
+    #[serde(default)]
+    pub data: Option<serde_json::Value>,
+}

@@ -28,6 +28,8 @@ pub struct CoreRoute {
     pub spec: RouteSpec,
     /// Whether it takes `?workspace=` (the jobs and health routes do not).
     pub workspace: bool,
+    /// What `?workspace=` means here, when not the usual (the key's own, else `default_workspace`).
+    pub workspace_doc: Option<&'static str>,
     /// Whether a caller needs a key at all.
     pub open: bool,
     /// Schemas of its path parameters that are not plain text.
@@ -64,6 +66,7 @@ fn build() -> Contract {
     let route = |method: &str, role: Role, name: &str, path: &str, summary: &str| CoreRoute {
         spec: RouteSpec::with_method(method, role, name, path, summary),
         workspace: true,
+        workspace_doc: None,
         open: false,
         path_params: Vec::new(),
         created: None,
@@ -71,6 +74,7 @@ fn build() -> Contract {
     let open = |name: &str, path: &str, summary: &str, answer: Value| CoreRoute {
         spec: RouteSpec::get(name, path, summary).answers(answer),
         workspace: false,
+        workspace_doc: None,
         open: true,
         path_params: Vec::new(),
         created: None,
@@ -149,6 +153,16 @@ fn build() -> Contract {
     let mut r = route(
         "POST",
         Role::Writer,
+        "create_alert",
+        "/api/v1/alerts",
+        "Raise a custom alert (201; 200 when it folds into the open alert with its dedup key), delivered to notification destinations like any other.",
+    );
+    r.spec = r.spec.body(s.input::<CreateAlertBody>()).answers(s.output::<learnloop_core::Alert>()).statuses(&[201]);
+    r.created = Some(s.output::<learnloop_core::Alert>());
+    routes.push(r);
+    let mut r = route(
+        "POST",
+        Role::Writer,
         "ack_alert",
         "/api/v1/alerts/{id}/ack",
         "Acknowledge an alert; its next occurrence opens a new one.",
@@ -220,6 +234,46 @@ fn build() -> Contract {
         "Restore an earlier version of a parameter set (default: the one before the current; 0: built-in defaults).",
     );
     r.spec = r.spec.body(s.input::<RollbackBody>()).answers(s.output::<InForce>()).statuses(&[409]);
+    routes.push(r);
+    let delivery_statuses: Vec<&str> = learnloop_core::DeliveryStatus::ALL.iter().map(|x| x.as_str()).collect();
+    let mut r = route(
+        "GET",
+        Role::Admin,
+        "list_notifications",
+        "/api/v1/notifications",
+        "Notification deliveries (one per notification and destination), newest first, with attempts and errors.",
+    );
+    r.spec = r
+        .spec
+        .query(vec![
+            QueryParam::one_of("status", "Only deliveries in this status.", &delivery_statuses),
+            QueryParam::string("destination", "Only to this destination."),
+            plugin(),
+            limit(),
+        ])
+        .answers(s.output::<Notifications>());
+    r.workspace_doc = Some("Only notifications of this workspace (default: every workspace).");
+    routes.push(r);
+    let mut r = route(
+        "POST",
+        Role::Admin,
+        "test_notification",
+        "/api/v1/notifications/test",
+        "Send a test event to a destination now and answer what happened (not stored, not retried).",
+    );
+    r.spec = r.spec.body(s.input::<TestNotificationBody>()).answers(s.output::<TestNotificationResult>());
+    r.workspace = false;
+    routes.push(r);
+    let mut r = route(
+        "POST",
+        Role::Admin,
+        "retry_notification",
+        "/api/v1/notifications/{id}/retry",
+        "Send a dead (or pending) delivery again now, with its attempts reset; 409 if it was delivered.",
+    );
+    r.spec = r.spec.answers(s.output::<learnloop_core::Delivery>()).statuses(&[409]);
+    r.path_params.push(id("The delivery's id."));
+    r.workspace = false;
     routes.push(r);
     let mut r = route("GET", Role::Admin, "list_jobs", "/api/v1/jobs", "Every job with its effective schedule.");
     r.spec = r.spec.answers(s.output::<Jobs>());

@@ -154,6 +154,9 @@ fn run() -> Result<()> {
     let addrs = config.api.bind.resolve().map_err(|e| anyhow::anyhow!("api.bind (or --bind): {e}"))?;
     learnloop_plugin_host::require_plugins(&registry, &config, &sources)
         .map_err(|e| anyhow::anyhow!("{e}\n(`learnloop config check` lists every error in the file)"))?;
+    // Notification destinations (`POST /api/v1/notifications/test` sends to
+    // them): a secret variable that is not set is a start-up error.
+    learnloop_notify::Destinations::from_config(&config).map_err(|e| anyhow::anyhow!("{}: {e}", sources.origin()))?;
     let store = learnloop_services::open_store(&config)?;
     let services = learnloop_services::open(&config, learnloop_services::Role::Api)?;
     let host = PluginHost::load(&registry, &config, store).with_services(services);

@@ -168,7 +168,11 @@ fn core_operation(r: &CoreRoute, host: &PluginHost) -> Value {
     }
     let mut params = path_params(&r.spec.path, &typed);
     if r.workspace {
-        params.push(workspace_param());
+        let mut p = workspace_param();
+        if let Some(doc) = r.workspace_doc {
+            p["description"] = json!(doc);
+        }
+        params.push(p);
     }
     params.extend(r.spec.query.iter().flatten().map(query_param));
     operation(&r.spec, r.spec.name.clone(), "core", params, "", r.open, r.created.as_ref())

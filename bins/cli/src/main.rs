@@ -20,6 +20,7 @@ mod jobs;
 mod json_array;
 mod keys;
 mod migrate;
+mod notifications;
 mod plugins;
 mod progress;
 mod quickstart;
@@ -83,6 +84,9 @@ enum Command {
     /// The improvement lifecycle: list, show, applied, approve, reject, rollback, process.
     #[command(subcommand)]
     Improvements(improvements::Command),
+    /// Notifications: list deliveries, retry a dead one, test a destination, deliver once.
+    #[command(subcommand)]
+    Notifications(notifications::Command),
     /// Copy an embedded (SQLite) installation into PostgreSQL, counts verified.
     Migrate(migrate::Args),
     /// Call any plugin route on the local data directory (or a server with --server), e.g. `call trust GET /agents`.
@@ -239,6 +243,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Jobs(cmd) => jobs::run(&env, cmd).map(|_| ExitCode::SUCCESS),
         Command::Improvements(cmd) => improvements::run(&env, cmd).map(|_| ExitCode::SUCCESS),
         Command::Call(args) => call::run(&env, args).map(|_| ExitCode::SUCCESS),
+        Command::Notifications(cmd) => notifications::run(&env, cmd).map(|_| ExitCode::SUCCESS),
         Command::Migrate(args) => migrate::run(&env, args).map(|_| ExitCode::SUCCESS),
         Command::Reindex => reindex::run(&env).map(|_| ExitCode::SUCCESS),
         Command::Config(_) => unreachable!("handled above"),

@@ -275,6 +275,7 @@ pub fn run(env: &Env) -> Result<()> {
         say(json, &format!("         ... and {} more alerts (GET /api/v1/alerts)", alerts.len() - 5));
     }
     doc.insert("alerts".into(), json!(alerts));
+    doc.insert("notifications".into(), notifications_summary(env, store.clone(), json)?);
     if host.plugins().contains_key("persona") {
         doc.insert("persona".into(), persona_summary(&host, ws, json)?);
     }
@@ -290,6 +291,79 @@ pub fn run(env: &Env) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// Delivers what the run put in the outbox (alerts raised, improvements
+/// proposed and decided) to a file destination of the quickstart's own,
+/// `<data_dir>/quickstart-notifications.jsonl`, one webhook event per line,
+/// and shows the first. Configured destinations are not sent sample data.
+fn notifications_summary(env: &Env, store: std::sync::Arc<dyn learnloop_store::Store>, json: bool) -> Result<Value> {
+    say(json, "");
+    say(json, "-- what learnloop pushes out (`learnloop notifications list`; README \"Notifications\")");
+    let path = env.config.data_dir.join("quickstart-notifications.jsonl");
+    let dests =
+        learnloop_notify::Destinations { list: vec![learnloop_notify::Destination::file("quickstart", path.clone())] };
+    let settings = learnloop_notify::Settings::from_config(&env.config.notify);
+    let deliverer = learnloop_notify::Deliverer::new(store.clone(), dests, settings, "quickstart");
+    if deliverer.run_once()?.is_none() {
+        say(json, "a learnloop-scheduler is delivering notifications now; see `learnloop notifications list`");
+        return Ok(json!({"file": path, "delivered": 0}));
+    }
+    let query = learnloop_store::DeliveryQuery {
+        destination: Some("quickstart".into()),
+        status: Some(learnloop_core::DeliveryStatus::Delivered),
+        limit: 10_000,
+        ..Default::default()
+    };
+    let delivered = store.deliveries(&query)?;
+    let mut by_event: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    for d in &delivered {
+        *by_event.entry(d.notification.event.clone()).or_default() += 1;
+    }
+    let counts: Vec<String> = by_event.iter().map(|(e, n)| format!("{n} {e}")).collect();
+    say(
+        json,
+        &wrap(
+            &format!(
+                "{} notifications delivered to {} ({}), one webhook event per line",
+                delivered.len(),
+                path.display(),
+                if counts.is_empty() { "none".to_string() } else { counts.join(", ") }
+            ),
+            "  ",
+        ),
+    );
+    // The first event as a receiver gets it (the oldest delivered).
+    let first = delivered
+        .last()
+        .map(|d| learnloop_notify::format::webhook_event(&d.notification, &env.config.notify.public_url));
+    if let Some(f) = &first {
+        let ws = f.workspace.unwrap_or("-");
+        say(
+            json,
+            &wrap(
+                &format!(
+                    "first: {} {} ({}, {ws}/{}): {} [id {}; the whole event: `head -1 {}`]",
+                    f.kind,
+                    f.subject,
+                    format!("{:?}", f.severity).to_lowercase(),
+                    f.plugin,
+                    f.summary,
+                    f.id,
+                    path.display()
+                ),
+                "       ",
+            ),
+        );
+    }
+    say(
+        json,
+        &wrap(
+            "To send them to a webhook, Slack or PagerDuty, add [[notify.destinations]] to the config and run learnloop-scheduler.",
+            "",
+        ),
+    );
+    Ok(json!({"file": path, "delivered": delivered.len(), "by_event": by_event, "first": first}))
 }
 
 /// Who the quickstart's job runs are recorded as; a second quickstart finds

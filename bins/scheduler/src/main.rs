@@ -52,6 +52,17 @@ RETRIES AND CATCH-UP
   job's latest due slot that has no recorded run is run once, however many
   slots were missed.
 
+NOTIFICATIONS
+  With `[[notify.destinations]]` configured, the scheduler also delivers
+  notifications (alerts, retraining requests, improvement decisions, failed
+  jobs) from the store's outbox, holding a lease of its own (\"notifier\"),
+  so one scheduler delivers at a time. Each destination has its own sender
+  thread: a slow or failing one delays no other and no job. Failed attempts
+  are retried with exponential backoff and jitter (or the destination's
+  Retry-After) up to `notify.max_attempts`, then kept as dead letters
+  (`learnloop notifications list --status dead`, `... retry ID`). A
+  destination whose secret variable is not set is a start-up error.
+
 CONFIGURATION ERRORS
   The scheduler refuses to start (status 1) when the config has an error,
   naming the file (or environment variable), the key and the reason: an
@@ -109,6 +120,10 @@ fn run(cli: &Cli) -> Result<()> {
         config.data_dir = dir.clone();
     }
     let origin = sources.origin().to_string();
+    // Notification destinations with their secrets, before anything opens:
+    // a variable that is not set is a start-up error naming the destination.
+    let destinations =
+        learnloop_notify::Destinations::from_config(&config).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
 
     // Plugins first: a config error must not leave a created store behind.
     // The plugins linked into this binary (its `plugin-<name>` features).
@@ -135,6 +150,15 @@ fn run(cli: &Cli) -> Result<()> {
     ));
 
     let holder = cli.holder.clone().unwrap_or_else(default_holder);
+    // The notification deliverer: its own lease (`notifier`) and threads,
+    // so a slow destination never holds up a job.
+    let deliverer = (!destinations.list.is_empty()).then(|| {
+        let settings = learnloop_notify::Settings::from_config(&config.notify);
+        learnloop_notify::Deliverer::new(store.clone(), destinations.clone(), settings, &holder)
+    });
+    if !destinations.list.is_empty() {
+        log(format!("notifications to {}", destinations.names().join(", ")));
+    }
     let mut scheduler =
         Scheduler::new(store.clone(), &host, scheduled, Settings::from(&config.scheduler), holder, wall_clock());
 
@@ -173,15 +197,33 @@ fn run(cli: &Cli) -> Result<()> {
         if !scheduler.run_once(&stop) {
             log("another scheduler leads; nothing run (--once)");
         }
+        if let Some(d) = &deliverer {
+            match d.run_once() {
+                Ok(Some(r)) => log(format!(
+                    "notifications: {} routed, {} delivered, {} failed (retried later), {} given up",
+                    r.routed, r.delivered, r.failed, r.dead
+                )),
+                Ok(None) => log("another process delivers notifications; none sent (--once)"),
+                Err(e) => log(format!("notifications: {e}")),
+            }
+        }
         return Ok(());
     }
 
+    let notify_stop = Arc::new(AtomicBool::new(false));
+    let notifier = deliverer.map(|d| d.spawn(notify_stop.clone()));
     while !stop.load(Ordering::SeqCst) {
         scheduler.tick(&stop);
         // At least a few ms, so a store that keeps failing cannot make this spin.
         sleep_unless_stopped(scheduler.next_wake().max(Duration::from_millis(5)), &stop);
     }
     scheduler.shutdown();
+    notify_stop.store(true, Ordering::SeqCst);
+    if let Some(h) = notifier {
+        // An attempt in flight finishes (at most `[notify] timeout_ms`),
+        // then the `notifier` lease is released.
+        let _ = h.join();
+    }
     log("stopped");
     Ok(())
 }

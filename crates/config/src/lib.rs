@@ -15,6 +15,7 @@
 
 mod bind;
 mod check;
+mod notify;
 mod show;
 
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 pub use bind::BindAddr;
 pub use check::{CheckReport, ConfigErrors, check_file};
+pub use notify::{DestinationConfig, DestinationKind, NotifyConfig};
 pub use show::{Setting, Source, Sources};
 
 /// The shipped, fully commented config file (also what `learnloop init` writes).
@@ -91,6 +93,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Which plugins run, and where dynamic ones are found.
     pub plugins: PluginsConfig,
+    /// Notifications: destinations and delivery.
+    pub notify: NotifyConfig,
     /// Each plugin's own section (`[cost]`, `[drift]`, ...), validated by the plugin.
     #[serde(skip)]
     pub plugin_sections: BTreeMap<String, toml::Table>,
@@ -109,6 +113,7 @@ impl Default for Config {
             improvements: ImprovementsConfig::default(),
             auth: AuthConfig::default(),
             plugins: PluginsConfig::default(),
+            notify: NotifyConfig::default(),
             plugin_sections: BUILTIN_PLUGINS.iter().map(|p| (p.to_string(), toml::Table::new())).collect(),
         }
     }
@@ -467,8 +472,19 @@ struct Layered {
 }
 
 /// Top-level keys of [`Config`] (everything else is a plugin section).
-const CORE_KEYS: [&str; 10] =
-    ["data_dir", "default_workspace", "store", "vector", "llm", "api", "scheduler", "improvements", "auth", "plugins"];
+const CORE_KEYS: [&str; 11] = [
+    "data_dir",
+    "default_workspace",
+    "store",
+    "vector",
+    "llm",
+    "api",
+    "scheduler",
+    "improvements",
+    "auth",
+    "plugins",
+    "notify",
+];
 
 impl Layered {
     fn new(origin: &str, text: &str, env: impl IntoIterator<Item = (String, String)>) -> Result<Layered, ConfigError> {
@@ -690,6 +706,7 @@ impl Config {
                 return err(&format!("plugins.enabled[{i}]"), format!("{name:?} is listed twice"));
             }
         }
+        self.notify.validate()?;
         Ok(())
     }
 

@@ -17,6 +17,7 @@ pub mod json;
 pub mod keys;
 pub mod limits;
 mod model;
+pub mod notify;
 pub mod plain;
 mod record;
 mod time;
@@ -27,5 +28,6 @@ pub use model::{
     Alert, ApiKey, Improvement, ImprovementEvent, ImprovementStatus, Insight, JobRun, JobStatus, NewAlert,
     NewImprovement, NewInsight, Role, Severity,
 };
+pub use notify::{Delivery, DeliveryStatus, NewNotification, Notification};
 pub use record::{ContentHash, Outcome, Prediction, RawRecord, Record, RecordDefaults, RecordType, parse_json_record};
 pub use time::Timestamp;

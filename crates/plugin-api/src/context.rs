@@ -71,6 +71,30 @@ pub struct AlertDraft {
     pub data: Value,
 }
 
+/// An event to notify the configured destinations of (webhooks, Slack,
+/// PagerDuty), written to the outbox with the rest of the call's writes:
+/// it is delivered exactly when they commit. The workspace and plugin are
+/// the context's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationDraft {
+    /// The event type, one of `learnloop_core::notify::EVENT_TYPES`
+    /// (`retrain.requested`, `experiment.concluded`, ...).
+    pub event: String,
+    /// How bad.
+    pub severity: Severity,
+    /// What it is about (a model id, an agent id).
+    pub subject: String,
+    /// One line for people.
+    pub summary: String,
+    /// A key stable for the thing it is about (receivers deduplicate on it).
+    pub dedup_key: String,
+    /// The route that shows it (`/api/v1/<plugin>/...`).
+    pub link: String,
+    /// The evidence.
+    #[serde(default)]
+    pub data: Value,
+}
+
 /// A proposed change to what the plugin serves.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImprovementDraft {
@@ -218,6 +242,15 @@ pub trait Context {
 
     /// Proposes an improvement to the host's improvement lifecycle.
     fn propose_improvement(&mut self, improvement: ImprovementDraft) -> Result<(), PluginError>;
+
+    /// Notifies the configured destinations of an event (see
+    /// [`NotificationDraft`]); it goes to the outbox in the same commit as
+    /// the call's other writes. A host too old to deliver notifications
+    /// answers `Unavailable`.
+    fn emit_notification(&mut self, notification: NotificationDraft) -> Result<(), PluginError> {
+        let _ = notification;
+        Err(PluginError::unavailable("this host does not deliver notifications"))
+    }
 
     /// Inserts or replaces points in a collection of this plugin.
     fn upsert_vectors(&mut self, collection: &str, points: Vec<VectorPoint>) -> Result<(), PluginError>;

@@ -175,6 +175,10 @@ impl Context for RemoteContext {
     fn emit_alert(&mut self, alert: AlertDraft) -> Result<(), PluginError> {
         self.call::<Value>(HostCall::EmitAlert { alert }).map(|_| ())
     }
+
+    fn emit_notification(&mut self, notification: NotificationDraft) -> Result<(), PluginError> {
+        self.call::<Value>(HostCall::EmitNotification { notification }).map(|_| ())
+    }
     fn propose_improvement(&mut self, improvement: ImprovementDraft) -> Result<(), PluginError> {
         self.call::<Value>(HostCall::ProposeImprovement { improvement }).map(|_| ())
     }

@@ -46,8 +46,8 @@ pub mod services;
 pub mod state;
 
 pub use context::{
-    AlertDraft, Context, ImprovementDraft, InsightDraft, LlmRequest, LogLevel, RawState, State, VectorHit, VectorPoint,
-    VectorQuery,
+    AlertDraft, Context, ImprovementDraft, InsightDraft, LlmRequest, LogLevel, NotificationDraft, RawState, State,
+    VectorHit, VectorPoint, VectorQuery,
 };
 pub use error::PluginError;
 pub use improve::{Applied, Score, ScoreRequest, ScoreWindow, applied};

@@ -10,7 +10,8 @@ use serde_json::Value;
 
 use crate::{
     AlertDraft, ColumnSpec, Context, Event, EventQuery, Expect, ImprovementDraft, InsightDraft, LlmRequest, LogLevel,
-    Plugin, PluginError, Record, RouteRequest, ScoreRequest, Timestamp, VectorPoint, VectorQuery, WorkspaceId,
+    NotificationDraft, Plugin, PluginError, Record, RouteRequest, ScoreRequest, Timestamp, VectorPoint, VectorQuery,
+    WorkspaceId,
 };
 
 /// What a context-bound call needs to rebuild its context on the other side.
@@ -86,23 +87,72 @@ impl PluginCall {
 #[serde(tag = "call", rename_all = "snake_case")]
 #[allow(missing_docs)]
 pub enum HostCall {
-    Predictions { query: EventQuery },
-    Outcomes { query: EventQuery },
-    PredictionColumns { query: EventQuery, spec: ColumnSpec },
-    GetState { key: String },
-    GetStates { keys: Vec<String> },
-    PutState { key: String, value: Value, expect: Expect },
-    DeleteState { key: String, expect: Expect },
-    ScanState { prefix: String, after: Option<String>, limit: usize },
-    ScanStateRaw { prefix: String, after: Option<String>, limit: usize },
-    EmitInsight { insight: InsightDraft },
-    EmitAlert { alert: AlertDraft },
-    ProposeImprovement { improvement: ImprovementDraft },
-    UpsertVectors { collection: String, points: Vec<VectorPoint> },
-    SearchVectors { collection: String, query: VectorQuery },
-    Embed { texts: Vec<String> },
-    LlmGenerate { request: LlmRequest },
-    Log { level: LogLevel, message: String },
+    Predictions {
+        query: EventQuery,
+    },
+    Outcomes {
+        query: EventQuery,
+    },
+    PredictionColumns {
+        query: EventQuery,
+        spec: ColumnSpec,
+    },
+    GetState {
+        key: String,
+    },
+    GetStates {
+        keys: Vec<String>,
+    },
+    PutState {
+        key: String,
+        value: Value,
+        expect: Expect,
+    },
+    DeleteState {
+        key: String,
+        expect: Expect,
+    },
+    ScanState {
+        prefix: String,
+        after: Option<String>,
+        limit: usize,
+    },
+    ScanStateRaw {
+        prefix: String,
+        after: Option<String>,
+        limit: usize,
+    },
+    EmitInsight {
+        insight: InsightDraft,
+    },
+    EmitAlert {
+        alert: AlertDraft,
+    },
+    /// [`Context::emit_notification`].
+    EmitNotification {
+        notification: NotificationDraft,
+    },
+    ProposeImprovement {
+        improvement: ImprovementDraft,
+    },
+    UpsertVectors {
+        collection: String,
+        points: Vec<VectorPoint>,
+    },
+    SearchVectors {
+        collection: String,
+        query: VectorQuery,
+    },
+    Embed {
+        texts: Vec<String>,
+    },
+    LlmGenerate {
+        request: LlmRequest,
+    },
+    Log {
+        level: LogLevel,
+        message: String,
+    },
 }
 
 /// Parses a message; an unknown call is `Unavailable`, so a newer peer's
@@ -159,6 +209,7 @@ pub fn dispatch_host(ctx: &mut dyn Context, call: HostCall) -> Result<Value, Plu
         }
         HostCall::EmitInsight { insight } => ctx.emit_insight(insight).map(|_| Value::Null),
         HostCall::EmitAlert { alert } => ctx.emit_alert(alert).map(|_| Value::Null),
+        HostCall::EmitNotification { notification } => ctx.emit_notification(notification).map(|_| Value::Null),
         HostCall::ProposeImprovement { improvement } => ctx.propose_improvement(improvement).map(|_| Value::Null),
         HostCall::UpsertVectors { collection, points } => ctx.upsert_vectors(&collection, points).map(|_| Value::Null),
         HostCall::SearchVectors { collection, query } => json(ctx.search_vectors(&collection, &query)?),

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use learnloop_core::{NewAlert, NewImprovement, NewInsight, PluginName};
+use learnloop_core::{NewAlert, NewImprovement, NewInsight, NewNotification, PluginName};
 use learnloop_plugin_api::improve::APPLIED_PREFIX;
 use learnloop_plugin_api::*;
 use learnloop_store::{Changes, StateChange, StateKey, Store, StoreError};
@@ -57,6 +57,7 @@ pub struct HostContext<'a> {
     state: BTreeMap<String, Pending>,
     insights: Vec<NewInsight>,
     alerts: Vec<NewAlert>,
+    notifications: Vec<NewNotification>,
     improvements: Vec<NewImprovement>,
 }
 
@@ -78,6 +79,7 @@ impl<'a> HostContext<'a> {
             state: BTreeMap::new(),
             insights: Vec::new(),
             alerts: Vec::new(),
+            notifications: Vec::new(),
             improvements: Vec::new(),
         }
     }
@@ -135,6 +137,7 @@ impl<'a> HostContext<'a> {
                 .collect(),
             insights: self.insights,
             alerts: self.alerts,
+            notifications: self.notifications,
             improvements: self.improvements,
             transitions: Vec::new(),
             fence: None,
@@ -338,6 +341,23 @@ impl Context for HostContext<'_> {
         };
         alert.validate()?;
         self.alerts.push(alert);
+        Ok(())
+    }
+
+    fn emit_notification(&mut self, d: NotificationDraft) -> Result<(), PluginError> {
+        let n = NewNotification {
+            workspace: Some(self.workspace.clone()),
+            plugin: self.plugin.clone(),
+            event: d.event,
+            severity: d.severity,
+            subject: d.subject,
+            summary: d.summary,
+            dedup_key: d.dedup_key,
+            link: d.link,
+            data: d.data,
+        };
+        n.validate()?;
+        self.notifications.push(n);
         Ok(())
     }
 

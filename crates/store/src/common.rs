@@ -49,6 +49,11 @@ pub(crate) const INSIGHT_COLUMNS: &str =
     "id, workspace, plugin, kind, title, detail, confidence, impact, data, created_at";
 pub(crate) const ALERT_COLUMNS: &str = "id, workspace, plugin, severity, kind, subject, message, dedup_key, data, created_at, last_seen_at, occurrences, acknowledged_at";
 pub(crate) const IMPROVEMENT_COLUMNS: &str = "id, workspace, plugin, target, version, status, params, evidence, metric, expected_gain, backtest, created_at, updated_at, history";
+pub(crate) const NOTIFICATION_COLUMNS: &str =
+    "id, uid, workspace, plugin, event, severity, subject, summary, dedup_key, link, data, occurred_at";
+/// A delivery joined with its notification (`d` and `n`).
+pub(crate) const DELIVERY_COLUMNS: &str = "d.id, d.destination, d.status, d.attempts, d.next_attempt_at, d.last_error, d.created_at, d.finished_at, \
+     n.id, n.uid, n.workspace, n.plugin, n.event, n.severity, n.subject, n.summary, n.dedup_key, n.link, n.data, n.occurred_at";
 pub(crate) const API_KEY_COLUMNS: &str = "id, name, prefix, workspace, role, created_at, revoked_at";
 
 /// The select list of a columnar prediction read (`predictions` is the
@@ -235,8 +240,11 @@ pub(crate) trait ChangeWriter {
     ) -> Result<Option<u64>>;
     /// Inserts an insight; its id.
     fn insert_insight(&mut self, insight: &NewInsight, now: Timestamp) -> Result<i64>;
-    /// Inserts an alert or folds it into the open one with its dedup key; its id.
-    fn raise_alert(&mut self, alert: &NewAlert, now: Timestamp) -> Result<i64>;
+    /// Inserts an alert or folds it into the open one with its dedup key;
+    /// its id and whether it was inserted.
+    fn raise_alert(&mut self, alert: &NewAlert, now: Timestamp) -> Result<(i64, bool)>;
+    /// Puts a notification in the outbox; its id.
+    fn insert_notification(&mut self, n: &learnloop_core::NewNotification, now: Timestamp) -> Result<i64>;
     /// Inserts a proposal as the next version of its target; its id and version.
     fn propose_improvement(&mut self, improvement: &NewImprovement, now: Timestamp) -> Result<(i64, u64)>;
     /// Moves an improvement (see [`Move`]); the improvement after the move.
@@ -264,10 +272,16 @@ pub(crate) fn commit_changes(w: &mut impl ChangeWriter, changes: &Changes, now: 
         receipt.insights.push(w.insert_insight(i, now)?);
     }
     for a in &changes.alerts {
-        receipt.alerts.push(w.raise_alert(a, now)?);
+        let (id, inserted) = w.raise_alert(a, now)?;
+        if inserted {
+            w.insert_notification(&crate::outbox::alert_raised(a, id), now)?;
+        }
+        receipt.alerts.push(id);
     }
     for i in &changes.improvements {
-        receipt.improvements.push(w.propose_improvement(i, now)?);
+        let (id, version) = w.propose_improvement(i, now)?;
+        w.insert_notification(&crate::outbox::improvement_proposed(i, id, version), now)?;
+        receipt.improvements.push((id, version));
     }
     for t in &changes.transitions {
         let m = Move {
@@ -278,7 +292,24 @@ pub(crate) fn commit_changes(w: &mut impl ChangeWriter, changes: &Changes, now: 
             backtest: t.backtest.as_ref(),
             note: &t.note,
         };
-        w.move_improvement(&m, now)?;
+        let moved = w.move_improvement(&m, now)?;
+        w.insert_notification(&crate::outbox::improvement_moved(&moved), now)?;
+    }
+    for n in &changes.notifications {
+        w.insert_notification(n, now)?;
     }
     Ok(receipt)
+}
+
+/// The columns a delivery attempt's result sets: status, next attempt,
+/// error (kept from before when `None`), finish time.
+pub(crate) fn delivery_update(
+    result: &DeliveryResult,
+    now: Timestamp,
+) -> (&'static str, Option<i64>, Option<String>, Option<i64>) {
+    match result {
+        DeliveryResult::Delivered => ("delivered", None, None, Some(now.as_micros())),
+        DeliveryResult::Retry { at, error } => ("pending", Some(at.as_micros()), Some(error.clone()), None),
+        DeliveryResult::Dead { error } => ("dead", None, Some(error.clone()), Some(now.as_micros())),
+    }
 }

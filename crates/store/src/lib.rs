@@ -36,6 +36,7 @@ mod common;
 #[cfg(feature = "postgres")]
 mod copy;
 mod error;
+mod outbox;
 #[cfg(feature = "postgres")]
 pub mod pg_test;
 #[cfg(feature = "postgres")]
@@ -50,14 +51,15 @@ mod types;
 use std::sync::Arc;
 
 use learnloop_core::{
-    Alert, ApiKey, Improvement, ImprovementStatus, Insight, JobRun, JobStatus, PluginName, Record, Timestamp,
-    WorkspaceId,
+    Alert, ApiKey, Delivery, Improvement, ImprovementStatus, Insight, JobRun, JobStatus, Notification, PluginName,
+    Record, Timestamp, WorkspaceId,
 };
 
 #[cfg(feature = "postgres")]
 pub use copy::{CopyOptions, TableCopy, copy_sqlite_to_postgres};
 pub use error::{Rejection, StoreError};
 pub use learnloop_core::columns::{ColumnSpec, PredictionColumns};
+pub use outbox::{DeliveryQuery, DeliveryResult, OutboxStats};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
 pub use sqlite::{SqliteOptions, SqliteStore};
@@ -268,6 +270,46 @@ pub trait Store: Send + Sync {
 
     /// Revokes a key; revoking twice keeps the first time.
     fn revoke_api_key(&self, id: i64, now: Timestamp) -> Result<ApiKey>;
+
+    /// Routes up to `limit` notifications not yet routed, oldest first, in
+    /// one transaction: `route` names the destinations each goes to, a
+    /// pending delivery due at `now` is made for each, and the notification
+    /// is marked routed (with no destination, it is only marked). With a
+    /// `fence`, nothing lands once that lease has changed hands. Returns
+    /// how many notifications were routed.
+    fn route_notifications(
+        &self,
+        limit: usize,
+        route: &mut dyn FnMut(&Notification) -> Vec<String>,
+        fence: Option<&Fence>,
+        now: Timestamp,
+    ) -> Result<usize>;
+
+    /// Pending deliveries to `destination` due at `now`, earliest due first,
+    /// at most `limit`.
+    fn due_deliveries(&self, destination: &str, now: Timestamp, limit: usize) -> Result<Vec<Delivery>>;
+
+    /// Records one attempt at delivery `id` (counted in `attempts`), if it
+    /// is still pending: [`StoreError::Invalid`] if it was delivered or
+    /// given up meanwhile, [`StoreError::Fenced`] if `fence` no longer holds.
+    fn record_delivery(
+        &self,
+        id: i64,
+        result: &DeliveryResult,
+        fence: Option<&Fence>,
+        now: Timestamp,
+    ) -> Result<Delivery>;
+
+    /// Deliveries matching `query`, newest first.
+    fn deliveries(&self, query: &DeliveryQuery) -> Result<Vec<Delivery>>;
+
+    /// Puts delivery `id` back to pending, due at `now`, with its attempts
+    /// reset (a dead one gets its full number of attempts again; a pending
+    /// one is due at once). [`StoreError::Invalid`] if it was delivered.
+    fn retry_delivery(&self, id: i64, now: Timestamp) -> Result<Delivery>;
+
+    /// The outbox in numbers.
+    fn outbox_stats(&self) -> Result<OutboxStats>;
 }
 
 /// How to open a store, besides its URL: the settings of `[store]` that

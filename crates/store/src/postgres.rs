@@ -25,8 +25,8 @@ use std::sync::Mutex;
 use ::postgres::types::ToSql;
 use ::postgres::{Client, IsolationLevel, Row, Statement, Transaction};
 use learnloop_core::{
-    Alert, ApiKey, Improvement, ImprovementStatus, Insight, JobRun, JobStatus, NewAlert, NewImprovement, NewInsight,
-    PluginName, Record, Timestamp, WorkspaceId,
+    Alert, ApiKey, Delivery, DeliveryStatus, Improvement, ImprovementStatus, Insight, JobRun, JobStatus, NewAlert,
+    NewImprovement, NewInsight, NewNotification, Notification, PluginName, Record, Timestamp, WorkspaceId,
 };
 use serde_json::Value;
 
@@ -40,7 +40,8 @@ pub(crate) type Param = Box<dyn ToSql + Sync + Send>;
 
 /// Schema migrations, applied in order, each once, under an advisory lock so
 /// processes starting together do not race. Never edit a released one.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("schema/postgres/0001.sql"))];
+const MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("schema/postgres/0001.sql")), (2, include_str!("schema/postgres/0002.sql"))];
 
 /// The tables `learnloop migrate` copies, with their columns in the order
 /// both schemas share; the first column is the key rows are copied in order of.
@@ -57,6 +58,14 @@ pub(crate) const TABLES: &[(&str, &str)] = &[
         "id, workspace, plugin, target, version, status, params, evidence, metric, expected_gain, backtest, history, created_at, updated_at",
     ),
     ("api_keys", "id, name, prefix, hash, workspace, role, created_at, revoked_at"),
+    (
+        "notifications",
+        "id, uid, workspace, plugin, event, severity, subject, summary, dedup_key, link, data, occurred_at, routed",
+    ),
+    (
+        "deliveries",
+        "id, notification_id, destination, status, attempts, next_attempt_at, last_error, created_at, finished_at",
+    ),
 ];
 
 const PREDICTION_COLUMNS_ALL: &str = "seq, workspace, id, plugin, subject, kind, value, label, confidence, features, payload, event_time, ingested_at, content_hash";
@@ -307,7 +316,7 @@ impl PostgresStore {
     /// and the event sequence after the highest seq.
     pub(crate) fn after_import(&self) -> Result<()> {
         self.write(|tx| {
-            for table in ["job_runs", "insights", "alerts", "improvements", "api_keys"] {
+            for table in ["job_runs", "insights", "alerts", "improvements", "api_keys", "notifications", "deliveries"] {
                 tx.execute(
                     &format!(
                         "SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
@@ -726,6 +735,7 @@ fn event_filter(q: &EventQuery, outcomes: bool, max_limit: usize) -> Result<(Str
 }
 
 // The row mappers are shared with SQLite (`rows.rs`).
+use crate::rows;
 use crate::rows::{
     alert as alert_row, api_key as api_key_row, improvement as improvement_row, insight as insight_row,
     job_run as job_run_row, lease as lease_row, outcome as outcome_row, prediction as prediction_row,
@@ -819,7 +829,7 @@ fn insert_insight(tx: &mut Tx<'_>, i: &NewInsight, now: Timestamp) -> Result<i64
 
 /// Inserts an alert, or folds it into the open alert with its dedup key,
 /// in one statement (two nodes raising the same alert at once fold too).
-fn raise_alert(tx: &mut Tx<'_>, a: &NewAlert, now: Timestamp) -> Result<i64> {
+fn raise_alert(tx: &mut Tx<'_>, a: &NewAlert, now: Timestamp) -> Result<(i64, bool)> {
     let stmt = tx.prepare_cached(
         "INSERT INTO alerts (workspace, plugin, severity, kind, subject, message, dedup_key, data, created_at, last_seen_at, occurrences)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 1)
@@ -832,24 +842,73 @@ fn raise_alert(tx: &mut Tx<'_>, a: &NewAlert, now: Timestamp) -> Result<i64> {
                  THEN excluded.severity ELSE alerts.severity END,
              message = excluded.message,
              data = excluded.data
-         RETURNING id",
+         RETURNING id, (xmax = 0) AS inserted",
+    )?;
+    let row = tx.query_one(
+        &stmt,
+        &[
+            &a.workspace.as_str(),
+            &a.plugin.as_str(),
+            &severity_str(a.severity),
+            &a.kind,
+            &a.subject,
+            &a.message,
+            &a.dedup_key,
+            &a.data.to_string(),
+            &now.as_micros(),
+        ],
+    )?;
+    // xmax is 0 on a row version an INSERT made, and set on one made by
+    // the DO UPDATE branch.
+    Ok((row.get(0), row.get(1)))
+}
+
+/// Puts a notification in the outbox.
+fn insert_notification(tx: &mut Tx<'_>, n: &NewNotification, now: Timestamp) -> Result<i64> {
+    let stmt = tx.prepare_cached(
+        "INSERT INTO notifications (uid, workspace, plugin, event, severity, subject, summary, dedup_key, link, data, occurred_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
     )?;
     Ok(tx
         .query_one(
             &stmt,
             &[
-                &a.workspace.as_str(),
-                &a.plugin.as_str(),
-                &severity_str(a.severity),
-                &a.kind,
-                &a.subject,
-                &a.message,
-                &a.dedup_key,
-                &a.data.to_string(),
+                &crate::outbox::new_uid(),
+                &n.workspace.as_ref().map(|w| w.as_str()),
+                &n.plugin.as_str(),
+                &n.event,
+                &severity_str(n.severity),
+                &n.subject,
+                &n.summary,
+                &n.dedup_key,
+                &n.link,
+                &n.data.to_string(),
                 &now.as_micros(),
             ],
         )?
         .get(0))
+}
+
+fn get_delivery(c: &mut impl ::postgres::GenericClient, id: i64, lock: bool) -> Result<Delivery> {
+    let lock = if lock { " FOR UPDATE OF d" } else { "" };
+    c.query_opt(
+        &format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN notifications n ON n.id = d.notification_id WHERE d.id = $1{lock}"
+        ),
+        &[&id],
+    )?
+    .map(|r| rows::delivery(&r))
+    .transpose()?
+    .ok_or_else(|| StoreError::NotFound(format!("delivery {id}")))
+}
+
+fn check_fence_pg(tx: &mut Tx<'_>, fence: Option<&Fence>) -> Result<()> {
+    if let Some(f) = fence {
+        let current =
+            tx.query_opt("SELECT token FROM leases WHERE name = $1 FOR SHARE", &[&f.lease])?.map(|r| r.get(0));
+        check_fence(f, current)?;
+    }
+    Ok(())
 }
 
 /// Inserts a proposed improvement as the next version of its target. An
@@ -945,8 +1004,11 @@ impl ChangeWriter for Tx<'_> {
     fn insert_insight(&mut self, insight: &NewInsight, now: Timestamp) -> Result<i64> {
         insert_insight(self, insight, now)
     }
-    fn raise_alert(&mut self, alert: &NewAlert, now: Timestamp) -> Result<i64> {
+    fn raise_alert(&mut self, alert: &NewAlert, now: Timestamp) -> Result<(i64, bool)> {
         raise_alert(self, alert, now)
+    }
+    fn insert_notification(&mut self, n: &NewNotification, now: Timestamp) -> Result<i64> {
+        insert_notification(self, n, now)
     }
     fn propose_improvement(&mut self, improvement: &NewImprovement, now: Timestamp) -> Result<(i64, u64)> {
         propose_improvement(self, improvement, now)
@@ -1184,16 +1246,22 @@ impl Store for PostgresStore {
 
     fn acknowledge_alert(&self, workspace: &WorkspaceId, id: i64, now: Timestamp) -> Result<Alert> {
         self.write(|tx| {
-            tx.query_opt(
-                &format!(
-                    "UPDATE alerts SET acknowledged_at = COALESCE(acknowledged_at, $3) WHERE id = $1 AND workspace = $2
-                     RETURNING {ALERT_COLUMNS}"
-                ),
+            let changed = tx.execute(
+                "UPDATE alerts SET acknowledged_at = $3 WHERE id = $1 AND workspace = $2 AND acknowledged_at IS NULL",
                 &[&id, &workspace.as_str(), &now.as_micros()],
-            )?
-            .map(|r| alert_row(&r))
-            .transpose()?
-            .ok_or_else(|| StoreError::NotFound(format!("alert {id} in workspace {workspace}")))
+            )?;
+            let alert = tx
+                .query_opt(
+                    &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = $1 AND workspace = $2"),
+                    &[&id, &workspace.as_str()],
+                )?
+                .map(|r| alert_row(&r))
+                .transpose()?
+                .ok_or_else(|| StoreError::NotFound(format!("alert {id} in workspace {workspace}")))?;
+            if changed > 0 {
+                insert_notification(tx, &crate::outbox::alert_acknowledged(&alert), now)?;
+            }
+            Ok(alert)
         })
     }
 
@@ -1220,7 +1288,11 @@ impl Store for PostgresStore {
         now: Timestamp,
     ) -> Result<Improvement> {
         let m = Move { workspace, id, from: None, to, backtest, note: &Value::Null };
-        self.write(|tx| move_improvement(tx, &m, now))
+        self.write(|tx| {
+            let moved = move_improvement(tx, &m, now)?;
+            insert_notification(tx, &crate::outbox::improvement_moved(&moved), now)?;
+            Ok(moved)
+        })
     }
 
     fn scan_state(
@@ -1310,6 +1382,9 @@ impl Store for PostgresStore {
                     field: "id".into(),
                     message: format!("job run {id} already finished as {}", run.status.as_str()),
                 });
+            }
+            if run.status == JobStatus::Failed {
+                insert_notification(tx, &crate::outbox::job_failed(&run), now)?;
             }
             Ok(run)
         })
@@ -1442,6 +1517,145 @@ impl Store for PostgresStore {
                 .map(|r| api_key_row(&r))
                 .transpose()?
                 .ok_or_else(|| StoreError::NotFound(format!("API key {id}")))
+        })
+    }
+
+    fn route_notifications(
+        &self,
+        limit: usize,
+        route: &mut dyn FnMut(&Notification) -> Vec<String>,
+        fence: Option<&Fence>,
+        now: Timestamp,
+    ) -> Result<usize> {
+        self.write(|tx| {
+            check_fence_pg(tx, fence)?;
+            // SKIP LOCKED: two routers (a stale one about to be fenced) never
+            // wait on each other's rows.
+            let list = tx
+                .query(
+                    &format!(
+                        "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE NOT routed ORDER BY id LIMIT $1
+                         FOR UPDATE SKIP LOCKED"
+                    ),
+                    &[&(limit.clamp(1, 10_000) as i64)],
+                )?
+                .iter()
+                .map(|r| rows::notification(r, 0))
+                .collect::<Result<Vec<_>>>()?;
+            let insert = tx.prepare_cached(
+                "INSERT INTO deliveries (notification_id, destination, status, attempts, next_attempt_at, created_at)
+                 VALUES ($1, $2, 'pending', 0, $3, $3) ON CONFLICT DO NOTHING",
+            )?;
+            let mark = tx.prepare_cached("UPDATE notifications SET routed = TRUE WHERE id = $1")?;
+            for n in &list {
+                for d in route(n) {
+                    tx.execute(&insert, &[&n.id, &d, &now.as_micros()])?;
+                }
+                tx.execute(&mark, &[&n.id])?;
+            }
+            Ok(list.len())
+        })
+    }
+
+    fn due_deliveries(&self, destination: &str, now: Timestamp, limit: usize) -> Result<Vec<Delivery>> {
+        self.query(
+            &format!(
+                "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN notifications n ON n.id = d.notification_id
+                 WHERE d.destination = $1 AND d.status = 'pending' AND d.next_attempt_at <= $2
+                 ORDER BY d.next_attempt_at, d.id LIMIT $3"
+            ),
+            &[Box::new(destination.to_string()), Box::new(now.as_micros()), Box::new(limit.clamp(1, 10_000) as i64)],
+            |r| rows::delivery(r),
+        )
+    }
+
+    fn record_delivery(
+        &self,
+        id: i64,
+        result: &DeliveryResult,
+        fence: Option<&Fence>,
+        now: Timestamp,
+    ) -> Result<Delivery> {
+        self.write(|tx| {
+            check_fence_pg(tx, fence)?;
+            let current = get_delivery(&mut **tx, id, true)?;
+            if current.status != DeliveryStatus::Pending {
+                return Err(StoreError::Invalid {
+                    field: "id".into(),
+                    message: format!("delivery {id} is already {}", current.status.as_str()),
+                });
+            }
+            let (status, next, error, finished) = delivery_update(result, now);
+            tx.execute(
+                "UPDATE deliveries SET status = $2, attempts = attempts + 1, next_attempt_at = $3,
+                 last_error = COALESCE($4, last_error), finished_at = $5 WHERE id = $1",
+                &[&id, &status, &next, &error, &finished],
+            )?;
+            get_delivery(&mut **tx, id, false)
+        })
+    }
+
+    fn deliveries(&self, q: &DeliveryQuery) -> Result<Vec<Delivery>> {
+        let mut f = Filter::default();
+        f.eq("d.status", q.status.map(|s| s.as_str().to_string()));
+        f.eq("d.destination", q.destination.clone());
+        f.eq("n.workspace", q.workspace.as_ref().map(|w| w.to_string()));
+        f.eq("n.plugin", q.plugin.as_ref().map(|p| p.to_string()));
+        let (clause, params) = f.finish("d.id DESC", list_limit(q.limit) as i64);
+        self.query(
+            &format!(
+                "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN notifications n ON n.id = d.notification_id{clause}"
+            ),
+            &params,
+            |r| rows::delivery(r),
+        )
+    }
+
+    fn retry_delivery(&self, id: i64, now: Timestamp) -> Result<Delivery> {
+        self.write(|tx| {
+            let current = get_delivery(&mut **tx, id, true)?;
+            if current.status == DeliveryStatus::Delivered {
+                return Err(StoreError::Invalid {
+                    field: "id".into(),
+                    message: format!("delivery {id} was already delivered"),
+                });
+            }
+            tx.execute(
+                "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = $2, finished_at = NULL WHERE id = $1",
+                &[&id, &now.as_micros()],
+            )?;
+            get_delivery(&mut **tx, id, false)
+        })
+    }
+
+    fn outbox_stats(&self) -> Result<OutboxStats> {
+        self.read(|c| {
+            let row = c.query_one("SELECT COUNT(*), MIN(occurred_at) FROM notifications WHERE NOT routed", &[])?;
+            let (unrouted, oldest): (i64, Option<i64>) = (row.get(0), row.get(1));
+            let mut stats = OutboxStats {
+                unrouted: unrouted as u64,
+                oldest_unrouted: oldest.and_then(Timestamp::from_micros),
+                ..Default::default()
+            };
+            for r in c.query(
+                "SELECT destination, status, COUNT(*) FROM deliveries GROUP BY destination, status ORDER BY destination, status",
+                &[],
+            )? {
+                let (d, st, n): (String, String, i64) = (r.get(0), r.get(1), r.get(2));
+                if let Some(st) = DeliveryStatus::parse(&st) {
+                    stats.deliveries.push((d, st, n as u64));
+                }
+            }
+            for r in c.query(
+                "SELECT destination, MIN(created_at) FROM deliveries WHERE status = 'pending' GROUP BY destination ORDER BY destination",
+                &[],
+            )? {
+                let (d, t): (String, i64) = (r.get(0), r.get(1));
+                if let Some(t) = Timestamp::from_micros(t) {
+                    stats.oldest_pending.push((d, t));
+                }
+            }
+            Ok(stats)
         })
     }
 }

@@ -249,3 +249,44 @@ pub(crate) fn api_key<R: RowRead>(r: &R) -> Result<ApiKey, R::Error> {
         revoked_at: r.opt_ts(6)?,
     })
 }
+
+/// A notification, from [`crate::common::NOTIFICATION_COLUMNS`] starting at column `at`.
+pub(crate) fn notification<R: RowRead>(r: &R, at: usize) -> Result<learnloop_core::Notification, R::Error> {
+    let severity: String = r.col(at + 5)?;
+    let workspace = match r.col::<Option<String>>(at + 2)? {
+        None => None,
+        Some(w) => Some(learnloop_core::WorkspaceId::try_from(w).map_err(|e| R::bad(at + 2, e.to_string()))?),
+    };
+    Ok(learnloop_core::Notification {
+        id: r.col(at)?,
+        uid: r.col(at + 1)?,
+        workspace,
+        plugin: r.id(at + 3)?,
+        event: r.col(at + 4)?,
+        severity: severity_from_str(&severity).ok_or_else(|| R::bad(at + 5, format!("severity {severity:?}")))?,
+        subject: r.col(at + 6)?,
+        summary: r.col(at + 7)?,
+        dedup_key: r.col(at + 8)?,
+        link: r.col(at + 9)?,
+        data: r.json_value(at + 10)?,
+        occurred_at: r.ts(at + 11)?,
+    })
+}
+
+/// A delivery with its notification, from [`crate::common::DELIVERY_COLUMNS`].
+pub(crate) fn delivery<R: RowRead>(r: &R) -> Result<learnloop_core::Delivery, R::Error> {
+    let status: String = r.col(2)?;
+    let attempts: i64 = r.col(3)?;
+    Ok(learnloop_core::Delivery {
+        id: r.col(0)?,
+        destination: r.col(1)?,
+        status: learnloop_core::DeliveryStatus::parse(&status)
+            .ok_or_else(|| R::bad(2, format!("delivery status {status:?}")))?,
+        attempts: u32::try_from(attempts).map_err(|_| R::bad(3, format!("attempts {attempts}")))?,
+        next_attempt_at: r.opt_ts(4)?,
+        last_error: r.col(5)?,
+        created_at: r.ts(6)?,
+        finished_at: r.opt_ts(7)?,
+        notification: notification(r, 8)?,
+    })
+}

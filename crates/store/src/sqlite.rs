@@ -14,8 +14,9 @@ use std::sync::mpsc::{SyncSender, sync_channel};
 use std::time::Duration;
 
 use learnloop_core::{
-    Alert, ApiKey, Improvement, ImprovementStatus, Insight, JobRun, JobStatus, NewAlert, NewImprovement, NewInsight,
-    Outcome, PluginName, Prediction, Record, Severity, Timestamp, WorkspaceId,
+    Alert, ApiKey, Delivery, DeliveryStatus, Improvement, ImprovementStatus, Insight, JobRun, JobStatus, NewAlert,
+    NewImprovement, NewInsight, NewNotification, Notification, Outcome, PluginName, Prediction, Record, Severity,
+    Timestamp, WorkspaceId,
 };
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
@@ -87,8 +88,11 @@ impl Drop for SqliteStore {
 
 /// Schema migrations, applied in order, each once. Never edit a released one:
 /// add a new version instead.
-const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("schema/sqlite/0001.sql")), (2, include_str!("schema/sqlite/0002.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("schema/sqlite/0001.sql")),
+    (2, include_str!("schema/sqlite/0002.sql")),
+    (3, include_str!("schema/sqlite/0003.sql")),
+];
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding the lock dropped its transaction, which rolled
@@ -460,7 +464,7 @@ fn insert_insight(tx: &rusqlite::Transaction<'_>, i: &NewInsight, now: Timestamp
 }
 
 /// Inserts an alert, or folds it into the open alert with its dedup key.
-fn raise_alert(tx: &rusqlite::Transaction<'_>, a: &NewAlert, now: Timestamp) -> Result<i64> {
+fn raise_alert(tx: &rusqlite::Transaction<'_>, a: &NewAlert, now: Timestamp) -> Result<(i64, bool)> {
     let open: Option<(i64, String)> = tx
         .prepare_cached(
             "SELECT id, severity FROM alerts
@@ -481,7 +485,7 @@ fn raise_alert(tx: &rusqlite::Transaction<'_>, a: &NewAlert, now: Timestamp) -> 
             a.message,
             a.data.to_string()
         ])?;
-        return Ok(id);
+        return Ok((id, false));
     }
     tx.prepare_cached(
         "INSERT INTO alerts (workspace, plugin, severity, kind, subject, message, dedup_key, data, created_at, last_seen_at, occurrences)
@@ -498,7 +502,38 @@ fn raise_alert(tx: &rusqlite::Transaction<'_>, a: &NewAlert, now: Timestamp) -> 
         a.data.to_string(),
         now.as_micros()
     ])?;
+    Ok((tx.last_insert_rowid(), true))
+}
+
+/// Puts a notification in the outbox.
+fn insert_notification(tx: &Connection, n: &NewNotification, now: Timestamp) -> Result<i64> {
+    tx.prepare_cached(
+        "INSERT INTO notifications (uid, workspace, plugin, event, severity, subject, summary, dedup_key, link, data, occurred_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        crate::outbox::new_uid(),
+        n.workspace.as_ref().map(|w| w.as_str()),
+        n.plugin.as_str(),
+        n.event,
+        severity_str(n.severity),
+        n.subject,
+        n.summary,
+        n.dedup_key,
+        n.link,
+        n.data.to_string(),
+        now.as_micros()
+    ])?;
     Ok(tx.last_insert_rowid())
+}
+
+fn get_delivery(conn: &Connection, id: i64) -> Result<Delivery> {
+    conn.prepare_cached(&format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN notifications n ON n.id = d.notification_id WHERE d.id = ?1"
+    ))?
+    .query_row([id], |r| rows::delivery(r))
+    .optional()?
+    .ok_or_else(|| StoreError::NotFound(format!("delivery {id}")))
 }
 
 /// Inserts a proposed improvement as the next version of its target.
@@ -574,8 +609,11 @@ impl ChangeWriter for Writer<'_, '_> {
     fn insert_insight(&mut self, insight: &NewInsight, now: Timestamp) -> Result<i64> {
         insert_insight(self.0, insight, now)
     }
-    fn raise_alert(&mut self, alert: &NewAlert, now: Timestamp) -> Result<i64> {
+    fn raise_alert(&mut self, alert: &NewAlert, now: Timestamp) -> Result<(i64, bool)> {
         raise_alert(self.0, alert, now)
+    }
+    fn insert_notification(&mut self, n: &NewNotification, now: Timestamp) -> Result<i64> {
+        insert_notification(self.0, n, now)
     }
     fn propose_improvement(&mut self, improvement: &NewImprovement, now: Timestamp) -> Result<(i64, u64)> {
         propose_improvement(self.0, improvement, now)
@@ -891,14 +929,20 @@ impl Store for SqliteStore {
 
     fn acknowledge_alert(&self, workspace: &WorkspaceId, id: i64, now: Timestamp) -> Result<Alert> {
         self.write(|tx| {
-            tx.prepare_cached(
-                "UPDATE alerts SET acknowledged_at = COALESCE(acknowledged_at, ?3) WHERE id = ?1 AND workspace = ?2",
-            )?
-            .execute(params![id, workspace.as_str(), now.as_micros()])?;
-            tx.prepare_cached(&format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?1 AND workspace = ?2"))?
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE alerts SET acknowledged_at = ?3 WHERE id = ?1 AND workspace = ?2 AND acknowledged_at IS NULL",
+                )?
+                .execute(params![id, workspace.as_str(), now.as_micros()])?;
+            let alert = tx
+                .prepare_cached(&format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?1 AND workspace = ?2"))?
                 .query_row(params![id, workspace.as_str()], alert_row)
                 .optional()?
-                .ok_or_else(|| StoreError::NotFound(format!("alert {id} in workspace {workspace}")))
+                .ok_or_else(|| StoreError::NotFound(format!("alert {id} in workspace {workspace}")))?;
+            if changed > 0 {
+                insert_notification(tx, &crate::outbox::alert_acknowledged(&alert), now)?;
+            }
+            Ok(alert)
         })
     }
 
@@ -930,7 +974,11 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<Improvement> {
         let m = Move { workspace, id, from: None, to, backtest, note: &Value::Null };
-        self.write(|tx| move_improvement(tx, &m, now))
+        self.write(|tx| {
+            let moved = move_improvement(tx, &m, now)?;
+            insert_notification(tx, &crate::outbox::improvement_moved(&moved), now)?;
+            Ok(moved)
+        })
     }
 
     fn scan_state(
@@ -1019,6 +1067,9 @@ impl Store for SqliteStore {
                     field: "id".into(),
                     message: format!("job run {id} already finished as {}", run.status.as_str()),
                 });
+            }
+            if run.status == JobStatus::Failed {
+                insert_notification(tx, &crate::outbox::job_failed(&run), now)?;
             }
             Ok(run)
         })
@@ -1152,6 +1203,147 @@ impl Store for SqliteStore {
             tx.query_row(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = ?1"), [id], api_key_row)
                 .optional()?
                 .ok_or_else(|| StoreError::NotFound(format!("API key {id}")))
+        })
+    }
+
+    fn route_notifications(
+        &self,
+        limit: usize,
+        route: &mut dyn FnMut(&Notification) -> Vec<String>,
+        fence: Option<&Fence>,
+        now: Timestamp,
+    ) -> Result<usize> {
+        self.write(|tx| {
+            if let Some(f) = fence {
+                let current = tx.query_row("SELECT token FROM leases WHERE name = ?1", [&f.lease], |r| r.get(0)).optional()?;
+                check_fence(f, current)?;
+            }
+            let list = tx
+                .prepare_cached(&format!(
+                    "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE routed = 0 ORDER BY id LIMIT ?1"
+                ))?
+                .query_map([limit.clamp(1, 10_000) as i64], |r| rows::notification(r, 0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            for n in &list {
+                for d in route(n) {
+                    tx.prepare_cached(
+                        "INSERT OR IGNORE INTO deliveries (notification_id, destination, status, attempts, next_attempt_at, created_at)
+                         VALUES (?1, ?2, 'pending', 0, ?3, ?3)",
+                    )?
+                    .execute(params![n.id, d, now.as_micros()])?;
+                }
+                tx.prepare_cached("UPDATE notifications SET routed = 1 WHERE id = ?1")?.execute([n.id])?;
+            }
+            Ok(list.len())
+        })
+    }
+
+    fn due_deliveries(&self, destination: &str, now: Timestamp, limit: usize) -> Result<Vec<Delivery>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN notifications n ON n.id = d.notification_id
+                 WHERE d.destination = ?1 AND d.status = 'pending' AND d.next_attempt_at <= ?2
+                 ORDER BY d.next_attempt_at, d.id LIMIT ?3"
+            ))?;
+            let rows = stmt.query_map(params![destination, now.as_micros(), limit.clamp(1, 10_000) as i64], |r| {
+                rows::delivery(r)
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn record_delivery(
+        &self,
+        id: i64,
+        result: &DeliveryResult,
+        fence: Option<&Fence>,
+        now: Timestamp,
+    ) -> Result<Delivery> {
+        self.write(|tx| {
+            if let Some(f) = fence {
+                let current = tx.query_row("SELECT token FROM leases WHERE name = ?1", [&f.lease], |r| r.get(0)).optional()?;
+                check_fence(f, current)?;
+            }
+            let current = get_delivery(tx, id)?;
+            if current.status != DeliveryStatus::Pending {
+                return Err(StoreError::Invalid {
+                    field: "id".into(),
+                    message: format!("delivery {id} is already {}", current.status.as_str()),
+                });
+            }
+            let (status, next, error, finished) = delivery_update(result, now);
+            tx.prepare_cached(
+                "UPDATE deliveries SET status = ?2, attempts = attempts + 1, next_attempt_at = ?3, last_error = COALESCE(?4, last_error),
+                 finished_at = ?5 WHERE id = ?1",
+            )?
+            .execute(params![id, status, next, error, finished])?;
+            get_delivery(tx, id)
+        })
+    }
+
+    fn deliveries(&self, q: &DeliveryQuery) -> Result<Vec<Delivery>> {
+        let mut f = Filter::default();
+        f.eq("d.status", q.status.map(|s| s.as_str().to_string()));
+        f.eq("d.destination", q.destination.clone());
+        f.eq("n.workspace", q.workspace.as_ref().map(|w| w.to_string()));
+        f.eq("n.plugin", q.plugin.as_ref().map(|p| p.to_string()));
+        let (clause, args) = f.finish("d.id DESC", q.limit);
+        let sql = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN notifications n ON n.id = d.notification_id{clause}"
+        );
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(args), |r| rows::delivery(r))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn retry_delivery(&self, id: i64, now: Timestamp) -> Result<Delivery> {
+        self.write(|tx| {
+            let current = get_delivery(tx, id)?;
+            if current.status == DeliveryStatus::Delivered {
+                return Err(StoreError::Invalid {
+                    field: "id".into(),
+                    message: format!("delivery {id} was already delivered"),
+                });
+            }
+            tx.prepare_cached(
+                "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?2, finished_at = NULL WHERE id = ?1",
+            )?
+            .execute(params![id, now.as_micros()])?;
+            get_delivery(tx, id)
+        })
+    }
+
+    fn outbox_stats(&self) -> Result<OutboxStats> {
+        self.read(|conn| {
+            let (unrouted, oldest): (i64, Option<i64>) = conn.query_row(
+                "SELECT COUNT(*), MIN(occurred_at) FROM notifications WHERE routed = 0",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let mut stats = OutboxStats { unrouted: unrouted as u64, oldest_unrouted: oldest.and_then(Timestamp::from_micros), ..Default::default() };
+            let mut stmt = conn.prepare_cached(
+                "SELECT destination, status, COUNT(*) FROM deliveries GROUP BY destination, status ORDER BY destination, status",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+            for row in rows {
+                let (d, s, n) = row?;
+                if let Some(s) = DeliveryStatus::parse(&s) {
+                    stats.deliveries.push((d, s, n as u64));
+                }
+            }
+            let mut stmt = conn.prepare_cached(
+                "SELECT destination, MIN(created_at) FROM deliveries WHERE status = 'pending' GROUP BY destination ORDER BY destination",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+            for row in rows {
+                let (d, t) = row?;
+                if let Some(t) = Timestamp::from_micros(t) {
+                    stats.oldest_pending.push((d, t));
+                }
+            }
+            Ok(stats)
         })
     }
 }

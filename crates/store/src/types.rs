@@ -249,6 +249,9 @@ pub struct Changes {
     pub alerts: Vec<NewAlert>,
     /// Improvements to propose.
     pub improvements: Vec<NewImprovement>,
+    /// Notifications to put in the outbox (besides those the store writes by
+    /// itself for alerts raised and improvements moved).
+    pub notifications: Vec<learnloop_core::NewNotification>,
     /// Lifecycle moves of existing improvements, applied last (so a state
     /// document saying which version is in force and the status saying it
     /// was applied land together).
@@ -329,6 +332,9 @@ impl Changes {
         }
         for (i, x) in self.improvements.iter().enumerate() {
             x.validate().map_err(|e| invalid("improvements", i, e))?;
+        }
+        for (i, x) in self.notifications.iter().enumerate() {
+            x.validate().map_err(|e| invalid("notifications", i, e))?;
         }
         for (i, t) in self.transitions.iter().enumerate() {
             if !t.from.can_become(t.to) {

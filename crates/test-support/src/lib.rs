@@ -14,7 +14,9 @@
 //!   installing it where the host looks;
 //! * [`records`] — parsing test records, and sample records for each
 //!   built-in plugin;
-//! * [`quiet`] — a plugin that learns nothing, for tests of the host itself.
+//! * [`quiet`] — a plugin that learns nothing, for tests of the host itself;
+//! * [`receiver`] — a loopback HTTP server that records requests and
+//!   answers as scripted (notification tests).
 //!
 //! Only integration tests (`tests/`) and benchmarks may use this crate: a
 //! crate's unit tests would see a second copy of the crate's own types.
@@ -24,6 +26,7 @@ pub mod contract;
 pub mod host;
 pub mod plugin_conformance;
 pub mod quiet;
+pub mod receiver;
 pub mod records;
 pub mod store;
 pub mod store_conformance;

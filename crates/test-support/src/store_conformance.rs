@@ -5,8 +5,8 @@
 //! checks panic with a message naming the check, like any test assertion.
 
 use learnloop_core::{
-    ImprovementStatus, JobStatus, NewAlert, NewImprovement, NewInsight, PluginName, Record, Severity, Timestamp,
-    WorkspaceId,
+    DeliveryStatus, ImprovementStatus, JobStatus, NewAlert, NewImprovement, NewInsight, PluginName, Record, Severity,
+    Timestamp, WorkspaceId,
 };
 use serde_json::json;
 
@@ -52,6 +52,8 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("improvement_transitions_commit_with_state", improvement_transitions_commit_with_state),
     ("workspaces_never_touch_each_others_results", workspaces_never_touch_each_others_results),
     ("api_keys", api_keys),
+    ("outbox_commits_with_its_cause", outbox_commits_with_its_cause),
+    ("deliveries_retry_and_give_up", deliveries_retry_and_give_up),
 ];
 
 pub use crate::records::rec;
@@ -855,6 +857,7 @@ fn commit_is_all_or_nothing(s: &dyn Store) {
         insights: vec![insight("w", "drift", "pattern", "x")],
         alerts: vec![alert("w", "drift", "k1", Severity::High, "m")],
         improvements: vec![improvement("w", "drift", "calibration")],
+        notifications: vec![],
         transitions: vec![],
         fence: None,
     };
@@ -916,6 +919,7 @@ fn commit_validates_before_writing(s: &dyn Store) {
         insights: vec![insight("w", "drift", "pattern", "ok")],
         alerts: vec![alert("w", "drift", "k", Severity::Low, "m")],
         improvements: vec![improvement("w", "drift", "calibration")],
+        notifications: vec![],
         transitions: vec![],
         fence: None,
     };
@@ -1200,4 +1204,204 @@ fn improvement_transitions_commit_with_state(s: &dyn Store) {
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(s.improvement(&w, id).unwrap().status, Applied);
+}
+
+fn events(s: &dyn Store) -> Vec<(String, Option<String>, String)> {
+    let mut all = Vec::new();
+    // Route everything to one destination "all" so deliveries list every notification.
+    s.route_notifications(10_000, &mut |_| vec!["all".to_string()], None, t(0)).unwrap();
+    let mut list =
+        s.deliveries(&DeliveryQuery { destination: Some("all".into()), limit: 10_000, ..Default::default() }).unwrap();
+    list.reverse();
+    for d in list {
+        let n = d.notification;
+        all.push((n.event, n.workspace.map(|w| w.to_string()), n.subject));
+    }
+    all
+}
+
+fn notification(w: &str, event: &str, subject: &str) -> learnloop_core::NewNotification {
+    learnloop_core::NewNotification {
+        workspace: Some(ws(w)),
+        plugin: plugin("drift"),
+        event: event.into(),
+        severity: Severity::Medium,
+        subject: subject.into(),
+        summary: format!("{event} {subject}"),
+        dedup_key: format!("{event}/{subject}"),
+        link: "/api/v1/drift/retrain/requests".into(),
+        data: json!({"n": 1}),
+    }
+}
+
+/// Alerts raised (not their repeats) and acknowledged, improvements moved,
+/// failed job runs and a change set's own notifications land in the outbox
+/// in the transaction of their cause, and only then.
+fn outbox_commits_with_its_cause(s: &dyn Store) {
+    let k = key("drift", "w", "checkpoint");
+    let raise = || Changes {
+        alerts: vec![alert("w", "drift", "k1", Severity::High, "drifted")],
+        notifications: vec![notification("w", "retrain.requested", "m1")],
+        ..Default::default()
+    };
+    let first = s.commit(&raise(), t(1)).unwrap();
+    s.commit(&raise(), t(2)).unwrap();
+    // A change set that fails commits no notification either.
+    let failing = Changes { state: vec![set(&k, b"1", Expect::Version(9))], ..raise() };
+    assert!(s.commit(&failing, t(3)).is_err());
+    // An invalid notification is refused before anything is written.
+    let mut bad = notification("w", "retrain.requested", "m1");
+    bad.event = "retrain.maybe".into();
+    match s.commit(&Changes { notifications: vec![bad], ..Default::default() }, t(3)) {
+        Err(StoreError::Invalid { field, .. }) => assert_eq!(field, "notifications[0].event"),
+        other => panic!("an unknown event type must be refused, got {other:?}"),
+    }
+    s.acknowledge_alert(&ws("w"), first.alerts[0], t(4)).unwrap();
+    s.acknowledge_alert(&ws("w"), first.alerts[0], t(5)).unwrap();
+    let imp = s
+        .commit(&Changes { improvements: vec![improvement("w", "drift", "calibration")], ..Default::default() }, t(6))
+        .unwrap();
+    let id = imp.improvements[0].0;
+    s.transition_improvement(&ws("w"), id, ImprovementStatus::Backtested, None, t(7)).unwrap();
+    let tr = Transition {
+        workspace: ws("w"),
+        id,
+        from: ImprovementStatus::Backtested,
+        to: ImprovementStatus::Applied,
+        backtest: None,
+        note: json!("policy"),
+    };
+    s.commit(&Changes { transitions: vec![tr], ..Default::default() }, t(8)).unwrap();
+    let run = |attempt| NewJobRun {
+        plugin: plugin("drift"),
+        job: "daily".into(),
+        slot: Some(1),
+        attempt,
+        runner: "a".into(),
+        now: t(9),
+    };
+    let r1 = s.start_job_run(&run(1)).unwrap();
+    s.finish_job_run(r1.id, JobStatus::Failed, None, Some("boom"), t(10)).unwrap();
+    let r2 = s.start_job_run(&run(2)).unwrap();
+    s.finish_job_run(r2.id, JobStatus::Succeeded, None, None, t(11)).unwrap();
+
+    let w = Some("w".to_string());
+    assert_eq!(
+        events(s),
+        vec![
+            ("alert.raised".to_string(), w.clone(), "model-1".to_string()),
+            ("retrain.requested".into(), w.clone(), "m1".into()),
+            ("retrain.requested".into(), w.clone(), "m1".into()),
+            ("alert.acknowledged".into(), w.clone(), "model-1".into()),
+            ("improvement.proposed".into(), w.clone(), "calibration".into()),
+            ("improvement.backtested".into(), w.clone(), "calibration".into()),
+            ("improvement.applied".into(), w.clone(), "calibration".into()),
+            ("job.failed".into(), None, "drift/daily".into()),
+        ],
+        "one alert.raised for an alert raised twice, one acknowledgement, nothing of the failed commit"
+    );
+    let all = s.deliveries(&DeliveryQuery { limit: 100, ..Default::default() }).unwrap();
+    let raised = all.iter().find(|d| d.notification.event == "alert.raised").unwrap();
+    let acked = all.iter().find(|d| d.notification.event == "alert.acknowledged").unwrap();
+    assert_eq!(raised.notification.dedup_key, acked.notification.dedup_key, "PagerDuty resolves by the same dedup key");
+    assert_eq!(raised.notification.occurred_at, t(1));
+    assert_eq!(raised.notification.data["alert_id"], json!(first.alerts[0]));
+    let uids: std::collections::BTreeSet<&str> = all.iter().map(|d| d.notification.uid.as_str()).collect();
+    assert_eq!(uids.len(), all.len(), "every notification has its own uid");
+    assert!(all.iter().all(|d| d.notification.uid.starts_with("ntf_") && d.notification.uid.len() == 36));
+}
+
+/// Routing makes one delivery per destination, once; attempts are counted,
+/// retries wait for their time, a dead delivery can be retried, a
+/// delivered one cannot, and a deliverer whose lease moved on writes nothing.
+fn deliveries_retry_and_give_up(s: &dyn Store) {
+    for (i, subject) in ["a", "b", "c"].iter().enumerate() {
+        let mut n = notification(if i == 2 { "v" } else { "w" }, "retrain.requested", subject);
+        n.severity = if i == 0 { Severity::Low } else { Severity::High };
+        s.commit(&Changes { notifications: vec![n], ..Default::default() }, t(10 + i as i64)).unwrap();
+    }
+    let lease = s.acquire_lease("notifier", "a", 60_000, t(10)).unwrap().unwrap();
+    let fence = Fence::from(&lease);
+    let stale = Fence { lease: "notifier".into(), token: lease.token + 1 };
+    assert!(matches!(
+        s.route_notifications(10, &mut |_| vec!["x".into()], Some(&stale), t(20)),
+        Err(StoreError::Fenced { .. })
+    ));
+    assert_eq!(s.outbox_stats().unwrap().unrouted, 3, "a fenced routing changed nothing");
+    assert_eq!(s.outbox_stats().unwrap().oldest_unrouted, Some(t(10)));
+    // "hooks" takes high severity only; "files" takes everything of workspace w.
+    let mut route = |n: &learnloop_core::Notification| {
+        let mut out = Vec::new();
+        if n.severity >= Severity::High {
+            out.push("hooks".to_string());
+        }
+        if n.workspace.as_ref().is_some_and(|w| w.as_str() == "w") {
+            out.push("files".to_string());
+        }
+        out
+    };
+    assert_eq!(s.route_notifications(2, &mut route, Some(&fence), t(20)).unwrap(), 2, "at most `limit`");
+    assert_eq!(s.route_notifications(10, &mut route, Some(&fence), t(20)).unwrap(), 1);
+    assert_eq!(s.route_notifications(10, &mut route, Some(&fence), t(21)).unwrap(), 0, "routed once");
+    let hooks = s.due_deliveries("hooks", t(20), 10).unwrap();
+    assert_eq!(hooks.iter().map(|d| d.notification.subject.as_str()).collect::<Vec<_>>(), ["b", "c"]);
+    assert!(s.due_deliveries("hooks", t(19), 10).unwrap().is_empty(), "not due before it was routed");
+    assert_eq!(s.due_deliveries("files", t(20), 10).unwrap().len(), 2);
+
+    let (b, c) = (hooks[0].id, hooks[1].id);
+    let retry = DeliveryResult::Retry { at: t(60), error: "HTTP 500".into() };
+    assert!(matches!(s.record_delivery(b, &retry, Some(&stale), t(30)), Err(StoreError::Fenced { .. })));
+    let d = s.record_delivery(b, &retry, Some(&fence), t(30)).unwrap();
+    assert_eq!(
+        (d.status, d.attempts, d.next_attempt_at, d.last_error.as_deref()),
+        (DeliveryStatus::Pending, 1, Some(t(60)), Some("HTTP 500"))
+    );
+    assert_eq!(
+        s.due_deliveries("hooks", t(59), 10).unwrap().iter().map(|d| d.id).collect::<Vec<_>>(),
+        [c],
+        "b waits for its retry"
+    );
+    assert_eq!(
+        s.due_deliveries("hooks", t(60), 10).unwrap().iter().map(|d| d.id).collect::<Vec<_>>(),
+        [c, b],
+        "earliest due first"
+    );
+    let d = s.record_delivery(b, &DeliveryResult::Delivered, Some(&fence), t(61)).unwrap();
+    assert_eq!(
+        (d.status, d.attempts, d.finished_at, d.next_attempt_at),
+        (DeliveryStatus::Delivered, 2, Some(t(61)), None)
+    );
+    assert_eq!(d.last_error.as_deref(), Some("HTTP 500"), "the last failure stays visible");
+    assert!(
+        matches!(s.record_delivery(b, &DeliveryResult::Delivered, None, t(62)), Err(StoreError::Invalid { .. })),
+        "recorded once"
+    );
+    assert!(matches!(s.retry_delivery(b, t(62)), Err(StoreError::Invalid { .. })), "a delivered one is not sent again");
+
+    let d = s.record_delivery(c, &DeliveryResult::Dead { error: "HTTP 410".into() }, None, t(63)).unwrap();
+    assert_eq!((d.status, d.attempts, d.finished_at), (DeliveryStatus::Dead, 1, Some(t(63))));
+    assert!(s.due_deliveries("hooks", t(1_000), 10).unwrap().is_empty());
+    let d = s.retry_delivery(c, t(64)).unwrap();
+    assert_eq!(
+        (d.status, d.attempts, d.next_attempt_at, d.finished_at),
+        (DeliveryStatus::Pending, 0, Some(t(64)), None)
+    );
+    assert_eq!(s.due_deliveries("hooks", t(64), 10).unwrap()[0].id, c);
+    assert!(matches!(s.retry_delivery(9_999, t(64)), Err(StoreError::NotFound(_))));
+
+    let dead = s.deliveries(&DeliveryQuery { status: Some(DeliveryStatus::Delivered), ..Default::default() }).unwrap();
+    assert_eq!(dead.iter().map(|d| d.id).collect::<Vec<_>>(), [b]);
+    let v = s.deliveries(&DeliveryQuery { workspace: Some(ws("v")), ..Default::default() }).unwrap();
+    assert_eq!(v.iter().map(|d| d.notification.subject.as_str()).collect::<Vec<_>>(), ["c"]);
+    let stats = s.outbox_stats().unwrap();
+    assert_eq!(stats.unrouted, 0);
+    assert_eq!(
+        stats.deliveries,
+        vec![
+            ("files".to_string(), DeliveryStatus::Pending, 2),
+            ("hooks".into(), DeliveryStatus::Delivered, 1),
+            ("hooks".into(), DeliveryStatus::Pending, 1),
+        ]
+    );
+    assert_eq!(stats.oldest_pending, vec![("files".to_string(), t(20)), ("hooks".into(), t(20))]);
 }

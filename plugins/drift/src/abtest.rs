@@ -611,3 +611,46 @@ pub fn results(cfg: &Config, ctx: &mut dyn Context, t: &AbTest) -> Result<AbResu
         rule: "winner = the lowest-MAE version when every arm has >= ab_min_samples matched outcomes, no sample-ratio mismatch, and every Holm-adjusted Welch p-value against it is <= 1 - confidence".into(),
     })
 }
+
+/// State key of the winner last announced for a test.
+fn announced_key(id: &str) -> String {
+    format!("abtest-concluded/{id}")
+}
+
+/// Emits `experiment.concluded` when a test has a winner it has not
+/// announced yet (once per test and winner, so a deploy pipeline can
+/// promote it); returns whether it did.
+pub fn announce(ctx: &mut dyn Context, r: &AbResults) -> Result<bool, PluginError> {
+    let Some(winner) = &r.winner else { return Ok(false) };
+    let t = &r.test;
+    let k = announced_key(&t.id);
+    let previous = ctx.get_state(&k)?;
+    if previous.as_ref().and_then(|s| s.value.as_str().map(str::to_string)).as_deref() == Some(winner.as_str()) {
+        return Ok(false);
+    }
+    let expect = previous.map_or(Expect::Absent, |s| Expect::Version(s.version));
+    ctx.put_state(&k, serde_json::Value::String(winner.clone()), expect)?;
+    let arms: Vec<serde_json::Value> = r
+        .arms
+        .iter()
+        .map(|a| serde_json::json!({"version": a.version, "predictions": a.predictions, "metrics": a.metrics}))
+        .collect();
+    ctx.emit_notification(learnloop_plugin_api::NotificationDraft {
+        event: "experiment.concluded".into(),
+        severity: learnloop_plugin_api::Severity::Medium,
+        subject: t.model.clone(),
+        summary: format!("A/B test {} of model {}: version {winner} wins. {}", t.id, t.model, r.conclusion),
+        dedup_key: format!("abtest/{}", t.id),
+        link: format!("/api/v1/drift/ab_tests/{}?workspace={}", t.id, ctx.workspace()),
+        data: serde_json::json!({
+            "test": t.id,
+            "model": t.model,
+            "winner": winner,
+            "arms": arms,
+            "comparisons": r.comparisons,
+            "sample_ratio_mismatch": r.sample_ratio_mismatch,
+            "conclusion": r.conclusion,
+        }),
+    })?;
+    Ok(true)
+}

@@ -87,6 +87,7 @@ pub fn windows(st: &ModelState, reference_days: f64, current_days: f64) -> [(i64
 }
 
 /// What a drift check finds about a model.
+#[derive(Clone)]
 pub struct Check {
     /// Reference vs current window.
     pub drift: DriftReport,

@@ -52,6 +52,23 @@ pub struct Config {
     pub max_error_rate: f64,
     /// Memory growth (MB) over the period that suggests a leak.
     pub memory_leak_mb: f64,
+    /// What the daily job does when its decision is "retrain": `request`
+    /// files a retraining request (delivered as `retrain.requested`), `off`
+    /// only raises the `retrain_recommended` alert.
+    pub auto_retrain: AutoRetrain,
+    /// Days after a retraining request of a model during which the daily
+    /// job files no other for it.
+    pub retrain_cooldown_days: f64,
+}
+
+/// `auto_retrain`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AutoRetrain {
+    /// Only the alert.
+    Off,
+    /// File a retraining request (once per cooldown).
+    Request,
 }
 
 impl Default for Config {
@@ -79,6 +96,8 @@ impl Default for Config {
             slow_endpoint_ms: 100.0,
             max_error_rate: 0.05,
             memory_leak_mb: 100.0,
+            auto_retrain: AutoRetrain::Request,
+            retrain_cooldown_days: 7.0,
         }
     }
 }
@@ -168,6 +187,9 @@ impl Config {
         }
         if !(self.max_error_rate > 0.0 && self.max_error_rate <= 1.0) {
             return bad("max_error_rate", "must be in (0, 1]");
+        }
+        if !(self.retrain_cooldown_days.is_finite() && (0.0..=3650.0).contains(&self.retrain_cooldown_days)) {
+            return bad("retrain_cooldown_days", "must be a number of days in [0, 3650]");
         }
         Ok(())
     }
@@ -271,6 +293,16 @@ impl Config {
                 "memory_leak_mb",
                 json!(d.memory_leak_mb),
                 "Fitted memory growth (MB) over the period that suggests a leak.",
+            ),
+            k(
+                "auto_retrain",
+                json!("request"),
+                "When the daily job decides a model should be retrained: \"request\" files a retraining request (delivered as `retrain.requested` to notification destinations), \"off\" only raises the retrain_recommended alert.",
+            ),
+            k(
+                "retrain_cooldown_days",
+                json!(d.retrain_cooldown_days),
+                "Days after a retraining request of a model during which the daily job files no other for it (one drifted model is one request, not one per day).",
             ),
         ]
     }

@@ -80,6 +80,9 @@ pub struct DailyTotals {
     pub drifted: u64,
     /// Models that should be retrained.
     pub should_retrain: u64,
+    /// Retraining requests filed now (`auto_retrain = "request"`, outside
+    /// each model's cooldown).
+    pub retrain_requested: u64,
     /// Alerts raised.
     pub alerts_raised: u64,
     /// Predictions of every model, all time.
@@ -252,6 +255,7 @@ fn finite_or_zero(x: Option<f64>) -> f64 {
 pub fn daily(cfg: &Config, ctx: &mut dyn Context) -> Result<DailyReport, PluginError> {
     let mut models = BTreeMap::new();
     let (mut flagged, mut alerts, mut retrain, mut predictions, mut outcomes) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut requested = 0u64;
     for (name, st) in check::models(ctx)? {
         predictions += st.predictions;
         outcomes += st.outcomes;
@@ -314,6 +318,14 @@ pub fn daily(cfg: &Config, ctx: &mut dyn Context) -> Result<DailyReport, PluginE
                 format!("Retrain model {name}: {}.", decision.reasons.join("; ")),
                 decision,
             )?;
+            if cfg.auto_retrain == crate::config::AutoRetrain::Request
+                && crate::retrain::cooling_down(ctx, &name, cfg.retrain_cooldown_days)?.is_none()
+            {
+                let evidence = crate::routes::Evidence::of(c.clone(), &st);
+                let reason = "automatic: the daily drift check decided the model should be retrained".to_string();
+                let (created, _) = crate::retrain::trigger(ctx, &name, Some(reason), true, &evidence)?;
+                requested += u64::from(created);
+            }
         }
         if drift.drifted {
             flagged += 1;
@@ -401,6 +413,12 @@ pub fn daily(cfg: &Config, ctx: &mut dyn Context) -> Result<DailyReport, PluginE
         impact: 0.0,
         data: serde_json::to_value(&insight)?,
     })?;
+    // A/B tests that found their winner since the last look are announced
+    // (`experiment.concluded`, once per test and winner).
+    for t in abtest::list(ctx)? {
+        let r = abtest::results(cfg, ctx, &t)?;
+        abtest::announce(ctx, &r)?;
+    }
     Ok(DailyReport {
         job: "daily: drift check (reference vs current window), current-window performance, alerts".into(),
         subjects: n,
@@ -408,6 +426,7 @@ pub fn daily(cfg: &Config, ctx: &mut dyn Context) -> Result<DailyReport, PluginE
             models: n,
             drifted: flagged,
             should_retrain: retrain,
+            retrain_requested: requested,
             alerts_raised: alerts,
             predictions,
             outcomes,
@@ -461,6 +480,7 @@ pub fn weekly(cfg: &Config, ctx: &mut dyn Context) -> Result<WeeklyReport, Plugi
     let mut ab = BTreeMap::new();
     for t in abtest::list(ctx)? {
         let r = abtest::results(cfg, ctx, &t)?;
+        abtest::announce(ctx, &r)?;
         let n: u64 = r.arms.iter().map(|a| a.metrics.n as u64).sum();
         let verdict = r.winner.as_ref().map_or("no winner yet".into(), |w| format!("version {w} wins"));
         ctx.emit_insight(InsightDraft {

@@ -5,13 +5,15 @@
 //! same day returns the first request unchanged (`created: false`), so a
 //! retried call or a second operator does not order a second retraining.
 //!
-//! Delivery (calling a training pipeline's webhook) is deliberately not
-//! done here: plugins make no network calls. A deliverer reads
-//! `GET /retrain/requests` (or a future host capability delivers them;
-//! see the README).
+//! Delivery: a request recorded now is also a `retrain.requested`
+//! notification, written to the host's outbox in the same commit and
+//! delivered by the host to the configured destinations (a training
+//! pipeline's webhook, Slack, PagerDuty); plugins make no network calls.
+//! The daily job files requests by itself (`auto_retrain = "request"`), at
+//! most one per model within `retrain_cooldown_days` ([`cooling_down`]).
 
 use learnloop_plugin_api::JsonSchema;
-use learnloop_plugin_api::{Context, Expect, PluginError, Timestamp};
+use learnloop_plugin_api::{Context, Expect, NotificationDraft, PluginError, Severity, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -77,10 +79,51 @@ pub fn trigger<E: Serialize>(
         reason,
         should_retrain,
         evidence: serde_json::to_value(evidence)?,
-        delivery: "recorded: no webhook delivery in this version; read GET /api/v1/drift/retrain/requests".into(),
+        delivery: "notified: retrain.requested to the destinations in [[notify.destinations]]".into(),
     };
     ctx.put_state(&key, serde_json::to_value(&request)?, Expect::Absent)?;
+    let why = match (&request.reason, request.should_retrain) {
+        (Some(r), _) => r.clone(),
+        (None, true) => "the drift check's evidence says the model should be retrained".into(),
+        (None, false) => "requested by hand; the evidence does not call for it".into(),
+    };
+    let reasons: Vec<String> = request.evidence["reasons"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    let summary = if reasons.is_empty() {
+        format!("Retraining requested for model {model}: {why}.")
+    } else {
+        format!("Retraining requested for model {model}: {why}. Evidence: {}.", reasons.join("; "))
+    };
+    ctx.emit_notification(NotificationDraft {
+        event: "retrain.requested".into(),
+        severity: if should_retrain { Severity::High } else { Severity::Medium },
+        subject: model.to_string(),
+        summary,
+        dedup_key: format!("retrain/{model}/{}", request.day),
+        link: format!("/api/v1/drift/retrain/requests?model={model}&workspace={}", ctx.workspace()),
+        data: serde_json::json!({
+            "model": model,
+            "day": request.day,
+            "reason": request.reason,
+            "should_retrain": should_retrain,
+            "evidence": request.evidence,
+        }),
+    })?;
     Ok((true, request))
+}
+
+/// The latest request of `model` if it was made less than `days` days
+/// before now (the host's clock): the daily job files none meanwhile.
+pub fn cooling_down(ctx: &mut dyn Context, model: &str, days: f64) -> Result<Option<RetrainRequest>, PluginError> {
+    let latest = list(ctx, Some(model), 1)?.into_iter().next();
+    let now = ctx.now();
+    Ok(latest.filter(|r| {
+        Timestamp::parse("requested_at", &r.requested_at)
+            .map(|t| ((now.as_micros() - t.as_micros()) as f64) < days * 86_400e6)
+            .unwrap_or(false)
+    }))
 }
 
 /// Recorded requests, newest day first, optionally of one model.

@@ -134,6 +134,22 @@ pub struct Evidence {
     pub online_all_time: OnlineMetrics,
 }
 
+impl Evidence {
+    /// The evidence of a drift check of a model.
+    pub fn of(c: crate::check::Check, st: &crate::online::ModelState) -> Evidence {
+        Evidence {
+            drift: EvidenceDrift {
+                brief: DriftBrief::of(&c.drift),
+                reference: c.drift.reference,
+                current: c.drift.current,
+            },
+            decision: c.decision,
+            current_window: c.performance.overall,
+            online_all_time: st.totals.metrics(),
+        }
+    }
+}
+
 /// `POST /models/{model}/retrain`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TriggerAnswer {
@@ -471,16 +487,7 @@ fn trigger_retrain(cfg: &Config, ctx: &mut dyn Context, req: &RouteRequest) -> R
     let st = check::model(ctx, model)?;
     let c = check::run(cfg, ctx, model, &st, cfg.reference_days, cfg.current_days, None, true)?;
     let should_retrain = c.decision.should_retrain;
-    let evidence = Evidence {
-        decision: c.decision,
-        drift: EvidenceDrift {
-            brief: DriftBrief::of(&c.drift),
-            reference: c.drift.reference,
-            current: c.drift.current,
-        },
-        current_window: c.performance.overall,
-        online_all_time: st.totals.metrics(),
-    };
+    let evidence = Evidence::of(c, &st);
     let (created, request) = retrain::trigger(ctx, model, reason, should_retrain, &evidence)?;
     ok(&TriggerAnswer { created, request })
 }

@@ -283,3 +283,124 @@ fn the_removed_mape_threshold_key_is_refused_by_name() {
         assert!(err.contains(key), "{err}");
     }
 }
+
+/// The drift plugin's own outbox entries of `event`, read by routing the
+/// unrouted ones to a counting closure (nothing is sent).
+fn retrain_requests_in_outbox(store: &Arc<dyn Store>) -> Vec<String> {
+    let mut seen = Vec::new();
+    store
+        .route_notifications(
+            10_000,
+            &mut |n| {
+                if n.event == "retrain.requested" {
+                    seen.push(n.subject.clone());
+                }
+                Vec::new()
+            },
+            None,
+            Timestamp::now(),
+        )
+        .unwrap();
+    seen
+}
+
+#[test]
+fn a_drifting_model_files_one_request_per_cooldown_and_it_is_delivered() {
+    for seed in [31u64, 32, 33] {
+        let dir = tempfile::tempdir().unwrap();
+        let host = host(dir.path());
+        let store = host.store().clone();
+        let mut rng = Rng::new(seed);
+        let mut records = Vec::new();
+        for day in 0..37 {
+            let sd = if day >= 33 { 1.75 * 1.6 } else { 1.75 };
+            regression_day("m", &mut rng, day, 200, sd, 0, &mut records);
+            regression_day("steady", &mut rng, day, 200, 1.75, 0, &mut records);
+        }
+        ingest(&host, records);
+        let rx = learnloop_test_support::receiver::Receiver::ok();
+        let mut requests = Vec::new();
+        // The daily job runs three times (three days of a scheduler): one request.
+        for _ in 0..3 {
+            let run = host.run_job("drift", "daily", "test", None, 1).unwrap();
+            let report = &run.report.unwrap()["workspaces"]["w"];
+            assert_eq!(report["models"]["m"]["should_retrain"], true, "seed {seed}: {report:#}");
+            assert_eq!(report["models"]["steady"]["should_retrain"], false, "seed {seed}");
+            requests.push(report["totals"]["retrain_requested"].as_u64().unwrap());
+        }
+        assert_eq!(requests, [1, 0, 0], "seed {seed}: one request, then the cooldown");
+        let listed = get(&host, "/retrain/requests");
+        assert_eq!(listed["requests"].as_array().unwrap().len(), 1, "{listed:#}");
+        assert!(listed["requests"][0]["reason"].as_str().unwrap().starts_with("automatic"), "{listed:#}");
+        // Delivered: a webhook destination receives exactly one retrain.requested.
+        let text = format!(
+            "[notify]\npoll_ms = 50\n[[notify.destinations]]\nname = \"pipeline\"\nkind = \"webhook\"\nurl = \"{}\"\nsecret_env = \"S\"\nevents = [\"retrain.requested\"]\n",
+            rx.url()
+        );
+        let c = Config::from_toml("test", &text).unwrap();
+        let dests = learnloop_notify::Destinations::from_config_with_env(&c, |_| Some("k".into())).unwrap();
+        let d = learnloop_notify::Deliverer::new(store.clone(), dests, learnloop_notify::Settings::from_config(&c.notify), "t");
+        let pass = d.run_once().unwrap().unwrap();
+        assert_eq!(pass.delivered, 1, "seed {seed}: {pass:?}");
+        let got = rx.requests();
+        assert_eq!(got.len(), 1);
+        let body = got[0].json();
+        assert_eq!((body["type"].as_str(), body["subject"].as_str()), (Some("retrain.requested"), Some("m")));
+        assert_eq!(body["severity"], "high");
+        assert_eq!(body["data"]["should_retrain"], true);
+        assert!(body["data"]["evidence"]["test"]["p_value"].as_f64().unwrap() <= 0.01, "{body:#}");
+        assert!(body["link"].as_str().unwrap().starts_with("/api/v1/drift/retrain/requests?model=m"));
+    }
+}
+
+#[test]
+fn cooldown_and_auto_retrain_off() {
+    let mut rng = Rng::new(41);
+    let mut records = Vec::new();
+    for day in 0..37 {
+        let sd = if day >= 33 { 1.75 * 1.6 } else { 1.75 };
+        regression_day("m", &mut rng, day, 200, sd, 0, &mut records);
+    }
+    // auto_retrain = "off": the alert, no request, no notification.
+    let dir = tempfile::tempdir().unwrap();
+    let store = learnloop_test_support::store::test_store(dir.path(), &SqliteOptions::default());
+    let off = learnloop_test_support::host::host_on::<learnloop_plugin_drift::DriftPlugin>(
+        store.clone(),
+        dir.path(),
+        "drift",
+        "auto_retrain = \"off\"",
+    );
+    ingest(&off, records.clone());
+    let run = off.run_job("drift", "daily", "test", None, 1).unwrap();
+    assert_eq!(run.report.unwrap()["workspaces"]["w"]["totals"]["retrain_requested"], 0);
+    assert!(retrain_requests_in_outbox(&store).is_empty());
+    assert_eq!(get(&off, "/retrain/requests")["requests"].as_array().unwrap().len(), 0);
+
+    // A request 8 days ago is outside the 7-day cooldown: a new one is filed;
+    // one 3 days ago is inside it: none is.
+    for (age_days, expected) in [(8i64, 1u64), (3, 0)] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = learnloop_test_support::store::test_store(dir.path(), &SqliteOptions::default());
+        let host = learnloop_test_support::host::host_on::<learnloop_plugin_drift::DriftPlugin>(
+            store.clone(),
+            dir.path(),
+            "drift",
+            "",
+        );
+        ingest(&host, records.clone());
+        let then = Timestamp::now().add_micros(-age_days * DAY);
+        let day = learnloop_plugin_drift::retrain::day(then);
+        let old = json!({"model": "m", "day": day, "requested_at": then.to_rfc3339(), "reason": "by hand",
+            "should_retrain": true, "evidence": {}, "delivery": ""});
+        let key = learnloop_store::StateKey {
+            plugin: learnloop_core::PluginName::parse("", "drift").unwrap(),
+            workspace: WorkspaceId::parse("", "w").unwrap(),
+            key: format!("retrain/m/{day}"),
+        };
+        store.put_state(&key, old.to_string().as_bytes(), learnloop_core::history::Expect::Absent, then).unwrap();
+        let run = host.run_job("drift", "daily", "test", None, 1).unwrap();
+        let filed = run.report.unwrap()["workspaces"]["w"]["totals"]["retrain_requested"].as_u64().unwrap();
+        assert_eq!(filed, expected, "last request {age_days} days ago");
+        assert_eq!(retrain_requests_in_outbox(&store).len() as u64, expected);
+    }
+}

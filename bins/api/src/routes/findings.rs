@@ -81,3 +81,47 @@ pub async fn acknowledge(
         .map_err(ApiError::internal)??;
     Ok(Json(alert))
 }
+
+/// `POST /api/v1/alerts?workspace=`: raises a custom alert (201), or folds
+/// it into the open alert with its dedup key (200); a new one is delivered
+/// to the notification destinations like any other alert.
+pub async fn create_alert(
+    State(s): State<AppState>,
+    caller: Caller,
+    q: Q,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<(axum::http::StatusCode, Json<Alert>), ApiError> {
+    caller.require(Role::Writer)?;
+    let q = super::query(q)?;
+    let ws = caller.workspace(q.get("workspace").map(String::as_str), &s.config.default_workspace)?;
+    let bytes = super::body(body, s.config.api.max_body_bytes)?;
+    let body: crate::answers::CreateAlertBody = learnloop_core::plain::from_json_value("", super::json(&bytes)?)?;
+    let plugin = PluginName::parse("plugin", body.plugin.as_deref().unwrap_or("custom"))?;
+    let alert = learnloop_core::NewAlert {
+        workspace: ws.clone(),
+        plugin,
+        severity: body.severity,
+        dedup_key: body.dedup_key.unwrap_or_else(|| format!("{}/{}", body.kind, body.subject)),
+        kind: body.kind,
+        subject: body.subject,
+        message: body.message,
+        data: body.data.unwrap_or(serde_json::Value::Null),
+    };
+    let store = s.host.store().clone();
+    let (alert, created) = tokio::task::spawn_blocking(move || {
+        let changes = learnloop_store::Changes { alerts: vec![alert], ..Default::default() };
+        let id = store.commit(&changes, Timestamp::now())?.alerts[0];
+        let query =
+            AlertQuery { workspace: Some(ws), include_acknowledged: false, limit: 10_000, ..Default::default() };
+        let found = store.alerts(&query)?.into_iter().find(|a| a.id == id);
+        Ok::<_, learnloop_store::StoreError>(found.map(|a| {
+            let created = a.occurrences == 1;
+            (a, created)
+        }))
+    })
+    .await
+    .map_err(ApiError::internal)??
+    .ok_or_else(|| ApiError::internal("the alert just raised was not found"))?;
+    let status = if created { axum::http::StatusCode::CREATED } else { axum::http::StatusCode::OK };
+    Ok((status, Json(alert)))
+}

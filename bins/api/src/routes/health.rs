@@ -117,7 +117,48 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             ));
         }
     }
+    let store = state.host.store().clone();
+    if let Ok(Ok(stats)) = tokio::task::spawn_blocking(move || store.outbox_stats()).await {
+        outbox_metrics(&stats, learnloop_core::Timestamp::now(), &mut text);
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// The notification outbox, read from the store (so what the scheduler's
+/// deliverer did is visible here too).
+pub fn outbox_metrics(stats: &learnloop_store::OutboxStats, now: learnloop_core::Timestamp, out: &mut String) {
+    use std::fmt::Write;
+    let age = |t: learnloop_core::Timestamp| (now.as_micros() - t.as_micros()).max(0) as f64 / 1e6;
+    let _ = write!(
+        out,
+        "# HELP learnloop_notifications_unrouted Notifications in the outbox not yet routed to destinations.\n\
+         # TYPE learnloop_notifications_unrouted gauge\nlearnloop_notifications_unrouted {}\n",
+        stats.unrouted
+    );
+    let _ = write!(
+        out,
+        "# HELP learnloop_notifications_unrouted_age_seconds Age of the oldest notification not yet routed (0 when none).\n\
+         # TYPE learnloop_notifications_unrouted_age_seconds gauge\nlearnloop_notifications_unrouted_age_seconds {}\n",
+        stats.oldest_unrouted.map_or(0.0, age)
+    );
+    out.push_str(
+        "# HELP learnloop_notification_deliveries Notification deliveries by destination and status (pending, delivered, dead).\n\
+         # TYPE learnloop_notification_deliveries gauge\n",
+    );
+    for (d, status, n) in &stats.deliveries {
+        let _ = writeln!(
+            out,
+            "learnloop_notification_deliveries{{destination=\"{d}\",status=\"{}\"}} {n}",
+            status.as_str()
+        );
+    }
+    out.push_str(
+        "# HELP learnloop_notification_pending_age_seconds Age of each destination's oldest pending delivery (queue age).\n\
+         # TYPE learnloop_notification_pending_age_seconds gauge\n",
+    );
+    for (d, t) in &stats.oldest_pending {
+        let _ = writeln!(out, "learnloop_notification_pending_age_seconds{{destination=\"{d}\"}} {}", age(*t));
+    }
 }
 
 /// `GET /api/v1/openapi.json`.

@@ -6,6 +6,7 @@ pub mod improvements;
 pub mod ingest;
 pub mod jobs;
 pub mod keys;
+pub mod notifications;
 pub mod plugins;
 
 use std::collections::BTreeMap;
