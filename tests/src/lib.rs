@@ -11,6 +11,8 @@
 //! stored with [`Scratch::sql`], which runs on either backend (the schemas
 //! are the same).
 
+pub mod webdriver;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -101,20 +101,27 @@ impl FromRequestParts<AppState> for Caller {
             .map(str::trim)
             .filter(|k| !k.is_empty())
             .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <key>`"))?;
-        let hash = hash_key(key);
-        if let Some((c, id)) = state.keys.get(&hash) {
-            crate::access::note_key(id);
-            return Ok(c);
-        }
-        let store = state.host.store().clone();
-        let found =
-            tokio::task::spawn_blocking(move || store.api_key_by_hash(&hash)).await.map_err(ApiError::internal)??;
-        let key = found.ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))?;
-        let caller = Caller { role: key.role, workspace: key.workspace, keyed: true };
-        crate::access::note_key(key.id);
-        state.keys.put(hash, key.id, caller.clone());
-        Ok(caller)
+        verify_hash(state, hash_key(key)).await
     }
+}
+
+/// The caller a key's hash stands for: from the cache of recently verified
+/// keys, else the store (401 when unknown or revoked). The one check every
+/// way in shares: the `Authorization` header and the dashboard's sessions,
+/// which keep the hash (never the key) and verify it again on each request.
+pub async fn verify_hash(state: &AppState, hash: [u8; 32]) -> Result<Caller, ApiError> {
+    if let Some((c, id)) = state.keys.get(&hash) {
+        crate::access::note_key(id);
+        return Ok(c);
+    }
+    let store = state.host.store().clone();
+    let found =
+        tokio::task::spawn_blocking(move || store.api_key_by_hash(&hash)).await.map_err(ApiError::internal)??;
+    let key = found.ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))?;
+    let caller = Caller { role: key.role, workspace: key.workspace, keyed: true };
+    crate::access::note_key(key.id);
+    state.keys.put(hash, key.id, caller.clone());
+    Ok(caller)
 }
 
 /// Recently verified keys, so a busy client does not cost a store lookup

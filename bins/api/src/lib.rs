@@ -13,7 +13,8 @@
 //! * `GET /api/v1/jobs`, `POST /api/v1/jobs/{plugin}/{job}/run`, `GET /api/v1/jobs/runs`;
 //! * `GET /api/v1/keys`, `POST /api/v1/keys`, `POST /api/v1/keys/{id}/revoke` (admin keys);
 //! * `GET /health`, `GET /ready`, `GET /metrics`, `GET /api/v1/openapi.json`,
-//!   `GET /docs` (the document rendered for people).
+//!   `GET /docs` (the document rendered for people);
+//! * `/ui/...` — the dashboard ([`ui`]): HTML pages over the same data.
 //!
 //! Every route is declared once in [`contract`] (name, role, query
 //! parameters, body and answer types); the document is made from that table
@@ -43,6 +44,7 @@ pub mod openapi;
 mod routes;
 pub mod serve;
 pub mod status;
+pub mod ui;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -170,6 +172,9 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/jobs/runs", get(routes::jobs::history))
         .route("/api/v1/jobs/{plugin}/{job}/run", post(routes::jobs::run))
         .route("/api/v1/{plugin}/{*rest}", axum::routing::any(routes::plugins::call))
+        // The dashboard: HTML pages for people, not part of the OpenAPI document.
+        .nest("/ui", ui::router(state.clone()))
+        .route("/ui/", get(|| async { ui::redirect("/ui") }))
         .route_layer(middleware::from_fn(contract::check_query))
         .fallback(routes::health::not_found)
         .layer(DefaultBodyLimit::max(limit))

@@ -126,6 +126,11 @@ pub trait Store: Send + Sync {
     /// have no outcome yet.
     fn counts(&self, workspace: Option<&WorkspaceId>) -> Result<Vec<CountRow>>;
 
+    /// Predictions and outcomes of `workspace` per UTC day of their event
+    /// time, for event times in `[from, until)`, oldest day first; days
+    /// with no record are left out (the dashboard's events-per-day chart).
+    fn daily_counts(&self, workspace: &WorkspaceId, from: Timestamp, until: Timestamp) -> Result<Vec<DailyCount>>;
+
     /// One state document of a plugin in a workspace.
     fn get_state(&self, key: &StateKey) -> Result<Option<StateDoc>>;
 

@@ -1154,6 +1154,25 @@ impl Store for PostgresStore {
         })
     }
 
+    fn daily_counts(&self, workspace: &WorkspaceId, from: Timestamp, until: Timestamp) -> Result<Vec<DailyCount>> {
+        let params: Vec<Param> =
+            vec![Box::new(workspace.to_string()), Box::new(from.as_micros()), Box::new(until.as_micros())];
+        self.transaction(Some(IsolationLevel::RepeatableRead), |tx| {
+            let mut days = BTreeMap::new();
+            for (i, table) in ["predictions", "outcomes"].iter().enumerate() {
+                let sql = format!(
+                    "SELECT div(event_time - mod(mod(event_time, 86400000000) + 86400000000, 86400000000), 86400000000)::BIGINT,
+                            COUNT(*) FROM {table}
+                     WHERE workspace = $1 AND event_time >= $2 AND event_time < $3 GROUP BY 1"
+                );
+                for r in tx.query(sql.as_str(), &refs(&params))? {
+                    add_daily(&mut days, i, r.get::<_, i64>(0), r.get::<_, i64>(1));
+                }
+            }
+            Ok(days.into_values().collect())
+        })
+    }
+
     fn get_state(&self, key: &StateKey) -> Result<Option<StateDoc>> {
         let sql =
             "SELECT value, version, updated_at FROM plugin_state WHERE plugin = $1 AND workspace = $2 AND key = $3";

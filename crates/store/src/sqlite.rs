@@ -857,6 +857,26 @@ impl Store for SqliteStore {
         })
     }
 
+    fn daily_counts(&self, workspace: &WorkspaceId, from: Timestamp, until: Timestamp) -> Result<Vec<DailyCount>> {
+        self.read(|conn| {
+            let mut days = BTreeMap::new();
+            for (i, table) in ["predictions", "outcomes"].iter().enumerate() {
+                // Floor division, so a day before 1970 is still whole.
+                let sql = format!(
+                    "SELECT (event_time - (((event_time % 86400000000) + 86400000000) % 86400000000)) / 86400000000,
+                            COUNT(*) FROM {table}
+                     WHERE workspace = ?1 AND event_time >= ?2 AND event_time < ?3 GROUP BY 1"
+                );
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let mut q = stmt.query(params![workspace.as_str(), from.as_micros(), until.as_micros()])?;
+                while let Some(r) = q.next()? {
+                    add_daily(&mut days, i, r.get(0)?, r.get(1)?);
+                }
+            }
+            Ok(days.into_values().collect())
+        })
+    }
+
     fn get_state(&self, key: &StateKey) -> Result<Option<StateDoc>> {
         self.read(|conn| {
             Ok(conn

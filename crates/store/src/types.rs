@@ -60,6 +60,37 @@ pub struct CountRow {
     pub pending: u64,
 }
 
+/// Records of one workspace whose event time falls on one UTC day
+/// ([`Store::daily_counts`](crate::Store::daily_counts)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DailyCount {
+    /// Midnight UTC starting the day.
+    pub day: Timestamp,
+    /// Predictions.
+    pub predictions: u64,
+    /// Outcomes.
+    pub outcomes: u64,
+}
+
+/// Microseconds in a day.
+const DAY_MICROS: i64 = 86_400_000_000;
+
+/// Adds `n` records of `table` (`predictions` or `outcomes`) on the day
+/// number `day` (days since 1970-01-01 UTC) to `days`, the one way both
+/// backends fold their grouped rows.
+pub(crate) fn add_daily(days: &mut std::collections::BTreeMap<i64, DailyCount>, table: usize, day: i64, n: i64) {
+    let entry = days.entry(day).or_insert_with(|| DailyCount {
+        day: Timestamp::from_micros(day * DAY_MICROS).unwrap_or_else(|| Timestamp::from_micros(0).expect("epoch")),
+        predictions: 0,
+        outcomes: 0,
+    });
+    if table == 0 {
+        entry.predictions += n as u64;
+    } else {
+        entry.outcomes += n as u64;
+    }
+}
+
 /// Address of a plugin state document. Plugins see only their own plugin
 /// and the workspace they are called for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

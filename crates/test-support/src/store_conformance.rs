@@ -34,6 +34,7 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("queries_filter_and_page", queries_filter_and_page),
     ("streams_walk_everything", streams_walk_everything),
     ("counts_and_pending", counts_and_pending),
+    ("daily_counts_by_utc_day", daily_counts_by_utc_day),
     ("state_compare_and_set", state_compare_and_set),
     ("state_scans_are_scoped", state_scans_are_scoped),
     ("job_runs_once_per_slot", job_runs_once_per_slot),
@@ -299,6 +300,32 @@ fn counts_and_pending(s: &dyn Store) {
     let only_b = s.counts(Some(&ws("b"))).unwrap();
     assert_eq!(only_b.len(), 1);
     assert_eq!(only_b[0].pending, 1);
+}
+
+fn daily_counts_by_utc_day(s: &dyn Store) {
+    const DAY: i64 = 86_400;
+    s.append(
+        &[
+            pred("a", "p1", "cost", "k", "r", 10 * DAY + 5),
+            pred("a", "p2", "drift", "k", "m", 10 * DAY + DAY - 1),
+            pred("a", "p3", "cost", "k", "r", 12 * DAY),
+            pred("a", "p4", "cost", "k", "r", 20 * DAY),
+            pred("b", "p1", "cost", "k", "r", 10 * DAY),
+            outc("a", "o1", "cost", "p1", 11 * DAY + 1),
+        ],
+        AppendMode::AllOrNothing,
+        t(5),
+    )
+    .unwrap();
+    let days = s.daily_counts(&ws("a"), t(10 * DAY), t(20 * DAY)).unwrap();
+    let got: Vec<(i64, u64, u64)> =
+        days.iter().map(|d| (d.day.as_micros() / 1_000_000 / DAY, d.predictions, d.outcomes)).collect();
+    assert_eq!(
+        got,
+        vec![(10, 2, 0), (11, 0, 1), (12, 1, 0)],
+        "the day 20 record is past `until`, b is another workspace"
+    );
+    assert!(s.daily_counts(&ws("c"), t(0), t(30 * DAY)).unwrap().is_empty());
 }
 
 fn key(p: &str, w: &str, k: &str) -> StateKey {
