@@ -171,8 +171,56 @@ pub async fn overview(State(s): State<UiState>, ctx: Ctx) -> Page {
     }
     h.lit("</section>");
 
-    // Notifications (issue #20) go here, between the jobs and the plugins,
-    // once the notification routes exist.
+    // Notifications: the outbox's latest deliveries in this workspace (the
+    // admin route's answer, so admin keys only, as on the API).
+    h.lit("<section><h2>Notifications</h2>");
+    if ctx.caller.role >= Role::Admin {
+        let q: BTreeMap<String, String> = [("workspace", ctx.ws.as_str()), ("limit", "10")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        match routes::notifications::list(State(s.app.clone()), ctx.caller.clone(), Ok(axum::extract::Query(q))).await {
+            Ok(Json(n)) => {
+                if n.destinations.is_empty() {
+                    h.lit("<p class=\"hint\">No destinations configured: notifications wait in the outbox. Add <code>[[notify.destinations]]</code> (webhook, Slack, PagerDuty or a file) to the config; <code>learnloop-scheduler</code> delivers them.</p>");
+                } else {
+                    ui_w!(
+                        h,
+                        "<p>Destinations: <span id=\"destinations\">{}</span>; <span id=\"unrouted\">{}</span> notification(s) not routed yet.</p>",
+                        n.destinations.join(", "),
+                        n.unrouted
+                    );
+                }
+                h.lit("<table id=\"notifications\"><thead><tr><th>when</th><th>destination</th><th>event</th><th>subject</th><th>status</th><th class=\"n\">attempts</th><th>last error</th></tr></thead><tbody>");
+                for d in &n.deliveries {
+                    ui_w!(
+                        h,
+                        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><span class=\"status {}\">{}</span></td><td class=\"n\">{}</td><td>{}</td></tr>",
+                        when(d.notification.occurred_at),
+                        d.destination,
+                        d.notification.event,
+                        d.notification.subject,
+                        d.status.as_str(),
+                        d.status.as_str(),
+                        d.attempts,
+                        d.last_error.as_deref().unwrap_or("")
+                    );
+                }
+                if n.deliveries.is_empty() {
+                    h.lit("<tr><td colspan=\"7\" class=\"empty\">no deliveries in this workspace yet</td></tr>");
+                }
+                h.lit("</tbody></table><p class=\"hint\"><code>learnloop notifications list</code>, <code>retry ID</code>, <code>test DESTINATION</code>; README \"Notifications\".</p>");
+            }
+            Err(e) => error_box(&mut h, "notifications", &e),
+        }
+    } else {
+        ui_w!(
+            h,
+            "<p class=\"hint\">Notification deliveries are shown to admin keys only (as on <code>GET /api/v1/notifications</code>); yours is a {} key.</p>",
+            ctx.caller.role.as_str()
+        );
+    }
+    h.lit("</section>");
 
     h.lit("<section><h2>Plugins enabled</h2><ul id=\"plugins\">");
     for (name, loaded) in s.app.host.plugins() {
