@@ -214,6 +214,17 @@ fn migrate_moves_an_embedded_installation_to_postgres() {
     assert!(s.run(&["ingest", events.to_str().unwrap()]).status.success());
     assert!(s.run(&["keys", "create", "--role", "admin"]).status.success());
     assert!(s.run(&["jobs", "run", "drift", "daily"]).status.success());
+    // Proposals and their backtests: notifications in the outbox, routed to a file.
+    assert!(s.run(&["jobs", "run", "cost", "learning_cycle"]).status.success());
+    let notify = s.write(
+        "notify.toml",
+        &format!(
+            "data_dir = {:?}\n[[notify.destinations]]\nname = \"audit\"\nkind = \"file\"\npath = \"audit.jsonl\"\n",
+            s.data_dir().display().to_string()
+        ),
+    );
+    let out = s.cmd(&["notifications", "deliver", "--config", notify.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let sqlite = s.data_dir().join("learnloop.sqlite");
     let from = format!("sqlite:{}", sqlite.display());
 
@@ -222,7 +233,7 @@ fn migrate_moves_an_embedded_installation_to_postgres() {
     assert_eq!(code, 0, "{report}");
     assert_eq!(report["verified"], true);
     let tables = report["tables"].as_array().unwrap();
-    assert_eq!(tables.len(), 9, "{report}");
+    assert_eq!(tables.len(), 11, "{report}");
     for t in tables {
         assert_eq!(t["source_rows"], t["target_rows"], "{t}");
         assert_eq!(t["source_rows"], t["copied"], "{t}");
@@ -230,6 +241,7 @@ fn migrate_moves_an_embedded_installation_to_postgres() {
     let count = |name: &str| tables.iter().find(|t| t["table"] == name).unwrap()["source_rows"].as_u64().unwrap();
     assert!(count("predictions") > 0 && count("outcomes") > 0 && count("plugin_state") > 0, "{report}");
     assert!(count("job_runs") > 0 && count("api_keys") > 0, "{report}");
+    assert!(count("notifications") > 0 && count("deliveries") == count("notifications"), "{report}");
 
     // What the CLI reads back from PostgreSQL equals what it read from SQLite.
     let pg = s.write(
@@ -237,7 +249,7 @@ fn migrate_moves_an_embedded_installation_to_postgres() {
         &format!("data_dir = {:?}\n[store]\nurl = {:?}\n", s.path("pg-data").display().to_string(), schema.url()),
     );
     let sqlite_cfg = s.write("sqlite.toml", &format!("data_dir = {:?}\n", s.data_dir().display().to_string()));
-    for args in [&["stats"][..], &["jobs", "history"], &["keys", "list"]] {
+    for args in [&["stats"][..], &["jobs", "history"], &["keys", "list"], &["notifications", "list"]] {
         let (a, b) = (cli(&s, &sqlite_cfg, args), cli(&s, &pg, args));
         let strip = |mut v: Value| {
             v.as_object_mut().map(|o| o.remove("backend"));
