@@ -95,6 +95,18 @@ pub(crate) fn check_fence(f: &Fence, current: Option<i64>) -> Result<()> {
     }
 }
 
+/// Checks `fence` (if any) inside `w`'s write transaction: the one fence
+/// check of change sets and of the deliverer's writes.
+pub(crate) fn check_fence_in(w: &mut impl ChangeWriter, fence: Option<&Fence>) -> Result<()> {
+    match fence {
+        Some(f) => {
+            let current = w.lease_token(&f.lease)?;
+            check_fence(f, current)
+        }
+        None => Ok(()),
+    }
+}
+
 /// The lower event-time bound (µs) of a query. Paging by event time, the
 /// cursor's time is one too, and the one an index can seek to: with only
 /// `from` the database seeks there and filters out every earlier page's rows
@@ -255,10 +267,7 @@ pub(crate) trait ChangeWriter {
 /// nothing of a superseded lease holder lands), then state, insights,
 /// alerts, proposals and transitions. The caller commits the transaction.
 pub(crate) fn commit_changes(w: &mut impl ChangeWriter, changes: &Changes, now: Timestamp) -> Result<CommitReceipt> {
-    if let Some(f) = &changes.fence {
-        let current = w.lease_token(&f.lease)?;
-        check_fence(f, current)?;
-    }
+    check_fence_in(w, changes.fence.as_ref())?;
     let mut receipt = CommitReceipt {
         state: Vec::with_capacity(changes.state.len()),
         insights: Vec::with_capacity(changes.insights.len()),

@@ -902,15 +902,6 @@ fn get_delivery(c: &mut impl ::postgres::GenericClient, id: i64, lock: bool) -> 
     .ok_or_else(|| StoreError::NotFound(format!("delivery {id}")))
 }
 
-fn check_fence_pg(tx: &mut Tx<'_>, fence: Option<&Fence>) -> Result<()> {
-    if let Some(f) = fence {
-        let current =
-            tx.query_opt("SELECT token FROM leases WHERE name = $1 FOR SHARE", &[&f.lease])?.map(|r| r.get(0));
-        check_fence(f, current)?;
-    }
-    Ok(())
-}
-
 /// Inserts a proposed improvement as the next version of its target. An
 /// advisory lock on the target serialises proposals for it across nodes.
 fn propose_improvement(tx: &mut Tx<'_>, i: &NewImprovement, now: Timestamp) -> Result<(i64, u64)> {
@@ -1528,7 +1519,7 @@ impl Store for PostgresStore {
         now: Timestamp,
     ) -> Result<usize> {
         self.write(|tx| {
-            check_fence_pg(tx, fence)?;
+            check_fence_in(tx, fence)?;
             // SKIP LOCKED: two routers (a stale one about to be fenced) never
             // wait on each other's rows.
             let list = tx
@@ -1577,7 +1568,7 @@ impl Store for PostgresStore {
         now: Timestamp,
     ) -> Result<Delivery> {
         self.write(|tx| {
-            check_fence_pg(tx, fence)?;
+            check_fence_in(tx, fence)?;
             let current = get_delivery(&mut **tx, id, true)?;
             if current.status != DeliveryStatus::Pending {
                 return Err(StoreError::Invalid {

@@ -1214,10 +1214,7 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<usize> {
         self.write(|tx| {
-            if let Some(f) = fence {
-                let current = tx.query_row("SELECT token FROM leases WHERE name = ?1", [&f.lease], |r| r.get(0)).optional()?;
-                check_fence(f, current)?;
-            }
+            check_fence_in(&mut Writer(tx), fence)?;
             let list = tx
                 .prepare_cached(&format!(
                     "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE routed = 0 ORDER BY id LIMIT ?1"
@@ -1260,10 +1257,7 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<Delivery> {
         self.write(|tx| {
-            if let Some(f) = fence {
-                let current = tx.query_row("SELECT token FROM leases WHERE name = ?1", [&f.lease], |r| r.get(0)).optional()?;
-                check_fence(f, current)?;
-            }
+            check_fence_in(&mut Writer(tx), fence)?;
             let current = get_delivery(tx, id)?;
             if current.status != DeliveryStatus::Pending {
                 return Err(StoreError::Invalid {
